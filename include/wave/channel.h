@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file channel.h
+ * Channels: ordered, lossless, bidirectional message pipes between one host
+ * and one agent.
+ *
+ * A channel has two ends. The **agent** end listens (wave_chan_listen()) and
+ * accepts (wave_chan_accept()); the **host** end opens (wave_chan_open()).
+ * Each end sends with wave_chan_send_burst() / wave_chan_send_bulk() and
+ * receives with wave_chan_recv_burst(); messages arrive in the order they
+ * were sent, each exactly once.
+ *
+ * Transports, chosen by the URI's scheme:
+ *
+ *   shm:///path/to/agent.sock
+ *       Shared memory on one machine. The agent listens on a Unix socket
+ *       (created mode 0600; the peer's uid is checked against an allow list,
+ *       by default the agent's own uid). The host creates the channel memory
+ *       (a sealed memfd) and passes it over the socket with two eventfd
+ *       doorbells. The socket stays open: when either process dies, the other
+ *       sees WAVE_ECLOSED.
+ *
+ *   file:///dev/shm/name   file:///sys/bus/pci/devices/.../resource2_wc
+ *       Shared memory over an existing file or device mapping, e.g. a
+ *       SmartNIC's PCIe BAR. Both ends call wave_chan_open() with the role in
+ *       the options; the end with WAVE_CHAN_F_CREATE lays the file out, the
+ *       other validates the layout header (magic, version, sizes, offsets)
+ *       before use, waiting up to timeout_ms for it to appear. Waiting uses a
+ *       futex word in the mapping, so wave_chan_fd() is not available. The
+ *       file must not shrink while mapped (a memfd-backed shm:// channel is
+ *       sealed against that; a plain file is not).
+ *
+ * Memory placement ("write remote, read local"): every ring lives in memory
+ * local to its reader; the writer only stores into it and the reader only
+ * polls its own memory; the reader returns credit by a store into memory local
+ * to the writer. On a NUMA machine "local" is the NUMA node given by
+ * wave_chan_opts.numa_node (by default the node of the CPU that opens or
+ * accepts the channel), applied with mbind() before first touch.
+ *
+ * Thread safety: the send side and the receive side of one channel end are
+ * independent; one thread may send while another receives. Two threads must
+ * not send (or receive, or wait) on the same end at once. wave_chan_stats()
+ * may be called from any thread; the counters it reads are approximate while
+ * traffic flows. wave_chan_close() must not race with any other call.
+ *
+ * Backpressure: a full ring makes a send accept fewer messages (burst) or
+ * none (bulk). Nothing is ever dropped.
+ *
+ * The peer is not trusted: every value read from shared memory is checked. A
+ * corrupt or hostile peer can make a channel fail with WAVE_ECORRUPT; it can
+ * never make libwave read or write outside the channel's memory.
+ */
+#ifndef WAVE_CHANNEL_H
+#define WAVE_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <wave/export.h>
+#include <wave/msg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct wave_chan;
+struct wave_chan_listener;
+
+/** Which end of a channel. */
+enum wave_role {
+	WAVE_ROLE_HOST = 1,  /**< the managed machine; opens the channel */
+	WAVE_ROLE_AGENT = 2, /**< the decision maker; listens and accepts */
+};
+
+/** NUMA node value: the node of the CPU running the open/accept call. */
+#define WAVE_NUMA_LOCAL (-1)
+/** NUMA node value: do not bind the channel memory at all. */
+#define WAVE_NUMA_NONE (-2)
+
+/** file:// only: lay the file out instead of attaching to its layout. */
+#define WAVE_CHAN_F_CREATE (1u << 0)
+/** The mapping is write-combining (a PCIe BAR's resourceN_wc): order each
+ *  slot's payload before its stamp with a store fence. */
+#define WAVE_CHAN_F_WC (1u << 1)
+
+/** Smallest and largest ring, in slots (each slot holds one message). */
+#define WAVE_CHAN_MIN_SLOTS 2u
+#define WAVE_CHAN_MAX_SLOTS 65536u
+
+/**
+ * struct wave_chan_opts - how to open, listen or accept.
+ *
+ * Always fill it with wave_chan_opts_init() first, then change fields; the
+ * @size field lets later versions add fields without breaking callers.
+ *
+ * @size:        sizeof(struct wave_chan_opts); set by wave_chan_opts_init().
+ * @role:        file:// only: which end this is (shm:// derives it).
+ * @flags:       WAVE_CHAN_F_* bits.
+ * @host_to_agent_slots, @agent_to_host_slots:
+ *               ring sizes in messages, powers of two within
+ *               [WAVE_CHAN_MIN_SLOTS, WAVE_CHAN_MAX_SLOTS]; chosen by the end
+ *               that creates the memory (the host for shm://, the
+ *               WAVE_CHAN_F_CREATE end for file://). Default 1024 each.
+ * @numa_node:   node for the memory this end reads, WAVE_NUMA_LOCAL (default)
+ *               or WAVE_NUMA_NONE.
+ * @spin_ns:     wave_chan_wait() polls this long before sleeping
+ *               (default 20000 ns; 0 sleeps at once).
+ * @delay_ns:    latency emulation: a received message is held back until its
+ *               tstamp + @delay_ns (CLOCK_MONOTONIC), e.g. 1000 for a
+ *               PCIe-like hop. 0 (default) is off.
+ * @timeout_ms:  how long open/accept wait for the peer's handshake
+ *               (default 5000; -1 waits for ever).
+ * @allow_uids, @n_allow_uids:
+ *               listener only: the uids that may connect. NULL/0 (default)
+ *               allows only the listener's own effective uid.
+ * @max_slots:   listener only: the largest ring a host may ask for
+ *               (default WAVE_CHAN_MAX_SLOTS).
+ */
+struct wave_chan_opts {
+	size_t size;
+	enum wave_role role;
+	uint32_t flags;
+	uint32_t host_to_agent_slots;
+	uint32_t agent_to_host_slots;
+	int numa_node;
+	uint64_t spin_ns;
+	uint64_t delay_ns;
+	int timeout_ms;
+	const uid_t *allow_uids;
+	size_t n_allow_uids;
+	uint32_t max_slots;
+};
+
+/**
+ * struct wave_chan_stats - counters of one channel end.
+ * @sent:      messages accepted by send calls.
+ * @received:  messages returned by receive calls.
+ * @send_full: send calls that accepted fewer messages than asked because the
+ *             ring was full (backpressure events).
+ * @wakeups:   doorbells rung for a sleeping peer.
+ * @sleeps:    times wave_chan_wait() went to sleep.
+ */
+struct wave_chan_stats {
+	uint64_t sent;
+	uint64_t received;
+	uint64_t send_full;
+	uint64_t wakeups;
+	uint64_t sleeps;
+	uint64_t reserved[3];
+};
+
+/** wave_chan_opts_init() - fill @opts with the defaults. Return: 0 or -EINVAL. */
+WAVE_API int wave_chan_opts_init(struct wave_chan_opts *opts);
+
+/**
+ * wave_chan_open() - open the host end of a channel (or either end of file://).
+ * @uri:  "shm:///path/of/agent.sock" or "file:///path/to/map".
+ * @opts: options, or NULL for the defaults.
+ * @out:  receives the channel on success; untouched on failure.
+ *
+ * Blocks until the handshake completes or @opts->timeout_ms passes.
+ *
+ * Return: 0, or -EINVAL, -WAVE_EURI (bad URI or scheme), -ENOENT or
+ * -ECONNREFUSED (no agent listening), -WAVE_EREFUSED (the agent refused our
+ * credentials or ring sizes), -WAVE_EVERSION, -WAVE_ELAYOUT (file:// layout
+ * invalid), -ETIMEDOUT, -ENOMEM, or another -errno from the system.
+ */
+WAVE_API WAVE_NODISCARD int wave_chan_open(const char *uri, const struct wave_chan_opts *opts,
+					   struct wave_chan **out);
+
+/**
+ * wave_chan_listen() - listen for hosts (agent end).
+ * @uri:  "shm:///path/of/agent.sock". A stale socket file left by a dead
+ *        listener is replaced; a live one gives -EADDRINUSE.
+ * @opts: options applied to every accepted channel, or NULL.
+ * @out:  receives the listener.
+ *
+ * Return: 0 or a negative error code.
+ */
+WAVE_API WAVE_NODISCARD int wave_chan_listen(const char *uri, const struct wave_chan_opts *opts,
+					     struct wave_chan_listener **out);
+
+/**
+ * wave_chan_accept() - accept one host.
+ * @l:          the listener.
+ * @timeout_ms: how long to wait for a host to connect; 0 polls, -1 waits for
+ *              ever.
+ * @out:        receives the channel.
+ *
+ * A host that fails the checks (uid not allowed, bad memory, bad version) is
+ * refused with a reason sent back to it and logged at WAVE_LOG_WARN, and this
+ * call returns that error (-WAVE_EREFUSED, -WAVE_ELAYOUT, -WAVE_EVERSION...);
+ * the listener stays usable.
+ *
+ * Return: 0, -ETIMEDOUT if no host came in time, or a negative error code.
+ */
+WAVE_API WAVE_NODISCARD int wave_chan_accept(struct wave_chan_listener *l, int timeout_ms,
+					     struct wave_chan **out);
+
+/** wave_chan_listener_fd() - a file descriptor that polls readable when a
+ *  host is waiting to be accepted. Return: the fd, or -EINVAL. */
+WAVE_API int wave_chan_listener_fd(const struct wave_chan_listener *l);
+
+/** wave_chan_listener_close() - stop listening and remove the socket file.
+ *  Channels already accepted stay open. NULL is ignored. */
+WAVE_API void wave_chan_listener_close(struct wave_chan_listener *l);
+
+/**
+ * wave_chan_send_burst() - send as many of @msgs as fit.
+ * @ch:   the channel.
+ * @msgs: @n messages; each type must be non-zero. The channel sets seq and
+ *        tstamp in its copies; @msgs is not modified.
+ * @n:    how many to send; at most WAVE_CHAN_MAX_SLOTS.
+ *
+ * The messages accepted are published to the peer together, once.
+ *
+ * Return: how many were accepted, from 0 (ring full) to @n, in order; or
+ * -EINVAL (bad argument or a message of type 0; nothing sent),
+ * -WAVE_ECLOSED (the peer closed), -WAVE_ECORRUPT.
+ */
+WAVE_API int wave_chan_send_burst(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n);
+
+/**
+ * wave_chan_send_bulk() - send all of @msgs, or none.
+ * Return: @n, or -EAGAIN when the ring has not room for all of them, or the
+ * errors of wave_chan_send_burst().
+ */
+WAVE_API int wave_chan_send_bulk(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n);
+
+/**
+ * wave_chan_recv_burst() - receive up to @max messages without blocking.
+ * @ch:   the channel.
+ * @msgs: room for @max messages.
+ * @max:  at least 1.
+ *
+ * With latency emulation on, a message is returned only once its delay has
+ * passed.
+ *
+ * Return: how many were received (0 if none is ready); -WAVE_ECLOSED once the
+ * peer has closed and every message it sent has been received;
+ * -WAVE_ECORRUPT if the peer corrupted the channel (the channel is failed
+ * from then on); -EINVAL.
+ */
+WAVE_API int wave_chan_recv_burst(struct wave_chan *ch, struct wave_msg *msgs, unsigned max);
+
+/**
+ * wave_chan_wait() - wait until a message can be received.
+ * @ch:         the channel.
+ * @timeout_ns: how long to wait; 0 only checks; negative waits for ever.
+ *
+ * Polls for opts.spin_ns, then sleeps on the channel's doorbell; the peer
+ * pays for a wake-up only while this end is asleep.
+ *
+ * Return: 1 when a message is ready (or the peer closed: the next receive
+ * returns -WAVE_ECLOSED), 0 on timeout, or a negative error code.
+ */
+WAVE_API int wave_chan_wait(struct wave_chan *ch, int64_t timeout_ns);
+
+/**
+ * wave_chan_fd() - a file descriptor for an application's poll/epoll loop.
+ *
+ * The fd polls readable when the peer rang this end's doorbell or closed.
+ * The peer rings only when told this end is going to sleep: call
+ * wave_chan_trywait() before each poll, and poll only if it returns 0.
+ *
+ * Return: the fd (owned by the channel), -ENOTSUP for a transport that has
+ * none (file://), or -EINVAL.
+ */
+WAVE_API int wave_chan_fd(struct wave_chan *ch);
+
+/**
+ * wave_chan_trywait() - arm the doorbell before sleeping on wave_chan_fd().
+ *
+ * Return: 0 when armed and nothing is pending (safe to sleep), -EAGAIN when a
+ * message is already ready (receive instead), or a negative error code.
+ */
+WAVE_API int wave_chan_trywait(struct wave_chan *ch);
+
+/** wave_chan_stats() - copy the counters of @ch into @st. Return: 0 or -EINVAL. */
+WAVE_API int wave_chan_stats(const struct wave_chan *ch, struct wave_chan_stats *st);
+
+/** wave_chan_role() - which end @ch is. Return: a wave_role, or -EINVAL. */
+WAVE_API int wave_chan_role(const struct wave_chan *ch);
+
+/**
+ * wave_chan_close() - close this end and free it. The peer's receives return
+ * the messages already sent, then -WAVE_ECLOSED. NULL is ignored.
+ */
+WAVE_API void wave_chan_close(struct wave_chan *ch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WAVE_CHANNEL_H */

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file wave.h
+ * libwave: offload resource-management decisions from a host runtime to an
+ * agent. Include this one header to get the whole public API.
+ */
+#ifndef WAVE_WAVE_H
+#define WAVE_WAVE_H
+
+#include <wave/export.h>
+#include <wave/version.h>
+#include <wave/error.h>
+#include <wave/log.h>
+#include <wave/msg.h>
+#include <wave/channel.h>
+
+#endif /* WAVE_WAVE_H */

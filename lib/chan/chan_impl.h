@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every transport implements behind the wave_chan_* API. A transport
+ * embeds struct wave_chan at the start of its own channel struct and fills
+ * in an ops table; chan.c validates arguments and keeps the statistics, so a
+ * transport's ops only ever see valid arguments.
+ */
+#ifndef WAVE_CHAN_IMPL_H
+#define WAVE_CHAN_IMPL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <wave/channel.h>
+#include <wave/error.h>
+
+struct wave_chan;
+struct wave_chan_listener;
+
+struct wave_chan_ops {
+	/* Burst when !all, bulk when all. msgs/n valid, n >= 1, types non-zero.
+	 * Returns accepted count, -EAGAIN (bulk only) or an error. */
+	int (*send)(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n, bool all);
+	int (*recv)(struct wave_chan *ch, struct wave_msg *msgs, unsigned max);
+	int (*wait)(struct wave_chan *ch, int64_t timeout_ns);
+	int (*fd)(struct wave_chan *ch);
+	int (*trywait)(struct wave_chan *ch);
+	void (*close)(struct wave_chan *ch);
+};
+
+struct wave_listener_ops {
+	int (*accept)(struct wave_chan_listener *l, int timeout_ms, struct wave_chan **out);
+	int (*fd)(const struct wave_chan_listener *l);
+	void (*close)(struct wave_chan_listener *l);
+};
+
+/*
+ * Counters are split by the thread that writes them (see channel.h); each has
+ * a single writer, so wave_stat_add() is a plain load and store, not a locked
+ * read-modify-write, and wave_chan_stats() may read them from any thread.
+ */
+struct wave_chan {
+	const struct wave_chan_ops *ops;
+	enum wave_role role;
+	/* Written by the sending thread only. */
+	_Alignas(64) _Atomic uint64_t sent, send_full, wakeups;
+	/* Written by the receiving thread only. */
+	_Alignas(64) _Atomic uint64_t received, sleeps;
+};
+
+static inline void wave_stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+struct wave_chan_listener {
+	const struct wave_listener_ops *ops;
+};
+
+/* One entry per URI scheme. open/listen get the text after "scheme://". */
+struct wave_transport {
+	const char *scheme;
+	int (*open)(const char *rest, const struct wave_chan_opts *o, struct wave_chan **out);
+	int (*listen)(const char *rest, const struct wave_chan_opts *o,
+		      struct wave_chan_listener **out);
+};
+
+extern const struct wave_transport wave_transport_shm;
+extern const struct wave_transport wave_transport_file;
+
+/* Validates @in (may be NULL) and returns a complete copy in @out. */
+int wave_chan_opts_resolve(const struct wave_chan_opts *in, struct wave_chan_opts *out);
+
+#endif /* WAVE_CHAN_IMPL_H */

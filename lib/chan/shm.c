@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory channel end: ring operations, waiting on a doorbell,
+ * closing; and the file:// transport, which maps an existing file or device.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../core/atomic.h"
+#include "../core/core.h"
+#include "shm.h"
+
+struct shm_chan {
+	struct wave_chan base;
+	struct wave_ring_tx tx;
+	struct wave_ring_rx rx;
+	/* Hot fields above; the rest is touched on slow paths only. */
+	struct wave_shm_ctrl *my_ctrl;   /* local, written by the peer */
+	struct wave_shm_ctrl *peer_ctrl; /* remote, written by us */
+	void *map;
+	size_t map_len;
+	struct wave_shm_doorbell db;
+	int epfd;           /* made on the first wave_chan_fd() call */
+	int failed;         /* sticky error, 0 while healthy */
+	bool peer_gone;     /* the peer closed or its process died */
+	bool armed;         /* we told the peer we sleep: it rings each send */
+	uint32_t idle_polls;/* rate limit for the liveness check */
+	uint64_t spin_ns;
+};
+
+#define SHM(ch) ((struct shm_chan *)(ch))
+/* Idle polls between two looks at the rendezvous socket: a process killed
+ * without closing is noticed by a spinning peer within a few thousand polls,
+ * at a cost below 1% of a spin loop. */
+#define LIVENESS_EVERY 4096u
+
+static uint64_t page_round(uint64_t n)
+{
+	return (n + WAVE_SHM_PAGE - 1) & ~(uint64_t)(WAVE_SHM_PAGE - 1);
+}
+
+static unsigned log2u(uint32_t n)
+{
+	return 31u - (unsigned)__builtin_clz(n);
+}
+
+size_t wave_shm_layout_size(uint32_t h2a_slots, uint32_t a2h_slots)
+{
+	return 3 * WAVE_SHM_PAGE + page_round((uint64_t)h2a_slots * WAVE_MSG_SIZE) +
+	       page_round((uint64_t)a2h_slots * WAVE_MSG_SIZE);
+}
+
+void wave_shm_layout_init(void *base, uint32_t h2a_slots, uint32_t a2h_slots)
+{
+	struct wave_shm_header *h = base;
+
+	h->magic = WAVE_SHM_MAGIC;
+	h->layout_major = WAVE_SHM_LAYOUT_MAJOR;
+	h->layout_minor = WAVE_SHM_LAYOUT_MINOR;
+	h->header_size = sizeof(*h);
+	h->flags = 0;
+	h->total_size = wave_shm_layout_size(h2a_slots, a2h_slots);
+	h->ctrl_off[WAVE_SIDE_HOST] = WAVE_SHM_PAGE;
+	h->ctrl_off[WAVE_SIDE_AGENT] = 2 * WAVE_SHM_PAGE;
+	h->ring[WAVE_DIR_H2A].slots_off = 3 * WAVE_SHM_PAGE;
+	h->ring[WAVE_DIR_H2A].log2_slots = log2u(h2a_slots);
+	h->ring[WAVE_DIR_A2H].slots_off =
+		3 * WAVE_SHM_PAGE + page_round((uint64_t)h2a_slots * WAVE_MSG_SIZE);
+	h->ring[WAVE_DIR_A2H].log2_slots = log2u(a2h_slots);
+}
+
+struct region {
+	uint64_t off, len;
+};
+
+static bool region_ok(struct region r, uint64_t total)
+{
+	return r.off % WAVE_SHM_PAGE == 0 && r.off >= WAVE_SHM_PAGE && r.off <= total &&
+	       r.len <= total - r.off;
+}
+
+static bool regions_overlap(struct region a, struct region b)
+{
+	return a.off < b.off + b.len && b.off < a.off + a.len;
+}
+
+int wave_shm_layout_check(const struct wave_shm_header *h, size_t map_len, uint32_t max_slots)
+{
+	struct region r[4];
+
+	if (h->magic != WAVE_SHM_MAGIC)
+		return -WAVE_ELAYOUT;
+	if (h->layout_major != WAVE_SHM_LAYOUT_MAJOR)
+		return -WAVE_EVERSION;
+	if (h->header_size < sizeof(*h) || h->header_size > WAVE_SHM_PAGE || h->flags != 0)
+		return -WAVE_ELAYOUT;
+	if (h->total_size > map_len)
+		return -WAVE_ELAYOUT;
+	for (int d = 0; d < 2; d++) {
+		uint32_t l = h->ring[d].log2_slots;
+		if (l < log2u(WAVE_CHAN_MIN_SLOTS) || l > log2u(max_slots))
+			return -WAVE_ELAYOUT;
+		r[d] = (struct region){ h->ring[d].slots_off, ((uint64_t)1 << l) * WAVE_MSG_SIZE };
+		r[2 + d] = (struct region){ h->ctrl_off[d], sizeof(struct wave_shm_ctrl) };
+	}
+	for (int i = 0; i < 4; i++) {
+		if (!region_ok(r[i], h->total_size))
+			return -WAVE_ELAYOUT;
+		for (int j = 0; j < i; j++)
+			if (regions_overlap(r[i], r[j]))
+				return -WAVE_ELAYOUT;
+	}
+	return 0;
+}
+
+/* The ring a side receives on, and its control page. */
+static int rx_dir(enum wave_role role)
+{
+	return role == WAVE_ROLE_HOST ? WAVE_DIR_A2H : WAVE_DIR_H2A;
+}
+
+static int my_side(enum wave_role role)
+{
+	return role == WAVE_ROLE_HOST ? WAVE_SIDE_HOST : WAVE_SIDE_AGENT;
+}
+
+int wave_shm_place(void *base, const struct wave_shm_header *h, enum wave_role role, int node)
+{
+	const struct wave_shm_ring_desc *rd = &h->ring[rx_dir(role)];
+	int ret;
+
+	ret = wave_numa_place((char *)base + h->ctrl_off[my_side(role)], WAVE_SHM_PAGE, node);
+	if (ret == 0)
+		ret = wave_numa_place((char *)base + rd->slots_off,
+				      page_round(((uint64_t)1 << rd->log2_slots) * WAVE_MSG_SIZE),
+				      node);
+	return ret;
+}
+
+static const struct wave_chan_ops shm_ops;
+
+int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h,
+		      const struct wave_chan_opts *o, enum wave_role role,
+		      struct wave_shm_doorbell db, struct wave_chan **out)
+{
+	struct shm_chan *c;
+	int rx = rx_dir(role), tx = 1 - rx;
+	int me = my_side(role), peer = 1 - me;
+
+	if (posix_memalign((void **)&c, 64, sizeof(*c)) != 0) {
+		munmap(map, map_len);
+		if (db.sock >= 0)
+			close(db.sock);
+		if (db.my_efd >= 0)
+			close(db.my_efd);
+		if (db.peer_efd >= 0)
+			close(db.peer_efd);
+		return -ENOMEM;
+	}
+	memset(c, 0, sizeof(*c));
+	c->base.ops = &shm_ops;
+	c->base.role = role;
+	c->map = map;
+	c->map_len = map_len;
+	c->db = db;
+	c->epfd = -1;
+	c->spin_ns = o->spin_ns;
+	c->my_ctrl = (struct wave_shm_ctrl *)((char *)map + h->ctrl_off[me]);
+	c->peer_ctrl = (struct wave_shm_ctrl *)((char *)map + h->ctrl_off[peer]);
+
+	c->tx.slots = (struct wave_shm_slot *)((char *)map + h->ring[tx].slots_off);
+	c->tx.mask = (1u << h->ring[tx].log2_slots) - 1;
+	c->tx.credit = &c->my_ctrl->credit;
+	c->tx.peer_waiting = &c->my_ctrl->peer_waiting;
+	c->tx.wc = (o->flags & WAVE_CHAN_F_WC) != 0;
+
+	c->rx.slots = (struct wave_shm_slot *)((char *)map + h->ring[rx].slots_off);
+	c->rx.mask = (1u << h->ring[rx].log2_slots) - 1;
+	c->rx.credit = &c->peer_ctrl->credit;
+	c->rx.delay_ns = o->delay_ns;
+	*out = &c->base;
+	return 0;
+}
+
+static int futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+	/* Not FUTEX_PRIVATE: the word is shared with another process. */
+	return (int)syscall(SYS_futex, word, op, val, ts, NULL, 0);
+}
+
+static void ring_peer(struct shm_chan *c)
+{
+	if (c->db.peer_efd >= 0) {
+		uint64_t one = 1;
+		/* Non-blocking: a full eventfd already means "wake up". */
+		ssize_t r = write(c->db.peer_efd, &one, sizeof(one));
+		(void)r;
+	} else {
+		atomic_fetch_add_explicit(&c->peer_ctrl->doorbell, 1, memory_order_release);
+		futex(&c->peer_ctrl->doorbell, FUTEX_WAKE, 1, NULL);
+	}
+	wave_stat_add(&c->base.wakeups, 1);
+}
+
+/* Looks at the rendezvous socket without blocking. The peer sends nothing
+ * after the handshake: end-of-file means it is gone, data is a protocol
+ * violation. */
+static void check_socket(struct shm_chan *c)
+{
+	struct pollfd p = { .fd = c->db.sock, .events = POLLIN };
+	char b;
+
+	if (c->db.sock < 0 || poll(&p, 1, 0) <= 0)
+		return;
+	ssize_t r = recv(c->db.sock, &b, 1, MSG_DONTWAIT);
+	if (r > 0) {
+		wave_warn("shm channel: peer wrote to the rendezvous socket after the handshake");
+		c->failed = -WAVE_ECORRUPT;
+	} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+		c->peer_gone = true;
+	}
+}
+
+/* True once no more messages can come: the peer closed or died. */
+static bool peer_finished(struct shm_chan *c)
+{
+	/* Pairs with the store_release of peer_closed in shm_close(): the
+	 * peer's last messages are visible once we see the flag. */
+	if (c->peer_gone || wave_load_acquire(&c->my_ctrl->peer_closed)) {
+		c->peer_gone = true;
+		return true;
+	}
+	if (++c->idle_polls % LIVENESS_EVERY == 0)
+		check_socket(c);
+	return c->peer_gone;
+}
+
+static int fail(struct shm_chan *c, int err)
+{
+	if (!c->failed) {
+		wave_warn("shm channel failed: %s", wave_strerror(err));
+		c->failed = err;
+	}
+	return c->failed;
+}
+
+static void disarm(struct shm_chan *c)
+{
+	if (c->armed) {
+		wave_store_relaxed(&c->peer_ctrl->peer_waiting, 0);
+		c->armed = false;
+	}
+}
+
+static int shm_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n, bool all)
+{
+	struct shm_chan *c = SHM(ch);
+	int64_t room;
+	unsigned k;
+
+	if (wave_unlikely(c->failed))
+		return c->failed;
+	if (wave_unlikely(c->peer_gone || wave_load_relaxed(&c->my_ctrl->peer_closed)))
+		return -WAVE_ECLOSED;
+	room = wave_ring_room(&c->tx, n);
+	if (wave_unlikely(room < 0))
+		return fail(c, (int)room);
+	if ((uint64_t)room < n) {
+		if (peer_finished(c))
+			return -WAVE_ECLOSED;
+		if (all || room == 0)
+			return all ? -EAGAIN : 0;
+	}
+	k = (uint64_t)room < n ? (unsigned)room : n;
+	wave_ring_write(&c->tx, msgs, k, wave_now_ns());
+	if (wave_ring_peer_waiting(&c->tx))
+		ring_peer(c);
+	return (int)k;
+}
+
+static int shm_recv(struct wave_chan *ch, struct wave_msg *msgs, unsigned max)
+{
+	struct shm_chan *c = SHM(ch);
+	int n;
+
+	if (wave_unlikely(c->failed))
+		return c->failed;
+	if (wave_unlikely(c->armed))
+		disarm(c);
+	n = wave_ring_recv(&c->rx, msgs, max);
+	if (wave_unlikely(n < 0))
+		return fail(c, n);
+	if (n == 0 && peer_finished(c)) {
+		/* Messages sent before the close are still ours to take. */
+		n = wave_ring_recv(&c->rx, msgs, max);
+		if (n == 0)
+			return c->failed ? c->failed : -WAVE_ECLOSED;
+		if (n < 0)
+			return fail(c, n);
+	}
+	return n;
+}
+
+/* 1 when a receive would return something (a message, or the end), 0 when
+ * not, or an error. With latency emulation, waits out the head's delay. */
+static int rx_ready(struct shm_chan *c)
+{
+	const struct wave_shm_slot *s;
+
+	if (c->failed)
+		return c->failed;
+	switch (wave_ring_peek(&c->rx, &s)) {
+	case WAVE_SLOT_CORRUPT:
+		return fail(c, -WAVE_ECORRUPT);
+	case WAVE_SLOT_READY:
+		if (c->rx.delay_ns) {
+			uint64_t ts = s->tstamp, now = wave_now_ns();
+			while (ts <= now && now - ts < c->rx.delay_ns) {
+				wave_cpu_relax();
+				now = wave_now_ns();
+			}
+		}
+		return 1;
+	case WAVE_SLOT_EMPTY:
+		break;
+	}
+	return peer_finished(c) ? 1 : (c->failed ? c->failed : 0);
+}
+
+/* Tell the peer we are about to sleep; then the caller must re-check. */
+static uint32_t arm(struct shm_chan *c)
+{
+	uint32_t token = wave_load_relaxed(&c->my_ctrl->doorbell);
+
+	wave_store_relaxed(&c->peer_ctrl->peer_waiting, 1);
+	c->armed = true;
+	/* Pairs with the fence in wave_ring_peer_waiting(): either the writer
+	 * sees peer_waiting, or our re-check sees its stamps. */
+	wave_fence_seq_cst();
+	return token;
+}
+
+static void drain_efd(struct shm_chan *c)
+{
+	uint64_t v;
+	ssize_t r = read(c->db.my_efd, &v, sizeof(v));
+	(void)r;
+}
+
+static void sleep_on_doorbell(struct shm_chan *c, uint32_t token, uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+	const struct timespec *tp = ns == UINT64_MAX ? NULL : &ts;
+
+	wave_stat_add(&c->base.sleeps, 1);
+	if (c->db.my_efd < 0) {
+		futex(&c->my_ctrl->doorbell, FUTEX_WAIT, token, tp);
+		return;
+	}
+	struct pollfd p[2] = { { .fd = c->db.my_efd, .events = POLLIN },
+			       { .fd = c->db.sock, .events = POLLIN } };
+	if (ppoll(p, c->db.sock >= 0 ? 2 : 1, tp, NULL) > 0) {
+		if (p[0].revents)
+			drain_efd(c);
+		if (p[1].revents)
+			check_socket(c);
+	}
+}
+
+static int shm_wait(struct wave_chan *ch, int64_t timeout_ns)
+{
+	struct shm_chan *c = SHM(ch);
+	uint64_t now = wave_now_ns();
+	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : now + (uint64_t)timeout_ns;
+	uint64_t spin_end = now + c->spin_ns < deadline ? now + c->spin_ns : deadline;
+	int r;
+
+	while ((r = rx_ready(c)) == 0 && now < spin_end) {
+		for (int i = 0; i < 32; i++)
+			wave_cpu_relax();
+		now = wave_now_ns();
+	}
+	while (r == 0 && now < deadline) {
+		uint32_t token = arm(c);
+		if ((r = rx_ready(c)) == 0)
+			sleep_on_doorbell(c, token, deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
+		disarm(c);
+		if (r == 0)
+			r = rx_ready(c);
+		now = wave_now_ns();
+	}
+	return r;
+}
+
+static int shm_fd(struct wave_chan *ch)
+{
+	struct shm_chan *c = SHM(ch);
+
+	if (c->db.my_efd < 0)
+		return -ENOTSUP;
+	if (c->epfd < 0) {
+		/* One fd for both the doorbell and the peer's death. */
+		int ep = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event e = { .events = EPOLLIN };
+		if (ep < 0)
+			return -errno;
+		e.data.fd = c->db.my_efd;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, c->db.my_efd, &e) < 0 ||
+		    (e.data.fd = c->db.sock,
+		     c->db.sock >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, c->db.sock, &e) < 0)) {
+			int err = errno;
+			close(ep);
+			return -err;
+		}
+		c->epfd = ep;
+	}
+	return c->epfd;
+}
+
+static int shm_trywait(struct wave_chan *ch)
+{
+	struct shm_chan *c = SHM(ch);
+	int r;
+
+	if (c->db.my_efd >= 0)
+		drain_efd(c);
+	if ((r = rx_ready(c)) != 0)
+		return r < 0 ? r : -EAGAIN;
+	arm(c);
+	if ((r = rx_ready(c)) != 0) {
+		disarm(c);
+		return r < 0 ? r : -EAGAIN;
+	}
+	return 0; /* stays armed until the next receive */
+}
+
+static void shm_close(struct wave_chan *ch)
+{
+	struct shm_chan *c = SHM(ch);
+
+	/* Pairs with the load_acquire in peer_finished(). */
+	wave_store_release(&c->peer_ctrl->peer_closed, 1);
+	ring_peer(c);
+	munmap(c->map, c->map_len);
+	if (c->epfd >= 0)
+		close(c->epfd);
+	if (c->db.sock >= 0)
+		close(c->db.sock);
+	if (c->db.my_efd >= 0)
+		close(c->db.my_efd);
+	if (c->db.peer_efd >= 0)
+		close(c->db.peer_efd);
+	free(c);
+}
+
+static const struct wave_chan_ops shm_ops = {
+	.send = shm_send,
+	.recv = shm_recv,
+	.wait = shm_wait,
+	.fd = shm_fd,
+	.trywait = shm_trywait,
+	.close = shm_close,
+};
+
+/* ---- file:// : a mapped file or device ---------------------------------- */
+
+static int map_shared(int fd, size_t len, void **out)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+static int file_create(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
+{
+	size_t need = wave_shm_layout_size(o->host_to_agent_slots, o->agent_to_host_slots);
+	struct wave_shm_header h;
+	struct stat st;
+	void *map;
+	int fd, ret;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	ret = fstat(fd, &st) < 0 ? -errno : 0;
+	if (ret == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size < need)
+		ret = ftruncate(fd, (off_t)need) < 0 ? -errno : 0;
+	else if (ret == 0 && !S_ISREG(st.st_mode) && (size_t)st.st_size < need)
+		ret = -WAVE_ELAYOUT; /* a device window too small for the rings */
+	if (ret == 0)
+		ret = map_shared(fd, need, &map);
+	close(fd);
+	if (ret < 0) {
+		wave_warn("file channel %s: cannot create: %s", path, wave_strerror(ret));
+		return ret;
+	}
+	wave_store_relaxed(&((struct wave_shm_header *)map)->ready, 0);
+	memset(map, 0, need);
+	wave_shm_layout_init(map, o->host_to_agent_slots, o->agent_to_host_slots);
+	memcpy(&h, map, sizeof(h));
+	/* Pairs with the load_acquire in file_attach(): the layout is complete
+	 * before the peer can see it ready. */
+	if (o->flags & WAVE_CHAN_F_WC)
+		wave_fence_wc();
+	wave_store_release(&((struct wave_shm_header *)map)->ready, WAVE_SHM_READY);
+	return wave_shm_chan_new(map, need, &h, o, o->role,
+				 (struct wave_shm_doorbell){ -1, -1, -1 }, out);
+}
+
+/* Maps the first page of @path and copies its header once it is ready.
+ * Returns 0, 1 to try again later, or an error. */
+static int file_peek_header(const char *path, struct wave_shm_header *h, size_t *file_len)
+{
+	struct stat st;
+	void *map;
+	int fd, ret;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -errno;
+	ret = fstat(fd, &st) < 0 ? -errno : 0;
+	if (ret == 0 && (size_t)st.st_size < WAVE_SHM_PAGE)
+		ret = 1;
+	if (ret == 0)
+		ret = map_shared(fd, WAVE_SHM_PAGE, &map);
+	close(fd);
+	if (ret != 0)
+		return ret;
+	/* Pairs with the store_release of ready in file_create(). */
+	if (wave_load_acquire(&((struct wave_shm_header *)map)->ready) == WAVE_SHM_READY) {
+		memcpy(h, map, sizeof(*h));
+		*file_len = (size_t)st.st_size;
+	} else {
+		ret = 1;
+	}
+	munmap(map, WAVE_SHM_PAGE);
+	return ret;
+}
+
+static int file_attach(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
+{
+	uint64_t deadline = o->timeout_ms < 0 ? UINT64_MAX
+					      : wave_now_ns() + (uint64_t)o->timeout_ms * 1000000u;
+	struct wave_shm_header h;
+	size_t file_len = 0;
+	void *map;
+	int fd, ret;
+
+	while ((ret = file_peek_header(path, &h, &file_len)) == 1) {
+		if (wave_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+	if (ret == 0)
+		ret = wave_shm_layout_check(&h, file_len, WAVE_CHAN_MAX_SLOTS);
+	if (ret < 0) {
+		wave_warn("file channel %s: %s", path, wave_strerror(ret));
+		return ret;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = map_shared(fd, h.total_size, &map);
+	close(fd);
+	if (ret < 0)
+		return ret;
+	return wave_shm_chan_new(map, h.total_size, &h, o, o->role,
+				 (struct wave_shm_doorbell){ -1, -1, -1 }, out);
+}
+
+static int file_open(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
+{
+	if (path[0] != '/')
+		return -WAVE_EURI;
+	return (o->flags & WAVE_CHAN_F_CREATE) ? file_create(path, o, out)
+					       : file_attach(path, o, out);
+}
+
+const struct wave_transport wave_transport_file = {
+	.scheme = "file",
+	.open = file_open,
+	.listen = NULL,
+};

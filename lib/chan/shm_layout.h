@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory layout of a channel: an ABI between two processes, and
+ * across PCIe between two machines. Fixed-width little-endian fields, every
+ * offset asserted, a magic and a version checked before use.
+ *
+ *   page 0            struct wave_shm_header
+ *   ctrl_off[HOST]    struct wave_shm_ctrl, in memory local to the host
+ *   ctrl_off[AGENT]   struct wave_shm_ctrl, in memory local to the agent
+ *   ring[H2A]         host -> agent slots, local to the agent (their reader)
+ *   ring[A2H]         agent -> host slots, local to the host (their reader)
+ *
+ * Each part starts on a page boundary so that it can be placed on its own
+ * NUMA node. "Write remote, read local": a side reads only its own control
+ * page and the slots of the ring it receives on; everything it writes goes
+ * into memory local to the peer.
+ */
+#ifndef WAVE_SHM_LAYOUT_H
+#define WAVE_SHM_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wave/msg.h>
+
+#define WAVE_SHM_MAGIC 0x45564157u /* "WAVE" in memory order on little-endian */
+#define WAVE_SHM_LAYOUT_MAJOR 1u
+#define WAVE_SHM_LAYOUT_MINOR 0u
+#define WAVE_SHM_READY 0x59444552u /* "REDY" */
+#define WAVE_SHM_PAGE 4096u
+
+enum { WAVE_SIDE_HOST = 0, WAVE_SIDE_AGENT = 1 };
+enum { WAVE_DIR_H2A = 0, WAVE_DIR_A2H = 1 };
+
+struct wave_shm_ring_desc {
+	uint64_t slots_off;  /* byte offset of slot 0; page aligned */
+	uint32_t log2_slots; /* ring size is 1 << log2_slots */
+	uint32_t reserved;
+};
+
+struct wave_shm_header {
+	uint32_t magic;
+	uint16_t layout_major;
+	uint16_t layout_minor;
+	uint32_t header_size; /* sizeof(struct wave_shm_header) */
+	uint32_t flags;       /* none defined yet; must be 0 */
+	uint64_t total_size;  /* bytes the layout spans */
+	struct wave_shm_ring_desc ring[2]; /* by WAVE_DIR_* */
+	uint64_t ctrl_off[2];              /* by WAVE_SIDE_* */
+	/* file:// only: the creator stores WAVE_SHM_READY last, with release. */
+	_Atomic uint32_t ready;
+	uint32_t reserved[7];
+};
+
+_Static_assert(offsetof(struct wave_shm_header, magic) == 0, "layout");
+_Static_assert(offsetof(struct wave_shm_header, layout_major) == 4, "layout");
+_Static_assert(offsetof(struct wave_shm_header, header_size) == 8, "layout");
+_Static_assert(offsetof(struct wave_shm_header, total_size) == 16, "layout");
+_Static_assert(offsetof(struct wave_shm_header, ring) == 24, "layout");
+_Static_assert(offsetof(struct wave_shm_header, ctrl_off) == 56, "layout");
+_Static_assert(offsetof(struct wave_shm_header, ready) == 72, "layout");
+_Static_assert(sizeof(struct wave_shm_header) == 104, "layout");
+
+/*
+ * A side's control page. It lives in memory local to its owner and is written
+ * only by the peer; the owner only reads it. Each field the peer writes at a
+ * different rate has its own cache line, so the frequent credit stores do not
+ * evict the flags the owner checks on every send.
+ */
+struct wave_shm_ctrl {
+	/* Messages the peer has consumed from the ring the owner writes. */
+	_Alignas(64) _Atomic uint32_t credit;
+	/* Non-zero while the peer sleeps (or is about to) waiting for the owner's
+	 * messages: the owner must ring the peer's doorbell after publishing. */
+	_Alignas(64) _Atomic uint32_t peer_waiting;
+	/* Non-zero once the peer has closed its end. */
+	_Atomic uint32_t peer_closed;
+	/* Futex word the peer bumps to wake the owner (futex doorbells only). */
+	_Alignas(64) _Atomic uint32_t doorbell;
+	/* A spare line keeps the next structure's data off our last line. */
+	_Alignas(64) uint8_t guard[64];
+};
+
+_Static_assert(offsetof(struct wave_shm_ctrl, credit) == 0, "layout");
+_Static_assert(offsetof(struct wave_shm_ctrl, peer_waiting) == 64, "layout");
+_Static_assert(offsetof(struct wave_shm_ctrl, peer_closed) == 68, "layout");
+_Static_assert(offsetof(struct wave_shm_ctrl, doorbell) == 128, "layout");
+_Static_assert(sizeof(struct wave_shm_ctrl) == 256, "layout");
+
+/*
+ * A ring slot: a wave_msg whose seq field is the slot's stamp. The writer
+ * stores the stamp (the message's 1-based counter) after the rest of the slot;
+ * the reader detects a new message from the stamp alone, so an idle reader
+ * polls one line of its own memory and a ring needs no shared tail index.
+ */
+struct wave_shm_slot {
+	uint16_t type;
+	uint16_t flags;
+	_Atomic uint32_t stamp;
+	uint64_t tstamp;
+	uint8_t payload[WAVE_MSG_PAYLOAD];
+};
+
+_Static_assert(sizeof(struct wave_shm_slot) == sizeof(struct wave_msg), "slot is a message");
+_Static_assert(offsetof(struct wave_shm_slot, stamp) == offsetof(struct wave_msg, seq), "stamp");
+_Static_assert(offsetof(struct wave_shm_slot, tstamp) == offsetof(struct wave_msg, tstamp), "ts");
+_Static_assert(offsetof(struct wave_shm_slot, payload) == offsetof(struct wave_msg, payload), "pl");
+
+#endif /* WAVE_SHM_LAYOUT_H */

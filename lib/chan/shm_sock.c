@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm:// rendezvous. The agent listens on a Unix SOCK_SEQPACKET socket; the
+ * host connects, creates the channel memory as a sealed memfd, and sends it
+ * with its doorbell eventfd; the agent checks the peer's uid, the seals, the
+ * size and the layout, places its half on its NUMA node, and answers with its
+ * own doorbell eventfd or with a refusal that says why. The socket then stays
+ * open only as a liveness signal.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../core/core.h"
+#include "shm.h"
+
+#define HELLO_MAGIC 0x4c454857u /* "WHEL" */
+#define REPLY_MAGIC 0x50455257u /* "WREP" */
+#define PROTO_MAJOR 1u
+#define PROTO_MINOR 0u
+#define MAX_FDS 4 /* we expect at most 2; room to see (and close) extras */
+
+struct hello {
+	uint32_t magic;
+	uint16_t proto_major, proto_minor;
+	uint32_t reserved[6];
+};
+
+struct reply {
+	uint32_t magic;
+	uint16_t proto_major, proto_minor;
+	int32_t status; /* 0, or a positive wave/errno code */
+	char reason[116];
+};
+
+_Static_assert(sizeof(struct hello) == 32, "wire");
+_Static_assert(sizeof(struct reply) == 128, "wire");
+
+struct shm_listener {
+	struct wave_chan_listener base;
+	int fd;
+	dev_t dev; /* identity of the socket file we made, to unlink only it */
+	ino_t ino;
+	struct sockaddr_un addr;
+	struct wave_chan_opts o;
+	uid_t *allow;
+	size_t n_allow;
+};
+
+static void close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static int sock_addr(const char *path, struct sockaddr_un *a)
+{
+	if (path[0] != '/')
+		return -WAVE_EURI;
+	if (strlen(path) >= sizeof(a->sun_path))
+		return -ENAMETOOLONG;
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+/* Waits for @fd to be readable. 0, -ETIMEDOUT, or -errno. */
+static int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * MAX_FDS)] = { 0 };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds > 0) {
+		m.msg_control = cbuf;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	if (sendmsg(sock, &m, MSG_NOSIGNAL) != (ssize_t)len)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/*
+ * Receives one datagram of exactly @len bytes and the fds that came with it.
+ * Every fd received is either returned or closed, whatever went wrong.
+ */
+static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	ssize_t r;
+
+	*nfds = 0;
+	do
+		r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (*nfds < MAX_FDS)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (r == 0)
+		return -WAVE_ECLOSED;
+	if ((size_t)r != len || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		close_fds(fds, *nfds);
+		*nfds = 0;
+		return -WAVE_ECORRUPT;
+	}
+	return 0;
+}
+
+/* ---- agent side ---------------------------------------------------------- */
+
+static const struct wave_listener_ops shm_listener_ops;
+
+/* A socket file nobody listens on: left by a listener that died. */
+static bool stale_socket(const struct sockaddr_un *a)
+{
+	struct stat st;
+	bool stale = false;
+	int probe;
+
+	if (lstat(a->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return false; /* never remove anything but a socket */
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		stale = connect(probe, (const struct sockaddr *)a, sizeof(*a)) < 0 &&
+			errno == ECONNREFUSED;
+		close(probe);
+	}
+	return stale;
+}
+
+static int bind_replacing_stale(int fd, const struct sockaddr_un *a)
+{
+	if (bind(fd, (const struct sockaddr *)a, sizeof(*a)) == 0)
+		return 0;
+	if (errno != EADDRINUSE)
+		return -errno;
+	if (!stale_socket(a))
+		return -EADDRINUSE;
+	unlink(a->sun_path);
+	return bind(fd, (const struct sockaddr *)a, sizeof(*a)) == 0 ? 0 : -errno;
+}
+
+static int shm_listen(const char *path, const struct wave_chan_opts *o,
+		      struct wave_chan_listener **out)
+{
+	struct shm_listener *l;
+	struct stat st;
+	int ret;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->base.ops = &shm_listener_ops;
+	l->o = *o;
+	l->n_allow = o->n_allow_uids ? o->n_allow_uids : 1;
+	l->allow = calloc(l->n_allow, sizeof(uid_t));
+	if (!l->allow) {
+		free(l);
+		return -ENOMEM;
+	}
+	if (o->n_allow_uids)
+		memcpy(l->allow, o->allow_uids, l->n_allow * sizeof(uid_t));
+	else
+		l->allow[0] = geteuid();
+	l->o.allow_uids = NULL; /* the copy above is the one in force */
+	if ((ret = sock_addr(path, &l->addr)) < 0)
+		goto err;
+
+	l->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (l->fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	if ((ret = bind_replacing_stale(l->fd, &l->addr)) < 0)
+		goto err_fd;
+	/* Owner only; a peer that slips in before the chmod still faces the
+	 * uid check at accept. */
+	if (chmod(path, 0600) < 0 || lstat(path, &st) < 0 || listen(l->fd, 64) < 0) {
+		ret = -errno;
+		unlink(path);
+		goto err_fd;
+	}
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	wave_info("listening on shm://%s", path);
+	*out = &l->base;
+	return 0;
+err_fd:
+	close(l->fd);
+err:
+	wave_warn("cannot listen on shm://%s: %s", path, wave_strerror(ret));
+	free(l->allow);
+	free(l);
+	return ret;
+}
+
+/* Sends a refusal that says why, logs it, and returns -code. */
+static int refuse(int sock, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(int sock, int code, const char *fmt, ...)
+{
+	struct reply r = { .magic = REPLY_MAGIC, .proto_major = PROTO_MAJOR,
+			   .proto_minor = PROTO_MINOR, .status = code };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r.reason, sizeof(r.reason), fmt, ap);
+	va_end(ap);
+	wave_warn("refused a host: %s", r.reason);
+	send_with_fds(sock, &r, sizeof(r), NULL, 0);
+	close(sock);
+	return -code;
+}
+
+static bool uid_allowed(const struct shm_listener *l, uid_t uid)
+{
+	for (size_t i = 0; i < l->n_allow; i++)
+		if (l->allow[i] == uid)
+			return true;
+	return false;
+}
+
+/* Checks the memfd the host sent and maps it. */
+static int map_host_memory(const struct shm_listener *l, int memfd, void **map, size_t *len,
+			   struct wave_shm_header *h, const char **why)
+{
+	size_t max = wave_shm_layout_size(l->o.max_slots, l->o.max_slots);
+	struct stat st;
+	int seals, ret;
+
+	/* Without these seals the host could shrink the file under us and
+	 * turn our next access into SIGBUS. */
+	seals = fcntl(memfd, F_GET_SEALS);
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_SEAL)) != (F_SEAL_SHRINK | F_SEAL_SEAL)) {
+		*why = "channel memory is not a memfd sealed against shrinking";
+		return -WAVE_ELAYOUT;
+	}
+	if (fstat(memfd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size < WAVE_SHM_PAGE ||
+	    (size_t)st.st_size > max) {
+		*why = "channel memory has an impossible size";
+		return -WAVE_ELAYOUT;
+	}
+	*len = (size_t)st.st_size;
+	*map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (*map == MAP_FAILED) {
+		*why = "cannot map channel memory";
+		return -errno;
+	}
+	memcpy(h, *map, sizeof(*h)); /* judge a private copy only */
+	if ((ret = wave_shm_layout_check(h, *len, l->o.max_slots)) < 0) {
+		*why = ret == -WAVE_EVERSION ? "layout version not supported"
+					     : "layout header invalid or rings too large";
+		munmap(*map, *len);
+	}
+	return ret;
+}
+
+static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wave_chan **out)
+{
+	struct shm_listener *l = (struct shm_listener *)base;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct wave_shm_header h;
+	struct hello hello;
+	const char *why = NULL;
+	int fds[MAX_FDS], nfds = 0, sock, my_efd, ret;
+	size_t len;
+	void *map;
+
+	if ((ret = wait_readable(l->fd, timeout_ms)) < 0)
+		return ret;
+	sock = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (sock < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+		return refuse(sock, WAVE_EREFUSED, "cannot read peer credentials");
+	if (!uid_allowed(l, cred.uid))
+		return refuse(sock, WAVE_EREFUSED, "uid %u (pid %d) is not allowed",
+			      (unsigned)cred.uid, (int)cred.pid);
+	if ((ret = wait_readable(sock, l->o.timeout_ms)) < 0 ||
+	    (ret = recv_with_fds(sock, &hello, sizeof(hello), fds, &nfds)) < 0)
+		return refuse(sock, -ret, "no valid hello from pid %d: %s", (int)cred.pid,
+			      wave_strerror(ret));
+	if (hello.magic != HELLO_MAGIC || nfds != 2) {
+		close_fds(fds, nfds);
+		return refuse(sock, WAVE_ECORRUPT, "malformed hello from pid %d", (int)cred.pid);
+	}
+	if (hello.proto_major != PROTO_MAJOR) {
+		close_fds(fds, nfds);
+		return refuse(sock, WAVE_EVERSION, "protocol %u.%u, this agent speaks %u.x",
+			      hello.proto_major, hello.proto_minor, PROTO_MAJOR);
+	}
+	ret = map_host_memory(l, fds[0], &map, &len, &h, &why);
+	close(fds[0]);
+	if (ret < 0) {
+		close(fds[1]);
+		return refuse(sock, -ret, "pid %d: %s", (int)cred.pid, why);
+	}
+	/* The host's doorbell: never let a bad fd block us. */
+	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+	my_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (my_efd < 0 || (ret = wave_shm_place(map, &h, WAVE_ROLE_AGENT, l->o.numa_node)) < 0) {
+		ret = my_efd < 0 ? -errno : ret;
+		if (my_efd >= 0)
+			close(my_efd);
+		close(fds[1]);
+		munmap(map, len);
+		return refuse(sock, -ret, "agent cannot set up: %s", wave_strerror(ret));
+	}
+	struct reply ok = { .magic = REPLY_MAGIC, .proto_major = PROTO_MAJOR,
+			    .proto_minor = PROTO_MINOR, .status = 0 };
+	if ((ret = send_with_fds(sock, &ok, sizeof(ok), &my_efd, 1)) < 0) {
+		close(my_efd);
+		close(fds[1]);
+		munmap(map, len);
+		close(sock);
+		return ret;
+	}
+	wave_info("accepted host pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
+	return wave_shm_chan_new(map, len, &h, &l->o, WAVE_ROLE_AGENT,
+				 (struct wave_shm_doorbell){ sock, my_efd, fds[1] }, out);
+}
+
+static int shm_listener_fd(const struct wave_chan_listener *base)
+{
+	return ((const struct shm_listener *)base)->fd;
+}
+
+static void shm_listener_close(struct wave_chan_listener *base)
+{
+	struct shm_listener *l = (struct shm_listener *)base;
+	struct stat st;
+
+	if (lstat(l->addr.sun_path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+		unlink(l->addr.sun_path);
+	close(l->fd);
+	free(l->allow);
+	free(l);
+}
+
+static const struct wave_listener_ops shm_listener_ops = {
+	.accept = shm_accept,
+	.fd = shm_listener_fd,
+	.close = shm_listener_close,
+};
+
+/* ---- host side ----------------------------------------------------------- */
+
+/* Creates the sealed memfd holding the layout, mapped. */
+static int make_memory(const struct wave_chan_opts *o, int *memfd, void **map, size_t *len)
+{
+	int fd, ret;
+
+	*len = wave_shm_layout_size(o->host_to_agent_slots, o->agent_to_host_slots);
+	fd = memfd_create("wave-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)*len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	*map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (*map == MAP_FAILED) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	*memfd = fd;
+	return 0;
+}
+
+/* Reads the agent's answer: 0 with its doorbell fd, or its refusal. */
+static int read_reply(int sock, int timeout_ms, int *agent_efd)
+{
+	struct reply r;
+	int fds[MAX_FDS], nfds = 0, ret;
+
+	if ((ret = wait_readable(sock, timeout_ms)) < 0 ||
+	    (ret = recv_with_fds(sock, &r, sizeof(r), fds, &nfds)) < 0)
+		return ret == -WAVE_ECLOSED ? -WAVE_EREFUSED : ret;
+	r.reason[sizeof(r.reason) - 1] = '\0';
+	if (r.magic != REPLY_MAGIC || (r.status == 0 && nfds != 1)) {
+		close_fds(fds, nfds);
+		return -WAVE_ECORRUPT;
+	}
+	if (r.status != 0) {
+		close_fds(fds, nfds);
+		wave_warn("agent refused the channel: %s", r.reason);
+		/* Only codes we know; anything else is just a refusal. */
+		return (r.status > 0 && r.status < WAVE_ERRNO_MAX) ? -r.status : -WAVE_EREFUSED;
+	}
+	*agent_efd = fds[0];
+	fcntl(*agent_efd, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+static int shm_connect(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
+{
+	struct hello hello = { .magic = HELLO_MAGIC, .proto_major = PROTO_MAJOR,
+			       .proto_minor = PROTO_MINOR };
+	struct sockaddr_un a;
+	struct wave_shm_header h;
+	int sock = -1, memfd = -1, my_efd = -1, agent_efd = -1, ret;
+	void *map = NULL;
+	size_t len = 0;
+
+	if ((ret = sock_addr(path, &a)) < 0)
+		return ret;
+	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	if (connect(sock, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		ret = -errno;
+		wave_info("cannot connect to shm://%s: %s", path, wave_strerror(ret));
+		goto err;
+	}
+	if ((ret = make_memory(o, &memfd, &map, &len)) < 0)
+		goto err;
+	wave_shm_layout_init(map, o->host_to_agent_slots, o->agent_to_host_slots);
+	memcpy(&h, map, sizeof(h));
+	if ((ret = wave_shm_place(map, &h, WAVE_ROLE_HOST, o->numa_node)) < 0)
+		goto err;
+	my_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (my_efd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	if ((ret = send_with_fds(sock, &hello, sizeof(hello), (int[]){ memfd, my_efd }, 2)) < 0 ||
+	    (ret = read_reply(sock, o->timeout_ms, &agent_efd)) < 0)
+		goto err;
+	close(memfd);
+	return wave_shm_chan_new(map, len, &h, o, WAVE_ROLE_HOST,
+				 (struct wave_shm_doorbell){ sock, my_efd, agent_efd }, out);
+err:
+	if (map)
+		munmap(map, len);
+	close_fds((int[]){ sock, memfd, my_efd }, 3);
+	return ret;
+}
+
+const struct wave_transport wave_transport_shm = {
+	.scheme = "shm",
+	.open = shm_connect,
+	.listen = shm_listen,
+};

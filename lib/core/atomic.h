@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memory-ordering vocabulary used on every shared-memory path. Each use
+ * site names the access it pairs with. Built on C11 <stdatomic.h>; no
+ * volatile is used for synchronisation anywhere in libwave.
+ */
+#ifndef WAVE_CORE_ATOMIC_H
+#define WAVE_CORE_ATOMIC_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "shared-memory atomics must be lock-free");
+_Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t), "atomic u32 has the plain layout");
+
+#define wave_load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
+#define wave_load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
+#define wave_store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define wave_store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define wave_fence_release() atomic_thread_fence(memory_order_release)
+#define wave_fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
+
+/* Order earlier stores before later ones also on write-combining mappings
+ * (a PCIe BAR mapped _wc), where a release fence is not enough on x86. */
+static inline void wave_fence_wc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("sfence" ::: "memory");
+#else
+	atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+/* Spin-wait hint. */
+static inline void wave_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+#endif /* WAVE_CORE_ATOMIC_H */

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal helpers shared by every layer: logging, time, branch hints. */
+#ifndef WAVE_CORE_CORE_H
+#define WAVE_CORE_CORE_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include <wave/log.h>
+
+#define wave_likely(x) __builtin_expect(!!(x), 1)
+#define wave_unlikely(x) __builtin_expect(!!(x), 0)
+#define WAVE_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The level in force; cheap enough to test before formatting anything. */
+extern _Atomic int wave_log_level_cur;
+void wave_log_init_once(void);
+void wave_log_emit(enum wave_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define wave_log(level, ...)                                                   \
+	do {                                                                   \
+		wave_log_init_once();                                          \
+		if (wave_unlikely((int)(level) <= wave_log_level_cur))         \
+			wave_log_emit((level), __VA_ARGS__);                   \
+	} while (0)
+#define wave_err(...) wave_log(WAVE_LOG_ERROR, __VA_ARGS__)
+#define wave_warn(...) wave_log(WAVE_LOG_WARN, __VA_ARGS__)
+#define wave_info(...) wave_log(WAVE_LOG_INFO, __VA_ARGS__)
+#define wave_dbg(...) wave_log(WAVE_LOG_DEBUG, __VA_ARGS__)
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of wave_msg.tstamp. */
+static inline uint64_t wave_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* NUMA placement of channel memory (lib/core/numa.c). */
+int wave_numa_place(void *addr, size_t len, int node);
+
+#endif /* WAVE_CORE_CORE_H */
