@@ -23,28 +23,9 @@
 
 #include "../core/core.h"
 #include "shm.h"
+#include "shm_wire.h"
 
-#define HELLO_MAGIC 0x4c454857u /* "WHEL" */
-#define REPLY_MAGIC 0x50455257u /* "WREP" */
-#define PROTO_MAJOR 1u
-#define PROTO_MINOR 0u
 #define MAX_FDS 4 /* we expect at most 2; room to see (and close) extras */
-
-struct hello {
-	uint32_t magic;
-	uint16_t proto_major, proto_minor;
-	uint32_t reserved[6];
-};
-
-struct reply {
-	uint32_t magic;
-	uint16_t proto_major, proto_minor;
-	int32_t status; /* 0, or a positive wave/errno code */
-	char reason[116];
-};
-
-_Static_assert(sizeof(struct hello) == 32, "wire");
-_Static_assert(sizeof(struct reply) == 128, "wire");
 
 struct shm_listener {
 	struct wave_chan_listener base;
@@ -243,8 +224,8 @@ err:
 static int refuse(int sock, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int refuse(int sock, int code, const char *fmt, ...)
 {
-	struct reply r = { .magic = REPLY_MAGIC, .proto_major = PROTO_MAJOR,
-			   .proto_minor = PROTO_MINOR, .status = code };
+	struct wave_shm_reply r = { .magic = WAVE_SHM_REPLY_MAGIC, .proto_major = WAVE_SHM_PROTO_MAJOR,
+			   .proto_minor = WAVE_SHM_PROTO_MINOR, .status = code };
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -305,7 +286,7 @@ static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	struct wave_shm_header h;
-	struct hello hello;
+	struct wave_shm_hello hello;
 	const char *why = NULL;
 	int fds[MAX_FDS], nfds = 0, sock, my_efd, ret;
 	size_t len;
@@ -325,14 +306,14 @@ static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 	    (ret = recv_with_fds(sock, &hello, sizeof(hello), fds, &nfds)) < 0)
 		return refuse(sock, -ret, "no valid hello from pid %d: %s", (int)cred.pid,
 			      wave_strerror(ret));
-	if (hello.magic != HELLO_MAGIC || nfds != 2) {
+	if (hello.magic != WAVE_SHM_HELLO_MAGIC || nfds != 2) {
 		close_fds(fds, nfds);
 		return refuse(sock, WAVE_ECORRUPT, "malformed hello from pid %d", (int)cred.pid);
 	}
-	if (hello.proto_major != PROTO_MAJOR) {
+	if (hello.proto_major != WAVE_SHM_PROTO_MAJOR) {
 		close_fds(fds, nfds);
 		return refuse(sock, WAVE_EVERSION, "protocol %u.%u, this agent speaks %u.x",
-			      hello.proto_major, hello.proto_minor, PROTO_MAJOR);
+			      hello.proto_major, hello.proto_minor, WAVE_SHM_PROTO_MAJOR);
 	}
 	ret = map_host_memory(l, fds[0], &map, &len, &h, &why);
 	close(fds[0]);
@@ -351,8 +332,8 @@ static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 		munmap(map, len);
 		return refuse(sock, -ret, "agent cannot set up: %s", wave_strerror(ret));
 	}
-	struct reply ok = { .magic = REPLY_MAGIC, .proto_major = PROTO_MAJOR,
-			    .proto_minor = PROTO_MINOR, .status = 0 };
+	struct wave_shm_reply ok = { .magic = WAVE_SHM_REPLY_MAGIC, .proto_major = WAVE_SHM_PROTO_MAJOR,
+			    .proto_minor = WAVE_SHM_PROTO_MINOR, .status = 0 };
 	if ((ret = send_with_fds(sock, &ok, sizeof(ok), &my_efd, 1)) < 0) {
 		close(my_efd);
 		close(fds[1]);
@@ -418,14 +399,14 @@ static int make_memory(const struct wave_chan_opts *o, int *memfd, void **map, s
 /* Reads the agent's answer: 0 with its doorbell fd, or its refusal. */
 static int read_reply(int sock, int timeout_ms, int *agent_efd)
 {
-	struct reply r;
+	struct wave_shm_reply r;
 	int fds[MAX_FDS], nfds = 0, ret;
 
 	if ((ret = wait_readable(sock, timeout_ms)) < 0 ||
 	    (ret = recv_with_fds(sock, &r, sizeof(r), fds, &nfds)) < 0)
 		return ret == -WAVE_ECLOSED ? -WAVE_EREFUSED : ret;
 	r.reason[sizeof(r.reason) - 1] = '\0';
-	if (r.magic != REPLY_MAGIC || (r.status == 0 && nfds != 1)) {
+	if (r.magic != WAVE_SHM_REPLY_MAGIC || (r.status == 0 && nfds != 1)) {
 		close_fds(fds, nfds);
 		return -WAVE_ECORRUPT;
 	}
@@ -442,8 +423,8 @@ static int read_reply(int sock, int timeout_ms, int *agent_efd)
 
 static int shm_connect(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
 {
-	struct hello hello = { .magic = HELLO_MAGIC, .proto_major = PROTO_MAJOR,
-			       .proto_minor = PROTO_MINOR };
+	struct wave_shm_hello hello = { .magic = WAVE_SHM_HELLO_MAGIC, .proto_major = WAVE_SHM_PROTO_MAJOR,
+			       .proto_minor = WAVE_SHM_PROTO_MINOR };
 	struct sockaddr_un a;
 	struct wave_shm_header h;
 	int sock = -1, memfd = -1, my_efd = -1, agent_efd = -1, ret;

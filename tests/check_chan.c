@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channel conformance: the behaviour every transport must show through the
+ * generic wave_chan_* API. Run once per transport: `check_chan shm`,
+ * `check_chan file`.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "chan_util.h"
+
+static struct wave_chan_opts small_ring(uint32_t slots)
+{
+	struct wave_chan_opts o;
+	wave_chan_opts_init(&o);
+	o.host_to_agent_slots = slots;
+	o.agent_to_host_slots = slots;
+	return o;
+}
+
+START_TEST(one_message_both_ways)
+{
+	struct pair p;
+	struct wave_msg m, r;
+	uint64_t before;
+
+	pair_open(&p, NULL);
+	ck_assert_int_eq(wave_chan_role(p.host), WAVE_ROLE_HOST);
+	ck_assert_int_eq(wave_chan_role(p.agent), WAVE_ROLE_AGENT);
+	msg_make(&m, 42);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	before = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	ck_assert_int_eq(wave_chan_send_burst(p.host, &m, 1), 1);
+	ck_assert_int_eq(wave_chan_wait(p.agent, -1), 1);
+	ck_assert_int_eq(wave_chan_recv_burst(p.agent, &r, 1), 1);
+	ck_assert_int_eq(msg_check(&r, 42), 0);
+	ck_assert_uint_eq(r.seq, 1);
+	ck_assert_uint_ge(r.tstamp, before);
+	/* and back */
+	msg_make(&m, 43);
+	ck_assert_int_eq(wave_chan_send_bulk(p.agent, &m, 1), 1);
+	recv_expect(p.host, 43, 1, 1);
+	ck_assert_int_eq(wave_chan_recv_burst(p.host, &r, 1), 0);
+	pair_close(&p);
+}
+END_TEST
+
+/* Thousands of laps of a 4-slot ring, in bursts that do not divide it. */
+START_TEST(wrap_around)
+{
+	struct wave_chan_opts o = small_ring(4);
+	struct wave_msg m[3];
+	struct pair p;
+	uint64_t n = 0;
+
+	pair_open(&p, &o);
+	for (int lap = 0; lap < 4000; lap++) {
+		for (int i = 0; i < 3; i++)
+			msg_make(&m[i], n + (uint64_t)i);
+		ck_assert_int_eq(wave_chan_send_bulk(p.host, m, 3), 3);
+		recv_expect(p.agent, n, 3, (uint32_t)n + 1);
+		n += 3;
+	}
+	pair_close(&p);
+}
+END_TEST
+
+START_TEST(full_ring_is_backpressure)
+{
+	struct wave_chan_opts o = small_ring(8);
+	struct wave_chan_stats st;
+	struct wave_msg m[20];
+	struct pair p;
+
+	pair_open(&p, &o);
+	for (int i = 0; i < 20; i++)
+		msg_make(&m[i], (uint64_t)i);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, m, 20), 8);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, m + 8, 12), 0);
+	ck_assert_int_eq(wave_chan_send_bulk(p.host, m + 8, 1), -EAGAIN);
+	recv_expect(p.agent, 0, 3, 1);
+	/* room for exactly three more; bulk of four must leave the ring alone */
+	ck_assert_int_eq(wave_chan_send_bulk(p.host, m + 8, 4), -EAGAIN);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, m + 8, 12), 3);
+	recv_expect(p.agent, 3, 8, 4);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, m + 11, 9), 8);
+	recv_expect(p.agent, 11, 8, 12);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, m + 19, 1), 1);
+	recv_expect(p.agent, 19, 1, 20);
+	ck_assert_int_eq(wave_chan_stats(p.host, &st), 0);
+	ck_assert_uint_eq(st.sent, 20);
+	ck_assert_uint_eq(st.send_full, 6);
+	ck_assert_int_eq(wave_chan_stats(p.agent, &st), 0);
+	ck_assert_uint_eq(st.received, 20);
+	pair_close(&p);
+}
+END_TEST
+
+/* Every batch size from 1 to the ring size, both ways. */
+START_TEST(batch_sizes)
+{
+	struct wave_chan_opts o = small_ring(64);
+	struct wave_msg m[64];
+	struct pair p;
+	uint64_t n = 0;
+
+	pair_open(&p, &o);
+	for (unsigned b = 1; b <= 64; b++) {
+		for (unsigned i = 0; i < b; i++)
+			msg_make(&m[i], n + i);
+		ck_assert_int_eq(wave_chan_send_bulk(p.host, m, b), (int)b);
+		ck_assert_int_eq(wave_chan_send_bulk(p.agent, m, b), (int)b);
+		recv_expect(p.agent, n, b, (uint32_t)n + 1);
+		recv_expect(p.host, n, b, (uint32_t)n + 1);
+		n += b;
+	}
+	pair_close(&p);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+	struct wave_msg m[2];
+	struct pair p;
+	struct wave_chan_stats st;
+
+	pair_open(&p, NULL);
+	msg_make(&m[0], 1);
+	msg_make(&m[1], 2);
+	m[1].type = 0;
+	ck_assert_int_eq(wave_chan_send_burst(NULL, m, 1), -EINVAL);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, NULL, 1), -EINVAL);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, m, 0), -EINVAL);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, m, WAVE_CHAN_MAX_SLOTS + 1), -EINVAL);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, m, 2), -EINVAL); /* type 0: nothing sent */
+	ck_assert_int_eq(wave_chan_recv_burst(p.agent, m, 0), -EINVAL);
+	ck_assert_int_eq(wave_chan_recv_burst(p.agent, NULL, 1), -EINVAL);
+	ck_assert_int_eq(wave_chan_recv_burst(p.agent, m, 2), 0);
+	ck_assert_int_eq(wave_chan_wait(NULL, 0), -EINVAL);
+	ck_assert_int_eq(wave_chan_stats(p.host, NULL), -EINVAL);
+	ck_assert_int_eq(wave_chan_stats(p.host, &st), 0);
+	ck_assert_uint_eq(st.sent, 0);
+	ck_assert_int_eq(wave_chan_role(NULL), -EINVAL);
+	pair_close(&p);
+}
+END_TEST
+
+START_TEST(close_drains_then_reports_closed)
+{
+	struct wave_msg m[3], r;
+	struct pair p;
+
+	pair_open(&p, NULL);
+	for (int i = 0; i < 3; i++)
+		msg_make(&m[i], (uint64_t)i);
+	ck_assert_int_eq(wave_chan_send_bulk(p.host, m, 3), 3);
+	wave_chan_close(p.host);
+	p.host = NULL;
+	ck_assert_int_eq(wave_chan_wait(p.agent, -1), 1);
+	recv_expect(p.agent, 0, 3, 1);
+	ck_assert_int_eq(wave_chan_wait(p.agent, -1), 1);
+	ck_assert_int_eq(wave_chan_recv_burst(p.agent, &r, 1), -WAVE_ECLOSED);
+	ck_assert_int_eq(wave_chan_recv_burst(p.agent, &r, 1), -WAVE_ECLOSED);
+	ck_assert_int_eq(wave_chan_send_burst(p.agent, m, 1), -WAVE_ECLOSED);
+	pair_close(&p);
+}
+END_TEST
+
+START_TEST(wait_times_out_when_idle)
+{
+	struct pair p;
+
+	pair_open(&p, NULL);
+	ck_assert_int_eq(wave_chan_wait(p.agent, 0), 0);
+	ck_assert_int_eq(wave_chan_wait(p.agent, 2000000), 0);
+	pair_close(&p);
+}
+END_TEST
+
+struct sleeper {
+	struct wave_chan *ch;
+	int ret;
+};
+
+static void *sleep_then_recv(void *a)
+{
+	struct sleeper *s = a;
+	s->ret = wave_chan_wait(s->ch, -1);
+	if (s->ret == 1)
+		recv_expect(s->ch, 7, 1, 1);
+	return NULL;
+}
+
+/* The reader sleeps on its doorbell; the writer must ring it. */
+START_TEST(doorbell_wakes_sleeper)
+{
+	struct wave_chan_opts o;
+	struct wave_chan_stats st;
+	struct sleeper s;
+	struct wave_msg m;
+	struct pair p;
+	pthread_t t;
+
+	wave_chan_opts_init(&o);
+	o.spin_ns = 0; /* sleep at once */
+	pair_open(&p, &o);
+	s.ch = p.agent;
+	ck_assert_int_eq(pthread_create(&t, NULL, sleep_then_recv, &s), 0);
+	/* Not a timing assumption: loop until the reader reports a sleep. */
+	do {
+		usleep(1000);
+		wave_chan_stats(p.agent, &st);
+	} while (st.sleeps == 0);
+	msg_make(&m, 7);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, &m, 1), 1);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(s.ret, 1);
+	wave_chan_stats(p.host, &st);
+	ck_assert_uint_ge(st.wakeups, 1);
+	pair_close(&p);
+}
+END_TEST
+
+/* A busy reader costs the writer no doorbells. */
+START_TEST(no_doorbell_for_a_polling_reader)
+{
+	struct wave_chan_stats st;
+	struct wave_msg m;
+	struct pair p;
+
+	pair_open(&p, NULL);
+	for (uint64_t i = 0; i < 1000; i++) {
+		msg_make(&m, i);
+		ck_assert_int_eq(wave_chan_send_burst(p.host, &m, 1), 1);
+		recv_expect(p.agent, i, 1, (uint32_t)i + 1);
+	}
+	wave_chan_stats(p.host, &st);
+	ck_assert_uint_eq(st.wakeups, 0);
+	pair_close(&p);
+}
+END_TEST
+
+START_TEST(pollable_fd)
+{
+	struct wave_msg m;
+	struct pair p;
+	int fd;
+
+	pair_open(&p, NULL);
+	fd = wave_chan_fd(p.agent);
+	if (strcmp(test_transport, "file") == 0) {
+		ck_assert_int_eq(fd, -ENOTSUP);
+		pair_close(&p);
+		return;
+	}
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(wave_chan_trywait(p.agent), 0);
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&pf, 1, 0), 0);
+	msg_make(&m, 9);
+	ck_assert_int_eq(wave_chan_send_burst(p.host, &m, 1), 1);
+	ck_assert_int_eq(poll(&pf, 1, -1), 1);
+	ck_assert_int_eq(wave_chan_trywait(p.agent), -EAGAIN);
+	recv_expect(p.agent, 9, 1, 1);
+	ck_assert_int_eq(wave_chan_trywait(p.agent), 0);
+	ck_assert_int_eq(poll(&pf, 1, 0), 0);
+	/* the peer closing wakes the fd too */
+	wave_chan_close(p.host);
+	p.host = NULL;
+	ck_assert_int_eq(poll(&pf, 1, -1), 1);
+	ck_assert_int_eq(wave_chan_recv_burst(p.agent, &m, 1), -WAVE_ECLOSED);
+	pair_close(&p);
+}
+END_TEST
+
+/* Latency emulation never hands out a message before tstamp + delay. */
+START_TEST(latency_emulation_holds_messages)
+{
+	struct wave_chan_opts o;
+	struct wave_msg m, r;
+	struct timespec ts;
+	struct pair p;
+
+	wave_chan_opts_init(&o);
+	o.delay_ns = 300000;
+	pair_open(&p, &o);
+	for (uint64_t i = 0; i < 20; i++) {
+		msg_make(&m, i);
+		ck_assert_int_eq(wave_chan_send_burst(p.host, &m, 1), 1);
+		int k;
+		while ((k = wave_chan_recv_burst(p.agent, &r, 1)) == 0)
+			ck_assert_int_eq(wave_chan_wait(p.agent, -1), 1);
+		ck_assert_int_eq(k, 1);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		ck_assert_uint_ge(now, r.tstamp + o.delay_ns);
+		ck_assert_int_eq(msg_check(&r, i), 0);
+	}
+	pair_close(&p);
+}
+END_TEST
+
+/* Two processes, both directions at once, 10 million messages each way,
+ * every one verified: nothing lost, duplicated, reordered or corrupted. */
+#define STRESS_MSGS 10000000ull
+
+/* Hot loop: Check is called only on failure, because every passing
+ * ck_assert reports progress through a pipe (a system call). */
+static void stress_side(struct wave_chan *ch, uint64_t total)
+{
+	struct wave_msg out[32], in[32];
+	uint64_t sent = 0, got = 0;
+
+	while (sent < total || got < total) {
+		if (sent < total) {
+			unsigned b = (unsigned)(1 + sent % 32);
+			if (b > total - sent)
+				b = (unsigned)(total - sent);
+			for (unsigned i = 0; i < b; i++)
+				msg_make(&out[i], sent + i);
+			int k = wave_chan_send_burst(ch, out, b);
+			if (k < 0)
+				ck_abort_msg("send: %s", wave_strerror(k));
+			sent += (unsigned)k;
+		}
+		int k = wave_chan_recv_burst(ch, in, 32);
+		if (k < 0)
+			ck_abort_msg("recv: %s", wave_strerror(k));
+		for (int i = 0; i < k; i++, got++)
+			if (msg_check(&in[i], got) != 0 || in[i].seq != (uint32_t)(got + 1))
+				ck_abort_msg("message %llu corrupt or out of order",
+					     (unsigned long long)got);
+		if (k == 0 && sent == total && got < total && wave_chan_wait(ch, -1) < 0)
+			ck_abort_msg("wait failed");
+	}
+}
+
+START_TEST(two_processes_ten_million)
+{
+	struct wave_chan_opts o;
+	struct pair p;
+	int status;
+	pid_t pid;
+
+	wave_chan_opts_init(&o);
+	o.host_to_agent_slots = 256;
+	o.agent_to_host_slots = 256;
+	pid = pair_fork(&p, &o);
+	if (pid == 0) {
+		stress_side(p.host, STRESS_MSGS);
+		wave_chan_close(p.host);
+		_exit(0);
+	}
+	stress_side(p.agent, STRESS_MSGS);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "host side failed");
+	pair_close(&p);
+}
+END_TEST
+
+/* The same exchange between two threads, so TSan sees both sides. */
+struct thread_side {
+	struct wave_chan *ch;
+};
+
+static void *thread_stress(void *a)
+{
+	stress_side(((struct thread_side *)a)->ch, 500000);
+	return NULL;
+}
+
+START_TEST(two_threads_both_ways)
+{
+	struct wave_chan_opts o = small_ring(16);
+	struct thread_side a, b;
+	struct pair p;
+	pthread_t t;
+
+	pair_open(&p, &o);
+	a.ch = p.host;
+	b.ch = p.agent;
+	ck_assert_int_eq(pthread_create(&t, NULL, thread_stress, &a), 0);
+	thread_stress(&b);
+	pthread_join(t, NULL);
+	pair_close(&p);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	Suite *s;
+	SRunner *sr;
+	TCase *tc;
+	int failed;
+
+	if (argc > 1)
+		test_transport = argv[1];
+	s = suite_create(test_transport);
+	tc = tcase_create("conformance");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, one_message_both_ways);
+	tcase_add_test(tc, wrap_around);
+	tcase_add_test(tc, full_ring_is_backpressure);
+	tcase_add_test(tc, batch_sizes);
+	tcase_add_test(tc, bad_arguments);
+	tcase_add_test(tc, close_drains_then_reports_closed);
+	tcase_add_test(tc, wait_times_out_when_idle);
+	tcase_add_test(tc, doorbell_wakes_sleeper);
+	tcase_add_test(tc, no_doorbell_for_a_polling_reader);
+	tcase_add_test(tc, pollable_fd);
+	tcase_add_test(tc, latency_emulation_holds_messages);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("stress");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, two_processes_ten_million);
+	tcase_add_test(tc, two_threads_both_ways);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
