@@ -299,13 +299,17 @@ static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
 		return refuse(sock, WAVE_EREFUSED, "cannot read peer credentials");
-	if (!uid_allowed(l, cred.uid))
-		return refuse(sock, WAVE_EREFUSED, "uid %u (pid %d) is not allowed",
-			      (unsigned)cred.uid, (int)cred.pid);
+	/* Read the hello before judging the peer: closing a Unix socket with
+	 * unread data resets the peer, which would lose our refusal's reason. */
 	if ((ret = wait_readable(sock, l->o.timeout_ms)) < 0 ||
 	    (ret = recv_with_fds(sock, &hello, sizeof(hello), fds, &nfds)) < 0)
 		return refuse(sock, -ret, "no valid hello from pid %d: %s", (int)cred.pid,
 			      wave_strerror(ret));
+	if (!uid_allowed(l, cred.uid)) {
+		close_fds(fds, nfds);
+		return refuse(sock, WAVE_EREFUSED, "uid %u (pid %d) is not allowed",
+			      (unsigned)cred.uid, (int)cred.pid);
+	}
 	if (hello.magic != WAVE_SHM_HELLO_MAGIC || nfds != 2) {
 		close_fds(fds, nfds);
 		return refuse(sock, WAVE_ECORRUPT, "malformed hello from pid %d", (int)cred.pid);
