@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -310,10 +311,15 @@ END_TEST
  * every one verified: nothing lost, duplicated, reordered or corrupted. */
 #define STRESS_MSGS 10000000ull
 
-/* Hot loop: Check is called only on failure, because every passing
- * ck_assert reports progress through a pipe (a system call). */
-static void stress_side(struct wave_chan *ch, uint64_t total)
+/*
+ * Hot loop: returns NULL when all went well, or what went wrong. Check is not
+ * called here because every passing ck_assert reports progress through a
+ * pipe (a system call), and because a failing side in a child process must
+ * be reported by the parent, with the child's exit status.
+ */
+static const char *stress_side(struct wave_chan *ch, uint64_t total)
 {
+	static __thread char why[128];
 	struct wave_msg out[32], in[32];
 	uint64_t sent = 0, got = 0;
 
@@ -325,25 +331,33 @@ static void stress_side(struct wave_chan *ch, uint64_t total)
 			for (unsigned i = 0; i < b; i++)
 				msg_make(&out[i], sent + i);
 			int k = wave_chan_send_burst(ch, out, b);
-			if (k < 0)
-				ck_abort_msg("send: %s", wave_strerror(k));
+			if (k < 0) {
+				snprintf(why, sizeof(why), "send after %llu: %s",
+					 (unsigned long long)sent, wave_strerror(k));
+				return why;
+			}
 			sent += (unsigned)k;
 		}
 		int k = wave_chan_recv_burst(ch, in, 32);
-		if (k < 0)
-			ck_abort_msg("recv: %s", wave_strerror(k));
+		if (k < 0) {
+			snprintf(why, sizeof(why), "recv after %llu of %llu (sent %llu): %s",
+				 (unsigned long long)got, (unsigned long long)total,
+				 (unsigned long long)sent, wave_strerror(k));
+			return why;
+		}
 		for (int i = 0; i < k; i++, got++)
 			if (msg_check(&in[i], got) != 0 || in[i].seq != (uint32_t)(got + 1))
-				ck_abort_msg("message %llu corrupt or out of order",
-					     (unsigned long long)got);
+				return "message corrupt or out of order";
 		if (k == 0 && sent == total && got < total && wave_chan_wait(ch, -1) < 0)
-			ck_abort_msg("wait failed");
+			return "wait failed";
 	}
+	return NULL;
 }
 
 START_TEST(two_processes_ten_million)
 {
 	struct wave_chan_opts o;
+	const char *err;
 	struct pair p;
 	int status;
 	pid_t pid;
@@ -353,13 +367,18 @@ START_TEST(two_processes_ten_million)
 	o.agent_to_host_slots = 256;
 	pid = pair_fork(&p, &o);
 	if (pid == 0) {
-		stress_side(p.host, STRESS_MSGS);
+		err = stress_side(p.host, STRESS_MSGS);
+		if (err)
+			fprintf(stderr, "host side: %s\n", err);
 		wave_chan_close(p.host);
-		_exit(0);
+		_exit(err ? 1 : 0);
 	}
-	stress_side(p.agent, STRESS_MSGS);
+	err = stress_side(p.agent, STRESS_MSGS);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "host side failed");
+	ck_assert_msg(!err && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "agent side: %s; host side: %s %d", err ? err : "ok",
+		      WIFEXITED(status) ? "exit" : "signal",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	pair_close(&p);
 }
 END_TEST
@@ -371,7 +390,10 @@ struct thread_side {
 
 static void *thread_stress(void *a)
 {
-	stress_side(((struct thread_side *)a)->ch, 500000);
+	const char *err = stress_side(((struct thread_side *)a)->ch, 500000);
+
+	if (err)
+		ck_abort_msg("%s", err);
 	return NULL;
 }
 
@@ -388,6 +410,64 @@ START_TEST(two_threads_both_ways)
 	ck_assert_int_eq(pthread_create(&t, NULL, thread_stress, &a), 0);
 	thread_stress(&b);
 	pthread_join(t, NULL);
+	pair_close(&p);
+}
+END_TEST
+
+/* One thread sends and another receives on the same end, as channel.h
+ * allows; the agent echoes. TSan checks the split. */
+#define SPLIT_MSGS 300000u
+
+static void *split_sender(void *a)
+{
+	struct wave_chan *ch = a;
+	struct wave_msg m[8];
+
+	for (uint64_t n = 0; n < SPLIT_MSGS;) {
+		unsigned b = SPLIT_MSGS - n < 8 ? (unsigned)(SPLIT_MSGS - n) : 8;
+		for (unsigned i = 0; i < b; i++)
+			msg_make(&m[i], n + i);
+		int k = wave_chan_send_burst(ch, m, b);
+		if (k < 0)
+			ck_abort_msg("send: %s", wave_strerror(k));
+		n += (unsigned)k;
+	}
+	return NULL;
+}
+
+static void *echo(void *a)
+{
+	struct wave_chan *ch = a;
+	struct wave_msg m[8];
+	uint64_t n = 0;
+
+	while (n < SPLIT_MSGS) {
+		int k = wave_chan_recv_burst(ch, m, 8);
+		if (k < 0)
+			ck_abort_msg("echo recv: %s", wave_strerror(k));
+		for (int done = 0; done < k;) {
+			int s = wave_chan_send_burst(ch, m + done, (unsigned)(k - done));
+			if (s < 0)
+				ck_abort_msg("echo send: %s", wave_strerror(s));
+			done += s;
+		}
+		n += (unsigned)k;
+	}
+	return NULL;
+}
+
+START_TEST(send_and_receive_on_separate_threads)
+{
+	struct wave_chan_opts o = small_ring(16);
+	pthread_t tx, agent;
+	struct pair p;
+
+	pair_open(&p, &o);
+	ck_assert_int_eq(pthread_create(&agent, NULL, echo, p.agent), 0);
+	ck_assert_int_eq(pthread_create(&tx, NULL, split_sender, p.host), 0);
+	recv_expect(p.host, 0, SPLIT_MSGS, 1);
+	pthread_join(tx, NULL);
+	pthread_join(agent, NULL);
 	pair_close(&p);
 }
 END_TEST
@@ -420,6 +500,7 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, two_processes_ten_million);
 	tcase_add_test(tc, two_threads_both_ways);
+	tcase_add_test(tc, send_and_receive_on_separate_threads);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

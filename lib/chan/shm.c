@@ -31,10 +31,13 @@ struct shm_chan {
 	size_t map_len;
 	struct wave_shm_doorbell db;
 	int epfd;           /* made on the first wave_chan_fd() call */
-	int failed;         /* sticky error, 0 while healthy */
-	bool peer_gone;     /* the peer closed or its process died */
-	bool armed;         /* we told the peer we sleep: it rings each send */
-	uint32_t idle_polls;/* rate limit for the liveness check */
+	/* Shared by the sending and the receiving thread (see channel.h). */
+	_Atomic int failed;      /* sticky error, 0 while healthy */
+	_Atomic bool peer_gone;  /* the peer closed or its process died */
+	/* Owned by one side each. */
+	bool armed;              /* receiver: the peer rings us on each send */
+	uint32_t rx_idle_polls;  /* receiver: rate limit for liveness checks */
+	uint32_t tx_full_polls;  /* sender: the same, while the ring is full */
 	uint64_t spin_ns;
 };
 
@@ -149,6 +152,22 @@ int wave_shm_place(void *base, const struct wave_shm_header *h, enum wave_role r
 
 static const struct wave_chan_ops shm_ops;
 
+/* Fails the channel with @err unless it failed already; returns the error
+ * in force. Either side may call it. */
+static int fail(struct shm_chan *c, int err)
+{
+	int none = 0;
+
+	if (atomic_compare_exchange_strong(&c->failed, &none, err))
+		wave_warn("shm channel failed: %s", wave_strerror(err));
+	return wave_load_relaxed(&c->failed);
+}
+
+static int failed(struct shm_chan *c)
+{
+	return wave_load_relaxed(&c->failed);
+}
+
 int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h,
 		      const struct wave_chan_opts *o, enum wave_role role,
 		      struct wave_shm_doorbell db, struct wave_chan **out)
@@ -225,33 +244,25 @@ static void check_socket(struct shm_chan *c)
 	ssize_t r = recv(c->db.sock, &b, 1, MSG_DONTWAIT);
 	if (r > 0) {
 		wave_warn("shm channel: peer wrote to the rendezvous socket after the handshake");
-		c->failed = -WAVE_ECORRUPT;
+		fail(c, -WAVE_ECORRUPT);
 	} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-		c->peer_gone = true;
+		wave_store_relaxed(&c->peer_gone, true);
 	}
 }
 
-/* True once no more messages can come: the peer closed or died. */
-static bool peer_finished(struct shm_chan *c)
+/* True once no more messages can come: the peer closed or died. @polls is
+ * the calling side's own counter of fruitless polls. */
+static bool peer_finished(struct shm_chan *c, uint32_t *polls)
 {
 	/* Pairs with the store_release of peer_closed in shm_close(): the
 	 * peer's last messages are visible once we see the flag. */
-	if (c->peer_gone || wave_load_acquire(&c->my_ctrl->peer_closed)) {
-		c->peer_gone = true;
+	if (wave_load_relaxed(&c->peer_gone) || wave_load_acquire(&c->my_ctrl->peer_closed)) {
+		wave_store_relaxed(&c->peer_gone, true);
 		return true;
 	}
-	if (++c->idle_polls % LIVENESS_EVERY == 0)
+	if (++*polls % LIVENESS_EVERY == 0)
 		check_socket(c);
-	return c->peer_gone;
-}
-
-static int fail(struct shm_chan *c, int err)
-{
-	if (!c->failed) {
-		wave_warn("shm channel failed: %s", wave_strerror(err));
-		c->failed = err;
-	}
-	return c->failed;
+	return wave_load_relaxed(&c->peer_gone);
 }
 
 static void disarm(struct shm_chan *c)
@@ -268,15 +279,16 @@ static int shm_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned 
 	int64_t room;
 	unsigned k;
 
-	if (wave_unlikely(c->failed))
-		return c->failed;
-	if (wave_unlikely(c->peer_gone || wave_load_relaxed(&c->my_ctrl->peer_closed)))
+	if (wave_unlikely(failed(c)))
+		return failed(c);
+	if (wave_unlikely(wave_load_relaxed(&c->peer_gone) ||
+			  wave_load_relaxed(&c->my_ctrl->peer_closed)))
 		return -WAVE_ECLOSED;
 	room = wave_ring_room(&c->tx, n);
 	if (wave_unlikely(room < 0))
 		return fail(c, (int)room);
 	if ((uint64_t)room < n) {
-		if (peer_finished(c))
+		if (peer_finished(c, &c->tx_full_polls))
 			return -WAVE_ECLOSED;
 		if (all || room == 0)
 			return all ? -EAGAIN : 0;
@@ -293,18 +305,18 @@ static int shm_recv(struct wave_chan *ch, struct wave_msg *msgs, unsigned max)
 	struct shm_chan *c = SHM(ch);
 	int n;
 
-	if (wave_unlikely(c->failed))
-		return c->failed;
+	if (wave_unlikely(failed(c)))
+		return failed(c);
 	if (wave_unlikely(c->armed))
 		disarm(c);
 	n = wave_ring_recv(&c->rx, msgs, max);
 	if (wave_unlikely(n < 0))
 		return fail(c, n);
-	if (n == 0 && peer_finished(c)) {
+	if (n == 0 && peer_finished(c, &c->rx_idle_polls)) {
 		/* Messages sent before the close are still ours to take. */
 		n = wave_ring_recv(&c->rx, msgs, max);
 		if (n == 0)
-			return c->failed ? c->failed : -WAVE_ECLOSED;
+			return failed(c) ? failed(c) : -WAVE_ECLOSED;
 		if (n < 0)
 			return fail(c, n);
 	}
@@ -317,8 +329,8 @@ static int rx_ready(struct shm_chan *c)
 {
 	const struct wave_shm_slot *s;
 
-	if (c->failed)
-		return c->failed;
+	if (failed(c))
+		return failed(c);
 	switch (wave_ring_peek(&c->rx, &s)) {
 	case WAVE_SLOT_CORRUPT:
 		return fail(c, -WAVE_ECORRUPT);
@@ -334,7 +346,7 @@ static int rx_ready(struct shm_chan *c)
 	case WAVE_SLOT_EMPTY:
 		break;
 	}
-	return peer_finished(c) ? 1 : (c->failed ? c->failed : 0);
+	return peer_finished(c, &c->rx_idle_polls) ? 1 : failed(c);
 }
 
 /* Tell the peer we are about to sleep; then the caller must re-check. */
@@ -488,7 +500,7 @@ static int file_create(const char *path, const struct wave_chan_opts *o, struct 
 	size_t need = wave_shm_layout_size(o->host_to_agent_slots, o->agent_to_host_slots);
 	struct wave_shm_header h;
 	struct stat st;
-	void *map;
+	void *map = NULL; /* gcc -O2 cannot see map_shared() set it */
 	int fd, ret;
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -524,7 +536,7 @@ static int file_create(const char *path, const struct wave_chan_opts *o, struct 
 static int file_peek_header(const char *path, struct wave_shm_header *h, size_t *file_len)
 {
 	struct stat st;
-	void *map;
+	void *map = NULL; /* gcc -O2 cannot see map_shared() set it */
 	int fd, ret;
 
 	fd = open(path, O_RDWR | O_CLOEXEC);
@@ -555,7 +567,7 @@ static int file_attach(const char *path, const struct wave_chan_opts *o, struct 
 					      : wave_now_ns() + (uint64_t)o->timeout_ms * 1000000u;
 	struct wave_shm_header h;
 	size_t file_len = 0;
-	void *map;
+	void *map = NULL; /* gcc -O2 cannot see map_shared() set it */
 	int fd, ret;
 
 	while ((ret = file_peek_header(path, &h, &file_len)) == 1) {
