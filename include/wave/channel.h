@@ -30,6 +30,46 @@
  *       file must not shrink while mapped (a memfd-backed shm:// channel is
  *       sealed against that; a plain file is not).
  *
+ *   fabric://<provider>/<host>:<port>    fabric://shm/<name>
+ *       libfabric reliable-datagram endpoints, for an agent on another
+ *       machine. <provider> is a libfabric provider name as fi_info -l
+ *       lists it, layered ones with ';' ("tcp;ofi_rxm", "udp;ofi_rxd",
+ *       "verbs;ofi_rxm"), or empty ("fabric:///10.0.0.2:7447") to take the
+ *       first provider fi_getinfo offers for the address. <host> is a
+ *       numeric IPv4 address or a bracketed IPv6 one ("[fd00::2]:7447");
+ *       names are never resolved. The listener binds that address (0.0.0.0
+ *       for every local one; an address not of this machine fails with
+ *       -EADDRNOTAVAIL); the host connects to it. The shm provider is
+ *       addressed by a name instead ([A-Za-z0-9._-], 1 to 48 characters),
+ *       for processes on one machine. Examples:
+ *           fabric://tcp;ofi_rxm/10.0.0.2:7447
+ *           fabric://tcp;ofi_rxm/127.0.0.1:7447
+ *           fabric://shm/agent0
+ *       Every accepted host gets an endpoint of its own, at an address the
+ *       agent names in the handshake. The handshake carries a protocol
+ *       version (a different major is refused with WAVE_EVERSION) and the
+ *       access token of wave_chan_opts.token (WAVE_EREFUSED). The fabric has
+ *       no peer credentials: the token is the only check, see there what it
+ *       protects. A refusal is sent to the address the host's hello names.
+ *       Flow control is by credit: the receiver posts its buffers once and
+ *       returns credit, so a slow reader makes sends accept fewer messages,
+ *       never lose any. Up to the receiving ring's size in messages may be
+ *       outstanding, and at most as many sends (transfers) as the receiver
+ *       posted buffers (the ring size, capped by the provider's receive
+ *       queue: 2048 for tcp;ofi_rxm, 1024 for shm, less 32 kept for control).
+ *       A peer that dies, or a network that fails, is detected by error
+ *       completions or by heartbeats within disconnect_timeout_ms; then
+ *       calls return WAVE_ECLOSED. libfabric progresses only inside calls:
+ *       an end that makes no call on a channel for longer than
+ *       disconnect_timeout_ms (wave_chan_wait() counts: it wakes up by
+ *       itself) is taken for dead by its peer. wave_chan_fd() is the
+ *       completion queue's wait object where the provider has one
+ *       (tcp;ofi_rxm); with none (shm, udp;ofi_rxd) it returns -ENOTSUP and
+ *       wave_chan_wait() polls with short sleeps. Latency emulation compares
+ *       the sender's CLOCK_MONOTONIC stamp with the receiver's clock, so it
+ *       is meaningful only between processes on one machine; a stamp from
+ *       the future is delivered at once.
+ *
  * Memory placement ("write remote, read local"): every ring lives in memory
  * local to its reader; the writer only stores into it and the reader only
  * polls its own memory; the reader returns credit by a store into memory local
@@ -84,6 +124,9 @@ enum wave_role {
  *  slot's payload before its stamp with a store fence. */
 #define WAVE_CHAN_F_WC (1u << 1)
 
+/** Longest wave_chan_opts.token, in bytes, without the final NUL. */
+#define WAVE_CHAN_TOKEN_MAX 64u
+
 /** Smallest and largest ring, in slots (each slot holds one message). */
 #define WAVE_CHAN_MIN_SLOTS 2u
 #define WAVE_CHAN_MAX_SLOTS 65536u
@@ -116,6 +159,22 @@ enum wave_role {
  *               allows only the listener's own effective uid.
  * @max_slots:   listener only: the largest ring a host may ask for
  *               (default WAVE_CHAN_MAX_SLOTS).
+ * @token:       fabric:// only: an access token, a NUL-terminated string of
+ *               at most WAVE_CHAN_TOKEN_MAX bytes (longer is -EINVAL). A host
+ *               sends it in its hello; a listener given one refuses every
+ *               host that does not present exactly the same bytes (compared
+ *               in constant time) with WAVE_EREFUSED on both ends. NULL
+ *               (default): the host sends none, the listener asks for none.
+ *               The token decides only who may open a channel. It travels in
+ *               clear unless the provider encrypts, so anyone who can read
+ *               the network can learn it; and it says nothing about the
+ *               integrity or origin of the messages that follow.
+ * @disconnect_timeout_ms:
+ *               fabric:// only: a peer from which nothing (not even a
+ *               heartbeat) has arrived for this long is taken for dead, and
+ *               calls return WAVE_ECLOSED; also the longest wave_chan_close()
+ *               waits for the peer to acknowledge the close. Must be > 0;
+ *               default 500.
  */
 struct wave_chan_opts {
 	size_t size;
@@ -130,6 +189,8 @@ struct wave_chan_opts {
 	const uid_t *allow_uids;
 	size_t n_allow_uids;
 	uint32_t max_slots;
+	const char *token;
+	int disconnect_timeout_ms;
 };
 
 /**

@@ -20,6 +20,8 @@
 #ifndef WAVE_ERROR_H
 #define WAVE_ERROR_H
 
+#include <stddef.h>
+
 #include <wave/export.h>
 
 #ifdef __cplusplus
@@ -62,6 +64,51 @@ enum wave_errno {
  * "unknown error". Thread-safe.
  */
 WAVE_API const char *wave_strerror(int err);
+
+/** Bytes in wave_error.source and wave_error.text, with the final NUL. */
+#define WAVE_ERROR_SOURCE_LENGTH 256
+#define WAVE_ERROR_TEXT_LENGTH 512
+
+/**
+ * struct wave_error - what went wrong, for a human (configuration files,
+ * plugin loading).
+ * @code:     the negative error code the failing call returned (-WAVE_ECONFIG,
+ *            -WAVE_EPLUGIN, -ENOMEM, ...).
+ * @line:     1-based line in @source, or 0 when @source is not a text file
+ *            (a plugin) or the position is unknown.
+ * @column:   1-based column (in characters) on @line, or 0.
+ * @source:   the file the error is about, as the caller named it (a
+ *            configuration file, a plugin's path), or a short label such as
+ *            "<string>"; NUL-terminated, truncated if longer.
+ * @text:     the problem, NUL-terminated, without the source or position:
+ *            "domains.custom.tick_us: expected a positive integer, got -5".
+ * @reserved: zero; room for later fields without changing the size.
+ *
+ * Functions that take a struct wave_error * accept NULL (no detail wanted),
+ * fill it on failure and leave it zeroed (code 0, empty strings) on success.
+ * Print it with wave_error_format().
+ */
+struct wave_error {
+	int code;
+	int line;
+	int column;
+	char source[WAVE_ERROR_SOURCE_LENGTH];
+	char text[WAVE_ERROR_TEXT_LENGTH];
+	unsigned reserved[8];
+};
+
+/**
+ * wave_error_format() - render @err the way compilers print diagnostics.
+ * @err:  a filled error.
+ * @buf:  receives "source:line:column: text", or "source: text" when the
+ *        line is 0, or just "text" when the source is empty; NUL-terminated
+ *        and truncated to @size.
+ * @size: bytes at @buf; at least 1.
+ *
+ * Return: the length of the full rendering (like snprintf(); larger than or
+ * equal to @size means it was truncated), or -EINVAL.
+ */
+WAVE_API int wave_error_format(const struct wave_error *err, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

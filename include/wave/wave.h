@@ -13,5 +13,7 @@
 #include <wave/log.h>
 #include <wave/msg.h>
 #include <wave/channel.h>
+#include <wave/plugin.h>
+#include <wave/config.h>
 
 #endif /* WAVE_WAVE_H */

@@ -13,6 +13,7 @@
 static const struct wave_transport *const transports[] = {
 	&wave_transport_shm,
 	&wave_transport_file,
+	&wave_transport_fabric,
 };
 
 WAVE_API int wave_chan_opts_init(struct wave_chan_opts *o)
@@ -28,6 +29,7 @@ WAVE_API int wave_chan_opts_init(struct wave_chan_opts *o)
 	o->spin_ns = 20000;
 	o->timeout_ms = 5000;
 	o->max_slots = WAVE_CHAN_MAX_SLOTS;
+	o->disconnect_timeout_ms = 500;
 	return 0;
 }
 
@@ -58,6 +60,10 @@ int wave_chan_opts_resolve(const struct wave_chan_opts *in, struct wave_chan_opt
 	if (out->n_allow_uids && !out->allow_uids)
 		return -EINVAL;
 	if (!slots_ok(out->max_slots))
+		return -EINVAL;
+	if (out->token && strnlen(out->token, WAVE_CHAN_TOKEN_MAX + 1) > WAVE_CHAN_TOKEN_MAX)
+		return -EINVAL;
+	if (out->disconnect_timeout_ms <= 0)
 		return -EINVAL;
 	return 0;
 }

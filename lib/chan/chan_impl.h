@@ -69,6 +69,7 @@ struct wave_transport {
 
 extern const struct wave_transport wave_transport_shm;
 extern const struct wave_transport wave_transport_file;
+extern const struct wave_transport wave_transport_fabric;
 
 /* Validates @in (may be NULL) and returns a complete copy in @out. */
 int wave_chan_opts_resolve(const struct wave_chan_opts *in, struct wave_chan_opts *out);

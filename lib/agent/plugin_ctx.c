@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Plugin contexts: everything a plugin can reach (parameters, decisions,
+ * logging, counters, ticks), and the calls the agent runtime uses to drive
+ * it. A context knows no channel: decisions leave through the emit function
+ * it was given, so a test drives a plugin with a context of its own.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/core.h"
+#include "plugin_impl.h"
+
+static const char *const builtin_counters[CTR_BUILTIN] = {
+	[CTR_EVENTS] = "events",
+	[CTR_EVENT_ERRORS] = "event_errors",
+	[CTR_TICKS] = "ticks",
+	[CTR_EMITTED] = "emitted",
+};
+
+static const char *plugin_name(const struct wave_plugin_ctx *ctx)
+{
+	return ctx->plugin->desc->name;
+}
+
+/* The application range runs to the largest type, so only its start needs
+ * checking (a comparison with the end would always be true). */
+_Static_assert(WAVE_MSG_APP_LAST == UINT16_MAX, "application range ends at the last type");
+static int app_type(uint16_t type)
+{
+	return type >= WAVE_MSG_APP_FIRST;
+}
+
+/* ---- counters ---------------------------------------------------------- */
+
+void wave_plugin_ctr_add(struct wave_plugin_ctx *ctx, unsigned id, uint64_t delta)
+{
+	_Atomic uint64_t *v = &ctx->counters[id].value;
+
+	/* Single writer: a relaxed load and store is enough (no locked add);
+	 * readers on other threads see whole values. */
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + delta,
+			      memory_order_relaxed);
+}
+
+static int counter_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > WAVE_PLUGIN_COUNTER_NAME_MAX)
+		return 0;
+	for (; *name; name++)
+		if (!((*name >= 'a' && *name <= 'z') || (*name >= '0' && *name <= '9') ||
+		      *name == '_'))
+			return 0;
+	return 1;
+}
+
+WAVE_API int wave_plugin_counter(struct wave_plugin_ctx *ctx, const char *name)
+{
+	unsigned n;
+
+	if (!ctx || !name || !counter_name_ok(name))
+		return -EINVAL;
+	n = atomic_load_explicit(&ctx->n_counters, memory_order_relaxed);
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(ctx->counters[i].name, name) == 0)
+			return (int)i;
+	if (n == WAVE_PLUGIN_MAX_COUNTERS)
+		return -ENOSPC;
+	strcpy(ctx->counters[n].name, name);
+	atomic_store_explicit(&ctx->counters[n].value, 0, memory_order_relaxed);
+	/* Pairs with the acquire in wave_plugin_ctx_counter(): the name is
+	 * written before a reader can see the slot. */
+	atomic_store_explicit(&ctx->n_counters, n + 1, memory_order_release);
+	return (int)n;
+}
+
+WAVE_API void wave_plugin_counter_add(struct wave_plugin_ctx *ctx, int id, uint64_t delta)
+{
+	if (ctx && id >= 0 &&
+	    (unsigned)id < atomic_load_explicit(&ctx->n_counters, memory_order_relaxed))
+		wave_plugin_ctr_add(ctx, (unsigned)id, delta);
+}
+
+WAVE_API int wave_plugin_ctx_counter(const struct wave_plugin_ctx *ctx, unsigned index,
+				     const char **name, uint64_t *value)
+{
+	if (!ctx)
+		return -EINVAL;
+	/* Pairs with the release in wave_plugin_counter(). */
+	if (index >= atomic_load_explicit(&ctx->n_counters, memory_order_acquire))
+		return -ENOENT;
+	if (name)
+		*name = ctx->counters[index].name;
+	if (value)
+		*value = atomic_load_explicit(&ctx->counters[index].value, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- parameters -------------------------------------------------------- */
+
+/* The value of @key, or NULL when absent; notes that it was read. */
+static json_t *param_get(struct wave_plugin_ctx *ctx, const char *key)
+{
+	const char *k;
+	unsigned i = 0;
+	json_t *v;
+
+	if (!ctx || !key)
+		return NULL;
+	json_object_foreach (ctx->params, k, v) {
+		if (strcmp(k, key) == 0) {
+			if (i < 64)
+				ctx->params_read |= UINT64_C(1) << i;
+			return v;
+		}
+		i++;
+	}
+	return NULL;
+}
+
+/* Parameters are read in init; one it never asked for is most likely a
+ * misspelt key, which would otherwise be ignored without a word. */
+static void warn_unread_params(const struct wave_plugin_ctx *ctx)
+{
+	const char *k;
+	unsigned i = 0;
+	json_t *v;
+
+	json_object_foreach (ctx->params, k, v) {
+		if (i < 64 && !(ctx->params_read & (UINT64_C(1) << i)))
+			wave_warn("plugin %s: %s.%s: unknown parameter, ignored", plugin_name(ctx),
+				  ctx->params_where, k);
+		i++;
+	}
+}
+
+static void param_wrong_type(struct wave_plugin_ctx *ctx, const char *key, const char *what)
+{
+	wave_warn("plugin %s: %s.%s: expected %s; using the plugin's default", plugin_name(ctx),
+		  ctx->params_where, key, what);
+}
+
+WAVE_API int64_t wave_plugin_param_int(struct wave_plugin_ctx *ctx, const char *key, int64_t def)
+{
+	json_t *v = param_get(ctx, key);
+
+	if (!v)
+		return def;
+	if (!json_is_integer(v)) {
+		param_wrong_type(ctx, key, "an integer");
+		return def;
+	}
+	return (int64_t)json_integer_value(v);
+}
+
+WAVE_API uint64_t wave_plugin_param_uint(struct wave_plugin_ctx *ctx, const char *key,
+					 uint64_t def)
+{
+	json_t *v = param_get(ctx, key);
+
+	if (!v)
+		return def;
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		param_wrong_type(ctx, key, "a non-negative integer");
+		return def;
+	}
+	return (uint64_t)json_integer_value(v);
+}
+
+WAVE_API double wave_plugin_param_double(struct wave_plugin_ctx *ctx, const char *key, double def)
+{
+	json_t *v = param_get(ctx, key);
+
+	if (!v)
+		return def;
+	if (!json_is_number(v)) {
+		param_wrong_type(ctx, key, "a number");
+		return def;
+	}
+	return json_number_value(v);
+}
+
+WAVE_API bool wave_plugin_param_bool(struct wave_plugin_ctx *ctx, const char *key, bool def)
+{
+	json_t *v = param_get(ctx, key);
+
+	if (!v)
+		return def;
+	if (!json_is_boolean(v)) {
+		param_wrong_type(ctx, key, "true or false");
+		return def;
+	}
+	return json_is_true(v);
+}
+
+WAVE_API const char *wave_plugin_param_string(struct wave_plugin_ctx *ctx, const char *key,
+					      const char *def)
+{
+	json_t *v = param_get(ctx, key);
+
+	if (!v)
+		return def;
+	if (!json_is_string(v)) {
+		param_wrong_type(ctx, key, "a string");
+		return def;
+	}
+	return json_string_value(v);
+}
+
+/* ---- decisions, logging, private state -------------------------------- */
+
+WAVE_API int wave_plugin_emit(struct wave_plugin_ctx *ctx, const struct wave_msg *msgs, unsigned n)
+{
+	int ret;
+
+	if (!ctx || !msgs || n == 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (!app_type(msgs[i].type))
+			return -EINVAL;
+	if (!ctx->emit)
+		return -ENOTCONN;
+	ret = ctx->emit(ctx->emit_user, msgs, n);
+	if (ret > 0)
+		wave_plugin_ctr_add(ctx, CTR_EMITTED, (uint64_t)ret);
+	return ret > (int)n ? (int)n : ret; /* a confused emit cannot overstate */
+}
+
+WAVE_API void wave_plugin_log(struct wave_plugin_ctx *ctx, enum wave_log_level level,
+			      const char *fmt, ...)
+{
+	char buf[400];
+	va_list ap;
+
+	if (!ctx || !fmt || level <= WAVE_LOG_OFF || level > WAVE_LOG_DEBUG)
+		return;
+	wave_log_init_once();
+	if ((int)level > wave_log_level_cur)
+		return; /* do not format what nobody will read */
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	wave_log_emit(level, "plugin %s: %s", plugin_name(ctx), buf);
+}
+
+WAVE_API void wave_plugin_set_priv(struct wave_plugin_ctx *ctx, void *priv)
+{
+	if (ctx)
+		ctx->priv = priv;
+}
+
+WAVE_API void *wave_plugin_priv(const struct wave_plugin_ctx *ctx)
+{
+	return ctx ? ctx->priv : NULL;
+}
+
+WAVE_API uint64_t wave_plugin_tick_ns(const struct wave_plugin_ctx *ctx)
+{
+	return ctx ? ctx->tick_ns : 0;
+}
+
+/* ---- the agent's side -------------------------------------------------- */
+
+WAVE_API int wave_plugin_ctx_opts_init(struct wave_plugin_ctx_opts *opts)
+{
+	if (!opts)
+		return -EINVAL;
+	memset(opts, 0, sizeof(*opts));
+	opts->size = sizeof(*opts);
+	return 0;
+}
+
+static int ctx_set_params(struct wave_plugin_ctx *ctx, const struct wave_params *params)
+{
+	if (params) {
+		ctx->params = json_incref(params->obj);
+		ctx->params_where = strdup(params->where);
+	} else {
+		ctx->params = json_object();
+		ctx->params_where = strdup("params");
+	}
+	return ctx->params && ctx->params_where ? 0 : -ENOMEM;
+}
+
+static void ctx_free(struct wave_plugin_ctx *ctx)
+{
+	json_decref(ctx->params);
+	free(ctx->params_where);
+	free(ctx);
+}
+
+static struct wave_plugin_ctx *ctx_new(const struct wave_plugin *p,
+				       const struct wave_plugin_ctx_opts *o)
+{
+	struct wave_plugin_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx)
+		return NULL;
+	ctx->plugin = p;
+	ctx->tick_ns = o->tick_ns;
+	ctx->emit = o->emit;
+	ctx->emit_user = o->emit_user;
+	ctx->domain_state = o->domain_state;
+	if (ctx_set_params(ctx, o->params) < 0) {
+		ctx_free(ctx);
+		return NULL;
+	}
+	for (unsigned i = 0; i < CTR_BUILTIN; i++)
+		wave_plugin_counter(ctx, builtin_counters[i]);
+	return ctx;
+}
+
+WAVE_API int wave_plugin_ctx_create(struct wave_plugin *p, const struct wave_plugin_ctx_opts *opts,
+				    struct wave_plugin_ctx **out, struct wave_error *err)
+{
+	struct wave_plugin_ctx_opts o;
+	struct wave_plugin_ctx *ctx;
+	int ret;
+
+	wave_error_clear(err);
+	wave_plugin_ctx_opts_init(&o);
+	if (opts && opts->size == sizeof(o))
+		o = *opts;
+	if (!p || !out || (opts && opts->size != sizeof(o)))
+		return wave_error_set(err, -EINVAL, p ? p->path : "", 0, 0, "invalid argument");
+	if (!(ctx = ctx_new(p, &o)))
+		return wave_error_set(err, -ENOMEM, p->path, 0, 0, "out of memory");
+	ret = p->desc->init ? p->desc->init(ctx) : 0;
+	if (ret < 0) {
+		ctx_free(ctx);
+		return wave_error_set(err, -WAVE_EPLUGIN, p->path, 0, 0, "init failed: %s (%d)",
+				      wave_strerror(ret), ret);
+	}
+	warn_unread_params(ctx);
+	*out = ctx;
+	return 0;
+}
+
+WAVE_API void wave_plugin_ctx_destroy(struct wave_plugin_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->plugin->desc->fini)
+		ctx->plugin->desc->fini(ctx);
+	ctx_free(ctx);
+}
+
+static const struct wave_custom_ops *custom_ops(const struct wave_plugin_ctx *ctx)
+{
+	const struct wave_plugin_desc *d = ctx->plugin->desc;
+
+	return d->domain == WAVE_DOMAIN_CUSTOM ? d->ops : NULL;
+}
+
+WAVE_API int wave_plugin_ctx_event(struct wave_plugin_ctx *ctx, const struct wave_msg *ev)
+{
+	const struct wave_custom_ops *ops;
+	int ret;
+
+	if (!ctx || !ev || !app_type(ev->type) || !(ops = custom_ops(ctx)))
+		return -EINVAL;
+	wave_plugin_ctr_add(ctx, CTR_EVENTS, 1);
+	/* The loader refused tables without on_event. */
+	ret = ops->on_event(ctx, ev);
+	if (ret < 0) {
+		wave_plugin_ctr_add(ctx, CTR_EVENT_ERRORS, 1);
+		wave_dbg("plugin %s: event type 0x%04x failed: %s", plugin_name(ctx), ev->type,
+			 wave_strerror(ret));
+	}
+	return ret;
+}
+
+WAVE_API int wave_plugin_ctx_tick(struct wave_plugin_ctx *ctx, uint64_t now_ns)
+{
+	const struct wave_custom_ops *ops;
+
+	if (!ctx)
+		return -EINVAL;
+	ops = custom_ops(ctx);
+	if (ctx->tick_ns == 0 || !WAVE_OPS_HAS(ops, struct wave_custom_ops, on_tick))
+		return 0;
+	if (ctx->next_tick == 0) {
+		ctx->next_tick = now_ns + ctx->tick_ns;
+		return 0;
+	}
+	if (now_ns < ctx->next_tick)
+		return 0;
+	ctx->next_tick += ctx->tick_ns;
+	if (ctx->next_tick <= now_ns)
+		ctx->next_tick = now_ns + ctx->tick_ns; /* fell behind: drop missed ticks */
+	wave_plugin_ctr_add(ctx, CTR_TICKS, 1);
+	ops->on_tick(ctx, now_ns);
+	return 1;
+}
+
+WAVE_API uint64_t wave_plugin_ctx_next_tick(const struct wave_plugin_ctx *ctx)
+{
+	return ctx ? ctx->next_tick : 0;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal structures of loaded plugins and their contexts. */
+#ifndef WAVE_AGENT_PLUGIN_IMPL_H
+#define WAVE_AGENT_PLUGIN_IMPL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <wave/plugin.h>
+
+#include "../core/config_impl.h"
+
+struct wave_plugin {
+	void *handle; /* from dlopen; NULL for a static plugin */
+	char *path;   /* the file, or "static:<name>" */
+	const struct wave_plugin_desc *desc;
+};
+
+/* Built-in counters, registered first in every context, in this order. */
+enum {
+	CTR_EVENTS,
+	CTR_EVENT_ERRORS,
+	CTR_TICKS,
+	CTR_EMITTED,
+	CTR_BUILTIN
+};
+
+struct plugin_counter {
+	char name[WAVE_PLUGIN_COUNTER_NAME_MAX + 1];
+	/* Written only by the plugin's thread, read by anyone: relaxed
+	 * atomics keep reads whole without a locked add on the fast path. */
+	_Atomic uint64_t value;
+};
+
+struct wave_plugin_ctx {
+	const struct wave_plugin *plugin;
+	json_t *params; /* an object; never NULL */
+	char *params_where;
+	/* Which of the first 64 parameters (in file order) the plugin read,
+	 * to name the ones it ignored (likely typos) after init. */
+	uint64_t params_read;
+	uint64_t tick_ns;
+	uint64_t next_tick;
+	wave_plugin_emit_fn emit;
+	void *emit_user;
+	const void *domain_state;
+	void *priv;
+	/* Published count: a reader on another thread sees only counters
+	 * whose name was written before (release/acquire). */
+	_Atomic unsigned n_counters;
+	struct plugin_counter counters[WAVE_PLUGIN_MAX_COUNTERS];
+};
+
+/* Adds @delta to counter @id (single writer). */
+void wave_plugin_ctr_add(struct wave_plugin_ctx *ctx, unsigned id, uint64_t delta);
+
+#endif /* WAVE_AGENT_PLUGIN_IMPL_H */

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Finding, loading and validating policy plugins.
+ *
+ * A plugin is refused for anything that would make calling it unsafe or
+ * ambiguous, with an error that names the file and the problem. Nothing
+ * here installs signal handlers or touches process-wide state beyond what
+ * dlopen() itself does.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/core.h"
+#include "plugin_impl.h"
+
+#ifndef WAVE_PLUGIN_DIR
+#error "WAVE_PLUGIN_DIR (the default plugin directory) must be defined by the build"
+#endif
+
+#define ENTRY_PREFIX "wave_plugin_entry_"
+
+static const char *const domain_names[WAVE_DOMAIN_COUNT] = { "custom", "sched", "mem", "rpc" };
+
+/* The smallest custom ops table this libwave can call: up to on_event. */
+#define CUSTOM_OPS_MIN_SIZE                                                    \
+	(offsetof(struct wave_custom_ops, on_event) + sizeof(((struct wave_custom_ops *)0)->on_event))
+
+WAVE_API int wave_plugin_load_opts_init(struct wave_plugin_load_opts *opts)
+{
+	if (!opts)
+		return -EINVAL;
+	memset(opts, 0, sizeof(*opts));
+	opts->size = sizeof(*opts);
+	opts->domain = -1;
+	return 0;
+}
+
+static int name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > WAVE_PLUGIN_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/* The <name> of ".../wave_<name>.so" into @name; 0, or -1 if the file is
+ * not named that way. */
+static int name_from_file(const char *path, char name[WAVE_PLUGIN_NAME_MAX + 1])
+{
+	const char *base = strrchr(path, '/');
+	size_t len;
+
+	base = base ? base + 1 : path;
+	len = strlen(base);
+	if (len < 9 || strncmp(base, "wave_", 5) != 0 || strcmp(base + len - 3, ".so") != 0)
+		return -1;
+	len -= 8;
+	if (!name_ok(base + 5, len))
+		return -1;
+	memcpy(name, base + 5, len);
+	name[len] = '\0';
+	return 0;
+}
+
+static int check_abi(const struct wave_plugin_desc *d, const char *src, struct wave_error *err)
+{
+	if (d->abi_major != WAVE_PLUGIN_ABI_MAJOR)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "plugin ABI %u.%u found where %u.x is needed", d->abi_major,
+				      d->abi_minor, WAVE_PLUGIN_ABI_MAJOR);
+	if (d->abi_minor > WAVE_PLUGIN_ABI_MINOR)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "plugin ABI %u.%u is newer than this libwave's %u.%u; "
+				      "rebuild the plugin against this libwave, or update libwave",
+				      d->abi_major, d->abi_minor, WAVE_PLUGIN_ABI_MAJOR,
+				      WAVE_PLUGIN_ABI_MINOR);
+	/* Every 1.x descriptor has at least the fields of 1.0; a larger size
+	 * with a minor we know would mean a corrupt descriptor. */
+	if (d->size != sizeof(*d))
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "descriptor is %u bytes, ABI %u.%u descriptors are %zu",
+				      d->size, d->abi_major, d->abi_minor, sizeof(*d));
+	return 0;
+}
+
+static int check_fields(const struct wave_plugin_desc *d, const char *want_name, const char *src,
+			struct wave_error *err)
+{
+	if (!d->name || !name_ok(d->name, strlen(d->name)))
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "descriptor has %s name (letters, digits and '_', at most %d)",
+				      d->name ? "an invalid" : "no", WAVE_PLUGIN_NAME_MAX);
+	if (want_name && strcmp(d->name, want_name) != 0)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "descriptor is named \"%s\" but the file is for \"%s\" "
+				      "(plugin <name> must be in wave_<name>.so)",
+				      d->name, want_name);
+	if (!d->version)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0, "descriptor has no version");
+	if (d->flags != 0)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "descriptor flags 0x%x are reserved and must be 0", d->flags);
+	return 0;
+}
+
+static int check_custom_ops(const struct wave_custom_ops *ops, const char *src,
+			    struct wave_error *err)
+{
+	if (ops->size < CUSTOM_OPS_MIN_SIZE)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "custom ops table is %zu bytes, at least %zu are needed",
+				      ops->size, (size_t)CUSTOM_OPS_MIN_SIZE);
+	if (!WAVE_OPS_HAS(ops, struct wave_custom_ops, on_event))
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "missing op on_event (required for custom plugins)");
+	return 0;
+}
+
+static int check_domain(const struct wave_plugin_desc *d, int want, const char *src,
+			struct wave_error *err)
+{
+	if (d->domain >= WAVE_DOMAIN_COUNT)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "unknown domain %u (known: 0 custom, 1 sched, 2 mem, 3 rpc)",
+				      d->domain);
+	if (d->domain != WAVE_DOMAIN_CUSTOM)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "domain %s has no ops table in plugin ABI %u.%u yet; "
+				      "only custom plugins can be loaded",
+				      domain_names[d->domain], WAVE_PLUGIN_ABI_MAJOR,
+				      WAVE_PLUGIN_ABI_MINOR);
+	if (want >= 0 && (uint32_t)want != d->domain)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "is a %s plugin where a %s plugin is needed",
+				      domain_names[d->domain], domain_names[want]);
+	if (!d->ops)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0, "no ops table for domain %s",
+				      domain_names[d->domain]);
+	return check_custom_ops(d->ops, src, err);
+}
+
+/* Validates @d, in the order that keeps later checks safe: nothing past
+ * the ABI fields is read before the ABI and size are known to be ours. */
+static int validate(const struct wave_plugin_desc *d, const char *want_name, int want_domain,
+		    const char *src, struct wave_error *err)
+{
+	int ret;
+
+	if (!d)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "the entry point returned no descriptor");
+	if ((ret = check_abi(d, src, err)) < 0 || (ret = check_fields(d, want_name, src, err)) < 0)
+		return ret;
+	return check_domain(d, want_domain, src, err);
+}
+
+static int plugin_new(void *handle, const char *path, const struct wave_plugin_desc *d,
+		      struct wave_plugin **out, struct wave_error *err)
+{
+	struct wave_plugin *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->path = strdup(path))) {
+		free(p);
+		return wave_error_set(err, -ENOMEM, path, 0, 0, "out of memory");
+	}
+	p->handle = handle;
+	p->desc = d;
+	*out = p;
+	wave_info("plugin %s %s (%s) loaded from %s", d->name, d->version,
+		  domain_names[d->domain], path);
+	return 0;
+}
+
+/* Loads the file @path, whose entry point is derived from @name. */
+static int open_file(const char *path, const char *name, int want_domain,
+		     struct wave_plugin **out, struct wave_error *err)
+{
+	char sym[sizeof(ENTRY_PREFIX) + WAVE_PLUGIN_NAME_MAX];
+	wave_plugin_entry_fn entry;
+	void *handle, *addr;
+	int ret;
+
+	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!handle)
+		return wave_error_set(err, -WAVE_EPLUGIN, path, 0, 0, "cannot load: %s", dlerror());
+	snprintf(sym, sizeof(sym), ENTRY_PREFIX "%s", name);
+	dlerror();
+	addr = dlsym(handle, sym);
+	if (!addr) {
+		wave_error_set(err, -WAVE_EPLUGIN, path, 0, 0,
+			       "no entry point %s (is the file renamed? plugin <name> must be in "
+			       "wave_<name>.so and defined with WAVE_PLUGIN_DEFINE)",
+			       sym);
+		dlclose(handle);
+		return -WAVE_EPLUGIN;
+	}
+	/* POSIX guarantees a data pointer from dlsym converts to a function
+	 * pointer; memcpy says so without a pedantic cast warning. */
+	memcpy(&entry, &addr, sizeof(entry));
+	ret = validate(entry(), name, want_domain, path, err);
+	if (ret == 0)
+		ret = plugin_new(handle, path, entry(), out, err);
+	if (ret < 0)
+		dlclose(handle);
+	return ret;
+}
+
+/* Appends @s to the list of paths tried; once full, ends it with "...". */
+static void tried_add(char *list, size_t size, const char *s)
+{
+	size_t used = strlen(list);
+
+	if (used >= 3 && strcmp(list + used - 3, "...") == 0)
+		return;
+	/* Keep room for a final ", ..." after whatever is added. */
+	if (used + strlen(s) + 2 + 6 < size) {
+		if (used)
+			strcat(list, ", ");
+		strcat(list, s);
+	} else {
+		strcat(list, used ? ", ..." : "...");
+	}
+}
+
+/* Tries @dir/wave_<name>.so; 1 with *@found set when the file exists. */
+static int try_dir(const char *dir, size_t dirlen, const char *name, char *tried, size_t tsize,
+		   char **found)
+{
+	char path[4096];
+	int n;
+
+	if (dirlen == 0)
+		return 0;
+	n = snprintf(path, sizeof(path), "%.*s/wave_%s.so", (int)dirlen, dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return 0;
+	if (access(path, F_OK) != 0) {
+		tried_add(tried, tsize, path);
+		return 0;
+	}
+	*found = strdup(path);
+	return *found ? 1 : -ENOMEM;
+}
+
+/* Tries each directory of the colon-separated list @list. */
+static int try_list(const char *list, const char *name, char *tried, size_t tsize, char **found)
+{
+	int ret = 0;
+
+	while (list && ret == 0) {
+		const char *colon = strchr(list, ':');
+		size_t len = colon ? (size_t)(colon - list) : strlen(list);
+
+		ret = try_dir(list, len, name, tried, tsize, found);
+		list = colon ? colon + 1 : NULL;
+	}
+	return ret;
+}
+
+static int search(const char *name, const struct wave_plugin_load_opts *o, char **found,
+		  struct wave_error *err)
+{
+	char tried[WAVE_ERROR_TEXT_LENGTH - 40] = "";
+	char file[WAVE_PLUGIN_NAME_MAX + 10];
+	int ret = 0;
+
+	for (size_t i = 0; ret == 0 && i < o->n_search_path; i++)
+		if (o->search_path[i])
+			ret = try_dir(o->search_path[i], strlen(o->search_path[i]), name, tried,
+				      sizeof(tried), found);
+	if (ret == 0 && !(o->flags & WAVE_PLUGIN_F_NO_ENV))
+		ret = try_list(getenv("WAVE_PLUGIN_PATH"), name, tried, sizeof(tried), found);
+	if (ret == 0 && !(o->flags & WAVE_PLUGIN_F_NO_DEFAULT))
+		ret = try_dir(WAVE_PLUGIN_DIR, strlen(WAVE_PLUGIN_DIR), name, tried, sizeof(tried),
+			      found);
+	snprintf(file, sizeof(file), "wave_%s.so", name);
+	if (ret < 0)
+		return wave_error_set(err, ret, file, 0, 0, "out of memory");
+	if (ret == 0)
+		return wave_error_set(err, -WAVE_EPLUGIN, file, 0, 0, "not found (searched: %s)",
+				      tried[0] ? tried : "no directories");
+	return 0;
+}
+
+static int resolve_opts(const struct wave_plugin_load_opts *in, struct wave_plugin_load_opts *o)
+{
+	wave_plugin_load_opts_init(o);
+	if (!in)
+		return 0;
+	if (in->size < sizeof(*o) || in->size > sizeof(*o))
+		return -EINVAL;
+	*o = *in;
+	if ((in->n_search_path && !in->search_path) ||
+	    (in->flags & ~(WAVE_PLUGIN_F_NO_ENV | WAVE_PLUGIN_F_NO_DEFAULT)) ||
+	    in->domain < -1 || in->domain >= WAVE_DOMAIN_COUNT)
+		return -EINVAL;
+	return 0;
+}
+
+WAVE_API int wave_plugin_load(const char *name, const struct wave_plugin_load_opts *opts,
+			      struct wave_plugin **out, struct wave_error *err)
+{
+	char fname[WAVE_PLUGIN_NAME_MAX + 1];
+	struct wave_plugin_load_opts o;
+	struct wave_error local;
+	char *path = NULL;
+	int ret;
+
+	if (!err)
+		err = &local; /* the warning below wants the detail anyway */
+	wave_error_clear(err);
+	if (!name || !out || resolve_opts(opts, &o) < 0)
+		return wave_error_set(err, -EINVAL, name ? name : "", 0, 0, "invalid argument");
+	if (strchr(name, '/')) {
+		if (name_from_file(name, fname) < 0)
+			return wave_error_set(err, -WAVE_EPLUGIN, name, 0, 0,
+					      "a plugin file must be named wave_<name>.so, "
+					      "<name> made of letters, digits and '_'");
+		ret = open_file(name, fname, o.domain, out, err);
+	} else if (!name_ok(name, strlen(name))) {
+		return wave_error_set(err, -WAVE_EPLUGIN, name, 0, 0,
+				      "invalid plugin name (letters, digits and '_', at most %d)",
+				      WAVE_PLUGIN_NAME_MAX);
+	} else if ((ret = search(name, &o, &path, err)) == 0) {
+		ret = open_file(path, name, o.domain, out, err);
+		free(path);
+	}
+	if (ret < 0)
+		wave_warn("plugin %s: %s", err->source, err->text);
+	return ret;
+}
+
+WAVE_API int wave_plugin_open_static(wave_plugin_entry_fn entry, struct wave_plugin **out,
+				     struct wave_error *err)
+{
+	const struct wave_plugin_desc *d;
+	char src[WAVE_PLUGIN_NAME_MAX + 8] = "static";
+	int ret;
+
+	wave_error_clear(err);
+	if (!entry || !out)
+		return wave_error_set(err, -EINVAL, src, 0, 0, "invalid argument");
+	d = entry();
+	/* The name is only trusted once the ABI is known to match. */
+	if (d && d->abi_major == WAVE_PLUGIN_ABI_MAJOR && d->size == sizeof(*d) && d->name &&
+	    name_ok(d->name, strlen(d->name)))
+		snprintf(src, sizeof(src), "static:%s", d->name);
+	ret = validate(d, NULL, -1, src, err);
+	return ret < 0 ? ret : plugin_new(NULL, src, d, out, err);
+}
+
+WAVE_API const struct wave_plugin_desc *wave_plugin_desc(const struct wave_plugin *p)
+{
+	return p ? p->desc : NULL;
+}
+
+WAVE_API const char *wave_plugin_path(const struct wave_plugin *p)
+{
+	return p ? p->path : NULL;
+}
+
+WAVE_API void wave_plugin_unload(struct wave_plugin *p)
+{
+	if (!p)
+		return;
+	if (p->handle)
+		dlclose(p->handle);
+	free(p->path);
+	free(p);
+}

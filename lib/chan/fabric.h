@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* fabric:// transport internals shared with the tests. Nothing here is
+ * exported from libwave.so; tests that use it link the static library. */
+#ifndef WAVE_FABRIC_H
+#define WAVE_FABRIC_H
+
+#include <stdint.h>
+
+/*
+ * Test hook: make this process speak protocol @major.@minor in the fabric
+ * handshake (hello and reply) instead of the real version, to check how a
+ * peer of another version is refused. Not thread-safe; call before opening.
+ */
+void wave_fabric_test_set_proto(uint16_t major, uint16_t minor);
+
+#endif /* WAVE_FABRIC_H */

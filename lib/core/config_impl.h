@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal interface of the configuration code (lib/core/config*.c), shared
+ * with the plugin loader and contexts (lib/agent/). */
+#ifndef WAVE_CORE_CONFIG_IMPL_H
+#define WAVE_CORE_CONFIG_IMPL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include <wave/config.h>
+#include <wave/error.h>
+
+/* Plugin parameters: a JSON object and the label used in warnings. */
+struct wave_params {
+	json_t *obj;
+	char *where;
+};
+
+/* Error struct helpers (config_error.c). Both accept a NULL @err. */
+void wave_error_clear(struct wave_error *err);
+int wave_error_set(struct wave_error *err, int code, const char *source, int line, int column,
+		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int wave_error_vset(struct wave_error *err, int code, const char *source, int line, int column,
+		    const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+
+/* Configuration memory comes from jansson's allocator, so that a test which
+ * replaces it (json_set_alloc_funcs) reaches every allocation the parser
+ * makes, not only jansson's own (config_params.c). */
+void *wave_cfg_malloc(size_t size);
+void *wave_cfg_calloc(size_t n, size_t size);
+void wave_cfg_free(void *p);
+char *wave_cfg_strdup(const char *s);
+
+/* New parameters holding a reference to @obj (a JSON object); NULL when out
+ * of memory. */
+struct wave_params *wave_params_new(json_t *obj, const char *where);
+
+/* One step of a path into a JSON document: an object key, or (key NULL)
+ * an array index. */
+struct wave_json_seg {
+	const char *key;
+	size_t index;
+};
+
+/*
+ * Where the value at @path (depth @depth) starts in @text, or where its key
+ * starts when @at_key. @text must be valid JSON (jansson accepted it). When
+ * the path is not found, the position of the deepest container reached.
+ * Lines and columns are 1-based; columns count characters, not bytes.
+ */
+void wave_json_locate(const char *text, size_t len, const struct wave_json_seg *path,
+		      size_t depth, int at_key, int *line, int *column);
+
+#endif /* WAVE_CORE_CONFIG_IMPL_H */

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/* Plugin parameters, and the allocator the configuration code shares with
+ * jansson. */
+#include <errno.h>
+#include <string.h>
+
+#include "config_impl.h"
+
+void *wave_cfg_malloc(size_t size)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	json_get_alloc_funcs(&m, &f);
+	return m(size ? size : 1);
+}
+
+void *wave_cfg_calloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	p = wave_cfg_malloc(n * size);
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
+void wave_cfg_free(void *p)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	if (!p)
+		return;
+	json_get_alloc_funcs(&m, &f);
+	f(p);
+}
+
+char *wave_cfg_strdup(const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *d = wave_cfg_malloc(len);
+
+	if (d)
+		memcpy(d, s, len);
+	return d;
+}
+
+struct wave_params *wave_params_new(json_t *obj, const char *where)
+{
+	struct wave_params *p = wave_cfg_calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->where = wave_cfg_strdup(where ? where : "params");
+	if (!p->where) {
+		wave_cfg_free(p);
+		return NULL;
+	}
+	p->obj = json_incref(obj);
+	return p;
+}
+
+WAVE_API void wave_params_free(struct wave_params *params)
+{
+	if (!params)
+		return;
+	json_decref(params->obj);
+	wave_cfg_free(params->where);
+	wave_cfg_free(params);
+}
+
+WAVE_API int wave_params_parse(const char *json, const char *where, struct wave_params **out,
+			       struct wave_error *err)
+{
+	json_error_t jerr;
+	struct wave_params *p;
+	json_t *obj;
+
+	wave_error_clear(err);
+	if (!json || !out)
+		return wave_error_set(err, -EINVAL, "<params>", 0, 0, "invalid argument");
+	obj = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+	if (!obj) {
+		/* No text at all: jansson could not allocate its lexer. */
+		int code = json_error_code(&jerr) == json_error_out_of_memory || !jerr.text[0]
+				   ? -ENOMEM
+				   : -WAVE_ECONFIG;
+		return wave_error_set(err, code, "<params>", jerr.line, jerr.column, "%s",
+				      jerr.text);
+	}
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		return wave_error_set(err, -WAVE_ECONFIG, "<params>", 1, 1,
+				      "%s: expected an object", where ? where : "params");
+	}
+	p = wave_params_new(obj, where);
+	json_decref(obj);
+	if (!p)
+		return wave_error_set(err, -ENOMEM, "<params>", 0, 0, "out of memory");
+	*out = p;
+	return 0;
+}

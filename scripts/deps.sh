@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# scripts/deps.sh - install the Debian 12 packages libwave needs to build,
+# test and benchmark. Safe to rerun: when everything is installed already it
+# returns at once without touching apt. Runs as root, or as a user with sudo.
+# Never reads stdin.
+#
+# What each package is for:
+#   build-essential     gcc, make, binutils (nm, readelf), libc headers
+#   cmake, pkg-config   the build; pkg-config finds the libraries below
+#   libnuma-dev         NUMA placement of channel memory (mbind, numa_*)
+#   libfabric-dev       the fabric:// transport (libfabric)
+#   libfabric-bin       fi_info, fi_pingpong: fabric diagnostics and the
+#                       benchmark's reference point
+#   libjansson-dev      JSON configuration files
+#   check               the unit-test framework
+#   clang               the second compiler every change must build with
+#   iproute2, procps    ip/ss and ps/pgrep, used by demos and benchmarks
+#   libibverbs-dev, librdmacm-dev, libpsm2-dev, libpsm-infinipath1-dev
+#                       only for `pkg-config --static --libs wave`: Debian's
+#                       libfabric.pc names these libraries in Libs.private,
+#                       so a static link line needs their -dev symlinks
+#                       (psm packages exist on amd64 only, as does their
+#                       mention in libfabric.pc)
+set -euo pipefail
+
+packages=(
+	build-essential cmake pkg-config
+	libnuma-dev libfabric-dev libfabric-bin libjansson-dev check
+	clang iproute2 procps
+	libibverbs-dev librdmacm-dev
+)
+if [ "$(dpkg --print-architecture 2>/dev/null || true)" = amd64 ]; then
+	packages+=(libpsm2-dev libpsm-infinipath1-dev)
+fi
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: this script needs a Debian system (dpkg, apt-get). Install by hand:" >&2
+	echo "  ${packages[*]}" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	case "$status" in
+	ii*) ;;
+	*) missing+=("$p") ;;
+	esac
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all ${#packages[@]} packages are installed"
+	exit 0
+fi
+echo "deps: installing ${missing[*]}"
+
+if [ "$(id -u)" -eq 0 ]; then
+	as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+	# sudo asks for a password on the terminal, never on stdin; with no
+	# terminal and no cached credentials it fails instead of waiting.
+	as_root=(sudo)
+else
+	echo "deps: not root and sudo is not installed; as root, run:" >&2
+	echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+
+apt_opts=(-q -o Acquire::Retries=3 -o DPkg::Lock::Timeout=600)
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update </dev/null
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y \
+	--no-install-recommends -o Dpkg::Options::=--force-confdef \
+	-o Dpkg::Options::=--force-confold "${missing[@]}" </dev/null
+echo "deps: done"

@@ -1,0 +1,780 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fabric:// transport tests. Every case runs the agent and the host in two
+ * processes (fork), coordinated by pipes, never by sleeping: a timeout in a
+ * test only turns a hang into a failure. Listeners use loopback; the one
+ * address that cannot be bound (TEST-NET-3) is only ever given to bind().
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <wave/wave.h>
+
+#include "chan/fabric.h"
+
+#define TCP "tcp;ofi_rxm"
+/* Long enough never to fire by accident on a loaded machine; the tests
+ * about death set their own. */
+#define LONG_TIMEOUT_MS 60000
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(s);
+	return port;
+}
+
+static void tcp_uri(char *buf, size_t len)
+{
+	snprintf(buf, len, "fabric://" TCP "/127.0.0.1:%d", free_port());
+}
+
+static void shm_uri(char *buf, size_t len)
+{
+	snprintf(buf, len, "fabric://shm/t%d_%d", (int)getpid(), free_port());
+}
+
+static void opts(struct wave_chan_opts *o)
+{
+	ck_assert_int_eq(wave_chan_opts_init(o), 0);
+	o->disconnect_timeout_ms = LONG_TIMEOUT_MS;
+	o->timeout_ms = 30000;
+}
+
+/* Message n: every payload byte derives from n. */
+static void msg_make(struct wave_msg *m, uint64_t n)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = (uint16_t)(WAVE_MSG_APP_FIRST + n % 1000);
+	m->flags = (uint16_t)(n * 7);
+	for (unsigned i = 0; i < WAVE_MSG_PAYLOAD / 8; i++)
+		m->payload.u64[i] = n * 0x9e3779b97f4a7c15ull + i;
+}
+
+static int msg_bad(const struct wave_msg *m, uint64_t n)
+{
+	struct wave_msg want;
+
+	msg_make(&want, n);
+	if (m->type != want.type || m->flags != want.flags ||
+	    memcmp(m->payload.u8, want.payload.u8, WAVE_MSG_PAYLOAD) != 0)
+		return 1;
+	return m->seq != (uint32_t)(n + 1); /* 1-based per direction */
+}
+
+/* Pipes between the two processes: a byte means "go on". */
+struct sync {
+	int to_child[2], to_parent[2];
+};
+
+static void sync_make(struct sync *s)
+{
+	ck_assert_int_eq(pipe(s->to_child), 0);
+	ck_assert_int_eq(pipe(s->to_parent), 0);
+}
+
+static void sync_post(int fd)
+{
+	char b = 1;
+	ck_assert_int_eq(write(fd, &b, 1), 1);
+}
+
+static void sync_wait(int fd)
+{
+	char b;
+	ck_assert_int_eq(read(fd, &b, 1), 1);
+}
+
+static void child_exit_ok(pid_t pid)
+{
+	int st;
+
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed: status 0x%x", st);
+}
+
+/*
+ * Sends messages [*next, total) as far as credit allows, in bursts of a
+ * varying size, and receives what came meanwhile, checking it. Both ends
+ * of the stream test run this loop; it returns when both directions are
+ * done.
+ */
+static void stream(struct wave_chan *ch, uint64_t total)
+{
+	struct wave_msg out[64], in[64];
+	uint64_t sent = 0, got = 0;
+	unsigned burst = 1;
+
+	while (sent < total || got < total) {
+		bool moved = false;
+		if (sent < total) {
+			unsigned n = burst;
+			if (n > total - sent)
+				n = (unsigned)(total - sent);
+			for (unsigned i = 0; i < n; i++)
+				msg_make(&out[i], sent + i);
+			int r = wave_chan_send_burst(ch, out, n);
+			ck_assert_msg(r >= 0, "send: %s", wave_strerror(r));
+			sent += (unsigned)r;
+			moved |= r > 0;
+			burst = burst % 64 + 1 + (unsigned)(sent % 7);
+			if (burst > 64)
+				burst = 64;
+		}
+		if (got < total) {
+			int r = wave_chan_recv_burst(ch, in, 64);
+			ck_assert_msg(r >= 0, "recv: %s", wave_strerror(r));
+			for (int i = 0; i < r; i++, got++)
+				ck_assert_msg(!msg_bad(&in[i], got), "message %llu wrong",
+					      (unsigned long long)got);
+			moved |= r > 0;
+		}
+		if (!moved && got < total) {
+			int w = wave_chan_wait(ch, 1000000);
+			ck_assert_int_ge(w, 0);
+		}
+	}
+}
+
+/* Opens the listener, forks a host that runs @host_fn, accepts it. */
+struct duo {
+	struct wave_chan_listener *l;
+	struct wave_chan *agent;
+	pid_t host;
+	struct sync s;
+	char uri[160];
+};
+
+static int listen_or_skip(struct duo *d, bool shm, const struct wave_chan_opts *o)
+{
+	int r;
+
+	if (shm)
+		shm_uri(d->uri, sizeof(d->uri));
+	else
+		tcp_uri(d->uri, sizeof(d->uri));
+	r = wave_chan_listen(d->uri, o, &d->l);
+	if (shm && r < 0) {
+		fprintf(stderr, "fabric shm provider unavailable here (%s): case not run\n",
+			wave_strerror(r));
+		return r;
+	}
+	ck_assert_msg(r == 0, "listen %s: %s", d->uri, wave_strerror(r));
+	return 0;
+}
+
+/* ---- ordering, no loss, no duplicates ----------------------------------- */
+
+#define STREAM_MSGS 1000000ull
+
+static void stream_case(bool shm)
+{
+	struct wave_chan_opts o;
+	struct duo d;
+
+	opts(&o);
+	if (listen_or_skip(&d, shm, &o) < 0)
+		return;
+	d.host = fork();
+	ck_assert_int_ge(d.host, 0);
+	if (d.host == 0) {
+		struct wave_chan *h;
+		int r = wave_chan_open(d.uri, &o, &h);
+		if (r < 0) {
+			fprintf(stderr, "host open: %s\n", wave_strerror(r));
+			_exit(1);
+		}
+		stream(h, STREAM_MSGS);
+		wave_chan_close(h);
+		_exit(0);
+	}
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	stream(d.agent, STREAM_MSGS);
+	/* The host closes after its last receive; we see the end. */
+	struct wave_msg m;
+	int r;
+	while ((r = wave_chan_recv_burst(d.agent, &m, 1)) == 0)
+		ck_assert_int_ge(wave_chan_wait(d.agent, -1), 0);
+	ck_assert_int_eq(r, -WAVE_ECLOSED);
+	msg_make(&m, 0);
+	ck_assert_int_eq(wave_chan_send_burst(d.agent, &m, 1), -WAVE_ECLOSED);
+	struct wave_chan_stats st;
+	ck_assert_int_eq(wave_chan_stats(d.agent, &st), 0);
+	ck_assert_uint_eq(st.sent, STREAM_MSGS);
+	ck_assert_uint_eq(st.received, STREAM_MSGS);
+	wave_chan_close(d.agent);
+	wave_chan_listener_close(d.l);
+	child_exit_ok(d.host);
+}
+
+START_TEST(stream_tcp)
+{
+	stream_case(false);
+}
+END_TEST
+
+START_TEST(stream_shm)
+{
+	stream_case(true);
+}
+END_TEST
+
+/* ---- backpressure --------------------------------------------------------- */
+
+START_TEST(backpressure)
+{
+	struct wave_chan_opts o;
+	struct wave_msg m[32];
+	struct duo d;
+	uint64_t sent = 0, extra = 5000;
+	int r;
+
+	opts(&o);
+	o.host_to_agent_slots = 256;
+	listen_or_skip(&d, false, &o);
+	sync_make(&d.s);
+	d.host = fork();
+	ck_assert_int_ge(d.host, 0);
+	if (d.host == 0) {
+		struct wave_chan *a;
+		struct wave_msg in[64];
+		uint64_t got = 0, total;
+		/* The agent: accept, then stop reading until told. */
+		if (wave_chan_accept(d.l, 30000, &a) != 0)
+			_exit(1);
+		sync_post(d.s.to_parent[1]);
+		sync_wait(d.s.to_child[0]);
+		if (read(d.s.to_child[0], &total, sizeof(total)) != sizeof(total))
+			_exit(2);
+		while (got < total) {
+			r = wave_chan_recv_burst(a, in, 64);
+			if (r < 0)
+				_exit(3);
+			for (int i = 0; i < r; i++, got++)
+				if (msg_bad(&in[i], got))
+					_exit(4);
+			if (r == 0 && wave_chan_wait(a, -1) < 0)
+				_exit(5);
+		}
+		wave_chan_close(a);
+		_exit(0);
+	}
+	struct wave_chan *h;
+	ck_assert_int_eq(wave_chan_open(d.uri, &o, &h), 0);
+	sync_wait(d.s.to_parent[0]);
+	/* Fill until the agent's ring is full: the sender sees 0, not an
+	 * error, and nothing has been dropped. */
+	for (;;) {
+		for (unsigned i = 0; i < 32; i++)
+			msg_make(&m[i], sent + i);
+		r = wave_chan_send_burst(h, m, 32);
+		ck_assert_int_ge(r, 0);
+		sent += (unsigned)r;
+		if (r == 0)
+			break;
+	}
+	ck_assert_uint_eq(sent, 256);
+	ck_assert_int_eq(wave_chan_send_burst(h, m, 1), 0);
+	ck_assert_int_eq(wave_chan_send_bulk(h, m, 1), -EAGAIN);
+	struct wave_chan_stats st;
+	ck_assert_int_eq(wave_chan_stats(h, &st), 0);
+	ck_assert_uint_ge(st.send_full, 3);
+	/* Let the agent read everything, and send more while it does. */
+	uint64_t total = sent + extra;
+	sync_post(d.s.to_child[1]);
+	ck_assert_int_eq(write(d.s.to_child[1], &total, sizeof(total)), (ssize_t)sizeof(total));
+	while (sent < total) {
+		unsigned n = total - sent < 32 ? (unsigned)(total - sent) : 32;
+		for (unsigned i = 0; i < n; i++)
+			msg_make(&m[i], sent + i);
+		r = wave_chan_send_bulk(h, m, n);
+		ck_assert_msg(r == (int)n || r == -EAGAIN, "bulk: %d", r);
+		if (r > 0)
+			sent += (unsigned)r;
+		else
+			wave_chan_wait(h, 1000000); /* progress; nothing to receive */
+	}
+	child_exit_ok(d.host);
+	wave_chan_close(h);
+	wave_chan_listener_close(d.l);
+}
+END_TEST
+
+/* ---- refusals --------------------------------------------------------------- */
+
+/* Host child opens with @token; exits with the open's error code (or 0). */
+static pid_t host_try(const char *uri, const char *token, bool old_proto)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct wave_chan_opts o;
+		struct wave_chan *h;
+		opts(&o);
+		o.token = token;
+		if (old_proto)
+			wave_fabric_test_set_proto(0, 7);
+		int r = wave_chan_open(uri, &o, &h);
+		if (r == 0)
+			wave_chan_close(h);
+		_exit(r == 0 ? 0 : r == -WAVE_EREFUSED ? 10 : r == -WAVE_EVERSION ? 11 : 12);
+	}
+	return pid;
+}
+
+static int host_status(pid_t pid)
+{
+	int st;
+
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+START_TEST(wrong_token)
+{
+	struct wave_chan_opts o;
+	struct wave_chan *a;
+	struct duo d;
+	pid_t pid;
+
+	opts(&o);
+	o.token = "s3cret-token";
+	listen_or_skip(&d, false, &o);
+
+	pid = host_try(d.uri, "s3cret-tokeN", false);
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), -WAVE_EREFUSED);
+	ck_assert_int_eq(host_status(pid), 10);
+
+	pid = host_try(d.uri, NULL, false);
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), -WAVE_EREFUSED);
+	ck_assert_int_eq(host_status(pid), 10);
+
+	/* A prefix of the right token is not the token. */
+	pid = host_try(d.uri, "s3cret", false);
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), -WAVE_EREFUSED);
+	ck_assert_int_eq(host_status(pid), 10);
+
+	/* The listener stays usable: the right token gets in. */
+	pid = host_try(d.uri, "s3cret-token", false);
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), 0);
+	ck_assert_int_eq(host_status(pid), 0);
+	wave_chan_close(a);
+	wave_chan_listener_close(d.l);
+}
+END_TEST
+
+START_TEST(old_version)
+{
+	struct wave_chan_opts o;
+	struct wave_chan *a;
+	struct duo d;
+	pid_t pid;
+
+	opts(&o);
+	listen_or_skip(&d, false, &o);
+	pid = host_try(d.uri, NULL, true);
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), -WAVE_EVERSION);
+	ck_assert_int_eq(host_status(pid), 11);
+	pid = host_try(d.uri, NULL, false);
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), 0);
+	ck_assert_int_eq(host_status(pid), 0);
+	wave_chan_close(a);
+	wave_chan_listener_close(d.l);
+}
+END_TEST
+
+/* ---- a peer killed mid-stream -------------------------------------------- */
+
+/* The host streams for ever; the agent reads some, kills it, and must see
+ * WAVE_ECLOSED rather than hang. With @agent_reads false, the agent stops
+ * reading first so the host is blocked on credit when it dies. */
+static void killed_peer(bool shm)
+{
+	struct wave_chan_opts o;
+	struct wave_msg in[64];
+	struct duo d;
+	uint64_t got = 0;
+	int r;
+
+	opts(&o);
+	o.disconnect_timeout_ms = 300;
+	if (listen_or_skip(&d, shm, &o) < 0)
+		return;
+	d.host = fork();
+	ck_assert_int_ge(d.host, 0);
+	if (d.host == 0) {
+		struct wave_chan *h;
+		struct wave_msg m[16];
+		uint64_t sent = 0;
+		if (wave_chan_open(d.uri, &o, &h) != 0)
+			_exit(1);
+		for (;;) {
+			for (unsigned i = 0; i < 16; i++)
+				msg_make(&m[i], sent + i);
+			r = wave_chan_send_burst(h, m, 16);
+			if (r < 0)
+				_exit(2);
+			sent += (unsigned)r;
+		}
+	}
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	while (got < 10000) {
+		r = wave_chan_recv_burst(d.agent, in, 64);
+		ck_assert_int_ge(r, 0);
+		for (int i = 0; i < r; i++, got++)
+			ck_assert(!msg_bad(&in[i], got));
+		if (r == 0)
+			ck_assert_int_ge(wave_chan_wait(d.agent, -1), 0);
+	}
+	kill(d.host, SIGKILL);
+	waitpid(d.host, NULL, 0);
+	/* What was sent before the death may still come; then the end. */
+	for (;;) {
+		r = wave_chan_recv_burst(d.agent, in, 64);
+		if (r < 0)
+			break;
+		for (int i = 0; i < r; i++, got++)
+			ck_assert(!msg_bad(&in[i], got));
+		if (r == 0)
+			ck_assert_int_ge(wave_chan_wait(d.agent, -1), 0);
+	}
+	ck_assert_int_eq(r, -WAVE_ECLOSED);
+	msg_make(&in[0], 0);
+	ck_assert_int_eq(wave_chan_send_burst(d.agent, in, 1), -WAVE_ECLOSED);
+	wave_chan_close(d.agent);
+	/* The listener takes a new host afterwards. */
+	pid_t pid = host_try(d.uri, NULL, false);
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	ck_assert_int_eq(host_status(pid), 0);
+	wave_chan_close(d.agent);
+	wave_chan_listener_close(d.l);
+}
+
+START_TEST(killed_peer_tcp)
+{
+	killed_peer(false);
+}
+END_TEST
+
+START_TEST(killed_peer_shm)
+{
+	killed_peer(true);
+}
+END_TEST
+
+/* The agent dies while the host is blocked on credit: the host's sends
+ * return WAVE_ECLOSED within the disconnect timeout instead of 0 for ever. */
+START_TEST(killed_agent_sender_sees_closed)
+{
+	struct wave_chan_opts o;
+	struct wave_msg m[32];
+	struct duo d;
+	int r;
+
+	opts(&o);
+	o.disconnect_timeout_ms = 300;
+	listen_or_skip(&d, false, &o);
+	sync_make(&d.s);
+	d.host = fork(); /* here the child is the agent */
+	ck_assert_int_ge(d.host, 0);
+	if (d.host == 0) {
+		struct wave_chan *a;
+		if (wave_chan_accept(d.l, 30000, &a) != 0)
+			_exit(1);
+		sync_post(d.s.to_parent[1]);
+		for (;;)
+			wave_chan_wait(a, -1); /* alive, heartbeating, never reading */
+	}
+	struct wave_chan *h;
+	ck_assert_int_eq(wave_chan_open(d.uri, &o, &h), 0);
+	sync_wait(d.s.to_parent[0]);
+	for (unsigned i = 0; i < 32; i++)
+		msg_make(&m[i], i);
+	while ((r = wave_chan_send_burst(h, m, 32)) > 0)
+		;
+	ck_assert_int_eq(r, 0); /* full, peer alive */
+	kill(d.host, SIGKILL);
+	waitpid(d.host, NULL, 0);
+	while ((r = wave_chan_send_burst(h, m, 32)) == 0)
+		wave_chan_wait(h, 1000000);
+	ck_assert_int_eq(r, -WAVE_ECLOSED);
+	wave_chan_close(h);
+	wave_chan_listener_close(d.l);
+}
+END_TEST
+
+/* ---- clean close, waiting, latency emulation ------------------------------ */
+
+START_TEST(close_drains_then_closed)
+{
+	struct wave_chan_opts o;
+	struct wave_msg m[8];
+	struct duo d;
+	int r;
+
+	opts(&o);
+	listen_or_skip(&d, false, &o);
+	d.host = fork();
+	ck_assert_int_ge(d.host, 0);
+	if (d.host == 0) {
+		struct wave_chan *h;
+		if (wave_chan_open(d.uri, &o, &h) != 0)
+			_exit(1);
+		for (uint64_t i = 0; i < 100; i++) {
+			msg_make(&m[0], i);
+			while ((r = wave_chan_send_bulk(h, m, 1)) == -EAGAIN)
+				wave_chan_wait(h, 1000000);
+			if (r != 1)
+				_exit(2);
+		}
+		wave_chan_close(h); /* returns once the agent has it all */
+		_exit(0);
+	}
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	uint64_t got = 0;
+	while ((r = wave_chan_recv_burst(d.agent, m, 8)) >= 0) {
+		for (int i = 0; i < r; i++, got++)
+			ck_assert(!msg_bad(&m[i], got));
+		if (r == 0)
+			ck_assert_int_eq(wave_chan_wait(d.agent, -1), 1);
+	}
+	ck_assert_int_eq(r, -WAVE_ECLOSED);
+	ck_assert_uint_eq(got, 100);
+	child_exit_ok(d.host);
+	ck_assert_int_eq(wave_chan_recv_burst(d.agent, m, 8), -WAVE_ECLOSED);
+	wave_chan_close(d.agent);
+	wave_chan_listener_close(d.l);
+}
+END_TEST
+
+START_TEST(fd_trywait_and_delay)
+{
+	struct wave_chan_opts o;
+	struct wave_msg m;
+	struct duo d;
+	int r;
+
+	opts(&o);
+	o.delay_ns = 2000000; /* 2 ms */
+	listen_or_skip(&d, false, &o);
+	sync_make(&d.s);
+	d.host = fork(); /* the child is the agent: it sends when told */
+	ck_assert_int_ge(d.host, 0);
+	if (d.host == 0) {
+		struct wave_chan *a;
+		if (wave_chan_accept(d.l, 30000, &a) != 0)
+			_exit(1);
+		for (uint64_t i = 0; i < 3; i++) {
+			sync_wait(d.s.to_child[0]);
+			msg_make(&m, i);
+			if (wave_chan_send_bulk(a, &m, 1) != 1)
+				_exit(2);
+		}
+		/* Stay alive (and answer heartbeats) until the host is done. */
+		while (wave_chan_recv_burst(a, &m, 1) >= 0)
+			wave_chan_wait(a, -1);
+		wave_chan_close(a);
+		_exit(0);
+	}
+	struct wave_chan *h;
+	ck_assert_int_eq(wave_chan_open(d.uri, &o, &h), 0);
+	int fd = wave_chan_fd(h);
+	ck_assert_int_ge(fd, 0);
+	for (uint64_t i = 0; i < 3; i++) {
+		/* Nothing is pending: trywait arms, and we may sleep on fd. */
+		r = wave_chan_trywait(h);
+		ck_assert(r == 0 || r == -EAGAIN);
+		sync_post(d.s.to_child[1]);
+		for (;;) {
+			r = wave_chan_recv_burst(h, &m, 1);
+			ck_assert_int_ge(r, 0);
+			if (r == 1)
+				break;
+			if (wave_chan_trywait(h) == 0) {
+				struct pollfd p = { .fd = fd, .events = POLLIN };
+				ck_assert_int_ge(poll(&p, 1, 100), 0);
+			}
+		}
+		ck_assert(!msg_bad(&m, i));
+		/* Latency emulation: never handed out before tstamp + delay. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		ck_assert_uint_ge(now, m.tstamp + o.delay_ns);
+	}
+	wave_chan_close(h);
+	child_exit_ok(d.host);
+	wave_chan_listener_close(d.l);
+}
+END_TEST
+
+/* ---- addresses and arguments ----------------------------------------------- */
+
+START_TEST(bad_listen_address)
+{
+	struct wave_chan_listener *l;
+	struct wave_chan_opts o;
+
+	opts(&o);
+	/* TEST-NET-3 (RFC 5737): not on this machine, so bind() fails
+	 * locally; nothing is ever sent to it. */
+	ck_assert_int_eq(wave_chan_listen("fabric://" TCP "/203.0.113.1:7447", &o, &l),
+			 -EADDRNOTAVAIL);
+	ck_assert_int_eq(wave_chan_listen("fabric:///203.0.113.1:7447", &o, &l), -EADDRNOTAVAIL);
+}
+END_TEST
+
+START_TEST(port_in_use)
+{
+	struct wave_chan_listener *l1, *l2;
+	struct wave_chan_opts o;
+	char uri[128];
+
+	opts(&o);
+	tcp_uri(uri, sizeof(uri));
+	ck_assert_int_eq(wave_chan_listen(uri, &o, &l1), 0);
+	ck_assert_int_lt(wave_chan_listen(uri, &o, &l2), 0);
+	wave_chan_listener_close(l1);
+}
+END_TEST
+
+START_TEST(bad_uris_and_options)
+{
+	static const char *const bad[] = {
+		"fabric://" TCP "/127.0.0.1",       "fabric://" TCP "/127.0.0.1:0",
+		"fabric://" TCP "/127.0.0.1:70000", "fabric://" TCP "/localhost:7447",
+		"fabric://" TCP "/[::1:7447",       "fabric://" TCP,
+		"fabric://shm/",                    "fabric://shm/bad name",
+		"fabric://shm/a/b",                 "fabric://t cp/127.0.0.1:7447",
+	};
+	struct wave_chan_listener *l;
+	struct wave_chan_opts o;
+	struct wave_chan *c;
+	char longtok[80];
+
+	opts(&o);
+	o.timeout_ms = 2000;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(wave_chan_listen(bad[i], &o, &l) == -WAVE_EURI, "%s", bad[i]);
+		ck_assert_msg(wave_chan_open(bad[i], &o, &c) == -WAVE_EURI, "%s", bad[i]);
+	}
+	/* No wildcard as a destination. */
+	ck_assert_int_eq(wave_chan_open("fabric://" TCP "/0.0.0.0:7447", &o, &c), -WAVE_EURI);
+	memset(longtok, 'x', sizeof(longtok) - 1);
+	longtok[sizeof(longtok) - 1] = '\0';
+	o.token = longtok;
+	ck_assert_int_eq(wave_chan_open("fabric://" TCP "/127.0.0.1:7447", &o, &c), -EINVAL);
+	longtok[WAVE_CHAN_TOKEN_MAX] = '\0'; /* exactly the maximum: fine */
+	o.disconnect_timeout_ms = 0;
+	ck_assert_int_eq(wave_chan_open("fabric://" TCP "/127.0.0.1:7447", &o, &c), -EINVAL);
+	/* An unknown provider. */
+	opts(&o);
+	ck_assert_int_lt(wave_chan_listen("fabric://nosuchprov/127.0.0.1:7447", &o, &l), 0);
+}
+END_TEST
+
+START_TEST(nobody_listening)
+{
+	struct wave_chan_opts o;
+	struct wave_chan *c;
+	char uri[128];
+	int r;
+
+	opts(&o);
+	o.timeout_ms = 5000;
+	tcp_uri(uri, sizeof(uri));
+	r = wave_chan_open(uri, &o, &c);
+	ck_assert_msg(r == -ECONNREFUSED || r == -ETIMEDOUT, "open: %s", wave_strerror(r));
+}
+END_TEST
+
+START_TEST(accept_times_out)
+{
+	struct wave_chan_opts o;
+	struct wave_chan *c;
+	struct duo d;
+
+	opts(&o);
+	listen_or_skip(&d, false, &o);
+	ck_assert_int_eq(wave_chan_accept(d.l, 0, &c), -ETIMEDOUT);
+	ck_assert_int_eq(wave_chan_accept(d.l, 20, &c), -ETIMEDOUT);
+	ck_assert_int_ge(wave_chan_listener_fd(d.l), 0);
+	wave_chan_listener_close(d.l);
+}
+END_TEST
+
+/* An old caller's smaller struct (without token and disconnect timeout)
+ * still works: it gets the defaults. */
+START_TEST(old_opts_struct)
+{
+	struct wave_chan_listener *l;
+	struct wave_chan_opts o;
+	char uri[128];
+
+	opts(&o);
+	o.size = offsetof(struct wave_chan_opts, token);
+	o.token = "ignored";                /* beyond size: never read */
+	o.disconnect_timeout_ms = -5;       /* beyond size: never read */
+	tcp_uri(uri, sizeof(uri));
+	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
+	wave_chan_listener_close(l);
+}
+END_TEST
+
+static Suite *fabric_suite(void)
+{
+	Suite *s = suite_create("fabric");
+	TCase *t = tcase_create("fabric");
+
+	tcase_set_timeout(t, 300);
+	tcase_add_test(t, bad_uris_and_options);
+	tcase_add_test(t, bad_listen_address);
+	tcase_add_test(t, port_in_use);
+	tcase_add_test(t, old_opts_struct);
+	tcase_add_test(t, nobody_listening);
+	tcase_add_test(t, accept_times_out);
+	tcase_add_test(t, wrong_token);
+	tcase_add_test(t, old_version);
+	tcase_add_test(t, close_drains_then_closed);
+	tcase_add_test(t, fd_trywait_and_delay);
+	tcase_add_test(t, backpressure);
+	tcase_add_test(t, killed_peer_tcp);
+	tcase_add_test(t, killed_peer_shm);
+	tcase_add_test(t, killed_agent_sender_sees_closed);
+	tcase_add_test(t, stream_tcp);
+	tcase_add_test(t, stream_shm);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *r = srunner_create(fabric_suite());
+	int failed;
+
+	srunner_run_all(r, CK_NORMAL);
+	failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

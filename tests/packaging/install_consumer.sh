@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# install_consumer.sh - install a libwave build into a temporary prefix and
+# build and run a small program against the installed copy, three ways:
+#
+#   (a) cc consumer.c $(pkg-config --cflags --libs wave)     shared library
+#   (b) a CMake project: find_package(wave 0.1) + wave::wave  shared library
+#       and wave::wave_static                                 static library
+#   (c) pkg-config --static --libs wave, against libwave.a    static library
+#
+# Each program must print the expected version and move messages over a
+# shm:// channel (see consumer/consumer.c). Everything is built and run in
+# directories made with mktemp -d and removed at the end.
+#
+# usage: install_consumer.sh --build-dir DIR --source-dir DIR --version X.Y.Z
+#                            [--cmake CMAKE] [--cc CC] [--flags "CFLAGS"]
+#
+# --flags are added to every compile and link of the consumer; a sanitizer
+# build of libwave passes its -fsanitize= flags here, since an instrumented
+# library needs an instrumented program.
+set -euo pipefail
+export LC_ALL=C
+
+build_dir="" source_dir="" version="" cmake_cmd=cmake cc=cc flags=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build-dir) build_dir=$2; shift 2 ;;
+	--source-dir) source_dir=$2; shift 2 ;;
+	--version) version=$2; shift 2 ;;
+	--cmake) cmake_cmd=$2; shift 2 ;;
+	--cc) cc=$2; shift 2 ;;
+	--flags) flags=$2; shift 2 ;;
+	*) echo "install_consumer: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+if [ -z "$build_dir" ] || [ -z "$source_dir" ] || [ -z "$version" ]; then
+	echo "usage: install_consumer.sh --build-dir DIR --source-dir DIR --version X.Y.Z" \
+		"[--cmake CMAKE] [--cc CC] [--flags CFLAGS]" >&2
+	exit 2
+fi
+consumer_src="$source_dir/tests/packaging/consumer"
+# shellcheck disable=SC2206 # the flags are a list of words on purpose
+flag_words=($flags)
+
+prefix=$(mktemp -d "${TMPDIR:-/tmp}/wave-prefix.XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/wave-consumer.XXXXXX")
+cleanup() { rm -rf "$prefix" "$work"; }
+trap cleanup EXIT
+
+step() { echo "--- $*"; }
+die() { echo "install_consumer: FAIL: $*" >&2; exit 1; }
+
+expected="libwave $version (headers $version)
+channel: 8 messages verified, reply verified"
+
+# run_consumer NAME BINARY [shared|static]: run it, compare its output and
+# check which libwave it was linked with.
+run_consumer() {
+	local name=$1 bin=$2 kind=$3 out
+	if [ "$kind" = static ]; then
+		if readelf -dW "$bin" | grep -q 'NEEDED.*libwave\.so'; then
+			die "$name: linked statically but needs libwave.so:
+$(readelf -dW "$bin" | grep NEEDED)"
+		fi
+	else
+		# The loader must pick the installed copy, not a build tree or a
+		# system-wide install.
+		local resolved
+		resolved=$(LD_LIBRARY_PATH="$libdir" ldd "$bin" | awk '$1 ~ /^libwave\.so/ { print $3 }')
+		[ -n "$resolved" ] &&
+			[ "$(readlink -f "$resolved")" = "$(readlink -f "$libdir/libwave.so.${version%%.*}")" ] ||
+			die "$name: resolves libwave to '$resolved', not to the installed copy in $libdir"
+	fi
+	if ! out=$(LD_LIBRARY_PATH="$libdir" "$bin" 2>"$work/$name.err"); then
+		cat "$work/$name.err" >&2
+		die "$name exited with an error; its output was:
+$out"
+	fi
+	if [ "$out" != "$expected" ]; then
+		cat "$work/$name.err" >&2
+		die "$name printed
+$out
+but expected
+$expected"
+	fi
+	echo "$name: ok ($kind)"
+}
+
+# --- install ------------------------------------------------------------------
+step "cmake --install $build_dir --prefix $prefix"
+"$cmake_cmd" --install "$build_dir" --prefix "$prefix" >"$work/install.log" ||
+	{ cat "$work/install.log" >&2; die "cmake --install failed"; }
+
+pcfile=$(find "$prefix" -path '*/pkgconfig/wave.pc')
+[ -n "$pcfile" ] && [ "$(printf '%s\n' "$pcfile" | wc -l)" -eq 1 ] ||
+	die "expected exactly one pkgconfig/wave.pc under the prefix, found: '${pcfile}'"
+libdir=$(dirname "$(dirname "$pcfile")")
+for f in "$libdir/libwave.so" "$libdir/libwave.so.${version%%.*}" "$libdir/libwave.so.$version" \
+	"$libdir/libwave.a" "$libdir/cmake/wave/waveConfig.cmake" \
+	"$libdir/cmake/wave/waveConfigVersion.cmake" "$libdir/cmake/wave/waveTargets.cmake" \
+	"$prefix/include/wave/wave.h" "$prefix/include/wave/version.h"; do
+	[ -e "$f" ] || die "not installed: ${f#"$prefix"/}"
+done
+# Installed text files must not point back into the build or source tree:
+# the package has to work once those are gone.
+if leaks=$(grep -rlF -e "$(readlink -f "$build_dir")" -e "$(readlink -f "$source_dir")" \
+	--include='*.pc' --include='*.cmake' --include='*.h' "$prefix"); then
+	die "installed files refer to the build or source tree: $leaks"
+fi
+
+# --- (a) pkg-config, shared -----------------------------------------------------
+export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+step "pkg-config (PKG_CONFIG_PATH=$libdir/pkgconfig)"
+pc_version=$(pkg-config --modversion wave) || die "pkg-config does not find wave"
+[ "$pc_version" = "$version" ] || die "pkg-config says wave $pc_version, expected $version"
+# The .pc file must describe the prefix it was installed into, wherever that is.
+pc_inc=$(pkg-config --variable=includedir wave)
+pc_lib=$(pkg-config --variable=libdir wave)
+[ "$(readlink -f "$pc_inc")" = "$(readlink -f "$prefix/include")" ] ||
+	die "wave.pc: includedir is '$pc_inc', not in the install prefix $prefix"
+[ "$(readlink -f "$pc_lib")" = "$(readlink -f "$libdir")" ] ||
+	die "wave.pc: libdir is '$pc_lib', not in the install prefix $prefix"
+cflags=$(pkg-config --cflags wave)
+libs=$(pkg-config --libs wave)
+echo "cflags: $cflags"
+echo "libs:   $libs"
+# shellcheck disable=SC2086 # pkg-config output is a list of words
+"$cc" "${flag_words[@]}" -std=c11 -Wall -Wextra -Werror -o "$work/consumer_pc" \
+	"$consumer_src/consumer.c" $cflags $libs || die "building with pkg-config failed"
+run_consumer consumer_pc "$work/consumer_pc" shared
+
+# --- (b) find_package(wave) -------------------------------------------------------
+step "find_package(wave 0.1) with CMAKE_PREFIX_PATH=$prefix"
+cmake_args=(-S "$consumer_src" -B "$work/cmake-build" -DCMAKE_BUILD_TYPE=Debug
+	"-DCMAKE_PREFIX_PATH=$prefix" "-DCMAKE_C_COMPILER=$cc")
+if [ -n "$flags" ]; then
+	cmake_args+=("-DCMAKE_C_FLAGS=$flags" "-DCMAKE_EXE_LINKER_FLAGS=$flags")
+fi
+"$cmake_cmd" "${cmake_args[@]}" >"$work/cmake-configure.log" 2>&1 ||
+	{ cat "$work/cmake-configure.log" >&2; die "configuring the CMake consumer failed"; }
+wave_dir=$(sed -n 's/^wave_DIR:PATH=//p' "$work/cmake-build/CMakeCache.txt")
+[ "$(readlink -f "$wave_dir")" = "$(readlink -f "$libdir/cmake/wave")" ] ||
+	die "find_package(wave) found '$wave_dir', not the installed copy"
+"$cmake_cmd" --build "$work/cmake-build" >"$work/cmake-build.log" 2>&1 ||
+	{ cat "$work/cmake-build.log" >&2; die "building the CMake consumer failed"; }
+run_consumer consumer_cmake "$work/cmake-build/consumer_cmake" shared
+run_consumer consumer_cmake_static "$work/cmake-build/consumer_cmake_static" static
+
+# --- (c) pkg-config --static, against libwave.a ---------------------------------------
+step "pkg-config --static against libwave.a"
+static_libs=()
+for w in $(pkg-config --static --libs wave); do
+	# -lwave would pick libwave.so; ask the linker for the archive by name.
+	if [ "$w" = -lwave ]; then
+		static_libs+=("-l:libwave.a")
+	else
+		static_libs+=("$w")
+	fi
+done
+echo "libs:   ${static_libs[*]}"
+# shellcheck disable=SC2086
+"$cc" "${flag_words[@]}" -std=c11 -Wall -Wextra -Werror -o "$work/consumer_pc_static" \
+	"$consumer_src/consumer.c" $cflags "${static_libs[@]}" || die "static build with pkg-config failed"
+run_consumer consumer_pc_static "$work/consumer_pc_static" static
+
+echo "install_consumer: all consumers built and ran against the installed libwave $version"

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The plugin loader: finding plugins, and refusing each kind of broken one
+ * with -WAVE_EPLUGIN, the file in wave_error.source and the problem in
+ * wave_error.text. Each refusal has its own purpose-built plugin
+ * (test_plugin.c with one BAD_* defect).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wave/wave.h>
+
+#define DIR WAVE_TEST_PLUGIN_DIR
+
+/* Loads DIR/wave_<name>.so and expects a refusal with exactly @text. */
+static void expect_refusal(const char *name, const char *text)
+{
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/wave_%s.so", DIR, name);
+	ck_assert_int_eq(wave_plugin_load(path, NULL, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_int_eq(err.code, -WAVE_EPLUGIN);
+	ck_assert_ptr_null(p);
+	ck_assert_str_eq(err.source, path);
+	ck_assert_int_eq(err.line, 0);
+	ck_assert_str_eq(err.text, text);
+}
+
+START_TEST(loads_valid_plugin_by_path)
+{
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+	const struct wave_plugin_desc *d;
+
+	ck_assert_int_eq(wave_plugin_load(DIR "/wave_echo.so", NULL, &p, &err), 0);
+	ck_assert_int_eq(err.code, 0);
+	d = wave_plugin_desc(p);
+	ck_assert_str_eq(d->name, "echo");
+	ck_assert_str_eq(d->version, "0.0.1");
+	ck_assert_uint_eq(d->domain, WAVE_DOMAIN_CUSTOM);
+	ck_assert_str_eq(wave_plugin_path(p), DIR "/wave_echo.so");
+	wave_plugin_unload(p);
+}
+END_TEST
+
+START_TEST(finds_plugin_on_search_path)
+{
+	const char *dirs[] = { "/nonexistent", WAVE_PLUGIN_BUILD_DIR };
+	struct wave_plugin_load_opts o;
+	struct wave_plugin *p = NULL;
+
+	wave_plugin_load_opts_init(&o);
+	o.search_path = dirs;
+	o.n_search_path = 2;
+	o.flags = WAVE_PLUGIN_F_NO_ENV | WAVE_PLUGIN_F_NO_DEFAULT;
+	o.domain = WAVE_DOMAIN_CUSTOM;
+	ck_assert_int_eq(wave_plugin_load("least_loaded", &o, &p, NULL), 0);
+	ck_assert_str_eq(wave_plugin_path(p), WAVE_PLUGIN_BUILD_DIR "/wave_least_loaded.so");
+	wave_plugin_unload(p);
+}
+END_TEST
+
+START_TEST(finds_plugin_on_environment_path)
+{
+	struct wave_plugin_load_opts o;
+	struct wave_plugin *p = NULL;
+
+	/* Empty entries are skipped; the first existing file wins. */
+	setenv("WAVE_PLUGIN_PATH", "::/nonexistent:" DIR ":" WAVE_PLUGIN_BUILD_DIR, 1);
+	wave_plugin_load_opts_init(&o);
+	o.flags = WAVE_PLUGIN_F_NO_DEFAULT;
+	ck_assert_int_eq(wave_plugin_load("echo", &o, &p, NULL), 0);
+	ck_assert_str_eq(wave_plugin_path(p), DIR "/wave_echo.so");
+	wave_plugin_unload(p);
+	/* ...and F_NO_ENV ignores the variable. */
+	o.flags |= WAVE_PLUGIN_F_NO_ENV;
+	ck_assert_int_eq(wave_plugin_load("echo", &o, &p, NULL), -WAVE_EPLUGIN);
+}
+END_TEST
+
+START_TEST(not_found_lists_paths_searched)
+{
+	const char *dirs[] = { "/nonexistent/a", "/nonexistent/b" };
+	struct wave_plugin_load_opts o;
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	setenv("WAVE_PLUGIN_PATH", "/nonexistent/env", 1);
+	wave_plugin_load_opts_init(&o);
+	o.search_path = dirs;
+	o.n_search_path = 2;
+	o.flags = WAVE_PLUGIN_F_NO_DEFAULT;
+	ck_assert_int_eq(wave_plugin_load("nothere", &o, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.source, "wave_nothere.so");
+	ck_assert_str_eq(err.text, "not found (searched: /nonexistent/a/wave_nothere.so, "
+				   "/nonexistent/b/wave_nothere.so, "
+				   "/nonexistent/env/wave_nothere.so)");
+	o.n_search_path = 0;
+	o.flags = WAVE_PLUGIN_F_NO_DEFAULT | WAVE_PLUGIN_F_NO_ENV;
+	ck_assert_int_eq(wave_plugin_load("nothere", &o, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.text, "not found (searched: no directories)");
+}
+END_TEST
+
+START_TEST(long_search_list_is_truncated)
+{
+	const char *dirs[64];
+	struct wave_plugin_load_opts o;
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	for (size_t i = 0; i < 64; i++)
+		dirs[i] = "/nonexistent/a/rather/long/directory/name/to/fill/the/error/text";
+	wave_plugin_load_opts_init(&o);
+	o.search_path = dirs;
+	o.n_search_path = 64;
+	o.flags = WAVE_PLUGIN_F_NO_DEFAULT | WAVE_PLUGIN_F_NO_ENV;
+	ck_assert_int_eq(wave_plugin_load("nothere", &o, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_ptr_nonnull(strstr(err.text, ", ...)"));
+	ck_assert_uint_lt(strlen(err.text), sizeof(err.text) - 1);
+}
+END_TEST
+
+START_TEST(invalid_arguments)
+{
+	struct wave_plugin_load_opts o;
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	ck_assert_int_eq(wave_plugin_load(NULL, NULL, &p, &err), -EINVAL);
+	ck_assert_int_eq(err.code, -EINVAL);
+	ck_assert_int_eq(wave_plugin_load("echo", NULL, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(wave_plugin_load_opts_init(NULL), -EINVAL);
+	wave_plugin_load_opts_init(&o);
+	o.size = 8;
+	ck_assert_int_eq(wave_plugin_load("echo", &o, &p, NULL), -EINVAL);
+	wave_plugin_load_opts_init(&o);
+	o.n_search_path = 1;
+	ck_assert_int_eq(wave_plugin_load("echo", &o, &p, NULL), -EINVAL);
+	wave_plugin_load_opts_init(&o);
+	o.flags = 1u << 7;
+	ck_assert_int_eq(wave_plugin_load("echo", &o, &p, NULL), -EINVAL);
+	wave_plugin_load_opts_init(&o);
+	o.domain = WAVE_DOMAIN_COUNT;
+	ck_assert_int_eq(wave_plugin_load("echo", &o, &p, NULL), -EINVAL);
+	ck_assert_int_eq(wave_plugin_open_static(NULL, &p, NULL), -EINVAL);
+	ck_assert_ptr_null(p);
+	ck_assert_ptr_null(wave_plugin_desc(NULL));
+	ck_assert_ptr_null(wave_plugin_path(NULL));
+	wave_plugin_unload(NULL);
+}
+END_TEST
+
+START_TEST(bad_names)
+{
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	ck_assert_int_eq(wave_plugin_load("least-loaded", NULL, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.source, "least-loaded");
+	ck_assert_str_eq(err.text, "invalid plugin name (letters, digits and '_', at most 63)");
+	ck_assert_int_eq(wave_plugin_load("/usr/lib/libfoo.so", NULL, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.source, "/usr/lib/libfoo.so");
+	ck_assert_str_eq(err.text, "a plugin file must be named wave_<name>.so, "
+				   "<name> made of letters, digits and '_'");
+}
+END_TEST
+
+START_TEST(refuses_not_a_shared_object)
+{
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	ck_assert_int_eq(wave_plugin_load(DIR "/wave_not_elf.so", NULL, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.source, DIR "/wave_not_elf.so");
+	/* The rest is the dynamic loader's own words. */
+	ck_assert_msg(strncmp(err.text, "cannot load: ", 13) == 0 && strlen(err.text) > 13,
+		      "%s", err.text);
+}
+END_TEST
+
+START_TEST(refuses_missing_file)
+{
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	ck_assert_int_eq(wave_plugin_load(DIR "/wave_gone.so", NULL, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.source, DIR "/wave_gone.so");
+	ck_assert_ptr_nonnull(strstr(err.text, "No such file or directory"));
+}
+END_TEST
+
+START_TEST(refuses_unresolved_symbol)
+{
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	/* RTLD_NOW: a missing symbol fails the load, not a later call. */
+	ck_assert_int_eq(wave_plugin_load(DIR "/wave_unresolved.so", NULL, &p, &err),
+			 -WAVE_EPLUGIN);
+	ck_assert_ptr_nonnull(strstr(err.text, "cannot load: "));
+	ck_assert_ptr_nonnull(strstr(err.text, "wave_test_no_such_function"));
+}
+END_TEST
+
+START_TEST(refuses_no_entry)
+{
+	expect_refusal("no_entry",
+		       "no entry point wave_plugin_entry_no_entry (is the file renamed? plugin "
+		       "<name> must be in wave_<name>.so and defined with WAVE_PLUGIN_DEFINE)");
+}
+END_TEST
+
+START_TEST(refuses_abi_major)
+{
+	expect_refusal("abi_major", "plugin ABI 2.0 found where 1.x is needed");
+}
+END_TEST
+
+START_TEST(refuses_newer_minor)
+{
+	expect_refusal("abi_minor", "plugin ABI 1.1 is newer than this libwave's 1.0; rebuild the "
+				    "plugin against this libwave, or update libwave");
+}
+END_TEST
+
+START_TEST(refuses_truncated_descriptor)
+{
+	char want[128];
+
+	snprintf(want, sizeof(want), "descriptor is 16 bytes, ABI 1.0 descriptors are %zu",
+		 sizeof(struct wave_plugin_desc));
+	expect_refusal("truncated", want);
+}
+END_TEST
+
+START_TEST(refuses_null_descriptor)
+{
+	expect_refusal("null_desc", "the entry point returned no descriptor");
+}
+END_TEST
+
+START_TEST(refuses_no_name)
+{
+	expect_refusal("no_name", "descriptor has no name (letters, digits and '_', at most 63)");
+}
+END_TEST
+
+START_TEST(refuses_wrong_name)
+{
+	expect_refusal("wrong_name", "descriptor is named \"someone_else\" but the file is for "
+				     "\"wrong_name\" (plugin <name> must be in wave_<name>.so)");
+}
+END_TEST
+
+START_TEST(refuses_no_version)
+{
+	expect_refusal("no_version", "descriptor has no version");
+}
+END_TEST
+
+START_TEST(refuses_reserved_flags)
+{
+	expect_refusal("flags", "descriptor flags 0x1 are reserved and must be 0");
+}
+END_TEST
+
+START_TEST(refuses_unknown_domain)
+{
+	expect_refusal("bad_domain", "unknown domain 7 (known: 0 custom, 1 sched, 2 mem, 3 rpc)");
+}
+END_TEST
+
+START_TEST(refuses_domain_without_ops_yet)
+{
+	expect_refusal("sched_domain", "domain sched has no ops table in plugin ABI 1.0 yet; only "
+				       "custom plugins can be loaded");
+}
+END_TEST
+
+START_TEST(refuses_wrong_domain)
+{
+	struct wave_plugin_load_opts o;
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	wave_plugin_load_opts_init(&o);
+	o.domain = WAVE_DOMAIN_RPC;
+	ck_assert_int_eq(wave_plugin_load(DIR "/wave_echo.so", &o, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.text, "is a custom plugin where a rpc plugin is needed");
+}
+END_TEST
+
+START_TEST(refuses_no_ops)
+{
+	expect_refusal("no_ops", "no ops table for domain custom");
+}
+END_TEST
+
+START_TEST(refuses_small_ops)
+{
+	char want[128];
+
+	snprintf(want, sizeof(want), "custom ops table is %zu bytes, at least %zu are needed",
+		 sizeof(size_t), sizeof(size_t) + sizeof(void *));
+	expect_refusal("small_ops", want);
+}
+END_TEST
+
+START_TEST(refuses_missing_op)
+{
+	expect_refusal("missing_on_event", "missing op on_event (required for custom plugins)");
+}
+END_TEST
+
+START_TEST(init_failure_is_reported)
+{
+	struct wave_plugin_ctx *ctx = NULL;
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	ck_assert_int_eq(wave_plugin_load(DIR "/wave_init_fails.so", NULL, &p, &err), 0);
+	ck_assert_int_eq(wave_plugin_ctx_create(p, NULL, &ctx, &err), -WAVE_EPLUGIN);
+	ck_assert_ptr_null(ctx);
+	ck_assert_str_eq(err.source, DIR "/wave_init_fails.so");
+	ck_assert_str_eq(err.text, "init failed: Input/output error (-5)");
+	wave_plugin_unload(p);
+}
+END_TEST
+
+START_TEST(ops_check_macro)
+{
+	/* An ops table from an "older" plugin that ends before on_tick. */
+	struct wave_custom_ops old = { .size = offsetof(struct wave_custom_ops, on_tick) };
+	struct wave_custom_ops cur = { .size = sizeof(cur) };
+	const struct wave_custom_ops *none = NULL;
+
+	old.on_tick = (void (*)(struct wave_plugin_ctx *, uint64_t))1; /* beyond its size */
+	ck_assert(!WAVE_OPS_HAS(&old, struct wave_custom_ops, on_tick));
+	ck_assert(!WAVE_OPS_HAS(&cur, struct wave_custom_ops, on_tick));
+	cur.on_tick = old.on_tick;
+	ck_assert(WAVE_OPS_HAS(&cur, struct wave_custom_ops, on_tick));
+	ck_assert(!WAVE_OPS_HAS(none, struct wave_custom_ops, on_event));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("plugin_loader");
+	TCase *find = tcase_create("find");
+	TCase *refuse = tcase_create("refuse");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(find, loads_valid_plugin_by_path);
+	tcase_add_test(find, finds_plugin_on_search_path);
+	tcase_add_test(find, finds_plugin_on_environment_path);
+	tcase_add_test(find, not_found_lists_paths_searched);
+	tcase_add_test(find, long_search_list_is_truncated);
+	tcase_add_test(find, invalid_arguments);
+	tcase_add_test(find, bad_names);
+	tcase_add_test(find, ops_check_macro);
+	tcase_add_test(refuse, refuses_not_a_shared_object);
+	tcase_add_test(refuse, refuses_missing_file);
+	tcase_add_test(refuse, refuses_unresolved_symbol);
+	tcase_add_test(refuse, refuses_no_entry);
+	tcase_add_test(refuse, refuses_abi_major);
+	tcase_add_test(refuse, refuses_newer_minor);
+	tcase_add_test(refuse, refuses_truncated_descriptor);
+	tcase_add_test(refuse, refuses_null_descriptor);
+	tcase_add_test(refuse, refuses_no_name);
+	tcase_add_test(refuse, refuses_wrong_name);
+	tcase_add_test(refuse, refuses_no_version);
+	tcase_add_test(refuse, refuses_reserved_flags);
+	tcase_add_test(refuse, refuses_unknown_domain);
+	tcase_add_test(refuse, refuses_domain_without_ops_yet);
+	tcase_add_test(refuse, refuses_wrong_domain);
+	tcase_add_test(refuse, refuses_no_ops);
+	tcase_add_test(refuse, refuses_small_ops);
+	tcase_add_test(refuse, refuses_missing_op);
+	tcase_add_test(refuse, init_failure_is_reported);
+	suite_add_tcase(s, find);
+	suite_add_tcase(s, refuse);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
