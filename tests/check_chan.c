@@ -4,6 +4,7 @@
  * generic wave_chan_* API. Run once per transport: `check_chan shm`,
  * `check_chan file`.
  */
+#include "check_run.h"
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -475,9 +476,7 @@ END_TEST
 int main(int argc, char **argv)
 {
 	Suite *s;
-	SRunner *sr;
 	TCase *tc;
-	int failed;
 
 	if (argc > 1)
 		test_transport = argv[1];
@@ -502,9 +501,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, two_threads_both_ways);
 	tcase_add_test(tc, send_and_receive_on_separate_threads);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

@@ -4,6 +4,7 @@
  * Linked with the static library so it can build hostile peers from the
  * internal layout functions.
  */
+#include "check_run.h"
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -639,8 +640,6 @@ int main(void)
 {
 	Suite *s = suite_create("shm");
 	TCase *tc = tcase_create("shm");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, refuses_uid_not_allowed);
@@ -657,9 +656,5 @@ int main(void)
 	tcase_add_test(tc, accept_times_out_without_host);
 	tcase_add_test(tc, errors_and_version);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

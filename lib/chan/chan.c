@@ -90,6 +90,15 @@ static int lookup(const char *uri, const struct wave_transport **t, const char *
 	return -WAVE_EURI;
 }
 
+/* The transport and complete options for @uri and @opts. */
+static int resolve(const char *uri, const struct wave_chan_opts *opts,
+		   const struct wave_transport **t, const char **rest, struct wave_chan_opts *o)
+{
+	int ret = lookup(uri, t, rest);
+
+	return ret < 0 ? ret : wave_chan_opts_resolve(opts, o);
+}
+
 WAVE_API int wave_chan_open(const char *uri, const struct wave_chan_opts *opts,
 			    struct wave_chan **out)
 {
@@ -100,11 +109,9 @@ WAVE_API int wave_chan_open(const char *uri, const struct wave_chan_opts *opts,
 
 	if (!out)
 		return -EINVAL;
-	if ((ret = lookup(uri, &t, &rest)) < 0 || (ret = wave_chan_opts_resolve(opts, &o)) < 0)
+	if ((ret = resolve(uri, opts, &t, &rest, &o)) < 0)
 		return ret;
-	if (!t->open)
-		return -ENOTSUP;
-	return t->open(rest, &o, out);
+	return t->open ? t->open(rest, &o, out) : -ENOTSUP;
 }
 
 WAVE_API int wave_chan_listen(const char *uri, const struct wave_chan_opts *opts,
@@ -117,12 +124,10 @@ WAVE_API int wave_chan_listen(const char *uri, const struct wave_chan_opts *opts
 
 	if (!out)
 		return -EINVAL;
-	if ((ret = lookup(uri, &t, &rest)) < 0 || (ret = wave_chan_opts_resolve(opts, &o)) < 0)
+	if ((ret = resolve(uri, opts, &t, &rest, &o)) < 0)
 		return ret;
-	if (!t->listen)
-		return -ENOTSUP;
 	o.role = WAVE_ROLE_AGENT;
-	return t->listen(rest, &o, out);
+	return t->listen ? t->listen(rest, &o, out) : -ENOTSUP;
 }
 
 WAVE_API int wave_chan_accept(struct wave_chan_listener *l, int timeout_ms, struct wave_chan **out)

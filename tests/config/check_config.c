@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the configuration API beyond the data-driven cases:
  * arguments, files, sources, derived values, parameters, error printing. */
+#include "check_run.h"
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -175,8 +176,6 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("api");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, invalid_arguments);
 	tcase_add_test(tc, missing_file_names_it);
@@ -188,9 +187,5 @@ int main(void)
 	tcase_add_test(tc, params_parse);
 	tcase_add_test(tc, error_format);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

@@ -9,6 +9,7 @@
  * allocations, so a leak shows up without a sanitizer (and ASan builds
  * check the rest).
  */
+#include "check_run.h"
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -115,15 +116,9 @@ int main(void)
 {
 	Suite *s = suite_create("config_chaos");
 	TCase *tc = tcase_create("chaos");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, every_allocation_fails_once);
 	tcase_add_test(tc, errors_free_partial_results);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

@@ -4,6 +4,7 @@
  * records decisions (no channel), driving the real least_loaded plugin and
  * the echo test plugin. Time is whatever the test says it is.
  */
+#include "check_run.h"
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -449,8 +450,6 @@ int main(void)
 	Suite *s = suite_create("plugin_ctx");
 	TCase *ll = tcase_create("least_loaded");
 	TCase *api = tcase_create("api");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(ll, answers_least_loaded);
 	tcase_add_test(ll, ask_cost_spreads_and_ties_go_low);
@@ -470,9 +469,5 @@ int main(void)
 	tcase_add_test(api, logging_goes_through_libwave);
 	suite_add_tcase(s, ll);
 	suite_add_tcase(s, api);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

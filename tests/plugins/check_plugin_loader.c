@@ -5,6 +5,7 @@
  * wave_error.text. Each refusal has its own purpose-built plugin
  * (test_plugin.c with one BAD_* defect).
  */
+#include "check_run.h"
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -354,8 +355,6 @@ int main(void)
 	Suite *s = suite_create("plugin_loader");
 	TCase *find = tcase_create("find");
 	TCase *refuse = tcase_create("refuse");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(find, loads_valid_plugin_by_path);
 	tcase_add_test(find, finds_plugin_on_search_path);
@@ -386,9 +385,5 @@ int main(void)
 	tcase_add_test(refuse, init_failure_is_reported);
 	suite_add_tcase(s, find);
 	suite_add_tcase(s, refuse);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

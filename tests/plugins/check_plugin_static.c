@@ -4,6 +4,7 @@
  * echo test plugin built as "static_echo"): their name-scoped entry points
  * coexist, and both open and run without dlopen.
  */
+#include "check_run.h"
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,14 +67,8 @@ int main(void)
 {
 	Suite *s = suite_create("plugin_static");
 	TCase *tc = tcase_create("static");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, two_static_plugins);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }
