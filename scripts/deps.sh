@@ -21,8 +21,7 @@
 #                       only for `pkg-config --static --libs wave`: Debian's
 #                       libfabric.pc names these libraries in Libs.private,
 #                       so a static link line needs their -dev symlinks
-#                       (psm packages exist on amd64 only, as does their
-#                       mention in libfabric.pc)
+#                       (the psm libraries are built for amd64 only)
 set -euo pipefail
 
 packages=(

@@ -19,7 +19,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 jobs=${JOBS:-2}
 read -r -a presets <<<"${PRESETS:-release dev tsan clang}"
 
@@ -44,6 +44,8 @@ for p in "${presets[@]}"; do
 			ctest --preset "$p" --output-on-failure --parallel "$jobs" 2>&1 | tee "$log"
 			rc=${PIPESTATUS[0]}
 			counts=$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1)
+			skipped=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(Skipped|Not Run)' "$log")
+			[ "$skipped" -gt 0 ] && counts="$counts, $skipped skipped"
 			if [ "$rc" -eq 0 ]; then
 				result[$p]="PASS  ${counts:-tests passed}"
 			else

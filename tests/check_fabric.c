@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,70 @@ START_TEST(stream_shm)
 }
 END_TEST
 
+/* ---- one thread sends while another receives on the same end ------------- */
+
+#define THREAD_MSGS 200000ull
+
+static void *send_all(void *arg)
+{
+	struct wave_chan *ch = arg;
+	struct wave_msg m[32];
+	uint64_t sent = 0;
+
+	while (sent < THREAD_MSGS) {
+		unsigned n = THREAD_MSGS - sent < 32 ? (unsigned)(THREAD_MSGS - sent) : 32;
+		for (unsigned i = 0; i < n; i++)
+			msg_make(&m[i], sent + i);
+		int r = wave_chan_send_burst(ch, m, n);
+		if (r < 0)
+			return (void *)1;
+		sent += (unsigned)r;
+	}
+	return NULL;
+}
+
+START_TEST(sender_and_receiver_threads)
+{
+	struct wave_chan_opts o;
+	struct wave_msg in[64];
+	struct duo d;
+	pthread_t t;
+	void *tr;
+	uint64_t got = 0;
+
+	opts(&o);
+	listen_or_skip(&d, false, &o);
+	d.host = fork();
+	ck_assert_int_ge(d.host, 0);
+	if (d.host == 0) {
+		struct wave_chan *h;
+		if (wave_chan_open(d.uri, &o, &h) != 0)
+			_exit(1);
+		stream(h, THREAD_MSGS);
+		wave_chan_close(h);
+		_exit(0);
+	}
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, send_all, d.agent), 0);
+	while (got < THREAD_MSGS) {
+		int r = wave_chan_recv_burst(d.agent, in, 64);
+		ck_assert_int_ge(r, 0);
+		for (int i = 0; i < r; i++, got++)
+			ck_assert(!msg_bad(&in[i], got));
+		if (r == 0)
+			ck_assert_int_ge(wave_chan_wait(d.agent, 1000000), 0);
+	}
+	ck_assert_int_eq(pthread_join(t, &tr), 0);
+	ck_assert_ptr_null(tr);
+	struct wave_chan_stats st;
+	ck_assert_int_eq(wave_chan_stats(d.agent, &st), 0);
+	ck_assert_uint_eq(st.sent, THREAD_MSGS);
+	wave_chan_close(d.agent);
+	child_exit_ok(d.host);
+	wave_chan_listener_close(d.l);
+}
+END_TEST
+
 /* ---- backpressure --------------------------------------------------------- */
 
 START_TEST(backpressure)
@@ -418,7 +483,7 @@ static void killed_peer(bool shm)
 	int r;
 
 	opts(&o);
-	o.disconnect_timeout_ms = 300;
+	o.disconnect_timeout_ms = 2000;
 	if (listen_or_skip(&d, shm, &o) < 0)
 		return;
 	d.host = fork();
@@ -493,7 +558,7 @@ START_TEST(killed_agent_sender_sees_closed)
 	int r;
 
 	opts(&o);
-	o.disconnect_timeout_ms = 300;
+	o.disconnect_timeout_ms = 2000;
 	listen_or_skip(&d, false, &o);
 	sync_make(&d.s);
 	d.host = fork(); /* here the child is the agent */
@@ -664,7 +729,7 @@ START_TEST(bad_uris_and_options)
 	static const char *const bad[] = {
 		"fabric://" TCP "/127.0.0.1",       "fabric://" TCP "/127.0.0.1:0",
 		"fabric://" TCP "/127.0.0.1:70000", "fabric://" TCP "/localhost:7447",
-		"fabric://" TCP "/[::1:7447",       "fabric://" TCP,
+		"fabric://" TCP "/[::1:7447",       "fabric://tcp;ofi_rxm",
 		"fabric://shm/",                    "fabric://shm/bad name",
 		"fabric://shm/a/b",                 "fabric://t cp/127.0.0.1:7447",
 	};
@@ -762,6 +827,7 @@ static Suite *fabric_suite(void)
 	tcase_add_test(t, killed_peer_tcp);
 	tcase_add_test(t, killed_peer_shm);
 	tcase_add_test(t, killed_agent_sender_sees_closed);
+	tcase_add_test(t, sender_and_receiver_threads);
 	tcase_add_test(t, stream_tcp);
 	tcase_add_test(t, stream_shm);
 	suite_add_tcase(s, t);

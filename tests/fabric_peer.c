@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 	wave_chan_opts_init(&o);
 	o.token = argv[4];
 	o.timeout_ms = 20000;
-	o.disconnect_timeout_ms = count ? 30000 : 1000;
+	o.disconnect_timeout_ms = count ? 30000 : 2000;
 	if (strcmp(argv[1], "agent") == 0) {
 		struct wave_chan_listener *l;
 		if ((r = wave_chan_listen(argv[2], &o, &l)) < 0) {

@@ -65,7 +65,10 @@
  *       itself) is taken for dead by its peer. wave_chan_fd() is the
  *       completion queue's wait object where the provider has one
  *       (tcp;ofi_rxm); with none (shm, udp;ofi_rxd) it returns -ENOTSUP and
- *       wave_chan_wait() polls with short sleeps. Latency emulation compares
+ *       wave_chan_wait() polls with short sleeps. wave_chan_listener_fd()
+ *       is the listener's completion queue wait object in the same way; a
+ *       hello is noticed by wave_chan_accept(), which is cheap to call with
+ *       timeout 0. Latency emulation compares
  *       the sender's CLOCK_MONOTONIC stamp with the receiver's clock, so it
  *       is meaningful only between processes on one machine; a stamp from
  *       the future is delivered at once.

@@ -15,5 +15,9 @@
 #include <wave/channel.h>
 #include <wave/plugin.h>
 #include <wave/config.h>
+#include <wave/host.h>
+#include <wave/agent.h>
+#include <wave/sched_msg.h>
+#include <wave/sched_state.h>
 
 #endif /* WAVE_WAVE_H */

@@ -29,6 +29,12 @@ static const char *const domain_names[WAVE_DOMAIN_COUNT] = { "custom", "sched", 
 #define CUSTOM_OPS_MIN_SIZE                                                    \
 	(offsetof(struct wave_custom_ops, on_event) + sizeof(((struct wave_custom_ops *)0)->on_event))
 
+/* The smallest sched ops table: the whole 1.1 table, whose last op,
+ * txn_aborted, is required (without it an aborted task is lost). */
+#define SCHED_OPS_MIN_SIZE                                                     \
+	(offsetof(struct wave_sched_ops, txn_aborted) +                        \
+	 sizeof(((struct wave_sched_ops *)0)->txn_aborted))
+
 WAVE_API int wave_plugin_load_opts_init(struct wave_plugin_load_opts *opts)
 {
 	if (!opts)
@@ -123,6 +129,40 @@ static int check_custom_ops(const struct wave_custom_ops *ops, const char *src,
 	return 0;
 }
 
+/* The ops every sched plugin must have: one per task event, and
+ * txn_aborted; cpu_idle, tick and txn_committed are optional. */
+static const char *sched_missing_op(const struct wave_sched_ops *ops)
+{
+	if (!ops->task_new)
+		return "task_new";
+	if (!ops->task_wakeup)
+		return "task_wakeup";
+	if (!ops->task_blocked)
+		return "task_blocked";
+	if (!ops->task_yield)
+		return "task_yield";
+	if (!ops->task_preempted)
+		return "task_preempted";
+	if (!ops->task_dead)
+		return "task_dead";
+	return ops->txn_aborted ? NULL : "txn_aborted";
+}
+
+static int check_sched_ops(const struct wave_sched_ops *ops, const char *src,
+			   struct wave_error *err)
+{
+	const char *missing;
+
+	if (ops->size < SCHED_OPS_MIN_SIZE)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "sched ops table is %zu bytes, at least %zu are needed",
+				      ops->size, (size_t)SCHED_OPS_MIN_SIZE);
+	if ((missing = sched_missing_op(ops)))
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "missing op %s (required for sched plugins)", missing);
+	return 0;
+}
+
 static int check_domain(const struct wave_plugin_desc *d, int want, const char *src,
 			struct wave_error *err)
 {
@@ -130,10 +170,10 @@ static int check_domain(const struct wave_plugin_desc *d, int want, const char *
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
 				      "unknown domain %u (known: 0 custom, 1 sched, 2 mem, 3 rpc)",
 				      d->domain);
-	if (d->domain != WAVE_DOMAIN_CUSTOM)
+	if (d->domain != WAVE_DOMAIN_CUSTOM && d->domain != WAVE_DOMAIN_SCHED)
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
 				      "domain %s has no ops table in plugin ABI %u.%u yet; "
-				      "only custom plugins can be loaded",
+				      "only custom and sched plugins can be loaded",
 				      domain_names[d->domain], WAVE_PLUGIN_ABI_MAJOR,
 				      WAVE_PLUGIN_ABI_MINOR);
 	if (want >= 0 && (uint32_t)want != d->domain)
@@ -143,6 +183,12 @@ static int check_domain(const struct wave_plugin_desc *d, int want, const char *
 	if (!d->ops)
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0, "no ops table for domain %s",
 				      domain_names[d->domain]);
+	if (d->domain == WAVE_DOMAIN_SCHED && d->abi_minor < 1)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "sched plugins need plugin ABI %u.1 or newer, found %u.%u",
+				      WAVE_PLUGIN_ABI_MAJOR, d->abi_major, d->abi_minor);
+	if (d->domain == WAVE_DOMAIN_SCHED)
+		return check_sched_ops(d->ops, src, err);
 	return check_custom_ops(d->ops, src, err);
 }
 

@@ -662,8 +662,14 @@ static void fill_hdr(struct fab_chan *c, struct fab_hdr *h, uint8_t kind, uint16
 	h->msgs_done = c->msgs_done;
 	h->frames_done = c->frames_done;
 	h->flags = flags;
-	c->reported_msgs = c->msgs_done;
-	c->reported_frames = c->frames_done;
+}
+
+/* A frame filled by fill_hdr() went out: the credit it carries is told.
+ * (Only then: a frame the provider refused with EAGAIN told nothing.) */
+static void told_credit(struct fab_chan *c, const struct fab_hdr *h)
+{
+	c->reported_msgs = h->msgs_done;
+	c->reported_frames = h->frames_done;
 }
 
 static void chan_drain(struct fab_chan *c);
@@ -676,9 +682,12 @@ static bool send_ctrl(struct fab_chan *c, uint8_t kind, uint32_t flags)
 
 	if (i < 0)
 		return false;
-	fill_hdr(c, (struct fab_hdr *)tx_buf(&c->e, (uint32_t)i), kind, 0, flags);
+	struct fab_hdr *h = (struct fab_hdr *)tx_buf(&c->e, (uint32_t)i);
+	fill_hdr(c, h, kind, 0, flags);
+	struct fab_hdr copy = *h; /* an injected buffer is free again at once */
 	r = post_send(&c->e, (uint32_t)i, FAB_HDR_SIZE, c->peer, false, false);
 	if (r == 0) {
+		told_credit(c, &copy);
 		c->last_tx_ns = c->now;
 		return true;
 	}
@@ -862,8 +871,15 @@ static void chan_service(struct fab_chan *c)
 	maybe_credit(c);
 	if (c->now - c->last_tx_ns >= c->hb_ns)
 		send_ctrl(c, FAB_HEARTBEAT, 0);
-	if (c->now - c->last_rx_ns > c->timeout_ns)
+	if (c->now - c->last_rx_ns > c->timeout_ns) {
+		wave_dbg("fabric channel: silent peer; sent %u msgs/%u frames, credited %u/%u; "
+			  "received %u, consumed %u/%u frames, held %u, tx free %u, reposts %u, "
+			  "req %d wanted %d",
+			  c->tx_msgs, c->tx_frames, c->peer_msgs_done, c->peer_frames_done,
+			  c->rx_msgs, c->msgs_done, c->frames_done, fifo_count(c), c->e.n_tx_free,
+			  c->e.n_repost, c->credit_req_sent, c->credit_wanted);
 		peer_lost(c, "silent for longer than disconnect_timeout_ms");
+	}
 }
 
 static void chan_progress(struct fab_chan *c)
@@ -922,12 +938,14 @@ static int send_frames(struct fab_chan *c, const struct wave_msg *msgs, unsigned
 	while (done < k) {
 		unsigned cnt = k - done < c->peer_frame_msgs ? k - done : c->peer_frame_msgs;
 		int64_t i = tx_get(c);
+		struct fab_hdr sent_hdr;
 		size_t len;
 		int r;
 
 		if (i < 0)
 			return (int)done; /* tx_room() counted free buffers */
 		len = fill_data(c, (uint32_t)i, msgs + done, cnt, now);
+		memcpy(&sent_hdr, tx_buf(&c->e, (uint32_t)i), sizeof(sent_hdr));
 		for (;;) {
 			r = post_send(&c->e, (uint32_t)i, len, c->peer, false, done + cnt < k);
 			if (r != -EAGAIN)
@@ -942,11 +960,13 @@ static int send_frames(struct fab_chan *c, const struct wave_msg *msgs, unsigned
 					return -WAVE_ECLOSED;
 			} while ((i = tx_get(c)) < 0);
 			len = fill_data(c, (uint32_t)i, msgs + done, cnt, now);
+			memcpy(&sent_hdr, tx_buf(&c->e, (uint32_t)i), sizeof(sent_hdr));
 		}
 		if (r < 0) {
 			peer_lost(c, wave_strerror(r));
 			return done ? (int)done : -WAVE_ECLOSED;
 		}
+		told_credit(c, &sent_hdr);
 		c->tx_msgs += cnt;
 		c->tx_frames++;
 		c->last_tx_ns = c->now;

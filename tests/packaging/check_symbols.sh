@@ -24,8 +24,8 @@
 set -euo pipefail
 export LC_ALL=C
 
-nm_tool=nm
-readelf_tool=readelf
+nm_tool="nm"
+readelf_tool="readelf"
 archive=""
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -110,8 +110,8 @@ awk '
 	}
 ' "$map" >"$tmp/map.raw"
 
-grep '^NODE ' "$tmp/map.raw" | cut -d' ' -f2 | sort -u >"$tmp/nodes"
-grep '^SYM ' "$tmp/map.raw" | cut -d' ' -f2,3 | sort -u >"$tmp/map"
+{ grep '^NODE ' "$tmp/map.raw" || true; } | cut -d' ' -f2 | sort -u >"$tmp/nodes"
+{ grep '^SYM ' "$tmp/map.raw" || true; } | cut -d' ' -f2,3 | sort -u >"$tmp/map"
 if [ ! -s "$tmp/map" ]; then
 	echo "check_symbols: $map lists no global names" >&2
 	exit 2

@@ -217,16 +217,27 @@ START_TEST(refuses_no_entry)
 }
 END_TEST
 
+/* The texts name the current ABI version, so they follow its bumps. */
 START_TEST(refuses_abi_major)
 {
-	expect_refusal("abi_major", "plugin ABI 2.0 found where 1.x is needed");
+	char want[128];
+
+	snprintf(want, sizeof(want), "plugin ABI %d.%d found where %d.x is needed",
+		 WAVE_PLUGIN_ABI_MAJOR + 1, WAVE_PLUGIN_ABI_MINOR, WAVE_PLUGIN_ABI_MAJOR);
+	expect_refusal("abi_major", want);
 }
 END_TEST
 
 START_TEST(refuses_newer_minor)
 {
-	expect_refusal("abi_minor", "plugin ABI 1.1 is newer than this libwave's 1.0; rebuild the "
-				    "plugin against this libwave, or update libwave");
+	char want[256];
+
+	snprintf(want, sizeof(want),
+		 "plugin ABI %d.%d is newer than this libwave's %d.%d; rebuild the "
+		 "plugin against this libwave, or update libwave",
+		 WAVE_PLUGIN_ABI_MAJOR, WAVE_PLUGIN_ABI_MINOR + 1, WAVE_PLUGIN_ABI_MAJOR,
+		 WAVE_PLUGIN_ABI_MINOR);
+	expect_refusal("abi_minor", want);
 }
 END_TEST
 
@@ -234,8 +245,8 @@ START_TEST(refuses_truncated_descriptor)
 {
 	char want[128];
 
-	snprintf(want, sizeof(want), "descriptor is 16 bytes, ABI 1.0 descriptors are %zu",
-		 sizeof(struct wave_plugin_desc));
+	snprintf(want, sizeof(want), "descriptor is 16 bytes, ABI %d.%d descriptors are %zu",
+		 WAVE_PLUGIN_ABI_MAJOR, WAVE_PLUGIN_ABI_MINOR, sizeof(struct wave_plugin_desc));
 	expect_refusal("truncated", want);
 }
 END_TEST
@@ -279,8 +290,50 @@ END_TEST
 
 START_TEST(refuses_domain_without_ops_yet)
 {
-	expect_refusal("sched_domain", "domain sched has no ops table in plugin ABI 1.0 yet; only "
-				       "custom plugins can be loaded");
+	char want[256];
+
+	snprintf(want, sizeof(want),
+		 "domain mem has no ops table in plugin ABI %d.%d yet; only custom and sched "
+		 "plugins can be loaded",
+		 WAVE_PLUGIN_ABI_MAJOR, WAVE_PLUGIN_ABI_MINOR);
+	expect_refusal("mem_domain", want);
+}
+END_TEST
+
+/* A sched plugin whose table is a custom one: too small to hold the
+ * required sched ops. */
+START_TEST(refuses_sched_with_custom_ops)
+{
+	char want[128];
+
+	snprintf(want, sizeof(want), "sched ops table is %zu bytes, at least %zu are needed",
+		 sizeof(struct wave_custom_ops), sizeof(struct wave_sched_ops));
+	expect_refusal("sched_domain", want);
+}
+END_TEST
+
+START_TEST(loads_sched_plugins)
+{
+	static const char *const names[] = { "sched_fifo", "sched_shinjuku", "sched_edf" };
+	const char *dirs[] = { WAVE_PLUGIN_BUILD_DIR };
+	struct wave_plugin_load_opts o;
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	wave_plugin_load_opts_init(&o);
+	o.search_path = dirs;
+	o.n_search_path = 1;
+	o.flags = WAVE_PLUGIN_F_NO_ENV | WAVE_PLUGIN_F_NO_DEFAULT;
+	o.domain = WAVE_DOMAIN_SCHED;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		ck_assert_msg(wave_plugin_load(names[i], &o, &p, &err) == 0, "%s", err.text);
+		ck_assert_uint_eq(wave_plugin_desc(p)->domain, WAVE_DOMAIN_SCHED);
+		ck_assert_uint_ge(wave_plugin_desc(p)->abi_minor, 1);
+		wave_plugin_unload(p);
+	}
+	o.domain = WAVE_DOMAIN_CUSTOM;
+	ck_assert_int_eq(wave_plugin_load("sched_fifo", &o, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.text, "is a sched plugin where a custom plugin is needed");
 }
 END_TEST
 
@@ -378,6 +431,8 @@ int main(void)
 	tcase_add_test(refuse, refuses_reserved_flags);
 	tcase_add_test(refuse, refuses_unknown_domain);
 	tcase_add_test(refuse, refuses_domain_without_ops_yet);
+	tcase_add_test(refuse, refuses_sched_with_custom_ops);
+	tcase_add_test(refuse, loads_sched_plugins);
 	tcase_add_test(refuse, refuses_wrong_domain);
 	tcase_add_test(refuse, refuses_no_ops);
 	tcase_add_test(refuse, refuses_small_ops);

@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent runtime's loop (include/wave/agent.h): listeners, hosts,
+ * sleeping when idle, stop and reload requests from other threads.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../core/config_impl.h"
+#include "../core/core.h"
+#include "agent_impl.h"
+
+#define MS (1000000ull)
+
+static int agent_listen(struct wave_agent *a, struct wave_error *err)
+{
+	struct wave_chan_opts o;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret;
+
+	wave_config_chan_opts(a->cfg, &o);
+	o.role = WAVE_ROLE_AGENT;
+	/* accept() waits this long for a connecting host's side of the
+	 * rendezvous, and every other host waits meanwhile: half the
+	 * heartbeat timeout keeps a stalled newcomer from making the agent
+	 * look dead to the hosts it already serves. */
+	o.timeout_ms = (int)(a->cfg->heartbeat_timeout_ms / 2);
+	a->lis = calloc(a->cfg->n_listen, sizeof(*a->lis));
+	if (!a->lis)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->cfg->n_listen; i++) {
+		ret = wave_chan_listen(a->cfg->listen[i], &o, &a->lis[i]);
+		if (ret < 0) {
+			wave_error_set(err, ret, a->cfg->listen[i], 0, 0, "cannot listen: %s",
+				       wave_strerror(ret));
+			return ret;
+		}
+		a->n_lis++;
+		ev.data.u64 = i + 1;
+		if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, wave_chan_listener_fd(a->lis[i]), &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int agent_fds(struct wave_agent *a)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (a->epfd < 0)
+		return -errno;
+	a->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->stopfd < 0)
+		return -errno;
+	return epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->stopfd, &ev) < 0 ? -errno : 0;
+}
+
+static int agent_init(struct wave_agent *a, const struct wave_config *cfg,
+		      struct wave_error *err)
+{
+	int ret;
+
+	a->cfg = cfg;
+	a->epfd = a->stopfd = -1;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->reloaded, NULL);
+	pthread_cond_init(&a->turn, NULL);
+	pthread_mutex_init(&a->reload_mu, NULL);
+	if (cfg->n_listen == 0) {
+		wave_error_set(err, -EINVAL, cfg->source ? cfg->source : "", 0, 0,
+			       "no listen address");
+		return -EINVAL;
+	}
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
+		if (!cfg->domains[d].enabled)
+			continue;
+		ret = agent_load_plugin(cfg, d, &a->dom[d].plugin, err);
+		if (ret < 0)
+			return ret;
+		a->dom[d].dcfg = &cfg->domains[d];
+	}
+	ret = agent_fds(a);
+	if (ret < 0) {
+		wave_error_set(err, ret, "", 0, 0, "%s", wave_strerror(ret));
+		return ret;
+	}
+	return agent_listen(a, err);
+}
+
+WAVE_API int wave_agent_create(const struct wave_config *cfg, struct wave_agent **out,
+			       struct wave_error *err)
+{
+	struct wave_agent *a;
+	int ret;
+
+	wave_error_clear(err);
+	if (!cfg || !out || cfg->size != sizeof(*cfg))
+		return -EINVAL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	ret = agent_init(a, cfg, err);
+	if (ret < 0) {
+		wave_agent_destroy(a);
+		return ret;
+	}
+	*out = a;
+	return 0;
+}
+
+WAVE_API void wave_agent_destroy(struct wave_agent *a)
+{
+	if (!a)
+		return;
+	while (a->n_hosts)
+		agent_host_remove(a, a->n_hosts - 1, "agent destroyed");
+	free(a->hosts);
+	for (size_t i = 0; i < a->n_lis; i++)
+		wave_chan_listener_close(a->lis[i]);
+	free(a->lis);
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
+		wave_plugin_unload(a->dom[d].plugin);
+	if (a->epfd >= 0)
+		close(a->epfd);
+	if (a->stopfd >= 0)
+		close(a->stopfd);
+	pthread_cond_destroy(&a->reloaded);
+	pthread_cond_destroy(&a->turn);
+	pthread_mutex_destroy(&a->reload_mu);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+void agent_lock_ext(struct wave_agent *a)
+{
+	atomic_fetch_add(&a->waiters, 1);
+	pthread_mutex_lock(&a->lock);
+}
+
+void agent_unlock_ext(struct wave_agent *a)
+{
+	atomic_fetch_sub(&a->waiters, 1);
+	pthread_cond_broadcast(&a->turn);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* A busy loop would keep the lock for ever: step aside for waiters. */
+static void let_waiters_in(struct wave_agent *a)
+{
+	while (atomic_load(&a->waiters) > 0)
+		pthread_cond_wait(&a->turn, &a->lock);
+}
+
+WAVE_API int wave_agent_stop(struct wave_agent *a)
+{
+	uint64_t one = 1;
+
+	if (!a)
+		return -EINVAL;
+	atomic_store(&a->stop, 1);
+	/* A full eventfd counter is already a pending wake-up. */
+	if (write(a->stopfd, &one, sizeof(one)) < 0)
+		return 0;
+	return 0;
+}
+
+static void drain_stopfd(struct wave_agent *a)
+{
+	uint64_t v;
+
+	if (read(a->stopfd, &v, sizeof(v)) < 0)
+		return; /* nothing pending: EAGAIN */
+}
+
+static void accept_hosts(struct wave_agent *a)
+{
+	struct wave_chan *ch;
+	int ret;
+
+	for (size_t i = 0; i < a->n_lis; i++) {
+		for (;;) {
+			ret = wave_chan_accept(a->lis[i], 0, &ch);
+			if (ret < 0)
+				break; /* -ETIMEDOUT: nobody waiting; refusals are logged */
+			if (agent_host_add(a, ch) < 0) {
+				wave_warn("agent: no memory for a new host");
+				wave_chan_close(ch);
+			}
+		}
+	}
+}
+
+/* Services every host once. Return: messages received. */
+static int service(struct wave_agent *a, uint64_t now)
+{
+	int total = 0, n;
+
+	for (size_t i = 0; i < a->n_hosts;) {
+		n = agent_host_service(a, i, now);
+		if (n < 0)
+			continue; /* removed: another host took index i */
+		total += n;
+		if (agent_host_timers(a, i, now) < 0)
+			continue;
+		i++;
+	}
+	return total;
+}
+
+static void take_reload(struct wave_agent *a)
+{
+	if (!a->reload_cfg)
+		return;
+	a->reload_ret = agent_apply_reload(a, a->reload_cfg, a->reload_err);
+	a->reload_cfg = NULL;
+	a->reload_done = true;
+	pthread_cond_broadcast(&a->reloaded);
+}
+
+/* Arms every channel's doorbell. Return: the epoll timeout in ms, or 0
+ * when something is already pending and sleeping would miss it. */
+static int sleep_timeout(struct wave_agent *a, uint64_t now)
+{
+	uint64_t due = now + 1000 * MS; /* wake at least once a second */
+	bool unpollable = false;
+
+	for (size_t i = 0; i < a->n_hosts; i++) {
+		struct agent_host *h = a->hosts[i];
+		uint64_t t = agent_host_next_due(h);
+
+		if (t < due)
+			due = t;
+		/* No doorbell says the host made room: retry every ms. */
+		if (h->fd < 0 || h->ob_n)
+			unpollable = true;
+		else if (wave_chan_trywait(h->ch) != 0)
+			return 0;
+	}
+	if (due <= now)
+		return 0;
+	if (unpollable)
+		return 1; /* a channel without an fd is polled every ms */
+	return (int)((due - now + MS - 1) / MS);
+}
+
+static void idle_sleep(struct wave_agent *a, uint64_t now)
+{
+	struct epoll_event evs[16];
+	int timeout = sleep_timeout(a, now);
+
+	if (timeout == 0)
+		return;
+	pthread_mutex_unlock(&a->lock);
+	if (epoll_wait(a->epfd, evs, WAVE_ARRAY_SIZE(evs), timeout) < 0 && errno != EINTR)
+		wave_warn("agent: epoll_wait: %s", wave_strerror(-errno));
+	pthread_mutex_lock(&a->lock);
+}
+
+static void say_goodbye(struct wave_agent *a)
+{
+	for (size_t i = 0; i < a->n_hosts; i++)
+		agent_host_bye(a->hosts[i]);
+	while (a->n_hosts)
+		agent_host_remove(a, a->n_hosts - 1, "agent stopping");
+}
+
+WAVE_API int wave_agent_run(struct wave_agent *a)
+{
+	uint64_t now, active_ns, next_accept = 0;
+
+	if (!a)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	a->running = true;
+	active_ns = wave_now_ns();
+	while (!atomic_load(&a->stop)) {
+		let_waiters_in(a);
+		take_reload(a);
+		now = wave_now_ns();
+		/* Looking for new hosts costs a system call: not on every turn
+		 * of a busy loop, only every millisecond or after a sleep. */
+		if (now >= next_accept) {
+			accept_hosts(a);
+			next_accept = now + MS;
+		}
+		if (service(a, now) > 0)
+			active_ns = now;
+		/* Poll while traffic flows; sleep once it has stopped for spin_ns. */
+		if (now - active_ns >= a->cfg->spin_ns) {
+			idle_sleep(a, now);
+			drain_stopfd(a);
+			next_accept = 0;
+		}
+	}
+	say_goodbye(a);
+	take_reload(a);
+	a->running = false;
+	pthread_cond_broadcast(&a->reloaded);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+static int reload_locked(struct wave_agent *a, const struct wave_config *cfg,
+			 struct wave_error *err);
+
+WAVE_API int wave_agent_reload(struct wave_agent *a, const struct wave_config *cfg,
+			       struct wave_error *err)
+{
+	int ret;
+
+	wave_error_clear(err);
+	if (!a || !cfg || cfg->size != sizeof(*cfg))
+		return -EINVAL;
+	pthread_mutex_lock(&a->reload_mu);
+	ret = reload_locked(a, cfg, err);
+	pthread_mutex_unlock(&a->reload_mu);
+	return ret;
+}
+
+static int reload_locked(struct wave_agent *a, const struct wave_config *cfg,
+			 struct wave_error *err)
+{
+	uint64_t one = 1;
+	int ret;
+
+	agent_lock_ext(a);
+	if (!a->running) {
+		ret = agent_apply_reload(a, cfg, err);
+		agent_unlock_ext(a);
+		return ret;
+	}
+	a->reload_cfg = cfg;
+	a->reload_err = err;
+	a->reload_done = false;
+	if (write(a->stopfd, &one, sizeof(one)) < 0)
+		wave_dbg("agent: wake-up already pending");
+	/* No longer waiting for the lock but for the loop to apply it. */
+	atomic_fetch_sub(&a->waiters, 1);
+	pthread_cond_broadcast(&a->turn);
+	while (!a->reload_done && a->running)
+		pthread_cond_wait(&a->reloaded, &a->lock);
+	ret = a->reload_done ? a->reload_ret : agent_apply_reload(a, cfg, err);
+	a->reload_cfg = NULL;
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}

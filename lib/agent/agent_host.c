@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One host as the agent sees it: its handshake, its plugin instances, its
+ * events and decisions, its heartbeats. Called by the agent loop
+ * (agent.c) with the agent's lock held.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include <wave/host.h>
+
+#include "../core/config_impl.h"
+#include "../core/core.h"
+#include "agent_impl.h"
+
+#define MS (1000000ull)
+
+int agent_host_add(struct wave_agent *a, struct wave_chan *ch)
+{
+	struct agent_host *h;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (a->n_hosts == a->cap_hosts) {
+		size_t cap = a->cap_hosts ? a->cap_hosts * 2 : 8;
+		struct agent_host **n = realloc(a->hosts, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		a->hosts = n;
+		a->cap_hosts = cap;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->a = a;
+	h->id = ++a->next_id;
+	h->ch = ch;
+	h->state = AHOST_HELLO;
+	h->deadline_ns = wave_now_ns() + a->cfg->heartbeat_timeout_ms * MS;
+	kt_init(&h->kt);
+	h->ob_cap = a->cfg->agent_to_host_slots;
+	h->outbox = calloc(h->ob_cap, sizeof(*h->outbox));
+	if (!h->outbox) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->fd = wave_chan_fd(ch);
+	if (h->fd >= 0 && epoll_ctl(a->epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0)
+		h->fd = -1; /* polled instead */
+	a->hosts[a->n_hosts++] = h;
+	return 0;
+}
+
+static void inst_stop(struct wave_agent *a, unsigned d, struct agent_inst *in)
+{
+	if (!in->ctx)
+		return;
+	/* The domain's totals keep what this instance did. */
+	a->dom[d].events_in += in->events_in;
+	a->dom[d].decisions_out += in->decisions_out;
+	a->dom[d].errors += in->errors;
+	wave_plugin_ctx_destroy(in->ctx);
+	memset(in, 0, sizeof(*in));
+}
+
+void agent_host_remove(struct wave_agent *a, size_t i, const char *why)
+{
+	struct agent_host *h = a->hosts[i];
+
+	wave_info("agent: host %llu: %s", (unsigned long long)h->id, why);
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
+		inst_stop(a, d, &h->inst[d]);
+	if (h->fd >= 0)
+		epoll_ctl(a->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+	wave_chan_close(h->ch);
+	kt_fini(&h->kt);
+	free(h->outbox);
+	explicit_bzero(h->hello.token, sizeof(h->hello.token));
+	free(h);
+	a->hosts[i] = a->hosts[--a->n_hosts];
+}
+
+void agent_host_bye(struct agent_host *h)
+{
+	struct wave_msg m;
+
+	if (h->state != AHOST_READY)
+		return;
+	wave_proto_bye(0, &m);
+	(void)wave_chan_send_burst(h->ch, &m, 1);
+}
+
+/* ---- decisions ---------------------------------------------------------- */
+
+static void stamp(struct agent_host *h, struct wave_msg *m)
+{
+	const struct wave_msg *ev = h->cur_ev;
+
+	if (WAVE_CUSTOM_SEQ(m) != 0)
+		return; /* the plugin said what it was based on */
+	if (ev && (WAVE_CUSTOM_KEY(m) == 0 || WAVE_CUSTOM_KEY(m) == WAVE_CUSTOM_KEY(ev))) {
+		WAVE_CUSTOM_KEY(m) = WAVE_CUSTOM_KEY(ev);
+		WAVE_CUSTOM_SEQ(m) = WAVE_CUSTOM_SEQ(ev);
+	} else {
+		WAVE_CUSTOM_SEQ(m) = h->last_seq;
+	}
+}
+
+static void lat_record(struct agent_inst *in, uint64_t ns)
+{
+	in->lat[in->n_lat % AGENT_LAT_KEEP] = ns;
+	in->n_lat++;
+}
+
+/* After @m was sent: its event (if any) is answered. */
+static void sent(struct agent_host *h, struct agent_inst *in, const struct wave_msg *m,
+		 uint64_t now)
+{
+	struct kt_entry *e = kt_find(&h->kt, WAVE_CUSTOM_KEY(m));
+
+	in->decisions_out++;
+	if (e && e->pending && WAVE_CUSTOM_SEQ(m) >= e->seq) {
+		e->pending = false;
+		if (now > e->ev.tstamp)
+			lat_record(in, now - e->ev.tstamp);
+	}
+}
+
+/* During a replay, a decision for an event the old instance answered would
+ * be a duplicate: the host would refuse it. */
+static bool replay_drop(struct agent_host *h, const struct wave_msg *m)
+{
+	struct kt_entry *e = kt_find(&h->kt, WAVE_CUSTOM_KEY(m));
+
+	return h->replaying && e && !e->pending && WAVE_CUSTOM_SEQ(m) <= e->seq;
+}
+
+static int outbox_push(struct agent_host *h, const struct wave_msg *m)
+{
+	if (h->ob_n == h->ob_cap)
+		return 0;
+	h->outbox[(h->ob_head + h->ob_n) % h->ob_cap] = *m;
+	h->ob_n++;
+	return 1;
+}
+
+/* Sends what waits in the outbox. Return: how many left it. */
+static int outbox_flush(struct agent_host *h, uint64_t now)
+{
+	struct agent_inst *in = &h->inst[WAVE_DOMAIN_CUSTOM];
+	int done = 0, ret;
+
+	while (h->ob_n) {
+		unsigned run = h->ob_cap - h->ob_head < h->ob_n ? h->ob_cap - h->ob_head : h->ob_n;
+
+		ret = wave_chan_send_burst(h->ch, &h->outbox[h->ob_head], run);
+		if (ret <= 0)
+			return ret < 0 ? ret : done;
+		for (int k = 0; k < ret; k++)
+			sent(h, in, &h->outbox[h->ob_head + (unsigned)k], now);
+		h->ob_head = (h->ob_head + (unsigned)ret) % h->ob_cap;
+		h->ob_n -= (unsigned)ret;
+		done += ret;
+	}
+	return done;
+}
+
+/* wave_plugin_emit_fn of custom-domain instances. */
+static int custom_emit(void *user, const struct wave_msg *msgs, unsigned n)
+{
+	struct agent_host *h = user;
+	struct agent_inst *in = &h->inst[WAVE_DOMAIN_CUSTOM];
+	uint64_t now = wave_now_ns();
+	struct wave_msg m;
+	int ret;
+
+	for (unsigned i = 0; i < n; i++) {
+		m = msgs[i];
+		stamp(h, &m);
+		if (replay_drop(h, &m)) {
+			h->replay_dropped++;
+			continue;
+		}
+		/* Behind queued decisions, or into the outbox when the ring is
+		 * full; a short count only when the outbox is full too. */
+		ret = h->ob_n ? 0 : wave_chan_send_burst(h->ch, &m, 1);
+		if (ret < 0)
+			return i ? (int)i : ret;
+		if (ret == 1)
+			sent(h, in, &m, now);
+		else if (!outbox_push(h, &m))
+			return (int)i;
+	}
+	return (int)n;
+}
+
+int agent_inst_start(struct agent_host *h, unsigned d, struct wave_plugin *p,
+		     const struct wave_config_domain *dcfg, struct agent_inst *out,
+		     struct wave_error *err)
+{
+	struct wave_plugin_ctx_opts o;
+
+	memset(out, 0, sizeof(*out));
+	wave_plugin_ctx_opts_init(&o);
+	o.params = dcfg->params;
+	o.tick_ns = dcfg->tick_us * 1000u;
+	o.emit = custom_emit;
+	o.emit_user = h;
+	(void)d; /* only the custom domain has an ops table in this ABI */
+	return wave_plugin_ctx_create(p, &o, &out->ctx, err);
+}
+
+static int by_seq(const void *x, const void *y)
+{
+	const struct kt_entry *a = *(const struct kt_entry *const *)x;
+	const struct kt_entry *b = *(const struct kt_entry *const *)y;
+
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+void agent_inst_replay(struct agent_host *h, struct agent_inst *in)
+{
+	struct kt_entry **order = calloc(h->kt.n ? h->kt.n : 1, sizeof(*order));
+	size_t n = 0;
+
+	if (!order) {
+		wave_warn("agent: host %llu: no memory to replay its state",
+			  (unsigned long long)h->id);
+		return;
+	}
+	for (size_t i = 0; i < h->kt.cap; i++)
+		if (h->kt.e[i].seq)
+			order[n++] = &h->kt.e[i];
+	qsort(order, n, sizeof(*order), by_seq);
+	h->replaying = true;
+	for (size_t i = 0; i < n; i++) {
+		h->cur_ev = &order[i]->ev;
+		if (wave_plugin_ctx_event(in->ctx, &order[i]->ev) < 0)
+			in->errors++;
+	}
+	h->cur_ev = NULL;
+	h->replaying = false;
+	free(order);
+}
+
+/* ---- the handshake ------------------------------------------------------- */
+
+static void refuse(struct agent_host *h, int code, uint32_t what, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void refuse(struct agent_host *h, int code, uint32_t what, const char *fmt, ...)
+{
+	char text[128];
+	struct wave_msg m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	wave_warn("agent: host %llu refused: %s", (unsigned long long)h->id, text);
+	wave_proto_refuse(code, what, text, &m);
+	(void)wave_chan_send_burst(h->ch, &m, 1);
+	h->a->refused++;
+}
+
+/* Checks a complete hello. Return: 0, or -1 after refusing the host. */
+static int hello_check(struct agent_host *h)
+{
+	const struct wave_config *cfg = h->a->cfg;
+	const struct wave_hello *he = &h->hello;
+
+	if (he->major != WAVE_PROTO_MAJOR) {
+		refuse(h, -WAVE_EVERSION, WAVE_REFUSE_VERSION, "protocol %u.%u, agent speaks %u.%u",
+		       he->major, he->minor, WAVE_PROTO_MAJOR, WAVE_PROTO_MINOR);
+		return -1;
+	}
+	if (he->role != WAVE_ROLE_HOST) {
+		refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_ROLE, "role %u is not host", he->role);
+		return -1;
+	}
+	if (cfg->token && !wave_proto_token_equal(he->token, he->token_len,
+						  (const uint8_t *)cfg->token,
+						  strlen(cfg->token))) {
+		refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_TOKEN,
+		       he->token_len ? "token does not match" : "token required");
+		return -1;
+	}
+	if (he->domains == 0 || he->domains & ~WAVE_PROTO_DOMAINS_ALL) {
+		refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_DOMAIN, "domain bits 0x%x invalid",
+		       he->domains);
+		return -1;
+	}
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
+		if (he->domains & (1u << d) && !h->a->dom[d].plugin) {
+			refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_DOMAIN, "domain %s: agent has no plugin",
+			       wave_proto_domain_name(d));
+			return -1;
+		}
+	if (he->heartbeat_period_ms == 0 || he->heartbeat_period_ms >= cfg->heartbeat_timeout_ms) {
+		refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_HEARTBEAT,
+		       "heartbeat %u ms, agent timeout %u ms", he->heartbeat_period_ms,
+		       cfg->heartbeat_timeout_ms);
+		return -1;
+	}
+	return 0;
+}
+
+static int welcome(struct agent_host *h, uint64_t now)
+{
+	struct wave_agent *a = h->a;
+	struct wave_welcome w = { WAVE_PROTO_MAJOR, WAVE_PROTO_MINOR, h->hello.domains,
+				  a->cfg->heartbeat_period_ms, a->cfg->heartbeat_timeout_ms,
+				  h->id };
+	struct wave_error err;
+	struct wave_msg m;
+
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
+		if (!(h->hello.domains & (1u << d)))
+			continue;
+		if (agent_inst_start(h, d, a->dom[d].plugin, a->dom[d].dcfg, &h->inst[d], &err) < 0) {
+			refuse(h, -WAVE_EPLUGIN, WAVE_REFUSE_DOMAIN, "domain %s: plugin failed",
+			       wave_proto_domain_name(d));
+			return -1;
+		}
+	}
+	wave_proto_welcome(&w, &m);
+	if (wave_chan_send_burst(h->ch, &m, 1) != 1)
+		return -1;
+	h->state = AHOST_READY;
+	h->last_rx_ns = now;
+	h->next_hb_ns = now;
+	a->accepted++;
+	wave_info("agent: host %llu welcomed", (unsigned long long)h->id);
+	return 0;
+}
+
+/* One handshake message. Return: 0 to go on, -1 to drop the host. */
+static int on_hello_msg(struct agent_host *h, const struct wave_msg *m, uint64_t now)
+{
+	if (h->auth_got == 0 && h->auth_need == 0 && m->type == WAVE_CTL_HELLO) {
+		if (wave_proto_hello_decode(m, &h->hello) < 0) {
+			refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_PROTOCOL, "malformed hello");
+			return -1;
+		}
+		h->auth_need = wave_proto_auth_count(h->hello.token_len);
+	} else if (h->auth_got < h->auth_need && m->type == WAVE_CTL_AUTH) {
+		if (wave_proto_auth_decode(m, h->auth_got, &h->hello) < 0) {
+			refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_PROTOCOL, "malformed token");
+			return -1;
+		}
+		h->auth_got++;
+	} else {
+		refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_PROTOCOL, "type 0x%04x before hello",
+		       m->type);
+		return -1;
+	}
+	if (h->auth_got < h->auth_need)
+		return 0;
+	if (hello_check(h) < 0)
+		return -1;
+	return welcome(h, now);
+}
+
+/* ---- a welcomed host's messages ------------------------------------------ */
+
+static int on_event(struct agent_host *h, const struct wave_msg *m)
+{
+	struct agent_inst *in = &h->inst[WAVE_DOMAIN_CUSTOM];
+	uint64_t seq = WAVE_CUSTOM_SEQ(m);
+	struct kt_entry *e;
+
+	if (!in->ctx || seq <= h->last_seq) { /* not asked for, or replayed seq */
+		in->errors++;
+		return 0;
+	}
+	e = kt_get(&h->kt, WAVE_CUSTOM_KEY(m));
+	if (!e)
+		return -1;
+	e->ev = *m;
+	e->seq = seq;
+	e->pending = true;
+	h->last_seq = seq;
+	in->events_in++;
+	h->cur_ev = m;
+	if (wave_plugin_ctx_event(in->ctx, m) < 0)
+		in->errors++;
+	h->cur_ev = NULL;
+	return 0;
+}
+
+/* Return: 0, or -1 to drop the host. */
+static int on_ready_msg(struct agent_host *h, const struct wave_msg *m)
+{
+	uint64_t count;
+	uint32_t reason;
+
+	if (m->type >= WAVE_MSG_APP_FIRST)
+		return on_event(h, m);
+	if (m->type == WAVE_CTL_HEARTBEAT && wave_proto_heartbeat_decode(m, &count) == 0)
+		return 0;
+	if (m->type == WAVE_CTL_BYE && wave_proto_bye_decode(m, &reason) == 0)
+		return -1;
+	wave_warn("agent: host %llu sent a bad message (type 0x%04x)",
+		  (unsigned long long)h->id, m->type);
+	return -1;
+}
+
+int agent_host_service(struct wave_agent *a, size_t i, uint64_t now)
+{
+	struct agent_host *h = a->hosts[i];
+	struct wave_msg m[32];
+	/* Before the welcome, one at a time: the hello decides what follows. */
+	unsigned max = h->state == AHOST_READY ? WAVE_ARRAY_SIZE(m) : 1;
+	int n = outbox_flush(h, now);
+
+	if (n > 0)
+		h->last_rx_ns = now; /* the host reads: it is alive */
+	if (n >= 0 && h->ob_n)
+		return n; /* its ring is still full: leave its events unread */
+	if (n >= 0)
+		n = wave_chan_recv_burst(h->ch, m, max);
+	if (n < 0) {
+		agent_host_remove(a, i, n == -WAVE_ECLOSED ? "closed" : wave_strerror(n));
+		return -1;
+	}
+	if (n > 0)
+		h->last_rx_ns = now;
+	for (int k = 0; k < n; k++) {
+		int ret = h->state == AHOST_READY ? on_ready_msg(h, &m[k])
+						  : on_hello_msg(h, &m[k], now);
+
+		if (ret < 0) {
+			agent_host_remove(a, i, "said goodbye, was refused or broke the protocol");
+			return -1;
+		}
+	}
+	return n;
+}
+
+static void heartbeat(struct agent_host *h, uint64_t now)
+{
+	struct wave_msg m;
+
+	if (now < h->next_hb_ns)
+		return;
+	wave_proto_heartbeat(++h->hb_count, &m);
+	/* Full ring: the host is not reading; its timeout is its problem. */
+	(void)wave_chan_send_burst(h->ch, &m, 1);
+	h->next_hb_ns = now + h->a->cfg->heartbeat_period_ms * MS;
+}
+
+int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
+{
+	struct agent_host *h = a->hosts[i];
+
+	if (h->state == AHOST_HELLO) {
+		if (now < h->deadline_ns)
+			return 0;
+		agent_host_remove(a, i, "no hello in time");
+		return -1;
+	}
+	if (now - h->last_rx_ns > a->cfg->heartbeat_timeout_ms * MS) {
+		a->dead++;
+		agent_host_remove(a, i, "silent past the heartbeat timeout: dead");
+		return -1;
+	}
+	heartbeat(h, now);
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
+		if (h->inst[d].ctx)
+			wave_plugin_ctx_tick(h->inst[d].ctx, now);
+	return 0;
+}
+
+uint64_t agent_host_next_due(const struct agent_host *h)
+{
+	uint64_t due;
+
+	if (h->state == AHOST_HELLO)
+		return h->deadline_ns;
+	due = h->next_hb_ns;
+	if (h->last_rx_ns + h->a->cfg->heartbeat_timeout_ms * MS + 1 < due)
+		due = h->last_rx_ns + h->a->cfg->heartbeat_timeout_ms * MS + 1;
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
+		uint64_t t = h->inst[d].ctx ? wave_plugin_ctx_next_tick(h->inst[d].ctx) : 0;
+
+		if (t && t < due)
+			due = t;
+	}
+	return due;
+}

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal structures of the agent runtime (lib/agent/agent*.c). */
+#ifndef WAVE_AGENT_AGENT_IMPL_H
+#define WAVE_AGENT_AGENT_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <wave/agent.h>
+#include <wave/channel.h>
+#include <wave/plugin.h>
+
+#include "../session/keytab.h"
+#include "../session/proto.h"
+
+/* Latencies kept per host and domain, for p50/p99. */
+#define AGENT_LAT_KEEP 512u
+
+/* One plugin instance serving one host in one domain. */
+struct agent_inst {
+	struct wave_plugin_ctx *ctx;
+	uint64_t events_in, decisions_out, errors;
+	uint64_t lat[AGENT_LAT_KEEP];
+	uint64_t n_lat; /* all recorded; the last AGENT_LAT_KEEP are kept */
+};
+
+enum ahost_state {
+	AHOST_HELLO, /* waiting for the hello and its AUTH messages */
+	AHOST_READY,
+};
+
+struct agent_host {
+	struct wave_agent *a;
+	uint64_t id;
+	struct wave_chan *ch;
+	int fd; /* the channel's fd, or -1: the agent must poll it */
+	enum ahost_state state;
+	struct wave_hello hello;
+	unsigned auth_got, auth_need;
+	uint64_t deadline_ns; /* the hello's */
+	uint64_t last_rx_ns, next_hb_ns, hb_count;
+	struct agent_inst inst[WAVE_DOMAIN_COUNT];
+	struct keytab kt;    /* custom domain: latest event per key */
+	uint64_t last_seq;   /* latest host sequence number received */
+	const struct wave_msg *cur_ev; /* the event being handled */
+	bool replaying;      /* decisions for answered events are dropped */
+	/* Decisions the host's full ring did not take yet, sent first. While
+	 * any wait, the host's events are not read: backpressure, not loss. */
+	struct wave_msg *outbox;
+	unsigned ob_head, ob_n, ob_cap;
+	uint64_t replay_dropped;
+};
+
+struct agent_domain {
+	struct wave_plugin *plugin; /* NULL: domain not served */
+	const struct wave_config_domain *dcfg;
+	uint64_t events_in, decisions_out, errors; /* of hosts gone */
+};
+
+struct wave_agent {
+	const struct wave_config *cfg;
+	struct agent_domain dom[WAVE_DOMAIN_COUNT];
+	struct wave_chan_listener **lis;
+	size_t n_lis;
+	struct agent_host **hosts;
+	size_t n_hosts, cap_hosts;
+	uint64_t next_id;
+	uint64_t accepted, refused, dead;
+	int epfd, stopfd;
+	atomic_int stop;
+	/* Held by the loop while it works, by stats and reload callers. */
+	pthread_mutex_t lock;
+	pthread_cond_t reloaded;
+	/* Other threads waiting for @lock; the loop lets them in (@turn). */
+	atomic_int waiters;
+	pthread_cond_t turn;
+	pthread_mutex_t reload_mu; /* one wave_agent_reload() at a time */
+	bool running;
+	const struct wave_config *reload_cfg; /* handed to the loop */
+	struct wave_error *reload_err;
+	int reload_ret;
+	bool reload_done;
+};
+
+/* agent.c: take and release the lock from outside the loop. */
+void agent_lock_ext(struct wave_agent *a);
+void agent_unlock_ext(struct wave_agent *a);
+
+/* agent_host.c */
+int agent_host_add(struct wave_agent *a, struct wave_chan *ch);
+void agent_host_remove(struct wave_agent *a, size_t i, const char *why);
+/* Receives and handles what host @i sent. Return: messages received, or -1
+ * when the host was removed. */
+int agent_host_service(struct wave_agent *a, size_t i, uint64_t now);
+/* Heartbeats, deadlines and ticks of host @i; -1 when it was removed. */
+int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now);
+/* When host @i next needs attention (ns), for the sleep timeout. */
+uint64_t agent_host_next_due(const struct agent_host *h);
+void agent_host_bye(struct agent_host *h);
+/* Starts instance @d of host @h with plugin @p; replays the host's state. */
+int agent_inst_start(struct agent_host *h, unsigned d, struct wave_plugin *p,
+		     const struct wave_config_domain *dcfg, struct agent_inst *out,
+		     struct wave_error *err);
+void agent_inst_replay(struct agent_host *h, struct agent_inst *in);
+
+/* agent_reload.c */
+int agent_apply_reload(struct wave_agent *a, const struct wave_config *cfg,
+		       struct wave_error *err);
+int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plugin **out,
+		      struct wave_error *err);
+
+#endif /* WAVE_AGENT_AGENT_IMPL_H */

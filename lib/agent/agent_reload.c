@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading the configured plugins, and hot-swapping those whose
+ * configuration changed (wave_agent_reload()): load the new plugin, start
+ * an instance per host and replay the host's state into it, then stop the
+ * old instances and unload the old plugin.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/config_impl.h"
+#include "../core/core.h"
+#include "agent_impl.h"
+
+int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plugin **out,
+		      struct wave_error *err)
+{
+	struct wave_plugin_load_opts o;
+
+	/* The runtime moves the custom domain's events and decisions only;
+	 * a plugin of another domain would be started without the state
+	 * model its accessors read. */
+	if (d != WAVE_DOMAIN_CUSTOM)
+		return wave_error_set(err, -WAVE_ECONFIG, cfg->source ? cfg->source : "", 0, 0,
+				      "domains.%s: the agent runtime does not serve this domain yet",
+				      wave_proto_domain_name(d));
+
+	wave_plugin_load_opts_init(&o);
+	o.search_path = (const char *const *)cfg->plugin_path;
+	o.n_search_path = cfg->n_plugin_path;
+	o.domain = (int)d;
+	return wave_plugin_load(cfg->domains[d].plugin, &o, out, err);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool domain_changed(const struct wave_config_domain *x, const struct wave_config_domain *y)
+{
+	if (x->enabled != y->enabled)
+		return true;
+	if (!x->enabled)
+		return false;
+	return !str_eq(x->plugin, y->plugin) || x->tick_us != y->tick_us ||
+	       !json_equal(x->params->obj, y->params->obj);
+}
+
+static bool list_eq(char **a, size_t na, char **b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* What a running agent cannot change: its addresses and its channels. */
+static int fixed_check(const struct wave_config *o, const struct wave_config *n,
+		       struct wave_error *err)
+{
+	if (!list_eq(o->listen, o->n_listen, n->listen, n->n_listen) ||
+	    o->host_to_agent_slots != n->host_to_agent_slots ||
+	    o->agent_to_host_slots != n->agent_to_host_slots || o->max_slots != n->max_slots ||
+	    o->delay_ns != n->delay_ns || o->n_allow_uids != n->n_allow_uids ||
+	    (n->n_allow_uids &&
+	     memcmp(o->allow_uids, n->allow_uids, n->n_allow_uids * sizeof(uid_t)) != 0)) {
+		return wave_error_set(err, -EINVAL, n->source ? n->source : "", 0, 0,
+				      "listen, channel and auth.allow_uids cannot change "
+				      "while the agent runs; restart it");
+	}
+	return 0;
+}
+
+/* New instances of domain @d for every host, replayed. On failure, those
+ * already made are stopped and nothing else changes. */
+static int start_all(struct wave_agent *a, unsigned d, struct wave_plugin *p,
+		     const struct wave_config_domain *dcfg, struct agent_inst *fresh,
+		     struct wave_error *err)
+{
+	int ret;
+
+	for (size_t i = 0; i < a->n_hosts; i++) {
+		struct agent_host *h = a->hosts[i];
+
+		if (!h->inst[d].ctx)
+			continue;
+		ret = agent_inst_start(h, d, p, dcfg, &fresh[i], err);
+		if (ret < 0) {
+			while (i--)
+				wave_plugin_ctx_destroy(fresh[i].ctx);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Swaps in the fresh instances, replaying each host's state into its new
+ * instance while the old one is still there to compare answers with. */
+static void swap_all(struct wave_agent *a, unsigned d, struct agent_inst *fresh)
+{
+	for (size_t i = 0; i < a->n_hosts; i++) {
+		struct agent_host *h = a->hosts[i];
+		struct agent_inst old;
+
+		if (!fresh[i].ctx)
+			continue;
+		old = h->inst[d];
+		h->inst[d] = fresh[i];
+		agent_inst_replay(h, &h->inst[d]);
+		a->dom[d].events_in += old.events_in;
+		a->dom[d].decisions_out += old.decisions_out;
+		a->dom[d].errors += old.errors;
+		wave_plugin_ctx_destroy(old.ctx);
+	}
+}
+
+static int swap_domain(struct wave_agent *a, unsigned d, const struct wave_config *cfg,
+		       struct wave_error *err)
+{
+	const struct wave_config_domain *dcfg = &cfg->domains[d];
+	struct wave_plugin *p = NULL, *old = a->dom[d].plugin;
+	struct agent_inst *fresh;
+	int ret;
+
+	if (dcfg->enabled) {
+		ret = agent_load_plugin(cfg, d, &p, err);
+		if (ret < 0)
+			return ret;
+	}
+	fresh = calloc(a->n_hosts ? a->n_hosts : 1, sizeof(*fresh));
+	if (!fresh) {
+		wave_plugin_unload(p);
+		return -ENOMEM;
+	}
+	ret = p ? start_all(a, d, p, dcfg, fresh, err) : 0;
+	if (ret < 0) {
+		free(fresh);
+		wave_plugin_unload(p);
+		return ret;
+	}
+	if (p) {
+		swap_all(a, d, fresh);
+	} else {
+		/* Domain dropped: its hosts lose it (they fall back for it). */
+		for (size_t i = 0; i < a->n_hosts; i++) {
+			wave_plugin_ctx_destroy(a->hosts[i]->inst[d].ctx);
+			memset(&a->hosts[i]->inst[d], 0, sizeof(a->hosts[i]->inst[d]));
+		}
+	}
+	free(fresh);
+	a->dom[d].plugin = p;
+	a->dom[d].dcfg = p ? dcfg : NULL;
+	wave_plugin_unload(old);
+	wave_info("agent: domain %s: plugin %s", wave_proto_domain_name(d),
+		  p ? dcfg->plugin : "(none)");
+	return 0;
+}
+
+/* Every plugin the new configuration changes must load before anything
+ * is swapped, so that a bad one changes nothing. */
+static int precheck(struct wave_agent *a, const struct wave_config *cfg, struct wave_error *err)
+{
+	struct wave_plugin *p;
+	int ret;
+
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
+		if (!cfg->domains[d].enabled || !domain_changed(&a->cfg->domains[d], &cfg->domains[d]))
+			continue;
+		ret = agent_load_plugin(cfg, d, &p, err);
+		if (ret < 0)
+			return ret;
+		wave_plugin_unload(p);
+	}
+	return 0;
+}
+
+int agent_apply_reload(struct wave_agent *a, const struct wave_config *cfg,
+		       struct wave_error *err)
+{
+	int ret = fixed_check(a->cfg, cfg, err);
+
+	if (ret == 0)
+		ret = precheck(a, cfg, err);
+	for (unsigned d = 0; ret == 0 && d < WAVE_DOMAIN_COUNT; d++)
+		if (domain_changed(&a->cfg->domains[d], &cfg->domains[d]))
+			ret = swap_domain(a, d, cfg, err);
+	if (ret < 0)
+		return ret;
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
+		if (a->dom[d].plugin)
+			a->dom[d].dcfg = &cfg->domains[d];
+	a->cfg = cfg;
+	return 0;
+}

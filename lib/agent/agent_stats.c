@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* wave_agent_stats_json(): the agent's counters as JSON (jansson). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "../core/config_impl.h"
+#include "../core/core.h"
+#include "agent_impl.h"
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* p50 and p99 of the latencies kept; 0 when none. */
+static json_t *latency(const struct agent_inst *in)
+{
+	uint64_t v[AGENT_LAT_KEEP];
+	size_t n = in->n_lat < AGENT_LAT_KEEP ? (size_t)in->n_lat : AGENT_LAT_KEEP;
+	uint64_t p50 = 0, p99 = 0;
+
+	memcpy(v, in->lat, n * sizeof(v[0]));
+	qsort(v, n, sizeof(v[0]), cmp_u64);
+	if (n) {
+		p50 = v[(n - 1) * 50 / 100];
+		p99 = v[(n - 1) * 99 / 100];
+	}
+	return json_pack("{s:I,s:I,s:I}", "p50", (json_int_t)p50, "p99", (json_int_t)p99,
+			 "samples", (json_int_t)in->n_lat);
+}
+
+static json_t *counters(const struct wave_plugin_ctx *ctx)
+{
+	json_t *o = json_object();
+	const char *name;
+	uint64_t value;
+
+	for (unsigned i = 0; o && wave_plugin_ctx_counter(ctx, i, &name, &value) == 0; i++)
+		json_object_set_new(o, name, json_integer((json_int_t)value));
+	return o;
+}
+
+static json_t *inst_json(const struct wave_agent *a, unsigned d, const struct agent_inst *in)
+{
+	const struct wave_plugin_desc *desc = wave_plugin_desc(a->dom[d].plugin);
+
+	return json_pack("{s:s,s:I,s:I,s:I,s:o,s:o}", "plugin", desc ? desc->name : "",
+			 "events_in", (json_int_t)in->events_in, "decisions_out",
+			 (json_int_t)in->decisions_out, "errors", (json_int_t)in->errors,
+			 "latency_ns", latency(in), "counters", counters(in->ctx));
+}
+
+static json_t *host_json(const struct wave_agent *a, const struct agent_host *h)
+{
+	json_t *doms = json_object();
+
+	for (unsigned d = 0; doms && d < WAVE_DOMAIN_COUNT; d++)
+		if (h->inst[d].ctx)
+			json_object_set_new(doms, wave_proto_domain_name(d),
+					    inst_json(a, d, &h->inst[d]));
+	return json_pack("{s:I,s:s,s:I,s:I,s:o}", "id", (json_int_t)h->id, "state",
+			 h->state == AHOST_READY ? "ready" : "hello", "last_seq",
+			 (json_int_t)h->last_seq, "replay_dropped", (json_int_t)h->replay_dropped,
+			 "domains", doms);
+}
+
+/* Per plugin: its description and the totals of every host it served. */
+static json_t *plugin_json(const struct wave_agent *a, unsigned d)
+{
+	const struct agent_domain *dom = &a->dom[d];
+	const struct wave_plugin_desc *desc = wave_plugin_desc(dom->plugin);
+	uint64_t ev = dom->events_in, out = dom->decisions_out, errs = dom->errors;
+
+	for (size_t i = 0; i < a->n_hosts; i++) {
+		ev += a->hosts[i]->inst[d].events_in;
+		out += a->hosts[i]->inst[d].decisions_out;
+		errs += a->hosts[i]->inst[d].errors;
+	}
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "name", desc->name, "version",
+			 desc->version, "path", wave_plugin_path(dom->plugin), "events_in",
+			 (json_int_t)ev, "decisions_out", (json_int_t)out, "errors",
+			 (json_int_t)errs);
+}
+
+static json_t *agent_json(const struct wave_agent *a)
+{
+	json_t *hosts = json_array(), *plugins = json_object();
+
+	for (size_t i = 0; hosts && i < a->n_hosts; i++)
+		json_array_append_new(hosts, host_json(a, a->hosts[i]));
+	for (unsigned d = 0; plugins && d < WAVE_DOMAIN_COUNT; d++)
+		if (a->dom[d].plugin)
+			json_object_set_new(plugins, wave_proto_domain_name(d), plugin_json(a, d));
+	return json_pack("{s:o,s:o,s:I,s:I,s:I}", "hosts", hosts, "plugins", plugins,
+			 "hosts_accepted", (json_int_t)a->accepted, "hosts_refused",
+			 (json_int_t)a->refused, "hosts_dead", (json_int_t)a->dead);
+}
+
+WAVE_API int wave_agent_stats_json(struct wave_agent *a, char **json)
+{
+	json_t *doc;
+	char *s;
+
+	if (!a || !json)
+		return -EINVAL;
+	agent_lock_ext(a);
+	doc = agent_json(a);
+	agent_unlock_ext(a);
+	if (!doc)
+		return -ENOMEM;
+	s = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (!s)
+		return -ENOMEM;
+	/* json_dumps() allocates with jansson's allocator: hand the caller
+	 * memory that free() takes, whatever that allocator is. */
+	*json = strdup(s);
+	wave_cfg_free(s);
+	return *json ? 0 : -ENOMEM;
+}

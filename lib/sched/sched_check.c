@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The state model's invariants, checked from scratch: every link between a
+ * task and a CPU holds both ways, the free-CPU bitmap agrees with the CPUs,
+ * and every task is reachable by lookup. Linear in the state's size; for
+ * tests and the fuzzer, after each message.
+ */
+#include <errno.h>
+
+#include "sched_impl.h"
+
+static int task_ok(const struct wave_sched_state *st, const struct sched_task *t)
+{
+	const struct sched_cpu *c;
+
+	if (sched_task_find(st, t->id) != t || t->state > WAVE_SCHED_RUNNING)
+		return 0;
+	if ((t->state == WAVE_SCHED_RUNNING) != (t->cpu != WAVE_SCHED_CPU_NONE))
+		return 0;
+	if (t->cpu != WAVE_SCHED_CPU_NONE && (t->cpu >= st->n_cpus || st->cpus[t->cpu].current != t->id))
+		return 0;
+	if (t->pending == PENDING_NONE)
+		return t->pending_cpu == WAVE_SCHED_CPU_NONE;
+	if (t->pending_cpu >= st->n_cpus || t->state != WAVE_SCHED_RUNNABLE)
+		return 0;
+	c = &st->cpus[t->pending_cpu];
+	return t->pending == PENDING_RUN ? c->pending == t->id
+	       : t->pending == PENDING_PRESTAGE ? c->prestaged == t->id
+						: 0;
+}
+
+static int cpu_ok(const struct wave_sched_state *st, uint32_t i)
+{
+	const struct sched_cpu *c = &st->cpus[i];
+	const struct sched_task *t;
+	int free_bit = (int)((st->free_map[i >> 6] >> (i & 63)) & 1);
+
+	if (free_bit != (!c->current && !c->pending && !c->prestaged) || (c->preempting && !c->current))
+		return 0;
+	if (c->current && (!(t = sched_task_find(st, c->current)) || t->cpu != i))
+		return 0;
+	if (c->pending && (!(t = sched_task_find(st, c->pending)) || t->pending != PENDING_RUN ||
+			   t->pending_cpu != i))
+		return 0;
+	if (c->prestaged && (!(t = sched_task_find(st, c->prestaged)) ||
+			     t->pending != PENDING_PRESTAGE || t->pending_cpu != i))
+		return 0;
+	return 1;
+}
+
+int wave_sched_state_check(const struct wave_sched_state *st)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i <= st->mask; i++) {
+		if (!st->slots[i].id)
+			continue;
+		n++;
+		if (!task_ok(st, &st->slots[i]))
+			return -EPROTO;
+	}
+	if (n != st->count)
+		return -EPROTO;
+	for (uint32_t i = 0; i < st->n_cpus; i++)
+		if (!cpu_ok(st, i))
+			return -EPROTO;
+	return 0;
+}

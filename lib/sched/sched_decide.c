@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a sched plugin can do through its context: read tasks and CPUs, and
+ * decide. Every decision is checked against the state before it is sent,
+ * so a policy bug or a stale view costs a refused call, never a message the
+ * host must abort; a sent decision marks its task and CPU pending until the
+ * outcome arrives.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "../agent/plugin_impl.h"
+#include "sched_impl.h"
+
+/* The state behind a sched plugin's context, or NULL. The context stores
+ * it const because other domains only read theirs; a sched context drives
+ * its state by design (see wave_plugin_ctx_opts.domain_state). */
+static struct wave_sched_state *state_of(const struct wave_plugin_ctx *ctx)
+{
+	struct wave_sched_state *st;
+
+	if (!ctx || ctx->plugin->desc->domain != WAVE_DOMAIN_SCHED || !ctx->domain_state)
+		return NULL;
+	st = (struct wave_sched_state *)ctx->domain_state;
+	return st->magic == SCHED_STATE_MAGIC ? st : NULL;
+}
+
+static int refuse(uint64_t *counter, int err)
+{
+	(*counter)++;
+	return err;
+}
+
+/* Encodes and emits one decision; 0 when the host's channel took it. */
+static int emit_decision(struct wave_plugin_ctx *ctx, struct wave_sched_state *st, uint16_t type,
+		uint64_t task, uint64_t seq, uint32_t cpu)
+{
+	struct wave_sched_msg d = { .type = type, .cpu = cpu, .task = task, .seq = seq };
+	struct wave_msg m;
+	int ret;
+
+	/* Cannot fail: every field was checked against the state. */
+	if ((ret = wave_sched_msg_encode(&d, st->n_cpus, &m)) < 0)
+		return ret;
+	if (!ctx->emit)
+		return refuse(&st->stats.refused_full, -ENOTCONN);
+	ret = ctx->emit(ctx->emit_user, &m, 1);
+	if (ret <= 0)
+		return refuse(&st->stats.refused_full, ret < 0 ? ret : -EAGAIN);
+	st->stats.sent++;
+	wave_plugin_ctr_add(ctx, CTR_EMITTED, 1);
+	return 0;
+}
+
+/* The checks RUN and PRESTAGE share; the task, or NULL with *@err set. */
+static struct sched_task *decision_task(struct wave_sched_state *st, uint64_t task, uint64_t seq,
+					uint32_t cpu, int *err)
+{
+	struct sched_task *t;
+
+	if (cpu >= st->n_cpus) {
+		*err = refuse(&st->stats.refused_no_cpu, -ERANGE);
+		return NULL;
+	}
+	if (!(t = sched_task_find(st, task))) {
+		*err = refuse(&st->stats.refused_unknown, -ENOENT);
+		return NULL;
+	}
+	if (seq != t->seq) {
+		*err = refuse(&st->stats.refused_stale, -ESTALE);
+		return NULL;
+	}
+	if (t->state != WAVE_SCHED_RUNNABLE || t->pending != PENDING_NONE) {
+		*err = refuse(&st->stats.refused_not_runnable, -EPERM);
+		return NULL;
+	}
+	return t;
+}
+
+WAVE_API int wave_plugin_sched_run(struct wave_plugin_ctx *ctx, uint64_t task, uint64_t seq,
+				   uint32_t cpu)
+{
+	struct wave_sched_state *st = state_of(ctx);
+	struct sched_task *t;
+	int err = 0;
+
+	if (!st)
+		return -EINVAL;
+	if (!(t = decision_task(st, task, seq, cpu, &err)))
+		return err;
+	if (st->cpus[cpu].current || st->cpus[cpu].pending || st->cpus[cpu].prestaged)
+		return refuse(&st->stats.refused_busy, -EBUSY);
+	if ((err = emit_decision(ctx, st, WAVE_SCHED_RUN, task, seq, cpu)) < 0)
+		return err;
+	t->pending = PENDING_RUN;
+	t->pending_cpu = cpu;
+	st->cpus[cpu].pending = task;
+	sched_cpu_update_free(st, cpu);
+	return 0;
+}
+
+WAVE_API int wave_plugin_sched_prestage(struct wave_plugin_ctx *ctx, uint64_t task,
+					uint64_t seq, uint32_t cpu)
+{
+	struct wave_sched_state *st = state_of(ctx);
+	struct sched_task *t;
+	int err = 0;
+
+	if (!st)
+		return -EINVAL;
+	if (!(t = decision_task(st, task, seq, cpu, &err)))
+		return err;
+	if (st->cpus[cpu].prestaged)
+		return refuse(&st->stats.refused_busy, -EBUSY);
+	if ((err = emit_decision(ctx, st, WAVE_SCHED_PRESTAGE, task, seq, cpu)) < 0)
+		return err;
+	t->pending = PENDING_PRESTAGE;
+	t->pending_cpu = cpu;
+	st->cpus[cpu].prestaged = task;
+	sched_cpu_update_free(st, cpu);
+	return 0;
+}
+
+WAVE_API int wave_plugin_sched_preempt(struct wave_plugin_ctx *ctx, uint32_t cpu)
+{
+	struct wave_sched_state *st = state_of(ctx);
+	const struct sched_task *t;
+	struct sched_cpu *c;
+	int err;
+
+	if (!st)
+		return -EINVAL;
+	if (cpu >= st->n_cpus)
+		return refuse(&st->stats.refused_no_cpu, -ERANGE);
+	c = &st->cpus[cpu];
+	if (!c->current || !(t = sched_task_find(st, c->current)))
+		return refuse(&st->stats.refused_not_runnable, -EPERM);
+	if (c->preempting)
+		return refuse(&st->stats.refused_busy, -EBUSY);
+	if ((err = emit_decision(ctx, st, WAVE_SCHED_PREEMPT, t->id, t->seq, cpu)) < 0)
+		return err;
+	c->preempting = 1;
+	return 0;
+}
+
+WAVE_API int wave_plugin_sched_task(const struct wave_plugin_ctx *ctx, uint64_t id,
+				    struct wave_sched_task *out)
+{
+	const struct wave_sched_state *st = state_of(ctx);
+	const struct sched_task *t;
+
+	if (!st || !out)
+		return -EINVAL;
+	if (!(t = sched_task_find(st, id)))
+		return -ENOENT;
+	sched_task_view(t, out);
+	return 0;
+}
+
+WAVE_API int wave_plugin_sched_cpu_count(const struct wave_plugin_ctx *ctx)
+{
+	const struct wave_sched_state *st = state_of(ctx);
+
+	return st ? (int)st->n_cpus : -EINVAL;
+}
+
+WAVE_API int wave_plugin_sched_cpu(const struct wave_plugin_ctx *ctx, uint32_t cpu,
+				   struct wave_sched_cpu *out)
+{
+	const struct wave_sched_state *st = state_of(ctx);
+	const struct sched_cpu *c;
+
+	if (!st || !out)
+		return -EINVAL;
+	if (cpu >= st->n_cpus)
+		return -ERANGE;
+	c = &st->cpus[cpu];
+	memset(out, 0, sizeof(*out));
+	out->id = cpu;
+	out->preempting = c->preempting;
+	out->current = c->current;
+	out->pending = c->pending;
+	out->prestaged = c->prestaged;
+	out->idle_since_ns = c->idle_since_ns;
+	return 0;
+}
+
+WAVE_API int wave_plugin_sched_free_cpu(const struct wave_plugin_ctx *ctx, uint32_t from)
+{
+	const struct wave_sched_state *st = state_of(ctx);
+
+	return st ? sched_cpu_find_free(st, from) : -EINVAL;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal structures of the sched domain's agent-side state model. */
+#ifndef WAVE_SCHED_IMPL_H
+#define WAVE_SCHED_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wave/plugin.h>
+#include <wave/sched_msg.h>
+#include <wave/sched_state.h>
+
+/* Tells a real state from any other pointer in a context's domain_state. */
+#define SCHED_STATE_MAGIC UINT64_C(0x7761766573636864)
+
+/* One task, stored inline in the hash table; id 0 marks an empty slot (the
+ * decoder refuses task id 0). Kept at 56 bytes: the table's size is the
+ * agent's memory per task. */
+struct sched_task {
+	uint64_t id;
+	uint64_t seq;
+	uint64_t runtime_ns;
+	uint64_t run_start_ns;
+	uint64_t hint;
+	uint32_t cpu;         /* running on, or WAVE_SCHED_CPU_NONE */
+	uint32_t pending_cpu; /* decision in flight for, or NONE */
+	uint32_t cpu_hint;
+	uint8_t state;        /* enum wave_sched_task_state */
+	uint8_t pending;      /* PENDING_* */
+	uint8_t hint_kind;
+	uint8_t pad;
+};
+_Static_assert(sizeof(struct sched_task) == 56, "the task size is documented");
+
+enum { PENDING_NONE, PENDING_RUN, PENDING_PRESTAGE };
+
+struct sched_cpu {
+	uint64_t current;   /* task id or 0 */
+	uint64_t pending;   /* task of a RUN in flight, or 0 */
+	uint64_t prestaged; /* task of a PRESTAGE in flight, or 0 */
+	uint64_t idle_since_ns;
+	uint32_t preempting;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct sched_cpu) == 40, "the CPU size is documented");
+
+struct wave_sched_state {
+	uint64_t magic;
+	uint32_t n_cpus;
+	uint32_t n_words;   /* of free_map */
+	uint64_t seed;      /* mixed into every hash: ids are chosen by the peer */
+	struct sched_task *slots;
+	size_t mask;        /* table size - 1; the size is a power of two */
+	size_t count;
+	struct sched_cpu *cpus;
+	uint64_t *free_map; /* bit set: nothing running, pending or prestaged */
+	struct wave_sched_stats stats;
+};
+
+/* The hash table (sched_table.c). */
+int sched_table_init(struct wave_sched_state *st);
+void sched_table_free(struct wave_sched_state *st);
+struct sched_task *sched_task_find(const struct wave_sched_state *st, uint64_t id);
+/* Inserts @id (not present); NULL when the table cannot grow. */
+struct sched_task *sched_task_insert(struct wave_sched_state *st, uint64_t id);
+/* Removes @t, a pointer from find or insert; other pointers are invalid
+ * afterwards (entries move). */
+void sched_task_remove(struct wave_sched_state *st, struct sched_task *t);
+size_t sched_table_bytes(const struct wave_sched_state *st);
+/* Slots a lookup of a present task reads, on average (linear in the table;
+ * for tests). */
+double sched_table_mean_probes(const struct wave_sched_state *st);
+
+/* Shared by the state and the decisions (sched_state.c). */
+void sched_task_view(const struct sched_task *t, struct wave_sched_task *out);
+void sched_cpu_update_free(struct wave_sched_state *st, uint32_t cpu);
+int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from);
+/* Frees the CPU of @t's pending decision, if it still holds @t. */
+void sched_task_clear_pending(struct wave_sched_state *st, struct sched_task *t);
+
+/* Checks every invariant linking tasks and CPUs; 0 or -EPROTO. For tests
+ * and the fuzzer (not exported from libwave.so). */
+int wave_sched_state_check(const struct wave_sched_state *st);
+
+#endif /* WAVE_SCHED_IMPL_H */

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sched messages: decoding checks every byte a peer wrote; encoding builds
+ * the bytes and then decodes them, so the two can never disagree about what
+ * is valid.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <wave/sched_msg.h>
+
+/* Little-endian field access at payload offsets, whatever the host order. */
+static uint64_t get_le(const uint8_t *p, size_t off, unsigned bytes)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = bytes; i-- > 0;)
+		v = (v << 8) | p[off + i];
+	return v;
+}
+
+static void put_le(uint8_t *p, size_t off, unsigned bytes, uint64_t v)
+{
+	for (unsigned i = 0; i < bytes; i++, v >>= 8)
+		p[off + i] = (uint8_t)v;
+}
+
+#define GET(p, s, f) get_le((p), offsetof(struct s, f), sizeof(((struct s *)0)->f))
+#define PUT(p, s, f, v) put_le((p), offsetof(struct s, f), sizeof(((struct s *)0)->f), (v))
+
+/* Are bytes [from, to) of the payload all zero? */
+static int zero(const uint8_t *p, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* @cpu is a CPU of the domain, or NONE where @none_ok. */
+static int check_cpu(uint32_t cpu, uint32_t n_cpus, int none_ok)
+{
+	if (cpu < n_cpus || (none_ok && cpu == WAVE_SCHED_CPU_NONE))
+		return 0;
+	return -ERANGE;
+}
+
+static int check_task(const struct wave_sched_msg *m)
+{
+	return m->task != 0 && m->seq != 0 ? 0 : -EBADMSG;
+}
+
+static int check_hint(const struct wave_sched_msg *m)
+{
+	switch (m->hint_kind) {
+	case WAVE_SCHED_HINT_NONE:
+		return m->hint == 0 ? 0 : -EBADMSG;
+	case WAVE_SCHED_HINT_WEIGHT:
+		return m->hint != 0 ? 0 : -EBADMSG;
+	case WAVE_SCHED_HINT_DEADLINE:
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+}
+
+static int decode_task_new(const uint8_t *p, uint32_t n_cpus, struct wave_sched_msg *m)
+{
+	int ret;
+
+	if (!zero(p, offsetof(struct wave_sched_wire_task_new, reserved0), WAVE_MSG_PAYLOAD))
+		return -EBADMSG;
+	m->task = GET(p, wave_sched_wire_task_new, task);
+	m->seq = GET(p, wave_sched_wire_task_new, seq);
+	m->now_ns = GET(p, wave_sched_wire_task_new, now_ns);
+	m->hint = GET(p, wave_sched_wire_task_new, hint);
+	m->cpu = (uint32_t)GET(p, wave_sched_wire_task_new, cpu_hint);
+	m->state = (uint8_t)GET(p, wave_sched_wire_task_new, state);
+	m->hint_kind = (uint8_t)GET(p, wave_sched_wire_task_new, hint_kind);
+	if ((ret = check_task(m)) < 0 || (ret = check_hint(m)) < 0)
+		return ret;
+	if (m->state != WAVE_SCHED_BLOCKED && m->state != WAVE_SCHED_RUNNABLE)
+		return -EBADMSG;
+	return check_cpu(m->cpu, n_cpus, 1);
+}
+
+static int decode_task(const uint8_t *p, uint32_t n_cpus, struct wave_sched_msg *m)
+{
+	int ret;
+
+	if (!zero(p, offsetof(struct wave_sched_wire_task, reserved0), WAVE_MSG_PAYLOAD))
+		return -EBADMSG;
+	m->task = GET(p, wave_sched_wire_task, task);
+	m->seq = GET(p, wave_sched_wire_task, seq);
+	m->now_ns = GET(p, wave_sched_wire_task, now_ns);
+	m->cpu = (uint32_t)GET(p, wave_sched_wire_task, cpu);
+	if ((ret = check_task(m)) < 0)
+		return ret;
+	/* Only these may happen to a task that is not on a CPU. */
+	return check_cpu(m->cpu, n_cpus,
+			 m->type == WAVE_SCHED_TASK_WAKEUP || m->type == WAVE_SCHED_TASK_DEAD);
+}
+
+static int decode_cpu(const uint8_t *p, uint32_t n_cpus, struct wave_sched_msg *m)
+{
+	if (!zero(p, offsetof(struct wave_sched_wire_cpu, reserved0),
+		  offsetof(struct wave_sched_wire_cpu, now_ns)) ||
+	    !zero(p, offsetof(struct wave_sched_wire_cpu, reserved1), WAVE_MSG_PAYLOAD))
+		return -EBADMSG;
+	m->cpu = (uint32_t)GET(p, wave_sched_wire_cpu, cpu);
+	m->now_ns = GET(p, wave_sched_wire_cpu, now_ns);
+	return check_cpu(m->cpu, n_cpus, 0);
+}
+
+static int decode_decision(const uint8_t *p, uint32_t n_cpus, struct wave_sched_msg *m)
+{
+	int ret;
+
+	if (!zero(p, offsetof(struct wave_sched_wire_decision, reserved0), WAVE_MSG_PAYLOAD))
+		return -EBADMSG;
+	m->task = GET(p, wave_sched_wire_decision, task);
+	m->seq = GET(p, wave_sched_wire_decision, seq);
+	m->cpu = (uint32_t)GET(p, wave_sched_wire_decision, cpu);
+	if ((ret = check_task(m)) < 0)
+		return ret;
+	return check_cpu(m->cpu, n_cpus, 0);
+}
+
+static int decode_outcome(const uint8_t *p, uint32_t n_cpus, struct wave_sched_msg *m)
+{
+	int ret;
+
+	if (!zero(p, offsetof(struct wave_sched_wire_outcome, reserved0), WAVE_MSG_PAYLOAD))
+		return -EBADMSG;
+	m->task = GET(p, wave_sched_wire_outcome, task);
+	m->seq = GET(p, wave_sched_wire_outcome, seq);
+	m->now_ns = GET(p, wave_sched_wire_outcome, now_ns);
+	m->cpu = (uint32_t)GET(p, wave_sched_wire_outcome, cpu);
+	m->decision = (uint16_t)GET(p, wave_sched_wire_outcome, decision);
+	m->result = (uint8_t)GET(p, wave_sched_wire_outcome, result);
+	if ((ret = check_task(m)) < 0)
+		return ret;
+	if (m->decision != WAVE_SCHED_RUN && m->decision != WAVE_SCHED_PRESTAGE &&
+	    m->decision != WAVE_SCHED_PREEMPT)
+		return -EBADMSG;
+	if (m->result >= WAVE_SCHED_RESULT_COUNT)
+		return -EBADMSG;
+	return check_cpu(m->cpu, n_cpus, 0);
+}
+
+static int decode_payload(const uint8_t *p, uint32_t n_cpus, struct wave_sched_msg *m)
+{
+	switch (m->type) {
+	case WAVE_SCHED_TASK_NEW:
+		return decode_task_new(p, n_cpus, m);
+	case WAVE_SCHED_TASK_WAKEUP:
+	case WAVE_SCHED_TASK_BLOCKED:
+	case WAVE_SCHED_TASK_YIELD:
+	case WAVE_SCHED_TASK_PREEMPTED:
+	case WAVE_SCHED_TASK_DEAD:
+		return decode_task(p, n_cpus, m);
+	case WAVE_SCHED_CPU_IDLE:
+	case WAVE_SCHED_TICK:
+		return decode_cpu(p, n_cpus, m);
+	case WAVE_SCHED_RUN:
+	case WAVE_SCHED_PRESTAGE:
+	case WAVE_SCHED_PREEMPT:
+		return decode_decision(p, n_cpus, m);
+	case WAVE_SCHED_OUTCOME:
+		return decode_outcome(p, n_cpus, m);
+	default:
+		return -ENOMSG;
+	}
+}
+
+WAVE_API int wave_sched_msg_decode(const struct wave_msg *in, uint32_t n_cpus,
+				   struct wave_sched_msg *out)
+{
+	int ret;
+
+	if (!in || !out || n_cpus == 0 || n_cpus > WAVE_SCHED_MAX_CPUS)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (!wave_sched_msg_type_name(in->type))
+		return -ENOMSG;
+	if (in->flags != 0)
+		return -EBADMSG;
+	out->type = in->type;
+	ret = decode_payload(in->payload.u8, n_cpus, out);
+	if (ret < 0)
+		memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+static void encode_payload(const struct wave_sched_msg *m, uint8_t *p)
+{
+	switch (m->type) {
+	case WAVE_SCHED_TASK_NEW:
+		PUT(p, wave_sched_wire_task_new, task, m->task);
+		PUT(p, wave_sched_wire_task_new, seq, m->seq);
+		PUT(p, wave_sched_wire_task_new, now_ns, m->now_ns);
+		PUT(p, wave_sched_wire_task_new, hint, m->hint);
+		PUT(p, wave_sched_wire_task_new, cpu_hint, m->cpu);
+		PUT(p, wave_sched_wire_task_new, state, m->state);
+		PUT(p, wave_sched_wire_task_new, hint_kind, m->hint_kind);
+		break;
+	case WAVE_SCHED_CPU_IDLE:
+	case WAVE_SCHED_TICK:
+		PUT(p, wave_sched_wire_cpu, cpu, m->cpu);
+		PUT(p, wave_sched_wire_cpu, now_ns, m->now_ns);
+		break;
+	case WAVE_SCHED_RUN:
+	case WAVE_SCHED_PRESTAGE:
+	case WAVE_SCHED_PREEMPT:
+		PUT(p, wave_sched_wire_decision, task, m->task);
+		PUT(p, wave_sched_wire_decision, seq, m->seq);
+		PUT(p, wave_sched_wire_decision, cpu, m->cpu);
+		break;
+	case WAVE_SCHED_OUTCOME:
+		PUT(p, wave_sched_wire_outcome, task, m->task);
+		PUT(p, wave_sched_wire_outcome, seq, m->seq);
+		PUT(p, wave_sched_wire_outcome, now_ns, m->now_ns);
+		PUT(p, wave_sched_wire_outcome, cpu, m->cpu);
+		PUT(p, wave_sched_wire_outcome, decision, m->decision);
+		PUT(p, wave_sched_wire_outcome, result, m->result);
+		break;
+	default: /* the task events */
+		PUT(p, wave_sched_wire_task, task, m->task);
+		PUT(p, wave_sched_wire_task, seq, m->seq);
+		PUT(p, wave_sched_wire_task, now_ns, m->now_ns);
+		PUT(p, wave_sched_wire_task, cpu, m->cpu);
+		break;
+	}
+}
+
+/* Field by field: padding bytes of a caller's struct are not fields. */
+static int same_fields(const struct wave_sched_msg *a, const struct wave_sched_msg *b)
+{
+	return a->type == b->type && a->state == b->state && a->hint_kind == b->hint_kind &&
+	       a->result == b->result && a->decision == b->decision && a->cpu == b->cpu &&
+	       a->task == b->task && a->seq == b->seq && a->now_ns == b->now_ns &&
+	       a->hint == b->hint;
+}
+
+WAVE_API int wave_sched_msg_encode(const struct wave_sched_msg *in, uint32_t n_cpus,
+				   struct wave_msg *out)
+{
+	struct wave_sched_msg back;
+	struct wave_msg m;
+	int ret;
+
+	if (!in || !out)
+		return -EINVAL;
+	memset(&m, 0, sizeof(m));
+	m.type = in->type;
+	if (wave_sched_msg_type_name(in->type))
+		encode_payload(in, m.payload.u8);
+	/* Decoding what was built applies every check once, in one place;
+	 * comparing catches fields the type does not carry but @in set, and
+	 * values too wide for their wire field. */
+	if ((ret = wave_sched_msg_decode(&m, n_cpus, &back)) < 0)
+		return ret;
+	if (!same_fields(&back, in))
+		return -EBADMSG;
+	*out = m;
+	return 0;
+}
+
+WAVE_API const char *wave_sched_msg_type_name(uint16_t type)
+{
+	switch (type) {
+	case WAVE_SCHED_TASK_NEW: return "task_new";
+	case WAVE_SCHED_TASK_WAKEUP: return "task_wakeup";
+	case WAVE_SCHED_TASK_BLOCKED: return "task_blocked";
+	case WAVE_SCHED_TASK_YIELD: return "task_yield";
+	case WAVE_SCHED_TASK_PREEMPTED: return "task_preempted";
+	case WAVE_SCHED_TASK_DEAD: return "task_dead";
+	case WAVE_SCHED_CPU_IDLE: return "cpu_idle";
+	case WAVE_SCHED_TICK: return "tick";
+	case WAVE_SCHED_RUN: return "run";
+	case WAVE_SCHED_PRESTAGE: return "prestage";
+	case WAVE_SCHED_PREEMPT: return "preempt";
+	case WAVE_SCHED_OUTCOME: return "outcome";
+	default: return NULL;
+	}
+}
+
+WAVE_API const char *wave_sched_result_name(unsigned result)
+{
+	static const char *const names[WAVE_SCHED_RESULT_COUNT] = {
+		[WAVE_SCHED_COMMITTED] = "committed",
+		[WAVE_SCHED_ABORT_STALE] = "stale",
+		[WAVE_SCHED_ABORT_DEAD] = "dead",
+		[WAVE_SCHED_ABORT_NOT_RUNNABLE] = "not_runnable",
+		[WAVE_SCHED_ABORT_CPU_BUSY] = "cpu_busy",
+		[WAVE_SCHED_ABORT_INVALID] = "invalid",
+	};
+
+	return result < WAVE_SCHED_RESULT_COUNT ? names[result] : NULL;
+}

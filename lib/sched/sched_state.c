@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sched state model: applies each host message to the tasks and CPUs,
+ * refusing (and counting) what cannot be true, then calls the plugin's op
+ * named after the message. The host is the authority on what happened; the
+ * checks here catch a confused or hostile host before a policy acts on a
+ * state that cannot exist.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../agent/plugin_impl.h"
+#include "sched_impl.h"
+
+/* ---- life cycle -------------------------------------------------------- */
+
+WAVE_API int wave_sched_state_create(uint32_t n_cpus, struct wave_sched_state **out)
+{
+	struct wave_sched_state *st;
+
+	if (!out || n_cpus == 0 || n_cpus > WAVE_SCHED_MAX_CPUS)
+		return -EINVAL;
+	if (!(st = calloc(1, sizeof(*st))))
+		return -ENOMEM;
+	st->magic = SCHED_STATE_MAGIC;
+	st->n_cpus = n_cpus;
+	st->n_words = (n_cpus + 63) / 64;
+	st->cpus = calloc(n_cpus, sizeof(*st->cpus));
+	st->free_map = calloc(st->n_words, sizeof(*st->free_map));
+	if (!st->cpus || !st->free_map || sched_table_init(st) < 0) {
+		wave_sched_state_destroy(st);
+		return -ENOMEM;
+	}
+	for (uint32_t c = 0; c < n_cpus; c++)
+		sched_cpu_update_free(st, c);
+	*out = st;
+	return 0;
+}
+
+WAVE_API void wave_sched_state_destroy(struct wave_sched_state *st)
+{
+	if (!st)
+		return;
+	sched_table_free(st);
+	free(st->cpus);
+	free(st->free_map);
+	st->magic = 0;
+	free(st);
+}
+
+WAVE_API int wave_sched_state_stats(const struct wave_sched_state *st,
+				    struct wave_sched_stats *out)
+{
+	if (!st || !out || st->magic != SCHED_STATE_MAGIC)
+		return -EINVAL;
+	*out = st->stats;
+	out->tasks = st->count;
+	out->cpus = st->n_cpus;
+	out->bytes = sizeof(*st) + sched_table_bytes(st) + st->n_cpus * sizeof(*st->cpus) +
+		     st->n_words * sizeof(*st->free_map);
+	return 0;
+}
+
+/* ---- helpers shared with the decisions -------------------------------- */
+
+void sched_task_view(const struct sched_task *t, struct wave_sched_task *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = t->id;
+	out->seq = t->seq;
+	out->runtime_ns = t->runtime_ns;
+	out->run_start_ns = t->run_start_ns;
+	out->hint = t->hint;
+	out->state = t->state;
+	out->cpu = t->cpu;
+	out->pending_cpu = t->pending_cpu;
+	out->cpu_hint = t->cpu_hint;
+	out->hint_kind = t->hint_kind;
+	out->pending = t->pending == PENDING_RUN	  ? WAVE_SCHED_RUN
+		       : t->pending == PENDING_PRESTAGE ? WAVE_SCHED_PRESTAGE
+							: 0;
+}
+
+void sched_cpu_update_free(struct wave_sched_state *st, uint32_t cpu)
+{
+	const struct sched_cpu *c = &st->cpus[cpu];
+	uint64_t bit = UINT64_C(1) << (cpu & 63);
+
+	/* A prestaged task counts: the host starts it as soon as the CPU has
+	 * nothing to run, so a RUN sent meanwhile would find the CPU busy. */
+	if (!c->current && !c->pending && !c->prestaged)
+		st->free_map[cpu >> 6] |= bit;
+	else
+		st->free_map[cpu >> 6] &= ~bit;
+}
+
+int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from)
+{
+	uint32_t w;
+	uint64_t bits;
+
+	from %= st->n_cpus;
+	w = from >> 6;
+	bits = st->free_map[w] & (~UINT64_C(0) << (from & 63));
+	/* n_words + 1 steps: the last one sees the start word's low bits. */
+	for (uint32_t i = 0; i <= st->n_words; i++) {
+		if (bits)
+			return (int)((w << 6) + (uint32_t)__builtin_ctzll(bits));
+		w = w + 1 == st->n_words ? 0 : w + 1;
+		bits = st->free_map[w];
+	}
+	return -EBUSY;
+}
+
+void sched_task_clear_pending(struct wave_sched_state *st, struct sched_task *t)
+{
+	struct sched_cpu *c;
+
+	if (t->pending == PENDING_NONE)
+		return;
+	c = &st->cpus[t->pending_cpu];
+	if (t->pending == PENDING_RUN && c->pending == t->id) {
+		c->pending = 0;
+		sched_cpu_update_free(st, t->pending_cpu);
+	} else if (t->pending == PENDING_PRESTAGE && c->prestaged == t->id) {
+		c->prestaged = 0;
+		sched_cpu_update_free(st, t->pending_cpu);
+	}
+	t->pending = PENDING_NONE;
+	t->pending_cpu = WAVE_SCHED_CPU_NONE;
+}
+
+/* ---- calling the plugin ------------------------------------------------ */
+
+static const struct wave_sched_ops *ops_of(const struct wave_plugin_ctx *ctx)
+{
+	return ctx ? ctx->plugin->desc->ops : NULL;
+}
+
+/* Counts one delivered event and the plugin's error, if any. */
+static void op_done(struct wave_plugin_ctx *ctx, int ret)
+{
+	wave_plugin_ctr_add(ctx, CTR_EVENTS, 1);
+	if (ret < 0)
+		wave_plugin_ctr_add(ctx, CTR_EVENT_ERRORS, 1);
+}
+
+#define CALL(ctx, op, ...)                                                           \
+	do {                                                                         \
+		if (WAVE_OPS_HAS(ops_of(ctx), struct wave_sched_ops, op))            \
+			op_done((ctx), ops_of(ctx)->op((ctx), __VA_ARGS__));         \
+	} while (0)
+
+static int refuse(uint64_t *counter, int err)
+{
+	(*counter)++;
+	return err;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static int ev_new(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		  const struct wave_sched_msg *m)
+{
+	struct wave_sched_task view;
+	struct sched_task *t;
+
+	if (sched_task_find(st, m->task))
+		return refuse(&st->stats.dup_new, -EEXIST);
+	if (!(t = sched_task_insert(st, m->task)))
+		return refuse(&st->stats.no_memory, -ENOMEM);
+	t->seq = m->seq;
+	t->state = m->state;
+	t->hint = m->hint;
+	t->hint_kind = m->hint_kind;
+	t->cpu_hint = m->cpu;
+	t->cpu = WAVE_SCHED_CPU_NONE;
+	t->pending_cpu = WAVE_SCHED_CPU_NONE;
+	sched_task_view(t, &view);
+	CALL(ctx, task_new, &view);
+	return 0;
+}
+
+/* The live task an event is about, if the event's sequence number
+ * advances it; NULL with *@err set otherwise. */
+static struct sched_task *event_task(struct wave_sched_state *st, const struct wave_sched_msg *m,
+				     int *err)
+{
+	struct sched_task *t = sched_task_find(st, m->task);
+
+	if (!t)
+		*err = refuse(&st->stats.unknown_task, -ENOENT);
+	else if (m->seq <= t->seq)
+		*err = refuse(&st->stats.seq_backwards, -ESTALE);
+	return t && m->seq > t->seq ? t : NULL;
+}
+
+static int ev_wakeup(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		     const struct wave_sched_msg *m)
+{
+	struct wave_sched_task view;
+	struct sched_task *t;
+	int err = 0;
+
+	if (!(t = event_task(st, m, &err)))
+		return err;
+	if (t->state != WAVE_SCHED_BLOCKED)
+		return refuse(&st->stats.bad_transition, -EPROTO);
+	t->seq = m->seq;
+	t->state = WAVE_SCHED_RUNNABLE;
+	sched_task_view(t, &view);
+	CALL(ctx, task_wakeup, &view);
+	return 0;
+}
+
+/* @t's run on its CPU ended at @now: account it and free the CPU. */
+static void stop_running(struct wave_sched_state *st, struct sched_task *t, uint64_t now)
+{
+	struct sched_cpu *c = &st->cpus[t->cpu];
+
+	if (now > t->run_start_ns)
+		t->runtime_ns += now - t->run_start_ns;
+	c->current = 0;
+	c->preempting = 0;
+	c->idle_since_ns = now;
+	sched_cpu_update_free(st, t->cpu);
+	t->cpu = WAVE_SCHED_CPU_NONE;
+}
+
+/* task_blocked, task_yield, task_preempted. */
+static int ev_stop(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		   const struct wave_sched_msg *m)
+{
+	struct wave_sched_task view;
+	struct sched_task *t;
+	int err = 0;
+
+	if (!(t = event_task(st, m, &err)))
+		return err;
+	if (t->state != WAVE_SCHED_RUNNING || t->cpu != m->cpu)
+		return refuse(&st->stats.bad_transition, -EPROTO);
+	stop_running(st, t, m->now_ns);
+	t->seq = m->seq;
+	t->state = m->type == WAVE_SCHED_TASK_BLOCKED ? WAVE_SCHED_BLOCKED : WAVE_SCHED_RUNNABLE;
+	sched_task_view(t, &view);
+	if (m->type == WAVE_SCHED_TASK_BLOCKED)
+		CALL(ctx, task_blocked, &view, m->cpu);
+	else if (m->type == WAVE_SCHED_TASK_YIELD)
+		CALL(ctx, task_yield, &view, m->cpu);
+	else
+		CALL(ctx, task_preempted, &view, m->cpu);
+	return 0;
+}
+
+static int ev_dead(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		   const struct wave_sched_msg *m)
+{
+	struct wave_sched_task view;
+	struct sched_task *t;
+	int err = 0;
+
+	if (!(t = event_task(st, m, &err)))
+		return err;
+	/* It died on the CPU the state has it on, or off any CPU. */
+	if ((t->state == WAVE_SCHED_RUNNING) != (m->cpu != WAVE_SCHED_CPU_NONE) ||
+	    (m->cpu != WAVE_SCHED_CPU_NONE && t->cpu != m->cpu))
+		return refuse(&st->stats.bad_transition, -EPROTO);
+	if (t->state == WAVE_SCHED_RUNNING)
+		stop_running(st, t, m->now_ns);
+	sched_task_clear_pending(st, t);
+	t->seq = m->seq;
+	sched_task_view(t, &view);
+	sched_task_remove(st, t);
+	CALL(ctx, task_dead, &view);
+	return 0;
+}
+
+static int ev_cpu(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		  const struct wave_sched_msg *m)
+{
+	if (m->type == WAVE_SCHED_TICK) {
+		CALL(ctx, tick, m->cpu, m->now_ns);
+		return 0;
+	}
+	if (st->cpus[m->cpu].current)
+		return refuse(&st->stats.bad_transition, -EPROTO);
+	CALL(ctx, cpu_idle, m->cpu, m->now_ns);
+	return 0;
+}
+
+/* ---- outcomes ---------------------------------------------------------- */
+
+static void count_result(struct wave_sched_state *st, unsigned result)
+{
+	if (result == WAVE_SCHED_COMMITTED)
+		st->stats.committed++;
+	else
+		st->stats.aborted[result]++;
+}
+
+/* A PREEMPT's outcome: the task may have stopped since (then its event
+ * already cleared the flag), so nothing about it is impossible. */
+static int out_preempt(struct wave_sched_state *st, const struct wave_sched_msg *m)
+{
+	struct sched_cpu *c = &st->cpus[m->cpu];
+
+	if (c->current == m->task)
+		c->preempting = 0;
+	count_result(st, m->result);
+	return 0;
+}
+
+static int out_commit(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		      struct sched_task *t, const struct wave_sched_msg *m)
+{
+	struct sched_cpu *c = &st->cpus[m->cpu];
+	struct wave_sched_task view;
+
+	/* The host reports the end of a CPU's task before it starts another. */
+	if (c->current || t->state != WAVE_SCHED_RUNNABLE)
+		return refuse(&st->stats.bad_transition, -EPROTO);
+	sched_task_clear_pending(st, t);
+	t->state = WAVE_SCHED_RUNNING;
+	t->cpu = m->cpu;
+	t->run_start_ns = m->now_ns;
+	c->current = t->id;
+	sched_cpu_update_free(st, m->cpu);
+	count_result(st, m->result);
+	sched_task_view(t, &view);
+	CALL(ctx, txn_committed, &view, m->cpu, m->decision);
+	return 0;
+}
+
+static int ev_outcome(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		      const struct wave_sched_msg *m)
+{
+	uint8_t kind = m->decision == WAVE_SCHED_RUN ? PENDING_RUN : PENDING_PRESTAGE;
+	struct wave_sched_task view;
+	struct sched_task *t;
+
+	if (m->decision == WAVE_SCHED_PREEMPT)
+		return out_preempt(st, m);
+	t = sched_task_find(st, m->task);
+	if (!t && m->result == WAVE_SCHED_COMMITTED)
+		return refuse(&st->stats.unknown_task, -ENOENT);
+	if (!t) { /* it exited meanwhile; its death freed the CPU */
+		count_result(st, m->result);
+		CALL(ctx, txn_aborted, NULL, m->cpu, m->decision, m->result);
+		return 0;
+	}
+	if (t->pending != kind || t->pending_cpu != m->cpu)
+		return refuse(&st->stats.bad_transition, -EPROTO);
+	if (m->result == WAVE_SCHED_COMMITTED)
+		return out_commit(st, ctx, t, m);
+	/* Events were applied as they came, so clearing the pending decision
+	 * leaves the task's latest state in force. */
+	sched_task_clear_pending(st, t);
+	count_result(st, m->result);
+	sched_task_view(t, &view);
+	CALL(ctx, txn_aborted, &view, m->cpu, m->decision, m->result);
+	return 0;
+}
+
+/* ---- entry ------------------------------------------------------------- */
+
+static int apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		 const struct wave_sched_msg *m)
+{
+	switch (m->type) {
+	case WAVE_SCHED_TASK_NEW:
+		return ev_new(st, ctx, m);
+	case WAVE_SCHED_TASK_WAKEUP:
+		return ev_wakeup(st, ctx, m);
+	case WAVE_SCHED_TASK_BLOCKED:
+	case WAVE_SCHED_TASK_YIELD:
+	case WAVE_SCHED_TASK_PREEMPTED:
+		return ev_stop(st, ctx, m);
+	case WAVE_SCHED_TASK_DEAD:
+		return ev_dead(st, ctx, m);
+	case WAVE_SCHED_CPU_IDLE:
+	case WAVE_SCHED_TICK:
+		return ev_cpu(st, ctx, m);
+	case WAVE_SCHED_OUTCOME:
+		return ev_outcome(st, ctx, m);
+	default: /* a decision: only the agent sends those */
+		return refuse(&st->stats.bad_msgs, -ENOMSG);
+	}
+}
+
+static int ctx_ok(const struct wave_sched_state *st, const struct wave_plugin_ctx *ctx)
+{
+	return !ctx || (ctx->plugin->desc->domain == WAVE_DOMAIN_SCHED && ctx->domain_state == st);
+}
+
+WAVE_API int wave_sched_state_replay(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+				     uint64_t now_ns)
+{
+	struct wave_sched_task view;
+
+	if (!st || !ctx || st->magic != SCHED_STATE_MAGIC || !ctx_ok(st, ctx))
+		return -EINVAL;
+	/* The plugin's decisions change fields of tasks, never the table's
+	 * layout (only events insert and remove), so the walk stays valid. */
+	for (size_t i = 0; i <= st->mask; i++) {
+		if (!st->slots[i].id)
+			continue;
+		sched_task_view(&st->slots[i], &view);
+		CALL(ctx, task_new, &view);
+	}
+	for (uint32_t c = 0; c < st->n_cpus; c++)
+		if ((st->free_map[c >> 6] >> (c & 63)) & 1)
+			CALL(ctx, cpu_idle, c, now_ns);
+	return 0;
+}
+
+WAVE_API int wave_sched_state_apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+				    const struct wave_msg *m)
+{
+	struct wave_sched_msg d;
+	int ret;
+
+	if (!st || !m || st->magic != SCHED_STATE_MAGIC || !ctx_ok(st, ctx))
+		return -EINVAL;
+	if ((ret = wave_sched_msg_decode(m, st->n_cpus, &d)) < 0)
+		return refuse(&st->stats.bad_msgs, ret);
+	ret = apply(st, ctx, &d);
+	if (ret == 0)
+		st->stats.events++;
+	return ret;
+}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# wave-agentd --check-config: a bad file is reported as file:line:col and
+# the exit status is 1; a good one prints "ok" and exits 0.
+# usage: check_config_cli.sh <wave-agentd> <this directory>
+set -u
+agentd=$1
+dir=$2
+out=$("$agentd" --check-config --config "$dir/bad_agent.json" 2>&1)
+status=$?
+echo "$out"
+[ "$status" -eq 1 ] || { echo "expected exit status 1, got $status"; exit 1; }
+echo "$out" | grep -Eq "^$dir/bad_agent.json:3:[0-9]+: heartbeat.timeout_ms: " ||
+	{ echo "expected file:line:col"; exit 1; }
+good=$("$agentd" --check-config --config "$dir/../../plugins/least_loaded/agent.json") ||
+	{ echo "a good configuration was refused"; exit 1; }
+[ "$good" = "$dir/../../plugins/least_loaded/agent.json: ok" ] || exit 1
+# A plugin that cannot be found is an error of the configuration too.
+out=$("$agentd" --check-config --config "$dir/missing_plugin.json" 2>&1)
+status=$?
+echo "$out"
+[ "$status" -eq 1 ] || { echo "missing plugin: expected exit status 1, got $status"; exit 1; }
+echo "$out" | grep -q "wave_no_such_policy.so" || { echo "missing plugin not named"; exit 1; }
+"$agentd" --version | grep -Eq '^wave-agentd [0-9]+\.[0-9]+\.[0-9]+$' || exit 1
+"$agentd" --help | grep -q -- '--check-config' || exit 1
+"$agentd" >/dev/null 2>&1
+[ $? -eq 2 ] || { echo "no arguments must exit 2"; exit 1; }
+exit 0

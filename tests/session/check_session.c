@@ -1,0 +1,719 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sessions end to end: handshake refusals, isolation between hosts, stale
+ * decisions, plugin hot-swap with replay, and the real daemon killed and
+ * restarted under a streaming host.
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "chan_util.h"
+#include "check_run.h"
+#include "session_util.h"
+
+static char uri[256];
+
+static const char *setup_agent(struct tagent *t, char dir[64], const char *extra,
+			       const char *params)
+{
+	tmpdir_make(dir);
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
+	tagent_start(t, write_config(dir, extra, params));
+	return uri;
+}
+
+/* A hello as the wire format of docs/sessions.md describes it. */
+static void raw_hello(struct wave_msg *m, uint16_t major, uint16_t role, uint32_t domains)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = 0x0001;
+	m->payload.u8[0] = (uint8_t)major;
+	m->payload.u8[4] = (uint8_t)role;
+	m->payload.u32[2] = domains;
+	m->payload.u32[3] = 50; /* heartbeat period, ms */
+}
+
+/* Sends @hello on a raw channel; returns the agent's answer. */
+static struct wave_msg raw_exchange(const struct wave_msg *hello)
+{
+	struct wave_chan *ch;
+	struct wave_msg m;
+
+	ck_assert_int_eq(wave_chan_open(uri, NULL, &ch), 0);
+	ck_assert_int_eq(wave_chan_send_burst(ch, hello, 1), 1);
+	while (wave_chan_recv_burst(ch, &m, 1) == 0)
+		ck_assert_int_ge(wave_chan_wait(ch, -1), 0);
+	wave_chan_close(ch);
+	return m;
+}
+
+START_TEST(refuse_bad_version)
+{
+	struct tagent t;
+	char dir[64];
+	struct wave_msg hello, m;
+
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	raw_hello(&hello, 2, WAVE_ROLE_HOST, 1);
+	m = raw_exchange(&hello);
+	ck_assert_uint_eq(m.type, 0x0004); /* REFUSE */
+	ck_assert_int_eq((int32_t)m.payload.u32[0], -WAVE_EVERSION);
+	ck_assert_str_eq((const char *)&m.payload.u8[8], "protocol 2.0, agent speaks 1.0");
+	/* Role and domain mismatches say what differs too. */
+	raw_hello(&hello, 1, WAVE_ROLE_AGENT, 1);
+	m = raw_exchange(&hello);
+	ck_assert_str_eq((const char *)&m.payload.u8[8], "role 2 is not host");
+	raw_hello(&hello, 1, WAVE_ROLE_HOST, 1u << WAVE_DOMAIN_MEM);
+	m = raw_exchange(&hello);
+	ck_assert_str_eq((const char *)&m.payload.u8[8], "domain mem: agent has no plugin");
+	/* Garbage in the reserved bytes is a malformed hello. */
+	raw_hello(&hello, 1, WAVE_ROLE_HOST, 1);
+	hello.payload.u8[47] = 1;
+	m = raw_exchange(&hello);
+	ck_assert_str_eq((const char *)&m.payload.u8[8], "malformed hello");
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+START_TEST(refuse_bad_token)
+{
+	static const char long_token[] =
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdef0123456789abcdef";
+	struct tagent t;
+	struct app app;
+	struct wave_host_opts o;
+	struct wave_error err;
+	char dir[64], extra[256];
+
+	snprintf(extra, sizeof(extra), "\"auth\": { \"token\": \"%s\" },", long_token);
+	setup_agent(&t, dir, extra, "{\"workers\": 2}");
+	app_opts(&app, &o);
+	o.token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeX";
+	ck_assert_int_eq(app_connect(&app, uri, &o, &err, false), -WAVE_EREFUSED);
+	ck_assert_int_eq(err.code, -WAVE_EREFUSED);
+	ck_assert_str_eq(err.text, "agent refused the host: token does not match");
+	ck_assert_str_eq(err.source, uri);
+	o.token = NULL;
+	ck_assert_int_eq(app_connect(&app, uri, &o, &err, false), -WAVE_EREFUSED);
+	ck_assert_str_eq(err.text, "agent refused the host: token required");
+	/* The right token (longer than the hello holds: AUTH messages). */
+	o.token = long_token;
+	ck_assert_int_eq(app_connect(&app, uri, &o, &err, false), 0);
+	wave_host_close(app.h);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+static bool answered_1(const struct app *a)
+{
+	return a->answered >= 1;
+}
+
+static bool answered_2(const struct app *a)
+{
+	return a->answered >= 2;
+}
+
+START_TEST(two_hosts_isolated)
+{
+	struct tagent t;
+	struct app a, b;
+	struct wave_host_opts oa, ob;
+	char dir[64], *json;
+
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	app_opts(&a, &oa);
+	app_opts(&b, &ob);
+	ck_assert_int_eq(app_connect(&a, uri, &oa, NULL, false), 0);
+	ck_assert_int_eq(app_connect(&b, uri, &ob, NULL, false), 0);
+	/* Host a's worker 0 is busy; host b knows nothing of it. */
+	app_load(&a, LOAD_KEY_BASE, 0, 100);
+	app_ask(&a, 1);
+	app_poll_until(&a, answered_1);
+	app_ask(&b, 1);
+	app_poll_until(&b, answered_1);
+	ck_assert_uint_eq(a.worker[1], 1);
+	ck_assert_uint_eq(b.worker[1], 0);
+	ck_assert_uint_eq(a.agent_decisions, 1);
+	ck_assert_uint_eq(b.agent_decisions, 1);
+	ck_assert_int_eq(wave_agent_stats_json(t.a, &json), 0);
+	ck_assert_ptr_nonnull(strstr(json, "\"hosts_accepted\":2"));
+	ck_assert_ptr_nonnull(strstr(json, "\"plugin\":\"least_loaded\""));
+	free(json);
+	wave_host_close(a.h);
+	wave_host_close(b.h);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+/* Opens a raw channel and completes a valid handshake by hand. */
+static struct wave_chan *raw_session(void)
+{
+	struct wave_chan *ch;
+	struct wave_msg m;
+
+	raw_hello(&m, 1, WAVE_ROLE_HOST, 1);
+	ck_assert_int_eq(wave_chan_open(uri, NULL, &ch), 0);
+	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
+	while (wave_chan_recv_burst(ch, &m, 1) == 0)
+		ck_assert_int_ge(wave_chan_wait(ch, -1), 0);
+	ck_assert_uint_eq(m.type, 0x0003); /* WELCOME */
+	return ch;
+}
+
+/* Receives until the agent closes the channel. */
+static void raw_until_closed(struct wave_chan *ch)
+{
+	struct wave_msg m[16];
+	int n;
+
+	while ((n = wave_chan_recv_burst(ch, m, 16)) >= 0)
+		if (n == 0)
+			ck_assert_int_ge(wave_chan_wait(ch, -1), 0);
+	ck_assert_int_eq(n, -WAVE_ECLOSED);
+	wave_chan_close(ch);
+}
+
+/* A host that replays a sequence number has its event counted as an
+ * error; one that sends a control message the protocol does not allow
+ * after its welcome is dropped. Other hosts carry on. */
+START_TEST(hostile_host_dropped)
+{
+	struct tagent t;
+	struct app app;
+	struct wave_host_opts o;
+	struct wave_chan *ch;
+	struct wave_msg m;
+	char dir[64], *json;
+
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	app_opts(&app, &o);
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, false), 0);
+	ch = raw_session();
+	memset(&m, 0, sizeof(m));
+	m.type = LL_TYPE(WAVE_LL_LOAD); /* sequence number 0: never valid */
+	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
+	m.type = 0x0001; /* a second hello */
+	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
+	raw_until_closed(ch);
+	app_ask(&app, 1);
+	app_poll_until(&app, answered_1);
+	ck_assert_uint_eq(app.agent_decisions, 1);
+	ck_assert_int_eq(wave_agent_stats_json(t.a, &json), 0);
+	ck_assert_ptr_nonnull(strstr(json, "\"errors\":1"));
+	ck_assert_ptr_nonnull(strstr(json, "\"latency_ns\":{\"p50\":"));
+	free(json);
+	wave_host_close(app.h);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+static bool answered_200(const struct app *a)
+{
+	return a->answered >= 200;
+}
+
+/* A host that does not read while the agent answers: the agent's answers
+ * wait for room and its events wait in their ring; nothing is lost. */
+START_TEST(slow_host_backpressure)
+{
+	struct tagent t;
+	struct app app;
+	struct wave_host_opts o;
+	struct wave_chan_opts co;
+	char dir[64];
+
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	app_opts(&app, &o);
+	ck_assert_int_eq(wave_chan_opts_init(&co), 0);
+	co.agent_to_host_slots = 16;
+	o.chan = &co;
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, false), 0);
+	for (uint64_t k = 1; k <= 200; k++)
+		app_ask(&app, k);
+	app_poll_until(&app, answered_200);
+	for (unsigned k = 1; k <= 200; k++)
+		ck_assert_uint_eq(app.decisions[k], 1);
+	ck_assert_uint_eq(app.agent_decisions, 200);
+	wave_host_close(app.h);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+/* A host that goes silent is declared dead after the agent's timeout. */
+START_TEST(silent_host_declared_dead)
+{
+	struct tagent t;
+	char dir[64], *json;
+
+	cfg_timeout_ms = 200;
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	cfg_timeout_ms = 5000;
+	raw_until_closed(raw_session());
+	ck_assert_int_eq(wave_agent_stats_json(t.a, &json), 0);
+	ck_assert_ptr_nonnull(strstr(json, "\"hosts_dead\":1"));
+	free(json);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+/* A fake agent that welcomes the host, waits for its two events, then
+ * answers with a stale, a good, a duplicate and an impossible decision. */
+struct fake {
+	char uri[256];
+	struct wave_chan_listener *l;
+};
+
+static struct wave_msg fake_next(struct wave_chan *ch)
+{
+	struct wave_msg m;
+
+	do {
+		while (wave_chan_recv_burst(ch, &m, 1) == 0)
+			ck_assert_int_ge(wave_chan_wait(ch, -1), 0);
+	} while (m.type == 0x0005); /* heartbeats */
+	return m;
+}
+
+static void fake_decide(struct wave_chan *ch, uint64_t key, uint64_t seq)
+{
+	struct wave_msg d;
+
+	memset(&d, 0, sizeof(d));
+	d.type = LL_TYPE(WAVE_LL_ANSWER);
+	WAVE_CUSTOM_KEY(&d) = key;
+	WAVE_CUSTOM_SEQ(&d) = seq;
+	ck_assert_int_eq(wave_chan_send_burst(ch, &d, 1), 1);
+}
+
+static void *fake_agent(void *arg)
+{
+	struct fake *f = arg;
+	struct wave_chan *ch;
+	struct wave_msg m;
+
+	ck_assert_int_eq(wave_chan_accept(f->l, -1, &ch), 0);
+	m = fake_next(ch);
+	ck_assert_uint_eq(m.type, 0x0001);
+	memset(&m, 0, sizeof(m));
+	m.type = 0x0003; /* WELCOME 1.0, custom, 50 ms, 5000 ms, session 7 */
+	m.payload.u8[0] = 1;
+	m.payload.u32[1] = 1;
+	m.payload.u32[2] = 50;
+	m.payload.u32[3] = 5000;
+	m.payload.u64[2] = 7;
+	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
+	m = fake_next(ch);
+	ck_assert_uint_eq(WAVE_CUSTOM_SEQ(&m), 1);
+	m = fake_next(ch);
+	ck_assert_uint_eq(WAVE_CUSTOM_SEQ(&m), 2);
+	fake_decide(ch, 5, 1);  /* stale: key 5 moved on to seq 2 */
+	fake_decide(ch, 5, 2);  /* applied */
+	fake_decide(ch, 5, 2);  /* duplicate */
+	fake_decide(ch, 5, 99); /* based on an event never sent */
+	fake_decide(ch, 6, 2);  /* a key never reported: a hint, applied */
+	m = fake_next(ch);
+	ck_assert_uint_eq(m.type, 0x0006); /* BYE */
+	wave_chan_close(ch);
+	return NULL;
+}
+
+static bool decided_two(const struct app *a)
+{
+	struct wave_host_stats st;
+
+	wave_host_stats(a->h, &st);
+	return st.decisions_agent + st.stale + st.duplicates + st.bad >= 5;
+}
+
+START_TEST(stale_decision_refused)
+{
+	struct fake f;
+	struct app app;
+	struct wave_host_opts o;
+	struct wave_host_stats st;
+	pthread_t thr;
+	char dir[64];
+
+	tmpdir_make(dir);
+	snprintf(f.uri, sizeof(f.uri), "shm://%s/agent.sock", dir);
+	ck_assert_int_eq(wave_chan_listen(f.uri, NULL, &f.l), 0);
+	ck_assert_int_eq(pthread_create(&thr, NULL, fake_agent, &f), 0);
+	app_opts(&app, &o);
+	ck_assert_int_eq(app_connect(&app, f.uri, &o, NULL, false), 0);
+	app_ask(&app, 5);
+	app_ask(&app, 5);
+	app_poll_until(&app, decided_two);
+	ck_assert_int_eq(wave_host_stats(app.h, &st), 0);
+	ck_assert_uint_eq(st.stale, 1);
+	ck_assert_uint_eq(st.duplicates, 1);
+	ck_assert_uint_eq(st.bad, 1);
+	ck_assert_uint_eq(st.decisions_agent, 2);
+	ck_assert_uint_eq(app.decisions[5], 1);
+	ck_assert_uint_eq(app.decisions[6], 1);
+	wave_host_close(app.h);
+	ck_assert_int_eq(pthread_join(thr, NULL), 0);
+	wave_chan_listener_close(f.l);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+START_TEST(hot_swap_replays_state)
+{
+	struct tagent t;
+	struct app app;
+	struct wave_host_opts o;
+	struct wave_config *next;
+	struct wave_error err;
+	char dir[64];
+	const char *path;
+
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	app_opts(&app, &o);
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, false), 0);
+	app_load(&app, LOAD_KEY_BASE, 0, 100);
+	app_ask(&app, 1);
+	app_poll_until(&app, answered_1);
+	ck_assert_uint_eq(app.worker[1], 1);
+	/* New parameters: a new instance of three workers. Only if the
+	 * replay taught it worker 0's load and the answer for key 1 (worker 1)
+	 * does it choose worker 2; a fresh one would choose worker 0. */
+	path = write_config(dir, "", "{\"workers\": 3}");
+	ck_assert_int_eq(wave_config_load(path, &next, &err), 0);
+	ck_assert_int_eq(wave_agent_reload(t.a, next, &err), 0);
+	wave_config_free(t.cfg);
+	t.cfg = next;
+	app_ask(&app, 2);
+	app_poll_until(&app, answered_2);
+	ck_assert_uint_eq(app.worker[2], 2);
+	ck_assert_uint_eq(app.decisions[1], 1);
+	ck_assert_uint_eq(app.to_fallback, 0);
+	wave_host_close(app.h);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+/* ---- the daemon killed and restarted under a streaming host ------------- */
+
+#define STREAM 3000u
+#define WINDOW 64u
+
+static unsigned sent_asks;
+
+static bool all_answered(const struct app *a)
+{
+	return a->answered == sent_asks;
+}
+
+static bool on_fallback(const struct app *a)
+{
+	return a->state == WAVE_HOST_FALLBACK;
+}
+
+static bool on_agent(const struct app *a)
+{
+	return a->state == WAVE_HOST_AGENT;
+}
+
+/* Asks for keys up to @last, at most WINDOW unanswered at a time. */
+static void stream(struct app *app, unsigned last)
+{
+	while (sent_asks < last) {
+		while (sent_asks - app->answered >= WINDOW)
+			ck_assert_int_ge(wave_host_poll(app->h, 10), 0);
+		app_ask(app, ++sent_asks);
+		ck_assert_int_ge(wave_host_poll(app->h, 0), 0);
+	}
+}
+
+START_TEST(daemon_killed_and_restarted)
+{
+	struct app app;
+	struct wave_host_opts o;
+	struct wave_host_stats st;
+	char dir[64];
+	const char *path;
+	pid_t pid;
+
+	tmpdir_make(dir);
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
+	path = write_config(dir, "", "{\"workers\": 4}");
+	pid = daemon_start(path);
+	app_opts(&app, &o);
+	o.reconnect_min_ms = 5;
+	o.reconnect_max_ms = 50;
+	app.replay_load = LOAD_KEY_BASE;
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, true), 0);
+	sent_asks = 0;
+	stream(&app, 1000);
+	ck_assert_int_eq(WTERMSIG(daemon_kill(pid, SIGKILL)), SIGKILL);
+	/* Keep streaming: the host notices, goes to fallback, decides. */
+	stream(&app, 2000);
+	app_poll_until(&app, on_fallback);
+	ck_assert_uint_eq(app.to_fallback, 1);
+	app_poll_until(&app, all_answered);
+	pid = daemon_start(path);
+	app_poll_until(&app, on_agent);
+	ck_assert_uint_eq(app.to_agent, 1);
+	ck_assert_uint_ge(app.replays, 1);
+	stream(&app, STREAM);
+	app_poll_until(&app, all_answered);
+	for (unsigned k = 1; k <= STREAM; k++)
+		ck_assert_msg(app.decisions[k] == 1, "key %u decided %u times", k,
+			      app.decisions[k]);
+	ck_assert_uint_gt(app.fallback_decisions, 0);
+	ck_assert_uint_gt(app.agent_decisions, 1000);
+	ck_assert_int_eq(wave_host_stats(app.h, &st), 0);
+	ck_assert_uint_eq(st.fallbacks, 1);
+	ck_assert_uint_eq(st.reconnects, 1);
+	ck_assert_uint_eq(st.duplicates + st.bad, 0);
+	wave_host_close(app.h);
+	/* SIGTERM: a clean exit. */
+	ck_assert_int_eq(WEXITSTATUS(daemon_kill(pid, SIGTERM)), 0);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+/* SIGHUP with changed plugin parameters: the plugin is hot-swapped under
+ * a streaming host, which neither notices nor loses anything. */
+static const char *hup_dir;
+
+static bool reloaded(const struct app *a)
+{
+	(void)a;
+	return log_has(hup_dir, "configuration reloaded");
+}
+
+START_TEST(daemon_sighup_hot_swap)
+{
+	struct app app;
+	struct wave_host_opts o;
+	char dir[64];
+	const char *path;
+	pid_t pid;
+
+	tmpdir_make(dir);
+	hup_dir = dir;
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
+	path = write_config(dir, "", "{\"workers\": 4}");
+	pid = daemon_start(path);
+	app_opts(&app, &o);
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, true), 0);
+	sent_asks = 0;
+	stream(&app, 500);
+	write_config(dir, "", "{\"workers\": 3}");
+	ck_assert_int_eq(kill(pid, SIGHUP), 0);
+	app_poll_until(&app, reloaded);
+	stream(&app, 1000);
+	app_poll_until(&app, all_answered);
+	for (unsigned k = 1; k <= 1000; k++)
+		ck_assert_uint_eq(app.decisions[k], 1);
+	ck_assert_uint_eq(app.fallback_decisions, 0);
+	ck_assert_uint_eq(app.to_fallback, 0);
+	/* Answers after the swap come from three workers only. */
+	ck_assert_uint_lt(app.worker[1000], 3);
+	ck_assert_int_eq(WEXITSTATUS(daemon_kill(pid, SIGTERM)), 0);
+	wave_host_close(app.h);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+/* The agent says goodbye on SIGTERM: the host goes to fallback at once. */
+START_TEST(daemon_goodbye_on_sigterm)
+{
+	struct app app;
+	struct wave_host_opts o;
+	char dir[64];
+	const char *path;
+	pid_t pid;
+	int status;
+
+	tmpdir_make(dir);
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
+	path = write_config(dir, "", "{\"workers\": 4}");
+	pid = daemon_start(path);
+	app_opts(&app, &o);
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, true), 0);
+	sent_asks = 0;
+	stream(&app, 10);
+	app_poll_until(&app, all_answered);
+	status = daemon_kill(pid, SIGTERM);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	app_poll_until(&app, on_fallback);
+	stream(&app, 20);
+	ck_assert_uint_eq(app.answered, 20);
+	wave_host_close(app.h);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+/* An agent that stops answering (SIGSTOP) is taken for gone after the
+ * heartbeat timeout; the state change is the assertion, not the time. */
+START_TEST(silent_agent_times_out)
+{
+	struct app app;
+	struct wave_host_opts o;
+	char dir[64];
+	const char *path;
+	pid_t pid;
+	int status;
+
+	tmpdir_make(dir);
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
+	path = write_config(dir, "", "{\"workers\": 4}");
+	pid = daemon_start(path);
+	app_opts(&app, &o);
+	o.heartbeat_timeout_ms = 300;
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, true), 0);
+	sent_asks = 0;
+	ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+	/* Stopped for sure before the first event leaves. */
+	ck_assert_int_eq(waitpid(pid, &status, WUNTRACED), pid);
+	ck_assert(WIFSTOPPED(status));
+	stream(&app, 5);
+	app_poll_until(&app, on_fallback);
+	app_poll_until(&app, all_answered);
+	ck_assert_uint_eq(app.fallback_decisions, 5);
+	wave_host_close(app.h);
+	ck_assert_int_eq(kill(pid, SIGCONT), 0);
+	daemon_kill(pid, SIGKILL);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+/* Every argument of every public function is checked. */
+START_TEST(api_arguments)
+{
+	static const char sched_cfg[] =
+		"{\"listen\": [\"shm:///tmp/x.sock\"], \"domains\": {\"sched\": {\"plugin\": \"sched_fifo\"}}}";
+	struct wave_host_opts o, bad;
+	struct wave_host_stats st;
+	struct wave_host *h = NULL;
+	struct wave_agent *a = NULL;
+	struct wave_config *cfg;
+	struct wave_error err;
+	struct wave_msg m;
+	struct app app;
+	char *json;
+	char long_token[300];
+
+	app_opts(&app, &o);
+	ck_assert_int_eq(wave_host_opts_init(NULL), -EINVAL);
+	ck_assert_int_eq(wave_host_connect(NULL, &o, &h, &err), -EINVAL);
+	ck_assert_int_eq(wave_host_connect("shm:///nonexistent", NULL, &h, &err), -EINVAL);
+	ck_assert_int_eq(wave_host_connect("shm:///nonexistent", &o, NULL, &err), -EINVAL);
+	bad = o;
+	bad.ops = NULL;
+	ck_assert_int_eq(wave_host_connect("shm:///nonexistent", &bad, &h, &err), -EINVAL);
+	bad = o;
+	bad.heartbeat_timeout_ms = bad.heartbeat_period_ms;
+	ck_assert_int_eq(wave_host_connect("shm:///nonexistent", &bad, &h, &err), -EINVAL);
+	bad = o;
+	bad.domains = 1u << 9;
+	ck_assert_int_eq(wave_host_connect("shm:///nonexistent", &bad, &h, &err), -EINVAL);
+	memset(long_token, 'x', sizeof(long_token) - 1);
+	long_token[sizeof(long_token) - 1] = '\0';
+	bad = o;
+	bad.token = long_token;
+	ck_assert_int_eq(wave_host_connect("shm:///nonexistent", &bad, &h, &err), -EINVAL);
+	bad = o;
+	bad.size = 8;
+	ck_assert_int_eq(wave_host_connect("shm:///nonexistent", &bad, &h, &err), -EINVAL);
+	/* No agent there: the channel's error, explained. */
+	ck_assert_int_eq(wave_host_connect("shm:///nonexistent/agent.sock", &o, &h, &err), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err.text, "cannot open a channel to the agent"));
+	ck_assert_ptr_null(h);
+	memset(&m, 0, sizeof(m));
+	m.type = LL_TYPE(WAVE_LL_ASK);
+	ck_assert_int_eq(wave_host_event(NULL, &m, 1, NULL), -EINVAL);
+	ck_assert_int_eq(wave_host_poll(NULL, 0), -EINVAL);
+	ck_assert_int_eq(wave_host_state(NULL), -EINVAL);
+	ck_assert_int_eq(wave_host_stats(NULL, &st), -EINVAL);
+	wave_host_close(NULL);
+
+	ck_assert_int_eq(wave_agent_create(NULL, &a, &err), -EINVAL);
+	ck_assert_int_eq(wave_config_parse("{}", 2, NULL, &cfg, &err), 0);
+	ck_assert_int_eq(wave_agent_create(cfg, NULL, &err), -EINVAL);
+	ck_assert_int_eq(wave_agent_create(cfg, &a, &err), -EINVAL);
+	ck_assert_str_eq(err.text, "no listen address");
+	ck_assert_ptr_null(a);
+	wave_config_free(cfg);
+	/* A domain the runtime does not serve is refused by name. */
+	ck_assert_int_eq(wave_config_parse(sched_cfg, strlen(sched_cfg), "agent.json", &cfg, &err), 0);
+	ck_assert_int_eq(wave_agent_create(cfg, &a, &err), -WAVE_ECONFIG);
+	ck_assert_str_eq(err.text, "domains.sched: the agent runtime does not serve this domain yet");
+	wave_config_free(cfg);
+	ck_assert_int_eq(wave_agent_run(NULL), -EINVAL);
+	ck_assert_int_eq(wave_agent_stop(NULL), -EINVAL);
+	ck_assert_int_eq(wave_agent_reload(NULL, NULL, &err), -EINVAL);
+	ck_assert_int_eq(wave_agent_stats_json(NULL, &json), -EINVAL);
+	wave_agent_destroy(NULL);
+}
+END_TEST
+
+/* A host whose agent refuses its domain: the reason names the domain. */
+START_TEST(refuse_unserved_domain)
+{
+	struct tagent t;
+	struct app app;
+	struct wave_host_opts o;
+	struct wave_error err;
+	char dir[64];
+
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	app_opts(&app, &o);
+	o.domains = WAVE_HOST_DOMAIN(WAVE_DOMAIN_CUSTOM) | WAVE_HOST_DOMAIN(WAVE_DOMAIN_RPC);
+	ck_assert_int_eq(app_connect(&app, uri, &o, &err, false), -WAVE_EREFUSED);
+	ck_assert_str_eq(err.text, "agent refused the host: domain rpc: agent has no plugin");
+	/* A heartbeat the agent's timeout cannot follow. */
+	app_opts(&app, &o);
+	o.heartbeat_period_ms = 6000;
+	o.heartbeat_timeout_ms = 12000;
+	ck_assert_int_eq(app_connect(&app, uri, &o, &err, false), -WAVE_EREFUSED);
+	ck_assert_str_eq(err.text, "agent refused the host: heartbeat 6000 ms, agent timeout 5000 ms");
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+static Suite *session_suite(void)
+{
+	Suite *s = suite_create("session");
+	TCase *tc = tcase_create("session");
+
+	tcase_add_test(tc, api_arguments);
+	tcase_add_test(tc, refuse_bad_version);
+	tcase_add_test(tc, refuse_unserved_domain);
+	tcase_add_test(tc, refuse_bad_token);
+	tcase_add_test(tc, two_hosts_isolated);
+	tcase_add_test(tc, stale_decision_refused);
+	tcase_add_test(tc, hostile_host_dropped);
+	tcase_add_test(tc, silent_host_declared_dead);
+	tcase_add_test(tc, slow_host_backpressure);
+	tcase_add_test(tc, hot_swap_replays_state);
+	tcase_add_test(tc, daemon_killed_and_restarted);
+	tcase_add_test(tc, daemon_sighup_hot_swap);
+	tcase_add_test(tc, daemon_goodbye_on_sigterm);
+	tcase_add_test(tc, silent_agent_times_out);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return wave_check_run(session_suite());
+}

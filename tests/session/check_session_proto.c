@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* The session protocol's encoders and decoders: round trips, and every
+ * malformed field refused. */
+#include <check.h>
+#include <string.h>
+
+#include <wave/wave.h>
+
+#include "check_run.h"
+#include "session/keytab.h"
+#include "session/proto.h"
+
+START_TEST(hello_round_trip_long_token)
+{
+	struct wave_hello h = { 1, 0, WAVE_ROLE_HOST, 200, 1, 100, { 0 } }, got;
+	struct wave_msg m[8];
+	unsigned n;
+
+	for (unsigned i = 0; i < 200; i++)
+		h.token[i] = (uint8_t)(i * 7 + 1);
+	n = wave_proto_hello(&h, m);
+	ck_assert_uint_eq(n, 1 + wave_proto_auth_count(200));
+	ck_assert_uint_eq(n, 5);
+	ck_assert_int_eq(wave_proto_hello_decode(&m[0], &got), 0);
+	for (unsigned i = 1; i < n; i++)
+		ck_assert_int_eq(wave_proto_auth_decode(&m[i], i - 1, &got), 0);
+	ck_assert_mem_eq(&got, &h, sizeof(h));
+	/* Out of order, or past the token's length. */
+	ck_assert_int_eq(wave_proto_auth_decode(&m[2], 0, &got), -WAVE_ECORRUPT);
+	got.token_len = 40;
+	ck_assert_int_eq(wave_proto_auth_decode(&m[2], 1, &got), -WAVE_ECORRUPT);
+}
+END_TEST
+
+START_TEST(hello_malformed)
+{
+	struct wave_hello h = { 1, 0, WAVE_ROLE_HOST, 3, 1, 100, "abc" }, got;
+	struct wave_msg m[2], bad;
+
+	wave_proto_hello(&h, m);
+	bad = m[0];
+	bad.payload.u8[16 + 3] = 'x'; /* a byte past the token */
+	ck_assert_int_eq(wave_proto_hello_decode(&bad, &got), -WAVE_ECORRUPT);
+	bad = m[0];
+	bad.flags = 1;
+	ck_assert_int_eq(wave_proto_hello_decode(&bad, &got), -WAVE_ECORRUPT);
+	bad = m[0];
+	bad.payload.u8[6] = 0xff; /* token_len 0x..ff > 256 */
+	bad.payload.u8[7] = 0x01;
+	ck_assert_int_eq(wave_proto_hello_decode(&bad, &got), -WAVE_ECORRUPT);
+	bad = m[0];
+	bad.type = WAVE_CTL_WELCOME;
+	ck_assert_int_eq(wave_proto_hello_decode(&bad, &got), -WAVE_ECORRUPT);
+}
+END_TEST
+
+START_TEST(welcome_refuse_heartbeat_bye)
+{
+	struct wave_welcome w = { 1, 0, 1, 100, 1000, 42 }, wg;
+	struct wave_refuse r;
+	struct wave_msg m;
+	uint64_t count;
+	uint32_t reason;
+
+	wave_proto_welcome(&w, &m);
+	ck_assert_int_eq(wave_proto_welcome_decode(&m, &wg), 0);
+	ck_assert_mem_eq(&w, &wg, sizeof(w));
+	m.payload.u32[3] = 100; /* timeout not above the period */
+	ck_assert_int_eq(wave_proto_welcome_decode(&m, &wg), -WAVE_ECORRUPT);
+	wave_proto_welcome(&w, &m);
+	m.payload.u32[1] = 1u << 7; /* an unknown domain */
+	ck_assert_int_eq(wave_proto_welcome_decode(&m, &wg), -WAVE_ECORRUPT);
+
+	wave_proto_refuse(-WAVE_EREFUSED, WAVE_REFUSE_TOKEN, "token does not match", &m);
+	ck_assert_int_eq(wave_proto_refuse_decode(&m, &r), 0);
+	ck_assert_int_eq(r.code, -WAVE_EREFUSED);
+	ck_assert_str_eq(r.text, "token does not match");
+	m.payload.u8[9] = '\n'; /* not printable */
+	ck_assert_int_eq(wave_proto_refuse_decode(&m, &r), -WAVE_ECORRUPT);
+	wave_proto_refuse(5, WAVE_REFUSE_TOKEN, "x", &m); /* a positive code */
+	ck_assert_int_eq(wave_proto_refuse_decode(&m, &r), -WAVE_ECORRUPT);
+	wave_proto_refuse(-WAVE_EREFUSED, 99, "x", &m);
+	ck_assert_int_eq(wave_proto_refuse_decode(&m, &r), -WAVE_ECORRUPT);
+
+	wave_proto_heartbeat(77, &m);
+	ck_assert_int_eq(wave_proto_heartbeat_decode(&m, &count), 0);
+	ck_assert_uint_eq(count, 77);
+	m.payload.u8[8] = 1;
+	ck_assert_int_eq(wave_proto_heartbeat_decode(&m, &count), -WAVE_ECORRUPT);
+	wave_proto_bye(0, &m);
+	ck_assert_int_eq(wave_proto_bye_decode(&m, &reason), 0);
+	m.payload.u8[40] = 1;
+	ck_assert_int_eq(wave_proto_bye_decode(&m, &reason), -WAVE_ECORRUPT);
+}
+END_TEST
+
+START_TEST(token_compare)
+{
+	ck_assert(wave_proto_token_equal((const uint8_t *)"abc", 3, (const uint8_t *)"abc", 3));
+	ck_assert(!wave_proto_token_equal((const uint8_t *)"abc", 3, (const uint8_t *)"abd", 3));
+	ck_assert(!wave_proto_token_equal((const uint8_t *)"abc", 3, (const uint8_t *)"abcd", 4));
+}
+END_TEST
+
+START_TEST(keytab_grows)
+{
+	struct keytab t;
+	struct kt_entry *e;
+
+	kt_init(&t);
+	ck_assert_ptr_null(kt_find(&t, 1));
+	for (uint64_t k = 0; k < 10000; k++) {
+		e = kt_get(&t, k * 4096);
+		ck_assert_ptr_nonnull(e);
+		ck_assert_uint_eq(e->seq, 0);
+		e->seq = k + 1;
+	}
+	ck_assert_uint_eq(t.n, 10000);
+	for (uint64_t k = 0; k < 10000; k++)
+		ck_assert_uint_eq(kt_find(&t, k * 4096)->seq, k + 1);
+	ck_assert_ptr_null(kt_find(&t, 3));
+	kt_fini(&t);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("session_proto");
+	TCase *tc = tcase_create("proto");
+
+	tcase_add_test(tc, hello_round_trip_long_token);
+	tcase_add_test(tc, hello_malformed);
+	tcase_add_test(tc, welcome_refuse_heartbeat_bye);
+	tcase_add_test(tc, token_compare);
+	tcase_add_test(tc, keytab_grows);
+	suite_add_tcase(s, tc);
+	return wave_check_run(s);
+}
