@@ -124,6 +124,11 @@ int bench_spawn(int cpu, bench_child_fn fn, void *arg, pid_t *pid);
 /* Waits for @pid up to @timeout_ms (killing it then). Returns its exit
  * status (0 = success), or a negative errno (-ETIMEDOUT). */
 int bench_wait(pid_t pid, int timeout_ms);
+/* How long one run may take before its processes are taken for hung: a
+ * generous bound (half a millisecond per round trip, as on a machine so
+ * overloaded that both sides rarely run at once), to catch a dead peer
+ * without failing a merely slow run. */
+int bench_run_timeout_ms(const struct bench_cfg *cfg);
 /* Memory shared with the children forked after this call; zeroed. */
 void *bench_shared_alloc(size_t len);
 void bench_shared_free(void *p, size_t len);
@@ -171,5 +176,7 @@ struct bench_report {
 };
 
 void bench_report_print(const struct bench_report *r);
+/* Prints @s as a JSON string, quotes and escapes included. */
+void bench_json_string(const char *s);
 
 #endif /* WAVE_BENCH_H */

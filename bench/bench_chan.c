@@ -214,7 +214,7 @@ static int run_all(const struct bench_cfg *c, struct bench_report *rep, struct b
 		}
 	}
 	for (int t = 0; t < BENCH_N_TRANSPORTS; t++)
-		res[t].ok = rep->ran[t] && !failed[t] && res[t].n_lat == c->reps;
+		res[t].ok = rep->ran[t] && !failed[t] && res[t].n_lat > 0;
 	return status;
 }
 

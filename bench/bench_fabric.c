@@ -205,7 +205,7 @@ static int tool_once(struct tool_run *t, double *one_way_ns)
 {
 	char *argv[] = { TOOL, "-p", "shm", "-e", "rdm", "-S", "64", "-I", t->iters,
 			 "-P", t->port, "127.0.0.1", NULL };
-	int timeout = 30000 + (int)(t->cfg->iters / 100);
+	int timeout = bench_run_timeout_ms(t->cfg);
 	pid_t server = -1, client = -1;
 	int pfd[2], port, ret, st;
 

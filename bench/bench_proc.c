@@ -5,6 +5,7 @@
  * parent only forks, waits and reads the results from shared memory.
  */
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +97,14 @@ int bench_wait(pid_t pid, int timeout_ms)
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
+}
+
+int bench_run_timeout_ms(const struct bench_cfg *cfg)
+{
+	uint64_t rtts = (uint64_t)cfg->warmup + 2 * (uint64_t)cfg->iters;
+	uint64_t ms = 30000 + rtts / 2 + 20 * (uint64_t)cfg->tput_ms;
+
+	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 void *bench_shared_alloc(size_t len)

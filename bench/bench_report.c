@@ -57,7 +57,7 @@ static struct summary summarize(const struct bench_report *r, int t)
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-static void json_string(const char *s)
+void bench_json_string(const char *s)
 {
 	putchar('"');
 	for (; *s; s++) {
@@ -78,7 +78,7 @@ static void json_transport(const struct bench_report *r, int t, const struct sum
 	if (!s->have_lat) {
 		printf("{\"transport\":\"%s\",\"metric\":\"latency_one_way\",\"available\":false,"
 		       "\"note\":", rows[t].key);
-		json_string(res ? res->note : "");
+		bench_json_string(res ? res->note : "");
 		printf("}\n");
 		return;
 	}
@@ -88,7 +88,7 @@ static void json_transport(const struct bench_report *r, int t, const struct sum
 		       s->lat.p50, s->lat.p99, s->lat.p999, s->lat.mean);
 	printf("\"loop_mean_ns\":%.1f,\"runs\":%u,\"round_trips_per_run\":%u,\"note\":",
 	       s->lat.loop_mean, res->n_lat, r->cfg->iters);
-	json_string(res->note);
+	bench_json_string(res->note);
 	printf("}\n");
 	for (int b = 0; s->have_tput && b < BENCH_N_BATCHES; b++)
 		printf("{\"transport\":\"%s\",\"metric\":\"throughput\",\"batch\":%u,"

@@ -110,7 +110,6 @@ static int uds_host(void *arg)
 int bench_uds_run(const struct bench_cfg *cfg, struct bench_result *res)
 {
 	struct uds_side agent_side = { cfg, res, -1, -1 }, host_side = { cfg, res, -1, -1 };
-	int timeout = 60000 + (int)(cfg->iters / 50 + 8 * cfg->tput_ms);
 	pid_t agent = -1, host = -1;
 	int sv[2], ret, st;
 
@@ -124,7 +123,7 @@ int bench_uds_run(const struct bench_cfg *cfg, struct bench_result *res)
 	/* Only the children hold the ends now: a dead one gives its peer EOF. */
 	close(sv[0]);
 	close(sv[1]);
-	if (host > 0 && (st = bench_wait(host, timeout)) != 0)
+	if (host > 0 && (st = bench_wait(host, bench_run_timeout_ms(cfg))) != 0)
 		ret = st < 0 ? st : -EPROTO;
 	if (agent > 0) {
 		st = bench_wait(agent, ret == 0 ? 10000 : 1);

@@ -87,12 +87,6 @@ static int wait_ready(int fd)
 	return read(fd, &c, 1) == 1 ? 0 : -EPIPE;
 }
 
-/* A generous bound on one whole run, to catch a hung peer. */
-static int run_timeout_ms(const struct bench_cfg *cfg)
-{
-	return 60000 + (int)(cfg->iters / 10 + 8 * cfg->tput_ms);
-}
-
 static int run_pair(struct wave_side *s)
 {
 	int pfd[2];
@@ -112,7 +106,7 @@ static int run_pair(struct wave_side *s)
 	close(pfd[0]);
 	if (ret == 0)
 		ret = bench_spawn(s->cfg->host_cpu, host_main, s, &host);
-	if (host > 0 && (st = bench_wait(host, run_timeout_ms(s->cfg))) != 0 && ret == 0)
+	if (host > 0 && (st = bench_wait(host, bench_run_timeout_ms(s->cfg))) != 0 && ret == 0)
 		ret = st < 0 ? st : -EPROTO;
 	st = bench_wait(agent, ret == 0 ? SETUP_TIMEOUT_MS : 1);
 	if (st != 0 && ret == 0)

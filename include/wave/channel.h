@@ -41,10 +41,14 @@
  *       for every local one; an address not of this machine fails with
  *       -EADDRNOTAVAIL); the host connects to it. The shm provider is
  *       addressed by a name instead ([A-Za-z0-9._-], 1 to 48 characters),
- *       for processes on one machine. Examples:
+ *       for separate processes on one machine (libfabric 1.17's shm
+ *       provider can crash when both ends live in one process and one is
+ *       closed while the other still sends: use shm:// there). Examples:
  *           fabric://tcp;ofi_rxm/10.0.0.2:7447
  *           fabric://tcp;ofi_rxm/127.0.0.1:7447
  *           fabric://shm/agent0
+ *       With no agent listening, wave_chan_open() returns -ETIMEDOUT after
+ *       timeout_ms (tcp;ofi_rxm and shm report no refused connection).
  *       Every accepted host gets an endpoint of its own, at an address the
  *       agent names in the handshake. The handshake carries a protocol
  *       version (a different major is refused with WAVE_EVERSION) and the

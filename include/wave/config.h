@@ -74,6 +74,9 @@ struct wave_config_domain {
  *                        relative to the directory of the configuration
  *                        file when it was relative.
  * @domains:              indexed by enum wave_domain.
+ * @stats_socket:         "stats_socket": an absolute path where the agent
+ *                        serves its statistics on a Unix socket (mode
+ *                        0600), or NULL for none. See wave_agent_create().
  */
 struct wave_config {
 	size_t size;
@@ -95,6 +98,7 @@ struct wave_config {
 	char **plugin_path;
 	size_t n_plugin_path;
 	struct wave_config_domain domains[WAVE_DOMAIN_COUNT];
+	char *stats_socket;
 };
 
 /**

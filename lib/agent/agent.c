@@ -67,6 +67,7 @@ static int agent_init(struct wave_agent *a, const struct wave_config *cfg,
 
 	a->cfg = cfg;
 	a->epfd = a->stopfd = -1;
+	a->stats.fd = -1;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->reloaded, NULL);
 	pthread_cond_init(&a->turn, NULL);
@@ -89,7 +90,8 @@ static int agent_init(struct wave_agent *a, const struct wave_config *cfg,
 		wave_error_set(err, ret, "", 0, 0, "%s", wave_strerror(ret));
 		return ret;
 	}
-	return agent_listen(a, err);
+	ret = agent_listen(a, err);
+	return ret < 0 ? ret : agent_statsock_open(a, err);
 }
 
 WAVE_API int wave_agent_create(const struct wave_config *cfg, struct wave_agent **out,
@@ -123,6 +125,7 @@ WAVE_API void wave_agent_destroy(struct wave_agent *a)
 	for (size_t i = 0; i < a->n_lis; i++)
 		wave_chan_listener_close(a->lis[i]);
 	free(a->lis);
+	agent_statsock_close(a);
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
 		wave_plugin_unload(a->dom[d].plugin);
 	if (a->epfd >= 0)
@@ -282,10 +285,12 @@ WAVE_API int wave_agent_run(struct wave_agent *a)
 		let_waiters_in(a);
 		take_reload(a);
 		now = wave_now_ns();
-		/* Looking for new hosts costs a system call: not on every turn
-		 * of a busy loop, only every millisecond or after a sleep. */
+		/* Looking for new hosts (and stats readers) costs a system
+		 * call: not on every turn of a busy loop, only every
+		 * millisecond or after a sleep. */
 		if (now >= next_accept) {
 			accept_hosts(a);
+			agent_statsock_serve(a, now);
 			next_accept = now + MS;
 		}
 		if (service(a, now) > 0)

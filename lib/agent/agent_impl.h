@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <wave/agent.h>
 #include <wave/channel.h>
@@ -53,6 +54,27 @@ struct agent_host {
 	uint64_t replay_dropped;
 };
 
+/* A stats_socket reader still being written to: the agent never blocks on
+ * one, it writes what the socket takes each time round the loop. */
+struct agent_stats_reader {
+	int fd;
+	char *buf;
+	size_t len, off;
+	uint64_t deadline_ns; /* dropped if not done by then */
+};
+
+/* Readers served at once; more wait in the listen backlog. */
+#define AGENT_STATS_READERS 8
+
+struct agent_statsock {
+	int fd; /* listening, or -1 */
+	char *path;
+	dev_t dev; /* identity of the socket file made, to unlink only it */
+	ino_t ino;
+	struct agent_stats_reader r[AGENT_STATS_READERS];
+	unsigned n;
+};
+
 struct agent_domain {
 	struct wave_plugin *plugin; /* NULL: domain not served */
 	const struct wave_config_domain *dcfg;
@@ -82,6 +104,7 @@ struct wave_agent {
 	struct wave_error *reload_err;
 	int reload_ret;
 	bool reload_done;
+	struct agent_statsock stats; /* the stats_socket, if configured */
 };
 
 /* agent.c: take and release the lock from outside the loop. */
@@ -104,6 +127,15 @@ int agent_inst_start(struct agent_host *h, unsigned d, struct wave_plugin *p,
 		     const struct wave_config_domain *dcfg, struct agent_inst *out,
 		     struct wave_error *err);
 void agent_inst_replay(struct agent_host *h, struct agent_inst *in);
+
+/* agent_stats.c: the statistics JSON; the caller holds the lock. */
+int agent_stats_dump(const struct wave_agent *a, char **json);
+
+/* agent_statsock.c: the stats_socket. Listen (nothing when not
+ * configured), serve readers without blocking (lock held), close. */
+int agent_statsock_open(struct wave_agent *a, struct wave_error *err);
+void agent_statsock_serve(struct wave_agent *a, uint64_t now);
+void agent_statsock_close(struct wave_agent *a);
 
 /* agent_reload.c */
 int agent_apply_reload(struct wave_agent *a, const struct wave_config *cfg,

@@ -67,9 +67,10 @@ static int fixed_check(const struct wave_config *o, const struct wave_config *n,
 	    o->agent_to_host_slots != n->agent_to_host_slots || o->max_slots != n->max_slots ||
 	    o->delay_ns != n->delay_ns || o->n_allow_uids != n->n_allow_uids ||
 	    (n->n_allow_uids &&
-	     memcmp(o->allow_uids, n->allow_uids, n->n_allow_uids * sizeof(uid_t)) != 0)) {
+	     memcmp(o->allow_uids, n->allow_uids, n->n_allow_uids * sizeof(uid_t)) != 0) ||
+	    !str_eq(o->stats_socket, n->stats_socket)) {
 		return wave_error_set(err, -EINVAL, n->source ? n->source : "", 0, 0,
-				      "listen, channel and auth.allow_uids cannot change "
+				      "listen, channel, auth.allow_uids and stats_socket cannot change "
 				      "while the agent runs; restart it");
 	}
 	return 0;

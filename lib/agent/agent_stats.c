@@ -101,16 +101,11 @@ static json_t *agent_json(const struct wave_agent *a)
 			 (json_int_t)a->refused, "hosts_dead", (json_int_t)a->dead);
 }
 
-WAVE_API int wave_agent_stats_json(struct wave_agent *a, char **json)
+int agent_stats_dump(const struct wave_agent *a, char **json)
 {
-	json_t *doc;
+	json_t *doc = agent_json(a);
 	char *s;
 
-	if (!a || !json)
-		return -EINVAL;
-	agent_lock_ext(a);
-	doc = agent_json(a);
-	agent_unlock_ext(a);
 	if (!doc)
 		return -ENOMEM;
 	s = json_dumps(doc, JSON_COMPACT);
@@ -122,4 +117,16 @@ WAVE_API int wave_agent_stats_json(struct wave_agent *a, char **json)
 	*json = strdup(s);
 	wave_cfg_free(s);
 	return *json ? 0 : -ENOMEM;
+}
+
+WAVE_API int wave_agent_stats_json(struct wave_agent *a, char **json)
+{
+	int ret;
+
+	if (!a || !json)
+		return -EINVAL;
+	agent_lock_ext(a);
+	ret = agent_stats_dump(a, json);
+	agent_unlock_ext(a);
+	return ret;
 }

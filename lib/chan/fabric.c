@@ -732,7 +732,7 @@ static int handle_frame(struct fab_chan *c, uint32_t i, size_t len)
 	if (take_credit(c, &h) < 0)
 		return -WAVE_ECORRUPT;
 	c->last_rx_ns = c->now;
-	if (h.flags & ~FAB_F_CREDIT_REQ)
+	if (h.flags & ~(FAB_F_CREDIT_REQ | FAB_F_ACK_WANTED))
 		return -WAVE_ECORRUPT;
 	if (h.flags & FAB_F_CREDIT_REQ)
 		c->credit_wanted = true;
@@ -766,7 +766,9 @@ static int handle_frame(struct fab_chan *c, uint32_t i, size_t len)
 		if (!c->peer_closed)
 			wave_info("fabric channel: peer closed");
 		c->peer_closed = true;
-		c->ack_due = true;
+		/* Only a closer with messages still at stake waits for an
+		 * ack; otherwise nothing more is sent to a closed peer. */
+		c->ack_due = (h.flags & FAB_F_ACK_WANTED) != 0;
 		break;
 	case FAB_BYE_ACK:
 		c->bye_acked = true;
@@ -1195,11 +1197,14 @@ static void fab_close(struct wave_chan *ch)
 	while (!c->failed && !c->peer_gone && !c->bye_acked && c->now < deadline) {
 		chan_drain(c);
 		chan_service(c);
+		bool all_taken = c->peer_msgs_done == c->tx_msgs;
+		if (c->peer_closed && !c->ack_due)
+			break; /* the peer closed first (and got its ack): we are done */
 		if (!sent && !c->failed && !c->peer_gone) {
 			int64_t i = tx_get(c);
 			if (i >= 0) {
 				fill_hdr(c, (struct fab_hdr *)tx_buf(&c->e, (uint32_t)i), FAB_BYE, 0,
-					 0);
+					 all_taken ? 0 : FAB_F_ACK_WANTED);
 				int r = post_send(&c->e, (uint32_t)i, FAB_HDR_SIZE, c->peer, true,
 						  false);
 				sent = r == 0;
@@ -1208,7 +1213,6 @@ static void fab_close(struct wave_chan *ch)
 			}
 		}
 		bool flushed = sent && !c->ack_due && c->e.n_tx_free == c->e.n_tx;
-		bool all_taken = c->peer_msgs_done == c->tx_msgs;
 		/* A peer that closed too needs our ack (sent above), not the
 		 * other way round. */
 		if (flushed && (all_taken || c->peer_closed))

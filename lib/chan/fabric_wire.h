@@ -52,6 +52,7 @@ enum fab_kind {
 
 /* Header flags. */
 #define FAB_F_CREDIT_REQ 0x1u /* sender is out of credit: report any progress */
+#define FAB_F_ACK_WANTED 0x2u /* BYE: messages of mine are still unconsumed; ack it */
 
 struct fab_hdr {
 	uint8_t magic;        /* FAB_MAGIC */

@@ -612,11 +612,30 @@ static int parse_version(struct parser *ps, json_t *root)
 	return ret;
 }
 
+/* A Unix socket path fits in sockaddr_un.sun_path with its NUL. */
+#define MAX_SOCKET_PATH 107
+
+/* Absolute, because a daemon's working directory is nobody's business. */
+static int parse_stats_socket(struct parser *ps, json_t *root)
+{
+	json_t *v = json_object_get(root, "stats_socket");
+	int ret;
+
+	if (!v)
+		return 0;
+	push_key(ps, "stats_socket");
+	ret = want_string(ps, v, "an absolute path of at most 107 bytes", MAX_SOCKET_PATH);
+	if (ret == 0 && json_string_value(v)[0] != '/')
+		ret = fail_expected(ps, v, "an absolute path of at most 107 bytes");
+	pop(ps);
+	return ret ? ret : dup_string(ps, v, &ps->cfg->stats_socket);
+}
+
 static int parse_root(struct parser *ps, json_t *root)
 {
 	static const char *const keys[] = { "version", "listen",	   "cpus",
 					    "heartbeat", "channel",	   "auth",
-					    "plugin_path", "domains" };
+					    "plugin_path", "domains",	   "stats_socket" };
 	int ret;
 
 	if (!json_is_object(root))
@@ -625,9 +644,9 @@ static int parse_root(struct parser *ps, json_t *root)
 	    (ret = parse_version(ps, root)) < 0 || (ret = parse_listen(ps, root)) < 0 ||
 	    (ret = parse_cpus(ps, root)) < 0 || (ret = parse_heartbeat(ps, root)) < 0 ||
 	    (ret = parse_channel(ps, root)) < 0 || (ret = parse_auth(ps, root)) < 0 ||
-	    (ret = parse_plugin_path(ps, root)) < 0)
+	    (ret = parse_plugin_path(ps, root)) < 0 || (ret = parse_domains(ps, root)) < 0)
 		return ret;
-	return parse_domains(ps, root);
+	return parse_stats_socket(ps, root);
 }
 
 static struct wave_config *config_new(const char *source)
@@ -764,6 +783,7 @@ WAVE_API void wave_config_free(struct wave_config *cfg)
 	wave_cfg_free(cfg->allow_uids);
 	wave_cfg_free(cfg->token);
 	free_strings(cfg->plugin_path, cfg->n_plugin_path);
+	wave_cfg_free(cfg->stats_socket);
 	for (int i = 0; i < WAVE_DOMAIN_COUNT; i++) {
 		wave_cfg_free(cfg->domains[i].plugin);
 		wave_params_free(cfg->domains[i].params);

@@ -65,6 +65,9 @@ static void dump(FILE *f, const struct wave_config *c)
 		if (c->domains[d].enabled)
 			fprintf(f, "domains.%s=%s tick_us=%llu\n", names[d], c->domains[d].plugin,
 				(unsigned long long)c->domains[d].tick_us);
+	/* Only when set: older expected dumps stay valid. */
+	if (c->stats_socket)
+		fprintf(f, "stats_socket=%s\n", c->stats_socket);
 }
 
 static int check_dump(const struct wave_config *cfg, const char *want)

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wave-bench-agent: (a) a bare shm:// channel round trip, (b) a decision
+ * round trip through a host session, the agent runtime and a plugin that
+ * answers at once, their difference (what the agent loop and the session
+ * layer add), and (c) decisions per second with the agent on one core.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_agent.h"
+
+/* The project's targets (see --help). */
+#define TARGET_ADDED_NS 100.0
+#define TARGET_EVENTS_B32 10e6
+
+#ifndef BENCH_PLUGIN_DIR
+#error "BENCH_PLUGIN_DIR: the directory of wave_bench_echo.so (set by the build)"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: wave-bench-agent [options]\n"
+		"\n"
+		"Host process on one CPU, agent process on another, side by side:\n"
+		"  (a) bare channel: a 64-byte message over shm:// and back from an echo\n"
+		"      process (wave-bench-chan's ping-pong), round trip;\n"
+		"  (b) decision: wave_host_event() of a custom-domain event, the agent\n"
+		"      runtime (wave_agent_run()) hands it to the bench_echo plugin, which\n"
+		"      answers at once; wave_host_poll() applies the decision; round trip;\n"
+		"      (b)-(a) is what the agent loop and the session layer add;\n"
+		"  (c) decisions per second, the host streaming events in batches of\n"
+		"      1, 8, 32 (wave_host_event() B times, then one wave_host_poll());\n"
+		"      the agent runs on one core.\n"
+		"Every event must get exactly one decision, in order, from the agent.\n"
+		"\n"
+		"  --iters N     timed round trips per latency run (default 200000)\n"
+		"  --reps N      rounds, each runs (a) and (b)+(c) once in fresh processes\n"
+		"                (default 5, max %d); medians over rounds are reported\n"
+		"  --tput-ms N   length of one throughput run in ms (default 300)\n"
+		"  --clock KIND  tsc (default, when the TSC is invariant) or mono\n"
+		"  --plugin-dir DIR  where wave_bench_echo.so is (default: the build's)\n"
+		"  --json        one JSON object per line per measurement\n"
+		"  --quick       small counts: a smoke test, not a measurement\n"
+		"  --help        this text\n"
+		"\n"
+		"Targets shown: (b)-(a) p50 <= 100 ns; (c) >= 10 million events/s at B=32.\n"
+		"Exit status: 0; 1 when a run failed or a decision was lost, duplicated\n"
+		"or wrong; 2 for bad usage. Timing never changes the exit status.\n",
+		BENCH_MAX_REPS);
+}
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+enum { OPT_ITERS = 256, OPT_REPS, OPT_TPUT, OPT_CLOCK, OPT_PLUGIN_DIR, OPT_JSON, OPT_QUICK,
+       OPT_HELP };
+
+static const struct option long_opts[] = {
+	{ "iters", required_argument, NULL, OPT_ITERS },
+	{ "reps", required_argument, NULL, OPT_REPS },
+	{ "tput-ms", required_argument, NULL, OPT_TPUT },
+	{ "clock", required_argument, NULL, OPT_CLOCK },
+	{ "plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "quick", no_argument, NULL, OPT_QUICK },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct opts {
+	struct bench_cfg cfg;
+	enum bench_clock_kind clk;
+	const char *plugin_dir;
+};
+
+static int parse_one(int o, struct opts *p, bool *quick)
+{
+	switch (o) {
+	case OPT_ITERS: return parse_uint(optarg, 1, 100000000, &p->cfg.iters);
+	case OPT_REPS: return parse_uint(optarg, 1, BENCH_MAX_REPS, &p->cfg.reps);
+	case OPT_TPUT: return parse_uint(optarg, 1, 60000, &p->cfg.tput_ms);
+	case OPT_CLOCK:
+		if (strcmp(optarg, "tsc") != 0 && strcmp(optarg, "mono") != 0)
+			return -EINVAL;
+		p->clk = optarg[0] == 't' ? BENCH_CLOCK_TSC : BENCH_CLOCK_MONO;
+		return 0;
+	case OPT_PLUGIN_DIR: p->plugin_dir = optarg; return 0;
+	case OPT_JSON: p->cfg.json = true; return 0;
+	case OPT_QUICK: *quick = true; return 0;
+	case OPT_HELP: return 1;
+	default: return -EINVAL;
+	}
+}
+
+/* Fills @p from the command line. Returns 0, 1 for --help, or -EINVAL. */
+static int parse_args(int argc, char **argv, struct opts *p)
+{
+	bool quick = false, set[3] = { false, false, false };
+	int o, ret = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->cfg = (struct bench_cfg){ .iters = 200000, .reps = 5, .tput_ms = 300, .run_wave = true };
+	p->clk = BENCH_CLOCK_TSC;
+	p->plugin_dir = BENCH_PLUGIN_DIR;
+	while (ret == 0 && (o = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		if (o >= OPT_ITERS && o <= OPT_TPUT)
+			set[o - OPT_ITERS] = true;
+		ret = parse_one(o, p, &quick);
+	}
+	if (ret == 0 && optind < argc)
+		ret = -EINVAL;
+	if (quick) {
+		p->cfg.iters = set[0] ? p->cfg.iters : 2000;
+		p->cfg.reps = set[1] ? p->cfg.reps : 2;
+		p->cfg.tput_ms = set[2] ? p->cfg.tput_ms : 20;
+	}
+	p->cfg.warmup = p->cfg.iters / 10 > 100 ? p->cfg.iters / 10 : 100;
+	return ret;
+}
+
+/* ---- the report --------------------------------------------------------------- */
+
+struct results {
+	const struct bench_cfg *cfg;
+	struct bench_result *chan;       /* (a), one way */
+	struct bench_agent_result *agent; /* (b) and (c), one way */
+};
+
+/* Round trip of one run's latency figures: twice the one-way ones. */
+static struct bench_lat rtt(struct bench_lat l)
+{
+	return (struct bench_lat){ 2 * l.p50, 2 * l.p99, 2 * l.p999, 2 * l.mean,
+				   2 * l.loop_mean };
+}
+
+/* Median over rounds of each round's (b)-(a), round trip. */
+static struct bench_lat added(const struct results *r)
+{
+	struct bench_lat d[BENCH_MAX_REPS];
+	unsigned n = r->chan->n_lat < r->agent->n_lat ? r->chan->n_lat : r->agent->n_lat;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct bench_lat a = rtt(r->chan->lat[i]), b = rtt(r->agent->lat[i]);
+		d[i] = (struct bench_lat){ b.p50 - a.p50, b.p99 - a.p99, b.p999 - a.p999,
+					   b.mean - a.mean, b.loop_mean - a.loop_mean };
+	}
+	return bench_lat_median(d, n);
+}
+
+static double rate_median(const double *runs, unsigned n)
+{
+	double v[BENCH_MAX_REPS];
+
+	if (n == 0)
+		return 0;
+	memcpy(v, runs, n * sizeof(v[0]));
+	return bench_median(v, n);
+}
+
+static void json_lat(const char *key, const struct bench_lat *l, unsigned runs, unsigned iters)
+{
+	printf("{\"measurement\":\"%s\",\"metric\":\"round_trip\",\"p50_ns\":%.1f,"
+	       "\"p99_ns\":%.1f,\"p999_ns\":%.1f,\"mean_ns\":%.1f,\"loop_mean_ns\":%.1f,"
+	       "\"runs\":%u,\"round_trips_per_run\":%u}\n",
+	       key, l->p50, l->p99, l->p999, l->mean, l->loop_mean, runs, iters);
+}
+
+static void json_rates(const char *key, const char *unit, const double (*tput)[BENCH_MAX_REPS],
+		       unsigned runs, unsigned ms)
+{
+	for (int b = 0; b < BENCH_N_BATCHES; b++)
+		printf("{\"measurement\":\"%s\",\"metric\":\"throughput\",\"batch\":%u,"
+		       "\"%s\":%.0f,\"runs\":%u,\"run_ms\":%u}\n",
+		       key, bench_batches[b], unit, rate_median(tput[b], runs), runs, ms);
+}
+
+static void print_json(const struct results *r, const struct bench_lat *a,
+		       const struct bench_lat *b, const struct bench_lat *d)
+{
+	const struct bench_cfg *c = r->cfg;
+	double b32 = rate_median(r->agent->tput[2], r->agent->n_tput);
+
+	printf("{\"metric\":\"setup\",\"msg_bytes\":64,\"host_cpu\":%d,\"agent_cpu\":%d,"
+	       "\"single_core\":%s,\"timer\":\"%s\",\"tsc_mhz\":%.1f,\"note\":",
+	       c->host_cpu, c->agent_cpu, c->single_core ? "true" : "false",
+	       bench_clock_kind() == BENCH_CLOCK_TSC ? "tsc" : "clock_monotonic", bench_clock_mhz());
+	bench_json_string(r->agent->note);
+	printf("}\n");
+	json_lat("channel_shm", a, r->chan->n_lat, c->iters);
+	json_lat("agent_decision", b, r->agent->n_lat, c->iters);
+	json_lat("agent_added", d, r->agent->n_lat, c->iters);
+	json_rates("channel_shm_stream", "msgs_per_s", r->chan->tput, r->chan->n_tput, c->tput_ms);
+	json_rates("agent_decisions", "events_per_s", r->agent->tput, r->agent->n_tput, c->tput_ms);
+	printf("{\"metric\":\"check\",\"events\":%llu,\"decisions\":%llu,\"exactly_one\":%s}\n",
+	       (unsigned long long)r->agent->events, (unsigned long long)r->agent->decisions,
+	       r->agent->events == r->agent->decisions ? "true" : "false");
+	printf("{\"metric\":\"target\",\"name\":\"agent_added_p50_le_100ns\",\"value\":%.1f,"
+	       "\"met\":%s}\n", d->p50, d->p50 <= TARGET_ADDED_NS ? "true" : "false");
+	printf("{\"metric\":\"target\",\"name\":\"agent_b32_events_per_s_ge_10M\",\"value\":%.0f,"
+	       "\"met\":%s}\n", b32, b32 >= TARGET_EVENTS_B32 ? "true" : "false");
+}
+
+static void row_lat(const char *label, const struct bench_lat *l)
+{
+	printf("%-40s %9.0f %9.0f %9.0f %9.0f %9.0f\n", label, l->p50, l->p99, l->p999, l->mean,
+	       l->loop_mean);
+}
+
+static void row_rates(const char *label, const double (*tput)[BENCH_MAX_REPS], unsigned runs)
+{
+	printf("%-40s", label);
+	for (int b = 0; b < BENCH_N_BATCHES; b++)
+		printf(" %10.2f M", rate_median(tput[b], runs) / 1e6);
+	printf("\n");
+}
+
+static void print_table(const struct results *r, const struct bench_lat *a,
+			const struct bench_lat *b, const struct bench_lat *d)
+{
+	const struct bench_cfg *c = r->cfg;
+	double b32 = rate_median(r->agent->tput[2], r->agent->n_tput);
+
+	printf("wave-bench-agent: host on CPU %d, agent on CPU %d%s; timer %s\n", c->host_cpu,
+	       c->agent_cpu, c->single_core ? " (ONE CPU: numbers not meaningful)" : "",
+	       bench_clock_kind() == BENCH_CLOCK_TSC ? "rdtscp" : "CLOCK_MONOTONIC");
+	printf("%u rounds, each (a) then (b)+(c) in fresh processes; %u timed round trips per "
+	       "run;\nmedians over rounds; (b)-(a) is the median of each round's difference\n\n",
+	       c->reps, c->iters);
+	printf("%-40s %9s %9s %9s %9s %9s\n", "round trip, ns", "p50", "p99", "p99.9", "mean",
+	       "loop");
+	row_lat("(a) channel shm:// ping-pong", a);
+	row_lat("(b) decision via agent + session", b);
+	row_lat("(b)-(a) added by agent loop + session", d);
+	printf("\n%-40s %12s %12s %12s\n", "per second", "B=1", "B=8", "B=32");
+	row_rates("(a) channel stream, no answer (msgs)", r->chan->tput, r->chan->n_tput);
+	row_rates("(c) decisions, agent on 1 core (events)", r->agent->tput, r->agent->n_tput);
+	printf("\nevents %llu, decisions %llu: %s\n", (unsigned long long)r->agent->events,
+	       (unsigned long long)r->agent->decisions,
+	       r->agent->events == r->agent->decisions ? "exactly one each" : "MISMATCH");
+	printf("targets:\n  %-44s %8.1f ns   %s\n", "(b)-(a) p50 <= 100 ns", d->p50,
+	       d->p50 <= TARGET_ADDED_NS ? "met" : "MISSED");
+	printf("  %-44s %8.2f M/s  %s\n", "(c) >= 10 M events/s at B=32", b32 / 1e6,
+	       b32 >= TARGET_EVENTS_B32 ? "met" : "MISSED");
+}
+
+static void report(const struct results *r)
+{
+	struct bench_lat a = rtt(bench_lat_median(r->chan->lat, r->chan->n_lat));
+	struct bench_lat b = rtt(bench_lat_median(r->agent->lat, r->agent->n_lat));
+	struct bench_lat d = added(r);
+
+	if (r->cfg->json)
+		print_json(r, &a, &b, &d);
+	else
+		print_table(r, &a, &b, &d);
+	fflush(stdout);
+}
+
+/* ---- main ---------------------------------------------------------------------- */
+
+static int setup_cpus(struct bench_cfg *c)
+{
+	int n = 0, ret = bench_pick_cpus(&c->host_cpu, &c->agent_cpu, &n);
+
+	if (ret < 0)
+		return ret;
+	c->single_core = n < 2;
+	if (c->single_core)
+		fprintf(stderr, "wave-bench-agent: only one CPU (%d): both sides share it; "
+			"numbers are not meaningful\n", c->host_cpu);
+	return 0;
+}
+
+static int fail_round(const char *what, unsigned round, int err)
+{
+	fprintf(stderr, "wave-bench-agent: %s, round %u: %s\n", what, round + 1,
+		wave_strerror(err));
+	return err;
+}
+
+/* Interleaved rounds, as wave-bench-chan does: a busy spell of the shared
+ * machine hits both measurements, not whichever ran during it. */
+static int run_rounds(const struct opts *p, struct results *r)
+{
+	int ret;
+
+	for (unsigned i = 0; i < p->cfg.reps; i++) {
+		ret = bench_wave_run(&p->cfg, r->chan);
+		if (ret < 0)
+			return fail_round("(a) channel", i, ret);
+		ret = bench_agent_run(&p->cfg, p->plugin_dir, r->agent);
+		if (ret < 0)
+			return fail_round("(b)/(c) agent", i, ret);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts p;
+	struct results r;
+	size_t len = sizeof(*r.chan) + sizeof(*r.agent);
+	void *mem;
+	int ret = parse_args(argc, argv, &p);
+
+	if (ret > 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "wave-bench-agent: bad arguments; see wave-bench-agent --help\n");
+		return 2;
+	}
+	if ((ret = setup_cpus(&p.cfg)) < 0 ||
+	    (ret = bench_clock_init(p.clk, p.cfg.iters > 10000 ? 200 : 20)) < 0) {
+		fprintf(stderr, "wave-bench-agent: setup failed: %s\n", strerror(-ret));
+		return 1;
+	}
+	/* Filled by the child processes. */
+	mem = bench_shared_alloc(len);
+	if (!mem) {
+		fprintf(stderr, "wave-bench-agent: out of memory\n");
+		return 1;
+	}
+	r = (struct results){ &p.cfg, mem, (struct bench_agent_result *)((char *)mem +
+									  sizeof(*r.chan)) };
+	ret = run_rounds(&p, &r);
+	if (ret == 0)
+		report(&r);
+	bench_shared_free(mem, len);
+	return ret == 0 ? 0 : 1;
+}

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One run of wave-bench-agent: an agent process runs the agent runtime
+ * (wave_agent_run(), the bench_echo plugin) pinned to one CPU; a host
+ * process on the other CPU opens a session (wave_host_connect()), measures
+ * decision round trips one event at a time, then streams events in batches
+ * and counts decisions per second. Every decision is checked: it must come
+ * from the agent, answer the event it names, and arrive in order, so a lost
+ * or duplicated decision fails the run instead of producing a number.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_agent.h"
+
+#define SETUP_TIMEOUT_MS 10000
+/* The event type; bench_echo answers with type + 1. */
+#define EV_TYPE ((uint16_t)(WAVE_MSG_APP_FIRST + 0x10))
+/* Keys cycle over this many: the host's state, not one key per event. */
+#define N_KEYS 4096u
+/* Events in flight at most while streaming: fewer than N_KEYS, so no
+ * event's decision can be made stale by a newer event for its key, and
+ * less than a ring, so the window, not backpressure, paces the host. */
+#define WINDOW 512u
+/* Look at the clock once per this many batches while streaming. */
+#define CLOCK_EVERY 64u
+
+struct run_side {
+	const struct bench_cfg *cfg;
+	struct bench_agent_result *res;
+	char uri[128];
+	char cfg_json[1024];
+	int ready_fd; /* agent: written once listening */
+	int stop_fd;  /* agent: readable (EOF) when the run is over */
+	int stop_w;   /* the parent's end of that pipe: children close it */
+};
+
+static int fail(const char *what, int err)
+{
+	fprintf(stderr, "wave-bench-agent: %s: %s\n", what, wave_strerror(err));
+	return err;
+}
+
+/* ---- the agent process ---------------------------------------------------- */
+
+/* Stops the agent once the parent closes its end of the stop pipe (or dies). */
+static void *stop_watch(void *arg)
+{
+	struct run_side *s = arg;
+	char c;
+
+	while (read(s->stop_fd, &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+struct agent_proc {
+	struct wave_agent *a;
+	struct run_side *s;
+};
+
+static void *agent_stopper(void *arg)
+{
+	struct agent_proc *p = arg;
+
+	stop_watch(p->s);
+	wave_agent_stop(p->a);
+	return NULL;
+}
+
+static int agent_main(void *arg)
+{
+	struct run_side *s = arg;
+	struct agent_proc p = { NULL, s };
+	struct wave_config *cfg;
+	struct wave_error err;
+	pthread_t thr;
+	int ret;
+
+	close(s->stop_w); /* else the pipe never reads EOF */
+	ret = wave_config_parse(s->cfg_json, strlen(s->cfg_json), NULL, &cfg, &err);
+	if (ret < 0) {
+		fprintf(stderr, "wave-bench-agent: configuration: %s\n", err.text);
+		return ret;
+	}
+	ret = wave_agent_create(cfg, &p.a, &err);
+	if (ret < 0) {
+		fprintf(stderr, "wave-bench-agent: agent: %s: %s\n", err.source, err.text);
+		wave_config_free(cfg);
+		return ret;
+	}
+	ret = -pthread_create(&thr, NULL, agent_stopper, &p);
+	if (ret < 0) {
+		wave_agent_destroy(p.a);
+		wave_config_free(cfg);
+		return fail("agent", ret);
+	}
+	if (write(s->ready_fd, "r", 1) != 1)
+		ret = -errno;
+	close(s->ready_fd);
+	if (ret == 0)
+		ret = wave_agent_run(p.a);
+	/* The stopper returns once the parent closes the pipe. */
+	pthread_join(thr, NULL);
+	wave_agent_destroy(p.a);
+	wave_config_free(cfg);
+	return ret < 0 ? fail("agent", ret) : 0;
+}
+
+/* ---- the host application ------------------------------------------------- */
+
+struct app {
+	uint64_t expected; /* the event number the next decision must answer */
+	uint64_t errors;   /* decisions that were not the expected one */
+};
+
+static void on_decision(struct wave_host *h, const struct wave_msg *d,
+			enum wave_decision_source src, void *user)
+{
+	struct app *app = user;
+
+	(void)h;
+	if (src != WAVE_DECISION_AGENT || d->type != EV_TYPE + 1 ||
+	    d->payload.u64[0] != app->expected || WAVE_CUSTOM_KEY(d) != app->expected % N_KEYS)
+		app->errors++;
+	app->expected++;
+}
+
+/* Never used while the agent is up; when it runs, the run fails. */
+static int decide(struct wave_host *h, const struct wave_msg *ev, struct wave_msg *out,
+		  void *user)
+{
+	(void)h;
+	(void)user;
+	out->type = EV_TYPE + 1;
+	out->payload.u64[0] = ev->payload.u64[0];
+	return 0;
+}
+
+static const struct wave_host_ops app_ops = {
+	.size = sizeof(struct wave_host_ops),
+	.on_decision = on_decision,
+	.decide = decide,
+	.on_state = NULL,
+	.replay = NULL,
+};
+
+struct hctx {
+	struct wave_host *h;
+	struct app app;
+	uint64_t next; /* the next event's number */
+	int poll_ms;   /* 0 (busy-poll), or 1 when both sides share a CPU */
+};
+
+/* One poll; fails once the agent is no longer in control. */
+static int poll_once(struct hctx *c)
+{
+	int ret = wave_host_poll(c->h, c->poll_ms);
+
+	if (ret < 0)
+		return ret;
+	return wave_host_state(c->h) == WAVE_HOST_AGENT ? 0 : -ECONNRESET;
+}
+
+/* Sends the next event, polling while the channel to the agent is full. */
+static int send_event(struct hctx *c)
+{
+	struct wave_msg ev;
+	int ret;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = EV_TYPE;
+	ev.payload.u64[0] = c->next;
+	while ((ret = wave_host_event(c->h, &ev, c->next % N_KEYS, NULL)) == -EAGAIN)
+		if ((ret = poll_once(c)) < 0)
+			return ret;
+	if (ret == 0)
+		c->next++;
+	return ret;
+}
+
+/* Polls until at most @inflight events wait for their decision. */
+static int drain_to(struct hctx *c, uint64_t inflight)
+{
+	int ret;
+
+	while (c->next - c->app.expected > inflight)
+		if ((ret = poll_once(c)) < 0)
+			return ret;
+	return 0;
+}
+
+/* @n decision round trips, one event in flight. With @samples, the i-th
+ * one's duration in ticks goes to samples[i] (one timer reading per round
+ * trip: the end of one is the start of the next). */
+static int roundtrips(struct hctx *c, unsigned n, uint64_t *samples)
+{
+	uint64_t prev = samples ? bench_ticks() : 0;
+	int ret;
+
+	for (unsigned i = 0; i < n; i++) {
+		if ((ret = send_event(c)) < 0 || (ret = drain_to(c, 0)) < 0)
+			return ret;
+		if (samples) {
+			uint64_t now = bench_ticks();
+			samples[i] = now - prev;
+			prev = now;
+		}
+	}
+	return 0;
+}
+
+static int latency_run(struct hctx *c, const struct bench_cfg *cfg,
+		       struct bench_agent_result *res)
+{
+	uint64_t *samples = malloc(sizeof(*samples) * cfg->iters);
+	uint64_t t0 = 0, t1 = 0;
+	int ret;
+
+	if (!samples)
+		return -ENOMEM;
+	ret = roundtrips(c, cfg->warmup, NULL);
+	if (ret == 0) {
+		t0 = bench_ticks();
+		ret = roundtrips(c, cfg->iters, NULL);
+		t1 = bench_ticks();
+	}
+	if (ret == 0)
+		ret = roundtrips(c, cfg->iters, samples);
+	if (ret == 0) {
+		struct bench_lat l = bench_lat_from_rtts(samples, cfg->iters);
+		l.loop_mean = bench_ticks_to_ns(t1 - t0) / cfg->iters / 2;
+		res->lat[res->n_lat++] = l;
+	}
+	free(samples);
+	return ret;
+}
+
+/* Streams events in batches of @batch (wave_host_event() @batch times, then
+ * one wave_host_poll()) for about @ms, keeping at most WINDOW in flight;
+ * then waits for every decision. Rate: decided events per second. */
+static int stream(struct hctx *c, unsigned batch, unsigned ms, double *rate)
+{
+	uint64_t first = c->next, t0 = bench_ticks(), t1, limit;
+	unsigned round = 0;
+	int ret;
+
+	limit = t0 + bench_ns_to_ticks((uint64_t)ms * 1000000u);
+	do {
+		if ((ret = drain_to(c, WINDOW - batch)) < 0)
+			return ret;
+		for (unsigned i = 0; i < batch; i++)
+			if ((ret = send_event(c)) < 0)
+				return ret;
+		if ((ret = poll_once(c)) < 0)
+			return ret;
+	} while (++round % CLOCK_EVERY != 0 || bench_ticks() < limit);
+	if ((ret = drain_to(c, 0)) < 0)
+		return ret;
+	t1 = bench_ticks();
+	*rate = (double)(c->next - first) * 1e9 / bench_ticks_to_ns(t1 - t0);
+	return 0;
+}
+
+static int throughput_run(struct hctx *c, const struct bench_cfg *cfg,
+			  struct bench_agent_result *res)
+{
+	double rate[BENCH_N_BATCHES], warm;
+	int ret = 0;
+
+	for (unsigned b = 0; ret == 0 && b < BENCH_N_BATCHES; b++) {
+		ret = stream(c, bench_batches[b], cfg->tput_ms / 4 + 1, &warm);
+		if (ret == 0)
+			ret = stream(c, bench_batches[b], cfg->tput_ms, &rate[b]);
+	}
+	if (ret < 0)
+		return ret;
+	for (unsigned b = 0; b < BENCH_N_BATCHES; b++)
+		res->tput[b][res->n_tput] = rate[b];
+	res->n_tput++;
+	return 0;
+}
+
+/* Every event got exactly one decision, the expected one, from the agent. */
+static int verify(struct hctx *c, struct bench_agent_result *res)
+{
+	struct wave_host_stats st;
+
+	if (wave_host_stats(c->h, &st) < 0)
+		return -EINVAL;
+	res->events += st.events;
+	res->decisions += st.decisions_agent;
+	if (c->app.errors || st.events != c->next || st.decisions_agent != st.events ||
+	    st.stale || st.duplicates || st.bad || st.decisions_fallback || st.fallbacks) {
+		fprintf(stderr, "wave-bench-agent: %llu events, %llu agent decisions, %llu wrong, "
+			"%llu stale, %llu duplicate, %llu bad, %llu fallback\n",
+			(unsigned long long)st.events, (unsigned long long)st.decisions_agent,
+			(unsigned long long)c->app.errors, (unsigned long long)st.stale,
+			(unsigned long long)st.duplicates, (unsigned long long)st.bad,
+			(unsigned long long)st.decisions_fallback);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int host_main(void *arg)
+{
+	struct run_side *s = arg;
+	struct hctx c = { .poll_ms = s->cfg->single_core ? 1 : 0 };
+	struct wave_host_opts o;
+	struct wave_error err;
+	int ret;
+
+	close(s->stop_w); /* only the parent may end the agent */
+	wave_host_opts_init(&o);
+	o.ops = &app_ops;
+	o.user = &c.app;
+	/* A loaded shared machine may stall a side for a while: not a death. */
+	o.heartbeat_timeout_ms = 10000;
+	o.connect_timeout_ms = SETUP_TIMEOUT_MS;
+	ret = wave_host_connect(s->uri, &o, &c.h, &err);
+	if (ret < 0) {
+		fprintf(stderr, "wave-bench-agent: connect: %s\n", err.text);
+		return ret;
+	}
+	ret = latency_run(&c, s->cfg, s->res);
+	if (ret == 0)
+		ret = throughput_run(&c, s->cfg, s->res);
+	if (ret == 0)
+		ret = verify(&c, s->res);
+	wave_host_close(c.h);
+	return ret < 0 ? fail("host", ret) : 0;
+}
+
+/* ---- the pair ------------------------------------------------------------- */
+
+static int wait_ready(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	if (poll(&p, 1, SETUP_TIMEOUT_MS) <= 0)
+		return -ETIMEDOUT;
+	return read(fd, &c, 1) == 1 ? 0 : -EPIPE;
+}
+
+static int run_timeout_ms(const struct bench_cfg *cfg)
+{
+	return 60000 + (int)(cfg->iters / 10 + 8 * cfg->tput_ms);
+}
+
+/* Starts the agent; returns its pid through @agent and the write end of
+ * its stop pipe through @stop_w. */
+static int start_agent(struct run_side *s, pid_t *agent, int *stop_w)
+{
+	int rp[2], sp[2], ret;
+
+	if (pipe(rp) < 0)
+		return -errno;
+	if (pipe(sp) < 0) {
+		ret = -errno;
+		close(rp[0]);
+		close(rp[1]);
+		return ret;
+	}
+	s->ready_fd = rp[1];
+	s->stop_fd = sp[0];
+	s->stop_w = sp[1];
+	ret = bench_spawn(s->cfg->agent_cpu, agent_main, s, agent);
+	close(rp[1]);
+	close(sp[0]);
+	if (ret == 0)
+		ret = wait_ready(rp[0]);
+	close(rp[0]);
+	*stop_w = sp[1];
+	return ret;
+}
+
+static int run_pair(struct run_side *s)
+{
+	pid_t agent = -1, host = -1;
+	int stop_w = -1, ret, st;
+
+	ret = start_agent(s, &agent, &stop_w);
+	if (ret == 0)
+		ret = bench_spawn(s->cfg->host_cpu, host_main, s, &host);
+	if (host > 0 && (st = bench_wait(host, run_timeout_ms(s->cfg))) != 0 && ret == 0)
+		ret = st < 0 ? st : -EPROTO;
+	if (stop_w >= 0)
+		close(stop_w); /* the agent says goodbye and exits */
+	if (agent > 0) {
+		st = bench_wait(agent, ret == 0 ? SETUP_TIMEOUT_MS : 1);
+		if (st != 0 && ret == 0)
+			ret = st < 0 ? st : -EPROTO;
+	}
+	return ret;
+}
+
+int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir,
+		    struct bench_agent_result *res)
+{
+	char dir[] = "/tmp/wave-bench-agent-XXXXXX", sock[64];
+	struct run_side s = { .cfg = cfg, .res = res, .ready_fd = -1, .stop_fd = -1, .stop_w = -1 };
+	int ret;
+
+	if (!cfg || !plugin_dir || !res || res->n_lat >= BENCH_MAX_REPS)
+		return -EINVAL;
+	if (!mkdtemp(dir))
+		return -errno;
+	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+	snprintf(s.uri, sizeof(s.uri), "shm://%s", sock);
+	/* spin_ns: the agent polls for a second before it sleeps, as a
+	 * dedicated agent core would; alone on one CPU it must not spin. */
+	ret = snprintf(s.cfg_json, sizeof(s.cfg_json),
+		       "{\"listen\": [\"%s\"], \"heartbeat\": {\"timeout_ms\": 10000},"
+		       " \"channel\": {\"spin_ns\": %u}, \"plugin_path\": [\"%s\"],"
+		       " \"domains\": {\"custom\": {\"plugin\": \"bench_echo\"}}}",
+		       s.uri, cfg->single_core ? 0u : 1000000000u, plugin_dir);
+	if (ret < 0 || (size_t)ret >= sizeof(s.cfg_json))
+		ret = -ENAMETOOLONG;
+	else
+		ret = run_pair(&s);
+	unlink(sock); /* the listener removed it; a killed agent may not have */
+	rmdir(dir);
+	snprintf(res->note, sizeof(res->note), "wave_host_event + wave_host_poll(0) -> "
+		 "wave_agent_run -> bench_echo, busy-polling");
+	return ret;
+}
