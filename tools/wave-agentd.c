@@ -78,11 +78,10 @@ static int check_plugins(const struct wave_config *cfg)
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
 		if (!cfg->domains[d].enabled)
 			continue;
-		if (d != WAVE_DOMAIN_CUSTOM) {
+		if (d != WAVE_DOMAIN_CUSTOM && d != WAVE_DOMAIN_SCHED) {
 			/* As wave_agent_create() would refuse it. */
 			fprintf(stderr, "wave-agentd: %s: domains.%s: the agent runtime does not "
-				"serve this domain yet\n", cfg->source, d == WAVE_DOMAIN_SCHED ? "sched"
-				: d == WAVE_DOMAIN_MEM ? "mem" : "rpc");
+				"serve this domain yet\n", cfg->source, d == WAVE_DOMAIN_MEM ? "mem" : "rpc");
 			bad = 1;
 			continue;
 		}

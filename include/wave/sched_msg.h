@@ -74,6 +74,13 @@ extern "C" {
 #define WAVE_SCHED_PRESTAGE (WAVE_MSG_SCHED_FIRST + 0x41)
 #define WAVE_SCHED_PREEMPT (WAVE_MSG_SCHED_FIRST + 0x42)
 #define WAVE_SCHED_OUTCOME (WAVE_MSG_SCHED_FIRST + 0x80)
+/* Session message of the sched domain, not part of the state model: the
+ * host's first sched message of a session, payload u32 n_cpus at offset 0
+ * (1..WAVE_SCHED_MAX_CPUS), every other byte and the flags 0. The agent
+ * runtime makes the host's state (wave_sched_state_create(n_cpus)) and
+ * starts its plugin instance when it arrives; wave_sched_msg_decode()
+ * refuses it (-ENOMSG) like any type it does not handle. */
+#define WAVE_SCHED_SETUP (WAVE_MSG_SCHED_FIRST + 0x20)
 
 /** Most CPUs a sched domain can have. */
 #define WAVE_SCHED_MAX_CPUS 4096u

@@ -74,6 +74,7 @@ void agent_host_remove(struct wave_agent *a, size_t i, const char *why)
 	wave_info("agent: host %llu: %s", (unsigned long long)h->id, why);
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
 		inst_stop(a, d, &h->inst[d]);
+	agent_sched_free(h);
 	if (h->fd >= 0)
 		epoll_ctl(a->epfd, EPOLL_CTL_DEL, h->fd, NULL);
 	wave_chan_close(h->ch);
@@ -116,13 +117,26 @@ static void lat_record(struct agent_inst *in, uint64_t ns)
 	in->n_lat++;
 }
 
-/* After @m was sent: its event (if any) is answered. */
-static void sent(struct agent_host *h, struct agent_inst *in, const struct wave_msg *m,
-		 uint64_t now)
+static bool is_sched(const struct wave_msg *m)
 {
-	struct kt_entry *e = kt_find(&h->kt, WAVE_CUSTOM_KEY(m));
+	return m->type >= WAVE_MSG_SCHED_FIRST && m->type <= WAVE_MSG_SCHED_LAST;
+}
+
+/* After @m was sent: its event (if any) is answered. */
+static void sent(struct agent_host *h, const struct wave_msg *m, uint64_t now)
+{
+	struct agent_inst *in = &h->inst[is_sched(m) ? WAVE_DOMAIN_SCHED : WAVE_DOMAIN_CUSTOM];
+	struct kt_entry *e;
 
 	in->decisions_out++;
+	if (is_sched(m)) {
+		/* Sched decisions are checked by sequence in the state model;
+		 * their latency is from the event being handled, if any. */
+		if (h->cur_ev && now > h->cur_ev->tstamp)
+			lat_record(in, now - h->cur_ev->tstamp);
+		return;
+	}
+	e = kt_find(&h->kt, WAVE_CUSTOM_KEY(m));
 	if (e && e->pending && WAVE_CUSTOM_SEQ(m) >= e->seq) {
 		e->pending = false;
 		if (now > e->ev.tstamp)
@@ -151,7 +165,6 @@ static int outbox_push(struct agent_host *h, const struct wave_msg *m)
 /* Sends what waits in the outbox. Return: how many left it. */
 static int outbox_flush(struct agent_host *h, uint64_t now)
 {
-	struct agent_inst *in = &h->inst[WAVE_DOMAIN_CUSTOM];
 	int done = 0, ret;
 
 	while (h->ob_n) {
@@ -161,7 +174,7 @@ static int outbox_flush(struct agent_host *h, uint64_t now)
 		if (ret <= 0)
 			return ret < 0 ? ret : done;
 		for (int k = 0; k < ret; k++)
-			sent(h, in, &h->outbox[h->ob_head + (unsigned)k], now);
+			sent(h, &h->outbox[h->ob_head + (unsigned)k], now);
 		h->ob_head = (h->ob_head + (unsigned)ret) % h->ob_cap;
 		h->ob_n -= (unsigned)ret;
 		done += ret;
@@ -169,19 +182,20 @@ static int outbox_flush(struct agent_host *h, uint64_t now)
 	return done;
 }
 
-/* wave_plugin_emit_fn of custom-domain instances. */
-static int custom_emit(void *user, const struct wave_msg *msgs, unsigned n)
+/* wave_plugin_emit_fn of every instance: custom decisions (stamped), and
+ * sched decisions (already checked and encoded by the state model). */
+static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 {
 	struct agent_host *h = user;
-	struct agent_inst *in = &h->inst[WAVE_DOMAIN_CUSTOM];
 	uint64_t now = wave_now_ns();
 	struct wave_msg m;
 	int ret;
 
 	for (unsigned i = 0; i < n; i++) {
 		m = msgs[i];
-		stamp(h, &m);
-		if (replay_drop(h, &m)) {
+		if (!is_sched(&m))
+			stamp(h, &m);
+		if (!is_sched(&m) && replay_drop(h, &m)) {
 			h->replay_dropped++;
 			continue;
 		}
@@ -191,7 +205,7 @@ static int custom_emit(void *user, const struct wave_msg *msgs, unsigned n)
 		if (ret < 0)
 			return i ? (int)i : ret;
 		if (ret == 1)
-			sent(h, in, &m, now);
+			sent(h, &m, now);
 		else if (!outbox_push(h, &m))
 			return (int)i;
 	}
@@ -208,9 +222,10 @@ int agent_inst_start(struct agent_host *h, unsigned d, struct wave_plugin *p,
 	wave_plugin_ctx_opts_init(&o);
 	o.params = dcfg->params;
 	o.tick_ns = dcfg->tick_us * 1000u;
-	o.emit = custom_emit;
+	o.emit = host_emit;
 	o.emit_user = h;
-	(void)d; /* only the custom domain has an ops table in this ABI */
+	/* A sched instance drives the host's state model (made at SETUP). */
+	o.domain_state = d == WAVE_DOMAIN_SCHED ? h->sched : NULL;
 	return wave_plugin_ctx_create(p, &o, &out->ctx, err);
 }
 
@@ -224,9 +239,14 @@ static int by_seq(const void *x, const void *y)
 
 void agent_inst_replay(struct agent_host *h, struct agent_inst *in)
 {
-	struct kt_entry **order = calloc(h->kt.n ? h->kt.n : 1, sizeof(*order));
+	struct kt_entry **order;
 	size_t n = 0;
 
+	if (in == &h->inst[WAVE_DOMAIN_SCHED]) {
+		agent_sched_replay(h, in);
+		return;
+	}
+	order = calloc(h->kt.n ? h->kt.n : 1, sizeof(*order));
 	if (!order) {
 		wave_warn("agent: host %llu: no memory to replay its state",
 			  (unsigned long long)h->id);
@@ -319,7 +339,8 @@ static int welcome(struct agent_host *h, uint64_t now)
 	struct wave_msg m;
 
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
-		if (!(h->hello.domains & (1u << d)))
+		/* The sched instance starts at the host's SETUP (its CPU count). */
+		if (!(h->hello.domains & (1u << d)) || d == WAVE_DOMAIN_SCHED)
 			continue;
 		if (agent_inst_start(h, d, a->dom[d].plugin, a->dom[d].dcfg, &h->inst[d], &err) < 0) {
 			refuse(h, -WAVE_EPLUGIN, WAVE_REFUSE_DOMAIN, "domain %s: plugin failed",
@@ -400,6 +421,8 @@ static int on_ready_msg(struct agent_host *h, const struct wave_msg *m)
 
 	if (m->type >= WAVE_MSG_APP_FIRST)
 		return on_event(h, m);
+	if (is_sched(m))
+		return agent_sched_msg(h, m);
 	if (m->type == WAVE_CTL_HEARTBEAT && wave_proto_heartbeat_decode(m, &count) == 0)
 		return 0;
 	if (m->type == WAVE_CTL_BYE && wave_proto_bye_decode(m, &reason) == 0)

@@ -52,6 +52,12 @@ struct agent_host {
 	struct wave_msg *outbox;
 	unsigned ob_head, ob_n, ob_cap;
 	uint64_t replay_dropped;
+	/* Sched domain: the state model of this host's tasks and CPUs, made
+	 * when its SETUP arrives (agent_sched.c); the counters it last
+	 * published into the instance's context. */
+	struct wave_sched_state *sched;
+	int sched_ctr[4];
+	uint64_t sched_pub[4];
 };
 
 /* A stats_socket reader still being written to: the agent never blocks on
@@ -127,6 +133,13 @@ int agent_inst_start(struct agent_host *h, unsigned d, struct wave_plugin *p,
 		     const struct wave_config_domain *dcfg, struct agent_inst *out,
 		     struct wave_error *err);
 void agent_inst_replay(struct agent_host *h, struct agent_inst *in);
+
+/* agent_sched.c: the sched domain. A sched message from a welcomed host
+ * (0, or -1 to drop the host); the instance's replay after a hot swap;
+ * freeing the state once the instance is gone. */
+int agent_sched_msg(struct agent_host *h, const struct wave_msg *m);
+void agent_sched_replay(struct agent_host *h, struct agent_inst *in);
+void agent_sched_free(struct agent_host *h);
 
 /* agent_stats.c: the statistics JSON; the caller holds the lock. */
 int agent_stats_dump(const struct wave_agent *a, char **json);

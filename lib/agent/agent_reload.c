@@ -18,10 +18,10 @@ int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plu
 {
 	struct wave_plugin_load_opts o;
 
-	/* The runtime moves the custom domain's events and decisions only;
-	 * a plugin of another domain would be started without the state
-	 * model its accessors read. */
-	if (d != WAVE_DOMAIN_CUSTOM)
+	/* The runtime moves the custom and sched domains' events and
+	 * decisions; a plugin of another domain would be started without the
+	 * state model its accessors read. */
+	if (d != WAVE_DOMAIN_CUSTOM && d != WAVE_DOMAIN_SCHED)
 		return wave_error_set(err, -WAVE_ECONFIG, cfg->source ? cfg->source : "", 0, 0,
 				      "domains.%s: the agent runtime does not serve this domain yet",
 				      wave_proto_domain_name(d));

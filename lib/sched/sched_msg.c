@@ -9,6 +9,8 @@
 
 #include <wave/sched_msg.h>
 
+#include "sched_impl.h"
+
 /* Little-endian field access at payload offsets, whatever the host order. */
 static uint64_t get_le(const uint8_t *p, size_t off, unsigned bytes)
 {
@@ -297,4 +299,22 @@ WAVE_API const char *wave_sched_result_name(unsigned result)
 	};
 
 	return result < WAVE_SCHED_RESULT_COUNT ? names[result] : NULL;
+}
+
+void sched_setup_encode(uint32_t n_cpus, struct wave_msg *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = WAVE_SCHED_SETUP;
+	put_le(out->payload.u8, 0, 4, n_cpus);
+}
+
+int sched_setup_decode(const struct wave_msg *in, uint32_t *n_cpus)
+{
+	uint32_t n = (uint32_t)get_le(in->payload.u8, 0, 4);
+
+	if (in->type != WAVE_SCHED_SETUP || in->flags || !zero(in->payload.u8, 4, WAVE_MSG_PAYLOAD) ||
+	    n == 0 || n > WAVE_SCHED_MAX_CPUS)
+		return -EBADMSG;
+	*n_cpus = n;
+	return 0;
 }

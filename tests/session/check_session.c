@@ -597,8 +597,8 @@ END_TEST
 /* Every argument of every public function is checked. */
 START_TEST(api_arguments)
 {
-	static const char sched_cfg[] =
-		"{\"listen\": [\"shm:///tmp/x.sock\"], \"domains\": {\"sched\": {\"plugin\": \"sched_fifo\"}}}";
+	static const char mem_cfg[] =
+		"{\"listen\": [\"shm:///tmp/x.sock\"], \"domains\": {\"mem\": {\"plugin\": \"tiering\"}}}";
 	struct wave_host_opts o, bad;
 	struct wave_host_stats st;
 	struct wave_host *h = NULL;
@@ -652,9 +652,9 @@ START_TEST(api_arguments)
 	ck_assert_ptr_null(a);
 	wave_config_free(cfg);
 	/* A domain the runtime does not serve is refused by name. */
-	ck_assert_int_eq(wave_config_parse(sched_cfg, strlen(sched_cfg), "agent.json", &cfg, &err), 0);
+	ck_assert_int_eq(wave_config_parse(mem_cfg, strlen(mem_cfg), "agent.json", &cfg, &err), 0);
 	ck_assert_int_eq(wave_agent_create(cfg, &a, &err), -WAVE_ECONFIG);
-	ck_assert_str_eq(err.text, "domains.sched: the agent runtime does not serve this domain yet");
+	ck_assert_str_eq(err.text, "domains.mem: the agent runtime does not serve this domain yet");
 	wave_config_free(cfg);
 	ck_assert_int_eq(wave_agent_run(NULL), -EINVAL);
 	ck_assert_int_eq(wave_agent_stop(NULL), -EINVAL);
