@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wave-bench-sched: a Shinjuku/Wave-style scheduling workload (bimodal
+ * service times, open-loop Poisson arrivals computed up front, latency from
+ * the scheduled arrival to completion) run under each scheduling mode at a
+ * sweep of offered loads, printed side by side.
+ *
+ * CPUs: the requests always run on one worker CPU; the other CPU holds
+ * whatever makes the decisions (Linux's dispatcher thread, or the agent).
+ * Every mode gets the same two CPUs and the very same requests.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_sched.h"
+
+#define MAX_RATES 16
+#define MAX_REPS 9
+
+struct mode {
+	const char *name;
+	const char *what;
+	int (*run)(const struct bsched_opts *o, struct load *l);
+};
+
+static const struct mode modes[] = {
+	{ "linux", "Linux's scheduler, thread per request", bsched_run_linux },
+};
+#define N_MODES (sizeof(modes) / sizeof(modes[0]))
+
+int bsched_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+}
+
+uint64_t bsched_run_timeout_ns(const struct bsched_opts *o, const struct load *l)
+{
+	(void)o;
+	uint64_t span = l->n ? l->req[l->n - 1].at_ns : 0;
+	return 10 * span + 10000000000ull;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: wave-bench-sched [options]\n"
+		"\n"
+		"Runs a bimodal, open-loop Poisson request workload on one worker CPU\n"
+		"under each scheduling mode, at each offered load, and prints\n"
+		"throughput and latency percentiles (scheduled arrival to completion).\n"
+		"\n"
+		"  --rates LIST     offered loads, requests/s, comma separated\n"
+		"                   (default 4000,8000,12000,16000)\n"
+		"  --requests N     requests per run (default 20000)\n"
+		"  --reps N         runs of each configuration, interleaved; medians\n"
+		"                   are reported (default 3, max %d)\n"
+		"  --short-us US    short service time (default 4)\n"
+		"  --long-us US     long service time (default 10000)\n"
+		"  --long-frac F    share of long requests (default 0.005)\n"
+		"  --threads N      linux mode: threads in the pool (default 64)\n"
+		"  --json           one JSON object per configuration\n"
+		"  --quick          a smoke test: small, checks completion only\n"
+		"  --help           this text\n"
+		"\n"
+		"Modes: ",
+		MAX_REPS);
+	for (size_t m = 0; m < N_MODES; m++)
+		fprintf(f, "%s%s (%s)", m ? ", " : "", modes[m].name, modes[m].what);
+	fprintf(f, "\nExit status: 0; 1 when a run failed or left requests undone; 2 usage.\n");
+}
+
+struct args {
+	struct bsched_opts o;
+	struct load_cfg w;
+	double rates[MAX_RATES];
+	unsigned n_rates, reps;
+	bool quick;
+};
+
+static int parse_rates(struct args *a, const char *s)
+{
+	char *end;
+
+	a->n_rates = 0;
+	for (;;) {
+		if (a->n_rates == MAX_RATES)
+			return -1;
+		double r = strtod(s, &end);
+		if (end == s || !(r > 0))
+			return -1;
+		a->rates[a->n_rates++] = r;
+		if (*end == '\0')
+			return 0;
+		if (*end != ',')
+			return -1;
+		s = end + 1;
+	}
+}
+
+static int num(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= lo && v <= hi))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "rates", required_argument, NULL, 'r' },  { "requests", required_argument, NULL, 'n' },
+		{ "reps", required_argument, NULL, 'R' },   { "short-us", required_argument, NULL, 's' },
+		{ "long-us", required_argument, NULL, 'l' }, { "long-frac", required_argument, NULL, 'f' },
+		{ "threads", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
+		{ "quick", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	double v;
+	int c, li = 0;
+
+	while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
+		int bad = 0;
+		switch (c) {
+		case 'r': bad = parse_rates(a, optarg); break;
+		case 'n': bad = num(optarg, 1, 1e8, &v); a->w.n = (unsigned)v; break;
+		case 'R': bad = num(optarg, 1, MAX_REPS, &v); a->reps = (unsigned)v; break;
+		case 's': bad = num(optarg, 0.01, 1e7, &a->w.short_us); break;
+		case 'l': bad = num(optarg, 0.01, 1e7, &a->w.long_us); break;
+		case 'f': bad = num(optarg, 0, 1, &a->w.long_frac); break;
+		case 't': bad = num(optarg, 1, 4096, &v); a->o.threads = (unsigned)v; break;
+		case 'j': a->o.json = true; break;
+		case 'q': a->quick = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+		if (bad) {
+			fprintf(stderr, "wave-bench-sched: bad value for --%s: %s\n",
+				opts[li].name, optarg);
+			return -1;
+		}
+	}
+	return optind == argc ? 0 : -1;
+}
+
+/* Median of @n (<= MAX_REPS) values; reorders them. */
+static double median(double *v, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct row {
+	double tput[MAX_REPS], p50[MAX_REPS], p99[MAX_REPS], p999[MAX_REPS], sp99[MAX_REPS];
+	unsigned runs, undone;
+};
+
+static void print_row(const struct args *a, const struct mode *m, double rate, struct row *r)
+{
+	double tput = median(r->tput, r->runs), p50 = median(r->p50, r->runs);
+	double p99 = median(r->p99, r->runs), p999 = median(r->p999, r->runs);
+	double sp99 = median(r->sp99, r->runs);
+
+	if (a->o.json) {
+		printf("{\"mode\":\"%s\",\"delay_ns\":0,\"prestage\":null,\"offered_rps\":%.0f,"
+		       "\"tput_rps\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
+		       "\"short_p99_us\":%.1f,\"runs\":%u,\"undone\":%u}\n",
+		       m->name, rate, tput, p50, p99, p999, sp99, r->runs, r->undone);
+		return;
+	}
+	printf("%-10s %8s %8s %10.0f %10.0f %10.1f %10.1f %10.1f %12.1f%s\n", m->name, "-", "-",
+	       rate, tput, p50, p99, p999, sp99, r->undone ? "  (requests left undone)" : "");
+}
+
+static int run_config(const struct args *a, const struct mode *m, double rate, struct row *r)
+{
+	struct load_cfg w = a->w;
+	struct load l;
+	struct load_stats st;
+	int ret;
+
+	w.rate = rate;
+	if ((ret = load_make(&w, &l)) < 0)
+		return ret;
+	ret = m->run(&a->o, &l);
+	if (ret == 0)
+		ret = load_stats(&l, &st);
+	if (ret == 0) {
+		r->tput[r->runs] = st.tput;
+		r->p50[r->runs] = st.p50_us;
+		r->p99[r->runs] = st.p99_us;
+		r->p999[r->runs] = st.p999_us;
+		r->sp99[r->runs] = st.short_p99_us;
+		r->runs++;
+		r->undone += l.n - st.done;
+	}
+	load_free(&l);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = {
+		.o = { .worker_cpu = 0, .agent_cpu = 1, .threads = 64 },
+		.w = { .n = 20000, .short_us = 4, .long_us = 10000, .long_frac = 0.005, .seed = 42 },
+		.rates = { 4000, 8000, 12000, 16000 },
+		.n_rates = 4,
+		.reps = 3,
+	};
+	static struct row rows[N_MODES][MAX_RATES];
+	cpu_set_t set;
+	int status = 0, ret;
+
+	if (parse_args(argc, argv, &a) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (a.quick) {
+		a.w.n = 2000;
+		a.rates[0] = 2000;
+		a.n_rates = 1;
+		a.reps = 1;
+	}
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < 2)
+		a.o.agent_cpu = a.o.worker_cpu; /* one CPU: everything shares it */
+	if ((ret = bsched_pin(a.o.worker_cpu)) < 0 || (ret = load_calibrate()) < 0) {
+		fprintf(stderr, "wave-bench-sched: calibration failed: %s\n", strerror(-ret));
+		return 1;
+	}
+	if (!a.o.json) {
+		printf("wave-bench-sched: %u requests per run, %.1f%% of %.0f us and %.1f%% of %.0f us,"
+		       " Poisson arrivals\n",
+		       a.w.n, 100 * (1 - a.w.long_frac), a.w.short_us, 100 * a.w.long_frac,
+		       a.w.long_us);
+		printf("requests run on CPU %d; decisions (or Linux's dispatcher) on CPU %d;"
+		       " median of %u runs\n\n",
+		       a.o.worker_cpu, a.o.agent_cpu, a.reps);
+	}
+	/* Interleaved: every configuration once per round, so a noisy moment
+	 * of the machine hits all of them alike. */
+	for (unsigned rep = 0; rep < a.reps; rep++)
+		for (unsigned i = 0; i < a.n_rates; i++)
+			for (size_t m = 0; m < N_MODES; m++) {
+				ret = run_config(&a, &modes[m], a.rates[i], &rows[m][i]);
+				if (ret < 0) {
+					fprintf(stderr, "wave-bench-sched: %s at %.0f/s: %s\n",
+						modes[m].name, a.rates[i], strerror(-ret));
+					status = 1;
+				}
+			}
+	if (!a.o.json)
+		printf("%-10s %8s %8s %10s %10s %10s %10s %10s %12s\n", "mode", "delay", "prestage",
+		       "offered/s", "done/s", "p50 us", "p99 us", "p99.9 us", "short p99 us");
+	for (size_t m = 0; m < N_MODES; m++)
+		for (unsigned i = 0; i < a.n_rates; i++) {
+			if (!rows[m][i].runs)
+				continue;
+			print_row(&a, &modes[m], a.rates[i], &rows[m][i]);
+			if (rows[m][i].undone)
+				status = 1;
+		}
+	return status;
+}
