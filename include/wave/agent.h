@@ -105,12 +105,17 @@ WAVE_API WAVE_NODISCARD int wave_agent_reload(struct wave_agent *a, const struct
  *                     "counters": {"events": 10, ...}}}}],
  *      "plugins": {"custom": {"name": "least_loaded", "version": "1.0.0",
  *                  "path": "...", "events_in": 10, "decisions_out": 10,
- *                  "errors": 0}},
+ *                  "errors": 0,
+ *                  "latency_ns": {"p50": 5200, "p99": 9100, "samples": 10}}},
  *      "hosts_accepted": 1, "hosts_refused": 0, "hosts_dead": 0}
  *
- * Latency is from the event's send stamp to its decision's send, over the
- * last 512 decisions; the events and decisions of hosts gone are kept in
- * the plugins' totals.
+ * Latency is from the event's send stamp to its decision's send: a host's
+ * over its last 512 decisions, a plugin's over the last 512 of every host
+ * it serves and the last 512 of the hosts gone; "samples" counts every
+ * decision that answered an event. The events, decisions, errors and
+ * latencies of hosts gone (and of instances replaced by a hot swap) are
+ * kept in the plugins' totals. An agent with "stats_socket" configured
+ * also serves this document there (read it with the wave-stat tool).
  *
  * Return: 0, -EINVAL, -ENOMEM.
  */

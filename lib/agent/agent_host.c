@@ -63,6 +63,7 @@ static void inst_stop(struct wave_agent *a, unsigned d, struct agent_inst *in)
 	a->dom[d].events_in += in->events_in;
 	a->dom[d].decisions_out += in->decisions_out;
 	a->dom[d].errors += in->errors;
+	agent_lat_retire(&a->dom[d], in);
 	wave_plugin_ctx_destroy(in->ctx);
 	memset(in, 0, sizeof(*in));
 }

@@ -85,6 +85,11 @@ struct agent_domain {
 	struct wave_plugin *plugin; /* NULL: domain not served */
 	const struct wave_config_domain *dcfg;
 	uint64_t events_in, decisions_out, errors; /* of hosts gone */
+	/* Decision latencies of instances gone (hosts gone, plugins swapped
+	 * out): the last AGENT_LAT_KEEP kept, @n_lat counted, for the
+	 * plugin's percentiles. */
+	uint64_t lat[AGENT_LAT_KEEP];
+	uint64_t lat_pos, n_lat;
 };
 
 struct wave_agent {
@@ -143,6 +148,8 @@ void agent_sched_free(struct agent_host *h);
 
 /* agent_stats.c: the statistics JSON; the caller holds the lock. */
 int agent_stats_dump(const struct wave_agent *a, char **json);
+/* Keeps the latencies of instance @in, about to go, in @dom's totals. */
+void agent_lat_retire(struct agent_domain *dom, const struct agent_inst *in);
 
 /* agent_statsock.c: the stats_socket. Listen (nothing when not
  * configured), serve readers without blocking (lock held), close. */

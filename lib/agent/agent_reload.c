@@ -115,6 +115,7 @@ static void swap_all(struct wave_agent *a, unsigned d, struct agent_inst *fresh)
 		a->dom[d].events_in += old.events_in;
 		a->dom[d].decisions_out += old.decisions_out;
 		a->dom[d].errors += old.errors;
+		agent_lat_retire(&a->dom[d], &old);
 		wave_plugin_ctx_destroy(old.ctx);
 	}
 }

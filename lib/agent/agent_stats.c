@@ -17,21 +17,72 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* p50 and p99 of the latencies kept; 0 when none. */
-static json_t *latency(const struct agent_inst *in)
+/* Appends the latencies kept of a ring of AGENT_LAT_KEEP written @pos
+ * times to @v (room for AGENT_LAT_KEEP more). Return: how many. */
+static size_t lat_kept(const uint64_t *ring, uint64_t pos, uint64_t *v)
 {
-	uint64_t v[AGENT_LAT_KEEP];
-	size_t n = in->n_lat < AGENT_LAT_KEEP ? (size_t)in->n_lat : AGENT_LAT_KEEP;
+	size_t n = pos < AGENT_LAT_KEEP ? (size_t)pos : AGENT_LAT_KEEP;
+
+	memcpy(v, ring, n * sizeof(v[0]));
+	return n;
+}
+
+/* {"p50", "p99", "samples"} of the @n latencies in @v (sorted here); the
+ * percentiles are 0 when there are none. @samples counts every latency
+ * ever recorded, not only those kept. */
+static json_t *lat_json(uint64_t *v, size_t n, uint64_t samples)
+{
 	uint64_t p50 = 0, p99 = 0;
 
-	memcpy(v, in->lat, n * sizeof(v[0]));
 	qsort(v, n, sizeof(v[0]), cmp_u64);
 	if (n) {
 		p50 = v[(n - 1) * 50 / 100];
 		p99 = v[(n - 1) * 99 / 100];
 	}
 	return json_pack("{s:I,s:I,s:I}", "p50", (json_int_t)p50, "p99", (json_int_t)p99,
-			 "samples", (json_int_t)in->n_lat);
+			 "samples", (json_int_t)samples);
+}
+
+/* One instance's: its last AGENT_LAT_KEEP decisions. */
+static json_t *latency(const struct agent_inst *in)
+{
+	uint64_t v[AGENT_LAT_KEEP];
+
+	return lat_json(v, lat_kept(in->lat, in->n_lat, v), in->n_lat);
+}
+
+void agent_lat_retire(struct agent_domain *dom, const struct agent_inst *in)
+{
+	size_t n = in->n_lat < AGENT_LAT_KEEP ? (size_t)in->n_lat : AGENT_LAT_KEEP;
+
+	/* Oldest first, so the newest stay when the ring wraps. */
+	for (uint64_t k = in->n_lat - n; k < in->n_lat; k++)
+		dom->lat[dom->lat_pos++ % AGENT_LAT_KEEP] = in->lat[k % AGENT_LAT_KEEP];
+	dom->n_lat += in->n_lat;
+}
+
+/* A plugin's: the last AGENT_LAT_KEEP decisions of each host it serves,
+ * and of the instances gone. NULL when out of memory. */
+static json_t *plugin_latency(const struct wave_agent *a, unsigned d)
+{
+	const struct agent_domain *dom = &a->dom[d];
+	uint64_t *v = malloc((a->n_hosts + 1) * AGENT_LAT_KEEP * sizeof(*v));
+	uint64_t samples = dom->n_lat;
+	size_t n;
+	json_t *j;
+
+	if (!v)
+		return NULL;
+	n = lat_kept(dom->lat, dom->lat_pos, v);
+	for (size_t i = 0; i < a->n_hosts; i++) {
+		const struct agent_inst *in = &a->hosts[i]->inst[d];
+
+		n += lat_kept(in->lat, in->n_lat, v + n);
+		samples += in->n_lat;
+	}
+	j = lat_json(v, n, samples);
+	free(v);
+	return j;
 }
 
 static json_t *counters(const struct wave_plugin_ctx *ctx)
@@ -81,10 +132,10 @@ static json_t *plugin_json(const struct wave_agent *a, unsigned d)
 		out += a->hosts[i]->inst[d].decisions_out;
 		errs += a->hosts[i]->inst[d].errors;
 	}
-	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "name", desc->name, "version",
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o}", "name", desc->name, "version",
 			 desc->version, "path", wave_plugin_path(dom->plugin), "events_in",
 			 (json_int_t)ev, "decisions_out", (json_int_t)out, "errors",
-			 (json_int_t)errs);
+			 (json_int_t)errs, "latency_ns", plugin_latency(a, d));
 }
 
 static json_t *agent_json(const struct wave_agent *a)
