@@ -19,5 +19,6 @@
 #include <wave/agent.h>
 #include <wave/sched_msg.h>
 #include <wave/sched_state.h>
+#include <wave/sched.h>
 
 #endif /* WAVE_WAVE_H */

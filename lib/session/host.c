@@ -16,6 +16,7 @@
 #include <wave/plugin.h>
 
 #include "../core/core.h"
+#include "host_impl.h"
 #include "keytab.h"
 #include "proto.h"
 
@@ -42,6 +43,9 @@ struct wave_host {
 	int applied; /* agent decisions applied in this call */
 	struct keytab kt;
 	struct wave_host_stats st;
+	/* Messages of the sched domain go to its module (host_impl.h). */
+	host_domain_msg_fn sched_msg;
+	void *sched_user;
 };
 
 #define MS (1000000ull)
@@ -353,6 +357,9 @@ static void handle(struct wave_host *h, const struct wave_msg *m)
 	}
 	if (m->type >= WAVE_MSG_APP_FIRST && (h->o.domains & WAVE_HOST_DOMAIN(WAVE_DOMAIN_CUSTOM)))
 		apply_decision(h, m);
+	else if (m->type >= WAVE_MSG_SCHED_FIRST && m->type <= WAVE_MSG_SCHED_LAST &&
+		 h->sched_msg)
+		h->sched_msg(h->sched_user, m); /* counts its own refusals */
 	else
 		h->st.bad++;
 }
@@ -650,4 +657,87 @@ WAVE_API void wave_host_close(struct wave_host *h)
 		(void)wave_chan_send_burst(h->ch, &m, 1);
 	}
 	host_free(h);
+}
+
+/* ---- for the host domain modules (host_impl.h) ------------------------ */
+
+void host_set_sched_handler(struct wave_host *h, host_domain_msg_fn fn, void *user)
+{
+	h->sched_msg = fn;
+	h->sched_user = user;
+}
+
+bool host_to_agent(const struct wave_host *h)
+{
+	return to_agent(h);
+}
+
+int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n)
+{
+	uint64_t deadline = wave_now_ns() + (uint64_t)h->o.connect_timeout_ms * MS;
+	struct timespec ts = { 0, 50000 };
+	unsigned done = 0;
+	int ret;
+
+	if (!to_agent(h))
+		return -ENOTCONN;
+	while (done < n) {
+		ret = wave_chan_send_burst(h->ch, m + done, n - done);
+		if (ret < 0) {
+			lose_agent(h, wave_strerror(ret));
+			return done ? (int)done : ret;
+		}
+		done += (unsigned)ret;
+		/* During a replay, wait (bounded) for room: the agent reads. */
+		if (done == n || !h->in_replay)
+			break;
+		if (wave_now_ns() >= deadline) {
+			lose_agent(h, "resync timed out");
+			return -ETIMEDOUT;
+		}
+		if (ret == 0)
+			nanosleep(&ts, NULL);
+	}
+	return (int)done;
+}
+
+void host_lose_agent(struct wave_host *h, const char *why)
+{
+	if (h->conn != CONN_NONE)
+		lose_agent(h, why);
+}
+
+int host_open(const char *uri, const struct wave_host_opts *opts, struct wave_host **out,
+	      struct wave_error *err)
+{
+	struct wave_host *h = NULL;
+	int ret;
+
+	if (!uri || !opts || !out || opts_check(opts) < 0)
+		return -EINVAL;
+	ret = host_make(uri, opts, &h);
+	if (ret < 0) {
+		if (h)
+			host_free(h);
+		return ret;
+	}
+	ret = first_handshake(h, err);
+	/* A refusal is a configuration error; no agent (yet) is not. */
+	if (ret == -WAVE_EREFUSED || ret == -WAVE_EVERSION || ret == -ENOMEM ||
+	    ret == -EINVAL) {
+		host_free(h);
+		return ret;
+	}
+	if (ret < 0) {
+		wave_info("host %s: no agent (%s); starting on fallback", uri, wave_strerror(ret));
+		if (h->ch) {
+			wave_chan_close(h->ch);
+			h->ch = NULL;
+		}
+		h->conn = CONN_NONE;
+		h->state = WAVE_HOST_FALLBACK;
+		schedule_attempt(h, wave_now_ns());
+	}
+	*out = h;
+	return ret < 0 ? 1 : 0;
 }

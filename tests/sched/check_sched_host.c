@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host side of the sched domain (include/wave/sched.h), against a
+ * scripted agent: a real channel and session handshake, whose decisions the
+ * test writes one by one, so that every transaction outcome, the prestage
+ * slot, preemption, the switch to fallback and back, and bad input are
+ * checked exactly, message by message. Nothing here depends on timing: the
+ * test waits for messages, and Check's timeout only catches a hang.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <wave/wave.h>
+
+#include "check_run.h"
+#include "sched/sched_impl.h"
+#include "session/proto.h"
+
+#define NCPU 2
+
+/* The agent's end: a listener and the one channel of the host. */
+struct sagent {
+	char dir[64];
+	char uri[128];
+	struct wave_chan_listener *l;
+	struct wave_chan *ch;
+	pthread_t thr;
+	struct wave_sched *s; /* polled while the agent waits for messages */
+};
+
+static void sa_listen(struct sagent *sa)
+{
+	ck_assert_int_eq(wave_chan_listen(sa->uri, NULL, &sa->l), 0);
+}
+
+/* Accepts the host and welcomes it (on a thread: the host blocks meanwhile). */
+static void *sa_accept(void *arg)
+{
+	struct sagent *sa = arg;
+	struct wave_welcome w = { WAVE_PROTO_MAJOR, WAVE_PROTO_MINOR,
+				  WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED), 50, 60000, 7 };
+	struct wave_hello he;
+	struct wave_msg m;
+	int n;
+
+	ck_assert_int_eq(wave_chan_accept(sa->l, 30000, &sa->ch), 0);
+	/* No second host: a reconnection attempt must fail at once, not wait
+	 * for an accept that never comes. */
+	wave_chan_listener_close(sa->l);
+	sa->l = NULL;
+	while ((n = wave_chan_recv_burst(sa->ch, &m, 1)) == 0)
+		wave_chan_wait(sa->ch, 1000000);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(wave_proto_hello_decode(&m, &he), 0);
+	ck_assert_uint_eq(he.domains, WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED));
+	wave_proto_welcome(&w, &m);
+	ck_assert_int_eq(wave_chan_send_burst(sa->ch, &m, 1), 1);
+	return NULL;
+}
+
+static void sa_accept_start(struct sagent *sa)
+{
+	ck_assert_int_eq(pthread_create(&sa->thr, NULL, sa_accept, sa), 0);
+}
+
+static void sa_accept_join(struct sagent *sa)
+{
+	ck_assert_int_eq(pthread_join(sa->thr, NULL), 0);
+}
+
+/* The next message from the host that is not a heartbeat. */
+static void sa_recv_raw(struct sagent *sa, struct wave_msg *m)
+{
+	int n;
+
+	for (;;) {
+		if (sa->s)
+			ck_assert_int_ge(wave_sched_flush(sa->s), -EAGAIN);
+		n = wave_chan_recv_burst(sa->ch, m, 1);
+		ck_assert_int_ge(n, 0);
+		if (n == 1 && m->type == WAVE_CTL_HEARTBEAT)
+			continue;
+		if (n == 1)
+			return;
+		if (sa->s)
+			ck_assert_int_ge(wave_sched_poll(sa->s, 0), 0);
+		usleep(100);
+	}
+}
+
+static void sa_recv(struct sagent *sa, struct wave_sched_msg *d)
+{
+	struct wave_msg m;
+	int ret;
+
+	sa_recv_raw(sa, &m);
+	ret = wave_sched_msg_decode(&m, NCPU, d);
+	ck_assert_msg(ret == 0, "type 0x%04x: %s", m.type, wave_strerror(ret));
+}
+
+/* Expects event @type about @task; returns its sequence number. */
+static uint64_t sa_expect(struct sagent *sa, uint16_t type, uint64_t task)
+{
+	struct wave_sched_msg d;
+
+	sa_recv(sa, &d);
+	ck_assert_msg(d.type == type && d.task == task, "got %s task %llu, expected %s task %llu",
+		      wave_sched_msg_type_name(d.type), (unsigned long long)d.task,
+		      wave_sched_msg_type_name(type), (unsigned long long)task);
+	return d.seq;
+}
+
+static void sa_expect_outcome(struct sagent *sa, uint16_t decision, uint64_t task, uint64_t seq,
+			      uint32_t cpu, unsigned result)
+{
+	struct wave_sched_msg d;
+
+	sa_recv(sa, &d);
+	ck_assert_str_eq(wave_sched_msg_type_name(d.type), "outcome");
+	ck_assert_uint_eq(d.decision, decision);
+	ck_assert_uint_eq(d.task, task);
+	ck_assert_uint_eq(d.seq, seq);
+	ck_assert_uint_eq(d.cpu, cpu);
+	ck_assert_str_eq(wave_sched_result_name(d.result), wave_sched_result_name(result));
+}
+
+static void sa_expect_setup(struct sagent *sa)
+{
+	struct wave_msg m;
+	uint32_t n = 0;
+
+	sa_recv_raw(sa, &m);
+	ck_assert_int_eq(sched_setup_decode(&m, &n), 0);
+	ck_assert_uint_eq(n, NCPU);
+}
+
+static void sa_send(struct sagent *sa, uint16_t type, uint64_t task, uint64_t seq, uint32_t cpu)
+{
+	struct wave_sched_msg d = { .type = type, .task = task, .seq = seq, .cpu = cpu };
+	struct wave_msg m;
+
+	ck_assert_int_eq(wave_sched_msg_encode(&d, NCPU, &m), 0);
+	ck_assert_int_eq(wave_chan_send_burst(sa->ch, &m, 1), 1);
+}
+
+static void sa_close(struct sagent *sa)
+{
+	if (sa->ch)
+		wave_chan_close(sa->ch);
+	sa->ch = NULL;
+	if (sa->l)
+		wave_chan_listener_close(sa->l);
+	sa->l = NULL;
+}
+
+/* Sends a decision and lets the host stage it. */
+static void sa_stage(struct sagent *sa, uint16_t type, uint64_t task, uint64_t seq, uint32_t cpu)
+{
+	sa_send(sa, type, task, seq, cpu);
+	while (wave_sched_poll(sa->s, 1000) == 0)
+		;
+}
+
+static void host_opts(struct wave_host_opts *ho, struct wave_sched_opts *o)
+{
+	wave_host_opts_init(ho);
+	/* The scripted agent sends no heartbeats: only a closed channel or a
+	 * bad message makes the host lose it. */
+	ho->heartbeat_timeout_ms = 600000;
+	ho->connect_timeout_ms = 30000;
+	ho->reconnect_min_ms = 1;
+	ho->reconnect_max_ms = 2;
+	wave_sched_opts_init(o);
+	o->n_cpus = NCPU;
+	o->batch = 1;
+	o->host = ho;
+}
+
+static struct wave_sched *connect_sched(struct sagent *sa)
+{
+	struct wave_host_opts ho;
+	struct wave_sched_opts o;
+	struct wave_sched *s = NULL;
+	struct wave_error err;
+	char tmpl[] = "/tmp/wave-sched-host-XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(sa->dir, sizeof(sa->dir), "%s", tmpl);
+	snprintf(sa->uri, sizeof(sa->uri), "shm://%s/agent.sock", sa->dir);
+	sa_listen(sa);
+	sa_accept_start(sa);
+	host_opts(&ho, &o);
+	ck_assert_int_eq(wave_sched_create(sa->uri, &o, &s, &err), 0);
+	sa_accept_join(sa);
+	sa->s = s;
+	ck_assert_int_eq(wave_sched_mode(s), WAVE_HOST_AGENT);
+	sa_expect_setup(sa);
+	return s;
+}
+
+static void teardown(struct sagent *sa, struct wave_sched *s)
+{
+	char path[200];
+
+	wave_sched_destroy(s);
+	if (sa->ch || sa->l)
+		sa_close(sa);
+	snprintf(path, sizeof(path), "%s/agent.sock", sa->dir);
+	unlink(path);
+	rmdir(sa->dir);
+}
+
+static uint64_t new_task(struct wave_sched *s, struct sagent *sa, uint64_t id, int runnable)
+{
+	struct wave_sched_task_opts t;
+
+	wave_sched_task_opts_init(&t);
+	t.runnable = runnable;
+	t.arg = (void *)(uintptr_t)(id * 10);
+	ck_assert_int_eq(wave_sched_task_new(s, id, &t), 0);
+	return sa_expect(sa, WAVE_SCHED_TASK_NEW, id);
+}
+
+/* Runs @id on @cpu through a committed RUN; returns its sequence number. */
+static uint64_t run_on(struct wave_sched *s, struct sagent *sa, uint64_t id, uint64_t seq,
+		       uint32_t cpu)
+{
+	struct wave_sched_grant g;
+
+	sa_stage(sa, WAVE_SCHED_RUN, id, seq, cpu);
+	ck_assert_int_eq(wave_sched_next(s, cpu, &g), 1);
+	ck_assert_uint_eq(g.task, id);
+	ck_assert_uint_eq(g.seq, seq);
+	ck_assert_ptr_eq(g.arg, (void *)(uintptr_t)(id * 10));
+	ck_assert_int_eq(g.source, WAVE_DECISION_AGENT);
+	sa_expect_outcome(sa, WAVE_SCHED_RUN, id, seq, cpu, WAVE_SCHED_COMMITTED);
+	return seq;
+}
+
+static void sa_expect_idle(struct sagent *sa, uint32_t cpu)
+{
+	struct wave_sched_msg d;
+
+	sa_recv(sa, &d);
+	ck_assert_str_eq(wave_sched_msg_type_name(d.type), "cpu_idle");
+	ck_assert_uint_eq(d.cpu, cpu);
+}
+
+START_TEST(commit_and_every_abort)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s = connect_sched(&sa);
+	struct wave_sched_host_stats st;
+	struct wave_sched_grant g;
+	uint64_t s1, s2, s2b, s3, s4, s5;
+
+	s1 = new_task(s, &sa, 1, 1);
+	run_on(s, &sa, 1, s1, 0);
+
+	/* stale: task 2 yielded after the agent decided on its old seq. */
+	s2 = new_task(s, &sa, 2, 1);
+	run_on(s, &sa, 2, s2, 1);
+	ck_assert_int_eq(wave_sched_task_yield(s, 2), 0);
+	s2b = sa_expect(&sa, WAVE_SCHED_TASK_YIELD, 2);
+	ck_assert_uint_gt(s2b, s2);
+	sa_stage(&sa, WAVE_SCHED_RUN, 2, s2, 1);
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 0);
+	sa_expect_outcome(&sa, WAVE_SCHED_RUN, 2, s2, 1, WAVE_SCHED_ABORT_STALE);
+	sa_expect_idle(&sa, 1); /* once, the first time it finds nothing */
+
+	/* dead: task 3 exited before its CPU took the decision. */
+	s3 = new_task(s, &sa, 3, 1);
+	sa_stage(&sa, WAVE_SCHED_PRESTAGE, 3, s3, 1);
+	ck_assert_int_eq(wave_sched_task_dead(s, 3), 0);
+	sa_expect(&sa, WAVE_SCHED_TASK_DEAD, 3);
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 0);
+	sa_expect_outcome(&sa, WAVE_SCHED_PRESTAGE, 3, s3, 1, WAVE_SCHED_ABORT_DEAD);
+
+	/* not runnable: task 4 is blocked. */
+	s4 = new_task(s, &sa, 4, 0);
+	sa_stage(&sa, WAVE_SCHED_RUN, 4, s4, 1);
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 0);
+	sa_expect_outcome(&sa, WAVE_SCHED_RUN, 4, s4, 1, WAVE_SCHED_ABORT_NOT_RUNNABLE);
+
+	/* CPU busy: a RUN for CPU 0, which runs task 1. */
+	s5 = new_task(s, &sa, 5, 1);
+	sa_send(&sa, WAVE_SCHED_RUN, 5, s5, 0);
+	sa_expect_outcome(&sa, WAVE_SCHED_RUN, 5, s5, 0, WAVE_SCHED_ABORT_CPU_BUSY);
+
+	/* invalid: a second decision into a slot that holds one. */
+	sa_stage(&sa, WAVE_SCHED_PRESTAGE, 5, s5, 0);
+	sa_send(&sa, WAVE_SCHED_PRESTAGE, 2, s2b, 0);
+	sa_expect_outcome(&sa, WAVE_SCHED_PRESTAGE, 2, s2b, 0, WAVE_SCHED_ABORT_INVALID);
+
+	/* The prestaged task 5 runs when task 1 blocks, with no round trip:
+	 * the block is reported before the commit. */
+	ck_assert_int_eq(wave_sched_task_blocked(s, 1), 0);
+	ck_assert_int_eq(wave_sched_next(s, 0, &g), 1);
+	ck_assert_uint_eq(g.task, 5);
+	ck_assert_int_eq(g.prestaged, 1);
+	sa_expect(&sa, WAVE_SCHED_TASK_BLOCKED, 1);
+	sa_expect_outcome(&sa, WAVE_SCHED_PRESTAGE, 5, s5, 0, WAVE_SCHED_COMMITTED);
+
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.committed, 3);
+	ck_assert_uint_eq(st.prestaged, 1);
+	for (unsigned r = WAVE_SCHED_ABORT_STALE; r < WAVE_SCHED_RESULT_COUNT; r++)
+		ck_assert_msg(st.aborted[r] == 1, "%s: %llu", wave_sched_result_name(r),
+			      (unsigned long long)st.aborted[r]);
+	ck_assert_uint_eq(st.tasks, 4);
+	ck_assert_uint_eq(st.bad_decisions, 0);
+	teardown(&sa, s);
+}
+END_TEST
+
+START_TEST(preemption)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s = connect_sched(&sa);
+	struct wave_sched_host_stats st;
+	uint64_t s1, s1b;
+
+	s1 = new_task(s, &sa, 1, 1);
+	run_on(s, &sa, 1, s1, 0);
+	ck_assert_int_eq(wave_sched_should_yield(s, 0), 0);
+	/* A PREEMPT for an older seq is moot and answered. */
+	sa_send(&sa, WAVE_SCHED_PREEMPT, 1, s1 + 100, 0);
+	sa_expect_outcome(&sa, WAVE_SCHED_PREEMPT, 1, s1 + 100, 0, WAVE_SCHED_ABORT_STALE);
+	ck_assert_int_eq(wave_sched_should_yield(s, 0), 0);
+	/* The real one raises the flag; carried out, it is the event. */
+	sa_stage(&sa, WAVE_SCHED_PREEMPT, 1, s1, 0);
+	ck_assert_int_eq(wave_sched_should_yield(s, 0), 1);
+	ck_assert_int_eq(wave_sched_should_yield(s, 1), 0);
+	ck_assert_int_eq(wave_sched_task_preempted(s, 1), 0);
+	ck_assert_int_eq(wave_sched_should_yield(s, 0), 0);
+	s1b = sa_expect(&sa, WAVE_SCHED_TASK_PREEMPTED, 1);
+	/* Preempt again, but the task blocks first: an outcome after the block. */
+	run_on(s, &sa, 1, s1b, 0);
+	sa_stage(&sa, WAVE_SCHED_PREEMPT, 1, s1b, 0);
+	ck_assert_int_eq(wave_sched_should_yield(s, 0), 1);
+	ck_assert_int_eq(wave_sched_task_blocked(s, 1), 0);
+	sa_expect(&sa, WAVE_SCHED_TASK_BLOCKED, 1);
+	sa_expect_outcome(&sa, WAVE_SCHED_PREEMPT, 1, s1b, 0, WAVE_SCHED_ABORT_STALE);
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.preempts, 2);
+	ck_assert_uint_eq(st.preempts_moot, 2);
+	teardown(&sa, s);
+}
+END_TEST
+
+START_TEST(bad_input)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s = connect_sched(&sa);
+	struct wave_sched_task_opts t;
+	struct wave_sched_host_stats st;
+	struct wave_sched_grant g;
+	struct wave_msg m;
+	uint64_t s1;
+
+	wave_sched_task_opts_init(&t);
+	ck_assert_int_eq(wave_sched_task_new(s, 0, NULL), -EINVAL);
+	t.cpu_hint = NCPU;
+	ck_assert_int_eq(wave_sched_task_new(s, 9, &t), -EINVAL);
+	t.cpu_hint = WAVE_SCHED_CPU_NONE;
+	t.hint_kind = WAVE_SCHED_HINT_WEIGHT; /* weight 0 */
+	ck_assert_int_eq(wave_sched_task_new(s, 9, &t), -EINVAL);
+	t.hint_kind = 7;
+	t.hint = 1;
+	ck_assert_int_eq(wave_sched_task_new(s, 9, &t), -EINVAL);
+	t.size = 1;
+	ck_assert_int_eq(wave_sched_task_new(s, 9, &t), -EINVAL);
+
+	s1 = new_task(s, &sa, 1, 1);
+	ck_assert_int_eq(wave_sched_task_new(s, 1, NULL), -EEXIST);
+	ck_assert_int_eq(wave_sched_task_wakeup(s, 1), -EPERM);   /* runnable */
+	ck_assert_int_eq(wave_sched_task_blocked(s, 1), -EPERM);  /* not running */
+	ck_assert_int_eq(wave_sched_task_yield(s, 1), -EPERM);
+	ck_assert_int_eq(wave_sched_task_preempted(s, 1), -EPERM);
+	ck_assert_int_eq(wave_sched_task_wakeup(s, 2), -ENOENT);
+	ck_assert_int_eq(wave_sched_task_dead(s, 2), -ENOENT);
+	ck_assert_int_eq(wave_sched_next(s, NCPU, &g), -EINVAL);
+	ck_assert_int_eq(wave_sched_next(s, 0, NULL), -EINVAL);
+	ck_assert_int_eq(wave_sched_wait(s, NCPU, 0), -EINVAL);
+	ck_assert_int_eq(wave_sched_should_yield(s, NCPU), 0);
+	ck_assert_int_eq(wave_sched_should_yield(NULL, 0), 0);
+	run_on(s, &sa, 1, s1, 0);
+	ck_assert_int_eq(wave_sched_next(s, 0, &g), -EBUSY);
+	ck_assert_int_eq(wave_sched_task_dead(s, 1), 0);
+	sa_expect(&sa, WAVE_SCHED_TASK_DEAD, 1);
+	/* Events after dead: the id is unknown. */
+	ck_assert_int_eq(wave_sched_task_wakeup(s, 1), -ENOENT);
+	ck_assert_int_eq(wave_sched_task_blocked(s, 1), -ENOENT);
+	ck_assert_int_eq(wave_sched_task_dead(s, 1), -ENOENT);
+	/* The id may be reused, with a newer sequence number. */
+	ck_assert_uint_gt(new_task(s, &sa, 1, 1), s1);
+
+	/* Garbage from the agent: a decision for a CPU that does not exist.
+	 * Counted, the agent is dropped, and the CPU is not stuck: the
+	 * fallback runs the task. */
+	memset(&m, 0, sizeof(m));
+	m.type = WAVE_SCHED_RUN;
+	m.payload.u64[0] = 1;
+	m.payload.u64[1] = 1;
+	m.payload.u32[4] = NCPU;
+	ck_assert_int_eq(wave_chan_send_burst(sa.ch, &m, 1), 1);
+	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.bad_decisions, 1);
+	ck_assert_uint_eq(st.fallbacks, 1);
+	sa_close(&sa); /* no reconnection */
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 1);
+	ck_assert_uint_eq(g.task, 1);
+	ck_assert_int_eq(g.source, WAVE_DECISION_FALLBACK);
+
+	ck_assert_int_eq(wave_sched_create(NULL, NULL, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(wave_sched_next(NULL, 0, &g), -EINVAL);
+	ck_assert_int_eq(wave_sched_task_new(NULL, 1, NULL), -EINVAL);
+	ck_assert_int_eq(wave_sched_poll(NULL, 0), -EINVAL);
+	ck_assert_int_eq(wave_sched_host_stats(NULL, &st), -EINVAL);
+	wave_sched_destroy(NULL);
+	teardown(&sa, s);
+}
+END_TEST
+
+/* Garbage of another kind: a message only a host sends. */
+START_TEST(agent_sends_host_message)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s = connect_sched(&sa);
+	struct wave_sched_msg d = { .type = WAVE_SCHED_CPU_IDLE, .cpu = 0 };
+	struct wave_sched_host_stats st;
+	struct wave_msg m;
+
+	ck_assert_int_eq(wave_sched_msg_encode(&d, NCPU, &m), 0);
+	ck_assert_int_eq(wave_chan_send_burst(sa.ch, &m, 1), 1);
+	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.bad_decisions, 1);
+	teardown(&sa, s);
+}
+END_TEST
+
+/* No agent at all: the local FIFO, in order. */
+START_TEST(local_fifo)
+{
+	struct wave_sched_opts o;
+	struct wave_sched *s;
+	struct wave_sched_grant g;
+
+	wave_sched_opts_init(&o);
+	o.n_cpus = 1;
+	ck_assert_int_eq(wave_sched_create(NULL, &o, &s, NULL), 0);
+	ck_assert_int_eq(wave_sched_mode(s), WAVE_HOST_FALLBACK);
+	for (uint64_t id = 1; id <= 5; id++)
+		ck_assert_int_eq(wave_sched_task_new(s, id, NULL), 0);
+	ck_assert_int_eq(wave_sched_wait(s, 0, 0), 1);
+	for (uint64_t id = 1; id <= 5; id++) {
+		ck_assert_int_eq(wave_sched_next(s, 0, &g), 1);
+		ck_assert_uint_eq(g.task, id);
+		ck_assert_int_eq(g.source, WAVE_DECISION_FALLBACK);
+		/* Yield twice, then done: the yielded task goes to the tail. */
+		if (id <= 2)
+			ck_assert_int_eq(wave_sched_task_yield(s, id), 0);
+		else
+			ck_assert_int_eq(wave_sched_task_dead(s, id), 0);
+	}
+	for (uint64_t id = 1; id <= 2; id++) {
+		ck_assert_int_eq(wave_sched_next(s, 0, &g), 1);
+		ck_assert_uint_eq(g.task, id);
+		ck_assert_int_eq(wave_sched_task_dead(s, id), 0);
+	}
+	ck_assert_int_eq(wave_sched_next(s, 0, &g), 0);
+	ck_assert_int_eq(wave_sched_wait(s, 0, 100), 0);
+	wave_sched_destroy(s);
+}
+END_TEST
+
+/*
+ * Agent lost and back: decisions in flight die with it, every runnable
+ * task is run once by the fallback; the resync reports every task not
+ * running; a task the fallback started stays unknown until it stops, and a
+ * RUN for its CPU waits for that.
+ */
+START_TEST(fallback_and_resync)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s = connect_sched(&sa);
+	struct wave_sched_host_stats st;
+	struct wave_sched_grant g;
+	struct wave_sched_msg d;
+	uint64_t s1, s2, s4;
+	int seen[5] = { 0 };
+
+	s1 = new_task(s, &sa, 1, 1);
+	s2 = new_task(s, &sa, 2, 1);
+	new_task(s, &sa, 3, 1);
+	run_on(s, &sa, 1, s1, 0);
+	/* In flight when the agent goes: a prestage of task 2 on CPU 1. */
+	sa_stage(&sa, WAVE_SCHED_PRESTAGE, 2, s2, 1);
+	sa_close(&sa);
+	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+
+	/* Fallback: task 2, then 3, each once; task 1 still runs on CPU 0. */
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 1);
+	ck_assert_int_eq(g.source, WAVE_DECISION_FALLBACK);
+	seen[g.task]++;
+	ck_assert_int_eq(wave_sched_task_dead(s, g.task), 0);
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 1);
+	seen[g.task]++;
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), -EBUSY);
+	ck_assert_int_eq(seen[2] + seen[3], 2);
+	ck_assert_int_eq(seen[2], 1);
+	/* Task 3 runs on CPU 1 (started by the fallback); 4 waits. */
+	ck_assert_int_eq(wave_sched_task_new(s, 4, NULL), 0);
+
+	/* The agent comes back: SETUP, then task 4 alone (1 and 3 run). */
+	sa_listen(&sa);
+	sa_accept_start(&sa);
+	while (wave_sched_mode(s) != WAVE_HOST_AGENT)
+		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+	sa_accept_join(&sa);
+	sa_expect_setup(&sa);
+	s4 = sa_expect(&sa, WAVE_SCHED_TASK_NEW, 4);
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.resyncs, 2);
+	ck_assert_uint_eq(st.fallbacks, 1);
+	/* A RUN for CPU 1 waits until the fallback's task 3 stops; task 3 is
+	 * then new to the agent, before the RUN's outcome. */
+	sa_stage(&sa, WAVE_SCHED_RUN, 4, s4, 1);
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), -EBUSY);
+	ck_assert_int_eq(wave_sched_task_yield(s, 3), 0);
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 1);
+	ck_assert_uint_eq(g.task, 4);
+	sa_recv(&sa, &d);
+	ck_assert_str_eq(wave_sched_msg_type_name(d.type), "task_new");
+	ck_assert_uint_eq(d.task, 3);
+	ck_assert_uint_eq(d.state, WAVE_SCHED_RUNNABLE);
+	sa_expect_outcome(&sa, WAVE_SCHED_RUN, 4, s4, 1, WAVE_SCHED_COMMITTED);
+	/* Task 1, started by the old agent, dies unknown to the new one: no
+	 * event; CPU 0 then reports itself idle. */
+	ck_assert_int_eq(wave_sched_task_dead(s, 1), 0);
+	ck_assert_int_eq(wave_sched_next(s, 0, &g), 0);
+	sa_expect_idle(&sa, 0);
+	teardown(&sa, s);
+}
+END_TEST
+
+/* Cannot reach an agent at start: fallback at once, reconnect later. */
+START_TEST(start_without_agent)
+{
+	struct sagent sa = { 0 };
+	struct wave_host_opts ho;
+	struct wave_sched_opts o;
+	struct wave_sched *s;
+	struct wave_sched_grant g;
+	char tmpl[] = "/tmp/wave-sched-host-XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(sa.dir, sizeof(sa.dir), "%s", tmpl);
+	snprintf(sa.uri, sizeof(sa.uri), "shm://%s/agent.sock", sa.dir);
+	host_opts(&ho, &o);
+	ck_assert_int_eq(wave_sched_create(sa.uri, &o, &s, NULL), 0);
+	ck_assert_int_eq(wave_sched_mode(s), WAVE_HOST_FALLBACK);
+	ck_assert_int_eq(wave_sched_task_new(s, 1, NULL), 0);
+	ck_assert_int_eq(wave_sched_task_new(s, 2, NULL), 0);
+	ck_assert_int_eq(wave_sched_next(s, 0, &g), 1);
+	ck_assert_uint_eq(g.task, 1);
+	sa.s = s;
+	sa_listen(&sa);
+	sa_accept_start(&sa);
+	while (wave_sched_mode(s) != WAVE_HOST_AGENT)
+		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+	sa_accept_join(&sa);
+	sa_expect_setup(&sa);
+	sa_expect(&sa, WAVE_SCHED_TASK_NEW, 2);
+	teardown(&sa, s);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("sched_host");
+	TCase *tc = tcase_create("host");
+
+	tcase_add_test(tc, commit_and_every_abort);
+	tcase_add_test(tc, preemption);
+	tcase_add_test(tc, bad_input);
+	tcase_add_test(tc, agent_sends_host_message);
+	tcase_add_test(tc, local_fifo);
+	tcase_add_test(tc, fallback_and_resync);
+	tcase_add_test(tc, start_without_agent);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return wave_check_run(suite());
+}
