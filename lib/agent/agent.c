@@ -152,11 +152,17 @@ void agent_unlock_ext(struct wave_agent *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* A busy loop would keep the lock for ever: step aside for waiters. */
-static void let_waiters_in(struct wave_agent *a)
+/* A busy loop would keep the lock for ever: step aside for waiters.
+ * Return: whether it did (and time went by). */
+static bool let_waiters_in(struct wave_agent *a)
 {
-	while (atomic_load(&a->waiters) > 0)
+	bool waited = false;
+
+	while (atomic_load(&a->waiters) > 0) {
 		pthread_cond_wait(&a->turn, &a->lock);
+		waited = true;
+	}
+	return waited;
 }
 
 WAVE_API int wave_agent_stop(struct wave_agent *a)
@@ -198,8 +204,9 @@ static void accept_hosts(struct wave_agent *a)
 	}
 }
 
-/* Services every host once. Return: messages received. */
-static int service(struct wave_agent *a, uint64_t now)
+/* Services every host once; a host that sent something moves @now on
+ * (agent_host_service()). Return: messages received. */
+static int service(struct wave_agent *a, uint64_t *now)
 {
 	int total = 0, n;
 
@@ -208,21 +215,23 @@ static int service(struct wave_agent *a, uint64_t now)
 		if (n < 0)
 			continue; /* removed: another host took index i */
 		total += n;
-		if (agent_host_timers(a, i, now) < 0)
+		if (agent_host_timers(a, i, *now) < 0)
 			continue;
 		i++;
 	}
 	return total;
 }
 
-static void take_reload(struct wave_agent *a)
+/* Return: whether a reload was applied (and time went by). */
+static bool take_reload(struct wave_agent *a)
 {
 	if (!a->reload_cfg)
-		return;
+		return false;
 	a->reload_ret = agent_apply_reload(a, a->reload_cfg, a->reload_err);
 	a->reload_cfg = NULL;
 	a->reload_done = true;
 	pthread_cond_broadcast(&a->reloaded);
+	return true;
 }
 
 /* Arms every channel's doorbell. Return: the epoll timeout in ms, or 0
@@ -272,33 +281,46 @@ static void say_goodbye(struct wave_agent *a)
 		agent_host_remove(a, a->n_hosts - 1, "agent stopping");
 }
 
+/* Turns without traffic between two readings of the clock: a reading
+ * costs more than a turn that finds nothing, and timers are milliseconds. */
+#define IDLE_TURNS_PER_CLOCK 8u
+
 WAVE_API int wave_agent_run(struct wave_agent *a)
 {
 	uint64_t now, active_ns, next_accept = 0;
+	unsigned idle_turns = 0;
 
 	if (!a)
 		return -EINVAL;
 	pthread_mutex_lock(&a->lock);
 	a->running = true;
-	active_ns = wave_now_ns();
+	now = active_ns = wave_now_ns();
 	while (!atomic_load(&a->stop)) {
-		let_waiters_in(a);
-		take_reload(a);
-		now = wave_now_ns();
+		/* The clock is read once per turn at most: by a host whose
+		 * messages were handled (after its plugin ran), else every
+		 * few idle turns, and after anything that may have taken time. */
+		if (let_waiters_in(a) | take_reload(a))
+			now = wave_now_ns();
 		/* Looking for new hosts (and stats readers) costs a system
 		 * call: not on every turn of a busy loop, only every
 		 * millisecond or after a sleep. */
 		if (now >= next_accept) {
 			accept_hosts(a);
 			agent_statsock_serve(a, now);
+			now = wave_now_ns();
 			next_accept = now + MS;
 		}
-		if (service(a, now) > 0)
+		if (service(a, &now) > 0) {
 			active_ns = now;
+			idle_turns = 0;
+		} else if (++idle_turns % IDLE_TURNS_PER_CLOCK == 0) {
+			now = wave_now_ns();
+		}
 		/* Poll while traffic flows; sleep once it has stopped for spin_ns. */
 		if (now - active_ns >= a->cfg->spin_ns) {
 			idle_sleep(a, now);
 			drain_stopfd(a);
+			now = wave_now_ns();
 			next_accept = 0;
 		}
 	}

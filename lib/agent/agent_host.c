@@ -149,9 +149,12 @@ static void sent(struct agent_host *h, const struct wave_msg *m, uint64_t now)
  * be a duplicate: the host would refuse it. */
 static bool replay_drop(struct agent_host *h, const struct wave_msg *m)
 {
-	struct kt_entry *e = kt_find(&h->kt, WAVE_CUSTOM_KEY(m));
+	struct kt_entry *e;
 
-	return h->replaying && e && !e->pending && WAVE_CUSTOM_SEQ(m) <= e->seq;
+	if (!h->replaying)
+		return false; /* the common case: no lookup */
+	e = kt_find(&h->kt, WAVE_CUSTOM_KEY(m));
+	return e && !e->pending && WAVE_CUSTOM_SEQ(m) <= e->seq;
 }
 
 static int outbox_push(struct agent_host *h, const struct wave_msg *m)
@@ -184,12 +187,17 @@ static int outbox_flush(struct agent_host *h, uint64_t now)
 }
 
 /* wave_plugin_emit_fn of every instance: custom decisions (stamped), and
- * sched decisions (already checked and encoded by the state model). */
+ * sched decisions (already checked and encoded by the state model).
+ * While the host's burst of events is being handled (@h->batching), every
+ * custom decision goes to the outbox and agent_host_service() sends them
+ * together afterwards; otherwise (ticks, replays, sched decisions, whose
+ * latency is taken from the event being handled) each is sent at once. */
 static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 {
 	struct agent_host *h = user;
-	uint64_t now = wave_now_ns();
+	uint64_t now = 0; /* read when a decision leaves here */
 	struct wave_msg m;
+	bool later;
 	int ret;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -202,12 +210,23 @@ static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 		}
 		/* Behind queued decisions, or into the outbox when the ring is
 		 * full; a short count only when the outbox is full too. */
-		ret = h->ob_n ? 0 : wave_chan_send_burst(h->ch, &m, 1);
+		later = h->batching && !is_sched(&m);
+		ret = h->ob_n || later ? 0 : wave_chan_send_burst(h->ch, &m, 1);
 		if (ret < 0)
 			return i ? (int)i : ret;
-		if (ret == 1)
+		if (ret == 0 && later && h->ob_n == h->ob_cap) {
+			/* A plugin emitting more than the outbox holds for one
+			 * burst: send what the ring takes now. */
+			ret = outbox_flush(h, wave_now_ns());
+			if (ret < 0)
+				return i ? (int)i : ret;
+			ret = 0;
+		}
+		if (ret == 1) {
+			if (!now)
+				now = wave_now_ns();
 			sent(h, &m, now);
-		else if (!outbox_push(h, &m))
+		} else if (!outbox_push(h, &m))
 			return (int)i;
 	}
 	return (int)n;
@@ -433,13 +452,14 @@ static int on_ready_msg(struct agent_host *h, const struct wave_msg *m)
 	return -1;
 }
 
-int agent_host_service(struct wave_agent *a, size_t i, uint64_t now)
+int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now_io)
 {
 	struct agent_host *h = a->hosts[i];
 	struct wave_msg m[32];
 	/* Before the welcome, one at a time: the hello decides what follows. */
 	unsigned max = h->state == AHOST_READY ? WAVE_ARRAY_SIZE(m) : 1;
-	int n = outbox_flush(h, now);
+	uint64_t now = *now_io;
+	int n = outbox_flush(h, now), ret;
 
 	if (n > 0)
 		h->last_rx_ns = now; /* the host reads: it is alive */
@@ -453,12 +473,24 @@ int agent_host_service(struct wave_agent *a, size_t i, uint64_t now)
 	}
 	if (n > 0)
 		h->last_rx_ns = now;
+	/* The decisions of the whole burst leave together, after it: one
+	 * publish to the host and one clock reading, not one per decision. */
+	h->batching = true;
 	for (int k = 0; k < n; k++) {
-		int ret = h->state == AHOST_READY ? on_ready_msg(h, &m[k])
-						  : on_hello_msg(h, &m[k], now);
-
+		ret = h->state == AHOST_READY ? on_ready_msg(h, &m[k]) : on_hello_msg(h, &m[k], now);
 		if (ret < 0) {
+			h->batching = false;
 			agent_host_remove(a, i, "said goodbye, was refused or broke the protocol");
+			return -1;
+		}
+	}
+	h->batching = false;
+	if (n > 0) {
+		/* Read after the plugin ran: the decisions' send time, for
+		 * their latency, and the loop's clock from now on. */
+		*now_io = wave_now_ns();
+		if (h->ob_n && (ret = outbox_flush(h, *now_io)) < 0) {
+			agent_host_remove(a, i, ret == -WAVE_ECLOSED ? "closed" : wave_strerror(ret));
 			return -1;
 		}
 	}

@@ -47,6 +47,7 @@ struct agent_host {
 	uint64_t last_seq;   /* latest host sequence number received */
 	const struct wave_msg *cur_ev; /* the event being handled */
 	bool replaying;      /* decisions for answered events are dropped */
+	bool batching;       /* handling a burst: decisions wait in the outbox */
 	/* Decisions the host's full ring did not take yet, sent first. While
 	 * any wait, the host's events are not read: backpressure, not loss. */
 	struct wave_msg *outbox;
@@ -125,9 +126,11 @@ void agent_unlock_ext(struct wave_agent *a);
 /* agent_host.c */
 int agent_host_add(struct wave_agent *a, struct wave_chan *ch);
 void agent_host_remove(struct wave_agent *a, size_t i, const char *why);
-/* Receives and handles what host @i sent. Return: messages received, or -1
- * when the host was removed. */
-int agent_host_service(struct wave_agent *a, size_t i, uint64_t now);
+/* Receives and handles what host @i sent, then sends the decisions. @now
+ * is the loop's clock; when messages came, it is read again after they
+ * were handled and updated. Return: messages received (or sent from the
+ * outbox), or -1 when the host was removed. */
+int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now);
 /* Heartbeats, deadlines and ticks of host @i; -1 when it was removed. */
 int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now);
 /* When host @i next needs attention (ns), for the sleep timeout. */

@@ -364,7 +364,8 @@ static void handle(struct wave_host *h, const struct wave_msg *m)
 		h->st.bad++;
 }
 
-static void receive(struct wave_host *h)
+/* @now: the poll's clock, taken just before (one reading per poll). */
+static void receive(struct wave_host *h, uint64_t now)
 {
 	struct wave_msg m[32];
 	int n;
@@ -377,7 +378,7 @@ static void receive(struct wave_host *h)
 		}
 		if (n == 0)
 			return;
-		h->last_rx_ns = wave_now_ns();
+		h->last_rx_ns = now;
 		for (int i = 0; i < n && h->conn == CONN_READY; i++)
 			handle(h, &m[i]);
 	}
@@ -387,7 +388,7 @@ static void heartbeat(struct wave_host *h, uint64_t now)
 {
 	struct wave_msg m;
 
-	/* last_rx_ns may be later than @now: receive() reads the clock again. */
+	/* last_rx_ns may be later than @now after a reconnection. */
 	if (now > h->last_rx_ns && now - h->last_rx_ns > h->o.heartbeat_timeout_ms * MS) {
 		lose_agent(h, "heartbeat timeout");
 		return;
@@ -405,15 +406,13 @@ static void heartbeat(struct wave_host *h, uint64_t now)
 	h->next_hb_ns = now + h->o.heartbeat_period_ms * MS;
 }
 
-static void progress(struct wave_host *h)
+static void progress(struct wave_host *h, uint64_t now)
 {
-	uint64_t now = wave_now_ns();
-
 	if (h->conn != CONN_READY) {
 		try_reconnect(h, now);
 		return;
 	}
-	receive(h);
+	receive(h, now);
 	if (h->conn == CONN_READY)
 		heartbeat(h, now);
 }
@@ -451,17 +450,21 @@ static void host_wait(struct wave_host *h, uint64_t deadline)
 
 WAVE_API int wave_host_poll(struct wave_host *h, int timeout_ms)
 {
-	uint64_t deadline;
+	uint64_t now, deadline;
 
 	if (!h || timeout_ms < 0 || h->in_cb || h->in_replay)
 		return -EINVAL;
-	deadline = wave_now_ns() + (uint64_t)timeout_ms * MS;
+	/* One reading of the clock for a poll that finds work or may not
+	 * wait: this is the host's hot path. */
+	now = wave_now_ns();
+	deadline = now + (uint64_t)timeout_ms * MS;
 	h->applied = 0;
 	for (;;) {
-		progress(h);
-		if (h->applied || wave_now_ns() >= deadline)
+		progress(h, now);
+		if (h->applied || timeout_ms == 0 || (now = wave_now_ns()) >= deadline)
 			break;
 		host_wait(h, deadline);
+		now = wave_now_ns();
 	}
 	return h->applied;
 }
@@ -470,13 +473,18 @@ WAVE_API int wave_host_poll(struct wave_host *h, int timeout_ms)
  * timeout) for room instead of failing: the agent is reading. */
 static int send_event(struct wave_host *h, const struct wave_msg *m)
 {
-	uint64_t deadline = wave_now_ns() + (uint64_t)h->o.connect_timeout_ms * MS;
+	uint64_t deadline = 0;
 	struct timespec ts = { 0, 50000 };
 	int ret;
 
 	for (;;) {
 		ret = wave_chan_send_burst(h->ch, m, 1);
-		if (ret != 0 || !h->in_replay || wave_now_ns() >= deadline)
+		if (ret != 0 || !h->in_replay)
+			return ret;
+		/* A full ring during a replay: only then is the clock read. */
+		if (!deadline)
+			deadline = wave_now_ns() + (uint64_t)h->o.connect_timeout_ms * MS;
+		else if (wave_now_ns() >= deadline)
 			return ret;
 		nanosleep(&ts, NULL);
 	}
