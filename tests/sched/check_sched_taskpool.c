@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration: examples/taskpool against a real wave-agentd running
+ * sched_fifo (and sched_shinjuku) over shm. Every task must finish exactly
+ * once and no task may run on two workers at once, also when the daemon is
+ * killed mid-run (the host falls back to its local FIFO) and restarted
+ * (the host resyncs and hands control back). No timing is asserted: the
+ * test waits for conditions, and Check's timeout only catches a hang.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "check_run.h"
+#include "taskpool.h"
+
+#define MAX_TASKS 4096
+
+struct work {
+	atomic_int running[MAX_TASKS + 1]; /* on a worker now */
+	atomic_int finished[MAX_TASKS + 1];
+	atomic_int runs[MAX_TASKS + 1];
+	atomic_int overlaps;
+	unsigned slices; /* runs each task makes before finishing */
+	int spin_until_yield; /* each run but the last spins until preempted */
+};
+
+static struct work *W;
+
+struct tjob {
+	unsigned id;
+};
+
+static int job(struct taskpool_ctx *ctx, void *arg)
+{
+	struct tjob *j = arg;
+	int runs;
+
+	if (atomic_exchange(&W->running[j->id], 1) != 0)
+		atomic_fetch_add(&W->overlaps, 1);
+	runs = atomic_fetch_add(&W->runs[j->id], 1) + 1;
+	for (volatile int k = 0; k < 200; k++)
+		;
+	if (W->spin_until_yield && (unsigned)runs < W->slices) {
+		/* Until the policy takes the CPU back (2 s: a hang guard). */
+		for (long k = 0; k < 2000000 && !taskpool_should_yield(ctx); k++)
+			usleep(1);
+	}
+	atomic_store(&W->running[j->id], 0);
+	if ((unsigned)runs < W->slices)
+		return TASKPOOL_AGAIN;
+	atomic_fetch_add(&W->finished[j->id], 1);
+	return TASKPOOL_DONE;
+}
+
+struct env {
+	char dir[64];
+	char cfg[128];
+	char uri[128];
+	pid_t pid;
+};
+
+static void env_init(struct env *e, const char *plugin, const char *params)
+{
+	char tmpl[] = "/tmp/wave-taskpool-XXXXXX";
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(e->dir, sizeof(e->dir), "%s", tmpl);
+	snprintf(e->cfg, sizeof(e->cfg), "%s/agent.json", e->dir);
+	snprintf(e->uri, sizeof(e->uri), "shm://%s/agent.sock", e->dir);
+	f = fopen(e->cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"{\"listen\": [\"%s\"], \"heartbeat\": {\"period_ms\": 50, \"timeout_ms\": 5000},\n"
+		" \"plugin_path\": [\"%s\"],\n"
+		" \"domains\": {\"sched\": {\"plugin\": \"%s\", \"params\": %s}}}\n",
+		e->uri, WAVE_PLUGIN_BUILD_DIR, plugin, params);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void daemon_start(struct env *e)
+{
+	e->pid = fork();
+	ck_assert_int_ge(e->pid, 0);
+	if (e->pid == 0) {
+		char log[160];
+		int fd;
+
+		snprintf(log, sizeof(log), "%s/agentd.log", e->dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		execl(WAVE_AGENTD, WAVE_AGENTD, "--config", e->cfg, (char *)NULL);
+		_exit(127);
+	}
+}
+
+static void daemon_kill(struct env *e, int sig)
+{
+	int status;
+
+	ck_assert_int_eq(kill(e->pid, sig), 0);
+	ck_assert_int_eq(waitpid(e->pid, &status, 0), e->pid);
+	e->pid = 0;
+}
+
+static void env_fini(struct env *e)
+{
+	char path[200];
+
+	if (e->pid)
+		daemon_kill(e, SIGTERM);
+	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/agent.sock", e->dir);
+	unlink(path);
+	unlink(e->cfg);
+	rmdir(e->dir);
+}
+
+/* Polls until the scheduler is in @mode. */
+static void wait_mode(struct taskpool *p, int mode)
+{
+	while (wave_sched_mode(taskpool_sched(p)) != mode)
+		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), 1000), 0);
+}
+
+static struct taskpool *pool_start(struct env *e, unsigned workers, uint32_t tick_us)
+{
+	struct wave_host_opts ho;
+	struct wave_sched_opts so;
+	struct taskpool_opts o = { 0 };
+	struct taskpool *p = NULL;
+	struct wave_error err;
+	int ret;
+
+	wave_host_opts_init(&ho);
+	ho.heartbeat_period_ms = 50;
+	ho.heartbeat_timeout_ms = 5000;
+	ho.reconnect_min_ms = 1;
+	ho.reconnect_max_ms = 20;
+	ho.connect_timeout_ms = 10000;
+	wave_sched_opts_init(&so);
+	so.host = &ho;
+	so.tick_us = tick_us;
+	o.uri = e->uri;
+	o.workers = workers;
+	o.sched = &so;
+	ret = taskpool_create(&o, &p, &err);
+	ck_assert_msg(ret == 0, "%s: %s", wave_strerror(ret), err.text);
+	/* The daemon may still be starting: the scheduler reconnects. */
+	wait_mode(p, WAVE_HOST_AGENT);
+	return p;
+}
+
+static struct tjob *jobs;
+
+static void submit(struct taskpool *p, unsigned from, unsigned to)
+{
+	for (unsigned i = from; i <= to; i++) {
+		jobs[i].id = i;
+		ck_assert_int_eq(taskpool_submit(p, job, &jobs[i], NULL), 0);
+	}
+}
+
+static void check_all(unsigned n)
+{
+	ck_assert_int_eq(atomic_load(&W->overlaps), 0);
+	for (unsigned i = 1; i <= n; i++) {
+		ck_assert_msg(atomic_load(&W->finished[i]) == 1, "task %u finished %d times", i,
+			      atomic_load(&W->finished[i]));
+		ck_assert_msg((unsigned)atomic_load(&W->runs[i]) == W->slices,
+			      "task %u ran %d times", i, atomic_load(&W->runs[i]));
+	}
+}
+
+static void setup(unsigned slices)
+{
+	W = calloc(1, sizeof(*W));
+	jobs = calloc(MAX_TASKS + 1, sizeof(*jobs));
+	ck_assert_ptr_nonnull(W);
+	ck_assert_ptr_nonnull(jobs);
+	W->slices = slices;
+}
+
+static void cleanup(void)
+{
+	free(W);
+	free(jobs);
+}
+
+START_TEST(fifo_every_task_once)
+{
+	struct wave_sched_host_stats st;
+	struct taskpool *p;
+	struct env e;
+	unsigned n = 3000;
+
+	setup(3);
+	env_init(&e, "sched_fifo", "{}");
+	daemon_start(&e);
+	p = pool_start(&e, 2, 0);
+	submit(p, 1, n);
+	taskpool_wait(p);
+	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);
+	taskpool_destroy(p);
+	check_all(n);
+	/* Every run was the agent's (a loaded machine may lose the agent for
+	 * a while: then the fallback ran some, which is also correct). */
+	ck_assert_uint_eq(st.committed + st.fallback_runs, (uint64_t)n * 3);
+	ck_assert_uint_gt(st.committed, 0);
+	ck_assert_uint_eq(st.bad_decisions, 0);
+	ck_assert_uint_eq(st.tasks, 0);
+	env_fini(&e);
+	cleanup();
+}
+END_TEST
+
+/* The daemon killed with tasks in flight, then restarted. */
+START_TEST(fifo_agent_killed_and_restarted)
+{
+	struct wave_sched_host_stats st;
+	struct taskpool *p;
+	struct env e;
+
+	setup(2);
+	env_init(&e, "sched_fifo", "{}");
+	daemon_start(&e);
+	p = pool_start(&e, 2, 0);
+	submit(p, 1, 1500);
+	while (atomic_load(&W->finished[300]) == 0 && atomic_load(&W->finished[1500]) == 0)
+		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), 1000), 0);
+	daemon_kill(&e, SIGKILL);
+	wait_mode(p, WAVE_HOST_FALLBACK);
+	submit(p, 1501, 2000);
+	daemon_start(&e);
+	wait_mode(p, WAVE_HOST_AGENT);
+	submit(p, 2001, 2500);
+	taskpool_wait(p);
+	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);
+	taskpool_destroy(p);
+	check_all(2500);
+	ck_assert_uint_ge(st.fallbacks, 1);
+	ck_assert_uint_ge(st.resyncs, 2);
+	ck_assert_uint_eq(st.committed + st.fallback_runs, 2500u * 2);
+	ck_assert_uint_eq(st.tasks, 0);
+	env_fini(&e);
+	cleanup();
+}
+END_TEST
+
+/* A time-slice policy with prestaging: preemptions happen (tasks spin
+ * until told to yield), and still every task runs to the end once. */
+START_TEST(shinjuku_preempts)
+{
+	struct wave_sched_host_stats st;
+	struct taskpool *p;
+	struct env e;
+
+	setup(2);
+	W->spin_until_yield = 1;
+	env_init(&e, "sched_shinjuku", "{\"slice_us\": 20}");
+	daemon_start(&e);
+	p = pool_start(&e, 1, 50);
+	submit(p, 1, 20);
+	taskpool_wait(p);
+	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);
+	taskpool_destroy(p);
+	check_all(20);
+	ck_assert_uint_ge(st.preempts, 1);
+	ck_assert_uint_eq(st.bad_decisions, 0);
+	env_fini(&e);
+	cleanup();
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("sched_taskpool");
+	TCase *tc = tcase_create("agentd");
+
+	tcase_add_test(tc, fifo_every_task_once);
+	tcase_add_test(tc, fifo_agent_killed_and_restarted);
+	tcase_add_test(tc, shinjuku_preempts);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return wave_check_run(suite());
+}
