@@ -21,16 +21,21 @@
 #define MAX_RATES 16
 #define MAX_REPS 9
 
-struct mode {
-	const char *name;
-	const char *what;
-	int (*run)(const struct bsched_opts *o, struct load *l);
-};
-
-static const struct mode modes[] = {
-	{ "linux", "Linux's scheduler, thread per request", bsched_run_linux },
+static const struct bsched_mode modes[] = {
+	{ "linux", "Linux's scheduler, a thread per request", BSCHED_LINUX, 0, false },
+	{ "onhost", "the plugin in an agent thread of the host process", BSCHED_ONHOST, 0, true },
+	{ "offload", "the plugin in wave-agentd, over shm", BSCHED_OFFLOAD, 0, true },
+	{ "off-1us", "offload, 1 us emulated one-way delay", BSCHED_OFFLOAD, 1000, true },
+	{ "off-1us-np", "offload, 1 us delay, no prestaging", BSCHED_OFFLOAD, 1000, false },
+	{ "off-2us", "offload, 2 us emulated one-way delay", BSCHED_OFFLOAD, 2000, true },
+	{ "off-2us-np", "offload, 2 us delay, no prestaging", BSCHED_OFFLOAD, 2000, false },
 };
 #define N_MODES (sizeof(modes) / sizeof(modes[0]))
+
+static int run_mode(const struct bsched_opts *o, const struct bsched_mode *m, struct load *l)
+{
+	return m->kind == BSCHED_LINUX ? bsched_run_linux(o, l) : bsched_run_wave(o, m, l);
+}
 
 int bsched_pin(int cpu)
 {
@@ -65,15 +70,19 @@ static void usage(FILE *f)
 		"  --short-us US    short service time (default 4)\n"
 		"  --long-us US     long service time (default 10000)\n"
 		"  --long-frac F    share of long requests (default 0.005)\n"
+		"  --modes LIST     modes to run, comma separated (default all, below)\n"
+		"  --policy P       libwave modes: fifo or shinjuku (default shinjuku)\n"
+		"  --slice-us US    shinjuku's time slice (default 20)\n"
+		"  --tick-us US     how often the host ticks a busy CPU (default 5)\n"
 		"  --threads N      linux mode: threads in the pool (default 64)\n"
 		"  --json           one JSON object per configuration\n"
 		"  --quick          a smoke test: small, checks completion only\n"
 		"  --help           this text\n"
 		"\n"
-		"Modes: ",
+		"Modes:\n",
 		MAX_REPS);
 	for (size_t m = 0; m < N_MODES; m++)
-		fprintf(f, "%s%s (%s)", m ? ", " : "", modes[m].name, modes[m].what);
+		fprintf(f, "  %-12s %s\n", modes[m].name, modes[m].what);
 	fprintf(f, "\nExit status: 0; 1 when a run failed or left requests undone; 2 usage.\n");
 }
 
@@ -82,8 +91,28 @@ struct args {
 	struct load_cfg w;
 	double rates[MAX_RATES];
 	unsigned n_rates, reps;
+	bool want[N_MODES];
 	bool quick;
 };
+
+static int parse_modes(struct args *a, const char *s)
+{
+	char buf[256], *save = NULL;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	memset(a->want, 0, sizeof(a->want));
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		size_t m = 0;
+		while (m < N_MODES && strcmp(t, modes[m].name) != 0)
+			m++;
+		if (m == N_MODES)
+			return -1;
+		a->want[m] = true;
+	}
+	return 0;
+}
 
 static int parse_rates(struct args *a, const char *s)
 {
@@ -123,6 +152,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "reps", required_argument, NULL, 'R' },   { "short-us", required_argument, NULL, 's' },
 		{ "long-us", required_argument, NULL, 'l' }, { "long-frac", required_argument, NULL, 'f' },
 		{ "threads", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
+		{ "modes", required_argument, NULL, 'm' },  { "policy", required_argument, NULL, 'p' },
+		{ "slice-us", required_argument, NULL, 'S' }, { "tick-us", required_argument, NULL, 'T' },
 		{ "quick", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -139,6 +170,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'l': bad = num(optarg, 0.01, 1e7, &a->w.long_us); break;
 		case 'f': bad = num(optarg, 0, 1, &a->w.long_frac); break;
 		case 't': bad = num(optarg, 1, 4096, &v); a->o.threads = (unsigned)v; break;
+		case 'm': bad = parse_modes(a, optarg); break;
+		case 'p':
+			bad = strcmp(optarg, "fifo") && strcmp(optarg, "shinjuku");
+			a->o.policy = optarg;
+			break;
+		case 'S': bad = num(optarg, 1, 1e7, &v); a->o.slice_us = (unsigned)v; break;
+		case 'T': bad = num(optarg, 1, 1e6, &v); a->o.tick_us = (unsigned)v; break;
 		case 'j': a->o.json = true; break;
 		case 'q': a->quick = true; break;
 		case 'h': usage(stdout); exit(0);
@@ -170,24 +208,27 @@ struct row {
 	unsigned runs, undone;
 };
 
-static void print_row(const struct args *a, const struct mode *m, double rate, struct row *r)
+static void print_row(const struct args *a, const struct bsched_mode *m, double rate, struct row *r)
 {
 	double tput = median(r->tput, r->runs), p50 = median(r->p50, r->runs);
 	double p99 = median(r->p99, r->runs), p999 = median(r->p999, r->runs);
 	double sp99 = median(r->sp99, r->runs);
 
 	if (a->o.json) {
-		printf("{\"mode\":\"%s\",\"delay_ns\":0,\"prestage\":null,\"offered_rps\":%.0f,"
-		       "\"tput_rps\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
-		       "\"short_p99_us\":%.1f,\"runs\":%u,\"undone\":%u}\n",
-		       m->name, rate, tput, p50, p99, p999, sp99, r->runs, r->undone);
+		printf("{\"mode\":\"%s\",\"policy\":\"%s\",\"delay_ns\":%u,\"prestage\":%s,"
+		       "\"offered_rps\":%.0f,\"tput_rps\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+		       "\"p999_us\":%.1f,\"short_p99_us\":%.1f,\"runs\":%u,\"undone\":%u}\n",
+		       m->name, m->kind == BSCHED_LINUX ? "linux" : a->o.policy, m->delay_ns,
+		       m->kind == BSCHED_LINUX ? "null" : m->prestage ? "true" : "false", rate, tput,
+		       p50, p99, p999, sp99, r->runs, r->undone);
 		return;
 	}
-	printf("%-10s %8s %8s %10.0f %10.0f %10.1f %10.1f %10.1f %12.1f%s\n", m->name, "-", "-",
-	       rate, tput, p50, p99, p999, sp99, r->undone ? "  (requests left undone)" : "");
+	printf("%-10s %8u %8s %10.0f %10.0f %10.1f %10.1f %10.1f %12.1f%s\n", m->name,
+	       m->delay_ns, m->kind == BSCHED_LINUX ? "-" : m->prestage ? "on" : "off", rate, tput,
+	       p50, p99, p999, sp99, r->undone ? "  (requests left undone)" : "");
 }
 
-static int run_config(const struct args *a, const struct mode *m, double rate, struct row *r)
+static int run_config(const struct args *a, const struct bsched_mode *m, double rate, struct row *r)
 {
 	struct load_cfg w = a->w;
 	struct load l;
@@ -197,7 +238,7 @@ static int run_config(const struct args *a, const struct mode *m, double rate, s
 	w.rate = rate;
 	if ((ret = load_make(&w, &l)) < 0)
 		return ret;
-	ret = m->run(&a->o, &l);
+	ret = run_mode(&a->o, m, &l);
 	if (ret == 0)
 		ret = load_stats(&l, &st);
 	if (ret == 0) {
@@ -216,7 +257,8 @@ static int run_config(const struct args *a, const struct mode *m, double rate, s
 int main(int argc, char **argv)
 {
 	struct args a = {
-		.o = { .worker_cpu = 0, .agent_cpu = 1, .threads = 64 },
+		.o = { .worker_cpu = 0, .agent_cpu = 1, .threads = 64, .policy = "shinjuku",
+		       .slice_us = 20, .tick_us = 5 },
 		.w = { .n = 20000, .short_us = 4, .long_us = 10000, .long_frac = 0.005, .seed = 42 },
 		.rates = { 4000, 8000, 12000, 16000 },
 		.n_rates = 4,
@@ -226,6 +268,8 @@ int main(int argc, char **argv)
 	cpu_set_t set;
 	int status = 0, ret;
 
+	for (size_t m = 0; m < N_MODES; m++)
+		a.want[m] = true;
 	if (parse_args(argc, argv, &a) < 0) {
 		usage(stderr);
 		return 2;
@@ -248,14 +292,18 @@ int main(int argc, char **argv)
 		       a.w.n, 100 * (1 - a.w.long_frac), a.w.short_us, 100 * a.w.long_frac,
 		       a.w.long_us);
 		printf("requests run on CPU %d; decisions (or Linux's dispatcher) on CPU %d;"
-		       " median of %u runs\n\n",
+		       " median of %u runs\n",
 		       a.o.worker_cpu, a.o.agent_cpu, a.reps);
+		printf("libwave modes: plugin sched_%s, slice %u us, host tick %u us\n\n", a.o.policy,
+		       a.o.slice_us, a.o.tick_us);
 	}
 	/* Interleaved: every configuration once per round, so a noisy moment
 	 * of the machine hits all of them alike. */
 	for (unsigned rep = 0; rep < a.reps; rep++)
 		for (unsigned i = 0; i < a.n_rates; i++)
 			for (size_t m = 0; m < N_MODES; m++) {
+				if (!a.want[m])
+					continue;
 				ret = run_config(&a, &modes[m], a.rates[i], &rows[m][i]);
 				if (ret < 0) {
 					fprintf(stderr, "wave-bench-sched: %s at %.0f/s: %s\n",

@@ -13,10 +13,24 @@
 #include "sched_load.h"
 
 struct bsched_opts {
-	int worker_cpu;    /* where the requests run */
-	int agent_cpu;     /* where the decisions are made (or Linux's dispatcher runs) */
-	unsigned threads;  /* linux mode: threads in the pool */
+	int worker_cpu;      /* where the requests run */
+	int agent_cpu;       /* where the decisions are made (or Linux's dispatcher runs) */
+	unsigned threads;    /* linux mode: threads in the pool */
+	const char *policy;  /* libwave modes: "fifo" or "shinjuku" (plugin sched_<policy>) */
+	unsigned slice_us;   /* the plugin's time slice (shinjuku) */
+	unsigned tick_us;    /* how often the host ticks a running CPU */
 	bool json;
+};
+
+enum bsched_kind { BSCHED_LINUX, BSCHED_ONHOST, BSCHED_OFFLOAD };
+
+/* One column of the comparison. */
+struct bsched_mode {
+	const char *name;
+	const char *what;
+	enum bsched_kind kind;
+	unsigned delay_ns; /* emulated one-way delay (offload) */
+	bool prestage;     /* the plugin's "prestage" parameter */
 };
 
 /* Pins the calling thread to @cpu. Returns 0 or -errno. */
@@ -28,5 +42,6 @@ uint64_t bsched_run_timeout_ns(const struct bsched_opts *o, const struct load *l
 /* The modes. Each returns 0, or a negative errno when the run could not
  * be made (requests left unfinished are not an error: they show). */
 int bsched_run_linux(const struct bsched_opts *o, struct load *l);
+int bsched_run_wave(const struct bsched_opts *o, const struct bsched_mode *m, struct load *l);
 
 #endif /* WAVE_BENCH_SCHED_H */
