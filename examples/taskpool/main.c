@@ -17,7 +17,9 @@
  * to tick: --tick-us). Every run prints "cpu C: task T ran X us, yields |
  * preempted | finished"; the summary shows the transactions.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* taskpool: see taskpool.h. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
