@@ -126,8 +126,9 @@ WAVE_API int wave_sched_opts_init(struct wave_sched_opts *opts);
  * agent the CPU count. An agent that cannot be reached is not an error:
  * the scheduler starts on fallback and keeps trying (wave_sched_mode()).
  *
- * Return: 0, -EINVAL, -ENOMEM, -WAVE_EREFUSED or -WAVE_EVERSION (the agent
- * refused the host: token, domain, heartbeat settings, version).
+ * Return: 0, -EINVAL, -ENOMEM, -WAVE_EURI (@uri is not an address),
+ * -WAVE_EREFUSED or -WAVE_EVERSION (the agent refused the host: token,
+ * domain, heartbeat settings, version).
  */
 WAVE_API WAVE_NODISCARD int wave_sched_create(const char *uri, const struct wave_sched_opts *opts,
 					      struct wave_sched **out, struct wave_error *err);

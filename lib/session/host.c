@@ -731,8 +731,8 @@ int host_open(const char *uri, const struct wave_host_opts *opts, struct wave_ho
 	}
 	ret = first_handshake(h, err);
 	/* A refusal is a configuration error; no agent (yet) is not. */
-	if (ret == -WAVE_EREFUSED || ret == -WAVE_EVERSION || ret == -ENOMEM ||
-	    ret == -EINVAL) {
+	if (ret == -WAVE_EREFUSED || ret == -WAVE_EVERSION || ret == -WAVE_EURI ||
+	    ret == -ENOMEM || ret == -EINVAL) {
 		host_free(h);
 		return ret;
 	}

@@ -225,6 +225,31 @@ START_TEST(fifo_every_task_once)
 }
 END_TEST
 
+/* FIFO with prestaging: busy CPUs get their next task staged ahead. */
+START_TEST(fifo_prestaged)
+{
+	struct wave_sched_host_stats st;
+	struct taskpool *p;
+	struct env e;
+	unsigned n = 2000;
+
+	setup(2);
+	env_init(&e, "sched_fifo", "{\"prestage\": true}");
+	daemon_start(&e);
+	p = pool_start(&e, 2, 0);
+	submit(p, 1, n);
+	taskpool_wait(p);
+	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);
+	taskpool_destroy(p);
+	check_all(n);
+	ck_assert_uint_eq(st.committed + st.fallback_runs, (uint64_t)n * 2);
+	ck_assert_uint_ge(st.prestaged, 1);
+	ck_assert_uint_eq(st.bad_decisions, 0);
+	env_fini(&e);
+	cleanup();
+}
+END_TEST
+
 /* The daemon killed with tasks in flight, then restarted. */
 START_TEST(fifo_agent_killed_and_restarted)
 {
@@ -289,6 +314,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("agentd");
 
 	tcase_add_test(tc, fifo_every_task_once);
+	tcase_add_test(tc, fifo_prestaged);
 	tcase_add_test(tc, fifo_agent_killed_and_restarted);
 	tcase_add_test(tc, shinjuku_preempts);
 	suite_add_tcase(s, tc);
