@@ -261,6 +261,13 @@ WAVE_API WAVE_NODISCARD int wave_chan_listen(const char *uri, const struct wave_
  * call returns that error (-WAVE_EREFUSED, -WAVE_ELAYOUT, -WAVE_EVERSION...);
  * the listener stays usable.
  *
+ * shm://: a host that connects but stalls its side of the rendezvous never
+ * holds this call up. It is kept pending (16 at most; more wait in the
+ * listen backlog) and judged as soon as its hello arrives, or refused with
+ * -ETIMEDOUT once the listener's timeout_ms has passed since it connected;
+ * meanwhile other hosts are accepted. So @timeout_ms 0 never waits for
+ * anyone, and an agent loop may call it on every turn.
+ *
  * Return: 0, -ETIMEDOUT if no host came in time, or a negative error code.
  */
 WAVE_API WAVE_NODISCARD int wave_chan_accept(struct wave_chan_listener *l, int timeout_ms,

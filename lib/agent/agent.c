@@ -24,10 +24,11 @@ static int agent_listen(struct wave_agent *a, struct wave_error *err)
 
 	wave_config_chan_opts(a->cfg, &o);
 	o.role = WAVE_ROLE_AGENT;
-	/* accept() waits this long for a connecting host's side of the
-	 * rendezvous, and every other host waits meanwhile: half the
-	 * heartbeat timeout keeps a stalled newcomer from making the agent
-	 * look dead to the hosts it already serves. */
+	/* How long a connecting host may take over its side of the channel
+	 * rendezvous. shm:// accepts without waiting for it (a stalled
+	 * newcomer holds a pending slot, not the loop); a transport whose
+	 * accept does wait would hold the loop this long, short enough that
+	 * the hosts already served do not take the agent for dead. */
 	o.timeout_ms = (int)(a->cfg->heartbeat_timeout_ms / 2);
 	a->lis = calloc(a->cfg->n_listen, sizeof(*a->lis));
 	if (!a->lis)

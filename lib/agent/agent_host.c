@@ -239,6 +239,7 @@ int agent_inst_start(struct agent_host *h, unsigned d, struct wave_plugin *p,
 	struct wave_plugin_ctx_opts o;
 
 	memset(out, 0, sizeof(*out));
+	h->timers_due = 0; /* the new instance's first tick is armed next turn */
 	wave_plugin_ctx_opts_init(&o);
 	o.params = dcfg->params;
 	o.tick_ns = dcfg->tick_us * 1000u;
@@ -372,6 +373,7 @@ static int welcome(struct agent_host *h, uint64_t now)
 	if (wave_chan_send_burst(h->ch, &m, 1) != 1)
 		return -1;
 	h->state = AHOST_READY;
+	h->timers_due = 0; /* heartbeats from now on, not the hello's deadline */
 	h->last_rx_ns = now;
 	h->next_hb_ns = now;
 	a->accepted++;
@@ -513,6 +515,9 @@ int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
 {
 	struct agent_host *h = a->hosts[i];
 
+	/* Called on every turn of the loop: most turns have nothing due. */
+	if (now < h->timers_due)
+		return 0;
 	if (h->state == AHOST_HELLO) {
 		if (now < h->deadline_ns)
 			return 0;
@@ -528,6 +533,9 @@ int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
 		if (h->inst[d].ctx)
 			wave_plugin_ctx_tick(h->inst[d].ctx, now);
+	/* Early rather than late: the host's silence deadline only moves
+	 * later as messages come. */
+	h->timers_due = agent_host_next_due(h);
 	return 0;
 }
 

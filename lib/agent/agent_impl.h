@@ -42,6 +42,7 @@ struct agent_host {
 	unsigned auth_got, auth_need;
 	uint64_t deadline_ns; /* the hello's */
 	uint64_t last_rx_ns, next_hb_ns, hb_count;
+	uint64_t timers_due; /* agent_host_timers() has nothing to do before */
 	struct agent_inst inst[WAVE_DOMAIN_COUNT];
 	struct keytab kt;    /* custom domain: latest event per key */
 	uint64_t last_seq;   /* latest host sequence number received */

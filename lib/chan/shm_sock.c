@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -27,9 +28,24 @@
 
 #define MAX_FDS 4 /* we expect at most 2; room to see (and close) extras */
 
+/* Hosts connected whose hello has not arrived yet, judged at once when it
+ * does; more wait in the listen backlog. */
+#define MAX_PENDING 16
+
+struct shm_pending {
+	int sock;
+	uint64_t deadline_ns; /* refused when no hello came by then */
+	struct ucred cred;
+};
+
 struct shm_listener {
 	struct wave_chan_listener base;
 	int fd;
+	/* What wave_chan_listener_fd() gives: an epoll set of @fd and the
+	 * pending hosts' sockets, readable when any of them has something. */
+	int epfd;
+	struct shm_pending pend[MAX_PENDING];
+	unsigned n_pend;
 	dev_t dev; /* identity of the socket file we made, to unlink only it */
 	ino_t ino;
 	struct sockaddr_un addr;
@@ -166,6 +182,16 @@ static int bind_replacing_stale(int fd, const struct sockaddr_un *a)
 	return bind(fd, (const struct sockaddr *)a, sizeof(*a)) == 0 ? 0 : -errno;
 }
 
+static int listener_epoll(struct shm_listener *l)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = l->fd };
+
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
 static int shm_listen(const char *path, const struct wave_chan_opts *o,
 		      struct wave_chan_listener **out)
 {
@@ -178,6 +204,7 @@ static int shm_listen(const char *path, const struct wave_chan_opts *o,
 		return -ENOMEM;
 	l->base.ops = &shm_listener_ops;
 	l->o = *o;
+	l->fd = l->epfd = -1;
 	l->n_allow = o->n_allow_uids ? o->n_allow_uids : 1;
 	l->allow = calloc(l->n_allow, sizeof(uid_t));
 	if (!l->allow) {
@@ -192,7 +219,8 @@ static int shm_listen(const char *path, const struct wave_chan_opts *o,
 	if ((ret = sock_addr(path, &l->addr)) < 0)
 		goto err;
 
-	l->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Nonblocking: accept_new() takes what the backlog holds. */
+	l->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
 		ret = -errno;
 		goto err;
@@ -208,11 +236,17 @@ static int shm_listen(const char *path, const struct wave_chan_opts *o,
 	}
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
+	if ((ret = listener_epoll(l)) < 0) {
+		unlink(path);
+		goto err_fd;
+	}
 	wave_info("listening on shm://%s", path);
 	*out = &l->base;
 	return 0;
 err_fd:
 	close(l->fd);
+	if (l->epfd >= 0)
+		close(l->epfd);
 err:
 	wave_warn("cannot listen on shm://%s: %s", path, wave_strerror(ret));
 	free(l->allow);
@@ -280,39 +314,31 @@ static int map_host_memory(const struct shm_listener *l, int memfd, void **map, 
 	return ret;
 }
 
-static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wave_chan **out)
+/* Judges the hello that arrived on @sock from @cred and answers it. Return:
+ * 0 with the channel, or the refusal's error (the socket is closed). */
+static int judge_hello(struct shm_listener *l, int sock, const struct ucred *cred,
+		       struct wave_chan **out)
 {
-	struct shm_listener *l = (struct shm_listener *)base;
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
 	struct wave_shm_header h;
 	struct wave_shm_hello hello;
 	const char *why = NULL;
-	int fds[MAX_FDS], nfds = 0, sock, my_efd, ret;
+	int fds[MAX_FDS], nfds = 0, my_efd, ret;
 	size_t len;
 	void *map;
 
-	if ((ret = wait_readable(l->fd, timeout_ms)) < 0)
-		return ret;
-	sock = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (sock < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
-		return refuse(sock, WAVE_EREFUSED, "cannot read peer credentials");
 	/* Read the hello before judging the peer: closing a Unix socket with
 	 * unread data resets the peer, which would lose our refusal's reason. */
-	if ((ret = wait_readable(sock, l->o.timeout_ms)) < 0 ||
-	    (ret = recv_with_fds(sock, &hello, sizeof(hello), fds, &nfds)) < 0)
-		return refuse(sock, -ret, "no valid hello from pid %d: %s", (int)cred.pid,
+	if ((ret = recv_with_fds(sock, &hello, sizeof(hello), fds, &nfds)) < 0)
+		return refuse(sock, -ret, "no valid hello from pid %d: %s", (int)cred->pid,
 			      wave_strerror(ret));
-	if (!uid_allowed(l, cred.uid)) {
+	if (!uid_allowed(l, cred->uid)) {
 		close_fds(fds, nfds);
 		return refuse(sock, WAVE_EREFUSED, "uid %u (pid %d) is not allowed",
-			      (unsigned)cred.uid, (int)cred.pid);
+			      (unsigned)cred->uid, (int)cred->pid);
 	}
 	if (hello.magic != WAVE_SHM_HELLO_MAGIC || nfds != 2) {
 		close_fds(fds, nfds);
-		return refuse(sock, WAVE_ECORRUPT, "malformed hello from pid %d", (int)cred.pid);
+		return refuse(sock, WAVE_ECORRUPT, "malformed hello from pid %d", (int)cred->pid);
 	}
 	if (hello.proto_major != WAVE_SHM_PROTO_MAJOR) {
 		close_fds(fds, nfds);
@@ -323,7 +349,7 @@ static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 	close(fds[0]);
 	if (ret < 0) {
 		close(fds[1]);
-		return refuse(sock, -ret, "pid %d: %s", (int)cred.pid, why);
+		return refuse(sock, -ret, "pid %d: %s", (int)cred->pid, why);
 	}
 	/* The host's doorbell: never let a bad fd block us. */
 	fcntl(fds[1], F_SETFL, O_NONBLOCK);
@@ -345,14 +371,123 @@ static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 		close(sock);
 		return ret;
 	}
-	wave_info("accepted host pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
+	wave_info("accepted host pid %d uid %u", (int)cred->pid, (unsigned)cred->uid);
 	return wave_shm_chan_new(map, len, &h, &l->o, WAVE_ROLE_AGENT,
 				 (struct wave_shm_doorbell){ sock, my_efd, fds[1] }, out);
 }
 
+/* Takes pending host @i off the list (its socket stays open). */
+static int pending_take(struct shm_listener *l, unsigned i, struct ucred *cred)
+{
+	int sock = l->pend[i].sock;
+
+	*cred = l->pend[i].cred;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, sock, NULL);
+	l->pend[i] = l->pend[--l->n_pend];
+	return sock;
+}
+
+/* Accepts the connections waiting in the backlog, as pending hosts. */
+static int accept_new(struct shm_listener *l, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	socklen_t clen;
+	int sock;
+
+	while (l->n_pend < MAX_PENDING) {
+		struct shm_pending *p = &l->pend[l->n_pend];
+
+		/* Blocking: after the rendezvous the socket only signals
+		 * liveness, and every read of the hello is MSG_DONTWAIT. */
+		sock = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (sock < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+		clen = sizeof(p->cred);
+		if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &p->cred, &clen) < 0)
+			return refuse(sock, WAVE_EREFUSED, "cannot read peer credentials");
+		ev.data.fd = sock;
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, sock, &ev) < 0)
+			return refuse(sock, errno, "agent cannot watch the host: %s", strerror(errno));
+		p->sock = sock;
+		p->deadline_ns = l->o.timeout_ms < 0 ? UINT64_MAX
+						     : now + (uint64_t)l->o.timeout_ms * 1000000u;
+		l->n_pend++;
+	}
+	return 0;
+}
+
+/*
+ * One step, never blocking: take new connections, then judge the first
+ * pending host whose hello (or hangup) arrived, or refuse one that ran out
+ * of time. Return: 0 with a channel, a refusal's error, or -EAGAIN when no
+ * host is ready.
+ */
+static int accept_step(struct shm_listener *l, struct wave_chan **out)
+{
+	struct pollfd pfd[MAX_PENDING];
+	uint64_t now = wave_now_ns();
+	struct ucred cred;
+	int ret, sock;
+
+	if ((ret = accept_new(l, now)) < 0)
+		return ret;
+	for (unsigned i = 0; i < l->n_pend; i++)
+		pfd[i] = (struct pollfd){ .fd = l->pend[i].sock, .events = POLLIN };
+	if (l->n_pend && poll(pfd, l->n_pend, 0) < 0 && errno != EINTR)
+		return -errno;
+	for (unsigned i = 0; i < l->n_pend; i++) {
+		if (pfd[i].revents) {
+			sock = pending_take(l, i, &cred);
+			return judge_hello(l, sock, &cred, out);
+		}
+	}
+	for (unsigned i = 0; i < l->n_pend; i++) {
+		if (now >= l->pend[i].deadline_ns) {
+			sock = pending_take(l, i, &cred);
+			return refuse(sock, ETIMEDOUT, "no valid hello from pid %d: %s",
+				      (int)cred.pid, wave_strerror(-ETIMEDOUT));
+		}
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Hosts are accepted without ever waiting for one of them: a host that
+ * connects and then stalls its side of the rendezvous only holds a pending
+ * slot until its deadline (timeout_ms), while the others are judged as
+ * soon as their hello arrives. @timeout_ms bounds how long this call waits
+ * for some host to be ready.
+ */
+static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wave_chan **out)
+{
+	struct shm_listener *l = (struct shm_listener *)base;
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX
+				      : wave_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	struct epoll_event ev;
+	uint64_t now, until, wait_ms;
+	int ret, ms;
+
+	for (;;) {
+		ret = accept_step(l, out);
+		if (ret != -EAGAIN)
+			return ret;
+		now = wave_now_ns();
+		if (now >= end)
+			return -ETIMEDOUT;
+		until = end;
+		for (unsigned i = 0; i < l->n_pend; i++)
+			if (l->pend[i].deadline_ns < until)
+				until = l->pend[i].deadline_ns;
+		wait_ms = (until - now + 999999u) / 1000000u;
+		ms = until == UINT64_MAX ? -1 : wait_ms > INT32_MAX ? INT32_MAX : (int)wait_ms;
+		if (epoll_wait(l->epfd, &ev, 1, ms) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
 static int shm_listener_fd(const struct wave_chan_listener *base)
 {
-	return ((const struct shm_listener *)base)->fd;
+	return ((const struct shm_listener *)base)->epfd;
 }
 
 static void shm_listener_close(struct wave_chan_listener *base)
@@ -362,6 +497,9 @@ static void shm_listener_close(struct wave_chan_listener *base)
 
 	if (lstat(l->addr.sun_path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
 		unlink(l->addr.sun_path);
+	for (unsigned i = 0; i < l->n_pend; i++)
+		close(l->pend[i].sock);
+	close(l->epfd);
 	close(l->fd);
 	free(l->allow);
 	free(l);

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "chan_util.h"
 #include "check_run.h"
@@ -689,6 +692,67 @@ START_TEST(refuse_unserved_domain)
 }
 END_TEST
 
+/* Connects to the agent's shm:// socket and never says hello. */
+static int stalled_connect(const char *dir)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/agent.sock", dir);
+	ck_assert_int_eq(connect(fd, (const struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static unsigned want_answers;
+
+static bool answered_want(const struct app *a)
+{
+	return a->answered >= want_answers;
+}
+
+/* Hosts that connect and then stall their side of the channel rendezvous
+ * do not hold up the agent: the hosts it serves keep getting answers from
+ * it, and a new host is welcomed while they stall. The agent gives a
+ * stalled rendezvous half its heartbeat timeout (30 s here); an agent that
+ * waited for them would leave the new host's connect (5 s) to time out
+ * and the served host without answers. */
+START_TEST(stalled_connects_do_not_block)
+{
+	struct tagent t;
+	struct app a, b;
+	struct wave_host_opts oa, ob;
+	int stalled[4];
+	char dir[64];
+
+	cfg_timeout_ms = 60000;
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	cfg_timeout_ms = 5000;
+	app_opts(&a, &oa);
+	ck_assert_int_eq(app_connect(&a, uri, &oa, NULL, false), 0);
+	for (unsigned i = 0; i < 4; i++)
+		stalled[i] = stalled_connect(dir);
+	for (uint64_t k = 1; k <= 200; k++)
+		app_ask(&a, k);
+	want_answers = 200;
+	app_poll_until(&a, answered_want);
+	ck_assert_uint_eq(a.agent_decisions, 200);
+	ck_assert_uint_eq(a.to_fallback, 0);
+	app_opts(&b, &ob);
+	ob.connect_timeout_ms = 5000;
+	ck_assert_int_eq(app_connect(&b, uri, &ob, NULL, false), 0);
+	app_ask(&b, 1);
+	app_poll_until(&b, answered_1);
+	ck_assert_uint_eq(b.agent_decisions, 1);
+	for (unsigned i = 0; i < 4; i++)
+		close(stalled[i]);
+	wave_host_close(a.h);
+	wave_host_close(b.h);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
 	Suite *s = suite_create("session");
@@ -708,6 +772,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, daemon_sighup_hot_swap);
 	tcase_add_test(tc, daemon_goodbye_on_sigterm);
 	tcase_add_test(tc, silent_agent_times_out);
+	tcase_add_test(tc, stalled_connects_do_not_block);
 	suite_add_tcase(s, tc);
 	return s;
 }
