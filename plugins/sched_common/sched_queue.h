@@ -27,6 +27,8 @@ struct sq {
 	size_t head; /* index of the first entry */
 	size_t len;
 	size_t cap;  /* a power of two, or 0 before the first push */
+	int prestage;    /* fill busy CPUs' prestage slots from the queue */
+	uint32_t cursor; /* the CPU sq_dispatch() tries to prestage next */
 };
 
 static inline int sq_grow(struct sq *q)
@@ -106,11 +108,49 @@ static inline int sq_push_runnable(struct sq *q, const struct wave_sched_task *t
 }
 
 /*
+ * Prestaging ahead (q->prestage): the head of the queue goes into the
+ * prestage slot of busy CPU @cpu, if that slot is empty, so the host starts
+ * it the moment the current task stops, without waiting for a decision:
+ * the round trip to the agent is hidden behind the current task's run. A
+ * prestaged task is committed to its CPU (the host cannot be asked to give
+ * it back), which is the price: another CPU that frees up first does not
+ * get it. Return: 0, or a negative error code.
+ */
+static inline int sq_prestage_cpu(struct wave_plugin_ctx *ctx, struct sq *q, uint32_t cpu)
+{
+	struct wave_sched_task t;
+	struct wave_sched_cpu c;
+	int ret;
+
+	if (!q->prestage || !sq_first(ctx, q, &t) || wave_plugin_sched_cpu(ctx, cpu, &c) < 0 ||
+	    c.prestaged || (!c.current && !c.pending))
+		return 0; /* off, nothing queued, slot taken, or free (a RUN's job) */
+	ret = wave_plugin_sched_prestage(ctx, t.id, t.seq, cpu);
+	if (ret == 0)
+		sq_pop(q);
+	/* Refused (the CPU changed meanwhile) or the channel is full: the
+	 * task keeps its place, and the next event tries again. */
+	return ret == -ENOMEM ? ret : 0;
+}
+
+/* One CPU per call, round robin, so every event stays O(1). */
+static inline int sq_prestage_any(struct wave_plugin_ctx *ctx, struct sq *q)
+{
+	int n = wave_plugin_sched_cpu_count(ctx);
+
+	if (!q->prestage || n <= 0)
+		return 0;
+	q->cursor = (q->cursor + 1) % (uint32_t)n;
+	return sq_prestage_cpu(ctx, q, q->cursor);
+}
+
+/*
  * Runs queued tasks on free CPUs, in queue order, until either runs out:
  * the centralized dispatch loop FIFO-like policies share. A task starts
  * its search for a CPU at its affinity hint. A full channel to the host
  * leaves the task at the head for the next event (every decision sent
- * brings an outcome, so one will come).
+ * brings an outcome, so one will come). With every CPU busy, prestages
+ * ahead (see above) when q->prestage is set.
  */
 static inline int sq_dispatch(struct wave_plugin_ctx *ctx, struct sq *q)
 {
@@ -121,7 +161,7 @@ static inline int sq_dispatch(struct wave_plugin_ctx *ctx, struct sq *q)
 		cpu = wave_plugin_sched_free_cpu(ctx, t.cpu_hint == WAVE_SCHED_CPU_NONE
 							     ? (uint32_t)t.id : t.cpu_hint);
 		if (cpu < 0)
-			return 0; /* every CPU busy: the next free one pulls */
+			return sq_prestage_any(ctx, q); /* every CPU busy */
 		ret = wave_plugin_sched_run(ctx, t.id, t.seq, (uint32_t)cpu);
 		if (ret == -EAGAIN)
 			return 0;

@@ -9,11 +9,14 @@
  * holds a task, the head runs there. Tasks run until they block, yield or
  * exit: there is no time slice (see sched_shinjuku for one).
  *
- * Parameters:
- *   prestage   when no CPU is free, hand the head of the queue to a busy
- *              CPU's prestage slot, so that CPU switches to it without a
- *              round trip when its task stops (default false)
- * Counters: "prestaged" (prestage decisions sent).
+ * Parameters (domains.sched.params):
+ *   prestage   keep busy CPUs' prestage slots filled from the queue
+ *              (sched_queue.h), so a CPU switches to its next task without
+ *              a round trip when its task stops (default false: a
+ *              prestaged task is bound to its CPU, so with several CPUs
+ *              another one that frees up first cannot take it)
+ * Counters: none beyond the built-in ones (prestage decisions are among
+ * the agent's decision counters).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,80 +25,37 @@
 
 #include "../sched_common/sched_queue.h"
 
-struct fifo {
-	struct sq q; /* first member: the queue is the state */
-	int prestage;
-	int ctr_prestaged;
-	uint32_t cursor; /* where the next prestage slot search starts */
-};
-
 static int fifo_init(struct wave_plugin_ctx *ctx)
 {
-	struct fifo *f = calloc(1, sizeof(*f));
+	struct sq *q = calloc(1, sizeof(*q));
 
-	if (!f)
+	if (!q)
 		return -ENOMEM;
-	f->prestage = wave_plugin_param_bool(ctx, "prestage", false);
-	f->ctr_prestaged = wave_plugin_counter(ctx, "prestaged");
-	wave_plugin_set_priv(ctx, f);
+	q->prestage = wave_plugin_param_bool(ctx, "prestage", false);
+	wave_plugin_set_priv(ctx, q);
 	return 0;
 }
 
 static void fifo_fini(struct wave_plugin_ctx *ctx)
 {
-	struct fifo *f = wave_plugin_priv(ctx);
+	struct sq *q = wave_plugin_priv(ctx);
 
-	sq_free(&f->q);
-	free(f);
+	sq_free(q);
+	free(q);
 }
 
-/* Every CPU busy: the queue's head goes into the slot of a CPU that runs a
- * task and has nothing staged, searching round-robin. */
-static int fifo_prestage(struct wave_plugin_ctx *ctx, struct fifo *f)
+/* Queues @t (if it can run), fills free CPUs, then prestage slots. */
+static int enqueue(struct wave_plugin_ctx *ctx, const struct wave_sched_task *t, int at_head)
 {
-	uint32_t n = (uint32_t)wave_plugin_sched_cpu_count(ctx);
-	struct wave_sched_task t;
-	struct wave_sched_cpu c;
+	struct sq *q = wave_plugin_priv(ctx);
+	int ret = sq_push_runnable(q, t, at_head);
 
-	while (sq_first(ctx, &f->q, &t)) {
-		uint32_t i;
-
-		for (i = 0; i < n; i++) {
-			uint32_t cpu = (f->cursor + i) % n;
-
-			if (wave_plugin_sched_cpu(ctx, cpu, &c) < 0 || !c.current || c.prestaged ||
-			    c.pending)
-				continue;
-			if (wave_plugin_sched_prestage(ctx, t.id, t.seq, cpu) < 0)
-				return 0; /* the channel is full: the next event retries */
-			wave_plugin_counter_add(ctx, f->ctr_prestaged, 1);
-			sq_pop(&f->q);
-			f->cursor = cpu + 1;
-			break;
-		}
-		if (i == n)
-			return 0; /* every slot taken */
-	}
-	return 0;
+	return ret < 0 ? ret : sq_dispatch(ctx, q);
 }
 
 static int fifo_dispatch(struct wave_plugin_ctx *ctx)
 {
-	struct fifo *f = wave_plugin_priv(ctx);
-	int ret = sq_dispatch(ctx, &f->q);
-
-	if (ret < 0 || !f->prestage)
-		return ret;
-	return fifo_prestage(ctx, f);
-}
-
-/* Queues @t (if it can run) and fills free CPUs. */
-static int enqueue(struct wave_plugin_ctx *ctx, const struct wave_sched_task *t, int at_head)
-{
-	struct fifo *f = wave_plugin_priv(ctx);
-	int ret = sq_push_runnable(&f->q, t, at_head);
-
-	return ret < 0 ? ret : fifo_dispatch(ctx);
+	return sq_dispatch(ctx, wave_plugin_priv(ctx));
 }
 
 static int fifo_task_new(struct wave_plugin_ctx *ctx, const struct wave_sched_task *t)

@@ -7,8 +7,9 @@
  * of a CPU, a task that has run longer than the slice in its current run
  * is preempted if another task is waiting; it rejoins the queue at the
  * tail, so short tasks are not stuck behind long ones. With "prestage"
- * (the default), the waiting task is first prestaged on that CPU, so the
- * host switches to it as it preempts, without waiting for the agent.
+ * (the default), busy CPUs' prestage slots are kept filled from the queue
+ * (sched_queue.h), so a CPU whose task ends or is preempted switches to
+ * the next one at once, without waiting for the agent.
  *
  * Parameters (domains.sched.params):
  *   slice_us   time slice in microseconds, 1..10000000 (default 50)
@@ -25,7 +26,6 @@
 struct sj_state {
 	struct sq q;
 	uint64_t slice_ns;
-	bool prestage;
 	int ctr_expired;
 };
 
@@ -43,7 +43,7 @@ static int sj_init(struct wave_plugin_ctx *ctx)
 	if (!(st = calloc(1, sizeof(*st))))
 		return -ENOMEM;
 	st->slice_ns = slice_us * 1000;
-	st->prestage = prestage;
+	st->q.prestage = prestage;
 	st->ctr_expired = wave_plugin_counter(ctx, "slices_expired");
 	wave_plugin_set_priv(ctx, st);
 	return 0;
@@ -129,13 +129,13 @@ static int slice_expired(struct wave_plugin_ctx *ctx, const struct sj_state *st,
 	return now >= t.run_start_ns && now - t.run_start_ns >= st->slice_ns;
 }
 
-/* Hands the head of the queue to @cpu's prestage slot, if it is empty. */
-static void prestage_next(struct wave_plugin_ctx *ctx, struct sj_state *st,
-			  const struct wave_sched_cpu *c, const struct wave_sched_task *next)
+/* A task started on @cpu: its successor can be prestaged behind it. */
+static int sj_txn_committed(struct wave_plugin_ctx *ctx, const struct wave_sched_task *t,
+			    uint32_t cpu, uint16_t decision)
 {
-	if (st->prestage && !c->prestaged &&
-	    wave_plugin_sched_prestage(ctx, next->id, next->seq, c->id) == 0)
-		sq_pop(&st->q);
+	struct sj_state *st = wave_plugin_priv(ctx);
+
+	return sq_prestage_cpu(ctx, &st->q, cpu);
 }
 
 static int sj_tick(struct wave_plugin_ctx *ctx, uint32_t cpu, uint64_t now_ns)
@@ -143,13 +143,16 @@ static int sj_tick(struct wave_plugin_ctx *ctx, uint32_t cpu, uint64_t now_ns)
 	struct sj_state *st = wave_plugin_priv(ctx);
 	struct wave_sched_task next;
 	struct wave_sched_cpu c;
+	int ret;
 
 	if (wave_plugin_sched_cpu(ctx, cpu, &c) < 0 || !slice_expired(ctx, st, &c, now_ns))
 		return 0;
 	/* Work-conserving: with nobody waiting, the long task runs on. */
-	if (!sq_first(ctx, &st->q, &next))
+	if (!c.prestaged && !sq_first(ctx, &st->q, &next))
 		return 0;
-	prestage_next(ctx, st, &c, &next);
+	/* The successor into the slot first, so the switch needs no trip. */
+	if ((ret = sq_prestage_cpu(ctx, &st->q, cpu)) < 0)
+		return ret;
 	wave_plugin_counter_add(ctx, st->ctr_expired, 1);
 	return wave_plugin_sched_preempt(ctx, cpu);
 }
@@ -164,6 +167,7 @@ static const struct wave_sched_ops sj_ops = {
 	.task_dead = sj_task_dead,
 	.cpu_idle = sj_cpu_idle,
 	.tick = sj_tick,
+	.txn_committed = sj_txn_committed,
 	.txn_aborted = sj_txn_aborted,
 };
 

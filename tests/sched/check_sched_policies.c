@@ -106,6 +106,47 @@ START_TEST(fifo_yield_goes_last)
 }
 END_TEST
 
+/*
+ * Prestaging ahead: with "prestage" on, a task arriving while the only CPU
+ * is busy goes into that CPU's slot at once, and the host switches to it
+ * when the running task stops, with no decision in between; with it off,
+ * the slot stays empty and the CPU waits for a RUN.
+ */
+static void prestage_ahead(const char *name, const char *params, bool want_slot)
+{
+	static const uint64_t want[] = { 1, 2, 3 };
+	struct sim s;
+	struct wave_plugin *p = start(&s, name, 1, 8, params);
+
+	ck_assert_int_eq(sim_new(&s, 1, true, 0, 0), 0);
+	ck_assert_uint_eq(s.cpus[0].running, 1);
+	ck_assert_int_eq(sim_new(&s, 2, true, 0, 0), 0);
+	ck_assert_int_eq(sim_new(&s, 3, true, 0, 0), 0);
+	ck_assert_uint_eq(s.cpus[0].slot_task, (want_slot ? 2 : 0));
+	ck_assert_int_eq(sim_exit(&s, 1), 0);
+	ck_assert_uint_eq(s.cpus[0].running, 2);
+	/* Task 2 started from the slot; task 3 takes the slot behind it. */
+	ck_assert_uint_eq(s.cpus[0].slot_task, (want_slot ? 3 : 0));
+	ck_assert_int_eq(sim_exit(&s, 2), 0);
+	ck_assert_int_eq(sim_exit(&s, 3), 0);
+	expect_log(&s, want, sizeof(want) / sizeof(want[0]));
+	stop(&s, p);
+}
+
+START_TEST(fifo_prestage_ahead)
+{
+	prestage_ahead("sched_fifo", "{\"prestage\": true}", true);
+	prestage_ahead("sched_fifo", NULL, false); /* off by default */
+}
+END_TEST
+
+START_TEST(shinjuku_prestage_ahead)
+{
+	prestage_ahead("sched_shinjuku", NULL, true); /* on by default */
+	prestage_ahead("sched_shinjuku", "{\"prestage\": false}", false);
+}
+END_TEST
+
 /* ---- Shinjuku ----------------------------------------------------------- */
 
 static void shinjuku_slice(const char *params)
@@ -322,8 +363,10 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, fifo_order);
 	tcase_add_test(tc, fifo_yield_goes_last);
+	tcase_add_test(tc, fifo_prestage_ahead);
 	tcase_add_test(tc, shinjuku_preempts_after_slice);
 	tcase_add_test(tc, shinjuku_preempts_without_prestage);
+	tcase_add_test(tc, shinjuku_prestage_ahead);
 	tcase_add_test(tc, shinjuku_preempted_to_tail);
 	tcase_add_test(tc, shinjuku_bad_slice);
 	tcase_add_test(tc, edf_order);
