@@ -32,6 +32,10 @@ static const struct bsched_mode modes[] = {
 };
 #define N_MODES (sizeof(modes) / sizeof(modes[0]))
 
+/* The plugins the libwave modes can run (plugin sched_<name>). */
+static const char *const policies[] = { "fifo", "shinjuku" };
+#define N_POLICIES (sizeof(policies) / sizeof(policies[0]))
+
 static int run_mode(const struct bsched_opts *o, const struct bsched_mode *m, struct load *l)
 {
 	return m->kind == BSCHED_LINUX ? bsched_run_linux(o, l) : bsched_run_wave(o, m, l);
@@ -71,7 +75,7 @@ static void usage(FILE *f)
 		"  --long-us US     long service time (default 10000)\n"
 		"  --long-frac F    share of long requests (default 0.005)\n"
 		"  --modes LIST     modes to run, comma separated (default all, below)\n"
-		"  --policy P       libwave modes: fifo or shinjuku (default shinjuku)\n"
+		"  --policies LIST  libwave modes: fifo, shinjuku or both (default shinjuku)\n"
 		"  --slice-us US    shinjuku's time slice (default 20)\n"
 		"  --tick-us US     how often the host ticks a busy CPU (default 5)\n"
 		"  --threads N      linux mode: threads in the pool (default 64)\n"
@@ -92,27 +96,30 @@ struct args {
 	double rates[MAX_RATES];
 	unsigned n_rates, reps;
 	bool want[N_MODES];
+	bool want_policy[N_POLICIES];
 	bool quick;
 };
 
-static int parse_modes(struct args *a, const char *s)
+/* Sets the flags of @want (@n names in @names) from the list @s. */
+static int parse_list(const char *s, const char *const *names, size_t n, bool *want)
 {
 	char buf[256], *save = NULL;
 
 	if (strlen(s) >= sizeof(buf))
 		return -1;
 	strcpy(buf, s);
-	memset(a->want, 0, sizeof(a->want));
+	memset(want, 0, n * sizeof(*want));
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		size_t m = 0;
-		while (m < N_MODES && strcmp(t, modes[m].name) != 0)
-			m++;
-		if (m == N_MODES)
+		size_t i = 0;
+		while (i < n && strcmp(t, names[i]) != 0)
+			i++;
+		if (i == n)
 			return -1;
-		a->want[m] = true;
+		want[i] = true;
 	}
 	return 0;
 }
+
 
 static int parse_rates(struct args *a, const char *s)
 {
@@ -147,12 +154,13 @@ static int num(const char *s, double lo, double hi, double *out)
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
+	const char *mode_names[N_MODES];
 	static const struct option opts[] = {
 		{ "rates", required_argument, NULL, 'r' },  { "requests", required_argument, NULL, 'n' },
 		{ "reps", required_argument, NULL, 'R' },   { "short-us", required_argument, NULL, 's' },
 		{ "long-us", required_argument, NULL, 'l' }, { "long-frac", required_argument, NULL, 'f' },
 		{ "threads", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
-		{ "modes", required_argument, NULL, 'm' },  { "policy", required_argument, NULL, 'p' },
+		{ "modes", required_argument, NULL, 'm' },  { "policies", required_argument, NULL, 'p' },
 		{ "slice-us", required_argument, NULL, 'S' }, { "tick-us", required_argument, NULL, 'T' },
 		{ "quick", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -160,6 +168,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	double v;
 	int c, li = 0;
 
+	for (size_t m = 0; m < N_MODES; m++)
+		mode_names[m] = modes[m].name;
 	while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
 		int bad = 0;
 		switch (c) {
@@ -170,11 +180,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'l': bad = num(optarg, 0.01, 1e7, &a->w.long_us); break;
 		case 'f': bad = num(optarg, 0, 1, &a->w.long_frac); break;
 		case 't': bad = num(optarg, 1, 4096, &v); a->o.threads = (unsigned)v; break;
-		case 'm': bad = parse_modes(a, optarg); break;
-		case 'p':
-			bad = strcmp(optarg, "fifo") && strcmp(optarg, "shinjuku");
-			a->o.policy = optarg;
-			break;
+		case 'm': bad = parse_list(optarg, mode_names, N_MODES, a->want); break;
+		case 'p': bad = parse_list(optarg, policies, N_POLICIES, a->want_policy); break;
 		case 'S': bad = num(optarg, 1, 1e7, &v); a->o.slice_us = (unsigned)v; break;
 		case 'T': bad = num(optarg, 1, 1e6, &v); a->o.tick_us = (unsigned)v; break;
 		case 'j': a->o.json = true; break;
@@ -208,7 +215,8 @@ struct row {
 	unsigned runs, undone;
 };
 
-static void print_row(const struct args *a, const struct bsched_mode *m, double rate, struct row *r)
+static void print_row(const struct args *a, const struct bsched_mode *m, const char *policy,
+		      double rate, struct row *r)
 {
 	double tput = median(r->tput, r->runs), p50 = median(r->p50, r->runs);
 	double p99 = median(r->p99, r->runs), p999 = median(r->p999, r->runs);
@@ -218,13 +226,13 @@ static void print_row(const struct args *a, const struct bsched_mode *m, double 
 		printf("{\"mode\":\"%s\",\"policy\":\"%s\",\"delay_ns\":%u,\"prestage\":%s,"
 		       "\"offered_rps\":%.0f,\"tput_rps\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
 		       "\"p999_us\":%.1f,\"short_p99_us\":%.1f,\"runs\":%u,\"undone\":%u}\n",
-		       m->name, m->kind == BSCHED_LINUX ? "linux" : a->o.policy, m->delay_ns,
+		       m->name, policy, m->delay_ns,
 		       m->kind == BSCHED_LINUX ? "null" : m->prestage ? "true" : "false", rate, tput,
 		       p50, p99, p999, sp99, r->runs, r->undone);
 		return;
 	}
-	printf("%-10s %8u %8s %10.0f %10.0f %10.1f %10.1f %10.1f %12.1f%s\n", m->name,
-	       m->delay_ns, m->kind == BSCHED_LINUX ? "-" : m->prestage ? "on" : "off", rate, tput,
+	printf("%-10s %-8s %6u %8s %10.0f %10.0f %10.1f %10.1f %10.1f %12.1f%s\n", m->name,
+	       policy, m->delay_ns, m->kind == BSCHED_LINUX ? "-" : m->prestage ? "on" : "off", rate, tput,
 	       p50, p99, p999, sp99, r->undone ? "  (requests left undone)" : "");
 }
 
@@ -264,12 +272,13 @@ int main(int argc, char **argv)
 		.n_rates = 4,
 		.reps = 3,
 	};
-	static struct row rows[N_MODES][MAX_RATES];
+	static struct row rows[N_POLICIES][N_MODES][MAX_RATES];
 	cpu_set_t set;
 	int status = 0, ret;
 
 	for (size_t m = 0; m < N_MODES; m++)
 		a.want[m] = true;
+	a.want_policy[1] = true; /* shinjuku */
 	if (parse_args(argc, argv, &a) < 0) {
 		usage(stderr);
 		return 2;
@@ -294,33 +303,43 @@ int main(int argc, char **argv)
 		printf("requests run on CPU %d; decisions (or Linux's dispatcher) on CPU %d;"
 		       " median of %u runs\n",
 		       a.o.worker_cpu, a.o.agent_cpu, a.reps);
-		printf("libwave modes: plugin sched_%s, slice %u us, host tick %u us\n\n", a.o.policy,
-		       a.o.slice_us, a.o.tick_us);
+		printf("libwave modes: shinjuku's slice %u us, host tick %u us\n\n", a.o.slice_us,
+		       a.o.tick_us);
 	}
 	/* Interleaved: every configuration once per round, so a noisy moment
 	 * of the machine hits all of them alike. */
 	for (unsigned rep = 0; rep < a.reps; rep++)
 		for (unsigned i = 0; i < a.n_rates; i++)
-			for (size_t m = 0; m < N_MODES; m++) {
-				if (!a.want[m])
-					continue;
-				ret = run_config(&a, &modes[m], a.rates[i], &rows[m][i]);
-				if (ret < 0) {
-					fprintf(stderr, "wave-bench-sched: %s at %.0f/s: %s\n",
-						modes[m].name, a.rates[i], strerror(-ret));
-					status = 1;
+			for (size_t m = 0; m < N_MODES; m++)
+				for (size_t p = 0; p < N_POLICIES && a.want[m]; p++) {
+					if (!a.want_policy[p])
+						continue;
+					a.o.policy = policies[p];
+					ret = run_config(&a, &modes[m], a.rates[i], &rows[p][m][i]);
+					if (ret < 0) {
+						fprintf(stderr, "wave-bench-sched: %s %s at %.0f/s: %s\n",
+							modes[m].name, policies[p], a.rates[i],
+							strerror(-ret));
+						status = 1;
+					}
+					if (modes[m].kind == BSCHED_LINUX)
+						break; /* no plugin: once is enough */
 				}
-			}
 	if (!a.o.json)
-		printf("%-10s %8s %8s %10s %10s %10s %10s %10s %12s\n", "mode", "delay", "prestage",
-		       "offered/s", "done/s", "p50 us", "p99 us", "p99.9 us", "short p99 us");
+		printf("%-10s %-8s %6s %8s %10s %10s %10s %10s %10s %12s\n", "mode", "policy",
+		       "delay", "prestage", "offered/s", "done/s", "p50 us", "p99 us", "p99.9 us",
+		       "short p99 us");
 	for (size_t m = 0; m < N_MODES; m++)
-		for (unsigned i = 0; i < a.n_rates; i++) {
-			if (!rows[m][i].runs)
-				continue;
-			print_row(&a, &modes[m], a.rates[i], &rows[m][i]);
-			if (rows[m][i].undone)
-				status = 1;
-		}
+		for (size_t p = 0; p < N_POLICIES; p++)
+			for (unsigned i = 0; i < a.n_rates; i++) {
+				struct row *r = &rows[p][m][i];
+				if (!r->runs)
+					continue;
+				print_row(&a, &modes[m],
+					  modes[m].kind == BSCHED_LINUX ? "linux" : policies[p],
+					  a.rates[i], r);
+				if (r->undone)
+					status = 1;
+			}
 	return status;
 }
