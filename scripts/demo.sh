@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: MIT
 #
 # scripts/demo.sh - install what is missing, build the release preset and
-# run the demo (examples/demo.sh): an agent and a host runtime talking over
-# a libwave channel. Extra arguments go to examples/demo.sh after the build
-# directory (e.g. the number of rounds).
+# run the demo: (1) an agent and a host talking over a libwave channel
+# (examples/demo.sh; extra arguments go to it after the build directory,
+# e.g. the number of rounds), then (2) the scheduling table: FIFO and
+# Shinjuku decided on-host and offloaded to wave-agentd, beside Linux's
+# scheduler (bench/wave-bench-sched).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,14 +17,17 @@ bash scripts/deps.sh
 cmake --preset release
 cmake --build --preset release --parallel "$jobs"
 
-demo=examples/demo.sh
-if [ ! -f "$demo" ]; then
-	echo "demo.sh: $demo is missing" >&2
-	exit 1
-fi
+# 1. The channel: an agent process and a host process ping-pong decisions
+#    over shm:// and print latency and throughput (examples/demo.sh).
 echo
-echo "=== running $demo build/release $*"
-if [ -x "$demo" ]; then
-	exec "./$demo" "$root/build/release" "$@"
-fi
-exec sh "$demo" "$root/build/release" "$@"
+echo "=== 1. a host and an offloaded agent over a shm channel (examples/demo.sh)"
+sh examples/demo.sh "$root/build/release" "$@"
+
+# 2. The main job: a host runtime whose every dispatch is decided by a
+#    scheduling policy (FIFO, Shinjuku) in an agent thread of its own process
+#    (on-host) or in wave-agentd (offloaded), beside Linux's own scheduler,
+#    on a Shinjuku-style workload; one table of throughput and tail latency.
+echo
+echo "=== 2. offloaded scheduling: FIFO and Shinjuku, on-host and offloaded, against Linux"
+exec "$root/build/release/bench/wave-bench-sched" --modes linux,onhost,offload,off-1us,off-1us-np \
+	--policies fifo,shinjuku --rates 10000 --requests 10000 --reps 1
