@@ -27,6 +27,13 @@ struct bench_agent_result {
 	double tput[BENCH_N_BATCHES][BENCH_MAX_REPS]; /* decided events per second */
 	uint64_t events;    /* sent by the host, every run and phase */
 	uint64_t decisions; /* from the agent, each checked against its event */
+	/* The same agent driven by a host that is a bare channel end (the
+	 * session's messages built by hand): what the agent loop alone adds,
+	 * and what one agent core decides when the host costs nearly nothing. */
+	unsigned n_raw_lat;
+	struct bench_lat raw_lat[BENCH_MAX_REPS];
+	unsigned n_raw_tput;
+	double raw_tput[BENCH_N_BATCHES][BENCH_MAX_REPS];
 	char note[160];
 };
 

@@ -337,6 +337,205 @@ static int host_main(void *arg)
 	return ret < 0 ? fail("host", ret) : 0;
 }
 
+/* ---- a host that is a bare channel end ------------------------------------ */
+
+/* The session's messages, as docs/sessions.md lays them out. */
+#define CTL_HELLO 0x0001
+#define CTL_WELCOME 0x0003
+#define CTL_HEARTBEAT 0x0005
+
+struct raw {
+	struct wave_chan *ch;
+	uint64_t next;     /* the next event's number; its sequence is next + 1 */
+	uint64_t expected; /* the event the next decision must answer */
+	uint64_t wrong;
+};
+
+static void raw_event(struct wave_msg *m, uint64_t n)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = EV_TYPE;
+	m->payload.u64[0] = n;
+	WAVE_CUSTOM_KEY(m) = n % N_KEYS;
+	WAVE_CUSTOM_SEQ(m) = n + 1;
+}
+
+/* Receives what is there (never waits). Return: decisions, or an error. */
+static int raw_recv(struct raw *r)
+{
+	struct wave_msg m[64];
+	int n = wave_chan_recv_burst(r->ch, m, 64), got = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (m[i].type == CTL_HEARTBEAT)
+			continue;
+		if (m[i].type != EV_TYPE + 1 || m[i].payload.u64[0] != r->expected ||
+		    WAVE_CUSTOM_KEY(&m[i]) != r->expected % N_KEYS ||
+		    WAVE_CUSTOM_SEQ(&m[i]) != r->expected + 1)
+			r->wrong++;
+		r->expected++;
+		got++;
+	}
+	return n < 0 ? n : got;
+}
+
+static int raw_drain_to(struct raw *r, uint64_t inflight)
+{
+	int ret;
+
+	while (r->next - r->expected > inflight)
+		if ((ret = raw_recv(r)) < 0)
+			return ret;
+	return 0;
+}
+
+/* Sends events next .. next + @n - 1, receiving while the ring is full. */
+static int raw_send(struct raw *r, unsigned n)
+{
+	struct wave_msg ev[32];
+	unsigned done = 0;
+	int k;
+
+	for (unsigned i = 0; i < n; i++)
+		raw_event(&ev[i], r->next + i);
+	while (done < n) {
+		k = wave_chan_send_burst(r->ch, ev + done, n - done);
+		if (k < 0)
+			return k;
+		done += (unsigned)k;
+		if (done < n && (k = raw_recv(r)) < 0)
+			return k;
+	}
+	r->next += n;
+	return 0;
+}
+
+static int raw_hello(struct raw *r, const char *uri)
+{
+	struct wave_chan_opts o;
+	struct wave_msg m;
+	int ret;
+
+	wave_chan_opts_init(&o);
+	o.timeout_ms = SETUP_TIMEOUT_MS;
+	ret = wave_chan_open(uri, &o, &r->ch);
+	if (ret < 0)
+		return ret;
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_HELLO;
+	/* u16 major, u16 minor; u16 role (1: host), u16 token length (0) */
+	m.payload.u32[0] = WAVE_SESSION_PROTO_MAJOR | (uint32_t)WAVE_SESSION_PROTO_MINOR << 16;
+	m.payload.u32[1] = 1;
+	m.payload.u32[2] = WAVE_HOST_DOMAIN(WAVE_DOMAIN_CUSTOM);
+	m.payload.u32[3] = 1000; /* heartbeat period, ms: events keep it alive */
+	if ((ret = wave_chan_send_burst(r->ch, &m, 1)) != 1)
+		return ret < 0 ? ret : -EAGAIN;
+	while ((ret = wave_chan_recv_burst(r->ch, &m, 1)) == 0)
+		if ((ret = wave_chan_wait(r->ch, (int64_t)SETUP_TIMEOUT_MS * 1000000)) < 0)
+			return ret;
+	if (ret < 0)
+		return ret;
+	return m.type == CTL_WELCOME ? 0 : -WAVE_EREFUSED;
+}
+
+/* As roundtrips(): one event in flight, a timer reading per round trip. */
+static int raw_roundtrips(struct raw *r, unsigned n, uint64_t *samples)
+{
+	uint64_t prev = samples ? bench_ticks() : 0;
+	int ret;
+
+	for (unsigned i = 0; i < n; i++) {
+		if ((ret = raw_send(r, 1)) < 0 || (ret = raw_drain_to(r, 0)) < 0)
+			return ret;
+		if (samples) {
+			uint64_t now = bench_ticks();
+			samples[i] = now - prev;
+			prev = now;
+		}
+	}
+	return 0;
+}
+
+/* As stream(): batches of @batch, at most WINDOW in flight. */
+static int raw_stream(struct raw *r, unsigned batch, unsigned ms, double *rate)
+{
+	uint64_t first = r->next, t0 = bench_ticks(), limit;
+	unsigned round = 0;
+	int ret;
+
+	limit = t0 + bench_ns_to_ticks((uint64_t)ms * 1000000u);
+	do {
+		if ((ret = raw_drain_to(r, WINDOW - batch)) < 0 || (ret = raw_send(r, batch)) < 0 ||
+		    (ret = raw_recv(r)) < 0)
+			return ret;
+	} while (++round % CLOCK_EVERY != 0 || bench_ticks() < limit);
+	if ((ret = raw_drain_to(r, 0)) < 0)
+		return ret;
+	*rate = (double)(r->next - first) * 1e9 / bench_ticks_to_ns(bench_ticks() - t0);
+	return 0;
+}
+
+static int raw_measure(struct raw *r, const struct bench_cfg *cfg, struct bench_agent_result *res)
+{
+	uint64_t *samples = malloc(sizeof(*samples) * cfg->iters);
+	double rate[BENCH_N_BATCHES], warm;
+	uint64_t t0 = 0, t1 = 0;
+	int ret;
+
+	if (!samples)
+		return -ENOMEM;
+
+	ret = raw_roundtrips(r, cfg->warmup, NULL);
+	if (ret == 0) {
+		t0 = bench_ticks();
+		ret = raw_roundtrips(r, cfg->iters, NULL);
+		t1 = bench_ticks();
+	}
+	if (ret == 0)
+		ret = raw_roundtrips(r, cfg->iters, samples);
+	if (ret == 0) {
+		res->raw_lat[res->n_raw_lat] = bench_lat_from_rtts(samples, cfg->iters);
+		res->raw_lat[res->n_raw_lat].loop_mean =
+			bench_ticks_to_ns(t1 - t0) / cfg->iters / 2;
+	}
+	free(samples);
+	for (unsigned b = 0; ret == 0 && b < BENCH_N_BATCHES; b++) {
+		ret = raw_stream(r, bench_batches[b], cfg->tput_ms / 4 + 1, &warm);
+		if (ret == 0)
+			ret = raw_stream(r, bench_batches[b], cfg->tput_ms, &rate[b]);
+	}
+	if (ret < 0)
+		return ret;
+	if (r->wrong || r->expected != r->next) {
+		fprintf(stderr, "wave-bench-agent: raw host: %llu events, %llu decisions, %llu wrong\n",
+			(unsigned long long)r->next, (unsigned long long)r->expected,
+			(unsigned long long)r->wrong);
+		return -EPROTO;
+	}
+	res->n_raw_lat++;
+	for (unsigned b = 0; b < BENCH_N_BATCHES; b++)
+		res->raw_tput[b][res->n_raw_tput] = rate[b];
+	res->n_raw_tput++;
+	res->events += r->next;
+	res->decisions += r->expected;
+	return 0;
+}
+
+static int raw_main(void *arg)
+{
+	struct run_side *s = arg;
+	struct raw r = { 0 };
+	int ret;
+
+	close(s->stop_w);
+	ret = raw_hello(&r, s->uri);
+	if (ret == 0)
+		ret = raw_measure(&r, s->cfg, s->res);
+	if (r.ch)
+		wave_chan_close(r.ch);
+	return ret < 0 ? fail("raw host", ret) : 0;
+}
+
 /* ---- the pair ------------------------------------------------------------- */
 
 static int wait_ready(int fd)
@@ -389,6 +588,12 @@ static int run_pair(struct run_side *s)
 	ret = start_agent(s, &agent, &stop_w);
 	if (ret == 0)
 		ret = bench_spawn(s->cfg->host_cpu, host_main, s, &host);
+	if (host > 0 && (st = bench_wait(host, run_timeout_ms(s->cfg))) != 0 && ret == 0)
+		ret = st < 0 ? st : -EPROTO;
+	/* Then a host that is a bare channel end, on the same agent. */
+	host = -1;
+	if (ret == 0)
+		ret = bench_spawn(s->cfg->host_cpu, raw_main, s, &host);
 	if (host > 0 && (st = bench_wait(host, run_timeout_ms(s->cfg))) != 0 && ret == 0)
 		ret = st < 0 ? st : -EPROTO;
 	if (stop_w >= 0)

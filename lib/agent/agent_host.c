@@ -137,6 +137,13 @@ static void sent(struct agent_host *h, const struct wave_msg *m, uint64_t now)
 			lat_record(in, now - h->cur_ev->tstamp);
 		return;
 	}
+	if (m->tstamp) {
+		/* Marked by host_emit(): it answers the event whose send
+		 * stamp this is, already taken off the pending ones. */
+		if (now > m->tstamp)
+			lat_record(in, now - m->tstamp);
+		return;
+	}
 	e = kt_find(&h->kt, WAVE_CUSTOM_KEY(m));
 	if (e && e->pending && WAVE_CUSTOM_SEQ(m) >= e->seq) {
 		e->pending = false;
@@ -201,6 +208,8 @@ static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 	int ret;
 
 	for (unsigned i = 0; i < n; i++) {
+		struct kt_entry *answered = NULL;
+
 		m = msgs[i];
 		if (!is_sched(&m))
 			stamp(h, &m);
@@ -208,26 +217,47 @@ static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 			h->replay_dropped++;
 			continue;
 		}
+		if (!is_sched(&m)) {
+			/* The channel stamps its own time on sending: until then
+			 * tstamp marks a decision that answers the event being
+			 * handled (its send stamp), which spares sent() a lookup. */
+			m.tstamp = 0;
+			if (h->cur_e && h->cur_e->pending && WAVE_CUSTOM_KEY(&m) == h->cur_e->key &&
+			    WAVE_CUSTOM_SEQ(&m) >= h->cur_e->seq) {
+				answered = h->cur_e;
+				answered->pending = false;
+				m.tstamp = answered->ev.tstamp ? answered->ev.tstamp : 1;
+			}
+		}
 		/* Behind queued decisions, or into the outbox when the ring is
 		 * full; a short count only when the outbox is full too. */
 		later = h->batching && !is_sched(&m);
 		ret = h->ob_n || later ? 0 : wave_chan_send_burst(h->ch, &m, 1);
-		if (ret < 0)
+		if (ret < 0) {
+			if (answered)
+				answered->pending = true; /* not sent after all */
 			return i ? (int)i : ret;
+		}
 		if (ret == 0 && later && h->ob_n == h->ob_cap) {
 			/* A plugin emitting more than the outbox holds for one
 			 * burst: send what the ring takes now. */
 			ret = outbox_flush(h, wave_now_ns());
-			if (ret < 0)
+			if (ret < 0) {
+				if (answered)
+					answered->pending = true;
 				return i ? (int)i : ret;
+			}
 			ret = 0;
 		}
 		if (ret == 1) {
 			if (!now)
 				now = wave_now_ns();
 			sent(h, &m, now);
-		} else if (!outbox_push(h, &m))
+		} else if (!outbox_push(h, &m)) {
+			if (answered)
+				answered->pending = true;
 			return (int)i;
+		}
 	}
 	return (int)n;
 }
@@ -429,9 +459,11 @@ static int on_event(struct agent_host *h, const struct wave_msg *m)
 	h->last_seq = seq;
 	in->events_in++;
 	h->cur_ev = m;
+	h->cur_e = e; /* the plugin cannot add keys: @e stays where it is */
 	if (wave_plugin_ctx_event(in->ctx, m) < 0)
 		in->errors++;
 	h->cur_ev = NULL;
+	h->cur_e = NULL;
 	return 0;
 }
 

@@ -47,6 +47,7 @@ struct agent_host {
 	struct keytab kt;    /* custom domain: latest event per key */
 	uint64_t last_seq;   /* latest host sequence number received */
 	const struct wave_msg *cur_ev; /* the event being handled */
+	struct kt_entry *cur_e;        /* its entry (custom events only) */
 	bool replaying;      /* decisions for answered events are dropped */
 	bool batching;       /* handling a burst: decisions wait in the outbox */
 	/* Decisions the host's full ring did not take yet, sent first. While
