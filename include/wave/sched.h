@@ -100,6 +100,9 @@ struct wave_sched;
  *            wave_host_opts_init()'s defaults. Its domains, ops and user
  *            are ignored: the scheduler asks for the sched domain and uses
  *            its own callbacks.
+ * @cores:    managed threads only: @n_cpus core numbers; a thread granted
+ *            CPU i pins itself to @cores[i]. NULL (default): no pinning.
+ *            Copied.
  */
 struct wave_sched_opts {
 	size_t size;
@@ -107,6 +110,7 @@ struct wave_sched_opts {
 	uint32_t batch;
 	uint32_t tick_us;
 	const struct wave_host_opts *host;
+	const int *cores;
 };
 
 /** wave_sched_opts_init() - fill @opts with the defaults.
@@ -296,6 +300,71 @@ struct wave_sched_host_stats {
 
 /** wave_sched_host_stats() - copy @s's counters. Return: 0 or -EINVAL. */
 WAVE_API int wave_sched_host_stats(struct wave_sched *s, struct wave_sched_host_stats *out);
+
+/* ------------------------------------------------------------------------
+ * Managed threads: real pthreads that run only while they hold one of the
+ * scheduler's CPUs.
+ *
+ * A thread calls wave_sched_thread_attach() to become task @id; from then
+ * on it runs only while it holds a CPU grant, and parks on a futex
+ * otherwise. When a thread gives its CPU up (yield, block, detach, or a
+ * preemption it notices), libwave takes that CPU's next decision at once
+ * and hands the CPU to the thread it names, waking it; a parked thread
+ * also polls the agent every millisecond, so decisions for idle CPUs are
+ * carried out without a dedicated thread. Preemption is cooperative:
+ * wave_sched_thread_check() at the thread's safe points. If the
+ * application hands libwave a signal number (@signo), the thread is also
+ * sent that signal when the agent preempts it, to interrupt a blocking
+ * call; libwave installs no handler: the application does (one that only
+ * returns is enough), before attaching. A scheduler serves either managed
+ * threads or threads calling wave_sched_next() for its CPUs, not both.
+ * ------------------------------------------------------------------------ */
+
+/** A managed thread; opaque. */
+struct wave_sched_thread;
+
+/**
+ * wave_sched_thread_attach() - make the calling thread task @id and wait
+ * for a CPU.
+ * @s:     the scheduler.
+ * @id:    the task id, as for wave_sched_task_new().
+ * @signo: a signal number the library may send the thread on preemption,
+ *         or 0 for none.
+ * @out:   receives the handle, used by this thread only.
+ *
+ * Returns once the thread holds a CPU (pinned to that CPU's core when
+ * wave_sched_opts.cores was given). Return: 0, -EINVAL, -EEXIST, -ENOMEM.
+ */
+WAVE_API WAVE_NODISCARD int wave_sched_thread_attach(struct wave_sched *s, uint64_t id,
+						     int signo,
+						     struct wave_sched_thread **out);
+
+/** wave_sched_thread_cpu() - the CPU the thread holds, or -EINVAL. */
+WAVE_API int wave_sched_thread_cpu(const struct wave_sched_thread *t);
+
+/** wave_sched_thread_yield() - give the CPU up, stay runnable, and wait
+ *  for a CPU again (maybe at once). Return: 0 or -EINVAL. */
+WAVE_API int wave_sched_thread_yield(struct wave_sched_thread *t);
+
+/** wave_sched_thread_check() - at a safe point: when the agent asked for
+ *  the CPU back, give it up (reported as a preemption) and wait for a CPU
+ *  again. Return: 1 if the thread was preempted, 0 if not, -EINVAL. */
+WAVE_API int wave_sched_thread_check(struct wave_sched_thread *t);
+
+/**
+ * wave_sched_thread_block() - the thread is about to block (on I/O, a
+ * lock): give the CPU up as BLOCKED. Call wave_sched_thread_unblock() when
+ * it can run again; meanwhile it runs outside the scheduler's control.
+ * wave_sched_thread_unblock() makes it RUNNABLE and waits for a CPU.
+ * Return: 0, -EINVAL, -EPERM (not holding a CPU / not blocked).
+ */
+WAVE_API int wave_sched_thread_block(struct wave_sched_thread *t);
+WAVE_API int wave_sched_thread_unblock(struct wave_sched_thread *t);
+
+/** wave_sched_thread_detach() - the thread leaves the scheduler (its task
+ *  is dead) and gives its CPU to the next one; @t is freed. NULL is
+ *  ignored. */
+WAVE_API void wave_sched_thread_detach(struct wave_sched_thread *t);
 
 #ifdef __cplusplus
 }

@@ -11,11 +11,16 @@
  * made with the lock held.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <wave/plugin.h>
 #include <wave/sched.h>
@@ -40,6 +45,7 @@ struct htask {
 	/* Started by the fallback and still running when an agent took
 	 * control: that agent does not know it until it stops. */
 	uint8_t hidden;
+	uint8_t managed; /* @arg is a struct wave_sched_thread */
 };
 
 /* A decision waiting in a CPU's slot. */
@@ -81,6 +87,21 @@ struct wave_sched {
 	struct wave_msg *ob;
 	size_t ob_n, ob_cap;
 	struct wave_sched_host_stats st;
+	/* Managed threads: how many are attached, and the core of each CPU. */
+	unsigned managed;
+	int *cores;
+};
+
+struct wave_sched_thread {
+	struct wave_sched *s;
+	uint64_t id;
+	pthread_t tid;
+	int signo;
+	/* The futex word: 1 while the thread holds a CPU grant. Set (release)
+	 * by the granting thread after @cpu, read (acquire) by this thread. */
+	_Atomic uint32_t granted;
+	uint32_t cpu;
+	bool blocked;
 };
 
 /* ---- tasks --------------------------------------------------------------- */
@@ -360,6 +381,13 @@ static void preempt(struct wave_sched *s, const struct wave_sched_msg *d)
 	s->st.preempts++;
 	/* Pairs with the acquire load in wave_sched_should_yield(). */
 	wave_store_release(&c->yield, 1u);
+	/* Only the application's signal, only if it gave one: it interrupts
+	 * a blocking call; the thread then sees the flag. */
+	if (t->managed && ((const struct wave_sched_thread *)t->arg)->signo > 0) {
+		const struct wave_sched_thread *th = t->arg;
+
+		(void)pthread_kill(th->tid, th->signo);
+	}
 }
 
 static void on_sched_msg(void *user, const struct wave_msg *m)
@@ -540,6 +568,7 @@ static void sched_free(struct wave_sched *s)
 	free(s->cpus);
 	free(s->q);
 	free(s->ob);
+	free(s->cores);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -606,6 +635,14 @@ WAVE_API int wave_sched_create(const char *uri, const struct wave_sched_opts *op
 		return -ENOMEM;
 	}
 	memset(s->cpus, 0, s->n_cpus * sizeof(*s->cpus));
+	if (o.cores) {
+		s->cores = malloc(s->n_cpus * sizeof(*s->cores));
+		if (!s->cores) {
+			sched_free(s);
+			return -ENOMEM;
+		}
+		memcpy(s->cores, o.cores, s->n_cpus * sizeof(*s->cores));
+	}
 	ret = uri ? sched_connect(s, uri, &o, err) : 0;
 	if (ret < 0) {
 		sched_free(s);
@@ -833,7 +870,8 @@ static struct htask *take_slot(struct wave_sched *s, uint32_t cpu, int *prestage
 	return result == WAVE_SCHED_COMMITTED ? t : NULL;
 }
 
-static int next_locked(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant *out)
+static int next_locked(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant *out,
+		       bool poll)
 {
 	struct hcpu *c = &s->cpus[cpu];
 	struct htask *t = NULL;
@@ -841,7 +879,7 @@ static int next_locked(struct wave_sched *s, uint32_t cpu, struct wave_sched_gra
 
 	if (c->current)
 		return -EBUSY;
-	if (!c->slot.type)
+	if (!c->slot.type && poll)
 		progress(s); /* decisions, or a reconnection on fallback */
 	while (!t && s->agent && c->slot.type)
 		t = take_slot(s, cpu, &prestaged);
@@ -881,9 +919,35 @@ WAVE_API int wave_sched_next(struct wave_sched *s, uint32_t cpu, struct wave_sch
 	if (!s || !out || cpu >= s->n_cpus)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	ret = next_locked(s, cpu, out);
+	ret = next_locked(s, cpu, out, true);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
+}
+
+/* Managed threads: every free CPU takes its next decision (or FIFO task)
+ * and the thread it names is woken with the grant. Lock held. */
+static void dispatch_idle(struct wave_sched *s)
+{
+	struct wave_sched_grant g;
+
+	if (!s->managed)
+		return;
+	for (uint32_t cpu = 0; cpu < s->n_cpus; cpu++) {
+		struct wave_sched_thread *th;
+
+		if (s->cpus[cpu].current || next_locked(s, cpu, &g, false) != 1)
+			continue;
+		th = g.arg;
+		th->cpu = cpu;
+		/* Pairs with the acquire loads in thread_park(). */
+		wave_store_release(&th->granted, 1u);
+		futex(&th->granted, FUTEX_WAKE_PRIVATE, 1, NULL);
+	}
 }
 
 static void nap(uint64_t ns)
@@ -907,6 +971,7 @@ WAVE_API int wave_sched_wait(struct wave_sched *s, uint32_t cpu, uint32_t timeou
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		progress(s);
+		dispatch_idle(s);
 		ready = has_work(s, &s->cpus[cpu]);
 		pthread_mutex_unlock(&s->lock);
 		if (ready)
@@ -948,6 +1013,7 @@ WAVE_API int wave_sched_poll(struct wave_sched *s, uint32_t timeout_us)
 		before = staged(s);
 		progress(s);
 		after = staged(s);
+		dispatch_idle(s);
 		pthread_mutex_unlock(&s->lock);
 		if (after > before)
 			return (int)(after - before);
@@ -991,4 +1057,168 @@ WAVE_API int wave_sched_host_stats(struct wave_sched *s, struct wave_sched_host_
 	out->tasks = s->n_tasks;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+/* ---- managed threads ---------------------------------------------------- */
+
+/* Waits for a CPU grant; parked on the futex, polling the agent (and
+ * dispatching idle CPUs) every millisecond meanwhile. */
+static void thread_park(struct wave_sched_thread *t)
+{
+	const struct timespec ms = { 0, 1000000 };
+	struct wave_sched *s = t->s;
+
+	/* Pairs with the release store in dispatch_idle(). */
+	while (!wave_load_acquire(&t->granted)) {
+		futex(&t->granted, FUTEX_WAIT_PRIVATE, 0, &ms);
+		if (!wave_load_acquire(&t->granted))
+			(void)wave_sched_poll(s, 0);
+	}
+	if (s->cores) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(s->cores[t->cpu], &set);
+		/* Best effort: a core outside the allowed set is ignored. */
+		(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+}
+
+/* Gives the CPU up as @type (a task_stop() event, or task_dead when 0) and
+ * hands it to the next thread. */
+static int thread_release(struct wave_sched_thread *t, uint16_t type)
+{
+	struct wave_sched *s = t->s;
+	int ret;
+
+	/* Before the stop: a grant made right after it must not be lost.
+	 * Nothing else writes it while this thread holds the CPU. */
+	wave_store_relaxed(&t->granted, 0u);
+	ret = type ? task_stop(s, t->id, type) : wave_sched_task_dead(s, t->id);
+	if (ret < 0) {
+		wave_store_relaxed(&t->granted, 1u);
+		return ret;
+	}
+	pthread_mutex_lock(&s->lock);
+	dispatch_idle(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+WAVE_API int wave_sched_thread_attach(struct wave_sched *s, uint64_t id, int signo,
+				      struct wave_sched_thread **out)
+{
+	struct wave_sched_task_opts o;
+	struct wave_sched_thread *t;
+	int ret;
+
+	if (!s || !out || signo < 0 || signo >= NSIG)
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->s = s;
+	t->id = id;
+	t->tid = pthread_self();
+	t->signo = signo;
+	wave_sched_task_opts_init(&o);
+	o.arg = t;
+	pthread_mutex_lock(&s->lock);
+	s->managed++;
+	pthread_mutex_unlock(&s->lock);
+	ret = wave_sched_task_new(s, id, &o);
+	pthread_mutex_lock(&s->lock);
+	if (ret == 0)
+		task_find(s, id)->managed = 1;
+	else
+		s->managed--;
+	dispatch_idle(s);
+	pthread_mutex_unlock(&s->lock);
+	if (ret < 0) {
+		free(t);
+		return ret;
+	}
+	thread_park(t);
+	*out = t;
+	return 0;
+}
+
+WAVE_API int wave_sched_thread_cpu(const struct wave_sched_thread *t)
+{
+	return t ? (int)t->cpu : -EINVAL;
+}
+
+WAVE_API int wave_sched_thread_yield(struct wave_sched_thread *t)
+{
+	int ret;
+
+	if (!t || t->blocked)
+		return -EINVAL;
+	ret = thread_release(t, WAVE_SCHED_TASK_YIELD);
+	if (ret == 0)
+		thread_park(t);
+	return ret;
+}
+
+WAVE_API int wave_sched_thread_check(struct wave_sched_thread *t)
+{
+	int ret;
+
+	if (!t || t->blocked)
+		return -EINVAL;
+	if (!wave_sched_should_yield(t->s, t->cpu))
+		return 0;
+	ret = thread_release(t, WAVE_SCHED_TASK_PREEMPTED);
+	if (ret < 0)
+		return ret;
+	thread_park(t);
+	return 1;
+}
+
+WAVE_API int wave_sched_thread_block(struct wave_sched_thread *t)
+{
+	int ret;
+
+	if (!t)
+		return -EINVAL;
+	if (t->blocked)
+		return -EPERM;
+	ret = thread_release(t, WAVE_SCHED_TASK_BLOCKED);
+	if (ret == 0)
+		t->blocked = true;
+	return ret;
+}
+
+WAVE_API int wave_sched_thread_unblock(struct wave_sched_thread *t)
+{
+	int ret;
+
+	if (!t)
+		return -EINVAL;
+	if (!t->blocked)
+		return -EPERM;
+	ret = wave_sched_task_wakeup(t->s, t->id);
+	if (ret < 0)
+		return ret;
+	t->blocked = false;
+	pthread_mutex_lock(&t->s->lock);
+	dispatch_idle(t->s);
+	pthread_mutex_unlock(&t->s->lock);
+	thread_park(t);
+	return 0;
+}
+
+WAVE_API void wave_sched_thread_detach(struct wave_sched_thread *t)
+{
+	struct wave_sched *s;
+
+	if (!t)
+		return;
+	s = t->s;
+	if (thread_release(t, 0) < 0)
+		wave_warn("sched: thread %llu was not attached", (unsigned long long)t->id);
+	pthread_mutex_lock(&s->lock);
+	s->managed--;
+	pthread_mutex_unlock(&s->lock);
+	free(t);
 }

@@ -9,6 +9,9 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -587,6 +590,159 @@ START_TEST(start_without_agent)
 }
 END_TEST
 
+/* ---- managed threads ---------------------------------------------------- */
+
+struct mt {
+	struct wave_sched *s;
+	uint64_t id;
+	unsigned rounds;
+	atomic_int *on_cpu, *max_on_cpu, *done;
+	unsigned n_cpus;
+};
+
+static void mt_enter(struct mt *m)
+{
+	int now = atomic_fetch_add(m->on_cpu, 1) + 1, max = atomic_load(m->max_on_cpu);
+
+	while (now > max && !atomic_compare_exchange_weak(m->max_on_cpu, &max, now))
+		;
+	for (volatile int k = 0; k < 1000; k++)
+		;
+	atomic_fetch_sub(m->on_cpu, 1);
+}
+
+static void *mt_main(void *arg)
+{
+	struct mt *m = arg;
+	struct wave_sched_thread *t;
+
+	ck_assert_int_eq(wave_sched_thread_attach(m->s, m->id, 0, &t), 0);
+	ck_assert_int_lt(wave_sched_thread_cpu(t), (int)m->n_cpus);
+	for (unsigned r = 0; r < m->rounds; r++) {
+		mt_enter(m);
+		ck_assert_int_ge(wave_sched_thread_check(t), 0);
+		ck_assert_int_eq(wave_sched_thread_yield(t), 0);
+	}
+	/* Off the scheduler while blocked, back after. */
+	ck_assert_int_eq(wave_sched_thread_block(t), 0);
+	ck_assert_int_eq(wave_sched_thread_block(t), -EPERM);
+	ck_assert_int_eq(wave_sched_thread_unblock(t), 0);
+	ck_assert_int_eq(wave_sched_thread_unblock(t), -EPERM);
+	mt_enter(m);
+	wave_sched_thread_detach(t);
+	atomic_fetch_add(m->done, 1);
+	return NULL;
+}
+
+/* 8 threads over 1 CPU on the local FIFO: one at a time, all finish. */
+START_TEST(managed_threads_local)
+{
+	enum { N = 8 };
+	struct wave_sched_opts o;
+	struct wave_sched_host_stats st;
+	struct wave_sched *s;
+	struct wave_sched_thread *t;
+	pthread_t thr[N];
+	struct mt m[N];
+	atomic_int on_cpu = 0, max_on_cpu = 0, done = 0;
+
+	wave_sched_opts_init(&o);
+	o.n_cpus = 1;
+	ck_assert_int_eq(wave_sched_create(NULL, &o, &s, NULL), 0);
+	ck_assert_int_eq(wave_sched_thread_attach(NULL, 1, 0, &t), -EINVAL);
+	ck_assert_int_eq(wave_sched_thread_attach(s, 1, -1, &t), -EINVAL);
+	ck_assert_int_eq(wave_sched_thread_attach(s, 0, 0, &t), -EINVAL);
+	for (unsigned i = 0; i < N; i++) {
+		m[i] = (struct mt){ s, i + 1, 50, &on_cpu, &max_on_cpu, &done, 1 };
+		ck_assert_int_eq(pthread_create(&thr[i], NULL, mt_main, &m[i]), 0);
+	}
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(pthread_join(thr[i], NULL), 0);
+	ck_assert_int_eq(atomic_load(&done), N);
+	ck_assert_int_eq(atomic_load(&max_on_cpu), 1);
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.fallback_runs, N * 52);
+	ck_assert_uint_eq(st.tasks, 0);
+	wave_sched_destroy(s);
+}
+END_TEST
+
+static atomic_int signals;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&signals, 1);
+}
+
+struct sigthread {
+	struct wave_sched *s;
+	atomic_int attached;
+};
+
+/* Sleeps until preempted: the signal cuts the sleep short. */
+static void *sig_main(void *arg)
+{
+	struct sigthread *st = arg;
+	struct wave_sched_thread *t;
+	const struct timespec nap = { 0, 100000000 };
+
+	ck_assert_int_eq(wave_sched_thread_attach(st->s, 1, SIGUSR1, &t), 0);
+	atomic_store(&st->attached, 1);
+	while (wave_sched_thread_check(t) == 0)
+		nanosleep(&nap, NULL);
+	wave_sched_thread_detach(t);
+	return NULL;
+}
+
+/* The next message that is not a CPU_IDLE. */
+static void sa_recv_busy(struct sagent *sa, struct wave_sched_msg *d)
+{
+	do
+		sa_recv(sa, d);
+	while (d->type == WAVE_SCHED_CPU_IDLE);
+}
+
+/* A managed thread granted by the agent's RUN, preempted by its PREEMPT
+ * with the application's signal, run again, detached. */
+START_TEST(managed_thread_signal)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s = connect_sched(&sa);
+	struct sigthread st = { s, 0 };
+	struct sigaction act;
+	struct wave_sched_msg d;
+	pthread_t thr;
+	uint64_t seq;
+
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = on_signal;
+	ck_assert_int_eq(sigaction(SIGUSR1, &act, NULL), 0);
+	ck_assert_int_eq(pthread_create(&thr, NULL, sig_main, &st), 0);
+	sa_recv_busy(&sa, &d);
+	ck_assert_uint_eq(d.type, WAVE_SCHED_TASK_NEW);
+	seq = d.seq;
+	sa_send(&sa, WAVE_SCHED_RUN, 1, seq, 0);
+	sa_recv_busy(&sa, &d);
+	ck_assert_uint_eq(d.type, WAVE_SCHED_OUTCOME);
+	ck_assert_uint_eq(d.result, WAVE_SCHED_COMMITTED);
+	while (!atomic_load(&st.attached))
+		usleep(100);
+	sa_send(&sa, WAVE_SCHED_PREEMPT, 1, seq, 0);
+	sa_recv_busy(&sa, &d);
+	ck_assert_uint_eq(d.type, WAVE_SCHED_TASK_PREEMPTED);
+	ck_assert_int_eq(atomic_load(&signals), 1);
+	sa_send(&sa, WAVE_SCHED_RUN, 1, d.seq, 0);
+	sa_recv_busy(&sa, &d);
+	ck_assert_uint_eq(d.type, WAVE_SCHED_OUTCOME);
+	ck_assert_uint_eq(d.result, WAVE_SCHED_COMMITTED);
+	sa_recv_busy(&sa, &d);
+	ck_assert_uint_eq(d.type, WAVE_SCHED_TASK_DEAD);
+	ck_assert_int_eq(pthread_join(thr, NULL), 0);
+	teardown(&sa, s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sched_host");
@@ -599,6 +755,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, local_fifo);
 	tcase_add_test(tc, fallback_and_resync);
 	tcase_add_test(tc, start_without_agent);
+	tcase_add_test(tc, managed_threads_local);
+	tcase_add_test(tc, managed_thread_signal);
 	suite_add_tcase(s, tc);
 	return s;
 }

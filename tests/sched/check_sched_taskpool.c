@@ -8,6 +8,7 @@
  * test waits for conditions, and Check's timeout only catches a hang.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -308,6 +309,79 @@ START_TEST(shinjuku_preempts)
 }
 END_TEST
 
+/* Managed pthreads: 8 threads over 2 CPUs, every grant from the agent. */
+struct mthread {
+	struct wave_sched *s;
+	uint64_t id;
+	atomic_int *on_cpu, *max_on_cpu, *done;
+};
+
+static void *mthread_main(void *arg)
+{
+	struct mthread *m = arg;
+	struct wave_sched_thread *t;
+
+	ck_assert_int_eq(wave_sched_thread_attach(m->s, m->id, 0, &t), 0);
+	for (unsigned r = 0; r < 100; r++) {
+		int now = atomic_fetch_add(m->on_cpu, 1) + 1, max = atomic_load(m->max_on_cpu);
+
+		while (now > max && !atomic_compare_exchange_weak(m->max_on_cpu, &max, now))
+			;
+		for (volatile int k = 0; k < 1000; k++)
+			;
+		atomic_fetch_sub(m->on_cpu, 1);
+		ck_assert_int_eq(wave_sched_thread_yield(t), 0);
+	}
+	wave_sched_thread_detach(t);
+	atomic_fetch_add(m->done, 1);
+	return NULL;
+}
+
+START_TEST(managed_threads_fifo)
+{
+	enum { N = 8, CPUS = 2 };
+	struct wave_host_opts ho;
+	struct wave_sched_opts so;
+	struct wave_sched_host_stats st;
+	struct wave_sched *s;
+	struct wave_error err;
+	struct mthread m[N];
+	pthread_t thr[N];
+	atomic_int on_cpu = 0, max_on_cpu = 0, done = 0;
+	struct env e;
+	int ret;
+
+	env_init(&e, "sched_fifo", "{}");
+	daemon_start(&e);
+	wave_host_opts_init(&ho);
+	ho.heartbeat_period_ms = 50;
+	ho.heartbeat_timeout_ms = 5000;
+	ho.reconnect_min_ms = 1;
+	ho.reconnect_max_ms = 20;
+	wave_sched_opts_init(&so);
+	so.n_cpus = CPUS;
+	so.host = &ho;
+	ret = wave_sched_create(e.uri, &so, &s, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	while (wave_sched_mode(s) != WAVE_HOST_AGENT)
+		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+	for (unsigned i = 0; i < N; i++) {
+		m[i] = (struct mthread){ s, i + 1, &on_cpu, &max_on_cpu, &done };
+		ck_assert_int_eq(pthread_create(&thr[i], NULL, mthread_main, &m[i]), 0);
+	}
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(pthread_join(thr[i], NULL), 0);
+	ck_assert_int_eq(atomic_load(&done), N);
+	ck_assert_int_le(atomic_load(&max_on_cpu), CPUS);
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.committed + st.fallback_runs, N * 101);
+	ck_assert_uint_gt(st.committed, 0);
+	ck_assert_uint_eq(st.tasks, 0);
+	wave_sched_destroy(s);
+	env_fini(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sched_taskpool");
@@ -317,6 +391,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, fifo_prestaged);
 	tcase_add_test(tc, fifo_agent_killed_and_restarted);
 	tcase_add_test(tc, shinjuku_preempts);
+	tcase_add_test(tc, managed_threads_fifo);
 	suite_add_tcase(s, tc);
 	return s;
 }
