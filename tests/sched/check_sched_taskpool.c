@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,16 +70,14 @@ struct env {
 	pid_t pid;
 };
 
-static void env_init(struct env *e, const char *plugin, const char *params)
+static void write_cfg(struct env *e, const char *plugin, const char *params)
 {
-	char tmpl[] = "/tmp/wave-taskpool-XXXXXX";
+	char tmp[160];
 	FILE *f;
 
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	snprintf(e->dir, sizeof(e->dir), "%s", tmpl);
-	snprintf(e->cfg, sizeof(e->cfg), "%s/agent.json", e->dir);
-	snprintf(e->uri, sizeof(e->uri), "shm://%s/agent.sock", e->dir);
-	f = fopen(e->cfg, "w");
+	/* Written aside and renamed: a reload never reads half a file. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", e->cfg);
+	f = fopen(tmp, "w");
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
 		"{\"listen\": [\"%s\"], \"heartbeat\": {\"period_ms\": 50, \"timeout_ms\": 5000},\n"
@@ -86,6 +85,36 @@ static void env_init(struct env *e, const char *plugin, const char *params)
 		" \"domains\": {\"sched\": {\"plugin\": \"%s\", \"params\": %s}}}\n",
 		e->uri, WAVE_PLUGIN_BUILD_DIR, plugin, params);
 	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(rename(tmp, e->cfg), 0);
+}
+
+static void env_init(struct env *e, const char *plugin, const char *params)
+{
+	char tmpl[] = "/tmp/wave-taskpool-XXXXXX";
+
+	memset(e, 0, sizeof(*e));
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(e->dir, sizeof(e->dir), "%s", tmpl);
+	snprintf(e->cfg, sizeof(e->cfg), "%s/agent.json", e->dir);
+	snprintf(e->uri, sizeof(e->uri), "shm://%s/agent.sock", e->dir);
+	write_cfg(e, plugin, params);
+}
+
+/* Whether the daemon's log holds @text. */
+static bool log_has(const struct env *e, const char *text)
+{
+	char path[160], buf[1 << 16];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
 }
 
 static void daemon_start(struct env *e)
@@ -100,6 +129,7 @@ static void daemon_start(struct env *e)
 		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0)
 			dup2(fd, STDERR_FILENO);
+		setenv("WAVE_LOG", "info", 1); /* reloads are logged at info */
 		execl(WAVE_AGENTD, WAVE_AGENTD, "--config", e->cfg, (char *)NULL);
 		_exit(127);
 	}
@@ -382,6 +412,107 @@ START_TEST(managed_threads_fifo)
 }
 END_TEST
 
+/* SIGHUP with new parameters: the state is replayed into a new instance
+ * (prestaging on) while tasks run; none is lost or run twice, and the new
+ * policy is in force. */
+START_TEST(hot_swap_under_load)
+{
+	struct wave_sched_host_stats st;
+	struct taskpool *p;
+	struct env e;
+
+	setup(2);
+	env_init(&e, "sched_fifo", "{}");
+	daemon_start(&e);
+	p = pool_start(&e, 2, 0);
+	submit(p, 1, 1500);
+	while (atomic_load(&W->finished[300]) == 0 && atomic_load(&W->finished[1500]) == 0)
+		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), 1000), 0);
+	write_cfg(&e, "sched_fifo", "{\"prestage\": true}");
+	ck_assert_int_eq(kill(e.pid, SIGHUP), 0);
+	while (!log_has(&e, "agent: domain sched: plugin sched_fifo"))
+		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), 1000), 0);
+	submit(p, 1501, 2500);
+	taskpool_wait(p);
+	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);
+	taskpool_destroy(p);
+	check_all(2500);
+	ck_assert_uint_eq(st.committed + st.fallback_runs, 2500u * 2);
+	ck_assert_uint_ge(st.prestaged, 1);
+	ck_assert_uint_eq(st.bad_decisions, 0);
+	env_fini(&e);
+	cleanup();
+}
+END_TEST
+
+/* On-host mode: the same plugin in an agent on a thread of this process;
+ * its statistics count the host's transactions. */
+static void *agent_main(void *arg)
+{
+	ck_assert_int_eq(wave_agent_run(arg), 0);
+	return NULL;
+}
+
+/* The number after "@key": in @json, or -1. */
+static long long json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1; /* skips a space */
+}
+
+START_TEST(on_host_agent_stats)
+{
+	struct wave_sched_host_stats st;
+	struct wave_config *cfg;
+	struct wave_agent *a;
+	struct wave_error err;
+	struct taskpool *p;
+	pthread_t thr;
+	char text[512], *json;
+	struct env e;
+	int ret;
+
+	setup(1);
+	env_init(&e, "sched_fifo", "{}");
+	snprintf(text, sizeof(text),
+		 "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
+		 " \"heartbeat\": {\"period_ms\": 50, \"timeout_ms\": 5000},"
+		 " \"domains\": {\"sched\": {\"plugin\": \"sched_fifo\"}}}",
+		 e.uri, WAVE_PLUGIN_BUILD_DIR);
+	ret = wave_config_parse(text, strlen(text), NULL, &cfg, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	ret = wave_agent_create(cfg, &a, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	ck_assert_int_eq(pthread_create(&thr, NULL, agent_main, a), 0);
+	p = pool_start(&e, 2, 0);
+	submit(p, 1, 500);
+	taskpool_wait(p);
+	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);
+	ck_assert_int_eq(wave_agent_stats_json(a, &json), 0);
+	taskpool_destroy(p);
+	check_all(500);
+	/* The agent counts the commits it has read: the last ones may still
+	 * be in the ring, but a RUN for a CPU needs the outcome of the one
+	 * before it there, so beyond one per CPU some were read. */
+	ck_assert_msg(json_num(json, "txn_committed") >= 0, "%s", json);
+	if (st.committed > 2)
+		ck_assert_msg(json_num(json, "txn_committed") > 0, "%s", json);
+	ck_assert_int_eq(json_num(json, "events_refused"), 0);
+	ck_assert_int_eq(json_num(json, "decisions_refused"), 0);
+	free(json);
+	ck_assert_int_eq(wave_agent_stop(a), 0);
+	ck_assert_int_eq(pthread_join(thr, NULL), 0);
+	wave_agent_destroy(a);
+	wave_config_free(cfg);
+	env_fini(&e);
+	cleanup();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sched_taskpool");
@@ -390,6 +521,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, fifo_every_task_once);
 	tcase_add_test(tc, fifo_prestaged);
 	tcase_add_test(tc, fifo_agent_killed_and_restarted);
+	tcase_add_test(tc, hot_swap_under_load);
+	tcase_add_test(tc, on_host_agent_stats);
 	tcase_add_test(tc, shinjuku_preempts);
 	tcase_add_test(tc, managed_threads_fifo);
 	suite_add_tcase(s, tc);
