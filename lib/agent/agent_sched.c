@@ -102,10 +102,13 @@ int agent_sched_msg(struct agent_host *h, const struct wave_msg *m)
 	if (m->type == WAVE_SCHED_SETUP)
 		return on_setup(h, m);
 	if (!in->ctx) {
-		/* Its domain's plugin was dropped by a reload (it runs on
-		 * fallback for it), or it broke the protocol: count it. */
-		in->errors++;
-		return h->sched ? 0 : -1;
+		/* A sched message before SETUP, or the domain was dropped by a
+		 * reload: nobody would decide for this host's CPUs. Dropping it
+		 * sends it to its fallback (and a reconnection is refused
+		 * while the domain has no plugin). */
+		wave_warn("agent: host %llu: %s", (unsigned long long)h->id,
+			  h->sched ? "sched domain no longer served" : "sched message before setup");
+		return -1;
 	}
 	in->events_in++;
 	h->cur_ev = m;
