@@ -6,6 +6,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,9 +19,17 @@ struct pair {
 	char uri[256];
 };
 
-/* The transport under test, from the program's first argument
- * ("shm" or "file"); suites are named after it. */
+/* The transport under test, from the program's first argument: "shm",
+ * "file", "fabric-tcp" (fabric://tcp;ofi_rxm on 127.0.0.1) or "fabric-shm"
+ * (fabric://shm, libfabric's shared-memory provider); suites are named
+ * after it. */
 extern const char *test_transport;
+bool transport_is(const char *name);
+bool transport_is_fabric(void);
+
+/* @n divided by $WAVE_TEST_SCALE (a divisor, default 1; the sanitizer
+ * builds set 10), at least 1. */
+uint64_t test_scaled(uint64_t n);
 
 /* A fresh private temporary directory (removed by pair_close / tmpdir_rm). */
 void tmpdir_make(char dir[64]);
@@ -35,7 +44,14 @@ void pair_open(struct pair *p, const struct wave_chan_opts *o);
  * or accepted it: the other process never touches its inherited copy.
  */
 pid_t pair_fork(struct pair *p, const struct wave_chan_opts *o);
-/* The URI the transport under test uses inside @dir. */
+/*
+ * After pair_fork() and a close, opens the @role end again on the same URI:
+ * the host opens, the agent accepts on the same listener (file:// lays the
+ * file out again). Returns the open or accept's result.
+ */
+int pair_reopen(struct pair *p, enum wave_role role, const struct wave_chan_opts *o);
+/* The URI the transport under test uses inside @dir (fabric: a fresh
+ * loopback port or shm name; @dir is not used). */
 void transport_uri(char *buf, size_t len, const char *dir);
 void pair_close(struct pair *p);
 

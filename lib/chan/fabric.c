@@ -844,7 +844,8 @@ static void maybe_credit(struct fab_chan *c)
 {
 	uint32_t um = c->msgs_done - c->reported_msgs, uf = c->frames_done - c->reported_frames;
 
-	if (!um && !uf)
+	/* A peer that said BYE sends nothing more: it needs no credit. */
+	if ((!um && !uf) || c->peer_closed || c->peer_gone)
 		return;
 	if (c->credit_wanted || um >= c->credit_every_msgs || uf >= c->credit_every_frames) {
 		if (send_ctrl(c, FAB_CREDIT, 0))
