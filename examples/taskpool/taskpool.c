@@ -31,7 +31,37 @@ struct taskpool {
 	atomic_uint_fast64_t next_id;
 	atomic_uint_fast64_t submitted, done;
 	atomic_int stop;
+	/* Blocked tasks to wake up, woken by whoever polls next. */
+	pthread_mutex_t wake_mu;
+	uint64_t *wake;
+	size_t n_wake, cap_wake;
 };
+
+static void wake_push(struct taskpool *p, uint64_t id)
+{
+	pthread_mutex_lock(&p->wake_mu);
+	if (p->n_wake == p->cap_wake) {
+		size_t cap = p->cap_wake ? p->cap_wake * 2 : 64;
+		uint64_t *w = realloc(p->wake, cap * sizeof(*w));
+
+		if (!w)
+			abort(); /* an example: a lost wakeup would hang */
+		p->wake = w;
+		p->cap_wake = cap;
+	}
+	p->wake[p->n_wake++] = id;
+	pthread_mutex_unlock(&p->wake_mu);
+}
+
+/* The "I/O completions": every blocked task becomes runnable again. */
+static void wake_all(struct taskpool *p)
+{
+	pthread_mutex_lock(&p->wake_mu);
+	for (size_t i = 0; i < p->n_wake; i++)
+		(void)wave_sched_task_wakeup(p->s, p->wake[i]);
+	p->n_wake = 0;
+	pthread_mutex_unlock(&p->wake_mu);
+}
 
 /* How long an idle worker sleeps between looks at its CPU's slot (µs). */
 #define IDLE_WAIT_US 1000
@@ -48,6 +78,10 @@ static void run_one(struct tp_worker *w, const struct wave_sched_grant *g)
 		(void)wave_sched_task_dead(p->s, g->task);
 		free(t);
 		atomic_fetch_add(&p->done, 1);
+	} else if (ret == TASKPOOL_BLOCK) {
+		/* Reported before the wake-up is possible. */
+		(void)wave_sched_task_blocked(p->s, g->task);
+		wake_push(p, g->task);
 	} else if (wave_sched_should_yield(p->s, w->cpu)) {
 		(void)wave_sched_task_preempted(p->s, g->task);
 	} else {
@@ -70,10 +104,12 @@ static void *worker(void *arg)
 		(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	while (!atomic_load(&p->stop)) {
-		if (wave_sched_next(p->s, w->cpu, &g) == 1)
+		if (wave_sched_next(p->s, w->cpu, &g) == 1) {
 			run_one(w, &g);
-		else
+		} else {
+			wake_all(p);
 			(void)wave_sched_wait(p->s, w->cpu, IDLE_WAIT_US);
+		}
 	}
 	return NULL;
 }
@@ -96,6 +132,7 @@ int taskpool_create(const struct taskpool_opts *o, struct taskpool **out,
 	if (!p)
 		return -ENOMEM;
 	p->n = o->workers;
+	pthread_mutex_init(&p->wake_mu, NULL);
 	p->w = calloc(p->n, sizeof(*p->w));
 	if (!p->w) {
 		free(p);
@@ -155,8 +192,10 @@ int taskpool_should_yield(const struct taskpool_ctx *ctx)
 void taskpool_wait(struct taskpool *p)
 {
 	(void)wave_sched_flush(p->s);
-	while (atomic_load(&p->done) < atomic_load(&p->submitted))
+	while (atomic_load(&p->done) < atomic_load(&p->submitted)) {
+		wake_all(p);
 		(void)wave_sched_poll(p->s, IDLE_WAIT_US);
+	}
 }
 
 struct wave_sched *taskpool_sched(struct taskpool *p)
@@ -173,6 +212,8 @@ void taskpool_destroy(struct taskpool *p)
 		pthread_join(p->w[i].thr, NULL);
 	/* Tasks not done are abandoned with the scheduler. */
 	wave_sched_destroy(p->s);
+	pthread_mutex_destroy(&p->wake_mu);
+	free(p->wake);
 	free(p->w);
 	free(p);
 }

@@ -5,10 +5,12 @@
  *
  * Worker pthreads, optionally pinned to cores, are the scheduler's logical
  * CPUs. A task is a function and an argument. The function runs one slice
- * of the task and returns TASKPOOL_DONE when the task has finished, or
+ * of the task and returns TASKPOOL_DONE when the task has finished,
  * TASKPOOL_AGAIN to be run again later: it gave the CPU up (reported as a
  * yield) or, when taskpool_should_yield() said so, was preempted by the
- * policy (reported as a preemption). Long tasks call taskpool_should_yield()
+ * policy (reported as a preemption); or TASKPOOL_BLOCK: it waits for
+ * something (reported as blocked) and the pool wakes it up soon after, as
+ * an I/O completion would. Long tasks call taskpool_should_yield()
  * in their loops: one load of host memory.
  *
  * Uses only the public API (<wave/wave.h>).
@@ -20,7 +22,7 @@
 
 #include <wave/wave.h>
 
-enum { TASKPOOL_DONE = 0, TASKPOOL_AGAIN = 1 };
+enum { TASKPOOL_DONE = 0, TASKPOOL_AGAIN = 1, TASKPOOL_BLOCK = 2 };
 
 struct taskpool;
 

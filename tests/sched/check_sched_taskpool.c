@@ -57,8 +57,9 @@ static int job(struct taskpool_ctx *ctx, void *arg)
 			usleep(1);
 	}
 	atomic_store(&W->running[j->id], 0);
+	/* Odd tasks block (and are woken by the pool) on their first run. */
 	if ((unsigned)runs < W->slices)
-		return TASKPOOL_AGAIN;
+		return runs == 1 && (j->id & 1) ? TASKPOOL_BLOCK : TASKPOOL_AGAIN;
 	atomic_fetch_add(&W->finished[j->id], 1);
 	return TASKPOOL_DONE;
 }
