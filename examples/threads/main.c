@@ -27,6 +27,7 @@
 static struct wave_sched *S;
 static unsigned units = 3, unit_us = 300;
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned finished; /* threads that did all their units; under print_lock */
 
 static uint64_t now_ns(void)
 {
@@ -50,10 +51,8 @@ static void *thread_main(void *arg)
 	unsigned id = (unsigned)(uintptr_t)arg;
 	struct wave_sched_thread *t;
 
-	if (wave_sched_thread_attach(S, id, 0, &t) < 0) {
-		fprintf(stderr, "thread %u: attach failed\n", id);
-		return NULL;
-	}
+	if (wave_sched_thread_attach(S, id, 0, &t) < 0)
+		return NULL; /* not counted as finished: main() fails */
 	for (unsigned k = 1; k <= units; k++) {
 		uint64_t left = (uint64_t)unit_us * 1000u, ran = 0;
 
@@ -76,6 +75,9 @@ static void *thread_main(void *arg)
 			wave_sched_thread_yield(t);
 	}
 	wave_sched_thread_detach(t);
+	pthread_mutex_lock(&print_lock);
+	finished++;
+	pthread_mutex_unlock(&print_lock);
 	return NULL;
 }
 
@@ -184,5 +186,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.committed, (unsigned long long)st.prestaged,
 	       (unsigned long long)st.preempts, (unsigned long long)st.fallback_runs);
 	free(thr);
+	if (finished != n) {
+		fprintf(stderr, "threads: only %u of %u threads finished\n", finished, n);
+		return 1;
+	}
 	return 0;
 }
