@@ -645,18 +645,33 @@ struct thread_side {
 	struct wave_chan *ch;
 };
 
+/* Each side closes its end when done, while the other may still be
+ * reading: a fabric:// close waits for a peer that still has messages of
+ * ours to take, and only a peer that makes calls can answer. */
 static void *thread_stress(void *a)
 {
-	const char *err = stress_side(((struct thread_side *)a)->ch, test_scaled(500000));
+	struct thread_side *t = a;
+	const char *err = stress_side(t->ch, test_scaled(500000));
 
 	if (err)
 		ck_abort_msg("%s", err);
+	wave_chan_close(t->ch);
 	return NULL;
+}
+
+/* Threads of one process, both ends busy: on a loaded machine (or under
+ * TSan) a thread may not run for longer than fabric's default 500 ms, which
+ * would be taken for a dead peer. */
+static struct wave_chan_opts thread_opts(void)
+{
+	struct wave_chan_opts o = small_ring(16);
+	o.disconnect_timeout_ms = 30000;
+	return o;
 }
 
 START_TEST(two_threads_both_ways)
 {
-	struct wave_chan_opts o = small_ring(16);
+	struct wave_chan_opts o = thread_opts();
 	struct thread_side a, b;
 	struct pair p;
 	pthread_t t;
@@ -664,6 +679,7 @@ START_TEST(two_threads_both_ways)
 	pair_open(&p, &o);
 	a.ch = p.host;
 	b.ch = p.agent;
+	p.host = p.agent = NULL; /* each thread closes its own */
 	ck_assert_int_eq(pthread_create(&t, NULL, thread_stress, &a), 0);
 	thread_stress(&b);
 	pthread_join(t, NULL);
@@ -710,12 +726,13 @@ static void *echo(void *a)
 		}
 		n += (unsigned)k;
 	}
+	wave_chan_close(ch); /* while the host still takes the last echoes */
 	return NULL;
 }
 
 START_TEST(send_and_receive_on_separate_threads)
 {
-	struct wave_chan_opts o = small_ring(16);
+	struct wave_chan_opts o = thread_opts();
 	pthread_t tx, agent;
 	struct pair p;
 
@@ -725,6 +742,7 @@ START_TEST(send_and_receive_on_separate_threads)
 	recv_expect(p.host, 0, SPLIT_MSGS, 1);
 	pthread_join(tx, NULL);
 	pthread_join(agent, NULL);
+	p.agent = NULL; /* closed by the echo thread */
 	pair_close(&p);
 }
 END_TEST
