@@ -290,6 +290,7 @@ WAVE_API int wave_agent_run(struct wave_agent *a)
 {
 	uint64_t now, active_ns, next_accept = 0;
 	unsigned idle_turns = 0;
+	bool waited;
 
 	if (!a)
 		return -EINVAL;
@@ -300,7 +301,8 @@ WAVE_API int wave_agent_run(struct wave_agent *a)
 		/* The clock is read once per turn at most: by a host whose
 		 * messages were handled (after its plugin ran), else every
 		 * few idle turns, and after anything that may have taken time. */
-		if (let_waiters_in(a) | take_reload(a))
+		waited = let_waiters_in(a);
+		if (take_reload(a) || waited)
 			now = wave_now_ns();
 		/* Looking for new hosts (and stats readers) costs a system
 		 * call: not on every turn of a busy loop, only every
