@@ -8,7 +8,8 @@
 #   fabric_netns.sh PATH/TO/fabric_peer
 #
 # 1. a host with the wrong token is refused;
-# 2. 200000 messages each way over tcp;ofi_rxm, checked in order;
+# 2. 200000 messages each way over tcp;ofi_rxm, checked in order (divided
+#    by $WAVE_TEST_SCALE, which the sanitizer builds set);
 # 3. the link is cut mid-stream: both ends see WAVE_ECLOSED in bounded time.
 # Exit 77 (skipped) when namespaces cannot be made (not root, no ip).
 set -u
@@ -52,17 +53,18 @@ ip -n "$ns_a" link set "$veth_a" up || exit 1
 ip -n "$ns_h" link set "$veth_h" up || exit 1
 
 fail() { echo "FAIL: $*"; exit 1; }
+count=$((200000 / ${WAVE_TEST_SCALE:-1}))
 
-# 1 + 2: a refused host, then a good one, each way 200000 messages.
+# 1 + 2: a refused host, then a good one, each way $count messages.
 uri="fabric://tcp;ofi_rxm/10.77.0.1:7447"
-ip netns exec "$ns_a" "$peer" agent "$uri" 200000 right-token & apid=$!
-ip netns exec "$ns_h" "$peer" host "$uri" 200000 wrong-token
+ip netns exec "$ns_a" "$peer" agent "$uri" "$count" right-token & apid=$!
+ip netns exec "$ns_h" "$peer" host "$uri" "$count" wrong-token
 rc=$?
 [ $rc = 2 ] || fail "host with a wrong token: exit $rc, expected 2 (refused)"
-ip netns exec "$ns_h" "$peer" host "$uri" 200000 right-token || fail "host stream"
+ip netns exec "$ns_h" "$peer" host "$uri" "$count" right-token || fail "host stream"
 wait "$apid" || fail "agent stream"
 apid=
-echo "ok: refusal and 200000 messages each way between namespaces"
+echo "ok: refusal and $count messages each way between namespaces"
 
 # 3: cut the link mid-stream.
 uri="fabric://tcp;ofi_rxm/10.77.0.1:7448"

@@ -77,6 +77,13 @@
  *       is meaningful only between processes on one machine; a stamp from
  *       the future is delivered at once.
  *
+ * Choosing: shm:// (or file:// for a device window) whenever both ends
+ * share a machine's memory: a message costs a cache line and no system call.
+ * fabric:// when they do not (an agent on another machine, or a NIC reached
+ * over the network); it costs what the provider costs, and it needs both
+ * ends to keep making calls (see above). fabric://shm/ exists to measure and
+ * test the fabric path on one machine, not to replace shm://.
+ *
  * Memory placement ("write remote, read local"): every ring lives in memory
  * local to its reader; the writer only stores into it and the reader only
  * polls its own memory; the reader returns credit by a store into memory local
@@ -223,7 +230,8 @@ WAVE_API int wave_chan_opts_init(struct wave_chan_opts *opts);
 
 /**
  * wave_chan_open() - open the host end of a channel (or either end of file://).
- * @uri:  "shm:///path/of/agent.sock" or "file:///path/to/map".
+ * @uri:  "shm:///path/of/agent.sock", "file:///path/to/map" or
+ *        "fabric://tcp;ofi_rxm/10.0.0.2:7447" (see the top of this file).
  * @opts: options, or NULL for the defaults.
  * @out:  receives the channel on success; untouched on failure.
  *
@@ -240,7 +248,11 @@ WAVE_API WAVE_NODISCARD int wave_chan_open(const char *uri, const struct wave_ch
 /**
  * wave_chan_listen() - listen for hosts (agent end).
  * @uri:  "shm:///path/of/agent.sock". A stale socket file left by a dead
- *        listener is replaced; a live one gives -EADDRINUSE.
+ *        listener is replaced; a live one gives -EADDRINUSE. Or
+ *        "fabric://tcp;ofi_rxm/0.0.0.0:7447": an address that is not one of
+ *        this machine's gives -EADDRNOTAVAIL, a port in use -EADDRINUSE,
+ *        an unknown provider -ENOTSUP; each is also logged at
+ *        WAVE_LOG_WARN with the URI.
  * @opts: options applied to every accepted channel, or NULL.
  * @out:  receives the listener.
  *
