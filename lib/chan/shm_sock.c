@@ -46,6 +46,9 @@ struct shm_listener {
 	int epfd;
 	struct shm_pending pend[MAX_PENDING];
 	unsigned n_pend;
+	/* @fd leaves the epoll set while every pending slot is taken: the
+	 * backlog would keep it readable and its pollers spinning. */
+	bool fd_watched;
 	dev_t dev; /* identity of the socket file we made, to unlink only it */
 	ino_t ino;
 	struct sockaddr_un addr;
@@ -189,7 +192,19 @@ static int listener_epoll(struct shm_listener *l)
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0)
 		return -errno;
+	l->fd_watched = true;
 	return 0;
+}
+
+/* Watches @fd in the epoll set again, or no longer. */
+static void watch_listen_fd(struct shm_listener *l, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = l->fd };
+
+	if (on == l->fd_watched)
+		return;
+	if (epoll_ctl(l->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) == 0)
+		l->fd_watched = on;
 }
 
 static int shm_listen(const char *path, const struct wave_chan_opts *o,
@@ -384,6 +399,7 @@ static int pending_take(struct shm_listener *l, unsigned i, struct ucred *cred)
 	*cred = l->pend[i].cred;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, sock, NULL);
 	l->pend[i] = l->pend[--l->n_pend];
+	watch_listen_fd(l, true); /* a slot is free */
 	return sock;
 }
 
@@ -413,6 +429,7 @@ static int accept_new(struct shm_listener *l, uint64_t now)
 						     : now + (uint64_t)l->o.timeout_ms * 1000000u;
 		l->n_pend++;
 	}
+	watch_listen_fd(l, false); /* every slot taken: the backlog waits */
 	return 0;
 }
 

@@ -753,6 +753,37 @@ START_TEST(stalled_connects_do_not_block)
 }
 END_TEST
 
+/* More stalled hosts than the listener keeps pending (16): the rest wait
+ * in the socket's backlog, and a real host behind them gets in once the
+ * stalled ones are refused at their deadline (half the agent's heartbeat
+ * timeout: 1 s here). */
+START_TEST(stalled_connects_fill_pending)
+{
+	struct tagent t;
+	struct app b;
+	struct wave_host_opts ob;
+	int stalled[20];
+	char dir[64];
+
+	cfg_timeout_ms = 2000;
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	cfg_timeout_ms = 5000;
+	for (unsigned i = 0; i < 20; i++)
+		stalled[i] = stalled_connect(dir);
+	app_opts(&b, &ob);
+	ob.connect_timeout_ms = 30000;
+	ck_assert_int_eq(app_connect(&b, uri, &ob, NULL, false), 0);
+	app_ask(&b, 1);
+	app_poll_until(&b, answered_1);
+	ck_assert_uint_eq(b.agent_decisions, 1);
+	for (unsigned i = 0; i < 20; i++)
+		close(stalled[i]);
+	wave_host_close(b.h);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
 	Suite *s = suite_create("session");
@@ -773,6 +804,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, daemon_goodbye_on_sigterm);
 	tcase_add_test(tc, silent_agent_times_out);
 	tcase_add_test(tc, stalled_connects_do_not_block);
+	tcase_add_test(tc, stalled_connects_fill_pending);
 	suite_add_tcase(s, tc);
 	return s;
 }
