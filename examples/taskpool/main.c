@@ -5,13 +5,16 @@
  *
  *   wave-example-taskpool [--agent URI | --embedded PLUGIN] [--workers N]
  *                         [--tasks N] [--slices K] [--spin-us U] [--tick-us T]
- *                         [--quiet]
+ *                         [--delay-ns D] [--prestage 0|1] [--quiet]
  *
  * --agent URI        an agent already running (wave-agentd) at URI;
  * --embedded PLUGIN  the agent runs on a thread of this process (on-host
  *                    mode) with the sched plugin PLUGIN (found on
  *                    WAVE_PLUGIN_PATH or libwave's plugin directory);
- * neither            libwave's local FIFO decides.
+ * neither            libwave's local FIFO decides;
+ * --delay-ns D       emulate D ns of one-way distance on the host's channel
+ *                    end (and, embedded, on the agent's: channel.delay_ns);
+ * --prestage 0|1     embedded: the plugin's "prestage" parameter.
  * Each task has K * U µs of spinning to do; it yields after each U µs, or
  * earlier when the policy preempts it (a time-slice policy needs the host
  * to tick: --tick-us). Every run prints "cpu C: task T ran X us, yields |
@@ -92,17 +95,21 @@ static void *agent_thread(void *arg)
 	return NULL;
 }
 
-static int embedded_start(struct embedded *e, const char *plugin)
+static int embedded_start(struct embedded *e, const char *plugin, uint64_t delay_ns,
+			  int prestage)
 {
-	char text[512];
+	char text[512], params[64] = "{}";
 	struct wave_error err;
 	int ret;
 
 	snprintf(e->sock, sizeof(e->sock), "/tmp/wave-taskpool-%d.sock", (int)getpid());
 	snprintf(e->uri, sizeof(e->uri), "shm://%s", e->sock);
+	if (prestage >= 0)
+		snprintf(params, sizeof(params), "{\"prestage\": %s}", prestage ? "true" : "false");
 	snprintf(text, sizeof(text),
-		 "{\"listen\": [\"%s\"], \"domains\": {\"sched\": {\"plugin\": \"%s\"}}}", e->uri,
-		 plugin);
+		 "{\"listen\": [\"%s\"], \"channel\": {\"delay_ns\": %llu},"
+		 " \"domains\": {\"sched\": {\"plugin\": \"%s\", \"params\": %s}}}",
+		 e->uri, (unsigned long long)delay_ns, plugin, params);
 	ret = wave_config_parse(text, strlen(text), NULL, &e->cfg, &err);
 	if (ret == 0)
 		ret = wave_agent_create(e->cfg, &e->a, &err);
@@ -125,7 +132,8 @@ static void embedded_stop(struct embedded *e)
 static void usage(void)
 {
 	fprintf(stderr, "usage: wave-example-taskpool [--agent URI | --embedded PLUGIN] "
-			"[--workers N] [--tasks N] [--slices K] [--spin-us U] [--tick-us T] [--quiet]\n");
+			"[--workers N] [--tasks N] [--slices K] [--spin-us U] [--tick-us T] "
+			"[--delay-ns D] [--prestage 0|1] [--quiet]\n");
 	exit(2);
 }
 
@@ -136,6 +144,10 @@ int main(int argc, char **argv)
 	struct wave_sched_host_stats st;
 	struct taskpool_opts o = { 0 };
 	struct wave_sched_opts so;
+	struct wave_host_opts ho;
+	struct wave_chan_opts co;
+	uint64_t delay_ns = 0, t0;
+	int prestage = -1;
 	struct embedded e = { 0 };
 	struct wave_error err;
 	struct taskpool *p;
@@ -166,6 +178,10 @@ int main(int argc, char **argv)
 			spin_us = (unsigned)atoi(v);
 		else if (!strcmp(argv[i], "--tick-us"))
 			so.tick_us = (uint32_t)atoi(v);
+		else if (!strcmp(argv[i], "--delay-ns"))
+			delay_ns = strtoull(v, NULL, 10);
+		else if (!strcmp(argv[i], "--prestage"))
+			prestage = atoi(v) != 0;
 		else
 			usage();
 		i++;
@@ -173,10 +189,15 @@ int main(int argc, char **argv)
 	if (workers == 0 || tasks == 0 || slices == 0 || (uri && plugin))
 		usage();
 	if (plugin) {
-		if (embedded_start(&e, plugin) < 0)
+		if (embedded_start(&e, plugin, delay_ns, prestage) < 0)
 			return 1;
 		uri = e.uri;
 	}
+	wave_host_opts_init(&ho);
+	wave_chan_opts_init(&co);
+	co.delay_ns = delay_ns; /* decisions reach the host that much later */
+	ho.chan = &co;
+	so.host = &ho;
 	o.uri = uri;
 	o.workers = workers;
 	o.sched = &so;
@@ -189,6 +210,7 @@ int main(int argc, char **argv)
 	       slices,
 	       wave_sched_mode(taskpool_sched(p)) == WAVE_HOST_AGENT ? "the agent"
 								   : "the local FIFO");
+	t0 = now_ns();
 	jobs = calloc(tasks, sizeof(*jobs));
 	if (!jobs)
 		return 1;
@@ -210,12 +232,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "taskpool: task %u did not finish\n", i + 1);
 			return 1;
 		}
-	printf("done: %u tasks; agent: %llu committed (%llu prestaged), %llu aborted, "
+	printf("done: %u tasks in %.1f ms; agent: %llu committed (%llu prestaged), %llu aborted, "
 	       "%llu preempted; fallback ran %llu\n",
-	       tasks, (unsigned long long)st.committed, (unsigned long long)st.prestaged,
+	       tasks, (double)(now_ns() - t0) / 1e6, (unsigned long long)st.committed, (unsigned long long)st.prestaged,
 	       (unsigned long long)(st.aborted[1] + st.aborted[2] + st.aborted[3] +
 				    st.aborted[4] + st.aborted[5]),
 	       (unsigned long long)st.preempts, (unsigned long long)st.fallback_runs);
+	for (unsigned r = 1; r < WAVE_SCHED_RESULT_COUNT; r++)
+		if (st.aborted[r])
+			printf("  aborted %s: %llu\n", wave_sched_result_name(r),
+			       (unsigned long long)st.aborted[r]);
 	free(jobs);
 	return 0;
 }

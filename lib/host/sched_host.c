@@ -48,7 +48,9 @@ struct htask {
 	uint8_t managed; /* @arg is a struct wave_sched_thread */
 };
 
-/* A decision waiting in a CPU's slot. */
+/* A decision waiting in a CPU's slot: the RUN one (for a CPU the agent
+ * saw free), or the PRESTAGE one (the CPU's next task, which the agent may
+ * fill while a RUN for the CPU is still in flight). */
 struct slot {
 	uint64_t task, seq;
 	uint16_t type; /* WAVE_SCHED_RUN or _PRESTAGE; 0 when empty */
@@ -60,7 +62,7 @@ struct hcpu {
 	_Alignas(64) _Atomic uint32_t yield;
 	uint32_t idle_sent; /* CPU_IDLE reported since its last task */
 	uint64_t current;   /* task id, or 0 */
-	struct slot slot;
+	struct slot run, pre;
 	uint64_t pre_task, pre_seq; /* the PREEMPT behind @yield */
 };
 
@@ -350,9 +352,11 @@ static void stage(struct wave_sched *s, const struct wave_sched_msg *d)
 	struct hcpu *c = &s->cpus[d->cpu];
 	const struct htask *cur = c->current ? task_find(s, c->current) : NULL;
 
+	struct slot *sl = d->type == WAVE_SCHED_RUN ? &c->run : &c->pre;
+
 	/* The agent fills a slot only once its previous decision there has
 	 * an outcome, and runs only on CPUs it knows are free. */
-	if (c->slot.type) { /* it contradicts itself: the host cannot use it */
+	if (sl->type) { /* it contradicts itself: the host cannot use it */
 		outcome(s, d->type, d->task, d->seq, d->cpu, WAVE_SCHED_ABORT_INVALID);
 		return;
 	}
@@ -361,9 +365,9 @@ static void stage(struct wave_sched *s, const struct wave_sched_msg *d)
 		return;
 	}
 	/* A RUN for a CPU a fallback task still holds waits for it to stop. */
-	c->slot.task = d->task;
-	c->slot.seq = d->seq;
-	c->slot.type = d->type;
+	sl->task = d->task;
+	sl->seq = d->seq;
+	sl->type = d->type;
 }
 
 static void preempt(struct wave_sched *s, const struct wave_sched_msg *d)
@@ -417,7 +421,8 @@ static void on_sched_msg(void *user, const struct wave_msg *m)
 
 static void clear_cpu_decisions(struct hcpu *c)
 {
-	memset(&c->slot, 0, sizeof(c->slot));
+	memset(&c->run, 0, sizeof(c->run));
+	memset(&c->pre, 0, sizeof(c->pre));
 	c->pre_task = c->pre_seq = 0;
 	c->idle_sent = 0;
 	/* Pairs with the acquire load in wave_sched_should_yield(). */
@@ -529,7 +534,7 @@ static void progress(struct wave_sched *s)
 
 static bool has_work(const struct wave_sched *s, const struct hcpu *c)
 {
-	return !c->current && (s->agent ? c->slot.type != 0 : s->q_len != 0);
+	return !c->current && (s->agent ? c->run.type || c->pre.type : s->q_len != 0);
 }
 
 /* ---- the API ---------------------------------------------------------------- */
@@ -840,16 +845,18 @@ WAVE_API int wave_sched_task_dead(struct wave_sched *s, uint64_t id)
 	return 0;
 }
 
-/* Commits or aborts the decision in @cpu's slot. Return: the task, now
- * RUNNING there, or NULL (aborted, outcome reported). */
+/* Commits or aborts the decision in @cpu's RUN slot, or else its
+ * PRESTAGE slot (a RUN in flight comes before the prestaged task). Return:
+ * the task, now RUNNING there, or NULL (aborted, outcome reported). */
 static struct htask *take_slot(struct wave_sched *s, uint32_t cpu, int *prestaged)
 {
 	struct hcpu *c = &s->cpus[cpu];
-	struct slot sl = c->slot;
+	struct slot *from = c->run.type ? &c->run : &c->pre;
+	struct slot sl = *from;
 	struct htask *t = task_find(s, sl.task);
 	unsigned result = WAVE_SCHED_COMMITTED;
 
-	memset(&c->slot, 0, sizeof(c->slot));
+	memset(from, 0, sizeof(*from));
 	if (!t)
 		result = WAVE_SCHED_ABORT_DEAD;
 	else if (t->seq != sl.seq)
@@ -879,9 +886,9 @@ static int next_locked(struct wave_sched *s, uint32_t cpu, struct wave_sched_gra
 
 	if (c->current)
 		return -EBUSY;
-	if (!c->slot.type && poll)
+	if (!c->run.type && !c->pre.type && poll)
 		progress(s); /* decisions, or a reconnection on fallback */
-	while (!t && s->agent && c->slot.type)
+	while (!t && s->agent && (c->run.type || c->pre.type))
 		t = take_slot(s, cpu, &prestaged);
 	if (!t && s->agent && !c->idle_sent) {
 		struct wave_sched_msg d = { .type = WAVE_SCHED_CPU_IDLE, .cpu = cpu,
@@ -996,7 +1003,8 @@ static unsigned staged(const struct wave_sched *s)
 	unsigned n = 0;
 
 	for (uint32_t i = 0; i < s->n_cpus; i++)
-		n += s->cpus[i].slot.type != 0 || s->cpus[i].pre_task != 0;
+		n += (s->cpus[i].run.type != 0) + (s->cpus[i].pre.type != 0) +
+		     (s->cpus[i].pre_task != 0);
 	return n;
 }
 

@@ -322,6 +322,33 @@ START_TEST(commit_and_every_abort)
 }
 END_TEST
 
+/* The agent may prestage a CPU's next task while its RUN is in flight:
+ * the RUN's task runs first, the prestaged one when it stops. */
+START_TEST(run_then_prestage)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s = connect_sched(&sa);
+	struct wave_sched_grant g;
+	uint64_t s1, s2;
+
+	s1 = new_task(s, &sa, 1, 1);
+	s2 = new_task(s, &sa, 2, 1);
+	sa_stage(&sa, WAVE_SCHED_RUN, 1, s1, 0);
+	sa_stage(&sa, WAVE_SCHED_PRESTAGE, 2, s2, 0);
+	ck_assert_int_eq(wave_sched_next(s, 0, &g), 1);
+	ck_assert_uint_eq(g.task, 1);
+	ck_assert_int_eq(g.prestaged, 0);
+	sa_expect_outcome(&sa, WAVE_SCHED_RUN, 1, s1, 0, WAVE_SCHED_COMMITTED);
+	ck_assert_int_eq(wave_sched_task_dead(s, 1), 0);
+	ck_assert_int_eq(wave_sched_next(s, 0, &g), 1);
+	ck_assert_uint_eq(g.task, 2);
+	ck_assert_int_eq(g.prestaged, 1);
+	sa_expect(&sa, WAVE_SCHED_TASK_DEAD, 1);
+	sa_expect_outcome(&sa, WAVE_SCHED_PRESTAGE, 2, s2, 0, WAVE_SCHED_COMMITTED);
+	teardown(&sa, s);
+}
+END_TEST
+
 START_TEST(preemption)
 {
 	struct sagent sa = { 0 };
@@ -749,6 +776,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("host");
 
 	tcase_add_test(tc, commit_and_every_abort);
+	tcase_add_test(tc, run_then_prestage);
 	tcase_add_test(tc, preemption);
 	tcase_add_test(tc, bad_input);
 	tcase_add_test(tc, agent_sends_host_message);
