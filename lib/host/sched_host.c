@@ -63,7 +63,7 @@ struct hcpu {
 	uint32_t idle_sent; /* CPU_IDLE reported since its last task */
 	uint64_t current;   /* task id, or 0 */
 	struct slot run, pre;
-	uint64_t pre_task, pre_seq; /* the PREEMPT behind @yield */
+	uint64_t preempt_task, preempt_seq; /* the PREEMPT behind @yield */
 };
 
 struct fifo_entry {
@@ -351,7 +351,6 @@ static void stage(struct wave_sched *s, const struct wave_sched_msg *d)
 {
 	struct hcpu *c = &s->cpus[d->cpu];
 	const struct htask *cur = c->current ? task_find(s, c->current) : NULL;
-
 	struct slot *sl = d->type == WAVE_SCHED_RUN ? &c->run : &c->pre;
 
 	/* The agent fills a slot only once its previous decision there has
@@ -375,13 +374,13 @@ static void preempt(struct wave_sched *s, const struct wave_sched_msg *d)
 	struct hcpu *c = &s->cpus[d->cpu];
 	const struct htask *t = c->current == d->task ? task_find(s, d->task) : NULL;
 
-	if (!t || t->hidden || t->seq != d->seq || c->pre_task) {
+	if (!t || t->hidden || t->seq != d->seq || c->preempt_task) {
 		s->st.preempts_moot++;
 		outcome(s, WAVE_SCHED_PREEMPT, d->task, d->seq, d->cpu, WAVE_SCHED_ABORT_STALE);
 		return;
 	}
-	c->pre_task = d->task;
-	c->pre_seq = d->seq;
+	c->preempt_task = d->task;
+	c->preempt_seq = d->seq;
 	s->st.preempts++;
 	/* Pairs with the acquire load in wave_sched_should_yield(). */
 	wave_store_release(&c->yield, 1u);
@@ -423,7 +422,7 @@ static void clear_cpu_decisions(struct hcpu *c)
 {
 	memset(&c->run, 0, sizeof(c->run));
 	memset(&c->pre, 0, sizeof(c->pre));
-	c->pre_task = c->pre_seq = 0;
+	c->preempt_task = c->preempt_seq = 0;
 	c->idle_sent = 0;
 	/* Pairs with the acquire load in wave_sched_should_yield(). */
 	wave_store_release(&c->yield, 0u);
@@ -761,12 +760,12 @@ static void settle_preempt(struct wave_sched *s, uint32_t cpu, bool carried_out)
 {
 	struct hcpu *c = &s->cpus[cpu];
 
-	if (c->pre_task && !carried_out) {
+	if (c->preempt_task && !carried_out) {
 		s->st.preempts_moot++;
-		outcome(s, WAVE_SCHED_PREEMPT, c->pre_task, c->pre_seq, cpu,
+		outcome(s, WAVE_SCHED_PREEMPT, c->preempt_task, c->preempt_seq, cpu,
 			WAVE_SCHED_ABORT_STALE);
 	}
-	c->pre_task = c->pre_seq = 0;
+	c->preempt_task = c->preempt_seq = 0;
 }
 
 static int task_stop(struct wave_sched *s, uint64_t id, uint16_t type)
@@ -1004,7 +1003,7 @@ static unsigned staged(const struct wave_sched *s)
 
 	for (uint32_t i = 0; i < s->n_cpus; i++)
 		n += (s->cpus[i].run.type != 0) + (s->cpus[i].pre.type != 0) +
-		     (s->cpus[i].pre_task != 0);
+		     (s->cpus[i].preempt_task != 0);
 	return n;
 }
 
