@@ -42,7 +42,10 @@ int agent_host_add(struct wave_agent *a, struct wave_chan *ch)
 	h->state = AHOST_HELLO;
 	h->deadline_ns = wave_now_ns() + a->cfg->heartbeat_timeout_ms * MS;
 	kt_init(&h->kt);
-	h->ob_cap = a->cfg->agent_to_host_slots;
+	/* As many as the host's ring holds, as a power of two (a parsed
+	 * configuration's already is) so that indexes are masked. */
+	for (h->ob_cap = 2; h->ob_cap < a->cfg->agent_to_host_slots; h->ob_cap <<= 1)
+		;
 	h->outbox = calloc(h->ob_cap, sizeof(*h->outbox));
 	if (!h->outbox) {
 		free(h);
@@ -168,7 +171,7 @@ static int outbox_push(struct agent_host *h, const struct wave_msg *m)
 {
 	if (h->ob_n == h->ob_cap)
 		return 0;
-	h->outbox[(h->ob_head + h->ob_n) % h->ob_cap] = *m;
+	h->outbox[(h->ob_head + h->ob_n) & (h->ob_cap - 1)] = *m;
 	h->ob_n++;
 	return 1;
 }
@@ -186,7 +189,7 @@ static int outbox_flush(struct agent_host *h, uint64_t now)
 			return ret < 0 ? ret : done;
 		for (int k = 0; k < ret; k++)
 			sent(h, &h->outbox[h->ob_head + (unsigned)k], now);
-		h->ob_head = (h->ob_head + (unsigned)ret) % h->ob_cap;
+		h->ob_head = (h->ob_head + (unsigned)ret) & (h->ob_cap - 1);
 		h->ob_n -= (unsigned)ret;
 		done += ret;
 	}
