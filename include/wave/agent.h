@@ -13,6 +13,12 @@
  * after heartbeat_timeout_ms of silence (its plugin instances are then
  * destroyed).
  *
+ * A host of the sched domain starts with a SETUP message (its CPU count,
+ * sched_msg.h); the agent then makes that host's state model
+ * (sched_state.h) and starts its plugin instance on it, applies each of
+ * the host's sched messages with wave_sched_state_apply(), and sends the
+ * decisions the plugin makes. See docs/sched.md.
+ *
  * Decisions of the custom domain are stamped before they leave: a decision
  * whose sequence word (WAVE_CUSTOM_SEQ(), host.h) is 0 gets the key and
  * sequence number of the event being handled when it is emitted from
@@ -50,7 +56,7 @@ struct wave_agent;
  *
  * Return: 0, -EINVAL (bad argument, or no listen address), -ENOMEM,
  * -WAVE_EPLUGIN, -WAVE_ECONFIG (a domain this runtime does not serve yet:
- * only custom is), or an error of wave_chan_listen() (-EADDRINUSE, ...).
+ * it serves custom and sched), or an error of wave_chan_listen() (-EADDRINUSE, ...).
  */
 WAVE_API WAVE_NODISCARD int wave_agent_create(const struct wave_config *cfg,
 					      struct wave_agent **out, struct wave_error *err);
