@@ -71,6 +71,8 @@
 #define FAB_NAME_MAX 48u
 /* How long close waits for its BYE to leave when nothing else is at stake. */
 #define FAB_CLOSE_GRACE_NS 20000000u
+/* Longest sleep of a listener waiting for a hello. */
+#define FAB_ACCEPT_SLICE_NS 5000000u
 /* Sleep slice when the provider has no wait object. */
 #define FAB_POLL_SLEEP_NS 50000u
 
@@ -1807,7 +1809,11 @@ static int fab_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 		uint64_t now = wave_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		listener_sleep(l, deadline - now < 100000000u ? deadline - now : 100000000u);
+		/* Short slices: with tcp;ofi_rxm a hello arrives over a new
+		 * connection that only progress sets up, and the wait object
+		 * does not always fire for it. */
+		listener_sleep(l, deadline - now < FAB_ACCEPT_SLICE_NS ? deadline - now
+								  : FAB_ACCEPT_SLICE_NS);
 	}
 }
 
