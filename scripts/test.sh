@@ -8,7 +8,7 @@
 #        release  Release, gcc
 #        dev      Debug, AddressSanitizer + UndefinedBehaviorSanitizer
 #        tsan     RelWithDebInfo, ThreadSanitizer
-#        clang    RelWithDebInfo, clang
+#        clang    RelWithDebInfo, clang, and 20 s of libFuzzer on the sched decoders
 #   3. one summary line per preset; exit status 1 if any step failed.
 #
 # A failing preset does not stop the others. Build trees go to build/<preset>.
