@@ -574,6 +574,7 @@ struct fab_chan {
 	/* Liveness and closing. */
 	uint64_t now;                    /* clock read by the last progress */
 	uint64_t last_rx_ns, last_tx_ns;
+	uint64_t last_progress_ns;       /* when chan_progress() last ran */
 	uint64_t timeout_ns, hb_ns;
 	bool peer_closed;                /* got BYE */
 	bool peer_gone;                  /* silent too long, or a transfer failed */
@@ -889,7 +890,7 @@ static void chan_service(struct fab_chan *c)
 
 static void chan_progress(struct fab_chan *c)
 {
-	c->now = wave_now_ns();
+	c->now = c->last_progress_ns = wave_now_ns();
 	chan_drain(c);
 	chan_service(c);
 }
@@ -989,7 +990,13 @@ static int fab_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned 
 	int r;
 
 	pthread_mutex_lock(&c->lock);
-	chan_progress(c);
+	/* A send that has credit enough skips reading the completion queue
+	 * (a system call with some providers), unless it has not been read
+	 * for a while: receives and waits read it anyway, and so does a send
+	 * that finds too little room. */
+	c->now = wave_now_ns();
+	if (tx_room(c, n) < n || c->now - c->last_progress_ns >= c->hb_ns / 4)
+		chan_progress(c);
 	if (c->failed) {
 		r = c->failed;
 	} else if (c->peer_closed || c->peer_gone) {
