@@ -11,7 +11,8 @@
 # 2. 200000 messages each way over tcp;ofi_rxm, checked in order (divided
 #    by $WAVE_TEST_SCALE, which the sanitizer builds set);
 # 3. the link is cut mid-stream: both ends see WAVE_ECLOSED in bounded time.
-# Exit 77 (skipped) when namespaces cannot be made (not root, no ip).
+# Exit 77 (skipped) when namespaces cannot be made or entered (not root, no
+# ip, or a chroot whose / is not a mount point).
 set -u
 peer=${1:?usage: fabric_netns.sh fabric_peer}
 
@@ -38,6 +39,13 @@ trap 'exit 1' INT TERM
 
 if ! ip netns add "$ns_a" 2>/dev/null; then
 	echo "skipped: cannot create network namespaces"
+	exit 77
+fi
+# "ip netns exec" also needs a private mount namespace in which / can be
+# made a slave mount; in a chroot whose / is not a mount point (and in some
+# containers) that fails even though "ip netns add" worked.
+if ! err=$(ip netns exec "$ns_a" true 2>&1); then
+	echo "skipped: cannot run commands in a network namespace: $err"
 	exit 77
 fi
 ip netns add "$ns_h" || exit 1
