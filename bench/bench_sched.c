@@ -79,6 +79,7 @@ static void usage(FILE *f)
 		"  --slice-us US    shinjuku's time slice (default 20)\n"
 		"  --tick-us US     how often the host ticks a busy CPU (default 5)\n"
 		"  --threads N      linux mode: threads in the pool (default 64)\n"
+		"  --slo-us US      p99 objective of the summary (default 500)\n"
 		"  --json           one JSON object per configuration\n"
 		"  --quick          a smoke test: small, checks completion only\n"
 		"  --help           this text\n"
@@ -95,6 +96,7 @@ struct args {
 	struct load_cfg w;
 	double rates[MAX_RATES];
 	unsigned n_rates, reps;
+	double slo_us;
 	bool want[N_MODES];
 	bool want_policy[N_POLICIES];
 	bool quick;
@@ -162,6 +164,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "threads", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
 		{ "modes", required_argument, NULL, 'm' },  { "policies", required_argument, NULL, 'p' },
 		{ "slice-us", required_argument, NULL, 'S' }, { "tick-us", required_argument, NULL, 'T' },
+		{ "slo-us", required_argument, NULL, 'O' },
 		{ "quick", no_argument, NULL, 'q' },        { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -184,6 +187,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'p': bad = parse_list(optarg, policies, N_POLICIES, a->want_policy); break;
 		case 'S': bad = num(optarg, 1, 1e7, &v); a->o.slice_us = (unsigned)v; break;
 		case 'T': bad = num(optarg, 1, 1e6, &v); a->o.tick_us = (unsigned)v; break;
+		case 'O': bad = num(optarg, 1, 1e9, &a->slo_us); break;
 		case 'j': a->o.json = true; break;
 		case 'q': a->quick = true; break;
 		case 'h': usage(stdout); exit(0);
@@ -213,6 +217,7 @@ static double median(double *v, unsigned n)
 struct row {
 	double tput[MAX_REPS], p50[MAX_REPS], p99[MAX_REPS], p999[MAX_REPS], sp99[MAX_REPS];
 	unsigned runs, undone;
+	double med_tput, med_p99; /* medians, once printed */
 };
 
 static void print_row(const struct args *a, const struct bsched_mode *m, const char *policy,
@@ -222,6 +227,8 @@ static void print_row(const struct args *a, const struct bsched_mode *m, const c
 	double p99 = median(r->p99, r->runs), p999 = median(r->p999, r->runs);
 	double sp99 = median(r->sp99, r->runs);
 
+	r->med_tput = tput;
+	r->med_p99 = p99;
 	if (a->o.json) {
 		printf("{\"mode\":\"%s\",\"policy\":\"%s\",\"delay_ns\":%u,\"prestage\":%s,"
 		       "\"offered_rps\":%.0f,\"tput_rps\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
@@ -262,6 +269,72 @@ static int run_config(const struct args *a, const struct bsched_mode *m, double 
 	return ret;
 }
 
+static size_t mode_index(const char *name)
+{
+	size_t m = 0;
+
+	while (m < N_MODES && strcmp(modes[m].name, name) != 0)
+		m++;
+	return m;
+}
+
+/* The best median throughput among the offered loads whose median p99 met
+ * the objective: what a mode sustains at that tail latency. 0: none did. */
+static double tput_at_slo(const struct args *a, const struct row *r)
+{
+	double best = 0;
+
+	for (unsigned i = 0; i < a->n_rates; i++)
+		if (r[i].runs && !r[i].undone && r[i].med_p99 <= a->slo_us && r[i].med_tput > best)
+			best = r[i].med_tput;
+	return best;
+}
+
+/* Each mode's throughput at the p99 objective, against on-host's (the
+ * same plugin, no distance), and the issue's targets judged on it. */
+static void print_summary(const struct args *a, struct row (*rows)[N_MODES][MAX_RATES])
+{
+	size_t onhost = mode_index("onhost");
+
+	if (!a->o.json)
+		printf("\nthroughput at p99 <= %.0f us (best over the offered loads), against on-host:\n",
+		       a->slo_us);
+	for (size_t p = 0; p < N_POLICIES; p++) {
+		if (!a->want_policy[p])
+			continue;
+		double base = tput_at_slo(a, rows[p][onhost]);
+		for (size_t m = 0; m < N_MODES; m++) {
+			size_t pi = modes[m].kind == BSCHED_LINUX ? 0 : p;
+			const char *pol = modes[m].kind == BSCHED_LINUX ? "linux" : policies[p];
+			if (!a->want[m] || !rows[pi][m][0].runs)
+				continue;
+			double t = tput_at_slo(a, rows[pi][m]);
+			if (a->o.json)
+				printf("{\"summary\":\"tput_at_slo\",\"slo_us\":%.0f,\"mode\":\"%s\","
+				       "\"policy\":\"%s\",\"tput_rps\":%.0f,\"vs_onhost_%s\":%.3f}\n",
+				       a->slo_us, modes[m].name, pol, t, policies[p],
+				       base > 0 ? t / base : 0);
+			else
+				printf("  %-10s %-8s %10.0f/s   %6.1f%% of on-host %s\n", modes[m].name, pol,
+				       t, base > 0 ? 100 * t / base : 0, policies[p]);
+		}
+		if (a->o.json || base <= 0)
+			continue;
+		static const struct { const char *mode; double min; } targets[] = {
+			{ "offload", 0.97 }, { "off-1us", 0.90 },
+		};
+		for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+			size_t m = mode_index(targets[i].mode);
+			if (!a->want[m] || !rows[p][m][0].runs)
+				continue;
+			double r = tput_at_slo(a, rows[p][m]) / base;
+			printf("  target: %s %s >= %.0f%% of on-host: %.1f%%  %s\n", targets[i].mode,
+			       policies[p], 100 * targets[i].min, 100 * r,
+			       r >= targets[i].min ? "met" : "MISSED");
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = {
@@ -271,6 +344,7 @@ int main(int argc, char **argv)
 		.rates = { 4000, 8000, 12000, 16000 },
 		.n_rates = 4,
 		.reps = 3,
+		.slo_us = 500,
 	};
 	static struct row rows[N_POLICIES][N_MODES][MAX_RATES];
 	cpu_set_t set;
@@ -341,5 +415,6 @@ int main(int argc, char **argv)
 				if (r->undone)
 					status = 1;
 			}
+	print_summary(&a, rows);
 	return status;
 }
