@@ -1313,6 +1313,9 @@ static int handle_reply(struct fab_chan *c, const uint8_t *buf, size_t len)
 		return 0;
 	}
 	r.reason[sizeof(r.reason) - 1] = '\0';
+	for (char *p = r.reason; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?'; /* the peer's text goes to our log: printable only */
 	if (r.status != 0) {
 		wave_warn("agent refused the channel: %s", r.reason);
 		/* Only codes we know; anything else is just a refusal. */
@@ -1796,6 +1799,8 @@ static int fab_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 	for (;;) {
 		bool tx_done = false;
 		int p;
+		if (l->e.n_repost && (p = repost_pending(&l->e)) < 0)
+			return p;
 		if (l->n_pending) {
 			struct fab_frame f = l->pending[0];
 			memmove(l->pending, l->pending + 1, --l->n_pending * sizeof(*l->pending));
