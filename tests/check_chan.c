@@ -20,6 +20,7 @@
  */
 #include "check_run.h"
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -389,6 +390,7 @@ static const char *stress_side_mode(struct wave_chan *ch, uint64_t total, bool b
 	uint64_t sent = 0, got = 0;
 
 	while (sent < total || got < total) {
+		int sk = 0;
 		if (sent < total) {
 			unsigned b = bulk ? (unsigned)(1 + sent % 64) : (unsigned)(1 + sent % 32);
 			if (b > total - sent)
@@ -405,9 +407,16 @@ static const char *stress_side_mode(struct wave_chan *ch, uint64_t total, bool b
 				return why;
 			}
 			sent += (unsigned)k;
+			sk = k;
 		}
-		if (got == total)
-			continue; /* the peer may have closed already */
+		if (got == total) {
+			/* The peer may have closed already: do not receive. A
+			 * full ring: let the reader run (on a loaded machine it
+			 * may share our core); a fabric:// wait also progresses. */
+			if (sk == 0)
+				wave_chan_wait(ch, 100000);
+			continue;
+		}
 		int k = wave_chan_recv_burst(ch, in, 32);
 		if (k < 0) {
 			snprintf(why, sizeof(why), "recv after %llu of %llu (sent %llu): %s",
@@ -421,7 +430,11 @@ static const char *stress_side_mode(struct wave_chan *ch, uint64_t total, bool b
 					 (unsigned long long)got);
 				return why;
 			}
-		if (k == 0 && sent == total && got < total && wave_chan_wait(ch, -1) < 0)
+		if (k == 0 && sent == total && wave_chan_wait(ch, -1) < 0)
+			return "wait failed";
+		/* Nothing moved either way: the peer is behind. Wait a little
+		 * (woken by its next message) rather than spin against it. */
+		if (k == 0 && sk == 0 && sent < total && wave_chan_wait(ch, 100000) < 0)
 			return "wait failed";
 	}
 	return NULL;
@@ -703,6 +716,8 @@ static void *split_sender(void *a)
 		int k = wave_chan_send_burst(ch, m, b);
 		if (k < 0)
 			ck_abort_msg("send: %s", wave_strerror(k));
+		if (k == 0)
+			sched_yield(); /* full: the receiving thread may need our core */
 		n += (unsigned)k;
 	}
 	return NULL;
@@ -718,6 +733,8 @@ static void *echo(void *a)
 		int k = wave_chan_recv_burst(ch, m, 8);
 		if (k < 0)
 			ck_abort_msg("echo recv: %s", wave_strerror(k));
+		if (k == 0 && wave_chan_wait(ch, 100000) < 0)
+			ck_abort_msg("echo wait failed");
 		for (int done = 0; done < k;) {
 			int s = wave_chan_send_burst(ch, m + done, (unsigned)(k - done));
 			if (s < 0)

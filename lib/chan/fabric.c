@@ -71,6 +71,8 @@
 #define FAB_NAME_MAX 48u
 /* How long close waits for its BYE to leave when nothing else is at stake. */
 #define FAB_CLOSE_GRACE_NS 20000000u
+/* Longest sleep of wave_chan_wait() before it progresses again. */
+#define FAB_WAIT_SLICE_NS 2000000u
 /* Longest sleep of a listener waiting for a hello. */
 #define FAB_ACCEPT_SLICE_NS 5000000u
 /* Sleep slice when the provider has no wait object. */
@@ -1140,10 +1142,15 @@ static int fab_wait(struct wave_chan *ch, int64_t timeout_ns)
 				wave_cpu_relax();
 			continue;
 		}
-		/* Wake up in time to send our heartbeat and judge the peer's. */
+		/* Wake up in time to send our heartbeat and judge the peer's,
+		 * and at least every FAB_WAIT_SLICE_NS: with tcp;ofi_rxm the
+		 * wait object does not fire for every arrival that needs
+		 * progress to complete (a sleeper would wait for its slice). */
 		uint64_t slice = deadline - now;
 		if (slice > c->hb_ns / 2)
 			slice = c->hb_ns / 2;
+		if (slice > FAB_WAIT_SLICE_NS)
+			slice = FAB_WAIT_SLICE_NS;
 		if (due && due - now < slice)
 			slice = due - now;
 		sleep_on_cq(c, slice);
