@@ -43,7 +43,7 @@ struct load {
 
 struct load_stats {
 	unsigned done;          /* requests completed */
-	double tput;            /* completed per second of run time */
+	double tput;            /* completed per second until the last arrival */
 	double p50_us, p99_us, p999_us;
 	double short_p99_us;    /* p99 of the short requests alone */
 };
@@ -64,8 +64,10 @@ void load_free(struct load *l);
  * (0 when done, more when @stop said to stop). */
 uint64_t load_spin(uint64_t work, bool (*stop)(void *arg), void *arg);
 
-/* Latency percentiles and throughput of a finished run. The run lasted
- * from l->start_ns to the last completion. Returns 0, or -ENOMEM. */
+/* Latency percentiles and throughput of a finished run. Throughput counts
+ * the requests completed from l->start_ns to the last arrival, over that
+ * time: a stable system's equals the offered load, an overloaded one's its
+ * capacity. Returns 0, or -ENOMEM. */
 int load_stats(const struct load *l, struct load_stats *st);
 
 #endif /* WAVE_BENCH_SCHED_LOAD_H */
