@@ -97,6 +97,7 @@ struct args {
 	double rates[MAX_RATES];
 	unsigned n_rates, reps;
 	double slo_us;
+	double speed_min, speed_max; /* spin loop calibrations, over all runs */
 	bool want[N_MODES];
 	bool want_policy[N_POLICIES];
 	bool quick;
@@ -244,16 +245,26 @@ static void print_row(const struct args *a, const struct bsched_mode *m, const c
 	       p50, p99, p999, sp99, r->undone ? "  (requests left undone)" : "");
 }
 
-static int run_config(const struct args *a, const struct bsched_mode *m, double rate, struct row *r)
+/* One run. Every mode of a round gets the same requests (seed + round);
+ * the spin loop is calibrated anew, so a request's work is its nominal
+ * time at the CPU's speed of the moment. */
+static int run_config(struct args *a, const struct bsched_mode *m, unsigned rep, double rate,
+		      struct row *r)
 {
 	struct load_cfg w = a->w;
 	struct load l;
 	struct load_stats st;
+	double speed;
 	int ret;
 
 	w.rate = rate;
-	if ((ret = load_make(&w, &l)) < 0)
+	w.seed += rep;
+	if ((ret = load_calibrate(&speed)) < 0 || (ret = load_make(&w, &l)) < 0)
 		return ret;
+	if (speed < a->speed_min || a->speed_min == 0)
+		a->speed_min = speed;
+	if (speed > a->speed_max)
+		a->speed_max = speed;
 	ret = run_mode(&a->o, m, &l);
 	if (ret == 0)
 		ret = load_stats(&l, &st);
@@ -277,6 +288,21 @@ static size_t mode_index(const char *name)
 	while (m < N_MODES && strcmp(modes[m].name, name) != 0)
 		m++;
 	return m;
+}
+
+/* How far the CPU's speed moved between runs: on a shared virtual machine
+ * a neighbour can slow the spin loop, and with it raise every run's load. */
+static void print_speed(const struct args *a)
+{
+	double spread = a->speed_max > 0 ? 100 * (a->speed_max - a->speed_min) / a->speed_max : 0;
+
+	if (a->o.json)
+		printf("{\"summary\":\"cpu_speed\",\"iters_per_us_min\":%.0f,"
+		       "\"iters_per_us_max\":%.0f,\"spread_pct\":%.1f}\n",
+		       a->speed_min, a->speed_max, spread);
+	else
+		printf("\nspin loop calibrated before each run: %.0f to %.0f iterations/us"
+		       " (%.1f%% apart)\n", a->speed_min, a->speed_max, spread);
 }
 
 /* What a mode sustains at the p99 objective: walking up the offered loads,
@@ -381,8 +407,9 @@ int main(int argc, char **argv)
 	}
 	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < 2)
 		a.o.agent_cpu = a.o.worker_cpu; /* one CPU: everything shares it */
-	if ((ret = bsched_pin(a.o.worker_cpu)) < 0 || (ret = load_calibrate()) < 0) {
-		fprintf(stderr, "wave-bench-sched: calibration failed: %s\n", strerror(-ret));
+	if ((ret = bsched_pin(a.o.worker_cpu)) < 0) {
+		fprintf(stderr, "wave-bench-sched: cannot pin to CPU %d: %s\n", a.o.worker_cpu,
+			strerror(-ret));
 		return 1;
 	}
 	if (!a.o.json) {
@@ -405,7 +432,7 @@ int main(int argc, char **argv)
 					if (!a.want_policy[p])
 						continue;
 					a.o.policy = policies[p];
-					ret = run_config(&a, &modes[m], a.rates[i], &rows[p][m][i]);
+					ret = run_config(&a, &modes[m], rep, a.rates[i], &rows[p][m][i]);
 					if (ret < 0) {
 						fprintf(stderr, "wave-bench-sched: %s %s at %.0f/s: %s\n",
 							modes[m].name, policies[p], a.rates[i],
@@ -431,6 +458,7 @@ int main(int argc, char **argv)
 				if (r->undone)
 					status = 1;
 			}
+	print_speed(&a);
 	print_summary(&a, rows);
 	return status;
 }

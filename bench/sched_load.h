@@ -50,9 +50,11 @@ struct load_stats {
 
 uint64_t load_now_ns(void);
 
-/* Measures the spin loop's speed on the calling CPU. Call once, pinned,
- * before load_make(). Returns 0 or -errno. */
-int load_calibrate(void);
+/* Measures the spin loop's speed on the calling CPU (pinned), which
+ * load_make() turns microseconds of work into; stores it in *@per_us
+ * (iterations per microsecond) when non-NULL. A shared machine's speed
+ * drifts: calibrate before each run. Returns 0 or -EIO. */
+int load_calibrate(double *per_us);
 
 /* Fills @l with @cfg's requests (arrival times and work). Returns 0 or
  * -EINVAL / -ENOMEM. Free with load_free(). */
