@@ -10,9 +10,12 @@
  *
  * A thread pinned to each CPU reads CLOCK_MONOTONIC in a tight loop for
  * the given time and adds up the gaps between two reads longer than
- * 10 us: time the thread was not running. First one CPU alone (the other
- * idle), then both at once. A machine whose CPUs run in parallel loses
- * well under 1% either way.
+ * 10 us: time the thread was not running (two vCPUs time-sliced on one
+ * hardware thread). Between reads it runs a chain of dependent steps; the
+ * steps per microsecond of time on the CPU fall by about half when the
+ * two vCPUs are hyperthreads of one core. First one CPU alone (the other
+ * idle), then both at once. On a machine whose CPUs run in parallel both
+ * runs lose well under 1% and run at the same speed.
  *
  *   wave-bench-vcpu [--ms N] [--cpus A,B] [--json]
  *
@@ -32,14 +35,17 @@
 
 /* A gap longer than this between two clock reads is time off the CPU. */
 #define GAP_NS 10000u
+/* Dependent steps between two clock reads (about a microsecond). */
+#define STEPS 2000u
 
 struct probe {
 	int cpu;
 	uint64_t run_ns;
 	/* results */
 	int err;
-	uint64_t lost_ns, max_gap_ns;
+	uint64_t lost_ns, max_gap_ns, steps;
 	unsigned gaps, gaps_1ms;
+	double steps_per_us; /* dependent steps per microsecond on the CPU */
 };
 
 static uint64_t now_ns(void)
@@ -61,10 +67,13 @@ static void *spin(void *arg)
 		p->err = errno;
 		return NULL;
 	}
-	uint64_t prev = now_ns(), end = prev + p->run_ns;
+	uint64_t start = now_ns(), prev = start, end = start + p->run_ns, x = 0;
 	while (prev < end) {
+		for (unsigned i = 0; i < STEPS; i++)
+			__asm__ volatile("" : "+r"(x)); /* one dependent step */
 		uint64_t t = now_ns(), gap = t - prev;
 		prev = t;
+		p->steps += STEPS;
 		if (gap <= GAP_NS)
 			continue;
 		p->gaps++;
@@ -73,6 +82,8 @@ static void *spin(void *arg)
 		if (gap > p->max_gap_ns)
 			p->max_gap_ns = gap;
 	}
+	if (prev - start > p->lost_ns)
+		p->steps_per_us = (double)p->steps * 1e3 / (double)(prev - start - p->lost_ns);
 	return NULL;
 }
 
@@ -98,12 +109,12 @@ static void report(const char *what, const struct probe *p, bool json)
 
 	if (json)
 		printf("{\"run\":\"%s\",\"cpu\":%d,\"ms\":%llu,\"lost_pct\":%.2f,\"gaps\":%u,"
-		       "\"gaps_over_1ms\":%u,\"max_gap_us\":%.1f}\n",
+		       "\"gaps_over_1ms\":%u,\"max_gap_us\":%.1f,\"steps_per_us\":%.0f}\n",
 		       what, p->cpu, (unsigned long long)(p->run_ns / 1000000), lost, p->gaps,
-		       p->gaps_1ms, (double)p->max_gap_ns / 1e3);
+		       p->gaps_1ms, (double)p->max_gap_ns / 1e3, p->steps_per_us);
 	else
-		printf("%-10s %4d %10.2f %10u %12u %12.1f\n", what, p->cpu, lost, p->gaps,
-		       p->gaps_1ms, (double)p->max_gap_ns / 1e3);
+		printf("%-10s %4d %10.2f %10u %12u %12.1f %12.0f\n", what, p->cpu, lost, p->gaps,
+		       p->gaps_1ms, (double)p->max_gap_ns / 1e3, p->steps_per_us);
 }
 
 static void usage(FILE *f)
@@ -111,9 +122,11 @@ static void usage(FILE *f)
 	fputs("usage: wave-bench-vcpu [--ms N] [--cpus A,B] [--json]\n"
 	      "\n"
 	      "Spins on CPU A alone, then on A and B at once, and reports the time\n"
-	      "each spinning thread lost off its CPU (clock gaps over 10 us). On a\n"
-	      "virtual machine whose two vCPUs share one physical core, both-at-once\n"
-	      "loses about half; then two-sided benchmarks measure the hypervisor.\n"
+	      "each spinning thread lost off its CPU (clock gaps over 10 us) and its\n"
+	      "speed on the CPU (dependent steps per us). On a virtual machine whose\n"
+	      "two vCPUs share one physical core, both-at-once loses about half its\n"
+	      "time (one hardware thread) or half its speed (hyperthreads of one\n"
+	      "core); then two-sided benchmarks measure the hypervisor.\n"
 	      "\n"
 	      "  --ms N      length of each run in ms (default 3000)\n"
 	      "  --cpus A,B  the two CPUs (default 0,1, the benchmarks' pair)\n"
@@ -167,8 +180,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!json)
-		printf("%-10s %4s %10s %10s %12s %12s\n", "run", "cpu", "lost %", "gaps",
-		       "gaps > 1ms", "max gap us");
+		printf("%-10s %4s %10s %10s %12s %12s %12s\n", "run", "cpu", "lost %", "gaps",
+		       "gaps > 1ms", "max gap us", "steps/us");
 	report("alone", &alone, json);
 	report("both", &both[0], json);
 	report("both", &both[1], json);
