@@ -147,6 +147,26 @@ struct bench_xport {
 	void *ctx;
 };
 
+/* ---- measuring, shared by the programs (bench_loops.c) ------------------ */
+
+/* One round trip of the thing measured, checked; 0 or a negative error. */
+typedef int (*bench_rtt_fn)(void *ctx);
+/* Streams batches of @batch for about @ms ms, checked; the rate in
+ * messages (or events) per second to *@rate; 0 or a negative error. */
+typedef int (*bench_stream_fn)(void *ctx, unsigned batch, unsigned ms, double *rate);
+
+/* A latency run: cfg->warmup untimed round trips, cfg->iters timed as a
+ * whole (out->loop_mean), cfg->iters timed one by one with one timer
+ * reading each (the percentiles). One way = round trip / 2. */
+int bench_measure_latency(bench_rtt_fn rtt, void *ctx, const struct bench_cfg *cfg,
+			  struct bench_lat *out);
+/* A throughput run of @run_stream per batch size of bench_batches[], each
+ * after an unreported warm-up of a quarter of its length. */
+int bench_measure_rates(bench_stream_fn run_stream, void *ctx, const struct bench_cfg *cfg,
+			double rate[BENCH_N_BATCHES]);
+/* Parses a decimal unsigned in [@lo, @hi]; 0 or -EINVAL. */
+int bench_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out);
+
 /* Host side of one run: a latency run (after a warm-up), a throughput run
  * per batch size (each after a warm-up), then STOP. Appends to @res (in
  * shared memory). Returns 0 or a negative error. */

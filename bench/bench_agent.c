@@ -61,19 +61,6 @@ static void usage(FILE *f)
 		BENCH_MAX_REPS);
 }
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 enum { OPT_ITERS = 256, OPT_REPS, OPT_TPUT, OPT_CLOCK, OPT_PLUGIN_DIR, OPT_JSON, OPT_QUICK,
        OPT_HELP };
 
@@ -98,9 +85,9 @@ struct opts {
 static int parse_one(int o, struct opts *p, bool *quick)
 {
 	switch (o) {
-	case OPT_ITERS: return parse_uint(optarg, 1, 100000000, &p->cfg.iters);
-	case OPT_REPS: return parse_uint(optarg, 1, BENCH_MAX_REPS, &p->cfg.reps);
-	case OPT_TPUT: return parse_uint(optarg, 1, 60000, &p->cfg.tput_ms);
+	case OPT_ITERS: return bench_parse_uint(optarg, 1, 100000000, &p->cfg.iters);
+	case OPT_REPS: return bench_parse_uint(optarg, 1, BENCH_MAX_REPS, &p->cfg.reps);
+	case OPT_TPUT: return bench_parse_uint(optarg, 1, 60000, &p->cfg.tput_ms);
 	case OPT_CLOCK:
 		if (strcmp(optarg, "tsc") != 0 && strcmp(optarg, "mono") != 0)
 			return -EINVAL;

@@ -195,57 +195,21 @@ static int drain_to(struct hctx *c, uint64_t inflight)
 	return 0;
 }
 
-/* @n decision round trips, one event in flight. With @samples, the i-th
- * one's duration in ticks goes to samples[i] (one timer reading per round
- * trip: the end of one is the start of the next). */
-static int roundtrips(struct hctx *c, unsigned n, uint64_t *samples)
+/* One decision round trip: an event, and its decision applied. */
+static int roundtrip(void *ctx)
 {
-	uint64_t prev = samples ? bench_ticks() : 0;
-	int ret;
+	struct hctx *c = ctx;
+	int ret = send_event(c);
 
-	for (unsigned i = 0; i < n; i++) {
-		if ((ret = send_event(c)) < 0 || (ret = drain_to(c, 0)) < 0)
-			return ret;
-		if (samples) {
-			uint64_t now = bench_ticks();
-			samples[i] = now - prev;
-			prev = now;
-		}
-	}
-	return 0;
-}
-
-static int latency_run(struct hctx *c, const struct bench_cfg *cfg,
-		       struct bench_agent_result *res)
-{
-	uint64_t *samples = malloc(sizeof(*samples) * cfg->iters);
-	uint64_t t0 = 0, t1 = 0;
-	int ret;
-
-	if (!samples)
-		return -ENOMEM;
-	ret = roundtrips(c, cfg->warmup, NULL);
-	if (ret == 0) {
-		t0 = bench_ticks();
-		ret = roundtrips(c, cfg->iters, NULL);
-		t1 = bench_ticks();
-	}
-	if (ret == 0)
-		ret = roundtrips(c, cfg->iters, samples);
-	if (ret == 0) {
-		struct bench_lat l = bench_lat_from_rtts(samples, cfg->iters);
-		l.loop_mean = bench_ticks_to_ns(t1 - t0) / cfg->iters / 2;
-		res->lat[res->n_lat++] = l;
-	}
-	free(samples);
-	return ret;
+	return ret < 0 ? ret : drain_to(c, 0);
 }
 
 /* Streams events in batches of @batch (wave_host_event() @batch times, then
  * one wave_host_poll()) for about @ms, keeping at most WINDOW in flight;
  * then waits for every decision. Rate: decided events per second. */
-static int stream(struct hctx *c, unsigned batch, unsigned ms, double *rate)
+static int stream(void *ctx, unsigned batch, unsigned ms, double *rate)
 {
+	struct hctx *c = ctx;
 	uint64_t first = c->next, t0 = bench_ticks(), t1, limit;
 	unsigned round = 0;
 	int ret;
@@ -267,16 +231,15 @@ static int stream(struct hctx *c, unsigned batch, unsigned ms, double *rate)
 	return 0;
 }
 
-static int throughput_run(struct hctx *c, const struct bench_cfg *cfg,
-			  struct bench_agent_result *res)
+/* A latency run and a throughput run, appended to @res. */
+static int measure(struct hctx *c, const struct bench_cfg *cfg, struct bench_agent_result *res)
 {
-	double rate[BENCH_N_BATCHES], warm;
-	int ret = 0;
+	double rate[BENCH_N_BATCHES];
+	int ret = bench_measure_latency(roundtrip, c, cfg, &res->lat[res->n_lat]);
 
-	for (unsigned b = 0; ret == 0 && b < BENCH_N_BATCHES; b++) {
-		ret = stream(c, bench_batches[b], cfg->tput_ms / 4 + 1, &warm);
-		if (ret == 0)
-			ret = stream(c, bench_batches[b], cfg->tput_ms, &rate[b]);
+	if (ret == 0) {
+		res->n_lat++;
+		ret = bench_measure_rates(stream, c, cfg, rate);
 	}
 	if (ret < 0)
 		return ret;
@@ -328,9 +291,7 @@ static int host_main(void *arg)
 		fprintf(stderr, "wave-bench-agent: connect: %s\n", err.text);
 		return ret;
 	}
-	ret = latency_run(&c, s->cfg, s->res);
-	if (ret == 0)
-		ret = throughput_run(&c, s->cfg, s->res);
+	ret = measure(&c, s->cfg, s->res);
 	if (ret == 0)
 		ret = verify(&c, s->res);
 	wave_host_close(c.h);
@@ -438,27 +399,19 @@ static int raw_hello(struct raw *r, const char *uri)
 	return m.type == CTL_WELCOME ? 0 : -WAVE_EREFUSED;
 }
 
-/* As roundtrips(): one event in flight, a timer reading per round trip. */
-static int raw_roundtrips(struct raw *r, unsigned n, uint64_t *samples)
+/* As roundtrip(): one event, and its decision. */
+static int raw_roundtrip(void *ctx)
 {
-	uint64_t prev = samples ? bench_ticks() : 0;
-	int ret;
+	struct raw *r = ctx;
+	int ret = raw_send(r, 1);
 
-	for (unsigned i = 0; i < n; i++) {
-		if ((ret = raw_send(r, 1)) < 0 || (ret = raw_drain_to(r, 0)) < 0)
-			return ret;
-		if (samples) {
-			uint64_t now = bench_ticks();
-			samples[i] = now - prev;
-			prev = now;
-		}
-	}
-	return 0;
+	return ret < 0 ? ret : raw_drain_to(r, 0);
 }
 
 /* As stream(): batches of @batch, at most WINDOW in flight. */
-static int raw_stream(struct raw *r, unsigned batch, unsigned ms, double *rate)
+static int raw_stream(void *ctx, unsigned batch, unsigned ms, double *rate)
 {
+	struct raw *r = ctx;
 	uint64_t first = r->next, t0 = bench_ticks(), limit;
 	unsigned round = 0;
 	int ret;
@@ -477,33 +430,11 @@ static int raw_stream(struct raw *r, unsigned batch, unsigned ms, double *rate)
 
 static int raw_measure(struct raw *r, const struct bench_cfg *cfg, struct bench_agent_result *res)
 {
-	uint64_t *samples = malloc(sizeof(*samples) * cfg->iters);
-	double rate[BENCH_N_BATCHES], warm;
-	uint64_t t0 = 0, t1 = 0;
-	int ret;
+	double rate[BENCH_N_BATCHES];
+	int ret = bench_measure_latency(raw_roundtrip, r, cfg, &res->raw_lat[res->n_raw_lat]);
 
-	if (!samples)
-		return -ENOMEM;
-
-	ret = raw_roundtrips(r, cfg->warmup, NULL);
-	if (ret == 0) {
-		t0 = bench_ticks();
-		ret = raw_roundtrips(r, cfg->iters, NULL);
-		t1 = bench_ticks();
-	}
 	if (ret == 0)
-		ret = raw_roundtrips(r, cfg->iters, samples);
-	if (ret == 0) {
-		res->raw_lat[res->n_raw_lat] = bench_lat_from_rtts(samples, cfg->iters);
-		res->raw_lat[res->n_raw_lat].loop_mean =
-			bench_ticks_to_ns(t1 - t0) / cfg->iters / 2;
-	}
-	free(samples);
-	for (unsigned b = 0; ret == 0 && b < BENCH_N_BATCHES; b++) {
-		ret = raw_stream(r, bench_batches[b], cfg->tput_ms / 4 + 1, &warm);
-		if (ret == 0)
-			ret = raw_stream(r, bench_batches[b], cfg->tput_ms, &rate[b]);
-	}
+		ret = bench_measure_rates(raw_stream, r, cfg, rate);
 	if (ret < 0)
 		return ret;
 	if (r->wrong || r->expected != r->next) {

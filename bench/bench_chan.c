@@ -42,19 +42,6 @@ static void usage(FILE *f)
 		BENCH_MAX_REPS);
 }
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static int parse_only(const char *list, struct bench_cfg *c)
 {
 	char buf[64], *save = NULL;
@@ -104,15 +91,15 @@ static int parse_args(int argc, char **argv, struct bench_cfg *c, enum bench_clo
 	while (ret == 0 && (o = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		switch (o) {
 		case OPT_ITERS:
-			ret = parse_uint(optarg, 1, 100000000, &c->iters);
+			ret = bench_parse_uint(optarg, 1, 100000000, &c->iters);
 			iters_set = true;
 			break;
 		case OPT_REPS:
-			ret = parse_uint(optarg, 1, BENCH_MAX_REPS, &c->reps);
+			ret = bench_parse_uint(optarg, 1, BENCH_MAX_REPS, &c->reps);
 			reps_set = true;
 			break;
 		case OPT_TPUT:
-			ret = parse_uint(optarg, 1, 60000, &c->tput_ms);
+			ret = bench_parse_uint(optarg, 1, 60000, &c->tput_ms);
 			tput_set = true;
 			break;
 		case OPT_ONLY:

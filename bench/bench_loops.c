@@ -99,41 +99,35 @@ static int expect(const struct bench_xport *x, uint16_t type, struct wave_msg *m
 	return 0;
 }
 
-/* @n round trips. With @samples, the i-th one's duration in ticks goes to
- * samples[i], at one timer reading per round trip (the end of one is the
- * start of the next); without, the loop reads no timer at all. */
-static int pingpong(const struct bench_xport *x, unsigned n, uint64_t *samples, uint64_t *id)
-{
-	struct wave_msg ping, pong;
-	uint64_t prev = samples ? bench_ticks() : 0;
+struct pingpong {
+	const struct bench_xport *x;
+	struct wave_msg ping; /* made once: the loop only numbers it */
+	uint64_t id;          /* of the last ping */
+};
 
-	memset(&ping, 0, sizeof(ping));
-	ping.type = MSG_PING;
-	for (unsigned i = 0; i < n; i++) {
-		ping.payload.u64[0] = ++*id;
-		int ret = send_all(x, &ping, 1);
-		if (ret == 0)
-			ret = recv_one(x, &pong);
-		if (ret < 0)
-			return ret;
-		if (samples) {
-			uint64_t now = bench_ticks();
-			samples[i] = now - prev;
-			prev = now;
-		}
-		if (pong.type != MSG_PONG || pong.payload.u64[0] != *id) {
-			fprintf(stderr, "wave-bench-chan: %s: bad reply to ping %llu\n", x->name,
-				(unsigned long long)*id);
-			return -EPROTO;
-		}
+/* One ping, its pong checked. */
+static int pingpong(void *ctx)
+{
+	struct pingpong *pp = ctx;
+	struct wave_msg pong;
+	int ret;
+
+	pp->ping.payload.u64[0] = ++pp->id;
+	if ((ret = send_all(pp->x, &pp->ping, 1)) < 0 || (ret = recv_one(pp->x, &pong)) < 0)
+		return ret;
+	if (pong.type != MSG_PONG || pong.payload.u64[0] != pp->id) {
+		fprintf(stderr, "wave-bench-chan: %s: bad reply to ping %llu\n", pp->x->name,
+			(unsigned long long)pp->id);
+		return -EPROTO;
 	}
 	return 0;
 }
 
 /* Streams DATA in batches of @batch for about @ms milliseconds, then
  * checks with the agent that every message arrived, in order. */
-static int stream(const struct bench_xport *x, unsigned batch, unsigned ms, double *rate)
+static int stream(void *ctx, unsigned batch, unsigned ms, double *rate)
 {
+	const struct bench_xport *x = ctx;
 	struct wave_msg m[MAX_BATCH], ack;
 	uint64_t count = 0, t0, t1, limit;
 	unsigned round = 0;
@@ -166,71 +160,102 @@ static int stream(const struct bench_xport *x, unsigned batch, unsigned ms, doub
 	return 0;
 }
 
-/* A warm-up, a loop timed as a whole, then a loop timing each round trip;
- * appended to @res as one run. */
-static int latency_run(const struct bench_xport *x, const struct bench_cfg *cfg,
-		       struct bench_result *res)
+/* Times @n calls of @rtt; with @samples, the i-th one's duration in ticks
+ * goes to samples[i], at one timer reading per round trip (the end of one
+ * is the start of the next); without, the loop reads no timer at all. */
+static int rtts(bench_rtt_fn rtt, void *ctx, unsigned n, uint64_t *samples)
+{
+	uint64_t prev = samples ? bench_ticks() : 0;
+	int ret;
+
+	for (unsigned i = 0; i < n; i++) {
+		if ((ret = rtt(ctx)) < 0)
+			return ret;
+		if (samples) {
+			uint64_t now = bench_ticks();
+			samples[i] = now - prev;
+			prev = now;
+		}
+	}
+	return 0;
+}
+
+int bench_measure_latency(bench_rtt_fn rtt, void *ctx, const struct bench_cfg *cfg,
+			  struct bench_lat *out)
 {
 	uint64_t *samples = malloc(sizeof(*samples) * cfg->iters);
-	uint64_t id = 0, t0 = 0, t1 = 0;
+	uint64_t t0 = 0, t1 = 0;
 	int ret;
 
 	if (!samples)
 		return -ENOMEM;
-	ret = pingpong(x, cfg->warmup, NULL, &id);
+	ret = rtts(rtt, ctx, cfg->warmup, NULL);
 	if (ret == 0) {
 		t0 = bench_ticks();
-		ret = pingpong(x, cfg->iters, NULL, &id);
+		ret = rtts(rtt, ctx, cfg->iters, NULL);
 		t1 = bench_ticks();
 	}
 	if (ret == 0)
-		ret = pingpong(x, cfg->iters, samples, &id);
+		ret = rtts(rtt, ctx, cfg->iters, samples);
 	if (ret == 0) {
-		struct bench_lat l = bench_lat_from_rtts(samples, cfg->iters);
-		l.loop_mean = bench_ticks_to_ns(t1 - t0) / cfg->iters / 2;
-		res->lat[res->n_lat++] = l;
+		*out = bench_lat_from_rtts(samples, cfg->iters);
+		out->loop_mean = bench_ticks_to_ns(t1 - t0) / cfg->iters / 2;
 	}
 	free(samples);
 	return ret;
 }
 
-/* One timed throughput run per batch size, each after a short warm-up run,
- * appended to @res. */
-static int throughput_run(const struct bench_xport *x, const struct bench_cfg *cfg,
-			  struct bench_result *res)
+int bench_measure_rates(bench_stream_fn run_stream, void *ctx, const struct bench_cfg *cfg,
+			double rate[BENCH_N_BATCHES])
 {
-	double rate[BENCH_N_BATCHES], warm;
+	double warm;
 	int ret = 0;
 
 	for (unsigned b = 0; ret == 0 && b < BENCH_N_BATCHES; b++) {
 		/* Unreported: page faults, caches, branch predictors and the
 		 * CPU's frequency settle. */
-		ret = stream(x, bench_batches[b], cfg->tput_ms / 4 + 1, &warm);
+		ret = run_stream(ctx, bench_batches[b], cfg->tput_ms / 4 + 1, &warm);
 		if (ret == 0)
-			ret = stream(x, bench_batches[b], cfg->tput_ms, &rate[b]);
+			ret = run_stream(ctx, bench_batches[b], cfg->tput_ms, &rate[b]);
 	}
-	if (ret < 0)
-		return ret;
-	for (unsigned b = 0; b < BENCH_N_BATCHES; b++)
-		res->tput[b][res->n_tput] = rate[b];
-	res->n_tput++;
+	return ret;
+}
+
+int bench_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = (unsigned)v;
 	return 0;
 }
 
 int bench_host_run(const struct bench_xport *x, const struct bench_cfg *cfg,
 		   struct bench_result *res)
 {
+	struct pingpong pp = { .x = x, .ping.type = MSG_PING };
+	double rate[BENCH_N_BATCHES];
 	int ret;
 
 	if (!x || !cfg || !res || cfg->iters == 0 || res->n_lat >= BENCH_MAX_REPS ||
 	    res->n_tput >= BENCH_MAX_REPS)
 		return -EINVAL;
 	yield_when_idle = cfg->single_core;
-	ret = latency_run(x, cfg, res);
-	if (ret == 0)
-		ret = throughput_run(x, cfg, res);
-	if (ret == 0)
+	ret = bench_measure_latency(pingpong, &pp, cfg, &res->lat[res->n_lat]);
+	if (ret == 0) {
+		res->n_lat++;
+		ret = bench_measure_rates(stream, (void *)x, cfg, rate);
+	}
+	if (ret == 0) {
+		for (unsigned b = 0; b < BENCH_N_BATCHES; b++)
+			res->tput[b][res->n_tput] = rate[b];
+		res->n_tput++;
 		ret = send_ctl(x, MSG_STOP, 0, 0);
+	}
 	return ret;
 }
 
