@@ -230,30 +230,40 @@ static void cleanup(void)
 	free(jobs);
 }
 
-START_TEST(fifo_every_task_once)
+/* @n jobs of @slices slices each through 2 workers, every dispatch decided
+ * by @plugin (with @params) in a wave-agentd; each job checked done once.
+ * The host's stats at the end go to @st. */
+static void run_jobs(const char *plugin, const char *params, unsigned slices, unsigned n,
+		     struct wave_sched_host_stats *st)
 {
-	struct wave_sched_host_stats st;
 	struct taskpool *p;
 	struct env e;
-	unsigned n = 3000;
 
-	setup(3);
-	env_init(&e, "sched_fifo", "{}");
+	setup(slices);
+	env_init(&e, plugin, params);
 	daemon_start(&e);
 	p = pool_start(&e, 2, 0);
 	submit(p, 1, n);
 	taskpool_wait(p);
-	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);
+	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), st), 0);
 	taskpool_destroy(p);
 	check_all(n);
+	env_fini(&e);
+	cleanup();
+}
+
+START_TEST(fifo_every_task_once)
+{
+	struct wave_sched_host_stats st;
+	unsigned n = 3000;
+
+	run_jobs("sched_fifo", "{}", 3, n, &st);
 	/* Every run was the agent's (a loaded machine may lose the agent for
 	 * a while: then the fallback ran some, which is also correct). */
 	ck_assert_uint_eq(st.committed + st.fallback_runs, (uint64_t)n * 3);
 	ck_assert_uint_gt(st.committed, 0);
 	ck_assert_uint_eq(st.bad_decisions, 0);
 	ck_assert_uint_eq(st.tasks, 0);
-	env_fini(&e);
-	cleanup();
 }
 END_TEST
 
@@ -261,24 +271,12 @@ END_TEST
 START_TEST(fifo_prestaged)
 {
 	struct wave_sched_host_stats st;
-	struct taskpool *p;
-	struct env e;
 	unsigned n = 2000;
 
-	setup(2);
-	env_init(&e, "sched_fifo", "{\"prestage\": true}");
-	daemon_start(&e);
-	p = pool_start(&e, 2, 0);
-	submit(p, 1, n);
-	taskpool_wait(p);
-	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);
-	taskpool_destroy(p);
-	check_all(n);
+	run_jobs("sched_fifo", "{\"prestage\": true}", 2, n, &st);
 	ck_assert_uint_eq(st.committed + st.fallback_runs, (uint64_t)n * 2);
 	ck_assert_uint_ge(st.prestaged, 1);
 	ck_assert_uint_eq(st.bad_decisions, 0);
-	env_fini(&e);
-	cleanup();
 }
 END_TEST
 
