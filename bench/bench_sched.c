@@ -218,6 +218,7 @@ static double median(double *v, unsigned n)
 
 struct row {
 	double tput[MAX_REPS], p50[MAX_REPS], p99[MAX_REPS], p999[MAX_REPS], sp99[MAX_REPS];
+	double off[MAX_REPS]; /* worker off its CPU, ms */
 	unsigned runs, undone;
 	double med_tput, med_p99; /* medians, once printed */
 };
@@ -227,22 +228,28 @@ static void print_row(const struct args *a, const struct bsched_mode *m, const c
 {
 	double tput = median(r->tput, r->runs), p50 = median(r->p50, r->runs);
 	double p99 = median(r->p99, r->runs), p999 = median(r->p999, r->runs);
-	double sp99 = median(r->sp99, r->runs);
+	double sp99 = median(r->sp99, r->runs), off = median(r->off, r->runs);
 
 	r->med_tput = tput;
 	r->med_p99 = p99;
 	if (a->o.json) {
 		printf("{\"mode\":\"%s\",\"policy\":\"%s\",\"delay_ns\":%u,\"prestage\":%s,"
 		       "\"offered_rps\":%.0f,\"tput_rps\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-		       "\"p999_us\":%.1f,\"short_p99_us\":%.1f,\"runs\":%u,\"undone\":%u}\n",
+		       "\"p999_us\":%.1f,\"short_p99_us\":%.1f,\"worker_off_cpu_ms\":%.1f,"
+		       "\"runs\":%u,\"undone\":%u}\n",
 		       m->name, policy, m->delay_ns,
 		       m->kind == BSCHED_LINUX ? "null" : m->prestage ? "true" : "false", rate, tput,
-		       p50, p99, p999, sp99, r->runs, r->undone);
+		       p50, p99, p999, sp99, off, r->runs, r->undone);
 		return;
 	}
-	printf("%-10s %-8s %6u %8s %10.0f %10.0f %10.1f %10.1f %10.1f %12.1f%s\n", m->name,
-	       policy, m->delay_ns, m->kind == BSCHED_LINUX ? "-" : m->prestage ? "on" : "off", rate, tput,
-	       p50, p99, p999, sp99, r->undone ? "  (requests left undone)" : "");
+	printf("%-10s %-8s %6u %8s %10.0f %10.0f %10.1f %10.1f %10.1f %12.1f", m->name, policy,
+	       m->delay_ns, m->kind == BSCHED_LINUX ? "-" : m->prestage ? "on" : "off", rate, tput,
+	       p50, p99, p999, sp99);
+	if (m->kind == BSCHED_LINUX)
+		printf(" %10s", "-");
+	else
+		printf(" %10.1f", off);
+	printf("%s\n", r->undone ? "  (requests left undone)" : "");
 }
 
 /* One run. Every mode of a round gets the same requests (seed + round);
@@ -274,6 +281,7 @@ static int run_config(struct args *a, const struct bsched_mode *m, unsigned rep,
 		r->p99[r->runs] = st.p99_us;
 		r->p999[r->runs] = st.p999_us;
 		r->sp99[r->runs] = st.short_p99_us;
+		r->off[r->runs] = st.off_cpu_ms;
 		r->runs++;
 		r->undone += l.n - st.done;
 	}
@@ -420,8 +428,10 @@ int main(int argc, char **argv)
 		printf("requests run on CPU %d; decisions (or Linux's dispatcher) on CPU %d;"
 		       " median of %u runs\n",
 		       a.o.worker_cpu, a.o.agent_cpu, a.reps);
-		printf("libwave modes: shinjuku's slice %u us, host tick %u us\n\n", a.o.slice_us,
-		       a.o.tick_us);
+		printf("libwave modes: shinjuku's slice %u us, host tick %u us; off-CPU ms: time the\n"
+		       "worker was taken off its CPU during the run (gaps over %u us between its\n"
+		       "clock reads: the machine, not the scheduler)\n\n",
+		       a.o.slice_us, a.o.tick_us, LOAD_OFF_CPU_NS / 1000);
 	}
 	/* Interleaved: every configuration once per round, so a noisy moment
 	 * of the machine hits all of them alike. */
@@ -443,9 +453,9 @@ int main(int argc, char **argv)
 						break; /* no plugin: once is enough */
 				}
 	if (!a.o.json)
-		printf("%-10s %-8s %6s %8s %10s %10s %10s %10s %10s %12s\n", "mode", "policy",
+		printf("%-10s %-8s %6s %8s %10s %10s %10s %10s %10s %12s %10s\n", "mode", "policy",
 		       "delay", "prestage", "offered/s", "done/s", "p50 us", "p99 us", "p99.9 us",
-		       "short p99 us");
+		       "short p99 us", "off-CPU ms");
 	for (size_t m = 0; m < N_MODES; m++)
 		for (size_t p = 0; p < N_POLICIES; p++)
 			for (unsigned i = 0; i < a.n_rates; i++) {

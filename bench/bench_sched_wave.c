@@ -200,14 +200,19 @@ struct host_run {
 	struct load *l;
 	unsigned admitted;
 	int err;
+	uint64_t last_ns; /* the previous admit()'s clock reading */
 };
 
-/* Reports every request whose arrival time has come as a new task. */
+/* Reports every request whose arrival time has come as a new task. Called
+ * at least every few microseconds: a longer gap is time off the CPU. */
 static void admit(struct host_run *h)
 {
-	const struct load *l = h->l;
+	struct load *l = h->l;
 	uint64_t now = load_now_ns();
 
+	if (h->last_ns && now - h->last_ns > LOAD_OFF_CPU_NS && now > l->start_ns)
+		l->off_cpu_ns += now - h->last_ns;
+	h->last_ns = now;
 	while (h->admitted < l->n && l->start_ns + l->req[h->admitted].at_ns <= now) {
 		/* Task ids are request index + 1 (0 is not a task id). */
 		int ret = wave_sched_task_new(h->s, h->admitted + 1, NULL);

@@ -178,6 +178,7 @@ int load_stats(const struct load *l, struct load_stats *st)
 	st->p99_us = pct_us(lat, n, 0.99);
 	st->p999_us = pct_us(lat, n, 0.999);
 	st->short_p99_us = pct_us(short_lat, ns, 0.99);
+	st->off_cpu_ms = (double)l->off_cpu_ns / 1e6;
 	free(lat);
 	free(short_lat);
 	return 0;

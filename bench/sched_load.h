@@ -39,13 +39,21 @@ struct load {
 	struct load_req *req;
 	unsigned n;
 	uint64_t start_ns; /* absolute time of arrival 0's origin */
+	/* Time the worker was off its CPU while it should have been polling
+	 * (libwave modes: gaps over LOAD_OFF_CPU_NS between two of its clock
+	 * reads; a busy machine or the hypervisor took the CPU away). */
+	uint64_t off_cpu_ns;
 };
+
+/* A libwave worker reads the clock at least every few microseconds. */
+#define LOAD_OFF_CPU_NS 50000u
 
 struct load_stats {
 	unsigned done;          /* requests completed */
 	double tput;            /* completed per second until the last arrival */
 	double p50_us, p99_us, p999_us;
 	double short_p99_us;    /* p99 of the short requests alone */
+	double off_cpu_ms;      /* l->off_cpu_ns */
 };
 
 uint64_t load_now_ns(void);
