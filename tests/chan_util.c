@@ -83,6 +83,16 @@ void transport_uri(char *buf, size_t len, const char *dir)
 		snprintf(buf, len, "shm://%s/agent.sock", dir);
 }
 
+/* Tests do not time opening: a loaded machine (TSan, -j2, other jobs) may
+ * take seconds to finish a handshake, so every pair waits up to 30 s. */
+#define PAIR_OPEN_TIMEOUT_MS 30000
+
+static void open_timeout_floor(struct wave_chan_opts *o)
+{
+	if (o->timeout_ms >= 0 && o->timeout_ms < PAIR_OPEN_TIMEOUT_MS)
+		o->timeout_ms = PAIR_OPEN_TIMEOUT_MS;
+}
+
 struct accept_arg {
 	struct pair *p;
 	int ret;
@@ -91,7 +101,7 @@ struct accept_arg {
 static void *accept_thread(void *a)
 {
 	struct accept_arg *aa = a;
-	aa->ret = wave_chan_accept(aa->p->listener, 10000, &aa->p->agent);
+	aa->ret = wave_chan_accept(aa->p->listener, PAIR_OPEN_TIMEOUT_MS, &aa->p->agent);
 	return NULL;
 }
 
@@ -107,6 +117,7 @@ void pair_open(struct pair *p, const struct wave_chan_opts *o)
 		opts = *o;
 	else
 		wave_chan_opts_init(&opts);
+	open_timeout_floor(&opts);
 
 	if (strcmp(test_transport, "file") == 0) {
 		/* The agent lays the file out (as a NIC owns its BAR). */
@@ -139,6 +150,7 @@ static void opts_for(struct wave_chan_opts *opts, const struct wave_chan_opts *o
 		*opts = *o;
 	else
 		wave_chan_opts_init(opts);
+	open_timeout_floor(opts);
 	opts->role = role;
 	if (role == WAVE_ROLE_AGENT && strcmp(test_transport, "file") == 0)
 		opts->flags |= WAVE_CHAN_F_CREATE;
@@ -170,7 +182,7 @@ pid_t pair_fork(struct pair *p, const struct wave_chan_opts *o)
 	if (file)
 		ret = wave_chan_open(p->uri, &ao, &p->agent);
 	else
-		ret = wave_chan_accept(p->listener, 10000, &p->agent);
+		ret = wave_chan_accept(p->listener, PAIR_OPEN_TIMEOUT_MS, &p->agent);
 	ck_assert_msg(ret == 0, "agent end: %s", wave_strerror(ret));
 	return pid;
 }
@@ -184,7 +196,7 @@ int pair_reopen(struct pair *p, enum wave_role role, const struct wave_chan_opts
 		return wave_chan_open(p->uri, &opts, &p->host);
 	if (transport_is("file"))
 		return wave_chan_open(p->uri, &opts, &p->agent);
-	return wave_chan_accept(p->listener, 30000, &p->agent);
+	return wave_chan_accept(p->listener, PAIR_OPEN_TIMEOUT_MS, &p->agent);
 }
 
 void pair_close(struct pair *p)
