@@ -30,6 +30,16 @@ static const char *setup_agent(struct tagent *t, char dir[64], const char *extra
 	return uri;
 }
 
+/* A wave-agentd serving the test plugin with four workers from a config in
+ * a fresh @dir; `uri` reaches it, *@path is its config. */
+static pid_t setup_daemon(char dir[64], const char **path)
+{
+	tmpdir_make(dir);
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
+	*path = write_config(dir, "", "{\"workers\": 4}");
+	return daemon_start(*path);
+}
+
 /* A hello as the wire format of docs/sessions.md describes it. */
 static void raw_hello(struct wave_msg *m, uint16_t major, uint16_t role, uint32_t domains)
 {
@@ -451,10 +461,7 @@ START_TEST(daemon_killed_and_restarted)
 	const char *path;
 	pid_t pid;
 
-	tmpdir_make(dir);
-	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
-	path = write_config(dir, "", "{\"workers\": 4}");
-	pid = daemon_start(path);
+	pid = setup_daemon(dir, &path);
 	app_opts(&app, &o);
 	o.reconnect_min_ms = 5;
 	o.reconnect_max_ms = 50;
@@ -508,11 +515,8 @@ START_TEST(daemon_sighup_hot_swap)
 	const char *path;
 	pid_t pid;
 
-	tmpdir_make(dir);
+	pid = setup_daemon(dir, &path);
 	hup_dir = dir;
-	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
-	path = write_config(dir, "", "{\"workers\": 4}");
-	pid = daemon_start(path);
 	app_opts(&app, &o);
 	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, true), 0);
 	sent_asks = 0;
@@ -544,10 +548,7 @@ START_TEST(daemon_goodbye_on_sigterm)
 	pid_t pid;
 	int status;
 
-	tmpdir_make(dir);
-	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
-	path = write_config(dir, "", "{\"workers\": 4}");
-	pid = daemon_start(path);
+	pid = setup_daemon(dir, &path);
 	app_opts(&app, &o);
 	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, true), 0);
 	sent_asks = 0;
@@ -574,10 +575,7 @@ START_TEST(silent_agent_times_out)
 	pid_t pid;
 	int status;
 
-	tmpdir_make(dir);
-	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
-	path = write_config(dir, "", "{\"workers\": 4}");
-	pid = daemon_start(path);
+	pid = setup_daemon(dir, &path);
 	app_opts(&app, &o);
 	o.heartbeat_timeout_ms = 300;
 	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, true), 0);
