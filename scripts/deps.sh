@@ -16,6 +16,9 @@
 #   libjansson-dev      JSON configuration files
 #   check               the unit-test framework
 #   clang               the second compiler every change must build with
+#   libclang-rt-dev     clang's runtimes, libFuzzer among them: the clang
+#                       preset's fuzz target (only recommended by clang, and
+#                       recommendations are not installed here)
 #   iproute2, procps    ip/ss and ps/pgrep, used by demos and benchmarks
 #   libibverbs-dev, librdmacm-dev, libpsm2-dev, libpsm-infinipath1-dev
 #                       only for `pkg-config --static --libs wave`: Debian's
@@ -27,7 +30,7 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config
 	libnuma-dev libfabric-dev libfabric-bin libjansson-dev check
-	clang iproute2 procps
+	clang libclang-rt-dev iproute2 procps
 	libibverbs-dev librdmacm-dev
 )
 if [ "$(dpkg --print-architecture 2>/dev/null || true)" = amd64 ]; then
