@@ -30,4 +30,4 @@ sh examples/demo.sh "$root/build/release" "$@"
 echo
 echo "=== 2. offloaded scheduling: FIFO and Shinjuku, on-host and offloaded, against Linux"
 exec "$root/build/release/bench/wave-bench-sched" --modes linux,onhost,offload,off-1us,off-1us-np \
-	--policies fifo,shinjuku --rates 10000 --requests 10000 --reps 1
+	--policies fifo,shinjuku --rates 6000,10000 --requests 10000 --reps 3
