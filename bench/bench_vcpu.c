@@ -20,7 +20,8 @@
  *   wave-bench-vcpu [--ms N] [--cpus A,B] [--json]
  *
  * Exit status: 0 (the figures are the result, whatever they are), 1 when
- * a thread cannot be pinned or started, 2 for bad usage.
+ * a thread cannot be pinned or started, 2 for bad usage, 77 when the
+ * process may run on fewer than two CPUs (nothing to probe).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -170,6 +171,11 @@ int main(int argc, char **argv)
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
+	}
+	cpu_set_t allowed;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) < 2) {
+		fprintf(stderr, "wave-bench-vcpu: this process may run on one CPU only: nothing to probe\n");
+		return 77;
 	}
 	struct probe alone = { .cpu = a, .run_ns = ms * 1000000u };
 	struct probe both[2] = { { .cpu = a, .run_ns = ms * 1000000u },
