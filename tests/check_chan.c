@@ -390,7 +390,7 @@ static const char *stress_side_mode(struct wave_chan *ch, uint64_t total, bool b
 	uint64_t sent = 0, got = 0;
 
 	while (sent < total || got < total) {
-		int sk = 0;
+		int just_sent = 0;
 		if (sent < total) {
 			unsigned b = bulk ? (unsigned)(1 + sent % 64) : (unsigned)(1 + sent % 32);
 			if (b > total - sent)
@@ -407,14 +407,15 @@ static const char *stress_side_mode(struct wave_chan *ch, uint64_t total, bool b
 				return why;
 			}
 			sent += (unsigned)k;
-			sk = k;
+			just_sent = k;
 		}
 		if (got == total) {
 			/* The peer may have closed already: do not receive. A
 			 * full ring: let the reader run (on a loaded machine it
-			 * may share our core); a fabric:// wait also progresses. */
-			if (sk == 0)
-				wave_chan_wait(ch, 100000);
+			 * may share our core; a fabric:// wait also progresses);
+			 * a failure shows at the next send. */
+			if (just_sent == 0)
+				(void)wave_chan_wait(ch, 100000);
 			continue;
 		}
 		int k = wave_chan_recv_burst(ch, in, 32);
@@ -430,11 +431,11 @@ static const char *stress_side_mode(struct wave_chan *ch, uint64_t total, bool b
 					 (unsigned long long)got);
 				return why;
 			}
-		if (k == 0 && sent == total && wave_chan_wait(ch, -1) < 0)
-			return "wait failed";
-		/* Nothing moved either way: the peer is behind. Wait a little
-		 * (woken by its next message) rather than spin against it. */
-		if (k == 0 && sk == 0 && sent < total && wave_chan_wait(ch, 100000) < 0)
+		/* Nothing arrived: wait for the peer (woken by its next
+		 * message) rather than spin against it; for good once all is
+		 * sent, else briefly, and only when our send did not move. */
+		if (k == 0 && (sent == total || just_sent == 0) &&
+		    wave_chan_wait(ch, sent == total ? -1 : 100000) < 0)
 			return "wait failed";
 	}
 	return NULL;
@@ -452,8 +453,7 @@ static struct wave_chan_opts proc_opts(uint32_t slots)
 {
 	struct wave_chan_opts o = small_ring(slots);
 	o.disconnect_timeout_ms = 60000;
-	o.timeout_ms = 30000;
-	return o;
+	return o; /* pair_fork() waits long enough to open */
 }
 
 static void child_ok(pid_t pid, const char *agent_err)
