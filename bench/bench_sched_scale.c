@@ -35,7 +35,7 @@
 
 #include <wave/wave.h>
 
-#include "sched/sched_impl.h"
+#include "domains/sched/sched_impl.h"
 #include "sched/sched_sim.h"
 
 const struct wave_plugin_desc *wave_plugin_entry_sched_fifo(void);

@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <wave/domain.h>
 #include <wave/error.h>
 #include <wave/export.h>
 #include <wave/log.h>
@@ -65,14 +66,6 @@ extern "C" {
 /** Longest plugin name, without the NUL. Names use [A-Za-z0-9_] only. */
 #define WAVE_PLUGIN_NAME_MAX 63
 
-/** The resource domains. The number is part of the ABI. */
-enum wave_domain {
-	WAVE_DOMAIN_CUSTOM = 0, /**< application-defined events and decisions */
-	WAVE_DOMAIN_SCHED = 1,  /**< threads and tasks on CPUs (ops: ABI 1.1) */
-	WAVE_DOMAIN_MEM = 2,    /**< pages in memory tiers (ops: later ABI) */
-	WAVE_DOMAIN_RPC = 3,    /**< requests to workers (ops: later ABI) */
-	WAVE_DOMAIN_COUNT       /**< number of domains; not a domain */
-};
 
 struct wave_plugin_ctx;
 

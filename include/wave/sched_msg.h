@@ -51,6 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <wave/domain.h>
 #include <wave/export.h>
 #include <wave/msg.h>
 
@@ -102,15 +103,16 @@ enum wave_sched_hint_kind {
 	WAVE_SCHED_HINT_DEADLINE = 2, /**< an absolute deadline, host ns */
 };
 
-/** How a transaction ended. The numbers are part of the wire format. */
+/** How a transaction ended: the shared results (domain.h) in the sched
+ *  domain's words. The numbers are part of the wire format. */
 enum wave_sched_result {
-	WAVE_SCHED_COMMITTED = 0,          /**< carried out */
-	WAVE_SCHED_ABORT_STALE = 1,        /**< the task's sequence moved on */
-	WAVE_SCHED_ABORT_DEAD = 2,         /**< the task has exited */
-	WAVE_SCHED_ABORT_NOT_RUNNABLE = 3, /**< blocked or already running */
-	WAVE_SCHED_ABORT_CPU_BUSY = 4,     /**< the CPU runs another task */
-	WAVE_SCHED_ABORT_INVALID = 5,      /**< the host could not use it */
-	WAVE_SCHED_RESULT_COUNT            /**< number of results; not one */
+	WAVE_SCHED_COMMITTED = WAVE_COMMITTED,                   /**< carried out */
+	WAVE_SCHED_ABORT_STALE = WAVE_ABORT_STALE,               /**< the task's sequence moved on */
+	WAVE_SCHED_ABORT_DEAD = WAVE_ABORT_GONE,                 /**< the task has exited */
+	WAVE_SCHED_ABORT_NOT_RUNNABLE = WAVE_ABORT_NOT_ELIGIBLE, /**< blocked or already running */
+	WAVE_SCHED_ABORT_CPU_BUSY = WAVE_ABORT_BUSY,             /**< the CPU runs another task */
+	WAVE_SCHED_ABORT_INVALID = WAVE_ABORT_INVALID,           /**< the host could not use it */
+	WAVE_SCHED_RESULT_COUNT = WAVE_RESULT_COUNT              /**< number of results; not one */
 };
 
 /** Payload of TASK_NEW. @cpu_hint: preferred CPU or WAVE_SCHED_CPU_NONE. */

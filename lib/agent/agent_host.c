@@ -371,7 +371,7 @@ static int hello_check(struct agent_host *h)
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
 		if (he->domains & (1u << d) && !h->a->dom[d].plugin) {
 			refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_DOMAIN, "domain %s: agent has no plugin",
-			       wave_proto_domain_name(d));
+			       wave_domain_name(d));
 			return -1;
 		}
 	if (he->heartbeat_period_ms == 0 || he->heartbeat_period_ms >= cfg->heartbeat_timeout_ms) {
@@ -398,7 +398,7 @@ static int welcome(struct agent_host *h, uint64_t now)
 			continue;
 		if (agent_inst_start(h, d, a->dom[d].plugin, a->dom[d].dcfg, &h->inst[d], &err) < 0) {
 			refuse(h, -WAVE_EPLUGIN, WAVE_REFUSE_DOMAIN, "domain %s: plugin failed",
-			       wave_proto_domain_name(d));
+			       wave_domain_name(d));
 			return -1;
 		}
 	}

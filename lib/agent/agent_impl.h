@@ -13,7 +13,7 @@
 #include <wave/channel.h>
 #include <wave/plugin.h>
 
-#include "../session/keytab.h"
+#include "../decision/keytab.h"
 #include "../session/proto.h"
 
 /* Latencies kept per host and domain, for p50/p99. */

@@ -24,7 +24,7 @@ int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plu
 	if (d != WAVE_DOMAIN_CUSTOM && d != WAVE_DOMAIN_SCHED)
 		return wave_error_set(err, -WAVE_ECONFIG, cfg->source ? cfg->source : "", 0, 0,
 				      "domains.%s: the agent runtime does not serve this domain yet",
-				      wave_proto_domain_name(d));
+				      wave_domain_name(d));
 
 	wave_plugin_load_opts_init(&o);
 	o.search_path = (const char *const *)cfg->plugin_path;
@@ -157,7 +157,7 @@ static int swap_domain(struct wave_agent *a, unsigned d, const struct wave_confi
 	a->dom[d].plugin = p;
 	a->dom[d].dcfg = p ? dcfg : NULL;
 	wave_plugin_unload(old);
-	wave_info("agent: domain %s: plugin %s", wave_proto_domain_name(d),
+	wave_info("agent: domain %s: plugin %s", wave_domain_name(d),
 		  p ? dcfg->plugin : "(none)");
 	return 0;
 }

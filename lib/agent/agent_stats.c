@@ -112,7 +112,7 @@ static json_t *host_json(const struct wave_agent *a, const struct agent_host *h)
 
 	for (unsigned d = 0; doms && d < WAVE_DOMAIN_COUNT; d++)
 		if (h->inst[d].ctx)
-			json_object_set_new(doms, wave_proto_domain_name(d),
+			json_object_set_new(doms, wave_domain_name(d),
 					    inst_json(a, d, &h->inst[d]));
 	return json_pack("{s:I,s:s,s:I,s:I,s:o}", "id", (json_int_t)h->id, "state",
 			 h->state == AHOST_READY ? "ready" : "hello", "last_seq",
@@ -146,7 +146,7 @@ static json_t *agent_json(const struct wave_agent *a)
 		json_array_append_new(hosts, host_json(a, a->hosts[i]));
 	for (unsigned d = 0; plugins && d < WAVE_DOMAIN_COUNT; d++)
 		if (a->dom[d].plugin)
-			json_object_set_new(plugins, wave_proto_domain_name(d), plugin_json(a, d));
+			json_object_set_new(plugins, wave_domain_name(d), plugin_json(a, d));
 	return json_pack("{s:o,s:o,s:I,s:I,s:I}", "hosts", hosts, "plugins", plugins,
 			 "hosts_accepted", (json_int_t)a->accepted, "hosts_refused",
 			 (json_int_t)a->refused, "hosts_dead", (json_int_t)a->dead);

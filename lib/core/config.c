@@ -28,7 +28,6 @@
 #define MAX_TOKEN 256
 #define MAX_TICK_US 60000000u
 
-static const char *const domain_names[WAVE_DOMAIN_COUNT] = { "custom", "sched", "mem", "rpc" };
 
 struct parser {
 	const char *text;
@@ -578,8 +577,11 @@ static int parse_domain_fields(struct parser *ps, json_t *dom, const char *name,
 static int parse_domains(struct parser *ps, json_t *root)
 {
 	json_t *doms = json_object_get(root, "domains");
+	const char *domain_names[WAVE_DOMAIN_COUNT];
 	int ret;
 
+	for (unsigned i = 0; i < WAVE_DOMAIN_COUNT; i++)
+		domain_names[i] = wave_domain_name(i);
 	if (!doms)
 		return 0;
 	push_key(ps, "domains");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Internal interface of the configuration code (lib/core/config*.c), shared
- * with the plugin loader and contexts (lib/agent/). */
+ * with the agent runtime (lib/agent/). */
 #ifndef WAVE_CORE_CONFIG_IMPL_H
 #define WAVE_CORE_CONFIG_IMPL_H
 
@@ -12,18 +12,13 @@
 #include <wave/config.h>
 #include <wave/error.h>
 
+#include "core.h"
+
 /* Plugin parameters: a JSON object and the label used in warnings. */
 struct wave_params {
 	json_t *obj;
 	char *where;
 };
-
-/* Error struct helpers (config_error.c). Both accept a NULL @err. */
-void wave_error_clear(struct wave_error *err);
-int wave_error_set(struct wave_error *err, int code, const char *source, int line, int column,
-		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-int wave_error_vset(struct wave_error *err, int code, const char *source, int line, int column,
-		    const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 
 /* Configuration memory comes from jansson's allocator, so that a test which
  * replaces it (json_set_alloc_funcs) reaches every allocation the parser

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config_impl.h"
+#include "params.h"
 
 void *wave_cfg_malloc(size_t size)
 {
@@ -102,4 +103,72 @@ WAVE_API int wave_params_parse(const char *json, const char *where, struct wave_
 		return wave_error_set(err, -ENOMEM, "<params>", 0, 0, "out of memory");
 	*out = p;
 	return 0;
+}
+
+/* ---- typed look-ups for the plugin runtime (params.h) ------------------ */
+
+struct wave_params *wave_params_dup(const struct wave_params *p)
+{
+	struct wave_params *d;
+	json_t *empty;
+
+	if (p)
+		return wave_params_new(p->obj, p->where);
+	if (!(empty = json_object()))
+		return NULL;
+	d = wave_params_new(empty, "params");
+	json_decref(empty);
+	return d;
+}
+
+struct param_value wave_params_get(const struct wave_params *p, const char *key)
+{
+	struct param_value v = { .kind = PARAM_ABSENT };
+	const char *k;
+	json_t *j;
+
+	json_object_foreach (p->obj, k, j) {
+		if (strcmp(k, key) != 0) {
+			v.index++;
+			continue;
+		}
+		if (json_is_integer(j)) {
+			v.kind = PARAM_INT;
+			v.i = (int64_t)json_integer_value(j);
+		} else if (json_is_real(j)) {
+			v.kind = PARAM_REAL;
+			v.d = json_real_value(j);
+		} else if (json_is_boolean(j)) {
+			v.kind = PARAM_BOOL;
+			v.b = json_is_true(j);
+		} else if (json_is_string(j)) {
+			v.kind = PARAM_STRING;
+			v.s = json_string_value(j);
+		} else {
+			v.kind = PARAM_OTHER;
+		}
+		return v;
+	}
+	return v;
+}
+
+size_t wave_params_count(const struct wave_params *p)
+{
+	return json_object_size(p->obj);
+}
+
+const char *wave_params_key(const struct wave_params *p, size_t index)
+{
+	const char *k;
+	json_t *j;
+
+	json_object_foreach (p->obj, k, j)
+		if (index-- == 0)
+			return k;
+	return NULL;
+}
+
+const char *wave_params_where(const struct wave_params *p)
+{
+	return p->where;
 }

@@ -3,9 +3,12 @@
 #ifndef WAVE_CORE_CORE_H
 #define WAVE_CORE_CORE_H
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
+#include <wave/error.h>
 #include <wave/log.h>
 
 #define wave_likely(x) __builtin_expect(!!(x), 1)
@@ -36,6 +39,15 @@ static inline uint64_t wave_now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+/* Filling a caller's struct wave_error (error.c); every one accepts a NULL
+ * @err. The setters return @code, so that "return wave_error_set(...)"
+ * reports and fails in one step. */
+void wave_error_clear(struct wave_error *err);
+int wave_error_set(struct wave_error *err, int code, const char *source, int line, int column,
+		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int wave_error_vset(struct wave_error *err, int code, const char *source, int line, int column,
+		    const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 
 /* NUMA placement of channel memory (lib/core/numa.c). */
 int wave_numa_place(void *addr, size_t len, int node);

@@ -17,7 +17,7 @@
 
 #include "../core/core.h"
 #include "host_impl.h"
-#include "keytab.h"
+#include "../decision/keytab.h"
 #include "proto.h"
 
 enum conn_state {

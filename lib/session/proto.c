@@ -227,10 +227,3 @@ bool wave_proto_token_equal(const uint8_t *a, size_t alen, const uint8_t *b, siz
 		diff |= (unsigned char)(a[i] ^ b[i]);
 	return diff == 0;
 }
-
-const char *wave_proto_domain_name(unsigned d)
-{
-	static const char *const names[WAVE_DOMAIN_COUNT] = { "custom", "sched", "mem", "rpc" };
-
-	return d < WAVE_DOMAIN_COUNT ? names[d] : "unknown";
-}

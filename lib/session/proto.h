@@ -104,6 +104,4 @@ int wave_proto_bye_decode(const struct wave_msg *m, uint32_t *reason);
 /* Constant-time comparison of two tokens (their lengths are not secret). */
 bool wave_proto_token_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
-const char *wave_proto_domain_name(unsigned d);
-
 #endif /* WAVE_SESSION_PROTO_H */

@@ -22,7 +22,7 @@
 #include <wave/plugin.h>
 #include <wave/sched_state.h>
 
-#include "sched/sched_impl.h"
+#include "domains/sched/sched_impl.h"
 
 const struct wave_plugin_desc *wave_plugin_entry_sched_fifo(void);
 const struct wave_plugin_desc *wave_plugin_entry_sched_shinjuku(void);

@@ -22,7 +22,7 @@
 #include <wave/wave.h>
 
 #include "check_run.h"
-#include "sched/sched_impl.h"
+#include "domains/sched/sched_impl.h"
 #include "session/proto.h"
 
 #define NCPU 2

@@ -14,7 +14,7 @@
 #include <wave/sched_state.h>
 
 #include "check_run.h"
-#include "sched/sched_impl.h"
+#include "domains/sched/sched_impl.h"
 
 #define NCPU 4u
 

@@ -7,7 +7,7 @@
 #include <wave/wave.h>
 
 #include "check_run.h"
-#include "session/keytab.h"
+#include "decision/keytab.h"
 #include "session/proto.h"
 
 START_TEST(hello_round_trip_long_token)

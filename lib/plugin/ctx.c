@@ -103,113 +103,83 @@ WAVE_API int wave_plugin_ctx_counter(const struct wave_plugin_ctx *ctx, unsigned
 
 /* ---- parameters -------------------------------------------------------- */
 
-/* The value of @key, or NULL when absent; notes that it was read. */
-static json_t *param_get(struct wave_plugin_ctx *ctx, const char *key)
+/* The value of @key (kind PARAM_ABSENT when there is none); notes that it
+ * was read. */
+static struct param_value param_get(struct wave_plugin_ctx *ctx, const char *key)
 {
-	const char *k;
-	unsigned i = 0;
-	json_t *v;
+	struct param_value v = { .kind = PARAM_ABSENT };
 
 	if (!ctx || !key)
-		return NULL;
-	json_object_foreach (ctx->params, k, v) {
-		if (strcmp(k, key) == 0) {
-			if (i < 64)
-				ctx->params_read |= UINT64_C(1) << i;
-			return v;
-		}
-		i++;
-	}
-	return NULL;
+		return v;
+	v = wave_params_get(ctx->params, key);
+	if (v.kind != PARAM_ABSENT && v.index < 64)
+		ctx->params_read |= UINT64_C(1) << v.index;
+	return v;
 }
 
 /* Parameters are read in init; one it never asked for is most likely a
  * misspelt key, which would otherwise be ignored without a word. */
 static void warn_unread_params(const struct wave_plugin_ctx *ctx)
 {
-	const char *k;
-	unsigned i = 0;
-	json_t *v;
+	size_t n = wave_params_count(ctx->params);
 
-	json_object_foreach (ctx->params, k, v) {
-		if (i < 64 && !(ctx->params_read & (UINT64_C(1) << i)))
+	for (size_t i = 0; i < n && i < 64; i++)
+		if (!(ctx->params_read & (UINT64_C(1) << i)))
 			wave_warn("plugin %s: %s.%s: unknown parameter, ignored", plugin_name(ctx),
-				  ctx->params_where, k);
-		i++;
-	}
+				  wave_params_where(ctx->params), wave_params_key(ctx->params, i));
 }
 
-static void param_wrong_type(struct wave_plugin_ctx *ctx, const char *key, const char *what)
+/* Whether @v, present, has the kind asked for; warns when it has not. */
+static bool param_ok(struct wave_plugin_ctx *ctx, const char *key, const struct param_value *v,
+		     bool ok, const char *what)
 {
-	wave_warn("plugin %s: %s.%s: expected %s; using the plugin's default", plugin_name(ctx),
-		  ctx->params_where, key, what);
+	if (v->kind == PARAM_ABSENT)
+		return false;
+	if (!ok)
+		wave_warn("plugin %s: %s.%s: expected %s; using the plugin's default",
+			  plugin_name(ctx), wave_params_where(ctx->params), key, what);
+	return ok;
 }
 
 WAVE_API int64_t wave_plugin_param_int(struct wave_plugin_ctx *ctx, const char *key, int64_t def)
 {
-	json_t *v = param_get(ctx, key);
+	struct param_value v = param_get(ctx, key);
 
-	if (!v)
-		return def;
-	if (!json_is_integer(v)) {
-		param_wrong_type(ctx, key, "an integer");
-		return def;
-	}
-	return (int64_t)json_integer_value(v);
+	return param_ok(ctx, key, &v, v.kind == PARAM_INT, "an integer") ? v.i : def;
 }
 
 WAVE_API uint64_t wave_plugin_param_uint(struct wave_plugin_ctx *ctx, const char *key,
 					 uint64_t def)
 {
-	json_t *v = param_get(ctx, key);
+	struct param_value v = param_get(ctx, key);
 
-	if (!v)
-		return def;
-	if (!json_is_integer(v) || json_integer_value(v) < 0) {
-		param_wrong_type(ctx, key, "a non-negative integer");
-		return def;
-	}
-	return (uint64_t)json_integer_value(v);
+	return param_ok(ctx, key, &v, v.kind == PARAM_INT && v.i >= 0, "a non-negative integer")
+		       ? (uint64_t)v.i
+		       : def;
 }
 
 WAVE_API double wave_plugin_param_double(struct wave_plugin_ctx *ctx, const char *key, double def)
 {
-	json_t *v = param_get(ctx, key);
+	struct param_value v = param_get(ctx, key);
 
-	if (!v)
+	if (!param_ok(ctx, key, &v, v.kind == PARAM_INT || v.kind == PARAM_REAL, "a number"))
 		return def;
-	if (!json_is_number(v)) {
-		param_wrong_type(ctx, key, "a number");
-		return def;
-	}
-	return json_number_value(v);
+	return v.kind == PARAM_INT ? (double)v.i : v.d;
 }
 
 WAVE_API bool wave_plugin_param_bool(struct wave_plugin_ctx *ctx, const char *key, bool def)
 {
-	json_t *v = param_get(ctx, key);
+	struct param_value v = param_get(ctx, key);
 
-	if (!v)
-		return def;
-	if (!json_is_boolean(v)) {
-		param_wrong_type(ctx, key, "true or false");
-		return def;
-	}
-	return json_is_true(v);
+	return param_ok(ctx, key, &v, v.kind == PARAM_BOOL, "true or false") ? v.b : def;
 }
 
 WAVE_API const char *wave_plugin_param_string(struct wave_plugin_ctx *ctx, const char *key,
 					      const char *def)
 {
-	json_t *v = param_get(ctx, key);
+	struct param_value v = param_get(ctx, key);
 
-	if (!v)
-		return def;
-	if (!json_is_string(v)) {
-		param_wrong_type(ctx, key, "a string");
-		return def;
-	}
-	return json_string_value(v);
+	return param_ok(ctx, key, &v, v.kind == PARAM_STRING, "a string") ? v.s : def;
 }
 
 /* ---- decisions, logging, private state -------------------------------- */
@@ -275,22 +245,9 @@ WAVE_API int wave_plugin_ctx_opts_init(struct wave_plugin_ctx_opts *opts)
 	return 0;
 }
 
-static int ctx_set_params(struct wave_plugin_ctx *ctx, const struct wave_params *params)
-{
-	if (params) {
-		ctx->params = json_incref(params->obj);
-		ctx->params_where = strdup(params->where);
-	} else {
-		ctx->params = json_object();
-		ctx->params_where = strdup("params");
-	}
-	return ctx->params && ctx->params_where ? 0 : -ENOMEM;
-}
-
 static void ctx_free(struct wave_plugin_ctx *ctx)
 {
-	json_decref(ctx->params);
-	free(ctx->params_where);
+	wave_params_free(ctx->params);
 	free(ctx);
 }
 
@@ -306,7 +263,7 @@ static struct wave_plugin_ctx *ctx_new(const struct wave_plugin *p,
 	ctx->emit = o->emit;
 	ctx->emit_user = o->emit_user;
 	ctx->domain_state = o->domain_state;
-	if (ctx_set_params(ctx, o->params) < 0) {
+	if (!(ctx->params = wave_params_dup(o->params))) {
 		ctx_free(ctx);
 		return NULL;
 	}

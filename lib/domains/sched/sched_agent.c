@@ -12,9 +12,9 @@
 
 #include <wave/sched_state.h>
 
-#include "../core/core.h"
-#include "../sched/sched_impl.h"
-#include "agent_impl.h"
+#include "../../core/core.h"
+#include "sched_impl.h"
+#include "../../agent/agent_impl.h"
 
 /* Counters the runtime keeps in a sched instance's context, next to the
  * plugin's own, from the state's statistics. */

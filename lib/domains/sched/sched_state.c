@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../agent/plugin_impl.h"
+#include "../../plugin/plugin_impl.h"
 #include "sched_impl.h"
 
 /* ---- life cycle -------------------------------------------------------- */

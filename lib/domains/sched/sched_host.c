@@ -25,10 +25,10 @@
 #include <wave/plugin.h>
 #include <wave/sched.h>
 
-#include "../core/atomic.h"
-#include "../core/core.h"
-#include "../sched/sched_impl.h"
-#include "../session/host_impl.h"
+#include "../../core/atomic.h"
+#include "../../core/core.h"
+#include "sched_impl.h"
+#include "../../session/host_impl.h"
 
 #define BATCH_MAX 1024u
 

@@ -23,7 +23,6 @@
 
 #define ENTRY_PREFIX "wave_plugin_entry_"
 
-static const char *const domain_names[WAVE_DOMAIN_COUNT] = { "custom", "sched", "mem", "rpc" };
 
 /* The smallest custom ops table this libwave can call: up to on_event. */
 #define CUSTOM_OPS_MIN_SIZE                                                    \
@@ -174,15 +173,15 @@ static int check_domain(const struct wave_plugin_desc *d, int want, const char *
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
 				      "domain %s has no ops table in plugin ABI %u.%u yet; "
 				      "only custom and sched plugins can be loaded",
-				      domain_names[d->domain], WAVE_PLUGIN_ABI_MAJOR,
+				      wave_domain_name(d->domain), WAVE_PLUGIN_ABI_MAJOR,
 				      WAVE_PLUGIN_ABI_MINOR);
 	if (want >= 0 && (uint32_t)want != d->domain)
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
 				      "is a %s plugin where a %s plugin is needed",
-				      domain_names[d->domain], domain_names[want]);
+				      wave_domain_name(d->domain), wave_domain_name(want));
 	if (!d->ops)
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0, "no ops table for domain %s",
-				      domain_names[d->domain]);
+				      wave_domain_name(d->domain));
 	if (d->domain == WAVE_DOMAIN_SCHED && d->abi_minor < 1)
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
 				      "sched plugins need plugin ABI %u.1 or newer, found %u.%u",
@@ -220,7 +219,7 @@ static int plugin_new(void *handle, const char *path, const struct wave_plugin_d
 	p->desc = d;
 	*out = p;
 	wave_info("plugin %s %s (%s) loaded from %s", d->name, d->version,
-		  domain_names[d->domain], path);
+		  wave_domain_name(d->domain), path);
 	return 0;
 }
 

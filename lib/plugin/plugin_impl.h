@@ -8,7 +8,7 @@
 
 #include <wave/plugin.h>
 
-#include "../core/config_impl.h"
+#include "../core/params.h"
 
 struct wave_plugin {
 	void *handle; /* from dlopen; NULL for a static plugin */
@@ -34,8 +34,7 @@ struct plugin_counter {
 
 struct wave_plugin_ctx {
 	const struct wave_plugin *plugin;
-	json_t *params; /* an object; never NULL */
-	char *params_where;
+	struct wave_params *params; /* never NULL */
 	/* Which of the first 64 parameters (in file order) the plugin read,
 	 * to name the ones it ignored (likely typos) after init. */
 	uint64_t params_read;

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../agent/plugin_impl.h"
+#include "../../plugin/plugin_impl.h"
 #include "sched_impl.h"
 
 /* The state behind a sched plugin's context, or NULL. The context stores
