@@ -49,6 +49,17 @@ int wave_error_set(struct wave_error *err, int code, const char *source, int lin
 int wave_error_vset(struct wave_error *err, int code, const char *source, int line, int column,
 		    const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 
+/*
+ * Copies a caller's size-versioned structure @src (its size field says
+ * @src_size) over @dst, which holds the defaults and is @dst_size bytes:
+ * an older, smaller structure leaves the fields it lacks at their
+ * defaults. Return: 0, or -EINVAL (logged) when @src_size is below
+ * @min_size (the first version's size) or above @dst_size (a newer
+ * structure, whose fields this library cannot honour).
+ */
+int wave_struct_copy(void *dst, size_t dst_size, const void *src, size_t src_size,
+		     size_t min_size, const char *what);
+
 /* NUMA placement of channel memory (lib/core/numa.c). */
 int wave_numa_place(void *addr, size_t len, int node);
 

@@ -80,3 +80,15 @@ WAVE_API int wave_error_format(const struct wave_error *err, char *buf, size_t s
 		return snprintf(buf, size, "%s: %s", err->source, err->text);
 	return snprintf(buf, size, "%s:%d:%d: %s", err->source, err->line, err->column, err->text);
 }
+
+int wave_struct_copy(void *dst, size_t dst_size, const void *src, size_t src_size,
+		     size_t min_size, const char *what)
+{
+	if (src_size < min_size || src_size > dst_size) {
+		wave_warn("%s: size %zu not supported (this libwave takes %zu to %zu bytes)", what,
+			  src_size, min_size, dst_size);
+		return -EINVAL;
+	}
+	memcpy(dst, src, src_size);
+	return 0;
+}

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Host sessions (include/wave/host.h): the handshake, heartbeats, fallback
- * and reconnection, and the custom domain's sequence checks. Everything
- * runs on the application's thread inside wave_host_poll() and
- * wave_host_event(); see docs/sessions.md for the state machine.
+ * Host sessions (include/wave/host.h, host_impl.h): the handshake,
+ * heartbeats, fallback, reconnection and resync, for whatever domains
+ * registered. Messages from the agent go to the domain owning their type;
+ * a change of control and a resync go to every domain. Everything runs on
+ * the application's thread inside wave_host_poll() and the domains' calls;
+ * see docs/sessions.md for the state machine.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -13,11 +15,9 @@
 #include <time.h>
 
 #include <wave/host.h>
-#include <wave/plugin.h>
 
 #include "../core/core.h"
 #include "host_impl.h"
-#include "../decision/keytab.h"
 #include "proto.h"
 
 enum conn_state {
@@ -29,43 +29,22 @@ enum conn_state {
 struct wave_host {
 	char *uri;
 	struct wave_host_opts o;
-	struct wave_host_ops ops;
 	struct wave_chan_opts copts;
 	struct wave_hello hello;
 	struct wave_chan *ch;
 	enum conn_state conn;
 	enum wave_host_state state;
-	uint64_t last_seq; /* the last host sequence number given out */
 	uint64_t last_rx_ns, next_hb_ns, hb_count, hello_deadline_ns;
 	uint64_t next_attempt_ns;
 	uint32_t backoff_ms;
 	int in_cb, in_replay;
 	int applied; /* agent decisions applied in this call */
-	struct keytab kt;
-	struct wave_host_stats st;
-	/* Messages of the sched domain go to its module (host_impl.h). */
-	host_domain_msg_fn sched_msg;
-	void *sched_user;
+	struct wave_host_stats st; /* the session's own counters */
+	struct host_domain dom[WAVE_DOMAIN_COUNT];
+	uint32_t registered; /* WAVE_HOST_DOMAIN() bits of @dom */
 };
 
 #define MS (1000000ull)
-
-static void host_err(struct wave_error *err, const char *uri, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void host_err(struct wave_error *err, const char *uri, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	memset(err, 0, sizeof(*err));
-	err->code = code;
-	snprintf(err->source, sizeof(err->source), "%s", uri);
-	va_start(ap, fmt);
-	vsnprintf(err->text, sizeof(err->text), fmt, ap);
-	va_end(ap);
-}
 
 WAVE_API int wave_host_opts_init(struct wave_host_opts *o)
 {
@@ -82,13 +61,14 @@ WAVE_API int wave_host_opts_init(struct wave_host_opts *o)
 	return 0;
 }
 
-static int opts_check(const struct wave_host_opts *o)
+/* Copies the caller's options over the defaults: a smaller, older struct
+ * leaves the fields it lacks at their defaults. */
+static int opts_copy(struct wave_host_opts *o, const struct wave_host_opts *in)
 {
-	const struct wave_host_ops *ops = o->ops;
-
-	if (o->size != sizeof(*o) || !ops || ops->size < offsetof(struct wave_host_ops, on_state) ||
-	    ops->size > sizeof(*ops) || !ops->on_decision || !ops->decide)
+	wave_host_opts_init(o);
+	if (wave_struct_copy(o, sizeof(*o), in, in->size, sizeof(*o), "struct wave_host_opts") < 0)
 		return -EINVAL;
+	o->size = sizeof(*o);
 	if (o->domains == 0 || o->domains & ~WAVE_PROTO_DOMAINS_ALL)
 		return -EINVAL;
 	if (o->token && (o->token[0] == '\0' || strlen(o->token) > WAVE_PROTO_TOKEN_MAX))
@@ -101,45 +81,54 @@ static int opts_check(const struct wave_host_opts *o)
 	return 0;
 }
 
+/* ---- the domains ------------------------------------------------------------ */
+
+#define FOR_EACH_DOMAIN(h, d)                                                  \
+	for (__typeof__(&(h)->dom[0]) d = (h)->dom; d < (h)->dom + WAVE_DOMAIN_COUNT; d++) \
+		if ((h)->registered & WAVE_HOST_DOMAIN(d->id))
+
 static void host_set_state(struct wave_host *h, enum wave_host_state s)
 {
 	if (h->state == s)
 		return;
 	h->state = s;
-	if (!WAVE_OPS_HAS(&h->ops, struct wave_host_ops, on_state))
-		return;
-	h->in_cb++;
-	h->ops.on_state(h, s, h->o.user);
-	h->in_cb--;
-}
-
-static void deliver(struct wave_host *h, const struct wave_msg *d, enum wave_decision_source src)
-{
-	h->in_cb++;
-	h->ops.on_decision(h, d, src, h->o.user);
-	h->in_cb--;
-}
-
-/* Runs decide() for the pending event of @e. */
-static void decide_locally(struct wave_host *h, struct kt_entry *e)
-{
-	struct wave_msg out;
-	int ret;
-
-	memset(&out, 0, sizeof(out));
-	h->in_cb++;
-	ret = h->ops.decide(h, &e->ev, &out, h->o.user);
-	h->in_cb--;
-	if (ret < 0 || out.type < WAVE_MSG_APP_FIRST) {
-		h->st.fallback_errors++;
-		return;
+	FOR_EACH_DOMAIN(h, d)
+	{
+		if (!d->on_state)
+			continue;
+		h->in_cb++;
+		d->on_state(d->user, s);
+		h->in_cb--;
 	}
-	WAVE_CUSTOM_KEY(&out) = e->key;
-	WAVE_CUSTOM_SEQ(&out) = e->seq;
-	e->pending = false;
-	h->st.decisions_fallback++;
-	deliver(h, &out, WAVE_DECISION_FALLBACK);
 }
+
+/* Resync: every domain re-sends its state. Return: 0 or the first error. */
+static int replay_domains(struct wave_host *h)
+{
+	int ret = 0;
+
+	h->in_replay = 1;
+	FOR_EACH_DOMAIN(h, d)
+	{
+		if (d->replay && (ret = d->replay(d->user)) < 0)
+			break;
+		if (h->conn != CONN_READY)
+			break; /* lost during the replay */
+	}
+	h->in_replay = 0;
+	return ret;
+}
+
+/* The domain owning message type @type, or NULL. */
+static struct host_domain *domain_of(struct wave_host *h, uint16_t type)
+{
+	FOR_EACH_DOMAIN(h, d)
+		if (type >= d->first && type <= d->last)
+			return d;
+	return NULL;
+}
+
+/* ---- connection ------------------------------------------------------------- */
 
 static void schedule_attempt(struct wave_host *h, uint64_t now)
 {
@@ -156,8 +145,8 @@ static void drop_channel(struct wave_host *h)
 	schedule_attempt(h, wave_now_ns());
 }
 
-/* The agent is gone (closed, died, silent, or broke the protocol): decide
- * locally from now on, starting with every event it left undecided. */
+/* The agent is gone (closed, died, silent, or broke the protocol): the
+ * domains decide locally from now on. */
 static void lose_agent(struct wave_host *h, const char *why)
 {
 	bool had_control = h->state == WAVE_HOST_AGENT;
@@ -169,11 +158,6 @@ static void lose_agent(struct wave_host *h, const char *why)
 		return;
 	h->st.fallbacks++;
 	host_set_state(h, WAVE_HOST_FALLBACK);
-	/* Index-wise: decide() cannot add keys (wave_host_event() is refused
-	 * inside callbacks), so the table does not move under us. */
-	for (size_t i = 0; i < h->kt.cap; i++)
-		if (h->kt.e[i].seq && h->kt.e[i].pending)
-			decide_locally(h, &h->kt.e[i]);
 }
 
 static int send_hello(struct wave_host *h)
@@ -208,10 +192,9 @@ static int on_welcome(struct wave_host *h, const struct wave_msg *m, struct wave
 	struct wave_welcome w;
 
 	if (wave_proto_welcome_decode(m, &w) < 0 || w.major != WAVE_PROTO_MAJOR ||
-	    w.domains != h->o.domains) {
-		host_err(err, h->uri, -WAVE_ECORRUPT, "malformed welcome from the agent");
-		return -WAVE_ECORRUPT;
-	}
+	    w.domains != h->o.domains)
+		return wave_error_set(err, -WAVE_ECORRUPT, h->uri, 0, 0,
+				      "malformed welcome from the agent");
 	wave_info("host %s: welcomed, session %llu, protocol %u.%u", h->uri,
 		  (unsigned long long)w.session_id, w.major, w.minor);
 	h->conn = CONN_READY;
@@ -224,13 +207,11 @@ static int on_refuse(struct wave_host *h, const struct wave_msg *m, struct wave_
 {
 	struct wave_refuse r;
 
-	if (wave_proto_refuse_decode(m, &r) < 0) {
-		host_err(err, h->uri, -WAVE_ECORRUPT, "malformed refusal from the agent");
-		return -WAVE_ECORRUPT;
-	}
-	host_err(err, h->uri, r.code, "agent refused the host: %s", r.text);
+	if (wave_proto_refuse_decode(m, &r) < 0)
+		return wave_error_set(err, -WAVE_ECORRUPT, h->uri, 0, 0,
+				      "malformed refusal from the agent");
 	wave_warn("host %s: agent refused the host: %s", h->uri, r.text);
-	return r.code;
+	return wave_error_set(err, r.code, h->uri, 0, 0, "agent refused the host: %s", r.text);
 }
 
 /* One step of the handshake. Return: 1 welcomed, 0 not yet, or an error. */
@@ -245,34 +226,28 @@ static int handshake_step(struct wave_host *h, struct wave_error *err)
 			return on_welcome(h, &m, err);
 		if (m.type == WAVE_CTL_REFUSE)
 			return on_refuse(h, &m, err);
-		if (m.type != WAVE_CTL_HEARTBEAT) {
-			host_err(err, h->uri, -WAVE_ECORRUPT,
-				 "agent sent type 0x%04x before its welcome", m.type);
-			return -WAVE_ECORRUPT;
-		}
+		if (m.type != WAVE_CTL_HEARTBEAT)
+			return wave_error_set(err, -WAVE_ECORRUPT, h->uri, 0, 0,
+					      "agent sent type 0x%04x before its welcome", m.type);
 	}
 	if (ret < 0)
-		host_err(err, h->uri, ret, "agent closed the channel during the handshake: %s",
-			 wave_strerror(ret));
-	else if (wave_now_ns() >= h->hello_deadline_ns) {
-		host_err(err, h->uri, -ETIMEDOUT, "agent did not answer the hello in %d ms",
-			 h->o.connect_timeout_ms);
-		ret = -ETIMEDOUT;
-	}
+		wave_error_set(err, ret, h->uri, 0, 0,
+			       "agent closed the channel during the handshake: %s",
+			       wave_strerror(ret));
+	else if (wave_now_ns() >= h->hello_deadline_ns)
+		ret = wave_error_set(err, -ETIMEDOUT, h->uri, 0, 0,
+				     "agent did not answer the hello in %d ms",
+				     h->o.connect_timeout_ms);
 	return ret;
 }
 
 /* The agent welcomed us: resync, then hand it control. */
 static void take_control(struct wave_host *h)
 {
-	int ret = 0;
+	int ret;
 
 	h->backoff_ms = h->o.reconnect_min_ms;
-	if (WAVE_OPS_HAS(&h->ops, struct wave_host_ops, replay)) {
-		h->in_replay = 1;
-		ret = h->ops.replay(h, h->o.user);
-		h->in_replay = 0;
-	}
+	ret = replay_domains(h);
 	if (ret < 0 || h->conn != CONN_READY) {
 		wave_warn("host %s: resync failed (%s); staying on fallback", h->uri,
 			  wave_strerror(ret));
@@ -306,62 +281,42 @@ static void try_reconnect(struct wave_host *h, uint64_t now)
 		drop_channel(h);
 }
 
-static void apply_decision(struct wave_host *h, const struct wave_msg *m)
-{
-	uint64_t key = WAVE_CUSTOM_KEY(m), seq = WAVE_CUSTOM_SEQ(m);
-	struct kt_entry *e;
+/* ---- under the agent's control ---------------------------------------------- */
 
-	if (seq > h->last_seq) { /* based on an event never sent */
-		h->st.bad++;
-		return;
-	}
-	e = kt_find(&h->kt, key);
-	if (e && seq < e->seq) {
-		h->st.stale++;
-		return;
-	}
-	if (e && !e->pending) {
-		h->st.duplicates++;
-		return;
-	}
-	if (e)
-		e->pending = false;
-	h->st.decisions_agent++;
-	h->applied++;
-	deliver(h, m, WAVE_DECISION_AGENT);
-}
-
-/* A control message after the welcome. Return: 0, or -1 if the agent is
- * leaving or broke the protocol. */
-static int on_control(struct wave_host *h, const struct wave_msg *m)
+/* A control message after the welcome. */
+static void on_control(struct wave_host *h, const struct wave_msg *m)
 {
 	uint64_t count;
 	uint32_t reason;
 
 	if (m->type == WAVE_CTL_HEARTBEAT && wave_proto_heartbeat_decode(m, &count) == 0)
-		return 0;
+		return;
 	if (m->type == WAVE_CTL_BYE && wave_proto_bye_decode(m, &reason) == 0) {
 		lose_agent(h, "agent said goodbye");
-		return -1;
+		return;
 	}
 	h->st.bad++;
 	lose_agent(h, "malformed control message");
-	return -1;
 }
 
 static void handle(struct wave_host *h, const struct wave_msg *m)
 {
+	struct host_domain *d;
+	int applied;
+
 	if (wave_msg_is_control(m->type)) {
 		on_control(h, m);
 		return;
 	}
-	if (m->type >= WAVE_MSG_APP_FIRST && (h->o.domains & WAVE_HOST_DOMAIN(WAVE_DOMAIN_CUSTOM)))
-		apply_decision(h, m);
-	else if (m->type >= WAVE_MSG_SCHED_FIRST && m->type <= WAVE_MSG_SCHED_LAST &&
-		 h->sched_msg)
-		h->sched_msg(h->sched_user, m); /* counts its own refusals */
-	else
-		h->st.bad++;
+	if (!(d = domain_of(h, m->type))) {
+		h->st.bad++; /* a type outside the domains asked for */
+		return;
+	}
+	h->in_cb++;
+	applied = d->on_msg(d->user, m); /* counts its own refusals */
+	h->in_cb--;
+	if (applied > 0)
+		h->applied += applied;
 }
 
 /* @now: the poll's clock, taken just before (one reading per poll). */
@@ -439,8 +394,8 @@ static void host_wait(struct wave_host *h, uint64_t deadline)
 	if (until <= now)
 		return;
 	if (h->ch) {
-		if (wave_chan_wait(h->ch, (int64_t)(until - now)) < 0)
-			return; /* the next receive reports it */
+		/* An error is reported by the next receive. */
+		(void)wave_chan_wait(h->ch, (int64_t)(until - now));
 		return;
 	}
 	ts.tv_sec = (time_t)((until - now) / 1000000000u);
@@ -469,177 +424,6 @@ WAVE_API int wave_host_poll(struct wave_host *h, int timeout_ms)
 	return h->applied;
 }
 
-/* Sends @m to the agent. During a replay, waits (bounded by the connect
- * timeout) for room instead of failing: the agent is reading. */
-static int send_event(struct wave_host *h, const struct wave_msg *m)
-{
-	uint64_t deadline = 0;
-	struct timespec ts = { 0, 50000 };
-	int ret;
-
-	for (;;) {
-		ret = wave_chan_send_burst(h->ch, m, 1);
-		if (ret != 0 || !h->in_replay)
-			return ret;
-		/* A full ring during a replay: only then is the clock read. */
-		if (!deadline)
-			deadline = wave_now_ns() + (uint64_t)h->o.connect_timeout_ms * MS;
-		else if (wave_now_ns() >= deadline)
-			return ret;
-		nanosleep(&ts, NULL);
-	}
-}
-
-/* Records event @m, just sent or about to be decided, in entry @e. */
-static void record(struct wave_host *h, struct kt_entry *e, const struct wave_msg *m)
-{
-	e->ev = *m;
-	e->seq = WAVE_CUSTOM_SEQ(m);
-	e->pending = true;
-	h->last_seq = e->seq;
-	h->st.events++;
-}
-
-static bool to_agent(const struct wave_host *h)
-{
-	return h->conn == CONN_READY && (h->state == WAVE_HOST_AGENT || h->in_replay);
-}
-
-WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uint64_t key,
-			     uint64_t *seq)
-{
-	struct wave_msg m;
-	struct kt_entry *e;
-	int ret;
-
-	if (!h || !ev || ev->type < WAVE_MSG_APP_FIRST ||
-	    !(h->o.domains & WAVE_HOST_DOMAIN(WAVE_DOMAIN_CUSTOM)))
-		return -EINVAL;
-	if (h->in_cb)
-		return -EBUSY;
-	/* The entry first: once the event is sent it must be recorded. */
-	e = kt_get(&h->kt, key);
-	if (!e)
-		return -ENOMEM;
-	m = *ev;
-	WAVE_CUSTOM_KEY(&m) = key;
-	WAVE_CUSTOM_SEQ(&m) = h->last_seq + 1;
-	if (to_agent(h)) {
-		ret = send_event(h, &m);
-		if (ret == 0) {
-			if (e->seq == 0)
-				h->kt.n--; /* the fresh slot stays free */
-			return -EAGAIN;
-		}
-		if (ret < 0)
-			lose_agent(h, wave_strerror(ret));
-	}
-	record(h, e, &m);
-	if (seq)
-		*seq = e->seq;
-	if (!to_agent(h))
-		decide_locally(h, e);
-	return 0;
-}
-
-static int host_make(const char *uri, const struct wave_host_opts *o, struct wave_host **out)
-{
-	struct wave_host *h = calloc(1, sizeof(*h));
-	int ret;
-
-	if (!h)
-		return -ENOMEM;
-	h->uri = strdup(uri);
-	if (!h->uri) {
-		free(h);
-		return -ENOMEM;
-	}
-	h->o = *o;
-	memcpy(&h->ops, o->ops, o->ops->size);
-	h->ops.size = sizeof(h->ops);
-	ret = o->chan ? (o->chan->size == sizeof(h->copts) ? 0 : -EINVAL) : 0;
-	if (o->chan && ret == 0)
-		h->copts = *o->chan;
-	else
-		wave_chan_opts_init(&h->copts);
-	h->copts.role = WAVE_ROLE_HOST;
-	h->copts.timeout_ms = o->connect_timeout_ms;
-	h->o.chan = NULL;
-	h->o.token = NULL;
-	h->hello.major = WAVE_PROTO_MAJOR;
-	h->hello.minor = WAVE_PROTO_MINOR;
-	h->hello.role = WAVE_ROLE_HOST;
-	h->hello.domains = o->domains;
-	h->hello.heartbeat_period_ms = o->heartbeat_period_ms;
-	if (o->token) {
-		h->hello.token_len = (uint16_t)strlen(o->token);
-		memcpy(h->hello.token, o->token, h->hello.token_len);
-	}
-	h->state = WAVE_HOST_AGENT;
-	h->backoff_ms = o->reconnect_min_ms;
-	kt_init(&h->kt);
-	*out = h;
-	return ret;
-}
-
-static void host_free(struct wave_host *h)
-{
-	wave_chan_close(h->ch);
-	kt_fini(&h->kt);
-	/* The token copy is a secret: do not leave it in freed memory. */
-	explicit_bzero(h->hello.token, sizeof(h->hello.token));
-	free(h->uri);
-	free(h);
-}
-
-/* The first handshake, blocking up to the connect timeout. */
-static int first_handshake(struct wave_host *h, struct wave_error *err)
-{
-	int ret = start_connect(h);
-	uint64_t now;
-
-	if (ret < 0) {
-		host_err(err, h->uri, ret, "cannot open a channel to the agent: %s",
-			 wave_strerror(ret));
-		return ret;
-	}
-	for (;;) {
-		ret = handshake_step(h, err);
-		if (ret != 0)
-			return ret < 0 ? ret : 0;
-		now = wave_now_ns();
-		wave_chan_wait(h->ch, (int64_t)(h->hello_deadline_ns - now));
-	}
-}
-
-WAVE_API int wave_host_connect(const char *uri, const struct wave_host_opts *opts,
-			       struct wave_host **out, struct wave_error *err)
-{
-	struct wave_host *h = NULL;
-	int ret;
-
-	if (err)
-		memset(err, 0, sizeof(*err));
-	if (!uri || !opts || !out || opts_check(opts) < 0) {
-		host_err(err, uri ? uri : "", -EINVAL, "invalid argument");
-		return -EINVAL;
-	}
-	ret = host_make(uri, opts, &h);
-	if (ret == 0)
-		ret = first_handshake(h, err);
-	else if (err && !err->code)
-		host_err(err, uri, ret, "%s", wave_strerror(ret));
-	if (ret < 0) {
-		if (h)
-			host_free(h);
-		return ret;
-	}
-	if (err)
-		memset(err, 0, sizeof(*err));
-	*out = h;
-	return 0;
-}
-
 WAVE_API int wave_host_state(const struct wave_host *h)
 {
 	return h ? (int)h->state : -EINVAL;
@@ -650,7 +434,136 @@ WAVE_API int wave_host_stats(const struct wave_host *h, struct wave_host_stats *
 	if (!h || !st)
 		return -EINVAL;
 	*st = h->st;
+	FOR_EACH_DOMAIN(h, d)
+		if (d->stats)
+			d->stats(d->user, st);
 	return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+static void host_free(struct wave_host *h)
+{
+	FOR_EACH_DOMAIN(h, d)
+		if (d->fini)
+			d->fini(d->user);
+	wave_chan_close(h->ch);
+	/* The token copy is a secret: do not leave it in freed memory. */
+	explicit_bzero(h->hello.token, sizeof(h->hello.token));
+	free(h->uri);
+	free(h);
+}
+
+int host_new(const char *uri, const struct wave_host_opts *opts, struct wave_host **out)
+{
+	struct wave_host *h;
+
+	if (!uri || !opts || !out)
+		return -EINVAL;
+	if (!(h = calloc(1, sizeof(*h))))
+		return -ENOMEM;
+	if (opts_copy(&h->o, opts) < 0 ||
+	    (h->o.chan && h->o.chan->size != sizeof(h->copts))) {
+		free(h);
+		return -EINVAL;
+	}
+	if (!(h->uri = strdup(uri))) {
+		free(h);
+		return -ENOMEM;
+	}
+	if (h->o.chan)
+		h->copts = *h->o.chan;
+	else
+		wave_chan_opts_init(&h->copts);
+	h->copts.role = WAVE_ROLE_HOST;
+	h->copts.timeout_ms = h->o.connect_timeout_ms;
+	h->hello.major = WAVE_PROTO_MAJOR;
+	h->hello.minor = WAVE_PROTO_MINOR;
+	h->hello.role = WAVE_ROLE_HOST;
+	h->hello.domains = h->o.domains;
+	h->hello.heartbeat_period_ms = h->o.heartbeat_period_ms;
+	if (h->o.token) {
+		h->hello.token_len = (uint16_t)strlen(h->o.token);
+		memcpy(h->hello.token, h->o.token, h->hello.token_len);
+	}
+	/* Kept by value: the caller's pointers need not outlive the call. */
+	h->o.chan = NULL;
+	h->o.token = NULL;
+	h->o.ops = NULL;
+	h->state = WAVE_HOST_AGENT;
+	h->backoff_ms = h->o.reconnect_min_ms;
+	*out = h;
+	return 0;
+}
+
+int host_add_domain(struct wave_host *h, const struct host_domain *d)
+{
+	if (!d || d->id >= WAVE_DOMAIN_COUNT || !d->on_msg || d->first > d->last ||
+	    wave_msg_is_control(d->first) || !(h->o.domains & WAVE_HOST_DOMAIN(d->id)) ||
+	    h->registered & WAVE_HOST_DOMAIN(d->id))
+		return -EINVAL;
+	FOR_EACH_DOMAIN(h, o)
+		if (d->first <= o->last && o->first <= d->last)
+			return -EINVAL;
+	h->dom[d->id] = *d;
+	h->registered |= WAVE_HOST_DOMAIN(d->id);
+	return 0;
+}
+
+/* The first handshake, blocking up to the connect timeout. */
+static int first_handshake(struct wave_host *h, struct wave_error *err)
+{
+	int ret = start_connect(h);
+
+	if (ret < 0)
+		return wave_error_set(err, ret, h->uri, 0, 0, "cannot open a channel to the agent: %s",
+				      wave_strerror(ret));
+	for (;;) {
+		ret = handshake_step(h, err);
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		(void)wave_chan_wait(h->ch, (int64_t)(h->hello_deadline_ns - wave_now_ns()));
+	}
+}
+
+/* Errors that say the agent will never take this host as it is. */
+static bool final_error(int ret)
+{
+	return ret == -WAVE_EREFUSED || ret == -WAVE_EVERSION || ret == -WAVE_EURI ||
+	       ret == -ENOMEM || ret == -EINVAL;
+}
+
+/* Starts on fallback: no domain has handed anything to an agent yet, so
+ * none is told. */
+static int start_on_fallback(struct wave_host *h, int why, struct wave_error *err)
+{
+	wave_info("host %s: no agent (%s); starting on fallback", h->uri, wave_strerror(why));
+	if (h->ch) {
+		wave_chan_close(h->ch);
+		h->ch = NULL;
+	}
+	h->conn = CONN_NONE;
+	h->state = WAVE_HOST_FALLBACK;
+	schedule_attempt(h, wave_now_ns());
+	wave_error_clear(err);
+	return 1;
+}
+
+int host_start(struct wave_host *h, bool fallback_ok, struct wave_error *err)
+{
+	int ret;
+
+	wave_error_clear(err);
+	ret = first_handshake(h, err);
+	if (ret == 0) {
+		take_control(h);
+		if (h->conn != CONN_READY)
+			ret = wave_error_set(err, -WAVE_ECLOSED, h->uri, 0, 0,
+					     "the agent went away during the resync");
+	}
+	if (ret == 0 || !fallback_ok || final_error(ret))
+		return ret;
+	return start_on_fallback(h, ret, err);
 }
 
 WAVE_API void wave_host_close(struct wave_host *h)
@@ -667,27 +580,47 @@ WAVE_API void wave_host_close(struct wave_host *h)
 	host_free(h);
 }
 
-/* ---- for the host domain modules (host_impl.h) ------------------------ */
+/* ---- for the domains (host_impl.h) ------------------------------------------ */
 
-void host_set_sched_handler(struct wave_host *h, host_domain_msg_fn fn, void *user)
+void *host_domain_user(const struct wave_host *h, unsigned id)
 {
-	h->sched_msg = fn;
-	h->sched_user = user;
+	return id < WAVE_DOMAIN_COUNT && h->registered & WAVE_HOST_DOMAIN(id) ? h->dom[id].user
+									     : NULL;
 }
 
 bool host_to_agent(const struct wave_host *h)
 {
-	return to_agent(h);
+	return h->conn == CONN_READY && (h->state == WAVE_HOST_AGENT || h->in_replay);
+}
+
+bool host_in_callback(const struct wave_host *h)
+{
+	return h->in_cb != 0;
+}
+
+bool host_in_replay(const struct wave_host *h)
+{
+	return h->in_replay != 0;
+}
+
+void host_cb_enter(struct wave_host *h)
+{
+	h->in_cb++;
+}
+
+void host_cb_leave(struct wave_host *h)
+{
+	h->in_cb--;
 }
 
 int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n)
 {
-	uint64_t deadline = wave_now_ns() + (uint64_t)h->o.connect_timeout_ms * MS;
+	uint64_t deadline = 0;
 	struct timespec ts = { 0, 50000 };
 	unsigned done = 0;
 	int ret;
 
-	if (!to_agent(h))
+	if (!host_to_agent(h))
 		return -ENOTCONN;
 	while (done < n) {
 		ret = wave_chan_send_burst(h->ch, m + done, n - done);
@@ -696,10 +629,13 @@ int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n)
 			return done ? (int)done : ret;
 		}
 		done += (unsigned)ret;
-		/* During a replay, wait (bounded) for room: the agent reads. */
+		/* During a replay, wait (bounded) for room: the agent reads.
+		 * Only then is the clock read. */
 		if (done == n || !h->in_replay)
 			break;
-		if (wave_now_ns() >= deadline) {
+		if (!deadline) {
+			deadline = wave_now_ns() + (uint64_t)h->o.connect_timeout_ms * MS;
+		} else if (wave_now_ns() >= deadline) {
 			lose_agent(h, "resync timed out");
 			return -ETIMEDOUT;
 		}
@@ -715,37 +651,7 @@ void host_lose_agent(struct wave_host *h, const char *why)
 		lose_agent(h, why);
 }
 
-int host_open(const char *uri, const struct wave_host_opts *opts, struct wave_host **out,
-	      struct wave_error *err)
+void host_count_bad(struct wave_host *h)
 {
-	struct wave_host *h = NULL;
-	int ret;
-
-	if (!uri || !opts || !out || opts_check(opts) < 0)
-		return -EINVAL;
-	ret = host_make(uri, opts, &h);
-	if (ret < 0) {
-		if (h)
-			host_free(h);
-		return ret;
-	}
-	ret = first_handshake(h, err);
-	/* A refusal is a configuration error; no agent (yet) is not. */
-	if (ret == -WAVE_EREFUSED || ret == -WAVE_EVERSION || ret == -WAVE_EURI ||
-	    ret == -ENOMEM || ret == -EINVAL) {
-		host_free(h);
-		return ret;
-	}
-	if (ret < 0) {
-		wave_info("host %s: no agent (%s); starting on fallback", uri, wave_strerror(ret));
-		if (h->ch) {
-			wave_chan_close(h->ch);
-			h->ch = NULL;
-		}
-		h->conn = CONN_NONE;
-		h->state = WAVE_HOST_FALLBACK;
-		schedule_attempt(h, wave_now_ns());
-	}
-	*out = h;
-	return ret < 0 ? 1 : 0;
+	h->st.bad++;
 }

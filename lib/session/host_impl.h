@@ -1,26 +1,86 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the host domain modules (lib/host/) use of a host session beyond
- * host.h: their messages routed to them, sending their events, and a
- * session that may start without an agent. Everything runs under the
- * module's own serialisation: a host handle is used by one thread at a
- * time, and callbacks (on_state, replay, the message handler) run inside
- * these calls and wave_host_poll().
+ * The host session as the domains see it. The session (host.c) knows no
+ * domain: it carries the handshake, heartbeats, fallback, reconnection and
+ * resync, and routes each message from the agent to the domain that
+ * registered its type range. A domain's host side (lib/domains/<d>/) makes
+ * a session with host_new(), registers itself with host_add_domain(), and
+ * starts it with host_start().
+ *
+ * Everything runs under the caller's serialisation: a session is used by
+ * one thread at a time, and the domains' callbacks run inside
+ * wave_host_poll(), host_start() and host_send().
  */
 #ifndef WAVE_SESSION_HOST_IMPL_H
 #define WAVE_SESSION_HOST_IMPL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
+#include <wave/domain.h>
 #include <wave/host.h>
 
-/* Called for each message of the domain's range from the agent. */
-typedef void (*host_domain_msg_fn)(void *user, const struct wave_msg *m);
+/*
+ * struct host_domain - one domain served by a session.
+ * @id:       enum wave_domain; one registration per domain.
+ * @first, @last: the message types from the agent that are the domain's.
+ * @on_msg:   a message of the range, from the agent in control. Return:
+ *            how many decisions it applied (wave_host_poll() returns the
+ *            sum and stops waiting once there are some).
+ * @on_state: optional; control changed hands (after a replay when the
+ *            agent takes control, before anything else when it is lost).
+ * @replay:   optional; resync: send the domain's current state with
+ *            host_send(). Return 0, or an error (the host then stays on
+ *            fallback and tries again later).
+ * @stats:    optional; adds the domain's counters to @st
+ *            (wave_host_stats()).
+ * @fini:     optional; called by wave_host_close() for a domain the
+ *            session owns (the custom domain of wave_host_connect()).
+ * @user:     passed to every callback.
+ */
+struct host_domain {
+	unsigned id;
+	uint16_t first, last;
+	int (*on_msg)(void *user, const struct wave_msg *m);
+	void (*on_state)(void *user, enum wave_host_state state);
+	int (*replay)(void *user);
+	void (*stats)(const void *user, struct wave_host_stats *st);
+	void (*fini)(void *user);
+	void *user;
+};
 
-void host_set_sched_handler(struct wave_host *h, host_domain_msg_fn fn, void *user);
+/* A session to @uri that has not connected yet (@opts->ops is ignored).
+ * Return: 0, -EINVAL or -ENOMEM. */
+int host_new(const char *uri, const struct wave_host_opts *opts, struct wave_host **out);
+
+/* Registers @d (copied) before host_start(). Return: 0, or -EINVAL for a
+ * domain the session's options do not ask for, one already registered, or
+ * a type range that overlaps another. */
+int host_add_domain(struct wave_host *h, const struct host_domain *d);
+
+/* The first handshake, blocking up to the connect timeout; on a welcome
+ * the domains replay and the agent takes control. With @fallback_ok an
+ * agent that cannot be reached is not an error: the host starts on
+ * fallback and keeps trying to reconnect.
+ * Return: 0 (under the agent's control), 1 (on fallback, @fallback_ok
+ * only), or an error (refused, timed out, bad argument, no memory), with
+ * @err filled. */
+int host_start(struct wave_host *h, bool fallback_ok, struct wave_error *err);
+
+/* The user pointer of domain @id, or NULL when it is not registered. */
+void *host_domain_user(const struct wave_host *h, unsigned id);
 
 /* Are events sent to the agent now (under its control, or resyncing)? */
 bool host_to_agent(const struct wave_host *h);
+
+/* Inside a domain callback (calls that would re-enter are refused), and
+ * inside a replay (where sending events is what is asked for). A domain
+ * that calls the application from its own code (a local decision) marks
+ * it with host_cb_enter() and host_cb_leave(). */
+bool host_in_callback(const struct wave_host *h);
+bool host_in_replay(const struct wave_host *h);
+void host_cb_enter(struct wave_host *h);
+void host_cb_leave(struct wave_host *h);
 
 /* Sends @n messages to the agent. During replay() waits, bounded by the
  * connect timeout, for room. Return: how many were sent (a short count:
@@ -28,14 +88,11 @@ bool host_to_agent(const struct wave_host *h);
  * the channel's error (the agent is then lost: on_state(FALLBACK)). */
 int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n);
 
-/* Takes the agent for lost (a protocol violation seen by the module). */
+/* Takes the agent for lost (a protocol violation seen by a domain). */
 void host_lose_agent(struct wave_host *h, const char *why);
 
-/* Like wave_host_connect(), but an agent that cannot be reached is not an
- * error: the host starts on fallback and keeps trying to reconnect.
- * Return: 0 (under the agent's control), 1 (on fallback), or an error
- * (refused, bad argument, no memory). */
-int host_open(const char *uri, const struct wave_host_opts *opts, struct wave_host **out,
-	      struct wave_error *err);
+/* A message the session refused as malformed, counted in the session's
+ * statistics (struct wave_host_stats.bad). */
+void host_count_bad(struct wave_host *h);
 
 #endif /* WAVE_SESSION_HOST_IMPL_H */

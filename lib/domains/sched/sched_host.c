@@ -393,16 +393,16 @@ static void preempt(struct wave_sched *s, const struct wave_sched_msg *d)
 	}
 }
 
-static void on_sched_msg(void *user, const struct wave_msg *m)
+static int on_sched_msg(void *user, const struct wave_msg *m)
 {
 	struct wave_sched *s = user;
 	struct wave_sched_msg d;
 
 	if (!s->agent)
-		return; /* cannot happen: messages are read only under control */
+		return 0; /* cannot happen: messages are read only under control */
 	if (wave_sched_msg_decode(m, s->n_cpus, &d) < 0) {
 		bad_decision(s, "malformed sched decision");
-		return;
+		return 0;
 	}
 	switch (d.type) {
 	case WAVE_SCHED_RUN:
@@ -416,6 +416,8 @@ static void on_sched_msg(void *user, const struct wave_msg *m)
 		bad_decision(s, "agent sent a host's sched message");
 		break;
 	}
+	/* Staged, not applied: the CPUs take their slots when they need work. */
+	return 0;
 }
 
 static void clear_cpu_decisions(struct hcpu *c)
@@ -428,11 +430,10 @@ static void clear_cpu_decisions(struct hcpu *c)
 	wave_store_release(&c->yield, 0u);
 }
 
-static void on_state(struct wave_host *h, enum wave_host_state state, void *user)
+static void on_state(void *user, enum wave_host_state state)
 {
 	struct wave_sched *s = user;
 
-	(void)h;
 	if (state == WAVE_HOST_AGENT) {
 		s->agent = true;
 		s->q_len = s->q_head = 0; /* the agent has every runnable task */
@@ -449,9 +450,10 @@ static void on_state(struct wave_host *h, enum wave_host_state state, void *user
 
 /* Resync: the CPU count, then every task not running. Tasks running now
  * stay unknown to this agent until they stop. */
-static int replay(struct wave_host *h, void *user)
+static int replay(void *user)
 {
 	struct wave_sched *s = user;
+	struct wave_host *h = s->h;
 	struct wave_msg m;
 	int ret;
 
@@ -480,29 +482,6 @@ static int replay(struct wave_host *h, void *user)
 	s->st.resyncs++;
 	return 0;
 }
-
-/* The scheduler serves only the sched domain; these are never called for
- * it but the session requires them. */
-static void no_custom_decision(struct wave_host *h, const struct wave_msg *d,
-			       enum wave_decision_source src, void *user)
-{
-	(void)h, (void)d, (void)src, (void)user;
-}
-
-static int no_custom_decide(struct wave_host *h, const struct wave_msg *ev, struct wave_msg *out,
-			    void *user)
-{
-	(void)h, (void)ev, (void)out, (void)user;
-	return -ENOTSUP;
-}
-
-static const struct wave_host_ops sched_host_ops = {
-	.size = sizeof(struct wave_host_ops),
-	.on_decision = no_custom_decision,
-	.decide = no_custom_decide,
-	.on_state = on_state,
-	.replay = replay,
-};
 
 /* ---- progress --------------------------------------------------------------- */
 
@@ -580,6 +559,9 @@ static void sched_free(struct wave_sched *s)
 static int sched_connect(struct wave_sched *s, const char *uri, const struct wave_sched_opts *o,
 			 struct wave_error *err)
 {
+	struct host_domain d = { .id = WAVE_DOMAIN_SCHED, .first = WAVE_MSG_SCHED_FIRST,
+				 .last = WAVE_MSG_SCHED_LAST, .on_msg = on_sched_msg,
+				 .on_state = on_state, .replay = replay, .user = s };
 	struct wave_host_opts ho;
 	int ret;
 
@@ -588,22 +570,14 @@ static int sched_connect(struct wave_sched *s, const char *uri, const struct wav
 	else
 		wave_host_opts_init(&ho);
 	ho.domains = WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED);
-	ho.ops = &sched_host_ops;
-	ho.user = s;
-	ret = host_open(uri, &ho, &s->h, err);
-	if (ret < 0)
+	if ((ret = host_new(uri, &ho, &s->h)) < 0 || (ret = host_add_domain(s->h, &d)) < 0)
 		return ret;
-	host_set_sched_handler(s->h, on_sched_msg, s);
-	if (ret == 1)
-		return 0; /* no agent yet: fallback until one welcomes us */
-	/* Welcomed: the first resync is the CPU count alone. */
-	ret = replay(s->h, s);
-	if (ret < 0) {
-		host_lose_agent(s->h, "cannot send the setup");
-		return 0;
-	}
-	s->agent = true;
-	return 0;
+	/* 1: no agent yet, fallback until one welcomes us. 0: welcomed and
+	 * resynced (the CPU count alone): the agent decides from now on. */
+	ret = host_start(s->h, true, err);
+	if (ret == 0)
+		s->agent = true;
+	return ret < 0 ? ret : 0;
 }
 
 WAVE_API int wave_sched_create(const char *uri, const struct wave_sched_opts *opts,

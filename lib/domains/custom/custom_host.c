@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The custom domain, host side (include/wave/host.h): the application's
+ * own events and decisions over a host session. The latest event of each
+ * key and its host sequence number are kept, so that a stale or duplicate
+ * decision is refused and, when the agent goes, every event it left
+ * undecided is decided by the application's decide() callback.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wave/host.h>
+
+#include "../../core/core.h"
+#include "../../decision/keytab.h"
+#include "../../session/host_impl.h"
+
+struct custom_host {
+	struct wave_host *h;
+	struct wave_host_ops ops;
+	void *user;
+	uint64_t last_seq; /* the last host sequence number given out */
+	struct keytab kt;
+	struct wave_host_stats st; /* the domain's counters */
+};
+
+static void deliver(struct custom_host *c, const struct wave_msg *d,
+		    enum wave_decision_source src)
+{
+	host_cb_enter(c->h);
+	c->ops.on_decision(c->h, d, src, c->user);
+	host_cb_leave(c->h);
+}
+
+/* Runs decide() for the pending event of @e. */
+static void decide_locally(struct custom_host *c, struct kt_entry *e)
+{
+	struct wave_msg out;
+	int ret;
+
+	memset(&out, 0, sizeof(out));
+	host_cb_enter(c->h);
+	ret = c->ops.decide(c->h, &e->ev, &out, c->user);
+	host_cb_leave(c->h);
+	if (ret < 0 || out.type < WAVE_MSG_APP_FIRST) {
+		c->st.fallback_errors++;
+		return;
+	}
+	WAVE_CUSTOM_KEY(&out) = e->key;
+	WAVE_CUSTOM_SEQ(&out) = e->seq;
+	e->pending = false;
+	c->st.decisions_fallback++;
+	deliver(c, &out, WAVE_DECISION_FALLBACK);
+}
+
+/* ---- the session's callbacks ---------------------------------------------- */
+
+/* A decision from the agent: applied once per event, never when stale. */
+static int on_msg(void *user, const struct wave_msg *m)
+{
+	struct custom_host *c = user;
+	uint64_t key = WAVE_CUSTOM_KEY(m), seq = WAVE_CUSTOM_SEQ(m);
+	struct kt_entry *e;
+
+	if (seq > c->last_seq) { /* based on an event never sent */
+		c->st.bad++;
+		return 0;
+	}
+	e = kt_find(&c->kt, key);
+	if (e && seq < e->seq) {
+		c->st.stale++;
+		return 0;
+	}
+	if (e && !e->pending) {
+		c->st.duplicates++;
+		return 0;
+	}
+	if (e)
+		e->pending = false;
+	c->st.decisions_agent++;
+	deliver(c, m, WAVE_DECISION_AGENT);
+	return 1;
+}
+
+static void on_state(void *user, enum wave_host_state state)
+{
+	struct custom_host *c = user;
+
+	if (c->ops.on_state) /* ops_copy() zeroed what an older table lacks */
+		c->ops.on_state(c->h, state, c->user);
+	if (state != WAVE_HOST_FALLBACK)
+		return;
+	/* Every event the agent left undecided is decided here. Index-wise:
+	 * decide() cannot add keys (wave_host_event() is refused inside
+	 * callbacks), so the table does not move under us. */
+	for (size_t i = 0; i < c->kt.cap; i++)
+		if (c->kt.e[i].seq && c->kt.e[i].pending)
+			decide_locally(c, &c->kt.e[i]);
+}
+
+static int replay(void *user)
+{
+	struct custom_host *c = user;
+
+	if (!c->ops.replay)
+		return 0;
+	return c->ops.replay(c->h, c->user);
+}
+
+static void stats(const void *user, struct wave_host_stats *st)
+{
+	const struct custom_host *c = user;
+
+	st->events += c->st.events;
+	st->decisions_agent += c->st.decisions_agent;
+	st->decisions_fallback += c->st.decisions_fallback;
+	st->stale += c->st.stale;
+	st->duplicates += c->st.duplicates;
+	st->bad += c->st.bad;
+	st->fallback_errors += c->st.fallback_errors;
+}
+
+static void fini(void *user)
+{
+	struct custom_host *c = user;
+
+	kt_fini(&c->kt);
+	free(c);
+}
+
+/* ---- the API ---------------------------------------------------------------- */
+
+/* The application's callbacks: a table as old as the first release, or
+ * newer, with the required ones. */
+static int ops_copy(struct wave_host_ops *ops, const struct wave_host_ops *in)
+{
+	memset(ops, 0, sizeof(*ops));
+	if (!in || wave_struct_copy(ops, sizeof(*ops), in, in->size,
+				    offsetof(struct wave_host_ops, on_state),
+				    "struct wave_host_ops") < 0)
+		return -EINVAL;
+	ops->size = sizeof(*ops);
+	return ops->on_decision && ops->decide ? 0 : -EINVAL;
+}
+
+static int custom_new(const struct wave_host_opts *opts, struct custom_host **out)
+{
+	struct custom_host *c;
+
+	if (!(c = calloc(1, sizeof(*c))))
+		return -ENOMEM;
+	if (ops_copy(&c->ops, opts->ops) < 0) {
+		free(c);
+		return -EINVAL;
+	}
+	c->user = opts->user;
+	kt_init(&c->kt);
+	*out = c;
+	return 0;
+}
+
+WAVE_API int wave_host_connect(const char *uri, const struct wave_host_opts *opts,
+			       struct wave_host **out, struct wave_error *err)
+{
+	struct custom_host *c = NULL;
+	struct wave_host *h = NULL;
+	struct host_domain d = { .id = WAVE_DOMAIN_CUSTOM, .first = WAVE_MSG_APP_FIRST,
+				 .last = WAVE_MSG_APP_LAST, .on_msg = on_msg, .on_state = on_state,
+				 .replay = replay, .stats = stats };
+	int ret;
+
+	wave_error_clear(err);
+	ret = uri && opts && out ? host_new(uri, opts, &h) : -EINVAL;
+	if (ret == 0 && (ret = custom_new(opts, &c)) < 0)
+		wave_host_close(h);
+	if (ret < 0)
+		return wave_error_set(err, ret, uri ? uri : "", 0, 0, "%s",
+				      ret == -ENOMEM ? wave_strerror(ret) : "invalid argument");
+	c->h = h;
+	d.user = c;
+	/* The custom domain only if asked for; fini frees it with @h. */
+	if (opts->domains & WAVE_HOST_DOMAIN(WAVE_DOMAIN_CUSTOM)) {
+		d.fini = fini;
+		(void)host_add_domain(h, &d);
+	} else {
+		fini(c);
+	}
+	ret = host_start(h, false, err);
+	if (ret < 0) {
+		wave_host_close(h);
+		return ret;
+	}
+	*out = h;
+	return 0;
+}
+
+/* Records event @m, just sent or about to be decided, in entry @e. */
+static void record(struct custom_host *c, struct kt_entry *e, const struct wave_msg *m)
+{
+	e->ev = *m;
+	e->seq = WAVE_CUSTOM_SEQ(m);
+	e->pending = true;
+	c->last_seq = e->seq;
+	c->st.events++;
+}
+
+WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uint64_t key,
+			     uint64_t *seq)
+{
+	struct custom_host *c = h ? host_domain_user(h, WAVE_DOMAIN_CUSTOM) : NULL;
+	struct wave_msg m;
+	struct kt_entry *e;
+	int ret;
+
+	if (!c || !ev || ev->type < WAVE_MSG_APP_FIRST)
+		return -EINVAL;
+	if (host_in_callback(h))
+		return -EBUSY;
+	/* The entry first: once the event is sent it must be recorded. */
+	e = kt_get(&c->kt, key);
+	if (!e)
+		return -ENOMEM;
+	m = *ev;
+	WAVE_CUSTOM_KEY(&m) = key;
+	WAVE_CUSTOM_SEQ(&m) = c->last_seq + 1;
+	if (host_to_agent(h)) {
+		ret = host_send(h, &m, 1);
+		if (ret == 0) {
+			if (e->seq == 0)
+				c->kt.n--; /* the fresh slot stays free */
+			return -EAGAIN;
+		}
+	}
+	record(c, e, &m);
+	if (seq)
+		*seq = e->seq;
+	if (!host_to_agent(h))
+		decide_locally(c, e);
+	return 0;
+}
