@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One host as the agent sees it: its handshake, its plugin instances, its
- * events and decisions, its heartbeats. Called by the agent loop
- * (agent.c) with the agent's lock held.
+ * One host as the agent sees it: its handshake, its heartbeats, and the
+ * domains it asked for, each served through its struct domain_desc: the
+ * host's messages go to the domain owning their type, the plugins'
+ * decisions leave through one outbox. Called by the agent loop (agent.c)
+ * with the agent's lock held.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,7 +13,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include <wave/host.h>
 
 #include "../core/config_impl.h"
 #include "../core/core.h"
@@ -41,7 +42,6 @@ int agent_host_add(struct wave_agent *a, struct wave_chan *ch)
 	h->ch = ch;
 	h->state = AHOST_HELLO;
 	h->deadline_ns = wave_now_ns() + a->cfg->heartbeat_timeout_ms * MS;
-	kt_init(&h->kt);
 	/* As many as the host's ring holds, as a power of two (a parsed
 	 * configuration's already is) so that indexes are masked. */
 	for (h->ob_cap = 2; h->ob_cap < a->cfg->agent_to_host_slots; h->ob_cap <<= 1)
@@ -76,13 +76,15 @@ void agent_host_remove(struct wave_agent *a, size_t i, const char *why)
 	struct agent_host *h = a->hosts[i];
 
 	wave_info("agent: host %llu: %s", (unsigned long long)h->id, why);
-	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
-		inst_stop(a, d, &h->inst[d]);
-	agent_sched_free(h);
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
+		/* The instance first: it may use the domain's state. */
+		inst_stop(a, d, &h->dom[d].inst);
+		if (wave_domains[d] && wave_domains[d]->fini)
+			wave_domains[d]->fini(&h->dom[d]);
+	}
 	if (h->fd >= 0)
 		epoll_ctl(a->epfd, EPOLL_CTL_DEL, h->fd, NULL);
 	wave_chan_close(h->ch);
-	kt_fini(&h->kt);
 	free(h->outbox);
 	explicit_bzero(h->hello.token, sizeof(h->hello.token));
 	free(h);
@@ -101,70 +103,18 @@ void agent_host_bye(struct agent_host *h)
 
 /* ---- decisions ---------------------------------------------------------- */
 
-static void stamp(struct agent_host *h, struct wave_msg *m)
+/* The domain of @dh, one of @h's. */
+static unsigned dom_id(const struct agent_host *h, const struct dom_host *dh)
 {
-	const struct wave_msg *ev = h->cur_ev;
-
-	if (WAVE_CUSTOM_SEQ(m) != 0)
-		return; /* the plugin said what it was based on */
-	if (ev && (WAVE_CUSTOM_KEY(m) == 0 || WAVE_CUSTOM_KEY(m) == WAVE_CUSTOM_KEY(ev))) {
-		WAVE_CUSTOM_KEY(m) = WAVE_CUSTOM_KEY(ev);
-		WAVE_CUSTOM_SEQ(m) = WAVE_CUSTOM_SEQ(ev);
-	} else {
-		WAVE_CUSTOM_SEQ(m) = h->last_seq;
-	}
+	return (unsigned)(dh - h->dom);
 }
 
-static void lat_record(struct agent_inst *in, uint64_t ns)
+/* After @m, a decision of domain @d, was sent. */
+static void sent(struct agent_host *h, unsigned d, const struct wave_msg *m, uint64_t now)
 {
-	in->lat[in->n_lat % AGENT_LAT_KEEP] = ns;
-	in->n_lat++;
-}
-
-static bool is_sched(const struct wave_msg *m)
-{
-	return m->type >= WAVE_MSG_SCHED_FIRST && m->type <= WAVE_MSG_SCHED_LAST;
-}
-
-/* After @m was sent: its event (if any) is answered. */
-static void sent(struct agent_host *h, const struct wave_msg *m, uint64_t now)
-{
-	struct agent_inst *in = &h->inst[is_sched(m) ? WAVE_DOMAIN_SCHED : WAVE_DOMAIN_CUSTOM];
-	struct kt_entry *e;
-
-	in->decisions_out++;
-	if (is_sched(m)) {
-		/* Sched decisions are checked by sequence in the state model;
-		 * their latency is from the event being handled, if any. */
-		if (h->cur_ev && now > h->cur_ev->tstamp)
-			lat_record(in, now - h->cur_ev->tstamp);
-		return;
-	}
-	if (m->tstamp) {
-		/* Marked by host_emit(): it answers the event whose send
-		 * stamp this is, already taken off the pending ones. */
-		if (now > m->tstamp)
-			lat_record(in, now - m->tstamp);
-		return;
-	}
-	e = kt_find(&h->kt, WAVE_CUSTOM_KEY(m));
-	if (e && e->pending && WAVE_CUSTOM_SEQ(m) >= e->seq) {
-		e->pending = false;
-		if (now > e->ev.tstamp)
-			lat_record(in, now - e->ev.tstamp);
-	}
-}
-
-/* During a replay, a decision for an event the old instance answered would
- * be a duplicate: the host would refuse it. */
-static bool replay_drop(struct agent_host *h, const struct wave_msg *m)
-{
-	struct kt_entry *e;
-
-	if (!h->replaying)
-		return false; /* the common case: no lookup */
-	e = kt_find(&h->kt, WAVE_CUSTOM_KEY(m));
-	return e && !e->pending && WAVE_CUSTOM_SEQ(m) <= e->seq;
+	h->dom[d].inst.decisions_out++;
+	if (wave_domains[d]->sent)
+		wave_domains[d]->sent(&h->dom[d], m, now);
 }
 
 static int outbox_push(struct agent_host *h, const struct wave_msg *m)
@@ -187,8 +137,12 @@ static int outbox_flush(struct agent_host *h, uint64_t now)
 		ret = wave_chan_send_burst(h->ch, &h->outbox[h->ob_head], run);
 		if (ret <= 0)
 			return ret < 0 ? ret : done;
-		for (int k = 0; k < ret; k++)
-			sent(h, &h->outbox[h->ob_head + (unsigned)k], now);
+		for (int k = 0; k < ret; k++) {
+			const struct wave_msg *m = &h->outbox[h->ob_head + (unsigned)k];
+			const struct domain_desc *dom = domain_of_type(m->type);
+
+			sent(h, dom->id, m, now);
+		}
 		h->ob_head = (h->ob_head + (unsigned)ret) & (h->ob_cap - 1);
 		h->ob_n -= (unsigned)ret;
 		done += ret;
@@ -196,70 +150,57 @@ static int outbox_flush(struct agent_host *h, uint64_t now)
 	return done;
 }
 
-/* wave_plugin_emit_fn of every instance: custom decisions (stamped), and
- * sched decisions (already checked and encoded by the state model).
- * While the host's burst of events is being handled (@h->batching), every
- * custom decision goes to the outbox and agent_host_service() sends them
- * together afterwards; otherwise (ticks, replays, sched decisions, whose
- * latency is taken from the event being handled) each is sent at once. */
+/* Sends @m now, or queues it. Return: 1 sent, 0 queued, -1 neither (the
+ * outbox is full), or the channel's error. */
+static int send_or_queue(struct agent_host *h, const struct wave_msg *m, bool later)
+{
+	int ret = h->ob_n || later ? 0 : wave_chan_send_burst(h->ch, m, 1);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 0 && later && h->ob_n == h->ob_cap) {
+		/* A plugin emitting more than the outbox holds for one burst:
+		 * send what the ring takes now. */
+		if ((ret = outbox_flush(h, wave_now_ns())) < 0)
+			return ret;
+		ret = 0;
+	}
+	if (ret == 1)
+		return 1;
+	return outbox_push(h, m) ? 0 : -1;
+}
+
+/* wave_plugin_emit_fn of every instance: each decision is prepared by its
+ * domain (stamped, or dropped), then sent. While the host's burst of
+ * events is being handled (@h->batching), decisions that may wait go to
+ * the outbox and agent_host_service() sends them together afterwards;
+ * the others are sent at once. Behind queued decisions, or into the
+ * outbox when the ring is full; a short count only when the outbox is
+ * full too. */
 static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 {
-	struct agent_host *h = user;
+	struct dom_host *dh = user;
+	struct agent_host *h = dh->rt;
+	const struct domain_desc *dom = wave_domains[dom_id(h, dh)];
 	uint64_t now = 0; /* read when a decision leaves here */
 	struct wave_msg m;
-	bool later;
 	int ret;
 
 	for (unsigned i = 0; i < n; i++) {
-		struct kt_entry *answered = NULL;
+		enum dom_emit how;
 
 		m = msgs[i];
-		if (!is_sched(&m))
-			stamp(h, &m);
-		if (!is_sched(&m) && replay_drop(h, &m)) {
-			h->replay_dropped++;
+		if ((how = dom->prepare(dh, &m)) == DOM_EMIT_DROP)
 			continue;
-		}
-		if (!is_sched(&m)) {
-			/* The channel stamps its own time on sending: until then
-			 * tstamp marks a decision that answers the event being
-			 * handled (its send stamp), which spares sent() a lookup. */
-			m.tstamp = 0;
-			if (h->cur_e && h->cur_e->pending && WAVE_CUSTOM_KEY(&m) == h->cur_e->key &&
-			    WAVE_CUSTOM_SEQ(&m) >= h->cur_e->seq) {
-				answered = h->cur_e;
-				answered->pending = false;
-				m.tstamp = answered->ev.tstamp ? answered->ev.tstamp : 1;
-			}
-		}
-		/* Behind queued decisions, or into the outbox when the ring is
-		 * full; a short count only when the outbox is full too. */
-		later = h->batching && !is_sched(&m);
-		ret = h->ob_n || later ? 0 : wave_chan_send_burst(h->ch, &m, 1);
-		if (ret < 0) {
-			if (answered)
-				answered->pending = true; /* not sent after all */
-			return i ? (int)i : ret;
-		}
-		if (ret == 0 && later && h->ob_n == h->ob_cap) {
-			/* A plugin emitting more than the outbox holds for one
-			 * burst: send what the ring takes now. */
-			ret = outbox_flush(h, wave_now_ns());
-			if (ret < 0) {
-				if (answered)
-					answered->pending = true;
-				return i ? (int)i : ret;
-			}
-			ret = 0;
-		}
+		ret = send_or_queue(h, &m, h->batching && how == DOM_EMIT_BATCH);
 		if (ret == 1) {
 			if (!now)
 				now = wave_now_ns();
-			sent(h, &m, now);
-		} else if (!outbox_push(h, &m)) {
-			if (answered)
-				answered->pending = true;
-			return (int)i;
+			sent(h, dom->id, &m, now);
+		} else if (ret < 0) {
+			if (dom->unprepare)
+				dom->unprepare(dh, &m);
+			return i ? (int)i : ret == -1 ? 0 : ret;
 		}
 	}
 	return (int)n;
@@ -277,48 +218,19 @@ int agent_inst_start(struct agent_host *h, unsigned d, struct wave_plugin *p,
 	o.params = dcfg->params;
 	o.tick_ns = dcfg->tick_us * 1000u;
 	o.emit = host_emit;
-	o.emit_user = h;
-	/* A sched instance drives the host's state model (made at SETUP). */
-	o.domain_state = d == WAVE_DOMAIN_SCHED ? h->sched : NULL;
+	o.emit_user = &h->dom[d];
+	o.domain_state = h->dom[d].domain_state;
 	return wave_plugin_ctx_create(p, &o, &out->ctx, err);
 }
 
-static int by_seq(const void *x, const void *y)
+/* struct dom_host.start: the host's own instance of the domain. */
+static int dom_start(struct dom_host *dh, const void *domain_state, struct wave_error *err)
 {
-	const struct kt_entry *a = *(const struct kt_entry *const *)x;
-	const struct kt_entry *b = *(const struct kt_entry *const *)y;
+	struct agent_host *h = dh->rt;
+	unsigned d = dom_id(h, dh);
 
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-void agent_inst_replay(struct agent_host *h, struct agent_inst *in)
-{
-	struct kt_entry **order;
-	size_t n = 0;
-
-	if (in == &h->inst[WAVE_DOMAIN_SCHED]) {
-		agent_sched_replay(h, in);
-		return;
-	}
-	order = calloc(h->kt.n ? h->kt.n : 1, sizeof(*order));
-	if (!order) {
-		wave_warn("agent: host %llu: no memory to replay its state",
-			  (unsigned long long)h->id);
-		return;
-	}
-	for (size_t i = 0; i < h->kt.cap; i++)
-		if (h->kt.e[i].seq)
-			order[n++] = &h->kt.e[i];
-	qsort(order, n, sizeof(*order), by_seq);
-	h->replaying = true;
-	for (size_t i = 0; i < n; i++) {
-		h->cur_ev = &order[i]->ev;
-		if (wave_plugin_ctx_event(in->ctx, &order[i]->ev) < 0)
-			in->errors++;
-	}
-	h->cur_ev = NULL;
-	h->replaying = false;
-	free(order);
+	dh->domain_state = domain_state;
+	return agent_inst_start(h, d, h->a->dom[d].plugin, h->a->dom[d].dcfg, &dh->inst, err);
 }
 
 /* ---- the handshake ------------------------------------------------------- */
@@ -369,7 +281,7 @@ static int hello_check(struct agent_host *h)
 		return -1;
 	}
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
-		if (he->domains & (1u << d) && !h->a->dom[d].plugin) {
+		if (he->domains & (1u << d) && (!wave_domains[d] || !h->a->dom[d].plugin)) {
 			refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_DOMAIN, "domain %s: agent has no plugin",
 			       wave_domain_name(d));
 			return -1;
@@ -389,14 +301,18 @@ static int welcome(struct agent_host *h, uint64_t now)
 	struct wave_welcome w = { WAVE_PROTO_MAJOR, WAVE_PROTO_MINOR, h->hello.domains,
 				  a->cfg->heartbeat_period_ms, a->cfg->heartbeat_timeout_ms,
 				  h->id };
-	struct wave_error err;
 	struct wave_msg m;
 
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
-		/* The sched instance starts at the host's SETUP (its CPU count). */
-		if (!(h->hello.domains & (1u << d)) || d == WAVE_DOMAIN_SCHED)
+		const struct domain_desc *dom = wave_domains[d];
+
+		if (!(h->hello.domains & (1u << d)))
 			continue;
-		if (agent_inst_start(h, d, a->dom[d].plugin, a->dom[d].dcfg, &h->inst[d], &err) < 0) {
+		h->dom[d].host_id = h->id;
+		h->dom[d].start = dom_start;
+		h->dom[d].rt = h;
+		/* A domain may start its instance later (sched: at SETUP). */
+		if (dom->welcome && dom->welcome(&h->dom[d]) < 0) {
 			refuse(h, -WAVE_EPLUGIN, WAVE_REFUSE_DOMAIN, "domain %s: plugin failed",
 			       wave_domain_name(d));
 			return -1;
@@ -443,49 +359,23 @@ static int on_hello_msg(struct agent_host *h, const struct wave_msg *m, uint64_t
 
 /* ---- a welcomed host's messages ------------------------------------------ */
 
-static int on_event(struct agent_host *h, const struct wave_msg *m)
-{
-	struct agent_inst *in = &h->inst[WAVE_DOMAIN_CUSTOM];
-	uint64_t seq = WAVE_CUSTOM_SEQ(m);
-	struct kt_entry *e;
-
-	if (!in->ctx || seq <= h->last_seq) { /* not asked for, or replayed seq */
-		in->errors++;
-		return 0;
-	}
-	e = kt_get(&h->kt, WAVE_CUSTOM_KEY(m));
-	if (!e)
-		return -1;
-	e->ev = *m;
-	e->seq = seq;
-	e->pending = true;
-	h->last_seq = seq;
-	in->events_in++;
-	h->cur_ev = m;
-	h->cur_e = e; /* the plugin cannot add keys: @e stays where it is */
-	if (wave_plugin_ctx_event(in->ctx, m) < 0)
-		in->errors++;
-	h->cur_ev = NULL;
-	h->cur_e = NULL;
-	return 0;
-}
-
 /* Return: 0, or -1 to drop the host. */
 static int on_ready_msg(struct agent_host *h, const struct wave_msg *m)
 {
+	const struct domain_desc *dom;
 	uint64_t count;
 	uint32_t reason;
 
-	if (m->type >= WAVE_MSG_APP_FIRST)
-		return on_event(h, m);
-	if (is_sched(m))
-		return agent_sched_msg(h, m);
 	if (m->type == WAVE_CTL_HEARTBEAT && wave_proto_heartbeat_decode(m, &count) == 0)
 		return 0;
 	if (m->type == WAVE_CTL_BYE && wave_proto_bye_decode(m, &reason) == 0)
 		return -1;
-	wave_warn("agent: host %llu sent a bad message (type 0x%04x)",
-		  (unsigned long long)h->id, m->type);
+	dom = domain_of_type(m->type);
+	if (dom && h->hello.domains & (1u << dom->id))
+		return dom->msg(&h->dom[dom->id], m);
+	wave_warn("agent: host %llu sent a bad message (type 0x%04x%s)",
+		  (unsigned long long)h->id, m->type,
+		  dom ? ", of a domain it did not ask for" : "");
 	return -1;
 }
 
@@ -566,8 +456,8 @@ int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
 	}
 	heartbeat(h, now);
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
-		if (h->inst[d].ctx)
-			wave_plugin_ctx_tick(h->inst[d].ctx, now);
+		if (h->dom[d].inst.ctx)
+			wave_plugin_ctx_tick(h->dom[d].inst.ctx, now);
 	/* Early rather than late: the host's silence deadline only moves
 	 * later as messages come. */
 	h->timers_due = agent_host_next_due(h);
@@ -584,7 +474,7 @@ uint64_t agent_host_next_due(const struct agent_host *h)
 	if (h->last_rx_ns + h->a->cfg->heartbeat_timeout_ms * MS + 1 < due)
 		due = h->last_rx_ns + h->a->cfg->heartbeat_timeout_ms * MS + 1;
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
-		uint64_t t = h->inst[d].ctx ? wave_plugin_ctx_next_tick(h->inst[d].ctx) : 0;
+		uint64_t t = h->dom[d].inst.ctx ? wave_plugin_ctx_next_tick(h->dom[d].inst.ctx) : 0;
 
 		if (t && t < due)
 			due = t;

@@ -13,19 +13,8 @@
 #include <wave/channel.h>
 #include <wave/plugin.h>
 
-#include "../decision/keytab.h"
+#include "../decision/domain.h"
 #include "../session/proto.h"
-
-/* Latencies kept per host and domain, for p50/p99. */
-#define AGENT_LAT_KEEP 512u
-
-/* One plugin instance serving one host in one domain. */
-struct agent_inst {
-	struct wave_plugin_ctx *ctx;
-	uint64_t events_in, decisions_out, errors;
-	uint64_t lat[AGENT_LAT_KEEP];
-	uint64_t n_lat; /* all recorded; the last AGENT_LAT_KEEP are kept */
-};
 
 enum ahost_state {
 	AHOST_HELLO, /* waiting for the hello and its AUTH messages */
@@ -43,24 +32,14 @@ struct agent_host {
 	uint64_t deadline_ns; /* the hello's */
 	uint64_t last_rx_ns, next_hb_ns, hb_count;
 	uint64_t timers_due; /* agent_host_timers() has nothing to do before */
-	struct agent_inst inst[WAVE_DOMAIN_COUNT];
-	struct keytab kt;    /* custom domain: latest event per key */
-	uint64_t last_seq;   /* latest host sequence number received */
-	const struct wave_msg *cur_ev; /* the event being handled */
-	struct kt_entry *cur_e;        /* its entry (custom events only) */
-	bool replaying;      /* decisions for answered events are dropped */
+	/* The domains it asked for (hello.domains): each one's plugin
+	 * instance and state. */
+	struct dom_host dom[WAVE_DOMAIN_COUNT];
 	bool batching;       /* handling a burst: decisions wait in the outbox */
 	/* Decisions the host's full ring did not take yet, sent first. While
 	 * any wait, the host's events are not read: backpressure, not loss. */
 	struct wave_msg *outbox;
 	unsigned ob_head, ob_n, ob_cap;
-	uint64_t replay_dropped;
-	/* Sched domain: the state model of this host's tasks and CPUs, made
-	 * when its SETUP arrives (agent_sched.c); the counters it last
-	 * published into the instance's context. */
-	struct wave_sched_state *sched;
-	int sched_ctr[4];
-	uint64_t sched_pub[4];
 };
 
 /* A stats_socket reader still being written to: the agent never blocks on
@@ -138,18 +117,11 @@ int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now);
 /* When host @i next needs attention (ns), for the sleep timeout. */
 uint64_t agent_host_next_due(const struct agent_host *h);
 void agent_host_bye(struct agent_host *h);
-/* Starts instance @d of host @h with plugin @p; replays the host's state. */
+/* Starts a plugin instance for domain @d of host @h with plugin @p into
+ * @out (the host's own, or a fresh one for a hot swap). */
 int agent_inst_start(struct agent_host *h, unsigned d, struct wave_plugin *p,
 		     const struct wave_config_domain *dcfg, struct agent_inst *out,
 		     struct wave_error *err);
-void agent_inst_replay(struct agent_host *h, struct agent_inst *in);
-
-/* agent_sched.c: the sched domain. A sched message from a welcomed host
- * (0, or -1 to drop the host); the instance's replay after a hot swap;
- * freeing the state once the instance is gone. */
-int agent_sched_msg(struct agent_host *h, const struct wave_msg *m);
-void agent_sched_replay(struct agent_host *h, struct agent_inst *in);
-void agent_sched_free(struct agent_host *h);
 
 /* agent_stats.c: the statistics JSON; the caller holds the lock. */
 int agent_stats_dump(const struct wave_agent *a, char **json);

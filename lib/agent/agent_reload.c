@@ -18,10 +18,9 @@ int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plu
 {
 	struct wave_plugin_load_opts o;
 
-	/* The runtime moves the custom and sched domains' events and
-	 * decisions; a plugin of another domain would be started without the
-	 * state model its accessors read. */
-	if (d != WAVE_DOMAIN_CUSTOM && d != WAVE_DOMAIN_SCHED)
+	/* A plugin of a domain the runtime does not serve would be started
+	 * without the state model its accessors read. */
+	if (!wave_domains[d])
 		return wave_error_set(err, -WAVE_ECONFIG, cfg->source ? cfg->source : "", 0, 0,
 				      "domains.%s: the agent runtime does not serve this domain yet",
 				      wave_domain_name(d));
@@ -87,7 +86,7 @@ static int start_all(struct wave_agent *a, unsigned d, struct wave_plugin *p,
 	for (size_t i = 0; i < a->n_hosts; i++) {
 		struct agent_host *h = a->hosts[i];
 
-		if (!h->inst[d].ctx)
+		if (!h->dom[d].inst.ctx)
 			continue;
 		ret = agent_inst_start(h, d, p, dcfg, &fresh[i], err);
 		if (ret < 0) {
@@ -109,9 +108,9 @@ static void swap_all(struct wave_agent *a, unsigned d, struct agent_inst *fresh)
 
 		if (!fresh[i].ctx)
 			continue;
-		old = h->inst[d];
-		h->inst[d] = fresh[i];
-		agent_inst_replay(h, &h->inst[d]);
+		old = h->dom[d].inst;
+		h->dom[d].inst = fresh[i];
+		wave_domains[d]->replay(&h->dom[d]);
 		a->dom[d].events_in += old.events_in;
 		a->dom[d].decisions_out += old.decisions_out;
 		a->dom[d].errors += old.errors;
@@ -149,8 +148,8 @@ static int swap_domain(struct wave_agent *a, unsigned d, const struct wave_confi
 	} else {
 		/* Domain dropped: its hosts lose it (they fall back for it). */
 		for (size_t i = 0; i < a->n_hosts; i++) {
-			wave_plugin_ctx_destroy(a->hosts[i]->inst[d].ctx);
-			memset(&a->hosts[i]->inst[d], 0, sizeof(a->hosts[i]->inst[d]));
+			wave_plugin_ctx_destroy(a->hosts[i]->dom[d].inst.ctx);
+			memset(&a->hosts[i]->dom[d].inst, 0, sizeof(a->hosts[i]->dom[d].inst));
 		}
 	}
 	free(fresh);

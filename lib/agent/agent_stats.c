@@ -75,7 +75,7 @@ static json_t *plugin_latency(const struct wave_agent *a, unsigned d)
 		return NULL;
 	n = lat_kept(dom->lat, dom->lat_pos, v);
 	for (size_t i = 0; i < a->n_hosts; i++) {
-		const struct agent_inst *in = &a->hosts[i]->inst[d];
+		const struct agent_inst *in = &a->hosts[i]->dom[d].inst;
 
 		n += lat_kept(in->lat, in->n_lat, v + n);
 		samples += in->n_lat;
@@ -111,13 +111,28 @@ static json_t *host_json(const struct wave_agent *a, const struct agent_host *h)
 	json_t *doms = json_object();
 
 	for (unsigned d = 0; doms && d < WAVE_DOMAIN_COUNT; d++)
-		if (h->inst[d].ctx)
+		if (h->dom[d].inst.ctx)
 			json_object_set_new(doms, wave_domain_name(d),
-					    inst_json(a, d, &h->inst[d]));
-	return json_pack("{s:I,s:s,s:I,s:I,s:o}", "id", (json_int_t)h->id, "state",
-			 h->state == AHOST_READY ? "ready" : "hello", "last_seq",
-			 (json_int_t)h->last_seq, "replay_dropped", (json_int_t)h->replay_dropped,
-			 "domains", doms);
+					    inst_json(a, d, &h->dom[d].inst));
+	json_t *o = json_pack("{s:I,s:s}", "id", (json_int_t)h->id, "state",
+			      h->state == AHOST_READY ? "ready" : "hello");
+	const char *names[8];
+	uint64_t values[8];
+
+	/* The domains' own counters of this host, next to its identity. */
+	for (unsigned d = 0; o && d < WAVE_DOMAIN_COUNT; d++) {
+		unsigned n = wave_domains[d] && wave_domains[d]->counters && h->dom[d].state
+				     ? wave_domains[d]->counters(&h->dom[d], names, values, 8)
+				     : 0;
+
+		for (unsigned k = 0; k < n; k++)
+			json_object_set_new(o, names[k], json_integer((json_int_t)values[k]));
+	}
+	if (o)
+		json_object_set_new(o, "domains", doms);
+	else
+		json_decref(doms);
+	return o;
 }
 
 /* Per plugin: its description and the totals of every host it served. */
@@ -128,9 +143,9 @@ static json_t *plugin_json(const struct wave_agent *a, unsigned d)
 	uint64_t ev = dom->events_in, out = dom->decisions_out, errs = dom->errors;
 
 	for (size_t i = 0; i < a->n_hosts; i++) {
-		ev += a->hosts[i]->inst[d].events_in;
-		out += a->hosts[i]->inst[d].decisions_out;
-		errs += a->hosts[i]->inst[d].errors;
+		ev += a->hosts[i]->dom[d].inst.events_in;
+		out += a->hosts[i]->dom[d].inst.decisions_out;
+		errs += a->hosts[i]->dom[d].inst.errors;
 	}
 	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o}", "name", desc->name, "version",
 			 desc->version, "path", wave_plugin_path(dom->plugin), "events_in",

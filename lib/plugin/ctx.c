@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../core/core.h"
+#include "../decision/domain.h"
 #include "plugin_impl.h"
 
 static const char *const builtin_counters[CTR_BUILTIN] = {
@@ -307,39 +308,14 @@ WAVE_API void wave_plugin_ctx_destroy(struct wave_plugin_ctx *ctx)
 	ctx_free(ctx);
 }
 
-static const struct wave_custom_ops *custom_ops(const struct wave_plugin_ctx *ctx)
-{
-	const struct wave_plugin_desc *d = ctx->plugin->desc;
-
-	return d->domain == WAVE_DOMAIN_CUSTOM ? d->ops : NULL;
-}
-
-WAVE_API int wave_plugin_ctx_event(struct wave_plugin_ctx *ctx, const struct wave_msg *ev)
-{
-	const struct wave_custom_ops *ops;
-	int ret;
-
-	if (!ctx || !ev || !app_type(ev->type) || !(ops = custom_ops(ctx)))
-		return -EINVAL;
-	wave_plugin_ctr_add(ctx, CTR_EVENTS, 1);
-	/* The loader refused tables without on_event. */
-	ret = ops->on_event(ctx, ev);
-	if (ret < 0) {
-		wave_plugin_ctr_add(ctx, CTR_EVENT_ERRORS, 1);
-		wave_dbg("plugin %s: event type 0x%04x failed: %s", plugin_name(ctx), ev->type,
-			 wave_strerror(ret));
-	}
-	return ret;
-}
-
 WAVE_API int wave_plugin_ctx_tick(struct wave_plugin_ctx *ctx, uint64_t now_ns)
 {
-	const struct wave_custom_ops *ops;
+	const struct domain_desc *dom;
 
 	if (!ctx)
 		return -EINVAL;
-	ops = custom_ops(ctx);
-	if (ctx->tick_ns == 0 || !WAVE_OPS_HAS(ops, struct wave_custom_ops, on_tick))
+	dom = wave_domains[ctx->plugin->desc->domain];
+	if (ctx->tick_ns == 0 || !dom->has_tick || !dom->has_tick(ctx->plugin->desc))
 		return 0;
 	if (ctx->next_tick == 0) {
 		ctx->next_tick = now_ns + ctx->tick_ns;
@@ -351,7 +327,7 @@ WAVE_API int wave_plugin_ctx_tick(struct wave_plugin_ctx *ctx, uint64_t now_ns)
 	if (ctx->next_tick <= now_ns)
 		ctx->next_tick = now_ns + ctx->tick_ns; /* fell behind: drop missed ticks */
 	wave_plugin_ctr_add(ctx, CTR_TICKS, 1);
-	ops->on_tick(ctx, now_ns);
+	dom->tick(ctx, now_ns);
 	return 1;
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../core/core.h"
+#include "../decision/domain.h"
 #include "plugin_impl.h"
 
 #ifndef WAVE_PLUGIN_DIR
@@ -23,16 +24,6 @@
 
 #define ENTRY_PREFIX "wave_plugin_entry_"
 
-
-/* The smallest custom ops table this libwave can call: up to on_event. */
-#define CUSTOM_OPS_MIN_SIZE                                                    \
-	(offsetof(struct wave_custom_ops, on_event) + sizeof(((struct wave_custom_ops *)0)->on_event))
-
-/* The smallest sched ops table: the whole 1.1 table, whose last op,
- * txn_aborted, is required (without it an aborted task is lost). */
-#define SCHED_OPS_MIN_SIZE                                                     \
-	(offsetof(struct wave_sched_ops, txn_aborted) +                        \
-	 sizeof(((struct wave_sched_ops *)0)->txn_aborted))
 
 WAVE_API int wave_plugin_load_opts_init(struct wave_plugin_load_opts *opts)
 {
@@ -115,80 +106,55 @@ static int check_fields(const struct wave_plugin_desc *d, const char *want_name,
 	return 0;
 }
 
-static int check_custom_ops(const struct wave_custom_ops *ops, const char *src,
-			    struct wave_error *err)
+/* "custom and sched": the domains served, for a refusal's text. */
+static void served_domains(char *buf, size_t size)
 {
-	if (ops->size < CUSTOM_OPS_MIN_SIZE)
-		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
-				      "custom ops table is %zu bytes, at least %zu are needed",
-				      ops->size, (size_t)CUSTOM_OPS_MIN_SIZE);
-	if (!WAVE_OPS_HAS(ops, struct wave_custom_ops, on_event))
-		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
-				      "missing op on_event (required for custom plugins)");
-	return 0;
-}
+	unsigned n = 0, left = 0;
+	size_t len = 0;
 
-/* The ops every sched plugin must have: one per task event, and
- * txn_aborted; cpu_idle, tick and txn_committed are optional. */
-static const char *sched_missing_op(const struct wave_sched_ops *ops)
-{
-	if (!ops->task_new)
-		return "task_new";
-	if (!ops->task_wakeup)
-		return "task_wakeup";
-	if (!ops->task_blocked)
-		return "task_blocked";
-	if (!ops->task_yield)
-		return "task_yield";
-	if (!ops->task_preempted)
-		return "task_preempted";
-	if (!ops->task_dead)
-		return "task_dead";
-	return ops->txn_aborted ? NULL : "txn_aborted";
-}
-
-static int check_sched_ops(const struct wave_sched_ops *ops, const char *src,
-			   struct wave_error *err)
-{
-	const char *missing;
-
-	if (ops->size < SCHED_OPS_MIN_SIZE)
-		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
-				      "sched ops table is %zu bytes, at least %zu are needed",
-				      ops->size, (size_t)SCHED_OPS_MIN_SIZE);
-	if ((missing = sched_missing_op(ops)))
-		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
-				      "missing op %s (required for sched plugins)", missing);
-	return 0;
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
+		left += wave_domains[d] != NULL;
+	buf[0] = '\0';
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT && len < size; d++) {
+		if (!wave_domains[d])
+			continue;
+		n++;
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+					n == 1 ? "" : n == left ? " and " : ", ", wave_domain_name(d));
+	}
 }
 
 static int check_domain(const struct wave_plugin_desc *d, int want, const char *src,
 			struct wave_error *err)
 {
+	const struct domain_desc *dom;
+	char served[64];
+
 	if (d->domain >= WAVE_DOMAIN_COUNT)
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
 				      "unknown domain %u (known: 0 custom, 1 sched, 2 mem, 3 rpc)",
 				      d->domain);
-	if (d->domain != WAVE_DOMAIN_CUSTOM && d->domain != WAVE_DOMAIN_SCHED)
+	if (!(dom = wave_domains[d->domain])) {
+		served_domains(served, sizeof(served));
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
 				      "domain %s has no ops table in plugin ABI %u.%u yet; "
-				      "only custom and sched plugins can be loaded",
+				      "only %s plugins can be loaded",
 				      wave_domain_name(d->domain), WAVE_PLUGIN_ABI_MAJOR,
-				      WAVE_PLUGIN_ABI_MINOR);
+				      WAVE_PLUGIN_ABI_MINOR, served);
+	}
 	if (want >= 0 && (uint32_t)want != d->domain)
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
 				      "is a %s plugin where a %s plugin is needed",
-				      wave_domain_name(d->domain), wave_domain_name(want));
+				      wave_domain_name(d->domain), wave_domain_name((unsigned)want));
 	if (!d->ops)
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0, "no ops table for domain %s",
 				      wave_domain_name(d->domain));
-	if (d->domain == WAVE_DOMAIN_SCHED && d->abi_minor < 1)
+	if (d->abi_minor < dom->abi_minor)
 		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
-				      "sched plugins need plugin ABI %u.1 or newer, found %u.%u",
-				      WAVE_PLUGIN_ABI_MAJOR, d->abi_major, d->abi_minor);
-	if (d->domain == WAVE_DOMAIN_SCHED)
-		return check_sched_ops(d->ops, src, err);
-	return check_custom_ops(d->ops, src, err);
+				      "%s plugins need plugin ABI %u.%u or newer, found %u.%u",
+				      wave_domain_name(d->domain), WAVE_PLUGIN_ABI_MAJOR,
+				      dom->abi_minor, d->abi_major, d->abi_minor);
+	return dom->check_ops(d, src, err);
 }
 
 /* Validates @d, in the order that keeps later checks safe: nothing past

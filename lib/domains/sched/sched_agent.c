@@ -1,20 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The sched domain in the agent runtime: a host's SETUP makes its state
- * model (lib/sched) and starts its plugin instance on it; every later sched
+ * The sched domain in the agent: a host's SETUP makes its state model
+ * (sched_state.c) and starts its plugin instance on it; every later sched
  * message goes through wave_sched_state_apply(), which calls the plugin,
- * whose decisions leave through the host's emit (agent_host.c). A hot swap
- * replays the state into the new instance. Called with the agent's lock
- * held, from the agent loop.
+ * whose decisions (checked against the state by sched_decide.c) leave
+ * through the runtime's emit. A hot swap replays the state into the new
+ * instance. Called with the agent's lock held, from the agent loop.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <wave/plugin.h>
 #include <wave/sched_state.h>
 
 #include "../../core/core.h"
+#include "sched.h"
 #include "sched_impl.h"
-#include "../../agent/agent_impl.h"
 
 /* Counters the runtime keeps in a sched instance's context, next to the
  * plugin's own, from the state's statistics. */
@@ -27,24 +30,75 @@ static const char *const sc_names[SC_COUNT] = {
 	[SC_DECISIONS_REFUSED] = "decisions_refused",
 };
 
-static void counters_register(struct agent_host *h, struct wave_plugin_ctx *ctx)
+/* One host's sched domain. */
+struct sched_agent {
+	struct wave_sched_state *st;
+	/* The counters last published into the instance's context. */
+	int ctr[SC_COUNT];
+	uint64_t pub[SC_COUNT];
+};
+
+/* ---- the plugin's side ------------------------------------------------------ */
+
+/* The smallest sched ops table: the whole 1.1 table, whose last op,
+ * txn_aborted, is required (without it an aborted task is lost). */
+#define SCHED_OPS_MIN_SIZE                                                     \
+	(offsetof(struct wave_sched_ops, txn_aborted) +                        \
+	 sizeof(((struct wave_sched_ops *)0)->txn_aborted))
+
+/* The ops every sched plugin must have: one per task event, and
+ * txn_aborted; cpu_idle, tick and txn_committed are optional. */
+static const char *missing_op(const struct wave_sched_ops *ops)
 {
-	_Static_assert(SC_COUNT <= WAVE_ARRAY_SIZE(h->sched_ctr), "room for the counters");
+	if (!ops->task_new)
+		return "task_new";
+	if (!ops->task_wakeup)
+		return "task_wakeup";
+	if (!ops->task_blocked)
+		return "task_blocked";
+	if (!ops->task_yield)
+		return "task_yield";
+	if (!ops->task_preempted)
+		return "task_preempted";
+	if (!ops->task_dead)
+		return "task_dead";
+	return ops->txn_aborted ? NULL : "txn_aborted";
+}
+
+static int check_ops(const struct wave_plugin_desc *d, const char *src, struct wave_error *err)
+{
+	const struct wave_sched_ops *ops = d->ops;
+	const char *missing;
+
+	if (ops->size < SCHED_OPS_MIN_SIZE)
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "sched ops table is %zu bytes, at least %zu are needed",
+				      ops->size, (size_t)SCHED_OPS_MIN_SIZE);
+	if ((missing = missing_op(ops)))
+		return wave_error_set(err, -WAVE_EPLUGIN, src, 0, 0,
+				      "missing op %s (required for sched plugins)", missing);
+	return 0;
+}
+
+/* ---- counters ---------------------------------------------------------------- */
+
+static void counters_register(struct sched_agent *s, struct wave_plugin_ctx *ctx)
+{
 	for (unsigned i = 0; i < SC_COUNT; i++) {
 		/* -ENOSPC when the plugin took every counter: not published. */
-		h->sched_ctr[i] = wave_plugin_counter(ctx, sc_names[i]);
-		h->sched_pub[i] = 0;
+		s->ctr[i] = wave_plugin_counter(ctx, sc_names[i]);
+		s->pub[i] = 0;
 	}
 }
 
 /* Publishes the state's statistics into the context's counters, as the
  * deltas since the last call (counters only add). */
-static void counters_update(struct agent_host *h, struct wave_plugin_ctx *ctx)
+static void counters_update(struct sched_agent *s, struct wave_plugin_ctx *ctx)
 {
 	struct wave_sched_stats st;
 	uint64_t v[SC_COUNT] = { 0 };
 
-	if (wave_sched_state_stats(h->sched, &st) < 0)
+	if (wave_sched_state_stats(s->st, &st) < 0)
 		return;
 	v[SC_COMMITTED] = st.committed;
 	for (unsigned r = 1; r < WAVE_SCHED_RESULT_COUNT; r++)
@@ -54,88 +108,123 @@ static void counters_update(struct agent_host *h, struct wave_plugin_ctx *ctx)
 	v[SC_DECISIONS_REFUSED] = st.refused_stale + st.refused_not_runnable + st.refused_no_cpu +
 				  st.refused_busy + st.refused_unknown + st.refused_full;
 	for (unsigned i = 0; i < SC_COUNT; i++) {
-		if (v[i] > h->sched_pub[i])
-			wave_plugin_counter_add(ctx, h->sched_ctr[i], v[i] - h->sched_pub[i]);
-		h->sched_pub[i] = v[i];
+		if (v[i] > s->pub[i])
+			wave_plugin_counter_add(ctx, s->ctr[i], v[i] - s->pub[i]);
+		s->pub[i] = v[i];
 	}
 }
 
+/* ---- a host's messages ------------------------------------------------------- */
+
 /* The host's SETUP: its CPU count. Return: 0, or -1 to drop the host. */
-static int on_setup(struct agent_host *h, const struct wave_msg *m)
+static int on_setup(struct dom_host *dh, const struct wave_msg *m)
 {
-	struct wave_agent *a = h->a;
-	struct agent_inst *in = &h->inst[WAVE_DOMAIN_SCHED];
-	struct wave_error err;
+	struct sched_agent *s;
+	struct wave_error err = { 0 };
 	uint32_t n_cpus;
 	int ret;
 
-	if (h->sched || sched_setup_decode(m, &n_cpus) < 0) {
-		wave_warn("agent: host %llu: %s sched setup", (unsigned long long)h->id,
-			  h->sched ? "a second" : "a malformed");
+	if (dh->state || sched_setup_decode(m, &n_cpus) < 0) {
+		wave_warn("agent: host %llu: %s sched setup", (unsigned long long)dh->host_id,
+			  dh->state ? "a second" : "a malformed");
 		return -1;
 	}
-	ret = wave_sched_state_create(n_cpus, &h->sched);
-	if (ret == 0)
-		ret = agent_inst_start(h, WAVE_DOMAIN_SCHED, a->dom[WAVE_DOMAIN_SCHED].plugin,
-				       a->dom[WAVE_DOMAIN_SCHED].dcfg, in, &err);
+	if (!(s = calloc(1, sizeof(*s))))
+		return -1;
+	dh->state = s;
+	ret = wave_sched_state_create(n_cpus, &s->st);
+	if (ret < 0)
+		snprintf(err.text, sizeof(err.text), "%s", wave_strerror(ret));
+	else
+		ret = dh->start(dh, s->st, &err);
 	if (ret < 0) {
 		wave_warn("agent: host %llu: cannot start its sched plugin: %s",
-			  (unsigned long long)h->id, wave_strerror(ret));
+			  (unsigned long long)dh->host_id, err.text);
 		return -1;
 	}
-	counters_register(h, in->ctx);
-	wave_info("agent: host %llu: sched domain with %u CPUs", (unsigned long long)h->id,
+	counters_register(s, dh->inst.ctx);
+	wave_info("agent: host %llu: sched domain with %u CPUs", (unsigned long long)dh->host_id,
 		  n_cpus);
 	return 0;
 }
 
-int agent_sched_msg(struct agent_host *h, const struct wave_msg *m)
+static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 {
-	struct agent_inst *in = &h->inst[WAVE_DOMAIN_SCHED];
+	struct sched_agent *s = dh->state;
 	int ret;
 
-	if (!(h->hello.domains & (1u << WAVE_DOMAIN_SCHED))) {
-		wave_warn("agent: host %llu sent a sched message without asking for the domain",
-			  (unsigned long long)h->id);
-		return -1;
-	}
 	if (m->type == WAVE_SCHED_SETUP)
-		return on_setup(h, m);
-	if (!in->ctx) {
+		return on_setup(dh, m);
+	if (!dh->inst.ctx) {
 		/* A sched message before SETUP, or the domain was dropped by a
 		 * reload: nobody would decide for this host's CPUs. Dropping it
 		 * sends it to its fallback (and a reconnection is refused
 		 * while the domain has no plugin). */
-		wave_warn("agent: host %llu: %s", (unsigned long long)h->id,
-			  h->sched ? "sched domain no longer served" : "sched message before setup");
+		wave_warn("agent: host %llu: %s", (unsigned long long)dh->host_id,
+			  s ? "sched domain no longer served" : "sched message before setup");
 		return -1;
 	}
-	in->events_in++;
-	h->cur_ev = m;
+	dh->inst.events_in++;
+	dh->cur_ev = m;
 	/* A refused message changes nothing; the state counts it by reason. */
-	ret = wave_sched_state_apply(h->sched, in->ctx, m);
-	h->cur_ev = NULL;
+	ret = wave_sched_state_apply(s->st, dh->inst.ctx, m);
+	dh->cur_ev = NULL;
 	if (ret < 0)
-		in->errors++;
-	counters_update(h, in->ctx);
+		dh->inst.errors++;
+	counters_update(s, dh->inst.ctx);
 	return 0;
 }
 
-void agent_sched_replay(struct agent_host *h, struct agent_inst *in)
+/* Decisions were checked against the state when the plugin made them. */
+static enum dom_emit prepare(struct dom_host *dh, struct wave_msg *m)
 {
-	if (!h->sched || !in->ctx)
-		return;
-	counters_register(h, in->ctx);
-	/* Decisions of the old instance still in flight complete normally:
-	 * their outcomes reach the new one. */
-	if (wave_sched_state_replay(h->sched, in->ctx, wave_now_ns()) < 0)
-		in->errors++;
-	counters_update(h, in->ctx);
+	(void)dh, (void)m;
+	return DOM_EMIT_NOW;
 }
 
-void agent_sched_free(struct agent_host *h)
+/* A sched decision's latency runs from the event being handled, if any. */
+static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
 {
-	/* The instance using it is destroyed first (agent_host_remove()). */
-	wave_sched_state_destroy(h->sched);
-	h->sched = NULL;
+	(void)m;
+	if (dh->cur_ev && now > dh->cur_ev->tstamp)
+		agent_lat_record(&dh->inst, now - dh->cur_ev->tstamp);
 }
+
+static void replay(struct dom_host *dh)
+{
+	struct sched_agent *s = dh->state;
+
+	if (!s || !dh->inst.ctx)
+		return;
+	counters_register(s, dh->inst.ctx);
+	/* Decisions of the old instance still in flight complete normally:
+	 * their outcomes reach the new one. */
+	if (wave_sched_state_replay(s->st, dh->inst.ctx, wave_now_ns()) < 0)
+		dh->inst.errors++;
+	counters_update(s, dh->inst.ctx);
+}
+
+static void fini(struct dom_host *dh)
+{
+	struct sched_agent *s = dh->state;
+
+	/* The instance using the state is stopped first by the runtime. */
+	if (!s)
+		return;
+	wave_sched_state_destroy(s->st);
+	free(s);
+	dh->state = NULL;
+}
+
+const struct domain_desc sched_domain = {
+	.id = WAVE_DOMAIN_SCHED,
+	.first = WAVE_MSG_SCHED_FIRST,
+	.last = WAVE_MSG_SCHED_LAST,
+	.abi_minor = 1,
+	.check_ops = check_ops,
+	.msg = on_msg,
+	.prepare = prepare,
+	.sent = sent,
+	.replay = replay,
+	.fini = fini,
+};

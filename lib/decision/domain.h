@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a domain registers with the plugin loader and the agent runtime,
+ * and what the agent runtime gives it. Shared code calls a domain only
+ * through its struct domain_desc, found in wave_domains[] (defined in
+ * lib/domains/domains.c, the one table a new domain adds itself to); it
+ * never asks which domain it is serving. See docs/domains.md.
+ */
+#ifndef WAVE_DECISION_DOMAIN_H
+#define WAVE_DECISION_DOMAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <wave/domain.h>
+#include <wave/error.h>
+#include <wave/msg.h>
+
+struct wave_plugin_ctx;
+struct wave_plugin_desc;
+
+/* Decision latencies kept per plugin instance, for p50/p99. */
+#define AGENT_LAT_KEEP 512u
+
+/* One plugin instance serving one host in one domain. A hot swap replaces
+ * it whole; the domain's state for the host (struct dom_host.state) stays. */
+struct agent_inst {
+	struct wave_plugin_ctx *ctx; /* NULL: not started */
+	uint64_t events_in, decisions_out, errors;
+	uint64_t lat[AGENT_LAT_KEEP];
+	uint64_t n_lat; /* all recorded; the last AGENT_LAT_KEEP are kept */
+};
+
+static inline void agent_lat_record(struct agent_inst *in, uint64_t ns)
+{
+	in->lat[in->n_lat % AGENT_LAT_KEEP] = ns;
+	in->n_lat++;
+}
+
+/*
+ * struct dom_host - one domain of one host, in the agent. The runtime
+ * fills everything but @state and @cur_ev; the domain's ops keep their
+ * per-host state in @state (made when needed, freed by fini).
+ * @host_id: the host's number, for messages.
+ * @inst:    the plugin instance; started by the domain with @start.
+ * @state:   the domain's own.
+ * @cur_ev:  the event being handled, set by the domain around the plugin's
+ *           call (decisions made meanwhile answer it: their latency).
+ * @start:   the runtime's: starts @inst with the domain's plugin and
+ *           configuration, @domain_state behind its accessors (kept in
+ *           @domain_state for the instances of later hot swaps). Return: 0
+ *           or an error (@err filled).
+ * @rt:      the runtime's own.
+ */
+struct dom_host {
+	uint64_t host_id;
+	struct agent_inst inst;
+	void *state;
+	const struct wave_msg *cur_ev;
+	const void *domain_state;
+	int (*start)(struct dom_host *dh, const void *domain_state, struct wave_error *err);
+	void *rt;
+};
+
+/* What to do with a decision a plugin emitted (domain_desc.prepare). */
+enum dom_emit {
+	DOM_EMIT_DROP,  /* nothing: the host would refuse it */
+	DOM_EMIT_NOW,   /* send it at once */
+	DOM_EMIT_BATCH, /* it may wait for the end of the host's burst of events */
+};
+
+/*
+ * struct domain_desc - a domain, as the shared code sees it.
+ * @id:          enum wave_domain.
+ * @first, @last: the message types of the domain (both directions).
+ *
+ * For the plugin runtime (lib/plugin):
+ * @abi_minor:   the plugin ABI minor version that introduced the domain.
+ * @check_ops:   is the descriptor's ops table usable (size, required
+ *               ops)? 0, or -WAVE_EPLUGIN with @err naming what is wrong.
+ * @has_tick:    optional; does plugin @d have a periodic op?
+ * @tick:        with @has_tick: run it (wave_plugin_ctx_tick()).
+ *
+ * For the agent runtime (lib/agent); all run with the agent's lock held:
+ * @welcome:     optional; the host was welcomed with this domain. Return
+ *               0, or -1 to refuse the host.
+ * @msg:         a message of the range from a welcomed host. Return 0, or
+ *               -1 to drop the host (it broke the protocol).
+ * @prepare:     a decision the plugin emitted, about to leave (stamp it,
+ *               mark what it answers): an enum dom_emit.
+ * @unprepare:   optional; it did not leave after all (the ring and the
+ *               outbox were full): undo what prepare marked.
+ * @sent:        optional; it left at @now.
+ * @replay:      a new plugin instance (hot swap): walk the state into it.
+ * @counters:    optional; the host's domain-level counters for the
+ *               statistics: up to @max names and values. Return: how many.
+ * @fini:        optional; frees @state (the instance is stopped first).
+ */
+struct domain_desc {
+	unsigned id;
+	uint16_t first, last;
+	uint32_t abi_minor;
+	int (*check_ops)(const struct wave_plugin_desc *d, const char *src,
+			 struct wave_error *err);
+	bool (*has_tick)(const struct wave_plugin_desc *d);
+	void (*tick)(struct wave_plugin_ctx *ctx, uint64_t now_ns);
+	int (*welcome)(struct dom_host *dh);
+	int (*msg)(struct dom_host *dh, const struct wave_msg *m);
+	enum dom_emit (*prepare)(struct dom_host *dh, struct wave_msg *m);
+	void (*unprepare)(struct dom_host *dh, const struct wave_msg *m);
+	void (*sent)(struct dom_host *dh, const struct wave_msg *m, uint64_t now);
+	void (*replay)(struct dom_host *dh);
+	unsigned (*counters)(const struct dom_host *dh, const char **names, uint64_t *values,
+			     unsigned max);
+	void (*fini)(struct dom_host *dh);
+};
+
+/* The domains libwave serves, by enum wave_domain; NULL for one reserved
+ * but not served yet (lib/domains/domains.c). */
+extern const struct domain_desc *const wave_domains[WAVE_DOMAIN_COUNT];
+
+/* The domain owning message type @type, or NULL. */
+const struct domain_desc *domain_of_type(uint16_t type);
+
+#endif /* WAVE_DECISION_DOMAIN_H */
