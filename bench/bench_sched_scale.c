@@ -173,7 +173,7 @@ static void measure(const struct opts *o, struct wave_plugin *p, uint32_t cpus, 
 		die("consistency check", -EPROTO);
 	wave_sched_state_stats(w.sim.st, &st);
 	res->bytes_per_task = (double)st.bytes / (double)st.tasks;
-	res->probes = sched_table_mean_probes(w.sim.st);
+	res->probes = u64map_mean_probes(&w.sim.st->tasks);
 	qsort(res->ns_per_event, o->runs, sizeof(double), cmp_double);
 	qsort(res->agent_ns, o->runs, sizeof(double), cmp_double);
 	res->median = res->ns_per_event[o->runs / 2];

@@ -415,7 +415,7 @@ START_TEST(table_many_tasks)
 		ck_assert_uint_eq(task(i * 7919).seq, 1);
 	ck_assert_int_eq(wave_sched_state_check(st), 0);
 	/* O(1): a lookup of a present task probes few slots, whatever n. */
-	ck_assert_double_lt(sched_table_mean_probes(st), 3.0);
+	ck_assert_double_lt(u64map_mean_probes(&st->tasks), 3.0);
 	struct wave_sched_stats s = stats();
 	ck_assert_uint_eq(s.tasks, n / 2);
 	/* 56 bytes a task, a table between 3/16 and 3/4 full here. */

@@ -7,7 +7,7 @@
 #include <wave/wave.h>
 
 #include "check_run.h"
-#include "decision/keytab.h"
+#include "decision/u64map.h"
 #include "session/proto.h"
 
 START_TEST(hello_round_trip_long_token)
@@ -102,24 +102,87 @@ START_TEST(token_compare)
 }
 END_TEST
 
-START_TEST(keytab_grows)
-{
-	struct keytab t;
-	struct kt_entry *e;
+struct entry {
+	uint64_t key;
+	uint64_t seq;
+};
 
-	kt_init(&t);
-	ck_assert_ptr_null(kt_find(&t, 1));
+START_TEST(u64map_grows)
+{
+	struct u64map m;
+	struct entry *e;
+
+	ck_assert_int_eq(u64map_init(&m, sizeof(struct entry)), 0);
+	ck_assert_ptr_null(u64map_find(&m, 1));
 	for (uint64_t k = 0; k < 10000; k++) {
-		e = kt_get(&t, k * 4096);
+		e = u64map_insert(&m, k * 4096);
 		ck_assert_ptr_nonnull(e);
+		ck_assert_uint_eq(e->key, k * 4096);
 		ck_assert_uint_eq(e->seq, 0);
 		e->seq = k + 1;
 	}
-	ck_assert_uint_eq(t.n, 10000);
+	ck_assert_uint_eq(u64map_count(&m), 10000);
 	for (uint64_t k = 0; k < 10000; k++)
-		ck_assert_uint_eq(kt_find(&t, k * 4096)->seq, k + 1);
-	ck_assert_ptr_null(kt_find(&t, 3));
-	kt_fini(&t);
+		ck_assert_uint_eq(((struct entry *)u64map_find(&m, k * 4096))->seq, k + 1);
+	ck_assert_ptr_null(u64map_find(&m, 3));
+	u64map_fini(&m);
+}
+END_TEST
+
+/* Key 0 is a key like any other; removal shifts the probe chain back so
+ * that every other key is still found. */
+START_TEST(u64map_zero_key_and_remove)
+{
+	struct u64map m;
+	struct entry *e;
+
+	ck_assert_int_eq(u64map_init(&m, sizeof(struct entry)), 0);
+	ck_assert_ptr_null(u64map_find(&m, 0));
+	e = u64map_insert(&m, 0);
+	ck_assert_ptr_nonnull(e);
+	e->seq = 7;
+	for (uint64_t k = 1; k <= 1000; k++)
+		((struct entry *)u64map_insert(&m, k))->seq = k;
+	ck_assert_uint_eq(u64map_count(&m), 1001);
+	ck_assert_uint_eq(((struct entry *)u64map_find(&m, 0))->seq, 7);
+	for (uint64_t k = 1; k <= 1000; k += 2)
+		u64map_remove(&m, u64map_find(&m, k));
+	u64map_remove(&m, u64map_find(&m, 0));
+	ck_assert_ptr_null(u64map_find(&m, 0));
+	ck_assert_uint_eq(u64map_count(&m), 500);
+	for (uint64_t k = 1; k <= 1000; k++) {
+		e = u64map_find(&m, k);
+		if (k % 2)
+			ck_assert_ptr_null(e);
+		else
+			ck_assert_uint_eq(e->seq, k);
+	}
+	u64map_fini(&m);
+}
+END_TEST
+
+/* Keys a peer could choose to collide under a fixed hash (the low bits
+ * all zero, or one stride) still spread: the seed is mixed in, and two
+ * maps place the same key differently. */
+START_TEST(u64map_seeded_against_floods)
+{
+	struct u64map a, b;
+	unsigned same_home = 0;
+
+	ck_assert_int_eq(u64map_init(&a, sizeof(struct entry)), 0);
+	ck_assert_int_eq(u64map_init(&b, sizeof(struct entry)), 0);
+	ck_assert_uint_ne(a.seed, b.seed);
+	for (uint64_t k = 1; k <= 30000; k++) {
+		ck_assert_ptr_nonnull(u64map_insert(&a, k << 32));
+		ck_assert_ptr_nonnull(u64map_insert(&b, k << 32));
+	}
+	ck_assert_double_lt(u64map_mean_probes(&a), 3.0);
+	ck_assert_double_lt(u64map_mean_probes(&b), 3.0);
+	for (uint64_t k = 1; k <= 1000; k++)
+		same_home += u64map_home(&a, k << 32) == u64map_home(&b, k << 32);
+	ck_assert_uint_lt(same_home, 100);
+	u64map_fini(&a);
+	u64map_fini(&b);
 }
 END_TEST
 
@@ -132,7 +195,9 @@ int main(void)
 	tcase_add_test(tc, hello_malformed);
 	tcase_add_test(tc, welcome_refuse_heartbeat_bye);
 	tcase_add_test(tc, token_compare);
-	tcase_add_test(tc, keytab_grows);
+	tcase_add_test(tc, u64map_grows);
+	tcase_add_test(tc, u64map_zero_key_and_remove);
+	tcase_add_test(tc, u64map_seeded_against_floods);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);
 }

@@ -16,15 +16,14 @@
 
 #include "../../core/core.h"
 #include "../../decision/domain.h"
-#include "../../decision/keytab.h"
 #include "../../plugin/plugin_impl.h"
-#include "custom.h"
+#include "custom_impl.h"
 
 struct custom_agent {
-	struct keytab kt;        /* the latest event per key */
+	struct u64map keys;      /* struct custom_key: the latest event per key */
 	uint64_t last_seq;       /* latest host sequence number received */
-	struct kt_entry *cur_e;  /* the entry of the event being handled */
-	struct kt_entry *answered; /* what the last prepared decision answered */
+	struct custom_key *cur_e;  /* the entry of the event being handled */
+	struct custom_key *answered; /* what the last prepared decision answered */
 	bool replaying;          /* decisions for answered events are dropped */
 	uint64_t replay_dropped;
 };
@@ -93,7 +92,10 @@ static int welcome(struct dom_host *dh)
 
 	if (!c)
 		return -1;
-	kt_init(&c->kt);
+	if (custom_keys_init(&c->keys) < 0) {
+		free(c);
+		return -1;
+	}
 	dh->state = c;
 	if (dh->start(dh, NULL, &err) < 0) {
 		wave_warn("agent: host %llu: cannot start its custom plugin: %s",
@@ -107,14 +109,14 @@ static int on_event(struct dom_host *dh, const struct wave_msg *m)
 {
 	struct custom_agent *c = dh->state;
 	uint64_t seq = WAVE_CUSTOM_SEQ(m);
-	struct kt_entry *e;
+	struct custom_key *e;
 
 	/* The domain was dropped by a reload, or a replayed sequence number. */
 	if (!dh->inst.ctx || seq <= c->last_seq) {
 		dh->inst.errors++;
 		return 0;
 	}
-	e = kt_get(&c->kt, WAVE_CUSTOM_KEY(m));
+	e = custom_key_get(&c->keys, WAVE_CUSTOM_KEY(m));
 	if (!e)
 		return -1;
 	e->ev = *m;
@@ -152,18 +154,18 @@ static void stamp(const struct dom_host *dh, const struct custom_agent *c, struc
  * be a duplicate: the host would refuse it. */
 static bool replay_drop(const struct custom_agent *c, const struct wave_msg *m)
 {
-	struct kt_entry *e;
+	struct custom_key *e;
 
 	if (!c->replaying)
 		return false; /* the common case: no lookup */
-	e = kt_find(&c->kt, WAVE_CUSTOM_KEY(m));
+	e = u64map_find(&c->keys, WAVE_CUSTOM_KEY(m));
 	return e && !e->pending && WAVE_CUSTOM_SEQ(m) <= e->seq;
 }
 
 static enum dom_emit prepare(struct dom_host *dh, struct wave_msg *m)
 {
 	struct custom_agent *c = dh->state;
-	struct kt_entry *e = c->cur_e;
+	struct custom_key *e = c->cur_e;
 
 	stamp(dh, c, m);
 	c->answered = NULL;
@@ -197,7 +199,7 @@ static void unprepare(struct dom_host *dh, const struct wave_msg *m)
 static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
 {
 	struct custom_agent *c = dh->state;
-	struct kt_entry *e;
+	struct custom_key *e;
 
 	if (m->tstamp) {
 		/* Marked by prepare(): it answers the event whose send stamp
@@ -206,7 +208,7 @@ static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
 			agent_lat_record(&dh->inst, now - m->tstamp);
 		return;
 	}
-	e = kt_find(&c->kt, WAVE_CUSTOM_KEY(m));
+	e = u64map_find(&c->keys, WAVE_CUSTOM_KEY(m));
 	if (e && e->pending && WAVE_CUSTOM_SEQ(m) >= e->seq) {
 		e->pending = false;
 		if (now > e->ev.tstamp)
@@ -218,8 +220,8 @@ static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
 
 static int by_seq(const void *x, const void *y)
 {
-	const struct kt_entry *a = *(const struct kt_entry *const *)x;
-	const struct kt_entry *b = *(const struct kt_entry *const *)y;
+	const struct custom_key *a = *(const struct custom_key *const *)x;
+	const struct custom_key *b = *(const struct custom_key *const *)y;
 
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
@@ -228,20 +230,22 @@ static int by_seq(const void *x, const void *y)
 static void replay(struct dom_host *dh)
 {
 	struct custom_agent *c = dh->state;
-	struct kt_entry **order;
+	struct custom_key **order;
 	size_t n = 0;
 
 	if (!c || !dh->inst.ctx)
 		return;
-	order = calloc(c->kt.n ? c->kt.n : 1, sizeof(*order));
+	order = calloc(u64map_count(&c->keys) + 1, sizeof(*order));
 	if (!order) {
 		wave_warn("agent: host %llu: no memory to replay its state",
 			  (unsigned long long)dh->host_id);
 		return;
 	}
-	for (size_t i = 0; i < c->kt.cap; i++)
-		if (c->kt.e[i].seq)
-			order[n++] = &c->kt.e[i];
+	if (c->keys.zero)
+		order[n++] = (struct custom_key *)c->keys.zero;
+	for (size_t i = 0; i <= c->keys.mask; i++)
+		if (u64map_key_at(&c->keys, i))
+			order[n++] = u64map_at(&c->keys, i);
 	qsort(order, n, sizeof(*order), by_seq);
 	c->replaying = true;
 	for (size_t i = 0; i < n; i++) {
@@ -274,7 +278,7 @@ static void fini(struct dom_host *dh)
 
 	if (!c)
 		return;
-	kt_fini(&c->kt);
+	u64map_fini(&c->keys);
 	free(c);
 	dh->state = NULL;
 }

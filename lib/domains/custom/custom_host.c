@@ -13,15 +13,15 @@
 #include <wave/host.h>
 
 #include "../../core/core.h"
-#include "../../decision/keytab.h"
 #include "../../session/host_impl.h"
+#include "custom_impl.h"
 
 struct custom_host {
 	struct wave_host *h;
 	struct wave_host_ops ops;
 	void *user;
 	uint64_t last_seq; /* the last host sequence number given out */
-	struct keytab kt;
+	struct u64map keys; /* struct custom_key */
 	struct wave_host_stats st; /* the domain's counters */
 };
 
@@ -34,7 +34,7 @@ static void deliver(struct custom_host *c, const struct wave_msg *d,
 }
 
 /* Runs decide() for the pending event of @e. */
-static void decide_locally(struct custom_host *c, struct kt_entry *e)
+static void decide_locally(struct custom_host *c, struct custom_key *e)
 {
 	struct wave_msg out;
 	int ret;
@@ -61,13 +61,13 @@ static int on_msg(void *user, const struct wave_msg *m)
 {
 	struct custom_host *c = user;
 	uint64_t key = WAVE_CUSTOM_KEY(m), seq = WAVE_CUSTOM_SEQ(m);
-	struct kt_entry *e;
+	struct custom_key *e;
 
 	if (seq > c->last_seq) { /* based on an event never sent */
 		c->st.bad++;
 		return 0;
 	}
-	e = kt_find(&c->kt, key);
+	e = u64map_find(&c->keys, key);
 	if (e && seq < e->seq) {
 		c->st.stale++;
 		return 0;
@@ -83,6 +83,14 @@ static int on_msg(void *user, const struct wave_msg *m)
 	return 1;
 }
 
+static void decide_pending(void *entry, void *arg)
+{
+	struct custom_key *e = entry;
+
+	if (e->seq && e->pending)
+		decide_locally(arg, e);
+}
+
 static void on_state(void *user, enum wave_host_state state)
 {
 	struct custom_host *c = user;
@@ -91,12 +99,10 @@ static void on_state(void *user, enum wave_host_state state)
 		c->ops.on_state(c->h, state, c->user);
 	if (state != WAVE_HOST_FALLBACK)
 		return;
-	/* Every event the agent left undecided is decided here. Index-wise:
-	 * decide() cannot add keys (wave_host_event() is refused inside
-	 * callbacks), so the table does not move under us. */
-	for (size_t i = 0; i < c->kt.cap; i++)
-		if (c->kt.e[i].seq && c->kt.e[i].pending)
-			decide_locally(c, &c->kt.e[i]);
+	/* Every event the agent left undecided is decided here. decide()
+	 * cannot add keys (wave_host_event() is refused inside callbacks), so
+	 * the table does not move under the walk. */
+	u64map_each(&c->keys, decide_pending, c);
 }
 
 static int replay(void *user)
@@ -125,7 +131,7 @@ static void fini(void *user)
 {
 	struct custom_host *c = user;
 
-	kt_fini(&c->kt);
+	u64map_fini(&c->keys);
 	free(c);
 }
 
@@ -155,7 +161,10 @@ static int custom_new(const struct wave_host_opts *opts, struct custom_host **ou
 		return -EINVAL;
 	}
 	c->user = opts->user;
-	kt_init(&c->kt);
+	if (custom_keys_init(&c->keys) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
 	*out = c;
 	return 0;
 }
@@ -196,7 +205,7 @@ WAVE_API int wave_host_connect(const char *uri, const struct wave_host_opts *opt
 }
 
 /* Records event @m, just sent or about to be decided, in entry @e. */
-static void record(struct custom_host *c, struct kt_entry *e, const struct wave_msg *m)
+static void record(struct custom_host *c, struct custom_key *e, const struct wave_msg *m)
 {
 	e->ev = *m;
 	e->seq = WAVE_CUSTOM_SEQ(m);
@@ -210,7 +219,7 @@ WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uin
 {
 	struct custom_host *c = h ? host_domain_user(h, WAVE_DOMAIN_CUSTOM) : NULL;
 	struct wave_msg m;
-	struct kt_entry *e;
+	struct custom_key *e;
 	int ret;
 
 	if (!c || !ev || ev->type < WAVE_MSG_APP_FIRST)
@@ -218,7 +227,7 @@ WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uin
 	if (host_in_callback(h))
 		return -EBUSY;
 	/* The entry first: once the event is sent it must be recorded. */
-	e = kt_get(&c->kt, key);
+	e = custom_key_get(&c->keys, key);
 	if (!e)
 		return -ENOMEM;
 	m = *ev;
@@ -228,7 +237,7 @@ WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uin
 		ret = host_send(h, &m, 1);
 		if (ret == 0) {
 			if (e->seq == 0)
-				c->kt.n--; /* the fresh slot stays free */
+				u64map_remove(&c->keys, e); /* no event of its own yet */
 			return -EAGAIN;
 		}
 	}

@@ -52,14 +52,16 @@ int wave_sched_state_check(const struct wave_sched_state *st)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i <= st->mask; i++) {
-		if (!st->slots[i].id)
+	for (size_t i = 0; i <= st->tasks.mask; i++) {
+		const struct sched_task *t = sched_task_at(st, i);
+
+		if (!t)
 			continue;
 		n++;
-		if (!task_ok(st, &st->slots[i]))
+		if (!task_ok(st, t))
 			return -EPROTO;
 	}
-	if (n != st->count)
+	if (n != u64map_count(&st->tasks))
 		return -EPROTO;
 	for (uint32_t i = 0; i < st->n_cpus; i++)
 		if (!cpu_ok(st, i))

@@ -10,6 +10,8 @@
 #include <wave/sched_msg.h>
 #include <wave/sched_state.h>
 
+#include "../../decision/u64map.h"
+
 /* Tells a real state from any other pointer in a context's domain_state. */
 #define SCHED_STATE_MAGIC UINT64_C(0x7761766573636864)
 
@@ -48,28 +50,39 @@ struct wave_sched_state {
 	uint64_t magic;
 	uint32_t n_cpus;
 	uint32_t n_words;   /* of free_map */
-	uint64_t seed;      /* mixed into every hash: ids are chosen by the peer */
-	struct sched_task *slots;
-	size_t mask;        /* table size - 1; the size is a power of two */
-	size_t count;
+	struct u64map tasks; /* of struct sched_task; ids are chosen by the peer */
 	struct sched_cpu *cpus;
 	uint64_t *free_map; /* bit set: nothing running, pending or prestaged */
 	struct wave_sched_stats stats;
 };
 
-/* The hash table (sched_table.c). */
-int sched_table_init(struct wave_sched_state *st);
-void sched_table_free(struct wave_sched_state *st);
-struct sched_task *sched_task_find(const struct wave_sched_state *st, uint64_t id);
-/* Inserts @id (not present); NULL when the table cannot grow. */
-struct sched_task *sched_task_insert(struct wave_sched_state *st, uint64_t id);
-/* Removes @t, a pointer from find or insert; other pointers are invalid
- * afterwards (entries move). */
-void sched_task_remove(struct wave_sched_state *st, struct sched_task *t);
-size_t sched_table_bytes(const struct wave_sched_state *st);
-/* Slots a lookup of a present task reads, on average (linear in the table;
- * for tests). */
-double sched_table_mean_probes(const struct wave_sched_state *st);
+/* The task table: the decision layer's seeded map. */
+static inline struct sched_task *sched_task_find(const struct wave_sched_state *st, uint64_t id)
+{
+	return id ? (struct sched_task *)u64map_find(&st->tasks, id) : NULL;
+}
+
+/* Inserts @id (not present, not 0); NULL when the table cannot grow.
+ * Other pointers into the table are invalid afterwards (entries move). */
+static inline struct sched_task *sched_task_insert(struct wave_sched_state *st, uint64_t id)
+{
+	return u64map_insert(&st->tasks, id);
+}
+
+/* Removes @t; other pointers are invalid afterwards. */
+static inline void sched_task_remove(struct wave_sched_state *st, struct sched_task *t)
+{
+	u64map_remove(&st->tasks, t);
+}
+
+/* The task in slot @i of the table, or NULL for an empty slot: walks
+ * from 0 to st->tasks.mask see every task. */
+static inline struct sched_task *sched_task_at(const struct wave_sched_state *st, size_t i)
+{
+	struct sched_task *t = u64map_at(&st->tasks, i);
+
+	return t->id ? t : NULL;
+}
 
 /* Shared by the state and the decisions (sched_state.c). */
 void sched_task_view(const struct sched_task *t, struct wave_sched_task *out);

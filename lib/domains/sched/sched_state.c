@@ -28,7 +28,7 @@ WAVE_API int wave_sched_state_create(uint32_t n_cpus, struct wave_sched_state **
 	st->n_words = (n_cpus + 63) / 64;
 	st->cpus = calloc(n_cpus, sizeof(*st->cpus));
 	st->free_map = calloc(st->n_words, sizeof(*st->free_map));
-	if (!st->cpus || !st->free_map || sched_table_init(st) < 0) {
+	if (!st->cpus || !st->free_map || u64map_init(&st->tasks, sizeof(struct sched_task)) < 0) {
 		wave_sched_state_destroy(st);
 		return -ENOMEM;
 	}
@@ -42,7 +42,7 @@ WAVE_API void wave_sched_state_destroy(struct wave_sched_state *st)
 {
 	if (!st)
 		return;
-	sched_table_free(st);
+	u64map_fini(&st->tasks);
 	free(st->cpus);
 	free(st->free_map);
 	st->magic = 0;
@@ -55,9 +55,9 @@ WAVE_API int wave_sched_state_stats(const struct wave_sched_state *st,
 	if (!st || !out || st->magic != SCHED_STATE_MAGIC)
 		return -EINVAL;
 	*out = st->stats;
-	out->tasks = st->count;
+	out->tasks = u64map_count(&st->tasks);
 	out->cpus = st->n_cpus;
-	out->bytes = sizeof(*st) + sched_table_bytes(st) + st->n_cpus * sizeof(*st->cpus) +
+	out->bytes = sizeof(*st) + u64map_bytes(&st->tasks) + st->n_cpus * sizeof(*st->cpus) +
 		     st->n_words * sizeof(*st->free_map);
 	return 0;
 }
@@ -402,10 +402,12 @@ WAVE_API int wave_sched_state_replay(struct wave_sched_state *st, struct wave_pl
 		return -EINVAL;
 	/* The plugin's decisions change fields of tasks, never the table's
 	 * layout (only events insert and remove), so the walk stays valid. */
-	for (size_t i = 0; i <= st->mask; i++) {
-		if (!st->slots[i].id)
+	for (size_t i = 0; i <= st->tasks.mask; i++) {
+		const struct sched_task *t = sched_task_at(st, i);
+
+		if (!t)
 			continue;
-		sched_task_view(&st->slots[i], &view);
+		sched_task_view(t, &view);
 		CALL(ctx, task_new, &view);
 	}
 	for (uint32_t c = 0; c < st->n_cpus; c++)

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/* The seeded object map (u64map.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "u64map.h"
+
+#define MAP_MIN 64u
+/* Tables this large are mapped on their own, and asked for huge pages: a
+ * million tasks take over 100 MB, and with 4 KiB pages nearly every lookup
+ * would also miss the TLB. */
+#define MAP_MMAP_MIN (2u << 20)
+
+uint64_t u64_seed(void)
+{
+	uint64_t seed;
+	struct timespec ts;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
+		return seed;
+	/* Early boot without entropy: the clock still varies per process. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return u64_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32));
+}
+
+/* Zeroed, cache-line aligned memory for @bytes (a multiple of 64, as the
+ * size of every table is: at least 64 entries): entries may hold
+ * line-aligned messages. */
+static void *zalloc(size_t bytes)
+{
+	void *p = aligned_alloc(64, bytes);
+
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
+
+/* Zeroed memory for @n slots of @esize bytes; NULL on failure. */
+static unsigned char *slots_alloc(size_t n, size_t esize)
+{
+	size_t bytes = n * esize;
+	void *p;
+
+	if (bytes < MAP_MMAP_MIN)
+		return zalloc(bytes);
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* Advice only: without transparent huge pages the table still works. */
+	(void)madvise(p, bytes, MADV_HUGEPAGE);
+	return p;
+}
+
+static void slots_free(unsigned char *slots, size_t n, size_t esize)
+{
+	size_t bytes = n * esize;
+
+	if (bytes < MAP_MMAP_MIN)
+		free(slots);
+	else if (slots)
+		munmap(slots, bytes);
+}
+
+int u64map_init(struct u64map *m, size_t esize)
+{
+	memset(m, 0, sizeof(*m));
+	if (esize < sizeof(uint64_t) || esize % sizeof(uint64_t))
+		return -EINVAL;
+	m->esize = esize;
+	if (!(m->slots = slots_alloc(MAP_MIN, esize)))
+		return -ENOMEM;
+	m->mask = MAP_MIN - 1;
+	m->seed = u64_seed();
+	return 0;
+}
+
+void u64map_fini(struct u64map *m)
+{
+	if (m->slots)
+		slots_free(m->slots, m->mask + 1, m->esize);
+	free(m->zero);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The free slot where @key goes, in a table known to have room. */
+static void *probe_free(const struct u64map *m, uint64_t key)
+{
+	size_t i = u64map_home(m, key);
+
+	while (u64map_key_at(m, i))
+		i = (i + 1) & m->mask;
+	return u64map_at(m, i);
+}
+
+static int grow(struct u64map *m)
+{
+	unsigned char *old = m->slots;
+	size_t old_n = m->mask + 1;
+
+	if (old_n > SIZE_MAX / 2 / m->esize)
+		return -ENOMEM;
+	if (!(m->slots = slots_alloc(old_n * 2, m->esize))) {
+		m->slots = old;
+		return -ENOMEM;
+	}
+	m->mask = old_n * 2 - 1;
+	for (size_t i = 0; i < old_n; i++) {
+		const unsigned char *e = old + i * m->esize;
+		uint64_t key = *(const uint64_t *)(const void *)e;
+
+		if (key)
+			memcpy(probe_free(m, key), e, m->esize);
+	}
+	slots_free(old, old_n, m->esize);
+	return 0;
+}
+
+void *u64map_insert(struct u64map *m, uint64_t key)
+{
+	void *e;
+
+	if (key == 0) {
+		if (!m->zero)
+			m->zero = zalloc((m->esize + 63) & ~(size_t)63);
+		return m->zero; /* its key is 0 already */
+	}
+	/* Grow before passing 3/4: linear probing degrades fast beyond. */
+	if ((m->count + 1) * 4 > (m->mask + 1) * 3 && grow(m) < 0)
+		return NULL;
+	e = probe_free(m, key);
+	memset(e, 0, m->esize);
+	*(uint64_t *)e = key;
+	m->count++;
+	return e;
+}
+
+/* Is slot @j's entry allowed to move back to @hole? Only if its home does
+ * not lie cyclically in (hole, j]. */
+static bool may_move(const struct u64map *m, size_t hole, size_t j)
+{
+	size_t h = u64map_home(m, u64map_key_at(m, j));
+
+	return ((j - h) & m->mask) >= ((j - hole) & m->mask);
+}
+
+void u64map_remove(struct u64map *m, void *e)
+{
+	size_t hole;
+
+	if (e == m->zero) {
+		free(m->zero);
+		m->zero = NULL;
+		return;
+	}
+	hole = (size_t)((unsigned char *)e - m->slots) / m->esize;
+	for (size_t j = (hole + 1) & m->mask; u64map_key_at(m, j); j = (j + 1) & m->mask) {
+		if (may_move(m, hole, j)) {
+			memcpy(u64map_at(m, hole), u64map_at(m, j), m->esize);
+			hole = j;
+		}
+	}
+	memset(u64map_at(m, hole), 0, m->esize);
+	m->count--;
+}
+
+size_t u64map_count(const struct u64map *m)
+{
+	return m->count + (m->zero != NULL);
+}
+
+size_t u64map_bytes(const struct u64map *m)
+{
+	return (m->mask + 1) * m->esize + (m->zero ? m->esize : 0);
+}
+
+double u64map_mean_probes(const struct u64map *m)
+{
+	uint64_t sum = 0;
+
+	if (!m->count)
+		return 0.0;
+	for (size_t i = 0; i <= m->mask; i++)
+		if (u64map_key_at(m, i))
+			sum += ((i - u64map_home(m, u64map_key_at(m, i))) & m->mask) + 1;
+	return (double)sum / (double)m->count;
+}
+
+void u64map_each(struct u64map *m, void (*fn)(void *e, void *arg), void *arg)
+{
+	if (m->zero)
+		fn(m->zero, arg);
+	for (size_t i = 0; i <= m->mask; i++)
+		if (u64map_key_at(m, i))
+			fn(u64map_at(m, i), arg);
+}

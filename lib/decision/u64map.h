@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A map from 64-bit keys to fixed-size entries, for every table of objects
+ * whose keys a peer chooses (tasks, custom keys, chunks, flows): open
+ * addressing with linear probing, at most 3/4 full, deletion by shifting
+ * later entries back (no tombstones, so lookups stay short however many
+ * objects come and go). Keys are mixed with a random per-map seed, so a
+ * peer cannot choose keys that collide.
+ *
+ * An entry is @esize bytes whose first 8 are its key (uint64_t); the rest
+ * is the caller's, zeroed on insertion. Key 0 is allowed: it is kept apart
+ * from the slots, where 0 marks a free slot. Inserting and removing move
+ * entries: pointers from find and insert are valid until the next insert
+ * or remove.
+ */
+#ifndef WAVE_DECISION_U64MAP_H
+#define WAVE_DECISION_U64MAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct u64map {
+	unsigned char *slots;
+	size_t esize;
+	size_t mask; /* slots - 1; a power of two */
+	size_t count; /* entries in the slots (key 0 not counted) */
+	uint64_t seed;
+	unsigned char *zero; /* the entry of key 0, or NULL */
+};
+
+/* A 64-bit finalizer (multiply-xorshift): every input bit affects every
+ * output bit, so nearby keys spread over the table. */
+static inline uint64_t u64_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
+
+/* A random seed for a table whose keys come from outside. */
+uint64_t u64_seed(void);
+
+static inline size_t u64map_home(const struct u64map *m, uint64_t key)
+{
+	return (size_t)u64_mix(key ^ m->seed) & m->mask;
+}
+
+static inline uint64_t u64map_key_at(const struct u64map *m, size_t i)
+{
+	return *(const uint64_t *)(const void *)(m->slots + i * m->esize);
+}
+
+static inline void *u64map_at(const struct u64map *m, size_t i)
+{
+	return m->slots + i * m->esize;
+}
+
+/* The entry of @key, or NULL. Inline: the hot path of every agent. */
+static inline void *u64map_find(const struct u64map *m, uint64_t key)
+{
+	if (key == 0)
+		return m->zero;
+	for (size_t i = u64map_home(m, key); u64map_key_at(m, i); i = (i + 1) & m->mask)
+		if (u64map_key_at(m, i) == key)
+			return u64map_at(m, i);
+	return NULL;
+}
+
+/* An empty map of @esize-byte entries (esize >= 8, a multiple of 8).
+ * Return: 0 or -ENOMEM. */
+int u64map_init(struct u64map *m, size_t esize);
+void u64map_fini(struct u64map *m);
+/* A new entry for @key, which must not be present; NULL when the map
+ * cannot grow. */
+void *u64map_insert(struct u64map *m, uint64_t key);
+/* Removes @e, a pointer from find or insert. */
+void u64map_remove(struct u64map *m, void *e);
+/* Entries, key 0 included. */
+size_t u64map_count(const struct u64map *m);
+/* Memory held. */
+size_t u64map_bytes(const struct u64map *m);
+/* Slots a lookup of a present key reads, on average (linear; for tests). */
+double u64map_mean_probes(const struct u64map *m);
+/* Calls @fn on every entry, in no order; @fn must not insert or remove. */
+void u64map_each(struct u64map *m, void (*fn)(void *e, void *arg), void *arg);
+
+#endif /* WAVE_DECISION_U64MAP_H */
