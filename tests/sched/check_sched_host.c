@@ -22,6 +22,7 @@
 #include <wave/wave.h>
 
 #include "check_run.h"
+#include "domains/sched/sched.h"
 #include "domains/sched/sched_impl.h"
 #include "session/proto.h"
 
@@ -694,6 +695,47 @@ START_TEST(managed_threads_local)
 }
 END_TEST
 
+/* A scheduler gates managed threads or serves plain tasks, never both: a
+ * grant's argument is taken for a thread only where it is one (a plain
+ * task's argument was once written through as a thread). */
+static void *attach_main(void *arg)
+{
+	struct wave_sched_thread *t;
+
+	ck_assert_int_eq(wave_sched_thread_attach(arg, 7, 0, &t), 0);
+	/* The one CPU is this thread's: a plain task cannot join now. */
+	ck_assert_int_eq(wave_sched_task_new(arg, 8, NULL), -EINVAL);
+	wave_sched_thread_detach(t);
+	return NULL;
+}
+
+START_TEST(managed_and_plain_tasks_exclusive)
+{
+	struct wave_sched_task_opts to;
+	struct wave_sched *s;
+	struct wave_sched_thread *t;
+	struct wave_sched_grant g;
+	pthread_t thr;
+	int x = 0;
+
+	ck_assert_int_eq(wave_sched_create(NULL, NULL, &s, NULL), 0);
+	wave_sched_task_opts_init(&to);
+	to.arg = &x;
+	ck_assert_int_eq(wave_sched_task_new(s, 1, &to), 0);
+	ck_assert_int_eq(wave_sched_thread_attach(s, 2, 0, &t), -EINVAL);
+	/* The plain task runs as a plain task; its argument is untouched. */
+	ck_assert_int_eq(wave_sched_next(s, 0, &g), 1);
+	ck_assert_ptr_eq(g.arg, &x);
+	ck_assert_int_eq(wave_sched_task_dead(s, 1), 0);
+	ck_assert_int_eq(x, 0);
+	/* With no plain task left, threads may attach. */
+	ck_assert_int_eq(pthread_create(&thr, NULL, attach_main, s), 0);
+	ck_assert_int_eq(pthread_join(thr, NULL), 0);
+	ck_assert_int_eq(wave_sched_task_new(s, 9, NULL), 0);
+	wave_sched_destroy(s);
+}
+END_TEST
+
 static atomic_int signals;
 
 static void on_signal(int sig)
@@ -784,6 +826,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, fallback_and_resync);
 	tcase_add_test(tc, start_without_agent);
 	tcase_add_test(tc, managed_threads_local);
+	tcase_add_test(tc, managed_and_plain_tasks_exclusive);
 	tcase_add_test(tc, managed_thread_signal);
 	suite_add_tcase(s, tc);
 	return s;

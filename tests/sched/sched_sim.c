@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "decision/txn.h"
 #include "sched_sim.h"
 
 /* ---- message queues ---------------------------------------------------- */
@@ -94,12 +95,10 @@ static void record(struct sim *s, uint64_t id, uint32_t cpu)
 static int commit(struct sim *s, uint16_t decision, uint64_t id, uint64_t seq, uint32_t cpu)
 {
 	struct sim_task *t = task(s, id);
-	unsigned r = !t			      ? WAVE_SCHED_ABORT_INVALID
-		     : !t->live		      ? WAVE_SCHED_ABORT_DEAD
-		     : t->seq != seq	      ? WAVE_SCHED_ABORT_STALE
-		     : t->state != WAVE_SCHED_RUNNABLE ? WAVE_SCHED_ABORT_NOT_RUNNABLE
-		     : s->cpus[cpu].running	      ? WAVE_SCHED_ABORT_CPU_BUSY
-						      : WAVE_SCHED_COMMITTED;
+	bool live = t && t->live;
+	/* The library's rule (lib/decision/txn.h): an unknown task is gone. */
+	unsigned r = txn_check(live, live ? t->seq : 0, seq, live && t->state == WAVE_SCHED_RUNNABLE,
+			       !s->cpus[cpu].running);
 
 	if (r == WAVE_SCHED_COMMITTED) {
 		t->state = WAVE_SCHED_RUNNING;

@@ -11,100 +11,23 @@
  * made with the lock held.
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <wave/plugin.h>
 #include <wave/sched.h>
 
 #include "../../core/atomic.h"
 #include "../../core/core.h"
-#include "sched_impl.h"
+#include "../../decision/txn.h"
 #include "../../session/host_impl.h"
-
-#define BATCH_MAX 1024u
-
-struct htask {
-	struct htask *next; /* hash chain */
-	uint64_t id;
-	uint64_t seq;
-	uint64_t hint;
-	void *arg;
-	uint32_t cpu; /* while RUNNING */
-	uint32_t cpu_hint;
-	uint8_t state; /* enum wave_sched_task_state */
-	uint8_t hint_kind;
-	/* Started by the fallback and still running when an agent took
-	 * control: that agent does not know it until it stops. */
-	uint8_t hidden;
-	uint8_t managed; /* @arg is a struct wave_sched_thread */
-};
-
-/* A decision waiting in a CPU's slot: the RUN one (for a CPU the agent
- * saw free), or the PRESTAGE one (the CPU's next task, which the agent may
- * fill while a RUN for the CPU is still in flight). */
-struct slot {
-	uint64_t task, seq;
-	uint16_t type; /* WAVE_SCHED_RUN or _PRESTAGE; 0 when empty */
-};
-
-struct hcpu {
-	/* Set (release) by the thread staging the agent's PREEMPT, read
-	 * (acquire) lock-free by wave_sched_should_yield(). */
-	_Alignas(64) _Atomic uint32_t yield;
-	uint32_t idle_sent; /* CPU_IDLE reported since its last task */
-	uint64_t current;   /* task id, or 0 */
-	struct slot run, pre;
-	uint64_t preempt_task, preempt_seq; /* the PREEMPT behind @yield */
-};
-
-struct fifo_entry {
-	uint64_t id, seq;
-};
-
-struct wave_sched {
-	pthread_mutex_t lock;
-	struct wave_host *h; /* NULL: no agent ever */
-	uint32_t n_cpus;
-	uint32_t batch;
-	uint64_t tick_ns, next_tick;
-	bool agent; /* the agent decides (mirrors the host's state) */
-	struct hcpu *cpus;
-	/* Tasks: chained hash, power-of-two buckets. */
-	struct htask **buckets;
-	size_t nb, n_tasks;
-	uint64_t gen; /* sequence numbers: one counter, always increasing */
-	/* Local FIFO (fallback): ring of (id, seq), checked lazily. */
-	struct fifo_entry *q;
-	size_t q_head, q_len, q_cap;
-	/* Batched messages to the agent, in order. */
-	struct wave_msg *ob;
-	size_t ob_n, ob_cap;
-	struct wave_sched_host_stats st;
-	/* Managed threads: how many are attached, and the core of each CPU. */
-	unsigned managed;
-	int *cores;
-};
-
-struct wave_sched_thread {
-	struct wave_sched *s;
-	uint64_t id;
-	pthread_t tid;
-	int signo;
-	/* The futex word: 1 while the thread holds a CPU grant. Set (release)
-	 * by the granting thread after @cpu, read (acquire) by this thread. */
-	_Atomic uint32_t granted;
-	uint32_t cpu;
-	bool blocked;
-};
+#include "sched.h"
+#include "sched_host.h"
 
 /* ---- tasks --------------------------------------------------------------- */
 
@@ -122,6 +45,11 @@ static struct htask *task_find(const struct wave_sched *s, uint64_t id)
 		if (t->id == id)
 			return t;
 	return NULL;
+}
+
+struct htask *sched_host_task(const struct wave_sched *s, uint64_t id)
+{
+	return task_find(s, id);
 }
 
 static int task_grow(struct wave_sched *s)
@@ -178,49 +106,27 @@ static void task_remove(struct wave_sched *s, struct htask *t)
 
 /* ---- the local FIFO -------------------------------------------------------- */
 
-static int fifo_push(struct wave_sched *s, const struct htask *t, bool at_head)
+static void queue_task(struct wave_sched *s, const struct htask *t, bool at_head)
 {
-	size_t i;
-
-	if (s->q_len == s->q_cap) {
-		size_t cap = s->q_cap ? s->q_cap * 2 : 64;
-		struct fifo_entry *q = malloc(cap * sizeof(*q));
-
-		if (!q)
-			return -ENOMEM;
-		for (size_t k = 0; k < s->q_len; k++)
-			q[k] = s->q[(s->q_head + k) & (s->q_cap - 1)];
-		free(s->q);
-		s->q = q;
-		s->q_head = 0;
-		s->q_cap = cap;
-	}
-	if (at_head) {
-		s->q_head = (s->q_head - 1) & (s->q_cap - 1);
-		i = s->q_head;
-	} else {
-		i = (s->q_head + s->q_len) & (s->q_cap - 1);
-	}
-	s->q[i].id = t->id;
-	s->q[i].seq = t->seq;
-	s->q_len++;
-	return 0;
+	if (fifo_push(&s->q, t->id, t->seq, at_head) < 0)
+		wave_warn("sched: no memory to queue task %llu", (unsigned long long)t->id);
 }
 
-/* The oldest task still RUNNABLE at the sequence number it was queued
+/* A queued task is still RUNNABLE at the sequence number it was queued
  * with; entries of tasks that changed since are dropped. */
-static struct htask *fifo_pop(struct wave_sched *s)
+static bool still_queued(void *arg, const struct fifo_entry *e)
 {
-	while (s->q_len) {
-		struct fifo_entry e = s->q[s->q_head];
-		struct htask *t = task_find(s, e.id);
+	const struct htask *t = task_find(arg, e->id);
 
-		s->q_head = (s->q_head + 1) & (s->q_cap - 1);
-		s->q_len--;
-		if (t && t->seq == e.seq && t->state == WAVE_SCHED_RUNNABLE)
-			return t;
-	}
-	return NULL;
+	return t && t->seq == e->seq && t->state == WAVE_SCHED_RUNNABLE;
+}
+
+/* The oldest task still waiting in the fallback's queue, or NULL. */
+static struct htask *queue_pop(struct wave_sched *s)
+{
+	struct fifo_entry e;
+
+	return fifo_pop(&s->q, still_queued, s, &e) ? task_find(s, e.id) : NULL;
 }
 
 static int by_seq(const void *x, const void *y)
@@ -238,23 +144,20 @@ static void fifo_rebuild(struct wave_sched *s)
 	struct htask **v = malloc((s->n_tasks ? s->n_tasks : 1) * sizeof(*v));
 	size_t n = 0;
 
-	s->q_len = 0;
-	s->q_head = 0;
+	fifo_clear(&s->q);
 	for (size_t i = 0; i < s->nb; i++)
 		for (struct htask *t = s->buckets[i]; t; t = t->next)
 			if (t->state == WAVE_SCHED_RUNNABLE) {
 				if (v)
 					v[n++] = t;
-				else if (fifo_push(s, t, false) < 0)
-					wave_warn("sched: no memory to queue task %llu",
-						  (unsigned long long)t->id);
+				else
+					queue_task(s, t, false);
 			}
 	if (!v)
 		return;
 	qsort(v, n, sizeof(*v), by_seq);
 	for (size_t i = 0; i < n; i++)
-		if (fifo_push(s, v[i], false) < 0)
-			wave_warn("sched: no memory to queue task %llu", (unsigned long long)v[i]->id);
+		queue_task(s, v[i], false);
 	free(v);
 }
 
@@ -436,7 +339,7 @@ static void on_state(void *user, enum wave_host_state state)
 
 	if (state == WAVE_HOST_AGENT) {
 		s->agent = true;
-		s->q_len = s->q_head = 0; /* the agent has every runnable task */
+		fifo_clear(&s->q); /* the agent has every runnable task */
 		return;
 	}
 	/* Decisions in flight die with the agent; the host's truth stands. */
@@ -512,7 +415,7 @@ static void progress(struct wave_sched *s)
 
 static bool has_work(const struct wave_sched *s, const struct hcpu *c)
 {
-	return !c->current && (s->agent ? c->run.type || c->pre.type : s->q_len != 0);
+	return !c->current && (s->agent ? c->run.type || c->pre.type : fifo_len(&s->q) != 0);
 }
 
 /* ---- the API ---------------------------------------------------------------- */
@@ -549,7 +452,7 @@ static void sched_free(struct wave_sched *s)
 		}
 	free(s->buckets);
 	free(s->cpus);
-	free(s->q);
+	fifo_fini(&s->q);
 	free(s->ob);
 	free(s->cores);
 	pthread_mutex_destroy(&s->lock);
@@ -654,41 +557,47 @@ static int hint_ok(const struct wave_sched_task_opts *o)
 	}
 }
 
+int sched_host_task_new(struct wave_sched *s, uint64_t id, const struct wave_sched_task_opts *o,
+			bool managed)
+{
+	struct htask *t;
+
+	if (task_find(s, id))
+		return -EEXIST;
+	if (!(t = task_insert(s, id)))
+		return -ENOMEM;
+	t->seq = ++s->gen;
+	t->state = o->runnable ? WAVE_SCHED_RUNNABLE : WAVE_SCHED_BLOCKED;
+	t->cpu_hint = o->cpu_hint;
+	t->hint_kind = (uint8_t)o->hint_kind;
+	t->hint = o->hint;
+	t->arg = o->arg;
+	t->managed = managed;
+	if (s->agent)
+		emit_task(s, WAVE_SCHED_TASK_NEW, t, 0);
+	else if (o->runnable)
+		queue_task(s, t, false);
+	return 0;
+}
+
 WAVE_API int wave_sched_task_new(struct wave_sched *s, uint64_t id,
 				 const struct wave_sched_task_opts *opts)
 {
 	struct wave_sched_task_opts o;
-	struct htask *t;
+	int ret;
 
-	if (opts)
-		o = *opts;
-	else
-		wave_sched_task_opts_init(&o);
-	if (!s || id == 0 || o.size != sizeof(o) || !hint_ok(&o) ||
-	    (o.cpu_hint != WAVE_SCHED_CPU_NONE && o.cpu_hint >= s->n_cpus))
+	wave_sched_task_opts_init(&o);
+	if (!s || id == 0 ||
+	    (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size, sizeof(o),
+				      "struct wave_sched_task_opts") < 0) ||
+	    !hint_ok(&o) || (o.cpu_hint != WAVE_SCHED_CPU_NONE && o.cpu_hint >= s->n_cpus))
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	if (task_find(s, id)) {
-		pthread_mutex_unlock(&s->lock);
-		return -EEXIST;
-	}
-	t = task_insert(s, id);
-	if (!t) {
-		pthread_mutex_unlock(&s->lock);
-		return -ENOMEM;
-	}
-	t->seq = ++s->gen;
-	t->state = o.runnable ? WAVE_SCHED_RUNNABLE : WAVE_SCHED_BLOCKED;
-	t->cpu_hint = o.cpu_hint;
-	t->hint_kind = (uint8_t)o.hint_kind;
-	t->hint = o.hint;
-	t->arg = o.arg;
-	if (s->agent)
-		emit_task(s, WAVE_SCHED_TASK_NEW, t, 0);
-	else if (o.runnable && fifo_push(s, t, false) < 0)
-		wave_warn("sched: no memory to queue task %llu", (unsigned long long)id);
+	/* A scheduler gating managed threads wakes the thread named by each
+	 * grant: a plain task there would be run through its argument. */
+	ret = s->managed ? -EINVAL : sched_host_task_new(s, id, &o, false);
 	pthread_mutex_unlock(&s->lock);
-	return 0;
+	return ret;
 }
 
 WAVE_API int wave_sched_task_wakeup(struct wave_sched *s, uint64_t id)
@@ -709,8 +618,8 @@ WAVE_API int wave_sched_task_wakeup(struct wave_sched *s, uint64_t id)
 		t->state = WAVE_SCHED_RUNNABLE;
 		if (s->agent)
 			emit_task(s, WAVE_SCHED_TASK_WAKEUP, t, WAVE_SCHED_CPU_NONE);
-		else if (fifo_push(s, t, false) < 0)
-			wave_warn("sched: no memory to queue task %llu", (unsigned long long)id);
+		else
+			queue_task(s, t, false);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
@@ -742,7 +651,7 @@ static void settle_preempt(struct wave_sched *s, uint32_t cpu, bool carried_out)
 	c->preempt_task = c->preempt_seq = 0;
 }
 
-static int task_stop(struct wave_sched *s, uint64_t id, uint16_t type)
+int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type)
 {
 	bool preempted = type == WAVE_SCHED_TASK_PREEMPTED;
 	struct htask *t;
@@ -767,8 +676,8 @@ static int task_stop(struct wave_sched *s, uint64_t id, uint16_t type)
 	if (s->agent) {
 		/* A task the agent never saw running is new to it. */
 		emit_task(s, hidden ? WAVE_SCHED_TASK_NEW : type, t, cpu);
-	} else if (t->state == WAVE_SCHED_RUNNABLE && fifo_push(s, t, preempted) < 0) {
-		wave_warn("sched: no memory to queue task %llu", (unsigned long long)id);
+	} else if (t->state == WAVE_SCHED_RUNNABLE) {
+		queue_task(s, t, preempted);
 	}
 	settle_preempt(s, cpu, preempted);
 	pthread_mutex_unlock(&s->lock);
@@ -777,17 +686,17 @@ static int task_stop(struct wave_sched *s, uint64_t id, uint16_t type)
 
 WAVE_API int wave_sched_task_blocked(struct wave_sched *s, uint64_t id)
 {
-	return task_stop(s, id, WAVE_SCHED_TASK_BLOCKED);
+	return sched_host_task_stop(s, id, WAVE_SCHED_TASK_BLOCKED);
 }
 
 WAVE_API int wave_sched_task_yield(struct wave_sched *s, uint64_t id)
 {
-	return task_stop(s, id, WAVE_SCHED_TASK_YIELD);
+	return sched_host_task_stop(s, id, WAVE_SCHED_TASK_YIELD);
 }
 
 WAVE_API int wave_sched_task_preempted(struct wave_sched *s, uint64_t id)
 {
-	return task_stop(s, id, WAVE_SCHED_TASK_PREEMPTED);
+	return sched_host_task_stop(s, id, WAVE_SCHED_TASK_PREEMPTED);
 }
 
 WAVE_API int wave_sched_task_dead(struct wave_sched *s, uint64_t id)
@@ -827,17 +736,11 @@ static struct htask *take_slot(struct wave_sched *s, uint32_t cpu, int *prestage
 	struct slot *from = c->run.type ? &c->run : &c->pre;
 	struct slot sl = *from;
 	struct htask *t = task_find(s, sl.task);
-	unsigned result = WAVE_SCHED_COMMITTED;
+	unsigned result;
 
 	memset(from, 0, sizeof(*from));
-	if (!t)
-		result = WAVE_SCHED_ABORT_DEAD;
-	else if (t->seq != sl.seq)
-		result = WAVE_SCHED_ABORT_STALE;
-	else if (t->state != WAVE_SCHED_RUNNABLE)
-		result = WAVE_SCHED_ABORT_NOT_RUNNABLE;
-	else if (c->current)
-		result = WAVE_SCHED_ABORT_CPU_BUSY;
+	result = txn_check(t != NULL, t ? t->seq : 0, sl.seq,
+			   t && t->state == WAVE_SCHED_RUNNABLE, !c->current);
 	if (result == WAVE_SCHED_COMMITTED) {
 		t->state = WAVE_SCHED_RUNNING;
 		t->cpu = cpu;
@@ -850,8 +753,7 @@ static struct htask *take_slot(struct wave_sched *s, uint32_t cpu, int *prestage
 	return result == WAVE_SCHED_COMMITTED ? t : NULL;
 }
 
-static int next_locked(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant *out,
-		       bool poll)
+int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant *out, bool poll)
 {
 	struct hcpu *c = &s->cpus[cpu];
 	struct htask *t = NULL;
@@ -871,7 +773,7 @@ static int next_locked(struct wave_sched *s, uint32_t cpu, struct wave_sched_gra
 		emit(s, &d);
 	}
 	if (!t && !s->agent) {
-		t = fifo_pop(s);
+		t = queue_pop(s);
 		if (t) {
 			t->state = WAVE_SCHED_RUNNING;
 			t->cpu = cpu;
@@ -899,35 +801,9 @@ WAVE_API int wave_sched_next(struct wave_sched *s, uint32_t cpu, struct wave_sch
 	if (!s || !out || cpu >= s->n_cpus)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	ret = next_locked(s, cpu, out, true);
+	ret = sched_host_next(s, cpu, out, true);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
-}
-
-static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
-}
-
-/* Managed threads: every free CPU takes its next decision (or FIFO task)
- * and the thread it names is woken with the grant. Lock held. */
-static void dispatch_idle(struct wave_sched *s)
-{
-	struct wave_sched_grant g;
-
-	if (!s->managed)
-		return;
-	for (uint32_t cpu = 0; cpu < s->n_cpus; cpu++) {
-		struct wave_sched_thread *th;
-
-		if (s->cpus[cpu].current || next_locked(s, cpu, &g, false) != 1)
-			continue;
-		th = g.arg;
-		th->cpu = cpu;
-		/* Pairs with the acquire loads in thread_park(). */
-		wave_store_release(&th->granted, 1u);
-		futex(&th->granted, FUTEX_WAKE_PRIVATE, 1, NULL);
-	}
 }
 
 static void nap(uint64_t ns)
@@ -951,7 +827,7 @@ WAVE_API int wave_sched_wait(struct wave_sched *s, uint32_t cpu, uint32_t timeou
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		progress(s);
-		dispatch_idle(s);
+		sched_dispatch_idle(s);
 		ready = has_work(s, &s->cpus[cpu]);
 		pthread_mutex_unlock(&s->lock);
 		if (ready)
@@ -994,7 +870,7 @@ WAVE_API int wave_sched_poll(struct wave_sched *s, uint32_t timeout_us)
 		before = staged(s);
 		progress(s);
 		after = staged(s);
-		dispatch_idle(s);
+		sched_dispatch_idle(s);
 		pthread_mutex_unlock(&s->lock);
 		if (after > before)
 			return (int)(after - before);
@@ -1040,166 +916,3 @@ WAVE_API int wave_sched_host_stats(struct wave_sched *s, struct wave_sched_host_
 	return 0;
 }
 
-/* ---- managed threads ---------------------------------------------------- */
-
-/* Waits for a CPU grant; parked on the futex, polling the agent (and
- * dispatching idle CPUs) every millisecond meanwhile. */
-static void thread_park(struct wave_sched_thread *t)
-{
-	const struct timespec ms = { 0, 1000000 };
-	struct wave_sched *s = t->s;
-
-	/* Pairs with the release store in dispatch_idle(). */
-	while (!wave_load_acquire(&t->granted)) {
-		futex(&t->granted, FUTEX_WAIT_PRIVATE, 0, &ms);
-		if (!wave_load_acquire(&t->granted))
-			(void)wave_sched_poll(s, 0);
-	}
-	if (s->cores) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(s->cores[t->cpu], &set);
-		/* Best effort: a core outside the allowed set is ignored. */
-		(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	}
-}
-
-/* Gives the CPU up as @type (a task_stop() event, or task_dead when 0) and
- * hands it to the next thread. */
-static int thread_release(struct wave_sched_thread *t, uint16_t type)
-{
-	struct wave_sched *s = t->s;
-	int ret;
-
-	/* Before the stop: a grant made right after it must not be lost.
-	 * Nothing else writes it while this thread holds the CPU. */
-	wave_store_relaxed(&t->granted, 0u);
-	ret = type ? task_stop(s, t->id, type) : wave_sched_task_dead(s, t->id);
-	if (ret < 0) {
-		wave_store_relaxed(&t->granted, 1u);
-		return ret;
-	}
-	pthread_mutex_lock(&s->lock);
-	dispatch_idle(s);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-WAVE_API int wave_sched_thread_attach(struct wave_sched *s, uint64_t id, int signo,
-				      struct wave_sched_thread **out)
-{
-	struct wave_sched_task_opts o;
-	struct wave_sched_thread *t;
-	int ret;
-
-	if (!s || !out || signo < 0 || signo >= NSIG)
-		return -EINVAL;
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	t->s = s;
-	t->id = id;
-	t->tid = pthread_self();
-	t->signo = signo;
-	wave_sched_task_opts_init(&o);
-	o.arg = t;
-	pthread_mutex_lock(&s->lock);
-	s->managed++;
-	pthread_mutex_unlock(&s->lock);
-	ret = wave_sched_task_new(s, id, &o);
-	pthread_mutex_lock(&s->lock);
-	if (ret == 0)
-		task_find(s, id)->managed = 1;
-	else
-		s->managed--;
-	dispatch_idle(s);
-	pthread_mutex_unlock(&s->lock);
-	if (ret < 0) {
-		free(t);
-		return ret;
-	}
-	thread_park(t);
-	*out = t;
-	return 0;
-}
-
-WAVE_API int wave_sched_thread_cpu(const struct wave_sched_thread *t)
-{
-	return t ? (int)t->cpu : -EINVAL;
-}
-
-WAVE_API int wave_sched_thread_yield(struct wave_sched_thread *t)
-{
-	int ret;
-
-	if (!t || t->blocked)
-		return -EINVAL;
-	ret = thread_release(t, WAVE_SCHED_TASK_YIELD);
-	if (ret == 0)
-		thread_park(t);
-	return ret;
-}
-
-WAVE_API int wave_sched_thread_check(struct wave_sched_thread *t)
-{
-	int ret;
-
-	if (!t || t->blocked)
-		return -EINVAL;
-	if (!wave_sched_should_yield(t->s, t->cpu))
-		return 0;
-	ret = thread_release(t, WAVE_SCHED_TASK_PREEMPTED);
-	if (ret < 0)
-		return ret;
-	thread_park(t);
-	return 1;
-}
-
-WAVE_API int wave_sched_thread_block(struct wave_sched_thread *t)
-{
-	int ret;
-
-	if (!t)
-		return -EINVAL;
-	if (t->blocked)
-		return -EPERM;
-	ret = thread_release(t, WAVE_SCHED_TASK_BLOCKED);
-	if (ret == 0)
-		t->blocked = true;
-	return ret;
-}
-
-WAVE_API int wave_sched_thread_unblock(struct wave_sched_thread *t)
-{
-	int ret;
-
-	if (!t)
-		return -EINVAL;
-	if (!t->blocked)
-		return -EPERM;
-	ret = wave_sched_task_wakeup(t->s, t->id);
-	if (ret < 0)
-		return ret;
-	t->blocked = false;
-	pthread_mutex_lock(&t->s->lock);
-	dispatch_idle(t->s);
-	pthread_mutex_unlock(&t->s->lock);
-	thread_park(t);
-	return 0;
-}
-
-WAVE_API void wave_sched_thread_detach(struct wave_sched_thread *t)
-{
-	struct wave_sched *s;
-
-	if (!t)
-		return;
-	s = t->s;
-	if (thread_release(t, 0) < 0)
-		wave_warn("sched: thread %llu was not attached", (unsigned long long)t->id);
-	pthread_mutex_lock(&s->lock);
-	s->managed--;
-	pthread_mutex_unlock(&s->lock);
-	free(t);
-}

@@ -91,11 +91,6 @@ int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from);
 /* Frees the CPU of @t's pending decision, if it still holds @t. */
 void sched_task_clear_pending(struct wave_sched_state *st, struct sched_task *t);
 
-/* The sched domain's SETUP message (sched_msg.h), used by the agent
- * runtime and the host (sched_msg.c). Decode: 0 or -EBADMSG. */
-void sched_setup_encode(uint32_t n_cpus, struct wave_msg *out);
-int sched_setup_decode(const struct wave_msg *in, uint32_t *n_cpus);
-
 /* Checks every invariant linking tasks and CPUs; 0 or -EPROTO. For tests
  * and the fuzzer (not exported from libwave.so). */
 int wave_sched_state_check(const struct wave_sched_state *st);

@@ -9,6 +9,7 @@
 
 #include <wave/sched_msg.h>
 
+#include "sched.h"
 #include "sched_impl.h"
 
 /* Little-endian field access at payload offsets, whatever the host order. */

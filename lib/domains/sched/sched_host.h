@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host side of the sched domain, shared by its two files: the
+ * scheduler (sched_host.c: tasks, CPUs, decision slots, the fallback) and
+ * the managed threads it may gate (sched_thread.c). Everything here is
+ * used with s->lock held, but for the atomics that say so.
+ */
+#ifndef WAVE_DOMAINS_SCHED_HOST_H
+#define WAVE_DOMAINS_SCHED_HOST_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <wave/sched.h>
+
+#include "../../decision/fifo.h"
+
+#define BATCH_MAX 1024u
+
+struct htask {
+	struct htask *next; /* hash chain */
+	uint64_t id;
+	uint64_t seq;
+	uint64_t hint;
+	void *arg;
+	uint32_t cpu; /* while RUNNING */
+	uint32_t cpu_hint;
+	uint8_t state; /* enum wave_sched_task_state */
+	uint8_t hint_kind;
+	/* Started by the fallback and still running when an agent took
+	 * control: that agent does not know it until it stops. */
+	uint8_t hidden;
+	uint8_t managed; /* @arg is a struct wave_sched_thread */
+};
+
+/* A decision waiting in a CPU's slot: the RUN one (for a CPU the agent
+ * saw free), or the PRESTAGE one (the CPU's next task, which the agent may
+ * fill while a RUN for the CPU is still in flight). */
+struct slot {
+	uint64_t task, seq;
+	uint16_t type; /* WAVE_SCHED_RUN or _PRESTAGE; 0 when empty */
+};
+
+struct hcpu {
+	/* Set (release) by the thread staging the agent's PREEMPT, read
+	 * (acquire) lock-free by wave_sched_should_yield(). */
+	_Alignas(64) _Atomic uint32_t yield;
+	uint32_t idle_sent; /* CPU_IDLE reported since its last task */
+	uint64_t current;   /* task id, or 0 */
+	struct slot run, pre;
+	uint64_t preempt_task, preempt_seq; /* the PREEMPT behind @yield */
+};
+
+struct wave_sched {
+	pthread_mutex_t lock;
+	struct wave_host *h; /* NULL: no agent ever */
+	uint32_t n_cpus;
+	uint32_t batch;
+	uint64_t tick_ns, next_tick;
+	bool agent; /* the agent decides (mirrors the host's state) */
+	struct hcpu *cpus;
+	/* Tasks: chained hash, power-of-two buckets. */
+	struct htask **buckets;
+	size_t nb, n_tasks;
+	uint64_t gen; /* sequence numbers: one counter, always increasing */
+	struct fifo q; /* the fallback's queue of RUNNABLE tasks */
+	/* Batched messages to the agent, in order. */
+	struct wave_msg *ob;
+	size_t ob_n, ob_cap;
+	struct wave_sched_host_stats st;
+	/* Managed threads: how many are attached (a scheduler that serves
+	 * them serves nothing else), and the core of each CPU. */
+	unsigned managed;
+	int *cores;
+};
+
+struct wave_sched_thread {
+	struct wave_sched *s;
+	uint64_t id;
+	pthread_t tid;
+	int signo;
+	/* The futex word: 1 while the thread holds a CPU grant. Set (release)
+	 * by the granting thread after @cpu, read (acquire) by this thread. */
+	_Atomic uint32_t granted;
+	uint32_t cpu;
+	bool blocked;
+};
+
+/* sched_host.c: what the managed threads use of the scheduler. */
+struct htask *sched_host_task(const struct wave_sched *s, uint64_t id);
+/* wave_sched_task_new() with the lock held, for a plain task or a
+ * managed thread's (@managed: @opts->arg is its struct wave_sched_thread). */
+int sched_host_task_new(struct wave_sched *s, uint64_t id, const struct wave_sched_task_opts *opts,
+			bool managed);
+/* The task running on @t's CPU stops as @type (a TASK_BLOCKED, _YIELD or
+ * _PREEMPTED); takes the lock. */
+int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type);
+/* wave_sched_next() with the lock held; @poll: may talk to the agent. */
+int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant *out, bool poll);
+
+/* sched_thread.c: every free CPU takes its next decision (or queued
+ * task) and the managed thread it names is woken with the grant. */
+void sched_dispatch_idle(struct wave_sched *s);
+
+#endif /* WAVE_DOMAINS_SCHED_HOST_H */
