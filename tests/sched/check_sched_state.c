@@ -364,6 +364,30 @@ START_TEST(dead_while_pending)
 }
 END_TEST
 
+/* A task id reused after its task died: the old incarnation's outcome
+ * is an abort like any for a task that is gone, not an impossible event,
+ * and the new incarnation's own decision is untouched. */
+START_TEST(outcome_for_reused_task_id)
+{
+	struct wave_sched_stats before;
+
+	ck_assert_int_eq(new_task(1, 1, WAVE_SCHED_RUNNABLE), 0);
+	ck_assert_int_eq(wave_plugin_sched_run(ctx, 1, 1, 0), 0);
+	ck_assert_int_eq(ev(WAVE_SCHED_TASK_DEAD, 1, 2, WAVE_SCHED_CPU_NONE, 5), 0);
+	ck_assert_int_eq(new_task(1, 3, WAVE_SCHED_RUNNABLE), 0);
+	ck_assert_int_eq(wave_plugin_sched_prestage(ctx, 1, 3, 2), 0);
+	before = stats();
+	ck_assert_int_eq(out(WAVE_SCHED_RUN, 1, 1, 0, WAVE_SCHED_ABORT_STALE, 6), 0);
+	ck_assert_uint_eq(stats().bad_transition, before.bad_transition);
+	ck_assert_uint_eq(stats().aborted[WAVE_SCHED_ABORT_STALE],
+			  before.aborted[WAVE_SCHED_ABORT_STALE] + 1);
+	ck_assert_uint_eq(rec.last_task, 0); /* the old task: no view */
+	ck_assert_int_eq(task(1).pending, WAVE_SCHED_PRESTAGE);
+	ck_assert_int_eq(out(WAVE_SCHED_PRESTAGE, 1, 3, 2, WAVE_SCHED_COMMITTED, 7), 0);
+	ck_assert_int_eq(task(1).state, WAVE_SCHED_RUNNING);
+}
+END_TEST
+
 START_TEST(prestage_and_preempt)
 {
 	running(1, 0, 0);
@@ -461,6 +485,7 @@ int main(void)
 	tcase_add_test(tc, every_cpu_busy);
 	tcase_add_test(tc, stale_abort_restores_latest_state);
 	tcase_add_test(tc, dead_while_pending);
+	tcase_add_test(tc, outcome_for_reused_task_id);
 	tcase_add_test(tc, prestage_and_preempt);
 	tcase_add_test(tc, commit_on_busy_cpu_refused);
 	tcase_add_test(tc, table_many_tasks);

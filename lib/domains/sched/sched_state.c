@@ -344,7 +344,11 @@ static int ev_outcome(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 	t = sched_task_find(st, m->task);
 	if (!t && m->result == WAVE_SCHED_COMMITTED)
 		return refuse(&st->stats.unknown_task, -ENOENT);
-	if (!t) { /* it exited meanwhile; its death freed the CPU */
+	/* An abort for a task that exited meanwhile (its death freed the
+	 * CPU), or for an earlier task of the same id: that one's decision
+	 * was based on a sequence number older than the new task's. */
+	if (!t || (m->result != WAVE_SCHED_COMMITTED && m->seq < t->seq &&
+		   (t->pending != kind || t->pending_cpu != m->cpu))) {
 		count_result(st, m->result);
 		CALL(ctx, txn_aborted, NULL, m->cpu, m->decision, m->result);
 		return 0;
