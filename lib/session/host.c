@@ -8,6 +8,7 @@
  * see docs/sessions.md for the state machine.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,20 +378,20 @@ static uint64_t min64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/* When the session next needs a call, whatever arrives meanwhile. */
+static uint64_t next_due(const struct wave_host *h)
+{
+	if (h->conn == CONN_READY)
+		return min64(h->next_hb_ns, h->last_rx_ns + h->o.heartbeat_timeout_ms * MS + 1);
+	return h->conn == CONN_HELLO ? h->hello_deadline_ns : h->next_attempt_ns;
+}
+
 /* Sleeps until @deadline or something to do, whichever comes first. */
 static void host_wait(struct wave_host *h, uint64_t deadline)
 {
-	uint64_t now = wave_now_ns(), until = deadline;
+	uint64_t now = wave_now_ns(), until = min64(deadline, next_due(h));
 	struct timespec ts;
 
-	if (h->conn == CONN_READY) {
-		until = min64(until, h->next_hb_ns);
-		until = min64(until, h->last_rx_ns + h->o.heartbeat_timeout_ms * MS + 1);
-	} else if (h->conn == CONN_HELLO) {
-		until = min64(until, h->hello_deadline_ns);
-	} else {
-		until = min64(until, h->next_attempt_ns);
-	}
 	if (until <= now)
 		return;
 	if (h->ch) {
@@ -643,6 +644,25 @@ int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n)
 			nanosleep(&ts, NULL);
 	}
 	return (int)done;
+}
+
+int host_wait_prepare(struct wave_host *h, int *fd, uint64_t *due)
+{
+	int ret;
+
+	*fd = -1;
+	*due = next_due(h);
+	if (h->conn != CONN_READY)
+		return 0; /* nothing to hear until the next attempt */
+	ret = wave_chan_trywait(h->ch);
+	if (ret == -EAGAIN || ret == -WAVE_ECLOSED)
+		return 1; /* receive (or notice the close) now */
+	if (ret < 0 || (ret = wave_chan_fd(h->ch)) < 0)
+		return -ENOTSUP;
+	/* A duplicate: the channel may be closed (and its fd number reused)
+	 * by another thread while the caller sleeps on it. */
+	*fd = fcntl(ret, F_DUPFD_CLOEXEC, 0);
+	return *fd < 0 ? -ENOTSUP : 0;
 }
 
 void host_lose_agent(struct wave_host *h, const char *why)

@@ -88,6 +88,15 @@ void host_cb_leave(struct wave_host *h);
  * the channel's error (the agent is then lost: on_state(FALLBACK)). */
 int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n);
 
+/* Before a thread sleeps until the agent sends something: arms the
+ * channel's doorbell and says what to sleep on. *@due: when the session
+ * next needs wave_host_poll() (a heartbeat, a timeout, a reconnection).
+ * Return: 1 when a message is ready already (do not sleep); 0 with *@fd a
+ * duplicate of the channel's pollable fd, which the caller closes; 0 with
+ * *@fd -1 when there is no channel to sleep on (sleep until *@due); or
+ * -ENOTSUP when the channel cannot wake a sleeper (poll it now and then). */
+int host_wait_prepare(struct wave_host *h, int *fd, uint64_t *due);
+
 /* Takes the agent for lost (a protocol violation seen by a domain). */
 void host_lose_agent(struct wave_host *h, const char *why);
 

@@ -11,6 +11,11 @@
  * made with the lock held.
  */
 #include <errno.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -104,12 +109,36 @@ static void task_remove(struct wave_sched *s, struct htask *t)
 	free(t);
 }
 
+/* ---- waking waiters --------------------------------------------------------- */
+
+long sched_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
+}
+
+/* A CPU may have work now (a decision staged, a task queued, a CPU
+ * freed, control changed hands): wakes every waiting thread to look.
+ * Costs nothing when none sleeps. */
+static void kick(struct wave_sched *s)
+{
+	uint64_t one = 1;
+
+	if (!s->sleepers)
+		return;
+	/* Pairs with the acquire load in sleep_until(). */
+	atomic_fetch_add_explicit(&s->kick, 1, memory_order_release);
+	sched_futex(&s->kick, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+	if (s->polling && write(s->kick_fd, &one, sizeof(one)) < 0)
+		wave_dbg("sched: cannot kick the polling waiter");
+}
+
 /* ---- the local FIFO -------------------------------------------------------- */
 
 static void queue_task(struct wave_sched *s, const struct htask *t, bool at_head)
 {
 	if (fifo_push(&s->q, t->id, t->seq, at_head) < 0)
 		wave_warn("sched: no memory to queue task %llu", (unsigned long long)t->id);
+	kick(s);
 }
 
 /* A queued task is still RUNNABLE at the sequence number it was queued
@@ -270,6 +299,7 @@ static void stage(struct wave_sched *s, const struct wave_sched_msg *d)
 	sl->task = d->task;
 	sl->seq = d->seq;
 	sl->type = d->type;
+	kick(s);
 }
 
 static void preempt(struct wave_sched *s, const struct wave_sched_msg *d)
@@ -349,6 +379,7 @@ static void on_state(void *user, enum wave_host_state state)
 	for (uint32_t i = 0; i < s->n_cpus; i++)
 		clear_cpu_decisions(&s->cpus[i]);
 	fifo_rebuild(s);
+	kick(s);
 }
 
 /* Resync: the CPU count, then every task not running. Tasks running now
@@ -455,6 +486,7 @@ static void sched_free(struct wave_sched *s)
 	fifo_fini(&s->q);
 	free(s->ob);
 	free(s->cores);
+	close(s->kick_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -503,6 +535,13 @@ WAVE_API int wave_sched_create(const char *uri, const struct wave_sched_opts *op
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
+	s->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->kick_fd < 0) {
+		ret = -errno;
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return ret;
+	}
 	s->n_cpus = o.n_cpus;
 	s->batch = o.batch;
 	s->tick_ns = (uint64_t)o.tick_us * 1000u;
@@ -634,6 +673,7 @@ static void stop_running(struct wave_sched *s, struct htask *t)
 	c->idle_sent = 0;
 	/* Pairs with the acquire load in wave_sched_should_yield(). */
 	wave_store_release(&c->yield, 0u);
+	kick(s); /* a RUN staged for this CPU may wait for it */
 }
 
 /* After the event that stopped @cpu's task: a PREEMPT aimed at it is
@@ -806,37 +846,88 @@ WAVE_API int wave_sched_next(struct wave_sched *s, uint32_t cpu, struct wave_sch
 	return ret;
 }
 
-static void nap(uint64_t ns)
-{
-	struct timespec ts = { 0, (long)ns };
+/* How long a waiter sleeps between two looks when the channel to the
+ * agent cannot wake it (file://, fabric:// without a wait object). */
+#define WAIT_STEP_NS 20000u
 
-	nanosleep(&ts, NULL);
+static uint64_t min64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
 }
 
-/* How long a waiting thread sleeps between two looks, without the lock. */
-#define WAIT_STEP_NS 20000u
+static struct timespec ts_of(uint64_t ns)
+{
+	return (struct timespec){ (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+}
+
+/* Sleeps until @deadline, a kick, or (one waiter at a time) a message from
+ * the agent, with the lock released meanwhile; lock held on entry and on
+ * return. An idle waiter costs no CPU: the old 20 us naps woke ~9,000
+ * times a second per waiting CPU. */
+static void sleep_until(struct wave_sched *s, uint64_t deadline)
+{
+	/* Pairs with the release in kick(): a kick after this load ends the
+	 * futex wait at once (its value no longer matches). */
+	uint32_t seen = atomic_load_explicit(&s->kick, memory_order_acquire);
+	uint64_t due = deadline, now;
+	int fd = -1, ret = 0;
+	struct timespec ts;
+	uint64_t drain;
+
+	if (s->h && !s->polling) {
+		ret = host_wait_prepare(s->h, &fd, &due);
+		if (ret == 1)
+			return; /* a message is there: look at once */
+		due = min64(deadline, due);
+	}
+	now = wave_now_ns();
+	if (ret == -ENOTSUP)
+		due = min64(due, now + WAIT_STEP_NS); /* someone must look */
+	if (due <= now) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	ts = ts_of(due - now);
+	s->sleepers++;
+	s->polling |= fd >= 0;
+	pthread_mutex_unlock(&s->lock);
+	if (fd >= 0) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { s->kick_fd, POLLIN, 0 } };
+
+		(void)ppoll(p, 2, &ts, NULL);
+	} else {
+		(void)sched_futex(&s->kick, FUTEX_WAIT_PRIVATE, seen, &ts);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->sleepers--;
+	if (fd >= 0) {
+		s->polling = false;
+		while (read(s->kick_fd, &drain, sizeof(drain)) > 0)
+			;
+		close(fd);
+	}
+}
 
 WAVE_API int wave_sched_wait(struct wave_sched *s, uint32_t cpu, uint32_t timeout_us)
 {
-	uint64_t deadline, now;
+	uint64_t deadline;
 	bool ready;
 
 	if (!s || cpu >= s->n_cpus)
 		return -EINVAL;
 	deadline = wave_now_ns() + (uint64_t)timeout_us * 1000u;
+	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		pthread_mutex_lock(&s->lock);
 		progress(s);
 		sched_dispatch_idle(s);
 		ready = has_work(s, &s->cpus[cpu]);
-		pthread_mutex_unlock(&s->lock);
-		if (ready)
-			return 1;
-		now = wave_now_ns();
-		if (now >= deadline)
-			return 0;
-		nap(deadline - now < WAIT_STEP_NS ? deadline - now : WAIT_STEP_NS);
+		if (ready || wave_now_ns() >= deadline)
+			break;
+		sleep_until(s, deadline);
 	}
+	pthread_mutex_unlock(&s->lock);
+	return ready;
 }
 
 WAVE_API int wave_sched_should_yield(const struct wave_sched *s, uint32_t cpu)
@@ -859,26 +950,24 @@ static unsigned staged(const struct wave_sched *s)
 
 WAVE_API int wave_sched_poll(struct wave_sched *s, uint32_t timeout_us)
 {
-	uint64_t deadline, now;
+	uint64_t deadline;
 	unsigned before, after;
 
 	if (!s)
 		return -EINVAL;
 	deadline = wave_now_ns() + (uint64_t)timeout_us * 1000u;
+	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		pthread_mutex_lock(&s->lock);
 		before = staged(s);
 		progress(s);
 		after = staged(s);
 		sched_dispatch_idle(s);
-		pthread_mutex_unlock(&s->lock);
-		if (after > before)
-			return (int)(after - before);
-		now = wave_now_ns();
-		if (now >= deadline)
-			return 0;
-		nap(deadline - now < WAIT_STEP_NS ? deadline - now : WAIT_STEP_NS);
+		if (after > before || wave_now_ns() >= deadline)
+			break;
+		sleep_until(s, deadline);
 	}
+	pthread_mutex_unlock(&s->lock);
+	return after > before ? (int)(after - before) : 0;
 }
 
 WAVE_API int wave_sched_flush(struct wave_sched *s)

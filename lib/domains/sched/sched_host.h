@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <wave/sched.h>
 
@@ -69,6 +70,14 @@ struct wave_sched {
 	struct wave_msg *ob;
 	size_t ob_n, ob_cap;
 	struct wave_sched_host_stats st;
+	/* Threads waiting for work (wave_sched_wait(), wave_sched_poll())
+	 * sleep, the lock released, on @kick (a futex word bumped whenever
+	 * a CPU may have work: kick()); one of them, @polling, sleeps on the
+	 * agent's channel instead, and is kicked through @kick_fd. */
+	_Atomic uint32_t kick;
+	unsigned sleepers;
+	bool polling;
+	int kick_fd;
 	/* Managed threads: how many are attached (a scheduler that serves
 	 * them serves nothing else), and the core of each CPU. */
 	unsigned managed;
@@ -98,6 +107,9 @@ int sched_host_task_new(struct wave_sched *s, uint64_t id, const struct wave_sch
 int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type);
 /* wave_sched_next() with the lock held; @poll: may talk to the agent. */
 int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant *out, bool poll);
+
+/* futex(2), for the words above and the managed threads' grants. */
+long sched_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts);
 
 /* sched_thread.c: every free CPU takes its next decision (or queued
  * task) and the managed thread it names is woken with the grant. */

@@ -11,18 +11,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../../core/atomic.h"
 #include "../../core/core.h"
 #include "sched_host.h"
-
-static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
-}
 
 void sched_dispatch_idle(struct wave_sched *s)
 {
@@ -48,7 +42,7 @@ void sched_dispatch_idle(struct wave_sched *s)
 		th->cpu = cpu;
 		/* Pairs with the acquire loads in thread_park(). */
 		wave_store_release(&th->granted, 1u);
-		futex(&th->granted, FUTEX_WAKE_PRIVATE, 1, NULL);
+		sched_futex(&th->granted, FUTEX_WAKE_PRIVATE, 1, NULL);
 	}
 }
 
@@ -63,7 +57,7 @@ static void thread_park(struct wave_sched_thread *t)
 
 	/* Pairs with the release store in sched_dispatch_idle(). */
 	while (!wave_load_acquire(&t->granted)) {
-		futex(&t->granted, FUTEX_WAIT_PRIVATE, 0, &ms);
+		sched_futex(&t->granted, FUTEX_WAIT_PRIVATE, 0, &ms);
 		if (!wave_load_acquire(&t->granted))
 			(void)wave_sched_poll(s, 0);
 	}
