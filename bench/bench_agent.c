@@ -34,7 +34,7 @@ static void usage(FILE *f)
 		"      answers at once; wave_host_poll() applies the decision; round trip;\n"
 		"      (b)-(a) is what the agent loop and the session layer add;\n"
 		"  (c) decisions per second, the host streaming events in batches of\n"
-		"      1, 8, 32 (wave_host_event() B times, then one wave_host_poll());\n"
+		"      1, 8, 32 (one wave_host_events() burst of B, then one wave_host_poll());\n"
 		"      the agent runs on one core;\n"
 		"  (d) the same agent with a host that is a bare channel end (session\n"
 		"      messages built by hand, no wave_host_* code): decision round trip;\n"

@@ -227,6 +227,30 @@ WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uin
 			     uint64_t *seq);
 
 /**
+ * wave_host_events() - report a burst of custom-domain events at once.
+ * @h:    the host.
+ * @evs:  @n events, as for wave_host_event(). Not modified.
+ * @keys: the key of each.
+ * @n:    how many; at least 1. At most 64 are taken per call.
+ * @seqs: receives the sequence number of each event taken; may be NULL.
+ *
+ * Under the agent's control the events taken leave in one send: one
+ * publish to the agent and one clock reading for the whole burst, where
+ * wave_host_event() pays both per event. What the channel does not take
+ * now is not sent and gets no sequence number: call wave_host_poll() and
+ * report the rest again. On fallback every event is taken and decided in
+ * turn before this returns. Events with the same key are applied in
+ * order: the later one is the key's latest.
+ *
+ * Return: how many events were taken, from the first (0 when the channel
+ * to the agent is full); -EBUSY when called from on_decision() or
+ * decide(); -ENOMEM (nothing taken); -EINVAL (also when an event's type is
+ * outside the application range: nothing taken).
+ */
+WAVE_API int wave_host_events(struct wave_host *h, const struct wave_msg *evs,
+			      const uint64_t *keys, unsigned n, uint64_t *seqs);
+
+/**
  * wave_host_poll() - make progress: receive and apply decisions, send and
  * check heartbeats, switch to fallback or reconnect as needed.
  * @h:          the host.

@@ -236,6 +236,78 @@ static bool answered_200(const struct app *a)
 	return a->answered >= 200;
 }
 
+/* ASKs for keys @first.. in bursts of wave_host_events(), polling while
+ * the channel is full; returns how many were taken in all. */
+static unsigned ask_burst(struct app *app, uint64_t first, unsigned n)
+{
+	struct wave_msg ev[200];
+	uint64_t keys[200], seqs[200];
+	unsigned done = 0;
+	int ret;
+
+	ck_assert_uint_le(n, 200);
+	memset(ev, 0, sizeof(ev));
+	for (unsigned i = 0; i < n; i++) {
+		ev[i].type = LL_TYPE(WAVE_LL_ASK);
+		ev[i].payload.u64[0] = keys[i] = first + i;
+	}
+	while (done < n) {
+		ret = wave_host_events(app->h, ev + done, keys + done, n - done, seqs + done);
+		ck_assert_int_ge(ret, 0);
+		ck_assert_int_le(ret, 64); /* one burst at the most per call */
+		for (int i = 1; i < ret; i++) /* consecutive sequence numbers */
+			ck_assert_uint_eq(seqs[done + (unsigned)i], seqs[done] + (unsigned)i);
+		done += (unsigned)ret;
+		if (ret == 0)
+			ck_assert_int_ge(wave_host_poll(app->h, 1), 0);
+	}
+	return done;
+}
+
+/* Events reported in bursts reach the agent and are each answered once,
+ * under the agent and on fallback alike; bad bursts take nothing. */
+START_TEST(event_bursts)
+{
+	struct tagent t;
+	struct app app;
+	struct wave_host_opts o;
+	struct wave_host_stats st;
+	struct wave_msg bad[2];
+	uint64_t keys[2] = { 1, 2 };
+	char dir[64];
+
+	setup_agent(&t, dir, "", "{\"workers\": 4}");
+	app_opts(&app, &o);
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, false), 0);
+	ck_assert_uint_eq(ask_burst(&app, 1, 200), 200);
+	app_poll_until(&app, answered_200);
+	for (unsigned k = 1; k <= 200; k++)
+		ck_assert_uint_eq(app.decisions[k], 1);
+	ck_assert_uint_eq(app.agent_decisions, 200);
+	/* A type outside the application range: nothing taken. */
+	memset(bad, 0, sizeof(bad));
+	bad[0].type = LL_TYPE(WAVE_LL_ASK);
+	bad[1].type = WAVE_MSG_SCHED_FIRST;
+	ck_assert_int_eq(wave_host_events(app.h, bad, keys, 2, NULL), -EINVAL);
+	ck_assert_int_eq(wave_host_events(app.h, bad, keys, 0, NULL), -EINVAL);
+	ck_assert_int_eq(wave_host_events(NULL, bad, keys, 1, NULL), -EINVAL);
+	ck_assert_int_eq(wave_host_stats(app.h, &st), 0);
+	ck_assert_uint_eq(st.events, 200);
+	/* On fallback a burst is decided before the call returns, in order,
+	 * the same key twice included. */
+	tagent_stop(&t);
+	while (wave_host_state(app.h) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_host_poll(app.h, 10), 0);
+	bad[1].type = LL_TYPE(WAVE_LL_ASK);
+	keys[1] = 1;
+	ck_assert_int_eq(wave_host_events(app.h, bad, keys, 2, NULL), 2);
+	ck_assert_uint_eq(app.decisions[1], 3);
+	ck_assert_uint_eq(app.fallback_decisions, 2);
+	wave_host_close(app.h);
+	tmpdir_rm(dir);
+}
+END_TEST
+
 /* A host that does not read while the agent answers: the agent's answers
  * wait for room and its events wait in their ring; nothing is lost. */
 START_TEST(slow_host_backpressure)
@@ -792,6 +864,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, refuse_unserved_domain);
 	tcase_add_test(tc, refuse_bad_token);
 	tcase_add_test(tc, two_hosts_isolated);
+	tcase_add_test(tc, event_bursts);
 	tcase_add_test(tc, stale_decision_refused);
 	tcase_add_test(tc, hostile_host_dropped);
 	tcase_add_test(tc, silent_host_declared_dead);

@@ -204,7 +204,7 @@ WAVE_API int wave_host_connect(const char *uri, const struct wave_host_opts *opt
 	return 0;
 }
 
-/* Records event @m, just sent or about to be decided, in entry @e. */
+/* Records event @m, just sent or about to be decided, in its key's @e. */
 static void record(struct custom_host *c, struct custom_key *e, const struct wave_msg *m)
 {
 	e->ev = *m;
@@ -214,37 +214,82 @@ static void record(struct custom_host *c, struct custom_key *e, const struct wav
 	c->st.events++;
 }
 
-WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uint64_t key,
-			     uint64_t *seq)
+/* Removes the entries made for events that were not taken after all. */
+static void forget_fresh(struct custom_host *c, const uint64_t *keys, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct custom_key *e = u64map_find(&c->keys, keys[i]);
+
+		if (e && e->seq == 0)
+			u64map_remove(&c->keys, e);
+	}
+}
+
+/* The batch, stamped with keys and the next sequence numbers, into @m,
+ * and the entry of each key into @e (made where missing: once an event is
+ * sent it must be recorded). */
+static int stamp_batch(struct custom_host *c, const struct wave_msg *evs, const uint64_t *keys,
+		       unsigned n, struct wave_msg *m, struct custom_key **e)
+{
+	const unsigned char *slots = c->keys.slots;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (evs[i].type < WAVE_MSG_APP_FIRST || !(e[i] = custom_key_get(&c->keys, keys[i]))) {
+			forget_fresh(c, keys, i);
+			return evs[i].type < WAVE_MSG_APP_FIRST ? -EINVAL : -ENOMEM;
+		}
+		m[i] = evs[i];
+		WAVE_CUSTOM_KEY(&m[i]) = keys[i];
+		WAVE_CUSTOM_SEQ(&m[i]) = c->last_seq + 1 + i;
+	}
+	/* Entries move only when the table grows: then look them up again. */
+	if (c->keys.slots != slots)
+		for (unsigned i = 0; i < n; i++)
+			e[i] = u64map_find(&c->keys, keys[i]);
+	return 0;
+}
+
+/* Events of one burst: at most this many go out in one send. */
+#define EVENTS_BURST 64u
+
+WAVE_API int wave_host_events(struct wave_host *h, const struct wave_msg *evs,
+			      const uint64_t *keys, unsigned n, uint64_t *seqs)
 {
 	struct custom_host *c = h ? host_domain_user(h, WAVE_DOMAIN_CUSTOM) : NULL;
-	struct wave_msg m;
-	struct custom_key *e;
-	int ret;
+	struct wave_msg m[EVENTS_BURST];
+	struct custom_key *e[EVENTS_BURST];
+	int ret, taken;
 
-	if (!c || !ev || ev->type < WAVE_MSG_APP_FIRST)
+	if (!c || !evs || !keys || n == 0)
 		return -EINVAL;
 	if (host_in_callback(h))
 		return -EBUSY;
-	/* The entry first: once the event is sent it must be recorded. */
-	e = custom_key_get(&c->keys, key);
-	if (!e)
-		return -ENOMEM;
-	m = *ev;
-	WAVE_CUSTOM_KEY(&m) = key;
-	WAVE_CUSTOM_SEQ(&m) = c->last_seq + 1;
-	if (host_to_agent(h)) {
-		ret = host_send(h, &m, 1);
-		if (ret == 0) {
-			if (e->seq == 0)
-				u64map_remove(&c->keys, e); /* no event of its own yet */
-			return -EAGAIN;
-		}
+	if (n > EVENTS_BURST)
+		n = EVENTS_BURST; /* a short count: the caller goes on from there */
+	if ((ret = stamp_batch(c, evs, keys, n, m, e)) < 0)
+		return ret;
+	/* One send, one clock reading, one publish for the whole burst;
+	 * what the ring does not take is not sent (backpressure). */
+	taken = host_to_agent(h) ? host_send(h, m, n) : (int)n;
+	if (taken < 0)
+		taken = (int)n; /* the agent was lost: decided here */
+	for (int i = 0; i < taken; i++) {
+		record(c, e[i], &m[i]);
+		if (seqs)
+			seqs[i] = e[i]->seq;
+		/* On fallback each event is decided in turn, as it comes. */
+		if (!host_to_agent(h))
+			decide_locally(c, e[i]);
 	}
-	record(c, e, &m);
-	if (seq)
-		*seq = e->seq;
-	if (!host_to_agent(h))
-		decide_locally(c, e);
-	return 0;
+	/* After: a key may stand in both parts of the batch. */
+	forget_fresh(c, keys + taken, n - (unsigned)taken);
+	return taken;
+}
+
+WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uint64_t key,
+			     uint64_t *seq)
+{
+	int ret = wave_host_events(h, ev, &key, 1, seq);
+
+	return ret == 0 ? -EAGAIN : ret < 0 ? ret : 0;
 }
