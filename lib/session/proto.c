@@ -6,41 +6,8 @@
 #include <wave/channel.h>
 #include <wave/error.h>
 
+#include "../core/le.h"
 #include "proto.h"
-
-/* The wire is little-endian whatever the machine. */
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return get16(p) | ((uint32_t)get16(p + 2) << 16);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return get32(p) | ((uint64_t)get32(p + 4) << 32);
-}
 
 static bool zero_from(const struct wave_msg *m, size_t from)
 {
@@ -70,12 +37,12 @@ unsigned wave_proto_hello(const struct wave_hello *h, struct wave_msg *out)
 	uint8_t *p = out[0].payload.u8;
 
 	msg_init(&out[0], WAVE_CTL_HELLO);
-	put16(p, h->major);
-	put16(p + 2, h->minor);
-	put16(p + 4, h->role);
-	put16(p + 6, h->token_len);
-	put32(p + 8, h->domains);
-	put32(p + 12, h->heartbeat_period_ms);
+	wave_put_le16(p, h->major);
+	wave_put_le16(p + 2, h->minor);
+	wave_put_le16(p + 4, h->role);
+	wave_put_le16(p + 6, h->token_len);
+	wave_put_le32(p + 8, h->domains);
+	wave_put_le32(p + 12, h->heartbeat_period_ms);
 	memcpy(p + 16, h->token, len < WAVE_PROTO_HELLO_TOKEN ? len : WAVE_PROTO_HELLO_TOKEN);
 	for (unsigned i = 0; i < n; i++) {
 		unsigned off = WAVE_PROTO_HELLO_TOKEN + i * WAVE_PROTO_AUTH_TOKEN;
@@ -96,12 +63,12 @@ int wave_proto_hello_decode(const struct wave_msg *m, struct wave_hello *h)
 	if (m->type != WAVE_CTL_HELLO || m->flags)
 		return -WAVE_ECORRUPT;
 	memset(h, 0, sizeof(*h));
-	h->major = get16(p);
-	h->minor = get16(p + 2);
-	h->role = get16(p + 4);
-	h->token_len = get16(p + 6);
-	h->domains = get32(p + 8);
-	h->heartbeat_period_ms = get32(p + 12);
+	h->major = wave_get_le16(p);
+	h->minor = wave_get_le16(p + 2);
+	h->role = wave_get_le16(p + 4);
+	h->token_len = wave_get_le16(p + 6);
+	h->domains = wave_get_le32(p + 8);
+	h->heartbeat_period_ms = wave_get_le32(p + 12);
 	if (h->token_len > WAVE_PROTO_TOKEN_MAX)
 		return -WAVE_ECORRUPT;
 	in_hello = h->token_len < WAVE_PROTO_HELLO_TOKEN ? h->token_len : WAVE_PROTO_HELLO_TOKEN;
@@ -130,12 +97,12 @@ void wave_proto_welcome(const struct wave_welcome *w, struct wave_msg *out)
 	uint8_t *p = out->payload.u8;
 
 	msg_init(out, WAVE_CTL_WELCOME);
-	put16(p, w->major);
-	put16(p + 2, w->minor);
-	put32(p + 4, w->domains);
-	put32(p + 8, w->heartbeat_period_ms);
-	put32(p + 12, w->heartbeat_timeout_ms);
-	put64(p + 16, w->session_id);
+	wave_put_le16(p, w->major);
+	wave_put_le16(p + 2, w->minor);
+	wave_put_le32(p + 4, w->domains);
+	wave_put_le32(p + 8, w->heartbeat_period_ms);
+	wave_put_le32(p + 12, w->heartbeat_timeout_ms);
+	wave_put_le64(p + 16, w->session_id);
 }
 
 int wave_proto_welcome_decode(const struct wave_msg *m, struct wave_welcome *w)
@@ -144,12 +111,12 @@ int wave_proto_welcome_decode(const struct wave_msg *m, struct wave_welcome *w)
 
 	if (m->type != WAVE_CTL_WELCOME || m->flags || !zero_from(m, 24))
 		return -WAVE_ECORRUPT;
-	w->major = get16(p);
-	w->minor = get16(p + 2);
-	w->domains = get32(p + 4);
-	w->heartbeat_period_ms = get32(p + 8);
-	w->heartbeat_timeout_ms = get32(p + 12);
-	w->session_id = get64(p + 16);
+	w->major = wave_get_le16(p);
+	w->minor = wave_get_le16(p + 2);
+	w->domains = wave_get_le32(p + 4);
+	w->heartbeat_period_ms = wave_get_le32(p + 8);
+	w->heartbeat_timeout_ms = wave_get_le32(p + 12);
+	w->session_id = wave_get_le64(p + 16);
 	if (w->domains & ~WAVE_PROTO_DOMAINS_ALL || w->heartbeat_period_ms == 0 ||
 	    w->heartbeat_timeout_ms <= w->heartbeat_period_ms)
 		return -WAVE_ECORRUPT;
@@ -162,8 +129,8 @@ void wave_proto_refuse(int32_t code, uint32_t what, const char *text, struct wav
 	size_t len = strlen(text);
 
 	msg_init(out, WAVE_CTL_REFUSE);
-	put32(p, (uint32_t)code);
-	put32(p + 4, what);
+	wave_put_le32(p, (uint32_t)code);
+	wave_put_le32(p + 4, what);
 	memcpy(p + 8, text, len < WAVE_PROTO_REFUSE_TEXT ? len : WAVE_PROTO_REFUSE_TEXT);
 }
 
@@ -174,8 +141,8 @@ int wave_proto_refuse_decode(const struct wave_msg *m, struct wave_refuse *r)
 
 	if (m->type != WAVE_CTL_REFUSE || m->flags)
 		return -WAVE_ECORRUPT;
-	r->code = (int32_t)get32(p);
-	r->what = get32(p + 4);
+	r->code = (int32_t)wave_get_le32(p);
+	r->what = wave_get_le32(p + 4);
 	if (r->code >= 0 || -(int64_t)r->code >= WAVE_ERRNO_MAX || r->what == 0 ||
 	    r->what > WAVE_REFUSE_MAX)
 		return -WAVE_ECORRUPT;
@@ -192,28 +159,28 @@ int wave_proto_refuse_decode(const struct wave_msg *m, struct wave_refuse *r)
 void wave_proto_heartbeat(uint64_t count, struct wave_msg *out)
 {
 	msg_init(out, WAVE_CTL_HEARTBEAT);
-	put64(out->payload.u8, count);
+	wave_put_le64(out->payload.u8, count);
 }
 
 int wave_proto_heartbeat_decode(const struct wave_msg *m, uint64_t *count)
 {
 	if (m->type != WAVE_CTL_HEARTBEAT || m->flags || !zero_from(m, 8))
 		return -WAVE_ECORRUPT;
-	*count = get64(m->payload.u8);
+	*count = wave_get_le64(m->payload.u8);
 	return 0;
 }
 
 void wave_proto_bye(uint32_t reason, struct wave_msg *out)
 {
 	msg_init(out, WAVE_CTL_BYE);
-	put32(out->payload.u8, reason);
+	wave_put_le32(out->payload.u8, reason);
 }
 
 int wave_proto_bye_decode(const struct wave_msg *m, uint32_t *reason)
 {
 	if (m->type != WAVE_CTL_BYE || m->flags || !zero_from(m, 4))
 		return -WAVE_ECORRUPT;
-	*reason = get32(m->payload.u8);
+	*reason = wave_get_le32(m->payload.u8);
 	return 0;
 }
 

@@ -9,27 +9,13 @@
 
 #include <wave/sched_msg.h>
 
+#include "../../core/le.h"
 #include "sched.h"
 #include "sched_impl.h"
 
-/* Little-endian field access at payload offsets, whatever the host order. */
-static uint64_t get_le(const uint8_t *p, size_t off, unsigned bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = bytes; i-- > 0;)
-		v = (v << 8) | p[off + i];
-	return v;
-}
-
-static void put_le(uint8_t *p, size_t off, unsigned bytes, uint64_t v)
-{
-	for (unsigned i = 0; i < bytes; i++, v >>= 8)
-		p[off + i] = (uint8_t)v;
-}
-
-#define GET(p, s, f) get_le((p), offsetof(struct s, f), sizeof(((struct s *)0)->f))
-#define PUT(p, s, f, v) put_le((p), offsetof(struct s, f), sizeof(((struct s *)0)->f), (v))
+/* Little-endian fields at the offsets of the wire structs (core/le.h). */
+#define GET(p, s, f) wave_get_le((p) + offsetof(struct s, f), sizeof(((struct s *)0)->f))
+#define PUT(p, s, f, v) wave_put_le((p) + offsetof(struct s, f), sizeof(((struct s *)0)->f), (v))
 
 /* Are bytes [from, to) of the payload all zero? */
 static int zero(const uint8_t *p, size_t from, size_t to)
@@ -306,12 +292,12 @@ void sched_setup_encode(uint32_t n_cpus, struct wave_msg *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->type = WAVE_SCHED_SETUP;
-	put_le(out->payload.u8, 0, 4, n_cpus);
+	wave_put_le32(out->payload.u8, n_cpus);
 }
 
 int sched_setup_decode(const struct wave_msg *in, uint32_t *n_cpus)
 {
-	uint32_t n = (uint32_t)get_le(in->payload.u8, 0, 4);
+	uint32_t n = wave_get_le32(in->payload.u8);
 
 	if (in->type != WAVE_SCHED_SETUP || in->flags || !zero(in->payload.u8, 4, WAVE_MSG_PAYLOAD) ||
 	    n == 0 || n > WAVE_SCHED_MAX_CPUS)
