@@ -36,20 +36,9 @@
 
 /* ---- tasks --------------------------------------------------------------- */
 
-static size_t bucket(const struct wave_sched *s, uint64_t id)
-{
-	id ^= id >> 33;
-	id *= UINT64_C(0xff51afd7ed558ccd);
-	id ^= id >> 33;
-	return (size_t)id & (s->nb - 1);
-}
-
 static struct htask *task_find(const struct wave_sched *s, uint64_t id)
 {
-	for (struct htask *t = s->buckets[bucket(s, id)]; t; t = t->next)
-		if (t->id == id)
-			return t;
-	return NULL;
+	return u64map_find(&s->tasks, id);
 }
 
 struct htask *sched_host_task(const struct wave_sched *s, uint64_t id)
@@ -57,56 +46,34 @@ struct htask *sched_host_task(const struct wave_sched *s, uint64_t id)
 	return task_find(s, id);
 }
 
-static int task_grow(struct wave_sched *s)
-{
-	size_t nb = s->nb * 2, old = s->nb;
-	struct htask **b = calloc(nb, sizeof(*b)), **ob = s->buckets;
-
-	if (!b)
-		return -ENOMEM;
-	s->buckets = b;
-	s->nb = nb;
-	for (size_t i = 0; i < old; i++) {
-		for (struct htask *t = ob[i], *n; t; t = n) {
-			size_t k = bucket(s, t->id);
-
-			n = t->next;
-			t->next = b[k];
-			b[k] = t;
-		}
-	}
-	free(ob);
-	return 0;
-}
-
+/* A new task @id (not present); NULL when out of memory. Pointers to
+ * other tasks are invalid afterwards, as after task_remove(). */
 static struct htask *task_insert(struct wave_sched *s, uint64_t id)
 {
-	struct htask *t;
-	size_t k;
+	struct htask *t = u64map_insert(&s->tasks, id);
 
-	if (s->n_tasks >= s->nb && task_grow(s) < 0)
-		return NULL;
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return NULL;
-	k = bucket(s, id);
-	t->id = id;
-	t->cpu = WAVE_SCHED_CPU_NONE;
-	t->next = s->buckets[k];
-	s->buckets[k] = t;
-	s->n_tasks++;
+	if (t)
+		t->cpu = WAVE_SCHED_CPU_NONE;
 	return t;
 }
 
 static void task_remove(struct wave_sched *s, struct htask *t)
 {
-	struct htask **p = &s->buckets[bucket(s, t->id)];
+	u64map_remove(&s->tasks, t);
+}
 
-	while (*p != t)
-		p = &(*p)->next;
-	*p = t->next;
-	s->n_tasks--;
-	free(t);
+static size_t task_count(const struct wave_sched *s)
+{
+	return u64map_count(&s->tasks);
+}
+
+/* The task in slot @i of the table, or NULL: walks from 0 to
+ * s->tasks.mask see every task (ids are never 0). */
+static struct htask *task_at(const struct wave_sched *s, size_t i)
+{
+	struct htask *t = u64map_at(&s->tasks, i);
+
+	return t->id ? t : NULL;
 }
 
 /* ---- waking waiters --------------------------------------------------------- */
@@ -170,18 +137,20 @@ static int by_seq(const void *x, const void *y)
  * would have seen them become runnable. */
 static void fifo_rebuild(struct wave_sched *s)
 {
-	struct htask **v = malloc((s->n_tasks ? s->n_tasks : 1) * sizeof(*v));
+	struct htask **v = malloc((task_count(s) + 1) * sizeof(*v));
 	size_t n = 0;
 
 	fifo_clear(&s->q);
-	for (size_t i = 0; i < s->nb; i++)
-		for (struct htask *t = s->buckets[i]; t; t = t->next)
-			if (t->state == WAVE_SCHED_RUNNABLE) {
-				if (v)
-					v[n++] = t;
-				else
-					queue_task(s, t, false);
-			}
+	for (size_t i = 0; i <= s->tasks.mask; i++) {
+		struct htask *t = task_at(s, i);
+
+		if (!t || t->state != WAVE_SCHED_RUNNABLE)
+			continue;
+		if (v)
+			v[n++] = t;
+		else
+			queue_task(s, t, false);
+	}
 	if (!v)
 		return;
 	qsort(v, n, sizeof(*v), by_seq);
@@ -384,35 +353,53 @@ static void on_state(void *user, enum wave_host_state state)
 
 /* Resync: the CPU count, then every task not running. Tasks running now
  * stay unknown to this agent until they stop. */
+/* Sends the @n messages of a resync batch. */
+static int replay_send(struct wave_sched *s, const struct wave_msg *m, unsigned n)
+{
+	int ret = n ? host_send(s->h, m, n) : 0;
+
+	if (ret < 0)
+		return ret;
+	if ((unsigned)ret != n)
+		return -EAGAIN;
+	s->st.events += n;
+	return 0;
+}
+
 static int replay(void *user)
 {
 	struct wave_sched *s = user;
-	struct wave_host *h = s->h;
-	struct wave_msg m;
+	uint64_t now = wave_now_ns();
+	struct wave_msg m[32];
+	unsigned n = 0;
 	int ret;
 
-	sched_setup_encode(s->n_cpus, &m);
-	if ((ret = host_send(h, &m, 1)) != 1)
+	sched_setup_encode(s->n_cpus, &m[0]);
+	if ((ret = host_send(s->h, m, 1)) != 1)
 		return ret < 0 ? ret : -EAGAIN;
 	for (uint32_t i = 0; i < s->n_cpus; i++)
 		clear_cpu_decisions(&s->cpus[i]);
-	for (size_t i = 0; i < s->nb; i++) {
-		for (struct htask *t = s->buckets[i]; t; t = t->next) {
-			struct wave_sched_msg d = { .type = WAVE_SCHED_TASK_NEW, .task = t->id,
-						    .seq = t->seq, .now_ns = wave_now_ns(),
-						    .state = t->state, .hint_kind = t->hint_kind,
-						    .hint = t->hint, .cpu = t->cpu_hint };
+	for (size_t i = 0; i <= s->tasks.mask; i++) {
+		struct htask *t = task_at(s, i);
+		struct wave_sched_msg d;
 
-			t->hidden = t->state == WAVE_SCHED_RUNNING;
-			if (t->hidden)
-				continue;
-			if ((ret = wave_sched_msg_encode(&d, s->n_cpus, &m)) < 0)
-				return ret;
-			if ((ret = host_send(h, &m, 1)) != 1)
-				return ret < 0 ? ret : -EAGAIN;
-			s->st.events++;
-		}
+		if (!t)
+			continue;
+		t->hidden = t->state == WAVE_SCHED_RUNNING;
+		if (t->hidden)
+			continue;
+		d = (struct wave_sched_msg){ .type = WAVE_SCHED_TASK_NEW, .task = t->id,
+					     .seq = t->seq, .now_ns = now, .state = t->state,
+					     .hint_kind = t->hint_kind, .hint = t->hint,
+					     .cpu = t->cpu_hint };
+		if ((ret = wave_sched_msg_encode(&d, s->n_cpus, &m[n++])) < 0)
+			return ret;
+		if (n == WAVE_ARRAY_SIZE(m) && (ret = replay_send(s, m, n)) < 0)
+			return ret;
+		n %= WAVE_ARRAY_SIZE(m);
 	}
+	if ((ret = replay_send(s, m, n)) < 0)
+		return ret;
 	s->st.resyncs++;
 	return 0;
 }
@@ -476,12 +463,7 @@ WAVE_API int wave_sched_task_opts_init(struct wave_sched_task_opts *o)
 static void sched_free(struct wave_sched *s)
 {
 	wave_host_close(s->h);
-	for (size_t i = 0; s->buckets && i < s->nb; i++)
-		for (struct htask *t = s->buckets[i], *n; t; t = n) {
-			n = t->next;
-			free(t);
-		}
-	free(s->buckets);
+	u64map_fini(&s->tasks);
 	free(s->cpus);
 	fifo_fini(&s->q);
 	free(s->ob);
@@ -500,10 +482,10 @@ static int sched_connect(struct wave_sched *s, const char *uri, const struct wav
 	struct wave_host_opts ho;
 	int ret;
 
-	if (o->host)
-		ho = *o->host;
-	else
-		wave_host_opts_init(&ho);
+	wave_host_opts_init(&ho);
+	if (o->host && wave_struct_copy(&ho, sizeof(ho), o->host, o->host->size, sizeof(ho),
+					"struct wave_host_opts") < 0)
+		return -EINVAL;
 	ho.domains = WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED);
 	if ((ret = host_new(uri, &ho, &s->h)) < 0 || (ret = host_add_domain(s->h, &d)) < 0)
 		return ret;
@@ -522,14 +504,13 @@ WAVE_API int wave_sched_create(const char *uri, const struct wave_sched_opts *op
 	struct wave_sched *s;
 	int ret;
 
-	if (err)
-		memset(err, 0, sizeof(*err));
-	if (opts)
-		o = *opts;
-	else
-		wave_sched_opts_init(&o);
-	if (!out || o.size != sizeof(o) || o.n_cpus == 0 || o.n_cpus > WAVE_SCHED_MAX_CPUS ||
-	    o.batch == 0 || o.batch > BATCH_MAX || (o.host && o.host->size != sizeof(*o.host)))
+	wave_error_clear(err);
+	wave_sched_opts_init(&o);
+	/* The size first: nothing past it is read from an older struct. */
+	if (!out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size, sizeof(o),
+					      "struct wave_sched_opts") < 0))
+		return -EINVAL;
+	if (o.n_cpus == 0 || o.n_cpus > WAVE_SCHED_MAX_CPUS || o.batch == 0 || o.batch > BATCH_MAX)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -545,12 +526,11 @@ WAVE_API int wave_sched_create(const char *uri, const struct wave_sched_opts *op
 	s->n_cpus = o.n_cpus;
 	s->batch = o.batch;
 	s->tick_ns = (uint64_t)o.tick_us * 1000u;
-	s->nb = 64;
 	s->ob_cap = 64;
-	s->buckets = calloc(s->nb, sizeof(*s->buckets));
+	ret = u64map_init(&s->tasks, sizeof(struct htask));
 	s->cpus = aligned_alloc(64, s->n_cpus * sizeof(*s->cpus));
 	s->ob = malloc(s->ob_cap * sizeof(*s->ob));
-	if (!s->buckets || !s->cpus || !s->ob) {
+	if (ret < 0 || !s->cpus || !s->ob) {
 		sched_free(s);
 		return -ENOMEM;
 	}
@@ -1000,7 +980,7 @@ WAVE_API int wave_sched_host_stats(struct wave_sched *s, struct wave_sched_host_
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	*out = s->st;
-	out->tasks = s->n_tasks;
+	out->tasks = task_count(s);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }

@@ -16,11 +16,12 @@
 #include <wave/sched.h>
 
 #include "../../decision/fifo.h"
+#include "../../decision/u64map.h"
 
 #define BATCH_MAX 1024u
 
+/* A task, in the decision layer's map (its id first). */
 struct htask {
-	struct htask *next; /* hash chain */
 	uint64_t id;
 	uint64_t seq;
 	uint64_t hint;
@@ -61,9 +62,7 @@ struct wave_sched {
 	uint64_t tick_ns, next_tick;
 	bool agent; /* the agent decides (mirrors the host's state) */
 	struct hcpu *cpus;
-	/* Tasks: chained hash, power-of-two buckets. */
-	struct htask **buckets;
-	size_t nb, n_tasks;
+	struct u64map tasks; /* struct htask */
 	uint64_t gen; /* sequence numbers: one counter, always increasing */
 	struct fifo q; /* the fallback's queue of RUNNABLE tasks */
 	/* Batched messages to the agent, in order. */

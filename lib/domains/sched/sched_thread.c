@@ -113,7 +113,7 @@ WAVE_API int wave_sched_thread_attach(struct wave_sched *s, uint64_t id, int sig
 	pthread_mutex_lock(&s->lock);
 	/* Threads or plain tasks, not both: a grant's argument must be
 	 * known to be a thread before the thread is woken through it. */
-	ret = s->n_tasks != s->managed ? -EINVAL : sched_host_task_new(s, id, &o, true);
+	ret = u64map_count(&s->tasks) != s->managed ? -EINVAL : sched_host_task_new(s, id, &o, true);
 	if (ret == 0)
 		s->managed++;
 	sched_dispatch_idle(s);
