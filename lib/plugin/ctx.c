@@ -282,9 +282,8 @@ WAVE_API int wave_plugin_ctx_create(struct wave_plugin *p, const struct wave_plu
 
 	wave_error_clear(err);
 	wave_plugin_ctx_opts_init(&o);
-	if (opts && opts->size == sizeof(o))
-		o = *opts;
-	if (!p || !out || (opts && opts->size != sizeof(o)))
+	if (!p || !out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size, sizeof(o),
+						    "struct wave_plugin_ctx_opts") < 0))
 		return wave_error_set(err, -EINVAL, p ? p->path : "", 0, 0, "invalid argument");
 	if (!(ctx = ctx_new(p, &o)))
 		return wave_error_set(err, -ENOMEM, p->path, 0, 0, "out of memory");

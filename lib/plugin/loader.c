@@ -305,12 +305,13 @@ static int resolve_opts(const struct wave_plugin_load_opts *in, struct wave_plug
 	wave_plugin_load_opts_init(o);
 	if (!in)
 		return 0;
-	if (in->size < sizeof(*o) || in->size > sizeof(*o))
+	if (wave_struct_copy(o, sizeof(*o), in, in->size, sizeof(*o),
+			     "struct wave_plugin_load_opts") < 0)
 		return -EINVAL;
-	*o = *in;
-	if ((in->n_search_path && !in->search_path) ||
-	    (in->flags & ~(WAVE_PLUGIN_F_NO_ENV | WAVE_PLUGIN_F_NO_DEFAULT)) ||
-	    in->domain < -1 || in->domain >= WAVE_DOMAIN_COUNT)
+	o->size = sizeof(*o);
+	if ((o->n_search_path && !o->search_path) ||
+	    (o->flags & ~(WAVE_PLUGIN_F_NO_ENV | WAVE_PLUGIN_F_NO_DEFAULT)) ||
+	    o->domain < -1 || o->domain >= WAVE_DOMAIN_COUNT)
 		return -EINVAL;
 	return 0;
 }

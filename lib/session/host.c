@@ -463,8 +463,13 @@ int host_new(const char *uri, const struct wave_host_opts *opts, struct wave_hos
 		return -EINVAL;
 	if (!(h = calloc(1, sizeof(*h))))
 		return -ENOMEM;
+	wave_chan_opts_init(&h->copts);
+	/* The channel's options by size too: from the oldest wave_chan_open()
+	 * takes (up to max_slots) to ours. */
 	if (opts_copy(&h->o, opts) < 0 ||
-	    (h->o.chan && h->o.chan->size != sizeof(h->copts))) {
+	    (h->o.chan &&
+	     wave_struct_copy(&h->copts, sizeof(h->copts), h->o.chan, h->o.chan->size,
+			      offsetof(struct wave_chan_opts, max_slots), "struct wave_chan_opts") < 0)) {
 		free(h);
 		return -EINVAL;
 	}
@@ -472,10 +477,7 @@ int host_new(const char *uri, const struct wave_host_opts *opts, struct wave_hos
 		free(h);
 		return -ENOMEM;
 	}
-	if (h->o.chan)
-		h->copts = *h->o.chan;
-	else
-		wave_chan_opts_init(&h->copts);
+	h->copts.size = sizeof(h->copts);
 	h->copts.role = WAVE_ROLE_HOST;
 	h->copts.timeout_ms = h->o.connect_timeout_ms;
 	h->hello.major = WAVE_PROTO_MAJOR;

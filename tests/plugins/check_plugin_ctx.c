@@ -445,6 +445,64 @@ START_TEST(logging_goes_through_libwave)
 }
 END_TEST
 
+/* ---- a plugin built against an older prefix of the ABI's tables ------- */
+
+/* The custom ops table as plugin ABI 1.0 first had it: no on_tick. A
+ * plugin compiled then carries this size; libwave must call what it has
+ * and nothing past its end. */
+struct custom_ops_1_0 {
+	size_t size;
+	int (*on_event)(struct wave_plugin_ctx *ctx, const struct wave_msg *ev);
+};
+
+static unsigned old_events;
+
+static int old_on_event(struct wave_plugin_ctx *c, const struct wave_msg *ev)
+{
+	struct wave_msg d = *ev;
+
+	old_events++;
+	d.type = (uint16_t)(ev->type + 1);
+	return wave_plugin_emit(c, &d, 1) == 1 ? 0 : -EAGAIN;
+}
+
+static const struct custom_ops_1_0 old_ops = { sizeof(old_ops), old_on_event };
+
+WAVE_PLUGIN_DEFINE(old_prefix, WAVE_DOMAIN_CUSTOM, "1.0.0", "ABI 1.0 ops table", NULL, NULL,
+		   (const struct wave_custom_ops *)&old_ops)
+
+START_TEST(older_ops_prefix_runs)
+{
+	struct wave_plugin_ctx_opts o, big;
+	struct wave_msg ev;
+	struct wave_error err;
+
+	ck_assert_int_eq(wave_plugin_open_static(wave_plugin_entry_old_prefix, &plugin, &err), 0);
+	memset(&sink, 0, sizeof(sink));
+	sink.room = -1;
+	wave_plugin_ctx_opts_init(&o);
+	o.tick_ns = 1000;
+	o.emit = sink_emit;
+	o.emit_user = &sink;
+	/* A context options struct larger than this libwave knows: refused. */
+	big = o;
+	big.size = sizeof(big) + 8;
+	ck_assert_int_eq(wave_plugin_ctx_create(plugin, &big, &ctx, &err), -EINVAL);
+	ck_assert_int_eq(wave_plugin_ctx_create(plugin, &o, &ctx, &err), 0);
+	/* Ticks: the old table has no on_tick, so nothing is armed or run. */
+	ck_assert_int_eq(wave_plugin_ctx_tick(ctx, 1000), 0);
+	ck_assert_int_eq(wave_plugin_ctx_tick(ctx, 1000000), 0);
+	ck_assert_uint_eq(wave_plugin_ctx_next_tick(ctx), 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = BASE + 1;
+	ck_assert_int_eq(wave_plugin_ctx_event(ctx, &ev), 0);
+	ck_assert_uint_eq(old_events, 1);
+	ck_assert_uint_eq(sink.n, 1);
+	ck_assert_uint_eq(sink.msgs[0].type, BASE + 2);
+	stop();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("plugin_ctx");
@@ -452,6 +510,7 @@ int main(void)
 	TCase *api = tcase_create("api");
 
 	tcase_add_test(ll, answers_least_loaded);
+	tcase_add_test(ll, older_ops_prefix_runs);
 	tcase_add_test(ll, ask_cost_spreads_and_ties_go_low);
 	tcase_add_test(ll, bad_events_are_counted);
 	tcase_add_test(ll, type_base_moves_the_protocol);

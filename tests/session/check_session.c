@@ -668,6 +668,100 @@ START_TEST(silent_agent_times_out)
 END_TEST
 
 /* Every argument of every public function is checked. */
+/* The host's callbacks as the first release had them: no on_state, no
+ * replay. A caller built then passes this size. */
+struct host_ops_0_1 {
+	size_t size;
+	void (*on_decision)(struct wave_host *h, const struct wave_msg *d,
+			    enum wave_decision_source src, void *user);
+	int (*decide)(struct wave_host *h, const struct wave_msg *ev, struct wave_msg *out,
+		      void *user);
+};
+
+static unsigned old_decisions;
+
+static void old_on_decision(struct wave_host *h, const struct wave_msg *d,
+			    enum wave_decision_source src, void *user)
+{
+	(void)h, (void)d, (void)src, (void)user;
+	old_decisions++;
+}
+
+static int old_decide(struct wave_host *h, const struct wave_msg *ev, struct wave_msg *out,
+		      void *user)
+{
+	(void)h, (void)user;
+	*out = *ev;
+	return 0;
+}
+
+/* Callers built against older, smaller structures work, the fields they
+ * lack taking their defaults; structures larger than this libwave knows
+ * are refused with -EINVAL before anything past their size is read. */
+START_TEST(older_structs_accepted)
+{
+	static const struct host_ops_0_1 old_ops = { sizeof(old_ops), old_on_decision,
+						     old_decide };
+	struct wave_host_opts o, big;
+	struct wave_chan_opts co;
+	struct wave_sched_opts so;
+	struct wave_sched_task_opts to;
+	struct wave_plugin_load_opts lo;
+	struct wave_sched *s;
+	struct wave_plugin *p;
+	struct wave_host *h;
+	struct tagent t;
+	struct wave_msg m;
+	char dir[64];
+	int ret;
+
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	wave_host_opts_init(&o);
+	o.ops = (const struct wave_host_ops *)&old_ops;
+	o.heartbeat_period_ms = 50;
+	o.heartbeat_timeout_ms = 5000;
+	/* The channel options of the first release: up to allow_uids. */
+	wave_chan_opts_init(&co);
+	co.size = offsetof(struct wave_chan_opts, max_slots);
+	o.chan = &co;
+	big = o;
+	big.size = sizeof(big) + 8;
+	ck_assert_int_eq(wave_host_connect(uri, &big, &h, NULL), -EINVAL);
+	ck_assert_int_eq(wave_host_connect(uri, &o, &h, NULL), 0);
+	memset(&m, 0, sizeof(m));
+	m.type = LL_TYPE(WAVE_LL_ASK);
+	ck_assert_int_eq(wave_host_event(h, &m, 1, NULL), 0);
+	while (old_decisions == 0)
+		ck_assert_int_ge(wave_host_poll(h, 10), 0);
+	ck_assert_uint_eq(old_decisions, 1);
+	/* On fallback, decide() alone serves, with no on_state to call. */
+	tagent_stop(&t);
+	while (wave_host_state(h) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_host_poll(h, 10), 0);
+	ck_assert_int_eq(wave_host_event(h, &m, 2, NULL), 0);
+	ck_assert_uint_eq(old_decisions, 2);
+	wave_host_close(h);
+	tmpdir_rm(dir);
+
+	/* Larger than known: refused, whatever the struct. */
+	wave_sched_opts_init(&so);
+	so.size = sizeof(so) + 8;
+	ck_assert_int_eq(wave_sched_create(NULL, &so, &s, NULL), -EINVAL);
+	so.size = 8;
+	ck_assert_int_eq(wave_sched_create(NULL, &so, &s, NULL), -EINVAL);
+	wave_sched_opts_init(&so);
+	ck_assert_int_eq(wave_sched_create(NULL, &so, &s, NULL), 0);
+	wave_sched_task_opts_init(&to);
+	to.size = sizeof(to) + 8;
+	ck_assert_int_eq(wave_sched_task_new(s, 1, &to), -EINVAL);
+	wave_sched_destroy(s);
+	wave_plugin_load_opts_init(&lo);
+	lo.size = sizeof(lo) + 8;
+	ret = wave_plugin_load("least_loaded", &lo, &p, NULL);
+	ck_assert_int_eq(ret, -EINVAL);
+}
+END_TEST
+
 START_TEST(api_arguments)
 {
 	static const char mem_cfg[] =
@@ -860,6 +954,7 @@ static Suite *session_suite(void)
 	TCase *tc = tcase_create("session");
 
 	tcase_add_test(tc, api_arguments);
+	tcase_add_test(tc, older_structs_accepted);
 	tcase_add_test(tc, refuse_bad_version);
 	tcase_add_test(tc, refuse_unserved_domain);
 	tcase_add_test(tc, refuse_bad_token);
