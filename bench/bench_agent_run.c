@@ -160,7 +160,7 @@ struct hctx {
 /* One poll; fails once the agent is no longer in control. */
 static int poll_once(struct hctx *c)
 {
-	int ret = wave_host_poll(c->h, c->poll_ms);
+	int ret = wave_host_poll(c->h, WAVE_MS(c->poll_ms));
 
 	if (ret < 0)
 		return ret;

@@ -280,7 +280,7 @@ static int wait_for_agent(struct wave_sched *s)
 	while (wave_sched_mode(s) != WAVE_HOST_AGENT) {
 		if (load_now_ns() > deadline)
 			return -ETIMEDOUT;
-		(void)wave_sched_poll(s, 1000);
+		(void)wave_sched_poll(s, WAVE_US(1000));
 	}
 	return 0;
 }

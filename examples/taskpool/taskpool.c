@@ -63,8 +63,9 @@ static void wake_all(struct taskpool *p)
 	pthread_mutex_unlock(&p->wake_mu);
 }
 
-/* How long an idle worker sleeps between looks at its CPU's slot (µs). */
-#define IDLE_WAIT_US 1000
+/* The longest an idle worker sleeps before it looks at its CPU again (it
+ * is woken at once when work comes). */
+#define IDLE_WAIT_NS WAVE_MS(1)
 
 static void run_one(struct tp_worker *w, const struct wave_sched_grant *g)
 {
@@ -108,7 +109,7 @@ static void *worker(void *arg)
 			run_one(w, &g);
 		} else {
 			wake_all(p);
-			(void)wave_sched_wait(p->s, w->cpu, IDLE_WAIT_US);
+			(void)wave_sched_wait(p->s, w->cpu, IDLE_WAIT_NS);
 		}
 	}
 	return NULL;
@@ -194,7 +195,7 @@ void taskpool_wait(struct taskpool *p)
 	(void)wave_sched_flush(p->s);
 	while (atomic_load(&p->done) < atomic_load(&p->submitted)) {
 		wake_all(p);
-		(void)wave_sched_poll(p->s, IDLE_WAIT_US);
+		(void)wave_sched_poll(p->s, IDLE_WAIT_NS);
 	}
 }
 

@@ -113,6 +113,7 @@
 
 #include <wave/export.h>
 #include <wave/msg.h>
+#include <wave/timeout.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -254,14 +254,16 @@ WAVE_API int wave_host_events(struct wave_host *h, const struct wave_msg *evs,
  * wave_host_poll() - make progress: receive and apply decisions, send and
  * check heartbeats, switch to fallback or reconnect as needed.
  * @h:          the host.
- * @timeout_ms: when nothing is ready, wait up to this long for something
- *              to happen (0 only checks; -1 is not allowed: call in a loop).
+ * @timeout_ns: when nothing is ready, wait up to this long (timeout.h) for
+ *              a decision: 0 only checks; WAVE_WAIT_FOREVER waits until a
+ *              decision from the agent is applied (heartbeats, fallback
+ *              and reconnection go on meanwhile).
  *
  * Return: the number of decisions applied (from the agent) during the
  * call, or -EINVAL (also when called from a callback). Losing the agent is
  * not an error: see on_state().
  */
-WAVE_API int wave_host_poll(struct wave_host *h, int timeout_ms);
+WAVE_API int wave_host_poll(struct wave_host *h, int64_t timeout_ns);
 
 /** wave_host_state() - who is in control. Return: an enum wave_host_state,
  *  or -EINVAL. */

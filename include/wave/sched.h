@@ -235,12 +235,17 @@ struct wave_sched_grant {
 WAVE_API int wave_sched_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant *out);
 
 /**
- * wave_sched_wait() - wait until @cpu may have work, up to @timeout_us.
- * Polls the agent's channel and the local queue, sleeping in short steps
- * without holding the scheduler's lock. Return: 1 (call wave_sched_next()),
- * 0 (timed out), -EINVAL.
+ * wave_sched_wait() - wait until @cpu may have work.
+ * @timeout_ns: how long (timeout.h): 0 only looks, WAVE_WAIT_FOREVER waits
+ *              until there is work.
+ *
+ * Makes progress with the agent and the local queue, then sleeps without
+ * holding the scheduler's lock until a decision for a CPU is staged, a
+ * task is queued or a CPU freed (by any thread), or the agent sends
+ * something: an idle waiter costs no CPU. Return: 1 (call
+ * wave_sched_next()), 0 (timed out), -EINVAL.
  */
-WAVE_API int wave_sched_wait(struct wave_sched *s, uint32_t cpu, uint32_t timeout_us);
+WAVE_API int wave_sched_wait(struct wave_sched *s, uint32_t cpu, int64_t timeout_ns);
 
 /**
  * wave_sched_should_yield() - has the agent asked @cpu to give up its
@@ -253,11 +258,12 @@ WAVE_API int wave_sched_should_yield(const struct wave_sched *s, uint32_t cpu);
 /**
  * wave_sched_poll() - make progress: send batched events and ticks,
  * receive and stage decisions, heartbeats, fallback and reconnection.
- * @timeout_us: keep polling (sleeping in short steps) this long, or return
- *              as soon as a decision was staged; 0 polls once.
+ * @timeout_ns: how long to wait for a decision (timeout.h), sleeping as
+ *              wave_sched_wait() does; returns as soon as one was staged;
+ *              0 polls once, WAVE_WAIT_FOREVER waits until one is.
  * Return: decisions staged during the call, or -EINVAL.
  */
-WAVE_API int wave_sched_poll(struct wave_sched *s, uint32_t timeout_us);
+WAVE_API int wave_sched_poll(struct wave_sched *s, int64_t timeout_ns);
 
 /** wave_sched_flush() - send the batched events now. Return: 0, or -EAGAIN
  *  when the channel is full (they stay batched), or -EINVAL. */

@@ -12,6 +12,7 @@
 #include <wave/error.h>
 #include <wave/log.h>
 #include <wave/msg.h>
+#include <wave/timeout.h>
 #include <wave/domain.h>
 #include <wave/channel.h>
 #include <wave/plugin.h>

@@ -40,6 +40,13 @@ static inline uint64_t wave_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The CLOCK_MONOTONIC time at which a wait of @timeout_ns ends
+ * (include/wave/timeout.h): UINT64_MAX for a negative one (for ever). */
+static inline uint64_t wave_deadline(int64_t timeout_ns)
+{
+	return timeout_ns < 0 ? UINT64_MAX : wave_now_ns() + (uint64_t)timeout_ns;
+}
+
 /* Filling a caller's struct wave_error (error.c); every one accepts a NULL
  * @err. The setters return @code, so that "return wave_error_set(...)"
  * reports and fails in one step. */

@@ -404,20 +404,20 @@ static void host_wait(struct wave_host *h, uint64_t deadline)
 	nanosleep(&ts, NULL);
 }
 
-WAVE_API int wave_host_poll(struct wave_host *h, int timeout_ms)
+WAVE_API int wave_host_poll(struct wave_host *h, int64_t timeout_ns)
 {
 	uint64_t now, deadline;
 
-	if (!h || timeout_ms < 0 || h->in_cb || h->in_replay)
+	if (!h || h->in_cb || h->in_replay)
 		return -EINVAL;
 	/* One reading of the clock for a poll that finds work or may not
 	 * wait: this is the host's hot path. */
 	now = wave_now_ns();
-	deadline = now + (uint64_t)timeout_ms * MS;
+	deadline = timeout_ns < 0 ? UINT64_MAX : now + (uint64_t)timeout_ns;
 	h->applied = 0;
 	for (;;) {
 		progress(h, now);
-		if (h->applied || timeout_ms == 0 || (now = wave_now_ns()) >= deadline)
+		if (h->applied || timeout_ns == 0 || (now = wave_now_ns()) >= deadline)
 			break;
 		host_wait(h, deadline);
 		now = wave_now_ns();

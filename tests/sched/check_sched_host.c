@@ -169,7 +169,7 @@ static void sa_close(struct sagent *sa)
 static void sa_stage(struct sagent *sa, uint16_t type, uint64_t task, uint64_t seq, uint32_t cpu)
 {
 	sa_send(sa, type, task, seq, cpu);
-	while (wave_sched_poll(sa->s, 1000) == 0)
+	while (wave_sched_poll(sa->s, WAVE_US(1000)) == 0)
 		;
 }
 
@@ -444,7 +444,7 @@ START_TEST(bad_input)
 	m.payload.u32[4] = NCPU;
 	ck_assert_int_eq(wave_chan_send_burst(sa.ch, &m, 1), 1);
 	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
-		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
 	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
 	ck_assert_uint_eq(st.bad_decisions, 1);
 	ck_assert_uint_eq(st.fallbacks, 1);
@@ -475,7 +475,7 @@ START_TEST(agent_sends_host_message)
 	ck_assert_int_eq(wave_sched_msg_encode(&d, NCPU, &m), 0);
 	ck_assert_int_eq(wave_chan_send_burst(sa.ch, &m, 1), 1);
 	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
-		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
 	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
 	ck_assert_uint_eq(st.bad_decisions, 1);
 	teardown(&sa, s);
@@ -512,7 +512,7 @@ START_TEST(local_fifo)
 		ck_assert_int_eq(wave_sched_task_dead(s, id), 0);
 	}
 	ck_assert_int_eq(wave_sched_next(s, 0, &g), 0);
-	ck_assert_int_eq(wave_sched_wait(s, 0, 100), 0);
+	ck_assert_int_eq(wave_sched_wait(s, 0, WAVE_US(100)), 0);
 	wave_sched_destroy(s);
 }
 END_TEST
@@ -541,7 +541,7 @@ START_TEST(fallback_and_resync)
 	sa_stage(&sa, WAVE_SCHED_PRESTAGE, 2, s2, 1);
 	sa_close(&sa);
 	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
-		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
 
 	/* Fallback: task 2, then 3, each once; task 1 still runs on CPU 0. */
 	ck_assert_int_eq(wave_sched_next(s, 1, &g), 1);
@@ -560,7 +560,7 @@ START_TEST(fallback_and_resync)
 	sa_listen(&sa);
 	sa_accept_start(&sa);
 	while (wave_sched_mode(s) != WAVE_HOST_AGENT)
-		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
 	sa_accept_join(&sa);
 	sa_expect_setup(&sa);
 	s4 = sa_expect(&sa, WAVE_SCHED_TASK_NEW, 4);
@@ -612,7 +612,7 @@ START_TEST(start_without_agent)
 	sa_listen(&sa);
 	sa_accept_start(&sa);
 	while (wave_sched_mode(s) != WAVE_HOST_AGENT)
-		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
 	sa_accept_join(&sa);
 	sa_expect_setup(&sa);
 	sa_expect(&sa, WAVE_SCHED_TASK_NEW, 2);
@@ -637,7 +637,7 @@ static long idle_wakeups(struct wave_sched *s)
 {
 	long before = thread_switches();
 
-	ck_assert_int_eq(wave_sched_wait(s, 0, 300000), 0);
+	ck_assert_int_eq(wave_sched_wait(s, 0, WAVE_MS(300)), 0);
 	return thread_switches() - before;
 }
 
@@ -673,7 +673,7 @@ static void *wait_main(void *arg)
 	struct waiter *w = arg;
 
 	atomic_store(&w->started, 1);
-	w->ret = wave_sched_wait(w->s, 0, 60u * 1000 * 1000);
+	w->ret = wave_sched_wait(w->s, 0, WAVE_MS(60000));
 	return NULL;
 }
 

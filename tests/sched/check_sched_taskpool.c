@@ -163,7 +163,7 @@ static void env_fini(struct env *e)
 static void wait_mode(struct taskpool *p, int mode)
 {
 	while (wave_sched_mode(taskpool_sched(p)) != mode)
-		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), WAVE_US(1000)), 0);
 }
 
 static struct taskpool *pool_start(struct env *e, unsigned workers, uint32_t tick_us)
@@ -293,7 +293,7 @@ START_TEST(fifo_agent_killed_and_restarted)
 	p = pool_start(&e, 2, 0);
 	submit(p, 1, 1500);
 	while (atomic_load(&W->finished[300]) == 0 && atomic_load(&W->finished[1500]) == 0)
-		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), WAVE_US(1000)), 0);
 	daemon_kill(&e, SIGKILL);
 	wait_mode(p, WAVE_HOST_FALLBACK);
 	submit(p, 1501, 2000);
@@ -393,7 +393,7 @@ START_TEST(managed_threads_fifo)
 	ret = wave_sched_create(e.uri, &so, &s, &err);
 	ck_assert_msg(ret == 0, "%s", err.text);
 	while (wave_sched_mode(s) != WAVE_HOST_AGENT)
-		ck_assert_int_ge(wave_sched_poll(s, 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
 	for (unsigned i = 0; i < N; i++) {
 		m[i] = (struct mthread){ s, i + 1, &on_cpu, &max_on_cpu, &done };
 		ck_assert_int_eq(pthread_create(&thr[i], NULL, mthread_main, &m[i]), 0);
@@ -426,11 +426,11 @@ START_TEST(hot_swap_under_load)
 	p = pool_start(&e, 2, 0);
 	submit(p, 1, 1500);
 	while (atomic_load(&W->finished[300]) == 0 && atomic_load(&W->finished[1500]) == 0)
-		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), WAVE_US(1000)), 0);
 	write_cfg(&e, "sched_fifo", "{\"prestage\": true}");
 	ck_assert_int_eq(kill(e.pid, SIGHUP), 0);
 	while (!log_has(&e, "agent: domain sched: plugin sched_fifo"))
-		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), 1000), 0);
+		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), WAVE_US(1000)), 0);
 	submit(p, 1501, 2500);
 	taskpool_wait(p);
 	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);

@@ -259,7 +259,7 @@ static unsigned ask_burst(struct app *app, uint64_t first, unsigned n)
 			ck_assert_uint_eq(seqs[done + (unsigned)i], seqs[done] + (unsigned)i);
 		done += (unsigned)ret;
 		if (ret == 0)
-			ck_assert_int_ge(wave_host_poll(app->h, 1), 0);
+			ck_assert_int_ge(wave_host_poll(app->h, WAVE_MS(1)), 0);
 	}
 	return done;
 }
@@ -297,7 +297,7 @@ START_TEST(event_bursts)
 	 * the same key twice included. */
 	tagent_stop(&t);
 	while (wave_host_state(app.h) != WAVE_HOST_FALLBACK)
-		ck_assert_int_ge(wave_host_poll(app.h, 10), 0);
+		ck_assert_int_ge(wave_host_poll(app.h, WAVE_MS(10)), 0);
 	bad[1].type = LL_TYPE(WAVE_LL_ASK);
 	keys[1] = 1;
 	ck_assert_int_eq(wave_host_events(app.h, bad, keys, 2, NULL), 2);
@@ -518,7 +518,7 @@ static void stream(struct app *app, unsigned last)
 {
 	while (sent_asks < last) {
 		while (sent_asks - app->answered >= WINDOW)
-			ck_assert_int_ge(wave_host_poll(app->h, 10), 0);
+			ck_assert_int_ge(wave_host_poll(app->h, WAVE_MS(10)), 0);
 		app_ask(app, ++sent_asks);
 		ck_assert_int_ge(wave_host_poll(app->h, 0), 0);
 	}
@@ -732,12 +732,12 @@ START_TEST(older_structs_accepted)
 	m.type = LL_TYPE(WAVE_LL_ASK);
 	ck_assert_int_eq(wave_host_event(h, &m, 1, NULL), 0);
 	while (old_decisions == 0)
-		ck_assert_int_ge(wave_host_poll(h, 10), 0);
+		ck_assert_int_ge(wave_host_poll(h, WAVE_MS(10)), 0);
 	ck_assert_uint_eq(old_decisions, 1);
 	/* On fallback, decide() alone serves, with no on_state to call. */
 	tagent_stop(&t);
 	while (wave_host_state(h) != WAVE_HOST_FALLBACK)
-		ck_assert_int_ge(wave_host_poll(h, 10), 0);
+		ck_assert_int_ge(wave_host_poll(h, WAVE_MS(10)), 0);
 	ck_assert_int_eq(wave_host_event(h, &m, 2, NULL), 0);
 	ck_assert_uint_eq(old_decisions, 2);
 	wave_host_close(h);

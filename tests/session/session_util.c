@@ -167,7 +167,7 @@ static void send_event(struct app *app, const struct wave_msg *m, uint64_t key)
 	int ret;
 
 	while ((ret = wave_host_event(app->h, m, key, NULL)) == -EAGAIN)
-		ck_assert_int_ge(wave_host_poll(app->h, 1), 0);
+		ck_assert_int_ge(wave_host_poll(app->h, WAVE_MS(1)), 0);
 	ck_assert_int_eq(ret, 0);
 }
 
@@ -195,7 +195,7 @@ void app_load(struct app *app, uint64_t key, uint32_t worker, uint32_t load)
 void app_poll_until(struct app *app, bool (*cond)(const struct app *))
 {
 	while (!cond(app))
-		ck_assert_int_ge(wave_host_poll(app->h, 10), 0);
+		ck_assert_int_ge(wave_host_poll(app->h, WAVE_MS(10)), 0);
 }
 
 pid_t daemon_start(const char *cfg_path)

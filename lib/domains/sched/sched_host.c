@@ -889,14 +889,14 @@ static void sleep_until(struct wave_sched *s, uint64_t deadline)
 	}
 }
 
-WAVE_API int wave_sched_wait(struct wave_sched *s, uint32_t cpu, uint32_t timeout_us)
+WAVE_API int wave_sched_wait(struct wave_sched *s, uint32_t cpu, int64_t timeout_ns)
 {
 	uint64_t deadline;
 	bool ready;
 
 	if (!s || cpu >= s->n_cpus)
 		return -EINVAL;
-	deadline = wave_now_ns() + (uint64_t)timeout_us * 1000u;
+	deadline = wave_deadline(timeout_ns);
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		progress(s);
@@ -928,14 +928,14 @@ static unsigned staged(const struct wave_sched *s)
 	return n;
 }
 
-WAVE_API int wave_sched_poll(struct wave_sched *s, uint32_t timeout_us)
+WAVE_API int wave_sched_poll(struct wave_sched *s, int64_t timeout_ns)
 {
 	uint64_t deadline;
 	unsigned before, after;
 
 	if (!s)
 		return -EINVAL;
-	deadline = wave_now_ns() + (uint64_t)timeout_us * 1000u;
+	deadline = wave_deadline(timeout_ns);
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		before = staged(s);
