@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <wave/plugin.h>
 #include <wave/sched.h>
 
 #include "../../core/atomic.h"
