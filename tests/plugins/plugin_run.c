@@ -117,8 +117,10 @@ static int sched_record(void *user, const struct wave_msg *msgs, unsigned n)
 	for (i = 0; i < n && h->len < SCHED_MAX_PENDING; i++) {
 		struct wave_sched_msg *d = &h->pending[(h->head + h->len) % SCHED_MAX_PENDING];
 
-		if (wave_sched_msg_decode(&msgs[i], h->n_cpus, d) < 0 || d->type != WAVE_SCHED_RUN) {
-			fprintf(stderr, "plugin_run: decision 0x%04x is not driven here\n", msgs[i].type);
+		if (wave_sched_msg_decode(&msgs[i], h->n_cpus, d) < 0 ||
+		    d->type != WAVE_SCHED_RUN) {
+			fprintf(stderr, "plugin_run: decision 0x%04x is not driven here\n",
+				msgs[i].type);
 			h->bad = 1;
 			return -EINVAL;
 		}
@@ -140,27 +142,31 @@ static int sched_send(struct sched_host *h, struct wave_sched_state *st,
 	if (ret == 0)
 		ret = wave_sched_state_apply(st, ctx, &wire);
 	if (ret < 0) {
-		fprintf(stderr, "plugin_run: %s of task %llu: %s\n", wave_sched_msg_type_name(m->type),
-			(unsigned long long)m->task, wave_strerror(ret));
+		fprintf(stderr, "plugin_run: %s of task %llu: %s\n",
+			wave_sched_msg_type_name(m->type), (unsigned long long)m->task,
+			wave_strerror(ret));
 		return 1;
 	}
 	return h->bad;
 }
 
-/* Commits the oldest pending RUN and runs its task to its end. */
+/*
+ * Commits the oldest pending RUN and runs its task to its end. A task's
+ * sequence number moves only when it ends, after its commit, and the state
+ * sends no decision on an old one, so every RUN commits.
+ */
 static int sched_step(struct sched_host *h, struct wave_sched_state *st,
 		      struct wave_plugin_ctx *ctx)
 {
 	struct wave_sched_msg d = h->pending[h->head];
 	struct wave_sched_msg m = { .type = WAVE_SCHED_OUTCOME, .decision = d.type,
-				    .task = d.task, .seq = d.seq, .cpu = d.cpu };
-	int stale = d.task > h->n_tasks || h->seq[d.task] != d.seq;
+				    .result = WAVE_SCHED_COMMITTED, .task = d.task,
+				    .seq = d.seq, .cpu = d.cpu };
 
 	h->head = (h->head + 1) % SCHED_MAX_PENDING;
 	h->len--;
-	m.result = stale ? WAVE_SCHED_ABORT_STALE : WAVE_SCHED_COMMITTED;
-	if (sched_send(h, st, ctx, &m) || stale)
-		return stale ? 0 : 1;
+	if (sched_send(h, st, ctx, &m))
+		return 1;
 	h->runs[d.task]++;
 	m = (struct wave_sched_msg){ .type = WAVE_SCHED_TASK_DEAD, .task = d.task,
 				     .seq = ++h->seq[d.task], .cpu = d.cpu };
@@ -211,7 +217,8 @@ static int drive_sched(struct wave_plugin *p, const struct wave_params *params, 
 	ret = 0;
 	for (uint32_t id = 1; id <= h.n_tasks; id++) {
 		if (h.runs[id] != 1) {
-			fprintf(stderr, "plugin_run: task %u ran %u times, not once\n", id, h.runs[id]);
+			fprintf(stderr, "plugin_run: task %u ran %u times, not once\n", id,
+				h.runs[id]);
 			ret = 1;
 		}
 	}
@@ -230,8 +237,9 @@ int main(int argc, char **argv)
 	int first = 2, ret;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: plugin_run <wave_name.so> [<params JSON>] <type>...\n"
-				"       plugin_run <wave_name.so> [<params JSON>] <cpus> <tasks>\n");
+		fprintf(stderr,
+			"usage: plugin_run <wave_name.so> [<params JSON>] <type>...\n"
+			"       plugin_run <wave_name.so> [<params JSON>] <cpus> <tasks>\n");
 		return 2;
 	}
 	if (wave_plugin_load(argv[1], NULL, &p, &err) < 0)
