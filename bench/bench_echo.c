@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <wave/plugin.h>
+#include <wave/plugin_custom.h>
 
 /* The decision's type: the event's type + 1, still in the application range. */
 static int echo_on_event(struct wave_plugin_ctx *ctx, const struct wave_msg *ev)

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include <wave/plugin.h>
+#include <wave/plugin_custom.h>
 
 #define ASK 0
 #define ANSWER 1

@@ -23,9 +23,9 @@
 #include <sys/types.h>
 
 #include <wave/channel.h>
+#include <wave/domain.h>
 #include <wave/error.h>
 #include <wave/export.h>
-#include <wave/plugin.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +33,9 @@ extern "C" {
 
 /** Largest configuration file accepted, in bytes. */
 #define WAVE_CONFIG_MAX_BYTES (1u << 20)
+
+/** A plugin's parameters (a JSON object); opaque. */
+struct wave_params;
 
 /**
  * struct wave_config_domain - one entry of "domains".

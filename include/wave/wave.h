@@ -16,11 +16,14 @@
 #include <wave/domain.h>
 #include <wave/channel.h>
 #include <wave/plugin.h>
+#include <wave/plugin_custom.h>
+#include <wave/plugin_loader.h>
 #include <wave/config.h>
 #include <wave/host.h>
 #include <wave/agent.h>
 #include <wave/sched_msg.h>
 #include <wave/sched_state.h>
+#include <wave/plugin_sched.h>
 #include <wave/sched.h>
 
 #endif /* WAVE_WAVE_H */

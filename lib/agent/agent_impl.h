@@ -11,7 +11,7 @@
 
 #include <wave/agent.h>
 #include <wave/channel.h>
-#include <wave/plugin.h>
+#include <wave/plugin_loader.h>
 
 #include "../decision/domain.h"
 #include "../session/proto.h"

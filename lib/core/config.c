@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <wave/plugin.h>
+
 #include "core.h"
 #include "config_impl.h"
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <wave/plugin.h>
+#include <wave/plugin_loader.h>
 
 #include "../core/params.h"
 

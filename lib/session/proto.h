@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <wave/domain.h>
 #include <wave/host.h>
 #include <wave/msg.h>
-#include <wave/plugin.h>
 
 /* One definition of the version: the public one (host.h). */
 #define WAVE_PROTO_MAJOR WAVE_SESSION_PROTO_MAJOR

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <wave/plugin.h>
+#include <wave/plugin_custom.h>
 
 #include "least_loaded.h"
 

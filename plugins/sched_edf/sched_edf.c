@@ -23,6 +23,7 @@
 #include <stdlib.h>
 
 #include <wave/plugin.h>
+#include <wave/plugin_sched.h>
 
 struct edf_entry {
 	uint64_t deadline;

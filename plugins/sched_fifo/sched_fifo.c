@@ -22,8 +22,8 @@
 #include <stdlib.h>
 
 #include <wave/plugin.h>
-
-#include "../sched_common/sched_queue.h"
+#include <wave/plugin_kit/sched_queue.h>
+#include <wave/plugin_sched.h>
 
 static int fifo_init(struct wave_plugin_ctx *ctx)
 {

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 
 #include <wave/plugin.h>
-
-#include "../sched_common/sched_queue.h"
+#include <wave/plugin_kit/sched_queue.h>
+#include <wave/plugin_sched.h>
 
 struct sj_state {
 	struct sq q;

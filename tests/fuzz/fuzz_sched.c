@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <wave/plugin.h>
+#include <wave/plugin_loader.h>
 #include <wave/sched_state.h>
 
 #include "domains/sched/sched_impl.h"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# install_consumer.sh - install a libwave build into a temporary prefix and
-# build and run a small program against the installed copy, three ways:
+# install_consumer.sh - install a libwave build into a temporary prefix,
+# check that every installed header compiles on its own, and build and run a
+# small program against the installed copy, three ways:
 #
 #   (a) cc consumer.c $(pkg-config --cflags --libs wave)     shared library
 #   (b) a CMake project: find_package(wave 0.1) + wave::wave  shared library
@@ -108,6 +109,15 @@ if leaks=$(grep -rlF -e "$(readlink -f "$build_dir")" -e "$(readlink -f "$source
 	--include='*.pc' --include='*.cmake' --include='*.h' "$prefix"); then
 	die "installed files refer to the build or source tree: $leaks"
 fi
+
+# Each installed header compiles on its own: it includes what it uses, so a
+# program (or a plugin) can include just the headers it needs.
+step "every installed header on its own"
+while IFS= read -r h; do
+	printf '#include <%s>\n' "$h" |
+		"$cc" "${flag_words[@]}" -std=c11 -Wall -Wextra -Werror -fsyntax-only \
+			-I"$prefix/include" -x c - || die "<$h> does not compile on its own"
+done < <(cd "$prefix/include" && find wave -name '*.h' | sort)
 
 # --- (a) pkg-config, shared -----------------------------------------------------
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"

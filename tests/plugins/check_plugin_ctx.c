@@ -11,7 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <wave/wave.h>
+#include <wave/config.h>
+#include <wave/error.h>
+#include <wave/log.h>
+#include <wave/msg.h>
+#include <wave/plugin.h>
+#include <wave/plugin_loader.h>
 
 #include "least_loaded/least_loaded.h"
 

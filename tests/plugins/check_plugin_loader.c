@@ -12,7 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <wave/wave.h>
+#include <wave/domain.h>
+#include <wave/error.h>
+#include <wave/plugin.h>
+#include <wave/plugin_custom.h>
+#include <wave/plugin_loader.h>
+#include <wave/plugin_sched.h>
 
 #define DIR WAVE_TEST_PLUGIN_DIR
 

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <wave/wave.h>
+#include <wave/error.h>
+#include <wave/msg.h>
+#include <wave/plugin.h>
+#include <wave/plugin_loader.h>
 
 #include "least_loaded/least_loaded.h"
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# install_plugin_example.sh - write a plugin the way an outside author
-# would: install a libwave build into a temporary prefix, build
-# examples/plugin against that prefix only (with find_package(wave), and
-# with the one-line pkg-config command from example_rr.c), then load each
-# result with plugin_run and check the decisions it makes. Also checks that
-# the in-tree plugins were installed where the loader looks by default.
+# install_plugin_example.sh - write plugins the way an outside author
+# would: install a libwave build into a temporary prefix, copy
+# examples/plugin out of the source tree and build it against that prefix
+# only (with find_package(wave), and with the one-line pkg-config command),
+# then load each result with plugin_run and check the decisions it makes.
+# example_rr is a custom-domain policy; example_fifo a sched-domain policy
+# built on the installed plugin kit (<wave/plugin_kit/sched_queue.h>). Also
+# checks that the in-tree plugins were installed where the loader looks by
+# default.
 #
 # usage: install_plugin_example.sh --build-dir DIR --source-dir DIR --run PLUGIN_RUN
 #                                  [--cmake CMAKE] [--cc CC]
@@ -43,55 +46,76 @@ echo "--- cmake --install $build_dir --prefix $prefix"
 pcfile=$(find "$prefix" -path '*/pkgconfig/wave.pc' | head -n 1)
 [ -n "$pcfile" ] || die "no pkgconfig/wave.pc under the prefix"
 libdir=$(dirname "$(dirname "$pcfile")")
-for f in "$prefix/include/wave/plugin.h" "$prefix/include/wave/config.h" \
+for f in "$prefix/include/wave/plugin.h" "$prefix/include/wave/plugin_custom.h" \
+	"$prefix/include/wave/plugin_sched.h" "$prefix/include/wave/plugin_loader.h" \
+	"$prefix/include/wave/plugin_kit/sched_queue.h" "$prefix/include/wave/config.h" \
 	"$prefix/include/wave/plugins/least_loaded.h" \
 	"$libdir/wave/plugins/wave_least_loaded.so"; do
 	[ -e "$f" ] || die "not installed: ${f#"$prefix"/}"
 done
 
-# The decisions example_rr must make for four asks over three workers:
-# "decision <type> <cookie> <worker>", as plugin_run prints them.
-expected="loaded example_rr 1.0.0
+# The decisions each plugin must make, as plugin_run prints them.
+# example_rr, four asks over three workers: "decision <type> <cookie> <worker>".
+expected_rr="loaded example_rr 1.0.0
 decision 0x8001 0 0
 decision 0x8001 1 1
 decision 0x8001 2 2
 decision 0x8001 3 0"
+# example_fifo, three tasks on two CPUs: "decision run <task> <cpu>". Task 3
+# waits in the queue until task 1's CPU is free again.
+expected_fifo="loaded example_fifo 1.0.0
+decision run 1 1
+decision run 2 0
+decision run 3 1"
 
+# check_plugin WHAT NAME SO ARGS...: run SO with plugin_run and compare.
 check_plugin() {
-	local what=$1 so=$2 out
+	local what=$1 name=$2 so=$3 expected out
+	shift 3
 	[ -f "$so" ] || die "$what: $so was not built"
 	# Exactly one exported function: the name-scoped entry point.
-	if nm -D --defined-only "$so" | awk '$2 == "T"' | grep -vq ' wave_plugin_entry_example_rr$'; then
-		die "$what: exports more than its entry point:
+	if nm -D --defined-only "$so" | awk '$2 == "T"' | grep -vq " wave_plugin_entry_$name\$"; then
+		die "$what: $name exports more than its entry point:
 $(nm -D --defined-only "$so" | awk '$2 == "T"')"
 	fi
-	out=$("$run" "$so" '{"workers": 3}' 0x8000 0x8000 0x8000 0x8000 | grep -v '^counter') ||
-		die "$what: plugin_run failed"
-	[ "$out" = "$expected" ] || die "$what: plugin_run printed
+	out=$("$run" "$so" "$@" | grep -v '^counter') || die "$what: plugin_run $name failed"
+	if [ "$name" = example_rr ]; then expected=$expected_rr; else expected=$expected_fifo; fi
+	[ "$out" = "$expected" ] || die "$what: plugin_run $name printed
 $out
 but expected
 $expected"
-	echo "$what: ok"
+	echo "$what: $name ok"
 }
 
+check_both() {
+	check_plugin "$1" example_rr "$2/wave_example_rr.so" '{"workers": 3}' \
+		0x8000 0x8000 0x8000 0x8000
+	check_plugin "$1" example_fifo "$2/wave_example_fifo.so" 2 3
+}
+
+# Outside the source tree: only the installed headers can be found.
+cp -r "$source_dir/examples/plugin" "$work/src"
+
 echo "--- find_package(wave) with CMAKE_PREFIX_PATH=$prefix"
-"$cmake_cmd" -S "$source_dir/examples/plugin" -B "$work/cmake" "-DCMAKE_PREFIX_PATH=$prefix" \
+"$cmake_cmd" -S "$work/src" -B "$work/cmake" "-DCMAKE_PREFIX_PATH=$prefix" \
 	"-DCMAKE_C_COMPILER=$cc" "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror" \
 	>"$work/configure.log" 2>&1 || { cat "$work/configure.log" >&2; die "configure failed"; }
 "$cmake_cmd" --build "$work/cmake" >"$work/build.log" 2>&1 ||
 	{ cat "$work/build.log" >&2; die "build failed"; }
-check_plugin cmake "$work/cmake/wave_example_rr.so"
+check_both cmake "$work/cmake"
 
 echo "--- pkg-config one-liner"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 mkdir "$work/pc"
-# shellcheck disable=SC2046 # pkg-config output is a list of words
-"$cc" -std=c11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
-	$(pkg-config --cflags wave) -o "$work/pc/wave_example_rr.so" \
-	"$source_dir/examples/plugin/example_rr.c" || die "pkg-config build failed"
+for name in example_rr example_fifo; do
+	# shellcheck disable=SC2046 # pkg-config output is a list of words
+	"$cc" -std=c11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
+		$(pkg-config --cflags wave) -o "$work/pc/wave_$name.so" "$work/src/$name.c" ||
+		die "pkg-config build of $name failed"
+done
 plugindir=$(pkg-config --variable=plugindir wave)
 [ "$(readlink -f "$plugindir")" = "$(readlink -f "$libdir/wave/plugins")" ] ||
 	die "pkg-config's plugindir is $plugindir, not $libdir/wave/plugins"
-check_plugin pkg-config "$work/pc/wave_example_rr.so"
+check_both pkg-config "$work/pc"
 
-echo "install_plugin_example: the example plugin builds and runs against the installed libwave"
+echo "install_plugin_example: the example plugins build and run against the installed libwave"

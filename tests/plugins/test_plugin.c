@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <wave/plugin.h>
+#include <wave/plugin_custom.h>
 
 #define CAT(a, b) a##b
 #define XCAT(a, b) CAT(a, b)

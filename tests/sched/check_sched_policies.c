@@ -13,7 +13,8 @@
 
 #include <check.h>
 #include <wave/config.h>
-#include <wave/plugin.h>
+#include <wave/plugin_loader.h>
+#include <wave/sched_msg.h>
 
 #include "check_run.h"
 #include "sched_sim.h"

@@ -11,6 +11,8 @@
 
 #include <check.h>
 #include <wave/plugin.h>
+#include <wave/plugin_loader.h>
+#include <wave/plugin_sched.h>
 #include <wave/sched_state.h>
 
 #include "check_run.h"

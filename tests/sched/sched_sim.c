@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <wave/plugin_sched.h>
+
 #include "decision/txn.h"
 #include "sched_sim.h"
 

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <wave/plugin.h>
+#include <wave/plugin_loader.h>
 #include <wave/sched_state.h>
 
 struct sim_task {

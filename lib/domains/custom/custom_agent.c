@@ -13,6 +13,8 @@
 
 #include <wave/host.h>
 #include <wave/plugin.h>
+#include <wave/plugin_custom.h>
+#include <wave/plugin_loader.h>
 
 #include "../../core/core.h"
 #include "../../decision/domain.h"

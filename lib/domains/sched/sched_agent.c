@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <wave/plugin.h>
+#include <wave/plugin_sched.h>
 #include <wave/sched_state.h>
 
 #include "../../core/core.h"

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <wave/plugin.h>
+#include <wave/plugin_sched.h>
 #include <wave/sched_msg.h>
 #include <wave/sched_state.h>
 

@@ -1,21 +1,33 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * A run queue for sched policies: a growable ring of (task, sequence)
- * entries with O(1) push at either end and pop at the head.
+/**
+ * @file plugin_kit/sched_queue.h
+ * Plugin kit, for authors of sched-domain policies: a run queue, and the
+ * dispatch loop that FIFO-like policies share. The built-in policies
+ * (sched_fifo, sched_shinjuku) use it exactly as an out-of-tree policy
+ * does, from the installed headers.
  *
- * Entries are checked lazily: a queued task that exits, or whose sequence
- * number moves on, leaves its entry behind, and the entry is dropped when it
- * reaches the head (sq_first()). That keeps every event O(1) without the
- * policy having to find and unlink entries; the framework's state is the
- * truth about each task.
+ * Header only: every function is static inline and calls libwave only
+ * through the plugin functions of <wave/plugin_sched.h>. It is compiled
+ * into the plugin, so it adds nothing to link and nothing to the plugin
+ * ABI: a built plugin keeps the copy it was compiled with.
+ *
+ * The queue is a growable ring of (task, sequence) entries with O(1) push
+ * at either end and pop at the head. Entries are checked lazily: a queued
+ * task that exits, or whose sequence number moves on, leaves its entry
+ * behind, and the entry is dropped when it reaches the head (sq_first()).
+ * That keeps every event O(1) without the policy having to find and unlink
+ * entries; the framework's state is the truth about each task.
  */
-#ifndef WAVE_PLUGINS_SCHED_QUEUE_H
-#define WAVE_PLUGINS_SCHED_QUEUE_H
+#ifndef WAVE_PLUGIN_KIT_SCHED_QUEUE_H
+#define WAVE_PLUGIN_KIT_SCHED_QUEUE_H
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include <wave/plugin.h>
+#include <wave/plugin_sched.h>
 
 struct sq_entry {
 	uint64_t id;
@@ -172,4 +184,4 @@ static inline int sq_dispatch(struct wave_plugin_ctx *ctx, struct sq *q)
 	return 0;
 }
 
-#endif /* WAVE_PLUGINS_SCHED_QUEUE_H */
+#endif /* WAVE_PLUGIN_KIT_SCHED_QUEUE_H */
