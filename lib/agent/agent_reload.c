@@ -13,10 +13,29 @@
 #include "../core/core.h"
 #include "agent_impl.h"
 
+/* Starts @p once in a throw-away context with the domain's params: a
+ * plugin whose init fails is refused now, by name and with its error,
+ * rather than every host being refused later with nothing printed. */
+static int probe_init(struct wave_plugin *p, const struct wave_config_domain *dcfg,
+		      struct wave_error *err)
+{
+	struct wave_plugin_ctx_opts o;
+	struct wave_plugin_ctx *ctx;
+	int ret;
+
+	wave_plugin_ctx_opts_init(&o);
+	o.params = dcfg->params;
+	ret = wave_plugin_ctx_create(p, &o, &ctx, err);
+	if (ret == 0)
+		wave_plugin_ctx_destroy(ctx);
+	return ret;
+}
+
 int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plugin **out,
 		      struct wave_error *err)
 {
 	struct wave_plugin_load_opts o;
+	int ret;
 
 	/* The runtime moves the custom and sched domains' events and
 	 * decisions; a plugin of another domain would be started without the
@@ -30,7 +49,12 @@ int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plu
 	o.search_path = (const char *const *)cfg->plugin_path;
 	o.n_search_path = cfg->n_plugin_path;
 	o.domain = (int)d;
-	return wave_plugin_load(cfg->domains[d].plugin, &o, out, err);
+	ret = wave_plugin_load(cfg->domains[d].plugin, &o, out, err);
+	if (ret == 0 && (ret = probe_init(*out, &cfg->domains[d], err)) < 0) {
+		wave_plugin_unload(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 static bool str_eq(const char *a, const char *b)

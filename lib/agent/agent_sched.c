@@ -65,7 +65,7 @@ static int on_setup(struct agent_host *h, const struct wave_msg *m)
 {
 	struct wave_agent *a = h->a;
 	struct agent_inst *in = &h->inst[WAVE_DOMAIN_SCHED];
-	struct wave_error err;
+	struct wave_error err = { 0 };
 	uint32_t n_cpus;
 	int ret;
 
@@ -79,8 +79,9 @@ static int on_setup(struct agent_host *h, const struct wave_msg *m)
 		ret = agent_inst_start(h, WAVE_DOMAIN_SCHED, a->dom[WAVE_DOMAIN_SCHED].plugin,
 				       a->dom[WAVE_DOMAIN_SCHED].dcfg, in, &err);
 	if (ret < 0) {
-		wave_warn("agent: host %llu: cannot start its sched plugin: %s",
-			  (unsigned long long)h->id, wave_strerror(ret));
+		wave_warn("agent: host %llu: cannot start its sched plugin: %s%s%s",
+			  (unsigned long long)h->id, err.code ? err.source : "",
+			  err.code ? ": " : "", err.code ? err.text : wave_strerror(ret));
 		return -1;
 	}
 	counters_register(h, in->ctx);
