@@ -109,6 +109,23 @@ if leaks=$(grep -rlF -e "$(readlink -f "$build_dir")" -e "$(readlink -f "$source
 	die "installed files refer to the build or source tree: $leaks"
 fi
 
+# --- the installed daemon -------------------------------------------------------
+# It must start from the prefix without LD_LIBRARY_PATH (its RUNPATH leads to
+# the libwave beside it) and load that copy, not another one.
+agentd="$prefix/bin/wave-agentd"
+if [ -x "$agentd" ]; then
+	step "installed wave-agentd runs without LD_LIBRARY_PATH"
+	readelf -dW "$agentd" | grep -qE '\((RUNPATH|RPATH)\)' ||
+		die "wave-agentd has no RUNPATH: it cannot find libwave in $libdir"
+	resolved=$(env -u LD_LIBRARY_PATH ldd "$agentd" | awk '$1 ~ /^libwave\.so/ { print $3 }')
+	[ -n "$resolved" ] &&
+		[ "$(readlink -f "$resolved")" = "$(readlink -f "$libdir/libwave.so.${version%%.*}")" ] ||
+		die "wave-agentd resolves libwave to '$resolved', not to the installed copy in $libdir"
+	out=$(env -u LD_LIBRARY_PATH "$agentd" --version) || die "installed wave-agentd: $out"
+	[ "$out" = "wave-agentd $version" ] || die "installed wave-agentd --version: '$out'"
+	echo "wave-agentd: ok ($(readelf -dW "$agentd" | grep -oE 'runpath: .*'))"
+fi
+
 # --- (a) pkg-config, shared -----------------------------------------------------
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 step "pkg-config (PKG_CONFIG_PATH=$libdir/pkgconfig)"
