@@ -123,6 +123,18 @@ if [ -x "$agentd" ]; then
 		die "wave-agentd resolves libwave to '$resolved', not to the installed copy in $libdir"
 	out=$(env -u LD_LIBRARY_PATH "$agentd" --version) || die "installed wave-agentd: $out"
 	[ "$out" = "wave-agentd $version" ] || die "installed wave-agentd --version: '$out'"
+	# An installed libwave never takes the build tree's plugins for its own.
+	echo '{ "domains": { "sched": { "plugin": "sched_fifo" } } }' >"$work/agent.json"
+	if out=$(env -u LD_LIBRARY_PATH -u WAVE_PLUGIN_PATH "$agentd" --check-config \
+		--config "$work/agent.json" 2>&1); then
+		die "installed wave-agentd found sched_fifo although none is installed: $out"
+	fi
+	case "$out" in
+	*"$(readlink -f "$build_dir")"* | *"$build_dir"*)
+		die "installed wave-agentd searched the build tree: $out" ;;
+	*"not found (searched: "*) ;;
+	*) die "installed wave-agentd: unexpected error: $out" ;;
+	esac
 	echo "wave-agentd: ok ($(readelf -dW "$agentd" | grep -oE 'runpath: .*'))"
 fi
 
