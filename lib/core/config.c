@@ -22,6 +22,7 @@
 #define MAX_LISTEN 16
 #define MAX_PLUGIN_PATH 64
 #define MAX_CPU 1023
+#define MAX_TOKEN 256
 #define MAX_TICK_US 60000000u
 
 static const char *const domain_names[WAVE_DOMAIN_COUNT] = { "custom", "sched", "mem", "rpc" };
@@ -458,6 +459,21 @@ static int parse_uids(struct parser *ps, json_t *auth)
 	return ret;
 }
 
+/* A fabric:// listener checks the token in its channel's hello too
+ * (wave_config_chan_opts()), where it may be at most WAVE_CHAN_TOKEN_MAX
+ * bytes; the session's AUTH messages carry longer ones. */
+static int check_fabric_token(struct parser *ps, size_t len)
+{
+	_Static_assert(WAVE_CHAN_TOKEN_MAX == 64, "update the token message");
+	if (len <= WAVE_CHAN_TOKEN_MAX)
+		return 0;
+	for (size_t i = 0; i < ps->cfg->n_listen; i++)
+		if (strncmp(ps->cfg->listen[i], "fabric://", strlen("fabric://")) == 0)
+			return fail(ps, 0, "%zu bytes, but listen[%zu] is fabric://, whose token is "
+				    "at most 64 bytes", len, i);
+	return 0;
+}
+
 static int parse_token(struct parser *ps, json_t *auth)
 {
 	json_t *v = json_object_get(auth, "token");
@@ -466,10 +482,9 @@ static int parse_token(struct parser *ps, json_t *auth)
 	if (!v)
 		return 0;
 	push_key(ps, "token");
-	/* It is also the fabric:// transport's token (wave_config_chan_opts()),
-	 * whose limit is the smaller one. */
-	_Static_assert(WAVE_CHAN_TOKEN_MAX == 64, "update the token message");
-	ret = want_string(ps, v, "a non-empty string of at most 64 bytes", WAVE_CHAN_TOKEN_MAX);
+	ret = want_string(ps, v, "a non-empty string of at most 256 bytes", MAX_TOKEN);
+	if (ret == 0)
+		ret = check_fabric_token(ps, json_string_length(v));
 	pop(ps);
 	return ret ? ret : dup_string(ps, v, &ps->cfg->token);
 }
@@ -805,7 +820,9 @@ WAVE_API int wave_config_chan_opts(const struct wave_config *cfg, struct wave_ch
 	opts->allow_uids = cfg->allow_uids;
 	opts->n_allow_uids = cfg->n_allow_uids;
 	/* fabric:// checks it in its hello (the only check it has); the
-	 * parser kept it within WAVE_CHAN_TOKEN_MAX. */
-	opts->token = cfg->token;
+	 * parser kept it within WAVE_CHAN_TOKEN_MAX whenever a fabric://
+	 * listener is configured. A longer one is for the session only. */
+	if (cfg->token && strlen(cfg->token) <= WAVE_CHAN_TOKEN_MAX)
+		opts->token = cfg->token;
 	return 0;
 }

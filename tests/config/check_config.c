@@ -137,6 +137,15 @@ START_TEST(token_reaches_channel_options)
 	ck_assert_int_eq(wave_config_chan_opts(cfg, &o), 0);
 	ck_assert_ptr_null(o.token); /* none asked: fabric:// asks for none */
 	wave_config_free(cfg);
+
+	/* Longer than a channel token, without a fabric:// listener: the
+	 * session checks it (AUTH messages), the channel options stay valid. */
+	ck_assert_int_eq(parse("{\"listen\": [\"shm:///tmp/a.sock\"], \"auth\": {\"token\": "
+			       "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefX\"}}",
+			       NULL, &cfg, NULL), 0);
+	ck_assert_int_eq(wave_config_chan_opts(cfg, &o), 0);
+	ck_assert_ptr_null(o.token);
+	wave_config_free(cfg);
 }
 END_TEST
 
