@@ -82,10 +82,24 @@ static bool list_eq(char **a, size_t na, char **b, size_t nb)
 	return true;
 }
 
+/* A fabric:// listener holds the token it was opened with (its channel
+ * hellos are checked against it), so with one the token is fixed too. */
+static bool token_fixed(const struct wave_config *o, const struct wave_config *n)
+{
+	for (size_t i = 0; i < o->n_listen; i++)
+		if (strncmp(o->listen[i], "fabric://", strlen("fabric://")) == 0)
+			return !str_eq(o->token, n->token);
+	return false;
+}
+
 /* What a running agent cannot change: its addresses and its channels. */
 static int fixed_check(const struct wave_config *o, const struct wave_config *n,
 		       struct wave_error *err)
 {
+	if (token_fixed(o, n))
+		return wave_error_set(err, -EINVAL, n->source ? n->source : "", 0, 0,
+				      "auth.token cannot change while the agent listens on "
+				      "fabric://; restart it");
 	if (!list_eq(o->listen, o->n_listen, n->listen, n->n_listen) ||
 	    o->host_to_agent_slots != n->host_to_agent_slots ||
 	    o->agent_to_host_slots != n->agent_to_host_slots || o->max_slots != n->max_slots ||
