@@ -43,8 +43,10 @@ static struct wave_config *config(const char *uri, const char *token)
 	struct wave_config *cfg = NULL;
 	struct wave_error err;
 
-	snprintf(text, sizeof(text), "{\"listen\": [\"%s\"], \"auth\": {\"token\": \"%s\"}}", uri,
-		 token);
+	/* The agent waits up to half the heartbeat timeout for a host to take
+	 * its channel's reply: long, for a slow (sanitized, loaded) machine. */
+	snprintf(text, sizeof(text), "{\"listen\": [\"%s\"], \"auth\": {\"token\": \"%s\"}, "
+		 "\"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 60000}}", uri, token);
 	ck_assert_msg(wave_config_parse(text, strlen(text), "agent.json", &cfg, &err) == 0, "%s",
 		      err.text);
 	return cfg;
