@@ -262,10 +262,14 @@ static int open_file(const char *path, const char *name, int want_domain,
 /* Appends @s to the list of paths tried; once full, ends it with "...". */
 static void tried_add(char *list, size_t size, const char *s)
 {
-	size_t used = strlen(list);
+	size_t used = strlen(list), len = strlen(s);
 
 	if (used >= 3 && strcmp(list + used - 3, "...") == 0)
 		return;
+	/* Once is enough (WAVE_PLUGIN_PATH may name the default directory). */
+	for (const char *p = list; (p = strstr(p, s)) != NULL; p += len)
+		if ((p == list || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
+			return;
 	/* Keep room for a final ", ..." after whatever is added. */
 	if (used + strlen(s) + 2 + 6 < size) {
 		if (used)

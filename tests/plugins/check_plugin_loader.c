@@ -129,18 +129,29 @@ START_TEST(build_tree_finds_its_plugins)
 	ck_assert_int_eq(wave_plugin_load("nothere", NULL, &p, &err), -WAVE_EPLUGIN);
 	ck_assert_str_eq(err.text, "not found (searched: " WAVE_PLUGIN_BUILD_DIR
 				   "/wave_nothere.so)" NOT_FOUND_HINT);
+	/* The same directory again (in WAVE_PLUGIN_PATH) is listed once. */
+	setenv("WAVE_PLUGIN_PATH", "/nonexistent:" WAVE_PLUGIN_BUILD_DIR, 1);
+	ck_assert_int_eq(wave_plugin_load("nothere", NULL, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.text, "not found (searched: /nonexistent/wave_nothere.so, "
+				   WAVE_PLUGIN_BUILD_DIR "/wave_nothere.so)" NOT_FOUND_HINT);
+	unsetenv("WAVE_PLUGIN_PATH");
 }
 END_TEST
 
 START_TEST(long_search_list_is_truncated)
 {
+	static char names[64][80];
 	const char *dirs[64];
 	struct wave_plugin_load_opts o;
 	struct wave_plugin *p = NULL;
 	struct wave_error err;
 
-	for (size_t i = 0; i < 64; i++)
-		dirs[i] = "/nonexistent/a/rather/long/directory/name/to/fill/the/error/text";
+	/* Distinct: a directory named twice is listed once. */
+	for (size_t i = 0; i < 64; i++) {
+		snprintf(names[i], sizeof(names[i]),
+			 "/nonexistent/a/rather/long/directory/name/to/fill/the/error/text%zu", i);
+		dirs[i] = names[i];
+	}
 	wave_plugin_load_opts_init(&o);
 	o.search_path = dirs;
 	o.n_search_path = 64;
