@@ -3,21 +3,25 @@
  * wave-agentd: the agent daemon. Loads a configuration, pins itself to the
  * configured CPUs, and serves hosts with the configured plugins until
  * SIGTERM or SIGINT (every host is told goodbye). SIGHUP reloads the
- * configuration and hot-swaps the plugins whose configuration changed;
- * SIGUSR1 prints the statistics (JSON) on stdout.
+ * configuration, hot-swaps the plugins whose configuration changed and
+ * moves every thread to the new "cpus"; SIGUSR1 prints the statistics
+ * (JSON) on stdout.
  *
  * Signals are taken synchronously: they are blocked in every thread and the
  * main thread waits for them with sigwait(), while wave_agent_run() serves
  * hosts on a thread of its own.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <wave/wave.h>
@@ -34,8 +38,9 @@ static void usage(FILE *f)
 		"  -h, --help          print this help and exit\n"
 		"\n"
 		"Signals: TERM/INT stop (hosts are told goodbye), HUP reloads the\n"
-		"configuration and hot-swaps changed plugins, USR1 prints statistics.\n"
-		"Set WAVE_LOG=info (or debug) for more messages.\n");
+		"configuration (hot-swaps changed plugins, moves to changed cpus),\n"
+		"USR1 prints statistics. Warnings are printed; set WAVE_LOG=info (or\n"
+		"debug) for more messages, WAVE_LOG=off for none.\n");
 }
 
 static int load(const char *path, struct wave_config **cfg)
@@ -63,55 +68,173 @@ static void report(const char *what, const struct wave_error *err, int ret)
 	}
 }
 
-/* --check-config also loads each configured plugin (without starting
- * it): a missing or incompatible plugin is a configuration error too. */
-static int check_plugins(const struct wave_config *cfg)
+/* Loads the plugin of domain @d and starts it once in a throw-away context
+ * with its configured params, so that a plugin whose init fails is an
+ * error of the configuration, not a silent refusal of every host later. */
+static int check_plugin(const struct wave_config *cfg, unsigned d)
 {
 	struct wave_plugin_load_opts o;
+	struct wave_plugin_ctx_opts co;
+	struct wave_plugin_ctx *ctx;
 	struct wave_plugin *p;
 	struct wave_error err;
-	int ret, bad = 0;
+	char what[300];
+	int ret;
 
+	snprintf(what, sizeof(what), "%s: domains.%s", cfg->source, wave_domain_name(d));
 	wave_plugin_load_opts_init(&o);
 	o.search_path = (const char *const *)cfg->plugin_path;
 	o.n_search_path = cfg->n_plugin_path;
+	o.domain = (int)d;
+	ret = wave_plugin_load(cfg->domains[d].plugin, &o, &p, &err);
+	if (ret < 0) {
+		report(what, &err, ret);
+		return -1;
+	}
+	wave_plugin_ctx_opts_init(&co);
+	co.params = cfg->domains[d].params;
+	ret = wave_plugin_ctx_create(p, &co, &ctx, &err);
+	if (ret < 0)
+		report(what, &err, ret);
+	else
+		wave_plugin_ctx_destroy(ctx);
+	wave_plugin_unload(p);
+	return ret < 0 ? -1 : 0;
+}
+
+static int check_plugins(const struct wave_config *cfg)
+{
+	int bad = 0;
+
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
 		if (!cfg->domains[d].enabled)
 			continue;
 		if (d != WAVE_DOMAIN_CUSTOM && d != WAVE_DOMAIN_SCHED) {
 			/* As wave_agent_create() would refuse it. */
 			fprintf(stderr, "wave-agentd: %s: domains.%s: the agent runtime does not "
-				"serve this domain yet\n", cfg->source, d == WAVE_DOMAIN_MEM ? "mem" : "rpc");
+				"serve this domain yet\n", cfg->source, wave_domain_name(d));
 			bad = 1;
 			continue;
 		}
-		o.domain = (int)d;
-		ret = wave_plugin_load(cfg->domains[d].plugin, &o, &p, &err);
-		if (ret < 0) {
-			report(cfg->source, &err, ret);
-			bad = 1;
-			continue;
-		}
-		wave_plugin_unload(p);
+		bad |= check_plugin(cfg, d) < 0;
 	}
 	return bad;
 }
 
-static int pin(const struct wave_config *cfg)
+/* The online CPUs, from the kernel's list ("0-3,6"); -1 if unknown. */
+static int online_cpus(cpu_set_t *set, char *text, size_t size)
 {
-	cpu_set_t set;
+	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+	char *p;
 
-	if (cfg->n_cpus == 0)
-		return 0;
-	CPU_ZERO(&set);
-	for (size_t i = 0; i < cfg->n_cpus; i++)
-		CPU_SET(cfg->cpus[i], &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-		fprintf(stderr, "wave-agentd: cannot run on the configured cpus: %s\n",
-			strerror(errno));
+	CPU_ZERO(set);
+	if (!f)
 		return -1;
+	p = fgets(text, (int)size, f);
+	fclose(f);
+	if (!p)
+		return -1;
+	text[strcspn(text, "\n")] = '\0';
+	while (*p) {
+		char *end;
+		long lo = strtol(p, &end, 10), hi = lo;
+
+		if (end == p)
+			return -1;
+		if (*end == '-')
+			hi = strtol(end + 1, &end, 10);
+		for (long c = lo; c <= hi && c < CPU_SETSIZE; c++)
+			CPU_SET((int)c, set);
+		p = *end == ',' ? end + 1 : end;
 	}
 	return 0;
+}
+
+/* The kernel ignores a CPU that is not online as long as another one in
+ * the set is: the agent would run elsewhere than configured, silently. */
+static int check_cpus(const struct wave_config *cfg)
+{
+	char text[256];
+	cpu_set_t online;
+	int bad = 0;
+
+	if (cfg->n_cpus == 0 || online_cpus(&online, text, sizeof(text)) < 0)
+		return 0;
+	for (size_t i = 0; i < cfg->n_cpus; i++) {
+		if (CPU_ISSET(cfg->cpus[i], &online))
+			continue;
+		fprintf(stderr, "wave-agentd: %s: cpus[%zu]: CPU %d is not online on this machine "
+			"(online: %s)\n", cfg->source, i, cfg->cpus[i], text);
+		bad = 1;
+	}
+	return bad;
+}
+
+/* The agent binds stats_socket at start; its directory must be there. */
+static int check_stats_dir(const struct wave_config *cfg)
+{
+	char dir[256];
+	struct stat st;
+	const char *slash;
+
+	if (!cfg->stats_socket)
+		return 0;
+	slash = strrchr(cfg->stats_socket, '/'); /* absolute: the parser checked */
+	snprintf(dir, sizeof(dir), "%.*s", slash == cfg->stats_socket ? 1 :
+		 (int)(slash - cfg->stats_socket), cfg->stats_socket);
+	if (stat(dir, &st) < 0) {
+		fprintf(stderr, "wave-agentd: %s: stats_socket: directory %s: %s\n", cfg->source,
+			dir, strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "wave-agentd: %s: stats_socket: %s is not a directory\n",
+			cfg->source, dir);
+		return 1;
+	}
+	return 0;
+}
+
+/* --check-config: what the agent would fail on at start, found now. */
+static int check_config(const struct wave_config *cfg)
+{
+	int bad = check_cpus(cfg);
+
+	bad |= check_stats_dir(cfg);
+	return bad | check_plugins(cfg);
+}
+
+/* Moves every thread of the process (the agent's, and any a transport
+ * started) to @cfg's CPUs, or back to @all when it lists none. */
+static int pin(const struct wave_config *cfg, const cpu_set_t *all)
+{
+	cpu_set_t set = *all;
+	struct dirent *e;
+	DIR *d;
+	int ret = 0;
+
+	if (cfg->n_cpus) {
+		CPU_ZERO(&set);
+		for (size_t i = 0; i < cfg->n_cpus; i++)
+			CPU_SET(cfg->cpus[i], &set);
+	}
+	if (!(d = opendir("/proc/self/task")))
+		ret = sched_setaffinity(0, sizeof(set), &set);
+	while (d && ret == 0 && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			ret = sched_setaffinity((pid_t)atol(e->d_name), sizeof(set), &set);
+	if (d)
+		closedir(d);
+	if (ret < 0)
+		fprintf(stderr, "wave-agentd: cannot run on the configured cpus: %s\n",
+			strerror(errno));
+	return ret;
+}
+
+static bool same_cpus(const struct wave_config *a, const struct wave_config *b)
+{
+	return a->n_cpus == b->n_cpus &&
+	       (a->n_cpus == 0 || memcmp(a->cpus, b->cpus, a->n_cpus * sizeof(*a->cpus)) == 0);
 }
 
 static void *serve(void *agent)
@@ -134,29 +257,42 @@ static void print_stats(struct wave_agent *a)
 	}
 }
 
-/* SIGHUP: a new configuration replaces the current one only if it loads
- * and the agent accepts it; otherwise the old one stays in force. */
-static void reload(struct wave_agent *a, const char *path, struct wave_config **cfg)
+/* SIGHUP: a new configuration replaces the current one only if it loads,
+ * its cpus can be taken and the agent accepts it; otherwise the old one
+ * stays in force, cpus included. */
+static void reload(struct wave_agent *a, const char *path, struct wave_config **cfg,
+		   const cpu_set_t *all)
 {
+	static const char refused[] = "reload refused, keeping the running configuration";
 	struct wave_config *next;
 	struct wave_error err;
+	bool moved;
 	int ret;
 
 	if (load(path, &next) < 0)
 		return;
+	moved = !same_cpus(*cfg, next);
+	if (moved && (check_cpus(next) || pin(next, all) < 0)) {
+		fprintf(stderr, "wave-agentd: %s\n", refused);
+		wave_config_free(next);
+		return;
+	}
 	ret = wave_agent_reload(a, next, &err);
 	if (ret < 0) {
-		report("reload refused, keeping the running configuration", &err, ret);
+		if (moved)
+			pin(*cfg, all);
+		report(refused, &err, ret);
 		wave_config_free(next);
 		return;
 	}
 	wave_config_free(*cfg);
 	*cfg = next;
-	fprintf(stderr, "wave-agentd: configuration reloaded\n");
+	fprintf(stderr, "wave-agentd: configuration reloaded%s\n",
+		moved ? " (threads moved to the new cpus)" : "");
 }
 
 static int wait_signals(struct wave_agent *a, const sigset_t *set, const char *path,
-			struct wave_config **cfg)
+			struct wave_config **cfg, const cpu_set_t *all)
 {
 	int sig;
 
@@ -164,7 +300,7 @@ static int wait_signals(struct wave_agent *a, const sigset_t *set, const char *p
 		if (sigwait(set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP)
-			reload(a, path, cfg);
+			reload(a, path, cfg, all);
 		else if (sig == SIGUSR1)
 			print_stats(a);
 		else
@@ -176,11 +312,17 @@ static int run(const char *path, struct wave_config *cfg)
 {
 	struct wave_agent *a;
 	struct wave_error err;
+	cpu_set_t all;
 	pthread_t thr;
 	sigset_t set;
 	int ret;
 
-	if (pin(cfg) < 0)
+	/* A daemon's warnings (a host refused, a plugin failing for a host)
+	 * are for its operator: shown unless WAVE_LOG says otherwise. */
+	if (!getenv("WAVE_LOG"))
+		wave_log_set_level(WAVE_LOG_WARN);
+	/* Where "cpus": none sends the agent back to. */
+	if (sched_getaffinity(0, sizeof(all), &all) < 0 || check_cpus(cfg) || pin(cfg, &all) < 0)
 		return 1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -201,7 +343,7 @@ static int run(const char *path, struct wave_config *cfg)
 		return 1;
 	}
 	fprintf(stderr, "wave-agentd: serving (pid %ld)\n", (long)getpid());
-	wait_signals(a, &set, path, &cfg);
+	wait_signals(a, &set, path, &cfg, &all);
 	pthread_join(thr, NULL);
 	wave_agent_destroy(a);
 	wave_config_free(cfg);
@@ -237,7 +379,7 @@ int main(int argc, char **argv)
 	if (load(path, &cfg) < 0)
 		return 1;
 	if (check) {
-		c = check_plugins(cfg);
+		c = check_config(cfg);
 		if (c == 0)
 			printf("%s: ok\n", path);
 		wave_config_free(cfg);

@@ -44,6 +44,8 @@ struct wave_params;
  * @plugin:  the plugin to load: a name (wave_<name>.so on the search path)
  *           or a path containing '/', given to wave_plugin_load().
  * @tick_us: the plugin's tick period in microseconds; 0 for no tick.
+ *           Always 0 for the sched domain, whose plugins are ticked by
+ *           their hosts (the key is refused there).
  * @params:  the plugin's parameters (an empty set when the file has none);
  *           give it to wave_plugin_ctx_opts.params.
  */
@@ -72,7 +74,9 @@ struct wave_config_domain {
  * @spin_ns:              "channel.spin_ns" (default 20000).
  * @allow_uids, @n_allow_uids: "auth.allow_uids"; none means the agent's
  *                        own uid only.
- * @token:                "auth.token", or NULL.
+ * @token:                "auth.token", or NULL. At most
+ *                        WAVE_CHAN_TOKEN_MAX bytes when a listen URI is
+ *                        fabric://, else at most 256.
  * @plugin_path, @n_plugin_path: "plugin_path", each entry made absolute
  *                        relative to the directory of the configuration
  *                        file when it was relative.
@@ -137,8 +141,11 @@ WAVE_API void wave_config_free(struct wave_config *cfg);
  * wave_config_chan_opts() - channel options from a configuration.
  * @cfg:  a configuration.
  * @opts: filled with wave_chan_opts_init() defaults, then the ring sizes,
- *        max_slots, delay_ns, spin_ns and allowed uids of @cfg. The uid
- *        array is @cfg's: keep @cfg alive while @opts is used.
+ *        max_slots, delay_ns, spin_ns, allowed uids and token of @cfg
+ *        (the token when it fits WAVE_CHAN_TOKEN_MAX, which the parser
+ *        ensures whenever a fabric:// listener is configured; a longer one
+ *        is the session's only). The uid array and the token are @cfg's:
+ *        keep @cfg alive while @opts is used.
  *
  * Return: 0 or -EINVAL.
  */

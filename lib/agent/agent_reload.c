@@ -13,10 +13,29 @@
 #include "../core/core.h"
 #include "agent_impl.h"
 
+/* Starts @p once in a throw-away context with the domain's params: a
+ * plugin whose init fails is refused now, by name and with its error,
+ * rather than every host being refused later with nothing printed. */
+static int probe_init(struct wave_plugin *p, const struct wave_config_domain *dcfg,
+		      struct wave_error *err)
+{
+	struct wave_plugin_ctx_opts o;
+	struct wave_plugin_ctx *ctx;
+	int ret;
+
+	wave_plugin_ctx_opts_init(&o);
+	o.params = dcfg->params;
+	ret = wave_plugin_ctx_create(p, &o, &ctx, err);
+	if (ret == 0)
+		wave_plugin_ctx_destroy(ctx);
+	return ret;
+}
+
 int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plugin **out,
 		      struct wave_error *err)
 {
 	struct wave_plugin_load_opts o;
+	int ret;
 
 	/* A plugin of a domain the runtime does not serve would be started
 	 * without the state model its accessors read. */
@@ -29,7 +48,12 @@ int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plu
 	o.search_path = (const char *const *)cfg->plugin_path;
 	o.n_search_path = cfg->n_plugin_path;
 	o.domain = (int)d;
-	return wave_plugin_load(cfg->domains[d].plugin, &o, out, err);
+	ret = wave_plugin_load(cfg->domains[d].plugin, &o, out, err);
+	if (ret == 0 && (ret = probe_init(*out, &cfg->domains[d], err)) < 0) {
+		wave_plugin_unload(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -57,10 +81,24 @@ static bool list_eq(char **a, size_t na, char **b, size_t nb)
 	return true;
 }
 
+/* A fabric:// listener holds the token it was opened with (its channel
+ * hellos are checked against it), so with one the token is fixed too. */
+static bool token_fixed(const struct wave_config *o, const struct wave_config *n)
+{
+	for (size_t i = 0; i < o->n_listen; i++)
+		if (strncmp(o->listen[i], "fabric://", strlen("fabric://")) == 0)
+			return !str_eq(o->token, n->token);
+	return false;
+}
+
 /* What a running agent cannot change: its addresses and its channels. */
 static int fixed_check(const struct wave_config *o, const struct wave_config *n,
 		       struct wave_error *err)
 {
+	if (token_fixed(o, n))
+		return wave_error_set(err, -EINVAL, n->source ? n->source : "", 0, 0,
+				      "auth.token cannot change while the agent listens on "
+				      "fabric://; restart it");
 	if (!list_eq(o->listen, o->n_listen, n->listen, n->n_listen) ||
 	    o->host_to_agent_slots != n->host_to_agent_slots ||
 	    o->agent_to_host_slots != n->agent_to_host_slots || o->max_slots != n->max_slots ||

@@ -9,13 +9,10 @@
  * positions once parsing succeeded.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <wave/plugin.h>
 
@@ -258,6 +255,9 @@ static int dup_string(struct parser *ps, json_t *v, char **dst)
 	return *dst ? 0 : oom(ps);
 }
 
+/* A Unix socket path fits in sockaddr_un.sun_path with its NUL. */
+#define MAX_SOCKET_PATH 107
+
 /* "scheme://rest" with an RFC 3986 scheme and something after it. */
 static int uri_ok(const char *s)
 {
@@ -271,12 +271,31 @@ static int uri_ok(const char *s)
 	return 1;
 }
 
+/* shm:// listens on a Unix socket: a path the agent could not bind would
+ * only fail at start. */
+static int check_shm_path(struct parser *ps, const char *uri)
+{
+	const char *path = uri + strlen("shm://");
+
+	if (strncmp(uri, "shm://", strlen("shm://")) != 0)
+		return 0;
+	if (path[0] != '/')
+		return fail(ps, 0, "the socket path must be absolute (shm:///dir/name.sock)");
+	if (strlen(path) > MAX_SOCKET_PATH)
+		return fail(ps, 0, "the socket path is %zu bytes, a Unix socket address holds at "
+			    "most %d", strlen(path), MAX_SOCKET_PATH);
+	return 0;
+}
+
 static int parse_listen_one(struct parser *ps, json_t *arr, size_t i)
 {
 	json_t *v = json_array_get(arr, i);
+	int ret;
 
 	if (!json_is_string(v) || !uri_ok(json_string_value(v)))
 		return fail_expected(ps, v, "a URI such as \"shm:///run/wave/agent.sock\"");
+	if ((ret = check_shm_path(ps, json_string_value(v))) < 0)
+		return ret;
 	for (size_t j = 0; j < i; j++)
 		if (strcmp(ps->cfg->listen[j], json_string_value(v)) == 0)
 			return fail(ps, 0, "\"%s\" is already listed as listen[%zu]",
@@ -361,16 +380,26 @@ static int parse_heartbeat(struct parser *ps, json_t *root)
 	return ret;
 }
 
+/* A ring larger than max_slots would make the agent refuse every host that
+ * asks for it; with the ring left at its default, that is every default
+ * host, so the default counts too. Blame the key the file set. */
 static int check_slots_limit(struct parser *ps, json_t *ch, const char *key, uint32_t slots)
 {
 	int ret = 0;
 
-	if (slots > ps->cfg->max_slots) {
+	if (slots <= ps->cfg->max_slots)
+		return 0;
+	if (json_object_get(ch, key)) {
 		push_key(ps, key);
 		ret = fail(ps, 0, "%" PRIu32 " slots exceed channel.max_slots (%" PRIu32 ")", slots,
 			   ps->cfg->max_slots);
-		pop(ps);
+	} else {
+		push_key(ps, "max_slots");
+		ret = fail(ps, 0, "%" PRIu32 " is below channel.%s (%" PRIu32 " by default): every "
+			   "host asking for the default rings would be refused",
+			   ps->cfg->max_slots, key, slots);
 	}
+	pop(ps);
 	return ret;
 }
 
@@ -388,13 +417,9 @@ static int parse_channel_fields(struct parser *ps, json_t *ch)
 	    (ret = get_uint(ps, ch, "delay_ns", 0, 1000000000, &cfg->delay_ns)) < 0 ||
 	    (ret = get_uint(ps, ch, "spin_ns", 0, 1000000000, &cfg->spin_ns)) < 0)
 		return ret;
-	if (json_object_get(ch, "host_to_agent_slots") &&
-	    (ret = check_slots_limit(ps, ch, "host_to_agent_slots", cfg->host_to_agent_slots)) < 0)
+	if ((ret = check_slots_limit(ps, ch, "host_to_agent_slots", cfg->host_to_agent_slots)) < 0)
 		return ret;
-	if (json_object_get(ch, "agent_to_host_slots") &&
-	    (ret = check_slots_limit(ps, ch, "agent_to_host_slots", cfg->agent_to_host_slots)) < 0)
-		return ret;
-	return 0;
+	return check_slots_limit(ps, ch, "agent_to_host_slots", cfg->agent_to_host_slots);
 }
 
 static int parse_channel(struct parser *ps, json_t *root)
@@ -435,6 +460,21 @@ static int parse_uids(struct parser *ps, json_t *auth)
 	return ret;
 }
 
+/* A fabric:// listener checks the token in its channel's hello too
+ * (wave_config_chan_opts()), where it may be at most WAVE_CHAN_TOKEN_MAX
+ * bytes; the session's AUTH messages carry longer ones. */
+static int check_fabric_token(struct parser *ps, size_t len)
+{
+	_Static_assert(WAVE_CHAN_TOKEN_MAX == 64, "update the token message");
+	if (len <= WAVE_CHAN_TOKEN_MAX)
+		return 0;
+	for (size_t i = 0; i < ps->cfg->n_listen; i++)
+		if (strncmp(ps->cfg->listen[i], "fabric://", strlen("fabric://")) == 0)
+			return fail(ps, 0, "%zu bytes, but listen[%zu] is fabric://, whose token is "
+				    "at most 64 bytes", len, i);
+	return 0;
+}
+
 static int parse_token(struct parser *ps, json_t *auth)
 {
 	json_t *v = json_object_get(auth, "token");
@@ -444,6 +484,8 @@ static int parse_token(struct parser *ps, json_t *auth)
 		return 0;
 	push_key(ps, "token");
 	ret = want_string(ps, v, "a non-empty string of at most 256 bytes", MAX_TOKEN);
+	if (ret == 0)
+		ret = check_fabric_token(ps, json_string_length(v));
 	pop(ps);
 	return ret ? ret : dup_string(ps, v, &ps->cfg->token);
 }
@@ -569,8 +611,19 @@ static int parse_domain_fields(struct parser *ps, json_t *dom, const char *name,
 	int ret;
 
 	if ((ret = check_object(ps, dom)) < 0 || (ret = check_keys(ps, dom, keys, 3)) < 0 ||
-	    (ret = parse_plugin_ref(ps, dom, d)) < 0 ||
-	    (ret = get_uint(ps, dom, "tick_us", 1, MAX_TICK_US, &d->tick_us)) < 0)
+	    (ret = parse_plugin_ref(ps, dom, d)) < 0)
+		return ret;
+	/* A sched plugin is ticked by its hosts (one TICK event per busy CPU,
+	 * at the host's wave_sched_opts.tick_us), never by the agent: a
+	 * period here would be silently ignored. */
+	if (strcmp(name, "sched") == 0 && json_object_get(dom, "tick_us")) {
+		push_key(ps, "tick_us");
+		ret = fail(ps, 1, "not used by the sched domain: its ticks are the hosts' TICK "
+			   "events (wave_sched_opts.tick_us); remove this key");
+		pop(ps);
+		return ret;
+	}
+	if ((ret = get_uint(ps, dom, "tick_us", 1, MAX_TICK_US, &d->tick_us)) < 0)
 		return ret;
 	d->enabled = 1;
 	return parse_params(ps, dom, name, d);
@@ -615,9 +668,6 @@ static int parse_version(struct parser *ps, json_t *root)
 	}
 	return ret;
 }
-
-/* A Unix socket path fits in sockaddr_un.sun_path with its NUL. */
-#define MAX_SOCKET_PATH 107
 
 /* Absolute, because a daemon's working directory is nobody's business. */
 static int parse_stats_socket(struct parser *ps, json_t *root)
@@ -696,6 +746,20 @@ static int load_json(const char *text, size_t len, const char *source, json_t **
 			      jerr.line > 0 ? jerr.column : 0, "%s", jerr.text);
 }
 
+/* JSON text has no raw NUL byte, but jansson 2.14 takes one right after a
+ * number for the end of the number and ignores the rest of the file. */
+static int refuse_nul(const char *text, size_t len, const char *source, struct wave_error *err)
+{
+	const char *nul = memchr(text, '\0', len);
+	int line, column;
+
+	if (!nul)
+		return 0;
+	wave_text_locate(text, (size_t)(nul - text), &line, &column);
+	return wave_error_set(err, -WAVE_ECONFIG, source, line, column,
+			      "a NUL byte is not allowed in a configuration");
+}
+
 WAVE_API int wave_config_parse(const char *text, size_t len, const char *source,
 			       struct wave_config **out, struct wave_error *err)
 {
@@ -707,7 +771,8 @@ WAVE_API int wave_config_parse(const char *text, size_t len, const char *source,
 	ps.source = source ? source : "<string>";
 	if (!text || !out)
 		return wave_error_set(err, -EINVAL, ps.source, 0, 0, "invalid argument");
-	if ((ret = load_json(text, len, ps.source, &root, err)) < 0)
+	if ((ret = refuse_nul(text, len, ps.source, err)) < 0 ||
+	    (ret = load_json(text, len, ps.source, &root, err)) < 0)
 		return ret;
 	ps.cfg = config_new(ps.source);
 	ret = ps.cfg ? parse_root(&ps, root) : oom(&ps);
@@ -719,55 +784,6 @@ WAVE_API int wave_config_parse(const char *text, size_t len, const char *source,
 	wave_info("configuration %s loaded", ps.source);
 	*out = ps.cfg;
 	return 0;
-}
-
-/* Reads all of @fd (at most WAVE_CONFIG_MAX_BYTES) into a new buffer. */
-static int read_all(int fd, const char *path, char **buf, size_t *len, struct wave_error *err)
-{
-	struct stat st;
-	size_t got = 0;
-
-	if (fstat(fd, &st) < 0)
-		return wave_error_set(err, -WAVE_ECONFIG, path, 0, 0, "cannot stat: %s",
-				      wave_strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return wave_error_set(err, -WAVE_ECONFIG, path, 0, 0, "not a regular file");
-	if (st.st_size > (off_t)WAVE_CONFIG_MAX_BYTES)
-		return wave_error_set(err, -WAVE_ECONFIG, path, 0, 0,
-				      "file is larger than %u bytes", WAVE_CONFIG_MAX_BYTES);
-	if (!(*buf = wave_cfg_malloc((size_t)st.st_size + 1)))
-		return wave_error_set(err, -ENOMEM, path, 0, 0, "out of memory");
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* the file shrank, or failed: parse what we have */
-		got += (size_t)n;
-	}
-	*len = got;
-	return 0;
-}
-
-WAVE_API int wave_config_load(const char *path, struct wave_config **out, struct wave_error *err)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	int fd, ret;
-
-	wave_error_clear(err);
-	if (!path || !out)
-		return wave_error_set(err, -EINVAL, path ? path : "", 0, 0, "invalid argument");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return wave_error_set(err, -WAVE_ECONFIG, path, 0, 0, "cannot open: %s",
-				      wave_strerror(errno));
-	ret = read_all(fd, path, &buf, &len, err);
-	close(fd);
-	if (ret == 0)
-		ret = wave_config_parse(buf, len, path, out, err);
-	wave_cfg_free(buf);
-	return ret;
 }
 
 static void free_strings(char **v, size_t n)
@@ -807,5 +823,10 @@ WAVE_API int wave_config_chan_opts(const struct wave_config *cfg, struct wave_ch
 	opts->spin_ns = cfg->spin_ns;
 	opts->allow_uids = cfg->allow_uids;
 	opts->n_allow_uids = cfg->n_allow_uids;
+	/* fabric:// checks it in its hello (the only check it has); the
+	 * parser kept it within WAVE_CHAN_TOKEN_MAX whenever a fabric://
+	 * listener is configured. A longer one is for the session only. */
+	if (cfg->token && strlen(cfg->token) <= WAVE_CHAN_TOKEN_MAX)
+		opts->token = cfg->token;
 	return 0;
 }

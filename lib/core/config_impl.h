@@ -48,4 +48,8 @@ struct wave_json_seg {
 void wave_json_locate(const char *text, size_t len, const struct wave_json_seg *path,
 		      size_t depth, int at_key, int *line, int *column);
 
+/* The line and column (1-based, columns in characters) of byte @offset of
+ * @text, which holds at least @offset bytes. */
+void wave_text_locate(const char *text, size_t offset, int *line, int *column);
+
 #endif /* WAVE_CORE_CONFIG_IMPL_H */

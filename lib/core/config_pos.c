@@ -246,3 +246,13 @@ void wave_json_locate(const char *text, size_t len, const struct wave_json_seg *
 	*line = c.line;
 	*column = c.column;
 }
+
+void wave_text_locate(const char *text, size_t offset, int *line, int *column)
+{
+	struct cursor c = { text, text + offset, 1, 1 };
+
+	while (c.p < c.end)
+		advance(&c);
+	*line = c.line;
+	*column = c.column;
+}

@@ -9,6 +9,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,8 @@
 #include "../decision/domain.h"
 #include "plugin_impl.h"
 
-#ifndef WAVE_PLUGIN_DIR
-#error "WAVE_PLUGIN_DIR (the default plugin directory) must be defined by the build"
+#if !defined(WAVE_PLUGIN_DIR) || !defined(WAVE_BUILD_DIR) || !defined(WAVE_PLUGIN_BUILD_DIR)
+#error "WAVE_PLUGIN_DIR, WAVE_BUILD_DIR and WAVE_PLUGIN_BUILD_DIR must be defined by the build"
 #endif
 
 #define ENTRY_PREFIX "wave_plugin_entry_"
@@ -226,10 +227,14 @@ static int open_file(const char *path, const char *name, int want_domain,
 /* Appends @s to the list of paths tried; once full, ends it with "...". */
 static void tried_add(char *list, size_t size, const char *s)
 {
-	size_t used = strlen(list);
+	size_t used = strlen(list), len = strlen(s);
 
 	if (used >= 3 && strcmp(list + used - 3, "...") == 0)
 		return;
+	/* Once is enough (WAVE_PLUGIN_PATH may name the default directory). */
+	for (const char *p = list; (p = strstr(p, s)) != NULL; p += len)
+		if ((p == list || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
+			return;
 	/* Keep room for a final ", ..." after whatever is added. */
 	if (used + strlen(s) + 2 + 6 < size) {
 		if (used)
@@ -275,10 +280,45 @@ static int try_list(const char *list, const char *name, char *tried, size_t tsiz
 	return ret;
 }
 
+/* Whether this libwave's code lives under its build directory: a program
+ * run from the build tree, not installed (libwave.so, or libwave.a linked
+ * into the program). */
+static int in_build_tree(void)
+{
+	char self[PATH_MAX], build[PATH_MAX];
+	int (*fn)(void) = in_build_tree;
+	void *addr;
+	Dl_info info;
+	size_t n;
+
+	/* As in open_file(): a function pointer to dladdr's data pointer. */
+	memcpy(&addr, &fn, sizeof(addr));
+	if (!dladdr(addr, &info) || !info.dli_fname || !realpath(info.dli_fname, self)) {
+		/* The main program, named by a relative argv[0]. */
+		ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (len <= 0)
+			return 0;
+		self[len] = '\0';
+	}
+	if (!realpath(WAVE_BUILD_DIR, build))
+		return 0;
+	n = strlen(build);
+	return strncmp(self, build, n) == 0 && self[n] == '/';
+}
+
+/* The directory searched last: the installed plugins; or, for a libwave run
+ * from its build tree, the plugins built with it (an installed libwave
+ * never looks there, and an uninstalled one never takes an installed
+ * plugin, maybe of another version, for its own). */
+static const char *default_dir(void)
+{
+	return in_build_tree() ? WAVE_PLUGIN_BUILD_DIR : WAVE_PLUGIN_DIR;
+}
+
 static int search(const char *name, const struct wave_plugin_load_opts *o, char **found,
 		  struct wave_error *err)
 {
-	char tried[WAVE_ERROR_TEXT_LENGTH - 40] = "";
+	char tried[WAVE_ERROR_TEXT_LENGTH - 140] = "";
 	char file[WAVE_PLUGIN_NAME_MAX + 10];
 	int ret = 0;
 
@@ -288,14 +328,18 @@ static int search(const char *name, const struct wave_plugin_load_opts *o, char 
 				      sizeof(tried), found);
 	if (ret == 0 && !(o->flags & WAVE_PLUGIN_F_NO_ENV))
 		ret = try_list(getenv("WAVE_PLUGIN_PATH"), name, tried, sizeof(tried), found);
-	if (ret == 0 && !(o->flags & WAVE_PLUGIN_F_NO_DEFAULT))
-		ret = try_dir(WAVE_PLUGIN_DIR, strlen(WAVE_PLUGIN_DIR), name, tried, sizeof(tried),
-			      found);
+	if (ret == 0 && !(o->flags & WAVE_PLUGIN_F_NO_DEFAULT)) {
+		const char *dir = default_dir();
+		ret = try_dir(dir, strlen(dir), name, tried, sizeof(tried), found);
+	}
 	snprintf(file, sizeof(file), "wave_%s.so", name);
 	if (ret < 0)
 		return wave_error_set(err, ret, file, 0, 0, "out of memory");
 	if (ret == 0)
-		return wave_error_set(err, -WAVE_EPLUGIN, file, 0, 0, "not found (searched: %s)",
+		return wave_error_set(err, -WAVE_EPLUGIN, file, 0, 0,
+				      "not found (searched: %s); add its directory to "
+				      "WAVE_PLUGIN_PATH or the configuration's plugin_path, or "
+				      "name the file (a path with a '/')",
 				      tried[0] ? tried : "no directories");
 	return 0;
 }

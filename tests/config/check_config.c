@@ -4,8 +4,11 @@
 #include "check_run.h"
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <wave/wave.h>
 
@@ -44,7 +47,7 @@ START_TEST(missing_file_names_it)
 	ck_assert_str_eq(err.text, "cannot open: No such file or directory");
 	ck_assert_int_eq(err.line, 0);
 	ck_assert_int_eq(wave_config_load("/", &cfg, &err), -WAVE_ECONFIG);
-	ck_assert_str_eq(err.text, "not a regular file");
+	ck_assert_str_eq(err.text, "is a directory; a configuration must be a regular file");
 	ck_assert_ptr_null(cfg);
 }
 END_TEST
@@ -117,6 +120,56 @@ START_TEST(channel_options)
 }
 END_TEST
 
+/* auth.token protects fabric:// listeners too: the channel options carry
+ * it (a daemon's listeners are opened with exactly these options). */
+START_TEST(token_reaches_channel_options)
+{
+	struct wave_config *cfg = NULL;
+	struct wave_chan_opts o;
+
+	ck_assert_int_eq(parse("{\"auth\": {\"token\": \"s3cret\"}}", NULL, &cfg, NULL), 0);
+	ck_assert_int_eq(wave_config_chan_opts(cfg, &o), 0);
+	ck_assert_ptr_nonnull(o.token);
+	ck_assert_str_eq(o.token, "s3cret");
+	wave_config_free(cfg);
+
+	ck_assert_int_eq(parse("{}", NULL, &cfg, NULL), 0);
+	ck_assert_int_eq(wave_config_chan_opts(cfg, &o), 0);
+	ck_assert_ptr_null(o.token); /* none asked: fabric:// asks for none */
+	wave_config_free(cfg);
+
+	/* Longer than a channel token, without a fabric:// listener: the
+	 * session checks it (AUTH messages), the channel options stay valid. */
+	ck_assert_int_eq(parse("{\"listen\": [\"shm:///tmp/a.sock\"], \"auth\": {\"token\": "
+			       "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefX\"}}",
+			       NULL, &cfg, NULL), 0);
+	ck_assert_int_eq(wave_config_chan_opts(cfg, &o), 0);
+	ck_assert_ptr_null(o.token);
+	wave_config_free(cfg);
+}
+END_TEST
+
+/* A FIFO as the configuration would block open() until a writer comes (a
+ * daemon's reload with it); it must be refused at once, by name. Without
+ * the fix this test hangs until Check's timeout fails it. */
+START_TEST(fifo_refused)
+{
+	char dir[] = "/tmp/wave-config-XXXXXX", path[64];
+	struct wave_config *cfg = NULL;
+	struct wave_error err;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/agent.json", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(wave_config_load(path, &cfg, &err), -WAVE_ECONFIG);
+	ck_assert_ptr_null(cfg);
+	ck_assert_str_eq(err.source, path);
+	ck_assert_str_eq(err.text, "is a FIFO; a configuration must be a regular file");
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(domain_params_kept)
 {
 	const char *text = "{\"domains\": {\"custom\": {\"plugin\": \"p\", \"tick_us\": 7}}}";
@@ -183,6 +236,8 @@ int main(void)
 	tcase_add_test(tc, string_source_and_unterminated_text);
 	tcase_add_test(tc, relative_plugin_path_follows_the_file);
 	tcase_add_test(tc, channel_options);
+	tcase_add_test(tc, token_reaches_channel_options);
+	tcase_add_test(tc, fifo_refused);
 	tcase_add_test(tc, domain_params_kept);
 	tcase_add_test(tc, params_parse);
 	tcase_add_test(tc, error_format);

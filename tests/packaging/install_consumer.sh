@@ -119,6 +119,35 @@ while IFS= read -r h; do
 			-I"$prefix/include" -x c - || die "<$h> does not compile on its own"
 done < <(cd "$prefix/include" && find wave -name '*.h' | sort)
 
+# --- the installed daemon -------------------------------------------------------
+# It must start from the prefix without LD_LIBRARY_PATH (its RUNPATH leads to
+# the libwave beside it) and load that copy, not another one.
+agentd="$prefix/bin/wave-agentd"
+if [ -x "$agentd" ]; then
+	step "installed wave-agentd runs without LD_LIBRARY_PATH"
+	readelf -dW "$agentd" | grep -qE '\((RUNPATH|RPATH)\)' ||
+		die "wave-agentd has no RUNPATH: it cannot find libwave in $libdir"
+	resolved=$(env -u LD_LIBRARY_PATH ldd "$agentd" | awk '$1 ~ /^libwave\.so/ { print $3 }')
+	[ -n "$resolved" ] &&
+		[ "$(readlink -f "$resolved")" = "$(readlink -f "$libdir/libwave.so.${version%%.*}")" ] ||
+		die "wave-agentd resolves libwave to '$resolved', not to the installed copy in $libdir"
+	out=$(env -u LD_LIBRARY_PATH "$agentd" --version) || die "installed wave-agentd: $out"
+	[ "$out" = "wave-agentd $version" ] || die "installed wave-agentd --version: '$out'"
+	# An installed libwave never takes the build tree's plugins for its own.
+	echo '{ "domains": { "sched": { "plugin": "sched_fifo" } } }' >"$work/agent.json"
+	if out=$(env -u LD_LIBRARY_PATH -u WAVE_PLUGIN_PATH "$agentd" --check-config \
+		--config "$work/agent.json" 2>&1); then
+		die "installed wave-agentd found sched_fifo although none is installed: $out"
+	fi
+	case "$out" in
+	*"$(readlink -f "$build_dir")"* | *"$build_dir"*)
+		die "installed wave-agentd searched the build tree: $out" ;;
+	*"not found (searched: "*) ;;
+	*) die "installed wave-agentd: unexpected error: $out" ;;
+	esac
+	echo "wave-agentd: ok ($(readelf -dW "$agentd" | grep -oE 'runpath: .*'))"
+fi
+
 # --- (a) pkg-config, shared -----------------------------------------------------
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 step "pkg-config (PKG_CONFIG_PATH=$libdir/pkgconfig)"

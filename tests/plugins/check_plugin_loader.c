@@ -89,6 +89,11 @@ START_TEST(finds_plugin_on_environment_path)
 }
 END_TEST
 
+/* What every "not found" ends with: where to point the loader instead. */
+#define NOT_FOUND_HINT                                                                   \
+	"; add its directory to WAVE_PLUGIN_PATH or the configuration's plugin_path, or " \
+	"name the file (a path with a '/')"
+
 START_TEST(not_found_lists_paths_searched)
 {
 	const char *dirs[] = { "/nonexistent/a", "/nonexistent/b" };
@@ -105,23 +110,53 @@ START_TEST(not_found_lists_paths_searched)
 	ck_assert_str_eq(err.source, "wave_nothere.so");
 	ck_assert_str_eq(err.text, "not found (searched: /nonexistent/a/wave_nothere.so, "
 				   "/nonexistent/b/wave_nothere.so, "
-				   "/nonexistent/env/wave_nothere.so)");
+				   "/nonexistent/env/wave_nothere.so)" NOT_FOUND_HINT);
 	o.n_search_path = 0;
 	o.flags = WAVE_PLUGIN_F_NO_DEFAULT | WAVE_PLUGIN_F_NO_ENV;
 	ck_assert_int_eq(wave_plugin_load("nothere", &o, &p, &err), -WAVE_EPLUGIN);
-	ck_assert_str_eq(err.text, "not found (searched: no directories)");
+	ck_assert_str_eq(err.text, "not found (searched: no directories)" NOT_FOUND_HINT);
+}
+END_TEST
+
+/* This test runs from the build tree, as an example does before anyone
+ * installs it: with nothing else to go on, the plugins built beside its
+ * libwave are found, not those of an installed copy (installed libwave
+ * never looks in a build tree: tests/packaging/install_consumer.sh). */
+START_TEST(build_tree_finds_its_plugins)
+{
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+
+	unsetenv("WAVE_PLUGIN_PATH");
+	ck_assert_int_eq(wave_plugin_load("sched_fifo", NULL, &p, &err), 0);
+	ck_assert_str_eq(wave_plugin_path(p), WAVE_PLUGIN_BUILD_DIR "/wave_sched_fifo.so");
+	wave_plugin_unload(p);
+	ck_assert_int_eq(wave_plugin_load("nothere", NULL, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.text, "not found (searched: " WAVE_PLUGIN_BUILD_DIR
+				   "/wave_nothere.so)" NOT_FOUND_HINT);
+	/* The same directory again (in WAVE_PLUGIN_PATH) is listed once. */
+	setenv("WAVE_PLUGIN_PATH", "/nonexistent:" WAVE_PLUGIN_BUILD_DIR, 1);
+	ck_assert_int_eq(wave_plugin_load("nothere", NULL, &p, &err), -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.text, "not found (searched: /nonexistent/wave_nothere.so, "
+				   WAVE_PLUGIN_BUILD_DIR "/wave_nothere.so)" NOT_FOUND_HINT);
+	unsetenv("WAVE_PLUGIN_PATH");
 }
 END_TEST
 
 START_TEST(long_search_list_is_truncated)
 {
+	static char names[64][80];
 	const char *dirs[64];
 	struct wave_plugin_load_opts o;
 	struct wave_plugin *p = NULL;
 	struct wave_error err;
 
-	for (size_t i = 0; i < 64; i++)
-		dirs[i] = "/nonexistent/a/rather/long/directory/name/to/fill/the/error/text";
+	/* Distinct: a directory named twice is listed once. */
+	for (size_t i = 0; i < 64; i++) {
+		snprintf(names[i], sizeof(names[i]),
+			 "/nonexistent/a/rather/long/directory/name/to/fill/the/error/text%zu", i);
+		dirs[i] = names[i];
+	}
 	wave_plugin_load_opts_init(&o);
 	o.search_path = dirs;
 	o.n_search_path = 64;
@@ -418,6 +453,7 @@ int main(void)
 	tcase_add_test(find, finds_plugin_on_search_path);
 	tcase_add_test(find, finds_plugin_on_environment_path);
 	tcase_add_test(find, not_found_lists_paths_searched);
+	tcase_add_test(find, build_tree_finds_its_plugins);
 	tcase_add_test(find, long_search_list_is_truncated);
 	tcase_add_test(find, invalid_arguments);
 	tcase_add_test(find, bad_names);
