@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared-memory channels: the channel object (shm.c) and its two ways of
  * getting the memory: a Unix-socket rendezvous with a memfd (shm_sock.c) and
- * a mapped file or device (shm.c). */
+ * a mapped file or device (file.c). */
 #ifndef WAVE_SHM_H
 #define WAVE_SHM_H
 
