@@ -41,4 +41,8 @@ int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h
 		      const struct wave_chan_opts *o, enum wave_role role,
 		      struct wave_shm_doorbell db, struct wave_chan **out);
 
+/* Test hook (not exported): makes every futex() call fail with EFAULT, as
+ * on a PFN-mapped PCIe BAR. */
+void wave_shm_test_futex_fault(bool on);
+
 #endif /* WAVE_SHM_H */
