@@ -112,7 +112,8 @@ static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, 
 
 /*
  * Receives one datagram of exactly @len bytes and the fds that came with it.
- * Every fd received is either returned or closed, whatever went wrong.
+ * Every fd received is returned on success and closed on every failure,
+ * including a zero-length datagram (read as the end, but it may carry fds).
  */
 static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds)
 {
@@ -141,12 +142,10 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds)
 				close(fd);
 		}
 	}
-	if (r == 0)
-		return -WAVE_ECLOSED;
-	if ((size_t)r != len || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+	if (r == 0 || (size_t)r != len || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		close_fds(fds, *nfds);
 		*nfds = 0;
-		return -WAVE_ECORRUPT;
+		return r == 0 ? -WAVE_ECLOSED : -WAVE_ECORRUPT;
 	}
 	return 0;
 }
