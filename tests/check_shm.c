@@ -141,6 +141,16 @@ START_TEST(stale_socket_replaced_live_one_kept)
 	ck_assert_int_eq(wave_chan_listen(uri, NULL, &l), 0);   /* stale: replaced */
 	ck_assert_int_eq(wave_chan_listen(uri, NULL, &l2), -EADDRINUSE); /* live: kept */
 	wave_chan_listener_close(l);
+	/* a live socket of another type is kept too */
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	ck_assert_uint_lt(strlen(path), sizeof(a.sun_path));
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	ck_assert_int_eq(wave_chan_listen(uri, NULL, &l2), -EADDRINUSE);
+	close(fd);
+	unlink(path);
 	/* never remove something that is not a socket */
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	ck_assert_int_ge(fd, 0);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../core/core.h"
+#include "../core/unix_bind.h"
 #include "shm.h"
 #include "shm_wire.h"
 
@@ -154,36 +155,6 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds)
 
 static const struct wave_listener_ops shm_listener_ops;
 
-/* A socket file nobody listens on: left by a listener that died. */
-static bool stale_socket(const struct sockaddr_un *a)
-{
-	struct stat st;
-	bool stale = false;
-	int probe;
-
-	if (lstat(a->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
-		return false; /* never remove anything but a socket */
-	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (probe >= 0) {
-		stale = connect(probe, (const struct sockaddr *)a, sizeof(*a)) < 0 &&
-			errno == ECONNREFUSED;
-		close(probe);
-	}
-	return stale;
-}
-
-static int bind_replacing_stale(int fd, const struct sockaddr_un *a)
-{
-	if (bind(fd, (const struct sockaddr *)a, sizeof(*a)) == 0)
-		return 0;
-	if (errno != EADDRINUSE)
-		return -errno;
-	if (!stale_socket(a))
-		return -EADDRINUSE;
-	unlink(a->sun_path);
-	return bind(fd, (const struct sockaddr *)a, sizeof(*a)) == 0 ? 0 : -errno;
-}
-
 static int listener_epoll(struct shm_listener *l)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = l->fd };
@@ -239,7 +210,7 @@ static int shm_listen(const char *path, const struct wave_chan_opts *o,
 		ret = -errno;
 		goto err;
 	}
-	if ((ret = bind_replacing_stale(l->fd, &l->addr)) < 0)
+	if ((ret = wave_unix_bind(l->fd, &l->addr)) < 0)
 		goto err_fd;
 	/* Owner only; a peer that slips in before the chmod still faces the
 	 * uid check at accept. */
