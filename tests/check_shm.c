@@ -7,6 +7,7 @@
 #include "check_run.h"
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -648,6 +649,18 @@ START_TEST(killed_host_is_noticed)
 	/* _i == 0: a sleeping reader; _i == 1: a reader that only polls */
 	if (_i == 0)
 		ck_assert_int_eq(wave_chan_wait(p.agent, -1), 1);
+	if (_i == 2) {
+		/* An event loop's reader (the agent's): trywait, then sleep on
+		 * the fd. Woken by the death, it must see it in a few turns,
+		 * not after thousands of polls with the fd still readable. */
+		struct pollfd pf = { .fd = wave_chan_fd(p.agent), .events = POLLIN };
+		unsigned turns = 0;
+		while ((k = wave_chan_recv_burst(p.agent, &m, 1)) == 0) {
+			ck_assert_uint_lt(++turns, 10);
+			if (wave_chan_trywait(p.agent) == 0)
+				ck_assert_int_eq(poll(&pf, 1, -1), 1);
+		}
+	}
 	while ((k = wave_chan_recv_burst(p.agent, &m, 1)) == 0)
 		;
 	ck_assert_int_eq(k, -WAVE_ECLOSED);
@@ -752,7 +765,7 @@ int main(void)
 	tcase_add_test(tc, impossible_stamp_fails_the_channel);
 	tcase_add_test(tc, impossible_credit_fails_the_channel);
 	tcase_add_test(tc, bad_layout_headers_refused);
-	tcase_add_loop_test(tc, killed_host_is_noticed, 0, 2);
+	tcase_add_loop_test(tc, killed_host_is_noticed, 0, 3);
 	tcase_add_test(tc, uri_and_option_errors);
 	tcase_add_test(tc, accept_times_out_without_host);
 	tcase_add_test(tc, errors_and_version);

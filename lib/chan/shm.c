@@ -420,6 +420,22 @@ static void drain_efd(struct shm_chan *c)
 	(void)r;
 }
 
+/* Waits up to @tp (NULL: no limit) for the eventfd doorbell or the
+ * rendezvous socket, then empties the doorbell and reads the socket's news
+ * (the peer's death is seen here at once, not after LIVENESS_EVERY polls). */
+static void poll_doorbell(struct shm_chan *c, const struct timespec *tp)
+{
+	struct pollfd p[2] = { { .fd = c->db.my_efd, .events = POLLIN },
+			       { .fd = c->db.sock, .events = POLLIN } };
+
+	if (ppoll(p, c->db.sock >= 0 ? 2 : 1, tp, NULL) > 0) {
+		if (p[0].revents)
+			drain_efd(c);
+		if (p[1].revents)
+			check_socket(c);
+	}
+}
+
 static struct timespec ns_timespec(uint64_t ns)
 {
 	return (struct timespec){ (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
@@ -452,14 +468,7 @@ static void sleep_on_doorbell(struct shm_chan *c, uint32_t token, uint64_t ns, u
 		nap(ns, nap_ns);
 		return;
 	}
-	struct pollfd p[2] = { { .fd = c->db.my_efd, .events = POLLIN },
-			       { .fd = c->db.sock, .events = POLLIN } };
-	if (ppoll(p, c->db.sock >= 0 ? 2 : 1, tp, NULL) > 0) {
-		if (p[0].revents)
-			drain_efd(c);
-		if (p[1].revents)
-			check_socket(c);
-	}
+	poll_doorbell(c, tp);
 }
 
 /* Arms, re-checks and sleeps on the doorbell for @ns at most. */
@@ -539,8 +548,10 @@ static int shm_trywait(struct wave_chan *ch)
 	uint64_t due;
 	int r;
 
+	/* One system call, as the read that emptied the doorbell cost: a
+	 * caller woken on wave_chan_fd() by the peer's death learns it here. */
 	if (c->db.my_efd >= 0)
-		drain_efd(c);
+		poll_doorbell(c, &(struct timespec){ 0, 0 });
 	if ((r = rx_ready(c, &due)) != 0 || due)
 		return r < 0 ? r : -EAGAIN;
 	arm(c);
