@@ -5,7 +5,9 @@
  * internal layout functions.
  */
 #include "check_run.h"
+#include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -140,6 +142,16 @@ START_TEST(stale_socket_replaced_live_one_kept)
 	ck_assert_int_eq(wave_chan_listen(uri, NULL, &l), 0);   /* stale: replaced */
 	ck_assert_int_eq(wave_chan_listen(uri, NULL, &l2), -EADDRINUSE); /* live: kept */
 	wave_chan_listener_close(l);
+	/* a live socket of another type is kept too */
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	ck_assert_uint_lt(strlen(path), sizeof(a.sun_path));
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	ck_assert_int_eq(wave_chan_listen(uri, NULL, &l2), -EADDRINUSE);
+	close(fd);
+	unlink(path);
 	/* never remove something that is not a socket */
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	ck_assert_int_ge(fd, 0);
@@ -289,6 +301,95 @@ START_TEST(refuses_hostile_hellos)
 	ck_assert_int_eq(accept_finish(&ac), 0);
 	wave_chan_close(h);
 	wave_chan_listener_close(l);
+	tmpdir_rm(dir);
+}
+END_TEST
+
+/* Open descriptors of this process. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A raw agent that answers a hello with a zero-length datagram carrying an
+ * eventfd (what a SEQPACKET receiver cannot tell from end-of-file). */
+static void *empty_reply_agent(void *a)
+{
+	int lfd = *(int *)a, s, efd;
+	char buf[256];
+
+	s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (s < 0)
+		abort();
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	if (recvmsg(s, &m, MSG_CMSG_CLOEXEC) < 0)
+		abort();
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			close(fd);
+		}
+	efd = eventfd(0, EFD_CLOEXEC);
+	raw_send(s, "", 0, &efd, 1);
+	close(efd);
+	/* Keep the socket until the host read it: closing first could
+	 * discard the datagram. */
+	recv(s, buf, sizeof(buf), 0);
+	close(s);
+	return NULL;
+}
+
+/* A zero-length SEQPACKET datagram reads as end-of-file, but may carry
+ * descriptors: both ends close every one they receive, whatever the path. */
+START_TEST(empty_datagram_fds_are_closed)
+{
+	char dir[64], uri[128];
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct wave_chan *h = NULL;
+	struct acceptor ac;
+	pthread_t t;
+	int before, lfd;
+
+	tmpdir_make(dir);
+	/* The agent end facing a host that sends one. */
+	struct wave_chan_listener *l = listen_in(dir, NULL, uri, sizeof(uri));
+	before = count_fds();
+	for (int i = 0; i < 4; i++) {
+		int s = raw_connect(uri), e[2] = { eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC) };
+		accept_start(&ac, l);
+		raw_send(s, "", 0, e, 2);
+		close(e[0]);
+		close(e[1]);
+		ck_assert_int_eq(raw_reply(s), WAVE_ECLOSED);
+		ck_assert_int_eq(accept_finish(&ac), -WAVE_ECLOSED);
+		close(s);
+	}
+	ck_assert_int_eq(count_fds(), before);
+	wave_chan_listener_close(l);
+
+	/* The host end facing an agent that answers with one. */
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/raw.sock", dir);
+	snprintf(uri, sizeof(uri), "shm://%s", a.sun_path);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	before = count_fds();
+	ck_assert_int_eq(pthread_create(&t, NULL, empty_reply_agent, &lfd), 0);
+	ck_assert_int_eq(wave_chan_open(uri, NULL, &h), -WAVE_EREFUSED);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(count_fds(), before);
+	close(lfd);
 	tmpdir_rm(dir);
 }
 END_TEST
@@ -548,6 +649,18 @@ START_TEST(killed_host_is_noticed)
 	/* _i == 0: a sleeping reader; _i == 1: a reader that only polls */
 	if (_i == 0)
 		ck_assert_int_eq(wave_chan_wait(p.agent, -1), 1);
+	if (_i == 2) {
+		/* An event loop's reader (the agent's): trywait, then sleep on
+		 * the fd. Woken by the death, it must see it in a few turns,
+		 * not after thousands of polls with the fd still readable. */
+		struct pollfd pf = { .fd = wave_chan_fd(p.agent), .events = POLLIN };
+		unsigned turns = 0;
+		while ((k = wave_chan_recv_burst(p.agent, &m, 1)) == 0) {
+			ck_assert_uint_lt(++turns, 10);
+			if (wave_chan_trywait(p.agent) == 0)
+				ck_assert_int_eq(poll(&pf, 1, -1), 1);
+		}
+	}
 	while ((k = wave_chan_recv_burst(p.agent, &m, 1)) == 0)
 		;
 	ck_assert_int_eq(k, -WAVE_ECLOSED);
@@ -646,12 +759,13 @@ int main(void)
 	tcase_add_test(tc, socket_is_owner_only_and_removed_on_close);
 	tcase_add_test(tc, stale_socket_replaced_live_one_kept);
 	tcase_add_test(tc, refuses_hostile_hellos);
+	tcase_add_test(tc, empty_datagram_fds_are_closed);
 	tcase_add_test(tc, refuses_rings_above_listener_limit);
 	tcase_add_loop_test(tc, survives_scribbling_host, 0, 8);
 	tcase_add_test(tc, impossible_stamp_fails_the_channel);
 	tcase_add_test(tc, impossible_credit_fails_the_channel);
 	tcase_add_test(tc, bad_layout_headers_refused);
-	tcase_add_loop_test(tc, killed_host_is_noticed, 0, 2);
+	tcase_add_loop_test(tc, killed_host_is_noticed, 0, 3);
 	tcase_add_test(tc, uri_and_option_errors);
 	tcase_add_test(tc, accept_times_out_without_host);
 	tcase_add_test(tc, errors_and_version);

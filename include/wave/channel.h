@@ -338,7 +338,9 @@ WAVE_API int wave_chan_recv_burst(struct wave_chan *ch, struct wave_msg *msgs, u
  * @timeout_ns: how long to wait; 0 only checks; negative waits for ever.
  *
  * Polls for opts.spin_ns, then sleeps on the channel's doorbell; the peer
- * pays for a wake-up only while this end is asleep.
+ * pays for a wake-up only while this end is asleep. A message held back by
+ * latency emulation (opts.delay_ns) is slept for until it is due; with
+ * @timeout_ns 0 it is "not ready" and the call returns at once.
  *
  * Return: 1 when a message is ready (or the peer closed: the next receive
  * returns -WAVE_ECLOSED), 0 on timeout, or a negative error code.
@@ -361,7 +363,9 @@ WAVE_API int wave_chan_fd(struct wave_chan *ch);
  * wave_chan_trywait() - arm the doorbell before sleeping on wave_chan_fd().
  *
  * Return: 0 when armed and nothing is pending (safe to sleep), -EAGAIN when a
- * message is already ready (receive instead), or a negative error code.
+ * message is already ready (receive instead) or is held back by latency
+ * emulation for a while (no doorbell rings when it becomes due: look again
+ * soon), or a negative error code. Never waits.
  */
 WAVE_API int wave_chan_trywait(struct wave_chan *ch);
 

@@ -19,39 +19,10 @@
 
 #include "../core/config_impl.h"
 #include "../core/core.h"
+#include "../core/unix_bind.h"
 #include "agent_impl.h"
 
 #define STATS_READER_NS (2000000000ull)
-
-/* A socket file nobody listens on: left by an agent that died. */
-static bool stale_socket(const struct sockaddr_un *sa)
-{
-	struct stat st;
-	bool stale = false;
-	int probe;
-
-	if (lstat(sa->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
-		return false; /* never remove anything but a socket */
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (probe >= 0) {
-		stale = connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) < 0 &&
-			errno == ECONNREFUSED;
-		close(probe);
-	}
-	return stale;
-}
-
-static int bind_replacing_stale(int fd, const struct sockaddr_un *sa)
-{
-	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-		return 0;
-	if (errno != EADDRINUSE)
-		return -errno;
-	if (!stale_socket(sa))
-		return -EADDRINUSE;
-	unlink(sa->sun_path);
-	return bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 : -errno;
-}
 
 /* Binds and listens on @path, owner only. Return: 0 or -errno. */
 static int statsock_listen(struct agent_statsock *s, const char *path)
@@ -66,7 +37,7 @@ static int statsock_listen(struct agent_statsock *s, const char *path)
 	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return -errno;
-	if ((ret = bind_replacing_stale(s->fd, &sa)) < 0)
+	if ((ret = wave_unix_bind(s->fd, &sa)) < 0)
 		return ret;
 	/* Until listen() nobody can connect: the mode is in force first. */
 	if (chmod(path, 0600) < 0 || lstat(path, &st) < 0 || listen(s->fd, 16) < 0) {

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The shared-memory channel end: ring operations, waiting on a doorbell,
- * closing; and the file:// transport, which maps an existing file or device.
+ * closing. Its memory comes from shm_sock.c (shm://) or file.c (file://).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -12,7 +11,6 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,6 +32,7 @@ struct shm_chan {
 	/* Shared by the sending and the receiving thread (see channel.h). */
 	_Atomic int failed;      /* sticky error, 0 while healthy */
 	_Atomic bool peer_gone;  /* the peer closed or its process died */
+	_Atomic bool no_futex;   /* futex() refused the mapping: sleep in naps */
 	/* Owned by one side each. */
 	bool armed;              /* receiver: the peer rings us on each send */
 	uint32_t rx_idle_polls;  /* receiver: rate limit for liveness checks */
@@ -46,6 +45,14 @@ struct shm_chan {
  * without closing is noticed by a spinning peer within a few thousand polls,
  * at a cost below 1% of a spin loop. */
 #define LIVENESS_EVERY 4096u
+/* A message held back by latency emulation that is due sooner than this is
+ * waited for by polling: a sleep would overshoot it. */
+#define DUE_SPIN_NS 20000u
+/* Without a futex a sleeper wakes up by itself, after NAP_MIN_NS at first,
+ * doubling up to NAP_MAX_NS while nothing comes: an idle waiter costs about
+ * a thousand wake-ups a second, and a message waits at most NAP_MAX_NS. */
+#define NAP_MIN_NS 50000u
+#define NAP_MAX_NS 1000000u
 
 static uint64_t page_round(uint64_t n)
 {
@@ -211,10 +218,39 @@ int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h
 	return 0;
 }
 
+/* Test hook: futex() fails as it does on a PFN-mapped device window. */
+static _Atomic bool futex_fault;
+
+void wave_shm_test_futex_fault(bool on)
+{
+	wave_store_relaxed(&futex_fault, on);
+}
+
 static int futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
 {
+	if (wave_unlikely(wave_load_relaxed(&futex_fault))) {
+		errno = EFAULT;
+		return -1;
+	}
 	/* Not FUTEX_PRIVATE: the word is shared with another process. */
 	return (int)syscall(SYS_futex, word, op, val, ts, NULL, 0);
+}
+
+/* futex() refused the doorbell word with @err: on a PFN-mapped device
+ * window (a PCIe BAR) it fails with EFAULT, as the kernel cannot pin the
+ * page. From then on this end sleeps in naps and rings no futex. */
+static void futex_lost(struct shm_chan *c, int err)
+{
+	if (!atomic_exchange(&c->no_futex, true))
+		wave_warn("file channel: futex doorbell unavailable on this mapping (%s): "
+			  "waits sleep in naps of up to %u us",
+			  wave_strerror(-err), NAP_MAX_NS / 1000u);
+}
+
+/* A futex error that says the word cannot be used, not just "woken". */
+static bool futex_unusable(int err)
+{
+	return err != EAGAIN && err != ETIMEDOUT && err != EINTR;
 }
 
 static void ring_peer(struct shm_chan *c)
@@ -226,7 +262,9 @@ static void ring_peer(struct shm_chan *c)
 		(void)r;
 	} else {
 		atomic_fetch_add_explicit(&c->peer_ctrl->doorbell, 1, memory_order_release);
-		futex(&c->peer_ctrl->doorbell, FUTEX_WAKE, 1, NULL);
+		if (!wave_load_relaxed(&c->no_futex) &&
+		    futex(&c->peer_ctrl->doorbell, FUTEX_WAKE, 1, NULL) < 0 && futex_unusable(errno))
+			futex_lost(c, errno);
 	}
 	wave_stat_add(&c->base.wakeups, 1);
 }
@@ -313,9 +351,12 @@ static int shm_recv(struct wave_chan *ch, struct wave_msg *msgs, unsigned max)
 	if (wave_unlikely(n < 0))
 		return fail(c, n);
 	if (n == 0 && peer_finished(c, &c->rx_idle_polls)) {
-		/* Messages sent before the close are still ours to take. */
+		/* Messages sent before the close are still ours to take; the
+		 * end comes only once the ring is empty, not while latency
+		 * emulation holds its head back. */
+		const struct wave_shm_slot *s;
 		n = wave_ring_recv(&c->rx, msgs, max);
-		if (n == 0)
+		if (n == 0 && wave_ring_peek(&c->rx, &s) == WAVE_SLOT_EMPTY)
 			return failed(c) ? failed(c) : -WAVE_ECLOSED;
 		if (n < 0)
 			return fail(c, n);
@@ -323,26 +364,36 @@ static int shm_recv(struct wave_chan *ch, struct wave_msg *msgs, unsigned max)
 	return n;
 }
 
+/* Latency emulation: whether the ready slot @s is still held back, and if
+ * so until when (*@due). The test matches wave_ring_recv()'s. */
+static bool held_back(const struct shm_chan *c, const struct wave_shm_slot *s, uint64_t *due)
+{
+	uint64_t ts = s->tstamp, now;
+
+	if (!c->rx.delay_ns)
+		return false;
+	now = wave_now_ns();
+	if (ts > now || now - ts >= c->rx.delay_ns)
+		return false;
+	*due = ts + c->rx.delay_ns;
+	return true;
+}
+
 /* 1 when a receive would return something (a message, or the end), 0 when
- * not, or an error. With latency emulation, waits out the head's delay. */
-static int rx_ready(struct shm_chan *c)
+ * not, or an error. With latency emulation, *@due is when the head message
+ * becomes ready (0 if none is held back): checking never waits for it. */
+static int rx_ready(struct shm_chan *c, uint64_t *due)
 {
 	const struct wave_shm_slot *s;
 
+	*due = 0;
 	if (failed(c))
 		return failed(c);
 	switch (wave_ring_peek(&c->rx, &s)) {
 	case WAVE_SLOT_CORRUPT:
 		return fail(c, -WAVE_ECORRUPT);
 	case WAVE_SLOT_READY:
-		if (c->rx.delay_ns) {
-			uint64_t ts = s->tstamp, now = wave_now_ns();
-			while (ts <= now && now - ts < c->rx.delay_ns) {
-				wave_cpu_relax();
-				now = wave_now_ns();
-			}
-		}
-		return 1;
+		return held_back(c, s, due) ? 0 : 1;
 	case WAVE_SLOT_EMPTY:
 		break;
 	}
@@ -369,18 +420,14 @@ static void drain_efd(struct shm_chan *c)
 	(void)r;
 }
 
-static void sleep_on_doorbell(struct shm_chan *c, uint32_t token, uint64_t ns)
+/* Waits up to @tp (NULL: no limit) for the eventfd doorbell or the
+ * rendezvous socket, then empties the doorbell and reads the socket's news
+ * (the peer's death is seen here at once, not after LIVENESS_EVERY polls). */
+static void poll_doorbell(struct shm_chan *c, const struct timespec *tp)
 {
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-	const struct timespec *tp = ns == UINT64_MAX ? NULL : &ts;
-
-	wave_stat_add(&c->base.sleeps, 1);
-	if (c->db.my_efd < 0) {
-		futex(&c->my_ctrl->doorbell, FUTEX_WAIT, token, tp);
-		return;
-	}
 	struct pollfd p[2] = { { .fd = c->db.my_efd, .events = POLLIN },
 			       { .fd = c->db.sock, .events = POLLIN } };
+
 	if (ppoll(p, c->db.sock >= 0 ? 2 : 1, tp, NULL) > 0) {
 		if (p[0].revents)
 			drain_efd(c);
@@ -389,26 +436,80 @@ static void sleep_on_doorbell(struct shm_chan *c, uint32_t token, uint64_t ns)
 	}
 }
 
+static struct timespec ns_timespec(uint64_t ns)
+{
+	return (struct timespec){ (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+}
+
+/* Sleeps @ns at most, one nap of a growing series (see NAP_MIN_NS). */
+static void nap(uint64_t ns, uint64_t *nap_ns)
+{
+	struct timespec ts = ns_timespec(ns < *nap_ns ? ns : *nap_ns);
+
+	nanosleep(&ts, NULL);
+	*nap_ns = *nap_ns * 2 < NAP_MAX_NS ? *nap_ns * 2 : NAP_MAX_NS;
+}
+
+/* Sleeps until the doorbell rings or @ns passed (UINT64_MAX: no limit);
+ * without a usable futex, for one nap (*@nap_ns). */
+static void sleep_on_doorbell(struct shm_chan *c, uint32_t token, uint64_t ns, uint64_t *nap_ns)
+{
+	struct timespec ts = ns_timespec(ns);
+	const struct timespec *tp = ns == UINT64_MAX ? NULL : &ts;
+
+	wave_stat_add(&c->base.sleeps, 1);
+	if (c->db.my_efd < 0) {
+		if (!wave_load_relaxed(&c->no_futex)) {
+			if (futex(&c->my_ctrl->doorbell, FUTEX_WAIT, token, tp) == 0 ||
+			    !futex_unusable(errno))
+				return;
+			futex_lost(c, errno);
+		}
+		nap(ns, nap_ns);
+		return;
+	}
+	poll_doorbell(c, tp);
+}
+
+/* Arms, re-checks and sleeps on the doorbell for @ns at most. */
+static void sleep_armed(struct shm_chan *c, uint64_t ns, uint64_t *nap_ns)
+{
+	uint32_t token = arm(c);
+	uint64_t due;
+
+	if (rx_ready(c, &due) == 0 && !due)
+		sleep_on_doorbell(c, token, ns, nap_ns);
+	disarm(c);
+}
+
+/* Sleeps until @t (CLOCK_MONOTONIC): a held-back message is due then, and
+ * nothing the peer does can make one ready sooner. */
+static void sleep_until(struct shm_chan *c, uint64_t t)
+{
+	struct timespec ts = ns_timespec(t);
+
+	wave_stat_add(&c->base.sleeps, 1);
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
 static int shm_wait(struct wave_chan *ch, int64_t timeout_ns)
 {
 	struct shm_chan *c = SHM(ch);
 	uint64_t now = wave_now_ns();
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : now + (uint64_t)timeout_ns;
 	uint64_t spin_end = now + c->spin_ns < deadline ? now + c->spin_ns : deadline;
+	uint64_t due, nap_ns = NAP_MIN_NS;
 	int r;
 
-	while ((r = rx_ready(c)) == 0 && now < spin_end) {
-		for (int i = 0; i < 32; i++)
-			wave_cpu_relax();
-		now = wave_now_ns();
-	}
-	while (r == 0 && now < deadline) {
-		uint32_t token = arm(c);
-		if ((r = rx_ready(c)) == 0)
-			sleep_on_doorbell(c, token, deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
-		disarm(c);
-		if (r == 0)
-			r = rx_ready(c);
+	while ((r = rx_ready(c, &due)) == 0 && now < deadline) {
+		if (now < spin_end || (due && due - now < DUE_SPIN_NS)) {
+			for (int i = 0; i < 32; i++)
+				wave_cpu_relax();
+		} else if (due) {
+			sleep_until(c, due < deadline ? due : deadline);
+		} else {
+			sleep_armed(c, deadline == UINT64_MAX ? UINT64_MAX : deadline - now, &nap_ns);
+		}
 		now = wave_now_ns();
 	}
 	return r;
@@ -439,17 +540,22 @@ static int shm_fd(struct wave_chan *ch)
 	return c->epfd;
 }
 
+/* -EAGAIN also while latency emulation holds a message back: no doorbell
+ * rings when it becomes due, so the caller must look again (as fabric's). */
 static int shm_trywait(struct wave_chan *ch)
 {
 	struct shm_chan *c = SHM(ch);
+	uint64_t due;
 	int r;
 
+	/* One system call, as the read that emptied the doorbell cost: a
+	 * caller woken on wave_chan_fd() by the peer's death learns it here. */
 	if (c->db.my_efd >= 0)
-		drain_efd(c);
-	if ((r = rx_ready(c)) != 0)
+		poll_doorbell(c, &(struct timespec){ 0, 0 });
+	if ((r = rx_ready(c, &due)) != 0 || due)
 		return r < 0 ? r : -EAGAIN;
 	arm(c);
-	if ((r = rx_ready(c)) != 0) {
+	if ((r = rx_ready(c, &due)) != 0 || due) {
 		disarm(c);
 		return r < 0 ? r : -EAGAIN;
 	}
@@ -482,126 +588,4 @@ static const struct wave_chan_ops shm_ops = {
 	.fd = shm_fd,
 	.trywait = shm_trywait,
 	.close = shm_close,
-};
-
-/* ---- file:// : a mapped file or device ---------------------------------- */
-
-static int map_shared(int fd, size_t len, void **out)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	*out = p;
-	return 0;
-}
-
-static int file_create(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
-{
-	size_t need = wave_shm_layout_size(o->host_to_agent_slots, o->agent_to_host_slots);
-	struct wave_shm_header h;
-	struct stat st;
-	void *map = NULL; /* gcc -O2 cannot see map_shared() set it */
-	int fd, ret;
-
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	ret = fstat(fd, &st) < 0 ? -errno : 0;
-	if (ret == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size < need)
-		ret = ftruncate(fd, (off_t)need) < 0 ? -errno : 0;
-	else if (ret == 0 && !S_ISREG(st.st_mode) && (size_t)st.st_size < need)
-		ret = -WAVE_ELAYOUT; /* a device window too small for the rings */
-	if (ret == 0)
-		ret = map_shared(fd, need, &map);
-	close(fd);
-	if (ret < 0) {
-		wave_warn("file channel %s: cannot create: %s", path, wave_strerror(ret));
-		return ret;
-	}
-	wave_store_relaxed(&((struct wave_shm_header *)map)->ready, 0);
-	memset(map, 0, need);
-	wave_shm_layout_init(map, o->host_to_agent_slots, o->agent_to_host_slots);
-	memcpy(&h, map, sizeof(h));
-	/* Pairs with the load_acquire in file_attach(): the layout is complete
-	 * before the peer can see it ready. */
-	if (o->flags & WAVE_CHAN_F_WC)
-		wave_fence_wc();
-	wave_store_release(&((struct wave_shm_header *)map)->ready, WAVE_SHM_READY);
-	return wave_shm_chan_new(map, need, &h, o, o->role,
-				 (struct wave_shm_doorbell){ -1, -1, -1 }, out);
-}
-
-/* Maps the first page of @path and copies its header once it is ready.
- * Returns 0, 1 to try again later, or an error. */
-static int file_peek_header(const char *path, struct wave_shm_header *h, size_t *file_len)
-{
-	struct stat st;
-	void *map = NULL; /* gcc -O2 cannot see map_shared() set it */
-	int fd, ret;
-
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 1 : -errno;
-	ret = fstat(fd, &st) < 0 ? -errno : 0;
-	if (ret == 0 && (size_t)st.st_size < WAVE_SHM_PAGE)
-		ret = 1;
-	if (ret == 0)
-		ret = map_shared(fd, WAVE_SHM_PAGE, &map);
-	close(fd);
-	if (ret != 0)
-		return ret;
-	/* Pairs with the store_release of ready in file_create(). */
-	if (wave_load_acquire(&((struct wave_shm_header *)map)->ready) == WAVE_SHM_READY) {
-		memcpy(h, map, sizeof(*h));
-		*file_len = (size_t)st.st_size;
-	} else {
-		ret = 1;
-	}
-	munmap(map, WAVE_SHM_PAGE);
-	return ret;
-}
-
-static int file_attach(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
-{
-	uint64_t deadline = o->timeout_ms < 0 ? UINT64_MAX
-					      : wave_now_ns() + (uint64_t)o->timeout_ms * 1000000u;
-	struct wave_shm_header h;
-	size_t file_len = 0;
-	void *map = NULL; /* gcc -O2 cannot see map_shared() set it */
-	int fd, ret;
-
-	while ((ret = file_peek_header(path, &h, &file_len)) == 1) {
-		if (wave_now_ns() >= deadline)
-			return -ETIMEDOUT;
-		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-	}
-	if (ret == 0)
-		ret = wave_shm_layout_check(&h, file_len, WAVE_CHAN_MAX_SLOTS);
-	if (ret < 0) {
-		wave_warn("file channel %s: %s", path, wave_strerror(ret));
-		return ret;
-	}
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = map_shared(fd, h.total_size, &map);
-	close(fd);
-	if (ret < 0)
-		return ret;
-	return wave_shm_chan_new(map, h.total_size, &h, o, o->role,
-				 (struct wave_shm_doorbell){ -1, -1, -1 }, out);
-}
-
-static int file_open(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
-{
-	if (path[0] != '/')
-		return -WAVE_EURI;
-	return (o->flags & WAVE_CHAN_F_CREATE) ? file_create(path, o, out)
-					       : file_attach(path, o, out);
-}
-
-const struct wave_transport wave_transport_file = {
-	.scheme = "file",
-	.open = file_open,
-	.listen = NULL,
 };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared-memory channels: the channel object (shm.c) and its two ways of
  * getting the memory: a Unix-socket rendezvous with a memfd (shm_sock.c) and
- * a mapped file or device (shm.c). */
+ * a mapped file or device (file.c). */
 #ifndef WAVE_SHM_H
 #define WAVE_SHM_H
 
@@ -40,5 +40,9 @@ int wave_shm_place(void *base, const struct wave_shm_header *h, enum wave_role r
 int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h,
 		      const struct wave_chan_opts *o, enum wave_role role,
 		      struct wave_shm_doorbell db, struct wave_chan **out);
+
+/* Test hook (not exported): makes every futex() call fail with EFAULT, as
+ * on a PFN-mapped PCIe BAR. */
+void wave_shm_test_futex_fault(bool on);
 
 #endif /* WAVE_SHM_H */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../core/core.h"
+#include "../core/unix_bind.h"
 #include "shm.h"
 #include "shm_wire.h"
 
@@ -112,7 +113,8 @@ static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, 
 
 /*
  * Receives one datagram of exactly @len bytes and the fds that came with it.
- * Every fd received is either returned or closed, whatever went wrong.
+ * Every fd received is returned on success and closed on every failure,
+ * including a zero-length datagram (read as the end, but it may carry fds).
  */
 static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds)
 {
@@ -141,12 +143,10 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds)
 				close(fd);
 		}
 	}
-	if (r == 0)
-		return -WAVE_ECLOSED;
-	if ((size_t)r != len || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+	if (r == 0 || (size_t)r != len || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		close_fds(fds, *nfds);
 		*nfds = 0;
-		return -WAVE_ECORRUPT;
+		return r == 0 ? -WAVE_ECLOSED : -WAVE_ECORRUPT;
 	}
 	return 0;
 }
@@ -154,36 +154,6 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds)
 /* ---- agent side ---------------------------------------------------------- */
 
 static const struct wave_listener_ops shm_listener_ops;
-
-/* A socket file nobody listens on: left by a listener that died. */
-static bool stale_socket(const struct sockaddr_un *a)
-{
-	struct stat st;
-	bool stale = false;
-	int probe;
-
-	if (lstat(a->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
-		return false; /* never remove anything but a socket */
-	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (probe >= 0) {
-		stale = connect(probe, (const struct sockaddr *)a, sizeof(*a)) < 0 &&
-			errno == ECONNREFUSED;
-		close(probe);
-	}
-	return stale;
-}
-
-static int bind_replacing_stale(int fd, const struct sockaddr_un *a)
-{
-	if (bind(fd, (const struct sockaddr *)a, sizeof(*a)) == 0)
-		return 0;
-	if (errno != EADDRINUSE)
-		return -errno;
-	if (!stale_socket(a))
-		return -EADDRINUSE;
-	unlink(a->sun_path);
-	return bind(fd, (const struct sockaddr *)a, sizeof(*a)) == 0 ? 0 : -errno;
-}
 
 static int listener_epoll(struct shm_listener *l)
 {
@@ -240,7 +210,7 @@ static int shm_listen(const char *path, const struct wave_chan_opts *o,
 		ret = -errno;
 		goto err;
 	}
-	if ((ret = bind_replacing_stale(l->fd, &l->addr)) < 0)
+	if ((ret = wave_unix_bind(l->fd, &l->addr)) < 0)
 		goto err_fd;
 	/* Owner only; a peer that slips in before the chmod still faces the
 	 * uid check at accept. */
