@@ -1,27 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The host side of the sched domain (include/wave/sched.h): the truth about
- * the host's tasks and CPUs, events to the agent, per-CPU decision slots
- * committed as transactions, the cooperative preemption flag, and the local
- * FIFO used whenever no agent is in control.
+ * the host's tasks and CPUs, per-CPU decision slots committed as
+ * transactions, the cooperative preemption flag, the local FIFO used
+ * whenever no agent is in control, and waiting for work. What goes to and
+ * comes from the agent is in sched_agent_link.c; managed threads in
+ * sched_thread.c.
  *
- * Everything but wave_sched_should_yield() runs under s->lock, including
- * the host session's callbacks (on_state, replay, the sched message
- * handler), which run inside the wave_host_poll() and host_send() calls
- * made with the lock held.
+ * Everything but wave_sched_should_yield() runs under s->lock.
  */
 #include <errno.h>
 #include <linux/futex.h>
 #include <poll.h>
-#include <stdint.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,46 +33,6 @@
 
 /* ---- tasks --------------------------------------------------------------- */
 
-static struct htask *task_find(const struct wave_sched *s, uint64_t id)
-{
-	return u64map_find(&s->tasks, id);
-}
-
-struct htask *sched_host_task(const struct wave_sched *s, uint64_t id)
-{
-	return task_find(s, id);
-}
-
-/* A new task @id (not present); NULL when out of memory. Pointers to
- * other tasks are invalid afterwards, as after task_remove(). */
-static struct htask *task_insert(struct wave_sched *s, uint64_t id)
-{
-	struct htask *t = u64map_insert(&s->tasks, id);
-
-	if (t)
-		t->cpu = WAVE_SCHED_CPU_NONE;
-	return t;
-}
-
-static void task_remove(struct wave_sched *s, struct htask *t)
-{
-	u64map_remove(&s->tasks, t);
-}
-
-static size_t task_count(const struct wave_sched *s)
-{
-	return u64map_count(&s->tasks);
-}
-
-/* The task in slot @i of the table, or NULL: walks from 0 to
- * s->tasks.mask see every task (ids are never 0). */
-static struct htask *task_at(const struct wave_sched *s, size_t i)
-{
-	struct htask *t = u64map_at(&s->tasks, i);
-
-	return t->id ? t : NULL;
-}
-
 /* ---- waking waiters --------------------------------------------------------- */
 
 long sched_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
@@ -86,7 +43,7 @@ long sched_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct time
 /* A CPU may have work now (a decision staged, a task queued, a CPU
  * freed, control changed hands): wakes every waiting thread to look.
  * Costs nothing when none sleeps. */
-static void kick(struct wave_sched *s)
+void sched_kick(struct wave_sched *s)
 {
 	uint64_t one = 1;
 
@@ -105,7 +62,7 @@ static void queue_task(struct wave_sched *s, const struct htask *t, bool at_head
 {
 	if (fifo_push(&s->q, t->id, t->seq, at_head) < 0)
 		wave_warn("sched: no memory to queue task %llu", (unsigned long long)t->id);
-	kick(s);
+	sched_kick(s);
 }
 
 /* A queued task is still RUNNABLE at the sequence number it was queued
@@ -135,7 +92,7 @@ static int by_seq(const void *x, const void *y)
 
 /* Queues every RUNNABLE task, oldest event first: the order the agent
  * would have seen them become runnable. */
-static void fifo_rebuild(struct wave_sched *s)
+void sched_fifo_rebuild(struct wave_sched *s)
 {
 	struct htask **v = malloc((task_count(s) + 1) * sizeof(*v));
 	size_t n = 0;
@@ -157,278 +114,6 @@ static void fifo_rebuild(struct wave_sched *s)
 	for (size_t i = 0; i < n; i++)
 		queue_task(s, v[i], false);
 	free(v);
-}
-
-/* ---- messages to the agent ------------------------------------------------- */
-
-/* Sends what is batched. Return: 0, -EAGAIN (the channel is full: it
- * stays batched), or 0 after the agent was lost (the batch is dropped:
- * a resync replaces it). */
-static int flush(struct wave_sched *s)
-{
-	while (s->agent && s->ob_n) {
-		int ret = host_send(s->h, s->ob, (unsigned)s->ob_n);
-
-		if (ret < 0)
-			return 0; /* lost: on_state() emptied the batch */
-		if (ret == 0)
-			return -EAGAIN;
-		memmove(s->ob, s->ob + ret, (s->ob_n - (size_t)ret) * sizeof(*s->ob));
-		s->ob_n -= (size_t)ret;
-		s->st.events += (uint64_t)ret;
-	}
-	return 0;
-}
-
-/* Batches @d for the agent; nothing when the agent is not in control. */
-static void emit(struct wave_sched *s, const struct wave_sched_msg *d)
-{
-	struct wave_msg m;
-
-	if (!s->agent)
-		return;
-	if (wave_sched_msg_encode(d, s->n_cpus, &m) < 0) {
-		wave_warn("sched: cannot encode a %s", wave_sched_msg_type_name(d->type));
-		return;
-	}
-	if (s->ob_n == s->ob_cap) {
-		size_t cap = s->ob_cap * 2;
-		struct wave_msg *ob = realloc(s->ob, cap * sizeof(*ob));
-
-		if (!ob) {
-			/* Cannot keep the agent's view right: start over. */
-			host_lose_agent(s->h, "no memory for events");
-			return;
-		}
-		s->ob = ob;
-		s->ob_cap = cap;
-	}
-	s->ob[s->ob_n++] = m;
-	if (s->ob_n >= s->batch)
-		(void)flush(s);
-}
-
-static void emit_task(struct wave_sched *s, uint16_t type, const struct htask *t, uint32_t cpu)
-{
-	struct wave_sched_msg d = { .type = type, .task = t->id, .seq = t->seq,
-				    .now_ns = wave_now_ns(), .cpu = cpu };
-
-	if (type == WAVE_SCHED_TASK_NEW) {
-		d.state = t->state;
-		d.hint_kind = t->hint_kind;
-		d.hint = t->hint;
-		d.cpu = t->cpu_hint;
-	}
-	emit(s, &d);
-}
-
-static void outcome(struct wave_sched *s, uint16_t decision, uint64_t task, uint64_t seq,
-		    uint32_t cpu, unsigned result)
-{
-	struct wave_sched_msg d = { .type = WAVE_SCHED_OUTCOME, .task = task, .seq = seq,
-				    .now_ns = wave_now_ns(), .cpu = cpu, .decision = decision,
-				    .result = (uint8_t)result };
-
-	if (decision != WAVE_SCHED_PREEMPT) {
-		if (result == WAVE_SCHED_COMMITTED)
-			s->st.committed++;
-		else
-			s->st.aborted[result]++;
-	}
-	emit(s, &d);
-}
-
-/* ---- the session's callbacks ------------------------------------------------ */
-
-/* A message from the agent that cannot be right: count it and drop the
- * agent (the fallback runs, a reconnection resyncs a fresh agent). */
-static void bad_decision(struct wave_sched *s, const char *why)
-{
-	s->st.bad_decisions++;
-	host_lose_agent(s->h, why);
-}
-
-static void stage(struct wave_sched *s, const struct wave_sched_msg *d)
-{
-	struct hcpu *c = &s->cpus[d->cpu];
-	const struct htask *cur = c->current ? task_find(s, c->current) : NULL;
-	struct slot *sl = d->type == WAVE_SCHED_RUN ? &c->run : &c->pre;
-
-	/* The agent fills a slot only once its previous decision there has
-	 * an outcome, and runs only on CPUs it knows are free. */
-	if (sl->type) { /* it contradicts itself: the host cannot use it */
-		outcome(s, d->type, d->task, d->seq, d->cpu, WAVE_SCHED_ABORT_INVALID);
-		return;
-	}
-	if (d->type == WAVE_SCHED_RUN && cur && !cur->hidden) {
-		outcome(s, d->type, d->task, d->seq, d->cpu, WAVE_SCHED_ABORT_CPU_BUSY);
-		return;
-	}
-	/* A RUN for a CPU a fallback task still holds waits for it to stop. */
-	sl->task = d->task;
-	sl->seq = d->seq;
-	sl->type = d->type;
-	kick(s);
-}
-
-static void preempt(struct wave_sched *s, const struct wave_sched_msg *d)
-{
-	struct hcpu *c = &s->cpus[d->cpu];
-	const struct htask *t = c->current == d->task ? task_find(s, d->task) : NULL;
-
-	if (!t || t->hidden || t->seq != d->seq || c->preempt_task) {
-		s->st.preempts_moot++;
-		outcome(s, WAVE_SCHED_PREEMPT, d->task, d->seq, d->cpu, WAVE_SCHED_ABORT_STALE);
-		return;
-	}
-	c->preempt_task = d->task;
-	c->preempt_seq = d->seq;
-	s->st.preempts++;
-	/* Pairs with the acquire load in wave_sched_should_yield(). */
-	wave_store_release(&c->yield, 1u);
-	/* Only the application's signal, only if it gave one: it interrupts
-	 * a blocking call; the thread then sees the flag. */
-	if (t->managed && ((const struct wave_sched_thread *)t->arg)->signo > 0) {
-		const struct wave_sched_thread *th = t->arg;
-
-		(void)pthread_kill(th->tid, th->signo);
-	}
-}
-
-static int on_sched_msg(void *user, const struct wave_msg *m)
-{
-	struct wave_sched *s = user;
-	struct wave_sched_msg d;
-
-	if (!s->agent)
-		return 0; /* cannot happen: messages are read only under control */
-	if (wave_sched_msg_decode(m, s->n_cpus, &d) < 0) {
-		bad_decision(s, "malformed sched decision");
-		return 0;
-	}
-	switch (d.type) {
-	case WAVE_SCHED_RUN:
-	case WAVE_SCHED_PRESTAGE:
-		stage(s, &d);
-		break;
-	case WAVE_SCHED_PREEMPT:
-		preempt(s, &d);
-		break;
-	default:
-		bad_decision(s, "agent sent a host's sched message");
-		break;
-	}
-	/* Staged, not applied: the CPUs take their slots when they need work. */
-	return 0;
-}
-
-static void clear_cpu_decisions(struct hcpu *c)
-{
-	memset(&c->run, 0, sizeof(c->run));
-	memset(&c->pre, 0, sizeof(c->pre));
-	c->preempt_task = c->preempt_seq = 0;
-	c->idle_sent = 0;
-	/* Pairs with the acquire load in wave_sched_should_yield(). */
-	wave_store_release(&c->yield, 0u);
-}
-
-static void on_state(void *user, enum wave_host_state state)
-{
-	struct wave_sched *s = user;
-
-	if (state == WAVE_HOST_AGENT) {
-		s->agent = true;
-		fifo_clear(&s->q); /* the agent has every runnable task */
-		return;
-	}
-	/* Decisions in flight die with the agent; the host's truth stands. */
-	s->agent = false;
-	s->ob_n = 0;
-	s->st.fallbacks++;
-	for (uint32_t i = 0; i < s->n_cpus; i++)
-		clear_cpu_decisions(&s->cpus[i]);
-	fifo_rebuild(s);
-	kick(s);
-}
-
-/* Resync: the CPU count, then every task not running. Tasks running now
- * stay unknown to this agent until they stop. */
-/* Sends the @n messages of a resync batch. */
-static int replay_send(struct wave_sched *s, const struct wave_msg *m, unsigned n)
-{
-	int ret = n ? host_send(s->h, m, n) : 0;
-
-	if (ret < 0)
-		return ret;
-	if ((unsigned)ret != n)
-		return -EAGAIN;
-	s->st.events += n;
-	return 0;
-}
-
-static int replay(void *user)
-{
-	struct wave_sched *s = user;
-	uint64_t now = wave_now_ns();
-	struct wave_msg m[32];
-	unsigned n = 0;
-	int ret;
-
-	sched_setup_encode(s->n_cpus, &m[0]);
-	if ((ret = host_send(s->h, m, 1)) != 1)
-		return ret < 0 ? ret : -EAGAIN;
-	for (uint32_t i = 0; i < s->n_cpus; i++)
-		clear_cpu_decisions(&s->cpus[i]);
-	for (size_t i = 0; i <= s->tasks.mask; i++) {
-		struct htask *t = task_at(s, i);
-		struct wave_sched_msg d;
-
-		if (!t)
-			continue;
-		t->hidden = t->state == WAVE_SCHED_RUNNING;
-		if (t->hidden)
-			continue;
-		d = (struct wave_sched_msg){ .type = WAVE_SCHED_TASK_NEW, .task = t->id,
-					     .seq = t->seq, .now_ns = now, .state = t->state,
-					     .hint_kind = t->hint_kind, .hint = t->hint,
-					     .cpu = t->cpu_hint };
-		if ((ret = wave_sched_msg_encode(&d, s->n_cpus, &m[n++])) < 0)
-			return ret;
-		if (n == WAVE_ARRAY_SIZE(m) && (ret = replay_send(s, m, n)) < 0)
-			return ret;
-		n %= WAVE_ARRAY_SIZE(m);
-	}
-	if ((ret = replay_send(s, m, n)) < 0)
-		return ret;
-	s->st.resyncs++;
-	return 0;
-}
-
-/* ---- progress --------------------------------------------------------------- */
-
-static void ticks(struct wave_sched *s, uint64_t now)
-{
-	if (!s->tick_ns || !s->agent || now < s->next_tick)
-		return;
-	s->next_tick = now + s->tick_ns;
-	for (uint32_t i = 0; i < s->n_cpus; i++) {
-		const struct htask *t = s->cpus[i].current ? task_find(s, s->cpus[i].current) : NULL;
-		struct wave_sched_msg d = { .type = WAVE_SCHED_TICK, .cpu = i, .now_ns = now };
-
-		if (t && !t->hidden)
-			emit(s, &d);
-	}
-}
-
-/* Receives, sends, ticks; lock held. */
-static void progress(struct wave_sched *s)
-{
-	if (!s->h)
-		return;
-	(void)flush(s);
-	(void)wave_host_poll(s->h, 0); /* stages decisions through on_sched_msg() */
-	ticks(s, wave_now_ns());
-	(void)flush(s);
 }
 
 static bool has_work(const struct wave_sched *s, const struct hcpu *c)
@@ -471,30 +156,6 @@ static void sched_free(struct wave_sched *s)
 	close(s->kick_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
-}
-
-static int sched_connect(struct wave_sched *s, const char *uri, const struct wave_sched_opts *o,
-			 struct wave_error *err)
-{
-	struct host_domain d = { .id = WAVE_DOMAIN_SCHED, .first = WAVE_MSG_SCHED_FIRST,
-				 .last = WAVE_MSG_SCHED_LAST, .on_msg = on_sched_msg,
-				 .on_state = on_state, .replay = replay, .user = s };
-	struct wave_host_opts ho;
-	int ret;
-
-	wave_host_opts_init(&ho);
-	if (o->host && wave_struct_copy(&ho, sizeof(ho), o->host, o->host->size, sizeof(ho),
-					"struct wave_host_opts") < 0)
-		return -EINVAL;
-	ho.domains = WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED);
-	if ((ret = host_new(uri, &ho, &s->h)) < 0 || (ret = host_add_domain(s->h, &d)) < 0)
-		return ret;
-	/* 1: no agent yet, fallback until one welcomes us. 0: welcomed and
-	 * resynced (the CPU count alone): the agent decides from now on. */
-	ret = host_start(s->h, true, err);
-	if (ret == 0)
-		s->agent = true;
-	return ret < 0 ? ret : 0;
 }
 
 WAVE_API int wave_sched_create(const char *uri, const struct wave_sched_opts *opts,
@@ -557,7 +218,7 @@ WAVE_API void wave_sched_destroy(struct wave_sched *s)
 	if (!s)
 		return;
 	pthread_mutex_lock(&s->lock);
-	(void)flush(s);
+	(void)sched_flush(s);
 	pthread_mutex_unlock(&s->lock);
 	sched_free(s);
 }
@@ -593,7 +254,7 @@ int sched_host_task_new(struct wave_sched *s, uint64_t id, const struct wave_sch
 	t->arg = o->arg;
 	t->managed = managed;
 	if (s->agent)
-		emit_task(s, WAVE_SCHED_TASK_NEW, t, 0);
+		sched_emit_task(s, WAVE_SCHED_TASK_NEW, t, 0);
 	else if (o->runnable)
 		queue_task(s, t, false);
 	return 0;
@@ -636,7 +297,7 @@ WAVE_API int wave_sched_task_wakeup(struct wave_sched *s, uint64_t id)
 		t->seq = ++s->gen;
 		t->state = WAVE_SCHED_RUNNABLE;
 		if (s->agent)
-			emit_task(s, WAVE_SCHED_TASK_WAKEUP, t, WAVE_SCHED_CPU_NONE);
+			sched_emit_task(s, WAVE_SCHED_TASK_WAKEUP, t, WAVE_SCHED_CPU_NONE);
 		else
 			queue_task(s, t, false);
 	}
@@ -653,7 +314,7 @@ static void stop_running(struct wave_sched *s, struct htask *t)
 	c->idle_sent = 0;
 	/* Pairs with the acquire load in wave_sched_should_yield(). */
 	wave_store_release(&c->yield, 0u);
-	kick(s); /* a RUN staged for this CPU may wait for it */
+	sched_kick(s); /* a RUN staged for this CPU may wait for it */
 }
 
 /* After the event that stopped @cpu's task: a PREEMPT aimed at it is
@@ -665,7 +326,7 @@ static void settle_preempt(struct wave_sched *s, uint32_t cpu, bool carried_out)
 
 	if (c->preempt_task && !carried_out) {
 		s->st.preempts_moot++;
-		outcome(s, WAVE_SCHED_PREEMPT, c->preempt_task, c->preempt_seq, cpu,
+		sched_outcome(s, WAVE_SCHED_PREEMPT, c->preempt_task, c->preempt_seq, cpu,
 			WAVE_SCHED_ABORT_STALE);
 	}
 	c->preempt_task = c->preempt_seq = 0;
@@ -695,7 +356,7 @@ int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type)
 	t->hidden = 0;
 	if (s->agent) {
 		/* A task the agent never saw running is new to it. */
-		emit_task(s, hidden ? WAVE_SCHED_TASK_NEW : type, t, cpu);
+		sched_emit_task(s, hidden ? WAVE_SCHED_TASK_NEW : type, t, cpu);
 	} else if (t->state == WAVE_SCHED_RUNNABLE) {
 		queue_task(s, t, preempted);
 	}
@@ -739,7 +400,7 @@ WAVE_API int wave_sched_task_dead(struct wave_sched *s, uint64_t id)
 	t->seq = ++s->gen;
 	/* A hidden task was never known to this agent: nothing to tell. */
 	if (!t->hidden)
-		emit_task(s, WAVE_SCHED_TASK_DEAD, t, cpu);
+		sched_emit_task(s, WAVE_SCHED_TASK_DEAD, t, cpu);
 	if (cpu != WAVE_SCHED_CPU_NONE)
 		settle_preempt(s, cpu, false);
 	task_remove(s, t);
@@ -769,7 +430,7 @@ static struct htask *take_slot(struct wave_sched *s, uint32_t cpu, int *prestage
 		if (*prestaged)
 			s->st.prestaged++;
 	}
-	outcome(s, sl.type, sl.task, sl.seq, cpu, result);
+	sched_outcome(s, sl.type, sl.task, sl.seq, cpu, result);
 	return result == WAVE_SCHED_COMMITTED ? t : NULL;
 }
 
@@ -782,7 +443,7 @@ int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant 
 	if (c->current)
 		return -EBUSY;
 	if (!c->run.type && !c->pre.type && poll)
-		progress(s); /* decisions, or a reconnection on fallback */
+		sched_progress(s); /* decisions, or a reconnection on fallback */
 	while (!t && s->agent && (c->run.type || c->pre.type))
 		t = take_slot(s, cpu, &prestaged);
 	if (!t && s->agent && !c->idle_sent) {
@@ -790,7 +451,7 @@ int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant 
 					    .now_ns = wave_now_ns() };
 
 		c->idle_sent = 1;
-		emit(s, &d);
+		sched_emit(s, &d);
 	}
 	if (!t && !s->agent) {
 		t = queue_pop(s);
@@ -802,7 +463,7 @@ int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant 
 			source = WAVE_DECISION_FALLBACK;
 		}
 	}
-	(void)flush(s);
+	(void)sched_flush(s);
 	if (!t)
 		return 0;
 	c->idle_sent = 0;
@@ -899,7 +560,7 @@ WAVE_API int wave_sched_wait(struct wave_sched *s, uint32_t cpu, int64_t timeout
 	deadline = wave_deadline(timeout_ns);
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		progress(s);
+		sched_progress(s);
 		sched_dispatch_idle(s);
 		ready = has_work(s, &s->cpus[cpu]);
 		if (ready || wave_now_ns() >= deadline)
@@ -939,7 +600,7 @@ WAVE_API int wave_sched_poll(struct wave_sched *s, int64_t timeout_ns)
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		before = staged(s);
-		progress(s);
+		sched_progress(s);
 		after = staged(s);
 		sched_dispatch_idle(s);
 		if (after > before || wave_now_ns() >= deadline)
@@ -957,7 +618,7 @@ WAVE_API int wave_sched_flush(struct wave_sched *s)
 	if (!s)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	ret = flush(s);
+	ret = sched_flush(s);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }

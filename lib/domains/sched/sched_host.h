@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <wave/sched.h>
+#include <wave/sched_msg.h>
 
 #include "../../decision/fifo.h"
 #include "../../decision/u64map.h"
@@ -95,8 +96,49 @@ struct wave_sched_thread {
 	bool blocked;
 };
 
-/* sched_host.c: what the managed threads use of the scheduler. */
-struct htask *sched_host_task(const struct wave_sched *s, uint64_t id);
+/* ---- the task table ---- */
+
+static inline struct htask *task_find(const struct wave_sched *s, uint64_t id)
+{
+	return u64map_find(&s->tasks, id);
+}
+
+/* A new task @id (not present); NULL when out of memory. Pointers to
+ * other tasks are invalid afterwards, as after task_remove(). */
+static inline struct htask *task_insert(struct wave_sched *s, uint64_t id)
+{
+	struct htask *t = u64map_insert(&s->tasks, id);
+
+	if (t)
+		t->cpu = WAVE_SCHED_CPU_NONE;
+	return t;
+}
+
+static inline void task_remove(struct wave_sched *s, struct htask *t)
+{
+	u64map_remove(&s->tasks, t);
+}
+
+static inline size_t task_count(const struct wave_sched *s)
+{
+	return u64map_count(&s->tasks);
+}
+
+/* The task in slot @i of the table, or NULL: walks from 0 to
+ * s->tasks.mask see every task (ids are never 0). */
+static inline struct htask *task_at(const struct wave_sched *s, size_t i)
+{
+	struct htask *t = u64map_at(&s->tasks, i);
+
+	return t->id ? t : NULL;
+}
+
+/* ---- sched_host.c: the scheduler ---- */
+
+/* A CPU may have work now: wakes every waiting thread to look. */
+void sched_kick(struct wave_sched *s);
+/* Queues every RUNNABLE task for the fallback, oldest event first. */
+void sched_fifo_rebuild(struct wave_sched *s);
 /* wave_sched_task_new() with the lock held, for a plain task or a
  * managed thread's (@managed: @opts->arg is its struct wave_sched_thread). */
 int sched_host_task_new(struct wave_sched *s, uint64_t id, const struct wave_sched_task_opts *opts,
@@ -110,7 +152,26 @@ int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant 
 /* futex(2), for the words above and the managed threads' grants. */
 long sched_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts);
 
-/* sched_thread.c: every free CPU takes its next decision (or queued
+/* ---- sched_agent_link.c: the conversation with the agent ---- */
+
+/* Events to the agent, batched: a task's event, a CPU's (CPU_IDLE, TICK),
+ * a decision's outcome; nothing when the agent is not in control. */
+void sched_emit(struct wave_sched *s, const struct wave_sched_msg *d);
+void sched_emit_task(struct wave_sched *s, uint16_t type, const struct htask *t, uint32_t cpu);
+void sched_outcome(struct wave_sched *s, uint16_t decision, uint64_t task, uint64_t seq,
+		   uint32_t cpu, unsigned result);
+/* Sends what is batched: 0, or -EAGAIN (the channel is full). */
+int sched_flush(struct wave_sched *s);
+/* Receives and stages decisions, sends events and ticks. */
+void sched_progress(struct wave_sched *s);
+/* Registers the domain with a new host session to @uri and starts it:
+ * under the agent, or on fallback until one welcomes us. */
+int sched_connect(struct wave_sched *s, const char *uri, const struct wave_sched_opts *o,
+		  struct wave_error *err);
+
+/* ---- sched_thread.c: managed threads ---- */
+
+/* Every free CPU takes its next decision (or queued
  * task) and the managed thread it names is woken with the grant. */
 void sched_dispatch_idle(struct wave_sched *s);
 

@@ -32,7 +32,7 @@ void sched_dispatch_idle(struct wave_sched *s)
 			continue;
 		/* Only a managed task's argument is a thread: a scheduler
 		 * serving threads refuses plain tasks, and this checks it. */
-		t = sched_host_task(s, g.task);
+		t = task_find(s, g.task);
 		if (!t || !t->managed) {
 			wave_err("sched: task %llu on CPU %u is not a managed thread",
 				 (unsigned long long)g.task, cpu);
