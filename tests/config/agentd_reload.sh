@@ -31,11 +31,15 @@ config() { # config <cpus json or ""> <plugin>
 	printf '{ "listen": ["shm://%s/agent.sock"], %s\n  "domains": { "custom": { "plugin": "%s" } } }\n' \
 		"$dir" "${1:+\"cpus\": [$1],}" "$2" > "$dir/agent.json"
 }
+log_count() { # lines of the log holding $1; 0 before the daemon made it
+	n=$(grep -c -- "$1" "$dir/log" 2>/dev/null)
+	echo "${n:-0}"
+}
 # Waits (up to a minute: a loaded machine is slow, never wrong) for the
 # n-th line of the log holding $2.
 wait_log() {
 	i=0
-	while [ "$(grep -c -- "$2" "$dir/log")" -lt "$1" ]; do
+	while [ "$(log_count "$2")" -lt "$1" ]; do
 		kill -0 "$pid" 2>/dev/null || fail "daemon died waiting for '$2'"
 		i=$((i + 1)); [ $i -lt 1200 ] || fail "no '$2' in the log"
 		sleep 0.05
