@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* fabric:// endpoints: opening an RDM endpoint with its completion queue,
+ * address vector and buffer arena, and posting its buffers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rdma/fi_cm.h>
+#include <rdma/fi_endpoint.h>
+
+#include "fabric_impl.h"
+
+void fab_ep_close(struct fab_ep *e)
+{
+	if (e->ep)
+		fi_close(&e->ep->fid);
+	if (e->av)
+		fi_close(&e->av->fid);
+	if (e->cq)
+		fi_close(&e->cq->fid);
+	if (e->mr)
+		fi_close(&e->mr->fid);
+	if (e->domain)
+		fi_close(&e->domain->fid);
+	if (e->fabric)
+		fi_close(&e->fabric->fid);
+	if (e->info)
+		fi_freeinfo(e->info);
+	free(e->arena);
+	free(e->ctx);
+	free(e->tx_free);
+	free(e->repost);
+	memset(e, 0, sizeof(*e));
+	e->wait_fd = -1;
+}
+
+int fab_post_rx(struct fab_ep *e, uint32_t i)
+{
+	ssize_t r = fi_recv(e->ep, rx_buf(e, i), FAB_BUF_SIZE, e->desc, FI_ADDR_UNSPEC, &e->ctx[i]);
+
+	if (r == -FI_EAGAIN) {
+		e->repost[e->n_repost++] = i; /* retried by the next progress */
+		return 0;
+	}
+	return fab_err(r);
+}
+
+int fab_repost_pending(struct fab_ep *e)
+{
+	while (e->n_repost) {
+		uint32_t i = e->repost[e->n_repost - 1];
+		ssize_t r = fi_recv(e->ep, rx_buf(e, i), FAB_BUF_SIZE, e->desc, FI_ADDR_UNSPEC,
+				    &e->ctx[i]);
+		if (r == -FI_EAGAIN)
+			return 0;
+		if (r < 0)
+			return fab_err(r);
+		e->n_repost--;
+	}
+	return 0;
+}
+
+/*
+ * Opens an endpoint from @info (copied) with up to @want_data data receive
+ * buffers plus @ctrl control buffers, and @n_tx transmit buffers; posts
+ * every receive buffer.
+ */
+static int fab_ep_open(const struct fi_info *info, uint32_t want_data, uint32_t ctrl,
+		       uint32_t n_tx, struct fab_ep *e)
+{
+	struct fi_cq_attr cqa = { .format = FI_CQ_FORMAT_MSG, .wait_obj = FI_WAIT_FD };
+	struct fi_av_attr ava = { .type = FI_AV_TABLE, .count = 4 };
+	size_t rx_max = info->rx_attr->size ? info->rx_attr->size : 256;
+	size_t tx_max = info->tx_attr->size ? info->tx_attr->size : 64;
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	e->wait_fd = -1;
+	if (rx_max < 2)
+		return -ENOTSUP;
+	if (ctrl >= rx_max)
+		ctrl = (uint32_t)(rx_max / 2);
+	e->n_data = want_data;
+	if ((size_t)e->n_data + ctrl > rx_max)
+		e->n_data = (uint32_t)(rx_max - ctrl);
+	e->n_rx = e->n_data + ctrl;
+	e->n_tx = n_tx < tx_max ? n_tx : (uint32_t)tx_max;
+	e->inject = info->tx_attr->inject_size;
+
+	e->info = fi_dupinfo(info);
+	e->arena_len = (size_t)(e->n_rx + e->n_tx) * FAB_BUF_SIZE;
+	e->ctx = calloc(e->n_rx + e->n_tx, sizeof(*e->ctx));
+	e->tx_free = calloc(e->n_tx, sizeof(uint32_t));
+	e->repost = calloc(e->n_rx, sizeof(uint32_t));
+	if (!e->info || !e->ctx || !e->tx_free || !e->repost ||
+	    posix_memalign((void **)&e->arena, 4096, e->arena_len) != 0) {
+		e->arena = NULL;
+		ret = -ENOMEM;
+		goto err;
+	}
+	memset(e->arena, 0, e->arena_len);
+	for (uint32_t i = 0; i < e->n_rx + e->n_tx; i++)
+		e->ctx[i].idx = i;
+	for (uint32_t i = 0; i < e->n_tx; i++)
+		e->tx_free[e->n_tx_free++] = e->n_tx - 1 - i;
+
+	if ((ret = fab_err(fi_fabric(e->info->fabric_attr, &e->fabric, NULL))) < 0 ||
+	    (ret = fab_err(fi_domain(e->fabric, e->info, &e->domain, NULL))) < 0)
+		goto err;
+	if (e->info->domain_attr->mr_mode & FI_MR_LOCAL) {
+		if ((ret = fab_err(fi_mr_reg(e->domain, e->arena, e->arena_len, FI_SEND | FI_RECV,
+					     0, 0, 0, &e->mr, NULL))) < 0)
+			goto err;
+		e->desc = fi_mr_desc(e->mr);
+	}
+	cqa.size = (size_t)(e->n_rx + e->n_tx) * 2;
+	if (fi_cq_open(e->domain, &cqa, &e->cq, NULL) == 0) {
+		if (fi_control(&e->cq->fid, FI_GETWAIT, &e->wait_fd) != 0)
+			e->wait_fd = -1;
+	} else {
+		/* shm, for one, has no wait object: poll the queue instead. */
+		cqa.wait_obj = FI_WAIT_NONE;
+		if ((ret = fab_err(fi_cq_open(e->domain, &cqa, &e->cq, NULL))) < 0)
+			goto err;
+	}
+	if ((ret = fab_err(fi_av_open(e->domain, &ava, &e->av, NULL))) < 0 ||
+	    (ret = fab_err(fi_endpoint(e->domain, e->info, &e->ep, NULL))) < 0 ||
+	    (ret = fab_err(fi_ep_bind(e->ep, &e->cq->fid, FI_TRANSMIT | FI_RECV))) < 0 ||
+	    (ret = fab_err(fi_ep_bind(e->ep, &e->av->fid, 0))) < 0 ||
+	    (ret = fab_err(fi_enable(e->ep))) < 0)
+		goto err;
+	e->name_len = sizeof(e->name);
+	if ((ret = fab_err(fi_getname(&e->ep->fid, e->name, &e->name_len))) < 0)
+		goto err;
+	if (e->name_len > FAB_ADDR_MAX || !fab_peer_addr_ok(e->info->addr_format, e->name,
+							 (uint32_t)e->name_len)) {
+		ret = -ENOTSUP; /* an address we cannot put in a handshake */
+		goto err;
+	}
+	for (uint32_t i = 0; i < e->n_rx; i++)
+		if ((ret = fab_post_rx(e, i)) < 0)
+			goto err;
+	return 0;
+err:
+	fab_ep_close(e);
+	return ret;
+}
+
+/*
+ * Asks fi_getinfo for RDM endpoints of @a's provider and address format,
+ * bound at @src (NULL: anywhere), and opens the first that works.
+ */
+int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen,
+		       uint32_t want_data, uint32_t ctrl, uint32_t n_tx, struct fab_ep *e)
+{
+	struct fi_info *hints = fi_allocinfo(), *list = NULL;
+	int ret;
+
+	if (!hints)
+		return -ENOMEM;
+	hints->ep_attr->type = FI_EP_RDM;
+	hints->caps = FI_MSG;
+	hints->mode = FI_CONTEXT | FI_CONTEXT2;
+	hints->addr_format = a->format;
+	hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED |
+				      FI_MR_PROV_KEY;
+	hints->domain_attr->threading = FI_THREAD_DOMAIN; /* we lock per channel */
+	hints->tx_attr->msg_order = FI_ORDER_SAS;
+	hints->rx_attr->msg_order = FI_ORDER_SAS;
+	hints->tx_attr->inject_size = FAB_BUF_SIZE;
+	if (a->prov[0] && !(hints->fabric_attr->prov_name = strdup(a->prov))) {
+		fi_freeinfo(hints);
+		return -ENOMEM;
+	}
+	if (src) {
+		hints->src_addr = malloc(srclen);
+		if (!hints->src_addr) {
+			fi_freeinfo(hints);
+			return -ENOMEM;
+		}
+		memcpy(hints->src_addr, src, srclen);
+		hints->src_addrlen = srclen;
+	}
+	ret = fi_getinfo(FAB_API_VERSION, NULL, NULL, 0, hints, &list);
+	fi_freeinfo(hints);
+	if (ret != 0) {
+		wave_info("fabric: no provider '%s' for this address: %s",
+			  a->prov[0] ? a->prov : "(any)", fi_strerror(-ret));
+		return ret == -FI_ENODATA ? -ENOTSUP : fab_err(ret);
+	}
+	ret = -ENOTSUP;
+	for (struct fi_info *i = list; i; i = i->next) {
+		if (!(i->tx_attr->msg_order & FI_ORDER_SAS))
+			continue;
+		ret = fab_ep_open(i, want_data, ctrl, n_tx, e);
+		if (ret == 0)
+			break;
+		wave_dbg("fabric: provider %s domain %s: %s", i->fabric_attr->prov_name,
+			 i->domain_attr->name, wave_strerror(ret));
+		if (ret == -EADDRINUSE || ret == -EADDRNOTAVAIL)
+			break; /* the address is the problem, not the provider */
+	}
+	fi_freeinfo(list);
+	return ret;
+}
+
+/* Takes a free transmit buffer: its index, or -1 when all are in flight. */
+int64_t fab_ep_tx_get(struct fab_ep *e)
+{
+	if (!e->n_tx_free)
+		return -1;
+	return e->tx_free[--e->n_tx_free];
+}
+
+void fab_tx_put(struct fab_ep *e, uint32_t i)
+{
+	if (e->n_tx_free < e->n_tx)
+		e->tx_free[e->n_tx_free++] = i;
+}
+
+/* Sends transmit buffer @i (@len bytes) to @dst. Injected (buffer free at
+ * once) when it fits and @completion is not asked for. 0, -EAGAIN or an
+ * error; the buffer is returned to the pool on every outcome but success
+ * with a completion pending. */
+int fab_post_send(struct fab_ep *e, uint32_t i, size_t len, fi_addr_t dst, bool completion,
+		     bool more)
+{
+	ssize_t r;
+
+	if (!completion && len <= e->inject) {
+		r = fi_inject(e->ep, tx_buf(e, i), len, dst);
+		fab_tx_put(e, i);
+	} else if (more) {
+		struct iovec iov = { .iov_base = tx_buf(e, i), .iov_len = len };
+		void *desc = e->desc;
+		struct fi_msg m = { .msg_iov = &iov, .desc = &desc, .iov_count = 1,
+				    .addr = dst, .context = &e->ctx[e->n_rx + i] };
+		r = fi_sendmsg(e->ep, &m, FI_MORE);
+		if (r < 0)
+			fab_tx_put(e, i);
+	} else {
+		r = fi_send(e->ep, tx_buf(e, i), len, e->desc, dst, &e->ctx[e->n_rx + i]);
+		if (r < 0)
+			fab_tx_put(e, i);
+	}
+	return r == -FI_EAGAIN ? -EAGAIN : fab_err(r);
+}
