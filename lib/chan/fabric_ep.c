@@ -2,6 +2,7 @@
 /* fabric:// endpoints: opening an RDM endpoint with its completion queue,
  * address vector and buffer arena, and posting its buffers. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,36 @@
 #include <rdma/fi_endpoint.h>
 
 #include "fabric_impl.h"
+
+static void dom_put(struct fab_dom *d)
+{
+	if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
+		return;
+	if (d->domain)
+		fi_close(&d->domain->fid);
+	if (d->fabric)
+		fi_close(&d->fabric->fid);
+	free(d);
+}
+
+static int dom_open(const struct fi_info *info, struct fab_dom **out)
+{
+	struct fab_dom *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	atomic_init(&d->refs, 1);
+	d->rx_max = info->rx_attr->size ? info->rx_attr->size : 256;
+	d->tx_max = info->tx_attr->size ? info->tx_attr->size : 64;
+	if ((ret = fab_err(fi_fabric(info->fabric_attr, &d->fabric, NULL))) < 0 ||
+	    (ret = fab_err(fi_domain(d->fabric, (struct fi_info *)info, &d->domain, NULL))) < 0) {
+		dom_put(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
 
 void fab_ep_close(struct fab_ep *e)
 {
@@ -20,10 +51,7 @@ void fab_ep_close(struct fab_ep *e)
 		fi_close(&e->cq->fid);
 	if (e->mr)
 		fi_close(&e->mr->fid);
-	if (e->domain)
-		fi_close(&e->domain->fid);
-	if (e->fabric)
-		fi_close(&e->fabric->fid);
+	dom_put(e->dom);
 	if (e->info)
 		fi_freeinfo(e->info);
 	free(e->arena);
@@ -65,26 +93,34 @@ int fab_repost_pending(struct fab_ep *e)
  * buffers plus @ctrl control buffers, and @n_tx transmit buffers; posts
  * every receive buffer.
  */
-static int fab_ep_open(const struct fi_info *info, uint32_t want_data, uint32_t ctrl,
-		       uint32_t n_tx, struct fab_ep *e)
+static int fab_ep_open(const struct fi_info *info, struct fab_dom *dom, uint32_t want_data,
+		       uint32_t ctrl, uint32_t n_tx, struct fab_ep *e)
 {
 	struct fi_cq_attr cqa = { .format = FI_CQ_FORMAT_MSG, .wait_obj = FI_WAIT_FD };
 	struct fi_av_attr ava = { .type = FI_AV_TABLE, .count = 4 };
-	size_t rx_max = info->rx_attr->size ? info->rx_attr->size : 256;
-	size_t tx_max = info->tx_attr->size ? info->tx_attr->size : 64;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
 	e->wait_fd = -1;
-	if (rx_max < 2)
-		return -ENOTSUP;
-	if (ctrl >= rx_max)
-		ctrl = (uint32_t)(rx_max / 2);
+	if (dom) {
+		atomic_fetch_add(&dom->refs, 1);
+		e->dom = dom;
+	} else if ((ret = dom_open(info, &e->dom)) < 0) {
+		return ret;
+	}
+	e->fabric = e->dom->fabric;
+	e->domain = e->dom->domain;
+	if (e->dom->rx_max < 2) {
+		ret = -ENOTSUP;
+		goto err;
+	}
+	if (ctrl >= e->dom->rx_max)
+		ctrl = (uint32_t)(e->dom->rx_max / 2);
 	e->n_data = want_data;
-	if ((size_t)e->n_data + ctrl > rx_max)
-		e->n_data = (uint32_t)(rx_max - ctrl);
+	if ((size_t)e->n_data + ctrl > e->dom->rx_max)
+		e->n_data = (uint32_t)(e->dom->rx_max - ctrl);
 	e->n_rx = e->n_data + ctrl;
-	e->n_tx = n_tx < tx_max ? n_tx : (uint32_t)tx_max;
+	e->n_tx = n_tx < e->dom->tx_max ? n_tx : (uint32_t)e->dom->tx_max;
 	e->inject = info->tx_attr->inject_size;
 
 	e->info = fi_dupinfo(info);
@@ -98,15 +134,16 @@ static int fab_ep_open(const struct fi_info *info, uint32_t want_data, uint32_t 
 		ret = -ENOMEM;
 		goto err;
 	}
+	/* Queues as deep as what we post, not the provider's default (2048
+	 * for tcp;ofi_rxm): the provider sizes its own buffer pools by them. */
+	e->info->rx_attr->size = e->n_rx;
+	e->info->tx_attr->size = e->n_tx;
 	memset(e->arena, 0, e->arena_len);
 	for (uint32_t i = 0; i < e->n_rx + e->n_tx; i++)
 		e->ctx[i].idx = i;
 	for (uint32_t i = 0; i < e->n_tx; i++)
 		e->tx_free[e->n_tx_free++] = e->n_tx - 1 - i;
 
-	if ((ret = fab_err(fi_fabric(e->info->fabric_attr, &e->fabric, NULL))) < 0 ||
-	    (ret = fab_err(fi_domain(e->fabric, e->info, &e->domain, NULL))) < 0)
-		goto err;
 	if (e->info->domain_attr->mr_mode & FI_MR_LOCAL) {
 		if ((ret = fab_err(fi_mr_reg(e->domain, e->arena, e->arena_len, FI_SEND | FI_RECV,
 					     0, 0, 0, &e->mr, NULL))) < 0)
@@ -147,15 +184,34 @@ err:
 }
 
 /*
+ * tcp;ofi_rxm sizes its bounce-buffer pools from environment variables it
+ * reads once, when libfabric first loads it, and nothing in fi_info sets
+ * them. Left unset, they cost about 70 MiB per endpoint (16 KiB buffers,
+ * and the core provider's deep receive queue per connection) for frames of
+ * at most FAB_BUF_SIZE bytes; 4 KiB buffers and rxm's documented queue
+ * depth bring that to a few MiB. A value the process set itself is left
+ * alone (overwrite 0).
+ */
+static void provider_defaults(void)
+{
+	_Static_assert(FAB_BUF_SIZE + 256 <= 4096, "a frame fits an rxm buffer");
+	setenv("FI_OFI_RXM_BUFFER_SIZE", "4096", 0);
+	setenv("FI_OFI_RXM_MSG_RX_SIZE", "128", 0);
+}
+
+/*
  * Asks fi_getinfo for RDM endpoints of @a's provider and address format,
  * bound at @src (NULL: anywhere), and opens the first that works.
  */
-int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen,
-		       uint32_t want_data, uint32_t ctrl, uint32_t n_tx, struct fab_ep *e)
+int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen, uint32_t want_data,
+		uint32_t ctrl, uint32_t n_tx, struct fab_ep *e)
 {
-	struct fi_info *hints = fi_allocinfo(), *list = NULL;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct fi_info *hints, *list = NULL;
 	int ret;
 
+	pthread_once(&once, provider_defaults);
+	hints = fi_allocinfo();
 	if (!hints)
 		return -ENOMEM;
 	hints->ep_attr->type = FI_EP_RDM;
@@ -164,7 +220,7 @@ int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen,
 	hints->addr_format = a->format;
 	hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED |
 				      FI_MR_PROV_KEY;
-	hints->domain_attr->threading = FI_THREAD_DOMAIN; /* we lock per channel */
+	hints->domain_attr->threading = FI_THREAD_COMPLETION; /* see struct fab_dom */
 	hints->tx_attr->msg_order = FI_ORDER_SAS;
 	hints->rx_attr->msg_order = FI_ORDER_SAS;
 	hints->tx_attr->inject_size = FAB_BUF_SIZE;
@@ -192,7 +248,7 @@ int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen,
 	for (struct fi_info *i = list; i; i = i->next) {
 		if (!(i->tx_attr->msg_order & FI_ORDER_SAS))
 			continue;
-		ret = fab_ep_open(i, want_data, ctrl, n_tx, e);
+		ret = fab_ep_open(i, NULL, want_data, ctrl, n_tx, e);
 		if (ret == 0)
 			break;
 		wave_dbg("fabric: provider %s domain %s: %s", i->fabric_attr->prov_name,
@@ -223,7 +279,7 @@ void fab_tx_put(struct fab_ep *e, uint32_t i)
  * error; the buffer is returned to the pool on every outcome but success
  * with a completion pending. */
 int fab_post_send(struct fab_ep *e, uint32_t i, size_t len, fi_addr_t dst, bool completion,
-		     bool more)
+		  bool more)
 {
 	ssize_t r;
 
@@ -244,4 +300,32 @@ int fab_post_send(struct fab_ep *e, uint32_t i, size_t len, fi_addr_t dst, bool 
 			fab_tx_put(e, i);
 	}
 	return r == -FI_EAGAIN ? -EAGAIN : fab_err(r);
+}
+
+/*
+ * Opens an endpoint like @base's (same provider, fabric and domain) bound at
+ * @src (NULL: wherever the provider chooses), with buffers as fab_ep_open().
+ */
+int fab_ep_open_in(const struct fab_ep *base, const void *src, size_t srclen, uint32_t want_data,
+		   uint32_t ctrl, uint32_t n_tx, struct fab_ep *e)
+{
+	struct fi_info *info = fi_dupinfo(base->info);
+	int ret;
+
+	if (!info)
+		return -ENOMEM;
+	free(info->src_addr);
+	info->src_addr = NULL;
+	info->src_addrlen = 0;
+	if (src) {
+		if (!(info->src_addr = malloc(srclen))) {
+			fi_freeinfo(info);
+			return -ENOMEM;
+		}
+		memcpy(info->src_addr, src, srclen);
+		info->src_addrlen = srclen;
+	}
+	ret = fab_ep_open(info, base->dom, want_data, ctrl, n_tx, e);
+	fi_freeinfo(info);
+	return ret;
 }

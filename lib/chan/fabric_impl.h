@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -78,10 +79,25 @@ struct fab_ctx {
 	uint32_t idx;          /* rx buffers 0..n_rx-1, then tx buffers */
 };
 
-struct fab_ep {
-	struct fi_info *info;
+/*
+ * A fabric and domain, shared by a listener and the channels it accepts (a
+ * domain costs the provider's per-domain state once, not per host) and
+ * closed with the last of them. Endpoints of one domain may be used from
+ * different threads: each is serialized by its channel's lock, which
+ * FI_THREAD_COMPLETION allows.
+ */
+struct fab_dom {
 	struct fid_fabric *fabric;
 	struct fid_domain *domain;
+	size_t rx_max, tx_max; /* the provider's queue sizes */
+	_Atomic unsigned refs;
+};
+
+struct fab_ep {
+	struct fi_info *info;
+	struct fab_dom *dom;
+	struct fid_fabric *fabric; /* dom's */
+	struct fid_domain *domain; /* dom's */
 	struct fid_cq *cq;
 	struct fid_av *av;
 	struct fid_ep *ep;
@@ -175,6 +191,8 @@ int fab_post_rx(struct fab_ep *e, uint32_t i);
 int fab_repost_pending(struct fab_ep *e);
 int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen, uint32_t want_data,
 		uint32_t ctrl, uint32_t n_tx, struct fab_ep *e);
+int fab_ep_open_in(const struct fab_ep *base, const void *src, size_t srclen, uint32_t want_data,
+		   uint32_t ctrl, uint32_t n_tx, struct fab_ep *e);
 int64_t fab_ep_tx_get(struct fab_ep *e);
 void fab_tx_put(struct fab_ep *e, uint32_t i);
 int fab_post_send(struct fab_ep *e, uint32_t i, size_t len, fi_addr_t dst, bool completion,
