@@ -471,9 +471,12 @@ static int fab_recv(struct wave_chan *ch, struct wave_msg *msgs, unsigned max)
 
 	pthread_mutex_lock(&c->lock);
 	chan_progress(c);
+	/* Messages still held back by latency emulation are delivered when
+	 * due, closed peer or not: the end is reported only after them. */
 	if (c->failed)
 		r = c->failed;
-	else if ((r = (int)take(c, msgs, max)) == 0 && (c->peer_closed || c->peer_gone))
+	else if ((r = (int)take(c, msgs, max)) == 0 && !fifo_count(c) &&
+		 (c->peer_closed || c->peer_gone))
 		r = c->failed ? c->failed : -WAVE_ECLOSED;
 	pthread_mutex_unlock(&c->lock);
 	return r;
@@ -676,7 +679,7 @@ static uint32_t pow2_at_least(uint32_t n)
 
 /* Makes a channel around endpoint @e (taken over, also on failure). */
 int fab_chan_new(enum wave_role role, const struct wave_chan_opts *o, uint32_t my_slots,
-		    struct fab_ep *e, struct fab_chan **out)
+		 struct fab_ep *e, struct fab_chan **out)
 {
 	struct fab_chan *c;
 	uint32_t cap = pow2_at_least(e->n_data ? e->n_data : 1);
