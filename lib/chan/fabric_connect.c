@@ -97,14 +97,65 @@ static int hs_wait(struct fab_chan *c, uint64_t deadline)
 	}
 }
 
+static void hello_init(const struct fab_chan *c, const struct wave_chan_opts *o,
+		       struct fab_hello *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->h.magic = FAB_MAGIC;
+	h->h.kind = FAB_HELLO;
+	h->proto_major = fab_proto_major;
+	h->proto_minor = fab_proto_minor;
+	h->h2a_slots = o->host_to_agent_slots;
+	h->a2h_slots = o->agent_to_host_slots;
+	h->rx_frames = c->e.n_data;
+	h->frame_msgs = FAB_FRAME_MSGS;
+	h->nonce = c->nonce;
+	if (o->token) {
+		h->token_len = (uint32_t)strlen(o->token);
+		memcpy(h->token, o->token, h->token_len);
+	}
+	h->addr_len = (uint32_t)c->e.name_len;
+	memcpy(h->addr, c->e.name, c->e.name_len);
+}
+
+/*
+ * Sends @h to the listener, retrying while the provider is busy (rxm sets up
+ * the connection first) until @deadline. Each try fills a buffer afresh: a
+ * buffer the provider refused went back to the pool and may come out again
+ * as another.
+ */
+static int send_hello(struct fab_chan *c, const struct fab_hello *h, uint64_t deadline)
+{
+	int ret = -EAGAIN;
+
+	for (;;) {
+		int64_t i = tx_get(c);
+		if (i >= 0) {
+			memcpy(tx_buf(&c->e, (uint32_t)i), h, sizeof(*h));
+			/* With a completion, so that a refused connection
+			 * shows up as an error completion, not as silence. */
+			ret = fab_post_send(&c->e, (uint32_t)i, sizeof(*h), c->listener, true,
+					    false);
+			if (ret != -EAGAIN)
+				return ret;
+		}
+		pthread_mutex_lock(&c->lock);
+		fab_chan_drain(c);
+		pthread_mutex_unlock(&c->lock);
+		if (c->failed)
+			return c->failed;
+		if (wave_now_ns() >= deadline)
+			return -ETIMEDOUT;
+	}
+}
+
 int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan **out)
 {
 	uint64_t deadline = deadline_of(o->timeout_ms);
 	struct fab_addr a, src;
-	struct fab_hello *h;
+	struct fab_hello h;
 	struct fab_chan *c;
 	struct fab_ep e;
-	int64_t i;
 	int ret;
 
 	if ((ret = fab_parse_uri(rest, &a)) < 0) {
@@ -137,38 +188,8 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 	}
 	c->have_listener = true;
 
-	i = tx_get(c);
-	h = (struct fab_hello *)tx_buf(&c->e, (uint32_t)i);
-	memset(h, 0, sizeof(*h));
-	h->h.magic = FAB_MAGIC;
-	h->h.kind = FAB_HELLO;
-	h->proto_major = fab_proto_major;
-	h->proto_minor = fab_proto_minor;
-	h->h2a_slots = o->host_to_agent_slots;
-	h->a2h_slots = o->agent_to_host_slots;
-	h->rx_frames = c->e.n_data;
-	h->frame_msgs = FAB_FRAME_MSGS;
-	h->nonce = c->nonce;
-	if (o->token) {
-		h->token_len = (uint32_t)strlen(o->token);
-		memcpy(h->token, o->token, h->token_len);
-	}
-	h->addr_len = (uint32_t)c->e.name_len;
-	memcpy(h->addr, c->e.name, c->e.name_len);
-	/* With a completion, so that a refused connection shows up as an
-	 * error completion rather than as silence. */
-	while ((ret = fab_post_send(&c->e, (uint32_t)i, sizeof(*h), c->listener, true, false)) ==
-	       -EAGAIN) {
-		pthread_mutex_lock(&c->lock);
-		fab_chan_drain(c);
-		pthread_mutex_unlock(&c->lock);
-		if (wave_now_ns() >= deadline) {
-			ret = -ETIMEDOUT;
-			goto err;
-		}
-		i = tx_get(c);
-	}
-	if (ret < 0)
+	hello_init(c, o, &h);
+	if ((ret = send_hello(c, &h, deadline)) < 0)
 		goto err;
 	if ((ret = hs_wait(c, deadline)) < 0)
 		goto err;
