@@ -134,10 +134,11 @@ static int fab_ep_open(const struct fi_info *info, struct fab_dom *dom, uint32_t
 		ret = -ENOMEM;
 		goto err;
 	}
-	/* Queues as deep as what we post, not the provider's default (2048
-	 * for tcp;ofi_rxm): the provider sizes its own buffer pools by them. */
+	/* A receive queue as deep as what we post, not the provider's default
+	 * (2048 for tcp;ofi_rxm). The transmit queue keeps its default: the
+	 * provider counts control frames (injected) against it too, and a
+	 * queue of exactly n_tx made sends fail with -FI_EAGAIN. */
 	e->info->rx_attr->size = e->n_rx;
-	e->info->tx_attr->size = e->n_tx;
 	memset(e->arena, 0, e->arena_len);
 	for (uint32_t i = 0; i < e->n_rx + e->n_tx; i++)
 		e->ctx[i].idx = i;
