@@ -14,8 +14,9 @@
  * acceptance at once, then holds a pending slot until the provider has handed
  * the acceptance over (the host is reachable: the channel is returned) or
  * until its deadline (timeout_ms), whichever comes first; each call of accept
- * advances every slot without waiting. While every slot is taken, new hosts
- * are refused as busy.
+ * advances every slot without waiting and judges one hello (the others wait in
+ * the listener's receive buffers). While every slot is taken, new hosts are
+ * refused as busy.
  */
 #include <errno.h>
 #include <poll.h>
@@ -34,9 +35,6 @@
 
 /* Hosts admitted whose acceptance is still on its way, at most. */
 #define FAB_MAX_PENDING 16u
-/* Hellos judged by one accept call, at most, so that a flood cannot hold
- * one call for long (the rest wait in the listener's receive buffers). */
-#define FAB_HELLOS_PER_CALL 4u
 /* Sleep slice of a waiting accept while hosts are pending: their
  * endpoints progress only inside calls. */
 #define FAB_PENDING_SLICE_NS 1000000u
@@ -462,8 +460,8 @@ static int fab_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 {
 	struct fab_listener *l = (struct fab_listener *)base;
 	uint64_t deadline = deadline_of(timeout_ms);
-	unsigned hellos = 0;
-	uint32_t idx, admitted = l->n_pend;
+	bool admitted = false;
+	uint32_t idx;
 	size_t len;
 	int p;
 
@@ -472,17 +470,16 @@ static int fab_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 			return p;
 		if (pend_service(l, out))
 			return 0;
-		/* Opening an endpoint is the costly part: one per turn. */
-		p = 0;
-		if (hellos < FAB_HELLOS_PER_CALL && l->n_pend <= admitted)
-			p = listener_poll(l, &idx, &len);
+		/* One hello per turn: a refusal or junk ends the call, and
+		 * opening an endpoint (admitting) is the costly part. */
+		p = admitted ? 0 : listener_poll(l, &idx, &len);
 		if (p < 0)
 			return p;
 		if (p == 1) {
-			hellos++;
 			if ((p = handle_hello(l, idx, len)) < 0)
 				return p;
-			continue; /* admitted: see whether it is through already */
+			admitted = true;
+			continue; /* see whether it is through already */
 		}
 		uint64_t now = wave_now_ns();
 		if (now >= deadline)
@@ -490,8 +487,7 @@ static int fab_accept(struct wave_chan_listener *base, int timeout_ms, struct wa
 		/* Short slices: with tcp;ofi_rxm a hello arrives over a new
 		 * connection that only progress sets up, and the wait object
 		 * does not always fire for it. */
-		hellos = 0;
-		admitted = l->n_pend;
+		admitted = false;
 		listener_sleep(l, deadline - now < FAB_ACCEPT_SLICE_NS ? deadline - now
 								  : FAB_ACCEPT_SLICE_NS);
 	}
