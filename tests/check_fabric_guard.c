@@ -457,6 +457,19 @@ static long rss_kib(void)
 #define HELD 8
 #define CYCLES 20
 
+/* A sanitizer's allocator keeps freed memory (ASan's quarantine), so that
+ * what closed channels gave back does not show in the resident set. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FREED_SHOWS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define FREED_SHOWS 0
+#endif
+#endif
+#ifndef FREED_SHOWS
+#define FREED_SHOWS 1
+#endif
+
 static void post(int fd)
 {
 	char b = 1;
@@ -562,7 +575,10 @@ START_TEST(channels_give_memory_back)
 	 * provider's defaults made it ~70 MiB. Closed and refused channels
 	 * leave nothing behind but allocator noise. */
 	ck_assert_int_lt((held - base) / HELD, 16 * 1024);
-	ck_assert_int_lt(after - base, 2 * 1024);
+	if (FREED_SHOWS)
+		ck_assert_int_lt(after - base, 2 * 1024);
+	else
+		fprintf(stderr, "(a sanitizer keeps freed memory: not checked)\n");
 	wave_chan_listener_close(l);
 }
 END_TEST

@@ -29,7 +29,7 @@
 #define FAB_CTRL_BUFS 32u
 #define FAB_TX_BUFS 64u
 #define FAB_LISTEN_RX 16u
-#define FAB_LISTEN_TX 4u
+#define FAB_LISTEN_TX 16u
 #define FAB_PROV_MAX 64u
 #define FAB_NAME_MAX 48u
 /* How long close waits for its BYE to leave when nothing else is at stake. */

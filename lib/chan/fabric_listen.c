@@ -6,17 +6,21 @@
  * Nothing here waits for a peer: wave_chan_accept() with timeout 0 must stay
  * short on an agent loop that serves other hosts. A hello is judged as soon
  * as it is read, from the listener's own small buffers: nothing large is
- * allocated for a host before its token and sizes are checked. A refusal is
- * posted and forgotten: its buffer and address are given back when the
- * provider completes the send, whenever that is (while every refusal buffer
- * is in flight, further refusals are logged but not sent). An admitted host
- * gets its channel endpoint (in the listener's fabric domain) and the
- * acceptance at once, then holds a pending slot until the provider has handed
- * the acceptance over (the host is reachable: the channel is returned) or
- * until its deadline (timeout_ms), whichever comes first; each call of accept
- * advances every slot without waiting and judges one hello (the others wait in
- * the listener's receive buffers). While every slot is taken, new hosts are
- * refused as busy.
+ * allocated for a host before its token and sizes are checked.
+ *
+ * A refusal is posted and forgotten: its buffer and address are given back
+ * when the provider completes the send, whenever that is. One refusal at a
+ * time is in flight to an address; while all 16 refusal buffers are in
+ * flight (to peers that never take them), further refusals are logged but
+ * not sent.
+ *
+ * An admitted host gets its channel endpoint (in the listener's fabric
+ * domain) and the acceptance at once, then holds a pending slot until the
+ * provider has handed the acceptance over (the host is reachable: the
+ * channel is returned) or until its deadline (timeout_ms), whichever comes
+ * first. Each call of accept advances every slot without waiting and judges
+ * one hello (the others wait in the listener's receive buffers). While every
+ * slot is taken, new hosts are refused as busy.
  */
 #include <errno.h>
 #include <poll.h>
@@ -47,6 +51,14 @@ struct fab_pend {
 	struct fab_reply r;
 };
 
+/* A refusal in flight, by transmit buffer: to whom. */
+struct fab_refusal {
+	bool busy;
+	fi_addr_t fa;
+	uint32_t addr_len;
+	uint8_t addr[FAB_ADDR_MAX];
+};
+
 struct fab_listener {
 	struct wave_chan_listener base;
 	struct fab_ep e;
@@ -58,8 +70,7 @@ struct fab_listener {
 	uint64_t pend_ns; /* how long an admitted host may take */
 	struct fab_pend pend[FAB_MAX_PENDING];
 	uint32_t n_pend;
-	fi_addr_t refused[FAB_LISTEN_TX]; /* per transmit buffer: the refused host */
-	bool refusing[FAB_LISTEN_TX];
+	struct fab_refusal refusals[FAB_LISTEN_TX]; /* per transmit buffer */
 	/* The listener's fd: an epoll set of the listener's wait object and
 	 * every pending host's, so that a poller wakes up for either. */
 	int epfd;
@@ -143,9 +154,9 @@ static bool token_equal(const uint8_t *a, uint32_t alen, const uint8_t *b, uint3
 static void refusal_done(struct fab_listener *l, uint32_t tx)
 {
 	fab_tx_put(&l->e, tx);
-	if (tx < FAB_LISTEN_TX && l->refusing[tx]) {
-		fi_av_remove(l->e.av, &l->refused[tx], 1, 0);
-		l->refusing[tx] = false;
+	if (tx < FAB_LISTEN_TX && l->refusals[tx].busy) {
+		fi_av_remove(l->e.av, &l->refusals[tx].fa, 1, 0);
+		l->refusals[tx].busy = false;
 	}
 }
 
@@ -244,6 +255,15 @@ static int refuse(struct fab_listener *l, const struct fab_hello *h, int code, c
 	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
 	va_end(ap);
 	wave_warn("refused a host: %s", r->reason);
+	/* One refusal in flight per address: a peer that sends hellos but
+	 * never takes an answer holds one buffer, not all of them. */
+	for (uint32_t k = 0; k < FAB_LISTEN_TX; k++) {
+		const struct fab_refusal *f = &l->refusals[k];
+		if (f->busy && f->addr_len == h->addr_len && !memcmp(f->addr, h->addr, h->addr_len)) {
+			fab_tx_put(&l->e, (uint32_t)i);
+			return -code;
+		}
+	}
 	if (fi_av_insert(l->e.av, h->addr, 1, &fa, 0, NULL) != 1) {
 		fab_tx_put(&l->e, (uint32_t)i);
 		return -code;
@@ -255,8 +275,8 @@ static int refuse(struct fab_listener *l, const struct fab_hello *h, int code, c
 		fi_av_remove(l->e.av, &fa, 1, 0);
 		return -code;
 	}
-	l->refused[i] = fa;
-	l->refusing[i] = true;
+	l->refusals[i] = (struct fab_refusal){ .busy = true, .fa = fa, .addr_len = h->addr_len };
+	memcpy(l->refusals[i].addr, h->addr, h->addr_len);
 	return -code;
 }
 
