@@ -601,6 +601,52 @@ START_TEST(close_drains_then_closed)
 }
 END_TEST
 
+/* Latency emulation at the receiver: the host sends and closes while every
+ * message is still inside its delay window; the agent gets them all, each
+ * no earlier than due, and only then WAVE_ECLOSED. */
+START_TEST(close_delivers_delayed_messages)
+{
+	struct wave_chan_opts o;
+	struct wave_msg m[8];
+	struct duo d;
+	uint64_t got = 0;
+	int r;
+
+	opts(&o);
+	o.delay_ns = 300000000; /* 300 ms: far longer than sending and closing */
+	listen_or_skip(&d, false, &o);
+	d.host = fork();
+	ck_assert_int_ge(d.host, 0);
+	if (d.host == 0) {
+		struct wave_chan *h;
+		o.delay_ns = 0;
+		if (wave_chan_open(d.uri, &o, &h) != 0)
+			_exit(1);
+		for (uint64_t i = 0; i < 20; i++) {
+			msg_make(&m[0], i);
+			if (wave_chan_send_bulk(h, m, 1) != 1)
+				_exit(2);
+		}
+		wave_chan_close(h); /* waits for the agent's ack of it all */
+		_exit(0);
+	}
+	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	while ((r = wave_chan_recv_burst(d.agent, m, 8)) >= 0) {
+		for (int i = 0; i < r; i++, got++) {
+			ck_assert(!msg_bad(&m[i], got));
+			ck_assert_uint_ge(now_ns(), m[i].tstamp + o.delay_ns);
+		}
+		if (r == 0)
+			ck_assert_int_eq(wave_chan_wait(d.agent, -1), 1);
+	}
+	ck_assert_int_eq(r, -WAVE_ECLOSED);
+	ck_assert_uint_eq(got, 20);
+	child_exit_ok(d.host);
+	wave_chan_close(d.agent);
+	wave_chan_listener_close(d.l);
+}
+END_TEST
+
 START_TEST(fd_trywait_and_delay)
 {
 	struct wave_chan_opts o;
@@ -791,6 +837,7 @@ static Suite *fabric_suite(void)
 	tcase_add_test(t, old_version);
 	tcase_add_test(t, close_drains_then_closed);
 	tcase_add_test(t, fd_trywait_and_delay);
+	tcase_add_test(t, close_delivers_delayed_messages);
 	tcase_add_test(t, backpressure);
 	tcase_add_test(t, killed_peer_tcp);
 	tcase_add_test(t, killed_peer_shm);

@@ -281,6 +281,11 @@ WAVE_API WAVE_NODISCARD int wave_chan_listen(const char *uri, const struct wave_
  * meanwhile other hosts are accepted. So @timeout_ms 0 never waits for
  * anyone, and an agent loop may call it on every turn.
  *
+ * fabric:// likewise: a refusal is sent without waiting for it to arrive,
+ * and an admitted host is kept pending (16 at most; more are refused as
+ * busy) until its acceptance has been handed over, or dropped once the
+ * listener's timeout_ms has passed, while other hosts are accepted.
+ *
  * Return: 0, -ETIMEDOUT if no host came in time, or a negative error code.
  */
 WAVE_API WAVE_NODISCARD int wave_chan_accept(struct wave_chan_listener *l, int timeout_ms,
