@@ -110,7 +110,7 @@ static int agent(const char *uri, const struct wave_chan_opts *o)
 	}
 	printf("READY\n");
 	fflush(stdout);
-	if ((r = wave_chan_accept(l, 30000, &ch)) < 0) {
+	if ((r = wave_chan_accept(l, WAVE_MS(30000), &ch)) < 0) {
 		fprintf(stderr, "agent: accept: %s\n", wave_strerror(r));
 		return 1;
 	}

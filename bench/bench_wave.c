@@ -52,7 +52,7 @@ static int agent_main(void *arg)
 		ret = -errno;
 	close(s->ready_fd);
 	if (ret == 0)
-		ret = wave_chan_accept(l, SETUP_TIMEOUT_MS, &ch);
+		ret = wave_chan_accept(l, WAVE_MS(SETUP_TIMEOUT_MS), &ch);
 	wave_chan_listener_close(l);
 	if (ret < 0)
 		return fail("accept", ret);

@@ -101,7 +101,7 @@ struct accept_arg {
 static void *accept_thread(void *a)
 {
 	struct accept_arg *aa = a;
-	aa->ret = wave_chan_accept(aa->p->listener, PAIR_OPEN_TIMEOUT_MS, &aa->p->agent);
+	aa->ret = wave_chan_accept(aa->p->listener, WAVE_MS(PAIR_OPEN_TIMEOUT_MS), &aa->p->agent);
 	return NULL;
 }
 
@@ -182,7 +182,7 @@ pid_t pair_fork(struct pair *p, const struct wave_chan_opts *o)
 	if (file)
 		ret = wave_chan_open(p->uri, &ao, &p->agent);
 	else
-		ret = wave_chan_accept(p->listener, PAIR_OPEN_TIMEOUT_MS, &p->agent);
+		ret = wave_chan_accept(p->listener, WAVE_MS(PAIR_OPEN_TIMEOUT_MS), &p->agent);
 	ck_assert_msg(ret == 0, "agent end: %s", wave_strerror(ret));
 	return pid;
 }
@@ -196,7 +196,7 @@ int pair_reopen(struct pair *p, enum wave_role role, const struct wave_chan_opts
 		return wave_chan_open(p->uri, &opts, &p->host);
 	if (transport_is("file"))
 		return wave_chan_open(p->uri, &opts, &p->agent);
-	return wave_chan_accept(p->listener, PAIR_OPEN_TIMEOUT_MS, &p->agent);
+	return wave_chan_accept(p->listener, WAVE_MS(PAIR_OPEN_TIMEOUT_MS), &p->agent);
 }
 
 void pair_close(struct pair *p)

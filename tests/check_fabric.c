@@ -246,7 +246,7 @@ START_TEST(sender_and_receiver_threads)
 		wave_chan_close(h);
 		_exit(0);
 	}
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &d.agent), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, send_all, d.agent), 0);
 	while (got < THREAD_MSGS) {
 		int r = wave_chan_recv_burst(d.agent, in, 64);
@@ -288,7 +288,7 @@ START_TEST(backpressure)
 		struct wave_msg in[64];
 		uint64_t got = 0, total;
 		/* The agent: accept, then stop reading until told. */
-		if (wave_chan_accept(d.l, 30000, &a) != 0)
+		if (wave_chan_accept(d.l, WAVE_MS(30000), &a) != 0)
 			_exit(1);
 		sync_post(d.s.to_parent[1]);
 		sync_wait(d.s.to_child[0]);
@@ -392,21 +392,21 @@ START_TEST(wrong_token)
 	listen_or_skip(&d, false, &o);
 
 	pid = host_try(d.uri, "s3cret-tokeN", false);
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), -WAVE_EREFUSED);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &a), -WAVE_EREFUSED);
 	ck_assert_int_eq(host_status(pid), 10);
 
 	pid = host_try(d.uri, NULL, false);
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), -WAVE_EREFUSED);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &a), -WAVE_EREFUSED);
 	ck_assert_int_eq(host_status(pid), 10);
 
 	/* A prefix of the right token is not the token. */
 	pid = host_try(d.uri, "s3cret", false);
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), -WAVE_EREFUSED);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &a), -WAVE_EREFUSED);
 	ck_assert_int_eq(host_status(pid), 10);
 
 	/* The listener stays usable: the right token gets in. */
 	pid = host_try(d.uri, "s3cret-token", false);
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), 0);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &a), 0);
 	ck_assert_int_eq(host_status(pid), 0);
 	wave_chan_close(a);
 	wave_chan_listener_close(d.l);
@@ -423,10 +423,10 @@ START_TEST(old_version)
 	opts(&o);
 	listen_or_skip(&d, false, &o);
 	pid = host_try(d.uri, NULL, true);
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), -WAVE_EVERSION);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &a), -WAVE_EVERSION);
 	ck_assert_int_eq(host_status(pid), 11);
 	pid = host_try(d.uri, NULL, false);
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &a), 0);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &a), 0);
 	ck_assert_int_eq(host_status(pid), 0);
 	wave_chan_close(a);
 	wave_chan_listener_close(d.l);
@@ -467,7 +467,7 @@ static void killed_peer(bool shm)
 			sent += (unsigned)r;
 		}
 	}
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &d.agent), 0);
 	while (got < 10000) {
 		r = wave_chan_recv_burst(d.agent, in, 64);
 		ck_assert_int_ge(r, 0);
@@ -494,7 +494,7 @@ static void killed_peer(bool shm)
 	wave_chan_close(d.agent);
 	/* The listener takes a new host afterwards. */
 	pid_t pid = host_try(d.uri, NULL, false);
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &d.agent), 0);
 	ck_assert_int_eq(host_status(pid), 0);
 	wave_chan_close(d.agent);
 	wave_chan_listener_close(d.l);
@@ -529,7 +529,7 @@ START_TEST(killed_agent_sender_sees_closed)
 	ck_assert_int_ge(d.host, 0);
 	if (d.host == 0) {
 		struct wave_chan *a;
-		if (wave_chan_accept(d.l, 30000, &a) != 0)
+		if (wave_chan_accept(d.l, WAVE_MS(30000), &a) != 0)
 			_exit(1);
 		sync_post(d.s.to_parent[1]);
 		for (;;)
@@ -584,7 +584,7 @@ START_TEST(close_drains_then_closed)
 		wave_chan_close(h); /* returns once the agent has it all */
 		_exit(0);
 	}
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &d.agent), 0);
 	uint64_t got = 0;
 	while ((r = wave_chan_recv_burst(d.agent, m, 8)) >= 0) {
 		for (int i = 0; i < r; i++, got++)
@@ -630,7 +630,7 @@ START_TEST(close_delivers_delayed_messages)
 		wave_chan_close(h); /* waits for the agent's ack of it all */
 		_exit(0);
 	}
-	ck_assert_int_eq(wave_chan_accept(d.l, 30000, &d.agent), 0);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &d.agent), 0);
 	while ((r = wave_chan_recv_burst(d.agent, m, 8)) >= 0) {
 		for (int i = 0; i < r; i++, got++) {
 			ck_assert(!msg_bad(&m[i], got));
@@ -662,7 +662,7 @@ START_TEST(fd_trywait_and_delay)
 	ck_assert_int_ge(d.host, 0);
 	if (d.host == 0) {
 		struct wave_chan *a;
-		if (wave_chan_accept(d.l, 30000, &a) != 0)
+		if (wave_chan_accept(d.l, WAVE_MS(30000), &a) != 0)
 			_exit(1);
 		for (uint64_t i = 0; i < 3; i++) {
 			sync_wait(d.s.to_child[0]);
@@ -797,7 +797,7 @@ START_TEST(accept_times_out)
 	opts(&o);
 	listen_or_skip(&d, false, &o);
 	ck_assert_int_eq(wave_chan_accept(d.l, 0, &c), -ETIMEDOUT);
-	ck_assert_int_eq(wave_chan_accept(d.l, 20, &c), -ETIMEDOUT);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(20), &c), -ETIMEDOUT);
 	ck_assert_int_ge(wave_chan_listener_fd(d.l), 0);
 	wave_chan_listener_close(d.l);
 }

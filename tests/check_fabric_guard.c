@@ -567,23 +567,23 @@ START_TEST(channels_give_memory_back)
 	if (pid == 0)
 		memory_host(uri, up[1], down[0]);
 	for (unsigned k = 0; k < 2; k++) { /* warm-up: the provider's pools */
-		ck_assert_int_eq(wave_chan_accept(l, 30000, &a[0]), 0);
+		ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(30000), &a[0]), 0);
 		wave_chan_close(a[0]);
-		ck_assert_int_eq(wave_chan_accept(l, 30000, &a[0]), -WAVE_EREFUSED);
+		ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(30000), &a[0]), -WAVE_EREFUSED);
 	}
 	await(up[0]);
 	base = rss_kib();
 	for (unsigned k = 0; k < HELD; k++)
-		ck_assert_int_eq(wave_chan_accept(l, 30000, &a[k]), 0);
+		ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(30000), &a[k]), 0);
 	await(up[0]);
 	held = rss_kib();
 	for (unsigned k = 0; k < HELD; k++)
 		wave_chan_close(a[k]);
 	post(down[1]);
 	for (unsigned k = 0; k < CYCLES; k++) {
-		ck_assert_int_eq(wave_chan_accept(l, 30000, &a[0]), 0);
+		ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(30000), &a[0]), 0);
 		wave_chan_close(a[0]);
-		ck_assert_int_eq(wave_chan_accept(l, 30000, &a[0]), -WAVE_EREFUSED);
+		ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(30000), &a[0]), -WAVE_EREFUSED);
 	}
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "host: status 0x%x", st);
@@ -633,10 +633,10 @@ START_TEST(bad_rx_frames_named)
 		_exit(rep.nonce == 7 && rep.status == WAVE_EREFUSED &&
 			       strstr(rep.reason, "receive buffers 0") ? 0 : 1);
 	}
-	ck_assert_int_eq(wave_chan_accept(l, 30000, &ch), -WAVE_EREFUSED);
+	ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(30000), &ch), -WAVE_EREFUSED);
 	/* The refusal is sent by later calls if the provider needs them. */
 	while (waitpid(pid, &st, WNOHANG) == 0)
-		ck_assert_int_eq(wave_chan_accept(l, 10, &ch), -ETIMEDOUT);
+		ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(10), &ch), -ETIMEDOUT);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "raw host: status 0x%x", st);
 	wave_chan_listener_close(l);
 }

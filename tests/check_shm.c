@@ -48,7 +48,7 @@ struct acceptor {
 static void *accept_main(void *a)
 {
 	struct acceptor *ac = a;
-	ac->ret = wave_chan_accept(ac->l, 10000, &ac->ch);
+	ac->ret = wave_chan_accept(ac->l, WAVE_MS(10000), &ac->ch);
 	return NULL;
 }
 
@@ -481,7 +481,7 @@ START_TEST(survives_scribbling_host)
 	pid = fork();
 	if (pid == 0)
 		scribbling_host(uri, 0x5eed0000u + (uint64_t)_i);
-	ck_assert_int_eq(wave_chan_accept(l, 10000, &a), 0);
+	ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(10000), &a), 0);
 	/* Ends with an error: corruption seen, or the host gone (its socket). */
 	while ((k = wave_chan_recv_burst(a, m, 16)) >= 0) {
 		for (int i = 0; i < k; i++, expect_seq++) {
@@ -724,7 +724,7 @@ START_TEST(accept_times_out_without_host)
 	tmpdir_make(dir);
 	struct wave_chan_listener *l = listen_in(dir, NULL, uri, sizeof(uri));
 	ck_assert_int_eq(wave_chan_accept(l, 0, &ch), -ETIMEDOUT);
-	ck_assert_int_eq(wave_chan_accept(l, 20, &ch), -ETIMEDOUT);
+	ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(20), &ch), -ETIMEDOUT);
 	ck_assert_ptr_null(ch);
 	wave_chan_listener_close(l);
 	tmpdir_rm(dir);

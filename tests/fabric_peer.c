@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		for (int tries = 0;; tries++) {
-			r = wave_chan_accept(l, 30000, &ch);
+			r = wave_chan_accept(l, WAVE_MS(30000), &ch);
 			if (r == 0)
 				break;
 			fprintf(stderr, "agent: accept: %s\n", wave_strerror(r));

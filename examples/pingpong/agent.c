@@ -120,7 +120,7 @@ static int serve(struct wave_chan *ch, unsigned long long *decided)
 static int accept_one(struct wave_chan_listener *l, struct wave_chan **ch)
 {
 	while (!stop) {
-		int ret = wave_chan_accept(l, TICK_MS, ch);
+		int ret = wave_chan_accept(l, WAVE_MS(TICK_MS), ch);
 		if (ret == 0)
 			return 0;
 		if (ret != -ETIMEDOUT)

@@ -265,8 +265,8 @@ WAVE_API WAVE_NODISCARD int wave_chan_listen(const char *uri, const struct wave_
 /**
  * wave_chan_accept() - accept one host.
  * @l:          the listener.
- * @timeout_ms: how long to wait for a host to connect; 0 polls, -1 waits for
- *              ever.
+ * @timeout_ns: how long to wait for a host to connect (timeout.h): 0 polls,
+ *              WAVE_WAIT_FOREVER waits for ever.
  * @out:        receives the channel.
  *
  * A host that fails the checks (uid not allowed, bad memory, bad version) is
@@ -278,7 +278,7 @@ WAVE_API WAVE_NODISCARD int wave_chan_listen(const char *uri, const struct wave_
  * holds this call up. It is kept pending (16 at most; more wait in the
  * listen backlog) and judged as soon as its hello arrives, or refused with
  * -ETIMEDOUT once the listener's timeout_ms has passed since it connected;
- * meanwhile other hosts are accepted. So @timeout_ms 0 never waits for
+ * meanwhile other hosts are accepted. So @timeout_ns 0 never waits for
  * anyone, and an agent loop may call it on every turn.
  *
  * fabric:// likewise: a refusal is sent without waiting for it to arrive,
@@ -288,7 +288,7 @@ WAVE_API WAVE_NODISCARD int wave_chan_listen(const char *uri, const struct wave_
  *
  * Return: 0, -ETIMEDOUT if no host came in time, or a negative error code.
  */
-WAVE_API WAVE_NODISCARD int wave_chan_accept(struct wave_chan_listener *l, int timeout_ms,
+WAVE_API WAVE_NODISCARD int wave_chan_accept(struct wave_chan_listener *l, int64_t timeout_ns,
 					     struct wave_chan **out);
 
 /** wave_chan_listener_fd() - a file descriptor that polls readable when a

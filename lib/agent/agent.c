@@ -25,10 +25,8 @@ static int agent_listen(struct wave_agent *a, struct wave_error *err)
 	wave_config_chan_opts(a->cfg, &o);
 	o.role = WAVE_ROLE_AGENT;
 	/* How long a connecting host may take over its side of the channel
-	 * rendezvous. shm:// accepts without waiting for it (a stalled
-	 * newcomer holds a pending slot, not the loop); a transport whose
-	 * accept does wait would hold the loop this long, short enough that
-	 * the hosts already served do not take the agent for dead. */
+	 * rendezvous. No transport's accept waits for it (a stalled newcomer
+	 * holds a pending slot, not the loop): this is the slot's deadline. */
 	o.timeout_ms = (int)(a->cfg->heartbeat_timeout_ms / 2);
 	a->lis = calloc(a->cfg->n_listen, sizeof(*a->lis));
 	if (!a->lis)

@@ -130,11 +130,12 @@ WAVE_API int wave_chan_listen(const char *uri, const struct wave_chan_opts *opts
 	return t->listen ? t->listen(rest, &o, out) : -ENOTSUP;
 }
 
-WAVE_API int wave_chan_accept(struct wave_chan_listener *l, int timeout_ms, struct wave_chan **out)
+WAVE_API int wave_chan_accept(struct wave_chan_listener *l, int64_t timeout_ns,
+			      struct wave_chan **out)
 {
-	if (!l || !out || timeout_ms < -1)
+	if (!l || !out)
 		return -EINVAL;
-	return l->ops->accept(l, timeout_ms, out);
+	return l->ops->accept(l, timeout_ns, out);
 }
 
 WAVE_API int wave_chan_listener_fd(const struct wave_chan_listener *l)

@@ -30,7 +30,7 @@ struct wave_chan_ops {
 };
 
 struct wave_listener_ops {
-	int (*accept)(struct wave_chan_listener *l, int timeout_ms, struct wave_chan **out);
+	int (*accept)(struct wave_chan_listener *l, int64_t timeout_ns, struct wave_chan **out);
 	int (*fd)(const struct wave_chan_listener *l);
 	void (*close)(struct wave_chan_listener *l);
 };

@@ -140,16 +140,6 @@ err:
 	return ret;
 }
 
-/* Constant time in the token's contents: every byte is compared. */
-static bool token_equal(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen)
-{
-	uint8_t diff = (uint8_t)(alen != blen);
-
-	for (unsigned i = 0; i < FAB_TOKEN_MAX; i++)
-		diff |= a[i] ^ b[i];
-	return diff == 0;
-}
-
 /* A refusal's send completed (or failed): its buffer and address are free. */
 static void refusal_done(struct fab_listener *l, uint32_t tx)
 {
@@ -384,7 +374,8 @@ static int handle_hello(struct fab_listener *l, uint32_t idx, size_t len)
 	if (h.proto_major != fab_proto_major)
 		return refuse(l, &h, WAVE_EVERSION, "protocol %u.%u, this agent speaks %u.x",
 			      h.proto_major, h.proto_minor, fab_proto_major);
-	if (l->need_token && !token_equal(h.token, h.token_len, l->token, l->token_len))
+	if (l->need_token && !wave_secret_equal(h.token, h.token_len, l->token, l->token_len,
+							   FAB_TOKEN_MAX))
 		return refuse(l, &h, WAVE_EREFUSED, "wrong or missing access token");
 	if (!slots_ok(h.h2a_slots, l->o.max_slots) || !slots_ok(h.a2h_slots, l->o.max_slots))
 		return refuse(l, &h, WAVE_EREFUSED, "ring sizes %u/%u not allowed (max %u)",
@@ -476,10 +467,10 @@ static bool pend_service(struct fab_listener *l, struct wave_chan **out)
 	return false;
 }
 
-static int fab_accept(struct wave_chan_listener *base, int timeout_ms, struct wave_chan **out)
+static int fab_accept(struct wave_chan_listener *base, int64_t timeout_ns, struct wave_chan **out)
 {
 	struct fab_listener *l = (struct fab_listener *)base;
-	uint64_t deadline = deadline_of(timeout_ms);
+	uint64_t deadline = wave_deadline(timeout_ns);
 	bool admitted = false;
 	uint32_t idx;
 	size_t len;

@@ -442,14 +442,13 @@ static int accept_step(struct shm_listener *l, struct wave_chan **out)
  * Hosts are accepted without ever waiting for one of them: a host that
  * connects and then stalls its side of the rendezvous only holds a pending
  * slot until its deadline (timeout_ms), while the others are judged as
- * soon as their hello arrives. @timeout_ms bounds how long this call waits
+ * soon as their hello arrives. @timeout_ns bounds how long this call waits
  * for some host to be ready.
  */
-static int shm_accept(struct wave_chan_listener *base, int timeout_ms, struct wave_chan **out)
+static int shm_accept(struct wave_chan_listener *base, int64_t timeout_ns, struct wave_chan **out)
 {
 	struct shm_listener *l = (struct shm_listener *)base;
-	uint64_t end = timeout_ms < 0 ? UINT64_MAX
-				      : wave_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t end = wave_deadline(timeout_ns);
 	struct epoll_event ev;
 	uint64_t now, until, wait_ms;
 	int ret, ms;

@@ -4,6 +4,7 @@
 #define WAVE_CORE_CORE_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -66,6 +67,22 @@ int wave_error_vset(struct wave_error *err, int code, const char *source, int li
  */
 int wave_struct_copy(void *dst, size_t dst_size, const void *src, size_t src_size,
 		     size_t min_size, const char *what);
+
+/*
+ * Compares two secrets (access tokens) in time that depends on @n alone,
+ * never on their contents: @n bytes of each are read (the caller makes
+ * both buffers that long: zero padded, or @n the common length), and the
+ * lengths are compared without a branch.
+ */
+static inline bool wave_secret_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+				     size_t n)
+{
+	uint8_t diff = (uint8_t)(alen != blen);
+
+	for (size_t i = 0; i < n; i++)
+		diff |= (uint8_t)(a[i] ^ b[i]);
+	return diff == 0;
+}
 
 /* NUMA placement of channel memory (lib/core/numa.c). */
 int wave_numa_place(void *addr, size_t len, int node);

@@ -6,6 +6,7 @@
 #include <wave/channel.h>
 #include <wave/error.h>
 
+#include "../core/core.h"
 #include "../core/le.h"
 #include "proto.h"
 
@@ -186,11 +187,6 @@ int wave_proto_bye_decode(const struct wave_msg *m, uint32_t *reason)
 
 bool wave_proto_token_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-	unsigned char diff = 0;
-
-	if (alen != blen)
-		return false;
-	for (size_t i = 0; i < alen; i++)
-		diff |= (unsigned char)(a[i] ^ b[i]);
-	return diff == 0;
+	/* The lengths are not secret: only a common length is compared. */
+	return wave_secret_equal(a, alen, b, blen, alen == blen ? alen : 0);
 }

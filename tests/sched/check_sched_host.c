@@ -55,7 +55,7 @@ static void *sa_accept(void *arg)
 	struct wave_msg m;
 	int n;
 
-	ck_assert_int_eq(wave_chan_accept(sa->l, 30000, &sa->ch), 0);
+	ck_assert_int_eq(wave_chan_accept(sa->l, WAVE_MS(30000), &sa->ch), 0);
 	/* No second host: a reconnection attempt must fail at once, not wait
 	 * for an accept that never comes. */
 	wave_chan_listener_close(sa->l);

@@ -389,7 +389,7 @@ static void *fake_agent(void *arg)
 	struct wave_chan *ch;
 	struct wave_msg m;
 
-	ck_assert_int_eq(wave_chan_accept(f->l, -1, &ch), 0);
+	ck_assert_int_eq(wave_chan_accept(f->l, WAVE_WAIT_FOREVER, &ch), 0);
 	m = fake_next(ch);
 	ck_assert_uint_eq(m.type, 0x0001);
 	memset(&m, 0, sizeof(m));

@@ -129,7 +129,7 @@ static int agent(struct wave_chan_listener *l)
 	uint64_t sum = 0;
 	int ret;
 
-	ret = wave_chan_accept(l, GUARD_MS, &ch);
+	ret = wave_chan_accept(l, WAVE_MS(GUARD_MS), &ch);
 	if (ret < 0)
 		return fail("agent: wave_chan_accept", ret);
 	for (unsigned i = 0; i < N_EVENTS; i++) {
