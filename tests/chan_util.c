@@ -55,7 +55,7 @@ uint64_t test_scaled(uint64_t n)
 }
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
-static int free_port(void)
+int test_free_port(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
@@ -76,7 +76,7 @@ void transport_uri(char *buf, size_t len, const char *dir)
 	if (transport_is("file"))
 		snprintf(buf, len, "file://%s/chan", dir);
 	else if (transport_is("fabric-tcp"))
-		snprintf(buf, len, "fabric://tcp;ofi_rxm/127.0.0.1:%d", free_port());
+		snprintf(buf, len, "fabric://tcp;ofi_rxm/127.0.0.1:%d", test_free_port());
 	else if (transport_is("fabric-shm"))
 		snprintf(buf, len, "fabric://shm/chk%d_%u", (int)getpid(), n++);
 	else

@@ -32,6 +32,9 @@ bool transport_is_fabric(void);
 uint64_t test_scaled(uint64_t n);
 
 /* A fresh private temporary directory (removed by pair_close / tmpdir_rm). */
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int test_free_port(void);
+
 void tmpdir_make(char dir[64]);
 void tmpdir_rm(const char *dir);
 

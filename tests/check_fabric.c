@@ -23,6 +23,7 @@
 #include <wave/wave.h>
 
 #include "chan/fabric.h"
+#include "chan_util.h"
 
 #define TCP "tcp;ofi_rxm"
 /* Long enough never to fire by accident on a loaded machine; the tests
@@ -37,29 +38,14 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	ck_assert_int_ge(s, 0);
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(s);
-	return port;
-}
-
 static void tcp_uri(char *buf, size_t len)
 {
-	snprintf(buf, len, "fabric://" TCP "/127.0.0.1:%d", free_port());
+	snprintf(buf, len, "fabric://" TCP "/127.0.0.1:%d", test_free_port());
 }
 
 static void shm_uri(char *buf, size_t len)
 {
-	snprintf(buf, len, "fabric://shm/t%d_%d", (int)getpid(), free_port());
+	snprintf(buf, len, "fabric://shm/t%d_%d", (int)getpid(), test_free_port());
 }
 
 static void opts(struct wave_chan_opts *o)
@@ -69,16 +55,7 @@ static void opts(struct wave_chan_opts *o)
 	o->timeout_ms = 30000;
 }
 
-/* Message n: every payload byte derives from n. */
-static void msg_make(struct wave_msg *m, uint64_t n)
-{
-	memset(m, 0, sizeof(*m));
-	m->type = (uint16_t)(WAVE_MSG_APP_FIRST + n % 1000);
-	m->flags = (uint16_t)(n * 7);
-	for (unsigned i = 0; i < WAVE_MSG_PAYLOAD / 8; i++)
-		m->payload.u64[i] = n * 0x9e3779b97f4a7c15ull + i;
-}
-
+/* Is @m not message @n (msg_make(), chan_util.h) with its sequence number? */
 static int msg_bad(const struct wave_msg *m, uint64_t n)
 {
 	struct wave_msg want;

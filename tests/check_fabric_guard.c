@@ -23,6 +23,7 @@
 #include <wave/wave.h>
 
 #include "chan/fabric_impl.h"
+#include "chan_util.h"
 #include "check_run.h"
 
 #define TCP "tcp;ofi_rxm"
@@ -92,20 +93,6 @@ static uint64_t run_delay_ns(int fd)
 		return 0;
 	buf[n] = '\0';
 	return sscanf(buf, "%llu %llu", &cpu, &delay) == 2 ? delay : 0;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	ck_assert_int_ge(s, 0);
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(s);
-	return port;
 }
 
 static void opts(struct wave_chan_opts *o)
@@ -364,7 +351,7 @@ START_TEST(accept_never_stalls_the_served)
 
 	signal(SIGPIPE, SIG_IGN);
 	sched = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", free_port());
+	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
 	opts(&o);
 	o.token = TOKEN;
 	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
@@ -554,7 +541,7 @@ START_TEST(channels_give_memory_back)
 	long base, held, after;
 	pid_t pid;
 
-	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", free_port());
+	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
 	opts(&o);
 	o.disconnect_timeout_ms = 60000;
 	o.timeout_ms = 30000;
@@ -615,7 +602,7 @@ START_TEST(bad_rx_frames_named)
 	pid_t pid;
 	int st;
 
-	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", free_port());
+	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
 	opts(&o);
 	o.timeout_ms = 30000;
 	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
