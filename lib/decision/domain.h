@@ -27,8 +27,8 @@ struct wave_plugin_desc;
 struct agent_inst {
 	struct wave_plugin_ctx *ctx; /* NULL: not started */
 	uint64_t events_in, decisions_out, errors;
-	uint64_t lat[AGENT_LAT_KEEP];
 	uint64_t n_lat; /* all recorded; the last AGENT_LAT_KEEP are kept */
+	uint64_t lat[AGENT_LAT_KEEP];
 };
 
 static inline void agent_lat_record(struct agent_inst *in, uint64_t ns)
@@ -53,13 +53,15 @@ static inline void agent_lat_record(struct agent_inst *in, uint64_t ns)
  * @rt:      the runtime's own.
  */
 struct dom_host {
-	uint64_t host_id;
-	struct agent_inst inst;
+	/* What every event and decision touches first, on one line; the
+	 * instance's latency ring (4 KiB) last. */
 	void *state;
 	const struct wave_msg *cur_ev;
+	void *rt;
+	uint64_t host_id;
 	const void *domain_state;
 	int (*start)(struct dom_host *dh, const void *domain_state, struct wave_error *err);
-	void *rt;
+	struct agent_inst inst;
 };
 
 /* What to do with a decision a plugin emitted (domain_desc.prepare). */
