@@ -26,6 +26,9 @@
 #include <wave/domain.h>
 #include <wave/error.h>
 #include <wave/export.h>
+/* Programs written before the plugin headers were split got the plugin
+ * API through this header: it stays. */
+#include <wave/plugin.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -271,4 +271,12 @@ WAVE_API uint64_t wave_plugin_tick_ns(const struct wave_plugin_ctx *ctx);
 }
 #endif
 
+/* Source compatibility: before the domain headers were split off, this
+ * header declared all of them, and plugins written then include only it.
+ * New code includes the header of its domain (and plugin_loader.h to load
+ * and drive plugins); these stay so that no existing plugin breaks. */
+#include <wave/plugin_custom.h>
+#include <wave/plugin_loader.h>
+#include <wave/plugin_sched.h>
+
 #endif /* WAVE_PLUGIN_H */
