@@ -364,10 +364,18 @@ static void print_summary(const struct args *a, struct row (*rows)[N_MODES][MAX_
 				       "\"policy\":\"%s\",\"tput_rps\":%.0f,\"vs_onhost_%s\":%.3f}\n",
 				       a->slo_us, modes[m].name, pol, t, policies[p],
 				       base > 0 ? t / base : 0);
-			else
+			else if (base > 0)
 				printf("  %-10s %-8s %10.0f/s   %6.1f%% of on-host %s\n", modes[m].name, pol,
-				       t, base > 0 ? 100 * t / base : 0, policies[p]);
+				       t, 100 * t / base, policies[p]);
+			else
+				printf("  %-10s %-8s %10.0f/s   (no ratio: on-host %s met no load)\n",
+				       modes[m].name, pol, t, policies[p]);
 		}
+		if (!a->o.json && base <= 0)
+			printf("  on-host %s missed p99 <= %.0f us even at %.0f/s: if the off-CPU column is "
+			       "large, the machine was disturbed and these figures are not conclusive "
+			       "(see wave-bench-vcpu)\n",
+			       policies[p], a->slo_us, a->rates[0]);
 		if (a->o.json || base <= 0)
 			continue;
 		static const struct { const char *mode; double min; } targets[] = {
