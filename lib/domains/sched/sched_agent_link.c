@@ -112,11 +112,11 @@ static void stage(struct wave_sched *s, const struct wave_sched_msg *d)
 {
 	struct hcpu *c = &s->cpus[d->cpu];
 	const struct htask *cur = c->current ? task_find(s, c->current) : NULL;
-	struct slot *sl = d->type == WAVE_SCHED_RUN ? &c->run : &c->pre;
+	struct dec_slot *sl = &c->slot[d->type == WAVE_SCHED_RUN ? SLOT_RUN : SLOT_PRESTAGE];
 
 	/* The agent fills a slot only once its previous decision there has
 	 * an outcome, and runs only on CPUs it knows are free. */
-	if (sl->type) { /* it contradicts itself: the host cannot use it */
+	if (sl->kind) { /* it contradicts itself: the host cannot use it */
 		sched_outcome(s, d->type, d->task, d->seq, d->cpu, WAVE_SCHED_ABORT_INVALID);
 		return;
 	}
@@ -125,9 +125,7 @@ static void stage(struct wave_sched *s, const struct wave_sched_msg *d)
 		return;
 	}
 	/* A RUN for a CPU a fallback task still holds waits for it to stop. */
-	sl->task = d->task;
-	sl->seq = d->seq;
-	sl->type = d->type;
+	dec_slot_fill(sl, d->type, d->task, d->seq);
 	sched_kick(s);
 }
 
@@ -184,8 +182,7 @@ static int on_sched_msg(void *user, const struct wave_msg *m)
 
 static void clear_cpu_decisions(struct hcpu *c)
 {
-	memset(&c->run, 0, sizeof(c->run));
-	memset(&c->pre, 0, sizeof(c->pre));
+	dec_slots_clear(c->slot, SLOTS_PER_CPU);
 	c->preempt_task = c->preempt_seq = 0;
 	c->idle_sent = 0;
 	/* Pairs with the acquire load in wave_sched_should_yield(). */

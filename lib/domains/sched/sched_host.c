@@ -118,7 +118,8 @@ void sched_fifo_rebuild(struct wave_sched *s)
 
 static bool has_work(const struct wave_sched *s, const struct hcpu *c)
 {
-	return !c->current && (s->agent ? c->run.type || c->pre.type : fifo_len(&s->q) != 0);
+	return !c->current &&
+	       (s->agent ? dec_slots_used(c->slot, SLOTS_PER_CPU) != 0 : fifo_len(&s->q) != 0);
 }
 
 /* ---- the API ---------------------------------------------------------------- */
@@ -408,29 +409,30 @@ WAVE_API int wave_sched_task_dead(struct wave_sched *s, uint64_t id)
 	return 0;
 }
 
-/* Commits or aborts the decision in @cpu's RUN slot, or else its
- * PRESTAGE slot (a RUN in flight comes before the prestaged task). Return:
- * the task, now RUNNING there, or NULL (aborted, outcome reported). */
+/* Commits or aborts the first decision in @cpu's slots (a RUN in flight
+ * comes before the prestaged task). Return: the task, now RUNNING there,
+ * or NULL (none staged, or aborted with its outcome reported). */
 static struct htask *take_slot(struct wave_sched *s, uint32_t cpu, int *prestaged)
 {
 	struct hcpu *c = &s->cpus[cpu];
-	struct slot *from = c->run.type ? &c->run : &c->pre;
-	struct slot sl = *from;
-	struct htask *t = task_find(s, sl.task);
+	struct dec_slot sl;
+	struct htask *t;
 	unsigned result;
 
-	memset(from, 0, sizeof(*from));
+	if (!dec_slots_take(c->slot, SLOTS_PER_CPU, &sl))
+		return NULL;
+	t = task_find(s, sl.obj);
 	result = txn_check(t != NULL, t ? t->seq : 0, sl.seq,
 			   t && t->state == WAVE_SCHED_RUNNABLE, !c->current);
 	if (result == WAVE_SCHED_COMMITTED) {
 		t->state = WAVE_SCHED_RUNNING;
 		t->cpu = cpu;
 		c->current = t->id;
-		*prestaged = sl.type == WAVE_SCHED_PRESTAGE;
+		*prestaged = sl.kind == WAVE_SCHED_PRESTAGE;
 		if (*prestaged)
 			s->st.prestaged++;
 	}
-	sched_outcome(s, sl.type, sl.task, sl.seq, cpu, result);
+	sched_outcome(s, sl.kind, sl.obj, sl.seq, cpu, result);
 	return result == WAVE_SCHED_COMMITTED ? t : NULL;
 }
 
@@ -442,9 +444,9 @@ int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant 
 
 	if (c->current)
 		return -EBUSY;
-	if (!c->run.type && !c->pre.type && poll)
+	if (!dec_slots_used(c->slot, SLOTS_PER_CPU) && poll)
 		sched_progress(s); /* decisions, or a reconnection on fallback */
-	while (!t && s->agent && (c->run.type || c->pre.type))
+	while (!t && s->agent && dec_slots_used(c->slot, SLOTS_PER_CPU))
 		t = take_slot(s, cpu, &prestaged);
 	if (!t && s->agent && !c->idle_sent) {
 		struct wave_sched_msg d = { .type = WAVE_SCHED_CPU_IDLE, .cpu = cpu,
@@ -584,7 +586,7 @@ static unsigned staged(const struct wave_sched *s)
 	unsigned n = 0;
 
 	for (uint32_t i = 0; i < s->n_cpus; i++)
-		n += (s->cpus[i].run.type != 0) + (s->cpus[i].pre.type != 0) +
+		n += dec_slots_used(s->cpus[i].slot, SLOTS_PER_CPU) +
 		     (s->cpus[i].preempt_task != 0);
 	return n;
 }

@@ -17,6 +17,7 @@
 #include <wave/sched_msg.h>
 
 #include "../../decision/fifo.h"
+#include "../../decision/slots.h"
 #include "../../decision/u64map.h"
 
 #define BATCH_MAX 1024u
@@ -37,13 +38,11 @@ struct htask {
 	uint8_t managed; /* @arg is a struct wave_sched_thread */
 };
 
-/* A decision waiting in a CPU's slot: the RUN one (for a CPU the agent
- * saw free), or the PRESTAGE one (the CPU's next task, which the agent may
- * fill while a RUN for the CPU is still in flight). */
-struct slot {
-	uint64_t task, seq;
-	uint16_t type; /* WAVE_SCHED_RUN or _PRESTAGE; 0 when empty */
-};
+/* A CPU's decision slots (lib/decision/slots.h), taken in this order: a
+ * RUN (for a CPU the agent saw free) comes before the PRESTAGE (the CPU's
+ * next task, which the agent may fill while a RUN is still in flight). */
+enum { SLOT_RUN, SLOT_PRESTAGE, SLOTS_PER_CPU };
+
 
 struct hcpu {
 	/* Set (release) by the thread staging the agent's PREEMPT, read
@@ -51,7 +50,7 @@ struct hcpu {
 	_Alignas(64) _Atomic uint32_t yield;
 	uint32_t idle_sent; /* CPU_IDLE reported since its last task */
 	uint64_t current;   /* task id, or 0 */
-	struct slot run, pre;
+	struct dec_slot slot[SLOTS_PER_CPU];
 	uint64_t preempt_task, preempt_seq; /* the PREEMPT behind @yield */
 };
 
