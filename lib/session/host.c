@@ -601,11 +601,6 @@ bool host_in_callback(const struct wave_host *h)
 	return h->in_cb != 0;
 }
 
-bool host_in_replay(const struct wave_host *h)
-{
-	return h->in_replay != 0;
-}
-
 void host_cb_enter(struct wave_host *h)
 {
 	h->in_cb++;
@@ -671,9 +666,4 @@ void host_lose_agent(struct wave_host *h, const char *why)
 {
 	if (h->conn != CONN_NONE)
 		lose_agent(h, why);
-}
-
-void host_count_bad(struct wave_host *h)
-{
-	h->st.bad++;
 }

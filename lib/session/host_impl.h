@@ -73,12 +73,10 @@ void *host_domain_user(const struct wave_host *h, unsigned id);
 /* Are events sent to the agent now (under its control, or resyncing)? */
 bool host_to_agent(const struct wave_host *h);
 
-/* Inside a domain callback (calls that would re-enter are refused), and
- * inside a replay (where sending events is what is asked for). A domain
- * that calls the application from its own code (a local decision) marks
- * it with host_cb_enter() and host_cb_leave(). */
+/* Inside a domain callback (calls that would re-enter are refused). A
+ * domain that calls the application from its own code (a local decision)
+ * marks it with host_cb_enter() and host_cb_leave(). */
 bool host_in_callback(const struct wave_host *h);
-bool host_in_replay(const struct wave_host *h);
 void host_cb_enter(struct wave_host *h);
 void host_cb_leave(struct wave_host *h);
 
@@ -100,8 +98,5 @@ int host_wait_prepare(struct wave_host *h, int *fd, uint64_t *due);
 /* Takes the agent for lost (a protocol violation seen by a domain). */
 void host_lose_agent(struct wave_host *h, const char *why);
 
-/* A message the session refused as malformed, counted in the session's
- * statistics (struct wave_host_stats.bad). */
-void host_count_bad(struct wave_host *h);
 
 #endif /* WAVE_SESSION_HOST_IMPL_H */

@@ -102,6 +102,24 @@ START_TEST(token_compare)
 }
 END_TEST
 
+/* One table of names for domains and results, for every module. */
+START_TEST(domain_and_result_names)
+{
+	ck_assert_str_eq(wave_domain_name(WAVE_DOMAIN_CUSTOM), "custom");
+	ck_assert_str_eq(wave_domain_name(WAVE_DOMAIN_SCHED), "sched");
+	ck_assert_str_eq(wave_domain_name(WAVE_DOMAIN_MEM), "mem");
+	ck_assert_str_eq(wave_domain_name(WAVE_DOMAIN_RPC), "rpc");
+	ck_assert_str_eq(wave_domain_name(WAVE_DOMAIN_COUNT), "unknown");
+	ck_assert_str_eq(wave_result_name(WAVE_COMMITTED), "committed");
+	ck_assert_str_eq(wave_result_name(WAVE_ABORT_GONE), "gone");
+	ck_assert_str_eq(wave_result_name(WAVE_ABORT_NOT_ELIGIBLE), "not_eligible");
+	ck_assert_ptr_null(wave_result_name(WAVE_RESULT_COUNT));
+	/* The sched domain's results are the shared ones, number for number. */
+	ck_assert_int_eq(WAVE_SCHED_ABORT_DEAD, WAVE_ABORT_GONE);
+	ck_assert_int_eq(WAVE_SCHED_ABORT_CPU_BUSY, WAVE_ABORT_BUSY);
+}
+END_TEST
+
 struct entry {
 	uint64_t key;
 	uint64_t seq;
@@ -195,6 +213,7 @@ int main(void)
 	tcase_add_test(tc, hello_malformed);
 	tcase_add_test(tc, welcome_refuse_heartbeat_bye);
 	tcase_add_test(tc, token_compare);
+	tcase_add_test(tc, domain_and_result_names);
 	tcase_add_test(tc, u64map_grows);
 	tcase_add_test(tc, u64map_zero_key_and_remove);
 	tcase_add_test(tc, u64map_seeded_against_floods);
