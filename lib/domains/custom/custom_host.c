@@ -259,6 +259,7 @@ WAVE_API int wave_host_events(struct wave_host *h, const struct wave_msg *evs,
 	struct wave_msg m[EVENTS_BURST];
 	struct custom_key *e[EVENTS_BURST];
 	int ret, taken;
+	bool local;
 
 	if (!c || !evs || !keys || n == 0)
 		return -EINVAL;
@@ -273,12 +274,14 @@ WAVE_API int wave_host_events(struct wave_host *h, const struct wave_msg *evs,
 	taken = host_to_agent(h) ? host_send(h, m, n) : (int)n;
 	if (taken < 0)
 		taken = (int)n; /* the agent was lost: decided here */
+	/* Control cannot change below: decide() may not call back in. */
+	local = !host_to_agent(h);
 	for (int i = 0; i < taken; i++) {
 		record(c, e[i], &m[i]);
 		if (seqs)
 			seqs[i] = e[i]->seq;
 		/* On fallback each event is decided in turn, as it comes. */
-		if (!host_to_agent(h))
+		if (local)
 			decide_locally(c, e[i]);
 	}
 	/* After: a key may stand in both parts of the batch. */

@@ -65,21 +65,29 @@ static void queue_task(struct wave_sched *s, const struct htask *t, bool at_head
 	sched_kick(s);
 }
 
-/* A queued task is still RUNNABLE at the sequence number it was queued
- * with; entries of tasks that changed since are dropped. */
+/* The fallback queue's look at an entry: its task, if it is still
+ * RUNNABLE at the sequence number it was queued with (entries of tasks
+ * that changed since are dropped). */
+struct queue_look {
+	struct wave_sched *s;
+	struct htask *t;
+};
+
 static bool still_queued(void *arg, const struct fifo_entry *e)
 {
-	const struct htask *t = task_find(arg, e->id);
+	struct queue_look *q = arg;
 
-	return t && t->seq == e->seq && t->state == WAVE_SCHED_RUNNABLE;
+	q->t = task_find(q->s, e->id);
+	return q->t && q->t->seq == e->seq && q->t->state == WAVE_SCHED_RUNNABLE;
 }
 
 /* The oldest task still waiting in the fallback's queue, or NULL. */
 static struct htask *queue_pop(struct wave_sched *s)
 {
+	struct queue_look q = { s, NULL };
 	struct fifo_entry e;
 
-	return fifo_pop(&s->q, still_queued, s, &e) ? task_find(s, e.id) : NULL;
+	return fifo_pop(&s->q, still_queued, &q, &e) ? q.t : NULL;
 }
 
 static int by_seq(const void *x, const void *y)
