@@ -518,7 +518,7 @@ void fab_sleep_on_cq(struct fab_chan *c, uint64_t ns)
 		t = fi_trywait(c->e.fabric, fids, 1);
 		pthread_mutex_unlock(&c->lock);
 		if (t == 0) {
-			struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+			struct timespec ts = wave_timespec(ns);
 			struct pollfd p = { .fd = c->e.wait_fd, .events = POLLIN };
 			wave_stat_add(&c->base.sleeps, 1);
 			ppoll(&p, 1, &ts, NULL);

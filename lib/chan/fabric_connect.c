@@ -151,7 +151,7 @@ static int send_hello(struct fab_chan *c, const struct fab_hello *h, uint64_t de
 
 int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan **out)
 {
-	uint64_t deadline = deadline_of(o->timeout_ms);
+	uint64_t deadline = wave_deadline(o->timeout_ms < 0 ? -1 : (int64_t)o->timeout_ms * 1000000);
 	struct fab_addr a, src;
 	struct fab_hello h;
 	struct fab_chan *c;

@@ -218,9 +218,4 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 int fab_listen(const char *rest, const struct wave_chan_opts *o,
 	       struct wave_chan_listener **out);
 
-static inline uint64_t deadline_of(int timeout_ms)
-{
-	return timeout_ms < 0 ? UINT64_MAX : wave_now_ns() + (uint64_t)timeout_ms * 1000000u;
-}
-
 #endif /* WAVE_FABRIC_IMPL_H */

@@ -196,7 +196,7 @@ static void listener_sleep(struct fab_listener *l, uint64_t ns)
 	if (l->e.wait_fd >= 0) {
 		struct fid *fids[1] = { &l->e.cq->fid };
 		if (fi_trywait(l->e.fabric, fids, 1) == 0) {
-			struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+			struct timespec ts = wave_timespec(ns);
 			struct pollfd p = { .fd = l->epfd, .events = POLLIN };
 			ppoll(&p, 1, &ts, NULL);
 		}

@@ -436,15 +436,10 @@ static void poll_doorbell(struct shm_chan *c, const struct timespec *tp)
 	}
 }
 
-static struct timespec ns_timespec(uint64_t ns)
-{
-	return (struct timespec){ (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-}
-
 /* Sleeps @ns at most, one nap of a growing series (see NAP_MIN_NS). */
 static void nap(uint64_t ns, uint64_t *nap_ns)
 {
-	struct timespec ts = ns_timespec(ns < *nap_ns ? ns : *nap_ns);
+	struct timespec ts = wave_timespec(ns < *nap_ns ? ns : *nap_ns);
 
 	nanosleep(&ts, NULL);
 	*nap_ns = *nap_ns * 2 < NAP_MAX_NS ? *nap_ns * 2 : NAP_MAX_NS;
@@ -454,7 +449,7 @@ static void nap(uint64_t ns, uint64_t *nap_ns)
  * without a usable futex, for one nap (*@nap_ns). */
 static void sleep_on_doorbell(struct shm_chan *c, uint32_t token, uint64_t ns, uint64_t *nap_ns)
 {
-	struct timespec ts = ns_timespec(ns);
+	struct timespec ts = wave_timespec(ns);
 	const struct timespec *tp = ns == UINT64_MAX ? NULL : &ts;
 
 	wave_stat_add(&c->base.sleeps, 1);
@@ -486,7 +481,7 @@ static void sleep_armed(struct shm_chan *c, uint64_t ns, uint64_t *nap_ns)
  * nothing the peer does can make one ready sooner. */
 static void sleep_until(struct shm_chan *c, uint64_t t)
 {
-	struct timespec ts = ns_timespec(t);
+	struct timespec ts = wave_timespec(t);
 
 	wave_stat_add(&c->base.sleeps, 1);
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);

@@ -41,6 +41,17 @@ static inline uint64_t wave_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* @ns nanoseconds as a struct timespec, for the sleeping system calls. */
+static inline struct timespec wave_timespec(uint64_t ns)
+{
+	return (struct timespec){ (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+}
+
+static inline uint64_t wave_min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 /* The CLOCK_MONOTONIC time at which a wait of @timeout_ns ends
  * (include/wave/timeout.h): UINT64_MAX for a negative one (for ever). */
 static inline uint64_t wave_deadline(int64_t timeout_ns)

@@ -373,23 +373,18 @@ static void progress(struct wave_host *h, uint64_t now)
 		heartbeat(h, now);
 }
 
-static uint64_t min64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
 /* When the session next needs a call, whatever arrives meanwhile. */
 static uint64_t next_due(const struct wave_host *h)
 {
 	if (h->conn == CONN_READY)
-		return min64(h->next_hb_ns, h->last_rx_ns + h->o.heartbeat_timeout_ms * MS + 1);
+		return wave_min_u64(h->next_hb_ns, h->last_rx_ns + h->o.heartbeat_timeout_ms * MS + 1);
 	return h->conn == CONN_HELLO ? h->hello_deadline_ns : h->next_attempt_ns;
 }
 
 /* Sleeps until @deadline or something to do, whichever comes first. */
 static void host_wait(struct wave_host *h, uint64_t deadline)
 {
-	uint64_t now = wave_now_ns(), until = min64(deadline, next_due(h));
+	uint64_t now = wave_now_ns(), until = wave_min_u64(deadline, next_due(h));
 	struct timespec ts;
 
 	if (until <= now)
@@ -399,8 +394,7 @@ static void host_wait(struct wave_host *h, uint64_t deadline)
 		(void)wave_chan_wait(h->ch, (int64_t)(until - now));
 		return;
 	}
-	ts.tv_sec = (time_t)((until - now) / 1000000000u);
-	ts.tv_nsec = (long)((until - now) % 1000000000u);
+	ts = wave_timespec(until - now);
 	nanosleep(&ts, NULL);
 }
 

@@ -501,16 +501,6 @@ WAVE_API int wave_sched_next(struct wave_sched *s, uint32_t cpu, struct wave_sch
  * agent cannot wake it (file://, fabric:// without a wait object). */
 #define WAIT_STEP_NS 20000u
 
-static uint64_t min64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
-static struct timespec ts_of(uint64_t ns)
-{
-	return (struct timespec){ (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-}
-
 /* Sleeps until @deadline, a kick, or (one waiter at a time) a message from
  * the agent, with the lock released meanwhile; lock held on entry and on
  * return. An idle waiter costs no CPU: the old 20 us naps woke ~9,000
@@ -529,17 +519,17 @@ static void sleep_until(struct wave_sched *s, uint64_t deadline)
 		ret = host_wait_prepare(s->h, &fd, &due);
 		if (ret == 1)
 			return; /* a message is there: look at once */
-		due = min64(deadline, due);
+		due = wave_min_u64(deadline, due);
 	}
 	now = wave_now_ns();
 	if (ret == -ENOTSUP)
-		due = min64(due, now + WAIT_STEP_NS); /* someone must look */
+		due = wave_min_u64(due, now + WAIT_STEP_NS); /* someone must look */
 	if (due <= now) {
 		if (fd >= 0)
 			close(fd);
 		return;
 	}
-	ts = ts_of(due - now);
+	ts = wave_timespec(due - now);
 	s->sleepers++;
 	s->polling |= fd >= 0;
 	pthread_mutex_unlock(&s->lock);
