@@ -47,7 +47,10 @@ int agent_host_add(struct wave_agent *a, struct wave_chan *ch)
 	for (h->ob_cap = 2; h->ob_cap < a->cfg->agent_to_host_slots; h->ob_cap <<= 1)
 		;
 	h->outbox = calloc(h->ob_cap, sizeof(*h->outbox));
-	if (!h->outbox) {
+	h->ob_dom = calloc(h->ob_cap, sizeof(*h->ob_dom));
+	if (!h->outbox || !h->ob_dom) {
+		free(h->outbox);
+		free(h->ob_dom);
 		free(h);
 		return -ENOMEM;
 	}
@@ -86,6 +89,7 @@ void agent_host_remove(struct wave_agent *a, size_t i, const char *why)
 		epoll_ctl(a->epfd, EPOLL_CTL_DEL, h->fd, NULL);
 	wave_chan_close(h->ch);
 	free(h->outbox);
+	free(h->ob_dom);
 	explicit_bzero(h->hello.token, sizeof(h->hello.token));
 	free(h);
 	a->hosts[i] = a->hosts[--a->n_hosts];
@@ -117,11 +121,14 @@ static void sent(struct agent_host *h, unsigned d, const struct wave_msg *m, uin
 		wave_domains[d]->sent(&h->dom[d], m, now);
 }
 
-static int outbox_push(struct agent_host *h, const struct wave_msg *m)
+static int outbox_push(struct agent_host *h, unsigned d, const struct wave_msg *m)
 {
+	unsigned i = (h->ob_head + h->ob_n) & (h->ob_cap - 1);
+
 	if (h->ob_n == h->ob_cap)
 		return 0;
-	h->outbox[(h->ob_head + h->ob_n) & (h->ob_cap - 1)] = *m;
+	h->outbox[i] = *m;
+	h->ob_dom[i] = (uint8_t)d;
 	h->ob_n++;
 	return 1;
 }
@@ -137,12 +144,8 @@ static int outbox_flush(struct agent_host *h, uint64_t now)
 		ret = wave_chan_send_burst(h->ch, &h->outbox[h->ob_head], run);
 		if (ret <= 0)
 			return ret < 0 ? ret : done;
-		for (int k = 0; k < ret; k++) {
-			const struct wave_msg *m = &h->outbox[h->ob_head + (unsigned)k];
-			const struct domain_desc *dom = domain_of_type(m->type);
-
-			sent(h, dom->id, m, now);
-		}
+		for (unsigned k = h->ob_head; k < h->ob_head + (unsigned)ret; k++)
+			sent(h, h->ob_dom[k], &h->outbox[k], now);
 		h->ob_head = (h->ob_head + (unsigned)ret) & (h->ob_cap - 1);
 		h->ob_n -= (unsigned)ret;
 		done += ret;
@@ -150,9 +153,9 @@ static int outbox_flush(struct agent_host *h, uint64_t now)
 	return done;
 }
 
-/* Sends @m now, or queues it. Return: 1 sent, 0 queued, -1 neither (the
- * outbox is full), or the channel's error. */
-static int send_or_queue(struct agent_host *h, const struct wave_msg *m, bool later)
+/* Sends @m, a decision of domain @d, now, or queues it. Return: 1 sent,
+ * 0 queued, -1 neither (the outbox is full), or the channel's error. */
+static int send_or_queue(struct agent_host *h, unsigned d, const struct wave_msg *m, bool later)
 {
 	int ret = h->ob_n || later ? 0 : wave_chan_send_burst(h->ch, m, 1);
 
@@ -167,7 +170,7 @@ static int send_or_queue(struct agent_host *h, const struct wave_msg *m, bool la
 	}
 	if (ret == 1)
 		return 1;
-	return outbox_push(h, m) ? 0 : -1;
+	return outbox_push(h, d, m) ? 0 : -1;
 }
 
 /* wave_plugin_emit_fn of every instance: each decision is prepared by its
@@ -192,7 +195,7 @@ static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 		m = msgs[i];
 		if ((how = dom->prepare(dh, &m)) == DOM_EMIT_DROP)
 			continue;
-		ret = send_or_queue(h, &m, h->batching && how == DOM_EMIT_BATCH);
+		ret = send_or_queue(h, dom->id, &m, h->batching && how == DOM_EMIT_BATCH);
 		if (ret == 1) {
 			if (!now)
 				now = wave_now_ns();

@@ -39,6 +39,7 @@ struct agent_host {
 	/* Decisions the host's full ring did not take yet, sent first. While
 	 * any wait, the host's events are not read: backpressure, not loss. */
 	struct wave_msg *outbox;
+	uint8_t *ob_dom; /* the domain of each, for what follows its sending */
 	unsigned ob_head, ob_n, ob_cap;
 };
 
