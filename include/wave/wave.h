@@ -25,5 +25,6 @@
 #include <wave/sched_state.h>
 #include <wave/plugin_sched.h>
 #include <wave/sched.h>
+#include <wave/mem.h>
 
 #endif /* WAVE_WAVE_H */
