@@ -68,6 +68,8 @@
 
 #define PAGE 4096u
 
+void (*mem_test_demote_window)(void *addr, size_t len);
+
 /* ---- userfaultfd calls --------------------------------------------------- */
 
 static int uffd_open(void)
@@ -253,6 +255,8 @@ enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64
 	if (!ret)
 		ret = m->store->ops->put(m->store, key, buf, cs);
 	free(buf);
+	if (!ret && mem_test_demote_window)
+		mem_test_demote_window((void *)a, cs);
 	if (ret) {
 		if (ret != -ENOSPC)
 			wave_warn("mem: demotion of chunk %#llx failed: %s",
