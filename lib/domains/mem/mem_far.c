@@ -227,7 +227,7 @@ static enum wave_result demote_abort(struct wave_mem *m, struct mem_region *r, u
 	if (!r->managed && protect(m, a, r->chunk_size, false) < 0)
 		wave_err("mem: cannot unprotect chunk at %#lx: %s", (unsigned long)a,
 			 wave_strerror(errno));
-	mem_chunk_unlock(m, r, i, tier, false);
+	mem_chunk_unlock(r, i, tier, false);
 	mem_far_wake(m, a, r->chunk_size);
 	return why;
 }
@@ -278,7 +278,7 @@ enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64
 		wave_err("mem: cannot release chunk %#llx: %s", (unsigned long long)key,
 			 wave_strerror(errno));
 	move_used(m, from, (uint32_t)m->far_tier, cs);
-	mem_chunk_unlock(m, r, i, (uint32_t)m->far_tier, true);
+	mem_chunk_unlock(r, i, (uint32_t)m->far_tier, true);
 	mem_far_wake(m, a, cs);
 	return WAVE_COMMITTED;
 }
@@ -302,14 +302,14 @@ enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint6
 		/* The bytes are still in the store: the chunk stays far. */
 		wave_err("mem: cannot bring chunk %#llx back: %s", (unsigned long long)key,
 			 wave_strerror(-ret));
-		mem_chunk_unlock(m, r, i, (uint32_t)m->far_tier, false);
+		mem_chunk_unlock(r, i, (uint32_t)m->far_tier, false);
 		mem_far_wake(m, a, cs);
 		return WAVE_ABORT_INVALID;
 	}
 	m->store->ops->drop(m->store, key);
 	move_used(m, (uint32_t)m->far_tier, tier, cs);
 	atomic_store(&r->arrived[i], mem_arrival_stamp(m));
-	mem_chunk_unlock(m, r, i, tier, true);
+	mem_chunk_unlock(r, i, tier, true);
 	mem_far_wake(m, a, cs);
 	return WAVE_COMMITTED;
 }
@@ -372,7 +372,7 @@ static bool serve(struct wave_mem *m, uintptr_t addr, uint64_t flags)
 	if (ret)
 		wave_err("mem: cannot serve a fault at %#lx: %s", (unsigned long)addr,
 			 wave_strerror(-ret));
-	mem_chunk_unlock(m, r, i, cs_tier(old), false);
+	mem_chunk_unlock(r, i, cs_tier(old), false);
 	mem_far_wake(m, mem_chunk_addr(r, i), r->chunk_size);
 	return false;
 }

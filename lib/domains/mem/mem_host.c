@@ -38,12 +38,10 @@ bool mem_chunk_lock(struct mem_region *r, uint64_t i, uint64_t *old)
 	return true;
 }
 
-void mem_chunk_unlock(struct wave_mem *m, struct mem_region *r, uint64_t i, uint32_t tier,
-		      bool bump)
+void mem_chunk_unlock(struct mem_region *r, uint64_t i, uint32_t tier, bool bump)
 {
 	uint64_t s = atomic_load(&r->state[i]), n;
 
-	(void)m;
 	do {
 		n = (s & ~(CS_TIER_MASK | CS_BUSY | CS_SAMPLED)) | tier;
 		if (bump)

@@ -123,8 +123,7 @@ struct mem_region *mem_region_id(struct wave_mem *m, uint32_t id);
 bool mem_chunk_lock(struct mem_region *r, uint64_t i, uint64_t *old);
 /* Lets it go in @tier, its sequence number bumped when @bump (a change),
  * its SAMPLED flag cleared; ACCESSED is kept. */
-void mem_chunk_unlock(struct wave_mem *m, struct mem_region *r, uint64_t i, uint32_t tier,
-		      bool bump);
+void mem_chunk_unlock(struct mem_region *r, uint64_t i, uint32_t tier, bool bump);
 static inline uintptr_t mem_chunk_addr(const struct mem_region *r, uint64_t i)
 {
 	return r->base + (i << r->chunk_shift);

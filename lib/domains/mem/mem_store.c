@@ -34,6 +34,49 @@ struct local_store {
 	uint64_t used;
 };
 
+/* zstd's contexts, one pair per thread and kept: making them costs more
+ * than compressing a small chunk. */
+struct zctx {
+	ZSTD_CCtx *c;
+	ZSTD_DCtx *d;
+};
+
+static pthread_key_t zkey;
+static pthread_once_t zonce = PTHREAD_ONCE_INIT;
+
+static void zctx_free(void *p)
+{
+	struct zctx *z = p;
+
+	ZSTD_freeCCtx(z->c);
+	ZSTD_freeDCtx(z->d);
+	free(z);
+}
+
+static void zkey_make(void)
+{
+	if (pthread_key_create(&zkey, zctx_free))
+		abort(); /* only when the process has no keys left at all */
+}
+
+/* This thread's contexts, or NULL (no memory). */
+static struct zctx *zctx(void)
+{
+	struct zctx *z;
+
+	pthread_once(&zonce, zkey_make);
+	z = pthread_getspecific(zkey);
+	if (z)
+		return z;
+	z = calloc(1, sizeof(*z));
+	if (z && ((z->c = ZSTD_createCCtx()) == NULL || (z->d = ZSTD_createDCtx()) == NULL ||
+		  pthread_setspecific(zkey, z))) {
+		zctx_free(z);
+		z = NULL;
+	}
+	return z;
+}
+
 static struct local_store *ls_of(struct mem_store *s)
 {
 	return (struct local_store *)s;
@@ -65,8 +108,10 @@ static long encode(unsigned codec, const void *buf, size_t len, void **out)
 		int r = LZ4_compress_default(buf, dst, (int)len, (int)len - 1);
 		n = r > 0 ? (size_t)r : 0;
 	} else {
-		size_t r = ZSTD_compress(dst, len - 1, buf, len, 1);
-		n = ZSTD_isError(r) ? 0 : r;
+		struct zctx *z = zctx();
+		size_t r = z ? ZSTD_compressCCtx(z->c, dst, len - 1, buf, len, 1) : 0;
+
+		n = !z || ZSTD_isError(r) ? 0 : r;
 	}
 	if (n == 0) {
 		free(dst);
@@ -127,7 +172,12 @@ static int decode(const struct stored *v, void *buf, size_t len)
 		return LZ4_decompress_safe(v->data, buf, (int)v->clen, (int)len) == (int)len ? 0
 											: -EIO;
 	default: {
-		size_t r = ZSTD_decompress(buf, len, v->data, v->clen);
+		struct zctx *z = zctx();
+		size_t r;
+
+		if (!z)
+			return -ENOMEM;
+		r = ZSTD_decompressDCtx(z->d, buf, len, v->data, v->clen);
 		return !ZSTD_isError(r) && r == len ? 0 : -EIO;
 	}
 	}

@@ -81,14 +81,14 @@ static enum wave_result move_numa(struct wave_mem *m, struct mem_region *r, uint
 	if (node != WAVE_MEM_NODE_ANY)
 		ret = mem_numa_move((void *)mem_chunk_addr(r, i), r->chunk_size, node);
 	if (ret) {
-		mem_chunk_unlock(m, r, i, from, false);
+		mem_chunk_unlock(r, i, from, false);
 		return ret == -ENOMEM ? WAVE_ABORT_BUSY : WAVE_ABORT_INVALID;
 	}
 	atomic_fetch_sub(&m->tier_used[from], r->chunk_size);
 	atomic_fetch_add(&m->tier_used[tier], r->chunk_size);
 	if (tier < from)
 		atomic_store(&r->arrived[i], mem_arrival_stamp(m));
-	mem_chunk_unlock(m, r, i, tier, true);
+	mem_chunk_unlock(r, i, tier, true);
 	return WAVE_COMMITTED;
 }
 
@@ -103,7 +103,7 @@ static enum wave_result carry_out(struct wave_mem *m, struct mem_region *r, uint
 	if ((int)from != m->far_tier)
 		return move_numa(m, r, i, from, tier);
 	if (posix_memalign(&buf, 4096, r->chunk_size)) {
-		mem_chunk_unlock(m, r, i, from, false);
+		mem_chunk_unlock(r, i, from, false);
 		return WAVE_ABORT_BUSY;
 	}
 	res = mem_far_promote(m, r, i, tier, buf);
@@ -130,7 +130,7 @@ enum wave_result mem_txn(struct wave_mem *m, struct mem_region *r, uint64_t i, u
 	if (!mem_chunk_lock(r, i, &old)) {
 		res = WAVE_ABORT_NOT_ELIGIBLE;
 	} else if (cs_seq(old) != seq || cs_tier(old) != from) {
-		mem_chunk_unlock(m, r, i, cs_tier(old), false);
+		mem_chunk_unlock(r, i, cs_tier(old), false);
 		res = WAVE_ABORT_STALE;
 	} else {
 		res = carry_out(m, r, i, from, tier);
