@@ -292,7 +292,9 @@ static void sampler(size_t chunk, unsigned n)
 	t1 = now_ns();
 	(void)sink;
 	wave_mem_stats(m, &st);
-	if (st.sample_hits - armed != n)
+	/* Each touch of an armed chunk is a hit; a chunk re-armed between
+	 * its fault and the touching thread's retry is hit twice. */
+	if (st.sample_hits - armed < n)
 		die("the sampler missed touches", EIO);
 	report("sample_hit", "minor-fault/memfd", (double)(t1 - t0) / n, (double)chunk / 1024,
 	       "KiB");

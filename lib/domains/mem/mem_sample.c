@@ -21,19 +21,32 @@
 #include "../../core/core.h"
 #include "mem_impl.h"
 
-/* Arms chunk @i: resident, not busy, not armed already. */
+static bool armable(const struct wave_mem *m, uint64_t s)
+{
+	return !(s & (CS_BUSY | CS_SAMPLED)) && (int)cs_tier(s) != m->far_tier;
+}
+
+/* Arms chunk @i: resident, not busy, not armed already. The mapping is
+ * dropped before the flag is set, so that a chunk seen SAMPLED has no
+ * mapping left: its next touch is a minor fault, served by this thread
+ * (the fault thread) after this tick, which counts it. Racing a demotion
+ * or a fault that maps the chunk is harmless: dropping a mapping of a
+ * memfd loses no byte, it only costs a minor fault. */
 static bool arm(struct wave_mem *m, struct mem_region *r, uint64_t i)
 {
 	uint64_t s = atomic_load(&r->state[i]);
 
+	if (!armable(m, s))
+		return false;
+	if (madvise((void *)mem_chunk_addr(r, i), r->chunk_size, MADV_DONTNEED) < 0) {
+		wave_warn("mem: sampler cannot drop a mapping: %s", wave_strerror(errno));
+		return false;
+	}
+	s = atomic_load(&r->state[i]);
 	do {
-		if ((s & (CS_BUSY | CS_SAMPLED)) || (int)cs_tier(s) == m->far_tier)
+		if (!armable(m, s))
 			return false;
 	} while (!atomic_compare_exchange_weak(&r->state[i], &s, s | CS_SAMPLED));
-	/* Racing a demotion or a fault that maps it is harmless: dropping
-	 * a mapping of a memfd loses no byte, it only costs a minor fault. */
-	if (madvise((void *)mem_chunk_addr(r, i), r->chunk_size, MADV_DONTNEED) < 0)
-		wave_warn("mem: sampler cannot drop a mapping: %s", wave_strerror(errno));
 	atomic_fetch_add(&m->sample_armed, 1);
 	return true;
 }
