@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <wave/mem_msg.h> /* a design: its layouts are checked at compile time */
+
 #include "mem_util.h"
 
 static struct wave_mem *numa2_new(void)
