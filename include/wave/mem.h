@@ -108,6 +108,8 @@ enum wave_mem_codec {
  *            in the store), or 0 for no limit. A NUMA tier may go over
  *            its capacity when far chunks fault back into it (a fault is
  *            never refused); that is pressure, relieved by demotions.
+ *            Migrations checked at the same moment on several threads
+ *            may each take the last room (overshooting by a chunk each).
  */
 struct wave_mem_tier {
 	uint32_t kind;
@@ -203,8 +205,10 @@ WAVE_API int wave_mem_region_opts_init(struct wave_mem_region_opts *opts);
  *
  * With a far tier, the range must be private anonymous memory (mmap
  * MAP_PRIVATE|MAP_ANONYMOUS), mapped read-write, and is registered with
- * the userfaultfd. The caller keeps owning it: it unmaps it only after
- * wave_mem_region_unregister().
+ * the userfaultfd. The caller keeps owning it, and keeps it mapped
+ * read-write, not remapped nor advised away (MADV_DONTNEED), until
+ * wave_mem_region_unregister() returns: a page it made unreadable would
+ * read as zeros to a demotion.
  *
  * Return: 0; -EINVAL (@addr not aligned, @len zero or not a multiple of
  * the chunk size, a bad chunk size or tier, memory that is not private

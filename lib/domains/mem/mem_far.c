@@ -128,6 +128,7 @@ static int fill_once(struct wave_mem *m, unsigned long op, uintptr_t dst, const 
 static int fill(struct wave_mem *m, unsigned long op, uintptr_t dst, const char *src, size_t len)
 {
 	size_t off = 0;
+	unsigned stuck = 0;
 
 	while (off < len) {
 		long done = 0;
@@ -135,11 +136,11 @@ static int fill(struct wave_mem *m, unsigned long op, uintptr_t dst, const char 
 
 		if (!r)
 			return 0;
-		if (done > 0)
+		if (done > 0) /* a partial fill (-EAGAIN): go on from there */
 			off += (size_t)done;
 		else if (r == -EEXIST || done == -EEXIST)
 			off += PAGE;
-		else if (r != -EAGAIN)
+		else if (r != -EAGAIN || ++stuck > 1000) /* the mm kept changing */
 			return r;
 	}
 	return 0;
