@@ -206,7 +206,7 @@ WAVE_API int wave_mem_region_opts_init(struct wave_mem_region_opts *opts);
  * With a far tier, the range must be private anonymous memory (mmap
  * MAP_PRIVATE|MAP_ANONYMOUS), mapped read-write, and is registered with
  * the userfaultfd. The caller keeps owning it, and keeps it mapped
- * read-write, not remapped nor advised away (MADV_DONTNEED), until
+ * read-write (not mprotect'ed, remapped or unmapped) until
  * wave_mem_region_unregister() returns: a page it made unreadable would
  * read as zeros to a demotion.
  *
