@@ -13,7 +13,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -487,6 +489,19 @@ START_TEST(t_sampler)
 }
 END_TEST
 
+static bool sysctl_zero(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v == 0;
+}
+
 /* As a user with no capability at all, where vm.unprivileged_userfaultfd
  * may be 0: UFFD_USER_MODE_ONLY is granted, and the far tier works. */
 START_TEST(t_unprivileged)
@@ -504,6 +519,12 @@ START_TEST(t_unprivileged)
 		if (setgid(65534) || setuid(65534))
 			_exit(3);
 		prctl(PR_SET_DUMPABLE, 1); /* /proc/self is ours again */
+		if (sysctl_zero("/proc/sys/vm/unprivileged_userfaultfd")) {
+			/* The control: without UFFD_USER_MODE_ONLY, refused. */
+			errno = 0;
+			if (syscall(SYS_userfaultfd, O_CLOEXEC) >= 0 || errno != EPERM)
+				_exit(4);
+		}
 		round_trip(false);
 		round_trip(true);
 		_exit(0);
