@@ -49,6 +49,20 @@ static void region_gone(struct wave_mem *m, char *p, size_t len, bool managed, u
 		munmap(p, len);
 }
 
+/* Pages of [@p, @p+@len) in memory (mincore(2): for a memfd, its page
+ * cache). */
+static size_t resident_pages(void *p, size_t len)
+{
+	unsigned char v[1024];
+	size_t n = 0;
+
+	ck_assert_uint_le(len / 4096, sizeof(v));
+	ck_assert_int_eq(mincore(p, len, v), 0);
+	for (size_t k = 0; k < len / 4096; k++)
+		n += v[k] & 1;
+	return n;
+}
+
 /* Every chunk out and back by a touch: the bytes, the tiers, the
  * sequence numbers, the counters. */
 static void round_trip(bool managed)
@@ -67,7 +81,9 @@ static void round_trip(bool managed)
 	ck_assert_uint_gt(st.far_stored, 0);
 	ck_assert_uint_le(st.far_stored, len);
 	ck_assert_uint_eq(chunk_info(m, wave_mem_chunk_id(id, 3)).seq, 1);
+	ck_assert_uint_eq(resident_pages(p, len), 0); /* the frames were given back */
 	ck_assert_int_eq(check_pattern(p, len, 7), -1); /* every chunk faults back */
+	ck_assert_uint_eq(resident_pages(p, len), len / 4096);
 	ck_assert_int_eq(wave_mem_stats(m, &st), 0);
 	ck_assert_uint_eq(st.far_faults, n);
 	ck_assert_uint_eq(st.tier_used[0], len);
