@@ -98,7 +98,8 @@ static void page_of(unsigned kind, unsigned char *buf, size_t len, uint64_t seed
 		memset(buf, 0, len);
 		break;
 	case P_TEXT:
-		from_file("/usr/share/common-licenses/GPL-3", buf, len, (off_t)(seed * 4096 % 30000));
+		from_file("/usr/share/common-licenses/GPL-3", buf, len,
+			  (off_t)(seed * 4096 % 30000));
 		break;
 	case P_CODE:
 		from_file("/usr/lib/x86_64-linux-gnu/libc.so.6", buf, len,
@@ -155,7 +156,8 @@ static void codecs(size_t chunk, unsigned n)
 			snprintf(variant, sizeof(variant), "%s/%s/%zuK", names[codec],
 				 kind_names[kind], chunk / 1024);
 			report("put", variant, (double)(t1 - t0) / n,
-			       (double)s->ops->used(s) / ((double)n * (double)chunk), "stored_ratio");
+			       (double)s->ops->used(s) / ((double)n * (double)chunk),
+			       "stored_ratio");
 			report("get", variant, (double)(t2 - t1) / n,
 			       (double)chunk * n / ((double)(t2 - t1) / 1e9) / 1e6, "MBps");
 			s->ops->destroy(s);

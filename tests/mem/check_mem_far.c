@@ -190,7 +190,8 @@ static void *writer(void *arg)
 			uint64_t want = round == 1 ? pattern(k + 7) : (round - 1) * 1000 + w->t;
 
 			if (r->p[k] != want && !atomic_exchange(&r->bad, 1))
-				fprintf(stderr, "writer %u round %llu: word %zu is %llx, not %llx\n",
+				fprintf(stderr,
+					"writer %u round %llu: word %zu is %llx, not %llx\n",
 					w->t, (unsigned long long)round, k,
 					(unsigned long long)r->p[k], (unsigned long long)want);
 			r->p[k] = round * 1000 + w->t;
@@ -250,12 +251,13 @@ static void race(bool managed)
 	/* Every word: the writers' last values, the pattern elsewhere. */
 	for (size_t k = 0; k < r.len / 8; k++) {
 		size_t pg = k / 512, off = k % 512;
-		bool owned = off >= pg % 7 && (off - pg % 7) % 8 == 0 && (off - pg % 7) / 8 < WRITERS;
+		size_t rel = off - pg % 7; /* wraps when off < pg % 7: not owned */
+		bool owned = off >= pg % 7 && rel % 8 == 0 && rel / 8 < WRITERS;
 
 		if (!owned)
 			ck_assert_uint_eq(r.p[k], pattern(k + 7));
 		else
-			ck_assert_uint_eq(r.p[k] % 1000, (off - pg % 7) / 8);
+			ck_assert_uint_eq(r.p[k] % 1000, rel / 8);
 	}
 	ck_assert_int_eq(wave_mem_stats(r.m, &st), 0);
 	ck_assert_uint_ge(st.far_faults, 1);

@@ -358,7 +358,8 @@ WAVE_API int wave_mem_region_register(struct wave_mem *m, void *addr, size_t len
 }
 
 WAVE_API int wave_mem_region_alloc(struct wave_mem *m, size_t len,
-				   const struct wave_mem_region_opts *opts, void **addr, uint32_t *id)
+				   const struct wave_mem_region_opts *opts, void **addr,
+				   uint32_t *id)
 {
 	struct mem_region *r;
 	void *p;
@@ -460,7 +461,8 @@ WAVE_API int wave_mem_chunk_of(struct wave_mem *m, const void *addr, uint64_t *c
 	return r ? 0 : -ENOENT;
 }
 
-WAVE_API int wave_mem_chunk_info(struct wave_mem *m, uint64_t chunk, struct wave_mem_chunk_info *out)
+WAVE_API int wave_mem_chunk_info(struct wave_mem *m, uint64_t chunk,
+				 struct wave_mem_chunk_info *out)
 {
 	struct mem_region *r;
 	uint64_t i = chunk & 0xffffffffu;

@@ -110,7 +110,8 @@ WAVE_API int wave_mem_damon_vaddr(struct wave_error *err)
 	wave_error_clear(err);
 	if (access("/sys/kernel/mm/damon/admin", F_OK) != 0) {
 		wave_error_set(err, 0, "damon", 0, 0,
-			       "this kernel has no DAMON sysfs interface (/sys/kernel/mm/damon/admin)");
+			       "this kernel has no DAMON sysfs interface "
+			       "(/sys/kernel/mm/damon/admin)");
 		return 0;
 	}
 	f = fopen("/proc/kallsyms", "re");
@@ -124,7 +125,8 @@ WAVE_API int wave_mem_damon_vaddr(struct wave_error *err)
 	if (va)
 		return 1;
 	wave_error_set(err, 0, "damon", 0, 0,
-		       "this kernel's DAMON has no virtual-address monitoring (CONFIG_DAMON_VADDR)%s",
+		       "this kernel's DAMON has no virtual-address monitoring "
+		       "(CONFIG_DAMON_VADDR)%s",
 		       pa ? "; it has physical-address monitoring (DAMON_PADDR) only" : "");
 	return 0;
 }
