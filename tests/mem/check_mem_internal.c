@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The mem domain's insides: a write racing a demotion, made to land in
- * the very window where it could be lost (the demotion's test hook); the
+ * The mem domain's insides: writes racing a demotion, made to land in the
+ * very windows where they could be lost (the demotion's test hook); the
  * far store with each codec and its backpressure; NUMA moves and their
  * errors on this machine.
  */
@@ -41,14 +41,21 @@ static void *window_writer(void *arg)
 	return NULL;
 }
 
-/* The hook: start the write, and give it 200 ms to land. A correct
- * demotion makes it wait, so it does not land; a broken one lets it land
- * in the frames about to be released, and the write is lost. */
-static void window(void *addr, size_t len)
+/* The hook. Phase 0, after the demotion's first copy: the chunk is still
+ * writable, and a write made now must survive (the second copy sees it).
+ * Phase 1, before the frames are released: start a write from another
+ * thread and give it 200 ms to land. A correct demotion makes it wait, so
+ * it does not land; a broken one lets it land in the frames about to be
+ * released, and it is lost. */
+static void window(void *addr, size_t len, int phase)
 {
 	struct timespec ts;
 
 	(void)len;
+	if (phase == 0) {
+		((volatile uint64_t *)addr)[200] = 0x5eed;
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_nsec += 200000000;
 	if (ts.tv_nsec >= 1000000000) {
@@ -86,7 +93,9 @@ static void write_in_window(bool managed)
 	mem_test_demote_window = NULL;
 	pthread_join(t, NULL);
 	ck_assert_uint_eq(p[100], 0xabcdef);
+	ck_assert_uint_eq(p[200], 0x5eed);
 	p[100] = pattern(100 + 1);
+	p[200] = pattern(200 + 1);
 	ck_assert_int_eq(check_pattern(p, len, 1), -1);
 	wave_mem_destroy(m);
 	if (!managed)

@@ -21,26 +21,33 @@
  * every thread queued on the range before it).
  *
  * Demotion of a registered (anonymous) chunk, so that a racing write is
- * never lost:
+ * never lost, and so that writers do not wait while the codec runs:
  *   1. lock (BUSY);
- *   2. UFFDIO_WRITEPROTECT the chunk: from now on a write faults (WP) and
+ *   2. copy the bytes out with process_vm_readv() and put them in the store
+ *      (which compresses them), the chunk still writable: this copy may
+ *      be torn by a racing write, and is only a candidate. A page never
+ *      touched is not faulted in (the kernel answers EFAULT to a
+ *      kernel-mode access under UFFD_USER_MODE_ONLY instead of waiting for
+ *      us) and reads as the zeros it holds, so no copy ever waits for the
+ *      fault thread, which may be the one demoting. Store full: unlock,
+ *      nothing changed;
+ *   3. UFFDIO_WRITEPROTECT the chunk: from now on a write faults (WP) and
  *      waits, so the bytes cannot change; reads go on;
- *   3. copy the bytes out with process_vm_readv(): a page never touched
- *      is not faulted in (the kernel answers EFAULT to a kernel-mode
- *      access under UFFD_USER_MODE_ONLY instead of waiting for us) and
- *      reads as the zeros it holds, so the copy never waits for the fault
- *      thread, which may be the one demoting;
- *   4. put them in the store; full (or the region going away): undo the
- *      protection (waking the writers) and unlock, nothing changed;
- *   5. mark the chunk FAR (still BUSY), then MADV_DONTNEED its frames:
+ *   4. copy the bytes again and compare: the same, the candidate is the
+ *      chunk (whatever happened between, these are its bytes now); not the
+ *      same, a write raced step 2: replace the candidate with this copy
+ *      (the codec runs inside the window only then);
+ *   5. the region going away (or a failure): drop the copy, undo the
+ *      protection (waking the writers), unlock, nothing changed;
+ *   6. mark the chunk FAR (still BUSY), then MADV_DONTNEED its frames:
  *      from here a touch faults MISSING and waits for the unlock;
- *   6. unlock (FAR, sequence number bumped), wake the range: the waiting
+ *   7. unlock (FAR, sequence number bumped), wake the range: the waiting
  *      threads fault again and the fault thread fetches the bytes back.
- * A managed (memfd) chunk needs no write protection: step 2 is
- * MADV_DONTNEED of the mapping (the bytes stay in the memfd, and any touch
- * now faults MINOR and waits), step 3 a pread() of the memfd, and step 5
- * fallocate(PUNCH_HOLE). Between 2 and 5 no thread can write the chunk,
- * since no page of it is mapped.
+ * A managed (memfd) chunk needs no write protection: its copies are
+ * pread()s of the memfd, step 3 is MADV_DONTNEED of the mapping (the bytes
+ * stay in the memfd, and any touch now faults MINOR and waits), and step 6
+ * fallocate(PUNCH_HOLE). From 3 to 6 no thread can write the chunk, since
+ * no page of it is mapped.
  *
  * Promotion (by a fault, or a decision) holds BUSY while it fetches the
  * bytes and maps them (UFFDIO_COPY; for a memfd, pwrite() then
@@ -68,7 +75,7 @@
 
 #define PAGE 4096u
 
-void (*mem_test_demote_window)(void *addr, size_t len);
+void (*mem_test_demote_window)(void *addr, size_t len, int phase);
 
 /* ---- userfaultfd calls --------------------------------------------------- */
 
@@ -233,38 +240,68 @@ static enum wave_result demote_abort(struct wave_mem *m, struct mem_region *r, u
 	return why;
 }
 
+/* The chunk's bytes into @buf: a pread() of the memfd, or for anonymous
+ * memory process_vm_readv(), neither of which waits for a fault. */
+static int chunk_read(struct mem_region *r, uint64_t i, char *buf)
+{
+	if (r->managed)
+		return pio(false, r->memfd, buf, r->chunk_size, chunk_off(r, i));
+	return read_anon(mem_chunk_addr(r, i), buf, r->chunk_size);
+}
+
+/* Steps 2 to 4 of a demotion: the chunk's bytes in the store, and no
+ * thread able to write them. Return: 0, or an error with nothing in the
+ * store (but writes maybe stopped: demote_abort() lets them go). */
+static int copy_out(struct wave_mem *m, struct mem_region *r, uint64_t i, char *cand,
+		    char *now)
+{
+	struct mem_store *st = m->store;
+	uint64_t key = wave_mem_chunk_id(r->id, i);
+	uintptr_t a = mem_chunk_addr(r, i);
+	size_t cs = r->chunk_size;
+	int ret = chunk_read(r, i, cand);
+
+	if (!ret)
+		ret = st->ops->put(st, key, cand, cs);
+	if (ret)
+		return ret;
+	if (mem_test_demote_window)
+		mem_test_demote_window((void *)a, cs, 0);
+	if (r->managed)
+		ret = madvise((void *)a, cs, MADV_DONTNEED) < 0 ? -errno : 0;
+	else
+		ret = protect(m, a, cs, true);
+	if (!ret)
+		ret = chunk_read(r, i, now);
+	if (!ret && memcmp(cand, now, cs)) {
+		st->ops->drop(st, key);
+		return st->ops->put(st, key, now, cs);
+	}
+	if (ret)
+		st->ops->drop(st, key);
+	return ret;
+}
+
 enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64_t i)
 {
 	uintptr_t a = mem_chunk_addr(r, i);
 	size_t cs = r->chunk_size;
 	uint32_t from = cs_tier(atomic_load(&r->state[i]));
 	uint64_t key = wave_mem_chunk_id(r->id, i);
-	char *buf = malloc(cs);
-	int ret;
+	char *buf = malloc(2 * cs);
+	int ret = buf ? copy_out(m, r, i, buf, buf + cs) : -ENOMEM;
 
-	if (!buf)
-		return demote_abort(m, r, i, from, WAVE_ABORT_BUSY);
-	if (r->managed) {
-		ret = madvise((void *)a, cs, MADV_DONTNEED) < 0 ? -errno : 0;
-		if (!ret)
-			ret = pio(false, r->memfd, buf, cs, chunk_off(r, i));
-	} else {
-		ret = protect(m, a, cs, true);
-		if (!ret)
-			ret = read_anon(a, buf, cs);
-	}
-	if (!ret)
-		ret = m->store->ops->put(m->store, key, buf, cs);
 	free(buf);
-	if (!ret && mem_test_demote_window)
-		mem_test_demote_window((void *)a, cs);
 	if (ret) {
 		if (ret != -ENOSPC)
 			wave_warn("mem: demotion of chunk %#llx failed: %s",
 				  (unsigned long long)key, wave_strerror(-ret));
-		return demote_abort(m, r, i, from, ret == -ENOSPC ? WAVE_ABORT_BUSY
-								  : WAVE_ABORT_INVALID);
+		return demote_abort(m, r, i, from, ret == -ENOSPC || ret == -ENOMEM
+							   ? WAVE_ABORT_BUSY
+							   : WAVE_ABORT_INVALID);
 	}
+	if (mem_test_demote_window)
+		mem_test_demote_window((void *)a, cs, 1);
 	if (atomic_load(&r->dying)) {
 		m->store->ops->drop(m->store, key);
 		return demote_abort(m, r, i, from, WAVE_ABORT_GONE);

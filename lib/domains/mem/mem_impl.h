@@ -150,10 +150,11 @@ enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint6
 				 uint32_t tier, void *buf);
 /* Every far chunk of @r back (unregistering a region the caller owns). */
 void mem_far_restore(struct wave_mem *m, struct mem_region *r);
-/* For tests only (not exported; NULL in use): called by a demotion
- * between copying a chunk out and releasing its frames, the window in
- * which a racing write must wait rather than be lost. */
-extern void (*mem_test_demote_window)(void *addr, size_t len);
+/* For tests only (not exported; NULL in use): called by a demotion at
+ * @phase 0 after its first copy, while writes may still change the chunk
+ * (one must not be lost: the second copy sees it), and at @phase 1 after
+ * its checked copy, before the frames are released (a write must wait). */
+extern void (*mem_test_demote_window)(void *addr, size_t len, int phase);
 /* Wakes the threads faulting in [@addr, @addr+@len). */
 void mem_far_wake(struct wave_mem *m, uintptr_t addr, size_t len);
 
