@@ -51,10 +51,11 @@
  *   - the bucket is already on that worker: WAVE_ABORT_NOT_ELIGIBLE,
  *     WAVE_RPC_WHY_SAME_WORKER;
  *   - the enforcement backend could not follow (see below):
- *     WAVE_ABORT_BUSY, WAVE_RPC_WHY_BACKEND;
- *   - a bucket, worker or dispatcher that does not exist:
- *     WAVE_ABORT_INVALID, WAVE_RPC_WHY_NO_SUCH (also counted in
- *     wave_rpc_stats.bad_decisions).
+ *     WAVE_ABORT_BUSY, WAVE_RPC_WHY_BACKEND.
+ * A decision naming a bucket, worker or dispatcher outside the sizes the
+ * host announced is not a transaction but a broken message: refused,
+ * counted (wave_rpc_stats.bad_decisions), and the agent is taken for lost.
+ * (The agent's side refuses such a decision before it leaves.)
  * A committed move advances the bucket's sequence number. Each bucket's
  * sequence number and the epoch are the agent's to see: every change the
  * host makes on its own is sent to it as an event.
@@ -77,10 +78,11 @@
  * the kernel does that, not libwave).
  *
  * Removing a worker moves its buckets first. wave_rpc_worker_remove()
- * spreads the worker's buckets (and classes, and the dispatchers whose
- * prestaged worker it was) over the remaining workers in turn, tells the
- * backend and the agent, and only then forgets the worker: no lookup that
- * starts after it returns finds the removed worker. The last worker cannot
+ * spreads the worker's buckets (and classes) over the remaining workers in
+ * turn, tells the backend and the agent, empties the prestaged slots of
+ * the dispatchers that named it (they use their round robin until the
+ * agent prestages again), and only then forgets the worker: no lookup
+ * that starts after it returns finds the removed worker. The last worker cannot
  * be removed while the table has buckets (-EBUSY). Before the first worker
  * is added, lookups return -ENOENT; the first worker added takes every
  * bucket.
@@ -122,9 +124,8 @@
  *
  * Bad input. A call naming a worker, bucket, class or dispatcher that does
  * not exist returns -EINVAL and changes nothing. A malformed message from
- * the agent is counted and the agent is taken for lost (the host goes to
- * fallback and resyncs later); a well-formed decision naming something
- * that does not exist is aborted as WAVE_ABORT_INVALID and counted.
+ * the agent (including a decision outside the sizes) is counted and the
+ * agent is taken for lost: the host goes to fallback and resyncs later.
  *
  * Return values follow libwave's rule: 0 or a count, or a negative error
  * code (see wave_strerror()). No call sets errno.
@@ -170,7 +171,6 @@ enum wave_rpc_abort {
 	WAVE_RPC_WHY_EPOCH = 3,        /**< STALE: the table was rewritten since */
 	WAVE_RPC_WHY_SAME_WORKER = 4,  /**< NOT_ELIGIBLE: already there */
 	WAVE_RPC_WHY_BACKEND = 5,      /**< BUSY: the follower refused */
-	WAVE_RPC_WHY_NO_SUCH = 6,      /**< INVALID: no such bucket, worker, dispatcher */
 	WAVE_RPC_WHY_COUNT             /**< number of details; not one */
 };
 
@@ -241,7 +241,7 @@ WAVE_API void wave_rpc_destroy(struct wave_rpc *r);
  * @fd:     its socket for an enforcement backend (the follower gets it), or
  *          -1. Not closed by libwave.
  *
- * The first worker takes every bucket, class and dispatcher; a later one
+ * The first worker takes every bucket and class; a later one
  * takes none until the agent moves some to it (or the fallback hash, with
  * WAVE_RPC_FALLBACK_HASH, rewrites the table). Return: 0, -EINVAL, -EEXIST
  * (live already), or the follower's error (the worker is not added).
@@ -388,8 +388,8 @@ WAVE_API int wave_rpc_follow(struct wave_rpc *r, const struct wave_rpc_follower 
  * @aborted_why:    decisions aborted, by enum wave_rpc_abort.
  * @host_moves:     buckets the host moved itself (worker removal, first
  *                  worker, fallback hash).
- * @bad_decisions:  decisions naming what does not exist, or malformed
- *                  messages (these also drop the agent).
+ * @bad_decisions:  malformed messages from the agent, decisions outside
+ *                  the sizes included (each also drops the agent).
  * @fallbacks:      switches to fallback.
  * @resyncs:        times the state was replayed to an agent.
  * @workers:        live workers now.
