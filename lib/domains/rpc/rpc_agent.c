@@ -8,14 +8,21 @@
  * instance. Called with the agent's lock held, from the agent loop.
  */
 #include <errno.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <wave/plugin.h>
 #include <wave/plugin_rpc.h>
 
 #include "../../core/core.h"
+#include "../../plugin/plugin_impl.h"
 #include "rpc_impl.h"
+
+/* One host's rpc domain. */
+struct rpc_agent {
+	struct wave_rpc_state *st;
+	struct dom_ctrs ctrs; /* published into the instance's context */
+};
 
 /* The smallest rpc ops table: the whole 1.2 table, whose last op,
  * txn_aborted, is required. */
@@ -49,36 +56,58 @@ static void tick(struct wave_plugin_ctx *ctx, uint64_t now_ns)
 	(void)rpc_ops(ctx)->tick(ctx, now_ns);
 }
 
+/* Publishes the model's statistics into the instance's counters. */
+static void counters_update(struct rpc_agent *a, struct wave_plugin_ctx *ctx)
+{
+	struct wave_rpc_stats_agent s;
+	uint64_t v[DOM_CTR_COUNT] = { 0 };
+
+	if (wave_rpc_state_stats(a->st, &s) < 0)
+		return;
+	v[DOM_CTR_COMMITTED] = s.committed;
+	for (unsigned r = 1; r < WAVE_RESULT_COUNT; r++)
+		v[DOM_CTR_ABORTED] += s.aborted[r];
+	v[DOM_CTR_EVENTS_REFUSED] = s.bad_msgs + s.dup_worker + s.unknown_worker +
+				    s.bad_transition;
+	v[DOM_CTR_DECISIONS_REFUSED] = dec_refusals_total(&a->st->refused);
+	dom_ctrs_publish(&a->ctrs, ctx, v);
+}
+
 /* The host's SETUP: its sizes. Return: 0, or -1 to drop the host. */
 static int on_setup(struct dom_host *dh, const struct wave_msg *m)
 {
-	struct wave_rpc_state *st = NULL;
 	struct wave_error err = { 0 };
+	struct rpc_agent *a;
 	int ret;
 
 	if (dh->state) {
 		wave_warn("agent: host %llu: a second rpc setup", (unsigned long long)dh->host_id);
 		return -1;
 	}
-	if ((ret = wave_rpc_state_create(m, &st)) < 0) {
+	if (!(a = calloc(1, sizeof(*a))))
+		return -1;
+	dh->state = a;
+	if ((ret = wave_rpc_state_create(m, &a->st)) < 0) {
 		wave_warn("agent: host %llu: a malformed rpc setup (%s)",
 			  (unsigned long long)dh->host_id, wave_strerror(ret));
 		return -1;
 	}
-	dh->state = st;
-	if ((ret = dh->start(dh, st, &err)) < 0) {
+	if ((ret = dh->start(dh, a->st, &err)) < 0) {
 		wave_warn("agent: host %llu: cannot start its rpc plugin: %s",
 			  (unsigned long long)dh->host_id, err.text);
 		return -1;
 	}
+	dom_ctrs_register(&a->ctrs, dh->inst.ctx);
 	wave_info("agent: host %llu: rpc domain with %u buckets, %u classes, %u worker numbers",
-		  (unsigned long long)dh->host_id, st->dims.n_buckets, st->dims.n_classes,
-		  st->dims.max_workers);
+		  (unsigned long long)dh->host_id, a->st->dims.n_buckets, a->st->dims.n_classes,
+		  a->st->dims.max_workers);
 	return 0;
 }
 
 static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 {
+	struct rpc_agent *a = dh->state;
+
 	if (m->type == WAVE_RPC_SETUP)
 		return on_setup(dh, m);
 	if (!dh->inst.ctx) {
@@ -86,15 +115,16 @@ static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 		 * would decide for this host; dropping it sends it to its
 		 * fallback. */
 		wave_warn("agent: host %llu: %s", (unsigned long long)dh->host_id,
-			  dh->state ? "rpc domain no longer served" : "rpc message before setup");
+			  a ? "rpc domain no longer served" : "rpc message before setup");
 		return -1;
 	}
 	dh->inst.events_in++;
 	dh->cur_ev = m;
 	/* A refused message changes nothing; the model counts it by reason. */
-	if (wave_rpc_state_apply(dh->state, dh->inst.ctx, m) < 0)
+	if (wave_rpc_state_apply(a->st, dh->inst.ctx, m) < 0)
 		dh->inst.errors++;
 	dh->cur_ev = NULL;
+	counters_update(a, dh->inst.ctx);
 	return 0;
 }
 
@@ -116,37 +146,27 @@ static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
 
 static void replay(struct dom_host *dh)
 {
-	if (dh->state && dh->inst.ctx && wave_rpc_state_replay(dh->state, dh->inst.ctx) < 0)
+	struct rpc_agent *a = dh->state;
+
+	if (!a || !a->st || !dh->inst.ctx)
+		return;
+	dom_ctrs_register(&a->ctrs, dh->inst.ctx);
+	/* Decisions of the old instance still in flight complete normally:
+	 * their outcomes reach the new one. */
+	if (wave_rpc_state_replay(a->st, dh->inst.ctx) < 0)
 		dh->inst.errors++;
-}
-
-static unsigned counters(const struct dom_host *dh, const char **names, uint64_t *values,
-			 unsigned max)
-{
-	static const char *const n[] = { "rpc_committed", "rpc_aborted", "rpc_refused_events",
-					 "rpc_refused_decisions" };
-	struct wave_rpc_stats_agent s;
-	uint64_t v[4] = { 0 };
-
-	if (max < 4 || wave_rpc_state_stats(dh->state, &s) < 0)
-		return 0;
-	v[0] = s.committed;
-	for (unsigned r = 1; r < WAVE_RESULT_COUNT; r++)
-		v[1] += s.aborted[r];
-	v[2] = s.bad_msgs + s.dup_worker + s.unknown_worker + s.bad_transition;
-	v[3] = s.refused_range + s.refused_worker + s.refused_same + s.refused_pending +
-	       s.refused_full;
-	for (unsigned i = 0; i < 4; i++) {
-		names[i] = n[i];
-		values[i] = v[i];
-	}
-	return 4;
+	counters_update(a, dh->inst.ctx);
 }
 
 static void fini(struct dom_host *dh)
 {
+	struct rpc_agent *a = dh->state;
+
 	/* The instance using the state is stopped first by the runtime. */
-	wave_rpc_state_destroy(dh->state);
+	if (!a)
+		return;
+	wave_rpc_state_destroy(a->st);
+	free(a);
 	dh->state = NULL;
 }
 
@@ -162,6 +182,5 @@ const struct domain_desc rpc_domain = {
 	.prepare = prepare,
 	.sent = sent,
 	.replay = replay,
-	.counters = counters,
 	.fini = fini,
 };

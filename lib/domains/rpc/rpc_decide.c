@@ -30,12 +30,6 @@ const struct wave_rpc_ops *rpc_ops(const struct wave_plugin_ctx *ctx)
 	return ctx->plugin->desc->domain == WAVE_DOMAIN_RPC ? ctx->plugin->desc->ops : NULL;
 }
 
-static int refuse(uint64_t *counter, int err)
-{
-	(*counter)++;
-	return err;
-}
-
 /* Encodes and emits one decision; 0 when the host's channel took it. */
 static int emit(struct wave_plugin_ctx *ctx, struct wave_rpc_state *st,
 		const struct wave_rpc_msg *d)
@@ -47,10 +41,10 @@ static int emit(struct wave_plugin_ctx *ctx, struct wave_rpc_state *st,
 	if ((ret = wave_rpc_msg_encode(d, &st->dims, &m)) < 0)
 		return ret;
 	if (!ctx->emit)
-		return refuse(&st->stats.refused_full, -ENOTCONN);
+		return dec_refuse(&st->refused, DEC_REFUSED_FULL, -ENOTCONN);
 	ret = ctx->emit(ctx->emit_user, &m, 1);
 	if (ret <= 0)
-		return refuse(&st->stats.refused_full, ret < 0 ? ret : -EAGAIN);
+		return dec_refuse(&st->refused, DEC_REFUSED_FULL, ret < 0 ? ret : -EAGAIN);
 	st->stats.sent++;
 	wave_plugin_ctr_add(ctx, CTR_EMITTED, 1);
 	return 0;
@@ -60,9 +54,9 @@ static int emit(struct wave_plugin_ctx *ctx, struct wave_rpc_state *st,
 static int check_worker(struct wave_rpc_state *st, uint32_t worker)
 {
 	if (worker >= st->dims.max_workers)
-		return refuse(&st->stats.refused_range, -ERANGE);
+		return dec_refuse(&st->refused, DEC_REFUSED_INVALID, -ERANGE);
 	if (!st->workers[worker].live)
-		return refuse(&st->stats.refused_worker, -ENOENT);
+		return dec_refuse(&st->refused, DEC_REFUSED_GONE, -ENOENT);
 	return 0;
 }
 
@@ -76,20 +70,20 @@ WAVE_API int wave_plugin_rpc_move(struct wave_plugin_ctx *ctx, uint32_t bucket, 
 	if (!st)
 		return -EINVAL;
 	if (bucket >= st->n_entries)
-		return refuse(&st->stats.refused_range, -ERANGE);
+		return dec_refuse(&st->refused, DEC_REFUSED_INVALID, -ERANGE);
 	if ((ret = check_worker(st, worker)) < 0)
 		return ret;
 	e = &st->entries[bucket];
-	if (e->pending != WAVE_RPC_NO_WORKER)
-		return refuse(&st->stats.refused_pending, -EBUSY);
+	if (dec_pend_any(&e->pend))
+		return dec_refuse(&st->refused, DEC_REFUSED_BUSY, -EBUSY);
 	if (e->worker == worker)
-		return refuse(&st->stats.refused_same, -EALREADY);
+		return dec_refuse(&st->refused, DEC_REFUSED_NOT_ELIGIBLE, -EALREADY);
 	d.gen = st->workers[worker].gen;
 	d.seq = e->seq;
 	d.epoch = st->epoch;
 	if ((ret = emit(ctx, st, &d)) < 0)
 		return ret;
-	e->pending = worker;
+	dec_pend_link(&e->pend, NULL, 0, RPC_PEND_MOVE, worker);
 	return 0;
 }
 
@@ -104,16 +98,16 @@ WAVE_API int wave_plugin_rpc_prestage(struct wave_plugin_ctx *ctx, uint32_t disp
 	if (!st)
 		return -EINVAL;
 	if (dispatcher >= st->dims.n_dispatchers)
-		return refuse(&st->stats.refused_range, -ERANGE);
+		return dec_refuse(&st->refused, DEC_REFUSED_INVALID, -ERANGE);
 	if ((ret = check_worker(st, worker)) < 0)
 		return ret;
-	if (st->disp[dispatcher].pending != WAVE_RPC_NO_WORKER)
-		return refuse(&st->stats.refused_pending, -EBUSY);
+	if (dec_pend_any(&st->disp[dispatcher].pend))
+		return dec_refuse(&st->refused, DEC_REFUSED_BUSY, -EBUSY);
 	d.gen = st->workers[worker].gen;
 	d.epoch = st->epoch;
 	if ((ret = emit(ctx, st, &d)) < 0)
 		return ret;
-	st->disp[dispatcher].pending = worker;
+	dec_pend_link(&st->disp[dispatcher].pend, NULL, 0, RPC_PEND_PRESTAGE, worker);
 	return 0;
 }
 

@@ -185,7 +185,7 @@ static void rpc_free(struct wave_rpc *r)
 	free(r->last_arrivals);
 	free(r->workers);
 	free(r->disp);
-	free(r->ob.m);
+	outbox_fini(&r->ob);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -208,10 +208,8 @@ static int rpc_alloc(struct wave_rpc *r)
 	r->last_arrivals = calloc(r->n_entries, sizeof(*r->last_arrivals));
 	r->workers = aligned_alloc(64, r->dims.max_workers * sizeof(*r->workers));
 	r->disp = aligned_alloc(64, (r->dims.n_dispatchers + 1u) * sizeof(*r->disp));
-	r->ob.cap = RPC_BATCH;
-	r->ob.m = malloc(r->ob.cap * sizeof(*r->ob.m));
 	if (!r->table || !r->seq || !r->arrivals || !r->last_arrivals || !r->workers ||
-	    !r->disp || !r->ob.m)
+	    !r->disp)
 		return -ENOMEM;
 	memset(r->workers, 0, r->dims.max_workers * sizeof(*r->workers));
 	memset(r->disp, 0, (r->dims.n_dispatchers + 1u) * sizeof(*r->disp));
@@ -587,6 +585,7 @@ WAVE_API int wave_rpc_stats(struct wave_rpc *r, struct wave_rpc_stats *out)
 		return -EINVAL;
 	pthread_mutex_lock(&r->lock);
 	*out = r->st;
+	out->events += r->ob.sent;
 	out->epoch = r->epoch;
 	pthread_mutex_unlock(&r->lock);
 	return 0;

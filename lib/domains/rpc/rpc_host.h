@@ -15,6 +15,8 @@
 #include <wave/rpc.h>
 #include <wave/rpc_msg.h>
 
+#include "../../session/outbox.h"
+
 /* Events gathered before they are sent without waiting for a flush. */
 #define RPC_BATCH 64u
 
@@ -40,13 +42,6 @@ struct rdisp {
 	uint32_t rr;
 };
 
-/* Events to the agent, in order, until they are sent: a thin outbox of
- * this domain's own, until the session offers one. */
-struct rpc_outbox {
-	struct wave_msg *m;
-	size_t n, cap;
-};
-
 struct wave_rpc {
 	pthread_mutex_t lock;
 	struct wave_host *h; /* NULL: no agent ever */
@@ -70,7 +65,7 @@ struct wave_rpc {
 	struct rworker *workers;
 	struct rdisp *disp;
 	struct wave_rpc_follower f; /* f.size 0: none */
-	struct rpc_outbox ob;
+	struct outbox ob; /* events to the agent (made at connect) */
 	struct wave_rpc_stats st;
 };
 

@@ -9,7 +9,6 @@
  * the lock held.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../../core/atomic.h"
@@ -18,39 +17,13 @@
 #include "../../session/host_impl.h"
 #include "rpc_host.h"
 
-/* ---- the outbox ------------------------------------------------------------ */
+/* ---- events ---------------------------------------------------------------- */
 
-static bool outbox_push(struct rpc_outbox *ob, const struct wave_msg *m)
-{
-	if (ob->n == ob->cap) {
-		struct wave_msg *nm = realloc(ob->m, ob->cap * 2 * sizeof(*nm));
-
-		if (!nm)
-			return false;
-		ob->m = nm;
-		ob->cap *= 2;
-	}
-	ob->m[ob->n++] = *m;
-	return true;
-}
-
-/* Sends what is gathered. Return: 0, -EAGAIN (the channel is full: it
- * stays gathered), or 0 after the agent was lost (on_state() dropped it:
- * a resync replaces it). */
+/* Sends what is gathered: 0, or -EAGAIN (the channel is full: it stays
+ * gathered). */
 int rpc_flush(struct wave_rpc *r)
 {
-	while (r->agent && r->ob.n) {
-		int ret = host_send(r->h, r->ob.m, (unsigned)r->ob.n);
-
-		if (ret < 0)
-			return 0;
-		if (ret == 0)
-			return -EAGAIN;
-		memmove(r->ob.m, r->ob.m + ret, (r->ob.n - (size_t)ret) * sizeof(*r->ob.m));
-		r->ob.n -= (size_t)ret;
-		r->st.events += (uint64_t)ret;
-	}
-	return 0;
+	return r->agent ? outbox_flush(&r->ob) : 0;
 }
 
 void rpc_emit(struct wave_rpc *r, const struct wave_rpc_msg *d)
@@ -63,13 +36,9 @@ void rpc_emit(struct wave_rpc *r, const struct wave_rpc_msg *d)
 		wave_warn("rpc: cannot encode a %s", wave_rpc_msg_type_name(d->type));
 		return;
 	}
-	if (!outbox_push(&r->ob, &m)) {
-		/* The agent's view can no longer be kept right: start over. */
+	/* Lost, the agent's view can no longer be kept right: start over. */
+	if (outbox_push(&r->ob, &m) < 0)
 		host_lose_agent(r->h, "no memory for events");
-		return;
-	}
-	if (r->ob.n >= RPC_BATCH)
-		(void)rpc_flush(r);
 }
 
 void rpc_emit_worker(struct wave_rpc *r, uint16_t type, uint32_t w)
@@ -280,7 +249,7 @@ static void on_state(void *user, enum wave_host_state state)
 	 * static hash replaces it). Dispatchers go back to their round robin:
 	 * nobody refreshes a prestaged worker any more. */
 	r->agent = false;
-	r->ob.n = 0;
+	outbox_drop(&r->ob);
 	r->st.fallbacks++;
 	for (uint32_t d = 0; d < r->dims.n_dispatchers; d++)
 		wave_store_release(&r->disp[d].staged, WAVE_RPC_NO_WORKER);
@@ -312,7 +281,7 @@ static int replay(void *user)
 	uint64_t now = wave_now_ns();
 	int ret;
 
-	r->ob.n = 0; /* what was gathered for the lost agent is in the replay */
+	outbox_drop(&r->ob); /* what was gathered for the lost agent is in the replay */
 	if ((ret = put_send(r, &setup)) < 0)
 		return ret;
 	for (uint32_t w = 0; w < r->dims.max_workers; w++) {
@@ -327,11 +296,6 @@ static int replay(void *user)
 		return ret;
 	r->st.resyncs++;
 	return 0;
-}
-
-static void stats(const void *user, struct wave_host_stats *st)
-{
-	(void)user, (void)st; /* the domain's own are in wave_rpc_stats() */
 }
 
 /* ---- progress ------------------------------------------------------------------ */
@@ -354,13 +318,13 @@ int rpc_connect(struct wave_rpc *r, const char *uri, const struct wave_host_opts
 {
 	struct host_domain d = { .id = WAVE_DOMAIN_RPC, .first = WAVE_MSG_RPC_FIRST,
 				 .last = WAVE_MSG_RPC_LAST, .on_msg = on_rpc_msg,
-				 .on_state = on_state, .replay = replay, .stats = stats,
-				 .user = r };
+				 .on_state = on_state, .replay = replay, .user = r };
 	struct wave_host_opts o = *ho;
 	int ret;
 
 	o.domains = WAVE_HOST_DOMAIN(WAVE_DOMAIN_RPC);
-	if ((ret = host_new(uri, &o, &r->h)) < 0 || (ret = host_add_domain(r->h, &d)) < 0)
+	if ((ret = host_new(uri, &o, &r->h)) < 0 || (ret = host_add_domain(r->h, &d)) < 0 ||
+	    (ret = outbox_init(&r->ob, r->h, RPC_BATCH)) < 0)
 		return ret;
 	/* 1: no agent yet, fallback until one welcomes us. 0: welcomed and
 	 * resynced: the agent decides from now on. */

@@ -13,6 +13,7 @@
 #include <wave/rpc_state.h>
 
 #include "../../decision/domain.h"
+#include "../../decision/pending.h"
 
 /* Tells a real state from any other pointer in a context's domain_state. */
 #define RPC_STATE_MAGIC UINT64_C(0x7761766572706373)
@@ -26,15 +27,22 @@ struct rpc_worker {
 	uint64_t last_busy_ns, last_completions, last_max_service_ns;  /* the last one */
 };
 
+/* Decision kinds of a pending link (dec_pend.kind). */
+enum { RPC_PEND_MOVE = 1, RPC_PEND_PRESTAGE = 2 };
+
+/* A table entry; its MOVE in flight links it to the target worker. */
 struct rpc_entry {
-	uint32_t worker, seq, pending;
+	uint32_t worker, seq;
 	uint32_t arrivals; /* this period, saturating */
+	struct dec_pend pend;
 	double rate;
 	uint64_t last_arrivals;
 };
 
+/* A dispatcher; its PRESTAGE in flight links it to the worker. */
 struct rpc_disp {
-	uint32_t staged, pending;
+	uint32_t staged;
+	struct dec_pend pend;
 };
 
 struct wave_rpc_state {
@@ -50,7 +58,8 @@ struct wave_rpc_state {
 	struct rpc_worker *workers;
 	struct rpc_entry *entries;
 	struct rpc_disp *disp;
-	struct wave_rpc_stats_agent stats;
+	struct wave_rpc_stats_agent stats; /* but the refusals: */
+	struct dec_refusals refused;
 };
 
 /* The state behind an rpc plugin's context, or NULL (rpc_decide.c). */

@@ -39,10 +39,14 @@ WAVE_API int wave_rpc_state_create(const struct wave_msg *setup, struct wave_rpc
 		wave_rpc_state_destroy(st);
 		return -ENOMEM;
 	}
-	for (uint32_t b = 0; b < st->n_entries; b++)
-		st->entries[b].worker = st->entries[b].pending = WAVE_RPC_NO_WORKER;
-	for (uint32_t i = 0; i < d.dims.n_dispatchers; i++)
-		st->disp[i].staged = st->disp[i].pending = WAVE_RPC_NO_WORKER;
+	for (uint32_t b = 0; b < st->n_entries; b++) {
+		st->entries[b].worker = WAVE_RPC_NO_WORKER;
+		dec_pend_init(&st->entries[b].pend);
+	}
+	for (uint32_t i = 0; i < d.dims.n_dispatchers; i++) {
+		st->disp[i].staged = WAVE_RPC_NO_WORKER;
+		dec_pend_init(&st->disp[i].pend);
+	}
 	*out = st;
 	return 0;
 }
@@ -85,7 +89,7 @@ void rpc_entry_view(const struct wave_rpc_state *st, uint32_t b, struct wave_rpc
 	out->id = b;
 	out->worker = e->worker;
 	out->seq = e->seq;
-	out->pending = e->pending;
+	out->pending = dec_pend_any(&e->pend) ? e->pend.res : WAVE_RPC_NO_WORKER;
 	out->rate = e->rate;
 	out->arrivals = e->last_arrivals;
 }
@@ -257,14 +261,14 @@ static int outcome(struct wave_rpc_state *st, struct wave_plugin_ctx *ctx,
 {
 	const struct wave_rpc_ops *ops = ctx ? rpc_ops(ctx) : NULL;
 	bool move = d->decision == WAVE_RPC_MOVE;
-	uint32_t *pending = move ? &st->entries[d->bucket].pending : &st->disp[d->bucket].pending;
+	struct dec_pend *p = move ? &st->entries[d->bucket].pend : &st->disp[d->bucket].pend;
 
-	if (*pending != d->worker)
+	if (!dec_pend_matches(p, move ? RPC_PEND_MOVE : RPC_PEND_PRESTAGE, d->worker))
 		return refuse(&st->stats.bad_transition, -EPROTO);
 	if (d->cur_worker != WAVE_RPC_NO_WORKER && !live(st, d->cur_worker))
 		return refuse(&st->stats.unknown_worker, -ENOENT);
 	/* The host's truth, whatever the result. */
-	*pending = WAVE_RPC_NO_WORKER;
+	(void)dec_pend_unlink(p, NULL, 0);
 	st->epoch = d->epoch;
 	if (move)
 		entry_set(st, d->bucket, d->cur_worker, d->seq);
@@ -348,6 +352,11 @@ WAVE_API int wave_rpc_state_stats(const struct wave_rpc_state *st,
 	if (!st || st->magic != RPC_STATE_MAGIC || !out)
 		return -EINVAL;
 	*out = st->stats;
+	out->refused_range = st->refused.n[DEC_REFUSED_INVALID];
+	out->refused_worker = st->refused.n[DEC_REFUSED_GONE];
+	out->refused_same = st->refused.n[DEC_REFUSED_NOT_ELIGIBLE];
+	out->refused_pending = st->refused.n[DEC_REFUSED_BUSY];
+	out->refused_full = st->refused.n[DEC_REFUSED_FULL];
 	return 0;
 }
 
@@ -367,7 +376,8 @@ int wave_rpc_state_check(const struct wave_rpc_state *st)
 			ret = -EPROTO; /* steered to a worker that is not live */
 		else if (e->worker != WAVE_RPC_NO_WORKER)
 			owned[e->worker]++;
-		if (e->pending != WAVE_RPC_NO_WORKER && e->pending >= st->dims.max_workers)
+		if (dec_pend_any(&e->pend) &&
+		    (e->pend.kind != RPC_PEND_MOVE || e->pend.res >= st->dims.max_workers))
 			ret = -EPROTO;
 	}
 	for (uint32_t w = 0; w < st->dims.max_workers; w++) {
@@ -375,9 +385,15 @@ int wave_rpc_state_check(const struct wave_rpc_state *st)
 		if (owned[w] != st->workers[w].buckets)
 			ret = -EPROTO; /* the per-worker count disagrees with the table */
 	}
-	for (uint32_t i = 0; i < st->dims.n_dispatchers; i++)
-		if (st->disp[i].staged != WAVE_RPC_NO_WORKER && !live(st, st->disp[i].staged))
+	for (uint32_t i = 0; i < st->dims.n_dispatchers; i++) {
+		const struct rpc_disp *d = &st->disp[i];
+
+		if (d->staged != WAVE_RPC_NO_WORKER && !live(st, d->staged))
 			ret = -EPROTO;
+		if (dec_pend_any(&d->pend) &&
+		    (d->pend.kind != RPC_PEND_PRESTAGE || d->pend.res >= st->dims.max_workers))
+			ret = -EPROTO;
+	}
 	free(owned);
 	return n_live == st->n_live ? ret : -EPROTO;
 }
