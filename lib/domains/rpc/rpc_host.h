@@ -54,6 +54,7 @@ struct wave_rpc {
 	uint32_t n_live;
 	uint32_t spread; /* where the next spread of moved buckets starts */
 	uint64_t report_ns, next_report, last_report;
+	uint64_t last_period; /* the last report's measured period (0: none yet) */
 	/* The table: stored (release) under the lock, loaded (acquire) by
 	 * lookups from any thread. */
 	_Atomic uint32_t *table;

@@ -93,7 +93,7 @@ static int report_msgs(struct wave_rpc *r, int (*put)(struct wave_rpc *r,
 {
 	struct wave_rpc_msg a = { .type = WAVE_RPC_ARRIVALS };
 	struct wave_rpc_msg rep = { .type = WAVE_RPC_REPORT, .now_ns = r->last_report,
-				    .period_ns = r->report_ns };
+				    .period_ns = r->last_period ? r->last_period : r->report_ns };
 	int ret;
 
 	for (uint32_t w = 0; w < r->dims.max_workers; w++)
@@ -123,7 +123,7 @@ static void report(struct wave_rpc *r, uint64_t now, bool force)
 	if (now < r->next_report && !force)
 		return;
 	rpc_harvest(r);
-	r->report_ns = now > r->last_report ? now - r->last_report : 1;
+	r->last_period = now > r->last_report ? now - r->last_report : 1;
 	r->last_report = now;
 	r->next_report = now + r->report_ns;
 	if (!r->agent)
@@ -263,7 +263,8 @@ static int put_send(struct wave_rpc *r, const struct wave_rpc_msg *d)
 	struct wave_msg m;
 	int ret;
 
-	if ((ret = wave_rpc_msg_encode(d, &r->dims, &m)) < 0)
+	/* SETUP is encoded against no sizes: it announces them. */
+	if ((ret = wave_rpc_msg_encode(d, d->type == WAVE_RPC_SETUP ? NULL : &r->dims, &m)) < 0)
 		return ret;
 	if ((ret = host_send(r->h, &m, 1)) != 1)
 		return ret < 0 ? ret : -EAGAIN;
