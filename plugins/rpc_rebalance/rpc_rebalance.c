@@ -7,10 +7,14 @@
  * most half the gap), so a gap is closed with the fewest moves; at most
  * max_moves per period, so the table never churns.
  *
- * A worker's load is its busy time per unit of time as reported (or, when
- * the host reports no busy time, its arrival rate); a bucket's share of
- * it is its arrival rate over the worker's. A worker that has no bucket
- * yet (just added) has no load, and is the first to receive.
+ * A worker's load is projected from what is steered to it now: the
+ * arrival rate of its buckets times its mean service time (for a worker
+ * that has served nothing yet, the mean of the others'; with no service
+ * times reported at all, the arrival rate alone). A bucket's share is its
+ * own arrival rate times that service time. Projecting from the table as
+ * it is, rather than from last period's busy time, keeps a move from
+ * being made twice while the measured load catches up with it. A worker
+ * that has no bucket yet (just added) has no load, and receives first.
  *
  * Parameters (domains.rpc.params):
  *   max_moves   moves per period (default 4)
@@ -20,7 +24,6 @@
  * Counters: "rebalances" (periods that moved something).
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -35,7 +38,7 @@ struct rebal {
 	int ctr_rebalances;
 	double *load; /* per worker number, this round's plan */
 	uint32_t n_workers;
-	bool use_busy; /* this round measures load by busy time */
+	double mean_cost; /* this round's mean service time (1: none known) */
 };
 
 static int rebal_init(struct wave_plugin_ctx *ctx)
@@ -69,10 +72,10 @@ static void rebal_fini(struct wave_plugin_ctx *ctx)
 	free(r);
 }
 
-/* A worker's load: busy time if the host reports any, else arrivals. */
-static double load_of(const struct rebal *r, const struct wave_rpc_worker *w)
+/* The service time that weighs worker @w's arrivals (see the top). */
+static double cost_of(const struct rebal *r, const struct wave_rpc_worker *w)
 {
-	return r->use_busy ? w->load : w->arrival_rate;
+	return w->service_ns > 0 ? w->service_ns : r->mean_cost;
 }
 
 /* The plan's load of every live worker (-1 for a number not live), and
@@ -80,18 +83,21 @@ static double load_of(const struct rebal *r, const struct wave_rpc_worker *w)
 static uint32_t plan_loads(struct wave_plugin_ctx *ctx, struct rebal *r, double *mean)
 {
 	struct wave_rpc_worker w;
-	uint32_t live = 0;
+	uint32_t live = 0, timed = 0;
 	double sum = 0;
 
-	r->use_busy = false;
+	r->mean_cost = 0;
 	for (uint32_t i = 0; i < r->n_workers; i++)
-		if (wave_plugin_rpc_worker(ctx, i, &w) == 0 && w.load > 0)
-			r->use_busy = true;
+		if (wave_plugin_rpc_worker(ctx, i, &w) == 0 && w.service_ns > 0) {
+			r->mean_cost += w.service_ns;
+			timed++;
+		}
+	r->mean_cost = timed ? r->mean_cost / timed : 1.0;
 	for (uint32_t i = 0; i < r->n_workers; i++) {
 		r->load[i] = -1;
 		if (wave_plugin_rpc_worker(ctx, i, &w) < 0)
 			continue;
-		r->load[i] = load_of(r, &w);
+		r->load[i] = w.arrival_rate * cost_of(r, &w);
 		sum += r->load[i];
 		live++;
 	}
@@ -122,8 +128,7 @@ static uint32_t pick_bucket(struct wave_plugin_ctx *ctx, const struct rebal *r, 
 	struct wave_rpc_bucket b;
 	uint32_t best = UINT32_MAX, n;
 
-	if (wave_plugin_rpc_info(ctx, &info) < 0 || wave_plugin_rpc_worker(ctx, hi, &w) < 0 ||
-	    w.arrival_rate <= 0)
+	if (wave_plugin_rpc_info(ctx, &info) < 0 || wave_plugin_rpc_worker(ctx, hi, &w) < 0)
 		return UINT32_MAX;
 	n = info.dims.n_buckets + info.dims.n_classes;
 	*share = 0;
@@ -133,7 +138,7 @@ static uint32_t pick_bucket(struct wave_plugin_ctx *ctx, const struct rebal *r, 
 		if (wave_plugin_rpc_bucket(ctx, i, &b) < 0 || b.worker != hi ||
 		    b.pending != WAVE_RPC_NO_WORKER || b.rate <= 0)
 			continue;
-		s = b.rate / w.arrival_rate * load_of(r, &w);
+		s = b.rate * cost_of(r, &w);
 		if (s <= limit && s > *share) {
 			best = i;
 			*share = s;
