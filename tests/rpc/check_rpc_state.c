@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <check.h>
@@ -318,6 +320,38 @@ START_TEST(replay_into_new_plugin)
 }
 END_TEST
 
+/* ---- the loader asks the domain whether a plugin's table will do ---------------- */
+
+static const struct wave_rpc_ops no_abort_ops = {
+	.size = sizeof(struct wave_rpc_ops),
+	.load_report = rec_report,
+};
+WAVE_PLUGIN_DEFINE(no_abort, WAVE_DOMAIN_RPC, "1", NULL, NULL, NULL, &no_abort_ops)
+
+static const struct wave_rpc_ops small_ops = {
+	.size = offsetof(struct wave_rpc_ops, txn_committed),
+	.load_report = rec_report,
+};
+WAVE_PLUGIN_DEFINE(small, WAVE_DOMAIN_RPC, "1", NULL, NULL, NULL, &small_ops)
+
+START_TEST(loader_checks_ops)
+{
+	struct wave_plugin *p = NULL;
+	struct wave_error err;
+	char want[128];
+
+	ck_assert_int_eq(wave_plugin_open_static(wave_plugin_entry_no_abort, &p, &err),
+			 -WAVE_EPLUGIN);
+	ck_assert_str_eq(err.text, "missing op txn_aborted (required for rpc plugins)");
+	ck_assert_int_eq(wave_plugin_open_static(wave_plugin_entry_small, &p, &err),
+			 -WAVE_EPLUGIN);
+	snprintf(want, sizeof(want), "rpc ops table is %zu bytes, at least %zu are needed",
+		 offsetof(struct wave_rpc_ops, txn_committed), sizeof(struct wave_rpc_ops));
+	ck_assert_str_eq(err.text, want);
+	ck_assert_ptr_null(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rpc_state");
@@ -328,6 +362,7 @@ int main(void)
 	tcase_add_test(tc, rates_decay);
 	tcase_add_test(tc, decisions_checked_and_stamped);
 	tcase_add_test(tc, replay_into_new_plugin);
+	tcase_add_test(tc, loader_checks_ops);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);
 }
