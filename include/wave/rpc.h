@@ -375,7 +375,7 @@ struct wave_rpc_follower {
  * follower is brought up to date at once: @worker for every live worker,
  * then @bucket for every entry that has a worker. Return: 0, -EINVAL, or
  * the follower's error while catching up (it is then not attached, and its
- * fini runs).
+ * fini runs: the handle has no follower).
  */
 WAVE_API int wave_rpc_follow(struct wave_rpc *r, const struct wave_rpc_follower *f);
 

@@ -316,6 +316,7 @@ START_TEST(commit_and_every_abort)
 	ck_assert_uint_eq(st.aborted[WAVE_ABORT_BUSY], 1);
 	for (unsigned w = WAVE_RPC_WHY_WORKER_GONE; w < WAVE_RPC_WHY_COUNT; w++)
 		ck_assert_msg(st.aborted_why[w] >= 1, "%s never seen", wave_rpc_abort_name(w));
+	ck_assert_uint_eq(st.aborted_why[WAVE_RPC_WHY_NONE], 0); /* commits are not aborts */
 	ck_assert_uint_eq(st.bad_decisions, 0);
 	ck_assert_uint_eq(st.workers, 3);
 	teardown(&sa, r);

@@ -299,6 +299,8 @@ START_TEST(decisions_checked_and_stamped)
 	ck_assert_uint_eq(s.refused_pending, 2);
 	ck_assert_uint_eq(s.committed, 2);
 	ck_assert_uint_eq(s.aborted[WAVE_ABORT_STALE], 1);
+	ck_assert_uint_eq(s.aborted_why[WAVE_RPC_WHY_BUCKET_MOVED], 1);
+	ck_assert_uint_eq(s.aborted_why[WAVE_RPC_WHY_NONE], 0);
 	ck_assert_uint_eq(s.sent, 3);
 }
 END_TEST

@@ -155,11 +155,12 @@ static void outcome(struct wave_rpc *r, const struct wave_rpc_msg *d, unsigned r
 	} else {
 		o.cur_worker = wave_load_relaxed(&r->disp[d->bucket].staged);
 	}
-	if (result == WAVE_COMMITTED)
+	if (result == WAVE_COMMITTED) {
 		r->st.committed++;
-	else
+	} else {
 		r->st.aborted[result]++;
-	r->st.aborted_why[why]++;
+		r->st.aborted_why[why]++;
+	}
 	rpc_emit(r, &o);
 }
 
