@@ -197,7 +197,8 @@ END_TEST
 
 START_TEST(rates_decay)
 {
-	struct wave_rpc_msg a = { .type = WAVE_RPC_ARRIVALS, .n = 2, .e = { { 0, 1000 }, { 8, 500 } } };
+	struct wave_rpc_msg a = { .type = WAVE_RPC_ARRIVALS, .n = 2,
+				  .e = { { 0, 1000 }, { 8, 500 } } };
 	struct wave_rpc_msg l = { .type = WAVE_RPC_LOAD, .worker = 0, .queue_depth = 3,
 				  .busy_ns = 500000, .completions = 10, .service_ns = 20000 };
 	struct wave_rpc_msg rep = { .type = WAVE_RPC_REPORT, .period_ns = 1000000, .now_ns = 1 };

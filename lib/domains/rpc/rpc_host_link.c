@@ -96,9 +96,12 @@ static int report_msgs(struct wave_rpc *r, int (*put)(struct wave_rpc *r,
 				    .period_ns = r->last_period ? r->last_period : r->report_ns };
 	int ret;
 
-	for (uint32_t w = 0; w < r->dims.max_workers; w++)
-		if (rpc_live(r, w) && r->workers[w].last.type && (ret = put(r, &r->workers[w].last)) < 0)
+	for (uint32_t w = 0; w < r->dims.max_workers; w++) {
+		const struct wave_rpc_msg *last = &r->workers[w].last;
+
+		if (rpc_live(r, w) && last->type && (ret = put(r, last)) < 0)
 			return ret;
+	}
 	for (uint32_t b = 0; b < r->n_entries; b++) {
 		if (!r->last_arrivals[b])
 			continue;
