@@ -82,10 +82,11 @@
  * turn, tells the backend and the agent, empties the prestaged slots of
  * the dispatchers that named it (they use their round robin until the
  * agent prestages again), and only then forgets the worker: no lookup
- * that starts after it returns finds the removed worker. The last worker cannot
- * be removed while the table has buckets (-EBUSY). Before the first worker
- * is added, lookups return -ENOENT; the first worker added takes every
- * bucket.
+ * that starts after it returns finds the removed worker. The last worker
+ * cannot be removed (-EBUSY: its buckets would have nowhere to go).
+ * Before the first worker is added, lookups return -ENOENT; the first
+ * worker added takes every bucket (a rewrite of the whole table: a new
+ * epoch).
  *
  * Enforcement backends. The table is the truth, and the server's own
  * dispatch reads it directly. Enforcement elsewhere (a BPF map that a
@@ -107,10 +108,11 @@
  * number, as RSS spreads an indirection table), and keeps it so as workers
  * come and go. wave_rpc_pick() falls back to each dispatcher's own round
  * robin over the live workers. When an agent takes control again, the host
- * resyncs it: the sizes, every live worker, every bucket with its worker
- * and sequence number, the prestaged workers and the last period's load;
- * the table is not touched by the switch (a fallback rewrite advances the
- * epoch, so moves based on the table before it abort as stale).
+ * resyncs it: the sizes and the epoch, every live worker, every bucket
+ * with its worker and sequence number, and the last period's load (the
+ * dispatchers start with nothing prestaged). The table is not touched by
+ * the switch; a fallback rewrite advanced the epoch, so moves based on the
+ * table before it abort as stale.
  *
  * Threads. wave_rpc_steer(), wave_rpc_steer_class(), wave_rpc_pick(),
  * wave_rpc_arrive(), wave_rpc_arrivals() and wave_rpc_worker_load() take no
@@ -188,7 +190,7 @@ struct wave_rpc;
  * @n_classes:     request classes, 0..WAVE_RPC_MAX_CLASSES (default 0).
  * @n_dispatchers: dispatchers with a prestaged worker (wave_rpc_pick()),
  *                 0..WAVE_RPC_MAX_DISPATCHERS (default 0).
- * @report_us:     the load report period in microseconds, at least 10
+ * @report_us:     the load report period in microseconds, 10..60000000
  *                 (default 1000).
  * @fallback:      enum wave_rpc_fallback (default KEEP).
  * @host:          the session's options (heartbeats, timeouts, token,
