@@ -122,7 +122,9 @@
  * one lock per handle. libwave starts no thread: decisions are received,
  * reports sent, heartbeats exchanged and reconnections attempted inside
  * wave_rpc_poll(), which something must call at least every heartbeat
- * period (and every @report_us for timely reports).
+ * period (and every @report_us for timely reports). A reconnection attempt
+ * may hold the lock up to the session's connect_timeout_ms when an agent
+ * accepts connections without answering; lookups never wait for it.
  *
  * Bad input. A call naming a worker, bucket, class or dispatcher that does
  * not exist returns -EINVAL and changes nothing. A malformed message from
