@@ -50,7 +50,7 @@ void rpc_emit_worker(struct wave_rpc *r, uint16_t type, uint32_t w)
 }
 
 /* The BUCKETS messages describing entries [@first, @first + @n) now, in
- * order; each filled into *@m by @put. */
+ * order, each handed to @put (which emits it, or sends it at once). */
 static int buckets_msgs(struct wave_rpc *r, uint32_t first, uint32_t n,
 			int (*put)(struct wave_rpc *r, const struct wave_rpc_msg *d))
 {
