@@ -23,6 +23,7 @@
 
 #define RG 5u                      /* the region the tests use */
 #define ID(i) (((uint64_t)RG << 32) | (i))
+#define ID2(i) (((uint64_t)(RG + 1) << 32) | (i))
 
 /* ---- a plugin that records its calls ------------------------------------ */
 
@@ -481,7 +482,13 @@ START_TEST(outcomes_match_decisions)
 	outcome(WAVE_MEM_VICTIM, ID(1), 1, 0, 2, WAVE_ABORT_GONE, 0);
 	ck_assert(rec.calls[C_ABORT] == 3 && rec.last_null);
 	outcome(WAVE_MEM_VICTIM, ID(1), 1, 2, 2, WAVE_COMMITTED, -ENOENT);
-	ck_assert_uint_eq(stats().committed, 1);
+	/* A prefetch: prestaged, committed when the host gets to it. */
+	add_region(RG + 1, 2, 1);
+	ck_assert_int_eq(wave_plugin_mem_prefetch(ctx, ID2(1), 1, 0), 0);
+	ck_assert_uint_eq(chunk(ID2(1)).pending, WAVE_MEM_PREFETCH);
+	outcome(WAVE_MEM_PREFETCH, ID2(1), 1, 3, 0, WAVE_COMMITTED, 0);
+	ck_assert(rec.last.tier == 0 && rec.last.seq == 3);
+	ck_assert_uint_eq(stats().committed, 2);
 	ck_assert_uint_eq(stats().aborted[WAVE_ABORT_NOT_ELIGIBLE], 1);
 	ck_assert_uint_eq(stats().aborted[WAVE_ABORT_STALE], 1);
 	ck_assert_uint_eq(stats().aborted[WAVE_ABORT_GONE], 1);
