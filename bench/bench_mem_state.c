@@ -105,7 +105,8 @@ static int measure(const struct run_cfg *c, enum kind kind, struct wave_plugin *
 {
 	struct wave_mem_msg setup = { .type = WAVE_MEM_SETUP, .n = 2,
 				      .kind = { WAVE_MEM_KIND_NUMA, WAVE_MEM_KIND_NUMA },
-				      .capacity = { (uint32_t)(c->chunks / 4 + 1), WAVE_MEM_CAP_NONE } };
+				      .capacity = { (uint32_t)(c->chunks / 4 + 1),
+						    WAVE_MEM_CAP_NONE } };
 	struct wave_mem_msg add = { .type = WAVE_MEM_REGION_ADD, .region = 1, .tier = 1,
 				    .count = c->chunks, .chunk_size = 65536, .seq = 1 };
 	struct wave_msg *msgs = aligned_alloc(64, c->msgs * sizeof(*msgs)), m;
@@ -130,7 +131,7 @@ static int measure(const struct run_cfg *c, enum kind kind, struct wave_plugin *
 			goto out;
 		}
 		if (encode(&add, &m) < 0 || wave_mem_state_apply(st, ctx, &m) < 0) {
-			fprintf(stderr, "wave-bench-mem-state: the region of %llu chunks did not fit\n",
+			fprintf(stderr, "wave-bench-mem-state: %llu chunks did not fit\n",
 				(unsigned long long)c->chunks);
 			wave_plugin_ctx_destroy(ctx);
 			wave_mem_state_destroy(st);
@@ -174,7 +175,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--msgs") && i + 1 < argc) {
 			c.msgs = (size_t)atol(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: wave-bench-mem-state [--quick] [--runs N] [--msgs N]\n");
+			fprintf(stderr,
+				"usage: wave-bench-mem-state [--quick] [--runs N] [--msgs N]\n");
 			return 2;
 		}
 	}

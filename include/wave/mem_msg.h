@@ -186,7 +186,8 @@ struct wave_mem_wire_outcome {
 	uint64_t reserved1;
 };
 
-#define WAVE_MEM_WIRE_SIZE_(s) WAVE_MEM_STATIC_ASSERT(sizeof(struct s) == WAVE_MSG_PAYLOAD, #s " fills the payload")
+#define WAVE_MEM_WIRE_SIZE_(s)                                                 \
+	WAVE_MEM_STATIC_ASSERT(sizeof(struct s) == WAVE_MSG_PAYLOAD, #s " fills the payload")
 WAVE_MEM_WIRE_SIZE_(wave_mem_wire_setup);
 WAVE_MEM_WIRE_SIZE_(wave_mem_wire_region);
 WAVE_MEM_WIRE_SIZE_(wave_mem_wire_chunk);

@@ -7,9 +7,10 @@
  * it. When a sampled chunk's count has reached cooling_threshold, every
  * count is halved at the next tick (in O(1) by the state; once per tick
  * however many chunks reached it, or a burst of samples would halve the
- * counts several times over), so the counts measure recent accesses. Hot chunks of slower tiers are promoted into tier 0;
- * when tier 0 is full, cold chunks of tier 0 are demoted to make room; a
- * few cold chunks stay prestaged as victims (plugin_kit/mem_tiering.h).
+ * counts several times over), so the counts measure recent accesses. Hot
+ * chunks of slower tiers are promoted into tier 0; when tier 0 is full,
+ * cold chunks of tier 0 are demoted to make room; cold chunks stay
+ * prestaged as victims (plugin_kit/mem_tiering.h).
  *
  * Parameters (domains.mem.params):
  *   hot_threshold      accesses that make a chunk hot (default 8)

@@ -157,7 +157,9 @@ static int relieve(struct msim *s, uint64_t keep)
 		if (s->n_victims) {
 			uint64_t g = s->victims[0].g, seq = s->victims[0].seq;
 
-			memmove(&s->victims[0], &s->victims[1], --s->n_victims * sizeof(s->victims[0]));
+			s->n_victims--;
+			memmove(&s->victims[0], &s->victims[1],
+				s->n_victims * sizeof(s->victims[0]));
 			s->victims_used++;
 			ret = commit(s, WAVE_MEM_VICTIM, g, seq, 1);
 			continue;
@@ -167,7 +169,8 @@ static int relieve(struct msim *s, uint64_t keep)
 				break;
 		move(s, s->hand, 1);
 		s->local_demotions++;
-		struct wave_mem_msg d = { .type = WAVE_MEM_CHUNK_CHANGED, .chunk = chunk_id(s, s->hand),
+		struct wave_mem_msg d = { .type = WAVE_MEM_CHUNK_CHANGED,
+					  .chunk = chunk_id(s, s->hand),
 					  .seq = s->c[s->hand].seq, .tier = 1, .now_ns = s->now };
 		ret = to_agent(s, &d);
 	}

@@ -2,7 +2,8 @@
 /*
  * The mem state model's invariants, recomputed from the chunks: every
  * tier's usage, in and out counts and histogram, the victims in flight,
- * and every chunk's decision in flight naming a tier that exists. Linear in the chunks; for tests and the fuzzer, after each message.
+ * and every chunk's decision in flight naming a tier that exists. Linear
+ * in the chunks; for tests and the fuzzer, after each message.
  */
 #include <errno.h>
 #include <string.h>
@@ -54,7 +55,8 @@ int wave_mem_state_check(struct wave_mem_state *st)
 		const struct mem_tier *mt = &st->tiers[t];
 
 		if (mt->used != tl[t].used || mt->incoming != tl[t].incoming ||
-		    mt->outgoing != tl[t].outgoing || memcmp(mt->hist, tl[t].hist, sizeof(mt->hist)))
+		    mt->outgoing != tl[t].outgoing ||
+		    memcmp(mt->hist, tl[t].hist, sizeof(mt->hist)))
 			return -EPROTO;
 	}
 	return 0;

@@ -209,7 +209,8 @@ static void encode_payload(const struct wave_mem_msg *m, uint8_t *p)
 	switch (m->type) {
 	case WAVE_MEM_SETUP:
 		for (unsigned t = 0; t < WAVE_MEM_MAX_TIERS; t++) {
-			wave_put_le32(p + OFF(wave_mem_wire_setup, capacity) + 4 * t, m->capacity[t]);
+			wave_put_le32(p + OFF(wave_mem_wire_setup, capacity) + 4 * t,
+				      m->capacity[t]);
 			p[OFF(wave_mem_wire_setup, kind) + t] = m->kind[t];
 		}
 		PUT(p, wave_mem_wire_setup, n_tiers, m->n);
