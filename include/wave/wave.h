@@ -21,6 +21,9 @@
 #include <wave/config.h>
 #include <wave/host.h>
 #include <wave/agent.h>
+#include <wave/mem_msg.h>
+#include <wave/mem_state.h>
+#include <wave/plugin_mem.h>
 #include <wave/sched_msg.h>
 #include <wave/sched_state.h>
 #include <wave/plugin_sched.h>
