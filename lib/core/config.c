@@ -607,7 +607,7 @@ static int plugin_ref_ok(const char *s)
 	size_t n = strlen(s);
 
 	if (strchr(s, '/'))
-		return n < PATH_MAX;
+		return n <= wave_cfg_key("domains.<d>", "plugin")->max;
 	if (n == 0 || n > WAVE_PLUGIN_NAME_MAX)
 		return 0;
 	for (; *s; s++)

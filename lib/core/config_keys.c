@@ -6,6 +6,7 @@
  * wave.conf(5) manual page is generated from, so that neither can drift
  * from the other.
  */
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -38,7 +39,7 @@ static const struct wave_cfg_key keys[] = {
 	  "The rings of each host's channel." },
 	{ "", "auth", CFG_OBJECT, "object", NULL, 0, 0, 0, 0, 0, NOFIELD, "",
 	  "Who may connect." },
-	{ "", "plugin_path", CFG_ARRAY, "array of strings", NULL, 1, 64, 1, 4095, 0, NOFIELD,
+	{ "", "plugin_path", CFG_ARRAY, "array of strings", NULL, 1, 64, 1, PATH_MAX - 1, 0, NOFIELD,
 	  "none",
 	  "Directories searched for plugins first; a relative one is relative to the "
 	  "directory of the configuration file." },
@@ -54,7 +55,7 @@ static const struct wave_cfg_key keys[] = {
 
 	{ "heartbeat", "period_ms", CFG_UINT, "integer", "ms", 1, 60000, 0, 0, 100,
 	  F(heartbeat_period_ms), "100", "How often each end sends a heartbeat." },
-	{ "heartbeat", "timeout_ms", CFG_UINT, "integer", "ms", 1, 600000, 0, 0, 1000,
+	{ "heartbeat", "timeout_ms", CFG_UINT, "integer", "ms", 2, 600000, 0, 0, 1000,
 	  F(heartbeat_timeout_ms), "1000",
 	  "Silence after which a peer is dead; longer than the period." },
 
@@ -81,7 +82,7 @@ static const struct wave_cfg_key keys[] = {
 	  "The secret every host presents; at most 64 bytes when a listen URI is fabric://, "
 	  "whose channels check it too." },
 
-	{ "metrics", "port", CFG_UINT, "integer", "TCP port", 0, 65535, 0, 0, 0, F(metrics_port),
+	{ "metrics", "port", CFG_UINT, "integer", NULL, 0, 65535, 0, 0, 0, F(metrics_port),
 	  "required", "The TCP port of the endpoint; 0 takes any free port, which the "
 	  "daemon prints when it starts." },
 	{ "metrics", "address", CFG_STRING, "string", NULL, 1, 45, 0, 0, 0, NOFIELD, "127.0.0.1",
@@ -89,7 +90,7 @@ static const struct wave_cfg_key keys[] = {
 	  "tell how busy the machine is: keep the loopback default unless a firewall "
 	  "guards the port." },
 
-	{ "domains.<d>", "plugin", CFG_STRING, "string", NULL, 1, 4095, 0, 0, 0, NOFIELD,
+	{ "domains.<d>", "plugin", CFG_STRING, "string", NULL, 1, PATH_MAX - 1, 0, 0, 0, NOFIELD,
 	  "required",
 	  "The plugin: a name (letters, digits and _, at most 63), found as wave_<name>.so "
 	  "on the search path, or a path containing a /." },
