@@ -20,6 +20,11 @@
 #                       preset's fuzz target (only recommended by clang, and
 #                       recommendations are not installed here)
 #   iproute2, procps    ip/ss and ps/pgrep, used by demos and benchmarks
+#   libmicrohttpd-dev   wave-agentd's HTTP endpoint for Prometheus metrics
+#   libsystemd-dev      wave-agentd's sd_notify (Type=notify, the watchdog)
+#   mandoc              the manual pages' lint test (mandoc -T lint)
+#   systemd             systemd-analyze, for the unit's verify and security
+#                       test (installing it does not make it the init)
 #   libibverbs-dev, librdmacm-dev, libpsm2-dev, libpsm-infinipath1-dev
 #                       only for `pkg-config --static --libs wave`: Debian's
 #                       libfabric.pc names these libraries in Libs.private,
@@ -31,6 +36,7 @@ packages=(
 	build-essential cmake pkg-config
 	libnuma-dev libfabric-dev libfabric-bin libjansson-dev check
 	clang libclang-rt-dev iproute2 procps
+	libmicrohttpd-dev libsystemd-dev mandoc systemd
 	libibverbs-dev librdmacm-dev
 )
 if [ "$(dpkg --print-architecture 2>/dev/null || true)" = amd64 ]; then
