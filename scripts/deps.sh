@@ -25,6 +25,9 @@
 #   mandoc              the manual pages' lint test (mandoc -T lint)
 #   systemd             systemd-analyze, for the unit's verify and security
 #                       test (installing it does not make it the init)
+#   debhelper, lintian, mmdebstrap
+#                       the Debian packaging test: dpkg-buildpackage with
+#                       dh, lintian on the result, a clean Debian 12 root
 #   libibverbs-dev, librdmacm-dev, libpsm2-dev, libpsm-infinipath1-dev
 #                       only for `pkg-config --static --libs wave`: Debian's
 #                       libfabric.pc names these libraries in Libs.private,
@@ -37,6 +40,7 @@ packages=(
 	libnuma-dev libfabric-dev libfabric-bin libjansson-dev check
 	clang libclang-rt-dev iproute2 procps
 	libmicrohttpd-dev libsystemd-dev mandoc systemd
+	debhelper lintian mmdebstrap
 	libibverbs-dev librdmacm-dev
 )
 if [ "$(dpkg --print-architecture 2>/dev/null || true)" = amd64 ]; then
