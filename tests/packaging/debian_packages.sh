@@ -4,10 +4,9 @@
 # debian_packages.sh - build the Debian packages the way a distribution
 # would and use them the way an operator and a developer would:
 #
-#   1. copy the source tree (without build/ and .git) and run
-#      dpkg-buildpackage -us -uc -b in the copy (nocheck: the unit tests run
-#      in the other CI steps);
-#   2. lintian on the result: no error, no warning;
+#   1. scripts/packages.sh: dpkg-buildpackage -us -uc -b in a copy of the
+#      tree (nocheck: the unit tests run in the other CI steps);
+#   2. and lintian on the result: no error, no warning;
 #   3. a clean Debian 12 root (mmdebstrap from deb.debian.org) with the
 #      packages installed, in which
 #        - the packaged default configuration checks out;
@@ -22,13 +21,11 @@
 # installs them); exits 77 saying which is missing otherwise. Takes a few
 # minutes, mostly downloading the root's packages.
 #
-# usage: debian_packages.sh SOURCE_DIR [OUT_DIR]
-#   OUT_DIR, if given, receives the .deb files.
+# usage: debian_packages.sh SOURCE_DIR
 set -euo pipefail
 export LC_ALL=C
 
 src=$(cd "$1" && pwd)
-out=${2:-}
 skip() { echo "SKIP: $*"; exit 77; }
 die() { echo "debian_packages: FAIL: $*" >&2; exit 1; }
 step() { echo "--- $*"; }
@@ -43,25 +40,14 @@ timeout 20 bash -c 'exec 3<>/dev/tcp/deb.debian.org/80' 2>/dev/null ||
 work=$(mktemp -d "${TMPDIR:-/tmp}/wave-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# --- 1. build ---------------------------------------------------------------------
-step "dpkg-buildpackage in a copy of $src"
-mkdir -p "$work/src/libwave"
-tar -C "$src" --exclude=./build --exclude=./.git --exclude=./debian/.debhelper -cf - . |
-	tar -C "$work/src/libwave" -xf -
-(cd "$work/src/libwave" &&
-	DEB_BUILD_OPTIONS="nocheck parallel=${JOBS:-2}" dpkg-buildpackage -us -uc -b) \
-	>"$work/build.log" 2>&1 || { tail -n 60 "$work/build.log" >&2; die "dpkg-buildpackage failed"; }
+# --- 1, 2. build, lintian ------------------------------------------------------------
+step "scripts/packages.sh: dpkg-buildpackage and lintian"
+bash "$src/scripts/packages.sh" "$work/debs" || die "building the packages failed"
 debs=()
 for p in libwave0 libwave-dev wave-agentd; do
-	d=$(ls "$work"/src/${p}_*.deb 2>/dev/null) || die "no $p package was built"
+	d=$(ls "$work"/debs/${p}_*.deb 2>/dev/null) || die "no $p package was built"
 	debs+=("$d")
 done
-echo "built: ${debs[*]##*/}"
-
-# --- 2. lintian ------------------------------------------------------------------
-step "lintian"
-lintian --fail-on error,warning "$work"/src/*.changes ||
-	die "lintian found errors or warnings (above)"
 
 # --- 3. a clean Debian 12 root -----------------------------------------------------
 step "mmdebstrap bookworm with the packages, building and running inside"
@@ -139,8 +125,4 @@ mmdebstrap --variant=apt --mode=root --format=null \
 grep -q "inside: ok" "$work/root.log" || { tail -n 80 "$work/root.log" >&2; die "the checks inside did not finish"; }
 sed -n '/^+ wave-agentd --version/,/inside: ok/p' "$work/root.log" | grep -v '^+' | tail -n 20
 
-if [ -n "$out" ]; then
-	mkdir -p "$out"
-	cp "${debs[@]}" "$out"/
-fi
 echo "debian_packages: built, lintian clean, installed and used in a clean Debian 12 root"
