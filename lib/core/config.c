@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The agent's configuration file: JSON parsed by jansson, then validated
- * against the schema of docs/config.md into struct wave_config.
+ * against the schema of docs/config.md into struct wave_config. Each
+ * object's keys, each number's range and default come from the key table
+ * (config_keys.c), which wave.conf(5) is generated from; what the table
+ * cannot say (URIs, paths, cross-checks between keys) is checked here.
  *
  * Validation walks the parsed tree while keeping the path to the current
  * value (domains.custom.tick_us, cpus[2]); an error formats that path and
