@@ -34,7 +34,8 @@
 
 /* Set while wave_agent_run() serves: the watchdog's proof of life. */
 static atomic_bool serving;
-/* wave_agent_run() failed: the daemon exits 1. */
+/* The daemon exits 1: its loop failed, or the metrics endpoint or the
+ * watchdog could not start. */
 static atomic_bool loop_failed;
 
 static void usage(FILE *f)
