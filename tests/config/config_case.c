@@ -68,6 +68,8 @@ static void dump(FILE *f, const struct wave_config *c)
 	/* Only when set: older expected dumps stay valid. */
 	if (c->stats_socket)
 		fprintf(f, "stats_socket=%s\n", c->stats_socket);
+	if (c->metrics)
+		fprintf(f, "metrics=%s port %u\n", c->metrics_address, (unsigned)c->metrics_port);
 }
 
 static int check_dump(const struct wave_config *cfg, const char *want)
