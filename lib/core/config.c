@@ -664,13 +664,15 @@ static int parse_domain_fields(struct parser *ps, json_t *dom, const char *name,
 	if ((ret = check_object(ps, dom)) < 0 || (ret = check_keys(ps, dom, "domains.<d>")) < 0 ||
 	    (ret = parse_plugin_ref(ps, dom, d)) < 0)
 		return ret;
-	/* A sched plugin is ticked by its hosts (one TICK event per busy CPU,
-	 * at the host's wave_sched_opts.tick_us), never by the agent: a
-	 * period here would be silently ignored. */
-	if (strcmp(name, "sched") == 0 && json_object_get(dom, "tick_us")) {
+	/* sched and mem plugins are ticked by their hosts (TICK events: a
+	 * sched host's per busy CPU at wave_sched_opts.tick_us, a mem host's
+	 * at its own period), never by the agent: a period here would be
+	 * silently ignored. */
+	if ((strcmp(name, "sched") == 0 || strcmp(name, "mem") == 0) &&
+	    json_object_get(dom, "tick_us")) {
 		push_key(ps, "tick_us");
-		ret = fail(ps, 1, "not used by the sched domain: its ticks are the hosts' TICK "
-			   "events (wave_sched_opts.tick_us); remove this key");
+		ret = fail(ps, 1, "not used by the %s domain: its ticks are the hosts' TICK "
+			   "events; remove this key", name);
 		pop(ps);
 		return ret;
 	}
