@@ -20,6 +20,11 @@
 #                       preset's fuzz target (only recommended by clang, and
 #                       recommendations are not installed here)
 #   iproute2, procps    ip/ss and ps/pgrep, used by demos and benchmarks
+#   libbpf-dev          loading the RPC steering eBPF program (libbpf; it
+#                       brings libelf-dev and zlib1g-dev, which its .pc names)
+#   bpftool             the build turns that program's object into a skeleton
+#                       header (bpftool gen skeleton), embedded in libwave
+#   sockperf            the RPC example's client and wave-bench-rpc's load
 #   libibverbs-dev, librdmacm-dev, libpsm2-dev, libpsm-infinipath1-dev
 #                       only for `pkg-config --static --libs wave`: Debian's
 #                       libfabric.pc names these libraries in Libs.private,
@@ -30,7 +35,7 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config
 	libnuma-dev libfabric-dev libfabric-bin libjansson-dev check
-	clang libclang-rt-dev iproute2 procps
+	clang libclang-rt-dev iproute2 procps libbpf-dev bpftool sockperf
 	libibverbs-dev librdmacm-dev
 )
 if [ "$(dpkg --print-architecture 2>/dev/null || true)" = amd64 ]; then
