@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# wave-example-rpcserver against the real sockperf client (Debian package
+# sockperf), over UDP and TCP: ping-pong and under-load must run to the end
+# with every reply accounted for, and the server must count no malformed
+# message. Asserts no timing. Exit 77 (skipped) without sockperf.
+#
+#   sockperf_interop.sh PATH/TO/wave-example-rpcserver
+set -u
+server=${1:?usage: sockperf_interop.sh wave-example-rpcserver}
+command -v sockperf >/dev/null 2>&1 || { echo "skipped: sockperf is not installed"; exit 77; }
+
+work=$(mktemp -d) || exit 1
+spid=
+cleanup() {
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+for proto in udp tcp; do
+	"$server" --$proto --port 0 --workers 2 --work-us 1 --json >"$work/out" 2>"$work/err" &
+	spid=$!
+	for _ in $(seq 100); do
+		grep -q '^ready' "$work/out" && break
+		sleep 0.1
+	done
+	port=$(sed -n 's/^ready [a-z]* [0-9.]*:\([0-9]*\) .*/\1/p' "$work/out")
+	[ -n "$port" ] || fail "$proto: the server did not start: $(cat "$work/err")"
+	flag=
+	[ $proto = tcp ] && flag=--tcp
+	for mode in "ping-pong" "under-load --mps 2000 --reply-every 1"; do
+		# shellcheck disable=SC2086 # $mode and $flag are lists of words
+		sockperf $mode $flag -i 127.0.0.1 -p "$port" -t 1 -m 64 >"$work/sp" 2>&1 ||
+			fail "$proto $mode: sockperf failed: $(tail -5 "$work/sp")"
+		n=$(sed -n 's/.*Total \([0-9]*\) observations.*/\1/p' "$work/sp" | tail -1)
+		[ -n "$n" ] && [ "$n" -gt 0 ] || fail "$proto $mode: no observations: $(tail -5 "$work/sp")"
+		echo "ok: $proto $mode: $n observations"
+	done
+	kill -TERM "$spid"
+	wait "$spid" || fail "$proto: the server exited with an error"
+	spid=
+	stats=$(tail -1 "$work/out")
+	case "$stats" in
+	*'"malformed":0,'*'"truncated":0,'*) ;;
+	*) fail "$proto: the server counted bad messages from sockperf: $stats" ;;
+	esac
+	echo "ok: $proto server: $stats"
+done
