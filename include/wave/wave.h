@@ -25,5 +25,9 @@
 #include <wave/sched_state.h>
 #include <wave/plugin_sched.h>
 #include <wave/sched.h>
+#include <wave/rpc.h>
+#include <wave/rpc_msg.h>
+#include <wave/rpc_state.h>
+#include <wave/plugin_rpc.h>
 
 #endif /* WAVE_WAVE_H */

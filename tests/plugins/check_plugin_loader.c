@@ -333,7 +333,7 @@ START_TEST(refuses_domain_without_ops_yet)
 	char want[256];
 
 	snprintf(want, sizeof(want),
-		 "domain mem has no ops table in plugin ABI %d.%d yet; only custom and sched "
+		 "domain mem has no ops table in plugin ABI %d.%d yet; only custom, sched and rpc "
 		 "plugins can be loaded",
 		 WAVE_PLUGIN_ABI_MAJOR, WAVE_PLUGIN_ABI_MINOR);
 	expect_refusal("mem_domain", want);
