@@ -53,6 +53,7 @@
 #include <stdint.h>
 
 #include <wave/export.h>
+#include <wave/rpc.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -124,6 +125,23 @@ WAVE_API int wave_rpc_reuseport_arrivals(struct wave_rpc_reuseport *rp, uint64_t
 /** The program's outcome counters. Return: 0, -EINVAL or -errno. */
 WAVE_API int wave_rpc_reuseport_stats(struct wave_rpc_reuseport *rp,
 				      struct wave_rpc_reuseport_stats *st);
+
+/**
+ * Fills @f with a follower (struct wave_rpc_follower, <wave/rpc.h>) through
+ * which a steering handle drives @rp: pass it to wave_rpc_follow(). From
+ * then on every worker the handle adds (with its socket) or removes, and
+ * every bucket it moves, reaches the kernel's maps before lookups see it;
+ * before each load report the arrivals the program counted are added to
+ * the handle's (wave_rpc_arrivals()). The handle's n_buckets must be
+ * @rp's, and its worker numbers below @rp's worker count (others are
+ * refused). Class entries (after the flow buckets) are the server's own
+ * dispatch and are not the kernel's business: the follower accepts them
+ * and leaves the maps alone. @rp must outlive the handle, or be replaced
+ * by wave_rpc_follow(handle, NULL) before it is closed.
+ * Return: 0 or -EINVAL.
+ */
+WAVE_API int wave_rpc_reuseport_follower(struct wave_rpc_reuseport *rp,
+					 struct wave_rpc_follower *f);
 
 /**
  * Detaches the program from the group (the kernel's hashing takes over at

@@ -29,6 +29,7 @@
 
 #include <check.h>
 #include <wave/wave.h>
+#include <wave/rpc.h>
 #include <wave/rpc_reuseport.h>
 
 #include "check_run.h"
@@ -338,6 +339,62 @@ START_TEST(empty_worker_falls_back)
 }
 END_TEST
 
+/* The kernel's maps equal the steering handle's table. */
+static void same_table(struct wave_rpc *r, struct wave_rpc_reuseport *rp, unsigned nb)
+{
+	uint32_t t[MAXB];
+
+	ck_assert_int_eq(wave_rpc_table(r, 0, nb, t, NULL), 0);
+	for (unsigned b = 0; b < nb; b++)
+		ck_assert_uint_eq(table_of(rp, b), t[b]);
+}
+
+/* Driven by a steering handle (<wave/rpc.h>) through the follower: workers
+ * added and removed, buckets moved, all reach the kernel before lookups. */
+START_TEST(follows_a_steering_handle)
+{
+	struct counts c = { .nb = 8 };
+	struct wave_rpc_opts o;
+	struct wave_rpc *r;
+	struct wave_rpc_follower f;
+	struct wave_rpc_reuseport *rp;
+	int w[NW], cl[8], extra;
+
+	make_group(SOCK_DGRAM, NW, w);
+	ck_assert_int_eq(wave_rpc_opts_init(&o), 0);
+	o.n_buckets = 8;
+	o.max_workers = NW + 1;
+	ck_assert_int_eq(wave_rpc_create(NULL, &o, &r, NULL), 0);
+	ck_assert_int_eq(wave_rpc_reuseport_open(w, NW, 8, &rp), 0);
+	ck_assert_int_eq(wave_rpc_reuseport_follower(rp, &f), 0);
+	ck_assert_int_eq(wave_rpc_follow(r, &f), 0);
+	for (int i = 0; i < NW; i++)
+		ck_assert_int_eq(wave_rpc_worker_add(r, (uint32_t)i, w[i]), 0);
+	/* The first worker took every bucket. */
+	same_table(r, rp, 8);
+	for (int i = 0; i < 8; i++) {
+		cl[i] = client(SOCK_DGRAM);
+		udp_send_check(rp, &c, w, cl[i], (uint32_t)i);
+		ck_assert_uint_eq(table_of(rp, 0), 0);
+	}
+	/* Removing worker 0 moves its buckets first, in the kernel too. */
+	ck_assert_int_eq(wave_rpc_worker_remove(r, 0), 0);
+	same_table(r, rp, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_uint_ne(table_of(rp, udp_send_check(rp, &c, w, cl[i], 10u + (uint32_t)i)), 0);
+	/* A worker the group has no slot for is refused, and not added. */
+	extra = client(SOCK_DGRAM);
+	ck_assert_int_eq(wave_rpc_worker_add(r, NW, extra), -EINVAL);
+	wave_rpc_destroy(r);
+	wave_rpc_reuseport_close(rp);
+	close(extra);
+	for (int i = 0; i < 8; i++)
+		close(cl[i]);
+	for (int i = 0; i < NW; i++)
+		close(w[i]);
+}
+END_TEST
+
 /* Without privilege: -EPERM, nothing attached, the kernel's hashing serves. */
 START_TEST(unprivileged_is_refused_and_kernel_hashes)
 {
@@ -489,6 +546,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, udp_move_leaves_queued_datagrams);
 		tcase_add_test(tc, tcp_new_connections_follow_established_stay);
 		tcase_add_test(tc, empty_worker_falls_back);
+		tcase_add_test(tc, follows_a_steering_handle);
 		tcase_add_test(tc, unprivileged_is_refused_and_kernel_hashes);
 		tcase_add_test(tc, out_of_range_refused);
 	} else {

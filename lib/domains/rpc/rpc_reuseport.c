@@ -26,6 +26,7 @@ struct wave_rpc_reuseport {
 	int table_fd, workers_fd, arrivals_fd, outcomes_fd;
 	unsigned n_workers, n_buckets;
 	int ncpus; /* slots in a per-CPU map value */
+	uint64_t *reported; /* per bucket: arrivals already added to a handle */
 	int fds[];  /* the workers' sockets, to detach at close */
 };
 
@@ -186,6 +187,11 @@ int wave_rpc_reuseport_open(const int *fds, unsigned n_workers, unsigned n_bucke
 	rp = calloc(1, sizeof(*rp) + n_workers * sizeof(rp->fds[0]));
 	if (!rp)
 		return -ENOMEM;
+	rp->reported = calloc(n_buckets, sizeof(rp->reported[0]));
+	if (!rp->reported) {
+		free(rp);
+		return -ENOMEM;
+	}
 	rp->n_workers = n_workers;
 	rp->n_buckets = n_buckets;
 	memcpy(rp->fds, fds, n_workers * sizeof(fds[0]));
@@ -215,6 +221,7 @@ int wave_rpc_reuseport_open(const int *fds, unsigned n_workers, unsigned n_bucke
 	return 0;
 fail:
 	rpc_reuseport_bpf__destroy(rp->skel);
+	free(rp->reported);
 	free(rp);
 	return err;
 }
@@ -245,7 +252,8 @@ int wave_rpc_reuseport_get(struct wave_rpc_reuseport *rp, unsigned bucket, unsig
 int wave_rpc_reuseport_set_worker(struct wave_rpc_reuseport *rp, unsigned worker, int fd)
 {
 	uint32_t key = worker;
-	uint64_t val = (uint64_t)fd;
+	uint64_t val = (uint64_t)fd, cookie, mine;
+	socklen_t len = sizeof(mine);
 	int err;
 
 	if (!rp || worker >= rp->n_workers || fd < -1)
@@ -255,6 +263,13 @@ int wave_rpc_reuseport_set_worker(struct wave_rpc_reuseport *rp, unsigned worker
 		if (err && err != -ENOENT) /* ENOENT: already empty */
 			return err;
 		rp->fds[worker] = -1;
+		return 0;
+	}
+	/* The kernel refuses a socket that is in the map already (EBUSY): a
+	 * slot that holds this very socket (same cookie) is left as it is. */
+	if (bpf_map_lookup_elem(rp->workers_fd, &key, &cookie) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_COOKIE, &mine, &len) == 0 && cookie == mine) {
+		rp->fds[worker] = fd;
 		return 0;
 	}
 	if (bpf_map_update_elem(rp->workers_fd, &key, &val, BPF_ANY) != 0) {
@@ -328,5 +343,54 @@ void wave_rpc_reuseport_close(struct wave_rpc_reuseport *rp)
 			       sizeof(one)) == 0)
 			break;
 	rpc_reuseport_bpf__destroy(rp->skel);
+	free(rp->reported);
 	free(rp);
+}
+
+/* ---- following a steering handle (<wave/rpc.h>) ------------------------------ */
+
+static int follow_worker(void *user, uint32_t worker, int fd, int live)
+{
+	struct wave_rpc_reuseport *rp = user;
+
+	if (worker >= rp->n_workers)
+		return live ? -EINVAL : 0;
+	return wave_rpc_reuseport_set_worker(rp, worker, live ? fd : -1);
+}
+
+static int follow_bucket(void *user, uint32_t bucket, uint32_t worker)
+{
+	struct wave_rpc_reuseport *rp = user;
+
+	if (bucket >= rp->n_buckets)
+		return 0; /* a class entry: the server's dispatch, not the kernel's */
+	return wave_rpc_reuseport_set(rp, bucket, worker);
+}
+
+/* The arrivals counted since the last report, added to the handle's. */
+static void follow_collect(void *user, struct wave_rpc *r)
+{
+	struct wave_rpc_reuseport *rp = user;
+	uint64_t *vals = calloc((size_t)rp->ncpus, sizeof(*vals)), now = 0, n;
+
+	for (uint32_t b = 0; vals && b < rp->n_buckets; b++) {
+		if (percpu_sum(rp, rp->arrivals_fd, b, vals, &now) != 0 || now == rp->reported[b])
+			continue;
+		n = wave_min_u64(now - rp->reported[b], UINT32_MAX);
+		if (wave_rpc_arrivals(r, b, (uint32_t)n) == 0)
+			rp->reported[b] += n;
+	}
+	free(vals);
+}
+
+int wave_rpc_reuseport_follower(struct wave_rpc_reuseport *rp, struct wave_rpc_follower *f)
+{
+	if (!rp || !f)
+		return -EINVAL;
+	*f = (struct wave_rpc_follower){ .size = sizeof(*f),
+					 .worker = follow_worker,
+					 .bucket = follow_bucket,
+					 .collect = follow_collect,
+					 .user = rp };
+	return 0;
 }
