@@ -17,18 +17,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <wave/wave.h>
-#include <wave/rpc_reuseport.h>
-
 #include "rpcserver.h"
 
 #define MAX_WORKERS 64
 
 struct opts {
 	struct srv_cfg cfg;
+	struct steer_cfg steer;
 	const char *ip;
-	unsigned port, buckets;
-	bool bpf, json;
+	unsigned port;
+	bool json;
 	double duration_s; /* 0: until SIGINT or SIGTERM */
 };
 
@@ -43,6 +41,13 @@ static void usage(FILE *f)
 		"  --steer linux|bpf      who picks a flow's worker: Linux's own reuseport hashing,\n"
 		"                         or libwave's steering table in an eBPF program (default linux)\n"
 		"  --buckets N            steering table size, a power of two (default 64)\n"
+		"  --agent URI            with --steer bpf: an agent (its rpc plugin) moves the\n"
+		"                         table's buckets, from the workers' load and the kernel's\n"
+		"                         per-bucket arrivals; the table starts on worker 0\n"
+		"  --agent-config FILE    run that agent from FILE on a thread of this process\n"
+		"                         (on-host); --agent is then one of the addresses it listens on\n"
+		"  --delay-ns N           emulated one-way delay on the host's channel (default 0)\n"
+		"  --report-us N          load report period (default 1000)\n"
 		"  --work-us US           CPU time each request costs (default 0)\n"
 		"  --class MINLEN:US      requests of MINLEN bytes or more cost US instead (up to %d;\n"
 		"                         the largest MINLEN that applies wins)\n"
@@ -94,13 +99,19 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "work-us", required_argument, NULL, 'W' },
 		{ "class", required_argument, NULL, 'c' },
 		{ "duration", required_argument, NULL, 'd' },
+		{ "agent", required_argument, NULL, 'a' },
+		{ "agent-config", required_argument, NULL, 'A' },
+		{ "delay-ns", required_argument, NULL, 'D' },
+		{ "report-us", required_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' },	  { "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	unsigned v;
 	int c;
 	bool ok = true;
 
-	*o = (struct opts){ .cfg.workers = 2, .ip = "127.0.0.1", .port = 11111, .buckets = 64 };
+	*o = (struct opts){ .cfg.workers = 2, .ip = "127.0.0.1", .port = 11111,
+			    .steer = { .buckets = 64, .report_us = 1000 } };
 	while (ok && (c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'u': o->cfg.tcp = false; break;
@@ -110,9 +121,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'w': ok = parse_uint(optarg, MAX_WORKERS, &o->cfg.workers) && o->cfg.workers; break;
 		case 's':
 			ok = !strcmp(optarg, "linux") || !strcmp(optarg, "bpf");
-			o->bpf = !strcmp(optarg, "bpf");
+			o->steer.bpf = !strcmp(optarg, "bpf");
 			break;
-		case 'b': ok = parse_uint(optarg, WAVE_RPC_REUSEPORT_MAX_BUCKETS, &o->buckets); break;
+		case 'b': ok = parse_uint(optarg, WAVE_RPC_REUSEPORT_MAX_BUCKETS, &o->steer.buckets); break;
+		case 'a': o->steer.agent = optarg; break;
+		case 'A': o->steer.agent_config = optarg; break;
+		case 'D': ok = parse_uint(optarg, 1000000000, &v); o->steer.delay_ns = v; break;
+		case 'R': ok = parse_uint(optarg, 10000000, &o->steer.report_us) && o->steer.report_us >= 10; break;
 		case 'W': ok = parse_uint(optarg, 10000000, &o->cfg.work_us); break;
 		case 'c': ok = parse_rule(optarg, &o->cfg); break;
 		case 'd': o->duration_s = strtod(optarg, NULL); ok = o->duration_s > 0; break;
@@ -123,6 +138,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (!ok || optind != argc) {
 		usage(stderr);
+		return -1;
+	}
+	o->steer.workers = o->cfg.workers;
+	if (o->steer.bpf && (o->steer.buckets < o->cfg.workers ||
+			     (o->steer.buckets & (o->steer.buckets - 1)))) {
+		fprintf(stderr, "rpcserver: --buckets must be a power of two, at least --workers\n");
+		return -1;
+	}
+	if ((o->steer.agent || o->steer.agent_config) && (!o->steer.bpf || !o->steer.agent)) {
+		fprintf(stderr, "rpcserver: --agent needs --steer bpf; --agent-config needs --agent\n");
 		return -1;
 	}
 	return 0;
@@ -156,17 +181,27 @@ static int make_group(const struct opts *o, int *fds, unsigned *port)
 	return 0;
 }
 
-/* Waits for the duration, or for SIGINT or SIGTERM (blocked in every thread). */
-static void wait_stop(const struct opts *o, const sigset_t *sigs)
+static uint64_t mono_ns(void)
 {
-	struct timespec ts = { (time_t)o->duration_s,
-			       (long)((o->duration_s - (double)(time_t)o->duration_s) * 1e9) };
+	struct timespec ts;
 
-	if (o->duration_s > 0)
-		sigtimedwait(sigs, NULL, &ts);
-	else
-		while (sigwaitinfo(sigs, NULL) < 0 && errno == EINTR)
-			;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Until the duration has passed or SIGINT or SIGTERM (blocked in every
+ * thread) comes; with an agent, the handle makes progress meanwhile. */
+static void serve_until_stop(const struct opts *o, struct steer *s, const sigset_t *sigs)
+{
+	uint64_t end = o->duration_s > 0 ? mono_ns() + (uint64_t)(o->duration_s * 1e9) : UINT64_MAX;
+	struct timespec zero = { 0, 0 }, tick = { 0, 50000000 };
+
+	for (;;) {
+		if (s->rpc)
+			wave_rpc_poll(s->rpc, 1000000);
+		if (sigtimedwait(sigs, NULL, s->rpc ? &zero : &tick) >= 0 || mono_ns() >= end)
+			return;
+	}
 }
 
 static void sum_stats(const struct worker *w, unsigned n, struct worker_stats *t)
@@ -185,9 +220,10 @@ static void sum_stats(const struct worker *w, unsigned n, struct worker_stats *t
 	}
 }
 
-static void print_stats(const struct opts *o, const char *steer, const struct worker *w,
-			const struct wave_rpc_reuseport_stats *bs)
+static void print_stats(const struct opts *o, const struct steer *s, const struct worker *w)
 {
+	const struct wave_rpc_reuseport_stats *bs = s->rp ? &s->bpf : NULL;
+	const char *steer = s->name;
 	struct worker_stats t;
 	unsigned n = o->cfg.workers;
 
@@ -207,77 +243,66 @@ static void print_stats(const struct opts *o, const char *steer, const struct wo
 		if (bs)
 			printf("bpf: steered %llu fallback %llu\n", (unsigned long long)bs->steered,
 			       (unsigned long long)bs->fallback);
+		if (s->have_stats)
+			printf("agent: moves %llu host_moves %llu fallbacks %llu agent_cpu %.3f s\n",
+			       (unsigned long long)s->stats.committed,
+			       (unsigned long long)s->stats.host_moves,
+			       (unsigned long long)s->stats.fallbacks, (double)s->agent_cpu_ns / 1e9);
 		return;
 	}
 	printf("{\"steer\":\"%s\",\"served\":%llu,\"replies\":%llu,\"warmup\":%llu,"
 	       "\"not_client\":%llu,\"malformed\":%llu,\"truncated\":%llu,\"send_errors\":%llu,"
-	       "\"connections\":%llu,\"bpf_steered\":%llu,\"bpf_fallback\":%llu,\"workers\":[",
+	       "\"connections\":%llu,\"bpf_steered\":%llu,\"bpf_fallback\":%llu,",
 	       steer, (unsigned long long)t.served, (unsigned long long)t.replies,
 	       (unsigned long long)t.warmup, (unsigned long long)t.not_client,
 	       (unsigned long long)t.malformed, (unsigned long long)t.truncated,
 	       (unsigned long long)t.send_errors, (unsigned long long)t.connections,
 	       (unsigned long long)(bs ? bs->steered : 0), (unsigned long long)(bs ? bs->fallback : 0));
+	printf("\"moves\":%llu,\"host_moves\":%llu,\"agent_fallbacks\":%llu,\"agent_cpu_ns\":%llu,"
+	       "\"workers\":[", (unsigned long long)s->stats.committed,
+	       (unsigned long long)s->stats.host_moves, (unsigned long long)s->stats.fallbacks,
+	       (unsigned long long)s->agent_cpu_ns);
 	for (unsigned i = 0; i < n; i++)
 		printf("%s{\"served\":%llu,\"busy_ns\":%llu}", i ? "," : "",
 		       (unsigned long long)w[i].st.served, (unsigned long long)w[i].st.busy_ns);
 	printf("]}\n");
 }
 
-/* Kernel steering, or Linux's hashing when it cannot be had (said loudly:
- * the server still serves). Returns the steering in force. */
-static const char *attach(const struct opts *o, const int *fds, struct wave_rpc_reuseport **rp)
-{
-	int err;
-
-	*rp = NULL;
-	if (!o->bpf)
-		return "linux";
-	err = wave_rpc_reuseport_open(fds, o->cfg.workers, o->buckets, rp);
-	if (err == 0)
-		return "bpf";
-	fprintf(stderr, "rpcserver: kernel steering unavailable (%s)%s; Linux's own SO_REUSEPORT "
-		"hashing stays in force\n", wave_strerror(err),
-		err == -EPERM ? ": loading eBPF programs needs CAP_BPF and CAP_NET_ADMIN" : "");
-	return "linux (bpf refused)";
-}
-
 int main(int argc, char **argv)
 {
 	static struct worker w[MAX_WORKERS];
 	pthread_t th[MAX_WORKERS];
-	struct wave_rpc_reuseport *rp;
-	struct wave_rpc_reuseport_stats bs;
+	struct steer st;
 	atomic_bool stop = false;
 	int fds[MAX_WORKERS], rc = 0;
 	unsigned port, started = 0;
-	const char *steer;
 	struct opts o;
 	sigset_t sigs;
 
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
-	if (o.bpf && (o.buckets < o.cfg.workers || (o.buckets & (o.buckets - 1)))) {
-		fprintf(stderr, "rpcserver: --buckets must be a power of two, at least --workers\n");
-		return 2;
-	}
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (make_group(&o, fds, &port) != 0)
 		return 1;
-	steer = attach(&o, fds, &rp);
+	if (steer_start(&st, &o.steer, fds) != 0) {
+		steer_stop(&st);
+		return 1;
+	}
 	for (; started < o.cfg.workers; started++) {
 		w[started] = (struct worker){ .id = started, .fd = fds[started], .cfg = &o.cfg,
-					      .stop = &stop };
+					      .stop = &stop, .rpc = st.rpc,
+					      .report_ns = o.steer.report_us * 500ull };
 		if (pthread_create(&th[started], NULL, worker_main, &w[started]) != 0)
 			break;
 	}
 	if (started == o.cfg.workers) {
 		printf("ready %s %s:%u workers %u steer %s\n", o.cfg.tcp ? "tcp" : "udp", o.ip, port,
-		       o.cfg.workers, steer);
+		       o.cfg.workers, st.name);
 		fflush(stdout);
-		wait_stop(&o, &sigs);
+		serve_until_stop(&o, &st, &sigs);
 	} else {
 		fprintf(stderr, "rpcserver: cannot start worker %u\n", started);
 		rc = 1;
@@ -290,10 +315,8 @@ int main(int argc, char **argv)
 			rc = 1;
 		}
 	}
-	if (rp && wave_rpc_reuseport_stats(rp, &bs) != 0)
-		rc = 1;
-	print_stats(&o, steer, w, rp ? &bs : NULL);
-	wave_rpc_reuseport_close(rp);
+	steer_stop(&st);
+	print_stats(&o, &st, w);
 	for (unsigned i = 0; i < o.cfg.workers; i++)
 		close(fds[i]);
 	return rc;

@@ -7,8 +7,9 @@
  * configurable amount of busy CPU time, per request class (its size), so
  * that imbalance between workers is real.
  *
- *   main.c    options, the socket group, steering, threads, statistics
+ *   main.c    options, the socket group, threads, statistics
  *   serve.c   the workers' UDP and TCP loops and the per-request work
+ *   steer.c   Linux's hashing, the kernel table, or an agent driving it
  */
 #ifndef WAVE_EXAMPLE_RPCSERVER_H
 #define WAVE_EXAMPLE_RPCSERVER_H
@@ -16,6 +17,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <pthread.h>
+
+#include <wave/wave.h>
+#include <wave/rpc.h>
+#include <wave/rpc_reuseport.h>
 
 #include "sockperf_msg.h"
 
@@ -49,6 +56,11 @@ struct worker_stats {
 	uint64_t busy_ns;    /* spent on requests' work */
 };
 
+/* What a worker did since it last reported to the steering handle. */
+struct worker_load {
+	uint64_t busy_ns, completions, max_service_ns;
+};
+
 struct worker {
 	unsigned id;
 	int fd; /* its socket: bound UDP, or listening TCP */
@@ -56,7 +68,42 @@ struct worker {
 	const atomic_bool *stop;
 	struct worker_stats st;
 	bool failed; /* could not run (out of memory, epoll): the server fails */
+	struct wave_rpc *rpc; /* the steering handle it reports to, or NULL */
+	uint64_t report_ns, last_report_ns;
+	struct worker_load load;
 } __attribute__((aligned(64)));
+
+/* How flows are steered (steer.c). */
+struct steer_cfg {
+	bool bpf;                 /* libwave's table in the kernel, else Linux's hashing */
+	unsigned workers, buckets;
+	const char *agent;        /* an agent drives the table (bpf only), or NULL */
+	const char *agent_config; /* run that agent on a thread of ours, or NULL */
+	uint64_t delay_ns;        /* emulated one-way delay on the host's channel */
+	uint32_t report_us;       /* load report period */
+};
+
+struct steer {
+	const char *name; /* the steering in force */
+	struct wave_rpc_reuseport *rp;
+	struct wave_rpc *rpc;
+	struct wave_config *agent_cfg;
+	struct wave_agent *agent;
+	pthread_t agent_thr;
+	bool agent_running, have_stats;
+	uint64_t agent_cpu_ns;
+	struct wave_rpc_stats stats;
+	struct wave_rpc_reuseport_stats bpf;
+};
+
+/* Sets steering up for the group @fds. Without privilege for the kernel
+ * table it says so and leaves Linux's hashing (an error only if an agent
+ * was asked for). Return: 0 or a negative error. */
+int steer_start(struct steer *s, const struct steer_cfg *c, const int *fds);
+/* A worker's load report, when its period has passed. */
+void steer_report(struct worker *w, uint64_t now_ns);
+/* Tears everything down, keeping the final counters in @s. */
+void steer_stop(struct steer *s);
 
 /* The thread body of a worker (serve.c). */
 void *worker_main(void *arg);

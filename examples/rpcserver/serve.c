@@ -47,6 +47,10 @@ static void spin(struct worker *w, uint32_t us)
 		t = now_ns();
 	while (t - t0 < (uint64_t)us * 1000u);
 	w->st.busy_ns += t - t0;
+	w->load.busy_ns += t - t0;
+	w->load.completions++;
+	if (t - t0 > w->load.max_service_ns)
+		w->load.max_service_ns = t - t0;
 }
 
 bool serve_msg(struct worker *w, uint8_t *msg, const struct sp_msg *m)
@@ -130,6 +134,7 @@ static void serve_udp(struct worker *w, int ep)
 		for (int i = 0; i < n; i++)
 			udp_datagram(w, bufs[i], mm[i].msg_len, (struct sockaddr *)&from[i],
 				     mm[i].msg_hdr.msg_namelen);
+		steer_report(w, now_ns());
 	}
 	free(bufs);
 }
@@ -240,6 +245,7 @@ static void serve_tcp(struct worker *w, int ep)
 			else if (!conn_readable(w, c))
 				conn_close(ep, &list, c);
 		}
+		steer_report(w, now_ns());
 	}
 	while (list)
 		conn_close(ep, &list, list);
