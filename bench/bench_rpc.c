@@ -229,8 +229,10 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* K clients at @rate each, all at once; their figures folded into @r. */
-static void run_clients(const struct cfg *c, unsigned port, unsigned rate, struct run *r)
+/* K clients at @rate each, all at once; their figures folded into @r.
+ * Their output is kept under @tag (the configuration's key). */
+static void run_clients(const struct cfg *c, const char *tag, unsigned port, unsigned rate,
+			struct run *r)
 {
 	char out[MAX_CLIENTS][96], ports[16], rates[16], secs[16], size[MAX_CLIENTS][16];
 	pid_t pid[MAX_CLIENTS];
@@ -247,7 +249,7 @@ static void run_clients(const struct cfg *c, unsigned port, unsigned rate, struc
 				 "-m", size[k], "--mps", rates, "--reply-every", "1",
 				 c->tcp ? "--tcp" : NULL, NULL };
 		snprintf(size[k], sizeof(size[k]), "%u", heavy ? c->heavy_size : c->light_size);
-		snprintf(out[k], sizeof(out[k]), "%s/client%u.out", workdir, k);
+		snprintf(out[k], sizeof(out[k]), "%s/%s-%u-client%u.out", workdir, tag, rate, k);
 		pid[k] = spawn(argv, out[k], c->client_nice);
 	}
 	r->ok = true;
@@ -257,8 +259,12 @@ static void run_clients(const struct cfg *c, unsigned port, unsigned rate, struc
 		waitpid(pid[k], &status, 0);
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !parse_sockperf(out[k], &o)) {
 			r->ok = false;
-			snprintf(r->note, sizeof(r->note), "sockperf client %u failed (see %s)", k,
+			snprintf(r->note, sizeof(r->note), "sockperf client %u: %s (see %s)", k,
+				 !WIFEXITED(status) || WEXITSTATUS(status) ? "failed"
+									 : "no percentiles in its output",
 				 out[k]);
+			while (++k < c->clients)
+				waitpid(pid[k], NULL, 0);
 			return;
 		}
 		p50[k] = o.p50;
@@ -337,7 +343,7 @@ static void run_one(const struct cfg *c, int ki, unsigned rate, struct run *r)
 	snprintf(sock, sizeof(sock), "%s/agent.sock", workdir);
 	snprintf(uri, sizeof(uri), "shm://%s", sock);
 	snprintf(conf, sizeof(conf), "%s/agent.json", workdir);
-	snprintf(srv_out, sizeof(srv_out), "%s/server.out", workdir);
+	snprintf(srv_out, sizeof(srv_out), "%s/%s-%u-server.out", workdir, k->key, rate);
 	if (k->agent && write_agent_config(conf, uri, k->delay_ns) != 0) {
 		snprintf(r->note, sizeof(r->note), "cannot write %s", conf);
 		return;
@@ -348,7 +354,6 @@ static void run_one(const struct cfg *c, int ki, unsigned rate, struct run *r)
 		return;
 	}
 	server_args(c, k, argv, num, uri, conf);
-	unlink(srv_out); /* the last run's, which wait_line() must not read */
 	srv = spawn(argv, srv_out, 0);
 	if (!wait_line(srv_out, "ready", srv, line, sizeof(line)) ||
 	    sscanf(line, "ready %*s %*[^:]:%u", &port) != 1) {
@@ -365,7 +370,7 @@ static void run_one(const struct cfg *c, int ki, unsigned rate, struct run *r)
 	}
 	if (agentd > 0)
 		agent_cpu0 = cpu_seconds(agentd);
-	run_clients(c, port, rate, r);
+	run_clients(c, k->key, port, rate, r);
 	if (agentd > 0)
 		r->agent_cpu_s = cpu_seconds(agentd) - agent_cpu0;
 	stop(srv);
@@ -561,7 +566,8 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 		else if (!strcmp(a, "--quick")) {
 			c->n_rates = 1;
 			c->rates[0] = 200;
-			c->duration_s = 1;
+			c->duration_s = 2;
+			c->client_nice = 19; /* the server must get the CPU on a busy machine */
 			memset(c->run, 0, sizeof(c->run));
 			c->run[0] = c->run[1] = true;
 		} else if (!strcmp(a, "--workers") && more)
