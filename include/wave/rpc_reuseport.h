@@ -42,10 +42,12 @@
  * wave_rpc_reuseport_open() returns -EPERM, logs why, attaches nothing,
  * and the kernel's hashing stays in force: the server keeps working.
  *
- * Threads. Every call may be made from any thread; calls on one handle are
- * serialised by the kernel's map operations (a move is one atomic update
- * of a 32-bit map value). wave_rpc_reuseport_close() must not race with
- * other calls on the same handle.
+ * Threads. wave_rpc_reuseport_set(), _get(), _arrivals() and _stats() may
+ * be called from any thread at any time: each is one map operation of the
+ * kernel's (a move is one atomic update of a 32-bit map value).
+ * wave_rpc_reuseport_set_worker() and the follower's operations are made
+ * from one thread at a time (a steering handle calls its follower under
+ * its lock); wave_rpc_reuseport_close() must not race with any other call.
  */
 #ifndef WAVE_RPC_REUSEPORT_H
 #define WAVE_RPC_REUSEPORT_H

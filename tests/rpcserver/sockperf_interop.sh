@@ -3,11 +3,15 @@
 # wave-example-rpcserver against the real sockperf client (Debian package
 # sockperf), over UDP and TCP: ping-pong and under-load must run to the end
 # with every reply accounted for, and the server must count no malformed
-# message. Asserts no timing. Exit 77 (skipped) without sockperf.
+# message. As root, the same over libwave's steering table in the kernel,
+# driven by an agent on a thread of the server (the rpc_hash plugin): every
+# request must have been steered by the table. Asserts no timing. Exit 77
+# (skipped) without sockperf.
 #
-#   sockperf_interop.sh PATH/TO/wave-example-rpcserver
+#   sockperf_interop.sh PATH/TO/wave-example-rpcserver PLUGIN_DIR
 set -u
-server=${1:?usage: sockperf_interop.sh wave-example-rpcserver}
+server=${1:?usage: sockperf_interop.sh wave-example-rpcserver plugin-dir}
+plugins=${2:?usage: sockperf_interop.sh wave-example-rpcserver plugin-dir}
 command -v sockperf >/dev/null 2>&1 || { echo "skipped: sockperf is not installed"; exit 77; }
 
 work=$(mktemp -d) || exit 1
@@ -19,8 +23,27 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-for proto in udp tcp; do
-	"$server" --$proto --port 0 --workers 2 --work-us 1 --json >"$work/out" 2>"$work/err" &
+cat >"$work/agent.json" <<EOF
+{
+  "listen": ["shm://$work/agent.sock"],
+  "heartbeat": { "period_ms": 100, "timeout_ms": 10000 },
+  "plugin_path": ["$plugins"],
+  "domains": { "rpc": { "plugin": "rpc_hash" } }
+}
+EOF
+runs="udp tcp"
+if [ "$(id -u)" = 0 ]; then
+	runs="$runs udp-agent"
+else
+	echo "not root: the kernel steering run is left out"
+fi
+for run in $runs; do
+	proto=${run%-agent}
+	extra=()
+	[ "$run" = udp-agent ] && extra=(--steer bpf --agent "shm://$work/agent.sock"
+		--agent-config "$work/agent.json")
+	"$server" --$proto --port 0 --workers 2 --work-us 1 --json "${extra[@]}" \
+		>"$work/out" 2>"$work/err" &
 	spid=$!
 	for _ in $(seq 100); do
 		grep -q '^ready' "$work/out" && break
@@ -46,5 +69,11 @@ for proto in udp tcp; do
 	*'"malformed":0,'*'"truncated":0,'*) ;;
 	*) fail "$proto: the server counted bad messages from sockperf: $stats" ;;
 	esac
-	echo "ok: $proto server: $stats"
+	if [ "$run" = udp-agent ]; then
+		served=$(sed -n 's/^{"steer":"[^"]*","served":\([0-9]*\),.*/\1/p' <<<"$stats")
+		steered=$(sed -n 's/.*"bpf_steered":\([0-9]*\),.*/\1/p' <<<"$stats")
+		[ -n "$served" ] && [ "$served" -gt 0 ] && [ "$steered" -ge "$served" ] ||
+			fail "$run: $served requests served but $steered steered by the table: $stats"
+	fi
+	echo "ok: $run server: $stats"
 done
