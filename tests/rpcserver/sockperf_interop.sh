@@ -1,12 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # wave-example-rpcserver against the real sockperf client (Debian package
-# sockperf), over UDP and TCP: ping-pong and under-load must run to the end
-# with every reply accounted for, and the server must count no malformed
-# message. As root, the same over libwave's steering table in the kernel,
-# driven by an agent on a thread of the server (the rpc_hash plugin): every
-# request must have been steered by the table. Asserts no timing. Exit 77
-# (skipped) without sockperf.
+# sockperf), over UDP and TCP: under-load (and, over TCP, ping-pong) must
+# run to the end with replies measured, and the server must count no
+# malformed message. As root, the same over libwave's steering table in the
+# kernel, driven by an agent on a thread of the server (the rpc_hash
+# plugin): every request must have been steered by the table. Asserts no
+# timing. Exit 77 (skipped) without sockperf.
 #
 #   sockperf_interop.sh PATH/TO/wave-example-rpcserver PLUGIN_DIR
 set -u
@@ -53,7 +53,13 @@ for run in $runs; do
 	[ -n "$port" ] || fail "$proto: the server did not start: $(cat "$work/err")"
 	flag=
 	[ $proto = tcp ] && flag=--tcp
-	for mode in "ping-pong" "under-load --mps 2000 --reply-every 1"; do
+	# ping-pong has one request in flight and never resends it: one UDP
+	# datagram lost (a receive buffer overflowing on a busy machine, for
+	# sockperf's own server too) stalls it for good. Over UDP only the open
+	# loop runs, where a loss costs one reply.
+	modes=("under-load --mps 2000 --reply-every 1")
+	[ "$proto" = tcp ] && modes+=("ping-pong")
+	for mode in "${modes[@]}"; do
 		# shellcheck disable=SC2086 # $mode and $flag are lists of words
 		sockperf $mode $flag -i 127.0.0.1 -p "$port" -t 1 -m 64 >"$work/sp" 2>&1 ||
 			fail "$proto $mode: sockperf failed: $(tail -5 "$work/sp")"
