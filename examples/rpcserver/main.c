@@ -127,7 +127,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'a': o->steer.agent = optarg; break;
 		case 'A': o->steer.agent_config = optarg; break;
 		case 'D': ok = parse_uint(optarg, 1000000000, &v); o->steer.delay_ns = v; break;
-		case 'R': ok = parse_uint(optarg, 10000000, &o->steer.report_us) && o->steer.report_us >= 10; break;
+		case 'R':
+			ok = parse_uint(optarg, 10000000, &o->steer.report_us) &&
+			     o->steer.report_us >= 10;
+			break;
 		case 'W': ok = parse_uint(optarg, 10000000, &o->cfg.work_us); break;
 		case 'c': ok = parse_rule(optarg, &o->cfg); break;
 		case 'd': o->duration_s = strtod(optarg, NULL); ok = o->duration_s > 0; break;
@@ -244,10 +247,11 @@ static void print_stats(const struct opts *o, const struct steer *s, const struc
 			printf("bpf: steered %llu fallback %llu\n", (unsigned long long)bs->steered,
 			       (unsigned long long)bs->fallback);
 		if (s->have_stats)
-			printf("agent: moves %llu host_moves %llu fallbacks %llu agent_cpu %.3f s\n",
-			       (unsigned long long)s->stats.committed,
+			printf("agent: moves %llu host_moves %llu fallbacks %llu agent_cpu %.3f s "
+			       "kernel table %s\n", (unsigned long long)s->stats.committed,
 			       (unsigned long long)s->stats.host_moves,
-			       (unsigned long long)s->stats.fallbacks, (double)s->agent_cpu_ns / 1e9);
+			       (unsigned long long)s->stats.fallbacks, (double)s->agent_cpu_ns / 1e9,
+			       s->consistent ? "consistent" : "INCONSISTENT");
 		return;
 	}
 	printf("{\"steer\":\"%s\",\"served\":%llu,\"replies\":%llu,\"warmup\":%llu,"
@@ -259,9 +263,9 @@ static void print_stats(const struct opts *o, const struct steer *s, const struc
 	       (unsigned long long)t.send_errors, (unsigned long long)t.connections,
 	       (unsigned long long)(bs ? bs->steered : 0), (unsigned long long)(bs ? bs->fallback : 0));
 	printf("\"moves\":%llu,\"host_moves\":%llu,\"agent_fallbacks\":%llu,\"agent_cpu_ns\":%llu,"
-	       "\"workers\":[", (unsigned long long)s->stats.committed,
+	       "\"table_consistent\":%s,\"workers\":[", (unsigned long long)s->stats.committed,
 	       (unsigned long long)s->stats.host_moves, (unsigned long long)s->stats.fallbacks,
-	       (unsigned long long)s->agent_cpu_ns);
+	       (unsigned long long)s->agent_cpu_ns, s->consistent ? "true" : "false");
 	for (unsigned i = 0; i < n; i++)
 		printf("%s{\"served\":%llu,\"busy_ns\":%llu}", i ? "," : "",
 		       (unsigned long long)w[i].st.served, (unsigned long long)w[i].st.busy_ns);
@@ -288,7 +292,7 @@ int main(int argc, char **argv)
 	if (make_group(&o, fds, &port) != 0)
 		return 1;
 	if (steer_start(&st, &o.steer, fds) != 0) {
-		steer_stop(&st);
+		steer_stop(&st, o.steer.buckets);
 		return 1;
 	}
 	for (; started < o.cfg.workers; started++) {
@@ -315,7 +319,7 @@ int main(int argc, char **argv)
 			rc = 1;
 		}
 	}
-	steer_stop(&st);
+	steer_stop(&st, o.steer.buckets);
 	print_stats(&o, &st, w);
 	for (unsigned i = 0; i < o.cfg.workers; i++)
 		close(fds[i]);

@@ -91,6 +91,7 @@ struct steer {
 	struct wave_agent *agent;
 	pthread_t agent_thr;
 	bool agent_running, have_stats;
+	bool consistent; /* at stop: the kernel's table was the handle's */
 	uint64_t agent_cpu_ns;
 	struct wave_rpc_stats stats;
 	struct wave_rpc_reuseport_stats bpf;
@@ -103,7 +104,7 @@ int steer_start(struct steer *s, const struct steer_cfg *c, const int *fds);
 /* A worker's load report, when its period has passed. */
 void steer_report(struct worker *w, uint64_t now_ns);
 /* Tears everything down, keeping the final counters in @s. */
-void steer_stop(struct steer *s);
+void steer_stop(struct steer *s, unsigned n_buckets);
 
 /* The thread body of a worker (serve.c). */
 void *worker_main(void *arg);

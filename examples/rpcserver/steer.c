@@ -119,11 +119,26 @@ void steer_report(struct worker *w, uint64_t now_ns)
 	w->last_report_ns = now_ns;
 }
 
-void steer_stop(struct steer *s)
+/* Whether the kernel's table holds what the handle's does, bucket by bucket. */
+static bool table_consistent(struct steer *s, unsigned n_buckets)
 {
+	for (uint32_t b = 0; b < n_buckets; b++) {
+		uint32_t want;
+		unsigned got;
+		if (wave_rpc_table(s->rpc, b, 1, &want, NULL) != 0 ||
+		    wave_rpc_reuseport_get(s->rp, b, &got) != 0 || got != want)
+			return false;
+	}
+	return true;
+}
+
+void steer_stop(struct steer *s, unsigned n_buckets)
+{
+	s->consistent = true;
 	if (s->rpc) {
 		wave_rpc_stats(s->rpc, &s->stats);
 		s->have_stats = true;
+		s->consistent = table_consistent(s, n_buckets);
 		wave_rpc_destroy(s->rpc);
 	}
 	if (s->agent_running) {

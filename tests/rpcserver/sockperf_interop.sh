@@ -61,7 +61,7 @@ for run in $runs; do
 	[ "$proto" = tcp ] && modes+=("ping-pong")
 	for mode in "${modes[@]}"; do
 		# shellcheck disable=SC2086 # $mode and $flag are lists of words
-		sockperf $mode $flag -i 127.0.0.1 -p "$port" -t 1 -m 64 >"$work/sp" 2>&1 ||
+		sockperf $mode $flag -i 127.0.0.1 -p "$port" -t 2 -m 64 >"$work/sp" 2>&1 ||
 			fail "$proto $mode: sockperf failed: $(tail -5 "$work/sp")"
 		n=$(sed -n 's/.*Total \([0-9]*\) observations.*/\1/p' "$work/sp" | tail -1)
 		[ -n "$n" ] && [ "$n" -gt 0 ] || fail "$proto $mode: no observations: $(tail -5 "$work/sp")"
