@@ -82,10 +82,11 @@
  * turn, tells the backend and the agent, empties the prestaged slots of
  * the dispatchers that named it (they use their round robin until the
  * agent prestages again), and only then forgets the worker: no lookup
- * that starts after it returns finds the removed worker. The last worker cannot
- * be removed while the table has buckets (-EBUSY). Before the first worker
- * is added, lookups return -ENOENT; the first worker added takes every
- * bucket.
+ * that starts after it returns finds the removed worker. The last worker
+ * cannot be removed (-EBUSY: its buckets would have nowhere to go).
+ * Before the first worker is added, lookups return -ENOENT; the first
+ * worker added takes every bucket (a rewrite of the whole table: a new
+ * epoch).
  *
  * Enforcement backends. The table is the truth, and the server's own
  * dispatch reads it directly. Enforcement elsewhere (a BPF map that a
@@ -107,10 +108,11 @@
  * number, as RSS spreads an indirection table), and keeps it so as workers
  * come and go. wave_rpc_pick() falls back to each dispatcher's own round
  * robin over the live workers. When an agent takes control again, the host
- * resyncs it: the sizes, every live worker, every bucket with its worker
- * and sequence number, the prestaged workers and the last period's load;
- * the table is not touched by the switch (a fallback rewrite advances the
- * epoch, so moves based on the table before it abort as stale).
+ * resyncs it: the sizes and the epoch, every live worker, every bucket
+ * with its worker and sequence number, and the last period's load (the
+ * dispatchers start with nothing prestaged). The table is not touched by
+ * the switch; a fallback rewrite advanced the epoch, so moves based on the
+ * table before it abort as stale.
  *
  * Threads. wave_rpc_steer(), wave_rpc_steer_class(), wave_rpc_pick(),
  * wave_rpc_arrive(), wave_rpc_arrivals() and wave_rpc_worker_load() take no
@@ -120,7 +122,9 @@
  * one lock per handle. libwave starts no thread: decisions are received,
  * reports sent, heartbeats exchanged and reconnections attempted inside
  * wave_rpc_poll(), which something must call at least every heartbeat
- * period (and every @report_us for timely reports).
+ * period (and every @report_us for timely reports). A reconnection attempt
+ * may hold the lock up to the session's connect_timeout_ms when an agent
+ * accepts connections without answering; lookups never wait for it.
  *
  * Bad input. A call naming a worker, bucket, class or dispatcher that does
  * not exist returns -EINVAL and changes nothing. A malformed message from
@@ -188,7 +192,7 @@ struct wave_rpc;
  * @n_classes:     request classes, 0..WAVE_RPC_MAX_CLASSES (default 0).
  * @n_dispatchers: dispatchers with a prestaged worker (wave_rpc_pick()),
  *                 0..WAVE_RPC_MAX_DISPATCHERS (default 0).
- * @report_us:     the load report period in microseconds, at least 10
+ * @report_us:     the load report period in microseconds, 10..60000000
  *                 (default 1000).
  * @fallback:      enum wave_rpc_fallback (default KEEP).
  * @host:          the session's options (heartbeats, timeouts, token,
@@ -375,7 +379,7 @@ struct wave_rpc_follower {
  * follower is brought up to date at once: @worker for every live worker,
  * then @bucket for every entry that has a worker. Return: 0, -EINVAL, or
  * the follower's error while catching up (it is then not attached, and its
- * fini runs).
+ * fini runs: the handle has no follower).
  */
 WAVE_API int wave_rpc_follow(struct wave_rpc *r, const struct wave_rpc_follower *f);
 

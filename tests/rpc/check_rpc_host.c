@@ -316,6 +316,7 @@ START_TEST(commit_and_every_abort)
 	ck_assert_uint_eq(st.aborted[WAVE_ABORT_BUSY], 1);
 	for (unsigned w = WAVE_RPC_WHY_WORKER_GONE; w < WAVE_RPC_WHY_COUNT; w++)
 		ck_assert_msg(st.aborted_why[w] >= 1, "%s never seen", wave_rpc_abort_name(w));
+	ck_assert_uint_eq(st.aborted_why[WAVE_RPC_WHY_NONE], 0); /* commits are not aborts */
 	ck_assert_uint_eq(st.bad_decisions, 0);
 	ck_assert_uint_eq(st.workers, 3);
 	teardown(&sa, r);
@@ -510,6 +511,51 @@ START_TEST(fallback_keep_then_resync)
 }
 END_TEST
 
+/* The agent goes with WAVE_RPC_FALLBACK_HASH: the table becomes the
+ * static hash in a new epoch, which the next agent is told; a decision
+ * based on the old epoch aborts as such. */
+START_TEST(fallback_hash_then_resync)
+{
+	struct sagent sa = { 0 };
+	struct wave_rpc *r = connect_rpc(&sa, WAVE_RPC_FALLBACK_HASH);
+	struct wave_rpc_msg o, d;
+	uint32_t t[NE], g0;
+
+	g0 = add_worker(&sa, r, 0, true);
+	add_worker(&sa, r, 1, false);
+	ck_assert_int_eq(wave_rpc_steer(r, 1), 0); /* under the agent: as it left it */
+	wave_chan_close(sa.ch);
+	sa.ch = NULL;
+	sa.r = NULL;
+	while (wave_rpc_mode(r) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_rpc_poll(r, WAVE_US(1000)), 0);
+	ck_assert_int_eq(wave_rpc_table(r, 0, NE, t, NULL), 0);
+	for (unsigned b = 0; b < NE; b++)
+		ck_assert_uint_eq(t[b], b % 2);
+
+	sa_listen_accept(&sa);
+	while (wave_rpc_mode(r) != WAVE_HOST_AGENT)
+		ck_assert_int_ge(wave_rpc_poll(r, WAVE_US(1000)), 0);
+	ck_assert_int_eq(pthread_join(sa.thr, NULL), 0);
+	sa.r = r;
+	sa_expect(&sa, WAVE_RPC_SETUP, &d);
+	ck_assert_uint_eq(d.epoch, 2);
+	sa_expect(&sa, WAVE_RPC_WORKER_ADD, &d);
+	sa_expect(&sa, WAVE_RPC_WORKER_ADD, &d);
+	sa_expect_buckets(&sa, 0, NE, t);
+	for (unsigned b = 0; b < NE; b++)
+		ck_assert_uint_eq(t[b], b % 2);
+	sa_expect(&sa, WAVE_RPC_REPORT, &d);
+	/* Bucket 3: the first worker took it (sequence 1), the hash moved it
+	 * to worker 1 (2). */
+	o = decide(&sa, WAVE_RPC_MOVE, 3, 0, g0, 2, 1);
+	expect_result(&o, WAVE_ABORT_STALE, WAVE_RPC_WHY_EPOCH);
+	o = decide(&sa, WAVE_RPC_MOVE, 3, 0, g0, 2, 2);
+	expect_result(&o, WAVE_COMMITTED, WAVE_RPC_WHY_NONE);
+	teardown(&sa, r);
+}
+END_TEST
+
 /* No agent, WAVE_RPC_FALLBACK_HASH: the table is the static hash over the
  * live workers, rewritten (a new epoch) as they come and go. */
 START_TEST(fallback_hash_layout)
@@ -663,6 +709,7 @@ int main(void)
 	tcase_add_test(tc, load_report_batch);
 	tcase_add_test(tc, bad_decision_drops_agent);
 	tcase_add_test(tc, fallback_keep_then_resync);
+	tcase_add_test(tc, fallback_hash_then_resync);
 	tcase_add_test(tt, fallback_hash_layout);
 	tcase_add_test(tt, table_concurrent);
 	tcase_add_test(tt, bad_arguments);

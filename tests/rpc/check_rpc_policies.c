@@ -38,22 +38,34 @@ static void *agent_main(void *arg)
 	return NULL;
 }
 
+/* The agent's configuration with @plugin and its @params. */
+static struct wave_config *config(const struct tagent *t, const char *plugin, const char *params)
+{
+	struct wave_config *cfg = NULL;
+	struct wave_error err;
+	char text[768];
+	int ret;
+
+	snprintf(text, sizeof(text),
+		 "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
+		 " \"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 600000},"
+		 " \"domains\": {\"rpc\": {\"plugin\": \"%s\", \"params\": %s}}}",
+		 t->uri, WAVE_PLUGIN_BUILD_DIR, plugin, params);
+	ret = wave_config_parse(text, strlen(text), NULL, &cfg, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	return cfg;
+}
+
 static void agent_start(struct tagent *t, const char *plugin, const char *params)
 {
-	char tmpl[] = "/tmp/wave-rpc-policy-XXXXXX", text[768];
+	char tmpl[] = "/tmp/wave-rpc-policy-XXXXXX";
 	struct wave_error err;
 	int ret;
 
 	ck_assert_ptr_nonnull(mkdtemp(tmpl));
 	snprintf(t->dir, sizeof(t->dir), "%s", tmpl);
 	snprintf(t->uri, sizeof(t->uri), "shm://%s/agent.sock", t->dir);
-	snprintf(text, sizeof(text),
-		 "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
-		 " \"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 600000},"
-		 " \"domains\": {\"rpc\": {\"plugin\": \"%s\", \"params\": %s}}}",
-		 t->uri, WAVE_PLUGIN_BUILD_DIR, plugin, params);
-	ret = wave_config_parse(text, strlen(text), NULL, &t->cfg, &err);
-	ck_assert_msg(ret == 0, "%s", err.text);
+	t->cfg = config(t, plugin, params);
 	ret = wave_agent_create(t->cfg, &t->a, &err);
 	ck_assert_msg(ret == 0, "%s", err.text);
 	ck_assert_int_eq(pthread_create(&t->thr, NULL, agent_main, t->a), 0);
@@ -197,6 +209,43 @@ START_TEST(rebalance_spreads_skew)
 }
 END_TEST
 
+/* A hot swap from the static hash to the rebalancer: the new instance gets
+ * the model as it is (replayed) and balances what the hash could not. */
+START_TEST(hot_swap_hash_to_rebalance)
+{
+	static const uint32_t all[] = { 0, 1, 2, 3 };
+	struct wave_config *next;
+	struct wave_rpc_stats st;
+	struct wave_error err;
+	struct tagent t;
+	struct wave_rpc *r;
+	double max, mean;
+	int ret;
+
+	agent_start(&t, "rpc_hash", "{}");
+	r = host_start(&t, 0);
+	while (!is_hash(r, all, NW))
+		settle(r);
+	/* The hash's layout puts a heavy flow and 7 light ones on workers 0
+	 * and 1: 15 units of 46, 1.3 times the mean. */
+	one_period(r, &max, &mean);
+	ck_assert(max > 1.3 * mean);
+	next = config(&t, "rpc_rebalance", "{\"max_moves\": 4}");
+	ret = wave_agent_reload(t.a, next, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	wave_config_free(t.cfg);
+	t.cfg = next;
+	do
+		one_period(r, &max, &mean);
+	while (max > 1.15 * mean);
+	ck_assert_int_eq(wave_rpc_stats(r, &st), 0);
+	ck_assert_uint_eq(st.bad_decisions, 0);
+	ck_assert_uint_eq(st.fallbacks, 0); /* the host noticed nothing */
+	wave_rpc_destroy(r);
+	agent_stop(&t);
+}
+END_TEST
+
 /* ---- rpc_jsq ----------------------------------------------------------------- */
 
 static void report_depths(struct wave_rpc *r, const uint32_t *depth)
@@ -235,6 +284,7 @@ int main(void)
 
 	tcase_add_test(tc, hash_follows_workers);
 	tcase_add_test(tc, rebalance_spreads_skew);
+	tcase_add_test(tc, hot_swap_hash_to_rebalance);
 	tcase_add_test(tc, jsq_prestages_shortest_queue);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);

@@ -27,7 +27,8 @@ struct rpc_agent {
 /* The smallest rpc ops table: the whole 1.2 table, whose last op,
  * txn_aborted, is required. */
 #define RPC_OPS_MIN_SIZE                                                       \
-	(offsetof(struct wave_rpc_ops, txn_aborted) + sizeof(((struct wave_rpc_ops *)0)->txn_aborted))
+	(offsetof(struct wave_rpc_ops, txn_aborted) +                          \
+	 sizeof(((struct wave_rpc_ops *)0)->txn_aborted))
 
 static int check_ops(const struct wave_plugin_desc *d, const char *src, struct wave_error *err)
 {

@@ -163,8 +163,9 @@ WAVE_API int wave_plugin_rpc_prestaged(const struct wave_plugin_ctx *ctx, uint32
 		return -EINVAL;
 	if (dispatcher >= st->dims.n_dispatchers)
 		return -ERANGE;
-	return st->disp[dispatcher].staged == WAVE_RPC_NO_WORKER ? -ENOENT
-								  : (int)st->disp[dispatcher].staged;
+	if (st->disp[dispatcher].staged == WAVE_RPC_NO_WORKER)
+		return -ENOENT;
+	return (int)st->disp[dispatcher].staged;
 }
 
 WAVE_API int wave_plugin_rpc_set_decay(struct wave_plugin_ctx *ctx, double keep)

@@ -60,7 +60,8 @@ static uint32_t live_list(const struct wave_rpc *r, uint32_t *out)
 static void host_move(struct wave_rpc *r, uint32_t b, uint32_t w)
 {
 	if (rpc_table_set(r, b, w) < 0)
-		wave_warn("rpc: the backend refused to steer bucket %u to worker %u: it stays", b, w);
+		wave_warn("rpc: the backend refused to steer bucket %u to worker %u: it stays",
+			  b, w);
 	else
 		r->st.host_moves++;
 }
@@ -545,9 +546,12 @@ static int catch_up(const struct wave_rpc_follower *f, struct wave_rpc *r)
 	for (uint32_t w = 0; f->worker && w < r->dims.max_workers; w++)
 		if (rpc_live(r, w) && (ret = f->worker(f->user, w, r->workers[w].fd, 1)) < 0)
 			return ret;
-	for (uint32_t b = 0; b < r->n_entries; b++)
-		if (entry(r, b) != WAVE_RPC_NO_WORKER && (ret = f->bucket(f->user, b, entry(r, b))) < 0)
+	for (uint32_t b = 0; b < r->n_entries; b++) {
+		uint32_t w = entry(r, b);
+
+		if (w != WAVE_RPC_NO_WORKER && (ret = f->bucket(f->user, b, w)) < 0)
 			return ret;
+	}
 	return 0;
 }
 

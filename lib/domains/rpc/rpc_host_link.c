@@ -50,7 +50,7 @@ void rpc_emit_worker(struct wave_rpc *r, uint16_t type, uint32_t w)
 }
 
 /* The BUCKETS messages describing entries [@first, @first + @n) now, in
- * order; each filled into *@m by @put. */
+ * order, each handed to @put (which emits it, or sends it at once). */
 static int buckets_msgs(struct wave_rpc *r, uint32_t first, uint32_t n,
 			int (*put)(struct wave_rpc *r, const struct wave_rpc_msg *d))
 {
@@ -96,9 +96,12 @@ static int report_msgs(struct wave_rpc *r, int (*put)(struct wave_rpc *r,
 				    .period_ns = r->last_period ? r->last_period : r->report_ns };
 	int ret;
 
-	for (uint32_t w = 0; w < r->dims.max_workers; w++)
-		if (rpc_live(r, w) && r->workers[w].last.type && (ret = put(r, &r->workers[w].last)) < 0)
+	for (uint32_t w = 0; w < r->dims.max_workers; w++) {
+		const struct wave_rpc_msg *last = &r->workers[w].last;
+
+		if (rpc_live(r, w) && last->type && (ret = put(r, last)) < 0)
 			return ret;
+	}
 	for (uint32_t b = 0; b < r->n_entries; b++) {
 		if (!r->last_arrivals[b])
 			continue;
@@ -155,11 +158,12 @@ static void outcome(struct wave_rpc *r, const struct wave_rpc_msg *d, unsigned r
 	} else {
 		o.cur_worker = wave_load_relaxed(&r->disp[d->bucket].staged);
 	}
-	if (result == WAVE_COMMITTED)
+	if (result == WAVE_COMMITTED) {
 		r->st.committed++;
-	else
+	} else {
 		r->st.aborted[result]++;
-	r->st.aborted_why[why]++;
+		r->st.aborted_why[why]++;
+	}
 	rpc_emit(r, &o);
 }
 

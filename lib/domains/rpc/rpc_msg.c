@@ -86,7 +86,8 @@ static int decode_buckets(const uint8_t *p, const struct wave_rpc_dims *d, struc
 	const size_t ent = offsetof(struct wave_rpc_wire_buckets, e);
 	int ret;
 
-	if (m->n == 0 || m->n > WAVE_RPC_BUCKETS_PER_MSG || !zero(p, ent + 8u * m->n, WAVE_MSG_PAYLOAD))
+	if (m->n == 0 || m->n > WAVE_RPC_BUCKETS_PER_MSG ||
+	    !zero(p, ent + 8u * m->n, WAVE_MSG_PAYLOAD))
 		return -EBADMSG;
 	m->bucket = wave_get_le32(p);
 	m->epoch = wave_get_le32(p + 4);
@@ -288,7 +289,8 @@ static void encode_payload(const struct wave_rpc_msg *m, uint8_t *p)
 	case WAVE_RPC_BUCKETS:
 		PUT(p, wave_rpc_wire_buckets, first, m->bucket);
 		PUT(p, wave_rpc_wire_buckets, epoch, m->epoch);
-		encode_entries(m, p, offsetof(struct wave_rpc_wire_buckets, e), WAVE_RPC_BUCKETS_PER_MSG);
+		encode_entries(m, p, offsetof(struct wave_rpc_wire_buckets, e),
+			       WAVE_RPC_BUCKETS_PER_MSG);
 		break;
 	case WAVE_RPC_LOAD:
 		PUT(p, wave_rpc_wire_load, worker, m->worker);

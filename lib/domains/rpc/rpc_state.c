@@ -274,11 +274,12 @@ static int outcome(struct wave_rpc_state *st, struct wave_plugin_ctx *ctx,
 		entry_set(st, d->bucket, d->cur_worker, d->seq);
 	else
 		st->disp[d->bucket].staged = d->cur_worker;
-	if (d->result == WAVE_COMMITTED)
+	if (d->result == WAVE_COMMITTED) {
 		st->stats.committed++;
-	else
+	} else {
 		st->stats.aborted[d->result]++;
-	st->stats.aborted_why[d->why]++;
+		st->stats.aborted_why[d->why]++;
+	}
 	if (!ops)
 		return 0;
 	if (d->result == WAVE_COMMITTED && ops->txn_committed)
