@@ -19,6 +19,7 @@
  *   shm          the same plugin in wave-agentd, another process, over shm://
  *   shm-1us      as shm with 1 us of emulated one-way delay on both readers
  *
+ * Each point is run --reps times; the figures are medians over the runs.
  * For each configuration: at each rate, the median client's p50 and the
  * worst client's p99 and p99.9 (microseconds, round trip as sockperf
  * measures it), replies per second and the share of requests without a
@@ -27,6 +28,7 @@
  * 1% lost. Plus the agent's moves per second and CPU time.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,7 +48,7 @@ struct cfg {
 	unsigned workers, clients, buckets;
 	unsigned light_us, heavy_us, light_size, heavy_size;
 	unsigned rates[MAX_RATES], n_rates; /* per client, messages per second */
-	unsigned duration_s;
+	unsigned duration_s, reps;
 	int client_nice; /* sockperf busy-waits between sends: on few cores, yield to the server */
 	double objective_us;
 	bool tcp, json, run[N_CONFIGS];
@@ -67,13 +69,16 @@ static const struct config {
 /* One run: one configuration at one rate. */
 struct run {
 	bool ok;
-	char note[160];
+	char note[256];
 	double p50, p99, p999;  /* microseconds: median client's p50, worst p99/p99.9 */
 	double replies_per_s;   /* over sockperf's valid duration, all clients */
 	double lost;            /* requests without a reply, share of those sent */
 	double moves_per_s, agent_cpu_s;
 };
 
+#define MAX_REPS 9
+/* Every run, and per configuration and rate the medians over its runs. */
+static struct run runs[N_CONFIGS][MAX_RATES][MAX_REPS];
 static struct run results[N_CONFIGS][MAX_RATES];
 
 /* ---- processes ------------------------------------------------------------------ */
@@ -234,7 +239,7 @@ static int cmp_double(const void *a, const void *b)
 static void run_clients(const struct cfg *c, const char *tag, unsigned port, unsigned rate,
 			struct run *r)
 {
-	char out[MAX_CLIENTS][96], ports[16], rates[16], secs[16], size[MAX_CLIENTS][16];
+	char out[MAX_CLIENTS][160], ports[16], rates[16], secs[16], size[MAX_CLIENTS][16];
 	pid_t pid[MAX_CLIENTS];
 	double p50[MAX_CLIENTS];
 	unsigned long long sent = 0, received = 0;
@@ -249,7 +254,7 @@ static void run_clients(const struct cfg *c, const char *tag, unsigned port, uns
 				 "-m", size[k], "--mps", rates, "--reply-every", "1",
 				 c->tcp ? "--tcp" : NULL, NULL };
 		snprintf(size[k], sizeof(size[k]), "%u", heavy ? c->heavy_size : c->light_size);
-		snprintf(out[k], sizeof(out[k]), "%s/%s-%u-client%u.out", workdir, tag, rate, k);
+		snprintf(out[k], sizeof(out[k]), "%s/%s-client%u.out", workdir, tag, k);
 		pid[k] = spawn(argv, out[k], c->client_nice);
 	}
 	r->ok = true;
@@ -331,10 +336,12 @@ static void server_args(const struct cfg *c, const struct config *k, char **argv
 	argv[a] = NULL;
 }
 
-static void run_one(const struct cfg *c, int ki, unsigned rate, struct run *r)
+/* Configuration @ki at @rate, round @rep (which names its logs). */
+static void run_one(const struct cfg *c, int ki, unsigned rate, unsigned rep, struct run *r)
 {
 	const struct config *k = &configs[ki];
-	char sock[96], uri[128], conf[96], srv_out[96], line[1024], num[5][24], *argv[32];
+	char sock[96], uri[128], conf[96], srv_out[160], line[1024], num[5][24], *argv[32];
+	char tag[48];
 	pid_t agentd = -1, srv;
 	unsigned port;
 	double agent_cpu0 = 0;
@@ -343,7 +350,8 @@ static void run_one(const struct cfg *c, int ki, unsigned rate, struct run *r)
 	snprintf(sock, sizeof(sock), "%s/agent.sock", workdir);
 	snprintf(uri, sizeof(uri), "shm://%s", sock);
 	snprintf(conf, sizeof(conf), "%s/agent.json", workdir);
-	snprintf(srv_out, sizeof(srv_out), "%s/%s-%u-server.out", workdir, k->key, rate);
+	snprintf(tag, sizeof(tag), "%s-%u-r%u", k->key, rate, rep);
+	snprintf(srv_out, sizeof(srv_out), "%s/%s-server.out", workdir, tag);
 	if (k->agent && write_agent_config(conf, uri, k->delay_ns) != 0) {
 		snprintf(r->note, sizeof(r->note), "cannot write %s", conf);
 		return;
@@ -354,6 +362,7 @@ static void run_one(const struct cfg *c, int ki, unsigned rate, struct run *r)
 		return;
 	}
 	server_args(c, k, argv, num, uri, conf);
+	unlink(srv_out); /* wait_line() must read this server's, never an older one */
 	srv = spawn(argv, srv_out, 0);
 	if (!wait_line(srv_out, "ready", srv, line, sizeof(line)) ||
 	    sscanf(line, "ready %*s %*[^:]:%u", &port) != 1) {
@@ -370,7 +379,7 @@ static void run_one(const struct cfg *c, int ki, unsigned rate, struct run *r)
 	}
 	if (agentd > 0)
 		agent_cpu0 = cpu_seconds(agentd);
-	run_clients(c, k->key, port, rate, r);
+	run_clients(c, tag, port, rate, r);
 	if (agentd > 0)
 		r->agent_cpu_s = cpu_seconds(agentd) - agent_cpu0;
 	stop(srv);
@@ -388,6 +397,39 @@ static void run_one(const struct cfg *c, int ki, unsigned rate, struct run *r)
 		r->ok = false;
 		snprintf(r->note, sizeof(r->note), "no statistics from the server (%s)", srv_out);
 	}
+}
+
+/* ---- medians -------------------------------------------------------------------------- */
+
+static double median_of(const struct run *rs, unsigned n, size_t off)
+{
+	double v[MAX_REPS];
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (rs[i].ok)
+			v[k++] = *(const double *)((const char *)&rs[i] + off);
+	qsort(v, k, sizeof(v[0]), cmp_double);
+	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+/* The medians of a point's runs; not ok unless every run was. */
+static void summarize(const struct run *rs, unsigned n, struct run *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < n; i++)
+		if (!rs[i].ok) {
+			*out = rs[i];
+			return;
+		}
+	out->ok = true;
+	out->p50 = median_of(rs, n, offsetof(struct run, p50));
+	out->p99 = median_of(rs, n, offsetof(struct run, p99));
+	out->p999 = median_of(rs, n, offsetof(struct run, p999));
+	out->replies_per_s = median_of(rs, n, offsetof(struct run, replies_per_s));
+	out->lost = median_of(rs, n, offsetof(struct run, lost));
+	out->moves_per_s = median_of(rs, n, offsetof(struct run, moves_per_s));
+	out->agent_cpu_s = median_of(rs, n, offsetof(struct run, agent_cpu_s));
 }
 
 /* ---- report ------------------------------------------------------------------------ */
@@ -427,9 +469,10 @@ static void report_json(const struct cfg *c)
 {
 	printf("{\"metric\":\"setup\",\"workers\":%u,\"clients\":%u,\"heavy_clients\":1,"
 	       "\"light_us\":%u,\"heavy_us\":%u,\"light_size\":%u,\"heavy_size\":%u,"
-	       "\"buckets\":%u,\"duration_s\":%u,\"p99_objective_us\":%.0f,\"proto\":\"%s\"}\n",
-	       c->workers, c->clients, c->light_us, c->heavy_us, c->light_size, c->heavy_size,
-	       c->buckets, c->duration_s, c->objective_us, c->tcp ? "tcp" : "udp");
+	       "\"buckets\":%u,\"duration_s\":%u,\"reps\":%u,\"p99_objective_us\":%.0f,"
+	       "\"proto\":\"%s\"}\n", c->workers, c->clients, c->light_us, c->heavy_us,
+	       c->light_size, c->heavy_size, c->buckets, c->duration_s, c->reps, c->objective_us,
+	       c->tcp ? "tcp" : "udp");
 	for (int k = 0; k < N_CONFIGS; k++) {
 		double best;
 		if (!c->run[k])
@@ -465,8 +508,9 @@ static void report_table(const struct cfg *c)
 	printf("wave-bench-rpc: %s, %u workers, %u sockperf under-load clients (one flow each; the "
 	       "last sends %u-byte requests costing %u us, the others %u-byte costing %u us),\n"
 	       "  %u s per run, every request answered (--reply-every 1); latency = sockperf's "
-	       "round trip in us\n\n", c->tcp ? "TCP" : "UDP", c->workers, c->clients,
-	       c->heavy_size, c->heavy_us, c->light_size, c->light_us, c->duration_s);
+	       "round trip in us;\n  medians over %u interleaved runs per point\n\n",
+	       c->tcp ? "TCP" : "UDP", c->workers, c->clients, c->heavy_size, c->heavy_us,
+	       c->light_size, c->light_us, c->duration_s, c->reps);
 	printf("%-32s %9s %9s %9s %9s %11s %7s %8s %8s\n", "configuration", "rate/cl", "p50 us",
 	       "p99 us", "p99.9 us", "replies/s", "lost", "moves/s", "agent s");
 	for (int k = 0; k < N_CONFIGS; k++) {
@@ -513,13 +557,14 @@ static void usage(FILE *f)
 		"  --heavy-us US       CPU time of a heavy request (default 100)\n"
 		"  --rates R1,R2,...   per-client rates to sweep, messages/s (default 500,1000,2000)\n"
 		"  --duration S        seconds per run (default 3)\n"
+		"  --reps N            runs per point, interleaved; medians reported (default 1, max %d)\n"
 		"  --objective-us US   the p99 objective (default 2000)\n"
 		"  --configs LIST      of linux,bpf,onhost,shm,shm-1us (default all)\n"
 		"  --client-nice N     run the sockperf clients at nice N (default 0; sockperf\n"
 		"                      busy-waits between sends, a CPU per client)\n"
 		"  --tcp               TCP instead of UDP\n"
 		"  --quick             a smoke test: linux and bpf, one short run each\n"
-		"  --json              one JSON object per line\n", MAX_CLIENTS);
+		"  --json              one JSON object per line\n", MAX_CLIENTS, MAX_REPS);
 }
 
 static bool parse_list(char *s, struct cfg *c, bool configs_list)
@@ -552,7 +597,7 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 {
 	*c = (struct cfg){ .workers = 2, .clients = 3, .buckets = 64, .light_us = 10,
 			   .heavy_us = 100, .light_size = 64, .heavy_size = 1000,
-			   .rates = { 500, 1000, 2000 }, .n_rates = 3, .duration_s = 3,
+			   .rates = { 500, 1000, 2000 }, .n_rates = 3, .duration_s = 3, .reps = 1,
 			   .objective_us = 2000 };
 	for (int k = 0; k < N_CONFIGS; k++)
 		c->run[k] = true;
@@ -578,6 +623,8 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			c->light_us = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--heavy-us") && more)
 			c->heavy_us = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(a, "--reps") && more)
+			c->reps = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--client-nice") && more)
 			c->client_nice = atoi(argv[++i]);
 		else if (!strcmp(a, "--duration") && more)
@@ -597,7 +644,7 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			return -1;
 	}
 	if (c->workers < 1 || c->workers > 64 || c->clients < 1 || c->clients > MAX_CLIENTS ||
-	    c->duration_s < 1)
+	    c->duration_s < 1 || c->reps < 1 || c->reps > MAX_REPS)
 		return -1;
 	return 0;
 }
@@ -621,14 +668,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	/* Interleaved: at each rate, every configuration once. */
-	for (unsigned i = 0; i < c.n_rates; i++)
-		for (int k = 0; k < N_CONFIGS; k++)
-			if (c.run[k]) {
-				run_one(&c, k, c.rates[i], &results[k][i]);
-				all_ok &= results[k][i].ok ||
-					  strstr(results[k][i].note, "needs root") != NULL;
+	/* Interleaved: in each round, at each rate, every configuration once. */
+	for (unsigned rep = 0; rep < c.reps; rep++)
+		for (unsigned i = 0; i < c.n_rates; i++)
+			for (int k = 0; k < N_CONFIGS; k++) {
+				struct run *r = &runs[k][i][rep];
+				if (!c.run[k])
+					continue;
+				run_one(&c, k, c.rates[i], rep, r);
+				all_ok &= r->ok || strstr(r->note, "needs root") != NULL;
 			}
+	for (int k = 0; k < N_CONFIGS; k++)
+		for (unsigned i = 0; i < c.n_rates; i++)
+			summarize(runs[k][i], c.reps, &results[k][i]);
 	if (c.json)
 		report_json(&c);
 	else
