@@ -31,6 +31,11 @@
 #   debhelper, lintian, mmdebstrap
 #                       the Debian packaging test: dpkg-buildpackage with
 #                       dh, lintian on the result, a clean Debian 12 root
+#   libbpf-dev          loading the RPC steering eBPF program (libbpf; it
+#                       brings libelf-dev and zlib1g-dev, which its .pc names)
+#   bpftool             the build turns that program's object into a skeleton
+#                       header (bpftool gen skeleton), embedded in libwave
+#   sockperf            the RPC example's client and wave-bench-rpc's load
 #   libibverbs-dev, librdmacm-dev, libpsm2-dev, libpsm-infinipath1-dev
 #                       only for `pkg-config --static --libs wave`: Debian's
 #                       libfabric.pc names these libraries in Libs.private,
@@ -41,7 +46,7 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config
 	libnuma-dev libfabric-dev libfabric-bin libjansson-dev liblz4-dev libzstd-dev check
-	clang libclang-rt-dev iproute2 procps
+	clang libclang-rt-dev iproute2 procps libbpf-dev bpftool sockperf
 	libmicrohttpd-dev libsystemd-dev mandoc systemd
 	debhelper lintian mmdebstrap
 	libibverbs-dev librdmacm-dev

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wave-example-rpcserver against hand-made sockperf messages, good and bad,
+ * over UDP and TCP: replies byte for byte, what is ignored, what is
+ * counted. The server runs as a child process with one worker, so that one
+ * client's messages are served in order: an ignored message is shown to be
+ * ignored by the next good message's reply coming first. Every receive has
+ * a long timeout that only catches a hang.
+ *
+ *   check_rpcserver PATH/TO/wave-example-rpcserver
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "check_run.h"
+#include "sockperf_msg.h"
+
+static const char *server_path;
+
+struct server {
+	pid_t pid;
+	FILE *out;
+	unsigned port;
+};
+
+static void server_start(struct server *s, bool tcp)
+{
+	int p[2];
+	char line[256], proto[8], ip[64];
+
+	ck_assert_int_eq(pipe(p), 0);
+	s->pid = fork();
+	ck_assert_int_ge(s->pid, 0);
+	if (s->pid == 0) {
+		dup2(p[1], STDOUT_FILENO);
+		close(p[0]);
+		close(p[1]);
+		execl(server_path, server_path, tcp ? "--tcp" : "--udp", "--port", "0", "--workers",
+		      "1", "--json", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	s->out = fdopen(p[0], "r");
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), s->out));
+	ck_assert_int_eq(sscanf(line, "ready %7s %63[^:]:%u", proto, ip, &s->port), 3);
+}
+
+/* Stops the server; its statistics line, in @json. */
+static void server_stop(struct server *s, char *json, size_t n)
+{
+	int status;
+
+	ck_assert_int_eq(kill(s->pid, SIGTERM), 0);
+	ck_assert_ptr_nonnull(fgets(json, (int)n, s->out));
+	ck_assert_int_eq(waitpid(s->pid, &status, 0), s->pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fclose(s->out);
+}
+
+/* The value of counter "@key" in the statistics line. */
+static unsigned long long stat_of(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	ck_assert_msg(p != NULL, "no %s in %s", key, json);
+	return strtoull(p + strlen(pat), NULL, 10);
+}
+
+static int client(bool tcp, unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* A message of @len bytes (payload a pattern of @seq), header as given. */
+static size_t make(uint8_t *buf, uint64_t seq, uint16_t flags, uint32_t hdr_len, size_t len)
+{
+	for (size_t i = SP_HDR; i < len; i++)
+		buf[i] = (uint8_t)(seq + i);
+	sp_put_header(buf, seq, flags, hdr_len);
+	return len;
+}
+
+static void send_all(int fd, const uint8_t *b, size_t n)
+{
+	ck_assert_int_eq(send(fd, b, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* The next reply must be exactly @req with CLIENT cleared. */
+static void expect_reply(int fd, bool tcp, const uint8_t *req, size_t n)
+{
+	uint8_t want[2048], got[2048];
+	size_t have = 0;
+
+	memcpy(want, req, n);
+	sp_make_reply(want);
+	do {
+		ssize_t k = recv(fd, got + have, tcp ? n - have : sizeof(got), 0);
+		ck_assert_msg(k > 0, "no reply (%s)", k < 0 ? strerror(errno) : "closed");
+		have += (size_t)k;
+	} while (tcp && have < n);
+	ck_assert_uint_eq(have, n);
+	ck_assert(memcmp(got, want, n) == 0);
+}
+
+START_TEST(udp_replies_and_ignores_like_sockperf)
+{
+	struct server s;
+	uint8_t a[256], b[256], two[256];
+	char json[1024];
+	int fd;
+
+	server_start(&s, false);
+	fd = client(false, s.port);
+	/* A ping: the same bytes back, CLIENT cleared (flags 3 -> 2). */
+	send_all(fd, a, make(a, 1, SP_CLIENT | SP_PONG, 64, 64));
+	expect_reply(fd, false, a, 64);
+	/* Ignored: warm-up, not from a client, no PONG wanted; shown by the
+	 * next ping's reply coming first. */
+	send_all(fd, b, make(b, 2, SP_CLIENT | SP_PONG | SP_WARMUP, 64, 64));
+	send_all(fd, b, make(b, 3, SP_PONG, 64, 64));
+	send_all(fd, b, make(b, 4, SP_CLIENT, 64, 64));
+	send_all(fd, a, make(a, 5, SP_CLIENT | SP_PONG, 100, 100));
+	expect_reply(fd, false, a, 100);
+	/* Unknown flag bits are carried through, as sockperf does. */
+	send_all(fd, a, make(a, 6, SP_CLIENT | SP_PONG | 0x108, 64, 64));
+	expect_reply(fd, false, a, 64);
+	/* Two messages in one datagram: two replies. */
+	make(two, 7, SP_CLIENT | SP_PONG, 30, 30);
+	make(two + 30, 8, SP_CLIENT | SP_PONG, 40, 40);
+	send_all(fd, two, 70);
+	expect_reply(fd, false, two, 30);
+	expect_reply(fd, false, two + 30, 40);
+	/* Bad: cut short, a header cut short, a length field of 0 and of
+	 * 65508; each dropped and counted, and the next ping is answered. */
+	send_all(fd, b, make(b, 9, SP_CLIENT | SP_PONG, 64, 40));
+	send_all(fd, b, 3);
+	send_all(fd, b, make(b, 10, SP_CLIENT | SP_PONG, 0, 64));
+	send_all(fd, b, make(b, 11, SP_CLIENT | SP_PONG, SP_MAX_MSG + 1, 64));
+	/* A good message then a cut one in one datagram: the good one served. */
+	make(two, 12, SP_CLIENT | SP_PONG, 20, 20);
+	make(two + 20, 13, SP_CLIENT | SP_PONG, 64, 30);
+	send_all(fd, two, 50);
+	expect_reply(fd, false, two, 20);
+	send_all(fd, a, make(a, 14, SP_CLIENT | SP_PONG, 64, 64));
+	expect_reply(fd, false, a, 64);
+	server_stop(&s, json, sizeof(json));
+	ck_assert_uint_eq(stat_of(json, "served"), 8); /* 1, 4, 5, 6, 7, 8, 12, 14 */
+	ck_assert_uint_eq(stat_of(json, "replies"), 7);
+	ck_assert_uint_eq(stat_of(json, "warmup"), 1);
+	ck_assert_uint_eq(stat_of(json, "not_client"), 1);
+	ck_assert_uint_eq(stat_of(json, "truncated"), 3); /* 9, the 3 bytes, 13 */
+	ck_assert_uint_eq(stat_of(json, "malformed"), 2); /* 10, 11 */
+	close(fd);
+}
+END_TEST
+
+START_TEST(tcp_stream_split_joined_and_bad)
+{
+	struct server s;
+	uint8_t a[256], two[256];
+	char json[1024];
+	int fd;
+
+	server_start(&s, true);
+	fd = client(true, s.port);
+	/* One message written byte by byte. */
+	make(a, 1, SP_CLIENT | SP_PONG, 64, 64);
+	for (int i = 0; i < 64; i++)
+		send_all(fd, a + i, 1);
+	expect_reply(fd, true, a, 64);
+	/* Two messages in one write, the first a warm-up. */
+	make(two, 2, SP_CLIENT | SP_PONG | SP_WARMUP, 30, 30);
+	make(two + 30, 3, SP_CLIENT | SP_PONG, 40, 40);
+	send_all(fd, two, 70);
+	expect_reply(fd, true, two + 30, 40);
+	/* A bad length field: the server closes the connection (as sockperf's). */
+	send_all(fd, a, make(a, 4, SP_CLIENT | SP_PONG, 5, 64));
+	ck_assert_int_eq(recv(fd, a, sizeof(a), 0), 0);
+	close(fd);
+	/* The server still serves new connections. */
+	fd = client(true, s.port);
+	send_all(fd, a, make(a, 5, SP_CLIENT | SP_PONG, 64, 64));
+	expect_reply(fd, true, a, 64);
+	close(fd);
+	server_stop(&s, json, sizeof(json));
+	ck_assert_uint_eq(stat_of(json, "served"), 3);
+	ck_assert_uint_eq(stat_of(json, "warmup"), 1);
+	ck_assert_uint_eq(stat_of(json, "malformed"), 1);
+	ck_assert_uint_eq(stat_of(json, "connections"), 2);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	Suite *s = suite_create("rpcserver");
+	TCase *tc = tcase_create("main");
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: check_rpcserver PATH/TO/wave-example-rpcserver\n");
+		return 2;
+	}
+	server_path = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+	tcase_add_test(tc, udp_replies_and_ignores_like_sockperf);
+	tcase_add_test(tc, tcp_stream_split_joined_and_bad);
+	suite_add_tcase(s, tc);
+	return wave_check_run(s);
+}
