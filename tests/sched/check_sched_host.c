@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -1032,6 +1033,89 @@ START_TEST(agent_gone_with_decisions_in_mailboxes)
 }
 END_TEST
 
+/* The agent process of agent_killed_with_decisions_in_mailboxes: it
+ * listens (and says so on @ready), welcomes the host, reads its three
+ * tasks, decides for all three (RUN 1 and PRESTAGE 2 on CPU 0, RUN 3 on
+ * CPU 1), and is killed before the host takes any. */
+static void killed_agent(struct sagent *sa, int ready)
+{
+	uint64_t seq[4];
+
+	sa_listen(sa);
+	if (write(ready, "l", 1) != 1)
+		_exit(1);
+	sa_accept(sa);
+	sa_expect_setup(sa);
+	for (uint64_t id = 1; id <= 3; id++)
+		seq[id] = sa_expect(sa, WAVE_SCHED_TASK_NEW, id);
+	sa_send(sa, WAVE_SCHED_RUN, 1, seq[1], 0);
+	sa_send(sa, WAVE_SCHED_PRESTAGE, 2, seq[2], 0);
+	sa_send(sa, WAVE_SCHED_RUN, 3, seq[3], 1);
+	raise(SIGKILL);
+}
+
+/* A killed agent's decisions still in the mailboxes (or on the ring)
+ * lose nothing: every task runs exactly once, by the fallback or by a
+ * decision the host took before it noticed. */
+START_TEST(agent_killed_with_decisions_in_mailboxes)
+{
+	struct sagent sa = { 0 };
+	char tmpl[] = "/tmp/wave-sched-host-XXXXXX";
+	struct wave_host_opts ho;
+	struct wave_sched_opts o;
+	struct wave_sched *s = NULL;
+	struct wave_sched_grant g;
+	int seen[4] = { 0 }, ran = 0, p[2], status;
+	pid_t pid;
+	char c;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(sa.dir, sizeof(sa.dir), "%s", tmpl);
+	snprintf(sa.uri, sizeof(sa.uri), "shm://%s/agent.sock", sa.dir);
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		killed_agent(&sa, p[1]);
+		_exit(1);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	host_opts(&ho, &o);
+	ck_assert_int_eq(wave_sched_create(sa.uri, &o, &s, NULL), 0);
+	ck_assert_int_eq(wave_sched_mode(s), WAVE_HOST_AGENT);
+	for (uint64_t id = 1; id <= 3; id++)
+		ck_assert_int_eq(wave_sched_task_new(s, id, NULL), 0);
+	ck_assert_int_eq(wave_sched_flush(s), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	while (ran < 3) {
+		for (uint32_t cpu = 0; cpu < NCPU; cpu++) {
+			int ret = wave_sched_next(s, cpu, &g);
+
+			ck_assert_int_ge(ret, 0);
+			if (ret == 0)
+				continue;
+			ck_assert(g.task >= 1 && g.task <= 3);
+			seen[g.task]++;
+			ran++;
+			ck_assert_int_eq(wave_sched_task_dead(s, g.task), 0);
+		}
+		if (ran < 3)
+			ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
+	}
+	for (int i = 1; i <= 3; i++)
+		ck_assert_msg(seen[i] == 1, "task %d ran %d times", i, seen[i]);
+	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
+	for (uint32_t cpu = 0; cpu < NCPU; cpu++)
+		ck_assert_int_eq(wave_sched_next(s, cpu, &g), 0);
+	teardown(&sa, s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sched_host");
@@ -1053,6 +1137,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, managed_thread_signal);
 	tcase_add_test(tc, bad_mailbox_decision);
 	tcase_add_test(tc, agent_gone_with_decisions_in_mailboxes);
+	tcase_add_test(tc, agent_killed_with_decisions_in_mailboxes);
 	suite_add_tcase(s, tc);
 	return s;
 }
