@@ -39,8 +39,13 @@
 static int write_config(struct agent_run *ar, const struct bsched_opts *o,
 			const struct bsched_mode *m)
 {
-	char text[1024];
-	int n = snprintf(text, sizeof(text),
+	char text[1024], slice[40] = "";
+	int n;
+
+	/* sched_fifo has no slice: it would warn about the parameter. */
+	if (strcmp(o->policy, "fifo") != 0)
+		snprintf(slice, sizeof(slice), "\"slice_us\": %u, ", o->slice_us);
+	n = snprintf(text, sizeof(text),
 			 "{\n"
 			 "  \"listen\": [\"%s\"],\n"
 			 "  \"cpus\": [%d],\n"
@@ -48,10 +53,10 @@ static int write_config(struct agent_run *ar, const struct bsched_opts *o,
 			 "  \"plugin_path\": [\"%s\"],\n"
 			 "  \"channel\": { \"delay_ns\": %u, \"spin_ns\": 1000000000 },\n"
 			 "  \"domains\": { \"sched\": { \"plugin\": \"sched_%s\",\n"
-			 "    \"params\": { \"slice_us\": %u, \"prestage\": %s } } }\n"
+			 "    \"params\": { %s\"prestage\": %s } } }\n"
 			 "}\n",
 			 ar->uri, o->agent_cpu, HEARTBEAT_TIMEOUT_MS, BENCH_SCHED_PLUGIN_DIR, m->delay_ns, o->policy,
-			 o->slice_us, m->prestage ? "true" : "false");
+			 slice, m->prestage ? "true" : "false");
 	FILE *f;
 
 	if (n < 0 || (size_t)n >= sizeof(text))
