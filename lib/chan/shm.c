@@ -87,8 +87,7 @@ size_t wave_shm_layout_size(uint32_t h2a_slots, uint32_t a2h_slots, uint32_t n_m
 void wave_shm_layout_init(void *base, uint32_t h2a_slots, uint32_t a2h_slots, uint32_t n_mbox)
 {
 	struct wave_shm_header *h = base;
-	uint64_t rings_end = 3 * WAVE_SHM_PAGE + page_round((uint64_t)h2a_slots * WAVE_MSG_SIZE) +
-			     page_round((uint64_t)a2h_slots * WAVE_MSG_SIZE);
+	uint64_t rings_end = wave_shm_layout_size(h2a_slots, a2h_slots, 0);
 
 	h->magic = WAVE_SHM_MAGIC;
 	h->layout_major = WAVE_SHM_LAYOUT_MAJOR;
@@ -254,9 +253,11 @@ int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h
 	c->rx.delay_ns = o->delay_ns;
 
 	c->base.n_mbox = n_mbox;
-	c->mbox = (struct wave_shm_slot *)((char *)map + h->mbox_off);
-	c->mbox_taken = (_Atomic uint32_t *)((char *)map + h->mbox_taken_off);
 	c->mbox_count = mbox_count;
+	if (n_mbox) { /* else the offsets mean nothing (reserved in minor 0) */
+		c->mbox = (struct wave_shm_slot *)((char *)map + h->mbox_off);
+		c->mbox_taken = (_Atomic uint32_t *)((char *)map + h->mbox_taken_off);
+	}
 	*out = &c->base;
 	return 0;
 }
