@@ -30,6 +30,7 @@
 #include <wave/wave.h>
 
 #include "check_run.h"
+#include "chan/shm_layout.h"
 #include "domains/sched/sched.h"
 #include "domains/sched/sched_impl.h"
 #include "session/proto.h"
@@ -985,6 +986,61 @@ START_TEST(bad_mailbox_decision)
 }
 END_TEST
 
+/* The channel's memory in this process (host and scripted agent map the
+ * same memfd here; each case runs in a process of its own), by its name
+ * in /proc/self/maps. */
+static uint8_t *chan_memory(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo = 0;
+	char line[512];
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "memfd:wave-chan") && sscanf(line, "%lx-", &lo) == 1)
+			break;
+	fclose(f);
+	ck_assert_uint_ne(lo, 0);
+	return (uint8_t *)lo;
+}
+
+/* A mailbox whose stamp jumps (two puts the host never saw): the channel
+ * fails, as for an impossible ring stamp; the agent is lost and the
+ * fallback runs the task. */
+START_TEST(mailbox_stamp_jump)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s;
+	struct wave_sched_host_stats st;
+	struct wave_sched_grant g;
+	const struct wave_shm_header *h;
+	struct wave_shm_slot *mb;
+	uint8_t *mem;
+
+	if (!mbox_mode)
+		return; /* no mailboxes to spoil */
+	s = connect_sched(&sa);
+	new_task(s, &sa, 1, 1);
+	mem = chan_memory();
+	h = (const struct wave_shm_header *)mem;
+	ck_assert_uint_eq(h->n_mbox, 2 * NCPU);
+	mb = (struct wave_shm_slot *)(mem + h->mbox_off);
+	mb[sched_mbox(1, WAVE_SCHED_RUN)].type = WAVE_SCHED_RUN;
+	atomic_store(&mb[sched_mbox(1, WAVE_SCHED_RUN)].stamp, 2); /* taken is 0 */
+	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.fallbacks, 1);
+	ck_assert_uint_eq(st.committed, 0);
+	ck_assert_uint_eq(st.mailboxed, 0);
+	sa_close(&sa);
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 1);
+	ck_assert_uint_eq(g.task, 1);
+	ck_assert_int_eq(g.source, WAVE_DECISION_FALLBACK);
+	teardown(&sa, s);
+}
+END_TEST
+
 /*
  * The agent goes with decisions in the mailboxes, none taken yet: each
  * task runs exactly once, whether the host takes a decision before it
@@ -1136,6 +1192,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, managed_and_plain_tasks_exclusive);
 	tcase_add_test(tc, managed_thread_signal);
 	tcase_add_test(tc, bad_mailbox_decision);
+	tcase_add_test(tc, mailbox_stamp_jump);
 	tcase_add_test(tc, agent_gone_with_decisions_in_mailboxes);
 	tcase_add_test(tc, agent_killed_with_decisions_in_mailboxes);
 	suite_add_tcase(s, tc);
