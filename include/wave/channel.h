@@ -403,7 +403,9 @@ WAVE_API int wave_chan_trywait(struct wave_chan *ch);
  * channel "ready": a host that sleeps on wave_chan_fd() takes the
  * mailboxes it cares about after wave_chan_trywait() and before sleeping,
  * and again when woken; wave_chan_wait() returns only for ring messages.
- * With latency emulation a put is held back like a message.
+ * With latency emulation a put is held back like a message; its doorbell
+ * rings when it is put, not when it becomes due, so a host that sleeps
+ * meanwhile sees it when it next wakes up by itself.
  */
 
 /**
