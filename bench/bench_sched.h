@@ -7,8 +7,10 @@
 #ifndef WAVE_BENCH_SCHED_H
 #define WAVE_BENCH_SCHED_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "sched_load.h"
 
@@ -33,6 +35,35 @@ struct bsched_mode {
 	bool prestage;     /* the plugin's "prestage" parameter */
 };
 
+/* The benchmark measures scheduling, not failure detection: a machine so
+ * busy that one side stalls for a second must not turn a run into a
+ * fallback run (which is then reported as failed). */
+#define HEARTBEAT_TIMEOUT_MS 10000
+
+struct wave_config;
+struct wave_agent;
+
+/* The agent of one run: a thread of ours, or a wave-agentd process. */
+struct agent_run {
+	char dir[64];
+	char sock[96];
+	char conf[96];
+	char log[96];
+	char uri[128];
+	struct wave_config *cfg;
+	struct wave_agent *a;
+	pthread_t thr;
+	int agent_cpu;
+	pid_t pid;
+};
+
+/* Starts the agent of mode @m (kind BSCHED_ONHOST or BSCHED_OFFLOAD)
+ * with plugin sched_<o->policy>, listening at ar->uri; stop it with
+ * bsched_agent_stop(), which shows a failed daemon's log. */
+int bsched_agent_start(struct agent_run *ar, const struct bsched_opts *o,
+		       const struct bsched_mode *m);
+void bsched_agent_stop(struct agent_run *ar, bool failed);
+
 /* Pins the calling thread to @cpu. Returns 0 or -errno. */
 int bsched_pin(int cpu);
 /* A generous bound on one run (the work at full speed, ten times over, plus
@@ -43,5 +74,8 @@ uint64_t bsched_run_timeout_ns(const struct bsched_opts *o, const struct load *l
  * be made (requests left unfinished are not an error: they show). */
 int bsched_run_linux(const struct bsched_opts *o, struct load *l);
 int bsched_run_wave(const struct bsched_opts *o, const struct bsched_mode *m, struct load *l);
+
+/* `wave-bench-sched switch ...` (bench_switch.c): @argv[0] is "switch". */
+int bswitch_main(int argc, char **argv);
 
 #endif /* WAVE_BENCH_SCHED_H */

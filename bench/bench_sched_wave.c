@@ -35,30 +35,17 @@
 
 #include "bench_sched.h"
 
-/* The benchmark measures scheduling, not failure detection: a machine so
- * busy that one side stalls for a second must not turn a run into a
- * fallback run (which is then reported as failed, see host_run()). */
-#define HEARTBEAT_TIMEOUT_MS 10000
-
-/* The agent of one run: a thread of ours, or a wave-agentd process. */
-struct agent_run {
-	char dir[64];
-	char sock[96];
-	char conf[96];
-	char log[96];
-	char uri[128];
-	struct wave_config *cfg;
-	struct wave_agent *a;
-	pthread_t thr;
-	int agent_cpu;
-	pid_t pid;
-};
 
 static int write_config(struct agent_run *ar, const struct bsched_opts *o,
 			const struct bsched_mode *m)
 {
-	char text[1024];
-	int n = snprintf(text, sizeof(text),
+	char text[1024], slice[40] = "";
+	int n;
+
+	/* sched_fifo has no slice: it would warn about the parameter. */
+	if (strcmp(o->policy, "fifo") != 0)
+		snprintf(slice, sizeof(slice), "\"slice_us\": %u, ", o->slice_us);
+	n = snprintf(text, sizeof(text),
 			 "{\n"
 			 "  \"listen\": [\"%s\"],\n"
 			 "  \"cpus\": [%d],\n"
@@ -66,10 +53,10 @@ static int write_config(struct agent_run *ar, const struct bsched_opts *o,
 			 "  \"plugin_path\": [\"%s\"],\n"
 			 "  \"channel\": { \"delay_ns\": %u, \"spin_ns\": 1000000000 },\n"
 			 "  \"domains\": { \"sched\": { \"plugin\": \"sched_%s\",\n"
-			 "    \"params\": { \"slice_us\": %u, \"prestage\": %s } } }\n"
+			 "    \"params\": { %s\"prestage\": %s } } }\n"
 			 "}\n",
 			 ar->uri, o->agent_cpu, HEARTBEAT_TIMEOUT_MS, BENCH_SCHED_PLUGIN_DIR, m->delay_ns, o->policy,
-			 o->slice_us, m->prestage ? "true" : "false");
+			 slice, m->prestage ? "true" : "false");
 	FILE *f;
 
 	if (n < 0 || (size_t)n >= sizeof(text))
@@ -147,7 +134,7 @@ static void show_log(const struct agent_run *ar)
 	fclose(f);
 }
 
-static void agent_stop(struct agent_run *ar, bool failed)
+void bsched_agent_stop(struct agent_run *ar, bool failed)
 {
 	if (ar->a) {
 		wave_agent_stop(ar->a);
@@ -170,7 +157,7 @@ static void agent_stop(struct agent_run *ar, bool failed)
 	rmdir(ar->dir);
 }
 
-static int agent_start(struct agent_run *ar, const struct bsched_opts *o,
+int bsched_agent_start(struct agent_run *ar, const struct bsched_opts *o,
 		       const struct bsched_mode *m)
 {
 	int ret;
@@ -189,7 +176,7 @@ static int agent_start(struct agent_run *ar, const struct bsched_opts *o,
 	if (ret == 0)
 		ret = m->kind == BSCHED_ONHOST ? start_onhost(ar) : start_agentd(ar);
 	if (ret < 0)
-		agent_stop(ar, true);
+		bsched_agent_stop(ar, true);
 	return ret;
 }
 
@@ -328,11 +315,11 @@ static int host_run(const struct bsched_opts *o, const struct bsched_mode *m, co
 int bsched_run_wave(const struct bsched_opts *o, const struct bsched_mode *m, struct load *l)
 {
 	struct agent_run ar;
-	int ret = agent_start(&ar, o, m);
+	int ret = bsched_agent_start(&ar, o, m);
 
 	if (ret < 0)
 		return ret;
 	ret = host_run(o, m, ar.uri, l);
-	agent_stop(&ar, ret < 0);
+	bsched_agent_stop(&ar, ret < 0);
 	return ret;
 }

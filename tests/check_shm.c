@@ -212,7 +212,7 @@ static int raw_reply(int sock)
 /* A memfd with a valid layout, sealed or not. */
 static void raw_memory(struct raw_host *h, uint32_t slots, bool seal)
 {
-	h->len = wave_shm_layout_size(slots, slots);
+	h->len = wave_shm_layout_size(slots, slots, 0);
 	h->memfd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	ck_assert_int_ge(h->memfd, 0);
 	ck_assert_int_eq(ftruncate(h->memfd, (off_t)h->len), 0);
@@ -220,7 +220,7 @@ static void raw_memory(struct raw_host *h, uint32_t slots, bool seal)
 		ck_assert_int_eq(fcntl(h->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
 	h->map = mmap(NULL, h->len, PROT_READ | PROT_WRITE, MAP_SHARED, h->memfd, 0);
 	ck_assert_ptr_ne(h->map, MAP_FAILED);
-	wave_shm_layout_init(h->map, slots, slots);
+	wave_shm_layout_init(h->map, slots, slots, 0);
 	h->efd = eventfd(0, EFD_CLOEXEC);
 }
 
@@ -514,7 +514,7 @@ struct tamper {
 	struct wave_shm_header h;
 };
 
-static void tamper_open(struct tamper *t, uint32_t slots)
+static void tamper_open(struct tamper *t, uint32_t slots, uint32_t n_mbox)
 {
 	struct wave_chan_opts o;
 	char path[128];
@@ -524,11 +524,12 @@ static void tamper_open(struct tamper *t, uint32_t slots)
 	wave_chan_opts_init(&o);
 	o.host_to_agent_slots = slots;
 	o.agent_to_host_slots = slots;
+	o.mailboxes = n_mbox;
 	pair_open(&t->p, &o);
 	snprintf(path, sizeof(path), "%s/chan", t->p.dir);
 	fd = open(path, O_RDWR);
 	ck_assert_int_ge(fd, 0);
-	t->len = wave_shm_layout_size(slots, slots);
+	t->len = wave_shm_layout_size(slots, slots, n_mbox);
 	t->map = mmap(NULL, t->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	ck_assert_ptr_ne(t->map, MAP_FAILED);
@@ -540,7 +541,7 @@ START_TEST(impossible_stamp_fails_the_channel)
 	struct tamper t;
 	struct wave_msg m;
 
-	tamper_open(&t, 8);
+	tamper_open(&t, 8, 0);
 	msg_make(&m, 1);
 	ck_assert_int_eq(wave_chan_send_burst(t.p.host, &m, 1), 1);
 	struct wave_shm_slot *s = (void *)(t.map + t.h.ring[WAVE_DIR_H2A].slots_off);
@@ -558,7 +559,7 @@ START_TEST(impossible_credit_fails_the_channel)
 	struct tamper t;
 	struct wave_msg m[8];
 
-	tamper_open(&t, 8);
+	tamper_open(&t, 8, 0);
 	for (int i = 0; i < 8; i++)
 		msg_make(&m[i], (uint64_t)i);
 	ck_assert_int_eq(wave_chan_send_burst(t.p.host, m, 8), 8);
@@ -566,6 +567,75 @@ START_TEST(impossible_credit_fails_the_channel)
 	atomic_store(&c->credit, 1000); /* more consumed than was ever sent */
 	ck_assert_int_eq(wave_chan_send_burst(t.p.host, m, 1), -WAVE_ECORRUPT);
 	ck_assert_int_eq(wave_chan_send_burst(t.p.host, m, 1), -WAVE_ECORRUPT);
+	munmap(t.map, t.len);
+	pair_close(&t.p);
+}
+END_TEST
+
+/* ---- mailboxes -------------------------------------------------------------- */
+
+/* A hostile agent: a stamp that jumps past "one more than taken", or a
+ * message of type 0, fails the host's channel; a hostile host's taken
+ * counter ahead of the puts fails the agent's. Nothing is returned. */
+START_TEST(hostile_mailbox_fails_the_channel)
+{
+	struct tamper t;
+	struct wave_msg m, got;
+	struct wave_shm_slot *mb;
+	_Atomic uint32_t *taken;
+
+	tamper_open(&t, 8, 4);
+	mb = (void *)(t.map + t.h.mbox_off);
+	taken = (void *)(t.map + t.h.mbox_taken_off);
+	msg_make(&m, 1);
+	ck_assert_int_eq(wave_chan_mbox_put(t.p.agent, 2, &m), 0);
+	ck_assert_int_eq(wave_chan_mbox_take(t.p.host, 2, &got), 1);
+	ck_assert_int_eq(msg_check(&got, 1), 0);
+	atomic_store(&mb[1].stamp, 2); /* put jumps: taken is 0 */
+	memset(&got, 0, sizeof(got));
+	ck_assert_int_eq(wave_chan_mbox_take(t.p.host, 1, &got), -WAVE_ECORRUPT);
+	ck_assert_uint_eq(got.type, 0); /* nothing copied out */
+	ck_assert_int_eq(wave_chan_mbox_take(t.p.host, 2, &got), -WAVE_ECORRUPT);
+	ck_assert_int_eq(wave_chan_recv_burst(t.p.host, &got, 1), -WAVE_ECORRUPT);
+	munmap(t.map, t.len);
+	pair_close(&t.p);
+
+	tamper_open(&t, 8, 4);
+	mb = (void *)(t.map + t.h.mbox_off);
+	mb[0].type = 0;
+	atomic_store(&mb[0].stamp, 1); /* "full", but of no message */
+	ck_assert_int_eq(wave_chan_mbox_take(t.p.host, 0, &got), -WAVE_ECORRUPT);
+	munmap(t.map, t.len);
+	pair_close(&t.p);
+
+	tamper_open(&t, 8, 4);
+	taken = (void *)(t.map + t.h.mbox_taken_off);
+	atomic_store(&taken[3], 5); /* taken ahead of anything put */
+	ck_assert_int_eq(wave_chan_mbox_put(t.p.agent, 3, &m), -WAVE_ECORRUPT);
+	ck_assert_int_eq(wave_chan_send_burst(t.p.agent, &m, 1), -WAVE_ECORRUPT);
+	munmap(t.map, t.len);
+	pair_close(&t.p);
+}
+END_TEST
+
+/* A minor-0 layout knew no mailboxes: whatever its reserved words hold,
+ * the channel has none. */
+START_TEST(minor_zero_layout_has_no_mailboxes)
+{
+	struct wave_chan_opts o;
+	struct tamper t;
+	struct wave_chan *h = NULL;
+	struct wave_msg m;
+
+	tamper_open(&t, 16, 4);
+	((struct wave_shm_header *)t.map)->layout_minor = 0;
+	wave_chan_opts_init(&o);
+	o.timeout_ms = 1000;
+	ck_assert_int_eq(wave_chan_open(t.p.uri, &o, &h), 0);
+	ck_assert_int_eq(wave_chan_mailboxes(h), 0);
+	msg_make(&m, 1);
+	ck_assert_int_eq(wave_chan_mbox_take(h, 0, &m), -EINVAL);
+	wave_chan_close(h);
 	munmap(t.map, t.len);
 	pair_close(&t.p);
 }
@@ -580,7 +650,7 @@ static int attach_after(void (*spoil)(struct wave_shm_header *))
 	struct wave_chan *h = NULL;
 	int ret;
 
-	tamper_open(&t, 16);
+	tamper_open(&t, 16, 4);
 	spoil((struct wave_shm_header *)t.map);
 	wave_chan_opts_init(&o);
 	o.timeout_ms = 50;
@@ -603,6 +673,12 @@ static void overlapping(struct wave_shm_header *h) { h->ring[1].slots_off = h->r
 static void ctrl_in_header(struct wave_shm_header *h) { h->ctrl_off[1] = 0; }
 static void ring_past_end(struct wave_shm_header *h) { h->ring[1].slots_off = h->total_size; }
 static void never_ready(struct wave_shm_header *h) { atomic_store(&h->ready, 0); }
+static void mbox_too_many(struct wave_shm_header *h) { h->n_mbox = WAVE_CHAN_MAX_MAILBOXES + 1; }
+static void mbox_misaligned(struct wave_shm_header *h) { h->mbox_off += 64; }
+static void mbox_on_ring(struct wave_shm_header *h) { h->mbox_off = h->ring[1].slots_off; }
+static void taken_on_mbox(struct wave_shm_header *h) { h->mbox_taken_off = h->mbox_off; }
+static void taken_past_end(struct wave_shm_header *h) { h->mbox_taken_off = h->total_size; }
+static void mbox_beyond(struct wave_shm_header *h) { h->n_mbox = 4096; }
 
 START_TEST(bad_layout_headers_refused)
 {
@@ -616,6 +692,9 @@ START_TEST(bad_layout_headers_refused)
 		{ giant_ring, -WAVE_ELAYOUT },	  { misaligned, -WAVE_ELAYOUT },
 		{ overlapping, -WAVE_ELAYOUT },	  { ctrl_in_header, -WAVE_ELAYOUT },
 		{ ring_past_end, -WAVE_ELAYOUT }, { never_ready, -ETIMEDOUT },
+		{ mbox_too_many, -WAVE_ELAYOUT }, { mbox_misaligned, -WAVE_ELAYOUT },
+		{ mbox_on_ring, -WAVE_ELAYOUT },  { taken_on_mbox, -WAVE_ELAYOUT },
+		{ taken_past_end, -WAVE_ELAYOUT }, { mbox_beyond, -WAVE_ELAYOUT },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -765,6 +844,8 @@ int main(void)
 	tcase_add_test(tc, impossible_stamp_fails_the_channel);
 	tcase_add_test(tc, impossible_credit_fails_the_channel);
 	tcase_add_test(tc, bad_layout_headers_refused);
+	tcase_add_test(tc, hostile_mailbox_fails_the_channel);
+	tcase_add_test(tc, minor_zero_layout_has_no_mailboxes);
 	tcase_add_loop_test(tc, killed_host_is_noticed, 0, 3);
 	tcase_add_test(tc, uri_and_option_errors);
 	tcase_add_test(tc, accept_times_out_without_host);

@@ -146,6 +146,9 @@ enum wave_role {
 #define WAVE_CHAN_MIN_SLOTS 2u
 #define WAVE_CHAN_MAX_SLOTS 65536u
 
+/** Most mailboxes a channel can have (wave_chan_opts.mailboxes). */
+#define WAVE_CHAN_MAX_MAILBOXES 8192u
+
 /**
  * struct wave_chan_opts - how to open, listen or accept.
  *
@@ -190,6 +193,11 @@ enum wave_role {
  *               calls return WAVE_ECLOSED; also the longest wave_chan_close()
  *               waits for the peer to acknowledge the close. Must be > 0;
  *               default 500.
+ * @mailboxes:   shm:// and file:// only: how many single-message mailboxes
+ *               the channel memory holds (see wave_chan_mbox_put()), at most
+ *               WAVE_CHAN_MAX_MAILBOXES; chosen by the end that creates the
+ *               memory, like the ring sizes. 0 (default): none. Ignored by
+ *               fabric://, which has none.
  */
 struct wave_chan_opts {
 	size_t size;
@@ -206,14 +214,16 @@ struct wave_chan_opts {
 	uint32_t max_slots;
 	const char *token;
 	int disconnect_timeout_ms;
+	uint32_t mailboxes;
 };
 
 /**
  * struct wave_chan_stats - counters of one channel end.
- * @sent:      messages accepted by send calls.
- * @received:  messages returned by receive calls.
+ * @sent:      messages accepted by send calls and mailbox puts.
+ * @received:  messages returned by receive calls and mailbox takes.
  * @send_full: send calls that accepted fewer messages than asked because the
- *             ring was full (backpressure events).
+ *             ring was full, and puts into a full mailbox (backpressure
+ *             events).
  * @wakeups:   doorbells rung for a sleeping peer.
  * @sleeps:    times wave_chan_wait() went to sleep.
  */
@@ -373,6 +383,60 @@ WAVE_API int wave_chan_fd(struct wave_chan *ch);
  * soon), or a negative error code. Never waits.
  */
 WAVE_API int wave_chan_trywait(struct wave_chan *ch);
+
+/**
+ * Mailboxes: decisions that land in the host's memory.
+ *
+ * A mailbox holds one message from the agent to the host, outside the
+ * ring's order. It lives in memory local to the host and is written by the
+ * agent ("write remote, read local", as the rings): the host takes it with
+ * loads of its own memory and no call on the channel, which is what a
+ * prestaged decision needs (the host reads it when it needs work, not when
+ * it polls). Each mailbox's "taken" counter lives in memory local to the
+ * agent and is written by the host. A full mailbox is backpressure: a put
+ * never overwrites a message the host has not taken.
+ *
+ * A put belongs to the agent's sending side and a take to the host's
+ * receiving side (the thread rules at the top of this file). A put rings
+ * the host's doorbell when the host is armed to sleep (wave_chan_trywait()
+ * returned 0, or inside wave_chan_wait()), but mailboxes never make the
+ * channel "ready": a host that sleeps on wave_chan_fd() takes the
+ * mailboxes it cares about after wave_chan_trywait() and before sleeping,
+ * and again when woken; wave_chan_wait() returns only for ring messages.
+ * With latency emulation a put is held back like a message; its doorbell
+ * rings when it is put, not when it becomes due, so a host that sleeps
+ * meanwhile sees it when it next wakes up by itself.
+ */
+
+/**
+ * wave_chan_mailboxes() - how many mailboxes @ch has.
+ * Return: the count (0: none, or a transport without them), or -EINVAL.
+ */
+WAVE_API int wave_chan_mailboxes(const struct wave_chan *ch);
+
+/**
+ * wave_chan_mbox_put() - agent: put @msg into mailbox @i.
+ * @msg: its type must be non-zero; the channel sets seq and tstamp in the
+ *       mailbox's copy.
+ *
+ * Return: 0; -EAGAIN while the host has not taken the previous message of
+ * mailbox @i (nothing written); -EINVAL (bad argument, type 0, a host end,
+ * @i not below wave_chan_mailboxes()); -ENOTSUP (a transport without
+ * mailboxes); -WAVE_ECLOSED; -WAVE_ECORRUPT (the host's taken counter is
+ * impossible: the channel is failed).
+ */
+WAVE_API int wave_chan_mbox_put(struct wave_chan *ch, unsigned i, const struct wave_msg *msg);
+
+/**
+ * wave_chan_mbox_take() - host: take the message in mailbox @i, if any.
+ * @msg: receives it. Its bytes are the peer's: check them as any message.
+ *
+ * Return: 1 (taken: the agent may put the next one), 0 (empty, or held
+ * back by latency emulation); -EINVAL (bad argument, an agent end, @i out
+ * of range); -ENOTSUP; -WAVE_ECORRUPT (the agent wrote an impossible stamp
+ * or type 0: the channel is failed from then on, as for a bad ring slot).
+ */
+WAVE_API int wave_chan_mbox_take(struct wave_chan *ch, unsigned i, struct wave_msg *msg);
 
 /** wave_chan_stats() - copy the counters of @ch into @st. Return: 0 or -EINVAL. */
 WAVE_API int wave_chan_stats(const struct wave_chan *ch, struct wave_chan_stats *st);

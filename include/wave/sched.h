@@ -103,6 +103,12 @@ struct wave_sched;
  * @cores:    managed threads only: @n_cpus core numbers; a thread granted
  *            CPU i pins itself to @cores[i]. NULL (default): no pinning.
  *            Copied.
+ * @no_mailboxes: 0 (default): over shm:// and file:// the channel holds
+ *            two mailboxes per CPU (wave_chan_mbox_put()), and the agent's
+ *            RUN and PRESTAGE decisions land there, in the host's memory:
+ *            wave_sched_next() takes them with loads of its own memory,
+ *            without polling the channel. 1: they travel on the ring like
+ *            every other message (to compare the two).
  */
 struct wave_sched_opts {
 	size_t size;
@@ -111,6 +117,7 @@ struct wave_sched_opts {
 	uint32_t tick_us;
 	const struct wave_host_opts *host;
 	const int *cores;
+	uint32_t no_mailboxes;
 };
 
 /** wave_sched_opts_init() - fill @opts with the defaults.
@@ -288,6 +295,8 @@ WAVE_API int wave_sched_mode(struct wave_sched *s);
  * @fallbacks:        switches to the local FIFO.
  * @resyncs:          times the state was replayed to an agent.
  * @tasks:            live tasks now.
+ * @mailboxed:        RUN and PRESTAGE decisions taken from the CPUs'
+ *                    mailboxes (the others came on the ring).
  */
 struct wave_sched_host_stats {
 	uint64_t events;
@@ -301,7 +310,8 @@ struct wave_sched_host_stats {
 	uint64_t fallbacks;
 	uint64_t resyncs;
 	uint64_t tasks;
-	uint64_t reserved[8];
+	uint64_t mailboxed;
+	uint64_t reserved[7];
 };
 
 /** wave_sched_host_stats() - copy @s's counters. Return: 0 or -EINVAL. */

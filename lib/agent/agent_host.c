@@ -40,6 +40,7 @@ int agent_host_add(struct wave_agent *a, struct wave_chan *ch)
 	h->a = a;
 	h->id = ++a->next_id;
 	h->ch = ch;
+	h->n_mbox = wave_chan_mailboxes(ch) > 0 ? (unsigned)wave_chan_mailboxes(ch) : 0;
 	h->state = AHOST_HELLO;
 	h->deadline_ns = wave_now_ns() + a->cfg->heartbeat_timeout_ms * MS;
 	/* As many as the host's ring holds, as a power of two (a parsed
@@ -173,13 +174,28 @@ static int send_or_queue(struct agent_host *h, unsigned d, const struct wave_msg
 	return outbox_push(h, d, m) ? 0 : -1;
 }
 
+/* Sends @m, a decision of @dom, into the mailbox it names, or else as a
+ * message (send_or_queue()). Return: as send_or_queue(); -1 when its
+ * mailbox still holds the previous one (the host has not taken it). */
+static int send_or_put(struct agent_host *h, const struct domain_desc *dom, struct dom_host *dh,
+		       const struct wave_msg *m, enum dom_emit how)
+{
+	int k = dom->mailbox && h->n_mbox ? dom->mailbox(dh, m, h->n_mbox) : -1;
+	int ret;
+
+	if (k < 0 || (unsigned)k >= h->n_mbox)
+		return send_or_queue(h, dom->id, m, h->batching && how == DOM_EMIT_BATCH);
+	ret = wave_chan_mbox_put(h->ch, (unsigned)k, m);
+	return ret == 0 ? 1 : ret == -EAGAIN ? -1 : ret;
+}
+
 /* wave_plugin_emit_fn of every instance: each decision is prepared by its
  * domain (stamped, or dropped), then sent. While the host's burst of
  * events is being handled (@h->batching), decisions that may wait go to
  * the outbox and agent_host_service() sends them together afterwards;
  * the others are sent at once. Behind queued decisions, or into the
  * outbox when the ring is full; a short count only when the outbox is
- * full too. */
+ * full too. A decision the domain puts in a mailbox is put at once. */
 static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 {
 	struct dom_host *dh = user;
@@ -195,7 +211,7 @@ static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 		m = msgs[i];
 		if ((how = dom->prepare(dh, &m)) == DOM_EMIT_DROP)
 			continue;
-		ret = send_or_queue(h, dom->id, &m, h->batching && how == DOM_EMIT_BATCH);
+		ret = send_or_put(h, dom, dh, &m, how);
 		if (ret == 1) {
 			if (!now)
 				now = wave_now_ns();

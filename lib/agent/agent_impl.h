@@ -26,6 +26,7 @@ struct agent_host {
 	uint64_t id;
 	struct wave_chan *ch;
 	int fd; /* the channel's fd, or -1: the agent must poll it */
+	unsigned n_mbox; /* the channel's mailboxes */
 	enum ahost_state state;
 	struct wave_hello hello;
 	unsigned auth_got, auth_need;

@@ -63,7 +63,7 @@ int wave_chan_opts_resolve(const struct wave_chan_opts *in, struct wave_chan_opt
 		return -EINVAL;
 	if (out->token && strnlen(out->token, WAVE_CHAN_TOKEN_MAX + 1) > WAVE_CHAN_TOKEN_MAX)
 		return -EINVAL;
-	if (out->disconnect_timeout_ms <= 0)
+	if (out->disconnect_timeout_ms <= 0 || out->mailboxes > WAVE_CHAN_MAX_MAILBOXES)
 		return -EINVAL;
 	return 0;
 }
@@ -208,6 +208,45 @@ WAVE_API int wave_chan_fd(struct wave_chan *ch)
 WAVE_API int wave_chan_trywait(struct wave_chan *ch)
 {
 	return ch ? ch->ops->trywait(ch) : -EINVAL;
+}
+
+WAVE_API int wave_chan_mailboxes(const struct wave_chan *ch)
+{
+	return ch ? (int)ch->n_mbox : -EINVAL;
+}
+
+WAVE_API int wave_chan_mbox_put(struct wave_chan *ch, unsigned i, const struct wave_msg *msg)
+{
+	int ret;
+
+	if (!ch || !msg || msg->type == 0 || ch->role != WAVE_ROLE_AGENT)
+		return -EINVAL;
+	if (!ch->ops->mbox_put)
+		return -ENOTSUP;
+	if (i >= ch->n_mbox)
+		return -EINVAL;
+	ret = ch->ops->mbox_put(ch, i, msg);
+	if (ret == 0)
+		wave_stat_add(&ch->sent, 1);
+	else if (ret == -EAGAIN)
+		wave_stat_add(&ch->send_full, 1);
+	return ret;
+}
+
+WAVE_API int wave_chan_mbox_take(struct wave_chan *ch, unsigned i, struct wave_msg *msg)
+{
+	int ret;
+
+	if (!ch || !msg || ch->role != WAVE_ROLE_HOST)
+		return -EINVAL;
+	if (!ch->ops->mbox_take)
+		return -ENOTSUP;
+	if (i >= ch->n_mbox)
+		return -EINVAL;
+	ret = ch->ops->mbox_take(ch, i, msg);
+	if (ret > 0)
+		wave_stat_add(&ch->received, 1);
+	return ret;
 }
 
 WAVE_API int wave_chan_stats(const struct wave_chan *ch, struct wave_chan_stats *st)

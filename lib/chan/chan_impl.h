@@ -27,6 +27,10 @@ struct wave_chan_ops {
 	int (*fd)(struct wave_chan *ch);
 	int (*trywait)(struct wave_chan *ch);
 	void (*close)(struct wave_chan *ch);
+	/* Optional (NULL: no mailboxes). @i < n_mbox, @msg valid, the right
+	 * role, a non-zero type for put. */
+	int (*mbox_put)(struct wave_chan *ch, unsigned i, const struct wave_msg *msg);
+	int (*mbox_take)(struct wave_chan *ch, unsigned i, struct wave_msg *msg);
 };
 
 struct wave_listener_ops {
@@ -43,6 +47,7 @@ struct wave_listener_ops {
 struct wave_chan {
 	const struct wave_chan_ops *ops;
 	enum wave_role role;
+	uint32_t n_mbox; /* mailboxes, set by the transport */
 	/* Written by the sending thread only. */
 	_Alignas(64) _Atomic uint64_t sent, send_full, wakeups;
 	/* Written by the receiving thread only. */

@@ -28,7 +28,8 @@ static int map_shared(int fd, size_t len, void **out)
 
 static int file_create(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
 {
-	size_t need = wave_shm_layout_size(o->host_to_agent_slots, o->agent_to_host_slots);
+	size_t need = wave_shm_layout_size(o->host_to_agent_slots, o->agent_to_host_slots,
+					   o->mailboxes);
 	struct wave_shm_header h;
 	struct stat st;
 	void *map = NULL; /* gcc -O2 cannot see map_shared() set it */
@@ -51,7 +52,7 @@ static int file_create(const char *path, const struct wave_chan_opts *o, struct 
 	}
 	wave_store_relaxed(&((struct wave_shm_header *)map)->ready, 0);
 	memset(map, 0, need);
-	wave_shm_layout_init(map, o->host_to_agent_slots, o->agent_to_host_slots);
+	wave_shm_layout_init(map, o->host_to_agent_slots, o->agent_to_host_slots, o->mailboxes);
 	memcpy(&h, map, sizeof(h));
 	/* Pairs with the load_acquire in file_attach(): the layout is complete
 	 * before the peer can see it ready. */

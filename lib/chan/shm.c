@@ -38,6 +38,12 @@ struct shm_chan {
 	uint32_t rx_idle_polls;  /* receiver: rate limit for liveness checks */
 	uint32_t tx_full_polls;  /* sender: the same, while the ring is full */
 	uint64_t spin_ns;
+	/* Mailboxes (base.n_mbox of them): the host reads @mbox and stores
+	 * into @mbox_taken, the agent the other way round. @mbox_count is
+	 * private: the host's taken counters, or the agent's put counters. */
+	struct wave_shm_slot *mbox;
+	_Atomic uint32_t *mbox_taken;
+	uint32_t *mbox_count;
 };
 
 #define SHM(ch) ((struct shm_chan *)(ch))
@@ -64,22 +70,31 @@ static unsigned log2u(uint32_t n)
 	return 31u - (unsigned)__builtin_clz(n);
 }
 
-size_t wave_shm_layout_size(uint32_t h2a_slots, uint32_t a2h_slots)
+/* The mailboxes' two regions, when there are any. */
+static uint64_t mbox_bytes(uint32_t n_mbox)
 {
-	return 3 * WAVE_SHM_PAGE + page_round((uint64_t)h2a_slots * WAVE_MSG_SIZE) +
-	       page_round((uint64_t)a2h_slots * WAVE_MSG_SIZE);
+	return n_mbox ? page_round((uint64_t)n_mbox * WAVE_MSG_SIZE) +
+				page_round((uint64_t)n_mbox * sizeof(uint32_t))
+		      : 0;
 }
 
-void wave_shm_layout_init(void *base, uint32_t h2a_slots, uint32_t a2h_slots)
+size_t wave_shm_layout_size(uint32_t h2a_slots, uint32_t a2h_slots, uint32_t n_mbox)
+{
+	return 3 * WAVE_SHM_PAGE + page_round((uint64_t)h2a_slots * WAVE_MSG_SIZE) +
+	       page_round((uint64_t)a2h_slots * WAVE_MSG_SIZE) + mbox_bytes(n_mbox);
+}
+
+void wave_shm_layout_init(void *base, uint32_t h2a_slots, uint32_t a2h_slots, uint32_t n_mbox)
 {
 	struct wave_shm_header *h = base;
+	uint64_t rings_end = wave_shm_layout_size(h2a_slots, a2h_slots, 0);
 
 	h->magic = WAVE_SHM_MAGIC;
 	h->layout_major = WAVE_SHM_LAYOUT_MAJOR;
 	h->layout_minor = WAVE_SHM_LAYOUT_MINOR;
 	h->header_size = sizeof(*h);
 	h->flags = 0;
-	h->total_size = wave_shm_layout_size(h2a_slots, a2h_slots);
+	h->total_size = wave_shm_layout_size(h2a_slots, a2h_slots, n_mbox);
 	h->ctrl_off[WAVE_SIDE_HOST] = WAVE_SHM_PAGE;
 	h->ctrl_off[WAVE_SIDE_AGENT] = 2 * WAVE_SHM_PAGE;
 	h->ring[WAVE_DIR_H2A].slots_off = 3 * WAVE_SHM_PAGE;
@@ -87,6 +102,11 @@ void wave_shm_layout_init(void *base, uint32_t h2a_slots, uint32_t a2h_slots)
 	h->ring[WAVE_DIR_A2H].slots_off =
 		3 * WAVE_SHM_PAGE + page_round((uint64_t)h2a_slots * WAVE_MSG_SIZE);
 	h->ring[WAVE_DIR_A2H].log2_slots = log2u(a2h_slots);
+	h->n_mbox = n_mbox;
+	if (n_mbox) {
+		h->mbox_off = rings_end;
+		h->mbox_taken_off = rings_end + page_round((uint64_t)n_mbox * WAVE_MSG_SIZE);
+	}
 }
 
 struct region {
@@ -106,7 +126,9 @@ static bool regions_overlap(struct region a, struct region b)
 
 int wave_shm_layout_check(const struct wave_shm_header *h, size_t map_len, uint32_t max_slots)
 {
-	struct region r[4];
+	uint32_t n_mbox = wave_shm_n_mbox(h);
+	struct region r[6];
+	int n = 4;
 
 	if (h->magic != WAVE_SHM_MAGIC)
 		return -WAVE_ELAYOUT;
@@ -114,7 +136,7 @@ int wave_shm_layout_check(const struct wave_shm_header *h, size_t map_len, uint3
 		return -WAVE_EVERSION;
 	if (h->header_size < sizeof(*h) || h->header_size > WAVE_SHM_PAGE || h->flags != 0)
 		return -WAVE_ELAYOUT;
-	if (h->total_size > map_len)
+	if (h->total_size > map_len || n_mbox > WAVE_CHAN_MAX_MAILBOXES)
 		return -WAVE_ELAYOUT;
 	for (int d = 0; d < 2; d++) {
 		uint32_t l = h->ring[d].log2_slots;
@@ -123,7 +145,11 @@ int wave_shm_layout_check(const struct wave_shm_header *h, size_t map_len, uint3
 		r[d] = (struct region){ h->ring[d].slots_off, ((uint64_t)1 << l) * WAVE_MSG_SIZE };
 		r[2 + d] = (struct region){ h->ctrl_off[d], sizeof(struct wave_shm_ctrl) };
 	}
-	for (int i = 0; i < 4; i++) {
+	if (n_mbox) {
+		r[n++] = (struct region){ h->mbox_off, (uint64_t)n_mbox * WAVE_MSG_SIZE };
+		r[n++] = (struct region){ h->mbox_taken_off, (uint64_t)n_mbox * sizeof(uint32_t) };
+	}
+	for (int i = 0; i < n; i++) {
 		if (!region_ok(r[i], h->total_size))
 			return -WAVE_ELAYOUT;
 		for (int j = 0; j < i; j++)
@@ -147,6 +173,7 @@ static int my_side(enum wave_role role)
 int wave_shm_place(void *base, const struct wave_shm_header *h, enum wave_role role, int node)
 {
 	const struct wave_shm_ring_desc *rd = &h->ring[rx_dir(role)];
+	uint32_t n_mbox = wave_shm_n_mbox(h);
 	int ret;
 
 	ret = wave_numa_place((char *)base + h->ctrl_off[my_side(role)], WAVE_SHM_PAGE, node);
@@ -154,6 +181,13 @@ int wave_shm_place(void *base, const struct wave_shm_header *h, enum wave_role r
 		ret = wave_numa_place((char *)base + rd->slots_off,
 				      page_round(((uint64_t)1 << rd->log2_slots) * WAVE_MSG_SIZE),
 				      node);
+	/* The host reads the mailboxes, the agent their taken counters. */
+	if (ret == 0 && n_mbox && role == WAVE_ROLE_HOST)
+		ret = wave_numa_place((char *)base + h->mbox_off,
+				      page_round((uint64_t)n_mbox * WAVE_MSG_SIZE), node);
+	if (ret == 0 && n_mbox && role == WAVE_ROLE_AGENT)
+		ret = wave_numa_place((char *)base + h->mbox_taken_off,
+				      page_round((uint64_t)n_mbox * sizeof(uint32_t)), node);
 	return ret;
 }
 
@@ -179,11 +213,14 @@ int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h
 		      const struct wave_chan_opts *o, enum wave_role role,
 		      struct wave_shm_doorbell db, struct wave_chan **out)
 {
-	struct shm_chan *c;
+	uint32_t n_mbox = wave_shm_n_mbox(h);
+	uint32_t *mbox_count = calloc(n_mbox ? n_mbox : 1, sizeof(*mbox_count));
+	struct shm_chan *c = NULL;
 	int rx = rx_dir(role), tx = 1 - rx;
 	int me = my_side(role), peer = 1 - me;
 
-	if (posix_memalign((void **)&c, 64, sizeof(*c)) != 0) {
+	if (!mbox_count || posix_memalign((void **)&c, 64, sizeof(*c)) != 0) {
+		free(mbox_count);
 		munmap(map, map_len);
 		if (db.sock >= 0)
 			close(db.sock);
@@ -214,6 +251,13 @@ int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h
 	c->rx.mask = (1u << h->ring[rx].log2_slots) - 1;
 	c->rx.credit = &c->peer_ctrl->credit;
 	c->rx.delay_ns = o->delay_ns;
+
+	c->base.n_mbox = n_mbox;
+	c->mbox_count = mbox_count;
+	if (n_mbox) { /* else the offsets mean nothing (reserved in minor 0) */
+		c->mbox = (struct wave_shm_slot *)((char *)map + h->mbox_off);
+		c->mbox_taken = (_Atomic uint32_t *)((char *)map + h->mbox_taken_off);
+	}
 	*out = &c->base;
 	return 0;
 }
@@ -573,7 +617,76 @@ static void shm_close(struct wave_chan *ch)
 		close(c->db.my_efd);
 	if (c->db.peer_efd >= 0)
 		close(c->db.peer_efd);
+	free(c->mbox_count);
 	free(c);
+}
+
+/* ---- mailboxes (shm_layout.h) --------------------------------------------- */
+
+static int shm_mbox_put(struct wave_chan *ch, unsigned i, const struct wave_msg *msg)
+{
+	struct shm_chan *c = SHM(ch);
+	struct wave_shm_slot *s = &c->mbox[i];
+	uint32_t put = c->mbox_count[i], taken;
+
+	if (wave_unlikely(failed(c)))
+		return failed(c);
+	if (wave_unlikely(wave_load_relaxed(&c->peer_gone) ||
+			  wave_load_relaxed(&c->my_ctrl->peer_closed)))
+		return -WAVE_ECLOSED;
+	/* Pairs with the store_release in shm_mbox_take(): once we see the
+	 * message taken, the host is done reading the slot. */
+	taken = wave_load_acquire(&c->mbox_taken[i]);
+	if (taken == put - 1)
+		return -EAGAIN;
+	if (taken != put)
+		return fail(c, -WAVE_ECORRUPT); /* ahead of our puts, or far behind */
+	s->type = msg->type;
+	s->flags = msg->flags;
+	s->tstamp = wave_now_ns();
+	memcpy(s->payload, msg->payload.u8, WAVE_MSG_PAYLOAD);
+	/* Pairs with the load_acquire of the stamp in shm_mbox_take(). */
+	if (wave_unlikely(c->tx.wc))
+		wave_fence_wc();
+	wave_fence_release();
+	wave_store_relaxed(&s->stamp, put + 1);
+	if (wave_unlikely(c->tx.wc))
+		wave_fence_wc();
+	c->mbox_count[i] = put + 1;
+	if (wave_ring_peer_waiting(&c->tx))
+		ring_peer(c);
+	return 0;
+}
+
+static int shm_mbox_take(struct wave_chan *ch, unsigned i, struct wave_msg *msg)
+{
+	struct shm_chan *c = SHM(ch);
+	const struct wave_shm_slot *s = &c->mbox[i];
+	uint32_t taken = c->mbox_count[i], stamp;
+
+	if (wave_unlikely(failed(c)))
+		return failed(c);
+	/* Pairs with the release fence in shm_mbox_put(). */
+	stamp = wave_load_acquire(&s->stamp);
+	if (stamp == taken)
+		return 0;
+	if (wave_unlikely(stamp != taken + 1))
+		return fail(c, -WAVE_ECORRUPT);
+	/* Copy first, then judge only the copy (as wave_ring_recv()). */
+	memcpy(msg, s, sizeof(*msg));
+	msg->seq = stamp;
+	if (wave_unlikely(msg->type == 0))
+		return fail(c, -WAVE_ECORRUPT);
+	if (c->rx.delay_ns) {
+		uint64_t now = wave_now_ns();
+		/* A stamp from the future comes only from a bad peer: at once. */
+		if (msg->tstamp <= now && now - msg->tstamp < c->rx.delay_ns)
+			return 0;
+	}
+	c->mbox_count[i] = stamp;
+	/* Pairs with the load_acquire in shm_mbox_put(). */
+	wave_store_release(&c->mbox_taken[i], stamp);
+	return 1;
 }
 
 static const struct wave_chan_ops shm_ops = {
@@ -583,4 +696,6 @@ static const struct wave_chan_ops shm_ops = {
 	.fd = shm_fd,
 	.trywait = shm_trywait,
 	.close = shm_close,
+	.mbox_put = shm_mbox_put,
+	.mbox_take = shm_mbox_take,
 };

@@ -20,12 +20,12 @@ struct wave_shm_doorbell {
 	int peer_efd;/* eventfd we write to wake the peer, or -1 for futex */
 };
 
-/* The sizes of a layout, in bytes, for the given ring sizes. */
-size_t wave_shm_layout_size(uint32_t h2a_slots, uint32_t a2h_slots);
+/* The size of a layout, in bytes, for the given ring sizes and mailboxes. */
+size_t wave_shm_layout_size(uint32_t h2a_slots, uint32_t a2h_slots, uint32_t n_mbox);
 
 /* Lays out a zeroed region of wave_shm_layout_size() bytes at @base. The
  * ready word is not set. */
-void wave_shm_layout_init(void *base, uint32_t h2a_slots, uint32_t a2h_slots);
+void wave_shm_layout_init(void *base, uint32_t h2a_slots, uint32_t a2h_slots, uint32_t n_mbox);
 
 /* Checks a private copy of a header against the mapping it came from. */
 int wave_shm_layout_check(const struct wave_shm_header *h, size_t map_len, uint32_t max_slots);

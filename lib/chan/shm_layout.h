@@ -9,6 +9,10 @@
  *   ctrl_off[AGENT]   struct wave_shm_ctrl, in memory local to the agent
  *   ring[H2A]         host -> agent slots, local to the agent (their reader)
  *   ring[A2H]         agent -> host slots, local to the host (their reader)
+ *   mbox_off          mailboxes (layout minor >= 1, if any): one slot each,
+ *                     written by the agent, local to the host (their reader)
+ *   mbox_taken_off    each mailbox's taken counter, written by the host,
+ *                     local to the agent (its reader)
  *
  * Each part starts on a page boundary so that it can be placed on its own
  * NUMA node. "Write remote, read local": a side reads only its own control
@@ -25,7 +29,7 @@
 
 #define WAVE_SHM_MAGIC 0x45564157u /* "WAVE" in memory order on little-endian */
 #define WAVE_SHM_LAYOUT_MAJOR 1u
-#define WAVE_SHM_LAYOUT_MINOR 0u
+#define WAVE_SHM_LAYOUT_MINOR 1u /* 1: mailboxes */
 #define WAVE_SHM_READY 0x59444552u /* "REDY" */
 #define WAVE_SHM_PAGE 4096u
 
@@ -49,7 +53,11 @@ struct wave_shm_header {
 	uint64_t ctrl_off[2];              /* by WAVE_SIDE_* */
 	/* file:// only: the creator stores WAVE_SHM_READY last, with release. */
 	_Atomic uint32_t ready;
-	uint32_t reserved[7];
+	/* Minor >= 1 (reserved, and ignored, in minor 0): the mailboxes. */
+	uint32_t n_mbox;         /* how many; 0: none */
+	uint64_t mbox_off;       /* n_mbox slots; page aligned */
+	uint64_t mbox_taken_off; /* n_mbox uint32_t taken counters; page aligned */
+	uint32_t reserved[2];
 };
 
 _Static_assert(offsetof(struct wave_shm_header, magic) == 0, "layout");
@@ -59,7 +67,17 @@ _Static_assert(offsetof(struct wave_shm_header, total_size) == 16, "layout");
 _Static_assert(offsetof(struct wave_shm_header, ring) == 24, "layout");
 _Static_assert(offsetof(struct wave_shm_header, ctrl_off) == 56, "layout");
 _Static_assert(offsetof(struct wave_shm_header, ready) == 72, "layout");
+_Static_assert(offsetof(struct wave_shm_header, n_mbox) == 76, "layout");
+_Static_assert(offsetof(struct wave_shm_header, mbox_off) == 80, "layout");
+_Static_assert(offsetof(struct wave_shm_header, mbox_taken_off) == 88, "layout");
 _Static_assert(sizeof(struct wave_shm_header) == 104, "layout");
+
+/* The mailboxes of a header (none before minor 1, whatever its reserved
+ * words hold). */
+static inline uint32_t wave_shm_n_mbox(const struct wave_shm_header *h)
+{
+	return h->layout_minor >= 1 ? h->n_mbox : 0;
+}
 
 /*
  * A side's control page. It lives in memory local to its owner and is written
@@ -105,5 +123,14 @@ _Static_assert(sizeof(struct wave_shm_slot) == sizeof(struct wave_msg), "slot is
 _Static_assert(offsetof(struct wave_shm_slot, stamp) == offsetof(struct wave_msg, seq), "stamp");
 _Static_assert(offsetof(struct wave_shm_slot, tstamp) == offsetof(struct wave_msg, tstamp), "ts");
 _Static_assert(offsetof(struct wave_shm_slot, payload) == offsetof(struct wave_msg, payload), "pl");
+
+/*
+ * A mailbox is one slot: the agent stores the message, then the stamp (its
+ * 1-based put counter, release); the host reads the stamp (acquire), copies
+ * the message, then stores the stamp into the mailbox's taken counter
+ * (release), in the agent's memory. Only two stamps are legal in a mailbox:
+ * the taken counter (empty) and one more (full). The agent puts again only
+ * once it sees the previous message taken: a mailbox is never overwritten.
+ */
 
 #endif /* WAVE_SHM_LAYOUT_H */

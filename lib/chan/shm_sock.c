@@ -268,7 +268,7 @@ static bool uid_allowed(const struct shm_listener *l, uid_t uid)
 static int map_host_memory(const struct shm_listener *l, int memfd, void **map, size_t *len,
 			   struct wave_shm_header *h, const char **why)
 {
-	size_t max = wave_shm_layout_size(l->o.max_slots, l->o.max_slots);
+	size_t max = wave_shm_layout_size(l->o.max_slots, l->o.max_slots, WAVE_CHAN_MAX_MAILBOXES);
 	struct stat st;
 	int seals, ret;
 
@@ -504,7 +504,7 @@ static int make_memory(const struct wave_chan_opts *o, int *memfd, void **map, s
 {
 	int fd, ret;
 
-	*len = wave_shm_layout_size(o->host_to_agent_slots, o->agent_to_host_slots);
+	*len = wave_shm_layout_size(o->host_to_agent_slots, o->agent_to_host_slots, o->mailboxes);
 	fd = memfd_create("wave-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
@@ -571,7 +571,7 @@ static int shm_connect(const char *path, const struct wave_chan_opts *o, struct 
 	}
 	if ((ret = make_memory(o, &memfd, &map, &len)) < 0)
 		goto err;
-	wave_shm_layout_init(map, o->host_to_agent_slots, o->agent_to_host_slots);
+	wave_shm_layout_init(map, o->host_to_agent_slots, o->agent_to_host_slots, o->mailboxes);
 	memcpy(&h, map, sizeof(h));
 	if ((ret = wave_shm_place(map, &h, WAVE_ROLE_HOST, o->numa_node)) < 0)
 		goto err;

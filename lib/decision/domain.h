@@ -90,8 +90,13 @@ enum dom_emit {
  *               -1 to drop the host (it broke the protocol).
  * @prepare:     a decision the plugin emitted, about to leave (stamp it,
  *               mark what it answers): an enum dom_emit.
+ * @mailbox:     optional; after prepare: the mailbox of the host's channel
+ *               (wave_chan_mbox_put()) the decision goes to, below
+ *               @n_mbox (the channel's count, > 0), or -1 for the ring. A
+ *               channel's mailboxes belong to the domain whose host side
+ *               asked for them; a full mailbox is backpressure (unprepare).
  * @unprepare:   optional; it did not leave after all (the ring and the
- *               outbox were full): undo what prepare marked.
+ *               outbox, or its mailbox, were full): undo what prepare marked.
  * @sent:        optional; it left at @now.
  * @replay:      a new plugin instance (hot swap): walk the state into it.
  * @counters:    optional; the host's domain-level counters for the
@@ -109,6 +114,7 @@ struct domain_desc {
 	int (*welcome)(struct dom_host *dh);
 	int (*msg)(struct dom_host *dh, const struct wave_msg *m);
 	enum dom_emit (*prepare)(struct dom_host *dh, struct wave_msg *m);
+	int (*mailbox)(const struct dom_host *dh, const struct wave_msg *m, unsigned n_mbox);
 	void (*unprepare)(struct dom_host *dh, const struct wave_msg *m);
 	void (*sent)(struct dom_host *dh, const struct wave_msg *m, uint64_t now);
 	void (*replay)(struct dom_host *dh);

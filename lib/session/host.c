@@ -656,6 +656,25 @@ int host_wait_prepare(struct wave_host *h, int *fd, uint64_t *due)
 	return *fd < 0 ? -ENOTSUP : 0;
 }
 
+void host_set_mailboxes(struct wave_host *h, uint32_t n)
+{
+	h->copts.mailboxes = n;
+}
+
+unsigned host_mailboxes(const struct wave_host *h)
+{
+	return h->conn == CONN_READY ? (unsigned)wave_chan_mailboxes(h->ch) : 0;
+}
+
+int host_mbox_take(struct wave_host *h, unsigned i, struct wave_msg *m)
+{
+	int ret = h->conn == CONN_READY ? wave_chan_mbox_take(h->ch, i, m) : 0;
+
+	if (ret < 0)
+		lose_agent(h, wave_strerror(ret));
+	return ret;
+}
+
 void host_lose_agent(struct wave_host *h, const char *why)
 {
 	if (h->conn != CONN_NONE)

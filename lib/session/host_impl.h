@@ -95,6 +95,19 @@ int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n);
  * -ENOTSUP when the channel cannot wake a sleeper (poll it now and then). */
 int host_wait_prepare(struct wave_host *h, int *fd, uint64_t *due);
 
+/* Before host_start(): the channels the session opens hold @n mailboxes
+ * (wave_chan_opts.mailboxes), for the one domain that asks. */
+void host_set_mailboxes(struct wave_host *h, uint32_t n);
+
+/* The mailboxes of the channel to the agent: their count, 0 when there is
+ * no channel now (or it has none). */
+unsigned host_mailboxes(const struct wave_host *h);
+
+/* Takes mailbox @i (below host_mailboxes()): 1 with *@m (the agent's bytes,
+ * unchecked), 0 when empty, or the channel's error (the agent is then
+ * lost: on_state(FALLBACK)). */
+int host_mbox_take(struct wave_host *h, unsigned i, struct wave_msg *m);
+
 /* Takes the agent for lost (a protocol violation seen by a domain). */
 void host_lose_agent(struct wave_host *h, const char *why);
 

@@ -6,6 +6,11 @@
  * slot, preemption, the switch to fallback and back, and bad input are
  * checked exactly, message by message. Nothing here depends on timing: the
  * test waits for messages, and Check's timeout only catches a hang.
+ *
+ * Run twice: `check_sched_host` puts the agent's RUN and PRESTAGE into
+ * the CPUs' mailboxes (the default), `check_sched_host ring` makes the
+ * scheduler without mailboxes and sends them on the ring; every case
+ * expects the same outcomes of both.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -24,11 +30,15 @@
 #include <wave/wave.h>
 
 #include "check_run.h"
+#include "chan/shm_layout.h"
 #include "domains/sched/sched.h"
 #include "domains/sched/sched_impl.h"
 #include "session/proto.h"
 
 #define NCPU 2
+
+/* RUN and PRESTAGE go to the CPUs' mailboxes (else the ring). */
+static bool mbox_mode = true;
 
 /* The agent's end: a listener and the one channel of the host. */
 struct sagent {
@@ -152,7 +162,10 @@ static void sa_send(struct sagent *sa, uint16_t type, uint64_t task, uint64_t se
 	struct wave_msg m;
 
 	ck_assert_int_eq(wave_sched_msg_encode(&d, NCPU, &m), 0);
-	ck_assert_int_eq(wave_chan_send_burst(sa->ch, &m, 1), 1);
+	if (mbox_mode && (type == WAVE_SCHED_RUN || type == WAVE_SCHED_PRESTAGE))
+		ck_assert_int_eq(wave_chan_mbox_put(sa->ch, sched_mbox(cpu, type), &m), 0);
+	else
+		ck_assert_int_eq(wave_chan_send_burst(sa->ch, &m, 1), 1);
 }
 
 static void sa_close(struct sagent *sa)
@@ -186,6 +199,7 @@ static void host_opts(struct wave_host_opts *ho, struct wave_sched_opts *o)
 	o->n_cpus = NCPU;
 	o->batch = 1;
 	o->host = ho;
+	o->no_mailboxes = !mbox_mode;
 }
 
 static struct wave_sched *connect_sched(struct sagent *sa)
@@ -206,6 +220,7 @@ static struct wave_sched *connect_sched(struct sagent *sa)
 	sa_accept_join(sa);
 	sa->s = s;
 	ck_assert_int_eq(wave_sched_mode(s), WAVE_HOST_AGENT);
+	ck_assert_int_eq(wave_chan_mailboxes(sa->ch), mbox_mode ? 2 * NCPU : 0);
 	sa_expect_setup(sa);
 	return s;
 }
@@ -321,6 +336,8 @@ START_TEST(commit_and_every_abort)
 			      (unsigned long long)st.aborted[r]);
 	ck_assert_uint_eq(st.tasks, 4);
 	ck_assert_uint_eq(st.bad_decisions, 0);
+	/* Every RUN and PRESTAGE of the case came through a mailbox. */
+	ck_assert_uint_eq(st.mailboxed, mbox_mode ? 8 : 0);
 	teardown(&sa, s);
 }
 END_TEST
@@ -931,6 +948,230 @@ START_TEST(full_channel_loses_nothing)
 }
 END_TEST
 
+/* ---- mailboxes ---------------------------------------------------------- */
+
+/* A hostile agent's mailbox: a decision in another CPU's mailbox, or
+ * garbage, is treated as a bad message on the ring: counted, the agent
+ * dropped, the fallback runs the task. */
+START_TEST(bad_mailbox_decision)
+{
+	static const char *const why[] = { "wrong cpu", "wrong kind", "garbage" };
+
+	for (unsigned k = 0; k < 3 && mbox_mode; k++) {
+		struct sagent sa = { 0 };
+		struct wave_sched *s = connect_sched(&sa);
+		struct wave_sched_host_stats st;
+		struct wave_sched_grant g;
+		struct wave_sched_msg d = { .type = WAVE_SCHED_RUN, .task = 1, .cpu = 1 };
+		struct wave_msg m;
+
+		d.seq = new_task(s, &sa, 1, 1);
+		ck_assert_int_eq(wave_sched_msg_encode(&d, NCPU, &m), 0);
+		if (k == 2)
+			memset(m.payload.u8, 0xa5, sizeof(m.payload.u8));
+		/* CPU 0's RUN mailbox, or CPU 1's PRESTAGE one. */
+		ck_assert_int_eq(wave_chan_mbox_put(sa.ch, sched_mbox(k == 1, k == 1 ?
+					WAVE_SCHED_PRESTAGE : WAVE_SCHED_RUN), &m), 0);
+		while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
+			ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
+		ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+		ck_assert_msg(st.bad_decisions == 1, "%s", why[k]);
+		ck_assert_uint_eq(st.committed, 0);
+		sa_close(&sa);
+		ck_assert_int_eq(wave_sched_next(s, 1, &g), 1);
+		ck_assert_uint_eq(g.task, 1);
+		ck_assert_int_eq(g.source, WAVE_DECISION_FALLBACK);
+		teardown(&sa, s);
+	}
+}
+END_TEST
+
+/* The channel's memory in this process (host and scripted agent map the
+ * same memfd here; each case runs in a process of its own), by its name
+ * in /proc/self/maps. */
+static uint8_t *chan_memory(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo = 0;
+	char line[512];
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "memfd:wave-chan") && sscanf(line, "%lx-", &lo) == 1)
+			break;
+	fclose(f);
+	ck_assert_uint_ne(lo, 0);
+	return (uint8_t *)lo;
+}
+
+/* A mailbox whose stamp jumps (two puts the host never saw): the channel
+ * fails, as for an impossible ring stamp; the agent is lost and the
+ * fallback runs the task. */
+START_TEST(mailbox_stamp_jump)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s;
+	struct wave_sched_host_stats st;
+	struct wave_sched_grant g;
+	const struct wave_shm_header *h;
+	struct wave_shm_slot *mb;
+	uint8_t *mem;
+
+	if (!mbox_mode)
+		return; /* no mailboxes to spoil */
+	s = connect_sched(&sa);
+	new_task(s, &sa, 1, 1);
+	mem = chan_memory();
+	h = (const struct wave_shm_header *)mem;
+	ck_assert_uint_eq(h->n_mbox, 2 * NCPU);
+	mb = (struct wave_shm_slot *)(mem + h->mbox_off);
+	mb[sched_mbox(1, WAVE_SCHED_RUN)].type = WAVE_SCHED_RUN;
+	atomic_store(&mb[sched_mbox(1, WAVE_SCHED_RUN)].stamp, 2); /* taken is 0 */
+	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.fallbacks, 1);
+	ck_assert_uint_eq(st.committed, 0);
+	ck_assert_uint_eq(st.mailboxed, 0);
+	sa_close(&sa);
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 1);
+	ck_assert_uint_eq(g.task, 1);
+	ck_assert_int_eq(g.source, WAVE_DECISION_FALLBACK);
+	teardown(&sa, s);
+}
+END_TEST
+
+/*
+ * The agent goes with decisions in the mailboxes, none taken yet: each
+ * task runs exactly once, whether the host takes a decision before it
+ * notices (committed, the outcome undeliverable) or after (the fallback
+ * runs it).
+ */
+START_TEST(agent_gone_with_decisions_in_mailboxes)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s = connect_sched(&sa);
+	struct wave_sched_grant g;
+	uint64_t s1, s2, s3;
+	int seen[4] = { 0 }, ran = 0;
+
+	s1 = new_task(s, &sa, 1, 1);
+	s2 = new_task(s, &sa, 2, 1);
+	s3 = new_task(s, &sa, 3, 1);
+	sa_send(&sa, WAVE_SCHED_RUN, 1, s1, 0);
+	sa_send(&sa, WAVE_SCHED_PRESTAGE, 2, s2, 0);
+	sa_send(&sa, WAVE_SCHED_RUN, 3, s3, 1);
+	sa_close(&sa);
+	sa.s = NULL;
+	while (ran < 3) {
+		for (uint32_t cpu = 0; cpu < NCPU; cpu++) {
+			int ret = wave_sched_next(s, cpu, &g);
+
+			ck_assert_int_ge(ret, 0);
+			if (ret == 0)
+				continue;
+			ck_assert_uint_ge(g.task, 1);
+			ck_assert_uint_le(g.task, 3);
+			seen[g.task]++;
+			ran++;
+			ck_assert_int_eq(wave_sched_task_dead(s, g.task), 0);
+		}
+		if (ran < 3)
+			ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
+	}
+	for (int i = 1; i <= 3; i++)
+		ck_assert_msg(seen[i] == 1, "task %d ran %d times", i, seen[i]);
+	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
+	for (uint32_t cpu = 0; cpu < NCPU; cpu++)
+		ck_assert_int_eq(wave_sched_next(s, cpu, &g), 0);
+	teardown(&sa, s);
+}
+END_TEST
+
+/* The agent process of agent_killed_with_decisions_in_mailboxes: it
+ * listens (and says so on @ready), welcomes the host, reads its three
+ * tasks, decides for all three (RUN 1 and PRESTAGE 2 on CPU 0, RUN 3 on
+ * CPU 1), and is killed before the host takes any. */
+static void killed_agent(struct sagent *sa, int ready)
+{
+	uint64_t seq[4];
+
+	sa_listen(sa);
+	if (write(ready, "l", 1) != 1)
+		_exit(1);
+	sa_accept(sa);
+	sa_expect_setup(sa);
+	for (uint64_t id = 1; id <= 3; id++)
+		seq[id] = sa_expect(sa, WAVE_SCHED_TASK_NEW, id);
+	sa_send(sa, WAVE_SCHED_RUN, 1, seq[1], 0);
+	sa_send(sa, WAVE_SCHED_PRESTAGE, 2, seq[2], 0);
+	sa_send(sa, WAVE_SCHED_RUN, 3, seq[3], 1);
+	raise(SIGKILL);
+}
+
+/* A killed agent's decisions still in the mailboxes (or on the ring)
+ * lose nothing: every task runs exactly once, by the fallback or by a
+ * decision the host took before it noticed. */
+START_TEST(agent_killed_with_decisions_in_mailboxes)
+{
+	struct sagent sa = { 0 };
+	char tmpl[] = "/tmp/wave-sched-host-XXXXXX";
+	struct wave_host_opts ho;
+	struct wave_sched_opts o;
+	struct wave_sched *s = NULL;
+	struct wave_sched_grant g;
+	int seen[4] = { 0 }, ran = 0, p[2], status;
+	pid_t pid;
+	char c;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(sa.dir, sizeof(sa.dir), "%s", tmpl);
+	snprintf(sa.uri, sizeof(sa.uri), "shm://%s/agent.sock", sa.dir);
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		killed_agent(&sa, p[1]);
+		_exit(1);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	host_opts(&ho, &o);
+	ck_assert_int_eq(wave_sched_create(sa.uri, &o, &s, NULL), 0);
+	ck_assert_int_eq(wave_sched_mode(s), WAVE_HOST_AGENT);
+	for (uint64_t id = 1; id <= 3; id++)
+		ck_assert_int_eq(wave_sched_task_new(s, id, NULL), 0);
+	ck_assert_int_eq(wave_sched_flush(s), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	while (ran < 3) {
+		for (uint32_t cpu = 0; cpu < NCPU; cpu++) {
+			int ret = wave_sched_next(s, cpu, &g);
+
+			ck_assert_int_ge(ret, 0);
+			if (ret == 0)
+				continue;
+			ck_assert(g.task >= 1 && g.task <= 3);
+			seen[g.task]++;
+			ran++;
+			ck_assert_int_eq(wave_sched_task_dead(s, g.task), 0);
+		}
+		if (ran < 3)
+			ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
+	}
+	for (int i = 1; i <= 3; i++)
+		ck_assert_msg(seen[i] == 1, "task %d ran %d times", i, seen[i]);
+	while (wave_sched_mode(s) != WAVE_HOST_FALLBACK)
+		ck_assert_int_ge(wave_sched_poll(s, WAVE_US(1000)), 0);
+	for (uint32_t cpu = 0; cpu < NCPU; cpu++)
+		ck_assert_int_eq(wave_sched_next(s, cpu, &g), 0);
+	teardown(&sa, s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sched_host");
@@ -950,11 +1191,16 @@ static Suite *suite(void)
 	tcase_add_test(tc, managed_threads_local);
 	tcase_add_test(tc, managed_and_plain_tasks_exclusive);
 	tcase_add_test(tc, managed_thread_signal);
+	tcase_add_test(tc, bad_mailbox_decision);
+	tcase_add_test(tc, mailbox_stamp_jump);
+	tcase_add_test(tc, agent_gone_with_decisions_in_mailboxes);
+	tcase_add_test(tc, agent_killed_with_decisions_in_mailboxes);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	mbox_mode = !(argc > 1 && strcmp(argv[1], "ring") == 0);
 	return wave_check_run(suite());
 }

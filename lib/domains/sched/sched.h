@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <wave/msg.h>
+#include <wave/sched_msg.h>
 
 #include "../../decision/domain.h"
 
@@ -16,5 +17,15 @@ extern const struct domain_desc sched_domain;
  * count (sched_msg.c). Decode: 0 or -EBADMSG. */
 void sched_setup_encode(uint32_t n_cpus, struct wave_msg *out);
 int sched_setup_decode(const struct wave_msg *in, uint32_t *n_cpus);
+
+/* Mailboxes (wave_chan_mbox_put()): a host whose channel has
+ * SCHED_MBOX_PER_CPU per CPU gets each CPU's RUN and PRESTAGE decisions in
+ * mailbox sched_mbox(cpu, type), in its own memory, instead of the ring. */
+#define SCHED_MBOX_PER_CPU 2u
+
+static inline unsigned sched_mbox(uint32_t cpu, uint16_t type)
+{
+	return cpu * SCHED_MBOX_PER_CPU + (type == WAVE_SCHED_PRESTAGE);
+}
 
 #endif /* WAVE_DOMAINS_SCHED_H */

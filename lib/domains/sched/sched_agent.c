@@ -154,6 +154,19 @@ static enum dom_emit prepare(struct dom_host *dh, struct wave_msg *m)
 	return DOM_EMIT_NOW;
 }
 
+/* RUN and PRESTAGE go to their CPU's mailbox when the host made them. */
+static int mailbox(const struct dom_host *dh, const struct wave_msg *m, unsigned n_mbox)
+{
+	const struct sched_agent *s = dh->state;
+	struct wave_sched_msg d;
+
+	if (!s || (m->type != WAVE_SCHED_RUN && m->type != WAVE_SCHED_PRESTAGE) ||
+	    n_mbox < SCHED_MBOX_PER_CPU * s->st->n_cpus ||
+	    wave_sched_msg_decode(m, s->st->n_cpus, &d) < 0)
+		return -1;
+	return (int)sched_mbox(d.cpu, d.type);
+}
+
 /* A sched decision's latency runs from the event being handled, if any. */
 static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
 {
@@ -196,6 +209,7 @@ const struct domain_desc sched_domain = {
 	.check_ops = check_ops,
 	.msg = on_msg,
 	.prepare = prepare,
+	.mailbox = mailbox,
 	.sent = sent,
 	.replay = replay,
 	.fini = fini,

@@ -236,6 +236,51 @@ static int replay(void *user)
 	return 0;
 }
 
+/* ---- mailboxes -------------------------------------------------------------- */
+
+/* @m, from @cpu's mailbox for @type: checked as a message from the ring,
+ * and it must be that mailbox's. */
+static void mbox_decision(struct wave_sched *s, uint32_t cpu, uint16_t type,
+			  const struct wave_msg *m)
+{
+	struct wave_sched_msg d;
+
+	if (wave_sched_msg_decode(m, s->n_cpus, &d) < 0)
+		bad_decision(s, "malformed sched decision in a mailbox");
+	else if (d.type != type || d.cpu != cpu)
+		bad_decision(s, "sched decision in the wrong mailbox");
+	else
+		stage(s, &d);
+}
+
+unsigned sched_mbox_pull(struct wave_sched *s, uint32_t cpu)
+{
+	static const uint16_t types[SCHED_MBOX_PER_CPU] = { WAVE_SCHED_RUN, WAVE_SCHED_PRESTAGE };
+	struct wave_msg m;
+	unsigned n = 0;
+
+	if (!s->agent || host_mailboxes(s->h) < SCHED_MBOX_PER_CPU * s->n_cpus)
+		return 0;
+	/* A bad mailbox loses the agent (on_state()): then stop. */
+	for (unsigned k = 0; k < SCHED_MBOX_PER_CPU && s->agent; k++) {
+		if (host_mbox_take(s->h, sched_mbox(cpu, types[k]), &m) != 1)
+			continue;
+		s->st.mailboxed++;
+		mbox_decision(s, cpu, types[k], &m);
+		n++;
+	}
+	return n;
+}
+
+unsigned sched_mbox_pull_all(struct wave_sched *s)
+{
+	unsigned n = 0;
+
+	for (uint32_t cpu = 0; cpu < s->n_cpus && s->agent; cpu++)
+		n += sched_mbox_pull(s, cpu);
+	return n;
+}
+
 /* ---- progress --------------------------------------------------------------- */
 
 static void ticks(struct wave_sched *s, uint64_t now)
@@ -259,6 +304,7 @@ void sched_progress(struct wave_sched *s)
 		return;
 	(void)sched_flush(s);
 	(void)wave_host_poll(s->h, 0); /* stages decisions through on_sched_msg() */
+	(void)sched_mbox_pull_all(s);
 	ticks(s, wave_now_ns());
 	(void)sched_flush(s);
 }
@@ -280,6 +326,8 @@ int sched_connect(struct wave_sched *s, const char *uri, const struct wave_sched
 	if ((ret = host_new(uri, &ho, &s->h)) < 0 || (ret = host_add_domain(s->h, &d)) < 0 ||
 	    (ret = outbox_init(&s->ob, s->h, s->batch)) < 0)
 		return ret;
+	if (!o->no_mailboxes)
+		host_set_mailboxes(s->h, SCHED_MBOX_PER_CPU * s->n_cpus);
 	/* 1: no agent yet, fallback until one welcomes us. 0: welcomed and
 	 * resynced (the CPU count alone): the agent decides from now on. */
 	ret = host_start(s->h, true, err);

@@ -450,6 +450,7 @@ int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant 
 
 	if (c->current)
 		return -EBUSY;
+	(void)sched_mbox_pull(s, cpu); /* our own memory: no channel poll */
 	if (!dec_slots_used(c->slot, SLOTS_PER_CPU) && poll)
 		sched_progress(s); /* decisions, or a reconnection on fallback */
 	while (!t && s->agent && dec_slots_used(c->slot, SLOTS_PER_CPU))
@@ -515,8 +516,12 @@ static void sleep_until(struct wave_sched *s, uint64_t deadline)
 
 	if (s->h && !s->polling) {
 		ret = host_wait_prepare(s->h, &fd, &due);
-		if (ret == 1)
+		/* Armed: a mailbox put from now on rings; one before is here. */
+		if (ret == 1 || (ret == 0 && sched_mbox_pull_all(s))) {
+			if (fd >= 0)
+				close(fd);
 			return; /* a message is there: look at once */
+		}
 		due = wave_min_u64(deadline, due);
 	}
 	now = wave_now_ns();

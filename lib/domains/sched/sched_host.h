@@ -160,8 +160,14 @@ void sched_outcome(struct wave_sched *s, uint16_t decision, uint64_t task, uint6
 		   uint32_t cpu, unsigned result);
 /* Sends what is batched: 0, or -EAGAIN (the channel is full). */
 int sched_flush(struct wave_sched *s);
-/* Receives and stages decisions, sends events and ticks. */
+/* Receives and stages decisions (the ring's and every mailbox's), sends
+ * events and ticks. */
 void sched_progress(struct wave_sched *s);
+/* Stages the decisions waiting in @cpu's mailboxes, with loads of the
+ * host's own memory (no channel poll). Return: how many. */
+unsigned sched_mbox_pull(struct wave_sched *s, uint32_t cpu);
+/* The same for every CPU. */
+unsigned sched_mbox_pull_all(struct wave_sched *s);
 /* Registers the domain with a new host session to @uri and starts it:
  * under the agent, or on fallback until one welcomes us. */
 int sched_connect(struct wave_sched *s, const char *uri, const struct wave_sched_opts *o,
