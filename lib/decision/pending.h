@@ -103,6 +103,14 @@ static inline int dec_refuse(struct dec_refusals *r, enum dec_refusal why, int e
 	return err;
 }
 
+/* Counts an event the state model refused in *@counter and returns @err:
+ * the events' counterpart of dec_refuse(). */
+static inline int dec_count(uint64_t *counter, int err)
+{
+	(*counter)++;
+	return err;
+}
+
 static inline uint64_t dec_refusals_total(const struct dec_refusals *r)
 {
 	uint64_t sum = 0;

@@ -252,6 +252,20 @@ static void ctx_free(struct wave_plugin_ctx *ctx)
 	free(ctx);
 }
 
+int plugin_emit_decision(struct wave_plugin_ctx *ctx, struct dec_refusals *r,
+			 const struct wave_msg *m)
+{
+	int ret;
+
+	if (!ctx->emit)
+		return dec_refuse(r, DEC_REFUSED_FULL, -ENOTCONN);
+	ret = ctx->emit(ctx->emit_user, m, 1);
+	if (ret <= 0)
+		return dec_refuse(r, DEC_REFUSED_FULL, ret < 0 ? ret : -EAGAIN);
+	wave_plugin_ctr_add(ctx, CTR_EMITTED, 1);
+	return 0;
+}
+
 void dom_ctrs_register(struct dom_ctrs *c, struct wave_plugin_ctx *ctx)
 {
 	static const char *const names[DOM_CTR_COUNT] = {

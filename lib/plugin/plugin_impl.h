@@ -10,6 +10,7 @@
 #include <wave/plugin_loader.h>
 
 #include "../core/params.h"
+#include "../decision/pending.h"
 
 struct wave_plugin {
 	void *handle; /* from dlopen; NULL for a static plugin */
@@ -53,6 +54,38 @@ struct wave_plugin_ctx {
 
 /* Adds @delta to counter @id (single writer). */
 void wave_plugin_ctr_add(struct wave_plugin_ctx *ctx, unsigned id, uint64_t delta);
+
+/* ---- what every decision domain's state model does with its plugin ---- */
+
+/* The domain state behind @ctx when its plugin is of @domain, else NULL
+ * (the domain still checks the state's magic). */
+static inline const void *plugin_domain_state(const struct wave_plugin_ctx *ctx, unsigned domain)
+{
+	return ctx && ctx->plugin->desc->domain == domain ? ctx->domain_state : NULL;
+}
+
+/* After the plugin's op for one event returned @ret: counted. */
+static inline void plugin_op_done(struct wave_plugin_ctx *ctx, int ret)
+{
+	wave_plugin_ctr_add(ctx, CTR_EVENTS, 1);
+	if (ret < 0)
+		wave_plugin_ctr_add(ctx, CTR_EVENT_ERRORS, 1);
+}
+
+/* Calls @op of the plugin's ops table (of type @ops_type) if the table
+ * has it, and counts the event. */
+#define PLUGIN_CALL(ctx, ops_type, op, ...)                                            \
+	do {                                                                           \
+		const ops_type *ops_ = (ctx) ? (ctx)->plugin->desc->ops : NULL;         \
+		if (WAVE_OPS_HAS(ops_, ops_type, op))                                  \
+			plugin_op_done((ctx), ops_->op((ctx), __VA_ARGS__));           \
+	} while (0)
+
+/* Emits @m, a decision the state model checked, to the host; a channel
+ * that is full or gone is backpressure, counted as a refusal in @r.
+ * Return: 0 when it left, or the refusal's error. */
+int plugin_emit_decision(struct wave_plugin_ctx *ctx, struct dec_refusals *r,
+			 const struct wave_msg *m);
 
 /*
  * The counters every decision domain publishes in its plugin instance's

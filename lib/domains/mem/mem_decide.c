@@ -18,12 +18,10 @@
  * state by design (decisions, cooling, the scan hand). */
 static struct wave_mem_state *state_of(const struct wave_plugin_ctx *ctx)
 {
-	struct wave_mem_state *st;
+	struct wave_mem_state *st =
+		(struct wave_mem_state *)plugin_domain_state(ctx, WAVE_DOMAIN_MEM);
 
-	if (!ctx || ctx->plugin->desc->domain != WAVE_DOMAIN_MEM || !ctx->domain_state)
-		return NULL;
-	st = (struct wave_mem_state *)ctx->domain_state;
-	return st->magic == MEM_STATE_MAGIC ? st : NULL;
+	return st && st->magic == MEM_STATE_MAGIC ? st : NULL;
 }
 
 /* ---- decisions --------------------------------------------------------- */
@@ -39,14 +37,9 @@ static int emit_decision(struct wave_plugin_ctx *ctx, struct wave_mem_state *st,
 	/* Cannot fail: the tier was checked against the state. */
 	if ((ret = wave_mem_msg_encode(&d, st->n_tiers, &m)) < 0)
 		return ret;
-	if (!ctx->emit)
-		return dec_refuse(&st->refused, DEC_REFUSED_FULL, -ENOTCONN);
-	ret = ctx->emit(ctx->emit_user, &m, 1);
-	if (ret <= 0)
-		return dec_refuse(&st->refused, DEC_REFUSED_FULL, ret < 0 ? ret : -EAGAIN);
-	st->stats.sent++;
-	wave_plugin_ctr_add(ctx, CTR_EMITTED, 1);
-	return 0;
+	if ((ret = plugin_emit_decision(ctx, &st->refused, &m)) == 0)
+		st->stats.sent++;
+	return ret;
 }
 
 /* The checks every decision shares, in txn_check()'s order; the chunk, or

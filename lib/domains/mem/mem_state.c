@@ -156,30 +156,7 @@ static void chunk_touch(struct wave_mem_state *st, struct mem_chunk *c, uint32_t
 
 /* ---- calling the plugin ------------------------------------------------ */
 
-static const struct wave_mem_ops *ops_of(const struct wave_plugin_ctx *ctx)
-{
-	return ctx ? ctx->plugin->desc->ops : NULL;
-}
-
-/* Counts one delivered event and the plugin's error, if any. */
-static void op_done(struct wave_plugin_ctx *ctx, int ret)
-{
-	wave_plugin_ctr_add(ctx, CTR_EVENTS, 1);
-	if (ret < 0)
-		wave_plugin_ctr_add(ctx, CTR_EVENT_ERRORS, 1);
-}
-
-#define CALL(ctx, op, ...)                                                           \
-	do {                                                                         \
-		if (WAVE_OPS_HAS(ops_of(ctx), struct wave_mem_ops, op))              \
-			op_done((ctx), ops_of(ctx)->op((ctx), __VA_ARGS__));         \
-	} while (0)
-
-static int refuse(uint64_t *counter, int err)
-{
-	(*counter)++;
-	return err;
-}
+#define CALL(ctx, op, ...) PLUGIN_CALL(ctx, struct wave_mem_ops, op, __VA_ARGS__)
 
 /* ---- regions ----------------------------------------------------------- */
 
@@ -190,13 +167,13 @@ static int ev_region_add(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 	struct mem_tier *t = &st->tiers[m->tier];
 
 	if (mem_region_find(st, m->region))
-		return refuse(&st->stats.dup_region, -EEXIST);
+		return dec_count(&st->stats.dup_region, -EEXIST);
 	for (unsigned i = 0; i < WAVE_MEM_STATE_MAX_REGIONS && !r; i++)
 		if (!st->regions[i].live)
 			r = &st->regions[i];
 	if (!r || m->count > st->max_chunks - st->n_chunks ||
 	    !(r->c = malloc(m->count * sizeof(*r->c))))
-		return refuse(&st->stats.no_memory, -ENOMEM);
+		return dec_count(&st->stats.no_memory, -ENOMEM);
 	for (uint64_t i = 0; i < m->count; i++) {
 		r->c[i] = (struct mem_chunk){ .seq = m->seq, .epoch = st->epoch,
 					      .tier = (uint8_t)m->tier };
@@ -219,7 +196,7 @@ static int ev_region_del(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 	struct mem_region *r = mem_region_find(st, m->region);
 
 	if (!r)
-		return refuse(&st->stats.unknown, -ENOENT);
+		return dec_count(&st->stats.unknown, -ENOENT);
 	/* Its decisions in flight abort (as gone): their outcomes find no
 	 * chunk, and the tiers forget them now. */
 	for (uint64_t i = 0; i < r->n; i++) {
@@ -250,9 +227,9 @@ static struct mem_chunk *event_chunk(struct wave_mem_state *st, const struct wav
 	struct mem_chunk *c = mem_chunk_find(st, m->chunk);
 
 	if (!c)
-		*err = refuse(&st->stats.unknown, -ENOENT);
+		*err = dec_count(&st->stats.unknown, -ENOENT);
 	else if (m->seq <= c->seq)
-		*err = refuse(&st->stats.seq_backwards, -ESTALE);
+		*err = dec_count(&st->stats.seq_backwards, -ESTALE);
 	return c && m->seq > c->seq ? c : NULL;
 }
 
@@ -269,7 +246,7 @@ static int ev_chunk(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 		return err;
 	/* A fault brings a chunk back from the far tier into a faster one. */
 	if (fault && (st->tiers[c->tier].kind != WAVE_MEM_KIND_FAR || m->tier == c->tier))
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	mem_chunk_cool(st, c);
 	/* A decision in flight stays so: the host answers it (as stale). */
 	if (dec_pend_any(&c->pend)) {
@@ -295,10 +272,10 @@ static int ev_samples(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 	struct mem_region *r = mem_region_find(st, m->region);
 
 	if (!r)
-		return refuse(&st->stats.unknown, -ENOENT);
+		return dec_count(&st->stats.unknown, -ENOENT);
 	for (unsigned i = 0; i < m->n; i++)
 		if (m->index[i] >= r->n)
-			return refuse(&st->stats.unknown, -ENOENT);
+			return dec_count(&st->stats.unknown, -ENOENT);
 	for (unsigned i = 0; i < m->n; i++) {
 		struct mem_chunk *c = &r->c[m->index[i]];
 
@@ -336,7 +313,7 @@ static int ev_outcome(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 	if (!c) {
 		/* Its region went, and the decision with it (REGION_DEL). */
 		if (committed)
-			return refuse(&st->stats.unknown, -ENOENT);
+			return dec_count(&st->stats.unknown, -ENOENT);
 		count_result(st, m->result);
 		CALL(ctx, txn_aborted, NULL, m->chunk, m->decision, m->tier, m->result);
 		return 0;
@@ -345,7 +322,7 @@ static int ev_outcome(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 	 * a commit needs the chunk unchanged since, and advances it. */
 	if (!dec_pend_matches(&c->pend, pend_kind(m->decision), m->tier) || m->seq > c->seq ||
 	    (committed && (m->seq != c->seq || m->tier == c->tier)))
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	mem_chunk_unpend(st, c);
 	count_result(st, m->result);
 	if (committed) {
@@ -387,7 +364,7 @@ static int apply(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 	case WAVE_MEM_OUTCOME:
 		return ev_outcome(st, ctx, m);
 	default: /* a decision (only the agent sends those), or a second SETUP */
-		return refuse(&st->stats.bad_msgs, -ENOMSG);
+		return dec_count(&st->stats.bad_msgs, -ENOMSG);
 	}
 }
 
@@ -419,7 +396,7 @@ WAVE_API int wave_mem_state_apply(struct wave_mem_state *st, struct wave_plugin_
 	if (!st || !m || st->magic != MEM_STATE_MAGIC || !ctx_ok(st, ctx))
 		return -EINVAL;
 	if ((ret = wave_mem_msg_decode(m, st->n_tiers, &d)) < 0)
-		return refuse(&st->stats.bad_msgs, ret);
+		return dec_count(&st->stats.bad_msgs, ret);
 	was = st->now;
 	ret = apply(st, ctx, &d);
 	if (ret == 0)

@@ -15,14 +15,12 @@
 
 struct wave_rpc_state *rpc_state_of(const struct wave_plugin_ctx *ctx)
 {
-	struct wave_rpc_state *st;
-
-	if (!ctx || ctx->plugin->desc->domain != WAVE_DOMAIN_RPC || !ctx->domain_state)
-		return NULL;
 	/* Stored const because other domains only read theirs; an rpc
 	 * context drives its state by design, as a sched one does. */
-	st = (struct wave_rpc_state *)ctx->domain_state;
-	return st->magic == RPC_STATE_MAGIC ? st : NULL;
+	struct wave_rpc_state *st =
+		(struct wave_rpc_state *)plugin_domain_state(ctx, WAVE_DOMAIN_RPC);
+
+	return st && st->magic == RPC_STATE_MAGIC ? st : NULL;
 }
 
 const struct wave_rpc_ops *rpc_ops(const struct wave_plugin_ctx *ctx)
@@ -40,14 +38,9 @@ static int emit(struct wave_plugin_ctx *ctx, struct wave_rpc_state *st,
 	/* Cannot fail: every field was checked against the model. */
 	if ((ret = wave_rpc_msg_encode(d, &st->dims, &m)) < 0)
 		return ret;
-	if (!ctx->emit)
-		return dec_refuse(&st->refused, DEC_REFUSED_FULL, -ENOTCONN);
-	ret = ctx->emit(ctx->emit_user, &m, 1);
-	if (ret <= 0)
-		return dec_refuse(&st->refused, DEC_REFUSED_FULL, ret < 0 ? ret : -EAGAIN);
-	st->stats.sent++;
-	wave_plugin_ctr_add(ctx, CTR_EMITTED, 1);
-	return 0;
+	if ((ret = plugin_emit_decision(ctx, &st->refused, &m)) == 0)
+		st->stats.sent++;
+	return ret;
 }
 
 /* The checks of a decision's worker. */

@@ -96,12 +96,6 @@ void rpc_entry_view(const struct wave_rpc_state *st, uint32_t b, struct wave_rpc
 
 /* ---- applying messages ----------------------------------------------------- */
 
-static int refuse(uint64_t *counter, int err)
-{
-	(*counter)++;
-	return err;
-}
-
 static bool live(const struct wave_rpc_state *st, uint32_t w)
 {
 	return w < st->dims.max_workers && st->workers[w].live;
@@ -128,7 +122,7 @@ static int worker_add(struct wave_rpc_state *st, struct wave_plugin_ctx *ctx,
 	struct wave_rpc_worker v;
 
 	if (k->live)
-		return refuse(&st->stats.dup_worker, -EEXIST);
+		return dec_count(&st->stats.dup_worker, -EEXIST);
 	memset(k, 0, sizeof(*k));
 	k->live = 1;
 	k->gen = d->gen;
@@ -148,9 +142,9 @@ static int worker_del(struct wave_rpc_state *st, struct wave_plugin_ctx *ctx,
 	struct wave_rpc_worker v;
 
 	if (!k->live || k->gen != d->gen)
-		return refuse(&st->stats.unknown_worker, -ENOENT);
+		return dec_count(&st->stats.unknown_worker, -ENOENT);
 	if (k->buckets)
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	k->live = 0;
 	st->n_live--;
 	for (uint32_t i = 0; i < st->dims.n_dispatchers; i++)
@@ -172,7 +166,7 @@ static int buckets(struct wave_rpc_state *st, struct wave_plugin_ctx *ctx,
 	/* All or nothing: every entry's worker must be live (or none). */
 	for (unsigned i = 0; i < d->n; i++)
 		if (d->e[i].a != WAVE_RPC_NO_WORKER && !live(st, d->e[i].a))
-			return refuse(&st->stats.unknown_worker, -ENOENT);
+			return dec_count(&st->stats.unknown_worker, -ENOENT);
 	st->epoch = d->epoch;
 	for (unsigned i = 0; i < d->n; i++) {
 		uint32_t b = d->bucket + i, from = st->entries[b].worker;
@@ -191,7 +185,7 @@ static int load(struct wave_rpc_state *st, const struct wave_rpc_msg *d)
 	struct rpc_worker *k = &st->workers[d->worker];
 
 	if (!k->live)
-		return refuse(&st->stats.unknown_worker, -ENOENT);
+		return dec_count(&st->stats.unknown_worker, -ENOENT);
 	k->queue_depth = d->queue_depth;
 	k->busy_ns += d->busy_ns;
 	k->completions += d->completions;
@@ -264,9 +258,9 @@ static int outcome(struct wave_rpc_state *st, struct wave_plugin_ctx *ctx,
 	struct dec_pend *p = move ? &st->entries[d->bucket].pend : &st->disp[d->bucket].pend;
 
 	if (!dec_pend_matches(p, move ? RPC_PEND_MOVE : RPC_PEND_PRESTAGE, d->worker))
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	if (d->cur_worker != WAVE_RPC_NO_WORKER && !live(st, d->cur_worker))
-		return refuse(&st->stats.unknown_worker, -ENOENT);
+		return dec_count(&st->stats.unknown_worker, -ENOENT);
 	/* The host's truth, whatever the result. */
 	(void)dec_pend_unlink(p, NULL, 0);
 	st->epoch = d->epoch;
@@ -310,7 +304,7 @@ static int apply(struct wave_rpc_state *st, struct wave_plugin_ctx *ctx,
 	case WAVE_RPC_OUTCOME:
 		return outcome(st, ctx, d);
 	default: /* a decision: a host never sends one */
-		return refuse(&st->stats.bad_msgs, -EBADMSG);
+		return dec_count(&st->stats.bad_msgs, -EBADMSG);
 	}
 }
 
@@ -323,7 +317,7 @@ WAVE_API int wave_rpc_state_apply(struct wave_rpc_state *st, struct wave_plugin_
 	if (!st || st->magic != RPC_STATE_MAGIC || !m || (ctx && rpc_state_of(ctx) != st))
 		return -EINVAL;
 	if ((ret = wave_rpc_msg_decode(m, &st->dims, &d)) < 0)
-		return refuse(&st->stats.bad_msgs, ret);
+		return dec_count(&st->stats.bad_msgs, ret);
 	if ((ret = apply(st, ctx, &d)) == 0)
 		st->stats.events++;
 	return ret;

@@ -17,12 +17,10 @@
  * its state by design (see wave_plugin_ctx_opts.domain_state). */
 static struct wave_sched_state *state_of(const struct wave_plugin_ctx *ctx)
 {
-	struct wave_sched_state *st;
+	struct wave_sched_state *st =
+		(struct wave_sched_state *)plugin_domain_state(ctx, WAVE_DOMAIN_SCHED);
 
-	if (!ctx || ctx->plugin->desc->domain != WAVE_DOMAIN_SCHED || !ctx->domain_state)
-		return NULL;
-	st = (struct wave_sched_state *)ctx->domain_state;
-	return st->magic == SCHED_STATE_MAGIC ? st : NULL;
+	return st && st->magic == SCHED_STATE_MAGIC ? st : NULL;
 }
 
 /* Encodes and emits one decision; 0 when the host's channel took it. */
@@ -36,14 +34,9 @@ static int emit_decision(struct wave_plugin_ctx *ctx, struct wave_sched_state *s
 	/* Cannot fail: every field was checked against the state. */
 	if ((ret = wave_sched_msg_encode(&d, st->n_cpus, &m)) < 0)
 		return ret;
-	if (!ctx->emit)
-		return dec_refuse(&st->refused, DEC_REFUSED_FULL, -ENOTCONN);
-	ret = ctx->emit(ctx->emit_user, &m, 1);
-	if (ret <= 0)
-		return dec_refuse(&st->refused, DEC_REFUSED_FULL, ret < 0 ? ret : -EAGAIN);
-	st->stats.sent++;
-	wave_plugin_ctr_add(ctx, CTR_EMITTED, 1);
-	return 0;
+	if ((ret = plugin_emit_decision(ctx, &st->refused, &m)) == 0)
+		st->stats.sent++;
+	return ret;
 }
 
 /* The checks RUN and PRESTAGE share; the task, or NULL with *@err set. */

@@ -129,30 +129,7 @@ void sched_task_clear_pending(struct wave_sched_state *st, struct sched_task *t)
 
 /* ---- calling the plugin ------------------------------------------------ */
 
-static const struct wave_sched_ops *ops_of(const struct wave_plugin_ctx *ctx)
-{
-	return ctx ? ctx->plugin->desc->ops : NULL;
-}
-
-/* Counts one delivered event and the plugin's error, if any. */
-static void op_done(struct wave_plugin_ctx *ctx, int ret)
-{
-	wave_plugin_ctr_add(ctx, CTR_EVENTS, 1);
-	if (ret < 0)
-		wave_plugin_ctr_add(ctx, CTR_EVENT_ERRORS, 1);
-}
-
-#define CALL(ctx, op, ...)                                                           \
-	do {                                                                         \
-		if (WAVE_OPS_HAS(ops_of(ctx), struct wave_sched_ops, op))            \
-			op_done((ctx), ops_of(ctx)->op((ctx), __VA_ARGS__));         \
-	} while (0)
-
-static int refuse(uint64_t *counter, int err)
-{
-	(*counter)++;
-	return err;
-}
+#define CALL(ctx, op, ...) PLUGIN_CALL(ctx, struct wave_sched_ops, op, __VA_ARGS__)
 
 /* ---- events ------------------------------------------------------------ */
 
@@ -163,9 +140,9 @@ static int ev_new(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 	struct sched_task *t;
 
 	if (sched_task_find(st, m->task))
-		return refuse(&st->stats.dup_new, -EEXIST);
+		return dec_count(&st->stats.dup_new, -EEXIST);
 	if (!(t = sched_task_insert(st, m->task)))
-		return refuse(&st->stats.no_memory, -ENOMEM);
+		return dec_count(&st->stats.no_memory, -ENOMEM);
 	t->seq = m->seq;
 	t->state = m->state;
 	t->hint = m->hint;
@@ -186,9 +163,9 @@ static struct sched_task *event_task(struct wave_sched_state *st, const struct w
 	struct sched_task *t = sched_task_find(st, m->task);
 
 	if (!t)
-		*err = refuse(&st->stats.unknown_task, -ENOENT);
+		*err = dec_count(&st->stats.unknown_task, -ENOENT);
 	else if (m->seq <= t->seq)
-		*err = refuse(&st->stats.seq_backwards, -ESTALE);
+		*err = dec_count(&st->stats.seq_backwards, -ESTALE);
 	return t && m->seq > t->seq ? t : NULL;
 }
 
@@ -202,7 +179,7 @@ static int ev_wakeup(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 	if (!(t = event_task(st, m, &err)))
 		return err;
 	if (t->state != WAVE_SCHED_BLOCKED)
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	t->seq = m->seq;
 	t->state = WAVE_SCHED_RUNNABLE;
 	sched_task_view(t, &view);
@@ -235,7 +212,7 @@ static int ev_stop(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 	if (!(t = event_task(st, m, &err)))
 		return err;
 	if (t->state != WAVE_SCHED_RUNNING || t->cpu != m->cpu)
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	stop_running(st, t, m->now_ns);
 	t->seq = m->seq;
 	t->state = m->type == WAVE_SCHED_TASK_BLOCKED ? WAVE_SCHED_BLOCKED : WAVE_SCHED_RUNNABLE;
@@ -261,7 +238,7 @@ static int ev_dead(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 	/* It died on the CPU the state has it on, or off any CPU. */
 	if ((t->state == WAVE_SCHED_RUNNING) != (m->cpu != WAVE_SCHED_CPU_NONE) ||
 	    (m->cpu != WAVE_SCHED_CPU_NONE && t->cpu != m->cpu))
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	if (t->state == WAVE_SCHED_RUNNING)
 		stop_running(st, t, m->now_ns);
 	sched_task_clear_pending(st, t);
@@ -280,7 +257,7 @@ static int ev_cpu(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 		return 0;
 	}
 	if (st->cpus[m->cpu].current)
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	CALL(ctx, cpu_idle, m->cpu, m->now_ns);
 	return 0;
 }
@@ -315,7 +292,7 @@ static int out_commit(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 
 	/* The host reports the end of a CPU's task before it starts another. */
 	if (c->current || t->state != WAVE_SCHED_RUNNABLE)
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	sched_task_clear_pending(st, t);
 	t->state = WAVE_SCHED_RUNNING;
 	t->cpu = m->cpu;
@@ -339,7 +316,7 @@ static int ev_outcome(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 		return out_preempt(st, m);
 	t = sched_task_find(st, m->task);
 	if (!t && m->result == WAVE_SCHED_COMMITTED)
-		return refuse(&st->stats.unknown_task, -ENOENT);
+		return dec_count(&st->stats.unknown_task, -ENOENT);
 	/* An abort for a task that exited meanwhile (its death freed the
 	 * CPU), or for an earlier task of the same id: that one's decision
 	 * was based on a sequence number older than the new task's. */
@@ -350,7 +327,7 @@ static int ev_outcome(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 		return 0;
 	}
 	if (!dec_pend_matches(&t->pend, kind, m->cpu))
-		return refuse(&st->stats.bad_transition, -EPROTO);
+		return dec_count(&st->stats.bad_transition, -EPROTO);
 	if (m->result == WAVE_SCHED_COMMITTED)
 		return out_commit(st, ctx, t, m);
 	/* Events were applied as they came, so clearing the pending decision
@@ -384,7 +361,7 @@ static int apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 	case WAVE_SCHED_OUTCOME:
 		return ev_outcome(st, ctx, m);
 	default: /* a decision: only the agent sends those */
-		return refuse(&st->stats.bad_msgs, -ENOMSG);
+		return dec_count(&st->stats.bad_msgs, -ENOMSG);
 	}
 }
 
@@ -425,7 +402,7 @@ WAVE_API int wave_sched_state_apply(struct wave_sched_state *st, struct wave_plu
 	if (!st || !m || st->magic != SCHED_STATE_MAGIC || !ctx_ok(st, ctx))
 		return -EINVAL;
 	if ((ret = wave_sched_msg_decode(m, st->n_cpus, &d)) < 0)
-		return refuse(&st->stats.bad_msgs, ret);
+		return dec_count(&st->stats.bad_msgs, ret);
 	ret = apply(st, ctx, &d);
 	if (ret == 0)
 		st->stats.events++;
