@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz target: the decision trace reader (lib/trace/trace_read.c). The
+ * input is a whole trace file, as a hostile or damaged one could be. The
+ * reader must read it to its end or refuse it with an error naming a byte
+ * offset inside the input, never read outside it; records it gives must be
+ * of a known kind, in time order, at offsets inside the input.
+ *
+ * Built with -fsanitize=fuzzer by clang (WAVE_FUZZ=ON), and as a plain
+ * function that fuzz_replay.c calls on the stored corpus with any compiler.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace/trace.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Out of memory aside, every refusal says where, inside the input. */
+static void check_error(const struct wave_error *err, size_t size)
+{
+	const char *at = strstr(err->text, "offset ");
+
+	if (err->code == -ENOMEM)
+		return;
+	if (!at || strtoull(at + 7, NULL, 10) > size)
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct trace_reader *r;
+	struct trace_rec rec;
+	struct wave_error err;
+	uint64_t last = 0;
+	int ret;
+
+	if (trace_reader_open_mem(data, size, "fuzz", &r, &err) < 0) {
+		check_error(&err, size);
+		return 0;
+	}
+	while ((ret = trace_reader_next(r, &rec, &err)) == 1) {
+		if (rec.kind >= TRACE_KIND_COUNT || rec.t_ns < last || rec.offset >= size)
+			abort();
+		last = rec.t_ns;
+	}
+	if (ret < 0)
+		check_error(&err, size);
+	trace_reader_close(r);
+	return 0;
+}
