@@ -5,7 +5,8 @@
  * SIGTERM or SIGINT (every host is told goodbye). SIGHUP reloads the
  * configuration, hot-swaps the plugins whose configuration changed and
  * moves every thread to the new "cpus"; SIGUSR1 prints the statistics
- * (JSON) on stdout.
+ * (JSON) on stdout; SIGUSR2 turns the recording of decision traces on or
+ * off (docs/trace.md).
  *
  * Signals are taken synchronously: they are blocked in every thread and the
  * main thread waits for them with sigwait(), while wave_agent_run() serves
@@ -39,7 +40,8 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: TERM/INT stop (hosts are told goodbye), HUP reloads the\n"
 		"configuration (hot-swaps changed plugins, moves to changed cpus),\n"
-		"USR1 prints statistics. Warnings are printed; set WAVE_LOG=info (or\n"
+		"USR1 prints statistics, USR2 turns recording decision traces on or off\n"
+		"(the configuration's \"record\"). Warnings are printed; set WAVE_LOG=info (or\n"
 		"debug) for more messages, WAVE_LOG=off for none.\n");
 }
 
@@ -291,9 +293,24 @@ static void reload(struct wave_agent *a, const char *path, struct wave_config **
 		moved ? " (threads moved to the new cpus)" : "");
 }
 
+/* SIGUSR2: recording on if it was off, else off. */
+static void toggle_record(struct wave_agent *a, bool *on)
+{
+	int ret = wave_agent_record(a, !*on);
+
+	if (ret < 0) {
+		fprintf(stderr, "wave-agentd: cannot record: %s\n",
+			ret == -ENOENT ? "the configuration has no \"record\"" : wave_strerror(ret));
+		return;
+	}
+	*on = !*on;
+	fprintf(stderr, "wave-agentd: recording %s\n", *on ? "on" : "off");
+}
+
 static int wait_signals(struct wave_agent *a, const sigset_t *set, const char *path,
 			struct wave_config **cfg, const cpu_set_t *all)
 {
+	bool recording = (*cfg)->record.path && (*cfg)->record.enabled;
 	int sig;
 
 	for (;;) {
@@ -303,6 +320,8 @@ static int wait_signals(struct wave_agent *a, const sigset_t *set, const char *p
 			reload(a, path, cfg, all);
 		else if (sig == SIGUSR1)
 			print_stats(a);
+		else if (sig == SIGUSR2)
+			toggle_record(a, &recording);
 		else
 			return wave_agent_stop(a);
 	}
@@ -329,6 +348,7 @@ static int run(const char *path, struct wave_config *cfg)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	/* Before any thread exists, so that every thread inherits the mask. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	ret = wave_agent_create(cfg, &a, &err);

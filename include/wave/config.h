@@ -60,6 +60,23 @@ struct wave_config_domain {
 };
 
 /**
+ * struct wave_config_record - "record": decision traces (docs/trace.md).
+ * @path:      the directory they are written to (absolute), or NULL when
+ *             the configuration has no "record": the agent records nothing.
+ * @max_bytes: one file's cap ("max_bytes", default 64 MiB).
+ * @rotate:    older files kept per host and domain ("rotate", default 2);
+ *             0: a file that reaches the cap stops growing.
+ * @enabled:   record from the start ("enabled", default true); else only
+ *             once wave_agent_record() turns it on.
+ */
+struct wave_config_record {
+	char *path;
+	uint64_t max_bytes;
+	uint32_t rotate;
+	int enabled;
+};
+
+/**
  * struct wave_config - a parsed configuration. Read-only for the caller;
  * free it with wave_config_free(). Later versions only append fields.
  *
@@ -87,6 +104,7 @@ struct wave_config_domain {
  * @stats_socket:         "stats_socket": an absolute path where the agent
  *                        serves its statistics on a Unix socket (mode
  *                        0600), or NULL for none. See wave_agent_create().
+ * @record:               "record": decision traces.
  */
 struct wave_config {
 	size_t size;
@@ -109,6 +127,7 @@ struct wave_config {
 	size_t n_plugin_path;
 	struct wave_config_domain domains[WAVE_DOMAIN_COUNT];
 	char *stats_socket;
+	struct wave_config_record record;
 };
 
 /**

@@ -65,6 +65,7 @@ static int agent_init(struct wave_agent *a, const struct wave_config *cfg,
 	int ret;
 
 	a->cfg = cfg;
+	a->recording = cfg->record.path && cfg->record.enabled;
 	a->epfd = a->stopfd = -1;
 	a->stats.fd = -1;
 	pthread_mutex_init(&a->lock, NULL);

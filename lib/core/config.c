@@ -685,11 +685,59 @@ static int parse_stats_socket(struct parser *ps, json_t *root)
 	return ret ? ret : dup_string(ps, v, &ps->cfg->stats_socket);
 }
 
+/* "record": decision traces (docs/trace.md). The path is a directory, made
+ * absolute for the reason above; one file per host and domain goes in it. */
+static int parse_record_fields(struct parser *ps, json_t *rec)
+{
+	static const char *const keys[] = { "path", "max_bytes", "rotate", "enabled" };
+	struct wave_config_record *r = &ps->cfg->record;
+	json_t *v;
+	int ret;
+
+	if ((ret = check_object(ps, rec)) < 0 ||
+	    (ret = check_keys(ps, rec, keys, WAVE_ARRAY_SIZE(keys))) < 0 ||
+	    (ret = get_uint(ps, rec, "max_bytes", 1u << 20, 1ull << 40, &r->max_bytes)) < 0 ||
+	    (ret = get_u32(ps, rec, "rotate", 0, 1000, &r->rotate)) < 0)
+		return ret;
+	if ((v = json_object_get(rec, "enabled"))) {
+		push_key(ps, "enabled");
+		if (!json_is_boolean(v))
+			return fail_expected(ps, v, "true or false");
+		pop(ps);
+		r->enabled = json_is_true(v);
+	}
+	push_key(ps, "path");
+	if (!(v = json_object_get(rec, "path")))
+		return fail(ps, 1, "required: the directory traces are written to");
+	if ((ret = want_string(ps, v, "an absolute path of at most 4000 bytes", 4000)) < 0)
+		return ret;
+	if (json_string_value(v)[0] != '/')
+		return fail_expected(ps, v, "an absolute path of at most 4000 bytes");
+	pop(ps);
+	return dup_string(ps, v, &r->path);
+}
+
+static int parse_record(struct parser *ps, json_t *root)
+{
+	json_t *v = json_object_get(root, "record");
+	int ret;
+
+	if (!v)
+		return 0;
+	push_key(ps, "record");
+	ps->cfg->record.max_bytes = 64u << 20;
+	ps->cfg->record.rotate = 2;
+	ps->cfg->record.enabled = 1;
+	ret = parse_record_fields(ps, v);
+	pop(ps);
+	return ret;
+}
+
 static int parse_root(struct parser *ps, json_t *root)
 {
-	static const char *const keys[] = { "version", "listen",	   "cpus",
-					    "heartbeat", "channel",	   "auth",
-					    "plugin_path", "domains",	   "stats_socket" };
+	static const char *const keys[] = { "version",	   "listen",  "cpus",	"heartbeat",
+					    "channel",	   "auth",    "plugin_path", "domains",
+					    "stats_socket", "record" };
 	int ret;
 
 	if (!json_is_object(root))
@@ -698,9 +746,10 @@ static int parse_root(struct parser *ps, json_t *root)
 	    (ret = parse_version(ps, root)) < 0 || (ret = parse_listen(ps, root)) < 0 ||
 	    (ret = parse_cpus(ps, root)) < 0 || (ret = parse_heartbeat(ps, root)) < 0 ||
 	    (ret = parse_channel(ps, root)) < 0 || (ret = parse_auth(ps, root)) < 0 ||
-	    (ret = parse_plugin_path(ps, root)) < 0 || (ret = parse_domains(ps, root)) < 0)
+	    (ret = parse_plugin_path(ps, root)) < 0 || (ret = parse_domains(ps, root)) < 0 ||
+	    (ret = parse_stats_socket(ps, root)) < 0)
 		return ret;
-	return parse_stats_socket(ps, root);
+	return parse_record(ps, root);
 }
 
 static struct wave_config *config_new(const char *source)
@@ -804,6 +853,7 @@ WAVE_API void wave_config_free(struct wave_config *cfg)
 	wave_cfg_free(cfg->token);
 	free_strings(cfg->plugin_path, cfg->n_plugin_path);
 	wave_cfg_free(cfg->stats_socket);
+	wave_cfg_free(cfg->record.path);
 	for (int i = 0; i < WAVE_DOMAIN_COUNT; i++) {
 		wave_cfg_free(cfg->domains[i].plugin);
 		wave_params_free(cfg->domains[i].params);

@@ -100,7 +100,8 @@ struct trace_writer {
 	struct trace_meta meta;
 };
 
-/* Creates @o->path (replacing it) and writes its header. 0, or -errno
+/* Creates @o->path and writes its header; a file there already becomes
+ * path.1 (and so on) when rotating, else is replaced. 0, or -errno
  * with @err filled. */
 int trace_writer_open(const struct trace_writer_opts *o, const struct trace_meta *meta,
 		      struct trace_writer **out, struct wave_error *err);

@@ -209,7 +209,8 @@ int trace_writer_open(const struct trace_writer_opts *o, const struct trace_meta
 	w->o.max_bytes = o->max_bytes;
 	w->o.rotate = o->rotate;
 	w->fd = -1;
-	if ((ret = file_start(w)) < 0) {
+	/* A file of the same name is kept as an older one when rotating. */
+	if ((o->rotate && (ret = rotate(w)) < 0) || (ret = file_start(w)) < 0) {
 		wave_error_set(err, ret, o->path, 0, 0, "cannot write: %s", wave_strerror(ret));
 		trace_writer_close(w);
 		return ret;
