@@ -45,6 +45,11 @@ struct wtask {
 	uint64_t ran0;
 };
 
+/* An entry of the id map: the trace's task id, its index + 1. */
+struct idslot {
+	uint64_t id, idx;
+};
+
 struct samples {
 	uint64_t *v;
 	size_t n, cap;
@@ -100,10 +105,10 @@ static uint64_t quantile(struct samples *s, double q)
 
 static struct wtask *task_get(struct workload *w, uint64_t id, bool add)
 {
-	uint32_t *slot = u64map_find(&w->ids, id);
+	struct idslot *slot = u64map_find(&w->ids, id);
 
 	if (slot)
-		return &w->t[*slot - 1];
+		return &w->t[slot->idx - 1];
 	if (!add)
 		return NULL;
 	if (w->n == w->cap) {
@@ -117,7 +122,7 @@ static struct wtask *task_get(struct workload *w, uint64_t id, bool add)
 	}
 	if (!(slot = u64map_insert(&w->ids, id)))
 		return NULL;
-	*slot = (uint32_t)++w->n;
+	slot->idx = ++w->n;
 	memset(&w->t[w->n - 1], 0, sizeof(w->t[0]));
 	w->t[w->n - 1].head = w->t[w->n - 1].tail = w->t[w->n - 1].cur = NONE;
 	w->t[w->n - 1].init_sleep = NEVER;
@@ -260,7 +265,7 @@ static int workload_read(struct workload *w, struct trace_reader *r, struct wave
 	if (sched_replay_cpus(trace_reader_meta(r), r, &w->n_cpus) < 0)
 		return wave_error_set(err, -EBADMSG, "replay", 0, 0,
 				      "the trace has no sched SETUP (the host's CPU count)");
-	if (u64map_init(&w->ids, sizeof(uint32_t)) < 0 ||
+	if (u64map_init(&w->ids, sizeof(struct idslot)) < 0 ||
 	    !(w->last_tick = calloc(w->n_cpus, sizeof(*w->last_tick))))
 		return wave_error_set(err, -ENOMEM, "replay", 0, 0, "out of memory");
 	while ((ret = trace_reader_next(r, &rec, err)) == 1) {

@@ -78,6 +78,7 @@ int sched_replay_describe(const struct trace_meta *meta, const struct wave_msg *
 /* ---- Chrome / Perfetto ------------------------------------------------- */
 
 struct run {
+	uint64_t task; /* the map's key */
 	uint64_t start, seq;
 	uint32_t cpu;
 };
@@ -140,7 +141,9 @@ static int on_event(struct chrome *c, const struct wave_sched_msg *d, uint64_t t
 		run_end(c, d->task, t, "?");
 		if (!(r = u64map_insert(&c->running, d->task)))
 			return -ENOMEM;
-		*r = (struct run){ t, d->seq, d->cpu };
+		r->start = t;
+		r->seq = d->seq;
+		r->cpu = d->cpu;
 		return 0;
 	case WAVE_SCHED_TASK_BLOCKED:
 	case WAVE_SCHED_TASK_YIELD:
