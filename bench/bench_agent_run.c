@@ -8,6 +8,7 @@
  * from the agent, answer the event it names, and arrive in order, so a lost
  * or duplicated decision fails the run instead of producing a number.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,7 +35,7 @@ struct run_side {
 	const struct bench_cfg *cfg;
 	struct bench_agent_result *res;
 	char uri[128];
-	char cfg_json[1024];
+	char cfg_json[1536];
 	int ready_fd; /* agent: written once listening */
 	int stop_fd;  /* agent: readable (EOF) when the run is over */
 	int stop_w;   /* the parent's end of that pipe: children close it */
@@ -563,10 +564,23 @@ static int run_pair(struct run_side *s)
 	return ret;
 }
 
-int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir,
+/* Removes the traces a recording run left in @dir. */
+static void remove_traces(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	while (d && (e = readdir(d)))
+		if (strstr(e->d_name, ".trace"))
+			unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir, bool record,
 		    struct bench_agent_result *res)
 {
-	char dir[] = "/tmp/wave-bench-agent-XXXXXX", sock[64];
+	char dir[] = "/tmp/wave-bench-agent-XXXXXX", sock[64], rec[128] = "";
 	struct run_side s = { .cfg = cfg, .res = res, .ready_fd = -1, .stop_fd = -1, .stop_w = -1 };
 	int ret;
 
@@ -576,18 +590,25 @@ int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir,
 		return -errno;
 	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
 	snprintf(s.uri, sizeof(s.uri), "shm://%s", sock);
+	/* A trace per host, 256 MiB each and one older file: what an agent
+	 * left recording would do; the files go with the directory. */
+	if (record)
+		snprintf(rec, sizeof(rec),
+			 ", \"record\": {\"path\": \"%s\", \"max_bytes\": 268435456, \"rotate\": 1}",
+			 dir);
 	/* spin_ns: the agent polls for a second before it sleeps, as a
 	 * dedicated agent core would; alone on one CPU it must not spin. */
 	ret = snprintf(s.cfg_json, sizeof(s.cfg_json),
 		       "{\"listen\": [\"%s\"], \"heartbeat\": {\"timeout_ms\": 10000},"
 		       " \"channel\": {\"spin_ns\": %u}, \"plugin_path\": [\"%s\"],"
-		       " \"domains\": {\"custom\": {\"plugin\": \"bench_echo\"}}}",
-		       s.uri, cfg->single_core ? 0u : 1000000000u, plugin_dir);
+		       " \"domains\": {\"custom\": {\"plugin\": \"bench_echo\"}}%s}",
+		       s.uri, cfg->single_core ? 0u : 1000000000u, plugin_dir, rec);
 	if (ret < 0 || (size_t)ret >= sizeof(s.cfg_json))
 		ret = -ENAMETOOLONG;
 	else
 		ret = run_pair(&s);
 	unlink(sock); /* the listener removed it; a killed agent may not have */
+	remove_traces(dir);
 	rmdir(dir);
 	snprintf(res->note, sizeof(res->note), "wave_host_event(s) + wave_host_poll(0) -> "
 		 "wave_agent_run -> bench_echo, busy-polling");
