@@ -324,7 +324,7 @@ static int replay(const struct opts *o, struct trace_reader *r, struct wave_plug
 		fprintf(stderr, "wave-replay: %s: %s\n", o->trace, err.text);
 		return ret;
 	}
-	printf("replay into %s: %" PRIu64 " events (x%u) in %.3f s: %.2f M events/s\n",
+	printf("replay into %s: %" PRIu64 " events (x%u) in %.3f s of CPU: %.2f M events/s\n",
 	       wave_plugin_desc(p)->name, res.events, o->repeat, secs,
 	       secs > 0 ? (double)res.events * o->repeat / secs / 1e6 : 0);
 	printf("  decisions: %" PRIu64 " recorded, %" PRIu64 " replayed (digest %016" PRIx64

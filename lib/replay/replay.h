@@ -48,7 +48,7 @@ struct replay_result {
 	uint64_t digest; /* of every replayed decision, in order */
 	unsigned n_diffs;
 	struct replay_diff diffs[REPLAY_DIFFS_KEPT];
-	double seconds; /* wall time of the replay */
+	double seconds; /* CPU time of the replay (the thread's) */
 };
 
 /* Each replayed decision, for a caller that keeps them (may be NULL). */

@@ -166,7 +166,7 @@ int trace_reader_open_mem(const uint8_t *buf, size_t len, const char *name,
 			  struct trace_reader **out, struct wave_error *err);
 const struct trace_meta *trace_reader_meta(const struct trace_reader *r);
 /* The next record: 1, 0 at the end, or an error as for open (the same
- * error again on every later call). Each block is checked whole before
+ * error again on every later call; @err is only written then). Each block is checked whole before
  * its first record is given. */
 int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err);
 /* Starts again from the first block. */

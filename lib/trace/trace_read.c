@@ -239,14 +239,15 @@ static int rec_parse(struct trace_reader *r, struct trace_rec *rec, struct wave_
 	if (dt > UINT64_MAX - r->t)
 		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record time overflows");
 	r->t += dt;
-	memset(rec, 0, sizeof(*rec));
 	rec->kind = (enum trace_kind)kind;
 	rec->t_ns = r->t;
 	rec->offset = r->pos;
 	rec->msg.type = wave_get_le16(b + p);
 	rec->msg.flags = wave_get_le16(b + p + 2);
+	rec->msg.seq = 0;
 	rec->msg.tstamp = r->t;
 	memcpy(rec->msg.payload.u8, b + p + 4, plen);
+	memset(rec->msg.payload.u8 + plen, 0, WAVE_MSG_PAYLOAD - plen);
 	r->pos = p + 4 + plen;
 	r->blk_left--;
 	return 1;
@@ -256,7 +257,8 @@ int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave
 {
 	int ret;
 
-	wave_error_clear(err);
+	/* @err is filled on failure only: clearing it costs more than reading
+	 * a record. */
 	if (!r || !rec)
 		return wave_error_set(err, -EINVAL, "trace", 0, 0, "invalid argument");
 	if (r->failed)
