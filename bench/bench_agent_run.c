@@ -594,8 +594,8 @@ int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir, bool re
 	 * left recording would do; the files go with the directory. */
 	if (record)
 		snprintf(rec, sizeof(rec),
-			 ", \"record\": {\"path\": \"%s\", \"max_bytes\": 268435456, \"rotate\": 1}",
-			 dir);
+			 ", \"record\": {\"path\": \"%s\", \"max_bytes\": 268435456,"
+			 " \"rotate\": 1}", dir);
 	/* spin_ns: the agent polls for a second before it sleeps, as a
 	 * dedicated agent core would; alone on one CPU it must not spin. */
 	ret = snprintf(s.cfg_json, sizeof(s.cfg_json),

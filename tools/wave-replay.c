@@ -215,12 +215,15 @@ static int export_jsonl(struct trace_reader *r, const char *path)
 	}
 	trace_reader_rewind(r);
 	while ((ret = trace_reader_next(r, &rec, &err)) == 1) {
-		fprintf(f, "{\"t_ns\":%" PRIu64 ",\"kind\":\"%s\",\"type\":%u,\"flags\":%u,\"payload\":\"",
+		fprintf(f,
+			"{\"t_ns\":%" PRIu64 ",\"kind\":\"%s\",\"type\":%u,\"flags\":%u,"
+			"\"payload\":\"",
 			rec.t_ns, trace_kind_name(rec.kind), rec.msg.type, rec.msg.flags);
 		for (unsigned i = 0; i < WAVE_MSG_PAYLOAD; i++)
 			fprintf(f, "%02x", rec.msg.payload.u8[i]);
 		fputc('"', f);
-		if (model && model->describe && model->describe(meta, &rec.msg, buf, sizeof(buf)) == 0)
+		if (model && model->describe &&
+		    model->describe(meta, &rec.msg, buf, sizeof(buf)) == 0)
 			fprintf(f, ",%s", buf);
 		fputs("}\n", f);
 	}
@@ -345,7 +348,8 @@ static int quality(const struct opts *o, struct trace_reader *r, struct wave_plu
 
 	(void)o;
 	if (!model || !model->quality) {
-		printf("(the %s domain has no quality model yet)\n", wave_domain_name(meta->domain));
+		printf("(the %s domain has no quality model yet)\n",
+		       wave_domain_name(meta->domain));
 		return 0;
 	}
 	for (unsigned i = 0; i <= n; i++)

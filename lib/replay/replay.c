@@ -108,7 +108,9 @@ static int emit(void *user, const struct wave_msg *msgs, unsigned n)
 			e->dom->sent(&e->dh, &m, e->now);
 		push(&e->new_, k, &m);
 		e->res->decisions_new++;
-		e->res->digest = fnv(e->res->digest, (uint64_t)k << 32 | (uint64_t)m.flags << 16 | m.type);
+		uint64_t head = (uint64_t)k << 32 | (uint64_t)m.flags << 16 | m.type;
+
+		e->res->digest = fnv(e->res->digest, head);
 		for (unsigned w = 0; w < WAVE_MSG_PAYLOAD / 8; w++)
 			e->res->digest = fnv(e->res->digest, le64toh(m.payload.u64[w]));
 		if (e->fn)

@@ -148,9 +148,14 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 		return -ENOMEM;
 	}
 	/* A file that shrinks meanwhile is read as it is now: truncated. */
-	while (got < (size_t)st.st_size &&
-	       ((n = read(fd, *buf + got, (size_t)st.st_size - got)) > 0 || (n < 0 && errno == EINTR)))
-		got += n > 0 ? (size_t)n : 0;
+	while (got < (size_t)st.st_size) {
+		n = read(fd, *buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
 	close(fd);
 	*len = got;
 	return 0;
@@ -192,8 +197,8 @@ static int block_enter(struct trace_reader *r, struct wave_error *err)
 	if (left == 0)
 		return 0;
 	if (left < TRACE_BLK_HDR)
-		return fail(r, err, -WAVE_ECORRUPT, r->pos, "truncated block header (%zu of %u bytes)",
-			    left, TRACE_BLK_HDR);
+		return fail(r, err, -WAVE_ECORRUPT, r->pos,
+			    "truncated block header (%zu of %u bytes)", left, TRACE_BLK_HDR);
 	if (wave_get_le32(h) != TRACE_BLOCK_MAGIC)
 		return fail(r, err, -WAVE_ECORRUPT, r->pos, "not a block (bad magic)");
 	len = wave_get_le32(h + 4);
@@ -228,7 +233,8 @@ static int rec_parse(struct trace_reader *r, struct trace_rec *rec, struct wave_
 			    kind, plen);
 	for (p++;; p++, shift += 7) {
 		if (p >= end || shift > 63)
-			return fail(r, err, -WAVE_ECORRUPT, r->pos, "record time runs past its end");
+			return fail(r, err, -WAVE_ECORRUPT, r->pos,
+				    "record time runs past its end");
 		dt |= (uint64_t)(b[p] & 0x7f) << shift;
 		if (!(b[p] & 0x80))
 			break;

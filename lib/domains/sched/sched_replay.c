@@ -308,6 +308,7 @@ static void workload_free(struct workload *w)
 static void figures(struct workload *w, uint64_t end, struct replay_figures *f)
 {
 	uint64_t span = end > w->t0 ? end - w->t0 : 0, turn = 0, sum = 0;
+	double mean;
 
 	for (size_t i = 0; i < w->waits.n; i++)
 		sum += w->waits.v[i];
@@ -319,7 +320,8 @@ static void figures(struct workload *w, uint64_t end, struct replay_figures *f)
 	replay_figure(f, "commits", "", (double)w->commits);
 	replay_figure(f, "preemptions", "", (double)w->preempts);
 	replay_figure(f, "aborts", "", (double)w->aborts);
-	replay_figure(f, "wait_mean", "us", w->waits.n ? (double)sum / (double)w->waits.n / 1e3 : 0);
+	mean = w->waits.n ? (double)sum / (double)w->waits.n : 0;
+	replay_figure(f, "wait_mean", "us", mean / 1e3);
 	replay_figure(f, "wait_p50", "us", (double)quantile(&w->waits, 0.5) / 1e3);
 	replay_figure(f, "wait_p99", "us", (double)quantile(&w->waits, 0.99) / 1e3);
 	replay_figure(f, "wait_max", "us", (double)quantile(&w->waits, 1.0) / 1e3);

@@ -45,7 +45,8 @@ static uint32_t cpus_of(const struct trace_meta *meta)
 	uint32_t n;
 
 	for (unsigned i = 0; i < meta->n_setup; i++)
-		if (meta->setup[i].type == WAVE_SCHED_SETUP && sched_setup_decode(&meta->setup[i], &n) == 0)
+		if (meta->setup[i].type == WAVE_SCHED_SETUP &&
+		    sched_setup_decode(&meta->setup[i], &n) == 0)
 			return n;
 	return WAVE_SCHED_MAX_CPUS;
 }
@@ -57,8 +58,10 @@ int sched_replay_describe(const struct trace_meta *meta, const struct wave_msg *
 	uint32_t n;
 	int len;
 
-	if (m->type == WAVE_SCHED_SETUP && sched_setup_decode(m, &n) == 0)
-		return snprintf(buf, size, "\"name\":\"setup\",\"n_cpus\":%u", n) < (int)size ? 0 : -1;
+	if (m->type == WAVE_SCHED_SETUP && sched_setup_decode(m, &n) == 0) {
+		len = snprintf(buf, size, "\"name\":\"setup\",\"n_cpus\":%u", n);
+		return len > 0 && (size_t)len < size ? 0 : -1;
+	}
 	if (wave_sched_msg_decode(m, cpus_of(meta), &d) < 0)
 		return -1;
 	len = snprintf(buf, size, "\"name\":\"%s\",\"task\":%" PRIu64 ",\"seq\":%" PRIu64
@@ -66,8 +69,9 @@ int sched_replay_describe(const struct trace_meta *meta, const struct wave_msg *
 	if (len > 0 && (size_t)len < size && d.cpu != WAVE_SCHED_CPU_NONE)
 		len += snprintf(buf + len, size - (size_t)len, ",\"cpu\":%u", d.cpu);
 	if (len > 0 && (size_t)len < size && d.type == WAVE_SCHED_OUTCOME)
-		len += snprintf(buf + len, size - (size_t)len, ",\"decision\":\"%s\",\"result\":\"%s\"",
-				type_name(d.decision), wave_result_name(d.result));
+		len += snprintf(buf + len, size - (size_t)len,
+				",\"decision\":\"%s\",\"result\":\"%s\"", type_name(d.decision),
+				wave_result_name(d.result));
 	if (len > 0 && (size_t)len < size && d.type == WAVE_SCHED_TASK_NEW)
 		len += snprintf(buf + len, size - (size_t)len,
 				",\"state\":%u,\"hint_kind\":%u,\"hint\":%" PRIu64, d.state,
@@ -122,7 +126,8 @@ static void run_end(struct chrome *c, uint64_t task, uint64_t t, const char *how
 	fprintf(c->f,
 		"{\"name\":\"task %" PRIu64 "\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,"
 		"\"pid\":%" PRIu64 ",\"tid\":%u,\"args\":{\"seq\":%" PRIu64 ",\"ended\":\"%s\"}}",
-		task, us(r->start), us(t > r->start ? t - r->start : 0), c->pid, r->cpu, r->seq, how);
+		task, us(r->start), us(t > r->start ? t - r->start : 0), c->pid, r->cpu, r->seq,
+		how);
 	u64map_remove(&c->running, r);
 }
 
