@@ -19,7 +19,8 @@
 
 #define CHECKPOINT_NS 1000000000ull
 
-/* The plugin's parameters as compact JSON with sorted keys (or NULL). */
+/* The plugin's parameters as compact JSON with sorted keys (or NULL);
+ * jansson's memory: free it with wave_cfg_free(). */
 static char *params_json(const struct wave_config_domain *dcfg)
 {
 	return dcfg->params ? json_dumps(dcfg->params->obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -45,7 +46,7 @@ static void record_start(struct agent_host *h, unsigned d)
 	}
 	if (asprintf(&path, "%s/wave-%ld-host%llu-%s.trace", cfg->record.path, (long)getpid(),
 		     (unsigned long long)h->id, wave_domain_name(d)) < 0) {
-		free(meta.params);
+		wave_cfg_free(meta.params);
 		wave_warn("agent: host %llu: not recorded: out of memory",
 			  (unsigned long long)h->id);
 		return;
@@ -56,7 +57,7 @@ static void record_start(struct agent_host *h, unsigned d)
 		wave_warn("agent: host %llu: not recorded: %s: %s", (unsigned long long)h->id,
 			  err.source, err.text);
 	free(path);
-	free(meta.params);
+	wave_cfg_free(meta.params);
 }
 
 void agent_record_host(struct agent_host *h)

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../core/core.h"
@@ -53,27 +52,18 @@ static size_t hdr_max(void)
 	       TRACE_SETUP_MAX * (4 + WAVE_MSG_PAYLOAD) + 4;
 }
 
-static int write_all(int fd, const struct iovec *iov, int n)
+static int write_all(int fd, const uint8_t *p, size_t len)
 {
-	struct iovec v[2];
 	ssize_t r;
 
-	memcpy(v, iov, (size_t)n * sizeof(*v));
-	while (n) {
-		r = writev(fd, v, n);
+	while (len) {
+		r = write(fd, p, len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return r < 0 ? -errno : -EIO;
-		while (n && (size_t)r >= v[0].iov_len) {
-			r -= (ssize_t)v[0].iov_len;
-			v[0] = v[1];
-			n--;
-		}
-		if (n) {
-			v[0].iov_base = (uint8_t *)v[0].iov_base + r;
-			v[0].iov_len -= (size_t)r;
-		}
+		p += r;
+		len -= (size_t)r;
 	}
 	return 0;
 }
@@ -82,7 +72,7 @@ static int write_all(int fd, const struct iovec *iov, int n)
 static int file_start(struct trace_writer *w)
 {
 	uint8_t *hdr = malloc(hdr_max());
-	struct iovec v;
+	size_t len;
 	int ret;
 
 	if (!hdr)
@@ -92,10 +82,9 @@ static int file_start(struct trace_writer *w)
 		free(hdr);
 		return -errno;
 	}
-	v.iov_base = hdr;
-	v.iov_len = hdr_encode(&w->meta, hdr);
-	ret = write_all(w->fd, &v, 1);
-	w->file_bytes = v.iov_len;
+	len = hdr_encode(&w->meta, hdr);
+	ret = write_all(w->fd, hdr, len);
+	w->file_bytes = len;
 	w->files++;
 	free(hdr);
 	return ret;
@@ -135,14 +124,16 @@ static void stop(struct trace_writer *w, const char *why)
 
 int trace_writer_flush(struct trace_writer *w)
 {
-	uint8_t *h = w->buf;
-	struct iovec v = { w->buf, TRACE_BLK_HDR + w->len };
+	uint8_t *h;
+	size_t len;
 	uint32_t crc;
 	int ret;
 
 	if (!w || w->stopped || w->n == 0)
 		return 0;
-	if (w->file_bytes + v.iov_len > w->o.max_bytes) {
+	h = w->buf;
+	len = TRACE_BLK_HDR + w->len;
+	if (w->file_bytes + len > w->o.max_bytes) {
 		close(w->fd);
 		w->fd = -1;
 		if (w->o.rotate == 0) {
@@ -164,11 +155,11 @@ int trace_writer_flush(struct trace_writer *w)
 	crc = wave_crc32c(0, h, 12);
 	crc = wave_crc32c(crc, h + 16, 8 + w->len);
 	wave_put_le32(h + 12, crc);
-	if ((ret = write_all(w->fd, &v, 1)) < 0) {
+	if ((ret = write_all(w->fd, h, len)) < 0) {
 		stop(w, wave_strerror(ret));
 		w->dropped += w->n;
 	}
-	w->file_bytes += v.iov_len;
+	w->file_bytes += len;
 	w->n = w->len = 0;
 	return ret;
 }

@@ -10,17 +10,24 @@
  *    expected quality figures: a change that makes a policy worse (or
  *    better: then update the table) fails here.
  *  - A plugin of another domain is refused, naming both domains.
+ *  - Nothing in recording or replay knows the domain: a custom-domain host
+ *    served by least_loaded in an agent of this process is recorded, and
+ *    its trace replayed into least_loaded gives back its decisions.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <wave/wave.h>
 
 #include "check_run.h"
 #include "replay/replay.h"
+#include "session/session_util.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -203,6 +210,73 @@ START_TEST(other_domain_refused)
 }
 END_TEST
 
+static bool all_answered(const struct app *app)
+{
+	return app->answered >= 300;
+}
+
+static void rm_dir(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+START_TEST(custom_domain)
+{
+	char dir[] = "/tmp/wave-check-replay-XXXXXX", extra[160], uri[96], pat[96];
+	struct wave_host_opts o;
+	struct replay_result res;
+	struct wave_error err;
+	struct wave_params *params;
+	struct trace_reader *r;
+	struct wave_plugin *p;
+	struct tagent t;
+	struct app app;
+	glob_t g;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(extra, sizeof(extra), "\"record\": { \"path\": \"%s\" },", dir);
+	tagent_start(&t, write_config(dir, extra, "{ \"workers\": 4 }"));
+	app_opts(&app, &o);
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
+	ck_assert_int_eq(app_connect(&app, uri, &o, &err, true), 0);
+	for (unsigned k = 0; k < 300; k++) {
+		if (k % 16 == 0)
+			app_load(&app, LOAD_KEY_BASE + k % 4, k % 4, k * 7 % 50);
+		app_ask(&app, k);
+	}
+	app_poll_until(&app, all_answered);
+	ck_assert_uint_eq(app.agent_decisions, 300);
+	wave_host_close(app.h);
+	tagent_stop(&t); /* the trace is written out as the host goes */
+
+	snprintf(pat, sizeof(pat), "%s/*-host1-custom.trace", dir);
+	ck_assert_int_eq(glob(pat, 0, NULL, &g), 0);
+	ck_assert_int_eq(trace_reader_open(g.gl_pathv[0], &r, &err), 0);
+	globfree(&g);
+	ck_assert_str_eq(trace_reader_meta(r)->plugin, "least_loaded");
+	ck_assert_str_eq(trace_reader_meta(r)->params, "{\"workers\":4}");
+	p = load("least_loaded");
+	ck_assert_int_eq(wave_params_parse(trace_reader_meta(r)->params, NULL, &params, NULL), 0);
+	ck_assert_msg(replay_run(r, p, params, NULL, NULL, &res, &err) == 0, "%s", err.text);
+	ck_assert_uint_eq(res.events, 300 + 300 / 16 + 1);
+	ck_assert_uint_ge(res.decisions_rec, 300);
+	ck_assert_uint_eq(res.decisions_new, res.decisions_rec);
+	ck_assert_uint_eq(res.differing_events, 0);
+	wave_params_free(params);
+	wave_plugin_unload(p);
+	trace_reader_close(r);
+	rm_dir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("replay");
@@ -212,6 +286,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, deterministic, 0, N_OF(traces) * N_OF(policies));
 	tcase_add_loop_test(tc, quality, 0, N_OF(expected));
 	tcase_add_test(tc, other_domain_refused);
+	tcase_add_test(tc, custom_domain);
 	suite_add_tcase(s, tc);
 	return s;
 }
