@@ -28,6 +28,7 @@
 #ifndef WAVE_TRACE_TRACE_H
 #define WAVE_TRACE_TRACE_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -119,8 +120,8 @@ static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint6
 			     const struct wave_msg *m)
 {
 	uint8_t *p;
-	uint64_t dt;
-	unsigned plen = WAVE_MSG_PAYLOAD;
+	uint64_t dt, last;
+	unsigned plen = 0;
 
 	if (w->len + TRACE_REC_MAX > TRACE_BLOCK_BYTES)
 		trace_writer_flush(w);
@@ -132,11 +133,13 @@ static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint6
 		w->base_ns = w->last_ns = now;
 	dt = now > w->last_ns ? now - w->last_ns : 0;
 	w->last_ns += dt;
-	/* Trailing zero words, then bytes, are not stored. */
-	while (plen >= 8 && m->payload.u64[plen / 8 - 1] == 0)
-		plen -= 8;
-	while (plen && m->payload.u8[plen - 1] == 0)
-		plen--;
+	/* Trailing zero bytes are not stored: the last non-zero word, and in
+	 * it (little-endian) its highest non-zero byte. */
+	for (unsigned k = WAVE_MSG_PAYLOAD / 8; k-- > 0;)
+		if ((last = le64toh(m->payload.u64[k]))) {
+			plen = 8 * k + 8 - (unsigned)__builtin_clzll(last) / 8;
+			break;
+		}
 	p = w->buf + TRACE_BLK_HDR + w->len;
 	*p++ = (uint8_t)(kind << 6 | plen);
 	while (dt >= 0x80) {
