@@ -175,14 +175,14 @@ static void print_msg(const struct trace_meta *meta, const char *what, enum trac
 static int info(struct trace_reader *r, const char *path)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
-	uint64_t n[TRACE_KIND_COUNT] = { 0 }, first = 0, last = 0;
+	uint64_t n[TRACE_KIND_COUNT] = { 0 }, first = 0, last = 0, total = 0;
 	struct trace_rec rec;
 	struct wave_error err;
 	int ret;
 
 	trace_reader_rewind(r);
 	while ((ret = trace_reader_next(r, &rec, &err)) == 1) {
-		if (!n[0] && !n[1] && !n[2])
+		if (!total++)
 			first = rec.t_ns;
 		last = rec.t_ns;
 		n[rec.kind]++;
@@ -194,8 +194,10 @@ static int info(struct trace_reader *r, const char *path)
 	printf("trace %s: domain %s, host %" PRIu64 ", plugin %s %s, %u setup message%s\n", path,
 	       wave_domain_name(meta->domain), meta->host_id, meta->plugin, meta->params,
 	       meta->n_setup, meta->n_setup == 1 ? "" : "s");
-	printf("  %" PRIu64 " events, %" PRIu64 " decisions, %" PRIu64 " dropped over %.3f ms\n",
-	       n[TRACE_EVENT], n[TRACE_DECISION], n[TRACE_DROPPED], (double)(last - first) / 1e6);
+	printf("  %" PRIu64 " events, %" PRIu64 " decisions, %" PRIu64 " dropped, %" PRIu64
+	       " ticks over %.3f ms\n",
+	       n[TRACE_EVENT], n[TRACE_DECISION], n[TRACE_DROPPED], n[TRACE_TICK],
+	       (double)(last - first) / 1e6);
 	return 0;
 }
 

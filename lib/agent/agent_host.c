@@ -450,6 +450,17 @@ static void heartbeat(struct agent_host *h, uint64_t now)
 	h->next_hb_ns = now + h->a->cfg->heartbeat_period_ms * MS;
 }
 
+/* A tick about to run is recorded before it: the decisions it makes
+ * follow it in the trace, as an event's follow the event. */
+static void record_tick(struct agent_host *h, unsigned d, uint64_t now)
+{
+	static const struct wave_msg none;
+	uint64_t due = wave_plugin_ctx_next_tick(h->dom[d].inst.ctx);
+
+	if (h->rec[d] && due && now >= due)
+		trace_put(h->rec[d], TRACE_TICK, now, &none);
+}
+
 int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
 {
 	struct agent_host *h = a->hosts[i];
@@ -472,8 +483,10 @@ int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
 	h->rec_now = now;
 	agent_record_checkpoint(h, now);
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
-		if (h->dom[d].inst.ctx)
+		if (h->dom[d].inst.ctx) {
+			record_tick(h, d, now);
 			wave_plugin_ctx_tick(h->dom[d].inst.ctx, now);
+		}
 	/* Early rather than late: the host's silence deadline only moves
 	 * later as messages come. */
 	h->timers_due = agent_host_next_due(h);

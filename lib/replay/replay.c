@@ -162,6 +162,18 @@ static int setup_first(struct engine *e, const struct trace_meta *meta,
 	return 0;
 }
 
+/* The plugin's tick ran here in the agent: it runs here again, and the
+ * decisions it makes are compared with those recorded after it. */
+static void tick(struct engine *e, const struct trace_rec *rec)
+{
+	event_done(e);
+	e->ev = *rec;
+	e->have_ev = true;
+	e->res->ticks++;
+	if (e->dom->tick && e->dh.inst.ctx)
+		e->dom->tick(e->dh.inst.ctx, rec->t_ns);
+}
+
 static int run(struct engine *e, struct trace_reader *r, struct wave_error *err)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
@@ -171,6 +183,10 @@ static int run(struct engine *e, struct trace_reader *r, struct wave_error *err)
 
 	while ((ret = trace_reader_next(r, &rec, err)) == 1) {
 		e->now = rec.t_ns;
+		if (rec.kind == TRACE_TICK) {
+			tick(e, &rec);
+			continue;
+		}
 		if (rec.kind != TRACE_EVENT) {
 			push(&e->rec, rec.kind, &rec.msg);
 			e->res->decisions_rec++;

@@ -10,8 +10,9 @@
  *
  * - replay_run(): the recorded events, outcomes included, go in their
  *   order through the domain's agent side (struct domain_desc: msg,
- *   prepare, sent: the very code the agent runs) into a fresh instance of
- *   any plugin of the domain; its decisions are compared, event by event,
+ *   prepare, sent, tick: the very code the agent runs) into a fresh
+ *   instance of any plugin of the domain, its ticks where the agent ran
+ *   them; its decisions are compared, event by event,
  *   with the recorded ones. The host is as recorded: this asks "what
  *   would plugin B have decided here", not what would have followed.
  * - a domain's quality model (struct replay_model): the workload the
@@ -43,6 +44,7 @@ struct replay_diff {
 
 struct replay_result {
 	uint64_t events, refused; /* refused: the domain returned -1 (host dropped) */
+	uint64_t ticks;           /* of the plugin, run where the agent ran them */
 	uint64_t decisions_rec, decisions_new;
 	uint64_t differing_events;
 	uint64_t digest; /* of every replayed decision, in order */

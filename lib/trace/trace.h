@@ -55,6 +55,7 @@ enum trace_kind {
 	TRACE_EVENT,    /* from the host (outcomes of decisions are events) */
 	TRACE_DECISION, /* from the plugin, as it left for the host */
 	TRACE_DROPPED,  /* from the plugin, dropped by its domain before leaving */
+	TRACE_TICK,     /* the agent ran the plugin's periodic tick (no message) */
 	TRACE_KIND_COUNT
 };
 
@@ -176,7 +177,7 @@ int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave
 void trace_reader_rewind(struct trace_reader *r);
 void trace_reader_close(struct trace_reader *r);
 
-/* A trace kind's name ("event", "decision", "dropped"). */
+/* A trace kind's name ("event", "decision", "dropped", "tick"). */
 const char *trace_kind_name(enum trace_kind k);
 
 #endif /* WAVE_TRACE_TRACE_H */

@@ -237,7 +237,8 @@ void trace_writer_close(struct trace_writer *w)
 
 const char *trace_kind_name(enum trace_kind k)
 {
-	static const char *const names[TRACE_KIND_COUNT] = { "event", "decision", "dropped" };
+	static const char *const names[TRACE_KIND_COUNT] = { "event", "decision", "dropped",
+							     "tick" };
 
 	return (unsigned)k < TRACE_KIND_COUNT ? names[k] : "?";
 }

@@ -215,6 +215,20 @@ static bool all_answered(const struct app *app)
 	return app->answered >= 300;
 }
 
+/* The hints least_loaded's tick (every 10 ms) sent, from the agent's
+ * statistics of its host ("counters": {..., "hints": N, ...}). */
+static unsigned long hints_sent(struct wave_agent *a)
+{
+	unsigned long n = 0;
+	char *json, *at;
+
+	ck_assert_int_eq(wave_agent_stats_json(a, &json), 0);
+	if ((at = strstr(json, "\"hints\":")))
+		n = strtoul(at + 8, NULL, 10);
+	free(json);
+	return n;
+}
+
 static void rm_dir(const char *dir)
 {
 	struct dirent *e;
@@ -253,6 +267,9 @@ START_TEST(custom_domain)
 		app_ask(&app, k);
 	}
 	app_poll_until(&app, all_answered);
+	/* Ticks too are recorded, and replayed where they ran. */
+	while (hints_sent(t.a) < 2)
+		ck_assert_int_ge(wave_host_poll(app.h, WAVE_MS(1)), 0);
 	ck_assert_uint_eq(app.agent_decisions, 300);
 	wave_host_close(app.h);
 	tagent_stop(&t); /* the trace is written out as the host goes */
@@ -267,6 +284,7 @@ START_TEST(custom_domain)
 	ck_assert_int_eq(wave_params_parse(trace_reader_meta(r)->params, NULL, &params, NULL), 0);
 	ck_assert_msg(replay_run(r, p, params, NULL, NULL, &res, &err) == 0, "%s", err.text);
 	ck_assert_uint_eq(res.events, 300 + 300 / 16 + 1);
+	ck_assert_uint_ge(res.ticks, 2);
 	ck_assert_uint_ge(res.decisions_rec, 300);
 	ck_assert_uint_eq(res.decisions_new, res.decisions_rec);
 	ck_assert_uint_eq(res.differing_events, 0);
