@@ -131,7 +131,7 @@ static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint6
 		return;
 	}
 	if (w->n == 0)
-		w->base_ns = w->last_ns = now;
+		w->base_ns = w->last_ns = now > w->last_ns ? now : w->last_ns;
 	dt = now > w->last_ns ? now - w->last_ns : 0;
 	w->last_ns += dt;
 	/* Trailing zero bytes are not stored: the last non-zero word, and in

@@ -213,6 +213,11 @@ static int block_enter(struct trace_reader *r, struct wave_error *err)
 	crc = wave_crc32c(crc, h + 16, 8 + len);
 	if (crc != wave_get_le32(h + 12))
 		return fail(r, err, -WAVE_ECORRUPT, r->pos, "block checksum mismatch");
+	/* Time never goes back in a trace: replay's virtual time follows it. */
+	if (wave_get_le64(h + 16) < r->t)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos + 16,
+			    "block time %llu ns is before the previous record's",
+			    (unsigned long long)wave_get_le64(h + 16));
 	r->t = wave_get_le64(h + 16);
 	r->blk_left = n;
 	r->pos += TRACE_BLK_HDR;
@@ -287,6 +292,7 @@ void trace_reader_rewind(struct trace_reader *r)
 	r->pos = r->first_block;
 	r->blk_end = 0;
 	r->blk_left = 0;
+	r->t = 0;
 	r->failed = 0;
 }
 

@@ -61,6 +61,9 @@ def seeds():
     yield "two_blocks", header(setup=setup) + block(recs) + block(recs[::-1], 5000)
     yield "long_times", header() + block([record(2, 1 << 62, 0x8000, bytes(range(1, 49)))])
     yield "wrong_version", header(major=2) + block(recs)
+    # Found by fuzzing: a later block's base time before the previous
+    # record's (the reader used to give records going back in time).
+    yield "time_goes_back", header() + block(recs, 5000) + block(recs, 1000)
     yield "truncated", (header() + block(recs))[:-5]
 
 
