@@ -295,6 +295,23 @@ START_TEST(custom_domain)
 }
 END_TEST
 
+/* A recording that could never write fails the agent's start, naming the
+ * key. */
+START_TEST(record_path_checked)
+{
+	static const char text[] = "{\"listen\": [\"shm:///tmp/wave-check-replay-none.sock\"],"
+				   " \"record\": {\"path\": \"/nonexistent/wave-traces\"}}";
+	struct wave_config *cfg;
+	struct wave_agent *a;
+	struct wave_error err;
+
+	ck_assert_int_eq(wave_config_parse(text, sizeof(text) - 1, NULL, &cfg, &err), 0);
+	ck_assert_int_eq(wave_agent_create(cfg, &a, &err), -ENOENT);
+	ck_assert_msg(strstr(err.text, "record.path /nonexistent/wave-traces"), "%s", err.text);
+	wave_config_free(cfg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("replay");
@@ -305,6 +322,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, quality, 0, N_OF(expected));
 	tcase_add_test(tc, other_domain_refused);
 	tcase_add_test(tc, custom_domain);
+	tcase_add_test(tc, record_path_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }
