@@ -58,6 +58,7 @@ enum trace_kind {
 	TRACE_TICK,     /* the agent ran the plugin's periodic tick (no message) */
 	TRACE_KIND_COUNT
 };
+_Static_assert(TRACE_KIND_COUNT == 4, "a record's kind is two bits, each a kind");
 
 /* What a trace is of: its header. */
 struct trace_meta {

@@ -230,12 +230,16 @@ static int rec_parse(struct trace_reader *r, struct trace_rec *rec, struct wave_
 {
 	const uint8_t *b = r->buf;
 	size_t p = r->pos, end = r->blk_end;
-	unsigned kind = b[p] >> 6, plen = b[p] & 0x3f, shift = 0;
+	unsigned kind, plen, shift = 0;
 	uint64_t dt = 0;
 
-	if (kind >= TRACE_KIND_COUNT || plen > WAVE_MSG_PAYLOAD)
-		return fail(r, err, -WAVE_ECORRUPT, p, "record kind %u, payload %u bytes: invalid",
-			    kind, plen);
+	/* A block's records may use up its bytes before its count. */
+	if (p >= end)
+		return fail(r, err, -WAVE_ECORRUPT, p, "record runs past its block");
+	kind = b[p] >> 6; /* two bits: every value is a kind */
+	plen = b[p] & 0x3f;
+	if (plen > WAVE_MSG_PAYLOAD)
+		return fail(r, err, -WAVE_ECORRUPT, p, "record payload of %u bytes: invalid", plen);
 	for (p++;; p++, shift += 7) {
 		if (p >= end || shift > 63)
 			return fail(r, err, -WAVE_ECORRUPT, r->pos,
@@ -257,8 +261,8 @@ static int rec_parse(struct trace_reader *r, struct trace_rec *rec, struct wave_
 	rec->msg.flags = wave_get_le16(b + p + 2);
 	rec->msg.seq = 0;
 	rec->msg.tstamp = r->t;
+	memset(rec->msg.payload.u8, 0, WAVE_MSG_PAYLOAD);
 	memcpy(rec->msg.payload.u8, b + p + 4, plen);
-	memset(rec->msg.payload.u8 + plen, 0, WAVE_MSG_PAYLOAD - plen);
 	r->pos = p + 4 + plen;
 	r->blk_left--;
 	return 1;

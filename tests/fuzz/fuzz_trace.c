@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	while ((ret = trace_reader_next(r, &rec, &err)) == 1) {
-		if (rec.kind >= TRACE_KIND_COUNT || rec.t_ns < last || rec.offset >= size)
+		if ((unsigned)rec.kind >= TRACE_KIND_COUNT || rec.t_ns < last || rec.offset >= size)
 			abort();
 		last = rec.t_ns;
 	}

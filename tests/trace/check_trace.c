@@ -266,6 +266,37 @@ START_TEST(hostile)
 }
 END_TEST
 
+/* A block whose records use up its bytes before its count, at the very
+ * end of the input: refused without reading past it (ASan watches the
+ * exact-size copy). */
+START_TEST(records_past_block)
+{
+	char path[128];
+	struct wave_error err;
+	size_t hlen, len;
+	uint8_t *buf, *c, *b;
+
+	snprintf(path, sizeof(path), "%s/p.trace", dir);
+	write_trace(path, 0, 1 << 30, 0);
+	buf = slurp(path, &hlen);
+	len = hlen + TRACE_BLK_HDR + 12;
+	c = malloc(len);
+	memcpy(c, buf, hlen);
+	b = c + hlen;
+	wave_put_le32(b, TRACE_BLOCK_MAGIC);
+	wave_put_le32(b + 4, 12);
+	wave_put_le32(b + 8, 2); /* two records claimed, bytes for one */
+	wave_put_le64(b + 16, 5000);
+	/* one record: an event, dt 0, type 0x101, flags 0, 6 payload bytes */
+	memcpy(b + 24, "\x06\x00\x01\x01\x00\x00\x01\x02\x03\x04\x05\x06", 12);
+	wave_put_le32(b + 12, wave_crc32c(wave_crc32c(0, b, 12), b + 16, 8 + 12));
+	ck_assert_int_eq(read_all(c, len, &err), -WAVE_ECORRUPT);
+	ck_assert_msg(strstr(err.text, "record runs past its block"), "%s", err.text);
+	free(c);
+	free(buf);
+}
+END_TEST
+
 static off_t size_of(const char *path)
 {
 	struct stat st;
@@ -328,6 +359,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, corrupted);
 	tcase_add_test(tc, wrong_version);
 	tcase_add_test(tc, hostile);
+	tcase_add_test(tc, records_past_block);
 	tcase_add_test(tc, cap_and_rotation);
 	suite_add_tcase(s, tc);
 	return s;
