@@ -14,6 +14,9 @@
 #   libfabric-bin       fi_info, fi_pingpong: fabric diagnostics and the
 #                       benchmark's reference point
 #   libjansson-dev      JSON configuration files
+#   liblz4-dev, libzstd-dev
+#                       the mem domain's far store compresses chunks (lz4 by
+#                       default, zstd as an option; BENCHMARKS.md)
 #   check               the unit-test framework
 #   clang               the second compiler every change must build with
 #   libclang-rt-dev     clang's runtimes, libFuzzer among them: the clang
@@ -29,7 +32,7 @@ set -euo pipefail
 
 packages=(
 	build-essential cmake pkg-config
-	libnuma-dev libfabric-dev libfabric-bin libjansson-dev check
+	libnuma-dev libfabric-dev libfabric-bin libjansson-dev liblz4-dev libzstd-dev check
 	clang libclang-rt-dev iproute2 procps
 	libibverbs-dev librdmacm-dev
 )

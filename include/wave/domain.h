@@ -30,8 +30,8 @@ extern "C" {
 enum wave_domain {
 	WAVE_DOMAIN_CUSTOM = 0, /**< application-defined events and decisions */
 	WAVE_DOMAIN_SCHED = 1,  /**< threads and tasks on CPUs (ops: ABI 1.1) */
-	WAVE_DOMAIN_MEM = 2,    /**< pages in memory tiers (ops: later ABI) */
-	WAVE_DOMAIN_RPC = 3,    /**< requests to workers (ops: later ABI) */
+	WAVE_DOMAIN_MEM = 2,    /**< pages in memory tiers (ops: ABI 1.3) */
+	WAVE_DOMAIN_RPC = 3,    /**< requests to workers (ops: ABI 1.2) */
 	WAVE_DOMAIN_COUNT       /**< number of domains; not a domain */
 };
 

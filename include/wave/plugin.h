@@ -42,10 +42,11 @@
  *
  * Domains. ABI 1.0 defined the ops table of the custom domain
  * (plugin_custom.h); 1.1 adds the sched domain (plugin_sched.h: struct
- * wave_sched_ops, its state accessors and decisions). The mem and rpc
- * domains are reserved in enum wave_domain (domain.h) and get their ops
- * tables, each in its own plugin_<domain>.h, in later minor versions; until
- * then the loader refuses plugins of those domains.
+ * wave_sched_ops, its state accessors and decisions); 1.2 the rpc domain
+ * (plugin_rpc.h: struct wave_rpc_ops, the worker and bucket views, moves
+ * and prestages); 1.3 the mem domain (plugin_mem.h: struct wave_mem_ops,
+ * chunks, tiers, the hotness histogram, migrations and prestaged victims
+ * and prefetches).
  */
 #ifndef WAVE_PLUGIN_H
 #define WAVE_PLUGIN_H
@@ -67,7 +68,7 @@ extern "C" {
 /** Plugin ABI version this header describes. A new major breaks plugins;
  *  a new minor only adds (fields at the end, ops at the end of tables). */
 #define WAVE_PLUGIN_ABI_MAJOR 1
-#define WAVE_PLUGIN_ABI_MINOR 1
+#define WAVE_PLUGIN_ABI_MINOR 3
 
 /** Longest plugin name, without the NUL. Names use [A-Za-z0-9_] only. */
 #define WAVE_PLUGIN_NAME_MAX 63
@@ -90,7 +91,9 @@ struct wave_plugin_ctx;
  * @fini:        optional; called once when the context is destroyed.
  * @ops:         required; the domain's ops table (struct wave_custom_ops
  *               of plugin_custom.h for WAVE_DOMAIN_CUSTOM, struct
- *               wave_sched_ops of plugin_sched.h for WAVE_DOMAIN_SCHED),
+ *               wave_sched_ops of plugin_sched.h for WAVE_DOMAIN_SCHED,
+ *               struct wave_rpc_ops of plugin_rpc.h for WAVE_DOMAIN_RPC,
+ *               struct wave_mem_ops of plugin_mem.h for WAVE_DOMAIN_MEM),
  *               which starts with its size.
  * @reserved:    zero; room for later minor versions.
  */

@@ -21,9 +21,17 @@
 #include <wave/config.h>
 #include <wave/host.h>
 #include <wave/agent.h>
+#include <wave/mem_msg.h>
+#include <wave/mem_state.h>
+#include <wave/plugin_mem.h>
 #include <wave/sched_msg.h>
 #include <wave/sched_state.h>
 #include <wave/plugin_sched.h>
 #include <wave/sched.h>
+#include <wave/rpc.h>
+#include <wave/rpc_msg.h>
+#include <wave/rpc_state.h>
+#include <wave/plugin_rpc.h>
+#include <wave/mem.h>
 
 #endif /* WAVE_WAVE_H */

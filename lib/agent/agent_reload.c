@@ -37,13 +37,6 @@ int agent_load_plugin(const struct wave_config *cfg, unsigned d, struct wave_plu
 	struct wave_plugin_load_opts o;
 	int ret;
 
-	/* A plugin of a domain the runtime does not serve would be started
-	 * without the state model its accessors read. */
-	if (!wave_domains[d])
-		return wave_error_set(err, -WAVE_ECONFIG, cfg->source ? cfg->source : "", 0, 0,
-				      "domains.%s: the agent runtime does not serve this domain yet",
-				      wave_domain_name(d));
-
 	wave_plugin_load_opts_init(&o);
 	o.search_path = (const char *const *)cfg->plugin_path;
 	o.n_search_path = cfg->n_plugin_path;

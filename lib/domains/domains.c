@@ -6,11 +6,15 @@
  */
 #include "../decision/domain.h"
 #include "custom/custom.h"
+#include "mem/mem_domain.h"
+#include "rpc/rpc_impl.h"
 #include "sched/sched.h"
 
 const struct domain_desc *const wave_domains[WAVE_DOMAIN_COUNT] = {
 	[WAVE_DOMAIN_CUSTOM] = &custom_domain,
 	[WAVE_DOMAIN_SCHED] = &sched_domain,
+	[WAVE_DOMAIN_MEM] = &mem_domain,
+	[WAVE_DOMAIN_RPC] = &rpc_domain,
 };
 
 const struct domain_desc *domain_of_type(uint16_t type)

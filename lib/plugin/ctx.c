@@ -252,6 +252,31 @@ static void ctx_free(struct wave_plugin_ctx *ctx)
 	free(ctx);
 }
 
+void dom_ctrs_register(struct dom_ctrs *c, struct wave_plugin_ctx *ctx)
+{
+	static const char *const names[DOM_CTR_COUNT] = {
+		[DOM_CTR_COMMITTED] = "txn_committed",
+		[DOM_CTR_ABORTED] = "txn_aborted",
+		[DOM_CTR_EVENTS_REFUSED] = "events_refused",
+		[DOM_CTR_DECISIONS_REFUSED] = "decisions_refused",
+	};
+
+	for (unsigned i = 0; i < DOM_CTR_COUNT; i++) {
+		c->id[i] = wave_plugin_counter(ctx, names[i]);
+		c->pub[i] = 0;
+	}
+}
+
+void dom_ctrs_publish(struct dom_ctrs *c, struct wave_plugin_ctx *ctx,
+		      const uint64_t v[DOM_CTR_COUNT])
+{
+	for (unsigned i = 0; i < DOM_CTR_COUNT; i++) {
+		if (v[i] > c->pub[i])
+			wave_plugin_counter_add(ctx, c->id[i], v[i] - c->pub[i]);
+		c->pub[i] = v[i];
+	}
+}
+
 static struct wave_plugin_ctx *ctx_new(const struct wave_plugin *p,
 				       const struct wave_plugin_ctx_opts *o)
 {

@@ -54,4 +54,26 @@ struct wave_plugin_ctx {
 /* Adds @delta to counter @id (single writer). */
 void wave_plugin_ctr_add(struct wave_plugin_ctx *ctx, unsigned id, uint64_t delta);
 
+/*
+ * The counters every decision domain publishes in its plugin instance's
+ * context, next to the plugin's own, so wave-stat shows the same four
+ * figures for every domain: transactions committed and aborted by the
+ * host, events the state model refused, decisions refused before they
+ * left. The domain keeps its own totals; dom_ctrs_publish() adds what
+ * grew since the last call (counters only add).
+ */
+enum { DOM_CTR_COMMITTED, DOM_CTR_ABORTED, DOM_CTR_EVENTS_REFUSED, DOM_CTR_DECISIONS_REFUSED,
+       DOM_CTR_COUNT };
+
+struct dom_ctrs {
+	int id[DOM_CTR_COUNT]; /* < 0: the plugin took every counter */
+	uint64_t pub[DOM_CTR_COUNT];
+};
+
+/* Registers the four in @ctx (a new instance: after a hot swap too). */
+void dom_ctrs_register(struct dom_ctrs *c, struct wave_plugin_ctx *ctx);
+/* Publishes the domain's totals @v, indexed by DOM_CTR_*. */
+void dom_ctrs_publish(struct dom_ctrs *c, struct wave_plugin_ctx *ctx,
+		      const uint64_t v[DOM_CTR_COUNT]);
+
 #endif /* WAVE_AGENT_PLUGIN_IMPL_H */

@@ -328,18 +328,6 @@ START_TEST(refuses_unknown_domain)
 }
 END_TEST
 
-START_TEST(refuses_domain_without_ops_yet)
-{
-	char want[256];
-
-	snprintf(want, sizeof(want),
-		 "domain mem has no ops table in plugin ABI %d.%d yet; only custom and sched "
-		 "plugins can be loaded",
-		 WAVE_PLUGIN_ABI_MAJOR, WAVE_PLUGIN_ABI_MINOR);
-	expect_refusal("mem_domain", want);
-}
-END_TEST
-
 /* A sched plugin whose table is a custom one: too small to hold the
  * required sched ops. */
 START_TEST(refuses_sched_with_custom_ops)
@@ -471,7 +459,6 @@ int main(void)
 	tcase_add_test(refuse, refuses_no_version);
 	tcase_add_test(refuse, refuses_reserved_flags);
 	tcase_add_test(refuse, refuses_unknown_domain);
-	tcase_add_test(refuse, refuses_domain_without_ops_yet);
 	tcase_add_test(refuse, refuses_sched_with_custom_ops);
 	tcase_add_test(refuse, loads_sched_plugins);
 	tcase_add_test(refuse, refuses_wrong_domain);

@@ -86,8 +86,6 @@ DEFECT_MAY_UNUSE static const struct wave_plugin_desc echo_desc = {
 	.domain = 7,
 #elif defined(BAD_SCHED_DOMAIN)
 	.domain = WAVE_DOMAIN_SCHED,
-#elif defined(BAD_MEM_DOMAIN)
-	.domain = WAVE_DOMAIN_MEM,
 #else
 	.domain = WAVE_DOMAIN_CUSTOM,
 #endif

@@ -912,6 +912,25 @@ START_TEST(managed_thread_signal)
 }
 END_TEST
 
+/*
+ * A full channel is backpressure: events the ring cannot take wait in the
+ * host's outbox and reach the agent later, every one, in order.
+ */
+START_TEST(full_channel_loses_nothing)
+{
+	struct sagent sa = { 0 };
+	struct wave_sched *s = connect_sched(&sa);
+	/* Four times the default ring (1024 messages), none read meanwhile. */
+	const uint64_t n = 4096;
+
+	for (uint64_t id = 1; id <= n; id++)
+		ck_assert_int_eq(wave_sched_task_new(s, id, NULL), 0);
+	for (uint64_t id = 1; id <= n; id++)
+		(void)sa_expect(&sa, WAVE_SCHED_TASK_NEW, id);
+	teardown(&sa, s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sched_host");
@@ -923,6 +942,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, bad_input);
 	tcase_add_test(tc, agent_sends_host_message);
 	tcase_add_test(tc, local_fifo);
+	tcase_add_test(tc, full_channel_loses_nothing);
 	tcase_add_test(tc, fallback_and_resync);
 	tcase_add_test(tc, start_without_agent);
 	tcase_add_test(tc, idle_wait_sleeps);

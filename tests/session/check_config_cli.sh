@@ -14,6 +14,11 @@ echo "$out" | grep -Eq "^$dir/bad_agent.json:3:[0-9]+: heartbeat.timeout_ms: " |
 good=$("$agentd" --check-config --config "$dir/../../plugins/least_loaded/agent.json") ||
 	{ echo "a good configuration was refused"; exit 1; }
 [ "$good" = "$dir/../../plugins/least_loaded/agent.json: ok" ] || exit 1
+# Every domain the runtime serves is checked the same way (mem: its example).
+for p in mem_hemem mem_memtis mem_sdfm; do
+	good=$("$agentd" --check-config --config "$dir/../../plugins/$p/agent.json" 2>&1) ||
+		{ echo "$good"; echo "the $p example configuration was refused"; exit 1; }
+done
 # A plugin that cannot be found is an error of the configuration too.
 out=$("$agentd" --check-config --config "$dir/missing_plugin.json" 2>&1)
 status=$?

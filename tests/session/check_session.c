@@ -764,8 +764,8 @@ END_TEST
 
 START_TEST(api_arguments)
 {
-	static const char mem_cfg[] =
-		"{\"listen\": [\"shm:///tmp/x.sock\"], \"domains\": {\"mem\": {\"plugin\": \"tiering\"}}}";
+	static const char rpc_cfg[] =
+		"{\"listen\": [\"shm:///tmp/x.sock\"], \"domains\": {\"rpc\": {\"plugin\": \"steering\"}}}";
 	struct wave_host_opts o, bad;
 	struct wave_host_stats st;
 	struct wave_host *h = NULL;
@@ -818,10 +818,10 @@ START_TEST(api_arguments)
 	ck_assert_str_eq(err.text, "no listen address");
 	ck_assert_ptr_null(a);
 	wave_config_free(cfg);
-	/* A domain the runtime does not serve is refused by name. */
-	ck_assert_int_eq(wave_config_parse(mem_cfg, strlen(mem_cfg), "agent.json", &cfg, &err), 0);
-	ck_assert_int_eq(wave_agent_create(cfg, &a, &err), -WAVE_ECONFIG);
-	ck_assert_str_eq(err.text, "domains.mem: the agent runtime does not serve this domain yet");
+	/* A plugin that cannot be found is refused by name. */
+	ck_assert_int_eq(wave_config_parse(rpc_cfg, strlen(rpc_cfg), "agent.json", &cfg, &err), 0);
+	ck_assert_int_eq(wave_agent_create(cfg, &a, &err), -WAVE_EPLUGIN);
+	ck_assert_msg(strstr(err.text, "steering"), "%s", err.text);
 	wave_config_free(cfg);
 	ck_assert_int_eq(wave_agent_run(NULL), -EINVAL);
 	ck_assert_int_eq(wave_agent_stop(NULL), -EINVAL);

@@ -18,25 +18,13 @@
 
 #include "../../core/core.h"
 #include "sched.h"
+#include "../../plugin/plugin_impl.h"
 #include "sched_impl.h"
-
-/* Counters the runtime keeps in a sched instance's context, next to the
- * plugin's own, from the state's statistics. */
-enum { SC_COMMITTED, SC_ABORTED, SC_EVENTS_REFUSED, SC_DECISIONS_REFUSED, SC_COUNT };
-
-static const char *const sc_names[SC_COUNT] = {
-	[SC_COMMITTED] = "txn_committed",
-	[SC_ABORTED] = "txn_aborted",
-	[SC_EVENTS_REFUSED] = "events_refused",
-	[SC_DECISIONS_REFUSED] = "decisions_refused",
-};
 
 /* One host's sched domain. */
 struct sched_agent {
 	struct wave_sched_state *st;
-	/* The counters last published into the instance's context. */
-	int ctr[SC_COUNT];
-	uint64_t pub[SC_COUNT];
+	struct dom_ctrs ctrs; /* published into the instance's context */
 };
 
 /* ---- the plugin's side ------------------------------------------------------ */
@@ -81,38 +69,21 @@ static int check_ops(const struct wave_plugin_desc *d, const char *src, struct w
 	return 0;
 }
 
-/* ---- counters ---------------------------------------------------------------- */
-
-static void counters_register(struct sched_agent *s, struct wave_plugin_ctx *ctx)
-{
-	for (unsigned i = 0; i < SC_COUNT; i++) {
-		/* -ENOSPC when the plugin took every counter: not published. */
-		s->ctr[i] = wave_plugin_counter(ctx, sc_names[i]);
-		s->pub[i] = 0;
-	}
-}
-
-/* Publishes the state's statistics into the context's counters, as the
- * deltas since the last call (counters only add). */
+/* Publishes the state's statistics into the instance's counters. */
 static void counters_update(struct sched_agent *s, struct wave_plugin_ctx *ctx)
 {
 	struct wave_sched_stats st;
-	uint64_t v[SC_COUNT] = { 0 };
+	uint64_t v[DOM_CTR_COUNT] = { 0 };
 
 	if (wave_sched_state_stats(s->st, &st) < 0)
 		return;
-	v[SC_COMMITTED] = st.committed;
+	v[DOM_CTR_COMMITTED] = st.committed;
 	for (unsigned r = 1; r < WAVE_SCHED_RESULT_COUNT; r++)
-		v[SC_ABORTED] += st.aborted[r];
-	v[SC_EVENTS_REFUSED] = st.bad_msgs + st.unknown_task + st.dup_new + st.seq_backwards +
-			       st.bad_transition + st.no_memory;
-	v[SC_DECISIONS_REFUSED] = st.refused_stale + st.refused_not_runnable + st.refused_no_cpu +
-				  st.refused_busy + st.refused_unknown + st.refused_full;
-	for (unsigned i = 0; i < SC_COUNT; i++) {
-		if (v[i] > s->pub[i])
-			wave_plugin_counter_add(ctx, s->ctr[i], v[i] - s->pub[i]);
-		s->pub[i] = v[i];
-	}
+		v[DOM_CTR_ABORTED] += st.aborted[r];
+	v[DOM_CTR_EVENTS_REFUSED] = st.bad_msgs + st.unknown_task + st.dup_new +
+				    st.seq_backwards + st.bad_transition + st.no_memory;
+	v[DOM_CTR_DECISIONS_REFUSED] = dec_refusals_total(&s->st->refused);
+	dom_ctrs_publish(&s->ctrs, ctx, v);
 }
 
 /* ---- a host's messages ------------------------------------------------------- */
@@ -143,7 +114,7 @@ static int on_setup(struct dom_host *dh, const struct wave_msg *m)
 			  (unsigned long long)dh->host_id, err.text);
 		return -1;
 	}
-	counters_register(s, dh->inst.ctx);
+	dom_ctrs_register(&s->ctrs, dh->inst.ctx);
 	wave_info("agent: host %llu: sched domain with %u CPUs", (unsigned long long)dh->host_id,
 		  n_cpus);
 	return 0;
@@ -197,7 +168,7 @@ static void replay(struct dom_host *dh)
 
 	if (!s || !dh->inst.ctx)
 		return;
-	counters_register(s, dh->inst.ctx);
+	dom_ctrs_register(&s->ctrs, dh->inst.ctx);
 	/* Decisions of the old instance still in flight complete normally:
 	 * their outcomes reach the new one. */
 	if (wave_sched_state_replay(s->st, dh->inst.ctx, wave_now_ns()) < 0)

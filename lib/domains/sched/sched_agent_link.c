@@ -21,23 +21,11 @@
 
 /* ---- messages to the agent ------------------------------------------------- */
 
-/* Sends what is batched. Return: 0, -EAGAIN (the channel is full: it
- * stays batched), or 0 after the agent was lost (the batch is dropped:
- * a resync replaces it). */
+/* Sends what is batched: 0, or -EAGAIN (the channel is full: it stays
+ * batched). */
 int sched_flush(struct wave_sched *s)
 {
-	while (s->agent && s->ob_n) {
-		int ret = host_send(s->h, s->ob, (unsigned)s->ob_n);
-
-		if (ret < 0)
-			return 0; /* lost: on_state() emptied the batch */
-		if (ret == 0)
-			return -EAGAIN;
-		memmove(s->ob, s->ob + ret, (s->ob_n - (size_t)ret) * sizeof(*s->ob));
-		s->ob_n -= (size_t)ret;
-		s->st.events += (uint64_t)ret;
-	}
-	return 0;
+	return s->agent ? outbox_flush(&s->ob) : 0;
 }
 
 /* Batches @d for the agent; nothing when the agent is not in control. */
@@ -51,21 +39,8 @@ void sched_emit(struct wave_sched *s, const struct wave_sched_msg *d)
 		wave_warn("sched: cannot encode a %s", wave_sched_msg_type_name(d->type));
 		return;
 	}
-	if (s->ob_n == s->ob_cap) {
-		size_t cap = s->ob_cap * 2;
-		struct wave_msg *ob = realloc(s->ob, cap * sizeof(*ob));
-
-		if (!ob) {
-			/* Cannot keep the agent's view right: start over. */
-			host_lose_agent(s->h, "no memory for events");
-			return;
-		}
-		s->ob = ob;
-		s->ob_cap = cap;
-	}
-	s->ob[s->ob_n++] = m;
-	if (s->ob_n >= s->batch)
-		(void)sched_flush(s);
+	if (outbox_push(&s->ob, &m) < 0)
+		host_lose_agent(s->h, "no memory for events"); /* the agent's view would be wrong */
 }
 
 void sched_emit_task(struct wave_sched *s, uint16_t type, const struct htask *t, uint32_t cpu)
@@ -200,7 +175,7 @@ static void on_state(void *user, enum wave_host_state state)
 	}
 	/* Decisions in flight die with the agent; the host's truth stands. */
 	s->agent = false;
-	s->ob_n = 0;
+	outbox_drop(&s->ob);
 	s->st.fallbacks++;
 	for (uint32_t i = 0; i < s->n_cpus; i++)
 		clear_cpu_decisions(&s->cpus[i]);
@@ -302,7 +277,8 @@ int sched_connect(struct wave_sched *s, const char *uri, const struct wave_sched
 					"struct wave_host_opts") < 0)
 		return -EINVAL;
 	ho.domains = WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED);
-	if ((ret = host_new(uri, &ho, &s->h)) < 0 || (ret = host_add_domain(s->h, &d)) < 0)
+	if ((ret = host_new(uri, &ho, &s->h)) < 0 || (ret = host_add_domain(s->h, &d)) < 0 ||
+	    (ret = outbox_init(&s->ob, s->h, s->batch)) < 0)
 		return ret;
 	/* 1: no agent yet, fallback until one welcomes us. 0: welcomed and
 	 * resynced (the CPU count alone): the agent decides from now on. */

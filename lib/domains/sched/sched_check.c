@@ -19,14 +19,13 @@ static int task_ok(const struct wave_sched_state *st, const struct sched_task *t
 		return 0;
 	if (t->cpu != WAVE_SCHED_CPU_NONE && (t->cpu >= st->n_cpus || st->cpus[t->cpu].current != t->id))
 		return 0;
-	if (t->pending == PENDING_NONE)
-		return t->pending_cpu == WAVE_SCHED_CPU_NONE;
-	if (t->pending_cpu >= st->n_cpus || t->state != WAVE_SCHED_RUNNABLE)
+	if (!dec_pend_any(&t->pend))
+		return t->pend.res == DEC_RES_NONE;
+	if (t->pend.res >= st->n_cpus || t->state != WAVE_SCHED_RUNNABLE ||
+	    t->pend.kind > PENDING_KINDS)
 		return 0;
-	c = &st->cpus[t->pending_cpu];
-	return t->pending == PENDING_RUN ? c->pending == t->id
-	       : t->pending == PENDING_PRESTAGE ? c->prestaged == t->id
-						: 0;
+	c = &st->cpus[t->pend.res];
+	return c->slot[t->pend.kind - 1] == t->id;
 }
 
 static int cpu_ok(const struct wave_sched_state *st, uint32_t i)
@@ -35,16 +34,16 @@ static int cpu_ok(const struct wave_sched_state *st, uint32_t i)
 	const struct sched_task *t;
 	int free_bit = (int)((st->free_map[i >> 6] >> (i & 63)) & 1);
 
-	if (free_bit != (!c->current && !c->pending && !c->prestaged) || (c->preempting && !c->current))
+	if (free_bit != (!c->current && !c->slot[0] && !c->slot[1]) || (c->preempting && !c->current))
 		return 0;
 	if (c->current && (!(t = sched_task_find(st, c->current)) || t->cpu != i))
 		return 0;
-	if (c->pending && (!(t = sched_task_find(st, c->pending)) || t->pending != PENDING_RUN ||
-			   t->pending_cpu != i))
-		return 0;
-	if (c->prestaged && (!(t = sched_task_find(st, c->prestaged)) ||
-			     t->pending != PENDING_PRESTAGE || t->pending_cpu != i))
-		return 0;
+	for (uint8_t kind = 1; kind <= PENDING_KINDS; kind++) {
+		uint64_t id = c->slot[kind - 1];
+
+		if (id && (!(t = sched_task_find(st, id)) || !dec_pend_matches(&t->pend, kind, i)))
+			return 0;
+	}
 	return 1;
 }
 

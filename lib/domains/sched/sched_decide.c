@@ -25,12 +25,6 @@ static struct wave_sched_state *state_of(const struct wave_plugin_ctx *ctx)
 	return st->magic == SCHED_STATE_MAGIC ? st : NULL;
 }
 
-static int refuse(uint64_t *counter, int err)
-{
-	(*counter)++;
-	return err;
-}
-
 /* Encodes and emits one decision; 0 when the host's channel took it. */
 static int emit_decision(struct wave_plugin_ctx *ctx, struct wave_sched_state *st, uint16_t type,
 		uint64_t task, uint64_t seq, uint32_t cpu)
@@ -43,10 +37,10 @@ static int emit_decision(struct wave_plugin_ctx *ctx, struct wave_sched_state *s
 	if ((ret = wave_sched_msg_encode(&d, st->n_cpus, &m)) < 0)
 		return ret;
 	if (!ctx->emit)
-		return refuse(&st->stats.refused_full, -ENOTCONN);
+		return dec_refuse(&st->refused, DEC_REFUSED_FULL, -ENOTCONN);
 	ret = ctx->emit(ctx->emit_user, &m, 1);
 	if (ret <= 0)
-		return refuse(&st->stats.refused_full, ret < 0 ? ret : -EAGAIN);
+		return dec_refuse(&st->refused, DEC_REFUSED_FULL, ret < 0 ? ret : -EAGAIN);
 	st->stats.sent++;
 	wave_plugin_ctr_add(ctx, CTR_EMITTED, 1);
 	return 0;
@@ -59,19 +53,19 @@ static struct sched_task *decision_task(struct wave_sched_state *st, uint64_t ta
 	struct sched_task *t;
 
 	if (cpu >= st->n_cpus) {
-		*err = refuse(&st->stats.refused_no_cpu, -ERANGE);
+		*err = dec_refuse(&st->refused, DEC_REFUSED_INVALID, -ERANGE);
 		return NULL;
 	}
 	if (!(t = sched_task_find(st, task))) {
-		*err = refuse(&st->stats.refused_unknown, -ENOENT);
+		*err = dec_refuse(&st->refused, DEC_REFUSED_GONE, -ENOENT);
 		return NULL;
 	}
 	if (seq != t->seq) {
-		*err = refuse(&st->stats.refused_stale, -ESTALE);
+		*err = dec_refuse(&st->refused, DEC_REFUSED_STALE, -ESTALE);
 		return NULL;
 	}
-	if (t->state != WAVE_SCHED_RUNNABLE || t->pending != PENDING_NONE) {
-		*err = refuse(&st->stats.refused_not_runnable, -EPERM);
+	if (t->state != WAVE_SCHED_RUNNABLE || dec_pend_any(&t->pend)) {
+		*err = dec_refuse(&st->refused, DEC_REFUSED_NOT_ELIGIBLE, -EPERM);
 		return NULL;
 	}
 	return t;
@@ -88,13 +82,11 @@ WAVE_API int wave_plugin_sched_run(struct wave_plugin_ctx *ctx, uint64_t task, u
 		return -EINVAL;
 	if (!(t = decision_task(st, task, seq, cpu, &err)))
 		return err;
-	if (st->cpus[cpu].current || st->cpus[cpu].pending || st->cpus[cpu].prestaged)
-		return refuse(&st->stats.refused_busy, -EBUSY);
+	if (st->cpus[cpu].current || st->cpus[cpu].slot[0] || st->cpus[cpu].slot[1])
+		return dec_refuse(&st->refused, DEC_REFUSED_BUSY, -EBUSY);
 	if ((err = emit_decision(ctx, st, WAVE_SCHED_RUN, task, seq, cpu)) < 0)
 		return err;
-	t->pending = PENDING_RUN;
-	t->pending_cpu = cpu;
-	st->cpus[cpu].pending = task;
+	dec_pend_link(&t->pend, st->cpus[cpu].slot, task, PENDING_RUN, cpu);
 	sched_cpu_update_free(st, cpu);
 	return 0;
 }
@@ -110,13 +102,11 @@ WAVE_API int wave_plugin_sched_prestage(struct wave_plugin_ctx *ctx, uint64_t ta
 		return -EINVAL;
 	if (!(t = decision_task(st, task, seq, cpu, &err)))
 		return err;
-	if (st->cpus[cpu].prestaged)
-		return refuse(&st->stats.refused_busy, -EBUSY);
+	if (st->cpus[cpu].slot[PENDING_PRESTAGE - 1])
+		return dec_refuse(&st->refused, DEC_REFUSED_BUSY, -EBUSY);
 	if ((err = emit_decision(ctx, st, WAVE_SCHED_PRESTAGE, task, seq, cpu)) < 0)
 		return err;
-	t->pending = PENDING_PRESTAGE;
-	t->pending_cpu = cpu;
-	st->cpus[cpu].prestaged = task;
+	dec_pend_link(&t->pend, st->cpus[cpu].slot, task, PENDING_PRESTAGE, cpu);
 	sched_cpu_update_free(st, cpu);
 	return 0;
 }
@@ -131,12 +121,12 @@ WAVE_API int wave_plugin_sched_preempt(struct wave_plugin_ctx *ctx, uint32_t cpu
 	if (!st)
 		return -EINVAL;
 	if (cpu >= st->n_cpus)
-		return refuse(&st->stats.refused_no_cpu, -ERANGE);
+		return dec_refuse(&st->refused, DEC_REFUSED_INVALID, -ERANGE);
 	c = &st->cpus[cpu];
 	if (!c->current || !(t = sched_task_find(st, c->current)))
-		return refuse(&st->stats.refused_not_runnable, -EPERM);
+		return dec_refuse(&st->refused, DEC_REFUSED_NOT_ELIGIBLE, -EPERM);
 	if (c->preempting)
-		return refuse(&st->stats.refused_busy, -EBUSY);
+		return dec_refuse(&st->refused, DEC_REFUSED_BUSY, -EBUSY);
 	if ((err = emit_decision(ctx, st, WAVE_SCHED_PREEMPT, t->id, t->seq, cpu)) < 0)
 		return err;
 	c->preempting = 1;
@@ -179,8 +169,8 @@ WAVE_API int wave_plugin_sched_cpu(const struct wave_plugin_ctx *ctx, uint32_t c
 	out->id = cpu;
 	out->preempting = c->preempting;
 	out->current = c->current;
-	out->pending = c->pending;
-	out->prestaged = c->prestaged;
+	out->pending = c->slot[PENDING_RUN - 1];
+	out->prestaged = c->slot[PENDING_PRESTAGE - 1];
 	out->idle_since_ns = c->idle_since_ns;
 	return 0;
 }

@@ -160,7 +160,7 @@ static void sched_free(struct wave_sched *s)
 	u64map_fini(&s->tasks);
 	free(s->cpus);
 	fifo_fini(&s->q);
-	free(s->ob);
+	outbox_fini(&s->ob);
 	free(s->cores);
 	close(s->kick_fd);
 	pthread_mutex_destroy(&s->lock);
@@ -196,11 +196,9 @@ WAVE_API int wave_sched_create(const char *uri, const struct wave_sched_opts *op
 	s->n_cpus = o.n_cpus;
 	s->batch = o.batch;
 	s->tick_ns = (uint64_t)o.tick_us * 1000u;
-	s->ob_cap = 64;
 	ret = u64map_init(&s->tasks, sizeof(struct htask));
 	s->cpus = aligned_alloc(64, s->n_cpus * sizeof(*s->cpus));
-	s->ob = malloc(s->ob_cap * sizeof(*s->ob));
-	if (ret < 0 || !s->cpus || !s->ob) {
+	if (ret < 0 || !s->cpus) {
 		sched_free(s);
 		return -ENOMEM;
 	}
@@ -641,6 +639,7 @@ WAVE_API int wave_sched_host_stats(struct wave_sched *s, struct wave_sched_host_
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	*out = s->st;
+	out->events += s->ob.sent;
 	out->tasks = task_count(s);
 	pthread_mutex_unlock(&s->lock);
 	return 0;

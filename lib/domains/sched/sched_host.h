@@ -19,6 +19,7 @@
 #include "../../decision/fifo.h"
 #include "../../decision/slots.h"
 #include "../../decision/u64map.h"
+#include "../../session/outbox.h"
 
 #define BATCH_MAX 1024u
 
@@ -58,16 +59,14 @@ struct wave_sched {
 	pthread_mutex_t lock;
 	struct wave_host *h; /* NULL: no agent ever */
 	uint32_t n_cpus;
-	uint32_t batch;
+	uint32_t batch;   /* of the outbox */
 	uint64_t tick_ns, next_tick;
 	bool agent; /* the agent decides (mirrors the host's state) */
 	struct hcpu *cpus;
 	struct u64map tasks; /* struct htask */
 	uint64_t gen; /* sequence numbers: one counter, always increasing */
 	struct fifo q; /* the fallback's queue of RUNNABLE tasks */
-	/* Batched messages to the agent, in order. */
-	struct wave_msg *ob;
-	size_t ob_n, ob_cap;
+	struct outbox ob; /* events to the agent, in order (made at connect) */
 	struct wave_sched_host_stats st;
 	/* Threads waiting for work (wave_sched_wait(), wave_sched_poll())
 	 * sleep, the lock released, on @kick (a futex word bumped whenever

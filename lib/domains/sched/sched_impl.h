@@ -10,6 +10,7 @@
 #include <wave/sched_msg.h>
 #include <wave/sched_state.h>
 
+#include "../../decision/pending.h"
 #include "../../decision/u64map.h"
 
 /* Tells a real state from any other pointer in a context's domain_state. */
@@ -25,21 +26,22 @@ struct sched_task {
 	uint64_t run_start_ns;
 	uint64_t hint;
 	uint32_t cpu;         /* running on, or WAVE_SCHED_CPU_NONE */
-	uint32_t pending_cpu; /* decision in flight for, or NONE */
 	uint32_t cpu_hint;
+	struct dec_pend pend; /* a PENDING_* decision in flight for a CPU */
 	uint8_t state;        /* enum wave_sched_task_state */
-	uint8_t pending;      /* PENDING_* */
 	uint8_t hint_kind;
 	uint8_t pad;
 };
 _Static_assert(sizeof(struct sched_task) == 56, "the task size is documented");
 
-enum { PENDING_NONE, PENDING_RUN, PENDING_PRESTAGE };
+/* The kinds of a task's decision in flight; a CPU's slot kind - 1 holds
+ * its task (struct dec_pend). */
+enum { PENDING_NONE, PENDING_RUN, PENDING_PRESTAGE, PENDING_KINDS = PENDING_PRESTAGE };
 
 struct sched_cpu {
 	uint64_t current;   /* task id or 0 */
-	uint64_t pending;   /* task of a RUN in flight, or 0 */
-	uint64_t prestaged; /* task of a PRESTAGE in flight, or 0 */
+	/* The tasks of the RUN and the PRESTAGE in flight, or 0. */
+	uint64_t slot[PENDING_KINDS];
 	uint64_t idle_since_ns;
 	uint32_t preempting;
 	uint32_t pad;
@@ -53,7 +55,8 @@ struct wave_sched_state {
 	struct u64map tasks; /* of struct sched_task; ids are chosen by the peer */
 	struct sched_cpu *cpus;
 	uint64_t *free_map; /* bit set: nothing running, pending or prestaged */
-	struct wave_sched_stats stats;
+	struct wave_sched_stats stats; /* its refused_* come from @refused */
+	struct dec_refusals refused;   /* the plugin's decisions refused */
 };
 
 /* The task table: the decision layer's seeded map. */

@@ -55,6 +55,12 @@ WAVE_API int wave_sched_state_stats(const struct wave_sched_state *st,
 	if (!st || !out || st->magic != SCHED_STATE_MAGIC)
 		return -EINVAL;
 	*out = st->stats;
+	out->refused_stale = st->refused.n[DEC_REFUSED_STALE];
+	out->refused_unknown = st->refused.n[DEC_REFUSED_GONE];
+	out->refused_not_runnable = st->refused.n[DEC_REFUSED_NOT_ELIGIBLE];
+	out->refused_busy = st->refused.n[DEC_REFUSED_BUSY];
+	out->refused_no_cpu = st->refused.n[DEC_REFUSED_INVALID];
+	out->refused_full = st->refused.n[DEC_REFUSED_FULL];
 	out->tasks = u64map_count(&st->tasks);
 	out->cpus = st->n_cpus;
 	out->bytes = sizeof(*st) + u64map_bytes(&st->tasks) + st->n_cpus * sizeof(*st->cpus) +
@@ -74,12 +80,12 @@ void sched_task_view(const struct sched_task *t, struct wave_sched_task *out)
 	out->hint = t->hint;
 	out->state = t->state;
 	out->cpu = t->cpu;
-	out->pending_cpu = t->pending_cpu;
+	out->pending_cpu = t->pend.res;
 	out->cpu_hint = t->cpu_hint;
 	out->hint_kind = t->hint_kind;
-	out->pending = t->pending == PENDING_RUN	  ? WAVE_SCHED_RUN
-		       : t->pending == PENDING_PRESTAGE ? WAVE_SCHED_PRESTAGE
-							: 0;
+	out->pending = t->pend.kind == PENDING_RUN	     ? WAVE_SCHED_RUN
+		       : t->pend.kind == PENDING_PRESTAGE ? WAVE_SCHED_PRESTAGE
+							  : 0;
 }
 
 void sched_cpu_update_free(struct wave_sched_state *st, uint32_t cpu)
@@ -89,7 +95,7 @@ void sched_cpu_update_free(struct wave_sched_state *st, uint32_t cpu)
 
 	/* A prestaged task counts: the host starts it as soon as the CPU has
 	 * nothing to run, so a RUN sent meanwhile would find the CPU busy. */
-	if (!c->current && !c->pending && !c->prestaged)
+	if (!c->current && !c->slot[0] && !c->slot[1])
 		st->free_map[cpu >> 6] |= bit;
 	else
 		st->free_map[cpu >> 6] &= ~bit;
@@ -115,20 +121,10 @@ int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from)
 
 void sched_task_clear_pending(struct wave_sched_state *st, struct sched_task *t)
 {
-	struct sched_cpu *c;
+	uint32_t cpu = t->pend.res;
 
-	if (t->pending == PENDING_NONE)
-		return;
-	c = &st->cpus[t->pending_cpu];
-	if (t->pending == PENDING_RUN && c->pending == t->id) {
-		c->pending = 0;
-		sched_cpu_update_free(st, t->pending_cpu);
-	} else if (t->pending == PENDING_PRESTAGE && c->prestaged == t->id) {
-		c->prestaged = 0;
-		sched_cpu_update_free(st, t->pending_cpu);
-	}
-	t->pending = PENDING_NONE;
-	t->pending_cpu = WAVE_SCHED_CPU_NONE;
+	if (dec_pend_any(&t->pend) && dec_pend_unlink(&t->pend, st->cpus[cpu].slot, t->id))
+		sched_cpu_update_free(st, cpu);
 }
 
 /* ---- calling the plugin ------------------------------------------------ */
@@ -176,7 +172,7 @@ static int ev_new(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 	t->hint_kind = m->hint_kind;
 	t->cpu_hint = m->cpu;
 	t->cpu = WAVE_SCHED_CPU_NONE;
-	t->pending_cpu = WAVE_SCHED_CPU_NONE;
+	dec_pend_init(&t->pend);
 	sched_task_view(t, &view);
 	CALL(ctx, task_new, &view);
 	return 0;
@@ -348,12 +344,12 @@ static int ev_outcome(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 	 * CPU), or for an earlier task of the same id: that one's decision
 	 * was based on a sequence number older than the new task's. */
 	if (!t || (m->result != WAVE_SCHED_COMMITTED && m->seq < t->seq &&
-		   (t->pending != kind || t->pending_cpu != m->cpu))) {
+		   !dec_pend_matches(&t->pend, kind, m->cpu))) {
 		count_result(st, m->result);
 		CALL(ctx, txn_aborted, NULL, m->cpu, m->decision, m->result);
 		return 0;
 	}
-	if (t->pending != kind || t->pending_cpu != m->cpu)
+	if (!dec_pend_matches(&t->pend, kind, m->cpu))
 		return refuse(&st->stats.bad_transition, -EPROTO);
 	if (m->result == WAVE_SCHED_COMMITTED)
 		return out_commit(st, ctx, t, m);

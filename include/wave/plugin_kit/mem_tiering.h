@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file plugin_kit/mem_tiering.h
+ * Plugin kit, for authors of mem-domain policies: the loop the built-in
+ * tiering policies (mem_hemem, mem_memtis, mem_sdfm) share. A policy says
+ * which chunks are hot and which are cold; the kit keeps the fastest tier
+ * (tier 0) filled with hot chunks: it promotes hot chunks of slower tiers
+ * into it, demotes cold ones out of it to make room (or always, for a
+ * proactive policy), and keeps a number of cold chunks (or of the chunks
+ * the policy's victim test picks) prestaged as victims on the host, so the
+ * host can free fast memory under pressure without a round trip.
+ *
+ * Header only: every function is static inline and calls libwave only
+ * through the plugin functions of <wave/plugin_mem.h>, so it adds nothing
+ * to link and nothing to the plugin ABI.
+ *
+ * Work per call is bounded: promotions and demotions per tick by
+ * @max_moves, the chunks the scan hand looks at by @scan_budget, and the
+ * candidates remembered between ticks by MT_CANDIDATES (a candidate is a
+ * hint: it is checked again against the state before it is promoted, and
+ * dropped when the ring is full).
+ */
+#ifndef WAVE_PLUGIN_KIT_MEM_TIERING_H
+#define WAVE_PLUGIN_KIT_MEM_TIERING_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <wave/plugin.h>
+#include <wave/plugin_mem.h>
+
+/** Promotion candidates remembered between ticks. */
+#define MT_CANDIDATES 4096u
+/** Cold chunks one tick's scan collects, at most. */
+#define MT_SCAN_MAX 256u
+
+struct mt {
+	/* Set by the policy. */
+	void *policy;
+	bool (*hot)(void *policy, const struct wave_mem_chunk_view *c);
+	bool (*cold)(void *policy, const struct wave_mem_chunk_view *c);
+	/* Optional: which chunks of tier 0 may be prestaged as victims
+	 * (default: the cold ones). */
+	bool (*victim)(void *policy, const struct wave_mem_chunk_view *c);
+	bool proactive;       /* demote cold chunks even when there is room */
+	unsigned max_moves;   /* promotions and demotions per tick */
+	unsigned max_victims; /* prestaged victims kept in flight */
+	uint64_t scan_budget; /* chunks the hand looks at per tick */
+	/* Kept by the kit. */
+	unsigned victims;     /* victims in flight */
+	unsigned cand_head, cand_len;
+	uint64_t cand[MT_CANDIDATES];
+	uint64_t promoted, demoted, staged; /* decisions sent, for counters */
+};
+
+static inline void mt_push(struct mt *m, uint64_t id, bool front)
+{
+	if (m->cand_len == MT_CANDIDATES)
+		return; /* a hint: the chunk is seen again when next touched */
+	if (front) {
+		m->cand_head = (m->cand_head + MT_CANDIDATES - 1) % MT_CANDIDATES;
+		m->cand[m->cand_head] = id;
+	} else {
+		m->cand[(m->cand_head + m->cand_len) % MT_CANDIDATES] = id;
+	}
+	m->cand_len++;
+}
+
+static inline uint64_t mt_pop(struct mt *m)
+{
+	uint64_t id = m->cand[m->cand_head];
+
+	m->cand_head = (m->cand_head + 1) % MT_CANDIDATES;
+	m->cand_len--;
+	return id;
+}
+
+/** mt_note() - @c was touched: remember it if it is a hot chunk of a slow
+ *  tier with nothing in flight. */
+static inline void mt_note(struct mt *m, const struct wave_mem_chunk_view *c)
+{
+	if (c->tier > 0 && !c->pending && m->hot(m->policy, c))
+		mt_push(m, c->id, false);
+}
+
+/** mt_outcome() - a decision of type @decision ended (call it from
+ *  txn_committed and txn_aborted). */
+static inline void mt_outcome(struct mt *m, uint16_t decision)
+{
+	if (decision == WAVE_MEM_VICTIM && m->victims)
+		m->victims--;
+}
+
+/* Promotes up to @max candidates into tier 0. *@full: tier 0 had no room
+ * for the next one (it stays first in line). Return: promotions sent, or
+ * -EAGAIN (the channel is full: stop for this tick). */
+static inline int mt_promote(struct mt *m, struct wave_plugin_ctx *ctx, unsigned max, bool *full)
+{
+	struct wave_mem_chunk_view c;
+	unsigned n = 0;
+
+	*full = false;
+	while (n < max && m->cand_len) {
+		uint64_t id = mt_pop(m);
+		int ret;
+
+		if (wave_plugin_mem_chunk(ctx, id, &c) < 0 || c.tier == 0 || c.pending ||
+		    !m->hot(m->policy, &c))
+			continue;
+		ret = wave_plugin_mem_migrate(ctx, id, c.seq, 0);
+		if (ret == -EBUSY || ret == -EAGAIN) {
+			mt_push(m, id, true);
+			*full = ret == -EBUSY;
+			return ret == -EAGAIN ? -EAGAIN : (int)n;
+		}
+		n += ret == 0;
+	}
+	m->promoted += n;
+	return (int)n;
+}
+
+static inline bool mt_victim(struct mt *m, const struct wave_mem_chunk_view *c)
+{
+	return m->victim ? m->victim(m->policy, c) : m->cold(m->policy, c);
+}
+
+/* Sorts the chunks of tier 0 the scan hand finds: the cold ones into
+ * @cold (*@n_cold of them), then the other possible victims after them
+ * (the total is returned), at most MT_SCAN_MAX in all. */
+static inline unsigned mt_scan(struct mt *m, struct wave_plugin_ctx *ctx,
+			       struct wave_mem_chunk_view *cold, unsigned *n_cold)
+{
+	struct wave_mem_chunk_view seen[MT_SCAN_MAX];
+	unsigned k = 0;
+	int n = wave_plugin_mem_scan(ctx, 0, m->scan_budget, seen, MT_SCAN_MAX);
+
+	for (int i = 0; i < n; i++)
+		if (m->cold(m->policy, &seen[i]))
+			cold[k++] = seen[i];
+	*n_cold = k;
+	for (int i = 0; i < n; i++)
+		if (!m->cold(m->policy, &seen[i]) && mt_victim(m, &seen[i]))
+			cold[k++] = seen[i];
+	return k;
+}
+
+/**
+ * mt_tick() - one round: up to @max_promote promotions (a policy's rate
+ * limit; at most @max_moves), then demotions of cold chunks of tier 0
+ * (as many as the promotions waiting for room, or every cold one found
+ * when @proactive), then victims up to @max_victims in flight.
+ * Return: 0, or a negative error code of a decision.
+ */
+static inline int mt_tick(struct mt *m, struct wave_plugin_ctx *ctx, unsigned max_promote)
+{
+	struct wave_mem_chunk_view cold[MT_SCAN_MAX];
+	unsigned moves = max_promote < m->max_moves ? max_promote : m->max_moves;
+	unsigned k, n_cold, i = 0, demote;
+	bool full;
+	int n = mt_promote(m, ctx, moves, &full);
+
+	if (n < 0)
+		return 0; /* backpressure: the next tick goes on */
+	moves = m->max_moves - (unsigned)n;
+	k = mt_scan(m, ctx, cold, &n_cold);
+	demote = m->proactive ? n_cold : full ? m->cand_len : 0;
+	for (; i < n_cold && demote && moves; i++, demote--, moves--) {
+		int ret = wave_plugin_mem_migrate(ctx, cold[i].id, cold[i].seq, 1);
+
+		if (ret == -EAGAIN)
+			return 0;
+		m->demoted += ret == 0;
+	}
+	for (; i < k && m->victims < m->max_victims; i++) {
+		int ret;
+
+		if (!mt_victim(m, &cold[i]))
+			continue;
+		ret = wave_plugin_mem_victim(ctx, cold[i].id, cold[i].seq);
+
+		if (ret == -EAGAIN || ret == -EBUSY)
+			return 0;
+		if (ret == 0) {
+			m->victims++;
+			m->staged++;
+		}
+	}
+	return 0;
+}
+
+#endif /* WAVE_PLUGIN_KIT_MEM_TIERING_H */

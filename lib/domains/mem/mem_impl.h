@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host side of the mem domain, inside: regions, the per-chunk state
+ * words, and what the files of lib/domains/mem/ call of each other.
+ *
+ *   mem_host.c    the manager, regions, chunk lookup, the API's checks
+ *   mem_txn.c     migrations as transactions, rate limit, anti-thrash,
+ *                 pressure: prestaged victims and the local CLOCK
+ *   mem_far.c     the far tier: userfaultfd, the fault thread, demotion
+ *                 and promotion protocols
+ *   mem_store.c   the far store (compressing, in memory)
+ *   mem_numa.c    moving a chunk between NUMA nodes
+ *   mem_sample.c  the sampler, reported accesses, the DAMON check
+ *
+ * Locking. m->rlock (a rwlock) guards the region table: every operation
+ * on a chunk holds it for reading for its whole length, so a region is
+ * neither freed nor unregistered under it; unregistering takes it for
+ * writing. A chunk's own changes are serialised by its BUSY bit (a
+ * per-chunk lock taken by compare-and-swap and never waited for: whoever
+ * finds it set gives up, and the holder wakes any faulting thread when it
+ * lets go). m->plock guards the rest: rate limiter, victims, clock hand.
+ */
+#ifndef WAVE_MEM_IMPL_H
+#define WAVE_MEM_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <wave/mem.h>
+
+struct mem_store;
+
+/*
+ * A chunk's state word: its tier, flags and sequence number, changed only
+ * by compare-and-swap (or an atomic OR/AND of a flag), so that threads
+ * reading it see a consistent triple.
+ */
+#define CS_TIER_MASK UINT64_C(0xf)
+#define CS_BUSY (UINT64_C(1) << 4)
+#define CS_ACCESSED (UINT64_C(1) << 5)
+#define CS_SAMPLED (UINT64_C(1) << 6)
+#define CS_SEQ_SHIFT 8
+#define CS_SEQ_ONE (UINT64_C(1) << CS_SEQ_SHIFT)
+
+static inline uint32_t cs_tier(uint64_t s)
+{
+	return (uint32_t)(s & CS_TIER_MASK);
+}
+
+static inline uint64_t cs_seq(uint64_t s)
+{
+	return s >> CS_SEQ_SHIFT;
+}
+
+struct mem_region {
+	uint32_t id;
+	bool managed;    /* made by wave_mem_region_alloc(): @memfd is ours */
+	bool far;        /* registered with the userfaultfd */
+	int memfd;       /* managed: the memfd behind the mapping; else -1 */
+	uintptr_t base;
+	size_t len;
+	uint64_t chunk_size;
+	unsigned chunk_shift;
+	uint64_t n_chunks;
+	uint32_t home_tier; /* where a far chunk faults back to */
+	_Atomic bool dying; /* being unregistered: migrations abort */
+	_Atomic uint64_t *state;    /* per chunk, see CS_* */
+	_Atomic uint32_t *arrived;  /* per chunk: mem_arrival_stamp() when it was promoted
+				     * or faulted back; 0: never */
+};
+
+struct wave_mem {
+	uint32_t n_tiers;
+	int far_tier; /* its index, or -1 */
+	struct wave_mem_tier tiers[WAVE_MEM_MAX_TIERS];
+	uint64_t migrate_bps, min_resident_ns, t0;
+	uint32_t sample_chunks;
+	uint64_t sample_period_ns;
+
+	pthread_rwlock_t rlock;
+	struct mem_region **regions; /* sorted by base */
+	size_t n_regions, cap_regions;
+	uint32_t next_id;
+
+	/* The far tier and the fault thread (mem_far.c). */
+	int uffd;       /* -1 without */
+	int stop_fd;    /* eventfd: the fault thread stops */
+	bool thread_on;
+	pthread_t thread;
+	struct mem_store *store;
+	void *fetch_buf; /* the fault thread's, WAVE_MEM_CHUNK_MAX bytes */
+	size_t sample_region, sample_next; /* the sampler's cursor (fault thread) */
+
+	pthread_mutex_t plock;
+	double tokens;   /* rate limiter: bytes that may move now */
+	uint64_t tokens_at;
+	struct wave_mem_victim *victims;
+	size_t n_victims, victim_pos;
+	size_t hand_region, hand_next; /* the CLOCK's hand */
+
+	_Atomic uint64_t tier_used[WAVE_MEM_MAX_TIERS];
+	_Atomic uint64_t far_faults, zero_fills, sample_armed, sample_hits;
+	_Atomic uint64_t reported, reported_outside, committed, victims_used, local_demotions;
+	_Atomic uint64_t aborted[WAVE_RESULT_COUNT];
+};
+
+/* ---- mem_host.c ---- */
+/* Milliseconds since the manager was made, and that plus one: a chunk's
+ * arrival stamp (0 stays "never"; it wraps after 49 days, which at worst
+ * spares one chunk from one demotion). */
+uint32_t mem_now_ms(const struct wave_mem *m);
+static inline uint32_t mem_arrival_stamp(const struct wave_mem *m)
+{
+	return mem_now_ms(m) + 1;
+}
+/* The region holding @addr / numbered @id, or NULL; rlock held. */
+struct mem_region *mem_region_at(struct wave_mem *m, uintptr_t addr);
+struct mem_region *mem_region_id(struct wave_mem *m, uint32_t id);
+/* Takes chunk @i's BUSY bit: true and its state before in *@old, or false
+ * when it is busy already. */
+bool mem_chunk_lock(struct mem_region *r, uint64_t i, uint64_t *old);
+/* Lets it go in @tier, its sequence number bumped when @bump (a change),
+ * its SAMPLED flag cleared; ACCESSED is kept. */
+void mem_chunk_unlock(struct mem_region *r, uint64_t i, uint32_t tier, bool bump);
+static inline uintptr_t mem_chunk_addr(const struct mem_region *r, uint64_t i)
+{
+	return r->base + (i << r->chunk_shift);
+}
+
+/* ---- mem_txn.c ---- */
+/* Migration of chunk @i of @r to @tier from state @seq: rlock held. */
+enum wave_result mem_txn(struct wave_mem *m, struct mem_region *r, uint64_t i, uint64_t seq,
+			 uint32_t tier, bool rate_limited);
+/* Pressure relief of every NUMA tier over its capacity; rlock held. */
+int mem_relieve_locked(struct wave_mem *m);
+
+/* ---- mem_far.c ---- */
+int mem_far_open(struct wave_mem *m, struct wave_error *err);
+void mem_far_close(struct wave_mem *m);
+int mem_far_register(struct wave_mem *m, struct mem_region *r);
+void mem_far_unregister(struct wave_mem *m, struct mem_region *r);
+/* Chunk @i, locked (BUSY) by the caller in a NUMA tier: into the far
+ * store. Return: WAVE_COMMITTED (it is FAR and unlocked, seq bumped) or an
+ * abort (it is unlocked where it was). */
+enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64_t i);
+/* Chunk @i, locked by the caller in the far tier: back into @tier. */
+enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint64_t i,
+				 uint32_t tier, void *buf);
+/* Every far chunk of @r back (unregistering a region the caller owns). */
+void mem_far_restore(struct wave_mem *m, struct mem_region *r);
+/* For tests only (not exported; NULL in use): called by a demotion at
+ * @phase 0 after its first copy, while writes may still change the chunk
+ * (one must not be lost: the second copy sees it), and at @phase 1 after
+ * its checked copy, before the frames are released (a write must wait). */
+extern void (*mem_test_demote_window)(void *addr, size_t len, int phase);
+/* Wakes the threads faulting in [@addr, @addr+@len). */
+void mem_far_wake(struct wave_mem *m, uintptr_t addr, size_t len);
+
+/* ---- mem_numa.c ---- */
+/* Checks the NUMA tiers of @m against the machine: 0, -EINVAL or -ENODEV. */
+int mem_numa_check(const struct wave_mem *m, struct wave_error *err);
+/* Moves the pages of [@addr, @addr+@len) that are present to @node.
+ * Return: 0, or the kernel's error (-ENODEV for a node without memory). */
+int mem_numa_move(void *addr, size_t len, int node);
+/* The node of the page at @addr, or a negative error (-ENOENT: not present). */
+int mem_numa_node_of(const void *addr);
+
+/* ---- mem_sample.c ---- */
+/* One sampling period's arming (fault thread). */
+void mem_sample_tick(struct wave_mem *m);
+
+#endif /* WAVE_MEM_IMPL_H */

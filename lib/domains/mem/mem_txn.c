@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Migrations as transactions (lib/decision/txn.h), and what the host
+ * enforces whatever a policy asks: the migration rate limit, anti-thrash,
+ * tier capacities; and pressure relief without a round trip: prestaged
+ * victims first, then the local policy (a CLOCK over the accessed bits).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wave/mem.h>
+
+#include "../../core/core.h"
+#include "../../decision/txn.h"
+#include "mem_impl.h"
+#include "mem_store.h"
+
+#define VICTIMS_MAX 4096u
+
+/* ---- the rate limit: a token bucket of bytes -------------------------------- */
+
+/* Takes @bytes from the bucket (refilled at migrate_bps, holding at most a
+ * tenth of a second's worth or one largest chunk). Return: false when
+ * there are not enough. */
+static bool rate_take(struct wave_mem *m, uint64_t bytes)
+{
+	uint64_t now = wave_now_ns();
+	double cap = (double)m->migrate_bps / 10.0;
+	bool ok;
+
+	if (!m->migrate_bps)
+		return true;
+	if (cap < WAVE_MEM_CHUNK_MAX)
+		cap = WAVE_MEM_CHUNK_MAX;
+	pthread_mutex_lock(&m->plock);
+	m->tokens += (double)(now - m->tokens_at) * (double)m->migrate_bps / 1e9;
+	if (m->tokens > cap)
+		m->tokens = cap;
+	m->tokens_at = now;
+	ok = m->tokens >= (double)bytes;
+	if (ok)
+		m->tokens -= (double)bytes;
+	pthread_mutex_unlock(&m->plock);
+	return ok;
+}
+
+static void rate_refund(struct wave_mem *m, uint64_t bytes)
+{
+	if (!m->migrate_bps)
+		return;
+	pthread_mutex_lock(&m->plock);
+	m->tokens += (double)bytes;
+	pthread_mutex_unlock(&m->plock);
+}
+
+/* ---- one migration ------------------------------------------------------------ */
+
+static bool recently_arrived(const struct wave_mem *m, const struct mem_region *r, uint64_t i)
+{
+	uint32_t at = atomic_load(&r->arrived[i]);
+
+	return at && m->min_resident_ns &&
+	       (uint64_t)(uint32_t)(mem_arrival_stamp(m) - at) * 1000000u < m->min_resident_ns;
+}
+
+static bool has_room(struct wave_mem *m, uint32_t tier, uint64_t bytes)
+{
+	uint64_t cap = m->tiers[tier].capacity;
+
+	/* The far tier's room is the store's to say (-ENOSPC). */
+	return (int)tier == m->far_tier || !cap || atomic_load(&m->tier_used[tier]) + bytes <= cap;
+}
+
+/* Between two NUMA tiers: the pages move to the target's node. */
+static enum wave_result move_numa(struct wave_mem *m, struct mem_region *r, uint64_t i,
+				  uint32_t from, uint32_t tier)
+{
+	int node = m->tiers[tier].node, ret = 0;
+
+	if (node != WAVE_MEM_NODE_ANY)
+		ret = mem_numa_move((void *)mem_chunk_addr(r, i), r->chunk_size, node);
+	if (ret) {
+		mem_chunk_unlock(r, i, from, false);
+		return ret == -ENOMEM ? WAVE_ABORT_BUSY : WAVE_ABORT_INVALID;
+	}
+	atomic_fetch_sub(&m->tier_used[from], r->chunk_size);
+	atomic_fetch_add(&m->tier_used[tier], r->chunk_size);
+	if (tier < from)
+		atomic_store(&r->arrived[i], mem_arrival_stamp(m));
+	mem_chunk_unlock(r, i, tier, true);
+	return WAVE_COMMITTED;
+}
+
+static enum wave_result carry_out(struct wave_mem *m, struct mem_region *r, uint64_t i,
+				  uint32_t from, uint32_t tier)
+{
+	enum wave_result res;
+	void *buf;
+
+	if ((int)tier == m->far_tier)
+		return mem_far_demote(m, r, i);
+	if ((int)from != m->far_tier)
+		return move_numa(m, r, i, from, tier);
+	if (posix_memalign(&buf, 4096, r->chunk_size)) {
+		mem_chunk_unlock(r, i, from, false);
+		return WAVE_ABORT_BUSY;
+	}
+	res = mem_far_promote(m, r, i, tier, buf);
+	free(buf);
+	return res;
+}
+
+enum wave_result mem_txn(struct wave_mem *m, struct mem_region *r, uint64_t i, uint64_t seq,
+			 uint32_t tier, bool rate_limited)
+{
+	uint64_t s = atomic_load(&r->state[i]), old;
+	uint32_t from = cs_tier(s);
+	bool demote = tier > from;
+	bool eligible = !(s & CS_BUSY) && from != tier && !atomic_load(&r->dying) &&
+			((int)tier != m->far_tier || r->far) &&
+			!(demote && recently_arrived(m, r, i));
+	enum wave_result res = txn_check(true, cs_seq(s), seq, eligible,
+					 has_room(m, tier, r->chunk_size));
+
+	if (res != WAVE_COMMITTED)
+		return res;
+	if (rate_limited && !rate_take(m, r->chunk_size))
+		return WAVE_ABORT_BUSY;
+	if (!mem_chunk_lock(r, i, &old)) {
+		res = WAVE_ABORT_NOT_ELIGIBLE;
+	} else if (cs_seq(old) != seq || cs_tier(old) != from) {
+		mem_chunk_unlock(r, i, cs_tier(old), false);
+		res = WAVE_ABORT_STALE;
+	} else {
+		res = carry_out(m, r, i, from, tier);
+	}
+	if (res != WAVE_COMMITTED && rate_limited)
+		rate_refund(m, r->chunk_size);
+	return res;
+}
+
+static void count(struct wave_mem *m, enum wave_result res)
+{
+	if (res == WAVE_COMMITTED)
+		atomic_fetch_add(&m->committed, 1);
+	else
+		atomic_fetch_add(&m->aborted[res], 1);
+}
+
+WAVE_API int wave_mem_migrate(struct wave_mem *m, uint64_t chunk, uint64_t seq, uint32_t tier)
+{
+	uint32_t id = (uint32_t)(chunk >> 32);
+	uint64_t i = chunk & 0xffffffffu;
+	struct mem_region *r;
+	enum wave_result res;
+
+	if (!m)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&m->rlock);
+	r = mem_region_id(m, id);
+	if (id == 0 || tier >= m->n_tiers || (r && i >= r->n_chunks))
+		res = WAVE_ABORT_INVALID;
+	else if (!r)
+		res = WAVE_ABORT_GONE; /* no such region (any more) */
+	else
+		res = mem_txn(m, r, i, seq, tier, true);
+	pthread_rwlock_unlock(&m->rlock);
+	count(m, res);
+	return (int)res;
+}
+
+/* ---- pressure ---------------------------------------------------------------- */
+
+WAVE_API int wave_mem_prestage_victims(struct wave_mem *m, const struct wave_mem_victim *v,
+				       size_t n)
+{
+	struct wave_mem_victim *copy = NULL;
+
+	if (!m || n > VICTIMS_MAX || (n && !v))
+		return -EINVAL;
+	if (n && !(copy = malloc(n * sizeof(*copy))))
+		return -ENOMEM;
+	if (n)
+		memcpy(copy, v, n * sizeof(*copy));
+	pthread_mutex_lock(&m->plock);
+	free(m->victims);
+	m->victims = copy;
+	m->n_victims = n;
+	m->victim_pos = 0;
+	pthread_mutex_unlock(&m->plock);
+	return 0;
+}
+
+/* The next prestaged victim in @tier: its region, index and seq. */
+static bool next_victim(struct wave_mem *m, uint32_t tier, struct mem_region **r, uint64_t *i,
+			uint64_t *seq)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&m->plock);
+	while (!found && m->victim_pos < m->n_victims) {
+		struct wave_mem_victim v = m->victims[m->victim_pos++];
+
+		*r = mem_region_id(m, (uint32_t)(v.chunk >> 32));
+		*i = v.chunk & 0xffffffffu;
+		*seq = v.seq;
+		found = *r && *i < (*r)->n_chunks &&
+			cs_tier(atomic_load(&(*r)->state[*i])) == tier;
+	}
+	pthread_mutex_unlock(&m->plock);
+	return found;
+}
+
+/* The CLOCK: the hand sweeps every chunk; one in @tier that was accessed
+ * since the last sweep loses its bit and is spared, the first that was
+ * not (and is not busy, nor freshly arrived) is the victim. */
+static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **out, uint64_t *i,
+		       uint64_t *seq)
+{
+	uint64_t total = 0, steps;
+	bool found = false;
+
+	pthread_mutex_lock(&m->plock);
+	for (size_t k = 0; k < m->n_regions; k++)
+		total += m->regions[k]->n_chunks;
+	for (steps = 0; !found && total && steps < 2 * total; steps++) {
+		struct mem_region *r;
+		uint64_t s;
+
+		if (m->hand_region >= m->n_regions)
+			m->hand_region = m->hand_next = 0;
+		r = m->regions[m->hand_region];
+		if (m->hand_next >= r->n_chunks) {
+			m->hand_region++;
+			m->hand_next = 0;
+			continue;
+		}
+		*i = m->hand_next++;
+		s = atomic_load(&r->state[*i]);
+		if (cs_tier(s) != tier || (s & CS_BUSY))
+			continue;
+		if (s & CS_ACCESSED)
+			atomic_fetch_and(&r->state[*i], ~CS_ACCESSED);
+		else if (!recently_arrived(m, r, *i)) {
+			*out = r;
+			*seq = cs_seq(s);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&m->plock);
+	return found;
+}
+
+static bool over(struct wave_mem *m, uint32_t t)
+{
+	uint64_t cap = m->tiers[t].capacity;
+
+	return cap && atomic_load(&m->tier_used[t]) > cap;
+}
+
+int mem_relieve_locked(struct wave_mem *m)
+{
+	int done = 0;
+
+	for (uint32_t t = 0; t + 1 < m->n_tiers; t++) {
+		unsigned misses = 0;
+
+		/* A bounded number of failed attempts: a tier whose chunks all
+		 * refuse (busy, fresh, store full) stays over. */
+		while (over(m, t) && misses < 64) {
+			struct mem_region *r;
+			uint64_t i, seq;
+			bool victim = next_victim(m, t, &r, &i, &seq);
+			enum wave_result res;
+
+			if (!victim && !clock_pick(m, t, &r, &i, &seq))
+				break;
+			res = mem_txn(m, r, i, seq, t + 1, false);
+			count(m, res);
+			if (res != WAVE_COMMITTED) {
+				misses++;
+				continue;
+			}
+			done++;
+			atomic_fetch_add(victim ? &m->victims_used : &m->local_demotions, 1);
+		}
+	}
+	return done;
+}
+
+WAVE_API int wave_mem_relieve(struct wave_mem *m)
+{
+	int n;
+
+	if (!m)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&m->rlock);
+	n = mem_relieve_locked(m);
+	pthread_rwlock_unlock(&m->rlock);
+	return n;
+}

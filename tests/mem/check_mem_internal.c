@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mem domain's insides: writes racing a demotion, made to land in the
+ * very windows where they could be lost (the demotion's test hook); the
+ * far store with each codec and its backpressure; NUMA moves and their
+ * errors on this machine.
+ */
+#include <check.h>
+#include <errno.h>
+#include <numa.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "domains/mem/mem_impl.h"
+#include "domains/mem/mem_store.h"
+#include "mem_util.h"
+
+/* ---- a write inside the demotion's window ------------------------------- */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	volatile uint64_t *word; /* what the writer writes, when set */
+	bool written;
+} win = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false };
+
+static void *window_writer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&win.lock);
+	while (!win.word)
+		pthread_cond_wait(&win.cond, &win.lock);
+	pthread_mutex_unlock(&win.lock);
+	*win.word = 0xabcdef; /* waits (a fault) until the demotion is over */
+	pthread_mutex_lock(&win.lock);
+	win.written = true;
+	pthread_cond_broadcast(&win.cond);
+	pthread_mutex_unlock(&win.lock);
+	return NULL;
+}
+
+/* The hook. Phase 0, after the demotion's first copy: the chunk is still
+ * writable, and a write made now must survive (the second copy sees it).
+ * Phase 1, before the frames are released: start a write from another
+ * thread and give it 200 ms to land. A correct demotion makes it wait, so
+ * it does not land; a broken one lets it land in the frames about to be
+ * released, and it is lost. */
+static void window(void *addr, size_t len, int phase)
+{
+	struct timespec ts;
+
+	(void)len;
+	if (phase == 0) {
+		((volatile uint64_t *)addr)[200] = 0x5eed;
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 200000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&win.lock);
+	win.word = (volatile uint64_t *)addr + 100;
+	pthread_cond_broadcast(&win.cond);
+	while (!win.written && pthread_cond_timedwait(&win.cond, &win.lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&win.lock);
+}
+
+static void write_in_window(bool managed)
+{
+	struct wave_mem *m = mem_far_new(0, 0, 0);
+	struct wave_mem_region_opts ro;
+	size_t len = 4 * 65536;
+	uint64_t *p;
+	pthread_t t;
+	uint32_t id;
+
+	wave_mem_region_opts_init(&ro);
+	if (managed) {
+		ck_assert_int_eq(wave_mem_region_alloc(m, len, &ro, (void **)&p, &id), 0);
+	} else {
+		p = anon_map(len);
+		ck_assert_int_eq(wave_mem_region_register(m, p, len, &ro, &id), 0);
+	}
+	fill_pattern(p, len, 1);
+	ck_assert_int_eq(pthread_create(&t, NULL, window_writer, NULL), 0);
+	mem_test_demote_window = window;
+	ck_assert_int_eq(migrate_now(m, wave_mem_chunk_id(id, 0), 1), WAVE_COMMITTED);
+	mem_test_demote_window = NULL;
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(p[100], 0xabcdef);
+	ck_assert_uint_eq(p[200], 0x5eed);
+	p[100] = pattern(100 + 1);
+	p[200] = pattern(200 + 1);
+	ck_assert_int_eq(check_pattern(p, len, 1), -1);
+	wave_mem_destroy(m);
+	if (!managed)
+		munmap(p, len);
+}
+
+START_TEST(t_window_anon)
+{
+	write_in_window(false);
+}
+END_TEST
+
+START_TEST(t_window_managed)
+{
+	write_in_window(true);
+}
+END_TEST
+
+/* ---- the store ------------------------------------------------------------- */
+
+/* Pages as a runtime has them: zeros, text, random bytes. */
+static void page_of(unsigned kind, unsigned char *buf, size_t len)
+{
+	static const char words[] = "the quick brown fox jumps over a lazy dog; key=value, ";
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	for (size_t k = 0; k < len; k++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		buf[k] = kind == 0 ? 0 : kind == 1 ? (unsigned char)words[(k * 7 + k / 61) % 54]
+						   : (unsigned char)x;
+	}
+}
+
+START_TEST(t_store_codecs)
+{
+	size_t len = 65536;
+	unsigned char *in = malloc(len), *out = malloc(len);
+
+	for (unsigned codec = 0; codec < WAVE_MEM_CODEC_COUNT; codec++) {
+		struct mem_store *s = mem_store_local(0, codec);
+
+		ck_assert_ptr_nonnull(s);
+		for (unsigned kind = 0; kind < 3; kind++) {
+			uint64_t before = s->ops->used(s);
+
+			page_of(kind, in, len);
+			ck_assert_int_eq(s->ops->put(s, kind, in, len), 0);
+			ck_assert_int_eq(s->ops->put(s, kind, in, len), -EEXIST);
+			memset(out, 0x55, len);
+			ck_assert_int_eq(s->ops->get(s, kind, out, len), 0);
+			ck_assert_int_eq(memcmp(in, out, len), 0);
+			ck_assert_int_eq(s->ops->get(s, kind, out, len / 2), -EIO);
+			if (kind == 0) /* zeros cost nothing */
+				ck_assert_uint_eq(s->ops->used(s), before);
+			else if (kind == 1 && codec) /* text compresses */
+				ck_assert_uint_lt(s->ops->used(s) - before, len / 2);
+			else if (kind == 2) /* random bytes are kept as they are */
+				ck_assert_uint_eq(s->ops->used(s) - before, len);
+		}
+		ck_assert_int_eq(s->ops->get(s, 9, out, len), -ENOENT);
+		ck_assert_int_eq(s->ops->drop(s, 2), 0);
+		ck_assert_int_eq(s->ops->drop(s, 2), -ENOENT);
+		s->ops->destroy(s);
+	}
+	free(in);
+	free(out);
+}
+END_TEST
+
+START_TEST(t_store_full)
+{
+	size_t len = 4096;
+	unsigned char buf[4096];
+	struct mem_store *s = mem_store_local(3 * len, WAVE_MEM_CODEC_LZ4);
+
+	page_of(2, buf, len);
+	for (uint64_t k = 1; k <= 3; k++)
+		ck_assert_int_eq(s->ops->put(s, k, buf, len), 0);
+	ck_assert_int_eq(s->ops->put(s, 4, buf, len), -ENOSPC);
+	page_of(0, buf, len);
+	ck_assert_int_eq(s->ops->put(s, 4, buf, len), 0); /* zeros fit anywhere */
+	page_of(2, buf, len);
+	ck_assert_int_eq(s->ops->drop(s, 1), 0);
+	ck_assert_int_eq(s->ops->put(s, 5, buf, len), 0);
+	ck_assert_uint_eq(s->ops->used(s), 3 * len);
+	s->ops->destroy(s);
+}
+END_TEST
+
+/* ---- NUMA ------------------------------------------------------------------- */
+
+/* On this machine's node, a move is carried out (and a move to where a
+ * page is already is no error); to a node that does not exist, the
+ * kernel's error comes back. */
+START_TEST(t_numa_moves)
+{
+	size_t len = 16 * 4096;
+	char *p;
+	int ret;
+
+	if (numa_available() < 0) {
+		printf("NUMA moves: this kernel has no NUMA support; skipped\n");
+		return;
+	}
+	p = anon_map(len);
+	memset(p, 1, len);
+	ck_assert_int_eq(mem_numa_move(p, len, 0), 0);
+	ck_assert_int_eq(mem_numa_node_of(p), 0);
+	ck_assert_int_eq(mem_numa_node_of(p + len - 1), 0);
+	ret = mem_numa_move(p, len, numa_max_node() + 1);
+	printf("move to node %d: %d (%s)\n", numa_max_node() + 1, ret, wave_strerror(ret));
+	ck_assert_int_lt(ret, 0);
+	ck_assert_int_eq(mem_numa_node_of(p), 0);
+	munmap(p, len);
+	/* A page not present has nothing to move. */
+	p = anon_map(len);
+	ck_assert_int_eq(mem_numa_node_of(p), -ENOENT);
+	ck_assert_int_eq(mem_numa_move(p, len, 0), 0);
+	munmap(p, len);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("mem_internal");
+	TCase *tc = tcase_create("internal");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, t_window_anon);
+	tcase_add_test(tc, t_window_managed);
+	tcase_add_test(tc, t_store_codecs);
+	tcase_add_test(tc, t_store_full);
+	tcase_add_test(tc, t_numa_moves);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

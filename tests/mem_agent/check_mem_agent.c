@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent runtime's mem domain against a scripted host: a real agent
+ * (wave_agent_run() on a thread, mem_hemem) and a host end written by the
+ * test, message by message: the SETUP rule, a decision that comes back
+ * for a chunk made hot, its outcome counted, and bad mem events counted,
+ * not fatal.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <wave/wave.h>
+
+#include "check_run.h"
+
+#define NT 2u /* tiers */
+
+/* Session control types and the hello's layout, as docs/sessions.md
+ * gives them: the scripted host writes the bytes itself. */
+#define CTL_HELLO 0x0001
+#define CTL_WELCOME 0x0003
+#define CTL_HEARTBEAT 0x0005
+
+static void put16(uint8_t *p, unsigned off, uint16_t v)
+{
+	p[off] = (uint8_t)v;
+	p[off + 1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, unsigned off, uint32_t v)
+{
+	for (unsigned i = 0; i < 4; i++)
+		p[off + i] = (uint8_t)(v >> (8 * i));
+}
+
+struct tagent {
+	char dir[64];
+	char uri[128];
+	struct wave_config *cfg;
+	struct wave_agent *a;
+	pthread_t thr;
+};
+
+static void *agent_main(void *arg)
+{
+	ck_assert_int_eq(wave_agent_run(arg), 0);
+	return NULL;
+}
+
+static void agent_start(struct tagent *t)
+{
+	char tmpl[] = "/tmp/wave-mem-agent-XXXXXX", text[512];
+	struct wave_error err;
+	int ret;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(t->dir, sizeof(t->dir), "%s", tmpl);
+	snprintf(t->uri, sizeof(t->uri), "shm://%s/agent.sock", t->dir);
+	snprintf(text, sizeof(text),
+		 "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
+		 " \"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 600000},"
+		 " \"domains\": {\"mem\": {\"plugin\": \"mem_hemem\"}}}",
+		 t->uri, WAVE_PLUGIN_BUILD_DIR);
+	ret = wave_config_parse(text, strlen(text), NULL, &t->cfg, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	ret = wave_agent_create(t->cfg, &t->a, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	ck_assert_int_eq(pthread_create(&t->thr, NULL, agent_main, t->a), 0);
+}
+
+static void agent_stop(struct tagent *t)
+{
+	char path[200];
+
+	ck_assert_int_eq(wave_agent_stop(t->a), 0);
+	ck_assert_int_eq(pthread_join(t->thr, NULL), 0);
+	wave_agent_destroy(t->a);
+	wave_config_free(t->cfg);
+	snprintf(path, sizeof(path), "%s/agent.sock", t->dir);
+	unlink(path);
+	rmdir(t->dir);
+}
+
+/* A host end of the mem domain: channel open, hello sent, welcome read. */
+static struct wave_chan *host_open(const struct tagent *t)
+{
+	struct wave_msg m[1];
+	struct wave_chan *ch;
+	int got;
+
+	ck_assert_int_eq(wave_chan_open(t->uri, NULL, &ch), 0);
+	memset(m, 0, sizeof(m));
+	m[0].type = CTL_HELLO;
+	put16(m[0].payload.u8, 0, WAVE_SESSION_PROTO_MAJOR);
+	put16(m[0].payload.u8, 2, WAVE_SESSION_PROTO_MINOR);
+	put16(m[0].payload.u8, 4, 1); /* role: host */
+	put32(m[0].payload.u8, 8, WAVE_HOST_DOMAIN(WAVE_DOMAIN_MEM));
+	put32(m[0].payload.u8, 12, 100); /* heartbeat period, ms */
+	ck_assert_int_eq(wave_chan_send_burst(ch, m, 1), 1);
+	for (;;) {
+		got = wave_chan_recv_burst(ch, m, 1);
+		ck_assert_int_ge(got, 0);
+		if (got == 1 && m[0].type == CTL_WELCOME)
+			return ch;
+		ck_assert(got == 0 || m[0].type == CTL_HEARTBEAT);
+		wave_chan_wait(ch, 1000000);
+	}
+}
+
+static void send_mem(struct wave_chan *ch, const struct wave_mem_msg *d)
+{
+	struct wave_msg m;
+
+	ck_assert_int_eq(wave_mem_msg_encode(d, NT, &m), 0);
+	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
+}
+
+/* SETUP: tier 0 of 4 chunks, tier 1 NUMA without a limit. */
+static struct wave_mem_msg setup_msg(void)
+{
+	struct wave_mem_msg d = { .type = WAVE_MEM_SETUP, .n = NT,
+				  .kind = { WAVE_MEM_KIND_NUMA, WAVE_MEM_KIND_NUMA },
+				  .capacity = { 4, WAVE_MEM_CAP_NONE } };
+
+	return d;
+}
+
+/* The next mem decision, skipping heartbeats. */
+static void recv_decision(struct wave_chan *ch, struct wave_mem_msg *d)
+{
+	struct wave_msg m;
+	int got;
+
+	for (;;) {
+		got = wave_chan_recv_burst(ch, &m, 1);
+		ck_assert_int_ge(got, 0);
+		if (got == 1 && m.type != CTL_HEARTBEAT) {
+			ck_assert_int_eq(wave_mem_msg_decode(&m, NT, d), 0);
+			return;
+		}
+		wave_chan_wait(ch, 1000000);
+	}
+}
+
+/* The agent drops the host: its end of the channel closes. */
+static void expect_dropped(struct wave_chan *ch)
+{
+	struct wave_msg m;
+	int got;
+
+	while ((got = wave_chan_recv_burst(ch, &m, 1)) >= 0) {
+		ck_assert(got == 0 || m.type == CTL_HEARTBEAT);
+		wave_chan_wait(ch, 1000000);
+	}
+	ck_assert_int_eq(got, -WAVE_ECLOSED);
+	wave_chan_close(ch);
+}
+
+/* The number after "@key": in @json, or -1. */
+static long long json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+START_TEST(setup_rules)
+{
+	struct wave_mem_msg s = setup_msg(), tick = { .type = WAVE_MEM_TICK, .now_ns = 1 };
+	struct wave_chan *ch;
+	struct wave_msg m;
+	struct tagent t;
+
+	agent_start(&t);
+	/* A mem event before SETUP. */
+	ch = host_open(&t);
+	send_mem(ch, &tick);
+	expect_dropped(ch);
+	/* A second SETUP. */
+	ch = host_open(&t);
+	send_mem(ch, &s);
+	send_mem(ch, &s);
+	expect_dropped(ch);
+	/* A SETUP with a reserved byte set. */
+	ch = host_open(&t);
+	ck_assert_int_eq(wave_mem_msg_encode(&s, NT, &m), 0);
+	m.payload.u8[47] = 1;
+	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
+	expect_dropped(ch);
+	agent_stop(&t);
+}
+END_TEST
+
+/* A served host: a chunk sampled hot is promoted at the next tick; its
+ * outcome is counted; bad events are refused and counted, and the host is
+ * still served afterwards. */
+START_TEST(served)
+{
+	struct wave_mem_msg s = setup_msg(), d, r;
+	struct wave_chan *ch;
+	struct tagent t;
+	char *json;
+
+	agent_start(&t);
+	ch = host_open(&t);
+	send_mem(ch, &s);
+	d = (struct wave_mem_msg){ .type = WAVE_MEM_REGION_ADD, .region = 3, .count = 16,
+				   .chunk_size = 4096, .tier = 1, .seq = 1 };
+	send_mem(ch, &d);
+	d = (struct wave_mem_msg){ .type = WAVE_MEM_SAMPLES, .region = 3, .n = 1, .index = { 7 },
+				   .accesses = { 9 } };
+	send_mem(ch, &d);
+	d = (struct wave_mem_msg){ .type = WAVE_MEM_TICK, .now_ns = 1000 };
+	send_mem(ch, &d);
+	recv_decision(ch, &r);
+	ck_assert_uint_eq(r.type, WAVE_MEM_MIGRATE);
+	ck_assert_uint_eq(r.chunk, (3ull << 32) | 7);
+	ck_assert_uint_eq(r.seq, 1);
+	ck_assert_uint_eq(r.tier, 0);
+	d = (struct wave_mem_msg){ .type = WAVE_MEM_OUTCOME, .decision = WAVE_MEM_MIGRATE,
+				   .chunk = r.chunk, .seq = 1, .new_seq = 2, .tier = 0 };
+	send_mem(ch, &d);
+	/* Refused: the region again, a chunk it does not have. */
+	d = (struct wave_mem_msg){ .type = WAVE_MEM_REGION_ADD, .region = 3, .count = 1,
+				   .chunk_size = 4096 };
+	send_mem(ch, &d);
+	d = (struct wave_mem_msg){ .type = WAVE_MEM_CHUNK_CHANGED, .chunk = (3ull << 32) | 16,
+				   .seq = 5 };
+	send_mem(ch, &d);
+	/* Still served: another hot chunk, another promotion. */
+	d = (struct wave_mem_msg){ .type = WAVE_MEM_SAMPLES, .region = 3, .n = 1, .index = { 2 },
+				   .accesses = { 12 } };
+	send_mem(ch, &d);
+	d = (struct wave_mem_msg){ .type = WAVE_MEM_TICK, .now_ns = 2000 };
+	send_mem(ch, &d);
+	recv_decision(ch, &r);
+	ck_assert_uint_eq(r.type, WAVE_MEM_MIGRATE);
+	ck_assert_uint_eq(r.chunk, (3ull << 32) | 2);
+	ck_assert_int_eq(wave_agent_stats_json(t.a, &json), 0);
+	ck_assert_msg(json_num(json, "events_refused") == 2, "%s", json);
+	ck_assert_msg(json_num(json, "txn_committed") == 1, "%s", json);
+	free(json);
+	wave_chan_close(ch);
+	agent_stop(&t);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("mem_agent");
+	TCase *tc = tcase_create("runtime");
+
+	tcase_add_test(tc, setup_rules);
+	tcase_add_test(tc, served);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return wave_check_run(suite());
+}

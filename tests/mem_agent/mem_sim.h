@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A simulated host for the mem domain: chunks that exist only as numbers,
+ * in two regions and two tiers (tier 0 fast with a capacity, tier 1
+ * slower: a NUMA tier, or a far tier whose touches fault), driven by a
+ * deterministic access stream and talking to a real state model and a
+ * real policy plugin through encoded messages, without threads or a
+ * channel. The host side behaves as the protocol says (mem_msg.h): it
+ * commits each decision by the library's one rule (txn_check() of
+ * lib/decision/txn.h), answers every decision exactly once, brings a far
+ * chunk back into tier 0 on a touch, and then relieves tier 0 with the
+ * prestaged victims, in order, or with its own clock hand when there are
+ * none. Messages in both directions are delivered in order until the
+ * system is quiet.
+ */
+#ifndef WAVE_TEST_MEM_SIM_H
+#define WAVE_TEST_MEM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <wave/mem_state.h>
+#include <wave/plugin_loader.h>
+
+struct msim_chunk {
+	uint64_t seq;
+	uint32_t tier;
+	uint32_t acc; /* accesses this step, for SAMPLES */
+};
+
+struct msim_queue {
+	struct wave_msg *m;
+	size_t head, len, cap;
+};
+
+struct msim {
+	struct wave_mem_state *st;
+	struct wave_plugin_ctx *ctx;
+	bool far;          /* tier 1 is far: touching it faults */
+	uint64_t n, fast_cap, split; /* chunks; tier 0's capacity; region 1 = [0, split) */
+	uint64_t used[2];
+	struct msim_chunk *c;
+	struct msim_queue to_agent, to_host;
+	struct { uint64_t g, seq; } victims[4096];
+	size_t n_victims;
+	uint64_t hand;     /* the host's own clock hand over tier 0 */
+	uint64_t now;
+	uint64_t rng;
+	/* What happened. */
+	uint64_t fast, slow;          /* accesses served by tier 0 / by tier 1 */
+	uint64_t faults, victims_used, local_demotions;
+	uint64_t commits, aborts[WAVE_RESULT_COUNT];
+	uint64_t agent_errors;        /* messages the agent refused: none expected */
+};
+
+/* A host of @n chunks, the first @fast_cap of them in tier 0 (region 1),
+ * the rest in tier 1 (region 2), with policy @p (parameters @params, may
+ * be NULL) over a fresh state. 0 or -errno. */
+int msim_create(struct msim *s, uint64_t n, uint64_t fast_cap, bool far, struct wave_plugin *p,
+		const struct wave_params *params);
+void msim_destroy(struct msim *s);
+/* Swaps the policy at run time (a new context, the state replayed). */
+int msim_swap(struct msim *s, struct wave_plugin *p, const struct wave_params *params);
+
+/*
+ * struct msim_load - a step's touches: @hot_pct of @touches go to the hot
+ * set, the @hot chunks at positions @hot_first.. of a fixed scatter of the
+ * chunk numbers; the rest go uniformly to the warm set, the @warm chunks
+ * at positions @warm_first..; the other chunks are cold (not touched).
+ */
+struct msim_load {
+	unsigned touches, hot_pct;
+	uint64_t hot_first, hot, warm_first, warm;
+};
+
+/* One step of 10 ms of host time: the touches of @l, then SAMPLES of them
+ * to the agent, a TICK, and the system runs until quiet. 0 or -errno. */
+int msim_step(struct msim *s, const struct msim_load *l);
+
+/* 0 when the host and the agent agree on every chunk's tier and sequence
+ * number and on each tier's usage, and the agent refused nothing; else
+ * a negative number naming the failed check. */
+int msim_check(struct msim *s);
+
+#endif

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rpc policies on a small simulated load, end to end: a real agent
+ * (wave_agent_run() on a thread, over shm://) runs the policy, a real host
+ * (wave_rpc) reports the load the simulation makes from the current table
+ * and carries the decisions out. The simulation reports a period, waits
+ * for the agent to answer, and repeats until the policy reached what it
+ * promises; nothing depends on timing (Check's timeout catches a policy
+ * that never gets there).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <wave/wave.h>
+
+#include "check_run.h"
+
+#define NB 32
+#define NW 4
+
+struct tagent {
+	char dir[64];
+	char uri[128];
+	struct wave_config *cfg;
+	struct wave_agent *a;
+	pthread_t thr;
+};
+
+static void *agent_main(void *arg)
+{
+	ck_assert_int_eq(wave_agent_run(arg), 0);
+	return NULL;
+}
+
+/* The agent's configuration with @plugin and its @params. */
+static struct wave_config *config(const struct tagent *t, const char *plugin, const char *params)
+{
+	struct wave_config *cfg = NULL;
+	struct wave_error err;
+	char text[768];
+	int ret;
+
+	snprintf(text, sizeof(text),
+		 "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
+		 " \"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 600000},"
+		 " \"domains\": {\"rpc\": {\"plugin\": \"%s\", \"params\": %s}}}",
+		 t->uri, WAVE_PLUGIN_BUILD_DIR, plugin, params);
+	ret = wave_config_parse(text, strlen(text), NULL, &cfg, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	return cfg;
+}
+
+static void agent_start(struct tagent *t, const char *plugin, const char *params)
+{
+	char tmpl[] = "/tmp/wave-rpc-policy-XXXXXX";
+	struct wave_error err;
+	int ret;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(t->dir, sizeof(t->dir), "%s", tmpl);
+	snprintf(t->uri, sizeof(t->uri), "shm://%s/agent.sock", t->dir);
+	t->cfg = config(t, plugin, params);
+	ret = wave_agent_create(t->cfg, &t->a, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	ck_assert_int_eq(pthread_create(&t->thr, NULL, agent_main, t->a), 0);
+}
+
+static void agent_stop(struct tagent *t)
+{
+	char path[200];
+
+	ck_assert_int_eq(wave_agent_stop(t->a), 0);
+	ck_assert_int_eq(pthread_join(t->thr, NULL), 0);
+	wave_agent_destroy(t->a);
+	wave_config_free(t->cfg);
+	snprintf(path, sizeof(path), "%s/agent.sock", t->dir);
+	unlink(path);
+	rmdir(t->dir);
+}
+
+static struct wave_rpc *host_start(const struct tagent *t, uint32_t dispatchers)
+{
+	struct wave_host_opts ho;
+	struct wave_rpc_opts o;
+	struct wave_rpc *r = NULL;
+	struct wave_error err;
+	int ret;
+
+	wave_host_opts_init(&ho);
+	ho.heartbeat_period_ms = 100;
+	ho.heartbeat_timeout_ms = 600000;
+	ho.connect_timeout_ms = 30000;
+	wave_rpc_opts_init(&o);
+	o.n_buckets = NB;
+	o.max_workers = NW;
+	o.n_dispatchers = dispatchers;
+	o.report_us = 60000000; /* the simulation closes each period itself */
+	o.host = &ho;
+	ret = wave_rpc_create(t->uri, &o, &r, &err);
+	ck_assert_msg(ret == 0, "%s: %s", wave_strerror(ret), err.text);
+	ck_assert_int_eq(wave_rpc_mode(r), WAVE_HOST_AGENT);
+	for (uint32_t w = 0; w < NW; w++)
+		ck_assert_int_eq(wave_rpc_worker_add(r, w, -1), 0);
+	return r;
+}
+
+/* Lets the agent answer: polls until a decision commits or a short while
+ * passes (either way the caller looks at the table again). */
+static void settle(struct wave_rpc *r)
+{
+	ck_assert_int_ge(wave_rpc_flush(r), -EAGAIN);
+	ck_assert_int_ge(wave_rpc_poll(r, WAVE_MS(5)), 0);
+}
+
+/* ---- rpc_hash -------------------------------------------------------------- */
+
+static bool is_hash(struct wave_rpc *r, const uint32_t *live, uint32_t n)
+{
+	uint32_t t[NB];
+
+	ck_assert_int_eq(wave_rpc_table(r, 0, NB, t, NULL), 0);
+	for (uint32_t b = 0; b < NB; b++)
+		if (t[b] != live[b % n])
+			return false;
+	return true;
+}
+
+START_TEST(hash_follows_workers)
+{
+	static const uint32_t all[] = { 0, 1, 2, 3 }, three[] = { 0, 2, 3 };
+	struct tagent t;
+	struct wave_rpc *r;
+
+	agent_start(&t, "rpc_hash", "{}");
+	r = host_start(&t, 0);
+	while (!is_hash(r, all, NW))
+		settle(r);
+	ck_assert_int_eq(wave_rpc_worker_remove(r, 1), 0);
+	while (!is_hash(r, three, 3))
+		settle(r);
+	wave_rpc_destroy(r);
+	agent_stop(&t);
+}
+END_TEST
+
+/* ---- rpc_rebalance ----------------------------------------------------------- */
+
+/* Two heavy flows (buckets 0 and 1, 8x the others). */
+static uint32_t weight(uint32_t b)
+{
+	return b < 2 ? 8 : 1;
+}
+
+/* One simulated period: arrivals per bucket, and each worker busy for
+ * what its buckets brought (1 us per request). Returns the largest and
+ * the mean load. */
+static void one_period(struct wave_rpc *r, double *max, double *mean)
+{
+	uint64_t busy[NW] = { 0 }, sum = 0;
+	uint32_t t[NB];
+
+	ck_assert_int_eq(wave_rpc_table(r, 0, NB, t, NULL), 0);
+	for (uint32_t b = 0; b < NB; b++) {
+		ck_assert_int_eq(wave_rpc_arrivals(r, b, 100 * weight(b)), 0);
+		busy[t[b]] += 100000ull * weight(b);
+	}
+	*max = 0;
+	for (uint32_t w = 0; w < NW; w++) {
+		struct wave_rpc_load l = { .size = sizeof(l), .busy_ns = busy[w],
+					   .completions = busy[w] / 1000, .service_ns = busy[w] };
+
+		ck_assert_int_eq(wave_rpc_worker_load(r, w, &l), 0);
+		*max = busy[w] > *max ? (double)busy[w] : *max;
+		sum += busy[w];
+	}
+	*mean = (double)sum / NW;
+	settle(r);
+}
+
+START_TEST(rebalance_spreads_skew)
+{
+	struct wave_rpc_stats st;
+	struct tagent t;
+	struct wave_rpc *r;
+	double max, mean;
+	unsigned periods = 0;
+
+	agent_start(&t, "rpc_rebalance", "{\"max_moves\": 2, \"margin\": 0.1}");
+	r = host_start(&t, 0); /* every bucket starts on worker 0 */
+	do {
+		one_period(r, &max, &mean);
+		periods++;
+	} while (max > 1.3 * mean);
+	ck_assert_int_eq(wave_rpc_stats(r, &st), 0);
+	/* Bounded: at most max_moves decisions per report. */
+	ck_assert_uint_le(st.committed, 2 * st.reports);
+	/* The fewest moves: 46 units over 4 workers is reached without
+	 * moving every bucket (a full reshuffle would move 24). */
+	ck_assert_uint_lt(st.committed, 24);
+	ck_assert_uint_ge(periods, 1);
+	wave_rpc_destroy(r);
+	agent_stop(&t);
+}
+END_TEST
+
+/* A hot swap from the static hash to the rebalancer: the new instance gets
+ * the model as it is (replayed) and balances what the hash could not. */
+START_TEST(hot_swap_hash_to_rebalance)
+{
+	static const uint32_t all[] = { 0, 1, 2, 3 };
+	struct wave_config *next;
+	struct wave_rpc_stats st;
+	struct wave_error err;
+	struct tagent t;
+	struct wave_rpc *r;
+	double max, mean;
+	int ret;
+
+	agent_start(&t, "rpc_hash", "{}");
+	r = host_start(&t, 0);
+	while (!is_hash(r, all, NW))
+		settle(r);
+	/* The hash's layout puts a heavy flow and 7 light ones on workers 0
+	 * and 1: 15 units of 46, 1.3 times the mean. */
+	one_period(r, &max, &mean);
+	ck_assert(max > 1.3 * mean);
+	next = config(&t, "rpc_rebalance", "{\"max_moves\": 4}");
+	ret = wave_agent_reload(t.a, next, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	wave_config_free(t.cfg);
+	t.cfg = next;
+	do
+		one_period(r, &max, &mean);
+	while (max > 1.15 * mean);
+	ck_assert_int_eq(wave_rpc_stats(r, &st), 0);
+	ck_assert_uint_eq(st.bad_decisions, 0);
+	ck_assert_uint_eq(st.fallbacks, 0); /* the host noticed nothing */
+	wave_rpc_destroy(r);
+	agent_stop(&t);
+}
+END_TEST
+
+/* ---- rpc_jsq ----------------------------------------------------------------- */
+
+static void report_depths(struct wave_rpc *r, const uint32_t *depth)
+{
+	for (uint32_t w = 0; w < NW; w++) {
+		struct wave_rpc_load l = { .size = sizeof(l), .queue_depth = depth[w] };
+
+		ck_assert_int_eq(wave_rpc_worker_load(r, w, &l), 0);
+	}
+	settle(r);
+}
+
+START_TEST(jsq_prestages_shortest_queue)
+{
+	static const uint32_t d1[NW] = { 50, 50, 0, 50 }, d2[NW] = { 50, 50, 100, 0 };
+	struct tagent t;
+	struct wave_rpc *r;
+
+	agent_start(&t, "rpc_jsq", "{\"choices\": 0}");
+	r = host_start(&t, 2);
+	do
+		report_depths(r, d1);
+	while (wave_rpc_pick(r, 0) != 2 || wave_rpc_pick(r, 1) != 2);
+	do
+		report_depths(r, d2);
+	while (wave_rpc_pick(r, 0) != 3 || wave_rpc_pick(r, 1) != 3);
+	wave_rpc_destroy(r);
+	agent_stop(&t);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("rpc_policies");
+	TCase *tc = tcase_create("simulated_load");
+
+	tcase_add_test(tc, hash_follows_workers);
+	tcase_add_test(tc, rebalance_spreads_skew);
+	tcase_add_test(tc, hot_swap_hash_to_rebalance);
+	tcase_add_test(tc, jsq_prestages_shortest_queue);
+	suite_add_tcase(s, tc);
+	return wave_check_run(s);
+}
