@@ -348,7 +348,6 @@ static int quality(const struct opts *o, struct trace_reader *r, struct wave_plu
 	struct wave_error err;
 	int ret;
 
-	(void)o;
 	if (!model || !model->quality) {
 		printf("(the %s domain has no quality model yet)\n",
 		       wave_domain_name(meta->domain));
