@@ -23,6 +23,14 @@
 #                       preset's fuzz target (only recommended by clang, and
 #                       recommendations are not installed here)
 #   iproute2, procps    ip/ss and ps/pgrep, used by demos and benchmarks
+#   libmicrohttpd-dev   wave-agentd's HTTP endpoint for Prometheus metrics
+#   libsystemd-dev      wave-agentd's sd_notify (Type=notify, the watchdog)
+#   mandoc              the manual pages' lint test (mandoc -T lint)
+#   systemd             systemd-analyze, for the unit's verify and security
+#                       test (installing it does not make it the init)
+#   debhelper, lintian, mmdebstrap
+#                       the Debian packaging test: dpkg-buildpackage with
+#                       dh, lintian on the result, a clean Debian 12 root
 #   libibverbs-dev, librdmacm-dev, libpsm2-dev, libpsm-infinipath1-dev
 #                       only for `pkg-config --static --libs wave`: Debian's
 #                       libfabric.pc names these libraries in Libs.private,
@@ -34,6 +42,8 @@ packages=(
 	build-essential cmake pkg-config
 	libnuma-dev libfabric-dev libfabric-bin libjansson-dev liblz4-dev libzstd-dev check
 	clang libclang-rt-dev iproute2 procps
+	libmicrohttpd-dev libsystemd-dev mandoc systemd
+	debhelper lintian mmdebstrap
 	libibverbs-dev librdmacm-dev
 )
 if [ "$(dpkg --print-architecture 2>/dev/null || true)" = amd64 ]; then

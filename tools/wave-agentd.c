@@ -6,7 +6,9 @@
  * configuration, hot-swaps the plugins whose configuration changed and
  * moves every thread to the new "cpus"; SIGUSR1 prints the statistics
  * (JSON) on stdout; SIGUSR2 turns the recording of decision traces on or
- * off (docs/trace.md).
+ * off (docs/trace.md). With "metrics" configured it serves the statistics
+ * over HTTP (agentd_metrics.c); under systemd it notifies its state and
+ * feeds the watchdog (agentd_systemd.c).
  *
  * Signals are taken synchronously: they are blocked in every thread and the
  * main thread waits for them with sigwait(), while wave_agent_run() serves
@@ -18,6 +20,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,15 @@
 #include <unistd.h>
 
 #include <wave/wave.h>
+
+#include "agentd_metrics.h"
+#include "agentd_systemd.h"
+
+/* Set while wave_agent_run() serves: the watchdog's proof of life. */
+static atomic_bool serving;
+/* The daemon exits 1: its loop failed, or the metrics endpoint or the
+ * watchdog could not start. */
+static atomic_bool loop_failed;
 
 static void usage(FILE *f)
 {
@@ -41,8 +53,10 @@ static void usage(FILE *f)
 		"Signals: TERM/INT stop (hosts are told goodbye), HUP reloads the\n"
 		"configuration (hot-swaps changed plugins, moves to changed cpus),\n"
 		"USR1 prints statistics, USR2 turns recording decision traces on or off\n"
-		"(the configuration's \"record\"). Warnings are printed; set WAVE_LOG=info (or\n"
-		"debug) for more messages, WAVE_LOG=off for none.\n");
+		"(the configuration's \"record\"). Warnings are printed; set WAVE_LOG=info\n"
+		"(or debug) for more messages, WAVE_LOG=off for none. Under systemd\n"
+		"(Type=notify) it reports READY, RELOADING and STOPPING and feeds the\n"
+		"watchdog. See wave-agentd(8) and wave.conf(5).\n");
 }
 
 static int load(const char *path, struct wave_config **cfg)
@@ -237,8 +251,13 @@ static void *serve(void *agent)
 {
 	int ret = wave_agent_run(agent);
 
-	if (ret < 0)
+	atomic_store(&serving, false);
+	if (ret < 0) {
 		fprintf(stderr, "wave-agentd: %s\n", wave_strerror(ret));
+		atomic_store(&loop_failed, true);
+		/* The daemon must not outlive its loop. */
+		kill(getpid(), SIGTERM);
+	}
 	return NULL;
 }
 
@@ -256,18 +275,14 @@ static void print_stats(struct wave_agent *a)
 /* SIGHUP: a new configuration replaces the current one only if it loads,
  * its cpus can be taken and the agent accepts it; otherwise the old one
  * stays in force, cpus included. */
-static void reload(struct wave_agent *a, const char *path, struct wave_config **cfg,
-		   const cpu_set_t *all)
+static void reload_apply(struct wave_agent *a, struct wave_config **cfg,
+			 struct wave_config *next, const cpu_set_t *all)
 {
 	static const char refused[] = "reload refused, keeping the running configuration";
-	struct wave_config *next;
 	struct wave_error err;
-	bool moved;
+	bool moved = !same_cpus(*cfg, next);
 	int ret;
 
-	if (load(path, &next) < 0)
-		return;
-	moved = !same_cpus(*cfg, next);
 	if (moved && (check_cpus(next) || pin(next, all) < 0)) {
 		fprintf(stderr, "wave-agentd: %s\n", refused);
 		wave_config_free(next);
@@ -301,6 +316,19 @@ static void toggle_record(struct wave_agent *a, bool *on)
 	fprintf(stderr, "wave-agentd: recording %s\n", *on ? "on" : "off");
 }
 
+static void reload(struct wave_agent *a, const char *path, struct wave_config **cfg,
+		   const cpu_set_t *all)
+{
+	struct wave_config *next;
+
+	/* The service manager holds other jobs back until READY=1 again,
+	 * whether the new configuration was taken or refused. */
+	agentd_notify_reloading();
+	if (load(path, &next) == 0)
+		reload_apply(a, cfg, next, all);
+	agentd_notify("READY=1");
+}
+
 static int wait_signals(struct wave_agent *a, const sigset_t *set, const char *path,
 			struct wave_config **cfg, const cpu_set_t *all)
 {
@@ -321,8 +349,24 @@ static int wait_signals(struct wave_agent *a, const sigset_t *set, const char *p
 	}
 }
 
+/* The metrics endpoint and the watchdog, once the agent serves. */
+static int start_extras(const struct wave_config *cfg, struct wave_agent *a,
+			struct agentd_metrics **metrics, struct agentd_watchdog **wd)
+{
+	if (agentd_metrics_start(cfg, a, metrics) < 0)
+		return -1;
+	if (agentd_watchdog_start(a, &serving, wd) < 0) {
+		agentd_metrics_stop(*metrics);
+		*metrics = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int run(const char *path, struct wave_config *cfg)
 {
+	struct agentd_metrics *metrics = NULL;
+	struct agentd_watchdog *wd = NULL;
 	struct wave_agent *a;
 	struct wave_error err;
 	cpu_set_t all;
@@ -334,6 +378,7 @@ static int run(const char *path, struct wave_config *cfg)
 	 * are for its operator: shown unless WAVE_LOG says otherwise. */
 	if (!getenv("WAVE_LOG"))
 		wave_log_set_level(WAVE_LOG_WARN);
+	agentd_journal_log();
 	/* Where "cpus": none sends the agent back to. */
 	if (sched_getaffinity(0, sizeof(all), &all) < 0 || check_cpus(cfg) || pin(cfg, &all) < 0)
 		return 1;
@@ -350,18 +395,29 @@ static int run(const char *path, struct wave_config *cfg)
 		report("cannot start", &err, ret);
 		return 1;
 	}
+	atomic_store(&serving, true);
 	ret = pthread_create(&thr, NULL, serve, a);
 	if (ret != 0) {
 		fprintf(stderr, "wave-agentd: %s\n", strerror(ret));
 		wave_agent_destroy(a);
 		return 1;
 	}
-	fprintf(stderr, "wave-agentd: serving (pid %ld)\n", (long)getpid());
-	wait_signals(a, &set, path, &cfg, &all);
+	if (start_extras(cfg, a, &metrics, &wd) == 0) {
+		fprintf(stderr, "wave-agentd: serving (pid %ld)\n", (long)getpid());
+		/* Every address listens: hosts can connect from now on. */
+		agentd_notify("READY=1\nSTATUS=serving");
+		wait_signals(a, &set, path, &cfg, &all);
+	} else {
+		atomic_store(&loop_failed, true);
+		wave_agent_stop(a);
+	}
+	agentd_notify("STOPPING=1");
+	agentd_watchdog_stop(wd);
+	agentd_metrics_stop(metrics);
 	pthread_join(thr, NULL);
 	wave_agent_destroy(a);
 	wave_config_free(cfg);
-	return 0;
+	return atomic_load(&loop_failed) ? 1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -4,7 +4,7 @@
  * agent's stats_socket (docs/config.md), reads the JSON document the agent
  * writes there (wave_agent_stats_json(): per host, per domain and per
  * plugin counters and decision latency percentiles), checks that it is one,
- * and prints it on stdout, compact or indented.
+ * and prints it on stdout, compact or indented, or as Prometheus metrics.
  *
  * Every failure says what went wrong with which path: no such socket, not
  * a socket, permission denied, nobody listening, no answer in time, or an
@@ -31,6 +31,8 @@
  * its transports' libraries), just jansson. */
 #include <wave/version.h>
 
+#include "stats_prom.h"
+
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_TIMEOUT_MS 600000
 /* Larger than any agent's document; a peer sending more is not an agent. */
@@ -38,10 +40,12 @@
 
 static const char *prog = "wave-stat";
 
+enum format { FMT_LINE, FMT_PRETTY, FMT_PROMETHEUS };
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: wave-stat [--pretty] [--timeout MS] SOCKET\n"
+		"usage: wave-stat [--pretty | --prometheus] [--timeout MS] SOCKET\n"
 		"       wave-stat --version | --help\n"
 		"\n"
 		"Prints the statistics of a running agent as JSON: per host, per domain\n"
@@ -49,6 +53,7 @@ static void usage(FILE *f)
 		"percentiles. SOCKET is the agent's \"stats_socket\" (see docs/config.md).\n"
 		"\n"
 		"  -p, --pretty       indent the document (default: one line, as sent)\n"
+		"  -P, --prometheus   print Prometheus metrics (text exposition format)\n"
 		"  -t, --timeout MS   give up when the agent has not answered within MS\n"
 		"                     milliseconds (1-%d, default %d)\n"
 		"  -V, --version      print the version and exit\n"
@@ -189,7 +194,7 @@ static int read_all(int fd, uint64_t deadline, char **buf, size_t *len)
 }
 
 /* Checks that @buf is one statistics document and prints it. Return: 0 or 1. */
-static int print_doc(const char *path, const char *buf, size_t len, bool pretty)
+static int print_doc(const char *path, const char *buf, size_t len, enum format fmt)
 {
 	json_error_t jerr;
 	json_t *doc;
@@ -214,12 +219,14 @@ static int print_doc(const char *path, const char *buf, size_t len, bool pretty)
 		json_decref(doc);
 		return 1;
 	}
-	if (pretty)
+	if (fmt == FMT_PRETTY)
 		out = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (pretty && !out)
+	if (fmt == FMT_PRETTY && !out)
 		fprintf(stderr, "%s: out of memory\n", prog);
-	else if (pretty)
+	else if (fmt == FMT_PRETTY)
 		ret = printf("%s\n", out) < 0;
+	else if (fmt == FMT_PROMETHEUS)
+		ret = stats_prom_write(stdout, doc) < 0 || ferror(stdout);
 	else /* as sent: one line, the agent's newline included */
 		ret = printf("%.*s%s", (int)len, buf, buf[len - 1] == '\n' ? "" : "\n") < 0;
 	free(out);
@@ -231,7 +238,7 @@ static int print_doc(const char *path, const char *buf, size_t len, bool pretty)
 	return ret;
 }
 
-static int run(const char *path, int timeout_ms, bool pretty)
+static int run(const char *path, int timeout_ms, enum format fmt)
 {
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
 	char *buf;
@@ -263,7 +270,7 @@ static int run(const char *path, int timeout_ms, bool pretty)
 		fprintf(stderr, "%s: %s: cannot read: %s\n", prog, path, strerror(-ret));
 		return 1;
 	}
-	ret = print_doc(path, buf, len, pretty);
+	ret = print_doc(path, buf, len, fmt);
 	free(buf);
 	return ret;
 }
@@ -285,6 +292,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pretty", no_argument, NULL, 'p' },
+		{ "prometheus", no_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -292,12 +300,18 @@ int main(int argc, char **argv)
 	};
 	struct sockaddr_un sa;
 	int timeout_ms = DEFAULT_TIMEOUT_MS, c;
-	bool pretty = false;
+	enum format fmt = FMT_LINE;
 
-	while ((c = getopt_long(argc, argv, "pt:Vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "pPt:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			pretty = true;
+		case 'P':
+			if (fmt != FMT_LINE) {
+				fprintf(stderr, "%s: --pretty and --prometheus exclude each other\n",
+					prog);
+				return 2;
+			}
+			fmt = c == 'p' ? FMT_PRETTY : FMT_PROMETHEUS;
 			break;
 		case 't':
 			if (parse_timeout(optarg, &timeout_ms) < 0) {
@@ -328,5 +342,5 @@ int main(int argc, char **argv)
 			sizeof(sa.sun_path) - 1);
 		return 2;
 	}
-	return run(argv[optind], timeout_ms, pretty);
+	return run(argv[optind], timeout_ms, fmt);
 }

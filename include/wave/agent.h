@@ -105,7 +105,8 @@ WAVE_API int wave_agent_record(struct wave_agent *a, int on);
  * answered are dropped, others are sent. Then the old instances are
  * destroyed and the old plugin unloaded. Hosts keep their channels and
  * lose no event. The heartbeat settings of @cfg apply from now on; listen
- * addresses, channel sizes and auth.allow_uids cannot change (-EINVAL).
+ * addresses, channel sizes, auth.allow_uids, stats_socket and metrics
+ * cannot change (-EINVAL).
  * On failure nothing changes. Waits for a running wave_agent_run() to
  * apply it. Not async-signal-safe.
  *

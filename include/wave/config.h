@@ -104,7 +104,16 @@ struct wave_config_record {
  * @stats_socket:         "stats_socket": an absolute path where the agent
  *                        serves its statistics on a Unix socket (mode
  *                        0600), or NULL for none. See wave_agent_create().
+ * @metrics:              1 when "metrics" is present: wave-agentd then
+ *                        serves the statistics over HTTP (Prometheus text
+ *                        format); libwave itself serves nothing there.
+ * @metrics_port:         "metrics.port" (0: any free port).
+ * @metrics_address:      "metrics.address", a numeric IPv4 or IPv6
+ *                        address ("127.0.0.1" when the file has none), or
+ *                        NULL without "metrics".
  * @record:               "record": decision traces.
+ *
+ * Every key, with its unit, range and default, is listed in wave.conf(5).
  */
 struct wave_config {
 	size_t size;
@@ -127,6 +136,9 @@ struct wave_config {
 	size_t n_plugin_path;
 	struct wave_config_domain domains[WAVE_DOMAIN_COUNT];
 	char *stats_socket;
+	int metrics;
+	uint32_t metrics_port;
+	char *metrics_address;
 	struct wave_config_record record;
 };
 

@@ -98,10 +98,11 @@ static int fixed_check(const struct wave_config *o, const struct wave_config *n,
 	    o->delay_ns != n->delay_ns || o->n_allow_uids != n->n_allow_uids ||
 	    (n->n_allow_uids &&
 	     memcmp(o->allow_uids, n->allow_uids, n->n_allow_uids * sizeof(uid_t)) != 0) ||
-	    !str_eq(o->stats_socket, n->stats_socket)) {
+	    !str_eq(o->stats_socket, n->stats_socket) || o->metrics != n->metrics ||
+	    o->metrics_port != n->metrics_port || !str_eq(o->metrics_address, n->metrics_address)) {
 		return wave_error_set(err, -EINVAL, n->source ? n->source : "", 0, 0,
-				      "listen, channel, auth.allow_uids and stats_socket cannot change "
-				      "while the agent runs; restart it");
+				      "listen, channel, auth.allow_uids, stats_socket and metrics "
+				      "cannot change while the agent runs; restart it");
 	}
 	return 0;
 }

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The agent's configuration file: JSON parsed by jansson, then validated
- * against the schema of docs/config.md into struct wave_config.
+ * against the schema of docs/config.md into struct wave_config. Each
+ * object's keys, each number's range and default come from the key table
+ * (config_keys.c), which wave.conf(5) is generated from; what the table
+ * cannot say (URIs, paths, cross-checks between keys) is checked here.
  *
  * Validation walks the parsed tree while keeping the path to the current
  * value (domains.custom.tick_us, cpus[2]); an error formats that path and
  * asks config_pos.c where the value is in the text, since jansson keeps no
  * positions once parsing succeeded.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -21,11 +25,8 @@
 
 /* Deepest path the schema has: domains.<domain>.<key> plus an index. */
 #define PATH_MAX_DEPTH 8
-#define MAX_LISTEN 16
-#define MAX_PLUGIN_PATH 64
+/* The largest CPU number the table allows, for the bitmap of those seen. */
 #define MAX_CPU 1023
-#define MAX_TOKEN 256
-#define MAX_TICK_US 60000000u
 
 
 struct parser {
@@ -127,7 +128,7 @@ static int fail_expected(struct parser *ps, const json_t *v, const char *what)
 }
 
 /* Refuses the first member of @obj (in file order) not in @known. */
-static int check_keys(struct parser *ps, json_t *obj, const char *const *known, size_t n)
+static int check_names(struct parser *ps, json_t *obj, const char *const *known, size_t n)
 {
 	const char *key;
 	json_t *v;
@@ -147,6 +148,19 @@ static int check_keys(struct parser *ps, json_t *obj, const char *const *known, 
 		return fail(ps, 1, "unknown key (expected one of: %s)", list);
 	}
 	return 0;
+}
+
+/* Refuses the first member of @obj not in @section of the key table. */
+static int check_keys(struct parser *ps, json_t *obj, const char *section)
+{
+	const char *known[16];
+	size_t n = 0, n_keys;
+	const struct wave_cfg_key *k = wave_cfg_keys(&n_keys);
+
+	for (size_t i = 0; i < n_keys && n < WAVE_ARRAY_SIZE(known); i++)
+		if (strcmp(k[i].section, section) == 0)
+			known[n++] = k[i].name;
+	return check_names(ps, obj, known, n);
 }
 
 static int check_object(struct parser *ps, json_t *v)
@@ -185,44 +199,84 @@ static int get_uint(struct parser *ps, json_t *obj, const char *key, uint64_t mi
 	return ret;
 }
 
-static int get_u32(struct parser *ps, json_t *obj, const char *key, uint64_t min, uint64_t max,
-		   uint32_t *dst)
+static int get_slots(struct parser *ps, json_t *obj, const struct wave_cfg_key *k,
+		     uint64_t *dst)
 {
-	uint64_t v = *dst;
-	int ret = get_uint(ps, obj, key, min, max, &v);
-
-	*dst = (uint32_t)v;
-	return ret;
-}
-
-/* The message below spells the limits out. */
-_Static_assert(WAVE_CHAN_MIN_SLOTS == 2 && WAVE_CHAN_MAX_SLOTS == 65536, "update the slots message");
-
-static int get_slots(struct parser *ps, json_t *obj, const char *key, uint32_t *dst)
-{
-	json_t *v = json_object_get(obj, key);
-	uint64_t n = 0;
+	json_t *v = json_object_get(obj, k->name);
+	json_int_t i;
 	int ret = 0;
 
 	if (!v)
 		return 0;
-	push_key(ps, key);
-	if (!json_is_integer(v) || json_integer_value(v) < WAVE_CHAN_MIN_SLOTS ||
-	    json_integer_value(v) > WAVE_CHAN_MAX_SLOTS ||
-	    (json_integer_value(v) & (json_integer_value(v) - 1)) != 0)
-		ret = fail_expected(ps, v, "a power of two between 2 and 65536");
-	else
-		n = (uint64_t)json_integer_value(v);
+	push_key(ps, k->name);
+	i = json_is_integer(v) ? json_integer_value(v) : 0;
+	if (!json_is_integer(v) || i < (json_int_t)k->min || i > (json_int_t)k->max ||
+	    (i & (i - 1)) != 0) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "a power of two between %" PRIu64 " and %" PRIu64,
+			 k->min, k->max);
+		ret = fail_expected(ps, v, what);
+	}
 	pop(ps);
 	if (ret == 0)
-		*dst = (uint32_t)n;
+		*dst = (uint64_t)i;
 	return ret;
 }
 
-/* Optional member @key of @obj that must be an array of 1..max entries. */
-static int get_array(struct parser *ps, json_t *obj, const char *key, size_t max, json_t **out)
+/* The number in field @k of @base (a uint32_t or a uint64_t). */
+static uint64_t field_get(const void *base, const struct wave_cfg_key *k)
+{
+	uint32_t v32;
+	uint64_t v;
+
+	if (k->size == sizeof(v32)) {
+		memcpy(&v32, (const char *)base + k->offset, sizeof(v32));
+		return v32;
+	}
+	memcpy(&v, (const char *)base + k->offset, sizeof(v));
+	return v;
+}
+
+static void field_set(void *base, const struct wave_cfg_key *k, uint64_t v)
+{
+	uint32_t v32 = (uint32_t)v;
+
+	if (k->size == sizeof(v32))
+		memcpy((char *)base + k->offset, &v32, sizeof(v32));
+	else
+		memcpy((char *)base + k->offset, &v, sizeof(v));
+}
+
+/* Every number of @section the table places in a field of @base: from
+ * @obj when it has it (checked against the table's range), else the field
+ * keeps its default. */
+static int get_numbers(struct parser *ps, json_t *obj, const char *section, void *base)
+{
+	size_t n;
+	const struct wave_cfg_key *k = wave_cfg_keys(&n);
+	int ret = 0;
+
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		uint64_t v;
+
+		if (k[i].size == 0 || strcmp(k[i].section, section) != 0)
+			continue;
+		v = field_get(base, &k[i]);
+		ret = k[i].kind == CFG_SLOTS ? get_slots(ps, obj, &k[i], &v)
+					     : get_uint(ps, obj, k[i].name, k[i].min, k[i].max, &v);
+		field_set(base, &k[i], v);
+	}
+	return ret;
+}
+
+/* Optional member @section.@key of @obj: an array of as many entries as
+ * the table allows. */
+static int get_array(struct parser *ps, json_t *obj, const char *section, const char *key,
+		     json_t **out)
 {
 	json_t *v = json_object_get(obj, key);
+	size_t max = (size_t)wave_cfg_key(section, key)->max;
 	int ret = 0;
 
 	*out = NULL;
@@ -309,7 +363,7 @@ static int parse_listen_one(struct parser *ps, json_t *arr, size_t i)
 static int parse_listen(struct parser *ps, json_t *root)
 {
 	json_t *arr;
-	int ret = get_array(ps, root, "listen", MAX_LISTEN, &arr);
+	int ret = get_array(ps, root, "", "listen", &arr);
 
 	if (ret < 0 || !arr)
 		return ret;
@@ -328,9 +382,10 @@ static int parse_listen(struct parser *ps, json_t *root)
 
 static int parse_cpus(struct parser *ps, json_t *root)
 {
+	const struct wave_cfg_key *k = wave_cfg_key("", "cpus");
 	unsigned char seen[(MAX_CPU + 1) / 8] = { 0 };
 	json_t *arr;
-	int ret = get_array(ps, root, "cpus", MAX_CPU + 1, &arr);
+	int ret = get_array(ps, root, "", "cpus", &arr);
 
 	if (ret < 0 || !arr)
 		return ret;
@@ -342,7 +397,7 @@ static int parse_cpus(struct parser *ps, json_t *root)
 		uint64_t cpu = 0;
 
 		push_index(ps, i);
-		ret = want_uint(ps, json_array_get(arr, i), 0, MAX_CPU, &cpu);
+		ret = want_uint(ps, json_array_get(arr, i), k->item_min, k->item_max, &cpu);
 		if (ret == 0 && (seen[cpu / 8] & (1u << (cpu % 8))))
 			ret = fail(ps, 0, "CPU %" PRIu64 " is listed twice", cpu);
 		pop(ps);
@@ -356,7 +411,6 @@ static int parse_cpus(struct parser *ps, json_t *root)
 
 static int parse_heartbeat(struct parser *ps, json_t *root)
 {
-	static const char *const keys[] = { "period_ms", "timeout_ms" };
 	json_t *hb = json_object_get(root, "heartbeat");
 	struct wave_config *cfg = ps->cfg;
 	int ret;
@@ -364,9 +418,8 @@ static int parse_heartbeat(struct parser *ps, json_t *root)
 	if (!hb)
 		return 0;
 	push_key(ps, "heartbeat");
-	if ((ret = check_object(ps, hb)) == 0 && (ret = check_keys(ps, hb, keys, 2)) == 0 &&
-	    (ret = get_u32(ps, hb, "period_ms", 1, 60000, &cfg->heartbeat_period_ms)) == 0 &&
-	    (ret = get_u32(ps, hb, "timeout_ms", 1, 600000, &cfg->heartbeat_timeout_ms)) == 0 &&
+	if ((ret = check_object(ps, hb)) == 0 && (ret = check_keys(ps, hb, "heartbeat")) == 0 &&
+	    (ret = get_numbers(ps, hb, "heartbeat", cfg)) == 0 &&
 	    cfg->heartbeat_timeout_ms <= cfg->heartbeat_period_ms) {
 		/* Point at whichever of the two the file set (the timeout if
 		 * both): that is the value the reader has to change. */
@@ -405,17 +458,11 @@ static int check_slots_limit(struct parser *ps, json_t *ch, const char *key, uin
 
 static int parse_channel_fields(struct parser *ps, json_t *ch)
 {
-	static const char *const keys[] = { "host_to_agent_slots", "agent_to_host_slots",
-					    "max_slots", "delay_ns", "spin_ns" };
 	struct wave_config *cfg = ps->cfg;
 	int ret;
 
-	if ((ret = check_object(ps, ch)) < 0 || (ret = check_keys(ps, ch, keys, 5)) < 0 ||
-	    (ret = get_slots(ps, ch, "host_to_agent_slots", &cfg->host_to_agent_slots)) < 0 ||
-	    (ret = get_slots(ps, ch, "agent_to_host_slots", &cfg->agent_to_host_slots)) < 0 ||
-	    (ret = get_slots(ps, ch, "max_slots", &cfg->max_slots)) < 0 ||
-	    (ret = get_uint(ps, ch, "delay_ns", 0, 1000000000, &cfg->delay_ns)) < 0 ||
-	    (ret = get_uint(ps, ch, "spin_ns", 0, 1000000000, &cfg->spin_ns)) < 0)
+	if ((ret = check_object(ps, ch)) < 0 || (ret = check_keys(ps, ch, "channel")) < 0 ||
+	    (ret = get_numbers(ps, ch, "channel", cfg)) < 0)
 		return ret;
 	if ((ret = check_slots_limit(ps, ch, "host_to_agent_slots", cfg->host_to_agent_slots)) < 0)
 		return ret;
@@ -437,8 +484,9 @@ static int parse_channel(struct parser *ps, json_t *root)
 
 static int parse_uids(struct parser *ps, json_t *auth)
 {
+	const struct wave_cfg_key *k = wave_cfg_key("auth", "allow_uids");
 	json_t *arr;
-	int ret = get_array(ps, auth, "allow_uids", 4096, &arr);
+	int ret = get_array(ps, auth, "auth", "allow_uids", &arr);
 
 	if (ret < 0 || !arr)
 		return ret;
@@ -451,7 +499,8 @@ static int parse_uids(struct parser *ps, json_t *auth)
 
 		push_index(ps, i);
 		/* (uid_t)-1 means "no uid" to the kernel: never a valid peer. */
-		ret = want_uint(ps, json_array_get(arr, i), 0, UINT32_MAX - 1, &uid);
+		_Static_assert(sizeof(uid_t) == sizeof(uint32_t), "uids are 32-bit");
+		ret = want_uint(ps, json_array_get(arr, i), k->item_min, k->item_max, &uid);
 		pop(ps);
 		ps->cfg->allow_uids[i] = (uid_t)uid;
 		ps->cfg->n_allow_uids = i + 1;
@@ -477,13 +526,16 @@ static int check_fabric_token(struct parser *ps, size_t len)
 
 static int parse_token(struct parser *ps, json_t *auth)
 {
+	const struct wave_cfg_key *k = wave_cfg_key("auth", "token");
 	json_t *v = json_object_get(auth, "token");
+	char what[64];
 	int ret;
 
 	if (!v)
 		return 0;
 	push_key(ps, "token");
-	ret = want_string(ps, v, "a non-empty string of at most 256 bytes", MAX_TOKEN);
+	snprintf(what, sizeof(what), "a non-empty string of at most %" PRIu64 " bytes", k->max);
+	ret = want_string(ps, v, what, k->max);
 	if (ret == 0)
 		ret = check_fabric_token(ps, json_string_length(v));
 	pop(ps);
@@ -492,14 +544,13 @@ static int parse_token(struct parser *ps, json_t *auth)
 
 static int parse_auth(struct parser *ps, json_t *root)
 {
-	static const char *const keys[] = { "allow_uids", "token" };
 	json_t *auth = json_object_get(root, "auth");
 	int ret;
 
 	if (!auth)
 		return 0;
 	push_key(ps, "auth");
-	if ((ret = check_object(ps, auth)) == 0 && (ret = check_keys(ps, auth, keys, 2)) == 0 &&
+	if ((ret = check_object(ps, auth)) == 0 && (ret = check_keys(ps, auth, "auth")) == 0 &&
 	    (ret = parse_uids(ps, auth)) == 0)
 		ret = parse_token(ps, auth);
 	pop(ps);
@@ -528,8 +579,9 @@ static char *resolve_dir(const char *source, const char *dir)
 
 static int parse_plugin_path(struct parser *ps, json_t *root)
 {
+	const struct wave_cfg_key *k = wave_cfg_key("", "plugin_path");
 	json_t *arr;
-	int ret = get_array(ps, root, "plugin_path", MAX_PLUGIN_PATH, &arr);
+	int ret = get_array(ps, root, "", "plugin_path", &arr);
 
 	if (ret < 0 || !arr)
 		return ret;
@@ -541,7 +593,7 @@ static int parse_plugin_path(struct parser *ps, json_t *root)
 		json_t *v = json_array_get(arr, i);
 
 		push_index(ps, i);
-		ret = want_string(ps, v, "a directory name", PATH_MAX - 1);
+		ret = want_string(ps, v, "a directory name", k->item_max);
 		pop(ps);
 		if (ret == 0 &&
 		    !(ps->cfg->plugin_path[i] = resolve_dir(ps->source, json_string_value(v))))
@@ -558,7 +610,7 @@ static int plugin_ref_ok(const char *s)
 	size_t n = strlen(s);
 
 	if (strchr(s, '/'))
-		return n < PATH_MAX;
+		return n <= wave_cfg_key("domains.<d>", "plugin")->max;
 	if (n == 0 || n > WAVE_PLUGIN_NAME_MAX)
 		return 0;
 	for (; *s; s++)
@@ -607,23 +659,24 @@ static int parse_params(struct parser *ps, json_t *dom, const char *name,
 static int parse_domain_fields(struct parser *ps, json_t *dom, const char *name,
 			       struct wave_config_domain *d)
 {
-	static const char *const keys[] = { "plugin", "params", "tick_us" };
 	int ret;
 
-	if ((ret = check_object(ps, dom)) < 0 || (ret = check_keys(ps, dom, keys, 3)) < 0 ||
+	if ((ret = check_object(ps, dom)) < 0 || (ret = check_keys(ps, dom, "domains.<d>")) < 0 ||
 	    (ret = parse_plugin_ref(ps, dom, d)) < 0)
 		return ret;
-	/* A sched plugin is ticked by its hosts (one TICK event per busy CPU,
-	 * at the host's wave_sched_opts.tick_us), never by the agent: a
-	 * period here would be silently ignored. */
-	if (strcmp(name, "sched") == 0 && json_object_get(dom, "tick_us")) {
+	/* sched and mem plugins are ticked by their hosts (TICK events: a
+	 * sched host's per busy CPU at wave_sched_opts.tick_us, a mem host's
+	 * at its own period), never by the agent: a period here would be
+	 * silently ignored. */
+	if ((strcmp(name, "sched") == 0 || strcmp(name, "mem") == 0) &&
+	    json_object_get(dom, "tick_us")) {
 		push_key(ps, "tick_us");
-		ret = fail(ps, 1, "not used by the sched domain: its ticks are the hosts' TICK "
-			   "events (wave_sched_opts.tick_us); remove this key");
+		ret = fail(ps, 1, "not used by the %s domain: its ticks are the hosts' TICK "
+			   "events; remove this key", name);
 		pop(ps);
 		return ret;
 	}
-	if ((ret = get_uint(ps, dom, "tick_us", 1, MAX_TICK_US, &d->tick_us)) < 0)
+	if ((ret = get_numbers(ps, dom, "domains.<d>", d)) < 0)
 		return ret;
 	d->enabled = 1;
 	return parse_params(ps, dom, name, d);
@@ -642,7 +695,7 @@ static int parse_domains(struct parser *ps, json_t *root)
 	push_key(ps, "domains");
 	ret = check_object(ps, doms);
 	if (ret == 0)
-		ret = check_keys(ps, doms, domain_names, WAVE_DOMAIN_COUNT);
+		ret = check_names(ps, doms, domain_names, WAVE_DOMAIN_COUNT);
 	for (int i = 0; ret == 0 && i < WAVE_DOMAIN_COUNT; i++) {
 		json_t *dom = json_object_get(doms, domain_names[i]);
 
@@ -661,7 +714,8 @@ static int parse_version(struct parser *ps, json_t *root)
 	json_t *v = json_object_get(root, "version");
 	int ret = 0;
 
-	if (v && !(json_is_integer(v) && json_integer_value(v) == 1)) {
+	if (v && !(json_is_integer(v) &&
+		   json_integer_value(v) == (json_int_t)wave_cfg_key("", "version")->min)) {
 		push_key(ps, "version");
 		ret = fail_expected(ps, v, "1 (the only schema version)");
 		pop(ps);
@@ -672,82 +726,116 @@ static int parse_version(struct parser *ps, json_t *root)
 /* Absolute, because a daemon's working directory is nobody's business. */
 static int parse_stats_socket(struct parser *ps, json_t *root)
 {
+	const struct wave_cfg_key *k = wave_cfg_key("", "stats_socket");
 	json_t *v = json_object_get(root, "stats_socket");
+	char what[64];
 	int ret;
 
 	if (!v)
 		return 0;
 	push_key(ps, "stats_socket");
-	ret = want_string(ps, v, "an absolute path of at most 107 bytes", MAX_SOCKET_PATH);
+	snprintf(what, sizeof(what), "an absolute path of at most %" PRIu64 " bytes", k->max);
+	ret = want_string(ps, v, what, k->max);
 	if (ret == 0 && json_string_value(v)[0] != '/')
-		ret = fail_expected(ps, v, "an absolute path of at most 107 bytes");
+		ret = fail_expected(ps, v, what);
 	pop(ps);
 	return ret ? ret : dup_string(ps, v, &ps->cfg->stats_socket);
 }
 
-/* "record": decision traces (docs/trace.md). The path is a directory, made
- * absolute for the reason above; one file per host and domain goes in it. */
-static int parse_record_fields(struct parser *ps, json_t *rec)
+/* A numeric address: nothing is resolved, and a typo cannot make the
+ * endpoint listen somewhere else. */
+static int parse_metrics_address(struct parser *ps, json_t *m)
 {
-	static const char *const keys[] = { "path", "max_bytes", "rotate", "enabled" };
-	struct wave_config_record *r = &ps->cfg->record;
-	json_t *v;
+	const struct wave_cfg_key *k = wave_cfg_key("metrics", "address");
+	json_t *v = json_object_get(m, "address");
+	unsigned char addr[sizeof(struct in6_addr)];
+	int ret = 0;
+
+	if (!v) /* the table's default */
+		return (ps->cfg->metrics_address = wave_cfg_strdup(k->def_text)) ? 0 : oom(ps);
+	push_key(ps, "address");
+	if (!json_is_string(v) || json_string_length(v) > k->max ||
+	    (inet_pton(AF_INET, json_string_value(v), addr) != 1 &&
+	     inet_pton(AF_INET6, json_string_value(v), addr) != 1))
+		ret = fail_expected(ps, v, "a numeric IPv4 or IPv6 address");
+	pop(ps);
+	return ret ? ret : dup_string(ps, v, &ps->cfg->metrics_address);
+}
+
+static int parse_metrics(struct parser *ps, json_t *root)
+{
+	json_t *m = json_object_get(root, "metrics");
 	int ret;
 
-	if ((ret = check_object(ps, rec)) < 0 ||
-	    (ret = check_keys(ps, rec, keys, WAVE_ARRAY_SIZE(keys))) < 0 ||
-	    (ret = get_uint(ps, rec, "max_bytes", 1u << 20, 1ull << 40, &r->max_bytes)) < 0 ||
-	    (ret = get_u32(ps, rec, "rotate", 0, 1000, &r->rotate)) < 0)
+	if (!m)
+		return 0;
+	push_key(ps, "metrics");
+	if ((ret = check_object(ps, m)) == 0 && (ret = check_keys(ps, m, "metrics")) == 0) {
+		if (!json_object_get(m, "port"))
+			ret = fail(ps, 0, "missing required key \"port\"");
+		else if ((ret = get_numbers(ps, m, "metrics", ps->cfg)) == 0)
+			ret = parse_metrics_address(ps, m);
+	}
+	pop(ps);
+	ps->cfg->metrics = ret == 0;
+	return ret;
+}
+
+/* "record": decision traces (docs/trace.md). The path is a directory, made
+ * absolute for the reason above; one file per host and domain goes in it. */
+static int parse_record_path(struct parser *ps, json_t *rec)
+{
+	const struct wave_cfg_key *k = wave_cfg_key("record", "path");
+	json_t *v = json_object_get(rec, "path");
+	char what[64];
+	int ret;
+
+	push_key(ps, "path");
+	if (!v)
+		return fail(ps, 1, "required: the directory traces are written to");
+	snprintf(what, sizeof(what), "an absolute path of at most %" PRIu64 " bytes", k->max);
+	if ((ret = want_string(ps, v, what, k->max)) == 0 && json_string_value(v)[0] != '/')
+		ret = fail_expected(ps, v, what);
+	pop(ps);
+	return ret ? ret : dup_string(ps, v, &ps->cfg->record.path);
+}
+
+static int parse_record(struct parser *ps, json_t *root)
+{
+	json_t *rec = json_object_get(root, "record"), *v;
+	int ret;
+
+	if (!rec)
+		return 0;
+	push_key(ps, "record");
+	ps->cfg->record.enabled = 1;
+	if ((ret = check_object(ps, rec)) < 0 || (ret = check_keys(ps, rec, "record")) < 0 ||
+	    (ret = get_numbers(ps, rec, "record", ps->cfg)) < 0)
 		return ret;
 	if ((v = json_object_get(rec, "enabled"))) {
 		push_key(ps, "enabled");
 		if (!json_is_boolean(v))
 			return fail_expected(ps, v, "true or false");
 		pop(ps);
-		r->enabled = json_is_true(v);
+		ps->cfg->record.enabled = json_is_true(v);
 	}
-	push_key(ps, "path");
-	if (!(v = json_object_get(rec, "path")))
-		return fail(ps, 1, "required: the directory traces are written to");
-	if ((ret = want_string(ps, v, "an absolute path of at most 4000 bytes", 4000)) < 0)
-		return ret;
-	if (json_string_value(v)[0] != '/')
-		return fail_expected(ps, v, "an absolute path of at most 4000 bytes");
-	pop(ps);
-	return dup_string(ps, v, &r->path);
-}
-
-static int parse_record(struct parser *ps, json_t *root)
-{
-	json_t *v = json_object_get(root, "record");
-	int ret;
-
-	if (!v)
-		return 0;
-	push_key(ps, "record");
-	ps->cfg->record.max_bytes = 64u << 20;
-	ps->cfg->record.rotate = 2;
-	ps->cfg->record.enabled = 1;
-	ret = parse_record_fields(ps, v);
+	ret = parse_record_path(ps, rec);
 	pop(ps);
 	return ret;
 }
 
 static int parse_root(struct parser *ps, json_t *root)
 {
-	static const char *const keys[] = { "version",	   "listen",  "cpus",	"heartbeat",
-					    "channel",	   "auth",    "plugin_path", "domains",
-					    "stats_socket", "record" };
 	int ret;
 
 	if (!json_is_object(root))
 		return fail_expected(ps, root, "an object at the top level");
-	if ((ret = check_keys(ps, root, keys, WAVE_ARRAY_SIZE(keys))) < 0 ||
+	if ((ret = check_keys(ps, root, "")) < 0 ||
 	    (ret = parse_version(ps, root)) < 0 || (ret = parse_listen(ps, root)) < 0 ||
 	    (ret = parse_cpus(ps, root)) < 0 || (ret = parse_heartbeat(ps, root)) < 0 ||
 	    (ret = parse_channel(ps, root)) < 0 || (ret = parse_auth(ps, root)) < 0 ||
 	    (ret = parse_plugin_path(ps, root)) < 0 || (ret = parse_domains(ps, root)) < 0 ||
-	    (ret = parse_stats_socket(ps, root)) < 0)
+	    (ret = parse_stats_socket(ps, root)) < 0 || (ret = parse_metrics(ps, root)) < 0)
 		return ret;
 	return parse_record(ps, root);
 }
@@ -759,12 +847,7 @@ static struct wave_config *config_new(const char *source)
 	if (!cfg)
 		return NULL;
 	cfg->size = sizeof(*cfg);
-	cfg->heartbeat_period_ms = 100;
-	cfg->heartbeat_timeout_ms = 1000;
-	cfg->host_to_agent_slots = 1024;
-	cfg->agent_to_host_slots = 1024;
-	cfg->max_slots = WAVE_CHAN_MAX_SLOTS;
-	cfg->spin_ns = 20000;
+	wave_cfg_defaults(cfg);
 	if (!(cfg->source = wave_cfg_strdup(source))) {
 		wave_cfg_free(cfg);
 		return NULL;
@@ -832,51 +915,5 @@ WAVE_API int wave_config_parse(const char *text, size_t len, const char *source,
 	}
 	wave_info("configuration %s loaded", ps.source);
 	*out = ps.cfg;
-	return 0;
-}
-
-static void free_strings(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		wave_cfg_free(v[i]);
-	wave_cfg_free(v);
-}
-
-WAVE_API void wave_config_free(struct wave_config *cfg)
-{
-	if (!cfg)
-		return;
-	wave_cfg_free(cfg->source);
-	free_strings(cfg->listen, cfg->n_listen);
-	wave_cfg_free(cfg->cpus);
-	wave_cfg_free(cfg->allow_uids);
-	wave_cfg_free(cfg->token);
-	free_strings(cfg->plugin_path, cfg->n_plugin_path);
-	wave_cfg_free(cfg->stats_socket);
-	wave_cfg_free(cfg->record.path);
-	for (int i = 0; i < WAVE_DOMAIN_COUNT; i++) {
-		wave_cfg_free(cfg->domains[i].plugin);
-		wave_params_free(cfg->domains[i].params);
-	}
-	wave_cfg_free(cfg);
-}
-
-WAVE_API int wave_config_chan_opts(const struct wave_config *cfg, struct wave_chan_opts *opts)
-{
-	if (!cfg || !opts)
-		return -EINVAL;
-	wave_chan_opts_init(opts);
-	opts->host_to_agent_slots = cfg->host_to_agent_slots;
-	opts->agent_to_host_slots = cfg->agent_to_host_slots;
-	opts->max_slots = cfg->max_slots;
-	opts->delay_ns = cfg->delay_ns;
-	opts->spin_ns = cfg->spin_ns;
-	opts->allow_uids = cfg->allow_uids;
-	opts->n_allow_uids = cfg->n_allow_uids;
-	/* fabric:// checks it in its hello (the only check it has); the
-	 * parser kept it within WAVE_CHAN_TOKEN_MAX whenever a fabric://
-	 * listener is configured. A longer one is for the session only. */
-	if (cfg->token && strlen(cfg->token) <= WAVE_CHAN_TOKEN_MAX)
-		opts->token = cfg->token;
 	return 0;
 }

@@ -32,6 +32,46 @@ char *wave_cfg_strdup(const char *s);
  * of memory. */
 struct wave_params *wave_params_new(json_t *obj, const char *where);
 
+/* What a key's value is, for the parser. */
+enum wave_cfg_kind {
+	CFG_UINT,   /* an integer in [min, max] */
+	CFG_SLOTS,  /* a power of two in [min, max] */
+	CFG_STRING, /* min..max bytes */
+	CFG_ARRAY,  /* min..max entries, each in [item_min, item_max] (integers)
+		     * or of item_min..item_max bytes (strings) */
+	CFG_OBJECT, /* a section: its keys are those whose section is this name */
+	CFG_ANY,    /* anything (a plugin's parameters) */
+};
+
+/*
+ * One key of the configuration file (config_keys.c). @section is "" at the
+ * top level, the name of an object ("heartbeat"), or "domains.<d>" for the
+ * keys of every domain. @offset and @size place a number's value in struct
+ * wave_config (struct wave_config_domain for "domains.<d>"), which the
+ * parser fills from the file or from @def; @size 0 means the parser stores
+ * it by hand. @type, @unit, @def_text and @doc are for the manual.
+ */
+struct wave_cfg_key {
+	const char *section;
+	const char *name;
+	enum wave_cfg_kind kind;
+	const char *type;
+	const char *unit;
+	uint64_t min, max;
+	uint64_t item_min, item_max;
+	uint64_t def;
+	size_t offset, size;
+	const char *def_text;
+	const char *doc;
+};
+
+/* The whole table, in the order of the manual and of error messages. */
+const struct wave_cfg_key *wave_cfg_keys(size_t *n);
+/* Key @name of @section; NULL if there is none. */
+const struct wave_cfg_key *wave_cfg_key(const char *section, const char *name);
+/* Sets every number of @cfg the table gives a default (domains aside). */
+void wave_cfg_defaults(struct wave_config *cfg);
+
 /* One step of a path into a JSON document: an object key, or (key NULL)
  * an array index. */
 struct wave_json_seg {

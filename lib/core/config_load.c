@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reading a configuration file for wave_config_parse().
+ * Reading a configuration file for wave_config_parse(), freeing a parsed
+ * one, and turning it into channel options.
  *
  * The path comes from an operator and is read again on every reload, so
  * nothing here may block: a FIFO would hold open() until a writer came (and
@@ -10,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,4 +82,51 @@ WAVE_API int wave_config_load(const char *path, struct wave_config **out, struct
 		ret = wave_config_parse(buf, len, path, out, err);
 	wave_cfg_free(buf);
 	return ret;
+}
+
+static void free_strings(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		wave_cfg_free(v[i]);
+	wave_cfg_free(v);
+}
+
+WAVE_API void wave_config_free(struct wave_config *cfg)
+{
+	if (!cfg)
+		return;
+	wave_cfg_free(cfg->source);
+	free_strings(cfg->listen, cfg->n_listen);
+	wave_cfg_free(cfg->cpus);
+	wave_cfg_free(cfg->allow_uids);
+	wave_cfg_free(cfg->token);
+	free_strings(cfg->plugin_path, cfg->n_plugin_path);
+	wave_cfg_free(cfg->stats_socket);
+	wave_cfg_free(cfg->metrics_address);
+	wave_cfg_free(cfg->record.path);
+	for (int i = 0; i < WAVE_DOMAIN_COUNT; i++) {
+		wave_cfg_free(cfg->domains[i].plugin);
+		wave_params_free(cfg->domains[i].params);
+	}
+	wave_cfg_free(cfg);
+}
+
+WAVE_API int wave_config_chan_opts(const struct wave_config *cfg, struct wave_chan_opts *opts)
+{
+	if (!cfg || !opts)
+		return -EINVAL;
+	wave_chan_opts_init(opts);
+	opts->host_to_agent_slots = cfg->host_to_agent_slots;
+	opts->agent_to_host_slots = cfg->agent_to_host_slots;
+	opts->max_slots = cfg->max_slots;
+	opts->delay_ns = cfg->delay_ns;
+	opts->spin_ns = cfg->spin_ns;
+	opts->allow_uids = cfg->allow_uids;
+	opts->n_allow_uids = cfg->n_allow_uids;
+	/* fabric:// checks it in its hello (the only check it has); the
+	 * parser kept it within WAVE_CHAN_TOKEN_MAX whenever a fabric://
+	 * listener is configured. A longer one is for the session only. */
+	if (cfg->token && strlen(cfg->token) <= WAVE_CHAN_TOKEN_MAX)
+		opts->token = cfg->token;
+	return 0;
 }

@@ -110,14 +110,18 @@ WAVE_API int wave_params_parse(const char *json, const char *where, struct wave_
 struct wave_params *wave_params_dup(const struct wave_params *p)
 {
 	struct wave_params *d;
-	json_t *empty;
+	json_t *obj;
 
-	if (p)
-		return wave_params_new(p->obj, p->where);
-	if (!(empty = json_object()))
+	/* A copy, not a reference: a plugin context lives on the agent's
+	 * thread while the configuration it came from is freed on another
+	 * (after a reload), and two threads dropping references to one
+	 * jansson value race (json_decref() reads the count before its
+	 * atomic decrement). */
+	obj = p ? json_deep_copy(p->obj) : json_object();
+	if (!obj)
 		return NULL;
-	d = wave_params_new(empty, "params");
-	json_decref(empty);
+	d = wave_params_new(obj, p ? p->where : "params");
+	json_decref(obj);
 	return d;
 }
 

@@ -31,7 +31,7 @@ struct param_value {
 	size_t index; /* the key's position in the object, in file order */
 };
 
-/* A new handle on the same parameters (@p may be NULL: an empty set);
+/* A copy of the parameters, sharing nothing with @p (NULL: an empty set);
  * free it with wave_params_free(). NULL when out of memory. */
 struct wave_params *wave_params_dup(const struct wave_params *p);
 /* The value of @key; kind PARAM_ABSENT when there is none. */

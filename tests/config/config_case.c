@@ -68,6 +68,8 @@ static void dump(FILE *f, const struct wave_config *c)
 	/* Only when set: older expected dumps stay valid. */
 	if (c->stats_socket)
 		fprintf(f, "stats_socket=%s\n", c->stats_socket);
+	if (c->metrics)
+		fprintf(f, "metrics=%s port %u\n", c->metrics_address, (unsigned)c->metrics_port);
 	if (c->record.path)
 		fprintf(f, "record=%s max_bytes=%llu rotate=%u enabled=%d\n", c->record.path,
 			(unsigned long long)c->record.max_bytes, c->record.rotate, c->record.enabled);

@@ -21,14 +21,21 @@
 #
 # Exit status: 0 when library and map agree, 1 when they differ (each
 # difference is printed), 2 on a usage or tool error.
+#
+#   check_symbols.sh --print-map VERSION.map
+#
+# prints the map's "name node" pairs instead, sorted (the Debian symbols
+# file is made from them: debian_symbols.sh).
 set -euo pipefail
 export LC_ALL=C
 
 nm_tool="nm"
 readelf_tool="readelf"
 archive=""
+print_map=""
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--print-map) print_map=1; shift ;;
 	--nm) nm_tool=$2; shift 2 ;;
 	--readelf) readelf_tool=$2; shift 2 ;;
 	--archive) archive=$2; shift 2 ;;
@@ -37,13 +44,18 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-if [ $# -ne 2 ]; then
+if [ -n "$print_map" ] && [ $# -eq 1 ]; then
+	lib=""
+	map=$1
+elif [ $# -ne 2 ]; then
 	echo "usage: check_symbols.sh [--nm NM] [--readelf READELF] [--archive LIBRARY.a] LIBRARY.so VERSION.map" >&2
+	echo "       check_symbols.sh --print-map VERSION.map" >&2
 	exit 2
+else
+	lib=$1
+	map=$2
 fi
-lib=$1
-map=$2
-for f in "$lib" "$map" ${archive:+"$archive"}; do
+for f in ${lib:+"$lib"} "$map" ${archive:+"$archive"}; do
 	if [ ! -r "$f" ]; then
 		echo "check_symbols: cannot read $f" >&2
 		exit 2
@@ -115,6 +127,10 @@ awk '
 if [ ! -s "$tmp/map" ]; then
 	echo "check_symbols: $map lists no global names" >&2
 	exit 2
+fi
+if [ -n "$print_map" ]; then
+	cat "$tmp/map"
+	exit 0
 fi
 
 # --- the library: one "name version" line per defined dynamic symbol --------

@@ -3,11 +3,21 @@
  * One source for every test plugin. Built as is, it is a valid custom
  * plugin ("echo": answers each event with the same payload, type + 1).
  * Built with one BAD_* definition, its descriptor or ops have exactly that
- * defect, for the loader's refusal tests. ENTRY_NAME is the plugin's name,
+ * defect, for the loader's refusal tests; with HANGS, its first event
+ * never returns (after it creates the file named by its "marker"
+ * parameter), for the daemon's watchdog test. ENTRY_NAME is the plugin's name,
  * which names the entry point (and the file, wave_<ENTRY_NAME>.so).
  */
+#ifdef HANGS
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, pause() in strict C11 */
+#endif
 #include <errno.h>
 #include <string.h>
+#ifdef HANGS
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#endif
 
 #include <wave/plugin.h>
 #include <wave/plugin_custom.h>
@@ -21,12 +31,31 @@
 
 static int echo_ctr = -1;
 
+#ifdef HANGS
+static char marker[256];
+
+/* Says it is stuck (the marker file), then stays stuck: a plugin caught
+ * in a loop, holding the agent's loop with it. */
+static void hang(void)
+{
+	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd >= 0)
+		close(fd);
+	for (;;)
+		pause();
+}
+#endif
+
 static int echo_init(struct wave_plugin_ctx *ctx)
 {
 #ifdef BAD_INIT_FAILS
 	(void)ctx;
 	return -EIO;
 #else
+#ifdef HANGS
+	snprintf(marker, sizeof(marker), "%s", wave_plugin_param_string(ctx, "marker", ""));
+#endif
 	echo_ctr = wave_plugin_counter(ctx, "echoed");
 	return echo_ctr < 0 ? echo_ctr : 0;
 #endif
@@ -37,6 +66,9 @@ DEFECT_MAY_UNUSE static int echo_on_event(struct wave_plugin_ctx *ctx, const str
 	struct wave_msg m = *ev;
 	int ret;
 
+#ifdef HANGS
+	hang();
+#endif
 	m.type = (uint16_t)(ev->type + 1);
 	ret = wave_plugin_emit(ctx, &m, 1);
 	if (ret == 1)

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The statistics document as Prometheus metrics. Names carry their unit
+ * (seconds) and counters end in _total; each family's HELP and TYPE come
+ * first, then all its samples, as the format requires. A host's series
+ * are labelled host, domain and plugin; a plugin's totals (hosts gone
+ * included) domain and plugin. Label values come from another process
+ * and are escaped.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "stats_prom.h"
+
+/* A counter or gauge of each host's domain instance. @key is a member of
+ * the instance's object, or (@from_counters) of its "counters". */
+struct inst_family {
+	const char *name, *type, *key, *help;
+	int from_counters;
+};
+
+static const struct inst_family inst_families[] = {
+	{ "wave_events_total", "counter", "events_in", "Events received from the host.", 0 },
+	{ "wave_decisions_total", "counter", "decisions_out", "Decisions sent to the host.", 0 },
+	{ "wave_errors_total", "counter", "errors", "Events the plugin failed to handle.", 0 },
+	{ "wave_decisions_refused_total", "counter", "decisions_refused",
+	  "Decisions refused by the agent's checks before they were sent.", 1 },
+	{ "wave_transactions_aborted_total", "counter", "txn_aborted",
+	  "Decisions the host aborted when it committed them.", 1 },
+	{ "wave_transactions_committed_total", "counter", "txn_committed",
+	  "Decisions the host committed.", 1 },
+	{ "wave_events_refused_total", "counter", "events_refused",
+	  "Events refused as malformed or out of order.", 1 },
+};
+
+static void header(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void label_value(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(f, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+/* {host="1",domain="custom",plugin="x"} plus one more label if @extra. */
+static void inst_labels(FILE *f, json_int_t host, const char *domain, const json_t *inst,
+			const char *extra, const char *extra_value)
+{
+	fprintf(f, "{host=\"%" JSON_INTEGER_FORMAT "\",domain=", host);
+	label_value(f, domain);
+	fputs(",plugin=", f);
+	label_value(f, str(inst, "plugin"));
+	if (extra) {
+		fprintf(f, ",%s=", extra);
+		label_value(f, extra_value);
+	}
+	fputc('}', f);
+}
+
+/* Calls @fn for each domain instance of each host of @doc. */
+typedef void (*inst_fn)(FILE *f, json_int_t host, const char *domain, const json_t *inst,
+			const void *arg);
+
+static void each_inst(FILE *f, const json_t *doc, inst_fn fn, const void *arg)
+{
+	const json_t *hosts = json_object_get(doc, "hosts"), *h;
+	size_t i;
+
+	json_array_foreach (hosts, i, h) {
+		const json_t *id = json_object_get(h, "id"), *inst;
+		const char *domain;
+
+		if (!json_is_integer(id))
+			continue;
+		json_object_foreach ((json_t *)json_object_get(h, "domains"), domain, inst)
+			fn(f, json_integer_value(id), domain, inst, arg);
+	}
+}
+
+static void inst_sample(FILE *f, json_int_t host, const char *domain, const json_t *inst,
+			const void *arg)
+{
+	const struct inst_family *fam = arg;
+	const json_t *o = fam->from_counters ? json_object_get(inst, "counters") : inst;
+	const json_t *v = json_object_get(o, fam->key);
+
+	if (!json_is_integer(v))
+		return;
+	fputs(fam->name, f);
+	inst_labels(f, host, domain, inst, NULL, NULL);
+	fprintf(f, " %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
+}
+
+/* Whether counter @name has a family of its own. */
+static int named_counter(const char *name)
+{
+	for (size_t i = 0; i < sizeof(inst_families) / sizeof(inst_families[0]); i++)
+		if (inst_families[i].from_counters && strcmp(inst_families[i].key, name) == 0)
+			return 1;
+	return 0;
+}
+
+static void plugin_counters(FILE *f, json_int_t host, const char *domain, const json_t *inst,
+			    const void *arg)
+{
+	const char *name;
+	json_t *v;
+
+	json_object_foreach ((json_t *)json_object_get(inst, "counters"), name, v) {
+		if (!json_is_integer(v) || named_counter(name))
+			continue;
+		fputs("wave_plugin_counter_total", f);
+		inst_labels(f, host, domain, inst, "counter", name);
+		fprintf(f, " %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
+	}
+}
+
+/* p50 and p99 of a "latency_ns" object, in seconds, after @labels. */
+static void quantiles(FILE *f, const char *name, const json_t *lat, void (*labels)(FILE *f,
+		      const char *quantile, const void *ctx), const void *ctx)
+{
+	static const char *const q[][2] = { { "p50", "0.5" }, { "p99", "0.99" } };
+	const json_t *samples = json_object_get(lat, "samples");
+
+	for (size_t i = 0; i < 2; i++) {
+		const json_t *v = json_object_get(lat, q[i][0]);
+
+		if (!json_is_integer(v) || !json_is_integer(samples))
+			continue;
+		fputs(name, f);
+		labels(f, q[i][1], ctx);
+		/* No decision yet: no quantile (Prometheus's NaN), not 0 s. */
+		if (json_integer_value(samples) == 0)
+			fputs(" NaN\n", f);
+		else
+			fprintf(f, " %.9g\n", (double)json_integer_value(v) / 1e9);
+	}
+}
+
+struct inst_ref {
+	json_int_t host;
+	const char *domain;
+	const json_t *inst;
+};
+
+static void inst_quantile_labels(FILE *f, const char *quantile, const void *ctx)
+{
+	const struct inst_ref *r = ctx;
+
+	inst_labels(f, r->host, r->domain, r->inst, "quantile", quantile);
+}
+
+static void inst_latency(FILE *f, json_int_t host, const char *domain, const json_t *inst,
+			 const void *arg)
+{
+	struct inst_ref r = { host, domain, inst };
+	const json_t *lat = json_object_get(inst, "latency_ns");
+
+	if (strcmp(arg, "quantiles") == 0) {
+		quantiles(f, "wave_decision_latency_seconds", lat, inst_quantile_labels, &r);
+	} else if (json_is_integer(json_object_get(lat, "samples"))) {
+		fputs("wave_decision_latency_samples_total", f);
+		inst_labels(f, host, domain, inst, NULL, NULL);
+		fprintf(f, " %" JSON_INTEGER_FORMAT "\n",
+			json_integer_value(json_object_get(lat, "samples")));
+	}
+}
+
+static void hosts_metrics(FILE *f, const json_t *doc)
+{
+	for (size_t i = 0; i < sizeof(inst_families) / sizeof(inst_families[0]); i++) {
+		header(f, inst_families[i].name, inst_families[i].type, inst_families[i].help);
+		each_inst(f, doc, inst_sample, &inst_families[i]);
+	}
+	header(f, "wave_decision_latency_seconds", "gauge",
+	       "Decision latency quantiles over the host's last 512 decisions, from the "
+	       "event's send to the decision's send.");
+	each_inst(f, doc, inst_latency, "quantiles");
+	header(f, "wave_decision_latency_samples_total", "counter",
+	       "Decisions that answered an event.");
+	each_inst(f, doc, inst_latency, "samples");
+	header(f, "wave_plugin_counter_total", "counter", "A plugin's own counters.");
+	each_inst(f, doc, plugin_counters, NULL);
+}
+
+/* ---- plugins: totals of every host served, those gone included ---- */
+
+static void plugin_labels(FILE *f, const char *domain, const json_t *p)
+{
+	fputs("{domain=", f);
+	label_value(f, domain);
+	fputs(",plugin=", f);
+	label_value(f, str(p, "name"));
+}
+
+struct plugin_ref {
+	const char *domain;
+	const json_t *p;
+};
+
+static void plugin_quantile_labels(FILE *f, const char *quantile, const void *ctx)
+{
+	const struct plugin_ref *r = ctx;
+
+	plugin_labels(f, r->domain, r->p);
+	fputs(",quantile=", f);
+	label_value(f, quantile);
+	fputc('}', f);
+}
+
+static void plugins_metrics(FILE *f, const json_t *doc)
+{
+	static const char *const totals[][3] = {
+		{ "wave_plugin_events_total", "events_in", "Events received by the plugin." },
+		{ "wave_plugin_decisions_total", "decisions_out", "Decisions the plugin sent." },
+		{ "wave_plugin_errors_total", "errors", "Events the plugin failed to handle." },
+	};
+	const json_t *plugins = json_object_get(doc, "plugins");
+	const char *domain;
+	json_t *p;
+
+	header(f, "wave_plugin_info", "gauge", "The plugin loaded for a domain (always 1).");
+	json_object_foreach ((json_t *)plugins, domain, p) {
+		fputs("wave_plugin_info", f);
+		plugin_labels(f, domain, p);
+		fputs(",version=", f);
+		label_value(f, str(p, "version"));
+		fputs(",path=", f);
+		label_value(f, str(p, "path"));
+		fputs("} 1\n", f);
+	}
+	for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
+		header(f, totals[i][0], "counter", totals[i][2]);
+		json_object_foreach ((json_t *)plugins, domain, p) {
+			const json_t *v = json_object_get(p, totals[i][1]);
+
+			if (!json_is_integer(v))
+				continue;
+			fputs(totals[i][0], f);
+			plugin_labels(f, domain, p);
+			fprintf(f, "} %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
+		}
+	}
+	header(f, "wave_plugin_decision_latency_seconds", "gauge",
+	       "Decision latency quantiles over the last 512 decisions of each host served.");
+	json_object_foreach ((json_t *)plugins, domain, p) {
+		struct plugin_ref r = { domain, p };
+
+		quantiles(f, "wave_plugin_decision_latency_seconds",
+			  json_object_get(p, "latency_ns"), plugin_quantile_labels, &r);
+	}
+}
+
+static void agent_metrics(FILE *f, const json_t *doc)
+{
+	static const char *const counters[][3] = {
+		{ "wave_agent_hosts_accepted_total", "hosts_accepted", "Hosts welcomed." },
+		{ "wave_agent_hosts_refused_total", "hosts_refused",
+		  "Hosts refused at their hello (version, token, domains, heartbeat)." },
+		{ "wave_agent_hosts_dead_total", "hosts_dead",
+		  "Hosts declared dead after heartbeat.timeout_ms of silence: each went to its "
+		  "local fallback policy." },
+	};
+
+	header(f, "wave_agent_hosts", "gauge", "Hosts connected now.");
+	fprintf(f, "wave_agent_hosts %zu\n", json_array_size(json_object_get(doc, "hosts")));
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		const json_t *v = json_object_get(doc, counters[i][1]);
+
+		header(f, counters[i][0], "counter", counters[i][2]);
+		if (json_is_integer(v))
+			fprintf(f, "%s %" JSON_INTEGER_FORMAT "\n", counters[i][0],
+				json_integer_value(v));
+	}
+}
+
+int stats_prom_write(FILE *f, const json_t *doc)
+{
+	if (!json_is_object(doc) || !json_is_array(json_object_get(doc, "hosts")) ||
+	    !json_is_object(json_object_get(doc, "plugins")))
+		return -1;
+	agent_metrics(f, doc);
+	hosts_metrics(f, doc);
+	plugins_metrics(f, doc);
+	return 0;
+}

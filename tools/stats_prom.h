@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's statistics document (wave_agent_stats_json()) in the
+ * Prometheus text exposition format (version 0.0.4), for wave-stat
+ * --prometheus and wave-agentd's /metrics: one writer for both.
+ */
+#ifndef WAVE_TOOLS_STATS_PROM_H
+#define WAVE_TOOLS_STATS_PROM_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+/* The Content-Type of what stats_prom_write() writes. */
+#define STATS_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * Writes @doc, a statistics document (an object with "hosts" and
+ * "plugins"), to @f. Members that are missing or of the wrong type are
+ * left out: the document comes from another process. Return: 0, or -1
+ * when @doc is not a statistics document.
+ */
+int stats_prom_write(FILE *f, const json_t *doc);
+
+#endif /* WAVE_TOOLS_STATS_PROM_H */
