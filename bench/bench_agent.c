@@ -222,8 +222,8 @@ static void print_json(const struct results *r, const struct figures *f)
 	json_rates("agent_decisions_raw_host", "events_per_s", r->agent->raw_tput,
 		   r->agent->n_raw_tput, c->tput_ms);
 	if (r->rec) {
-		json_rates("agent_decisions_recording", "events_per_s", r->rec->tput, r->rec->n_tput,
-			   c->tput_ms);
+		json_rates("agent_decisions_recording", "events_per_s", r->rec->tput,
+			   r->rec->n_tput, c->tput_ms);
 		json_rates("agent_decisions_raw_host_recording", "events_per_s", r->rec->raw_tput,
 			   r->rec->n_raw_tput, c->tput_ms);
 	}
@@ -278,7 +278,8 @@ static void print_recording(const struct results *r)
 		printf(" %11.1f%%", 100 * rec_ratio(r->rec->tput[b], r->agent->tput[b], n));
 	printf("\n%-40s", "(e) on/off, median of rounds' ratios");
 	for (int b = 0; b < BENCH_N_BATCHES; b++)
-		printf(" %11.1f%%", 100 * rec_ratio(r->rec->raw_tput[b], r->agent->raw_tput[b], nr));
+		printf(" %11.1f%%",
+		       100 * rec_ratio(r->rec->raw_tput[b], r->agent->raw_tput[b], nr));
 	printf("\n");
 }
 

@@ -309,7 +309,8 @@ static void toggle_record(struct wave_agent *a, bool *on)
 
 	if (ret < 0) {
 		fprintf(stderr, "wave-agentd: cannot record: %s\n",
-			ret == -ENOENT ? "the configuration has no \"record\"" : wave_strerror(ret));
+			ret == -ENOENT ? "the configuration has no \"record\""
+				       : wave_strerror(ret));
 		return;
 	}
 	*on = !*on;
