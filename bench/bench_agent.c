@@ -41,6 +41,9 @@ static void usage(FILE *f)
 		"      (d)-(a) is what the agent loop alone adds;\n"
 		"  (e) decisions per second with that host, batches of 1, 8, 32: what one\n"
 		"      agent core decides when the host costs almost nothing.\n"
+		"  with --record, (c) and (e) again in each round with the agent recording\n"
+		"      decision traces (docs/trace.md) into /dev/shm, and the ratio: what\n"
+		"      recording costs the agent.\n"
 		"Every event must get exactly one decision, in order, from the agent.\n"
 		"\n"
 		"  --iters N     timed round trips per latency run (default 200000)\n"
@@ -49,6 +52,7 @@ static void usage(FILE *f)
 		"  --tput-ms N   length of one throughput run in ms (default 300)\n"
 		"  --clock KIND  tsc (default, when the TSC is invariant) or mono\n"
 		"  --plugin-dir DIR  where wave_bench_echo.so is (default: the build's)\n"
+		"  --record      also measure (c) and (e) with recording on, same rounds\n"
 		"  --json        one JSON object per line per measurement\n"
 		"  --quick       small counts: a smoke test, not a measurement\n"
 		"  --help        this text\n"
@@ -62,7 +66,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_ITERS = 256, OPT_REPS, OPT_TPUT, OPT_CLOCK, OPT_PLUGIN_DIR, OPT_JSON, OPT_QUICK,
-       OPT_HELP };
+       OPT_RECORD, OPT_HELP };
 
 static const struct option long_opts[] = {
 	{ "iters", required_argument, NULL, OPT_ITERS },
@@ -72,6 +76,7 @@ static const struct option long_opts[] = {
 	{ "plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quick", no_argument, NULL, OPT_QUICK },
+	{ "record", no_argument, NULL, OPT_RECORD },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -80,6 +85,7 @@ struct opts {
 	struct bench_cfg cfg;
 	enum bench_clock_kind clk;
 	const char *plugin_dir;
+	bool record;
 };
 
 static int parse_one(int o, struct opts *p, bool *quick)
@@ -96,6 +102,7 @@ static int parse_one(int o, struct opts *p, bool *quick)
 	case OPT_PLUGIN_DIR: p->plugin_dir = optarg; return 0;
 	case OPT_JSON: p->cfg.json = true; return 0;
 	case OPT_QUICK: *quick = true; return 0;
+	case OPT_RECORD: p->record = true; return 0;
 	case OPT_HELP: return 1;
 	default: return -EINVAL;
 	}
@@ -133,6 +140,7 @@ struct results {
 	const struct bench_cfg *cfg;
 	struct bench_result *chan;       /* (a), one way */
 	struct bench_agent_result *agent; /* (b) and (c), one way */
+	struct bench_agent_result *rec;   /* the same, recording; NULL without --record */
 };
 
 /* Round trip of one run's latency figures: twice the one-way ones. */
@@ -213,6 +221,12 @@ static void print_json(const struct results *r, const struct figures *f)
 	json_rates("agent_decisions", "events_per_s", r->agent->tput, r->agent->n_tput, c->tput_ms);
 	json_rates("agent_decisions_raw_host", "events_per_s", r->agent->raw_tput,
 		   r->agent->n_raw_tput, c->tput_ms);
+	if (r->rec) {
+		json_rates("agent_decisions_recording", "events_per_s", r->rec->tput,
+			   r->rec->n_tput, c->tput_ms);
+		json_rates("agent_decisions_raw_host_recording", "events_per_s", r->rec->raw_tput,
+			   r->rec->n_raw_tput, c->tput_ms);
+	}
 	printf("{\"metric\":\"check\",\"events\":%llu,\"decisions\":%llu,\"exactly_one\":%s}\n",
 	       (unsigned long long)r->agent->events, (unsigned long long)r->agent->decisions,
 	       r->agent->events == r->agent->decisions ? "true" : "false");
@@ -241,6 +255,34 @@ static void row_rates(const char *label, const double (*tput)[BENCH_MAX_REPS], u
 	printf("\n");
 }
 
+/* Recording on against off, the medians of each round's ratio. */
+static double rec_ratio(const double *on, const double *off, unsigned n)
+{
+	double v[BENCH_MAX_REPS];
+
+	for (unsigned i = 0; i < n; i++)
+		v[i] = off[i] > 0 ? on[i] / off[i] : 0;
+	return n ? bench_median(v, n) : 0;
+}
+
+static void print_recording(const struct results *r)
+{
+	unsigned n = r->rec->n_tput < r->agent->n_tput ? r->rec->n_tput : r->agent->n_tput;
+	unsigned nr = r->rec->n_raw_tput < r->agent->n_raw_tput ? r->rec->n_raw_tput
+								  : r->agent->n_raw_tput;
+
+	row_rates("(c) with recording on (events)", r->rec->tput, r->rec->n_tput);
+	row_rates("(e) with recording on (events)", r->rec->raw_tput, r->rec->n_raw_tput);
+	printf("%-40s", "(c) on/off, median of rounds' ratios");
+	for (int b = 0; b < BENCH_N_BATCHES; b++)
+		printf(" %11.1f%%", 100 * rec_ratio(r->rec->tput[b], r->agent->tput[b], n));
+	printf("\n%-40s", "(e) on/off, median of rounds' ratios");
+	for (int b = 0; b < BENCH_N_BATCHES; b++)
+		printf(" %11.1f%%",
+		       100 * rec_ratio(r->rec->raw_tput[b], r->agent->raw_tput[b], nr));
+	printf("\n");
+}
+
 static void print_table(const struct results *r, const struct figures *f)
 {
 	const struct bench_cfg *c = r->cfg;
@@ -264,6 +306,8 @@ static void print_table(const struct results *r, const struct figures *f)
 	row_rates("(a) channel stream, no answer (msgs)", r->chan->tput, r->chan->n_tput);
 	row_rates("(c) decisions, agent on 1 core (events)", r->agent->tput, r->agent->n_tput);
 	row_rates("(e) decisions, bare host (events)", r->agent->raw_tput, r->agent->n_raw_tput);
+	if (r->rec)
+		print_recording(r);
 	printf("\nevents %llu, decisions %llu: %s\n", (unsigned long long)r->agent->events,
 	       (unsigned long long)r->agent->decisions,
 	       r->agent->events == r->agent->decisions ? "exactly one each" : "MISMATCH");
@@ -328,9 +372,12 @@ static int run_rounds(const struct opts *p, struct results *r)
 		ret = bench_wave_run(&p->cfg, r->chan);
 		if (ret < 0)
 			return fail_round("(a) channel", i, ret);
-		ret = bench_agent_run(&p->cfg, p->plugin_dir, r->agent);
+		ret = bench_agent_run(&p->cfg, p->plugin_dir, false, r->agent);
 		if (ret < 0)
 			return fail_round("(b)/(c) agent", i, ret);
+		ret = r->rec ? bench_agent_run(&p->cfg, p->plugin_dir, true, r->rec) : 0;
+		if (ret < 0)
+			return fail_round("(b)/(c) agent recording", i, ret);
 	}
 	return 0;
 }
@@ -339,7 +386,7 @@ int main(int argc, char **argv)
 {
 	struct opts p;
 	struct results r;
-	size_t len = sizeof(*r.chan) + sizeof(*r.agent);
+	size_t len = sizeof(*r.chan) + 2 * sizeof(*r.agent);
 	void *mem;
 	int ret = parse_args(argc, argv, &p);
 
@@ -362,8 +409,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wave-bench-agent: out of memory\n");
 		return 1;
 	}
-	r = (struct results){ &p.cfg, mem, (struct bench_agent_result *)((char *)mem +
-									  sizeof(*r.chan)) };
+	r = (struct results){ &p.cfg, mem,
+			      (struct bench_agent_result *)((char *)mem + sizeof(*r.chan)), NULL };
+	if (p.record)
+		r.rec = r.agent + 1;
 	ret = run_rounds(&p, &r);
 	if (ret == 0)
 		report(&r);

@@ -38,9 +38,11 @@ struct bench_agent_result {
 };
 
 /* One run in fresh processes (agent on cfg->agent_cpu, host on
- * cfg->host_cpu), appended to @res. Every event must get exactly one
- * decision, in order, from the agent. Returns 0 or a negative error. */
-int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir,
+ * cfg->host_cpu), appended to @res; with @record, the agent records
+ * decision traces (into the run's temporary directory, removed after).
+ * Every event must get exactly one decision, in order, from the agent.
+ * Returns 0 or a negative error. */
+int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir, bool record,
 		    struct bench_agent_result *res);
 
 #endif /* WAVE_BENCH_AGENT_H */

@@ -8,6 +8,7 @@
  * from the agent, answer the event it names, and arrive in order, so a lost
  * or duplicated decision fails the run instead of producing a number.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,7 +35,7 @@ struct run_side {
 	const struct bench_cfg *cfg;
 	struct bench_agent_result *res;
 	char uri[128];
-	char cfg_json[1024];
+	char cfg_json[1536];
 	int ready_fd; /* agent: written once listening */
 	int stop_fd;  /* agent: readable (EOF) when the run is over */
 	int stop_w;   /* the parent's end of that pipe: children close it */
@@ -563,10 +564,34 @@ static int run_pair(struct run_side *s)
 	return ret;
 }
 
-int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir,
+/* Removes the traces a recording run left in @dir. */
+static void remove_traces(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	while (d && (e = readdir(d)))
+		if (strstr(e->d_name, ".trace"))
+			unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+/* Where a recording run's traces go: memory (/dev/shm) when there is
+ * some, so that the run measures what recording costs the agent, not
+ * what the disk sustains (at 10 M events/s a trace grows by about
+ * 600 MB/s). Fills @rdir, or returns -errno. */
+static int record_dir(char *rdir, size_t size)
+{
+	snprintf(rdir, size, "%s/wave-bench-rec-XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	return mkdtemp(rdir) ? 0 : -errno;
+}
+
+int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir, bool record,
 		    struct bench_agent_result *res)
 {
-	char dir[] = "/tmp/wave-bench-agent-XXXXXX", sock[64];
+	char dir[] = "/tmp/wave-bench-agent-XXXXXX", sock[64], rec[128] = "", rdir[64] = "";
 	struct run_side s = { .cfg = cfg, .res = res, .ready_fd = -1, .stop_fd = -1, .stop_w = -1 };
 	int ret;
 
@@ -576,19 +601,33 @@ int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir,
 		return -errno;
 	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
 	snprintf(s.uri, sizeof(s.uri), "shm://%s", sock);
+	/* A trace per host, 64 MiB each and one older file: the agent
+	 * writes, rotates and drops files as one left recording would. */
+	if (record && (ret = record_dir(rdir, sizeof(rdir))) < 0) {
+		rmdir(dir);
+		return ret;
+	}
+	if (record)
+		snprintf(rec, sizeof(rec),
+			 ", \"record\": {\"path\": \"%s\", \"max_bytes\": 67108864,"
+			 " \"rotate\": 1}", rdir);
 	/* spin_ns: the agent polls for a second before it sleeps, as a
 	 * dedicated agent core would; alone on one CPU it must not spin. */
 	ret = snprintf(s.cfg_json, sizeof(s.cfg_json),
 		       "{\"listen\": [\"%s\"], \"heartbeat\": {\"timeout_ms\": 10000},"
 		       " \"channel\": {\"spin_ns\": %u}, \"plugin_path\": [\"%s\"],"
-		       " \"domains\": {\"custom\": {\"plugin\": \"bench_echo\"}}}",
-		       s.uri, cfg->single_core ? 0u : 1000000000u, plugin_dir);
+		       " \"domains\": {\"custom\": {\"plugin\": \"bench_echo\"}}%s}",
+		       s.uri, cfg->single_core ? 0u : 1000000000u, plugin_dir, rec);
 	if (ret < 0 || (size_t)ret >= sizeof(s.cfg_json))
 		ret = -ENAMETOOLONG;
 	else
 		ret = run_pair(&s);
 	unlink(sock); /* the listener removed it; a killed agent may not have */
 	rmdir(dir);
+	if (record) {
+		remove_traces(rdir);
+		rmdir(rdir);
+	}
 	snprintf(res->note, sizeof(res->note), "wave_host_event(s) + wave_host_poll(0) -> "
 		 "wave_agent_run -> bench_echo, busy-polling");
 	return ret;

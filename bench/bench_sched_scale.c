@@ -3,7 +3,7 @@
  * wave-bench-sched-scale: the cost per event of the agent's sched state
  * model and a policy, as CPUs and tasks grow.
  *
- * A simulated host (tests/sched/sched_sim.c) with 8, 64 or 256 CPUs and a
+ * A simulated host (lib/domains/sched/sched_sim.c) with 8, 64 or 256 CPUs and a
  * thousand, 100 thousand or a million tasks drives the real state model and
  * a real policy plugin (linked in statically) with encoded messages, with no
  * threads and no channel. Twice as many tasks as CPUs are runnable; the rest
@@ -36,7 +36,7 @@
 #include <wave/wave.h>
 
 #include "domains/sched/sched_impl.h"
-#include "sched/sched_sim.h"
+#include "domains/sched/sched_sim.h"
 
 const struct wave_plugin_desc *wave_plugin_entry_sched_fifo(void);
 const struct wave_plugin_desc *wave_plugin_entry_sched_shinjuku(void);

@@ -22,6 +22,7 @@ static const char *const section_title[][2] = {
 	{ "channel", "channel" },
 	{ "auth", "auth" },
 	{ "metrics", "metrics" },
+	{ "record", "record" },
 	{ "domains.<d>", "domains.<d> (one per domain: custom, sched, mem, rpc)" },
 };
 

@@ -5,7 +5,8 @@
  * SIGTERM or SIGINT (every host is told goodbye). SIGHUP reloads the
  * configuration, hot-swaps the plugins whose configuration changed and
  * moves every thread to the new "cpus"; SIGUSR1 prints the statistics
- * (JSON) on stdout. With "metrics" configured it serves the statistics
+ * (JSON) on stdout; SIGUSR2 turns the recording of decision traces on or
+ * off (docs/trace.md). With "metrics" configured it serves the statistics
  * over HTTP (agentd_metrics.c); under systemd it notifies its state and
  * feeds the watchdog (agentd_systemd.c).
  *
@@ -51,8 +52,9 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: TERM/INT stop (hosts are told goodbye), HUP reloads the\n"
 		"configuration (hot-swaps changed plugins, moves to changed cpus),\n"
-		"USR1 prints statistics. Warnings are printed; set WAVE_LOG=info (or\n"
-		"debug) for more messages, WAVE_LOG=off for none. Under systemd\n"
+		"USR1 prints statistics, USR2 turns recording decision traces on or off\n"
+		"(the configuration's \"record\"). Warnings are printed; set WAVE_LOG=info\n"
+		"(or debug) for more messages, WAVE_LOG=off for none. Under systemd\n"
 		"(Type=notify) it reports READY, RELOADING and STOPPING and feeds the\n"
 		"watchdog. See wave-agentd(8) and wave.conf(5).\n");
 }
@@ -300,6 +302,21 @@ static void reload_apply(struct wave_agent *a, struct wave_config **cfg,
 		moved ? " (threads moved to the new cpus)" : "");
 }
 
+/* SIGUSR2: recording on if it was off, else off. */
+static void toggle_record(struct wave_agent *a, bool *on)
+{
+	int ret = wave_agent_record(a, !*on);
+
+	if (ret < 0) {
+		fprintf(stderr, "wave-agentd: cannot record: %s\n",
+			ret == -ENOENT ? "the configuration has no \"record\""
+				       : wave_strerror(ret));
+		return;
+	}
+	*on = !*on;
+	fprintf(stderr, "wave-agentd: recording %s\n", *on ? "on" : "off");
+}
+
 static void reload(struct wave_agent *a, const char *path, struct wave_config **cfg,
 		   const cpu_set_t *all)
 {
@@ -316,6 +333,7 @@ static void reload(struct wave_agent *a, const char *path, struct wave_config **
 static int wait_signals(struct wave_agent *a, const sigset_t *set, const char *path,
 			struct wave_config **cfg, const cpu_set_t *all)
 {
+	bool recording = (*cfg)->record.path && (*cfg)->record.enabled;
 	int sig;
 
 	for (;;) {
@@ -325,6 +343,8 @@ static int wait_signals(struct wave_agent *a, const sigset_t *set, const char *p
 			reload(a, path, cfg, all);
 		else if (sig == SIGUSR1)
 			print_stats(a);
+		else if (sig == SIGUSR2)
+			toggle_record(a, &recording);
 		else
 			return wave_agent_stop(a);
 	}
@@ -368,6 +388,7 @@ static int run(const char *path, struct wave_config *cfg)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	/* Before any thread exists, so that every thread inherits the mask. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	ret = wave_agent_create(cfg, &a, &err);

@@ -76,6 +76,22 @@ WAVE_API int wave_agent_run(struct wave_agent *a);
 WAVE_API int wave_agent_stop(struct wave_agent *a);
 
 /**
+ * wave_agent_record() - turn the recording of decision traces on or off
+ * while the agent runs (docs/trace.md).
+ * @a:  the agent.
+ * @on: 1 or 0.
+ *
+ * On: every welcomed host, and every host welcomed later, gets a trace per
+ * domain in the configuration's record.path (a new file: one recorded
+ * earlier is rotated, not appended to). Off: the traces are written out and
+ * closed. Thread-safe, not async-signal-safe (wave-agentd calls it on
+ * SIGUSR2 from its signal-waiting thread).
+ *
+ * Return: 0, -EINVAL, or -ENOENT when the configuration has no record.path.
+ */
+WAVE_API int wave_agent_record(struct wave_agent *a, int on);
+
+/**
  * wave_agent_reload() - apply a new configuration without dropping hosts.
  * @a:   the agent.
  * @cfg: the new configuration; replaces the old one, which may be freed

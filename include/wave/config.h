@@ -60,6 +60,23 @@ struct wave_config_domain {
 };
 
 /**
+ * struct wave_config_record - "record": decision traces (docs/trace.md).
+ * @path:      the directory they are written to (absolute), or NULL when
+ *             the configuration has no "record": the agent records nothing.
+ * @max_bytes: one file's cap ("max_bytes", default 64 MiB).
+ * @rotate:    older files kept per host and domain ("rotate", default 2);
+ *             0: a file that reaches the cap stops growing.
+ * @enabled:   record from the start ("enabled", default true); else only
+ *             once wave_agent_record() turns it on.
+ */
+struct wave_config_record {
+	char *path;
+	uint64_t max_bytes;
+	uint32_t rotate;
+	int enabled;
+};
+
+/**
  * struct wave_config - a parsed configuration. Read-only for the caller;
  * free it with wave_config_free(). Later versions only append fields.
  *
@@ -94,6 +111,7 @@ struct wave_config_domain {
  * @metrics_address:      "metrics.address", a numeric IPv4 or IPv6
  *                        address ("127.0.0.1" when the file has none), or
  *                        NULL without "metrics".
+ * @record:               "record": decision traces.
  *
  * Every key, with its unit, range and default, is listed in wave.conf(5).
  */
@@ -121,6 +139,7 @@ struct wave_config {
 	int metrics;
 	uint32_t metrics_port;
 	char *metrics_address;
+	struct wave_config_record record;
 };
 
 /**

@@ -65,6 +65,7 @@ static int agent_init(struct wave_agent *a, const struct wave_config *cfg,
 	int ret;
 
 	a->cfg = cfg;
+	a->recording = cfg->record.path && cfg->record.enabled;
 	a->epfd = a->stopfd = -1;
 	a->stats.fd = -1;
 	pthread_mutex_init(&a->lock, NULL);
@@ -88,6 +89,13 @@ static int agent_init(struct wave_agent *a, const struct wave_config *cfg,
 	if (ret < 0) {
 		wave_error_set(err, ret, "", 0, 0, "%s", wave_strerror(ret));
 		return ret;
+	}
+	/* A recording that could never write is a configuration error, told
+	 * now rather than as a warning per host later. */
+	if (cfg->record.path && access(cfg->record.path, W_OK | X_OK) < 0) {
+		ret = -errno;
+		return wave_error_set(err, ret, cfg->source ? cfg->source : "", 0, 0,
+				      "record.path %s: %s", cfg->record.path, wave_strerror(ret));
 	}
 	ret = agent_listen(a, err);
 	return ret < 0 ? ret : agent_statsock_open(a, err);

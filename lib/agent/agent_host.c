@@ -80,6 +80,7 @@ void agent_host_remove(struct wave_agent *a, size_t i, const char *why)
 	struct agent_host *h = a->hosts[i];
 
 	wave_info("agent: host %llu: %s", (unsigned long long)h->id, why);
+	agent_record_host_stop(h);
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
 		/* The instance first: it may use the domain's state. */
 		inst_stop(a, d, &h->dom[d].inst);
@@ -209,9 +210,13 @@ static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 		enum dom_emit how;
 
 		m = msgs[i];
-		if ((how = dom->prepare(dh, &m)) == DOM_EMIT_DROP)
+		if ((how = dom->prepare(dh, &m)) == DOM_EMIT_DROP) {
+			agent_rec(h, dom->id, TRACE_DROPPED, &m);
 			continue;
+		}
 		ret = send_or_put(h, dom, dh, &m, how);
+		if (ret >= 0)
+			agent_rec(h, dom->id, TRACE_DECISION, &m);
 		if (ret == 1) {
 			if (!now)
 				now = wave_now_ns();
@@ -341,6 +346,7 @@ static int welcome(struct agent_host *h, uint64_t now)
 	if (wave_chan_send_burst(h->ch, &m, 1) != 1)
 		return -1;
 	h->state = AHOST_READY;
+	agent_record_host(h);
 	h->timers_due = 0; /* heartbeats from now on, not the hello's deadline */
 	h->last_rx_ns = now;
 	h->next_hb_ns = now;
@@ -390,8 +396,12 @@ static int on_ready_msg(struct agent_host *h, const struct wave_msg *m)
 	if (m->type == WAVE_CTL_BYE && wave_proto_bye_decode(m, &reason) == 0)
 		return -1;
 	dom = domain_of_type(m->type);
-	if (dom && h->hello.domains & (1u << dom->id))
+	if (dom && h->hello.domains & (1u << dom->id)) {
+		if (m->type == dom->setup_type)
+			agent_record_setup(h, dom->id, m);
+		agent_rec(h, dom->id, TRACE_EVENT, m);
 		return dom->msg(&h->dom[dom->id], m);
+	}
 	wave_warn("agent: host %llu sent a bad message (type 0x%04x%s)",
 		  (unsigned long long)h->id, m->type,
 		  dom ? ", of a domain it did not ask for" : "");
@@ -422,6 +432,7 @@ int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now_io)
 	/* The decisions of the whole burst leave together, after it: one
 	 * publish to the host and one clock reading, not one per decision. */
 	h->batching = true;
+	h->rec_now = now;
 	for (int k = 0; k < n; k++) {
 		ret = h->state == AHOST_READY ? on_ready_msg(h, &m[k]) : on_hello_msg(h, &m[k], now);
 		if (ret < 0) {
@@ -455,6 +466,17 @@ static void heartbeat(struct agent_host *h, uint64_t now)
 	h->next_hb_ns = now + h->a->cfg->heartbeat_period_ms * MS;
 }
 
+/* A tick about to run is recorded before it: the decisions it makes
+ * follow it in the trace, as an event's follow the event. */
+static void record_tick(struct agent_host *h, unsigned d, uint64_t now)
+{
+	static const struct wave_msg none;
+	uint64_t due = wave_plugin_ctx_next_tick(h->dom[d].inst.ctx);
+
+	if (h->rec[d] && due && now >= due)
+		trace_put(h->rec[d], TRACE_TICK, now, &none);
+}
+
 int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
 {
 	struct agent_host *h = a->hosts[i];
@@ -474,9 +496,13 @@ int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
 		return -1;
 	}
 	heartbeat(h, now);
+	h->rec_now = now;
+	agent_record_checkpoint(h, now);
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
-		if (h->dom[d].inst.ctx)
+		if (h->dom[d].inst.ctx) {
+			record_tick(h, d, now);
 			wave_plugin_ctx_tick(h->dom[d].inst.ctx, now);
+		}
 	/* Early rather than late: the host's silence deadline only moves
 	 * later as messages come. */
 	h->timers_due = agent_host_next_due(h);

@@ -15,6 +15,7 @@
 
 #include "../decision/domain.h"
 #include "../session/proto.h"
+#include "../trace/trace.h"
 
 enum ahost_state {
 	AHOST_HELLO, /* waiting for the hello and its AUTH messages */
@@ -42,6 +43,14 @@ struct agent_host {
 	struct wave_msg *outbox;
 	uint8_t *ob_dom; /* the domain of each, for what follows its sending */
 	unsigned ob_head, ob_n, ob_cap;
+	/* Recording (agent_record.c): a trace per domain while it is on, the
+	 * time its records take (the loop's clock at the burst being
+	 * handled: no clock read of their own), and each domain's latest
+	 * setup message (domain_desc.setup_type) for the traces' headers. */
+	struct trace_writer *rec[WAVE_DOMAIN_COUNT];
+	uint64_t rec_now, rec_flushed;
+	struct wave_msg setup[WAVE_DOMAIN_COUNT];
+	uint32_t has_setup; /* bit per domain */
 };
 
 /* A stats_socket reader still being written to: the agent never blocks on
@@ -100,6 +109,7 @@ struct wave_agent {
 	int reload_ret;
 	bool reload_done;
 	struct agent_statsock stats; /* the stats_socket, if configured */
+	bool recording; /* wave_agent_record(); configuration's record.enabled */
 };
 
 /* agent.c: take and release the lock from outside the loop. */
@@ -135,6 +145,30 @@ void agent_lat_retire(struct agent_domain *dom, const struct agent_inst *in);
 int agent_statsock_open(struct wave_agent *a, struct wave_error *err);
 void agent_statsock_serve(struct wave_agent *a, uint64_t now);
 void agent_statsock_close(struct wave_agent *a);
+
+/* agent_record.c: decision traces (docs/trace.md). */
+/* Starts host @h's traces, one per domain it was welcomed with, when the
+ * agent records (else nothing). Failures are logged: the host is served
+ * all the same. */
+void agent_record_host(struct agent_host *h);
+/* Ends them (written out and closed). */
+void agent_record_host_stop(struct agent_host *h);
+/* A message of domain @d came from @h: kept if it is the domain's setup. */
+void agent_record_setup(struct agent_host *h, unsigned d, const struct wave_msg *m);
+/* After a hot swap of the @domains (bit per domain): each host's trace of
+ * them starts again, in a new file whose header names the new plugin. */
+void agent_record_restart(struct wave_agent *a, uint32_t domains);
+/* Writes out what waits in @h's traces, at most once a second. */
+void agent_record_checkpoint(struct agent_host *h, uint64_t now);
+
+/* The hook on every event in and decision out: a load and a branch when
+ * not recording. */
+static inline void agent_rec(struct agent_host *h, unsigned d, enum trace_kind k,
+			     const struct wave_msg *m)
+{
+	if (h->rec[d])
+		trace_put(h->rec[d], k, h->rec_now, m);
+}
 
 /* agent_reload.c */
 int agent_apply_reload(struct wave_agent *a, const struct wave_config *cfg,

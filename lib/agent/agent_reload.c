@@ -215,17 +215,21 @@ int agent_apply_reload(struct wave_agent *a, const struct wave_config *cfg,
 		       struct wave_error *err)
 {
 	int ret = fixed_check(a->cfg, cfg, err);
+	uint32_t swapped = 0;
 
 	if (ret == 0)
 		ret = precheck(a, cfg, err);
 	for (unsigned d = 0; ret == 0 && d < WAVE_DOMAIN_COUNT; d++)
-		if (domain_changed(&a->cfg->domains[d], &cfg->domains[d]))
+		if (domain_changed(&a->cfg->domains[d], &cfg->domains[d])) {
 			ret = swap_domain(a, d, cfg, err);
+			swapped |= 1u << d;
+		}
 	if (ret < 0)
 		return ret;
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
 		if (a->dom[d].plugin)
 			a->dom[d].dcfg = &cfg->domains[d];
 	a->cfg = cfg;
+	agent_record_restart(a, swapped);
 	return 0;
 }

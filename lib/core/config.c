@@ -781,6 +781,49 @@ static int parse_metrics(struct parser *ps, json_t *root)
 	return ret;
 }
 
+/* "record": decision traces (docs/trace.md). The path is a directory, made
+ * absolute for the reason above; one file per host and domain goes in it. */
+static int parse_record_path(struct parser *ps, json_t *rec)
+{
+	const struct wave_cfg_key *k = wave_cfg_key("record", "path");
+	json_t *v = json_object_get(rec, "path");
+	char what[64];
+	int ret;
+
+	push_key(ps, "path");
+	if (!v)
+		return fail(ps, 1, "required: the directory traces are written to");
+	snprintf(what, sizeof(what), "an absolute path of at most %" PRIu64 " bytes", k->max);
+	if ((ret = want_string(ps, v, what, k->max)) == 0 && json_string_value(v)[0] != '/')
+		ret = fail_expected(ps, v, what);
+	pop(ps);
+	return ret ? ret : dup_string(ps, v, &ps->cfg->record.path);
+}
+
+static int parse_record(struct parser *ps, json_t *root)
+{
+	json_t *rec = json_object_get(root, "record"), *v;
+	int ret;
+
+	if (!rec)
+		return 0;
+	push_key(ps, "record");
+	ps->cfg->record.enabled = 1;
+	if ((ret = check_object(ps, rec)) < 0 || (ret = check_keys(ps, rec, "record")) < 0 ||
+	    (ret = get_numbers(ps, rec, "record", ps->cfg)) < 0)
+		return ret;
+	if ((v = json_object_get(rec, "enabled"))) {
+		push_key(ps, "enabled");
+		if (!json_is_boolean(v))
+			return fail_expected(ps, v, "true or false");
+		pop(ps);
+		ps->cfg->record.enabled = json_is_true(v);
+	}
+	ret = parse_record_path(ps, rec);
+	pop(ps);
+	return ret;
+}
+
 static int parse_root(struct parser *ps, json_t *root)
 {
 	int ret;
@@ -791,11 +834,10 @@ static int parse_root(struct parser *ps, json_t *root)
 	    (ret = parse_version(ps, root)) < 0 || (ret = parse_listen(ps, root)) < 0 ||
 	    (ret = parse_cpus(ps, root)) < 0 || (ret = parse_heartbeat(ps, root)) < 0 ||
 	    (ret = parse_channel(ps, root)) < 0 || (ret = parse_auth(ps, root)) < 0 ||
-	    (ret = parse_plugin_path(ps, root)) < 0 || (ret = parse_domains(ps, root)) < 0)
+	    (ret = parse_plugin_path(ps, root)) < 0 || (ret = parse_domains(ps, root)) < 0 ||
+	    (ret = parse_stats_socket(ps, root)) < 0 || (ret = parse_metrics(ps, root)) < 0)
 		return ret;
-	if ((ret = parse_stats_socket(ps, root)) < 0)
-		return ret;
-	return parse_metrics(ps, root);
+	return parse_record(ps, root);
 }
 
 static struct wave_config *config_new(const char *source)

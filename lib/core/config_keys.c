@@ -52,6 +52,10 @@ static const struct wave_cfg_key keys[] = {
 	{ "", "metrics", CFG_OBJECT, "object", NULL, 0, 0, 0, 0, 0, NOFIELD, "no endpoint",
 	  "wave-agentd serves its statistics over HTTP in the Prometheus text format at "
 	  "/metrics when this object is present. It cannot change on a reload." },
+	{ "", "record", CFG_OBJECT, "object", NULL, 0, 0, 0, 0, 0, NOFIELD, "no recording",
+	  "The agent records, per host and domain, every event, outcome and decision into "
+	  "decision traces (wave-replay(1)) when this object is present; SIGUSR2 turns it "
+	  "on and off." },
 
 	{ "heartbeat", "period_ms", CFG_UINT, "integer", "ms", 1, 60000, 0, 0, 100,
 	  F(heartbeat_period_ms), "100", "How often each end sends a heartbeat." },
@@ -89,6 +93,17 @@ static const struct wave_cfg_key keys[] = {
 	  "A numeric IPv4 or IPv6 address to listen on. The statistics are not secret but "
 	  "tell how busy the machine is: keep the loopback default unless a firewall "
 	  "guards the port." },
+
+	{ "record", "path", CFG_STRING, "string", "bytes", 1, 4000, 0, 0, 0, NOFIELD, "required",
+	  "An absolute directory the agent can write to; one file per host and domain, "
+	  "wave-<pid>-host<id>-<domain>.trace, mode 0600." },
+	{ "record", "max_bytes", CFG_UINT, "integer", "bytes", 1u << 20, 1ull << 40, 0, 0,
+	  64u << 20, F(record.max_bytes), "67108864", "One trace file's cap." },
+	{ "record", "rotate", CFG_UINT, "integer", "files", 0, 1000, 0, 0, 2, F(record.rotate),
+	  "2", "Older files kept per host and domain (.1 the newest); 0: a file stops growing "
+	  "at the cap." },
+	{ "record", "enabled", CFG_ANY, "boolean", NULL, 0, 0, 0, 0, 0, NOFIELD, "true",
+	  "Record from the start; false: only once SIGUSR2 turns recording on." },
 
 	{ "domains.<d>", "plugin", CFG_STRING, "string", NULL, 1, PATH_MAX - 1, 0, 0, 0, NOFIELD,
 	  "required",

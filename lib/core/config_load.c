@@ -103,6 +103,7 @@ WAVE_API void wave_config_free(struct wave_config *cfg)
 	free_strings(cfg->plugin_path, cfg->n_plugin_path);
 	wave_cfg_free(cfg->stats_socket);
 	wave_cfg_free(cfg->metrics_address);
+	wave_cfg_free(cfg->record.path);
 	for (int i = 0; i < WAVE_DOMAIN_COUNT; i++) {
 		wave_cfg_free(cfg->domains[i].plugin);
 		wave_params_free(cfg->domains[i].params);

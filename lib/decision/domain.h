@@ -75,6 +75,11 @@ enum dom_emit {
  * struct domain_desc - a domain, as the shared code sees it.
  * @id:          enum wave_domain.
  * @first, @last: the message types of the domain (both directions).
+ * @setup_type:  optional (0: none); the message type by which a host
+ *               describes itself to the domain (sched: SETUP). The agent
+ *               keeps the latest such message of each host and puts it in
+ *               the header of the host's decision traces, so that a trace
+ *               begun later, or rotated, can be replayed alone.
  *
  * For the plugin runtime (lib/plugin):
  * @abi_minor:   the plugin ABI minor version that introduced the domain.
@@ -106,6 +111,7 @@ enum dom_emit {
 struct domain_desc {
 	unsigned id;
 	uint16_t first, last;
+	uint16_t setup_type;
 	uint32_t abi_minor;
 	int (*check_ops)(const struct wave_plugin_desc *d, const char *src,
 			 struct wave_error *err);

@@ -33,6 +33,9 @@ static void doc(char *buf, size_t size, const struct wave_cfg_key *k, uint64_t v
 	else if (strcmp(k->name, "timeout_ms") == 0)
 		snprintf(buf, size, "{\"heartbeat\": {\"period_ms\": 1, \"timeout_ms\": %" PRIu64
 			 "}}", v);
+	else if (strcmp(sec, "record") == 0) /* its path is required */
+		snprintf(buf, size, "{\"record\": {\"path\": \"/tmp\", \"%s\": %" PRIu64 "}}",
+			 k->name, v);
 	else if (strcmp(k->name, "max_slots") == 0)
 		snprintf(buf, size, "{\"channel\": {\"max_slots\": %" PRIu64 ", \"host_to_agent_slots\""
 			 ": 2, \"agent_to_host_slots\": 2}}", v);

@@ -70,6 +70,9 @@ static void dump(FILE *f, const struct wave_config *c)
 		fprintf(f, "stats_socket=%s\n", c->stats_socket);
 	if (c->metrics)
 		fprintf(f, "metrics=%s port %u\n", c->metrics_address, (unsigned)c->metrics_port);
+	if (c->record.path)
+		fprintf(f, "record=%s max_bytes=%llu rotate=%u enabled=%d\n", c->record.path,
+			(unsigned long long)c->record.max_bytes, c->record.rotate, c->record.enabled);
 }
 
 static int check_dump(const struct wave_config *cfg, const char *want)

@@ -17,7 +17,7 @@
 #include <wave/sched_msg.h>
 
 #include "check_run.h"
-#include "sched_sim.h"
+#include "domains/sched/sched_sim.h"
 
 static struct wave_plugin *load(const char *name)
 {

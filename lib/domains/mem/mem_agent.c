@@ -163,6 +163,7 @@ const struct domain_desc mem_domain = {
 	.id = WAVE_DOMAIN_MEM,
 	.first = WAVE_MSG_MEM_FIRST,
 	.last = WAVE_MSG_MEM_LAST,
+	.setup_type = WAVE_MEM_SETUP,
 	.abi_minor = 3,
 	.check_ops = check_ops,
 	.msg = on_msg,

@@ -175,6 +175,7 @@ const struct domain_desc rpc_domain = {
 	.id = WAVE_DOMAIN_RPC,
 	.first = WAVE_MSG_RPC_FIRST,
 	.last = WAVE_MSG_RPC_LAST,
+	.setup_type = WAVE_RPC_SETUP,
 	.abi_minor = 2,
 	.check_ops = check_ops,
 	.has_tick = has_tick,

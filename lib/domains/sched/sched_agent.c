@@ -205,6 +205,7 @@ const struct domain_desc sched_domain = {
 	.id = WAVE_DOMAIN_SCHED,
 	.first = WAVE_MSG_SCHED_FIRST,
 	.last = WAVE_MSG_SCHED_LAST,
+	.setup_type = WAVE_SCHED_SETUP,
 	.abi_minor = 1,
 	.check_ops = check_ops,
 	.msg = on_msg,

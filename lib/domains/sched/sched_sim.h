@@ -10,9 +10,13 @@
  * in both directions are queued and delivered in order until the system is
  * quiet, so every decision sees the host state it would see on a real,
  * ordered channel.
+ *
+ * It lives with the domain, outside libwave (the static library
+ * wave_replay), so that the tests, wave-bench-sched-scale and wave-replay's
+ * quality model (sched_replay.c) all run this one host.
  */
-#ifndef WAVE_TEST_SCHED_SIM_H
-#define WAVE_TEST_SCHED_SIM_H
+#ifndef WAVE_DOMAINS_SCHED_SIM_H
+#define WAVE_DOMAINS_SCHED_SIM_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +28,7 @@ struct sim_task {
 	uint64_t seq;
 	uint64_t run_start_ns;
 	uint64_t ran_ns; /* total run time */
+	uint64_t ready_ns; /* when it last became runnable */
 	uint32_t state;  /* enum wave_sched_task_state */
 	uint32_t cpu;
 	uint32_t runs;   /* commits */
@@ -59,6 +64,10 @@ struct sim {
 	size_t emit_limit;      /* 0: unlimited; else the channel's capacity */
 	bool time_agent;        /* sum the time spent in the agent: */
 	uint64_t agent_ns;      /* in wave_sched_state_apply(), plugin included */
+	/* Optional: told of each commit, after it, with how long the task
+	 * waited runnable since it last became so. */
+	void (*on_run)(void *user, uint64_t id, uint32_t cpu, uint64_t waited_ns);
+	void *user;
 	/* Optional record of commits, in order: task ids and their CPUs. */
 	uint64_t *log_task;
 	uint32_t *log_cpu;

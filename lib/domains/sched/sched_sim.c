@@ -7,7 +7,7 @@
 
 #include <wave/plugin_sched.h>
 
-#include "decision/txn.h"
+#include "../../decision/txn.h"
 #include "sched_sim.h"
 
 /* ---- message queues ---------------------------------------------------- */
@@ -111,6 +111,8 @@ static int commit(struct sim *s, uint16_t decision, uint64_t id, uint64_t seq, u
 		s->n_running++;
 		s->n_waiting--;
 		record(s, id, cpu);
+		if (s->on_run)
+			s->on_run(s->user, id, cpu, s->now - t->ready_ns);
 	}
 	return outcome(s, decision, id, seq, cpu, r);
 }
@@ -145,6 +147,7 @@ static int stop(struct sim *s, uint64_t id, uint16_t type, uint32_t new_state)
 	s->n_running--;
 	if (new_state == WAVE_SCHED_RUNNABLE)
 		s->n_waiting++;
+	t->ready_ns = s->now;
 	struct wave_sched_msg d = { .type = type, .task = id, .seq = t->seq, .now_ns = s->now,
 				    .cpu = cpu };
 	if ((ret = to_agent(s, &d)) < 0)
@@ -237,6 +240,7 @@ int sim_new(struct sim *s, uint64_t id, bool runnable, unsigned hint_kind, uint6
 	t->live = true;
 	t->state = runnable ? WAVE_SCHED_RUNNABLE : WAVE_SCHED_BLOCKED;
 	t->cpu = WAVE_SCHED_CPU_NONE;
+	t->ready_ns = s->now;
 	s->n_waiting += runnable;
 	struct wave_sched_msg d = { .type = WAVE_SCHED_TASK_NEW, .task = id, .seq = t->seq,
 				    .now_ns = s->now, .state = (uint8_t)t->state,
@@ -256,6 +260,7 @@ int sim_wakeup(struct sim *s, uint64_t id)
 		return -EINVAL;
 	t->seq++;
 	t->state = WAVE_SCHED_RUNNABLE;
+	t->ready_ns = s->now;
 	s->n_waiting++;
 	struct wave_sched_msg d = { .type = WAVE_SCHED_TASK_WAKEUP, .task = id, .seq = t->seq,
 				    .now_ns = s->now, .cpu = WAVE_SCHED_CPU_NONE };

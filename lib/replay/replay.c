@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * replay_run() (replay.h): a trace's events through the domain's agent
+ * side, as the agent runtime drives it (lib/agent/agent_host.c), into a
+ * plugin instance whose decisions go to a list instead of a channel; each
+ * event's list is compared with the decisions recorded after it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/core.h"
+#include "../core/le.h"
+#include "../decision/domain.h"
+#include "replay.h"
+
+/* Decisions compared per event; more are counted and digested only. */
+#define PER_EVENT 64
+
+struct dlist {
+	unsigned n;
+	enum trace_kind kind[PER_EVENT];
+	struct wave_msg m[PER_EVENT];
+};
+
+struct engine {
+	const struct domain_desc *dom;
+	struct dom_host dh;
+	struct wave_plugin *p;
+	const struct wave_params *params;
+	uint64_t now; /* virtual: the time of the record being replayed */
+	struct dlist rec, new_;
+	struct trace_rec ev; /* the event whose decisions are gathered */
+	bool have_ev;
+	replay_decision_fn fn;
+	void *user;
+	struct replay_result *res;
+};
+
+/* FNV-1a over 64-bit words: the digest of the replayed decisions. */
+static uint64_t fnv(uint64_t h, uint64_t w)
+{
+	return (h ^ w) * 0x100000001b3ull;
+}
+
+static void push(struct dlist *l, enum trace_kind k, const struct wave_msg *m)
+{
+	if (l->n < PER_EVENT) {
+		l->kind[l->n] = k;
+		l->m[l->n] = *m;
+	}
+	l->n++;
+}
+
+static bool same(const struct dlist *a, const struct dlist *b, unsigned i)
+{
+	return a->kind[i] == b->kind[i] && a->m[i].type == b->m[i].type &&
+	       a->m[i].flags == b->m[i].flags &&
+	       memcmp(a->m[i].payload.u8, b->m[i].payload.u8, WAVE_MSG_PAYLOAD) == 0;
+}
+
+/* The event's decisions are all in: compare, keep the first differences. */
+static void event_done(struct engine *e)
+{
+	struct replay_diff *d;
+	unsigned i, n = e->rec.n < e->new_.n ? e->rec.n : e->new_.n;
+
+	if (n > PER_EVENT)
+		n = PER_EVENT;
+	for (i = 0; i < n && same(&e->rec, &e->new_, i); i++)
+		;
+	if (e->have_ev && (i < n || e->rec.n != e->new_.n)) {
+		e->res->differing_events++;
+		if (e->res->n_diffs < REPLAY_DIFFS_KEPT) {
+			d = &e->res->diffs[e->res->n_diffs++];
+			memset(d, 0, sizeof(*d));
+			d->offset = e->ev.offset;
+			d->t_ns = e->ev.t_ns;
+			d->event = e->ev.msg;
+			d->n_rec = e->rec.n;
+			d->n_new = e->new_.n;
+			if (i < e->rec.n && i < PER_EVENT) {
+				d->rec = e->rec.m[i];
+				d->rec_kind = e->rec.kind[i];
+			}
+			if (i < e->new_.n && i < PER_EVENT) {
+				d->new_ = e->new_.m[i];
+				d->new_kind = e->new_.kind[i];
+			}
+		}
+	}
+	e->rec.n = e->new_.n = 0;
+}
+
+/* The instance's emit: as the agent's host_emit, the domain prepares each
+ * decision; then it is kept instead of sent. */
+static int emit(void *user, const struct wave_msg *msgs, unsigned n)
+{
+	struct engine *e = user;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct wave_msg m = msgs[i];
+		enum trace_kind k = e->dom->prepare(&e->dh, &m) == DOM_EMIT_DROP ? TRACE_DROPPED
+										  : TRACE_DECISION;
+
+		if (k == TRACE_DECISION && e->dom->sent)
+			e->dom->sent(&e->dh, &m, e->now);
+		push(&e->new_, k, &m);
+		e->res->decisions_new++;
+		uint64_t head = (uint64_t)k << 32 | (uint64_t)m.flags << 16 | m.type;
+
+		e->res->digest = fnv(e->res->digest, head);
+		for (unsigned w = 0; w < WAVE_MSG_PAYLOAD / 8; w++)
+			e->res->digest = fnv(e->res->digest, le64toh(m.payload.u64[w]));
+		if (e->fn)
+			e->fn(e->user, k, e->now, &m);
+	}
+	return (int)n;
+}
+
+static int start(struct dom_host *dh, const void *domain_state, struct wave_error *err)
+{
+	struct engine *e = dh->rt;
+	struct wave_plugin_ctx_opts o;
+
+	dh->domain_state = domain_state;
+	wave_plugin_ctx_opts_init(&o);
+	o.params = e->params;
+	o.emit = emit;
+	o.emit_user = e;
+	o.domain_state = domain_state;
+	return wave_plugin_ctx_create(e->p, &o, &dh->inst.ctx, err);
+}
+
+static int feed(struct engine *e, const struct wave_msg *m, uint64_t offset,
+		struct wave_error *err)
+{
+	e->res->events++;
+	if (e->dom->msg(&e->dh, m) == 0)
+		return 0;
+	e->res->refused++;
+	return wave_error_set(err, -EPROTO, "replay", 0, 0,
+			      "offset %llu: the %s domain refused message 0x%04x (the agent would "
+			      "have dropped the host)",
+			      (unsigned long long)offset, wave_domain_name(e->dom->id), m->type);
+}
+
+/* A trace that does not begin with the host's setup message (begun late,
+ * or rotated) gets it from its header first. */
+static int setup_first(struct engine *e, const struct trace_meta *meta,
+		       const struct trace_rec *first, struct wave_error *err)
+{
+	int ret;
+
+	for (unsigned i = 0; i < meta->n_setup; i++) {
+		if (first && first->msg.type == meta->setup[i].type)
+			continue;
+		if ((ret = feed(e, &meta->setup[i], 0, err)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* The plugin's tick ran here in the agent: it runs here again, and the
+ * decisions it makes are compared with those recorded after it. */
+static void tick(struct engine *e, const struct trace_rec *rec)
+{
+	event_done(e);
+	e->ev = *rec;
+	e->have_ev = true;
+	e->res->ticks++;
+	if (e->dom->tick && e->dh.inst.ctx)
+		e->dom->tick(e->dh.inst.ctx, rec->t_ns);
+}
+
+static int run(struct engine *e, struct trace_reader *r, struct wave_error *err)
+{
+	const struct trace_meta *meta = trace_reader_meta(r);
+	struct trace_rec rec;
+	bool first = true;
+	int ret;
+
+	while ((ret = trace_reader_next(r, &rec, err)) == 1) {
+		e->now = rec.t_ns;
+		if (rec.kind == TRACE_TICK) {
+			tick(e, &rec);
+			continue;
+		}
+		if (rec.kind != TRACE_EVENT) {
+			push(&e->rec, rec.kind, &rec.msg);
+			e->res->decisions_rec++;
+			continue;
+		}
+		event_done(e);
+		if (first && (ret = setup_first(e, meta, &rec, err)) < 0)
+			return ret;
+		first = false;
+		e->ev = rec;
+		e->have_ev = true;
+		if ((ret = feed(e, &rec.msg, rec.offset, err)) < 0)
+			return ret;
+	}
+	event_done(e);
+	return ret;
+}
+
+/* The replaying thread's CPU time: what one core spends on it, whatever
+ * else shares the machine. */
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_params *params,
+	       replay_decision_fn fn, void *user, struct replay_result *res,
+	       struct wave_error *err)
+{
+	const struct trace_meta *meta = trace_reader_meta(r);
+	struct engine *e;
+	double t0 = cpu_s();
+	int ret;
+
+	wave_error_clear(err);
+	if (!r || !p || !res)
+		return wave_error_set(err, -EINVAL, "replay", 0, 0, "invalid argument");
+	memset(res, 0, sizeof(*res));
+	res->digest = 0xcbf29ce484222325ull;
+	if (meta->domain >= WAVE_DOMAIN_COUNT || !wave_domains[meta->domain])
+		return wave_error_set(err, -EINVAL, "replay", 0, 0,
+				      "the trace is of domain %u, which this build does not serve",
+				      meta->domain);
+	if (wave_plugin_desc(p)->domain != meta->domain)
+		return wave_error_set(err, -EINVAL, "replay", 0, 0,
+				      "plugin %s is of domain %s, the trace of domain %s",
+				      wave_plugin_desc(p)->name,
+				      wave_domain_name(wave_plugin_desc(p)->domain),
+				      wave_domain_name(meta->domain));
+	if (!(e = calloc(1, sizeof(*e))))
+		return wave_error_set(err, -ENOMEM, "replay", 0, 0, "out of memory");
+	e->dom = wave_domains[meta->domain];
+	e->p = p;
+	e->params = params;
+	e->fn = fn;
+	e->user = user;
+	e->res = res;
+	e->dh.host_id = meta->host_id;
+	e->dh.start = start;
+	e->dh.rt = e;
+	trace_reader_rewind(r);
+	ret = e->dom->welcome ? e->dom->welcome(&e->dh) : 0;
+	if (ret < 0)
+		wave_error_set(err, -WAVE_EPLUGIN, "replay", 0, 0, "the plugin failed to start");
+	else
+		ret = run(e, r, err);
+	/* As the agent stops a host: the instance first, then the domain. */
+	wave_plugin_ctx_destroy(e->dh.inst.ctx);
+	if (e->dom->fini)
+		e->dom->fini(&e->dh);
+	free(e);
+	res->seconds = cpu_s() - t0;
+	return ret < 0 ? ret : 0;
+}
+
+void replay_figure(struct replay_figures *f, const char *name, const char *unit, double v)
+{
+	if (f->n >= REPLAY_FIGURES_MAX)
+		return;
+	f->name[f->n] = name;
+	f->unit[f->n] = unit;
+	f->value[f->n++] = v;
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Replaying decision traces (lib/trace) into a plugin, offline and in
+ * virtual time, for wave-replay and the tests; not part of libwave itself
+ * (the static library wave_replay). A layer above lib/decision and below
+ * the domains: it calls a domain's agent side through wave_domains[] and
+ * its model through replay_models[], as the agent runtime does.
+ *
+ * Two ways, both domain-neutral here, the domain's part behind its ops:
+ *
+ * - replay_run(): the recorded events, outcomes included, go in their
+ *   order through the domain's agent side (struct domain_desc: msg,
+ *   prepare, sent, tick: the very code the agent runs) into a fresh
+ *   instance of any plugin of the domain, its ticks where the agent ran
+ *   them; its decisions are compared, event by event,
+ *   with the recorded ones. The host is as recorded: this asks "what
+ *   would plugin B have decided here", not what would have followed.
+ * - a domain's quality model (struct replay_model): the workload the
+ *   trace shows, played by a model of the host against the plugin, in
+ *   closed loop (sched: the simulated host of the tests), measured.
+ */
+#ifndef WAVE_REPLAY_REPLAY_H
+#define WAVE_REPLAY_REPLAY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <wave/domain.h>
+#include <wave/plugin_loader.h>
+
+#include "../trace/trace.h"
+
+/* Differences kept in detail; the rest are counted. */
+#define REPLAY_DIFFS_KEPT 16
+
+struct replay_diff {
+	uint64_t offset; /* of the event in the trace */
+	uint64_t t_ns;
+	struct wave_msg event;
+	unsigned n_rec, n_new; /* decisions recorded and replayed */
+	struct wave_msg rec, new_; /* the first that differ (or are missing) */
+	enum trace_kind rec_kind, new_kind;
+};
+
+struct replay_result {
+	uint64_t events, refused; /* refused: the domain returned -1 (host dropped) */
+	uint64_t ticks;           /* of the plugin, run where the agent ran them */
+	uint64_t decisions_rec, decisions_new;
+	uint64_t differing_events;
+	uint64_t digest; /* of every replayed decision, in order */
+	unsigned n_diffs;
+	struct replay_diff diffs[REPLAY_DIFFS_KEPT];
+	double seconds; /* CPU time of the replay (the thread's) */
+};
+
+/* Each replayed decision, for a caller that keeps them (may be NULL). */
+typedef void (*replay_decision_fn)(void *user, enum trace_kind kind, uint64_t t_ns,
+				   const struct wave_msg *m);
+
+/* Replays @r (from its start) into a new instance of @p with @params.
+ * 0, or an error with @err filled (trace unreadable, plugin of another
+ * domain, plugin failing to start). */
+int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_params *params,
+	       replay_decision_fn fn, void *user, struct replay_result *res,
+	       struct wave_error *err);
+
+/* ---- per-domain models ------------------------------------------------- */
+
+#define REPLAY_FIGURES_MAX 24
+
+/* Quality figures: names, units and values, in the order to print. */
+struct replay_figures {
+	unsigned n;
+	const char *name[REPLAY_FIGURES_MAX];
+	const char *unit[REPLAY_FIGURES_MAX];
+	double value[REPLAY_FIGURES_MAX];
+};
+
+/*
+ * struct replay_model - what a domain adds for replay.
+ * @quality: figures of the trace's workload run by the domain's model of
+ *           the host against @p (or, @p NULL, of the trace as recorded).
+ * @chrome:  writes the trace as Chrome/Perfetto JSON trace events (the
+ *           "traceEvents" array's members, each preceded by ",\n" but the
+ *           first) to @f.
+ * @describe: optional; the message's fields as JSON members
+ *           ("\"task\":5,\"cpu\":1"), for JSON lines; 0 or -1 when it
+ *           does not decode.
+ */
+struct replay_model {
+	int (*quality)(struct trace_reader *r, struct wave_plugin *p,
+		       const struct wave_params *params, struct replay_figures *out,
+		       struct wave_error *err);
+	int (*chrome)(struct trace_reader *r, FILE *f, struct wave_error *err);
+	int (*describe)(const struct trace_meta *meta, const struct wave_msg *m, char *buf,
+			size_t size);
+};
+
+/* By enum wave_domain; NULL where a domain has no model yet (defined in
+ * lib/domains/replay_models.c). */
+extern const struct replay_model *const replay_models[WAVE_DOMAIN_COUNT];
+
+/* Adds a figure to @f (ignored past REPLAY_FIGURES_MAX). */
+void replay_figure(struct replay_figures *f, const char *name, const char *unit, double v);
+
+#endif /* WAVE_REPLAY_REPLAY_H */

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Decision traces: what one host sent one domain of the agent and what the
+ * agent decided, as a compact binary file (docs/trace.md has the layout).
+ * The agent writes them (lib/agent), wave-replay and the tests read them.
+ *
+ * The format knows no domain: a record is a wave_msg (type, flags and the
+ * 48-byte payload as they were on the wire) with its kind and time. It sits
+ * just above lib/core, so that the agent, the tools and the fuzz target can
+ * all use it without pulling in anything else.
+ *
+ * File:   header, then blocks until the end of the file.
+ * Header: "WAVETRC\0", u16 major, u16 minor, u32 header length (all of it,
+ *         checksum included), u32 domain, u32 flags (0), u64 host id,
+ *         u64 start time (ns), u16 plugin name length, u16 setup messages,
+ *         u32 params length; the plugin name, the params (JSON text), each
+ *         setup message (u16 type, u16 flags, 48 payload bytes); u32
+ *         CRC-32C of everything before it.
+ * Block:  u32 "WBLK", u32 payload length, u32 records, u32 CRC-32C of the
+ *         block's other header fields and its payload, u64 base time (ns);
+ *         then the records.
+ * Record: u8 kind << 6 | payload length (trailing zero bytes of the
+ *         payload are not stored), LEB128 ns since the previous record (the
+ *         block's base time for its first), u16 type, u16 flags, the
+ *         payload's first (length) bytes.
+ * All integers are little-endian.
+ */
+#ifndef WAVE_TRACE_TRACE_H
+#define WAVE_TRACE_TRACE_H
+
+#include <endian.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <wave/error.h>
+#include <wave/msg.h>
+
+#define TRACE_MAGIC "WAVETRC"  /* and its NUL: 8 bytes */
+#define TRACE_BLOCK_MAGIC 0x4b4c4257u /* "WBLK" */
+#define TRACE_MAJOR 1
+#define TRACE_MINOR 0
+#define TRACE_HDR_FIXED 48
+#define TRACE_BLK_HDR 24
+#define TRACE_PLUGIN_MAX 255
+#define TRACE_PARAMS_MAX 65536
+#define TRACE_SETUP_MAX 4
+/* A writer's blocks; a reader accepts up to TRACE_BLOCK_MAX. */
+#define TRACE_BLOCK_BYTES (64u << 10)
+#define TRACE_BLOCK_MAX (1u << 20)
+/* The longest record: kind byte, 10-byte LEB128, type, flags, payload. */
+#define TRACE_REC_MAX (1 + 10 + 4 + WAVE_MSG_PAYLOAD)
+
+enum trace_kind {
+	TRACE_EVENT,    /* from the host (outcomes of decisions are events) */
+	TRACE_DECISION, /* from the plugin, as it left for the host */
+	TRACE_DROPPED,  /* from the plugin, dropped by its domain before leaving */
+	TRACE_TICK,     /* the agent ran the plugin's periodic tick (no message) */
+	TRACE_KIND_COUNT
+};
+_Static_assert(TRACE_KIND_COUNT == 4, "a record's kind is two bits, each a kind");
+
+/* What a trace is of: its header. */
+struct trace_meta {
+	uint32_t domain; /* enum wave_domain */
+	uint64_t host_id;
+	uint64_t start_ns;
+	char plugin[TRACE_PLUGIN_MAX + 1];
+	char *params; /* JSON text; the writer copies it, the reader owns it */
+	unsigned n_setup;
+	/* Messages that describe the host (sched: its SETUP), so that a file
+	 * begun later or rotated can be replayed without what came before. */
+	struct wave_msg setup[TRACE_SETUP_MAX];
+};
+
+struct trace_rec {
+	enum trace_kind kind;
+	uint64_t t_ns;
+	uint64_t offset; /* of the record in the file */
+	struct wave_msg msg; /* seq 0, tstamp = t_ns */
+};
+
+/* ---- writing ----------------------------------------------------------- */
+
+struct trace_writer_opts {
+	const char *path;
+	uint64_t max_bytes; /* a file's cap; at least 4 blocks */
+	unsigned rotate;    /* older files kept as path.1 .. path.N; 0: stop at the cap */
+};
+
+/* The fast path (trace_put) is inline; the rest is trace_write.c's. */
+struct trace_writer {
+	uint8_t *buf; /* block header room, then the payload being filled */
+	uint32_t len; /* payload bytes */
+	uint32_t n;   /* records */
+	uint64_t base_ns, last_ns;
+	bool stopped; /* at the cap without rotation, or a write failed */
+	uint64_t dropped; /* records not written since it stopped */
+	uint64_t file_bytes;
+	int fd;
+	unsigned files; /* made so far, this one included */
+	struct trace_writer_opts o;
+	struct trace_meta meta;
+};
+
+/* Creates @o->path and writes its header; a file there already becomes
+ * path.1 (and so on) when rotating, else is replaced. 0, or -errno
+ * with @err filled. */
+int trace_writer_open(const struct trace_writer_opts *o, const struct trace_meta *meta,
+		      struct trace_writer **out, struct wave_error *err);
+/* The header of the next files (rotation) carries these. */
+void trace_writer_set_setup(struct trace_writer *w, const struct wave_msg *m, unsigned n);
+/* Writes the block being filled (a checkpoint, or when it is full). */
+int trace_writer_flush(struct trace_writer *w);
+/* Flushes and closes; NULL is ignored. */
+void trace_writer_close(struct trace_writer *w);
+
+/* Appends a record of @kind at @now (ns, never going back: an earlier
+ * time is taken as @w's last). Never fails: a writer that cannot write
+ * counts what it loses in @w->dropped (logged once). */
+static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint64_t now,
+			     const struct wave_msg *m)
+{
+	uint8_t *p;
+	uint64_t dt, last;
+	unsigned plen = 0;
+
+	if (w->len + TRACE_REC_MAX > TRACE_BLOCK_BYTES)
+		trace_writer_flush(w);
+	if (w->stopped) {
+		w->dropped++;
+		return;
+	}
+	if (w->n == 0)
+		w->base_ns = w->last_ns = now > w->last_ns ? now : w->last_ns;
+	dt = now > w->last_ns ? now - w->last_ns : 0;
+	w->last_ns += dt;
+	/* Trailing zero bytes are not stored: the last non-zero word, and in
+	 * it (little-endian) its highest non-zero byte. */
+	for (unsigned k = WAVE_MSG_PAYLOAD / 8; k-- > 0;)
+		if ((last = le64toh(m->payload.u64[k]))) {
+			plen = 8 * k + 8 - (unsigned)__builtin_clzll(last) / 8;
+			break;
+		}
+	p = w->buf + TRACE_BLK_HDR + w->len;
+	*p++ = (uint8_t)(kind << 6 | plen);
+	while (dt >= 0x80) {
+		*p++ = (uint8_t)(dt | 0x80);
+		dt >>= 7;
+	}
+	*p++ = (uint8_t)dt;
+	p[0] = (uint8_t)m->type;
+	p[1] = (uint8_t)(m->type >> 8);
+	p[2] = (uint8_t)m->flags;
+	p[3] = (uint8_t)(m->flags >> 8);
+	memcpy(p + 4, m->payload.u8, WAVE_MSG_PAYLOAD); /* fixed size: a few stores */
+	w->len = (uint32_t)(p + 4 + plen - (w->buf + TRACE_BLK_HDR));
+	w->n++;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+struct trace_reader;
+
+/* Reads the file at @path (or, with trace_reader_open_mem, @len bytes at
+ * @buf, which must outlive the reader) and checks its header. 0, or
+ * -WAVE_ECORRUPT / -WAVE_EVERSION / -errno with @err saying at which byte
+ * offset and why. */
+int trace_reader_open(const char *path, struct trace_reader **out, struct wave_error *err);
+int trace_reader_open_mem(const uint8_t *buf, size_t len, const char *name,
+			  struct trace_reader **out, struct wave_error *err);
+const struct trace_meta *trace_reader_meta(const struct trace_reader *r);
+/* The next record: 1, 0 at the end, or an error as for open (the same
+ * error again on every later call; @err is only written then). Each block is checked whole before
+ * its first record is given. */
+int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err);
+/* Starts again from the first block. */
+void trace_reader_rewind(struct trace_reader *r);
+void trace_reader_close(struct trace_reader *r);
+
+/* A trace kind's name ("event", "decision", "dropped", "tick"). */
+const char *trace_kind_name(enum trace_kind k);
+
+#endif /* WAVE_TRACE_TRACE_H */

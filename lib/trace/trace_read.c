@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading decision traces (trace.h). A trace file is untrusted input: every
+ * length is checked against what is left before it is used, every block's
+ * checksum before its records, and each refusal names the byte offset
+ * where the file went wrong.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/core.h"
+#include "../core/crc32c.h"
+#include "../core/le.h"
+#include "trace.h"
+
+/* The largest file trace_reader_open() reads into memory. */
+#define TRACE_FILE_MAX (1ull << 34)
+
+struct trace_reader {
+	const uint8_t *buf;
+	size_t len;
+	uint8_t *own; /* @buf when the reader read the file */
+	char name[256];
+	struct trace_meta meta;
+	size_t first_block;
+	size_t pos;      /* of the next block, or of the next record in one */
+	size_t blk_end;  /* end of the current block's payload; 0: none */
+	uint32_t blk_left;
+	uint64_t t;
+	int failed;      /* the error every later call returns */
+	char why[160];
+};
+
+static int fail(struct trace_reader *r, struct wave_error *err, int code, size_t off,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int fail(struct trace_reader *r, struct wave_error *err, int code, size_t off,
+		const char *fmt, ...)
+{
+	char what[120];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(r->why, sizeof(r->why), "offset %zu: %s", off, what);
+	r->failed = code;
+	return wave_error_set(err, code, r->name, 0, 0, "%s", r->why);
+}
+
+static int hdr_parse(struct trace_reader *r, struct wave_error *err)
+{
+	const uint8_t *b = r->buf;
+	uint32_t hlen, plug, par, nset, need;
+	const uint8_t *p;
+
+	if (r->len < TRACE_HDR_FIXED)
+		return fail(r, err, -WAVE_ECORRUPT, r->len, "truncated header (%zu of %u bytes)",
+			    r->len, TRACE_HDR_FIXED);
+	if (memcmp(b, TRACE_MAGIC, 8) != 0)
+		return fail(r, err, -WAVE_ECORRUPT, 0, "not a libwave trace (bad magic)");
+	if (wave_get_le16(b + 8) != TRACE_MAJOR)
+		return fail(r, err, -WAVE_EVERSION, 8, "trace format %u.%u, this reader reads %u.x",
+			    wave_get_le16(b + 8), wave_get_le16(b + 10), TRACE_MAJOR);
+	hlen = wave_get_le32(b + 12);
+	plug = wave_get_le16(b + 40);
+	nset = wave_get_le16(b + 42);
+	par = wave_get_le32(b + 44);
+	if (plug > TRACE_PLUGIN_MAX || nset > TRACE_SETUP_MAX || par > TRACE_PARAMS_MAX)
+		return fail(r, err, -WAVE_ECORRUPT, 40, "header lengths out of range");
+	need = TRACE_HDR_FIXED + plug + par + nset * (4 + WAVE_MSG_PAYLOAD) + 4;
+	if (hlen != need)
+		return fail(r, err, -WAVE_ECORRUPT, 12, "header length %u, its fields need %u",
+			    hlen, need);
+	if (hlen > r->len)
+		return fail(r, err, -WAVE_ECORRUPT, r->len, "truncated header (%zu of %u bytes)",
+			    r->len, hlen);
+	if (wave_crc32c(0, b, hlen - 4) != wave_get_le32(b + hlen - 4))
+		return fail(r, err, -WAVE_ECORRUPT, hlen - 4, "header checksum mismatch");
+	if (wave_get_le32(b + 20) != 0)
+		return fail(r, err, -WAVE_ECORRUPT, 20, "unknown header flags 0x%x",
+			    wave_get_le32(b + 20));
+	r->meta.domain = wave_get_le32(b + 16);
+	r->meta.host_id = wave_get_le64(b + 24);
+	r->meta.start_ns = wave_get_le64(b + 32);
+	p = b + TRACE_HDR_FIXED;
+	memcpy(r->meta.plugin, p, plug);
+	r->meta.plugin[plug] = 0;
+	p += plug;
+	if (!(r->meta.params = malloc(par + 1)))
+		return fail(r, err, -ENOMEM, 0, "out of memory");
+	memcpy(r->meta.params, p, par);
+	r->meta.params[par] = 0;
+	p += par;
+	r->meta.n_setup = nset;
+	for (unsigned i = 0; i < nset; i++, p += 4 + WAVE_MSG_PAYLOAD) {
+		memset(&r->meta.setup[i], 0, sizeof(r->meta.setup[i]));
+		r->meta.setup[i].type = wave_get_le16(p);
+		r->meta.setup[i].flags = wave_get_le16(p + 2);
+		memcpy(r->meta.setup[i].payload.u8, p + 4, WAVE_MSG_PAYLOAD);
+	}
+	r->first_block = r->pos = hlen;
+	return 0;
+}
+
+int trace_reader_open_mem(const uint8_t *buf, size_t len, const char *name,
+			  struct trace_reader **out, struct wave_error *err)
+{
+	struct trace_reader *r;
+	int ret;
+
+	wave_error_clear(err);
+	if ((!buf && len) || !out)
+		return wave_error_set(err, -EINVAL, "trace", 0, 0, "invalid argument");
+	if (!(r = calloc(1, sizeof(*r))))
+		return wave_error_set(err, -ENOMEM, "trace", 0, 0, "out of memory");
+	r->buf = buf;
+	r->len = len;
+	snprintf(r->name, sizeof(r->name), "%s", name ? name : "<trace>");
+	if ((ret = hdr_parse(r, err)) < 0) {
+		trace_reader_close(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TRACE_FILE_MAX) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (!(*buf = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* A file that shrinks meanwhile is read as it is now: truncated. */
+	while (got < (size_t)st.st_size) {
+		n = read(fd, *buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+int trace_reader_open(const char *path, struct trace_reader **out, struct wave_error *err)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	wave_error_clear(err);
+	if (!path || !out)
+		return wave_error_set(err, -EINVAL, "trace", 0, 0, "invalid argument");
+	if ((ret = read_file(path, &buf, &len)) < 0)
+		return wave_error_set(err, ret, path, 0, 0, "cannot read: %s",
+				      ret == -EINVAL ? "not a regular file of at most 16 GiB"
+						     : wave_strerror(ret));
+	if ((ret = trace_reader_open_mem(buf, len, path, out, err)) < 0) {
+		free(buf);
+		return ret;
+	}
+	(*out)->own = buf;
+	return 0;
+}
+
+const struct trace_meta *trace_reader_meta(const struct trace_reader *r)
+{
+	return r ? &r->meta : NULL;
+}
+
+/* Checks the block at r->pos and enters it. 1, 0 at the end, or an error. */
+static int block_enter(struct trace_reader *r, struct wave_error *err)
+{
+	const uint8_t *h = r->buf + r->pos;
+	size_t left = r->len - r->pos;
+	uint32_t len, n, crc;
+
+	if (left == 0)
+		return 0;
+	if (left < TRACE_BLK_HDR)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos,
+			    "truncated block header (%zu of %u bytes)", left, TRACE_BLK_HDR);
+	if (wave_get_le32(h) != TRACE_BLOCK_MAGIC)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos, "not a block (bad magic)");
+	len = wave_get_le32(h + 4);
+	n = wave_get_le32(h + 8);
+	if (len > TRACE_BLOCK_MAX || n > len / 6 || (n == 0) != (len == 0))
+		return fail(r, err, -WAVE_ECORRUPT, r->pos + 4,
+			    "block of %u bytes and %u records: impossible", len, n);
+	if (len > left - TRACE_BLK_HDR)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos,
+			    "truncated block (%zu of %u payload bytes)", left - TRACE_BLK_HDR, len);
+	crc = wave_crc32c(0, h, 12);
+	crc = wave_crc32c(crc, h + 16, 8 + len);
+	if (crc != wave_get_le32(h + 12))
+		return fail(r, err, -WAVE_ECORRUPT, r->pos, "block checksum mismatch");
+	/* Time never goes back in a trace: replay's virtual time follows it. */
+	if (wave_get_le64(h + 16) < r->t)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos + 16,
+			    "block time %llu ns is before the previous record's",
+			    (unsigned long long)wave_get_le64(h + 16));
+	r->t = wave_get_le64(h + 16);
+	r->blk_left = n;
+	r->pos += TRACE_BLK_HDR;
+	r->blk_end = r->pos + len;
+	return 1;
+}
+
+/* One record of the current block at r->pos. */
+static int rec_parse(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err)
+{
+	const uint8_t *b = r->buf;
+	size_t p = r->pos, end = r->blk_end;
+	unsigned kind, plen, shift = 0;
+	uint64_t dt = 0;
+
+	/* A block's records may use up its bytes before its count. */
+	if (p >= end)
+		return fail(r, err, -WAVE_ECORRUPT, p, "record runs past its block");
+	kind = b[p] >> 6; /* two bits: every value is a kind */
+	plen = b[p] & 0x3f;
+	if (plen > WAVE_MSG_PAYLOAD)
+		return fail(r, err, -WAVE_ECORRUPT, p, "record payload of %u bytes: invalid", plen);
+	for (p++;; p++, shift += 7) {
+		if (p >= end || shift > 63)
+			return fail(r, err, -WAVE_ECORRUPT, r->pos,
+				    "record time runs past its end");
+		dt |= (uint64_t)(b[p] & 0x7f) << shift;
+		if (!(b[p] & 0x80))
+			break;
+	}
+	p++;
+	if (end - p < 4 + plen)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record runs past its block");
+	if (dt > UINT64_MAX - r->t)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record time overflows");
+	r->t += dt;
+	rec->kind = (enum trace_kind)kind;
+	rec->t_ns = r->t;
+	rec->offset = r->pos;
+	rec->msg.type = wave_get_le16(b + p);
+	rec->msg.flags = wave_get_le16(b + p + 2);
+	rec->msg.seq = 0;
+	rec->msg.tstamp = r->t;
+	memset(rec->msg.payload.u8, 0, WAVE_MSG_PAYLOAD);
+	memcpy(rec->msg.payload.u8, b + p + 4, plen);
+	r->pos = p + 4 + plen;
+	r->blk_left--;
+	return 1;
+}
+
+int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err)
+{
+	int ret;
+
+	/* @err is filled on failure only: clearing it costs more than reading
+	 * a record. */
+	if (!r || !rec)
+		return wave_error_set(err, -EINVAL, "trace", 0, 0, "invalid argument");
+	if (r->failed)
+		return wave_error_set(err, r->failed, r->name, 0, 0, "%s", r->why);
+	while (r->blk_left == 0) {
+		if (r->blk_end && r->pos != r->blk_end)
+			return fail(r, err, -WAVE_ECORRUPT, r->pos,
+				    "%zu bytes after the block's last record", r->blk_end - r->pos);
+		r->blk_end = 0;
+		if ((ret = block_enter(r, err)) <= 0)
+			return ret;
+	}
+	return rec_parse(r, rec, err);
+}
+
+void trace_reader_rewind(struct trace_reader *r)
+{
+	if (!r)
+		return;
+	r->pos = r->first_block;
+	r->blk_end = 0;
+	r->blk_left = 0;
+	r->t = 0;
+	r->failed = 0;
+}
+
+void trace_reader_close(struct trace_reader *r)
+{
+	if (!r)
+		return;
+	free(r->meta.params);
+	free(r->own);
+	free(r);
+}

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The trace format (lib/trace): what is written reads back the same; a
+ * truncated, corrupted, wrong-version or hostile file is refused with the
+ * byte offset where it goes wrong; the size cap and rotation.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check_run.h"
+#include "core/crc32c.h"
+#include "core/le.h"
+#include "trace/trace.h"
+
+static char dir[] = "/tmp/wave-check-trace-XXXXXX";
+
+static void setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(dir, "/tmp/wave-check-trace-XXXXXX");
+}
+
+static struct wave_msg msg_of(unsigned i)
+{
+	struct wave_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = (uint16_t)(0x100 + i % 9);
+	m.flags = (uint16_t)(i % 3);
+	/* Payloads of every length, trailing zeros included. */
+	for (unsigned b = 0; b < i % 49; b++)
+		m.payload.u8[b] = (uint8_t)(i * 7 + b + 1);
+	if (i % 5 == 0)
+		m.payload.u8[47] = 0x55;
+	return m;
+}
+
+static void meta_of(struct trace_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->domain = 1;
+	m->host_id = 42;
+	m->start_ns = 1000;
+	strcpy(m->plugin, "sched_fifo");
+	m->params = "{\"slice_us\":50}";
+	m->n_setup = 1;
+	m->setup[0] = msg_of(3);
+}
+
+/* Writes @n records, at times 1000 + 3 i, to @path. */
+static void write_trace(const char *path, unsigned n, uint64_t cap, unsigned rotate)
+{
+	struct trace_writer_opts o = { path, cap, rotate };
+	struct trace_meta meta;
+	struct trace_writer *w;
+	struct wave_error err;
+
+	meta_of(&meta);
+	ck_assert_int_eq(trace_writer_open(&o, &meta, &w, &err), 0);
+	for (unsigned i = 0; i < n; i++) {
+		struct wave_msg m = msg_of(i);
+
+		trace_put(w, (enum trace_kind)(i % TRACE_KIND_COUNT),
+			  1000 + 3ull * i, &m);
+	}
+	trace_writer_close(w);
+}
+
+static void *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	void *buf;
+
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc(*len + 1);
+	ck_assert_uint_eq(fread(buf, 1, *len, f), *len);
+	fclose(f);
+	return buf;
+}
+
+/* Reads all of @buf; returns the records read, or the error. */
+static int read_all(const uint8_t *buf, size_t len, struct wave_error *err)
+{
+	struct trace_reader *r;
+	struct trace_rec rec;
+	int ret, n = 0;
+
+	if ((ret = trace_reader_open_mem(buf, len, "t", &r, err)) < 0)
+		return ret;
+	while ((ret = trace_reader_next(r, &rec, err)) == 1)
+		n++;
+	trace_reader_close(r);
+	return ret < 0 ? ret : n;
+}
+
+START_TEST(crc_known)
+{
+	/* The check value of CRC-32C. */
+	ck_assert_uint_eq(wave_crc32c(0, "123456789", 9), 0xe3069283u);
+	ck_assert_uint_eq(wave_crc32c(wave_crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+}
+END_TEST
+
+START_TEST(round_trip)
+{
+	char path[128];
+	struct trace_reader *r;
+	struct trace_rec rec;
+	struct wave_error err;
+	const unsigned n = 5000; /* several blocks */
+
+	snprintf(path, sizeof(path), "%s/a.trace", dir);
+	write_trace(path, n, 1 << 30, 0);
+	ck_assert_int_eq(trace_reader_open(path, &r, &err), 0);
+	ck_assert_uint_eq(trace_reader_meta(r)->domain, 1);
+	ck_assert_uint_eq(trace_reader_meta(r)->host_id, 42);
+	ck_assert_str_eq(trace_reader_meta(r)->plugin, "sched_fifo");
+	ck_assert_str_eq(trace_reader_meta(r)->params, "{\"slice_us\":50}");
+	ck_assert_uint_eq(trace_reader_meta(r)->n_setup, 1);
+	for (unsigned pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < n; i++) {
+			struct wave_msg m = msg_of(i);
+
+			ck_assert_int_eq(trace_reader_next(r, &rec, &err), 1);
+			ck_assert_int_eq(rec.kind, (int)(i % TRACE_KIND_COUNT));
+			ck_assert_uint_eq(rec.t_ns, 1000 + 3ull * i);
+			ck_assert_uint_eq(rec.msg.type, m.type);
+			ck_assert_uint_eq(rec.msg.flags, m.flags);
+			ck_assert_mem_eq(rec.msg.payload.u8, m.payload.u8, WAVE_MSG_PAYLOAD);
+		}
+		ck_assert_int_eq(trace_reader_next(r, &rec, &err), 0);
+		trace_reader_rewind(r);
+	}
+	trace_reader_close(r);
+}
+END_TEST
+
+/* Every prefix of a file is either a shorter valid trace (cut between
+ * blocks) or refused with an offset, never read past. */
+START_TEST(truncated)
+{
+	char path[128];
+	struct wave_error err;
+	size_t len;
+	uint8_t *buf;
+	unsigned refused = 0;
+
+	snprintf(path, sizeof(path), "%s/t.trace", dir);
+	write_trace(path, 300, 1 << 30, 0);
+	buf = slurp(path, &len);
+	for (size_t cut = 0; cut < len; cut++) {
+		/* A copy of exactly @cut bytes: ASan sees any read past it. */
+		uint8_t *c = malloc(cut ? cut : 1);
+
+		memcpy(c, buf, cut);
+		if (read_all(c, cut, &err) < 0) {
+			refused++;
+			ck_assert_int_eq(err.code, -WAVE_ECORRUPT);
+			ck_assert_ptr_nonnull(strstr(err.text, "offset "));
+			ck_assert_ptr_nonnull(strstr(err.text, "truncated"));
+		}
+		free(c);
+	}
+	/* One block: every cut but the one right after the header (a trace
+	 * with no records) is refused. */
+	ck_assert_uint_eq(refused, len - 1);
+	ck_assert_int_eq(read_all(buf, len, &err), 300);
+	free(buf);
+}
+END_TEST
+
+START_TEST(corrupted)
+{
+	char path[128];
+	struct wave_error err;
+	size_t len, hlen;
+	uint8_t *buf;
+
+	snprintf(path, sizeof(path), "%s/c.trace", dir);
+	write_trace(path, 300, 1 << 30, 0);
+	buf = slurp(path, &len);
+	hlen = wave_get_le32(buf + 12);
+	/* Any flipped bit is caught: by a check of the header or the block. */
+	for (size_t off = 0; off < len; off += 7) {
+		buf[off] ^= 0x10;
+		ck_assert_int_lt(read_all(buf, len, &err), 0);
+		buf[off] ^= 0x10;
+	}
+	buf[hlen + 30] ^= 1;
+	ck_assert_int_eq(read_all(buf, len, &err), -WAVE_ECORRUPT);
+	ck_assert_msg(strstr(err.text, "block checksum mismatch"), "%s", err.text);
+	{
+		char at[32];
+
+		snprintf(at, sizeof(at), "offset %zu:", hlen);
+		ck_assert_msg(strstr(err.text, at), "%s", err.text);
+	}
+	free(buf);
+}
+END_TEST
+
+START_TEST(wrong_version)
+{
+	char path[128];
+	struct wave_error err;
+	size_t len;
+	uint8_t *buf;
+
+	snprintf(path, sizeof(path), "%s/v.trace", dir);
+	write_trace(path, 10, 1 << 30, 0);
+	buf = slurp(path, &len);
+	wave_put_le16(buf + 8, TRACE_MAJOR + 1);
+	ck_assert_int_eq(read_all(buf, len, &err), -WAVE_EVERSION);
+	ck_assert_msg(strstr(err.text, "offset 8: trace format 2.0"), "%s", err.text);
+	free(buf);
+}
+END_TEST
+
+/* Well-checksummed lies: lengths and counts that do not add up. */
+START_TEST(hostile)
+{
+	char path[128];
+	struct wave_error err;
+	size_t len, hlen;
+	uint8_t *buf;
+	uint32_t crc;
+
+	snprintf(path, sizeof(path), "%s/h.trace", dir);
+	write_trace(path, 10, 1 << 30, 0);
+	buf = slurp(path, &len);
+	hlen = wave_get_le32(buf + 12);
+	/* A block claiming more records than its bytes can hold. */
+	wave_put_le32(buf + hlen + 8, 1000000);
+	crc = wave_crc32c(0, buf + hlen, 12);
+	crc = wave_crc32c(crc, buf + hlen + 16, len - hlen - 16);
+	wave_put_le32(buf + hlen + 12, crc);
+	ck_assert_int_eq(read_all(buf, len, &err), -WAVE_ECORRUPT);
+	ck_assert_msg(strstr(err.text, "impossible"), "%s", err.text);
+	/* One record fewer than there are: bytes left over in the block. */
+	wave_put_le32(buf + hlen + 8, 9);
+	crc = wave_crc32c(0, buf + hlen, 12);
+	crc = wave_crc32c(crc, buf + hlen + 16, len - hlen - 16);
+	wave_put_le32(buf + hlen + 12, crc);
+	ck_assert_int_eq(read_all(buf, len, &err), -WAVE_ECORRUPT);
+	ck_assert_msg(strstr(err.text, "after the block's last record"), "%s", err.text);
+	/* A header whose lengths do not match its size. */
+	wave_put_le16(buf + 40, 200);
+	ck_assert_int_eq(read_all(buf, len, &err), -WAVE_ECORRUPT);
+	ck_assert_msg(strstr(err.text, "offset 12: header length"), "%s", err.text);
+	free(buf);
+}
+END_TEST
+
+/* A block whose records use up its bytes before its count, at the very
+ * end of the input: refused without reading past it (ASan watches the
+ * exact-size copy). */
+START_TEST(records_past_block)
+{
+	char path[128];
+	struct wave_error err;
+	size_t hlen, len;
+	uint8_t *buf, *c, *b;
+
+	snprintf(path, sizeof(path), "%s/p.trace", dir);
+	write_trace(path, 0, 1 << 30, 0);
+	buf = slurp(path, &hlen);
+	len = hlen + TRACE_BLK_HDR + 12;
+	c = malloc(len);
+	memcpy(c, buf, hlen);
+	b = c + hlen;
+	wave_put_le32(b, TRACE_BLOCK_MAGIC);
+	wave_put_le32(b + 4, 12);
+	wave_put_le32(b + 8, 2); /* two records claimed, bytes for one */
+	wave_put_le64(b + 16, 5000);
+	/* one record: an event, dt 0, type 0x101, flags 0, 6 payload bytes */
+	memcpy(b + 24, "\x06\x00\x01\x01\x00\x00\x01\x02\x03\x04\x05\x06", 12);
+	wave_put_le32(b + 12, wave_crc32c(wave_crc32c(0, b, 12), b + 16, 8 + 12));
+	ck_assert_int_eq(read_all(c, len, &err), -WAVE_ECORRUPT);
+	ck_assert_msg(strstr(err.text, "record runs past its block"), "%s", err.text);
+	free(c);
+	free(buf);
+}
+END_TEST
+
+static off_t size_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+START_TEST(cap_and_rotation)
+{
+	char path[128], older[160];
+	struct wave_error err;
+	const uint64_t cap = 4 * TRACE_BLOCK_BYTES;
+	size_t len;
+	uint8_t *buf;
+	int n0, n1, n2;
+
+	/* No rotation: the file stops at the cap, a valid trace. */
+	snprintf(path, sizeof(path), "%s/cap.trace", dir);
+	write_trace(path, 40000, cap, 0);
+	ck_assert_int_le(size_of(path), (off_t)cap);
+	buf = slurp(path, &len);
+	n0 = read_all(buf, len, &err);
+	ck_assert_int_gt(n0, 1000);
+	ck_assert_int_lt(n0, 40000);
+	free(buf);
+
+	/* Two older files kept; each is a valid trace, none over the cap. */
+	snprintf(path, sizeof(path), "%s/rot.trace", dir);
+	write_trace(path, 40000, cap, 2);
+	ck_assert_int_le(size_of(path), (off_t)cap);
+	buf = slurp(path, &len);
+	n0 = read_all(buf, len, &err);
+	free(buf);
+	snprintf(older, sizeof(older), "%s.1", path);
+	ck_assert_int_le(size_of(older), (off_t)cap);
+	buf = slurp(older, &len);
+	n1 = read_all(buf, len, &err);
+	free(buf);
+	snprintf(older, sizeof(older), "%s.2", path);
+	buf = slurp(older, &len);
+	n2 = read_all(buf, len, &err);
+	free(buf);
+	ck_assert_int_gt(n0, 0);
+	ck_assert_int_gt(n1, 1000);
+	ck_assert_int_gt(n2, 1000);
+	snprintf(older, sizeof(older), "%s.3", path);
+	ck_assert_int_eq(size_of(older), -1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("trace");
+	TCase *tc = tcase_create("format");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, crc_known);
+	tcase_add_test(tc, round_trip);
+	tcase_add_test(tc, truncated);
+	tcase_add_test(tc, corrupted);
+	tcase_add_test(tc, wrong_version);
+	tcase_add_test(tc, hostile);
+	tcase_add_test(tc, records_past_block);
+	tcase_add_test(tc, cap_and_rotation);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return wave_check_run(suite());
+}

@@ -1,0 +1,83 @@
+#!/bin/sh
+# Recording end to end: wave-agentd with "record" configured but off, turned
+# on and off again by SIGUSR2, serving the taskpool example (a real sched
+# host); then wave-replay on the trace it wrote:
+#  - only the host served while recording has a trace;
+#  - replayed into the plugin it was recorded with, every event gets
+#    exactly the decisions that were recorded;
+#  - two replays into another policy write byte-identical decisions;
+#  - the Chrome/Perfetto export is JSON with a track per CPU.
+# usage: record_replay.sh <wave-agentd> <wave-example-taskpool> <wave-replay> <plugin dir>
+set -u
+agentd=$1 taskpool=$2 replay=$3 plugins=$4
+unset WAVE_LOG
+dir=$(mktemp -d /tmp/wave-record-XXXXXX) || exit 1
+pid=
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- daemon log"; cat "$dir/log" 2>/dev/null; exit 1; }
+
+mkdir "$dir/traces"
+cat > "$dir/agent.json" <<EOF
+{ "listen": ["shm://$dir/agent.sock"], "plugin_path": ["$plugins"],
+  "heartbeat": { "timeout_ms": 10000 },
+  "domains": { "sched": { "plugin": "sched_shinjuku", "params": { "slice_us": 100 } } },
+  "record": { "path": "$dir/traces", "enabled": false } }
+EOF
+
+# Waits (up to a minute: a loaded machine is slow, never wrong) for a line
+# of the log holding $1, $2 times.
+wait_log() {
+	i=0
+	while n=$(grep -c -- "$1" "$dir/log" 2>/dev/null); [ "${n:-0}" -lt "$2" ]; do
+		kill -0 "$pid" 2>/dev/null || fail "daemon died waiting for '$1'"
+		i=$((i + 1)); [ $i -lt 1200 ] || fail "no '$1' in the log"
+		sleep 0.05
+	done
+}
+pool() {
+	timeout 120 "$taskpool" --agent "shm://$dir/agent.sock" --workers 2 --tasks 6 \
+		--slices 10 --spin-us 100 --tick-us 50 --quiet > "$dir/pool.out" 2>&1 ||
+		fail "taskpool: $(cat "$dir/pool.out")"
+}
+
+"$agentd" --config "$dir/agent.json" > "$dir/log" 2>&1 &
+pid=$!
+wait_log "serving" 1
+kill -USR2 "$pid"
+wait_log "recording on" 1
+pool
+kill -USR2 "$pid"
+wait_log "recording off" 1
+pool # host 2: not recorded
+kill -TERM "$pid"
+wait "$pid"
+pid=
+
+n=$(ls "$dir/traces" | wc -l)
+[ "$n" -eq 1 ] || fail "$n traces, expected one: $(ls "$dir/traces")"
+trace=$(ls "$dir/traces"/*-host1-sched.trace) || fail "no trace of host 1"
+
+out=$("$replay" --plugin-dir "$plugins" "$trace" sched_shinjuku) || fail "replay: $out"
+echo "$out"
+echo "$out" | grep -q " 0 of [1-9][0-9]* events decided differently" ||
+	fail "the recorded plugin replayed differently"
+echo "$out" | grep -Eq "decisions: ([1-9][0-9]*) recorded, \1 replayed" ||
+	fail "decision counts differ"
+
+"$replay" --plugin-dir "$plugins" --no-quality --decisions "$dir/a.trace" "$trace" sched_fifo \
+	> /dev/null || fail "replay into sched_fifo"
+"$replay" --plugin-dir "$plugins" --no-quality --decisions "$dir/b.trace" "$trace" sched_fifo \
+	> /dev/null || fail "second replay into sched_fifo"
+[ -s "$dir/a.trace" ] || fail "no decisions written"
+cmp "$dir/a.trace" "$dir/b.trace" || fail "two replays wrote different decisions"
+
+"$replay" --no-quality --chrome "$dir/t.json" "$trace" > /dev/null || fail "chrome export"
+python3 - "$dir/t.json" <<'EOF' || fail "chrome export is not the expected JSON"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["traceEvents"]
+assert {e["args"]["name"] for e in ev if e.get("name") == "thread_name"} == {"cpu 0", "cpu 1"}
+assert any(e["ph"] == "X" for e in ev) and any(e["ph"] == "i" for e in ev)
+EOF
+echo "ok"

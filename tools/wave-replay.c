@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wave-replay: what would another policy have decided on a recorded
+ * trace, and would it have done better (docs/trace.md)?
+ *
+ * Replays a decision trace recorded by the agent into any plugin of its
+ * domain, in virtual time and deterministically: the same trace and plugin
+ * give the same decisions, byte for byte. Reports where they differ from
+ * the recorded ones and the domain's quality figures, from its model of
+ * the host (sched: the simulated host of the tests), next to the trace's
+ * own; --compare runs two plugins side by side. Exports the trace to the
+ * Chrome/Perfetto JSON trace format and to JSON lines.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wave/wave.h>
+
+#include "replay/replay.h"
+
+#define MAX_DIRS 16
+
+struct opts {
+	const char *trace, *plugin[2], *params, *decisions, *chrome, *jsonl;
+	const char *dirs[MAX_DIRS];
+	size_t n_dirs;
+	unsigned repeat;
+	bool compare, quality;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: wave-replay [options] TRACE [PLUGIN]\n"
+		"       wave-replay [options] --compare A B TRACE\n"
+		"\n"
+		"Replays TRACE (recorded by the agent, docs/trace.md) into PLUGIN, a plugin\n"
+		"of the trace's domain (a name, or a path containing '/'), in virtual time:\n"
+		"prints where its decisions differ from the recorded ones, then quality\n"
+		"figures of the trace's workload run by the domain's model of the host\n"
+		"against PLUGIN, next to the trace's own. Without PLUGIN: the header, the\n"
+		"counts and the trace's own figures.\n"
+		"\n"
+		"  --compare A B     quality of plugins A and B side by side (no replay)\n"
+		"  --params JSON     the plugins' parameters (default: the trace's, for the\n"
+		"                    plugin it was recorded with; else none)\n"
+		"  --plugin-dir DIR  look for plugins in DIR first (repeatable)\n"
+		"  --decisions FILE  write the replayed decisions to FILE, as a trace\n"
+		"  --chrome FILE     write the trace as Chrome/Perfetto JSON (ui.perfetto.dev)\n"
+		"  --jsonl FILE      write the trace as JSON lines ('-': standard output)\n"
+		"  --repeat N        replay N times (a throughput measurement; default 1)\n"
+		"  --no-quality      skip the quality figures\n"
+		"  --help            this text\n"
+		"\n"
+		"Exit status: 0; 1 when the trace or a plugin cannot be used (the reason\n"
+		"is printed, with the byte offset for a bad trace); 2 for bad usage.\n");
+}
+
+enum { O_COMPARE = 256, O_PARAMS, O_DIR, O_DECISIONS, O_CHROME, O_JSONL, O_REPEAT, O_NOQ,
+       O_HELP };
+
+static const struct option long_opts[] = {
+	{ "compare", no_argument, NULL, O_COMPARE },
+	{ "params", required_argument, NULL, O_PARAMS },
+	{ "plugin-dir", required_argument, NULL, O_DIR },
+	{ "decisions", required_argument, NULL, O_DECISIONS },
+	{ "chrome", required_argument, NULL, O_CHROME },
+	{ "jsonl", required_argument, NULL, O_JSONL },
+	{ "repeat", required_argument, NULL, O_REPEAT },
+	{ "no-quality", no_argument, NULL, O_NOQ },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_one(int o, struct opts *p)
+{
+	char *end;
+
+	switch (o) {
+	case O_COMPARE: p->compare = true; return 0;
+	case O_PARAMS: p->params = optarg; return 0;
+	case O_DIR:
+		if (p->n_dirs == MAX_DIRS)
+			return -EINVAL;
+		p->dirs[p->n_dirs++] = optarg;
+		return 0;
+	case O_DECISIONS: p->decisions = optarg; return 0;
+	case O_CHROME: p->chrome = optarg; return 0;
+	case O_JSONL: p->jsonl = optarg; return 0;
+	case O_REPEAT:
+		p->repeat = (unsigned)strtoul(optarg, &end, 10);
+		return *end || p->repeat == 0 || p->repeat > 1000000 ? -EINVAL : 0;
+	case O_NOQ: p->quality = false; return 0;
+	case O_HELP: return 1;
+	default: return -EINVAL;
+	}
+}
+
+/* 0, 1 for --help, -EINVAL for bad usage. */
+static int parse_args(int argc, char **argv, struct opts *p)
+{
+	int o, ret = 0, left;
+
+	memset(p, 0, sizeof(*p));
+	p->repeat = 1;
+	p->quality = true;
+	while (ret == 0 && (o = getopt_long(argc, argv, "", long_opts, NULL)) != -1)
+		ret = parse_one(o, p);
+	if (ret)
+		return ret;
+	left = argc - optind;
+	if (p->compare) {
+		if (left != 3)
+			return -EINVAL;
+		p->plugin[0] = argv[optind];
+		p->plugin[1] = argv[optind + 1];
+		p->trace = argv[optind + 2];
+		return p->decisions ? -EINVAL : 0;
+	}
+	if (left < 1 || left > 2)
+		return -EINVAL;
+	p->trace = argv[optind];
+	p->plugin[0] = left == 2 ? argv[optind + 1] : NULL;
+	return p->decisions && !p->plugin[0] ? -EINVAL : 0;
+}
+
+/* ---- plugins ----------------------------------------------------------- */
+
+static int load(const struct opts *o, const struct trace_meta *meta, const char *name,
+		struct wave_plugin **p, struct wave_params **params)
+{
+	struct wave_plugin_load_opts lo;
+	struct wave_error err;
+	const char *json;
+	int ret;
+
+	wave_plugin_load_opts_init(&lo);
+	lo.search_path = o->dirs;
+	lo.n_search_path = o->n_dirs;
+	lo.domain = (int)meta->domain;
+	if ((ret = wave_plugin_load(name, &lo, p, &err)) < 0) {
+		fprintf(stderr, "wave-replay: %s: %s\n", name, err.text);
+		return ret;
+	}
+	/* The recorded parameters belong to the recorded plugin. */
+	json = o->params ? o->params
+	       : strcmp(wave_plugin_desc(*p)->name, meta->plugin) == 0 && meta->params[0]
+			 ? meta->params
+			 : "{}";
+	if ((ret = wave_params_parse(json, "--params", params, &err)) < 0) {
+		fprintf(stderr, "wave-replay: --params: %s\n", err.text);
+		wave_plugin_unload(*p);
+	}
+	return ret;
+}
+
+/* ---- the trace --------------------------------------------------------- */
+
+static void print_msg(const struct trace_meta *meta, const char *what, enum trace_kind k,
+		      const struct wave_msg *m)
+{
+	const struct replay_model *model = replay_models[meta->domain];
+	char buf[512];
+
+	if (model && model->describe && model->describe(meta, m, buf, sizeof(buf)) == 0)
+		printf("%s %s {%s}", what, trace_kind_name(k), buf);
+	else
+		printf("%s %s type 0x%04x", what, trace_kind_name(k), m->type);
+}
+
+static int info(struct trace_reader *r, const char *path)
+{
+	const struct trace_meta *meta = trace_reader_meta(r);
+	uint64_t n[TRACE_KIND_COUNT] = { 0 }, first = 0, last = 0, total = 0;
+	struct trace_rec rec;
+	struct wave_error err;
+	int ret;
+
+	trace_reader_rewind(r);
+	while ((ret = trace_reader_next(r, &rec, &err)) == 1) {
+		if (!total++)
+			first = rec.t_ns;
+		last = rec.t_ns;
+		n[rec.kind]++;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "wave-replay: %s: %s\n", err.source, err.text);
+		return ret;
+	}
+	printf("trace %s: domain %s, host %" PRIu64 ", plugin %s %s, %u setup message%s\n", path,
+	       wave_domain_name(meta->domain), meta->host_id, meta->plugin, meta->params,
+	       meta->n_setup, meta->n_setup == 1 ? "" : "s");
+	printf("  %" PRIu64 " events, %" PRIu64 " decisions, %" PRIu64 " dropped, %" PRIu64
+	       " ticks over %.3f ms\n",
+	       n[TRACE_EVENT], n[TRACE_DECISION], n[TRACE_DROPPED], n[TRACE_TICK],
+	       (double)(last - first) / 1e6);
+	return 0;
+}
+
+static int export_jsonl(struct trace_reader *r, const char *path)
+{
+	const struct trace_meta *meta = trace_reader_meta(r);
+	const struct replay_model *model = replay_models[meta->domain];
+	FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+	struct trace_rec rec;
+	struct wave_error err;
+	char buf[512];
+	int ret;
+
+	if (!f) {
+		fprintf(stderr, "wave-replay: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	trace_reader_rewind(r);
+	while ((ret = trace_reader_next(r, &rec, &err)) == 1) {
+		fprintf(f,
+			"{\"t_ns\":%" PRIu64 ",\"kind\":\"%s\",\"type\":%u,\"flags\":%u,"
+			"\"payload\":\"",
+			rec.t_ns, trace_kind_name(rec.kind), rec.msg.type, rec.msg.flags);
+		for (unsigned i = 0; i < WAVE_MSG_PAYLOAD; i++)
+			fprintf(f, "%02x", rec.msg.payload.u8[i]);
+		fputc('"', f);
+		if (model && model->describe &&
+		    model->describe(meta, &rec.msg, buf, sizeof(buf)) == 0)
+			fprintf(f, ",%s", buf);
+		fputs("}\n", f);
+	}
+	if (ret < 0)
+		fprintf(stderr, "wave-replay: %s: %s\n", err.source, err.text);
+	if (f != stdout && fclose(f) != 0 && ret == 0)
+		ret = -errno;
+	return ret;
+}
+
+static int export_chrome(struct trace_reader *r, const char *path)
+{
+	const struct trace_meta *meta = trace_reader_meta(r);
+	const struct replay_model *model = replay_models[meta->domain];
+	struct wave_error err;
+	FILE *f;
+	int ret;
+
+	if (!model || !model->chrome) {
+		fprintf(stderr, "wave-replay: the %s domain has no Chrome export yet\n",
+			wave_domain_name(meta->domain));
+		return -ENOTSUP;
+	}
+	if (!(f = fopen(path, "w"))) {
+		fprintf(stderr, "wave-replay: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", f);
+	ret = model->chrome(r, f, &err);
+	fputs("\n]}\n", f);
+	if (ret < 0)
+		fprintf(stderr, "wave-replay: %s: %s\n", err.source, err.text);
+	if (fclose(f) != 0 && ret == 0)
+		ret = -errno;
+	return ret;
+}
+
+/* ---- replay and quality ------------------------------------------------ */
+
+static void keep_decision(void *user, enum trace_kind k, uint64_t t, const struct wave_msg *m)
+{
+	trace_put(user, k, t, m);
+}
+
+static int decisions_writer(const char *path, const struct trace_meta *meta, const char *plugin,
+			    struct trace_writer **w)
+{
+	struct trace_writer_opts wo = { path, 1ull << 40, 0 };
+	struct trace_meta m = *meta;
+	struct wave_error err;
+	int ret;
+
+	/* Its start time is the trace's: the same file from the same input. */
+	snprintf(m.plugin, sizeof(m.plugin), "%s", plugin);
+	if ((ret = trace_writer_open(&wo, &m, w, &err)) < 0)
+		fprintf(stderr, "wave-replay: %s: %s\n", path, err.text);
+	return ret;
+}
+
+static void print_diffs(const struct trace_meta *meta, const struct replay_result *res)
+{
+	for (unsigned i = 0; i < res->n_diffs; i++) {
+		const struct replay_diff *d = &res->diffs[i];
+
+		printf("  offset %" PRIu64 ": ", d->offset);
+		print_msg(meta, "after", TRACE_EVENT, &d->event);
+		printf(" (%u recorded, %u replayed)\n    ", d->n_rec, d->n_new);
+		if (d->rec.type)
+			print_msg(meta, "recorded", d->rec_kind, &d->rec);
+		else
+			printf("recorded nothing more");
+		printf("\n    ");
+		if (d->new_.type)
+			print_msg(meta, "replayed", d->new_kind, &d->new_);
+		else
+			printf("replayed nothing more");
+		printf("\n");
+	}
+	if (res->differing_events > res->n_diffs)
+		printf("  ... and %" PRIu64 " more\n", res->differing_events - res->n_diffs);
+}
+
+static int replay(const struct opts *o, struct trace_reader *r, struct wave_plugin *p,
+		  const struct wave_params *params)
+{
+	const struct trace_meta *meta = trace_reader_meta(r);
+	struct trace_writer *w = NULL;
+	struct replay_result res;
+	struct wave_error err;
+	double secs = 0;
+	int ret = 0;
+
+	if (o->decisions && decisions_writer(o->decisions, meta, wave_plugin_desc(p)->name, &w) < 0)
+		return -EIO;
+	for (unsigned i = 0; i < o->repeat && ret == 0; i++) {
+		ret = replay_run(r, p, params, w && i == 0 ? keep_decision : NULL, w, &res, &err);
+		secs += res.seconds;
+	}
+	trace_writer_close(w);
+	if (ret < 0) {
+		fprintf(stderr, "wave-replay: %s: %s\n", o->trace, err.text);
+		return ret;
+	}
+	printf("replay into %s: %" PRIu64 " events (x%u) in %.3f s of CPU: %.2f M events/s\n",
+	       wave_plugin_desc(p)->name, res.events, o->repeat, secs,
+	       secs > 0 ? (double)res.events * o->repeat / secs / 1e6 : 0);
+	printf("  decisions: %" PRIu64 " recorded, %" PRIu64 " replayed (digest %016" PRIx64
+	       "); %" PRIu64 " of %" PRIu64 " events decided differently\n",
+	       res.decisions_rec, res.decisions_new, res.digest, res.differing_events, res.events);
+	print_diffs(meta, &res);
+	return 0;
+}
+
+static int quality(const struct opts *o, struct trace_reader *r, struct wave_plugin **p,
+		   struct wave_params **params, unsigned n)
+{
+	const struct trace_meta *meta = trace_reader_meta(r);
+	const struct replay_model *model = replay_models[meta->domain];
+	struct replay_figures f[3];
+	struct wave_error err;
+	int ret;
+
+	if (!model || !model->quality) {
+		printf("(the %s domain has no quality model yet)\n",
+		       wave_domain_name(meta->domain));
+		return 0;
+	}
+	for (unsigned i = 0; i <= n; i++)
+		if ((ret = model->quality(r, i ? p[i - 1] : NULL, i ? params[i - 1] : NULL, &f[i],
+					  &err)) < 0) {
+			fprintf(stderr, "wave-replay: %s: %s\n", o->trace, err.text);
+			return ret;
+		}
+	printf("quality (the trace's workload on the %s model of the host):\n",
+	       wave_domain_name(meta->domain));
+	printf("  %-18s %-4s %14s", "figure", "unit", "recorded");
+	for (unsigned i = 0; i < n; i++)
+		printf(" %14s", wave_plugin_desc(p[i])->name);
+	printf("\n");
+	for (unsigned k = 0; k < f[0].n; k++) {
+		printf("  %-18s %-4s %14.3f", f[0].name[k], f[0].unit[k], f[0].value[k]);
+		for (unsigned i = 1; i <= n; i++)
+			printf(" %14.3f", k < f[i].n ? f[i].value[k] : 0.0);
+		printf("\n");
+	}
+	return 0;
+}
+
+static int run(const struct opts *o, struct trace_reader *r)
+{
+	const struct trace_meta *meta = trace_reader_meta(r);
+	struct wave_plugin *p[2] = { NULL, NULL };
+	struct wave_params *params[2] = { NULL, NULL };
+	unsigned n = o->compare ? 2 : o->plugin[0] ? 1 : 0;
+	int ret = info(r, o->trace);
+
+	for (unsigned i = 0; ret == 0 && i < n; i++)
+		ret = load(o, meta, o->plugin[i], &p[i], &params[i]);
+	if (ret == 0 && o->jsonl)
+		ret = export_jsonl(r, o->jsonl);
+	if (ret == 0 && o->chrome)
+		ret = export_chrome(r, o->chrome);
+	if (ret == 0 && n == 1)
+		ret = replay(o, r, p[0], params[0]);
+	if (ret == 0 && o->quality)
+		ret = quality(o, r, p, params, n);
+	for (unsigned i = 0; i < 2; i++) {
+		wave_params_free(params[i]);
+		wave_plugin_unload(p[i]);
+	}
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct trace_reader *r;
+	struct wave_error err;
+	struct opts o;
+	int ret = parse_args(argc, argv, &o);
+
+	if (ret) {
+		usage(ret > 0 ? stdout : stderr);
+		return ret > 0 ? 0 : 2;
+	}
+	if (trace_reader_open(o.trace, &r, &err) < 0) {
+		fprintf(stderr, "wave-replay: %s: %s\n", err.source, err.text);
+		return 1;
+	}
+	ret = run(&o, r);
+	trace_reader_close(r);
+	return ret < 0 ? 1 : 0;
+}
