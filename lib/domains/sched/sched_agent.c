@@ -70,18 +70,18 @@ static int check_ops(const struct wave_plugin_desc *d, const char *src, struct w
 }
 
 /* Publishes the state's statistics into the instance's counters. */
+/* Runs after every message: reads the state's counters in place rather
+ * than copying its whole statistics (wave_sched_state_stats()). */
 static void counters_update(struct sched_agent *s, struct wave_plugin_ctx *ctx)
 {
-	struct wave_sched_stats st;
+	const struct wave_sched_stats *st = &s->st->stats;
 	uint64_t v[DOM_CTR_COUNT] = { 0 };
 
-	if (wave_sched_state_stats(s->st, &st) < 0)
-		return;
-	v[DOM_CTR_COMMITTED] = st.committed;
+	v[DOM_CTR_COMMITTED] = st->committed;
 	for (unsigned r = 1; r < WAVE_SCHED_RESULT_COUNT; r++)
-		v[DOM_CTR_ABORTED] += st.aborted[r];
-	v[DOM_CTR_EVENTS_REFUSED] = st.bad_msgs + st.unknown_task + st.dup_new +
-				    st.seq_backwards + st.bad_transition + st.no_memory;
+		v[DOM_CTR_ABORTED] += st->aborted[r];
+	v[DOM_CTR_EVENTS_REFUSED] = st->bad_msgs + st->unknown_task + st->dup_new +
+				    st->seq_backwards + st->bad_transition + st->no_memory;
 	v[DOM_CTR_DECISIONS_REFUSED] = dec_refusals_total(&s->st->refused);
 	dom_ctrs_publish(&s->ctrs, ctx, v);
 }
