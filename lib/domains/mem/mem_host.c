@@ -140,9 +140,11 @@ WAVE_API void wave_mem_destroy(struct wave_mem *m)
 {
 	if (!m)
 		return;
-	mem_link_close(m); /* the agent hears no more (a goodbye) */
 	regions_free_all(m);
 	mem_far_close(m);
+	/* Last: the fault thread, stopped now, recorded changes through it;
+	 * the agent hears the regions go, then a goodbye. */
+	mem_link_close(m);
 	if (m->store)
 		m->store->ops->destroy(m->store);
 	free(m->regions);
