@@ -75,6 +75,7 @@ int main(int argc, char **argv)
 	o.n_tiers = 2;
 	o.tiers[0].capacity = FAST;
 	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
+	o.min_resident_ns = 1000000; /* a short run: anti-thrash of 1 ms, not 100 */
 	o.agent_uri = uri;
 	if ((ret = wave_mem_create(&o, &m, &err)) < 0) {
 		fprintf(stderr, "kvcache: %s (%s)\n", wave_strerror(ret), err.text);
