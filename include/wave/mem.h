@@ -52,6 +52,37 @@
  * manager has a far tier or samples; it serves faults and sampling. Every
  * other call may be made from any thread.
  *
+ * The agent. With @agent_uri in struct wave_mem_opts the manager opens a
+ * session to an agent serving the mem domain (wave-agentd with a mem
+ * plugin) and tells it everything of <wave/mem_msg.h>: SETUP (the tiers,
+ * capacities in chunks of agent_chunk_size), each region added and
+ * removed, every host-side change of a chunk (CHUNK_CHANGED: a
+ * wave_mem_migrate() the runtime made, a local demotion; FAULT: a far
+ * chunk brought back), the accesses the sampler and
+ * wave_mem_report_access() saw (SAMPLES: each chunk at most once per
+ * tick, never a message per access), PRESSURE (a tier with less than an
+ * eighth of its room free) and TICK every agent_tick_ns. The agent's
+ * MIGRATE is committed with wave_mem_migrate()'s transaction; VICTIM
+ * joins the prestaged victims (demoted under pressure, before the
+ * application's list, by whichever thread relieves it); PREFETCH is
+ * promoted when the rate limit and the tier's room allow. Each decision
+ * gets exactly one OUTCOME. A decision about a chunk the host does not
+ * own is aborted (gone or invalid) and counted (agent_refused); a
+ * malformed message is counted (agent_bad) and the agent is dropped.
+ * When the agent goes, its prestaged decisions are dropped and the local
+ * policy places again (the CLOCK under pressure); when one comes back it
+ * is resynced: SETUP, every region, every chunk not in its region's tier
+ * at sequence number 0.
+ *
+ * Who runs the agent's decisions: wave_mem_poll(), on the caller's
+ * thread. The library starts no thread for the agent: a demotion
+ * compresses, which neither the fault thread (whose latency every
+ * faulting thread waits for) nor a signal handler should do, and the
+ * application chooses the thread (and its priority) that pays for
+ * migrations. wave_mem_poll() must be called at least every heartbeat
+ * period while there is an agent; nothing else waits for it: faults and
+ * pressure relief go on without it.
+ *
  * Bad input. Every address, length, chunk size, tier and chunk id is
  * checked: -EINVAL (or a wave_result of WAVE_ABORT_INVALID for a
  * decision), never a crash. A region that overlaps one registered already
@@ -69,6 +100,7 @@
 #include <wave/domain.h>
 #include <wave/error.h>
 #include <wave/export.h>
+#include <wave/host.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -137,6 +169,18 @@ struct wave_mem_tier {
  *                   mapping is dropped per period to see whether they are
  *                   touched (WAVE_MEM_CHUNK_ACCESSED). 0 (default): off.
  * @sample_period_ns: the sampler's period, at least 1 ms (default 10 ms).
+ * @agent_uri:       an agent to hand the decisions to (as for
+ *                   wave_host_connect(), e.g. "shm:///run/wave/agent"), or
+ *                   NULL (default): no agent, the local policy places.
+ *                   See "The agent" below. Copied.
+ * @host:            the session's options (heartbeats, timeouts, token),
+ *                   or NULL for wave_host_opts_init()'s defaults; its
+ *                   domains, ops and user are ignored.
+ * @agent_tick_ns:   how often SAMPLES and a TICK go to the agent, at
+ *                   least 1 ms (default 10 ms).
+ * @agent_chunk_size: the chunk size of every region while there is an
+ *                   agent (the agent counts tiers in chunks): regions cut
+ *                   otherwise are refused with -EINVAL (default 64 KiB).
  */
 struct wave_mem_opts {
 	size_t size;
@@ -147,6 +191,10 @@ struct wave_mem_opts {
 	uint64_t min_resident_ns;
 	uint32_t sample_chunks;
 	uint64_t sample_period_ns;
+	const char *agent_uri;
+	const struct wave_host_opts *host;
+	uint64_t agent_tick_ns;
+	uint64_t agent_chunk_size;
 };
 
 /** wave_mem_opts_init() - fill @opts with the defaults. Return: 0 or -EINVAL. */
@@ -357,6 +405,12 @@ WAVE_API int wave_mem_damon_vaddr(struct wave_error *err);
  * @committed:       migrations committed; @aborted: by enum wave_result.
  * @victims_used:    prestaged victims demoted under pressure.
  * @local_demotions: chunks the local policy demoted under pressure.
+ * @agent:           1 while an agent is in control, else 0.
+ * @agent_events:    messages sent to the agent (resyncs included).
+ * @agent_decisions: decisions received from the agent (each answered).
+ * @agent_refused:   of those, about a chunk the host does not own.
+ * @agent_bad:       malformed messages from the agent (each dropped it).
+ * @agent_fallbacks: times the agent was lost; @agent_resyncs: replays.
  */
 struct wave_mem_stats {
 	uint64_t tier_used[WAVE_MEM_MAX_TIERS];
@@ -371,8 +425,26 @@ struct wave_mem_stats {
 	uint64_t aborted[WAVE_RESULT_COUNT];
 	uint64_t victims_used;
 	uint64_t local_demotions;
-	uint64_t reserved[8];
+	uint64_t agent;
+	uint64_t agent_events;
+	uint64_t agent_decisions;
+	uint64_t agent_refused;
+	uint64_t agent_bad;
+	uint64_t agent_fallbacks;
+	uint64_t agent_resyncs;
+	uint64_t reserved[1];
 };
+
+/**
+ * wave_mem_poll() - talk to the agent: send what was gathered (changes,
+ * samples, a TICK when its period came), carry out the agent's decisions
+ * and answer each, keep the session alive (heartbeats, reconnection and
+ * resync). @timeout_ns: how long to wait for a decision (< 0: until one
+ * comes); returns as soon as one was carried out; 0 polls once. Calls are
+ * serialised (one lock). Without an agent URI it returns 0 at once.
+ * Return: decisions carried out, or -EINVAL.
+ */
+WAVE_API int wave_mem_poll(struct wave_mem *m, int64_t timeout_ns);
 
 /** wave_mem_stats() - copy @m's counters. Return: 0 or -EINVAL. */
 WAVE_API int wave_mem_stats(struct wave_mem *m, struct wave_mem_stats *out);

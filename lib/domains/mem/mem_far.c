@@ -389,15 +389,21 @@ static bool serve(struct wave_mem *m, uintptr_t addr, uint64_t flags)
 	if (!mem_chunk_lock(r, i, &old))
 		return false; /* the holder wakes it */
 	if (cs_tier(old) == (uint32_t)m->far_tier) {
+		bool back;
+
+		/* A fault is an access the agent hears of as FAULT. */
 		atomic_fetch_or(&r->state[i], CS_ACCESSED);
 		atomic_fetch_add(&m->far_faults, 1);
-		return mem_far_promote(m, r, i, r->home_tier, m->fetch_buf) == WAVE_COMMITTED;
+		back = mem_far_promote(m, r, i, r->home_tier, m->fetch_buf) == WAVE_COMMITTED;
+		if (back)
+			mem_link_chunk(m, r, i, true);
+		return back;
 	}
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) { /* a protection left over: lift it */
 		ret = protect(m, mem_chunk_addr(r, i), r->chunk_size, false);
 	} else if (flags & UFFD_PAGEFAULT_FLAG_MINOR) {
 		if (old & CS_SAMPLED) {
-			atomic_fetch_or(&r->state[i], CS_ACCESSED);
+			mem_access(m, r, i);
 			atomic_fetch_add(&m->sample_hits, 1);
 		}
 		ret = map_memfd_chunk(m, r, i);

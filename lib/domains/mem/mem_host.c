@@ -96,6 +96,8 @@ WAVE_API int wave_mem_opts_init(struct wave_mem_opts *o)
 	o->tiers[0] = (struct wave_mem_tier){ WAVE_MEM_TIER_NUMA, WAVE_MEM_NODE_ANY, 0 };
 	o->min_resident_ns = 100000000u;
 	o->sample_period_ns = 10000000u;
+	o->agent_tick_ns = 10000000u;
+	o->agent_chunk_size = 64u << 10;
 	return 0;
 }
 
@@ -121,6 +123,14 @@ static int check_opts(const struct wave_mem_opts *o, struct wave_error *err)
 	if (o->sample_period_ns < 1000000u)
 		return wave_error_set(err, -EINVAL, "mem", 0, 0,
 				      "sample_period_ns must be at least 1 ms");
+	if (o->agent_tick_ns < 1000000u)
+		return wave_error_set(err, -EINVAL, "mem", 0, 0,
+				      "agent_tick_ns must be at least 1 ms");
+	if (o->agent_chunk_size < WAVE_MEM_CHUNK_MIN || o->agent_chunk_size > WAVE_MEM_CHUNK_MAX ||
+	    (o->agent_chunk_size & (o->agent_chunk_size - 1)))
+		return wave_error_set(err, -EINVAL, "mem", 0, 0,
+				      "agent_chunk_size %llu is not a power of two from 4 KiB "
+				      "to 2 MiB", (unsigned long long)o->agent_chunk_size);
 	return 0;
 }
 
@@ -132,10 +142,14 @@ WAVE_API void wave_mem_destroy(struct wave_mem *m)
 		return;
 	regions_free_all(m);
 	mem_far_close(m);
+	/* Last: the fault thread, stopped now, recorded changes through it;
+	 * the agent hears the regions go, then a goodbye. */
+	mem_link_close(m);
 	if (m->store)
 		m->store->ops->destroy(m->store);
 	free(m->regions);
 	free(m->victims);
+	free(m->avictims);
 	pthread_rwlock_destroy(&m->rlock);
 	pthread_mutex_destroy(&m->plock);
 	free(m);
@@ -182,6 +196,8 @@ WAVE_API int wave_mem_create(const struct wave_mem_opts *opts, struct wave_mem *
 	}
 	if (!ret && (m->far_tier >= 0 || m->sample_chunks))
 		ret = mem_far_open(m, err);
+	if (!ret && o.agent_uri)
+		ret = mem_link_open(m, &o, err);
 	if (ret) {
 		wave_mem_destroy(m);
 		return ret;
@@ -241,6 +257,8 @@ static int check_region(const struct wave_mem *m, uintptr_t a, size_t len,
 		return -EINVAL;
 	if ((len / cs) >> 32)
 		return -EINVAL; /* more chunks than an id can name */
+	if (m->agent_chunk && cs != m->agent_chunk)
+		return -EINVAL; /* the agent counts tiers in chunks of one size */
 	return 0;
 }
 
@@ -310,6 +328,7 @@ static int region_add(struct wave_mem *m, struct mem_region *r)
 		m->n_regions++;
 		r->id = m->next_id++;
 		atomic_fetch_add(&m->tier_used[r->home_tier], r->len);
+		mem_link_region(m, r, true);
 	}
 	pthread_rwlock_unlock(&m->rlock);
 	return ret;
@@ -409,6 +428,7 @@ static void region_remove(struct wave_mem *m, struct mem_region *r)
 		atomic_fetch_sub(&m->tier_used[t], r->chunk_size);
 	}
 	mem_far_unregister(m, r);
+	mem_link_region(m, r, false);
 	memmove(&m->regions[k], &m->regions[k + 1], (m->n_regions - k - 1) * sizeof(m->regions[0]));
 	m->n_regions--;
 }
@@ -520,5 +540,6 @@ WAVE_API int wave_mem_stats(struct wave_mem *m, struct wave_mem_stats *o)
 		o->aborted[k] = atomic_load(&m->aborted[k]);
 	o->victims_used = atomic_load(&m->victims_used);
 	o->local_demotions = atomic_load(&m->local_demotions);
+	mem_link_stats(m, o);
 	return 0;
 }

@@ -11,6 +11,7 @@
  *   mem_store.c   the far store (compressing, in memory)
  *   mem_numa.c    moving a chunk between NUMA nodes
  *   mem_sample.c  the sampler, reported accesses, the DAMON check
+ *   mem_link.c    the conversation with an agent (wave_mem_opts.agent_uri)
  *
  * Locking. m->rlock (a rwlock) guards the region table: every operation
  * on a chunk holds it for reading for its whole length, so a region is
@@ -19,6 +20,8 @@
  * per-chunk lock taken by compare-and-swap and never waited for: whoever
  * finds it set gives up, and the holder wakes any faulting thread when it
  * lets go). m->plock guards the rest: rate limiter, victims, clock hand.
+ * The agent link's locks (mem_link.c) come after both: its log lock is a
+ * leaf, taken by any thread that records a change.
  */
 #ifndef WAVE_MEM_IMPL_H
 #define WAVE_MEM_IMPL_H
@@ -31,6 +34,14 @@
 #include <wave/mem.h>
 
 struct mem_store;
+struct mem_link;
+
+/* A victim the agent prestaged (VICTIM): demoted to @tier under
+ * pressure; @gen: the link's generation (agent) it came from. */
+struct mem_avictim {
+	uint64_t chunk, seq;
+	uint32_t tier, gen;
+};
 
 /*
  * A chunk's state word: its tier, flags and sequence number, changed only
@@ -41,6 +52,7 @@ struct mem_store;
 #define CS_BUSY (UINT64_C(1) << 4)
 #define CS_ACCESSED (UINT64_C(1) << 5)
 #define CS_SAMPLED (UINT64_C(1) << 6)
+#define CS_REPORT (UINT64_C(1) << 7) /* accessed, not yet told to the agent */
 #define CS_SEQ_SHIFT 8
 #define CS_SEQ_ONE (UINT64_C(1) << CS_SEQ_SHIFT)
 
@@ -99,6 +111,11 @@ struct wave_mem {
 	struct wave_mem_victim *victims;
 	size_t n_victims, victim_pos;
 	size_t hand_region, hand_next; /* the CLOCK's hand */
+	struct mem_avictim *avictims;  /* the agent's, tried before @victims */
+	size_t n_avictims;
+
+	struct mem_link *link; /* NULL: no agent */
+	uint64_t agent_chunk;  /* every region's chunk size under an agent, or 0 */
 
 	_Atomic uint64_t tier_used[WAVE_MEM_MAX_TIERS];
 	_Atomic uint64_t far_faults, zero_fills, sample_armed, sample_hits;
@@ -166,6 +183,34 @@ int mem_numa_check(const struct wave_mem *m, struct wave_error *err);
 int mem_numa_move(void *addr, size_t len, int node);
 /* The node of the page at @addr, or a negative error (-ENOENT: not present). */
 int mem_numa_node_of(const void *addr);
+
+/* ---- mem_txn.c, for the link ---- */
+/* Is @chunk one of @m's? WAVE_COMMITTED, or INVALID (a malformed id) or
+ * GONE (no such region); with the chunk's tier and seq when it is. */
+enum wave_result mem_chunk_owned(struct wave_mem *m, uint64_t chunk, uint32_t *tier,
+				 uint64_t *seq);
+/* wave_mem_migrate() without telling the agent of the change (@log false:
+ * the agent's own decision, answered by an OUTCOME). */
+enum wave_result mem_migrate(struct wave_mem *m, uint64_t chunk, uint64_t seq, uint32_t tier,
+			     bool log);
+/* The agent's victims: add one (BUSY when the list is full), drop all. */
+enum wave_result mem_avictim_add(struct wave_mem *m, const struct mem_avictim *v);
+void mem_avictims_drop(struct wave_mem *m);
+
+/* ---- mem_link.c ---- */
+int mem_link_open(struct wave_mem *m, const struct wave_mem_opts *o, struct wave_error *err);
+void mem_link_close(struct wave_mem *m);
+/* Adds the link's counters to @o. */
+void mem_link_stats(struct wave_mem *m, struct wave_mem_stats *o);
+/* What the agent must hear of, recorded by the thread that made it (any
+ * thread; cheap, no waiting for the channel). Nothing without a link. */
+void mem_link_region(struct wave_mem *m, const struct mem_region *r, bool add);
+void mem_link_chunk(struct wave_mem *m, const struct mem_region *r, uint64_t i, bool fault);
+void mem_link_victim_done(struct wave_mem *m, const struct mem_avictim *v,
+			  enum wave_result res);
+/* Chunk @i was accessed: marks it ACCESSED (and, under a link, to be
+ * sampled to the agent once). */
+void mem_access(struct wave_mem *m, struct mem_region *r, uint64_t i);
 
 /* ---- mem_sample.c ---- */
 /* One sampling period's arming (fault thread). */

@@ -89,8 +89,7 @@ WAVE_API int wave_mem_report_access(struct wave_mem *m, const void *const *addrs
 
 		if (!r)
 			continue;
-		atomic_fetch_or(&r->state[((uintptr_t)addrs[k] - r->base) >> r->chunk_shift],
-				CS_ACCESSED);
+		mem_access(m, r, ((uintptr_t)addrs[k] - r->base) >> r->chunk_shift);
 		in++;
 	}
 	pthread_rwlock_unlock(&m->rlock);

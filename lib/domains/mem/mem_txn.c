@@ -148,15 +148,34 @@ static void count(struct wave_mem *m, enum wave_result res)
 		atomic_fetch_add(&m->aborted[res], 1);
 }
 
-WAVE_API int wave_mem_migrate(struct wave_mem *m, uint64_t chunk, uint64_t seq, uint32_t tier)
+enum wave_result mem_chunk_owned(struct wave_mem *m, uint64_t chunk, uint32_t *tier,
+				 uint64_t *seq)
+{
+	uint32_t id = (uint32_t)(chunk >> 32);
+	uint64_t i = chunk & 0xffffffffu, s;
+	struct mem_region *r;
+
+	pthread_rwlock_rdlock(&m->rlock);
+	r = mem_region_id(m, id);
+	if (id == 0 || (r && i >= r->n_chunks) || !r) {
+		pthread_rwlock_unlock(&m->rlock);
+		return r || id == 0 ? WAVE_ABORT_INVALID : WAVE_ABORT_GONE;
+	}
+	s = atomic_load(&r->state[i]);
+	pthread_rwlock_unlock(&m->rlock);
+	*tier = cs_tier(s);
+	*seq = cs_seq(s);
+	return WAVE_COMMITTED;
+}
+
+enum wave_result mem_migrate(struct wave_mem *m, uint64_t chunk, uint64_t seq, uint32_t tier,
+			     bool log)
 {
 	uint32_t id = (uint32_t)(chunk >> 32);
 	uint64_t i = chunk & 0xffffffffu;
 	struct mem_region *r;
 	enum wave_result res;
 
-	if (!m)
-		return -EINVAL;
 	pthread_rwlock_rdlock(&m->rlock);
 	r = mem_region_id(m, id);
 	if (id == 0 || tier >= m->n_tiers || (r && i >= r->n_chunks))
@@ -165,9 +184,18 @@ WAVE_API int wave_mem_migrate(struct wave_mem *m, uint64_t chunk, uint64_t seq, 
 		res = WAVE_ABORT_GONE; /* no such region (any more) */
 	else
 		res = mem_txn(m, r, i, seq, tier, true);
+	if (res == WAVE_COMMITTED && log)
+		mem_link_chunk(m, r, i, false);
 	pthread_rwlock_unlock(&m->rlock);
 	count(m, res);
-	return (int)res;
+	return res;
+}
+
+WAVE_API int wave_mem_migrate(struct wave_mem *m, uint64_t chunk, uint64_t seq, uint32_t tier)
+{
+	if (!m)
+		return -EINVAL;
+	return (int)mem_migrate(m, chunk, seq, tier, true);
 }
 
 /* ---- pressure ---------------------------------------------------------------- */
@@ -192,13 +220,72 @@ WAVE_API int wave_mem_prestage_victims(struct wave_mem *m, const struct wave_mem
 	return 0;
 }
 
-/* The next prestaged victim in @tier: its region, index and seq. */
+enum wave_result mem_avictim_add(struct wave_mem *m, const struct mem_avictim *v)
+{
+	enum wave_result res = WAVE_ABORT_BUSY;
+
+	pthread_mutex_lock(&m->plock);
+	if (!m->avictims)
+		m->avictims = malloc(VICTIMS_MAX * sizeof(*m->avictims));
+	if (m->avictims && m->n_avictims < VICTIMS_MAX) {
+		m->avictims[m->n_avictims++] = *v;
+		res = WAVE_COMMITTED;
+	}
+	pthread_mutex_unlock(&m->plock);
+	return res;
+}
+
+void mem_avictims_drop(struct wave_mem *m)
+{
+	pthread_mutex_lock(&m->plock);
+	m->n_avictims = 0;
+	pthread_mutex_unlock(&m->plock);
+}
+
+/* The agent's first victim in @tier (plock held), taken off its list.
+ * Victims whose chunk went or changed since are answered and dropped;
+ * those in another tier wait for pressure there. */
+static bool next_avictim(struct wave_mem *m, uint32_t tier, struct mem_avictim *out)
+{
+	size_t k = 0;
+
+	while (k < m->n_avictims) {
+		struct mem_avictim v = m->avictims[k];
+		struct mem_region *r = mem_region_id(m, (uint32_t)(v.chunk >> 32));
+		uint64_t i = v.chunk & 0xffffffffu, s = r ? atomic_load(&r->state[i]) : 0;
+		enum wave_result res = !r ? WAVE_ABORT_GONE
+				       : cs_seq(s) != v.seq ? WAVE_ABORT_STALE : WAVE_COMMITTED;
+
+		if (res == WAVE_COMMITTED && (cs_tier(s) != tier || v.tier != tier + 1)) {
+			k++;
+			continue;
+		}
+		memmove(&m->avictims[k], &m->avictims[k + 1],
+			(--m->n_avictims - k) * sizeof(v));
+		if (res == WAVE_COMMITTED) {
+			*out = v;
+			return true;
+		}
+		mem_link_victim_done(m, &v, res);
+	}
+	return false;
+}
+
+/* The next prestaged victim in @tier: its region, index and seq; the
+ * agent's first (*@av filled), then the application's. */
 static bool next_victim(struct wave_mem *m, uint32_t tier, struct mem_region **r, uint64_t *i,
-			uint64_t *seq)
+			uint64_t *seq, struct mem_avictim *av, bool *agents)
 {
 	bool found = false;
 
 	pthread_mutex_lock(&m->plock);
+	*agents = next_avictim(m, tier, av);
+	if (*agents) {
+		*r = mem_region_id(m, (uint32_t)(av->chunk >> 32));
+		*i = av->chunk & 0xffffffffu;
+		*seq = av->seq;
+		found = true;
+	}
 	while (!found && m->victim_pos < m->n_victims) {
 		struct wave_mem_victim v = m->victims[m->victim_pos++];
 
@@ -270,14 +357,20 @@ int mem_relieve_locked(struct wave_mem *m)
 		 * refuse (busy, fresh, store full) stays over. */
 		while (over(m, t) && misses < 64) {
 			struct mem_region *r;
+			struct mem_avictim av;
 			uint64_t i, seq;
-			bool victim = next_victim(m, t, &r, &i, &seq);
+			bool agents, victim = next_victim(m, t, &r, &i, &seq, &av, &agents);
 			enum wave_result res;
 
 			if (!victim && !clock_pick(m, t, &r, &i, &seq))
 				break;
 			res = mem_txn(m, r, i, seq, t + 1, false);
 			count(m, res);
+			/* The agent's victim is answered; any other change is told. */
+			if (agents)
+				mem_link_victim_done(m, &av, res);
+			else if (res == WAVE_COMMITTED)
+				mem_link_chunk(m, r, i, false);
 			if (res != WAVE_COMMITTED) {
 				misses++;
 				continue;

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration: a region four times larger than the fast tier, placed by
+ * mem_hemem in a real wave-agentd over shm://. The runtime reports a
+ * skewed access pattern (a hot set of an eighth of the chunks, read
+ * through wave_mem_report_access(), so only the agent's promotions can
+ * bring it into tier 0) and writes chunks now and then (faults bring them
+ * back, pressure demotes). The hot set must end up in tier 0 by the
+ * agent's promotions, with demotions making room; then the hot set moves,
+ * the daemon is killed with SIGKILL while it places the new one, the
+ * host keeps writing on its fallback, a new daemon is resynced and places
+ * the new hot set. Every byte of every chunk is checked at the end. No
+ * timing is asserted: the test waits for conditions, and Check's timeout
+ * only catches a hang.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <wave/wave.h>
+
+#include "check_run.h"
+#include "mem_util.h"
+
+#define CS (64u * KIB)
+#define NCH 64u  /* chunks of the region */
+#define FAST 16u /* chunks tier 0 holds */
+#define HOT 8u   /* chunks of the hot set */
+
+struct env {
+	char dir[64];
+	char cfg[128];
+	char uri[128];
+	pid_t pid;
+};
+
+static void env_init(struct env *e)
+{
+	char tmpl[] = "/tmp/wave-mem-agentd-XXXXXX";
+	FILE *f;
+
+	memset(e, 0, sizeof(*e));
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(e->dir, sizeof(e->dir), "%s", tmpl);
+	snprintf(e->cfg, sizeof(e->cfg), "%s/agent.json", e->dir);
+	snprintf(e->uri, sizeof(e->uri), "shm://%s/agent.sock", e->dir);
+	f = fopen(e->cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"{\"listen\": [\"%s\"], \"heartbeat\": {\"period_ms\": 50, \"timeout_ms\": 5000},\n"
+		" \"plugin_path\": [\"%s\"],\n"
+		" \"domains\": {\"mem\": {\"plugin\": \"mem_hemem\","
+		" \"params\": {\"hot_threshold\": 4, \"cooling_threshold\": 32}}}}\n",
+		e->uri, WAVE_PLUGIN_BUILD_DIR);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void daemon_start(struct env *e)
+{
+	e->pid = fork();
+	ck_assert_int_ge(e->pid, 0);
+	if (e->pid == 0) {
+		char log[160];
+		int fd;
+
+		snprintf(log, sizeof(log), "%s/agentd.log", e->dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		execl(WAVE_AGENTD, WAVE_AGENTD, "--config", e->cfg, (char *)NULL);
+		_exit(127);
+	}
+}
+
+static void daemon_kill(struct env *e, int sig)
+{
+	int status;
+
+	ck_assert_int_eq(kill(e->pid, sig), 0);
+	ck_assert_int_eq(waitpid(e->pid, &status, 0), e->pid);
+	e->pid = 0;
+}
+
+static void env_fini(struct env *e)
+{
+	char path[200];
+
+	if (e->pid)
+		daemon_kill(e, SIGTERM);
+	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/agent.sock", e->dir);
+	unlink(path);
+	unlink(e->cfg);
+	rmdir(e->dir);
+}
+
+/* ---- the runtime ---------------------------------------------------------------- */
+
+struct rt {
+	struct wave_mem *m;
+	char *p;
+	uint32_t id;
+	uint64_t salt[NCH]; /* the pattern each chunk holds */
+	uint64_t rounds;
+};
+
+static struct wave_mem_stats stats(struct wave_mem *m)
+{
+	struct wave_mem_stats st;
+
+	ck_assert_int_eq(wave_mem_stats(m, &st), 0);
+	return st;
+}
+
+static uint32_t tier_of(struct rt *x, uint32_t i)
+{
+	return chunk_info(x->m, wave_mem_chunk_id(x->id, i)).tier;
+}
+
+static void write_chunk(struct rt *x, uint32_t i)
+{
+	x->salt[i] = x->rounds * NCH + i + 1;
+	fill_pattern(x->p + (size_t)i * CS, CS, x->salt[i]);
+}
+
+static void say(struct rt *x, const char *what)
+{
+	struct wave_mem_stats st = stats(x->m);
+
+	fprintf(stderr, "mem_agentd: %s after %llu rounds: %llu decisions, %llu committed, "
+		"%llu far faults, %llu fallbacks, %llu resyncs\n", what,
+		(unsigned long long)x->rounds, (unsigned long long)st.agent_decisions,
+		(unsigned long long)st.committed, (unsigned long long)st.far_faults,
+		(unsigned long long)st.agent_fallbacks, (unsigned long long)st.agent_resyncs);
+}
+
+/* One round: the hot set [@hot, @hot + HOT) reported used (not touched),
+ * one chunk written, then the agent's decisions. */
+static void round_once(struct rt *x, uint32_t hot)
+{
+	const void *a[HOT * 4];
+	uint32_t w;
+
+	for (uint32_t k = 0; k < HOT * 4; k++)
+		a[k] = x->p + (size_t)(hot + k % HOT) * CS + (k / HOT) * 64;
+	ck_assert_int_eq(wave_mem_report_access(x->m, a, HOT * 4), HOT * 4);
+	/* Now and then a cold chunk is written (a fault when it is far): few
+	 * enough that the sampled hot set stays the hottest. */
+	w = (uint32_t)(x->rounds / 16 * 7 % NCH);
+	if (x->rounds % 16 == 0 && (w < hot || w >= hot + HOT))
+		write_chunk(x, w);
+	x->rounds++;
+	ck_assert_int_ge(wave_mem_poll(x->m, 2000000), 0);
+}
+
+static bool hot_in_fast(struct rt *x, uint32_t hot)
+{
+	for (uint32_t i = hot; i < hot + HOT; i++)
+		if (tier_of(x, i) != 0)
+			return false;
+	return true;
+}
+
+static void wait_agent(struct rt *x, uint64_t agent, uint32_t hot)
+{
+	while (stats(x->m).agent != agent)
+		round_once(x, hot);
+	say(x, agent ? "agent in control" : "agent lost");
+}
+
+START_TEST(hemem_kill9)
+{
+	struct env e;
+	struct rt x = { 0 };
+	struct wave_host_opts ho;
+	struct wave_mem_opts o;
+	struct wave_mem_region_opts ro;
+	struct wave_mem_stats st;
+	struct wave_error err;
+	uint64_t committed, decisions;
+	int ret;
+
+	env_init(&e);
+	daemon_start(&e);
+	wave_host_opts_init(&ho);
+	ho.heartbeat_period_ms = 50;
+	ho.heartbeat_timeout_ms = 2000;
+	ho.reconnect_min_ms = 1;
+	ho.reconnect_max_ms = 20;
+	ho.connect_timeout_ms = 5000;
+	wave_mem_opts_init(&o);
+	o.n_tiers = 2;
+	o.tiers[0].capacity = FAST * CS;
+	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
+	o.min_resident_ns = 0;
+	o.agent_uri = e.uri;
+	o.host = &ho;
+	ret = wave_mem_create(&o, &x.m, &err);
+	ck_assert_msg(ret == 0, "wave_mem_create: %s", err.text);
+	x.p = anon_map(NCH * CS);
+	wave_mem_region_opts_init(&ro);
+	ro.chunk_size = CS;
+	ck_assert_int_eq(wave_mem_region_register(x.m, x.p, NCH * CS, &ro, &x.id), 0);
+	for (uint32_t i = 0; i < NCH; i++)
+		write_chunk(&x, i);
+	/* Four times the fast tier: the local policy demotes the rest. */
+	ck_assert_int_eq(wave_mem_relieve(x.m), NCH - FAST);
+	/* The daemon may still be starting: the host reconnects. */
+	wait_agent(&x, 1, 0);
+	committed = stats(x.m).committed;
+
+	/* The hot set comes into tier 0 by the agent's promotions only (it
+	 * is never touched), and demotions make room for it. */
+	while (!hot_in_fast(&x, 0))
+		round_once(&x, 0);
+	say(&x, "hot set in tier 0");
+	st = stats(x.m);
+	ck_assert_uint_ge(st.committed - committed, 2 * HOT); /* as many out as in, at least */
+	ck_assert_uint_ge(st.agent_decisions, 2 * HOT);
+	ck_assert_uint_eq(st.agent_bad, 0);
+
+	/* The hot set moves; once the agent acts on it, it is killed. */
+	committed = stats(x.m).committed;
+	decisions = stats(x.m).agent_decisions;
+	while (stats(x.m).agent_decisions == decisions || stats(x.m).committed == committed)
+		round_once(&x, NCH / 2);
+	daemon_kill(&e, SIGKILL);
+	wait_agent(&x, 0, NCH / 2);
+	/* On fallback: every chunk written (faults, the CLOCK under pressure). */
+	for (uint32_t i = 0; i < NCH; i++)
+		write_chunk(&x, i);
+	/* A new daemon is resynced and places the new hot set. */
+	daemon_start(&e);
+	wait_agent(&x, 1, NCH / 2);
+	while (!hot_in_fast(&x, NCH / 2))
+		round_once(&x, NCH / 2);
+	say(&x, "new hot set in tier 0");
+	st = stats(x.m);
+	/* A loaded machine may lose a live agent too: at least the kill. */
+	ck_assert_uint_ge(st.agent_resyncs, 2);
+	ck_assert_uint_ge(st.agent_fallbacks, 1);
+	ck_assert_uint_eq(st.agent_bad, 0);
+	ck_assert_uint_eq(st.tier_used[0] + st.tier_used[1], (uint64_t)NCH * CS);
+
+	/* Every byte of every chunk. */
+	for (uint32_t i = 0; i < NCH; i++)
+		ck_assert_msg(check_pattern(x.p + (size_t)i * CS, CS, x.salt[i]) == -1,
+			      "chunk %u lost a byte", i);
+	wave_mem_destroy(x.m);
+	munmap(x.p, NCH * CS);
+	env_fini(&e);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("mem_agentd");
+	TCase *tc = tcase_create("agentd");
+
+	tcase_add_test(tc, hemem_kill9);
+	tcase_set_timeout(tc, 300);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return wave_check_run(suite());
+}

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mem host's link to an agent (wave_mem_opts.agent_uri) against a
+ * scripted agent over shm://: a real channel and session handshake, whose
+ * decisions the test writes one by one, so that every OUTCOME, the
+ * refusals, the events of host-side changes, batched samples, the loss of
+ * the agent on a malformed message and the resync are checked message by
+ * message. Nothing depends on timing: the test waits for messages, and
+ * Check's timeout only catches a hang.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <wave/wave.h>
+
+#include "check_run.h"
+#include "mem_util.h"
+#include "session/proto.h"
+
+#define CS (64u * KIB)
+#define NCH 8u
+
+struct sagent {
+	char dir[64];
+	char uri[128];
+	struct wave_chan_listener *l;
+	struct wave_chan *ch;
+	pthread_t thr;
+	struct wave_mem *m; /* polled while the agent waits */
+};
+
+/* Accepts the host and welcomes it (on a thread: the host blocks). */
+static void *sa_accept(void *arg)
+{
+	struct sagent *sa = arg;
+	struct wave_welcome w = { WAVE_PROTO_MAJOR, WAVE_PROTO_MINOR,
+				  WAVE_HOST_DOMAIN(WAVE_DOMAIN_MEM), 50, 60000, 7 };
+	struct wave_hello he;
+	struct wave_msg m;
+	int n;
+
+	ck_assert_int_eq(wave_chan_accept(sa->l, WAVE_MS(30000), &sa->ch), 0);
+	while ((n = wave_chan_recv_burst(sa->ch, &m, 1)) == 0)
+		wave_chan_wait(sa->ch, 1000000);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(wave_proto_hello_decode(&m, &he), 0);
+	ck_assert_uint_eq(he.domains, WAVE_HOST_DOMAIN(WAVE_DOMAIN_MEM));
+	wave_proto_welcome(&w, &m);
+	ck_assert_int_eq(wave_chan_send_burst(sa->ch, &m, 1), 1);
+	return NULL;
+}
+
+/* The next message from the host that is not a heartbeat, a TICK or (but
+ * when @type asks for one) a PRESSURE. */
+static void sa_expect(struct sagent *sa, uint16_t type, struct wave_mem_msg *d)
+{
+	struct wave_msg m;
+	int n, ret;
+
+	for (;;) {
+		n = wave_chan_recv_burst(sa->ch, &m, 1);
+		ck_assert_int_ge(n, 0);
+		if (n == 1 && (m.type == WAVE_CTL_HEARTBEAT || m.type == WAVE_MEM_TICK ||
+			       (m.type == WAVE_MEM_PRESSURE && type != WAVE_MEM_PRESSURE)))
+			continue;
+		if (n == 1)
+			break;
+		ck_assert_int_ge(wave_mem_poll(sa->m, 0), 0);
+		usleep(100);
+	}
+	ret = wave_mem_msg_decode(&m, 3, d);
+	ck_assert_msg(ret == 0, "type 0x%04x: %s", m.type, wave_strerror(ret));
+	ck_assert_msg(d->type == type, "got %s, expected %s", wave_mem_msg_type_name(d->type),
+		      wave_mem_msg_type_name(type));
+}
+
+static void sa_send(struct sagent *sa, const struct wave_mem_msg *d)
+{
+	struct wave_msg m;
+
+	ck_assert_int_eq(wave_mem_msg_encode(d, 3, &m), 0);
+	ck_assert_int_eq(wave_chan_send_burst(sa->ch, &m, 1), 1);
+}
+
+static void send_decision(struct sagent *sa, uint16_t type, uint64_t chunk, uint64_t seq,
+			  uint32_t tier)
+{
+	sa_send(sa, &(struct wave_mem_msg){ .type = type, .chunk = chunk, .seq = seq,
+					    .tier = tier });
+}
+
+/* The OUTCOME of the next decision answered, checked. */
+static void expect_outcome(struct sagent *sa, uint16_t type, uint64_t chunk, uint64_t seq,
+			   uint32_t tier, unsigned result)
+{
+	struct wave_mem_msg o;
+
+	sa_expect(sa, WAVE_MEM_OUTCOME, &o);
+	ck_assert_msg(o.decision == type && o.chunk == chunk && o.result == result,
+		      "outcome of %s %#llx: %s (expected %s %#llx: %s)",
+		      wave_mem_msg_type_name(o.decision), (unsigned long long)o.chunk,
+		      wave_result_name(o.result), wave_mem_msg_type_name(type),
+		      (unsigned long long)chunk, wave_result_name(result));
+	ck_assert_uint_eq(o.seq, seq);
+	ck_assert_uint_eq(o.tier, tier);
+	ck_assert_uint_eq(o.new_seq, result == WAVE_COMMITTED ? seq + 1 : 0);
+}
+
+static void decide(struct sagent *sa, uint16_t type, uint64_t chunk, uint64_t seq, uint32_t tier,
+		   unsigned result)
+{
+	send_decision(sa, type, chunk, seq, tier);
+	expect_outcome(sa, type, chunk, seq, tier, result);
+}
+
+static void expect_chunk(struct sagent *sa, uint16_t type, uint64_t chunk, uint32_t tier,
+			 uint64_t seq)
+{
+	struct wave_mem_msg d;
+
+	sa_expect(sa, type, &d);
+	ck_assert_uint_eq(d.chunk, chunk);
+	ck_assert_uint_eq(d.tier, tier);
+	ck_assert_uint_eq(d.seq, seq);
+}
+
+/* A region's REGION_ADD: its id, 8 chunks of 64 KiB in tier 0. */
+static void expect_region(struct sagent *sa, uint32_t id)
+{
+	struct wave_mem_msg d;
+
+	sa_expect(sa, WAVE_MEM_REGION_ADD, &d);
+	ck_assert_uint_eq(d.region, id);
+	ck_assert_uint_eq(d.count, NCH);
+	ck_assert_uint_eq(d.chunk_size, CS);
+	ck_assert_uint_eq(d.tier, 0);
+	ck_assert_uint_eq(d.seq, 0);
+}
+
+/* SETUP: tier 0 holds 6 chunks, tier 1 (NUMA) 2, the far tier no limit. */
+static void expect_setup(struct sagent *sa)
+{
+	struct wave_mem_msg d;
+
+	sa_expect(sa, WAVE_MEM_SETUP, &d);
+	ck_assert_uint_eq(d.n, 3);
+	ck_assert_uint_eq(d.kind[0], WAVE_MEM_KIND_NUMA);
+	ck_assert_uint_eq(d.kind[1], WAVE_MEM_KIND_NUMA);
+	ck_assert_uint_eq(d.kind[2], WAVE_MEM_KIND_FAR);
+	ck_assert_uint_eq(d.capacity[0], 6);
+	ck_assert_uint_eq(d.capacity[1], 2);
+	ck_assert_uint_eq(d.capacity[2], WAVE_MEM_CAP_NONE);
+}
+
+static struct wave_mem_stats stats(struct wave_mem *m)
+{
+	struct wave_mem_stats st;
+
+	ck_assert_int_eq(wave_mem_stats(m, &st), 0);
+	return st;
+}
+
+/* A manager bound to the scripted agent, resynced (an empty SETUP). */
+static struct wave_mem *connect_mem(struct sagent *sa)
+{
+	struct wave_host_opts ho;
+	struct wave_mem_opts o;
+	struct wave_mem *m = NULL;
+	struct wave_error err;
+	char tmpl[] = "/tmp/wave-mem-link-XXXXXX";
+	int ret;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(sa->dir, sizeof(sa->dir), "%s", tmpl);
+	snprintf(sa->uri, sizeof(sa->uri), "shm://%s/agent.sock", sa->dir);
+	ck_assert_int_eq(wave_chan_listen(sa->uri, NULL, &sa->l), 0);
+	ck_assert_int_eq(pthread_create(&sa->thr, NULL, sa_accept, sa), 0);
+	wave_host_opts_init(&ho);
+	/* The scripted agent sends no heartbeats: only a closed channel or a
+	 * bad message makes the host lose it. */
+	ho.heartbeat_timeout_ms = 600000;
+	ho.connect_timeout_ms = 30000;
+	ho.reconnect_min_ms = 1;
+	ho.reconnect_max_ms = 2;
+	wave_mem_opts_init(&o);
+	o.n_tiers = 3;
+	o.tiers[0].capacity = 6 * CS;
+	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_NUMA, WAVE_MEM_NODE_ANY, 2 * CS };
+	o.tiers[2] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
+	o.min_resident_ns = 0;
+	o.agent_uri = sa->uri;
+	o.host = &ho;
+	o.agent_tick_ns = 1000000;
+	ret = wave_mem_create(&o, &m, &err);
+	ck_assert_msg(ret == 0, "wave_mem_create: %s", err.text);
+	ck_assert_int_eq(pthread_join(sa->thr, NULL), 0);
+	sa->m = m;
+	ck_assert_uint_eq(stats(m).agent, 1);
+	expect_setup(sa);
+	return m;
+}
+
+static void teardown(struct sagent *sa, struct wave_mem *m)
+{
+	char path[200];
+
+	wave_mem_destroy(m);
+	if (sa->ch)
+		wave_chan_close(sa->ch);
+	if (sa->l)
+		wave_chan_listener_close(sa->l);
+	snprintf(path, sizeof(path), "%s/agent.sock", sa->dir);
+	unlink(path);
+	rmdir(sa->dir);
+}
+
+/* A region of NCH chunks registered and filled with its pattern. */
+static char *region(struct sagent *sa, struct wave_mem *m, uint32_t *id)
+{
+	struct wave_mem_region_opts ro;
+	char *p = anon_map(NCH * CS);
+
+	wave_mem_region_opts_init(&ro);
+	ro.chunk_size = CS;
+	ck_assert_int_eq(wave_mem_region_register(m, p, NCH * CS, &ro, id), 0);
+	expect_region(sa, *id);
+	fill_pattern(p, NCH * CS, 11);
+	return p;
+}
+
+START_TEST(every_outcome)
+{
+	struct sagent sa = { 0 };
+	struct wave_mem *m = connect_mem(&sa);
+	struct wave_mem_stats st;
+	uint32_t id;
+	char *p = region(&sa, m, &id);
+	uint64_t c[NCH];
+
+	for (unsigned i = 0; i < NCH; i++)
+		c[i] = wave_mem_chunk_id(id, i);
+	/* Victims: two prestaged; one based on a seq the chunk never had, one
+	 * to a tier that is not the next slower one, answered at once. */
+	send_decision(&sa, WAVE_MEM_VICTIM, c[6], 0, 1);
+	send_decision(&sa, WAVE_MEM_VICTIM, c[7], 0, 1);
+	decide(&sa, WAVE_MEM_VICTIM, c[0], 5, 1, WAVE_ABORT_STALE);
+	decide(&sa, WAVE_MEM_VICTIM, c[0], 0, 2, WAVE_ABORT_NOT_ELIGIBLE);
+	/* Tier 0 holds 8 chunks for 6: the prestaged victims go, in order. */
+	ck_assert_int_eq(wave_mem_relieve(m), 2);
+	expect_outcome(&sa, WAVE_MEM_VICTIM, c[6], 0, 1, WAVE_COMMITTED);
+	expect_outcome(&sa, WAVE_MEM_VICTIM, c[7], 0, 1, WAVE_COMMITTED);
+	ck_assert_uint_eq(stats(m).victims_used, 2);
+	ck_assert_uint_eq(chunk_info(m, c[6]).tier, 1);
+	/* Migrations: tier 1 is full (busy), a commit, a stale one, one
+	 * already there, and two about chunks the host does not own. */
+	decide(&sa, WAVE_MEM_MIGRATE, c[1], 0, 1, WAVE_ABORT_BUSY);
+	decide(&sa, WAVE_MEM_MIGRATE, c[0], 0, 2, WAVE_COMMITTED);
+	ck_assert_uint_eq(chunk_info(m, c[0]).tier, 2);
+	decide(&sa, WAVE_MEM_MIGRATE, c[0], 0, 0, WAVE_ABORT_STALE);
+	decide(&sa, WAVE_MEM_MIGRATE, c[1], 0, 0, WAVE_ABORT_NOT_ELIGIBLE);
+	decide(&sa, WAVE_MEM_MIGRATE, wave_mem_chunk_id(id + 1, 0), 0, 1, WAVE_ABORT_GONE);
+	decide(&sa, WAVE_MEM_MIGRATE, wave_mem_chunk_id(id, NCH), 0, 1, WAVE_ABORT_INVALID);
+	st = stats(m);
+	ck_assert_uint_eq(st.agent_refused, 2);
+	ck_assert_uint_eq(st.agent_decisions, 10);
+	/* Host-side changes: the application's migration, then a fault. */
+	ck_assert_int_eq(wave_mem_migrate(m, c[5], 0, 2), WAVE_COMMITTED);
+	expect_chunk(&sa, WAVE_MEM_CHUNK_CHANGED, c[5], 2, 1);
+	ck_assert_int_eq(check_pattern(p + 5 * CS, CS, 11 + 5 * CS / 8), -1);
+	expect_chunk(&sa, WAVE_MEM_FAULT, c[5], 0, 2);
+	/* Prefetches: one with room (committed), one into a tier that is not
+	 * faster (answered at once), one with no room: it waits. */
+	send_decision(&sa, WAVE_MEM_PREFETCH, c[0], 1, 0);
+	expect_outcome(&sa, WAVE_MEM_PREFETCH, c[0], 1, 0, WAVE_COMMITTED);
+	ck_assert_uint_eq(chunk_info(m, c[0]).tier, 0);
+	decide(&sa, WAVE_MEM_PREFETCH, c[1], 0, 1, WAVE_ABORT_NOT_ELIGIBLE);
+	send_decision(&sa, WAVE_MEM_PREFETCH, c[6], 1, 0);
+	while (stats(m).agent_decisions < 13)
+		ck_assert_int_ge(wave_mem_poll(m, 0), 0);
+	for (int k = 0; k < 20; k++)
+		ck_assert_int_eq(wave_mem_poll(m, 0), 0);
+	ck_assert_uint_eq(chunk_info(m, c[6]).tier, 1);
+	ck_assert_int_eq(check_pattern(p, NCH * CS, 11), -1);
+	teardown(&sa, m);
+}
+END_TEST
+
+START_TEST(samples_batched)
+{
+	struct sagent sa = { 0 };
+	struct wave_mem *m = connect_mem(&sa);
+	struct wave_mem_msg d;
+	uint32_t id;
+	char *p = region(&sa, m, &id);
+	const void *a[64];
+
+	/* 64 accesses to two chunks are one SAMPLES message of two entries. */
+	for (unsigned k = 0; k < 64; k++)
+		a[k] = p + (k % 2 ? 3 : 2) * CS + k * 8;
+	ck_assert_int_eq(wave_mem_report_access(m, a, 64), 64);
+	sa_expect(&sa, WAVE_MEM_SAMPLES, &d);
+	ck_assert_uint_eq(d.region, id);
+	ck_assert_uint_eq(d.n, 2);
+	ck_assert_uint_eq(d.index[0], 2);
+	ck_assert_uint_eq(d.index[1], 3);
+	ck_assert_uint_eq(d.accesses[0], 1);
+	/* Once told, a chunk is told again at its next access. */
+	ck_assert_int_eq(wave_mem_report_access(m, a, 1), 1);
+	sa_expect(&sa, WAVE_MEM_SAMPLES, &d);
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_uint_eq(d.index[0], 2);
+	teardown(&sa, m);
+}
+END_TEST
+
+START_TEST(bad_message_then_resync)
+{
+	struct sagent sa = { 0 };
+	struct wave_mem *m = connect_mem(&sa);
+	struct wave_mem_stats st;
+	struct wave_msg w;
+	uint32_t id;
+	char *p = region(&sa, m, &id);
+	uint64_t c0 = wave_mem_chunk_id(id, 0), c4 = wave_mem_chunk_id(id, 4);
+
+	decide(&sa, WAVE_MEM_MIGRATE, c4, 0, 2, WAVE_COMMITTED);
+	/* A decision with a reserved byte set: the agent is dropped. */
+	ck_assert_int_eq(wave_mem_msg_encode(&(struct wave_mem_msg){ .type = WAVE_MEM_MIGRATE,
+								    .chunk = c0, .tier = 2 },
+					     3, &w), 0);
+	w.payload.u8[20] = 1;
+	ck_assert_int_eq(wave_chan_send_burst(sa.ch, &w, 1), 1);
+	do
+		ck_assert_int_ge(wave_mem_poll(m, 0), 0);
+	while (stats(m).agent);
+	st = stats(m);
+	ck_assert_uint_eq(st.agent_bad, 1);
+	ck_assert_uint_eq(st.agent_fallbacks, 1);
+	ck_assert_uint_eq(chunk_info(m, c0).tier, 0); /* not carried out */
+	/* Without an agent: the application's changes and faults go on. */
+	ck_assert_int_eq(migrate_now(m, c0, 2), WAVE_COMMITTED);
+	/* c4 comes back; tier 0 (8 chunks for 6) is relieved by the CLOCK. */
+	ck_assert_int_eq(check_pattern(p + 4 * CS, CS, 11 + 4 * CS / 8), -1);
+	/* The fault thread relieves the tier after it woke us: wait for it
+	 * (the test's timeout bounds the wait). */
+	while (stats(m).local_demotions < 1)
+		ck_assert_int_ge(wave_mem_poll(m, WAVE_MS(1)), 0);
+	/* The agent comes back: the tiers, the region, the chunks that are
+	 * not in tier 0 at seq 0, in order. */
+	wave_chan_close(sa.ch);
+	sa.ch = NULL;
+	ck_assert_int_eq(pthread_create(&sa.thr, NULL, sa_accept, &sa), 0);
+	do
+		ck_assert_int_ge(wave_mem_poll(m, 0), 0);
+	while (!stats(m).agent);
+	ck_assert_int_eq(pthread_join(sa.thr, NULL), 0);
+	expect_setup(&sa);
+	expect_region(&sa, id);
+	for (unsigned i = 0; i < NCH; i++) {
+		uint64_t c = wave_mem_chunk_id(id, i);
+		struct wave_mem_chunk_info ci = chunk_info(m, c);
+
+		if (ci.tier || ci.seq)
+			expect_chunk(&sa, WAVE_MEM_CHUNK_CHANGED, c, ci.tier, ci.seq);
+	}
+	ck_assert_uint_eq(chunk_info(m, c0).tier, 2);
+	ck_assert_uint_eq(chunk_info(m, c4).seq, 2);
+	ck_assert_uint_eq(stats(m).agent_resyncs, 2);
+	/* The new agent decides (tier 0 is full: a demotion). */
+	ck_assert_uint_eq(chunk_info(m, c4).tier, 0);
+	decide(&sa, WAVE_MEM_MIGRATE, c4, 2, 2, WAVE_COMMITTED);
+	ck_assert_int_eq(check_pattern(p, NCH * CS, 11), -1);
+	teardown(&sa, m);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("mem_link");
+	TCase *tc = tcase_create("scripted");
+
+	tcase_add_test(tc, every_outcome);
+	tcase_add_test(tc, samples_batched);
+	tcase_add_test(tc, bad_message_then_resync);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return wave_check_run(suite());
+}
