@@ -281,9 +281,16 @@ void dom_ctrs_register(struct dom_ctrs *c, struct wave_plugin_ctx *ctx)
 	}
 }
 
-void dom_ctrs_publish(struct dom_ctrs *c, struct wave_plugin_ctx *ctx,
-		      const uint64_t v[DOM_CTR_COUNT])
+void dom_ctrs_publish(struct dom_ctrs *c, struct wave_plugin_ctx *ctx, uint64_t committed,
+		      const uint64_t aborted[WAVE_RESULT_COUNT], uint64_t events_refused,
+		      const struct dec_refusals *r)
 {
+	uint64_t v[DOM_CTR_COUNT] = { [DOM_CTR_COMMITTED] = committed,
+				      [DOM_CTR_EVENTS_REFUSED] = events_refused,
+				      [DOM_CTR_DECISIONS_REFUSED] = dec_refusals_total(r) };
+
+	for (unsigned res = 1; res < WAVE_RESULT_COUNT; res++)
+		v[DOM_CTR_ABORTED] += aborted[res];
 	for (unsigned i = 0; i < DOM_CTR_COUNT; i++) {
 		if (v[i] > c->pub[i])
 			wave_plugin_counter_add(ctx, c->id[i], v[i] - c->pub[i]);

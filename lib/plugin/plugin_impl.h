@@ -105,8 +105,11 @@ struct dom_ctrs {
 
 /* Registers the four in @ctx (a new instance: after a hot swap too). */
 void dom_ctrs_register(struct dom_ctrs *c, struct wave_plugin_ctx *ctx);
-/* Publishes the domain's totals @v, indexed by DOM_CTR_*. */
-void dom_ctrs_publish(struct dom_ctrs *c, struct wave_plugin_ctx *ctx,
-		      const uint64_t v[DOM_CTR_COUNT]);
+/* Publishes the domain's totals, read in place after every message:
+ * @committed, @aborted by enum wave_result (index 0, committed, is not
+ * read), @events_refused, and the decisions refused in @r. */
+void dom_ctrs_publish(struct dom_ctrs *c, struct wave_plugin_ctx *ctx, uint64_t committed,
+		      const uint64_t aborted[WAVE_RESULT_COUNT], uint64_t events_refused,
+		      const struct dec_refusals *r);
 
 #endif /* WAVE_AGENT_PLUGIN_IMPL_H */

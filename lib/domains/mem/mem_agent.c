@@ -46,21 +46,16 @@ static int check_ops(const struct wave_plugin_desc *d, const char *src, struct w
 	return 0;
 }
 
-/* Publishes the state's statistics into the instance's counters. */
+/* Publishes the state's statistics into the instance's counters; runs
+ * after every message, so it reads them in place. */
 static void counters_update(struct mem_agent *s, struct wave_plugin_ctx *ctx)
 {
-	struct wave_mem_state_stats st;
-	uint64_t v[DOM_CTR_COUNT] = { 0 };
+	const struct wave_mem_state_stats *st = &s->st->stats;
 
-	if (wave_mem_state_stats(s->st, &st) < 0)
-		return;
-	v[DOM_CTR_COMMITTED] = st.committed;
-	for (unsigned r = 1; r < WAVE_RESULT_COUNT; r++)
-		v[DOM_CTR_ABORTED] += st.aborted[r];
-	v[DOM_CTR_EVENTS_REFUSED] = st.bad_msgs + st.unknown + st.dup_region + st.seq_backwards +
-				    st.bad_transition + st.no_memory;
-	v[DOM_CTR_DECISIONS_REFUSED] = dec_refusals_total(&s->st->refused);
-	dom_ctrs_publish(&s->ctrs, ctx, v);
+	dom_ctrs_publish(&s->ctrs, ctx, st->committed, st->aborted,
+			 st->bad_msgs + st->unknown + st->dup_region + st->seq_backwards +
+				 st->bad_transition + st->no_memory,
+			 &s->st->refused);
 }
 
 /* ---- a host's messages ------------------------------------------------------- */

@@ -57,21 +57,15 @@ static void tick(struct wave_plugin_ctx *ctx, uint64_t now_ns)
 	(void)rpc_ops(ctx)->tick(ctx, now_ns);
 }
 
-/* Publishes the model's statistics into the instance's counters. */
+/* Publishes the model's statistics into the instance's counters; runs
+ * after every message, so it reads them in place. */
 static void counters_update(struct rpc_agent *a, struct wave_plugin_ctx *ctx)
 {
-	struct wave_rpc_stats_agent s;
-	uint64_t v[DOM_CTR_COUNT] = { 0 };
+	const struct wave_rpc_stats_agent *s = &a->st->stats;
 
-	if (wave_rpc_state_stats(a->st, &s) < 0)
-		return;
-	v[DOM_CTR_COMMITTED] = s.committed;
-	for (unsigned r = 1; r < WAVE_RESULT_COUNT; r++)
-		v[DOM_CTR_ABORTED] += s.aborted[r];
-	v[DOM_CTR_EVENTS_REFUSED] = s.bad_msgs + s.dup_worker + s.unknown_worker +
-				    s.bad_transition;
-	v[DOM_CTR_DECISIONS_REFUSED] = dec_refusals_total(&a->st->refused);
-	dom_ctrs_publish(&a->ctrs, ctx, v);
+	dom_ctrs_publish(&a->ctrs, ctx, s->committed, s->aborted,
+			 s->bad_msgs + s->dup_worker + s->unknown_worker + s->bad_transition,
+			 &a->st->refused);
 }
 
 /* The host's SETUP: its sizes. Return: 0, or -1 to drop the host. */

@@ -75,15 +75,11 @@ static int check_ops(const struct wave_plugin_desc *d, const char *src, struct w
 static void counters_update(struct sched_agent *s, struct wave_plugin_ctx *ctx)
 {
 	const struct wave_sched_stats *st = &s->st->stats;
-	uint64_t v[DOM_CTR_COUNT] = { 0 };
 
-	v[DOM_CTR_COMMITTED] = st->committed;
-	for (unsigned r = 1; r < WAVE_SCHED_RESULT_COUNT; r++)
-		v[DOM_CTR_ABORTED] += st->aborted[r];
-	v[DOM_CTR_EVENTS_REFUSED] = st->bad_msgs + st->unknown_task + st->dup_new +
-				    st->seq_backwards + st->bad_transition + st->no_memory;
-	v[DOM_CTR_DECISIONS_REFUSED] = dec_refusals_total(&s->st->refused);
-	dom_ctrs_publish(&s->ctrs, ctx, v);
+	dom_ctrs_publish(&s->ctrs, ctx, st->committed, st->aborted,
+			 st->bad_msgs + st->unknown_task + st->dup_new + st->seq_backwards +
+				 st->bad_transition + st->no_memory,
+			 &s->st->refused);
 }
 
 /* ---- a host's messages ------------------------------------------------------- */
