@@ -9,11 +9,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <wave/host.h>
 
@@ -654,6 +656,31 @@ int host_wait_prepare(struct wave_host *h, int *fd, uint64_t *due)
 	 * by another thread while the caller sleeps on it. */
 	*fd = fcntl(ret, F_DUPFD_CLOEXEC, 0);
 	return *fd < 0 ? -ENOTSUP : 0;
+}
+
+void host_sleep(struct wave_host *h, pthread_mutex_t *lock, uint64_t due, bool short_step)
+{
+	uint64_t session_due = due, now;
+	int fd = -1, ret = h ? host_wait_prepare(h, &fd, &session_due) : 0;
+	struct timespec ts;
+
+	if (ret == 1)
+		return; /* a message is there: look at once */
+	now = wave_now_ns();
+	due = wave_min_u64(due, session_due);
+	if (ret == -ENOTSUP || short_step)
+		due = wave_min_u64(due, now + HOST_SLEEP_STEP_NS); /* someone must look */
+	if (due > now) {
+		ts = wave_timespec(due - now);
+		pthread_mutex_unlock(lock);
+		if (fd >= 0)
+			(void)ppoll(&(struct pollfd){ fd, POLLIN, 0 }, 1, &ts, NULL);
+		else
+			(void)nanosleep(&ts, NULL);
+		pthread_mutex_lock(lock);
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 void host_set_mailboxes(struct wave_host *h, uint32_t n)

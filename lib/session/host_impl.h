@@ -14,6 +14,7 @@
 #ifndef WAVE_SESSION_HOST_IMPL_H
 #define WAVE_SESSION_HOST_IMPL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -94,6 +95,16 @@ int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n);
  * *@fd -1 when there is no channel to sleep on (sleep until *@due); or
  * -ENOTSUP when the channel cannot wake a sleeper (poll it now and then). */
 int host_wait_prepare(struct wave_host *h, int *fd, uint64_t *due);
+
+/* The longest host_sleep() sleeps when nothing could wake it. */
+#define HOST_SLEEP_STEP_NS UINT64_C(1000000)
+
+/* For a domain's poll call: sleeps, @lock released, until the agent sends
+ * something, the session needs wave_host_poll(), or @due (absolute
+ * CLOCK_MONOTONIC ns), whichever comes first; at most HOST_SLEEP_STEP_NS
+ * when the channel cannot wake a sleeper or @short_step (the caller has
+ * work to retry). @h may be NULL: then it sleeps until @due. */
+void host_sleep(struct wave_host *h, pthread_mutex_t *lock, uint64_t due, bool short_step);
 
 /* Before host_start(): the channels the session opens hold @n mailboxes
  * (wave_chan_opts.mailboxes), for the one domain that asks. */

@@ -26,7 +26,6 @@
  * sequence number it has, which it refuses as not advancing (no harm).
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,7 +41,6 @@
 #define LINK_BATCH 64u           /* events gathered before they leave */
 #define LOG_MAX (1u << 20)        /* changes waiting; more: resync */
 #define PREFETCH_MAX 4096u
-#define WAIT_STEP_NS 1000000u     /* a poll's sleep on a channel that cannot wake it */
 
 /* A recorded change, or a victim's end: a mem message to be. */
 struct lent {
@@ -506,34 +504,6 @@ static int progress(struct wave_mem *m)
 	return done;
 }
 
-/* Sleeps, the lock released, until the agent may have sent something,
- * the session needs a poll, the next tick, or @deadline. */
-static void sleep_until(struct wave_mem *m, uint64_t deadline)
-{
-	struct mem_link *l = m->link;
-	uint64_t due = wave_min_u64(deadline, l->next_tick), now;
-	int fd = -1, ret = host_wait_prepare(l->h, &fd, &due);
-	struct timespec ts;
-
-	if (ret == 1)
-		return;
-	now = wave_now_ns();
-	due = wave_min_u64(wave_min_u64(due, deadline), l->next_tick);
-	if (ret == -ENOTSUP || l->n_pf)
-		due = wave_min_u64(due, now + WAIT_STEP_NS);
-	if (due > now) {
-		ts = wave_timespec(due - now);
-		pthread_mutex_unlock(&l->lock);
-		if (fd >= 0)
-			(void)ppoll(&(struct pollfd){ fd, POLLIN, 0 }, 1, &ts, NULL);
-		else
-			(void)nanosleep(&ts, NULL);
-		pthread_mutex_lock(&l->lock);
-	}
-	if (fd >= 0)
-		close(fd);
-}
-
 WAVE_API int wave_mem_poll(struct wave_mem *m, int64_t timeout_ns)
 {
 	uint64_t deadline = wave_deadline(timeout_ns);
@@ -549,7 +519,8 @@ WAVE_API int wave_mem_poll(struct wave_mem *m, int64_t timeout_ns)
 		done += progress(m);
 		if (done || wave_now_ns() >= deadline)
 			break;
-		sleep_until(m, deadline);
+		/* Prefetches waiting for room are retried now and then. */
+		host_sleep(l->h, &l->lock, wave_min_u64(deadline, l->next_tick), l->n_pf != 0);
 	}
 	pthread_mutex_unlock(&l->lock);
 	return done;

@@ -9,7 +9,6 @@
  * other call runs under r->lock.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +20,6 @@
 #include "../../core/core.h"
 #include "../../session/host_impl.h"
 #include "rpc_host.h"
-
-/* Longest sleep of wave_rpc_poll() on a channel that cannot wake it. */
-#define WAIT_STEP_NS UINT64_C(1000000)
 
 /* ---- the table ---------------------------------------------------------- */
 
@@ -451,32 +447,6 @@ WAVE_API int wave_rpc_pick(struct wave_rpc *r, uint32_t dispatcher)
 
 /* ---- progress ---------------------------------------------------------------- */
 
-/* Sleeps, the lock released, until the agent may have sent something,
- * the session needs a poll, or @deadline. */
-static void sleep_until(struct wave_rpc *r, uint64_t deadline)
-{
-	uint64_t due = wave_min_u64(deadline, r->next_report), now;
-	int fd = -1, ret = r->h ? host_wait_prepare(r->h, &fd, &due) : 0;
-	struct timespec ts;
-
-	if (ret == 1)
-		return; /* a message is there: look at once */
-	now = wave_now_ns();
-	due = wave_min_u64(wave_min_u64(due, deadline), r->next_report);
-	if (ret == -ENOTSUP)
-		due = wave_min_u64(due, now + WAIT_STEP_NS); /* someone must look */
-	if (due > now) {
-		ts = wave_timespec(due - now);
-		pthread_mutex_unlock(&r->lock);
-		if (fd >= 0)
-			(void)ppoll(&(struct pollfd){ fd, POLLIN, 0 }, 1, &ts, NULL);
-		else
-			(void)nanosleep(&ts, NULL);
-		pthread_mutex_lock(&r->lock);
-	}
-	if (fd >= 0)
-		close(fd);
-}
 
 WAVE_API int wave_rpc_poll(struct wave_rpc *r, int64_t timeout_ns)
 {
@@ -490,7 +460,7 @@ WAVE_API int wave_rpc_poll(struct wave_rpc *r, int64_t timeout_ns)
 		done += rpc_progress(r, false);
 		if (done || wave_now_ns() >= deadline)
 			break;
-		sleep_until(r, deadline);
+		host_sleep(r->h, &r->lock, wave_min_u64(deadline, r->next_report), false);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return done;
