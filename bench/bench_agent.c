@@ -115,7 +115,8 @@ static int parse_args(int argc, char **argv, struct opts *p)
 	int o, ret = 0;
 
 	memset(p, 0, sizeof(*p));
-	p->cfg = (struct bench_cfg){ .iters = 200000, .reps = 5, .tput_ms = 300, .run_wave = true };
+	p->cfg = (struct bench_cfg){ .iters = 200000, .reps = 5, .tput_ms = 300, .run_wave = true,
+				     .max_offcpu = BENCH_OFFCPU_MAX_DEFAULT };
 	p->clk = BENCH_CLOCK_TSC;
 	p->plugin_dir = BENCH_PLUGIN_DIR;
 	while (ret == 0 && (o = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
