@@ -14,9 +14,10 @@
  * the policy, in closed loop:
  *  - each bucket's arrivals go to the worker the model's table names
  *    (none live: unrouted); a worker is a FIFO server fed its period's
- *    requests evenly spaced over the period, each at its mean cost, its
- *    backlog carried into the next period; each request's wait (arrival
- *    to the start of its service) is measured;
+ *    requests at random times over the period (a seeded generator: the
+ *    same trace gives the same times), each at its mean cost, its backlog
+ *    carried into the next period; each request's wait (arrival to the
+ *    start of its service) is measured;
  *  - at each period's end the agent hears each worker's LOAD (queue depth,
  *    busy time, completions and service time, from the model's queues),
  *    the recorded ARRIVALS and the REPORT;
@@ -62,6 +63,7 @@ struct rhost {
 	uint64_t *arr;               /* per entry, this period */
 	struct mworker *w;
 	uint64_t now;
+	uint64_t rng;                /* arrival times: seeded, so deterministic */
 	double mean_cost;            /* the trace's so far */
 	uint64_t cost_n;
 	/* playing against a policy */
@@ -321,20 +323,32 @@ static double period_mean(struct rhost *h)
 	return (double)sum / (double)n;
 }
 
-/* Worker @wi's requests of the period [@start, @end), evenly spaced, each
- * at its mean cost, through its FIFO. Then its LOAD for the agent. */
+/* A uniform double in [0, 1): xorshift64*, seeded at the start. */
+static double uniform(struct rhost *h)
+{
+	h->rng ^= h->rng >> 12;
+	h->rng ^= h->rng << 25;
+	h->rng ^= h->rng >> 27;
+	return (double)((h->rng * UINT64_C(2685821657736338717)) >> 11) / 9007199254740992.0;
+}
+
+/* Worker @wi's requests of the period from @start to @end, at random
+ * gaps (uniform, their mean the period over the requests: a few may fall
+ * past the end), each at its mean cost, through its FIFO. Then its LOAD
+ * for the agent. */
 static int serve(struct rhost *h, uint32_t wi, double start, double end)
 {
 	struct mworker *w = &h->w[wi];
 	double s = w->arrivals ? w->work / (double)w->arrivals : 0;
 	double gap = w->arrivals ? (end - start) / (double)w->arrivals : 0;
-	double before = w->free_at > start ? w->free_at - start : 0, left;
+	double before = w->free_at > start ? w->free_at - start : 0, left, at = start;
 	struct wave_rpc_msg d = { .type = WAVE_RPC_LOAD, .worker = wi };
 
 	for (uint64_t k = 0; k < w->arrivals; k++) {
-		double at = start + ((double)k + 0.5) * gap;
-		double begin = w->free_at > at ? w->free_at : at;
+		double begin;
 
+		at += 2 * gap * uniform(h);
+		begin = w->free_at > at ? w->free_at : at;
 		replay_hist_add(&h->waits, (uint64_t)(begin - at), 1);
 		w->free_at = begin + s;
 	}
@@ -481,6 +495,7 @@ static int host_init(struct rhost *h, const struct wave_msg *setup, const struct
 	h->dims = s->dims;
 	h->n_entries = s->dims.n_buckets + s->dims.n_classes;
 	h->epoch = s->epoch;
+	h->rng = UINT64_C(0x2545f4914f6cdd1d);
 	h->table = malloc(h->n_entries * sizeof(*h->table));
 	h->rec = malloc(h->n_entries * sizeof(*h->rec));
 	h->seq = calloc(h->n_entries, sizeof(*h->seq));

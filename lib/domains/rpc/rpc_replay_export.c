@@ -37,14 +37,18 @@ static int put(char *buf, size_t size, int len, const char *fmt, ...)
 	return n < 0 || (size_t)(len + n) >= size ? -1 : len + n;
 }
 
-/* The sizes of the trace's header SETUP, if it has one. */
-static int dims_of(const struct trace_meta *meta, struct wave_rpc_msg *s)
+/* The sizes of the trace's header SETUP, else the largest a host may
+ * announce (a message naming more then fails to decode). */
+static struct wave_rpc_dims dims_of(const struct trace_meta *meta)
 {
+	struct wave_rpc_msg s;
+
 	for (unsigned i = 0; i < meta->n_setup; i++)
 		if (meta->setup[i].type == WAVE_RPC_SETUP &&
-		    wave_rpc_msg_decode(&meta->setup[i], NULL, s) == 0)
-			return 0;
-	return -1;
+		    wave_rpc_msg_decode(&meta->setup[i], NULL, &s) == 0)
+			return s.dims;
+	return (struct wave_rpc_dims){ WAVE_RPC_MAX_BUCKETS, WAVE_RPC_MAX_CLASSES,
+				       WAVE_RPC_MAX_WORKERS, WAVE_RPC_MAX_DISPATCHERS };
 }
 
 static int describe_msg(const struct wave_rpc_msg *d, char *buf, size_t size)
@@ -97,11 +101,10 @@ static int describe_msg(const struct wave_rpc_msg *d, char *buf, size_t size)
 int rpc_replay_describe(const struct trace_meta *meta, const struct wave_msg *m, char *buf,
 			size_t size)
 {
-	struct wave_rpc_msg s, d;
+	struct wave_rpc_dims dims = dims_of(meta);
+	struct wave_rpc_msg d;
 
-	/* Without the sizes only a SETUP decodes. */
-	if (m->type == WAVE_RPC_SETUP ? wave_rpc_msg_decode(m, NULL, &d) < 0
-	    : dims_of(meta, &s) < 0 || wave_rpc_msg_decode(m, &s.dims, &d) < 0)
+	if (wave_rpc_msg_decode(m, m->type == WAVE_RPC_SETUP ? NULL : &dims, &d) < 0)
 		return -1;
 	return describe_msg(&d, buf, size) < 0 ? -1 : 0;
 }
