@@ -43,13 +43,13 @@ mem() { # mem <name> <plugin> <params> <ops>
 rpc() { # rpc <name> <plugin> <params>
 	agent "$1" rpc "$2" "$3"
 	"$build/examples/wave-example-rpcserver" --udp --port 0 --workers 3 --steer bpf \
-		--buckets 16 --agent "shm://$dir/agent.sock" --work-us 300 --report-us 10000 \
+		--buckets 16 --agent "shm://$dir/agent.sock" --work-us 50 --report-us 10000 \
 		--duration 4 > "$dir/srv.out" 2>&1 &
 	srv=$!
 	while ! grep -q ready "$dir/srv.out"; do sleep 0.05; done
 	port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/srv.out")
 	clients=
-	for mps in 600 400 300 200 100 50; do
+	for mps in 800 500 300 200 100 50; do
 		sockperf under-load -i 127.0.0.1 -p "$port" --mps "$mps" -m 64 -t 2 \
 			> /dev/null 2>&1 &
 		clients="$clients $!"

@@ -44,9 +44,17 @@
 
 #define WORKER_FIGURES 8      /* the first workers get a busy figure each */
 #define SETTLE_MAX (1u << 22) /* messages one event may cause */
+#define BACKLOG_MAX (1u << 24) /* unfinished requests a worker may hold */
+
+/* A request the model's worker has not finished. */
+struct preq {
+	double begin, cost;
+};
 
 struct mworker {
 	bool live, seen;
+	struct preq *q;                 /* not finished, in order: q[qh..qh+qn) */
+	size_t qh, qn, qcap;
 	uint32_t gen;
 	double free_at;                 /* the model's FIFO: when its work is done */
 	uint64_t rec_completions, rec_service; /* recorded LOAD, this period */
@@ -336,13 +344,32 @@ static double uniform(struct rhost *h)
  * gaps (uniform, their mean the period over the requests: a few may fall
  * past the end), each at its mean cost, through its FIFO. Then its LOAD
  * for the agent. */
+static int backlog_push(struct mworker *w, double begin, double cost)
+{
+	if (w->qh + w->qn == w->qcap && w->qh) {
+		memmove(w->q, w->q + w->qh, w->qn * sizeof(*w->q));
+		w->qh = 0;
+	} else if (w->qn == w->qcap) {
+		size_t cap = w->qcap ? w->qcap * 2 : 256;
+		struct preq *q = cap <= BACKLOG_MAX ? realloc(w->q, cap * sizeof(*q)) : NULL;
+
+		if (!q)
+			return -ENOBUFS;
+		w->q = q;
+		w->qcap = cap;
+	}
+	w->q[w->qh + w->qn++] = (struct preq){ begin, cost };
+	return 0;
+}
+
 static int serve(struct rhost *h, uint32_t wi, double start, double end)
 {
 	struct mworker *w = &h->w[wi];
 	double s = w->arrivals ? w->work / (double)w->arrivals : 0;
 	double gap = w->arrivals ? (end - start) / (double)w->arrivals : 0;
-	double before = w->free_at > start ? w->free_at - start : 0, left, at = start;
+	double before = w->free_at > start ? w->free_at - start : 0, left, busy, at = start;
 	struct wave_rpc_msg d = { .type = WAVE_RPC_LOAD, .worker = wi };
+	int ret;
 
 	for (uint64_t k = 0; k < w->arrivals; k++) {
 		double begin;
@@ -351,18 +378,27 @@ static int serve(struct rhost *h, uint32_t wi, double start, double end)
 		begin = w->free_at > at ? w->free_at : at;
 		replay_hist_add(&h->waits, (uint64_t)(begin - at), 1);
 		w->free_at = begin + s;
+		if ((ret = backlog_push(w, begin, s)) < 0)
+			return ret;
 	}
 	left = w->free_at > end ? w->free_at - end : 0;
-	w->busy += before + w->work - left;
-	if (!s)
-		s = h->mean_cost;
-	d.queue_depth = s > 0 && left / s < 1e9 ? (uint32_t)(left / s) : 0;
+	busy = before + w->work - left;
+	if (busy < 0)
+		busy = 0; /* rounding */
+	w->busy += busy;
+	d.busy_ns = (uint64_t)busy;
+	/* What finished in the period, and what waits at its end. */
+	while (w->qn && w->q[w->qh].begin + w->q[w->qh].cost <= end) {
+		d.completions++;
+		d.service_ns += (uint64_t)w->q[w->qh].cost;
+		if ((uint64_t)w->q[w->qh].cost > d.max_service_ns)
+			d.max_service_ns = (uint64_t)w->q[w->qh].cost;
+		w->qh++;
+		w->qn--;
+	}
+	d.queue_depth = (uint32_t)(w->qn - (w->qn && w->q[w->qh].begin <= end));
 	if (d.queue_depth > h->queue_max)
 		h->queue_max = d.queue_depth;
-	d.busy_ns = (uint64_t)(before + w->work - left);
-	d.completions = s > 0 ? (uint64_t)((double)d.busy_ns / s + 0.5) : 0;
-	d.service_ns = (uint64_t)((double)d.completions * s);
-	d.max_service_ns = d.completions ? (uint64_t)s : 0;
 	w->arrivals = 0;
 	w->work = 0;
 	return w->live && (d.busy_ns || d.queue_depth) ? to_agent(h, &d) : 0;
@@ -534,6 +570,8 @@ static void host_fini(struct rhost *h)
 	free(h->seq);
 	free(h->arr);
 	free(h->staged);
+	for (uint32_t w = 0; h->w && w < h->dims.max_workers; w++)
+		free(h->w[w].q);
 	free(h->w);
 	replay_q_free(&h->to_agent);
 	replay_q_free(&h->to_host);
