@@ -29,6 +29,7 @@ for t in "$dir"/mem_*.trace "$dir"/rpc_*.trace; do
 				q && $1 != "figure" { print t, p, $1, $NF }' >> "$tmp"
 	done
 done
+chmod 644 "$tmp"
 mv "$tmp" "$out"
 trap - EXIT
 wc -l "$out"
