@@ -194,7 +194,8 @@ static struct trace_reader *rpc_trace(void)
 	rpc_ev(&tw, &dims, (struct wave_rpc_msg){ .type = WAVE_RPC_WORKER_ADD, .worker = 0,
 						  .gen = 1, .now_ns = t0 });
 	rpc_ev(&tw, &dims, (struct wave_rpc_msg){ .type = WAVE_RPC_BUCKETS, .n = 4, .epoch = 1,
-						  .e = { { 0, 1 }, { 0, 1 }, { 0, 1 }, { 0, 1 } } });
+						  .e = { { 0, 1 }, { 0, 1 }, { 0, 1 },
+							 { 0, 1 } } });
 	rpc_ev(&tw, &dims, (struct wave_rpc_msg){ .type = WAVE_RPC_WORKER_ADD, .worker = 1,
 						  .gen = 1, .now_ns = t0 });
 	for (uint64_t k = 1; k <= 2; k++) {
@@ -306,8 +307,8 @@ START_TEST(hist_quantiles)
 		double want = (double)v[(size_t)(qs[k] * 9999)];
 		double got = (double)replay_hist_quantile(&h, qs[k]);
 
-		ck_assert_msg(fabs(got - want) <= 0.032 * want + 1, "q%.3f: %.0f, exact %.0f", qs[k],
-			      got, want);
+		ck_assert_msg(fabs(got - want) <= 0.032 * want + 1, "q%.3f: %.0f, exact %.0f",
+			      qs[k], got, want);
 	}
 	ck_assert_uint_eq(replay_hist_quantile(&h, 1.0), v[9999]);
 	ck_assert_uint_eq(h.count, 10000);

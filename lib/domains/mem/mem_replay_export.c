@@ -156,7 +156,8 @@ static void migration(struct chrome *c, char ph, uint64_t t, const struct wave_m
 static void counters(struct chrome *c, const struct mhost *h, uint64_t t)
 {
 	sep(c);
-	fprintf(c->f, "{\"name\":\"chunks\",\"ph\":\"C\",\"ts\":%.3f,\"pid\":%" PRIu64 ",\"args\":{",
+	fprintf(c->f,
+		"{\"name\":\"chunks\",\"ph\":\"C\",\"ts\":%.3f,\"pid\":%" PRIu64 ",\"args\":{",
 		us(t), c->pid);
 	for (uint32_t i = 0; i < c->n_tiers; i++)
 		fprintf(c->f, "%s\"tier %" PRIu32 "\":%" PRIu64, i ? "," : "", i,

@@ -157,7 +157,8 @@ static void period(struct chrome *c, uint64_t end, uint64_t length)
 				"\"dur\":%.3f,\"pid\":%" PRIu64 ",\"tid\":%u,\"args\":{"
 				"\"completions\":%" PRIu64 ",\"service_mean_ns\":%" PRIu64
 				",\"queue_depth\":%u}}",
-				l->completions, us(start), us(l->busy_ns < length ? l->busy_ns : length),
+				l->completions, us(start),
+				us(l->busy_ns < length ? l->busy_ns : length),
 				c->pid, w, l->completions, l->service_ns / l->completions,
 				l->queue_depth);
 		}
@@ -230,7 +231,8 @@ int rpc_replay_chrome(struct trace_reader *r, FILE *f, struct wave_error *err)
 	tracks(&c, meta);
 	trace_reader_rewind(r);
 	while ((ret = trace_reader_next(r, &rec, err)) == 1)
-		if (rec.msg.type != WAVE_RPC_SETUP && wave_rpc_msg_decode(&rec.msg, &c.dims, &d) == 0)
+		if (rec.msg.type != WAVE_RPC_SETUP &&
+		    wave_rpc_msg_decode(&rec.msg, &c.dims, &d) == 0)
 			on_record(&c, &rec, &d);
 	free(c.load);
 	return ret < 0 ? ret : 0;
