@@ -75,7 +75,14 @@ uint64_t bsched_run_timeout_ns(const struct bsched_opts *o, const struct load *l
 int bsched_run_linux(const struct bsched_opts *o, struct load *l);
 int bsched_run_wave(const struct bsched_opts *o, const struct bsched_mode *m, struct load *l);
 
+/* Waits until the agent has taken control of @s (it may still be
+ * starting): 0, or -ETIMEDOUT after five seconds. */
+struct wave_sched;
+int bsched_wait_agent(struct wave_sched *s);
+
 /* `wave-bench-sched switch ...` (bench_switch.c): @argv[0] is "switch". */
 int bswitch_main(int argc, char **argv);
+/* `wave-bench-sched preempt ...` (bench_preempt.c): @argv[0] is "preempt". */
+int bpreempt_main(int argc, char **argv);
 
 #endif /* WAVE_BENCH_SCHED_H */

@@ -258,18 +258,6 @@ static int switch_loop(struct wave_sched *s, const struct sw_args *a, uint64_t *
 	return 0;
 }
 
-static int wait_for_agent(struct wave_sched *s)
-{
-	uint64_t deadline = load_now_ns() + 5000000000ull;
-
-	while (wave_sched_mode(s) != WAVE_HOST_AGENT) {
-		if (load_now_ns() > deadline)
-			return -ETIMEDOUT;
-		(void)wave_sched_poll(s, WAVE_US(1000));
-	}
-	return 0;
-}
-
 static int run_wave(const struct sw_args *a, const struct sw_mode *m, const char *uri,
 		    uint64_t *lat, unsigned warm, struct sw_run *r)
 {
@@ -298,7 +286,7 @@ static int run_wave(const struct sw_args *a, const struct sw_mode *m, const char
 		return ret;
 	}
 	if (uri)
-		ret = wait_for_agent(s);
+		ret = bsched_wait_agent(s);
 	if (ret == 0)
 		ret = switch_loop(s, a, lat, warm, &prestaged);
 	if (ret == 0 && wave_sched_host_stats(s, &st) == 0) {
