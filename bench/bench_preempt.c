@@ -8,7 +8,10 @@
  * every --tick-us) lets the other one run. Per preemption
  * (wave_sched_thread_preemption()):
  *
- *   slice     how long the thread held the CPU;
+ *   slice     how long the thread held the CPU: decide + delay;
+ *   decide    from the thread getting the CPU to the agent's PREEMPT
+ *             leaving the agent (the slice, rounded up to the host's next
+ *             tick, plus how late the agent handled that tick);
  *   delay     from the PREEMPT leaving the agent to the thread stopped,
  *             split into receive (to the host staging it: the running
  *             thread's look, or a parked thread's poll) and notice (to the
@@ -16,11 +19,14 @@
  *
  * p50 and p99 per run, medians of --runs interleaved runs, for the agent in
  * a thread of this process (onhost) and in wave-agentd over shm://
- * (offload). Off-CPU time: gaps over LOAD_OFF_CPU_NS between two clock
- * reads of a spinning thread (the machine took the CPU away); a run whose
- * threads were off their CPU more than --max-off-pct of it is dropped and
- * counted, and the medians are of the others.
+ * (offload). Waited: how long the threads of this process and of the
+ * agent's spent runnable but waiting for a CPU during the run (the
+ * kernel's schedstat run_delay: the machine gave the CPU to others); a run
+ * whose two busy threads (the one holding the CPU, the agent's) waited
+ * more than --max-wait-pct of their time is dropped and counted, and the
+ * medians are of the others.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -40,25 +46,25 @@
 
 struct pr_args {
 	struct bsched_opts o;
-	unsigned preemptions, runs, step_us, max_off_pct;
+	unsigned preemptions, runs, step_us, max_wait_pct;
 	bool quick;
 	const char *only; /* comma-separated mode names, or NULL */
 };
 
 /* One run's figures, in ns. */
 struct pr_run {
-	double slice50, slice99, delay50, delay99, recv50, notice50;
-	double off_cpu_ms, wall_ms;
+	double slice50, slice99, decide50, delay50, delay99, recv50, notice50;
+	double waited_ms, wall_ms;
 	unsigned per_thread[2]; /* preemptions of each thread */
 };
 
 /* The state the two threads share during a run. */
 struct pr_shared {
 	struct wave_sched *s;
-	uint64_t *slice, *delay, *recv, *notice; /* warm + n samples each */
+	uint64_t *slice, *decide, *delay, *recv, *notice; /* n samples each */
 	unsigned warm, n, step_ns;
+	pid_t agent; /* wave-agentd, or -1 */
 	_Atomic unsigned count, delays; /* samples taken; of them, with a delay */
-	_Atomic uint64_t off_cpu_ns;
 	_Atomic unsigned preempted[2];
 	atomic_bool stop;
 	atomic_int err;
@@ -69,17 +75,48 @@ struct pr_thread {
 	unsigned i; /* 0 or 1; task id i + 1 */
 };
 
-/* Spins for @ns, adding any gap over LOAD_OFF_CPU_NS to the off-CPU time. */
-static void spin_step(struct pr_shared *sh, uint64_t ns)
+static void spin_step(uint64_t ns)
 {
-	uint64_t t0 = load_now_ns(), prev = t0, now;
+	uint64_t t0 = load_now_ns();
 
-	do {
-		now = load_now_ns();
-		if (now - prev > LOAD_OFF_CPU_NS)
-			atomic_fetch_add(&sh->off_cpu_ns, now - prev);
-		prev = now;
-	} while (now - t0 < ns);
+	while (load_now_ns() - t0 < ns)
+		;
+}
+
+/* Nanoseconds the live threads of process @pid (0: this one) have spent
+ * runnable but waiting for a CPU: the second field of each thread's
+ * /proc/PID/task/TID/schedstat. */
+static uint64_t waited_ns(pid_t pid)
+{
+	char dir[64], path[64 + sizeof(((struct dirent *)0)->d_name) + 16];
+	unsigned long long run, wait;
+	uint64_t sum = 0;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), pid ? "/proc/%d/task" : "/proc/self/task", (int)pid);
+	if (!(d = opendir(dir)))
+		return 0;
+	while ((e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/schedstat", dir, e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue; /* it exited meanwhile */
+		if (fscanf(f, "%llu %llu", &run, &wait) == 2)
+			sum += wait;
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+/* This process's waiting, and the agent daemon's if there is one. */
+static uint64_t run_waited_ns(const struct pr_shared *sh)
+{
+	return waited_ns(0) + (sh->agent > 0 ? waited_ns(sh->agent) : 0);
 }
 
 static void record(struct pr_shared *sh, const struct wave_sched_preemption *p)
@@ -93,9 +130,11 @@ static void record(struct pr_shared *sh, const struct wave_sched_preemption *p)
 	k -= sh->warm;
 	sh->slice[k] = p->ran_ns;
 	/* A stamp the channel could not vouch for gives no delay. */
-	if (p->sent_ns && p->staged_ns >= p->sent_ns && p->stopped_ns >= p->staged_ns) {
+	if (p->sent_ns && p->staged_ns >= p->sent_ns && p->stopped_ns >= p->staged_ns &&
+	    p->sent_ns >= p->stopped_ns - p->ran_ns) {
 		unsigned d = atomic_fetch_add(&sh->delays, 1);
 
+		sh->decide[d] = p->sent_ns - (p->stopped_ns - p->ran_ns);
 		sh->delay[d] = p->stopped_ns - p->sent_ns;
 		sh->recv[d] = p->staged_ns - p->sent_ns;
 		sh->notice[d] = p->stopped_ns - p->staged_ns;
@@ -116,7 +155,7 @@ static void *pr_main(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&sh->stop)) {
-		spin_step(sh, sh->step_ns);
+		spin_step(sh->step_ns);
 		ret = wave_sched_thread_check(t);
 		if (ret == 1 && (ret = wave_sched_thread_preemption(t, &p)) == 0) {
 			atomic_fetch_add(&sh->preempted[me->i], 1);
@@ -155,8 +194,9 @@ static int run_threads(struct pr_shared *sh, struct pr_run *r)
 {
 	struct pr_thread th[2] = { { sh, 0 }, { sh, 1 } };
 	uint64_t t0 = load_now_ns(), deadline = t0 + 10000000000ull +
-			(uint64_t)(sh->warm + sh->n) * 10000000u; /* a hang, not a figure */
+			(uint64_t)(sh->warm + sh->n) * 100000000u; /* a hang, not a figure */
 	const struct timespec nap = { 0, 10000000 };
+	uint64_t waited = run_waited_ns(sh);
 	pthread_t thr[2];
 	unsigned started = 0, nd;
 
@@ -165,6 +205,8 @@ static int run_threads(struct pr_shared *sh, struct pr_run *r)
 			break;
 	while (started == 2 && !atomic_load(&sh->stop) && load_now_ns() < deadline)
 		nanosleep(&nap, NULL);
+	/* Before the threads exit, and their figures with them. */
+	waited = run_waited_ns(sh) - waited;
 	atomic_store(&sh->stop, true);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(thr[i], NULL);
@@ -178,11 +220,12 @@ static int run_threads(struct pr_shared *sh, struct pr_run *r)
 	r->wall_ms = (double)(load_now_ns() - t0) / 1e6;
 	r->slice50 = pctl(sh->slice, sh->n, 50);
 	r->slice99 = pctl(sh->slice, sh->n, 99);
+	r->decide50 = pctl(sh->decide, nd, 50);
 	r->delay50 = pctl(sh->delay, nd, 50);
 	r->delay99 = pctl(sh->delay, nd, 99);
 	r->recv50 = pctl(sh->recv, nd, 50);
 	r->notice50 = pctl(sh->notice, nd, 50);
-	r->off_cpu_ms = (double)atomic_load(&sh->off_cpu_ns) / 1e6;
+	r->waited_ms = (double)waited / 1e6;
 	for (int i = 0; i < 2; i++)
 		r->per_thread[i] = atomic_load(&sh->preempted[i]);
 	return 0;
@@ -199,15 +242,17 @@ static int run_mode(const struct pr_args *a, const struct bsched_mode *m, struct
 	int ret, core = a->o.worker_cpu;
 
 	sh.slice = calloc(n, sizeof(uint64_t));
+	sh.decide = calloc(n, sizeof(uint64_t));
 	sh.delay = calloc(n, sizeof(uint64_t));
 	sh.recv = calloc(n, sizeof(uint64_t));
 	sh.notice = calloc(n, sizeof(uint64_t));
-	if (!sh.slice || !sh.delay || !sh.recv || !sh.notice) {
+	if (!sh.slice || !sh.decide || !sh.delay || !sh.recv || !sh.notice) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	if ((ret = bsched_agent_start(&ar, &a->o, m)) < 0)
 		goto out;
+	sh.agent = ar.pid;
 	wave_host_opts_init(&hopts);
 	hopts.heartbeat_timeout_ms = HEARTBEAT_TIMEOUT_MS;
 	wave_sched_opts_init(&so);
@@ -233,6 +278,7 @@ static int run_mode(const struct pr_args *a, const struct bsched_mode *m, struct
 	bsched_agent_stop(&ar, ret < 0);
 out:
 	free(sh.slice);
+	free(sh.decide);
 	free(sh.delay);
 	free(sh.recv);
 	free(sh.notice);
@@ -269,19 +315,22 @@ static void print_mode(const struct pr_args *a, const struct bsched_mode *m,
 {
 	if (a->o.json) {
 		printf("{\"mode\":\"%s\",\"slice_us\":%u,\"tick_us\":%u,\"step_us\":%u,"
-		       "\"slice_p50_ns\":%.0f,\"slice_p99_ns\":%.0f,\"delay_p50_ns\":%.0f,"
+		       "\"slice_p50_ns\":%.0f,\"slice_p99_ns\":%.0f,\"decide_p50_ns\":%.0f,"
+		       "\"delay_p50_ns\":%.0f,"
 		       "\"delay_p99_ns\":%.0f,\"receive_p50_ns\":%.0f,\"notice_p50_ns\":%.0f,"
-		       "\"off_cpu_ms\":%.1f,\"preemptions\":%u,\"runs\":%u,\"dropped\":%u}\n",
+		       "\"waited_ms\":%.1f,\"preemptions\":%u,\"runs\":%u,\"dropped\":%u}\n",
 		       m->name, a->o.slice_us, a->o.tick_us, a->step_us, MED(runs, n, slice50),
-		       MED(runs, n, slice99), MED(runs, n, delay50), MED(runs, n, delay99),
-		       MED(runs, n, recv50), MED(runs, n, notice50), MED(runs, n, off_cpu_ms),
+		       MED(runs, n, slice99), MED(runs, n, decide50), MED(runs, n, delay50),
+		       MED(runs, n, delay99),
+		       MED(runs, n, recv50), MED(runs, n, notice50), MED(runs, n, waited_ms),
 		       a->preemptions, n, dropped);
 		return;
 	}
-	printf("%-8s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %4u/%u\n", m->name,
+	printf("%-8s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %4u/%u\n", m->name,
 	       MED(runs, n, slice50) / 1e3, MED(runs, n, slice99) / 1e3,
+	       MED(runs, n, decide50) / 1e3,
 	       MED(runs, n, delay50) / 1e3, MED(runs, n, delay99) / 1e3,
-	       MED(runs, n, recv50) / 1e3, MED(runs, n, notice50) / 1e3, MED(runs, n, off_cpu_ms),
+	       MED(runs, n, recv50) / 1e3, MED(runs, n, notice50) / 1e3, MED(runs, n, waited_ms),
 	       n, n + dropped);
 }
 
@@ -300,8 +349,9 @@ static void usage(FILE *f)
 		"  --slice-us US    sched_shinjuku's slice (default 20)\n"
 		"  --tick-us US     how often the host ticks the busy CPU (default 10)\n"
 		"  --step-us US     how often a thread checks (default 1)\n"
-		"  --max-off-pct P  drop a run whose threads were off their CPU more\n"
-		"                   than P%% of it (default 5)\n"
+		"  --max-wait-pct P drop a run whose two busy threads (the one holding the\n"
+		"                   CPU, the agent's) waited for a CPU more than P%% of\n"
+		"                   their time (default 5; 100 keeps every run)\n"
 		"  --modes LIST     onhost, offload (default both)\n"
 		"  --json           one JSON object per mode\n"
 		"  --quick          a smoke test: small, checks both threads were preempted\n",
@@ -316,7 +366,7 @@ static int parse(int argc, char **argv, struct pr_args *a)
 		{ "slice-us", required_argument, NULL, 's' },
 		{ "tick-us", required_argument, NULL, 't' },
 		{ "step-us", required_argument, NULL, 'u' },
-		{ "max-off-pct", required_argument, NULL, 'o' },
+		{ "max-wait-pct", required_argument, NULL, 'o' },
 		{ "modes", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quick", no_argument, NULL, 'q' },
@@ -344,7 +394,7 @@ static int parse(int argc, char **argv, struct pr_args *a)
 				   : c == 's' ? &a->o.slice_us
 				   : c == 't' ? &a->o.tick_us
 				   : c == 'u' ? &a->step_us
-				   : c == 'o' ? &a->max_off_pct
+				   : c == 'o' ? &a->max_wait_pct
 					      : NULL)) {
 			return -1;
 		} else {
@@ -370,18 +420,19 @@ static bool wanted(const struct pr_args *a, const char *name)
 	return false;
 }
 
-/* Was the run's machine quiet enough: its threads off their CPU at most
- * max_off_pct of the run? */
+/* Was the run's machine quiet enough: did the two threads that are busy
+ * all along (the one holding the CPU, the agent's) wait for a CPU at most
+ * max_wait_pct of their time (100: keep every run)? */
 static bool quiet(const struct pr_args *a, const struct pr_run *r)
 {
-	return r->off_cpu_ms <= r->wall_ms * a->max_off_pct / 100;
+	return a->max_wait_pct >= 100 || r->waited_ms <= 2 * r->wall_ms * a->max_wait_pct / 100;
 }
 
 int bpreempt_main(int argc, char **argv)
 {
 	struct pr_args a = { .o = { .worker_cpu = 0, .agent_cpu = 1, .policy = "shinjuku",
 				    .slice_us = 20, .tick_us = 10 },
-			     .preemptions = 5000, .runs = 3, .step_us = 1, .max_off_pct = 5 };
+			     .preemptions = 5000, .runs = 3, .step_us = 1, .max_wait_pct = 5 };
 	static struct pr_run runs[N_PR_MODES][MAX_RUNS];
 	unsigned done[N_PR_MODES] = { 0 }, dropped[N_PR_MODES] = { 0 };
 	cpu_set_t set;
@@ -394,16 +445,16 @@ int bpreempt_main(int argc, char **argv)
 	if (a.quick) {
 		a.preemptions = 50;
 		a.runs = 1;
-		a.max_off_pct = 100;
+		a.max_wait_pct = 100;
 	}
 	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < 2)
 		a.o.agent_cpu = a.o.worker_cpu; /* one CPU: everything shares it */
 	if (!a.o.json)
 		printf("wave-bench-sched preempt: %u preemptions per run; sched_shinjuku slice %u us,"
 		       " tick %u us, threads check every %u us;\nthreads on CPU %d, agent on CPU"
-		       " %d; medians of the runs kept (off-CPU at most %u%% of a run)\n\n",
+		       " %d; medians of the runs kept (waited for a CPU at most %u%% of a run)\n\n",
 		       a.preemptions, a.o.slice_us, a.o.tick_us, a.step_us, a.o.worker_cpu,
-		       a.o.agent_cpu, a.max_off_pct);
+		       a.o.agent_cpu, a.max_wait_pct);
 	/* Interleaved: a noisy moment of the machine hits every mode alike. */
 	for (unsigned r = 0; r < a.runs; r++)
 		for (unsigned m = 0; m < N_PR_MODES; m++) {
@@ -427,8 +478,8 @@ int bpreempt_main(int argc, char **argv)
 				dropped[m]++;
 		}
 	if (!a.o.json)
-		printf("%-8s %9s %9s %9s %9s %9s %9s %9s %6s\n", "mode", "slice50", "slice99",
-		       "delay50", "delay99", "recv50", "notice50", "offcpu", "runs");
+		printf("%-8s %9s %9s %9s %9s %9s %9s %9s %9s %6s\n", "mode", "slice50", "slice99",
+		       "decide50", "delay50", "delay99", "recv50", "notice50", "waited", "runs");
 	for (unsigned m = 0; m < N_PR_MODES; m++) {
 		if (done[m])
 			print_mode(&a, &pr_modes[m], runs[m], done[m], dropped[m]);
@@ -439,8 +490,9 @@ int bpreempt_main(int argc, char **argv)
 			       pr_modes[m].name, dropped[m]);
 	}
 	if (!a.o.json)
-		printf("\n(us; slice: CPU held per preemption; delay: PREEMPT sent to thread stopped,"
-		       " = recv (to staged on the host) + notice (to the thread's check);"
-		       " offcpu: ms the threads spent off their CPU)\n");
+		printf("\n(us; slice: CPU held per preemption = decide (CPU granted to PREEMPT"
+		       " sent) + delay (PREEMPT sent to\nthread stopped) = recv (to staged on the"
+		       " host) + notice (to the thread's check); waited: ms\nthe host's and the"
+		       " agent's threads waited for a CPU; runs: kept/made)\n");
 	return status;
 }
