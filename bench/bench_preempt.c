@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <wave/wave.h>
 
@@ -83,9 +84,9 @@ static void spin_step(uint64_t ns)
 		;
 }
 
-/* Nanoseconds the live threads of process @pid (0: this one) have spent
- * runnable but waiting for a CPU: the second field of each thread's
- * /proc/PID/task/TID/schedstat. */
+/* Nanoseconds the live threads of process @pid (0: this one, but for its
+ * main thread, which only naps) have spent runnable but waiting for a CPU:
+ * the second field of each thread's /proc/PID/task/TID/schedstat. */
 static uint64_t waited_ns(pid_t pid)
 {
 	char dir[64], path[64 + sizeof(((struct dirent *)0)->d_name) + 16];
@@ -100,7 +101,7 @@ static uint64_t waited_ns(pid_t pid)
 	while ((e = readdir(d))) {
 		FILE *f;
 
-		if (e->d_name[0] == '.')
+		if (e->d_name[0] == '.' || (!pid && atoi(e->d_name) == getpid()))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s/schedstat", dir, e->d_name);
 		if (!(f = fopen(path, "r")))
@@ -207,6 +208,7 @@ static int run_threads(struct pr_shared *sh, struct pr_run *r)
 		nanosleep(&nap, NULL);
 	/* Before the threads exit, and their figures with them. */
 	waited = run_waited_ns(sh) - waited;
+	r->wall_ms = (double)(load_now_ns() - t0) / 1e6;
 	atomic_store(&sh->stop, true);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(thr[i], NULL);
@@ -217,7 +219,6 @@ static int run_threads(struct pr_shared *sh, struct pr_run *r)
 	if (atomic_load(&sh->count) < sh->warm + sh->n)
 		return -ETIMEDOUT;
 	nd = atomic_load(&sh->delays);
-	r->wall_ms = (double)(load_now_ns() - t0) / 1e6;
 	r->slice50 = pctl(sh->slice, sh->n, 50);
 	r->slice99 = pctl(sh->slice, sh->n, 99);
 	r->decide50 = pctl(sh->decide, nd, 50);
@@ -318,12 +319,13 @@ static void print_mode(const struct pr_args *a, const struct bsched_mode *m,
 		       "\"slice_p50_ns\":%.0f,\"slice_p99_ns\":%.0f,\"decide_p50_ns\":%.0f,"
 		       "\"delay_p50_ns\":%.0f,"
 		       "\"delay_p99_ns\":%.0f,\"receive_p50_ns\":%.0f,\"notice_p50_ns\":%.0f,"
-		       "\"waited_ms\":%.1f,\"preemptions\":%u,\"runs\":%u,\"dropped\":%u}\n",
+		       "\"waited_ms\":%.1f,\"wall_ms\":%.1f,\"preemptions\":%u,\"runs\":%u,"
+		       "\"dropped\":%u}\n",
 		       m->name, a->o.slice_us, a->o.tick_us, a->step_us, MED(runs, n, slice50),
 		       MED(runs, n, slice99), MED(runs, n, decide50), MED(runs, n, delay50),
 		       MED(runs, n, delay99),
 		       MED(runs, n, recv50), MED(runs, n, notice50), MED(runs, n, waited_ms),
-		       a->preemptions, n, dropped);
+		       MED(runs, n, wall_ms), a->preemptions, n, dropped);
 		return;
 	}
 	printf("%-8s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %4u/%u\n", m->name,
