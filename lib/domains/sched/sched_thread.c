@@ -81,15 +81,19 @@ static void thread_park(struct wave_sched_thread *t)
  * ticks while every parked thread sleeps its millisecond, so without this
  * a slice lasted about a millisecond whatever the policy's. Twice per tick:
  * one look sends the tick, the next takes the policy's answer. Never waits
- * for the lock: its holder is making that progress. */
+ * for the lock: its holder is making that progress. Not on fallback: no
+ * tick or PREEMPT then, and a reconnection attempt may block for the
+ * connect timeout, which the parked threads' polls can afford. */
 static void thread_look(struct wave_sched *s)
 {
 	uint64_t now = wave_now_ns();
 
 	if (now < wave_load_relaxed(&s->next_look) || pthread_mutex_trylock(&s->lock) != 0)
 		return;
-	sched_progress(s);
-	sched_dispatch_idle(s);
+	if (s->agent) {
+		sched_progress(s);
+		sched_dispatch_idle(s);
+	}
 	wave_store_relaxed(&s->next_look, now + (s->tick_ns ? s->tick_ns / 2 : LOOK_NO_TICK_NS));
 	pthread_mutex_unlock(&s->lock);
 }
