@@ -81,5 +81,7 @@ int bsched_run_wave(const struct bsched_opts *o, const struct bsched_mode *m, st
 
 /* `wave-bench-sched switch ...` (bench_switch.c): @argv[0] is "switch". */
 int bswitch_main(int argc, char **argv);
+/* `wave-bench-sched preempt ...` (bench_preempt.c): @argv[0] is "preempt". */
+int bpreempt_main(int argc, char **argv);
 
 #endif /* WAVE_BENCH_SCHED_H */

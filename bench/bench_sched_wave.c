@@ -259,7 +259,6 @@ static int host_loop(struct host_run *h, uint64_t deadline)
 	return h->err;
 }
 
-/* Waits until the agent has taken control (it may still be starting). */
 int bsched_wait_for_agent(struct wave_sched *s)
 {
 	/* Generous: a loaded machine (or a sanitizer build) may take seconds
