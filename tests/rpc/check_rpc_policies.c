@@ -246,6 +246,115 @@ START_TEST(hot_swap_hash_to_rebalance)
 }
 END_TEST
 
+/* ---- rpc_rebalance under a stable, noisy load: no churn ----------------------- */
+
+/* xorshift: the same noise in every run. */
+static uint32_t noise_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return (uint32_t)(*x >> 11);
+}
+
+/* One period of a stable load with noise, as a server would see it: a few
+ * requests per bucket and period (each bucket's arrivals anywhere from 0
+ * to twice @rate[b], as a 1 ms period of a few thousand requests per
+ * second sees them); a request of bucket b costs @cost_ns[b], so a
+ * worker's mean service time mixes its buckets' costs. */
+static void noisy_period(struct wave_rpc *r, const uint32_t *rate, const uint32_t *cost_ns,
+			 uint64_t *rng)
+{
+	uint64_t busy[NW] = { 0 }, done[NW] = { 0 };
+	uint32_t t[NB];
+
+	ck_assert_int_eq(wave_rpc_table(r, 0, NB, t, NULL), 0);
+	for (uint32_t b = 0; b < NB; b++) {
+		uint32_t n = rate[b] ? noise_next(rng) % (2 * rate[b] + 1) : 0;
+
+		ck_assert_int_eq(wave_rpc_arrivals(r, b, n), 0);
+		busy[t[b]] += (uint64_t)n * cost_ns[b];
+		done[t[b]] += n;
+	}
+	for (uint32_t w = 0; w < NW; w++) {
+		struct wave_rpc_load l = { .size = sizeof(l), .busy_ns = busy[w],
+					   .completions = done[w], .service_ns = busy[w] };
+
+		ck_assert_int_eq(wave_rpc_worker_load(r, w, &l), 0);
+	}
+	settle(r);
+}
+
+/* Runs @periods periods of the load; returns the moves committed in the
+ * last @tail of them, and the table at the end in @final. */
+static uint64_t moves_at_the_end(const uint32_t *rate, const uint32_t *cost_ns, unsigned periods,
+				 unsigned tail, uint32_t *final)
+{
+	struct wave_rpc_stats st;
+	struct tagent t;
+	struct wave_rpc *r;
+	uint64_t rng = 88172645463325252ull, before = 0;
+
+	agent_start(&t, "rpc_rebalance", "{}"); /* the defaults: what a user gets */
+	r = host_start(&t, 0);
+	for (unsigned p = 0; p < periods; p++) {
+		if (p == periods - tail) {
+			ck_assert_int_eq(wave_rpc_stats(r, &st), 0);
+			before = st.committed;
+		}
+		noisy_period(r, rate, cost_ns, &rng);
+	}
+	ck_assert_int_eq(wave_rpc_stats(r, &st), 0);
+	ck_assert_uint_eq(st.bad_decisions, 0);
+	ck_assert_int_eq(wave_rpc_table(r, 0, NB, final, NULL), 0);
+	wave_rpc_destroy(r);
+	agent_stop(&t);
+	return st.committed - before;
+}
+
+/* Eight flows, two of them heavy (10x the requests' cost), each a few
+ * requests per period, as wave-bench-rpc's clients: the rebalancer
+ * spreads them, then stops moving. */
+START_TEST(rebalance_converges_under_skew)
+{
+	uint32_t rate[NB] = { 0 }, cost[NB] = { 0 }, t[NB];
+	uint64_t late;
+
+	for (uint32_t b = 0; b < 8; b++) {
+		rate[b] = 2;
+		cost[b] = b < 2 ? 100000 : 10000;
+	}
+	late = moves_at_the_end(rate, cost, 160, 80, t);
+	ck_assert_msg(late <= 2, "%llu moves in the last 80 periods of a stable load (churn)",
+		      (unsigned long long)late);
+	/* Spread as well as it can be: each heavy flow alone on a worker. */
+	for (uint32_t b = 2; b < 8; b++)
+		ck_assert_msg(t[b] != t[0] && t[b] != t[1], "light bucket %u shares worker %u "
+			      "with a heavy one", b, t[b]);
+	ck_assert_uint_ne(t[0], t[1]);
+}
+END_TEST
+
+/* Uniform flows, stable but noisy: once spread, nothing moves. */
+START_TEST(rebalance_converges_uniform)
+{
+	uint32_t rate[NB], cost[NB], t[NB], n[NW] = { 0 };
+	uint64_t late;
+
+	for (uint32_t b = 0; b < NB; b++) {
+		rate[b] = 2;
+		cost[b] = 10000;
+	}
+	late = moves_at_the_end(rate, cost, 160, 80, t);
+	ck_assert_msg(late <= 2, "%llu moves in the last 80 periods of a stable load (churn)",
+		      (unsigned long long)late);
+	for (uint32_t b = 0; b < NB; b++)
+		n[t[b]]++;
+	for (uint32_t w = 0; w < NW; w++) /* 8 each, give or take one */
+		ck_assert_msg(n[w] >= 7 && n[w] <= 9, "worker %u has %u buckets", w, n[w]);
+}
+END_TEST
+
 /* ---- rpc_jsq ----------------------------------------------------------------- */
 
 static void report_depths(struct wave_rpc *r, const uint32_t *depth)
@@ -285,6 +394,8 @@ int main(void)
 	tcase_add_test(tc, hash_follows_workers);
 	tcase_add_test(tc, rebalance_spreads_skew);
 	tcase_add_test(tc, hot_swap_hash_to_rebalance);
+	tcase_add_test(tc, rebalance_converges_under_skew);
+	tcase_add_test(tc, rebalance_converges_uniform);
 	tcase_add_test(tc, jsq_prestages_shortest_queue);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);

@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/sock_diag.h>
+
 #include <check.h>
 #include <wave/wave.h>
 #include <wave/rpc.h>
@@ -226,6 +228,80 @@ START_TEST(udp_move_leaves_queued_datagrams)
 	ck_assert_int_eq(readable(&w[new], 1), 0);
 	ck_assert_uint_eq(recv_u32(w[new]), 2);
 	ck_assert_uint_eq(recv_u32(w[old]), 1);
+	wave_rpc_reuseport_close(rp);
+	for (int i = 0; i < NW; i++)
+		close(w[i]);
+	close(cl);
+}
+END_TEST
+
+/* Worker @w's queue depth once it is @want, having taken @taken; fails if
+ * it never gets there (a datagram may still be on its way through the
+ * loopback device when sendto() returns). */
+static void expect_depth(struct wave_rpc_reuseport *rp, unsigned w, uint64_t taken, uint32_t want)
+{
+	uint32_t depth = 0;
+
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		ck_assert_int_eq(wave_rpc_reuseport_queued(rp, w, taken, &depth), 0);
+		if (depth == want)
+			return;
+		poll(NULL, 0, 10);
+	}
+	ck_abort_msg("worker %u: queue depth %u, expected %u", w, depth, want);
+}
+
+/* The queue depth of a worker's socket: what the table sent it, less what
+ * it took, less what the kernel dropped on a full buffer. */
+START_TEST(udp_queue_depth_counts_waiting_datagrams)
+{
+	enum { N = 5, FLOOD = 2000 };
+	struct counts c = { .nb = 8 };
+	struct wave_rpc_reuseport *rp;
+	int w[NW], cl, small = 1;
+	unsigned b, old;
+	uint64_t taken = 0;
+	uint32_t mem[SK_MEMINFO_VARS], v, depth = 1;
+	socklen_t len = sizeof(mem);
+	struct sockaddr_in to;
+
+	make_group(SOCK_DGRAM, NW, w);
+	to = group_addr(w[0]);
+	ck_assert_int_eq(wave_rpc_reuseport_open(w, NW, 8, &rp), 0);
+	cl = client(SOCK_DGRAM);
+	counts_mark(rp, &c);
+	send_u32(cl, &to, 0);
+	old = (unsigned)readable(w, NW);
+	b = counts_bucket(rp, &c);
+	ck_assert_uint_eq(old, table_of(rp, b));
+	for (uint32_t i = 1; i < N; i++)
+		send_u32(cl, &to, i);
+	expect_depth(rp, old, 0, N);
+	for (unsigned i = 0; i < NW; i++)
+		if (i != old)
+			expect_depth(rp, i, 0, 0);
+	ck_assert_uint_eq(recv_u32(w[old]), 0);
+	ck_assert_uint_eq(recv_u32(w[old]), 1);
+	expect_depth(rp, old, 2, N - 2);
+	/* Datagrams the kernel drops on a full buffer are not waiting: once
+	 * every datagram that got in is read, the depth is 0 again. */
+	ck_assert_int_eq(setsockopt(w[old], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	taken = 2;
+	for (uint32_t i = 0; i < FLOOD; i++)
+		send_u32(cl, &to, i);
+	for (int i = 0; depth && i < WAIT_MS / 10; i++) {
+		while (recv(w[old], &v, sizeof(v), MSG_DONTWAIT) == (ssize_t)sizeof(v))
+			taken++;
+		ck_assert_int_eq(wave_rpc_reuseport_queued(rp, old, taken, &depth), 0);
+		if (depth)
+			poll(NULL, 0, 10);
+	}
+	ck_assert_uint_eq(depth, 0);
+	ck_assert_int_eq(getsockopt(w[old], SOL_SOCKET, SO_MEMINFO, mem, &len), 0);
+	ck_assert_uint_gt(mem[SK_MEMINFO_DROPS], 0);
+	ck_assert_uint_lt(taken, FLOOD + 2);
+	ck_assert_int_eq(wave_rpc_reuseport_queued(rp, NW, 0, &depth), -EINVAL);
+	ck_assert_int_eq(wave_rpc_reuseport_queued(rp, 0, 0, NULL), -EINVAL);
 	wave_rpc_reuseport_close(rp);
 	for (int i = 0; i < NW; i++)
 		close(w[i]);
@@ -453,6 +529,7 @@ START_TEST(bad_arguments_refused)
 	ck_assert_int_eq(wave_rpc_reuseport_set_worker(NULL, 0, -1), -EINVAL);
 	ck_assert_int_eq(wave_rpc_reuseport_arrivals(NULL, NULL, 0), -EINVAL);
 	ck_assert_int_eq(wave_rpc_reuseport_stats(NULL, NULL), -EINVAL);
+	ck_assert_int_eq(wave_rpc_reuseport_queued(NULL, 0, 0, NULL), -EINVAL);
 	wave_rpc_reuseport_close(NULL);
 	for (int i = 0; i < 2; i++) {
 		close(u[i]);
@@ -544,6 +621,7 @@ int main(int argc, char **argv)
 		probe_bpf();
 		tcase_add_test(tc, udp_flows_follow_the_table);
 		tcase_add_test(tc, udp_move_leaves_queued_datagrams);
+		tcase_add_test(tc, udp_queue_depth_counts_waiting_datagrams);
 		tcase_add_test(tc, tcp_new_connections_follow_established_stay);
 		tcase_add_test(tc, empty_worker_falls_back);
 		tcase_add_test(tc, follows_a_steering_handle);
