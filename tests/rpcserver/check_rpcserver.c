@@ -34,10 +34,17 @@ struct server {
 	unsigned port;
 };
 
-static void server_start(struct server *s, bool tcp)
+/* The server with one worker, and @extra options (NULL-terminated, or
+ * NULL). */
+static void server_start_with(struct server *s, bool tcp, const char *const *extra)
 {
-	int p[2];
+	const char *argv[24] = { server_path, tcp ? "--tcp" : "--udp", "--port", "0", "--workers",
+				 "1", "--json" };
+	int p[2], a = 7;
 	char line[256], proto[8], ip[64];
+
+	while (extra && *extra && a < 23)
+		argv[a++] = *extra++;
 
 	ck_assert_int_eq(pipe(p), 0);
 	s->pid = fork();
@@ -46,14 +53,18 @@ static void server_start(struct server *s, bool tcp)
 		dup2(p[1], STDOUT_FILENO);
 		close(p[0]);
 		close(p[1]);
-		execl(server_path, server_path, tcp ? "--tcp" : "--udp", "--port", "0", "--workers",
-		      "1", "--json", (char *)NULL);
+		execv(server_path, (char *const *)argv);
 		_exit(127);
 	}
 	close(p[1]);
 	s->out = fdopen(p[0], "r");
 	ck_assert_ptr_nonnull(fgets(line, sizeof(line), s->out));
 	ck_assert_int_eq(sscanf(line, "ready %7s %63[^:]:%u", proto, ip, &s->port), 3);
+}
+
+static void server_start(struct server *s, bool tcp)
+{
+	server_start_with(s, tcp, NULL);
 }
 
 /* Stops the server; its statistics line, in @json. */
@@ -212,6 +223,43 @@ START_TEST(tcp_stream_split_joined_and_bad)
 }
 END_TEST
 
+/* The dispatcher's queue is bounded: while the one worker spends 3 s on a
+ * heavy request, the queue (2 requests) fills and what does not fit is
+ * dropped and counted, never lost silently; the queue depth the worker
+ * reports is the queue's. The one assumption about time: the dispatcher
+ * reads 7 datagrams within those 3 s. */
+START_TEST(udp_dispatch_queue_bounded_and_counted)
+{
+	static const char *const extra[] = { "--steer", "dispatch", "--queue", "2", "--class",
+					     "200:3000000", NULL };
+	struct server s;
+	uint8_t heavy[256], a[64];
+	char json[2048];
+	unsigned long long served, full, left;
+	int fd;
+
+	server_start_with(&s, false, extra);
+	fd = client(false, s.port);
+	send_all(fd, heavy, make(heavy, 1, SP_CLIENT | SP_PONG, 256, 256));
+	for (uint64_t i = 2; i <= 7; i++)
+		send_all(fd, a, make(a, i, SP_CLIENT | SP_PONG, 64, 64));
+	expect_reply(fd, false, heavy, 256);
+	server_stop(&s, json, sizeof(json));
+	served = stat_of(json, "served");
+	full = stat_of(json, "queue_full");
+	left = stat_of(json, "left_at_stop");
+	ck_assert_uint_eq(stat_of(json, "dispatched"), 7 - full);
+	ck_assert_uint_eq(served + left + full, 7);
+	ck_assert_uint_eq(stat_of(json, "no_worker"), 0);
+	/* The worker took the heavy request before the next arrived (queue 2,
+	 * 4 refused), or after (it was queued with one light: 5 refused, one
+	 * left queued); either way its report after it names what waited. */
+	ck_assert(full == 4 || full == 5);
+	ck_assert_uint_eq(stat_of(json, "max_queue_depth"), 6 - full);
+	close(fd);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	Suite *s = suite_create("rpcserver");
@@ -225,6 +273,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	tcase_add_test(tc, udp_replies_and_ignores_like_sockperf);
 	tcase_add_test(tc, tcp_stream_split_joined_and_bad);
+	tcase_add_test(tc, udp_dispatch_queue_bounded_and_counted);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);
 }
