@@ -415,6 +415,92 @@ START_TEST(empty_worker_falls_back)
 }
 END_TEST
 
+/* ---- IPv6 -------------------------------------------------------------------- */
+
+static const struct sockaddr_in6 lo6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+/* A reuseport group of @n sockets of @type on [::1] (a fresh port). */
+static void make_group6(int type, int n, int *fds)
+{
+	struct sockaddr_in6 a = lo6;
+	socklen_t len = sizeof(a);
+	int one = 1;
+
+	for (int i = 0; i < n; i++) {
+		fds[i] = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fds[i], 0);
+		ck_assert_int_eq(setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+		ck_assert_int_eq(bind(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+		if (i == 0)
+			ck_assert_int_eq(getsockname(fds[0], (struct sockaddr *)&a, &len), 0);
+		if (type == SOCK_STREAM)
+			ck_assert_int_eq(listen(fds[i], 64), 0);
+	}
+}
+
+/* One flow from [::1] to the group of @w: a datagram, or a connection
+ * (left in the accept queue); checks that it reached the worker the table
+ * names and returns its bucket. */
+static unsigned flow6_check(struct wave_rpc_reuseport *rp, struct counts *c, const int *w,
+			    int type, int *cl)
+{
+	struct sockaddr_in6 to, from = lo6;
+	socklen_t len = sizeof(to);
+	uint32_t v = 6;
+	unsigned b;
+	int got;
+
+	ck_assert_int_eq(getsockname(w[0], (struct sockaddr *)&to, &len), 0);
+	*cl = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(*cl, 0);
+	ck_assert_int_eq(bind(*cl, (struct sockaddr *)&from, sizeof(from)), 0);
+	counts_mark(rp, c);
+	if (type == SOCK_DGRAM)
+		ck_assert_int_eq(sendto(*cl, &v, sizeof(v), 0, (struct sockaddr *)&to, sizeof(to)),
+				 (int)sizeof(v));
+	else
+		ck_assert_int_eq(connect(*cl, (struct sockaddr *)&to, sizeof(to)), 0);
+	got = readable(w, NW);
+	b = counts_bucket(rp, c);
+	ck_assert_msg((unsigned)got == table_of(rp, b), "bucket %u: worker %d, table says %u", b,
+		      got, table_of(rp, b));
+	if (type == SOCK_DGRAM)
+		ck_assert_uint_eq(recv_u32(w[got]), 6);
+	else
+		close(accept4(w[got], NULL, NULL, SOCK_CLOEXEC));
+	return b;
+}
+
+/* The program does not look at the address family: IPv6 datagrams and
+ * connections follow the table as IPv4 ones do, before and after moves. */
+START_TEST(ipv6_flows_follow_the_table)
+{
+	enum { NB = 8, NF = 8 };
+	static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+	struct counts c = { .nb = NB };
+	struct wave_rpc_reuseport *rp;
+	int w[NW], cl[NF];
+
+	for (int t = 0; t < 2; t++) {
+		make_group6(types[t], NW, w);
+		ck_assert_int_eq(wave_rpc_reuseport_open(w, NW, NB, &rp), 0);
+		for (int f = 0; f < NF; f++) {
+			flow6_check(rp, &c, w, types[t], &cl[f]);
+			close(cl[f]);
+		}
+		for (unsigned b = 0; b < NB; b++)
+			ck_assert_int_eq(wave_rpc_reuseport_set(rp, b, (b * 3 + 1) % NW), 0);
+		for (int f = 0; f < NF; f++) {
+			flow6_check(rp, &c, w, types[t], &cl[f]);
+			close(cl[f]);
+		}
+		wave_rpc_reuseport_close(rp);
+		for (int i = 0; i < NW; i++)
+			close(w[i]);
+	}
+}
+END_TEST
+
 /* The kernel's maps equal the steering handle's table. */
 static void same_table(struct wave_rpc *r, struct wave_rpc_reuseport *rp, unsigned nb)
 {
@@ -625,6 +711,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, tcp_new_connections_follow_established_stay);
 		tcase_add_test(tc, empty_worker_falls_back);
 		tcase_add_test(tc, follows_a_steering_handle);
+		tcase_add_test(tc, ipv6_flows_follow_the_table);
 		tcase_add_test(tc, unprivileged_is_refused_and_kernel_hashes);
 		tcase_add_test(tc, out_of_range_refused);
 	} else {
