@@ -12,11 +12,10 @@
  * the costs of its buckets, so a bucket's share is only an estimate). So:
  *  - a gap is closed only when it is larger than the margin plus `z`
  *    standard deviations of its estimate: a worker's load rests on the
- *    arrivals behind its decayed rates, n = rate x the last period x
- *    (1 + keep) /
- *    (1 - keep), and arrivals are counts, so its relative error is about
- *    1 / sqrt(n). A few requests per period make a noisy estimate, and
- *    noise is not imbalance;
+ *    decayed count of its buckets' arrivals, C, worth n = C (1 + keep)
+ *    periods' worth of independent arrivals; arrivals are counts, so the
+ *    relative error is about 1 / sqrt(n). A few requests per period make
+ *    a noisy estimate, and noise is not imbalance;
  *  - a move must be worth it: the bucket's share is at least a quarter of
  *    the margin, so noise-sized gaps are not chased with small buckets;
  *  - a bucket moved stays put for `hold` reports, so no bucket goes back
@@ -31,7 +30,10 @@
  * arrival rate of its buckets times its mean service time (for a worker
  * that has served nothing yet, the mean of the others'; with no service
  * times reported at all, the arrival rate alone). A bucket's share is its
- * own arrival rate times that service time. Projecting from the table as
+ * own arrival rate times that service time. The policy keeps its own
+ * rates: each bucket's arrivals, decayed per report, over the decayed
+ * length of the periods, so that periods of uneven length (a host that
+ * polls late) weigh by their length and not by their number. Projecting from the table as
  * it is, rather than from last period's busy time, keeps a move from
  * being made twice while the measured load catches up with it. A worker
  * that has no bucket yet (just added) has no load, and receives first.
@@ -65,6 +67,8 @@ struct rebal {
 	uint32_t n_entries;
 	int ctr_rebalances;
 	double z;
+	double *cnt;  /* per entry: arrivals, decayed per report */
+	double span;  /* the periods' lengths in ns, decayed alike */
 	double *load; /* per worker number, this round's plan */
 	double *var;  /* per worker number, the variance of its load's estimate */
 	uint32_t n_workers;
@@ -106,6 +110,7 @@ static void rebal_fini(struct wave_plugin_ctx *ctx)
 
 	free(r->load);
 	free(r->var);
+	free(r->cnt);
 	free(r->moved_at);
 	free(r);
 }
@@ -120,26 +125,33 @@ static double cost_of(const struct rebal *r, const struct wave_rpc_worker *w)
  * variance of each estimate (see the top), and their mean.
  * Return: live workers. */
 static uint32_t plan_loads(struct wave_plugin_ctx *ctx, struct rebal *r, double keep,
-			   uint64_t period_ns, double *mean)
+			   double *mean)
 {
-	double behind = (double)period_ns / 1e9 * (1 + keep) / (1 - keep);
 	struct wave_rpc_worker w;
+	struct wave_rpc_bucket b;
 	uint32_t live = 0, timed = 0;
 	double sum = 0;
 
 	r->mean_cost = 0;
-	for (uint32_t i = 0; i < r->n_workers; i++)
+	for (uint32_t i = 0; i < r->n_workers; i++) {
+		r->var[i] = 0; /* the count behind it, first */
 		if (wave_plugin_rpc_worker(ctx, i, &w) == 0 && w.service_ns > 0) {
 			r->mean_cost += w.service_ns;
 			timed++;
 		}
+	}
 	r->mean_cost = timed ? r->mean_cost / timed : 1.0;
+	for (uint32_t i = 0; i < r->n_entries; i++)
+		if (wave_plugin_rpc_bucket(ctx, i, &b) == 0 && b.worker < r->n_workers)
+			r->var[b.worker] += r->cnt[i];
 	for (uint32_t i = 0; i < r->n_workers; i++) {
+		double c = r->var[i];
+
 		r->load[i] = -1;
 		if (wave_plugin_rpc_worker(ctx, i, &w) < 0)
 			continue;
-		r->load[i] = w.arrival_rate * cost_of(r, &w);
-		r->var[i] = r->load[i] * r->load[i] / fmax(1, w.arrival_rate * behind);
+		r->load[i] = c / r->span * cost_of(r, &w);
+		r->var[i] = r->load[i] * r->load[i] / fmax(1, c * (1 + keep));
 		sum += r->load[i];
 		live++;
 	}
@@ -171,22 +183,20 @@ static bool held(const struct rebal *r, uint32_t b)
 static uint32_t pick_bucket(struct wave_plugin_ctx *ctx, const struct rebal *r, uint32_t hi,
 			    double floor, double limit, double *share)
 {
-	struct wave_rpc_info info;
 	struct wave_rpc_worker w;
 	struct wave_rpc_bucket b;
-	uint32_t best = UINT32_MAX, n;
+	uint32_t best = UINT32_MAX;
 
-	if (wave_plugin_rpc_info(ctx, &info) < 0 || wave_plugin_rpc_worker(ctx, hi, &w) < 0)
+	if (wave_plugin_rpc_worker(ctx, hi, &w) < 0)
 		return UINT32_MAX;
-	n = info.dims.n_buckets + info.dims.n_classes;
 	*share = 0;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < r->n_entries; i++) {
 		double s;
 
 		if (wave_plugin_rpc_bucket(ctx, i, &b) < 0 || b.worker != hi ||
-		    b.pending != WAVE_RPC_NO_WORKER || b.rate <= 0 || held(r, i))
+		    b.pending != WAVE_RPC_NO_WORKER || r->cnt[i] <= 0 || held(r, i))
 			continue;
-		s = b.rate * cost_of(r, &w);
+		s = r->cnt[i] / r->span * cost_of(r, &w);
 		if (s >= floor && s <= limit && s > *share) {
 			best = i;
 			*share = s;
@@ -195,13 +205,12 @@ static uint32_t pick_bucket(struct wave_plugin_ctx *ctx, const struct rebal *r, 
 	return best;
 }
 
-static int rebalance(struct wave_plugin_ctx *ctx, struct rebal *r, double keep,
-		     uint64_t period_ns)
+static int rebalance(struct wave_plugin_ctx *ctx, struct rebal *r, double keep)
 {
 	uint32_t moved = 0, hi, lo;
 	double mean, share;
 
-	if (r->reports < r->quiet_until || plan_loads(ctx, r, keep, period_ns, &mean) < 2)
+	if (r->reports < r->quiet_until || plan_loads(ctx, r, keep, &mean) < 2)
 		return 0;
 	while (moved < r->max_moves) {
 		uint32_t b;
@@ -227,19 +236,26 @@ static int rebalance(struct wave_plugin_ctx *ctx, struct rebal *r, double keep,
 	return 0;
 }
 
-static int rebal_load_report(struct wave_plugin_ctx *ctx, uint64_t now_ns, uint64_t period_ns)
+/* This period's arrivals and length into the policy's decayed counts. */
+static void count_arrivals(struct wave_plugin_ctx *ctx, struct rebal *r, double keep,
+			   uint64_t period_ns)
 {
-	struct rebal *r = wave_plugin_priv(ctx);
-	struct wave_rpc_info info;
+	struct wave_rpc_bucket b;
 
-	(void)now_ns;
-	if (++r->reports % r->every)
-		return 0;
-	if (wave_plugin_rpc_info(ctx, &info) < 0)
-		return -EINVAL;
-	if (r->n_workers != info.dims.max_workers) {
-		double *load = calloc(info.dims.max_workers, sizeof(*load));
-		double *var = calloc(info.dims.max_workers, sizeof(*var));
+	for (uint32_t i = 0; i < r->n_entries; i++)
+		r->cnt[i] = keep * r->cnt[i] +
+			    (wave_plugin_rpc_bucket(ctx, i, &b) == 0 ? (double)b.arrivals : 0);
+	r->span = keep * r->span + (double)period_ns;
+}
+
+/* The plan's arrays, sized for the host's workers and entries. */
+static int ensure_sizes(struct rebal *r, const struct wave_rpc_info *info)
+{
+	uint32_t n = info->dims.n_buckets + info->dims.n_classes;
+
+	if (r->n_workers != info->dims.max_workers) {
+		double *load = calloc(info->dims.max_workers, sizeof(*load));
+		double *var = calloc(info->dims.max_workers, sizeof(*var));
 
 		if (!load || !var) {
 			free(load);
@@ -250,19 +266,41 @@ static int rebal_load_report(struct wave_plugin_ctx *ctx, uint64_t now_ns, uint6
 		free(r->var);
 		r->load = load;
 		r->var = var;
-		r->n_workers = info.dims.max_workers;
+		r->n_workers = info->dims.max_workers;
 	}
-	if (r->n_entries != info.dims.n_buckets + info.dims.n_classes) {
-		uint32_t n = info.dims.n_buckets + info.dims.n_classes;
+	if (r->n_entries != n) {
 		uint64_t *at = calloc(n, sizeof(*at));
+		double *cnt = calloc(n, sizeof(*cnt));
 
-		if (!at)
+		if (!at || !cnt) {
+			free(at);
+			free(cnt);
 			return -ENOMEM;
+		}
 		free(r->moved_at);
+		free(r->cnt);
 		r->moved_at = at;
+		r->cnt = cnt;
 		r->n_entries = n;
 	}
-	return rebalance(ctx, r, info.keep, period_ns);
+	return 0;
+}
+
+static int rebal_load_report(struct wave_plugin_ctx *ctx, uint64_t now_ns, uint64_t period_ns)
+{
+	struct rebal *r = wave_plugin_priv(ctx);
+	struct wave_rpc_info info;
+	int ret;
+
+	(void)now_ns;
+	if (wave_plugin_rpc_info(ctx, &info) < 0)
+		return -EINVAL;
+	if ((ret = ensure_sizes(r, &info)) < 0)
+		return ret;
+	count_arrivals(ctx, r, info.keep, period_ns);
+	if (++r->reports % r->every)
+		return 0;
+	return rebalance(ctx, r, info.keep);
 }
 
 /* The model holds the host's truth already; the next report decides
