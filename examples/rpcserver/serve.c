@@ -38,20 +38,13 @@ uint32_t class_of(const struct srv_cfg *c, uint32_t len)
 	return cls;
 }
 
-static uint32_t work_us(const struct srv_cfg *c, uint32_t len)
-{
-	uint32_t cls = class_of(c, len);
-
-	return cls ? c->rules[cls - 1].us : c->work_us;
-}
-
-/* The request's work: the CPU time it costs, spent spinning. */
-static void spin(struct worker *w, uint32_t us)
+/* The request's work: the CPU time it costs, spent spinning. Return: ns. */
+static uint64_t spin(struct worker *w, uint32_t us)
 {
 	uint64_t t0 = now_ns(), t;
 
 	if (us == 0)
-		return;
+		return 0;
 	do
 		t = now_ns();
 	while (t - t0 < (uint64_t)us * 1000u);
@@ -60,6 +53,24 @@ static void spin(struct worker *w, uint32_t us)
 	w->load.completions++;
 	if (t - t0 > w->load.max_service_ns)
 		w->load.max_service_ns = t - t0;
+	return t - t0;
+}
+
+/* Serves a message of class @cls; in the dispatch modes its service time
+ * goes to the class's report too (request-level policies sort classes by
+ * it). */
+static void work(struct worker *w, uint32_t len)
+{
+	uint32_t cls = class_of(w->cfg, len);
+	uint64_t ns = spin(w, cls ? w->cfg->rules[cls - 1].us : w->cfg->work_us);
+
+	if (w->rpc && mode_dispatches(w->cfg->mode)) {
+		/* A class that costs nothing is known as the shortest: its
+		 * time 0 would read as "never reported". */
+		struct wave_rpc_load l = { .size = sizeof(l), .completions = 1,
+					   .service_ns = ns ? ns : 1, .max_service_ns = ns };
+		wave_rpc_class_load(w->rpc, cls, &l);
+	}
 }
 
 bool serve_msg(struct worker *w, uint8_t *msg, const struct sp_msg *m)
@@ -74,13 +85,13 @@ bool serve_msg(struct worker *w, uint8_t *msg, const struct sp_msg *m)
 		return false;
 	case SP_SERVE_SILENT:
 		w->st.served++;
-		spin(w, work_us(w->cfg, m->len));
+		work(w, m->len);
 		return false;
 	case SP_SERVE_REPLY:
 		break;
 	}
 	w->st.served++;
-	spin(w, work_us(w->cfg, m->len));
+	work(w, m->len);
 	sp_make_reply(msg);
 	return true;
 }

@@ -5,7 +5,8 @@
 # run to the end with replies measured, and the server must count no
 # malformed message. The same through the in-process dispatcher, by flow
 # (--steer dispatch, with the rpc_hash agent on a thread of the server) and
-# by class (--steer pick, no agent): every request the dispatcher handed on
+# by class (--steer pick, over UDP with the rpc_darc agent, over TCP with
+# no agent): every request the dispatcher handed on
 # was served, refused on a full queue, or left queued at the stop, none
 # lost. As root, the same over libwave's steering table in the kernel,
 # driven by an agent on a thread of the server (the rpc_hash plugin): every
@@ -35,6 +36,7 @@ cat >"$work/agent.json" <<EOF
   "domains": { "rpc": { "plugin": "rpc_hash" } }
 }
 EOF
+sed 's/"rpc_hash"/"rpc_darc"/' "$work/agent.json" >"$work/agent-darc.json"
 runs="udp tcp udp-dispatch tcp-dispatch udp-pick tcp-pick"
 if [ "$(id -u)" = 0 ]; then
 	runs="$runs udp-agent"
@@ -48,6 +50,8 @@ for run in $runs; do
 	case $run in
 	*-agent) extra=(--steer bpf "${agent[@]}") ;;
 	*-dispatch) extra=(--steer dispatch "${agent[@]}") ;;
+	udp-pick) extra=(--steer pick --class 500:5 --agent "shm://$work/agent.sock"
+		--agent-config "$work/agent-darc.json") ;;
 	*-pick) extra=(--steer pick --class 500:5) ;;
 	esac
 	"$server" --$proto --port 0 --workers 2 --work-us 1 --json "${extra[@]}" \
