@@ -26,6 +26,14 @@
  * reply; then the throughput at the p99 objective: the highest replies per
  * second among the rates whose worst p99 met the objective with less than
  * 1% lost. Plus the agent's moves per second and CPU time.
+ *
+ * --reaction N: the rebalancer's reaction time instead, N trials per
+ * agent configuration (onhost, shm, shm-1us). In each, the light clients
+ * run alone for half the run (the rebalancer settles), then the heavy one
+ * starts; the server times, on its own clock, its first heavy request and
+ * the first decision committed after it (examples/rpcserver: reaction_ns).
+ * Reported: the p50 and the worst over the trials, and how many trials
+ * saw no move at all.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -51,6 +59,7 @@ struct cfg {
 	unsigned duration_s, reps;
 	int client_nice; /* sockperf busy-waits between sends: on few cores, yield to the server */
 	double objective_us;
+	unsigned reaction; /* trials of the reaction mode, or 0 */
 	bool tcp, json, run[N_CONFIGS];
 };
 
@@ -88,7 +97,10 @@ static char workdir[64];
 /* Runs @argv with its output in @out_path, at nice level @nice. */
 static pid_t spawn(char *const argv[], const char *out_path, int nice)
 {
-	pid_t pid = fork();
+	pid_t pid;
+
+	fflush(NULL); /* or the child's freopen() writes our buffered output again */
+	pid = fork();
 
 	if (pid == 0) {
 		FILE *f = freopen(out_path, "w", stdout);
@@ -399,6 +411,113 @@ static void run_one(const struct cfg *c, int ki, unsigned rate, unsigned rep, st
 	}
 }
 
+/* ---- reaction time ------------------------------------------------------------------ */
+
+/* One trial of configuration @ki: light clients for the whole run, the
+ * heavy one from its middle. Return: the server's reaction_ns (-1: no
+ * move after the heavy flow began), or -2 when the trial failed. */
+static double reaction_trial(const struct cfg *c, int ki, unsigned trial)
+{
+	const struct config *k = &configs[ki];
+	char sock[96], uri[128], conf[96], srv_out[160], line[1024], num[5][24], *argv[32];
+	char out[MAX_CLIENTS][160], ports[16], rates[16], secs[2][16], size[2][16];
+	pid_t agentd = -1, srv, pid[MAX_CLIENTS];
+	unsigned port;
+	double r = -2;
+
+	snprintf(sock, sizeof(sock), "%s/agent.sock", workdir);
+	snprintf(uri, sizeof(uri), "shm://%s", sock);
+	snprintf(conf, sizeof(conf), "%s/agent.json", workdir);
+	snprintf(srv_out, sizeof(srv_out), "%s/react-%s-%u-server.out", workdir, k->key, trial);
+	if (write_agent_config(conf, uri, k->delay_ns) != 0 ||
+	    (!k->onhost && (agentd = start_agentd(conf, sock)) < 0))
+		return -2;
+	server_args(c, k, argv, num, uri, conf);
+	unlink(srv_out);
+	srv = spawn(argv, srv_out, 0);
+	if (!wait_line(srv_out, "ready", srv, line, sizeof(line)) ||
+	    sscanf(line, "ready %*s %*[^:]:%u", &port) != 1 || !strstr(line, "steer bpf")) {
+		stop(srv);
+		stop(agentd);
+		return -2;
+	}
+	snprintf(ports, sizeof(ports), "%u", port);
+	snprintf(rates, sizeof(rates), "%u", c->rates[0]);
+	snprintf(secs[0], sizeof(secs[0]), "%u", c->duration_s);
+	snprintf(secs[1], sizeof(secs[1]), "%u", (c->duration_s + 1) / 2);
+	snprintf(size[0], sizeof(size[0]), "%u", c->light_size);
+	snprintf(size[1], sizeof(size[1]), "%u", c->heavy_size);
+	for (unsigned n = 0; n < c->clients; n++) {
+		bool heavy = n == c->clients - 1;
+		char *cargv[] = { "sockperf", "under-load", "-i", "127.0.0.1", "-p", ports, "-t",
+				  secs[heavy], "-m", size[heavy], "--mps", rates, "--reply-every",
+				  "1", NULL };
+		if (heavy) /* the lights run alone for the first half */
+			usleep(c->duration_s * 500000u);
+		snprintf(out[n], sizeof(out[n]), "%s/react-%s-%u-client%u.out", workdir, k->key,
+			 trial, n);
+		pid[n] = spawn(cargv, out[n], c->client_nice);
+	}
+	for (unsigned n = 0; n < c->clients; n++)
+		waitpid(pid[n], NULL, 0);
+	stop(srv);
+	stop(agentd);
+	if (wait_line(srv_out, "{", -1, line, sizeof(line)) && strstr(line, "\"reaction_ns\":"))
+		r = json_num(line, "reaction_ns");
+	return r < 0 && r != -1 ? -2 : r;
+}
+
+static void report_reaction(const struct cfg *c)
+{
+	static const int agents[] = { 2, 3, 4 }; /* onhost, shm, shm-1us */
+	bool failed = false;
+
+	if (!c->json)
+		printf("wave-bench-rpc --reaction: %u workers, %u light clients at %u msg/s (%u-byte, "
+		       "%u us), a heavy one (%u-byte, %u us) from the middle of each %u s run;\n"
+		       "  reaction = the server's first heavy request to the first decision "
+		       "committed after it, host clock\n\n%-32s %9s %9s %9s %s\n", c->workers,
+		       c->clients - 1, c->rates[0], c->light_size, c->light_us, c->heavy_size,
+		       c->heavy_us, c->duration_s, "configuration", "p50 ms", "max ms", "no move",
+		       "trials (ms)");
+	for (unsigned a = 0; a < sizeof(agents) / sizeof(agents[0]); a++) {
+		int ki = agents[a];
+		double v[MAX_REPS * 4];
+		unsigned n = 0, none = 0;
+		if (!c->run[ki])
+			continue;
+		for (unsigned t = 0; t < c->reaction; t++) {
+			double r = reaction_trial(c, ki, t);
+			failed |= r == -2;
+			none += r == -1;
+			if (r >= 0)
+				v[n++] = r / 1e6;
+		}
+		qsort(v, n, sizeof(v[0]), cmp_double);
+		if (c->json) {
+			printf("{\"config\":\"%s\",\"metric\":\"reaction\",\"trials\":%u,"
+			       "\"no_move\":%u,\"p50_ms\":", configs[ki].key, c->reaction, none);
+			if (n)
+				printf("%.3f,\"max_ms\":%.3f}\n", v[n / 2], v[n - 1]);
+			else
+				printf("null,\"max_ms\":null}\n");
+			continue;
+		}
+		printf("%-32s", configs[ki].label);
+		if (n)
+			printf(" %9.2f %9.2f", v[n / 2], v[n - 1]);
+		else
+			printf(" %9s %9s", "-", "-");
+		printf(" %9u  ", none);
+		for (unsigned i = 0; i < n; i++)
+			printf("%s%.2f", i ? " " : "", v[i]);
+		printf("\n");
+	}
+	if (failed)
+		fprintf(stderr, "wave-bench-rpc: some trials failed (root needed for kernel steering; "
+			"logs in %s)\n", workdir);
+}
+
 /* ---- medians -------------------------------------------------------------------------- */
 
 static double median_of(const struct run *rs, unsigned n, size_t off)
@@ -562,6 +681,8 @@ static void usage(FILE *f)
 		"  --configs LIST      of linux,bpf,onhost,shm,shm-1us (default all)\n"
 		"  --client-nice N     run the sockperf clients at nice N (default 0; sockperf\n"
 		"                      busy-waits between sends, a CPU per client)\n"
+		"  --reaction N        the rebalancer's reaction time to a new heavy flow, N\n"
+		"                      trials per agent configuration, at the first --rates rate\n"
 		"  --tcp               TCP instead of UDP\n"
 		"  --quick             a smoke test: linux and bpf, one short run each\n"
 		"  --json              one JSON object per line\n", MAX_CLIENTS, MAX_REPS);
@@ -625,6 +746,8 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			c->heavy_us = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--reps") && more)
 			c->reps = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(a, "--reaction") && more)
+			c->reaction = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--client-nice") && more)
 			c->client_nice = atoi(argv[++i]);
 		else if (!strcmp(a, "--duration") && more)
@@ -644,7 +767,8 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			return -1;
 	}
 	if (c->workers < 1 || c->workers > 64 || c->clients < 1 || c->clients > MAX_CLIENTS ||
-	    c->duration_s < 1 || c->reps < 1 || c->reps > MAX_REPS)
+	    c->duration_s < 1 || c->reps < 1 || c->reps > MAX_REPS || c->reaction > 4 * MAX_REPS ||
+	    (c->reaction && c->clients < 2))
 		return -1;
 	return 0;
 }
@@ -668,6 +792,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (c.reaction) {
+		report_reaction(&c);
+		return 0;
+	}
 	/* Interleaved: in each round, at each rate, every configuration once. */
 	for (unsigned rep = 0; rep < c.reps; rep++)
 		for (unsigned i = 0; i < c.n_rates; i++)

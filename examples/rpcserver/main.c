@@ -240,25 +240,20 @@ static int make_sockets(const struct opts *o, int *fds, unsigned *port)
 	return (int)n;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Until the duration has passed or SIGINT or SIGTERM (blocked in every
- * thread) comes; with an agent, the handle makes progress meanwhile. */
+ * thread) comes; with an agent, the handle makes progress meanwhile, and
+ * the first decision committed after the first heavy request is the
+ * reaction (its time on this host's clock, in s->reacted_ns). */
 static void serve_until_stop(const struct opts *o, struct steer *s, const sigset_t *sigs)
 {
-	uint64_t end = o->duration_s > 0 ? mono_ns() + (uint64_t)(o->duration_s * 1e9) : UINT64_MAX;
+	uint64_t end = o->duration_s > 0 ? now_ns() + (uint64_t)(o->duration_s * 1e9) : UINT64_MAX;
 	struct timespec zero = { 0, 0 }, tick = { 0, 50000000 };
 
 	for (;;) {
-		if (s->rpc)
-			wave_rpc_poll(s->rpc, 1000000);
-		if (sigtimedwait(sigs, NULL, s->rpc ? &zero : &tick) >= 0 || mono_ns() >= end)
+		if (s->rpc && wave_rpc_poll(s->rpc, 1000000) > 0 && !s->reacted_ns &&
+		    atomic_load(&heavy_first_ns))
+			s->reacted_ns = now_ns();
+		if (sigtimedwait(sigs, NULL, s->rpc ? &zero : &tick) >= 0 || now_ns() >= end)
 			return;
 	}
 }
@@ -341,6 +336,8 @@ static void print_stats(const struct opts *o, const struct steer *s, const struc
 	       "\"table_consistent\":%s,", (unsigned long long)s->stats.committed,
 	       (unsigned long long)s->stats.host_moves, (unsigned long long)s->stats.fallbacks,
 	       (unsigned long long)s->agent_cpu_ns, s->consistent ? "true" : "false");
+	printf("\"reaction_ns\":%lld,", s->reacted_ns ? (long long)(s->reacted_ns -
+						atomic_load(&heavy_first_ns)) : -1LL);
 	printf("\"dispatched\":%llu,\"queue_full\":%llu,\"no_worker\":%llu,\"left_at_stop\":%llu,"
 	       "\"workers\":[", (unsigned long long)x->d.dispatched, (unsigned long long)full,
 	       (unsigned long long)x->d.no_worker, (unsigned long long)x->left);

@@ -140,6 +140,7 @@ struct steer {
 	pthread_t agent_thr;
 	bool agent_running, have_stats;
 	bool consistent; /* at stop: the kernel's table was the handle's */
+	uint64_t reacted_ns; /* the first decision committed after the first heavy request */
 	uint64_t agent_cpu_ns;
 	struct wave_rpc_stats stats;
 	struct wave_rpc_reuseport_stats bpf;
@@ -158,6 +159,12 @@ bool steer_due(const struct worker *w, uint64_t now_ns);
 void steer_report(struct worker *w, uint64_t now_ns, uint32_t waiting);
 /* Tears everything down, keeping the final counters in @s. */
 void steer_stop(struct steer *s, unsigned n_buckets);
+
+/* When the server first began a request of a rule's class (a heavy one:
+ * the reaction time to a new heavy flow starts there), CLOCK_MONOTONIC
+ * ns; 0 before (serve.c). */
+extern _Atomic uint64_t heavy_first_ns;
+uint64_t now_ns(void);
 
 /* The thread body of a worker (serve.c). */
 void *worker_main(void *arg);

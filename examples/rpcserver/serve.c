@@ -18,7 +18,9 @@
  * plus room for at least one more read. */
 #define CONN_BUF (SP_MAX_MSG + 16384)
 
-static uint64_t now_ns(void)
+_Atomic uint64_t heavy_first_ns;
+
+uint64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -62,7 +64,11 @@ static uint64_t spin(struct worker *w, uint32_t us)
 static void work(struct worker *w, uint32_t len)
 {
 	uint32_t cls = class_of(w->cfg, len);
-	uint64_t ns = spin(w, cls ? w->cfg->rules[cls - 1].us : w->cfg->work_us);
+	uint64_t ns, none = 0;
+
+	if (cls && !atomic_load_explicit(&heavy_first_ns, memory_order_relaxed))
+		atomic_compare_exchange_strong(&heavy_first_ns, &none, now_ns());
+	ns = spin(w, cls ? w->cfg->rules[cls - 1].us : w->cfg->work_us);
 
 	if (w->rpc && mode_dispatches(w->cfg->mode)) {
 		/* A class that costs nothing is known as the shortest: its
