@@ -60,6 +60,7 @@ struct cfg {
 	int client_nice; /* sockperf busy-waits between sends: on few cores, yield to the server */
 	double objective_us;
 	unsigned reaction; /* trials of the reaction mode, or 0 */
+	bool shared_light; /* the light flows from one sockperf process (see --shared-light) */
 	bool tcp, json, run[N_CONFIGS];
 };
 
@@ -213,18 +214,27 @@ struct sp_out {
 	double valid_s;
 };
 
-static bool parse_sockperf(const char *path, struct sp_out *o)
+/* sockperf's figures. A client with several destinations (-f) prints
+ * percentiles and its valid duration for the first one only, and the
+ * counts of all in its [Total Run] line: with @total, those (over the run
+ * less the warm-up) are taken. */
+static bool parse_sockperf(const char *path, bool total, struct sp_out *o)
 {
 	char line[512];
 	unsigned have = 0;
 	FILE *f = fopen(path, "r");
-	double v;
+	double v, warm;
 
 	if (!f)
 		return false;
 	while (fgets(line, sizeof(line), f)) {
 		const char *p;
-		if ((p = strstr(line, "[Valid Duration]")) &&
+		if (total && (p = strstr(line, "[Total Run]")) &&
+		    sscanf(p, "[Total Run] RunTime=%lf sec; Warm up time=%lf msec; SentMessages=%llu; "
+			      "ReceivedMessages=%llu", &o->valid_s, &warm, &o->sent, &o->received) == 4) {
+			o->valid_s -= warm / 1e3;
+			have |= 16;
+		} else if ((p = strstr(line, "[Valid Duration]")) &&
 		    sscanf(p, "[Valid Duration] RunTime=%lf sec; SentMessages=%llu; "
 			      "ReceivedMessages=%llu", &o->valid_s, &o->sent, &o->received) == 3)
 			have |= 1;
@@ -236,7 +246,7 @@ static bool parse_sockperf(const char *path, struct sp_out *o)
 			o->p999 = v, have |= 8;
 	}
 	fclose(f);
-	return have == 15;
+	return (have | 16) == 31 && (!total || (have & 16));
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -246,41 +256,90 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* With --shared-light, the light flows' sockperf feed file: one
+ * destination each, 127.0.0.1, .2, ... (the server listens on 0.0.0.0;
+ * sockperf keeps one socket per distinct destination, so each is a flow
+ * of its own from one process). */
+static const char *light_feed(const struct cfg *c, unsigned port)
+{
+	static char path[96];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/lights.feed", workdir);
+	if (!(f = fopen(path, "w")))
+		return NULL;
+	for (unsigned k = 0; k + 1 < c->clients; k++)
+		fprintf(f, "%c:127.0.0.%u:%u\n", c->tcp ? 'T' : 'U', k + 1, port);
+	return fclose(f) == 0 ? path : NULL;
+}
+
 /* K clients at @rate each, all at once; their figures folded into @r.
- * Their output is kept under @tag (the configuration's key). */
+ * Their output is kept under @tag (the configuration's key). With
+ * --shared-light the light flows come from one process (at K - 1 times
+ * the rate, its percentiles those of its first flow). */
 static void run_clients(const struct cfg *c, const char *tag, unsigned port, unsigned rate,
 			struct run *r)
 {
-	char out[MAX_CLIENTS][160], ports[16], rates[16], secs[16], size[MAX_CLIENTS][16];
+	char out[MAX_CLIENTS][160], ports[16], rates[2][16], secs[16], size[MAX_CLIENTS][16];
+	const char *feed = c->shared_light ? light_feed(c, port) : NULL;
+	unsigned procs = c->shared_light ? 2 : c->clients;
 	pid_t pid[MAX_CLIENTS];
 	double p50[MAX_CLIENTS];
 	unsigned long long sent = 0, received = 0;
 	double valid = 0;
 
+	if (c->shared_light && !feed) {
+		snprintf(r->note, sizeof(r->note), "cannot write the light flows' feed file");
+		return;
+	}
 	snprintf(ports, sizeof(ports), "%u", port);
-	snprintf(rates, sizeof(rates), "%u", rate);
+	snprintf(rates[0], sizeof(rates[0]), "%u", rate);
+	snprintf(rates[1], sizeof(rates[1]), "%u", rate * (c->clients - 1));
 	snprintf(secs, sizeof(secs), "%u", c->duration_s);
-	for (unsigned k = 0; k < c->clients; k++) {
-		bool heavy = k == c->clients - 1;
-		char *argv[] = { "sockperf", "under-load", "-i", "127.0.0.1", "-p", ports, "-t", secs,
-				 "-m", size[k], "--mps", rates, "--reply-every", "1",
-				 c->tcp ? "--tcp" : NULL, NULL };
+	for (unsigned k = 0; k < procs; k++) {
+		bool heavy = k == procs - 1, lights = feed && !heavy;
+		char *argv[20];
+		int a = 0;
+
 		snprintf(size[k], sizeof(size[k]), "%u", heavy ? c->heavy_size : c->light_size);
 		snprintf(out[k], sizeof(out[k]), "%s/%s-client%u.out", workdir, tag, k);
+		argv[a++] = "sockperf";
+		argv[a++] = "under-load";
+		if (lights) {
+			argv[a++] = "-f";
+			argv[a++] = (char *)feed;
+		} else {
+			argv[a++] = "-i";
+			argv[a++] = "127.0.0.1";
+			argv[a++] = "-p";
+			argv[a++] = ports;
+		}
+		argv[a++] = "-t";
+		argv[a++] = secs;
+		argv[a++] = "-m";
+		argv[a++] = size[k];
+		argv[a++] = "--mps";
+		argv[a++] = rates[lights];
+		argv[a++] = "--reply-every";
+		argv[a++] = "1";
+		if (c->tcp)
+			argv[a++] = "--tcp";
+		argv[a] = NULL;
 		pid[k] = spawn(argv, out[k], c->client_nice);
 	}
 	r->ok = true;
-	for (unsigned k = 0; k < c->clients; k++) {
+	for (unsigned k = 0; k < procs; k++) {
 		struct sp_out o = { 0 };
 		int status;
 		waitpid(pid[k], &status, 0);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !parse_sockperf(out[k], &o)) {
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+		    !parse_sockperf(out[k], feed && k + 1 < procs, &o)) {
 			r->ok = false;
 			snprintf(r->note, sizeof(r->note), "sockperf client %u: %s (see %s)", k,
 				 !WIFEXITED(status) || WEXITSTATUS(status) ? "failed"
 									 : "no percentiles in its output",
 				 out[k]);
-			while (++k < c->clients)
+			while (++k < procs)
 				waitpid(pid[k], NULL, 0);
 			return;
 		}
@@ -291,8 +350,8 @@ static void run_clients(const struct cfg *c, const char *tag, unsigned port, uns
 		received += o.received;
 		valid = o.valid_s > valid ? o.valid_s : valid;
 	}
-	qsort(p50, c->clients, sizeof(p50[0]), cmp_double);
-	r->p50 = p50[c->clients / 2];
+	qsort(p50, procs, sizeof(p50[0]), cmp_double);
+	r->p50 = p50[procs / 2];
 	r->replies_per_s = valid > 0 ? (double)received / valid : 0;
 	r->lost = sent ? (double)(sent - received) / (double)sent : 0;
 }
@@ -322,6 +381,10 @@ static void server_args(const struct cfg *c, const struct config *k, char **argv
 	snprintf(num[4], 24, "%u", k->delay_ns);
 	argv[a++] = BENCH_RPC_SERVER;
 	argv[a++] = c->tcp ? "--tcp" : "--udp";
+	if (c->shared_light) { /* the light flows' destinations: 127.0.0.1, .2, ... */
+		argv[a++] = "--ip";
+		argv[a++] = "0.0.0.0";
+	}
 	argv[a++] = "--port";
 	argv[a++] = "0";
 	argv[a++] = "--json";
@@ -683,6 +746,9 @@ static void usage(FILE *f)
 		"                      busy-waits between sends, a CPU per client)\n"
 		"  --reaction N        the rebalancer's reaction time to a new heavy flow, N\n"
 		"                      trials per agent configuration, at the first --rates rate\n"
+		"  --shared-light      the light flows from one sockperf process (distinct\n"
+		"                      destinations 127.0.0.1, .2, ...; the server on 0.0.0.0):\n"
+		"                      two busy-waiting clients instead of K\n"
 		"  --tcp               TCP instead of UDP\n"
 		"  --quick             a smoke test: linux and bpf, one short run each\n"
 		"  --json              one JSON object per line\n", MAX_CLIENTS, MAX_REPS);
@@ -746,6 +812,8 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			c->heavy_us = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--reps") && more)
 			c->reps = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(a, "--shared-light"))
+			c->shared_light = true;
 		else if (!strcmp(a, "--reaction") && more)
 			c->reaction = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--client-nice") && more)
