@@ -687,11 +687,13 @@ static void report_table(const struct cfg *c)
 {
 	double base = 0, best;
 
-	printf("wave-bench-rpc: %s, %u workers, %u sockperf under-load clients (one flow each; the "
+	printf("wave-bench-rpc: %s, %u workers, %u sockperf under-load %s (one flow each; the "
 	       "last sends %u-byte requests costing %u us, the others %u-byte costing %u us),\n"
 	       "  %u s per run, every request answered (--reply-every 1); latency = sockperf's "
 	       "round trip in us;\n  medians over %u interleaved runs per point\n\n",
-	       c->tcp ? "TCP" : "UDP", c->workers, c->clients, c->heavy_size, c->heavy_us,
+	       c->tcp ? "TCP" : "UDP", c->workers, c->clients,
+	       c->shared_light ? "flows (the light ones from one sockperf process)" : "clients",
+	       c->heavy_size, c->heavy_us,
 	       c->light_size, c->light_us, c->duration_s, c->reps);
 	printf("%-32s %9s %9s %9s %9s %11s %7s %8s %8s\n", "configuration", "rate/cl", "p50 us",
 	       "p99 us", "p99.9 us", "replies/s", "lost", "moves/s", "agent s");
