@@ -400,7 +400,7 @@ END_TEST
 #define SIM_PERIOD_NS 50000ull
 #define SIM_PERIODS 1500
 #define SIM_WARMUP 300
-#define MAX_SHORT (SIM_PERIODS * 4)
+#define MAX_SHORT (SIM_PERIODS * 6)
 
 struct sim {
 	uint64_t free_at[NW];       /* when each worker's FIFO drains */
@@ -484,9 +484,12 @@ static uint64_t short_p99(const char *plugin)
 	for (unsigned p = 0; p < SIM_PERIODS; p++) {
 		uint64_t t0 = p * SIM_PERIOD_NS, busy[NW] = { 0 }, done[NW] = { 0 };
 		uint64_t cdone[2] = { 0 };
-		/* Short: 0 to 4 a period (0.8 of a worker's 50 us on average),
-		 * evenly spread; long: one in 6 periods (1.7 workers), first. */
-		unsigned n = noise_next(&s.rng) % 5, longs = noise_next(&s.rng) % 6 == 0;
+		/* Short: 0 to 6 a period (0.6 of a worker on average), evenly
+		 * spread; long: one in 4 periods (2.5 workers), first. So most
+		 * of the time every worker has something queued, and a queue's
+		 * length says nothing of the work in it: JSQ often puts a short
+		 * request behind a long one, whenever its refreshes come. */
+		unsigned n = noise_next(&s.rng) % 7, longs = noise_next(&s.rng) % 4 == 0;
 
 		for (unsigned k = 0; k < longs + n; k++) {
 			unsigned c = k < longs ? 1 : 0;
