@@ -26,6 +26,14 @@
  * reply; then the throughput at the p99 objective: the highest replies per
  * second among the rates whose worst p99 met the objective with less than
  * 1% lost. Plus the agent's moves per second and CPU time.
+ *
+ * --reaction N: the rebalancer's reaction time instead, N trials per
+ * agent configuration (onhost, shm, shm-1us). In each, the light clients
+ * run alone for half the run (the rebalancer settles), then the heavy one
+ * starts; the server times, on its own clock, its first heavy request and
+ * the first decision committed after it (examples/rpcserver: reaction_ns).
+ * Reported: the p50 and the worst over the trials, and how many trials
+ * saw no move at all.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -51,6 +59,8 @@ struct cfg {
 	unsigned duration_s, reps;
 	int client_nice; /* sockperf busy-waits between sends: on few cores, yield to the server */
 	double objective_us;
+	unsigned reaction; /* trials of the reaction mode, or 0 */
+	bool shared_light; /* the light flows from one sockperf process (see --shared-light) */
 	bool tcp, json, run[N_CONFIGS];
 };
 
@@ -88,7 +98,10 @@ static char workdir[64];
 /* Runs @argv with its output in @out_path, at nice level @nice. */
 static pid_t spawn(char *const argv[], const char *out_path, int nice)
 {
-	pid_t pid = fork();
+	pid_t pid;
+
+	fflush(NULL); /* or the child's freopen() writes our buffered output again */
+	pid = fork();
 
 	if (pid == 0) {
 		FILE *f = freopen(out_path, "w", stdout);
@@ -201,18 +214,27 @@ struct sp_out {
 	double valid_s;
 };
 
-static bool parse_sockperf(const char *path, struct sp_out *o)
+/* sockperf's figures. A client with several destinations (-f) prints
+ * percentiles and its valid duration for the first one only, and the
+ * counts of all in its [Total Run] line: with @total, those (over the run
+ * less the warm-up) are taken. */
+static bool parse_sockperf(const char *path, bool total, struct sp_out *o)
 {
 	char line[512];
 	unsigned have = 0;
 	FILE *f = fopen(path, "r");
-	double v;
+	double v, warm;
 
 	if (!f)
 		return false;
 	while (fgets(line, sizeof(line), f)) {
 		const char *p;
-		if ((p = strstr(line, "[Valid Duration]")) &&
+		if (total && (p = strstr(line, "[Total Run]")) &&
+		    sscanf(p, "[Total Run] RunTime=%lf sec; Warm up time=%lf msec; SentMessages=%llu; "
+			      "ReceivedMessages=%llu", &o->valid_s, &warm, &o->sent, &o->received) == 4) {
+			o->valid_s -= warm / 1e3;
+			have |= 16;
+		} else if ((p = strstr(line, "[Valid Duration]")) &&
 		    sscanf(p, "[Valid Duration] RunTime=%lf sec; SentMessages=%llu; "
 			      "ReceivedMessages=%llu", &o->valid_s, &o->sent, &o->received) == 3)
 			have |= 1;
@@ -224,7 +246,7 @@ static bool parse_sockperf(const char *path, struct sp_out *o)
 			o->p999 = v, have |= 8;
 	}
 	fclose(f);
-	return have == 15;
+	return (have | 16) == 31 && (!total || (have & 16));
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -234,41 +256,90 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* With --shared-light, the light flows' sockperf feed file: one
+ * destination each, 127.0.0.1, .2, ... (the server listens on 0.0.0.0;
+ * sockperf keeps one socket per distinct destination, so each is a flow
+ * of its own from one process). */
+static const char *light_feed(const struct cfg *c, unsigned port)
+{
+	static char path[96];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/lights.feed", workdir);
+	if (!(f = fopen(path, "w")))
+		return NULL;
+	for (unsigned k = 0; k + 1 < c->clients; k++)
+		fprintf(f, "%c:127.0.0.%u:%u\n", c->tcp ? 'T' : 'U', k + 1, port);
+	return fclose(f) == 0 ? path : NULL;
+}
+
 /* K clients at @rate each, all at once; their figures folded into @r.
- * Their output is kept under @tag (the configuration's key). */
+ * Their output is kept under @tag (the configuration's key). With
+ * --shared-light the light flows come from one process (at K - 1 times
+ * the rate, its percentiles those of its first flow). */
 static void run_clients(const struct cfg *c, const char *tag, unsigned port, unsigned rate,
 			struct run *r)
 {
-	char out[MAX_CLIENTS][160], ports[16], rates[16], secs[16], size[MAX_CLIENTS][16];
+	char out[MAX_CLIENTS][160], ports[16], rates[2][16], secs[16], size[MAX_CLIENTS][16];
+	const char *feed = c->shared_light ? light_feed(c, port) : NULL;
+	unsigned procs = c->shared_light ? 2 : c->clients;
 	pid_t pid[MAX_CLIENTS];
 	double p50[MAX_CLIENTS];
 	unsigned long long sent = 0, received = 0;
 	double valid = 0;
 
+	if (c->shared_light && !feed) {
+		snprintf(r->note, sizeof(r->note), "cannot write the light flows' feed file");
+		return;
+	}
 	snprintf(ports, sizeof(ports), "%u", port);
-	snprintf(rates, sizeof(rates), "%u", rate);
+	snprintf(rates[0], sizeof(rates[0]), "%u", rate);
+	snprintf(rates[1], sizeof(rates[1]), "%u", rate * (c->clients - 1));
 	snprintf(secs, sizeof(secs), "%u", c->duration_s);
-	for (unsigned k = 0; k < c->clients; k++) {
-		bool heavy = k == c->clients - 1;
-		char *argv[] = { "sockperf", "under-load", "-i", "127.0.0.1", "-p", ports, "-t", secs,
-				 "-m", size[k], "--mps", rates, "--reply-every", "1",
-				 c->tcp ? "--tcp" : NULL, NULL };
+	for (unsigned k = 0; k < procs; k++) {
+		bool heavy = k == procs - 1, lights = feed && !heavy;
+		char *argv[20];
+		int a = 0;
+
 		snprintf(size[k], sizeof(size[k]), "%u", heavy ? c->heavy_size : c->light_size);
 		snprintf(out[k], sizeof(out[k]), "%s/%s-client%u.out", workdir, tag, k);
+		argv[a++] = "sockperf";
+		argv[a++] = "under-load";
+		if (lights) {
+			argv[a++] = "-f";
+			argv[a++] = (char *)feed;
+		} else {
+			argv[a++] = "-i";
+			argv[a++] = "127.0.0.1";
+			argv[a++] = "-p";
+			argv[a++] = ports;
+		}
+		argv[a++] = "-t";
+		argv[a++] = secs;
+		argv[a++] = "-m";
+		argv[a++] = size[k];
+		argv[a++] = "--mps";
+		argv[a++] = rates[lights];
+		argv[a++] = "--reply-every";
+		argv[a++] = "1";
+		if (c->tcp)
+			argv[a++] = "--tcp";
+		argv[a] = NULL;
 		pid[k] = spawn(argv, out[k], c->client_nice);
 	}
 	r->ok = true;
-	for (unsigned k = 0; k < c->clients; k++) {
+	for (unsigned k = 0; k < procs; k++) {
 		struct sp_out o = { 0 };
 		int status;
 		waitpid(pid[k], &status, 0);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !parse_sockperf(out[k], &o)) {
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+		    !parse_sockperf(out[k], feed && k + 1 < procs, &o)) {
 			r->ok = false;
 			snprintf(r->note, sizeof(r->note), "sockperf client %u: %s (see %s)", k,
 				 !WIFEXITED(status) || WEXITSTATUS(status) ? "failed"
 									 : "no percentiles in its output",
 				 out[k]);
-			while (++k < c->clients)
+			while (++k < procs)
 				waitpid(pid[k], NULL, 0);
 			return;
 		}
@@ -279,8 +350,8 @@ static void run_clients(const struct cfg *c, const char *tag, unsigned port, uns
 		received += o.received;
 		valid = o.valid_s > valid ? o.valid_s : valid;
 	}
-	qsort(p50, c->clients, sizeof(p50[0]), cmp_double);
-	r->p50 = p50[c->clients / 2];
+	qsort(p50, procs, sizeof(p50[0]), cmp_double);
+	r->p50 = p50[procs / 2];
 	r->replies_per_s = valid > 0 ? (double)received / valid : 0;
 	r->lost = sent ? (double)(sent - received) / (double)sent : 0;
 }
@@ -310,6 +381,10 @@ static void server_args(const struct cfg *c, const struct config *k, char **argv
 	snprintf(num[4], 24, "%u", k->delay_ns);
 	argv[a++] = BENCH_RPC_SERVER;
 	argv[a++] = c->tcp ? "--tcp" : "--udp";
+	if (c->shared_light) { /* the light flows' destinations: 127.0.0.1, .2, ... */
+		argv[a++] = "--ip";
+		argv[a++] = "0.0.0.0";
+	}
 	argv[a++] = "--port";
 	argv[a++] = "0";
 	argv[a++] = "--json";
@@ -397,6 +472,113 @@ static void run_one(const struct cfg *c, int ki, unsigned rate, unsigned rep, st
 		r->ok = false;
 		snprintf(r->note, sizeof(r->note), "no statistics from the server (%s)", srv_out);
 	}
+}
+
+/* ---- reaction time ------------------------------------------------------------------ */
+
+/* One trial of configuration @ki: light clients for the whole run, the
+ * heavy one from its middle. Return: the server's reaction_ns (-1: no
+ * move after the heavy flow began), or -2 when the trial failed. */
+static double reaction_trial(const struct cfg *c, int ki, unsigned trial)
+{
+	const struct config *k = &configs[ki];
+	char sock[96], uri[128], conf[96], srv_out[160], line[1024], num[5][24], *argv[32];
+	char out[MAX_CLIENTS][160], ports[16], rates[16], secs[2][16], size[2][16];
+	pid_t agentd = -1, srv, pid[MAX_CLIENTS];
+	unsigned port;
+	double r = -2;
+
+	snprintf(sock, sizeof(sock), "%s/agent.sock", workdir);
+	snprintf(uri, sizeof(uri), "shm://%s", sock);
+	snprintf(conf, sizeof(conf), "%s/agent.json", workdir);
+	snprintf(srv_out, sizeof(srv_out), "%s/react-%s-%u-server.out", workdir, k->key, trial);
+	if (write_agent_config(conf, uri, k->delay_ns) != 0 ||
+	    (!k->onhost && (agentd = start_agentd(conf, sock)) < 0))
+		return -2;
+	server_args(c, k, argv, num, uri, conf);
+	unlink(srv_out);
+	srv = spawn(argv, srv_out, 0);
+	if (!wait_line(srv_out, "ready", srv, line, sizeof(line)) ||
+	    sscanf(line, "ready %*s %*[^:]:%u", &port) != 1 || !strstr(line, "steer bpf")) {
+		stop(srv);
+		stop(agentd);
+		return -2;
+	}
+	snprintf(ports, sizeof(ports), "%u", port);
+	snprintf(rates, sizeof(rates), "%u", c->rates[0]);
+	snprintf(secs[0], sizeof(secs[0]), "%u", c->duration_s);
+	snprintf(secs[1], sizeof(secs[1]), "%u", (c->duration_s + 1) / 2);
+	snprintf(size[0], sizeof(size[0]), "%u", c->light_size);
+	snprintf(size[1], sizeof(size[1]), "%u", c->heavy_size);
+	for (unsigned n = 0; n < c->clients; n++) {
+		bool heavy = n == c->clients - 1;
+		char *cargv[] = { "sockperf", "under-load", "-i", "127.0.0.1", "-p", ports, "-t",
+				  secs[heavy], "-m", size[heavy], "--mps", rates, "--reply-every",
+				  "1", NULL };
+		if (heavy) /* the lights run alone for the first half */
+			usleep(c->duration_s * 500000u);
+		snprintf(out[n], sizeof(out[n]), "%s/react-%s-%u-client%u.out", workdir, k->key,
+			 trial, n);
+		pid[n] = spawn(cargv, out[n], c->client_nice);
+	}
+	for (unsigned n = 0; n < c->clients; n++)
+		waitpid(pid[n], NULL, 0);
+	stop(srv);
+	stop(agentd);
+	if (wait_line(srv_out, "{", -1, line, sizeof(line)) && strstr(line, "\"reaction_ns\":"))
+		r = json_num(line, "reaction_ns");
+	return r < 0 && r != -1 ? -2 : r;
+}
+
+static void report_reaction(const struct cfg *c)
+{
+	static const int agents[] = { 2, 3, 4 }; /* onhost, shm, shm-1us */
+	bool failed = false;
+
+	if (!c->json)
+		printf("wave-bench-rpc --reaction: %u workers, %u light clients at %u msg/s (%u-byte, "
+		       "%u us), a heavy one (%u-byte, %u us) from the middle of each %u s run;\n"
+		       "  reaction = the server's first heavy request to the first decision "
+		       "committed after it, host clock\n\n%-32s %9s %9s %9s %s\n", c->workers,
+		       c->clients - 1, c->rates[0], c->light_size, c->light_us, c->heavy_size,
+		       c->heavy_us, c->duration_s, "configuration", "p50 ms", "max ms", "no move",
+		       "trials (ms)");
+	for (unsigned a = 0; a < sizeof(agents) / sizeof(agents[0]); a++) {
+		int ki = agents[a];
+		double v[MAX_REPS * 4];
+		unsigned n = 0, none = 0;
+		if (!c->run[ki])
+			continue;
+		for (unsigned t = 0; t < c->reaction; t++) {
+			double r = reaction_trial(c, ki, t);
+			failed |= r == -2;
+			none += r == -1;
+			if (r >= 0)
+				v[n++] = r / 1e6;
+		}
+		qsort(v, n, sizeof(v[0]), cmp_double);
+		if (c->json) {
+			printf("{\"config\":\"%s\",\"metric\":\"reaction\",\"trials\":%u,"
+			       "\"no_move\":%u,\"p50_ms\":", configs[ki].key, c->reaction, none);
+			if (n)
+				printf("%.3f,\"max_ms\":%.3f}\n", v[n / 2], v[n - 1]);
+			else
+				printf("null,\"max_ms\":null}\n");
+			continue;
+		}
+		printf("%-32s", configs[ki].label);
+		if (n)
+			printf(" %9.2f %9.2f", v[n / 2], v[n - 1]);
+		else
+			printf(" %9s %9s", "-", "-");
+		printf(" %9u  ", none);
+		for (unsigned i = 0; i < n; i++)
+			printf("%s%.2f", i ? " " : "", v[i]);
+		printf("\n");
+	}
+	if (failed)
+		fprintf(stderr, "wave-bench-rpc: some trials failed (root needed for kernel steering; "
+			"logs in %s)\n", workdir);
 }
 
 /* ---- medians -------------------------------------------------------------------------- */
@@ -505,11 +687,13 @@ static void report_table(const struct cfg *c)
 {
 	double base = 0, best;
 
-	printf("wave-bench-rpc: %s, %u workers, %u sockperf under-load clients (one flow each; the "
+	printf("wave-bench-rpc: %s, %u workers, %u sockperf under-load %s (one flow each; the "
 	       "last sends %u-byte requests costing %u us, the others %u-byte costing %u us),\n"
 	       "  %u s per run, every request answered (--reply-every 1); latency = sockperf's "
 	       "round trip in us;\n  medians over %u interleaved runs per point\n\n",
-	       c->tcp ? "TCP" : "UDP", c->workers, c->clients, c->heavy_size, c->heavy_us,
+	       c->tcp ? "TCP" : "UDP", c->workers, c->clients,
+	       c->shared_light ? "flows (the light ones from one sockperf process)" : "clients",
+	       c->heavy_size, c->heavy_us,
 	       c->light_size, c->light_us, c->duration_s, c->reps);
 	printf("%-32s %9s %9s %9s %9s %11s %7s %8s %8s\n", "configuration", "rate/cl", "p50 us",
 	       "p99 us", "p99.9 us", "replies/s", "lost", "moves/s", "agent s");
@@ -562,6 +746,11 @@ static void usage(FILE *f)
 		"  --configs LIST      of linux,bpf,onhost,shm,shm-1us (default all)\n"
 		"  --client-nice N     run the sockperf clients at nice N (default 0; sockperf\n"
 		"                      busy-waits between sends, a CPU per client)\n"
+		"  --reaction N        the rebalancer's reaction time to a new heavy flow, N\n"
+		"                      trials per agent configuration, at the first --rates rate\n"
+		"  --shared-light      the light flows from one sockperf process (distinct\n"
+		"                      destinations 127.0.0.1, .2, ...; the server on 0.0.0.0):\n"
+		"                      two busy-waiting clients instead of K\n"
 		"  --tcp               TCP instead of UDP\n"
 		"  --quick             a smoke test: linux and bpf, one short run each\n"
 		"  --json              one JSON object per line\n", MAX_CLIENTS, MAX_REPS);
@@ -625,6 +814,10 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			c->heavy_us = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--reps") && more)
 			c->reps = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(a, "--shared-light"))
+			c->shared_light = true;
+		else if (!strcmp(a, "--reaction") && more)
+			c->reaction = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--client-nice") && more)
 			c->client_nice = atoi(argv[++i]);
 		else if (!strcmp(a, "--duration") && more)
@@ -644,7 +837,8 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			return -1;
 	}
 	if (c->workers < 1 || c->workers > 64 || c->clients < 1 || c->clients > MAX_CLIENTS ||
-	    c->duration_s < 1 || c->reps < 1 || c->reps > MAX_REPS)
+	    c->duration_s < 1 || c->reps < 1 || c->reps > MAX_REPS || c->reaction > 4 * MAX_REPS ||
+	    (c->reaction && c->clients < 2))
 		return -1;
 	return 0;
 }
@@ -668,6 +862,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (c.reaction) {
+		report_reaction(&c);
+		return 0;
+	}
 	/* Interleaved: in each round, at each rate, every configuration once. */
 	for (unsigned rep = 0; rep < c.reps; rep++)
 		for (unsigned i = 0; i < c.n_rates; i++)

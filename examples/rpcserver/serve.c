@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,7 +18,9 @@
  * plus room for at least one more read. */
 #define CONN_BUF (SP_MAX_MSG + 16384)
 
-static uint64_t now_ns(void)
+_Atomic uint64_t heavy_first_ns;
+
+uint64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -24,25 +28,25 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint32_t work_us(const struct srv_cfg *c, uint32_t len)
+uint32_t class_of(const struct srv_cfg *c, uint32_t len)
 {
-	uint32_t us = c->work_us, best = 0;
+	uint32_t cls = 0, best = 0;
 
 	for (unsigned i = 0; i < c->n_rules; i++)
 		if (len >= c->rules[i].min_len && c->rules[i].min_len >= best) {
 			best = c->rules[i].min_len;
-			us = c->rules[i].us;
+			cls = i + 1;
 		}
-	return us;
+	return cls;
 }
 
-/* The request's work: the CPU time it costs, spent spinning. */
-static void spin(struct worker *w, uint32_t us)
+/* The request's work: the CPU time it costs, spent spinning. Return: ns. */
+static uint64_t spin(struct worker *w, uint32_t us)
 {
 	uint64_t t0 = now_ns(), t;
 
 	if (us == 0)
-		return;
+		return 0;
 	do
 		t = now_ns();
 	while (t - t0 < (uint64_t)us * 1000u);
@@ -51,10 +55,33 @@ static void spin(struct worker *w, uint32_t us)
 	w->load.completions++;
 	if (t - t0 > w->load.max_service_ns)
 		w->load.max_service_ns = t - t0;
+	return t - t0;
+}
+
+/* Serves a message of class @cls; in the dispatch modes its service time
+ * goes to the class's report too (request-level policies sort classes by
+ * it). */
+static void work(struct worker *w, uint32_t len)
+{
+	uint32_t cls = class_of(w->cfg, len);
+	uint64_t ns, none = 0;
+
+	if (cls && !atomic_load_explicit(&heavy_first_ns, memory_order_relaxed))
+		atomic_compare_exchange_strong(&heavy_first_ns, &none, now_ns());
+	ns = spin(w, cls ? w->cfg->rules[cls - 1].us : w->cfg->work_us);
+
+	if (w->rpc && mode_dispatches(w->cfg->mode)) {
+		/* A class that costs nothing is known as the shortest: its
+		 * time 0 would read as "never reported". */
+		struct wave_rpc_load l = { .size = sizeof(l), .completions = 1,
+					   .service_ns = ns ? ns : 1, .max_service_ns = ns };
+		wave_rpc_class_load(w->rpc, cls, &l);
+	}
 }
 
 bool serve_msg(struct worker *w, uint8_t *msg, const struct sp_msg *m)
 {
+	w->st.msg_bytes += m->len;
 	switch (sp_action(m)) {
 	case SP_IGNORE_WARMUP:
 		w->st.warmup++;
@@ -64,13 +91,13 @@ bool serve_msg(struct worker *w, uint8_t *msg, const struct sp_msg *m)
 		return false;
 	case SP_SERVE_SILENT:
 		w->st.served++;
-		spin(w, work_us(w->cfg, m->len));
+		work(w, m->len);
 		return false;
 	case SP_SERVE_REPLY:
 		break;
 	}
 	w->st.served++;
-	spin(w, work_us(w->cfg, m->len));
+	work(w, m->len);
 	sp_make_reply(msg);
 	return true;
 }
@@ -78,8 +105,8 @@ bool serve_msg(struct worker *w, uint8_t *msg, const struct sp_msg *m)
 /* ---- UDP ---------------------------------------------------------------------- */
 
 /* Every message of one datagram, in turn; a bad or cut one ends it. */
-static void udp_datagram(struct worker *w, uint8_t *d, size_t n, const struct sockaddr *from,
-			 socklen_t fromlen)
+void udp_datagram(struct worker *w, uint8_t *d, size_t n, const struct sockaddr *from,
+		  socklen_t fromlen)
 {
 	struct sp_msg m;
 	size_t off = 0;
@@ -131,12 +158,37 @@ static void serve_udp(struct worker *w, int ep)
 			epoll_wait(ep, &ev, 1, POLL_MS);
 			continue;
 		}
-		for (int i = 0; i < n; i++)
+		w->st.taken += (uint64_t)n;
+		for (int i = 0; i < n; i++) {
+			uint64_t now;
 			udp_datagram(w, bufs[i], mm[i].msg_len, (struct sockaddr *)&from[i],
 				     mm[i].msg_hdr.msg_namelen);
-		steer_report(w, now_ns());
+			/* The rest of the batch waits for this worker too. */
+			if (steer_due(w, now = now_ns()))
+				steer_report(w, now, (uint32_t)(n - i - 1));
+		}
 	}
 	free(bufs);
+}
+
+/* UDP, dispatch modes: the datagrams of the worker's queue, in order. */
+static void serve_udp_queue(struct worker *w, int ep)
+{
+	struct epoll_event ev;
+	struct req r;
+	uint64_t n;
+
+	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
+		if (!wq_pop(w->q, &r)) {
+			if (epoll_wait(ep, &ev, 1, POLL_MS) > 0)
+				wq_clear(w->q);
+			continue;
+		}
+		udp_datagram(w, r.buf, r.len, (struct sockaddr *)&r.from, r.fromlen);
+		free(r.buf);
+		if (steer_due(w, n = now_ns()))
+			steer_report(w, n, 0);
+	}
 }
 
 /* ---- TCP ---------------------------------------------------------------------- */
@@ -196,15 +248,12 @@ static bool conn_readable(struct worker *w, struct conn *c)
 	return true;
 }
 
-static void conn_accept(struct worker *w, int ep, struct conn **list)
+/* Serves connection @fd from now on (closes it if it cannot). */
+static void conn_add(struct worker *w, int ep, struct conn **list, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
-	struct conn *c;
-	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+	struct conn *c = malloc(sizeof(*c));
 
-	if (fd < 0)
-		return;
-	c = malloc(sizeof(*c));
 	ev.data.ptr = c;
 	if (!c || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
 		free(c);
@@ -216,6 +265,44 @@ static void conn_accept(struct worker *w, int ep, struct conn **list)
 	c->next = *list;
 	*list = c;
 	w->st.connections++;
+}
+
+static void conn_accept(struct worker *w, int ep, struct conn **list)
+{
+	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	w->st.taken++;
+	conn_add(w, ep, list, fd);
+}
+
+/* Dispatch modes: the connections the dispatcher queued for the worker. */
+static void conn_take(struct worker *w, int ep, struct conn **list)
+{
+	struct req r;
+
+	wq_clear(w->q);
+	while (wq_pop(w->q, &r))
+		conn_add(w, ep, list, r.fd);
+}
+
+/* Requests waiting on the worker's connections: the bytes there (the
+ * kernel's and a partial message of ours), in requests of the mean size
+ * seen so far (rounded up: any byte is a request begun). */
+static uint32_t tcp_waiting(const struct worker *w, const struct conn *list)
+{
+	uint64_t bytes = 0, mean;
+
+	for (const struct conn *c = list; c; c = c->next) {
+		int k;
+		if (ioctl(c->fd, SIOCINQ, &k) == 0 && k > 0)
+			bytes += (uint64_t)k;
+		bytes += c->have;
+	}
+	mean = w->st.served ? w->st.msg_bytes / w->st.served : SP_HDR;
+	mean = mean ? mean : SP_HDR;
+	return (uint32_t)((bytes + mean - 1) / mean);
 }
 
 static void conn_close(int ep, struct conn **list, struct conn *c)
@@ -237,15 +324,19 @@ static void serve_tcp(struct worker *w, int ep)
 
 	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
 		int n = epoll_wait(ep, ev, 32, POLL_MS);
+		uint64_t now;
 
 		for (int i = 0; i < n; i++) {
 			struct conn *c = ev[i].data.ptr;
-			if (!c)
+			if (!c && w->q)
+				conn_take(w, ep, &list);
+			else if (!c)
 				conn_accept(w, ep, &list);
 			else if (!conn_readable(w, c))
 				conn_close(ep, &list, c);
 		}
-		steer_report(w, now_ns());
+		if (steer_due(w, now = now_ns()))
+			steer_report(w, now, tcp_waiting(w, list));
 	}
 	while (list)
 		conn_close(ep, &list, list);
@@ -257,7 +348,9 @@ void *worker_main(void *arg)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, w->fd, &ev) != 0) {
+	/* Data NULL: the worker's own socket, or in the dispatch modes its
+	 * queue's eventfd. */
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, w->q ? w->q->efd : w->fd, &ev) != 0) {
 		w->failed = true;
 		if (ep >= 0)
 			close(ep);
@@ -265,6 +358,8 @@ void *worker_main(void *arg)
 	}
 	if (w->cfg->tcp)
 		serve_tcp(w, ep);
+	else if (w->q)
+		serve_udp_queue(w, ep);
 	else
 		serve_udp(w, ep);
 	close(ep);

@@ -4,7 +4,11 @@
  * the kernel with its static hash, or that table driven by an agent
  * (<wave/rpc.h>): a steering handle whose follower is the kernel's table
  * (<wave/rpc_reuseport.h>), the workers' load reported to it, and the
- * agent either in a thread of this process (on-host) or elsewhere.
+ * agent either in a thread of this process (on-host) or elsewhere. In the
+ * dispatch modes the handle's table is read by the dispatcher itself
+ * (there is no follower), with or without an agent: without one, the
+ * table is the static hash over the workers (WAVE_RPC_FALLBACK_HASH) and
+ * wave_rpc_pick() each dispatcher slot's round robin.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,9 +45,11 @@ static int start_agent(struct steer *s, const char *path)
 	return ret;
 }
 
-/* A steering handle on the agent at @c->agent, followed by the kernel. */
+/* A steering handle on the agent at @c->agent (or none: dispatch modes),
+ * followed by the kernel's table in mode bpf. */
 static int start_handle(struct steer *s, const struct steer_cfg *c, const int *fds)
 {
+	bool kernel = c->mode == STEER_BPF;
 	struct wave_chan_opts chan;
 	struct wave_host_opts host;
 	struct wave_rpc_opts o;
@@ -63,16 +69,23 @@ static int start_handle(struct steer *s, const struct steer_cfg *c, const int *f
 	o.max_workers = c->workers;
 	o.report_us = c->report_us;
 	o.host = &host;
+	if (!kernel) {
+		/* Class entries for the dispatcher; one pick slot per class. */
+		o.n_classes = c->classes;
+		o.n_dispatchers = c->mode == STEER_PICK ? c->classes : 0;
+		o.fallback = WAVE_RPC_FALLBACK_HASH;
+	}
 	ret = wave_rpc_create(c->agent, &o, &s->rpc, &err);
 	if (ret < 0) {
-		fprintf(stderr, "rpcserver: steering handle on %s: %s\n", c->agent, err.text);
+		fprintf(stderr, "rpcserver: steering handle on %s: %s\n",
+			c->agent ? c->agent : "no agent", err.text);
 		return ret;
 	}
-	ret = wave_rpc_reuseport_follower(s->rp, &f);
-	if (ret == 0)
+	ret = kernel ? wave_rpc_reuseport_follower(s->rp, &f) : 0;
+	if (ret == 0 && kernel)
 		ret = wave_rpc_follow(s->rpc, &f);
 	for (unsigned i = 0; ret == 0 && i < c->workers; i++)
-		ret = wave_rpc_worker_add(s->rpc, i, fds[i]);
+		ret = wave_rpc_worker_add(s->rpc, i, kernel ? fds[i] : -1);
 	if (ret < 0)
 		fprintf(stderr, "rpcserver: steering handle: %s\n", wave_strerror(ret));
 	return ret;
@@ -84,7 +97,14 @@ int steer_start(struct steer *s, const struct steer_cfg *c, const int *fds)
 
 	memset(s, 0, sizeof(*s));
 	s->name = "linux";
-	if (!c->bpf)
+	if (mode_dispatches(c->mode)) {
+		s->name = c->mode == STEER_PICK ? (c->agent ? "pick+agent" : "pick")
+						: (c->agent ? "dispatch+agent" : "dispatch");
+		if (c->agent_config && (err = start_agent(s, c->agent_config)) < 0)
+			return err;
+		return start_handle(s, c, fds);
+	}
+	if (c->mode != STEER_BPF)
 		return 0;
 	err = wave_rpc_reuseport_open(fds, c->workers, c->buckets, &s->rp);
 	if (err) {
@@ -104,12 +124,31 @@ int steer_start(struct steer *s, const struct steer_cfg *c, const int *fds)
 	return start_handle(s, c, fds);
 }
 
-void steer_report(struct worker *w, uint64_t now_ns)
+bool steer_due(const struct worker *w, uint64_t now_ns)
+{
+	return w->rpc && now_ns - w->last_report_ns >= w->report_ns;
+}
+
+/* What waits for worker @w now: its dispatch queue, or what the kernel
+ * steered to its socket and it has not taken yet, plus @waiting. */
+static uint32_t queue_depth(struct worker *w, uint32_t waiting)
+{
+	uint32_t kernel = 0;
+
+	if (w->q)
+		return waiting + wq_depth(w->q);
+	if (w->rp && wave_rpc_reuseport_queued(w->rp, w->id, w->st.taken, &kernel) != 0)
+		kernel = 0;
+	return waiting + kernel;
+}
+
+void steer_report(struct worker *w, uint64_t now_ns, uint32_t waiting)
 {
 	struct wave_rpc_load l = { .size = sizeof(l) };
 
-	if (!w->rpc || now_ns - w->last_report_ns < w->report_ns)
-		return;
+	l.queue_depth = queue_depth(w, waiting);
+	if (l.queue_depth > w->st.max_depth)
+		w->st.max_depth = l.queue_depth;
 	l.busy_ns = w->load.busy_ns;
 	l.completions = w->load.completions;
 	l.service_ns = w->load.busy_ns;
@@ -138,7 +177,7 @@ void steer_stop(struct steer *s, unsigned n_buckets)
 	if (s->rpc) {
 		wave_rpc_stats(s->rpc, &s->stats);
 		s->have_stats = true;
-		s->consistent = table_consistent(s, n_buckets);
+		s->consistent = !s->rp || table_consistent(s, n_buckets);
 		wave_rpc_destroy(s->rpc);
 	}
 	if (s->agent_running) {

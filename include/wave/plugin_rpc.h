@@ -74,7 +74,14 @@ struct wave_rpc_worker {
  *            WAVE_RPC_NO_WORKER.
  * @rate:     arrivals per second, decayed.
  * @arrivals: arrivals in the last period.
- * @reserved: zero.
+ * @service_ns:  a class entry's mean service time, decayed over the
+ *               periods that had completions (the host's
+ *               wave_rpc_class_load()); 0 for a flow bucket or a class
+ *               never reported.
+ * @completions: a class entry's completions in the last period.
+ * These two took the place of a reserved uint64_t[2] (same size and
+ * offsets): a plugin built before them sees reserved bytes, and one that
+ * reads them from a libwave that predates them reads 0, "never reported".
  */
 struct wave_rpc_bucket {
 	uint32_t id;
@@ -83,7 +90,8 @@ struct wave_rpc_bucket {
 	uint32_t pending;
 	double rate;
 	uint64_t arrivals;
-	uint64_t reserved[2];
+	double service_ns;
+	uint64_t completions;
 };
 
 /**

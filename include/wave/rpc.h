@@ -319,6 +319,17 @@ WAVE_API int wave_rpc_worker_load(struct wave_rpc *r, uint32_t worker,
 				  const struct wave_rpc_load *l);
 
 /**
+ * wave_rpc_class_load() - requests of class @cls completed: @l's
+ * completions, service_ns (their service times, summed) and
+ * max_service_ns are added to what the class's entry reports in the next
+ * load report (a CLASS_LOAD), from which the agent keeps per-class
+ * service times (request-level policies that protect short classes need
+ * them). Any thread, no lock; @l's other fields are ignored. Return: 0 or
+ * -EINVAL.
+ */
+WAVE_API int wave_rpc_class_load(struct wave_rpc *r, uint32_t cls, const struct wave_rpc_load *l);
+
+/**
  * wave_rpc_poll() - make progress: send the load report when its period
  * has passed, receive and carry out decisions, heartbeats, fallback and
  * reconnection.

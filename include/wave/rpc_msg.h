@@ -27,8 +27,13 @@
  *   LOAD         what @worker did in the period: queue depth now, busy
  *                time, completions and their service times
  *   ARRIVALS     @n (1..6) pairs (bucket, arrivals in the period)
- *   REPORT       closes a period of @period_ns: the LOADs and ARRIVALS
- *                since the last REPORT belong to it
+ *   CLASS_LOAD   class entry @bucket's requests completed in the period
+ *                and their service times (sent for the classes the
+ *                application reported with wave_rpc_class_load(); a
+ *                later addition: an agent that predates it refuses each
+ *                one as a bad message, counts it, and carries on)
+ *   REPORT       closes a period of @period_ns: the LOADs, CLASS_LOADs
+ *                and ARRIVALS since the last REPORT belong to it
  * Decisions, agent to host:
  *   MOVE         steer bucket @bucket to @worker (generation @gen), based
  *                on the bucket's sequence number @seq in epoch @epoch
@@ -73,6 +78,7 @@ extern "C" {
 #define WAVE_RPC_LOAD (WAVE_MSG_RPC_FIRST + 0x04)
 #define WAVE_RPC_ARRIVALS (WAVE_MSG_RPC_FIRST + 0x05)
 #define WAVE_RPC_REPORT (WAVE_MSG_RPC_FIRST + 0x06)
+#define WAVE_RPC_CLASS_LOAD (WAVE_MSG_RPC_FIRST + 0x07)
 #define WAVE_RPC_SETUP (WAVE_MSG_RPC_FIRST + 0x20)
 #define WAVE_RPC_MOVE (WAVE_MSG_RPC_FIRST + 0x40)
 #define WAVE_RPC_PRESTAGE (WAVE_MSG_RPC_FIRST + 0x41)
@@ -124,6 +130,16 @@ struct wave_rpc_wire_load {
 	uint64_t reserved;
 };
 
+/** Payload of CLASS_LOAD: @bucket is a class entry (n_buckets + class). */
+struct wave_rpc_wire_class_load {
+	uint32_t bucket;
+	uint32_t reserved0;
+	uint64_t completions;
+	uint64_t service_ns;
+	uint64_t max_service_ns;
+	uint64_t reserved[2];
+};
+
 /** Payload of ARRIVALS: flags pairs. */
 struct wave_rpc_wire_arrivals {
 	struct {
@@ -172,6 +188,7 @@ WAVE_RPC_WIRE_SIZE_(wave_rpc_wire_worker);
 WAVE_RPC_WIRE_SIZE_(wave_rpc_wire_buckets);
 WAVE_RPC_WIRE_SIZE_(wave_rpc_wire_load);
 WAVE_RPC_WIRE_SIZE_(wave_rpc_wire_arrivals);
+WAVE_RPC_WIRE_SIZE_(wave_rpc_wire_class_load);
 WAVE_RPC_WIRE_SIZE_(wave_rpc_wire_report);
 WAVE_RPC_WIRE_SIZE_(wave_rpc_wire_decision);
 WAVE_RPC_WIRE_SIZE_(wave_rpc_wire_outcome);
@@ -199,7 +216,8 @@ struct wave_rpc_dims {
  * @type:       one of the WAVE_RPC_* message types.
  * @n:          BUCKETS, ARRIVALS: entries used (the rest are 0).
  * @decision, @result, @why: OUTCOME.
- * @bucket:     BUCKETS: the first; ARRIVALS: unused; MOVE, OUTCOME: a
+ * @bucket:     BUCKETS: the first; ARRIVALS: unused; CLASS_LOAD: a class
+ *              entry (n_buckets..n_buckets + n_classes - 1); MOVE, OUTCOME: a
  *              table entry (< n_buckets + n_classes); PRESTAGE, OUTCOME of
  *              a PRESTAGE: a dispatcher (< n_dispatchers).
  * @worker:     WORKER_*, LOAD, MOVE, PRESTAGE, OUTCOME: < max_workers.
@@ -211,7 +229,8 @@ struct wave_rpc_dims {
  * @queue_depth: LOAD.
  * @dims:       SETUP: the sizes.
  * @now_ns:     WORKER_*, REPORT, OUTCOME: host CLOCK_MONOTONIC ns.
- * @busy_ns, @completions, @service_ns, @max_service_ns: LOAD.
+ * @busy_ns:    LOAD.
+ * @completions, @service_ns, @max_service_ns: LOAD, CLASS_LOAD.
  * @period_ns:  REPORT: the period's length; SETUP: the report period.
  * @e:          BUCKETS: (worker, seq) per bucket from @bucket; ARRIVALS:
  *              (bucket, count).

@@ -124,6 +124,24 @@ WAVE_API int wave_rpc_reuseport_set_worker(struct wave_rpc_reuseport *rp, unsign
 WAVE_API int wave_rpc_reuseport_arrivals(struct wave_rpc_reuseport *rp, uint64_t *counts,
 					 unsigned n_buckets);
 
+/**
+ * The requests waiting on worker @worker's socket now, in *@depth: the
+ * datagrams (UDP) or connections (TCP) the program sent to that socket
+ * since open, less @taken (those the worker has read: datagrams received,
+ * or connections accepted, from that socket since open) and less those the
+ * kernel dropped on it (a full receive buffer or accept queue: the
+ * socket's SO_MEMINFO drop count). A load report's queue depth for kernel
+ * steering; exact but for what arrives concurrently. Packets the kernel's
+ * own hashing delivered (a bucket with no socket, see
+ * wave_rpc_reuseport_set_worker()) are not counted, so the result is
+ * clamped at 0. For TCP it is the accept queue only (a SYN the client
+ * resent counts again): requests on established connections are the
+ * server's to count.
+ * Return: 0, -EINVAL (no such worker, or it has no socket), or -errno.
+ */
+WAVE_API int wave_rpc_reuseport_queued(struct wave_rpc_reuseport *rp, unsigned worker,
+				       uint64_t taken, uint32_t *depth);
+
 /** The program's outcome counters. Return: 0, -EINVAL or -errno. */
 WAVE_API int wave_rpc_reuseport_stats(struct wave_rpc_reuseport *rp,
 				      struct wave_rpc_reuseport_stats *st);

@@ -6,7 +6,7 @@
  * Input: two bytes choosing the sizes and the policy, then 64-byte
  * records, each taken as a struct wave_msg exactly as a hostile host could
  * write it into shared memory. Byte 0: n_buckets = 1 << (bits 0-2),
- * n_classes = bits 3-4, policy = bits 6-7 (hash, rebalance, jsq, hash).
+ * n_classes = bits 3-4, policy = bits 6-7 (hash, rebalance, jsq, darc).
  * Byte 1: max_workers = 1 + bits 0-2, n_dispatchers = bits 4-5. For each
  * record: the decoder must accept it or refuse it cleanly; what it accepts
  * must re-encode to the same message; the state applies it (or refuses
@@ -31,6 +31,7 @@
 const struct wave_plugin_desc *wave_plugin_entry_rpc_hash(void);
 const struct wave_plugin_desc *wave_plugin_entry_rpc_rebalance(void);
 const struct wave_plugin_desc *wave_plugin_entry_rpc_jsq(void);
+const struct wave_plugin_desc *wave_plugin_entry_rpc_darc(void);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct wave_rpc_dims dims;
@@ -92,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const wave_plugin_entry_fn entries[4] = {
 		wave_plugin_entry_rpc_hash, wave_plugin_entry_rpc_rebalance,
-		wave_plugin_entry_rpc_jsq, wave_plugin_entry_rpc_hash,
+		wave_plugin_entry_rpc_jsq, wave_plugin_entry_rpc_darc,
 	};
 	static struct wave_plugin *plugins[4];
 	struct wave_rpc_state *st;

@@ -8,7 +8,7 @@ import os
 import struct
 import sys
 
-ADD, DEL, BUCKETS, LOAD, ARRIVALS, REPORT = range(0x301, 0x307)
+ADD, DEL, BUCKETS, LOAD, ARRIVALS, REPORT, CLASS_LOAD = range(0x301, 0x308)
 MOVE, PRESTAGE, OUTCOME = 0x340, 0x341, 0x380
 NONE = 0xFFFFFFFF
 
@@ -40,6 +40,10 @@ def report(period, now=0):
     return rec(REPORT, struct.pack("<QQ32x", period, now))
 
 
+def class_load(entry, completions, service, longest=0):
+    return rec(CLASS_LOAD, struct.pack("<IIQQQ16x", entry, 0, completions, service, longest))
+
+
 def outcome(decision, target, w, gen, seq, epoch, cur, result=0, why=0, now=0):
     return rec(OUTCOME, struct.pack("<IIIIIIQHBB12x", target, w, gen, seq, epoch, cur, now,
                                     decision, result, why))
@@ -54,6 +58,14 @@ def seeds():
             load(0, 9, 900000, 90, 900000, 20000) + load(1, 0, 0, 0, 0, 0) + \
             arrivals([(0, 500), (1, 400), (2, 10), (3, 10), (4, 10), (5, 10)]) + \
             report(1000000, 10) + outcome(MOVE, 0, 1, 1, 1, 1, 1) + report(1000000, 20)
+    # DARC: 8 buckets and 2 classes (entries 8 and 9), 4 workers, 2 pick
+    # slots; the classes' service times sort them.
+    base = bytes([0x03 | 0x10 | 0xC0, 0x23])
+    table = buckets(0, 1, [(0, 1)] * 5) + buckets(5, 1, [(0, 1)] * 5)
+    yield "darc_classes", base + worker(ADD, 0, 1) + worker(ADD, 1, 1) + worker(ADD, 2, 1) + \
+        table + load(0, 3, 500000, 10, 500000, 100000) + load(1, 0, 0, 0, 0, 0) + \
+        class_load(8, 50, 500000) + class_load(9, 2, 1000000) + arrivals([(8, 50), (9, 2)]) + \
+        report(1000000, 10) + outcome(PRESTAGE, 0, 1, 1, 0, 1, 1) + report(1000000, 20)
     yield "refusals", bytes([0x02, 0x01]) + worker(ADD, 0, 1) + worker(ADD, 0, 2) + \
         worker(DEL, 1, 1) + buckets(0, 1, [(1, 1)]) + load(1, 0, 0, 0, 0, 0) + \
         outcome(MOVE, 0, 0, 1, 1, 1, 0) + rec(MOVE, struct.pack("<IIII32x", 0, 0, 1, 0))

@@ -80,6 +80,14 @@ START_TEST(every_type_roundtrips)
 	roundtrip(&m, &D);
 
 	memset(&m, 0, sizeof(m));
+	m.type = WAVE_RPC_CLASS_LOAD;
+	m.bucket = 17; /* the second class */
+	m.completions = 5;
+	m.service_ns = 6;
+	m.max_service_ns = 7;
+	roundtrip(&m, &D);
+
+	memset(&m, 0, sizeof(m));
 	m.type = WAVE_RPC_ARRIVALS;
 	m.n = 6;
 	for (unsigned i = 0; i < 6; i++) {
@@ -139,6 +147,7 @@ START_TEST(bad_fields_refused)
 	struct wave_rpc_msg bk = { .type = WAVE_RPC_BUCKETS, .bucket = 17, .n = 1 };
 	struct wave_rpc_msg oc = { .type = WAVE_RPC_OUTCOME, .decision = WAVE_RPC_MOVE,
 				   .bucket = 1, .worker = 1, .gen = 1, .cur_worker = 1 };
+	struct wave_rpc_msg cl = { .type = WAVE_RPC_CLASS_LOAD, .bucket = 16, .completions = 1 };
 	struct wave_msg m;
 
 	refused(&mv, set_flags, -EBADMSG);
@@ -151,6 +160,12 @@ START_TEST(bad_fields_refused)
 	refused(&bk, set_count_7, -EBADMSG); /* more entries than fit */
 	refused(&oc, set_why, -EBADMSG);     /* committed with a detail */
 	refused(&oc, set_result, -EBADMSG);  /* INVALID has no rpc detail */
+	refused(&cl, set_u32_0, -ERANGE);    /* entry 1000 */
+	refused(&cl, set_u32_1, -EBADMSG);   /* reserved */
+	refused(&cl, set_reserved, -EBADMSG);
+	/* A flow bucket is not a class. */
+	cl.bucket = 15;
+	ck_assert_int_eq(wave_rpc_msg_encode(&cl, &D, &m), -ERANGE);
 
 	/* Two entries from the last one run past the table. */
 	bk.n = 2;

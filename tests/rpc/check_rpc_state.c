@@ -232,6 +232,32 @@ START_TEST(rates_decay)
 }
 END_TEST
 
+/* A class's service times: decayed over the periods with completions. */
+START_TEST(class_service_times)
+{
+	struct wave_rpc_msg cl = { .type = WAVE_RPC_CLASS_LOAD, .bucket = 8, .completions = 4,
+				   .service_ns = 40000 };
+	struct wave_rpc_msg rep = { .type = WAVE_RPC_REPORT, .period_ns = 1000000, .now_ns = 1 };
+	struct wave_rpc_bucket b;
+
+	worker(WAVE_RPC_WORKER_ADD, 0, 1, 0);
+	buckets(0, 5, 0, 1, 0);
+	buckets(5, 4, 0, 1, 0);
+	apply(&cl, 0);
+	apply(&cl, 0); /* two in one period: 8 requests, 80 us */
+	apply(&rep, 0);
+	ck_assert_int_eq(wave_plugin_rpc_bucket(ctx, 8, &b), 0);
+	ck_assert(fabs(b.service_ns - 5000) < 1e-9); /* half of 10 us, after one period */
+	ck_assert_uint_eq(b.completions, 8);
+	apply(&rep, 0); /* no completions: the mean stays */
+	ck_assert_int_eq(wave_plugin_rpc_bucket(ctx, 8, &b), 0);
+	ck_assert(fabs(b.service_ns - 5000) < 1e-9);
+	ck_assert_uint_eq(b.completions, 0);
+	ck_assert_int_eq(wave_plugin_rpc_bucket(ctx, 0, &b), 0);
+	ck_assert(b.service_ns == 0); /* a flow bucket has none */
+}
+END_TEST
+
 START_TEST(decisions_checked_and_stamped)
 {
 	struct wave_rpc_stats_agent s;
@@ -363,6 +389,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, events_applied_and_refused);
 	tcase_add_test(tc, rates_decay);
+	tcase_add_test(tc, class_service_times);
 	tcase_add_test(tc, decisions_checked_and_stamped);
 	tcase_add_test(tc, replay_into_new_plugin);
 	tcase_add_test(tc, loader_checks_ops);

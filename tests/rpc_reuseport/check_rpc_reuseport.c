@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/sock_diag.h>
+
 #include <check.h>
 #include <wave/wave.h>
 #include <wave/rpc.h>
@@ -233,6 +235,80 @@ START_TEST(udp_move_leaves_queued_datagrams)
 }
 END_TEST
 
+/* Worker @w's queue depth once it is @want, having taken @taken; fails if
+ * it never gets there (a datagram may still be on its way through the
+ * loopback device when sendto() returns). */
+static void expect_depth(struct wave_rpc_reuseport *rp, unsigned w, uint64_t taken, uint32_t want)
+{
+	uint32_t depth = 0;
+
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		ck_assert_int_eq(wave_rpc_reuseport_queued(rp, w, taken, &depth), 0);
+		if (depth == want)
+			return;
+		poll(NULL, 0, 10);
+	}
+	ck_abort_msg("worker %u: queue depth %u, expected %u", w, depth, want);
+}
+
+/* The queue depth of a worker's socket: what the table sent it, less what
+ * it took, less what the kernel dropped on a full buffer. */
+START_TEST(udp_queue_depth_counts_waiting_datagrams)
+{
+	enum { N = 5, FLOOD = 2000 };
+	struct counts c = { .nb = 8 };
+	struct wave_rpc_reuseport *rp;
+	int w[NW], cl, small = 1;
+	unsigned b, old;
+	uint64_t taken = 0;
+	uint32_t mem[SK_MEMINFO_VARS], v, depth = 1;
+	socklen_t len = sizeof(mem);
+	struct sockaddr_in to;
+
+	make_group(SOCK_DGRAM, NW, w);
+	to = group_addr(w[0]);
+	ck_assert_int_eq(wave_rpc_reuseport_open(w, NW, 8, &rp), 0);
+	cl = client(SOCK_DGRAM);
+	counts_mark(rp, &c);
+	send_u32(cl, &to, 0);
+	old = (unsigned)readable(w, NW);
+	b = counts_bucket(rp, &c);
+	ck_assert_uint_eq(old, table_of(rp, b));
+	for (uint32_t i = 1; i < N; i++)
+		send_u32(cl, &to, i);
+	expect_depth(rp, old, 0, N);
+	for (unsigned i = 0; i < NW; i++)
+		if (i != old)
+			expect_depth(rp, i, 0, 0);
+	ck_assert_uint_eq(recv_u32(w[old]), 0);
+	ck_assert_uint_eq(recv_u32(w[old]), 1);
+	expect_depth(rp, old, 2, N - 2);
+	/* Datagrams the kernel drops on a full buffer are not waiting: once
+	 * every datagram that got in is read, the depth is 0 again. */
+	ck_assert_int_eq(setsockopt(w[old], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	taken = 2;
+	for (uint32_t i = 0; i < FLOOD; i++)
+		send_u32(cl, &to, i);
+	for (int i = 0; depth && i < WAIT_MS / 10; i++) {
+		while (recv(w[old], &v, sizeof(v), MSG_DONTWAIT) == (ssize_t)sizeof(v))
+			taken++;
+		ck_assert_int_eq(wave_rpc_reuseport_queued(rp, old, taken, &depth), 0);
+		if (depth)
+			poll(NULL, 0, 10);
+	}
+	ck_assert_uint_eq(depth, 0);
+	ck_assert_int_eq(getsockopt(w[old], SOL_SOCKET, SO_MEMINFO, mem, &len), 0);
+	ck_assert_uint_gt(mem[SK_MEMINFO_DROPS], 0);
+	ck_assert_uint_lt(taken, FLOOD + 2);
+	ck_assert_int_eq(wave_rpc_reuseport_queued(rp, NW, 0, &depth), -EINVAL);
+	ck_assert_int_eq(wave_rpc_reuseport_queued(rp, 0, 0, NULL), -EINVAL);
+	wave_rpc_reuseport_close(rp);
+	for (int i = 0; i < NW; i++)
+		close(w[i]);
+	close(cl);
+}
+END_TEST
+
 /* Connects a new flow; returns the worker whose listener got it and its
  * bucket in *@b. With @acc the connection is accepted into *@acc, else it
  * is left in the listener's accept queue. */
@@ -336,6 +412,92 @@ START_TEST(empty_worker_falls_back)
 	for (int i = 0; i < NW; i++)
 		close(w[i]);
 	close(cl);
+}
+END_TEST
+
+/* ---- IPv6 -------------------------------------------------------------------- */
+
+static const struct sockaddr_in6 lo6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+/* A reuseport group of @n sockets of @type on [::1] (a fresh port). */
+static void make_group6(int type, int n, int *fds)
+{
+	struct sockaddr_in6 a = lo6;
+	socklen_t len = sizeof(a);
+	int one = 1;
+
+	for (int i = 0; i < n; i++) {
+		fds[i] = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fds[i], 0);
+		ck_assert_int_eq(setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+		ck_assert_int_eq(bind(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+		if (i == 0)
+			ck_assert_int_eq(getsockname(fds[0], (struct sockaddr *)&a, &len), 0);
+		if (type == SOCK_STREAM)
+			ck_assert_int_eq(listen(fds[i], 64), 0);
+	}
+}
+
+/* One flow from [::1] to the group of @w: a datagram, or a connection
+ * (left in the accept queue); checks that it reached the worker the table
+ * names and returns its bucket. */
+static unsigned flow6_check(struct wave_rpc_reuseport *rp, struct counts *c, const int *w,
+			    int type, int *cl)
+{
+	struct sockaddr_in6 to, from = lo6;
+	socklen_t len = sizeof(to);
+	uint32_t v = 6;
+	unsigned b;
+	int got;
+
+	ck_assert_int_eq(getsockname(w[0], (struct sockaddr *)&to, &len), 0);
+	*cl = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(*cl, 0);
+	ck_assert_int_eq(bind(*cl, (struct sockaddr *)&from, sizeof(from)), 0);
+	counts_mark(rp, c);
+	if (type == SOCK_DGRAM)
+		ck_assert_int_eq(sendto(*cl, &v, sizeof(v), 0, (struct sockaddr *)&to, sizeof(to)),
+				 (int)sizeof(v));
+	else
+		ck_assert_int_eq(connect(*cl, (struct sockaddr *)&to, sizeof(to)), 0);
+	got = readable(w, NW);
+	b = counts_bucket(rp, c);
+	ck_assert_msg((unsigned)got == table_of(rp, b), "bucket %u: worker %d, table says %u", b,
+		      got, table_of(rp, b));
+	if (type == SOCK_DGRAM)
+		ck_assert_uint_eq(recv_u32(w[got]), 6);
+	else
+		close(accept4(w[got], NULL, NULL, SOCK_CLOEXEC));
+	return b;
+}
+
+/* The program does not look at the address family: IPv6 datagrams and
+ * connections follow the table as IPv4 ones do, before and after moves. */
+START_TEST(ipv6_flows_follow_the_table)
+{
+	enum { NB = 8, NF = 8 };
+	static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+	struct counts c = { .nb = NB };
+	struct wave_rpc_reuseport *rp;
+	int w[NW], cl[NF];
+
+	for (int t = 0; t < 2; t++) {
+		make_group6(types[t], NW, w);
+		ck_assert_int_eq(wave_rpc_reuseport_open(w, NW, NB, &rp), 0);
+		for (int f = 0; f < NF; f++) {
+			flow6_check(rp, &c, w, types[t], &cl[f]);
+			close(cl[f]);
+		}
+		for (unsigned b = 0; b < NB; b++)
+			ck_assert_int_eq(wave_rpc_reuseport_set(rp, b, (b * 3 + 1) % NW), 0);
+		for (int f = 0; f < NF; f++) {
+			flow6_check(rp, &c, w, types[t], &cl[f]);
+			close(cl[f]);
+		}
+		wave_rpc_reuseport_close(rp);
+		for (int i = 0; i < NW; i++)
+			close(w[i]);
+	}
 }
 END_TEST
 
@@ -453,6 +615,7 @@ START_TEST(bad_arguments_refused)
 	ck_assert_int_eq(wave_rpc_reuseport_set_worker(NULL, 0, -1), -EINVAL);
 	ck_assert_int_eq(wave_rpc_reuseport_arrivals(NULL, NULL, 0), -EINVAL);
 	ck_assert_int_eq(wave_rpc_reuseport_stats(NULL, NULL), -EINVAL);
+	ck_assert_int_eq(wave_rpc_reuseport_queued(NULL, 0, 0, NULL), -EINVAL);
 	wave_rpc_reuseport_close(NULL);
 	for (int i = 0; i < 2; i++) {
 		close(u[i]);
@@ -544,9 +707,11 @@ int main(int argc, char **argv)
 		probe_bpf();
 		tcase_add_test(tc, udp_flows_follow_the_table);
 		tcase_add_test(tc, udp_move_leaves_queued_datagrams);
+		tcase_add_test(tc, udp_queue_depth_counts_waiting_datagrams);
 		tcase_add_test(tc, tcp_new_connections_follow_established_stay);
 		tcase_add_test(tc, empty_worker_falls_back);
 		tcase_add_test(tc, follows_a_steering_handle);
+		tcase_add_test(tc, ipv6_flows_follow_the_table);
 		tcase_add_test(tc, unprivileged_is_refused_and_kernel_hashes);
 		tcase_add_test(tc, out_of_range_refused);
 	} else {

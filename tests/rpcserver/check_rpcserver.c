@@ -19,6 +19,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <net/if.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -34,10 +37,17 @@ struct server {
 	unsigned port;
 };
 
-static void server_start(struct server *s, bool tcp)
+/* The server with one worker, and @extra options (NULL-terminated, or
+ * NULL). */
+static void server_start_with(struct server *s, bool tcp, const char *const *extra)
 {
-	int p[2];
-	char line[256], proto[8], ip[64];
+	const char *argv[24] = { server_path, tcp ? "--tcp" : "--udp", "--port", "0", "--workers",
+				 "1", "--json" };
+	int p[2], a = 7;
+	char line[256], proto[8], addr[80], *colon;
+
+	while (extra && *extra && a < 23)
+		argv[a++] = *extra++;
 
 	ck_assert_int_eq(pipe(p), 0);
 	s->pid = fork();
@@ -46,14 +56,22 @@ static void server_start(struct server *s, bool tcp)
 		dup2(p[1], STDOUT_FILENO);
 		close(p[0]);
 		close(p[1]);
-		execl(server_path, server_path, tcp ? "--tcp" : "--udp", "--port", "0", "--workers",
-		      "1", "--json", (char *)NULL);
+		execv(server_path, (char *const *)argv);
 		_exit(127);
 	}
 	close(p[1]);
 	s->out = fdopen(p[0], "r");
 	ck_assert_ptr_nonnull(fgets(line, sizeof(line), s->out));
-	ck_assert_int_eq(sscanf(line, "ready %7s %63[^:]:%u", proto, ip, &s->port), 3);
+	/* "ready PROTO 127.0.0.1:PORT ..." or "ready PROTO [::1]:PORT ..." */
+	ck_assert_int_eq(sscanf(line, "ready %7s %79s", proto, addr), 2);
+	colon = strrchr(addr, ':');
+	ck_assert_ptr_nonnull(colon);
+	ck_assert_int_eq(sscanf(colon + 1, "%u", &s->port), 1);
+}
+
+static void server_start(struct server *s, bool tcp)
+{
+	server_start_with(s, tcp, NULL);
 }
 
 /* Stops the server; its statistics line, in @json. */
@@ -80,16 +98,23 @@ static unsigned long long stat_of(const char *json, const char *key)
 	return strtoull(p + strlen(pat), NULL, 10);
 }
 
+static bool v6; /* the "ipv6" run: clients and servers on [::1] */
+
 static int client(bool tcp, unsigned port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
 	struct timeval tv = { .tv_sec = 10 };
-	int fd = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+	int fd = socket(v6 ? AF_INET6 : AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	if (v6)
+		ck_assert_int_eq(connect(fd, (struct sockaddr *)&a6, sizeof(a6)), 0);
+	else
+		ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	return fd;
 }
 
@@ -212,19 +237,131 @@ START_TEST(tcp_stream_split_joined_and_bad)
 }
 END_TEST
 
+/* The dispatcher's queue is bounded: while the one worker spends 3 s on a
+ * heavy request, the queue (2 requests) fills and what does not fit is
+ * dropped and counted, never lost silently; the queue depth the worker
+ * reports is the queue's. The one assumption about time: the dispatcher
+ * reads 7 datagrams within those 3 s. */
+START_TEST(udp_dispatch_queue_bounded_and_counted)
+{
+	static const char *const extra[] = { "--steer", "dispatch", "--queue", "2", "--class",
+					     "200:3000000", NULL };
+	struct server s;
+	uint8_t heavy[256], a[64];
+	char json[2048];
+	unsigned long long served, full, left;
+	int fd;
+
+	server_start_with(&s, false, extra);
+	fd = client(false, s.port);
+	send_all(fd, heavy, make(heavy, 1, SP_CLIENT | SP_PONG, 256, 256));
+	for (uint64_t i = 2; i <= 7; i++)
+		send_all(fd, a, make(a, i, SP_CLIENT | SP_PONG, 64, 64));
+	expect_reply(fd, false, heavy, 256);
+	server_stop(&s, json, sizeof(json));
+	served = stat_of(json, "served");
+	full = stat_of(json, "queue_full");
+	left = stat_of(json, "left_at_stop");
+	ck_assert_uint_eq(stat_of(json, "dispatched"), 7 - full);
+	ck_assert_uint_eq(served + left + full, 7);
+	ck_assert_uint_eq(stat_of(json, "no_worker"), 0);
+	/* The worker took the heavy request before the next arrived (queue 2,
+	 * 4 refused), or after (it was queued with one light: 5 refused, one
+	 * left queued); either way its report after it names what waited. */
+	ck_assert(full == 4 || full == 5);
+	ck_assert_uint_eq(stat_of(json, "max_queue_depth"), 6 - full);
+	close(fd);
+}
+END_TEST
+
+/* ---- IPv6 ---------------------------------------------------------------- */
+
+static bool root;
+
+/* Pings served over [::1] by the server in @mode; as root, the kernel's
+ * table (bpf) too, where every request must have been steered by it. */
+static void ipv6_mode(bool tcp, const char *mode)
+{
+	const char *const extra[] = { "--ip", "::1", "--steer", mode, NULL };
+	struct server s;
+	uint8_t a[64];
+	char json[2048];
+	int fd;
+
+	server_start_with(&s, tcp, extra);
+	for (uint64_t i = 1; i <= 4; i++) {
+		fd = client(tcp, s.port); /* a new flow each */
+		send_all(fd, a, make(a, i, SP_CLIENT | SP_PONG, 64, 64));
+		expect_reply(fd, tcp, a, 64);
+		close(fd);
+	}
+	server_stop(&s, json, sizeof(json));
+	ck_assert_uint_eq(stat_of(json, "served"), 4);
+	ck_assert_uint_eq(stat_of(json, "replies"), 4);
+	if (!strcmp(mode, "bpf") && tcp)
+		ck_assert_uint_eq(stat_of(json, "bpf_steered"), 4); /* one SYN a flow */
+	else if (!strcmp(mode, "bpf"))
+		ck_assert_uint_ge(stat_of(json, "bpf_steered"), 4);
+}
+
+START_TEST(ipv6_served_in_every_mode)
+{
+	static const char *const modes[] = { "linux", "dispatch", "pick", "bpf" };
+
+	for (unsigned m = 0; m < (root ? 4u : 3u); m++) {
+		ipv6_mode(false, modes[m]);
+		ipv6_mode(true, modes[m]);
+	}
+}
+END_TEST
+
+/* As root, a network namespace of our own with its loopback up (the
+ * server, a child, inherits it); otherwise the machine's [::1]. Exits 77
+ * when [::1] cannot be bound (IPv6 disabled). */
+static void ipv6_setup(void)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int fd;
+
+	root = geteuid() == 0;
+	if (root && unshare(CLONE_NEWNET) == 0) {
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) != 0)
+			exit(1);
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0)
+			exit(1);
+		close(fd);
+	}
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		printf("skipped: cannot bind [::1] (%s): IPv6 is off here\n", strerror(errno));
+		exit(77);
+	}
+	close(fd);
+	v6 = true;
+}
+
 int main(int argc, char **argv)
 {
 	Suite *s = suite_create("rpcserver");
 	TCase *tc = tcase_create("main");
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: check_rpcserver PATH/TO/wave-example-rpcserver\n");
+	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "ipv6"))) {
+		fprintf(stderr, "usage: check_rpcserver PATH/TO/wave-example-rpcserver [ipv6]\n");
 		return 2;
 	}
 	server_path = argv[1];
 	signal(SIGPIPE, SIG_IGN);
-	tcase_add_test(tc, udp_replies_and_ignores_like_sockperf);
-	tcase_add_test(tc, tcp_stream_split_joined_and_bad);
+	if (argc == 3) {
+		ipv6_setup();
+		tcase_add_test(tc, ipv6_served_in_every_mode);
+	} else {
+		tcase_add_test(tc, udp_replies_and_ignores_like_sockperf);
+		tcase_add_test(tc, tcp_stream_split_joined_and_bad);
+		tcase_add_test(tc, udp_dispatch_queue_bounded_and_counted);
+	}
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);
 }

@@ -3,10 +3,15 @@
 # wave-example-rpcserver against the real sockperf client (Debian package
 # sockperf), over UDP and TCP: under-load (and, over TCP, ping-pong) must
 # run to the end with replies measured, and the server must count no
-# malformed message. As root, the same over libwave's steering table in the
-# kernel, driven by an agent on a thread of the server (the rpc_hash
-# plugin): every request must have been steered by the table. Asserts no
-# timing. Exit 77 (skipped) without sockperf.
+# malformed message. The same through the in-process dispatcher, by flow
+# (--steer dispatch, with the rpc_hash agent on a thread of the server) and
+# by class (--steer pick, over UDP with the rpc_darc agent, over TCP with
+# no agent): every request the dispatcher handed on
+# was served, refused on a full queue, or left queued at the stop, none
+# lost. As root, the same over libwave's steering table in the kernel,
+# driven by an agent on a thread of the server (the rpc_hash plugin): every
+# request must have been steered by the table. Asserts no timing. Exit 77
+# (skipped) without sockperf.
 #
 #   sockperf_interop.sh PATH/TO/wave-example-rpcserver PLUGIN_DIR
 set -u
@@ -31,17 +36,24 @@ cat >"$work/agent.json" <<EOF
   "domains": { "rpc": { "plugin": "rpc_hash" } }
 }
 EOF
-runs="udp tcp"
+sed 's/"rpc_hash"/"rpc_darc"/' "$work/agent.json" >"$work/agent-darc.json"
+runs="udp tcp udp-dispatch tcp-dispatch udp-pick tcp-pick"
 if [ "$(id -u)" = 0 ]; then
 	runs="$runs udp-agent"
 else
 	echo "not root: the kernel steering run is left out"
 fi
 for run in $runs; do
-	proto=${run%-agent}
+	proto=${run%%-*}
 	extra=()
-	[ "$run" = udp-agent ] && extra=(--steer bpf --agent "shm://$work/agent.sock"
-		--agent-config "$work/agent.json")
+	agent=(--agent "shm://$work/agent.sock" --agent-config "$work/agent.json")
+	case $run in
+	*-agent) extra=(--steer bpf "${agent[@]}") ;;
+	*-dispatch) extra=(--steer dispatch "${agent[@]}") ;;
+	udp-pick) extra=(--steer pick --class 500:5 --agent "shm://$work/agent.sock"
+		--agent-config "$work/agent-darc.json") ;;
+	*-pick) extra=(--steer pick --class 500:5) ;;
+	esac
 	"$server" --$proto --port 0 --workers 2 --work-us 1 --json "${extra[@]}" \
 		>"$work/out" 2>"$work/err" &
 	spid=$!
@@ -74,6 +86,19 @@ for run in $runs; do
 	case "$stats" in
 	*'"malformed":0,'*'"truncated":0,'*) ;;
 	*) fail "$proto: the server counted bad messages from sockperf: $stats" ;;
+	esac
+	# The first (whole-server) value of counter $1.
+	num() { grep -o "\"$1\":[0-9]*" <<<"$stats" | head -1 | cut -d: -f2; }
+	case $run in
+	udp-dispatch | udp-pick)
+		# One sockperf message per datagram: each one handed on is served,
+		# refused, or still queued at the stop.
+		[ $(($(num served) + $(num warmup) + $(num left_at_stop))) = "$(num dispatched)" ] &&
+			[ "$(num no_worker)" = 0 ] && [ "$(num dispatched)" -gt 0 ] ||
+			fail "$run: the dispatcher's requests are not accounted for: $stats" ;;
+	tcp-dispatch | tcp-pick)
+		[ "$(num dispatched)" = "$(num connections)" ] && [ "$(num dispatched)" -gt 0 ] ||
+			fail "$run: connections handed on and taken differ: $stats" ;;
 	esac
 	if [ "$run" = udp-agent ]; then
 		served=$(sed -n 's/^{"steer":"[^"]*","served":\([0-9]*\),.*/\1/p' <<<"$stats")

@@ -137,6 +137,29 @@ static void take_worker(struct rworker *wk, uint32_t w, struct wave_rpc_msg *out
 						       memory_order_relaxed);
 }
 
+static void take_class(struct rclass *k, uint32_t entry, struct wave_rpc_msg *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!wave_load_relaxed(&k->completions))
+		return; /* type 0: nothing this period */
+	out->type = WAVE_RPC_CLASS_LOAD;
+	out->bucket = entry;
+	out->completions = atomic_exchange_explicit(&k->completions, 0, memory_order_relaxed);
+	out->service_ns = atomic_exchange_explicit(&k->service_ns, 0, memory_order_relaxed);
+	out->max_service_ns = atomic_exchange_explicit(&k->max_service_ns, 0,
+						       memory_order_relaxed);
+}
+
+/* Raises *@max to @v. */
+static void atomic_max(_Atomic uint64_t *max, uint64_t v)
+{
+	uint64_t cur = atomic_load_explicit(max, memory_order_relaxed);
+
+	while (v > cur && !atomic_compare_exchange_weak_explicit(max, &cur, v, memory_order_relaxed,
+								 memory_order_relaxed))
+		;
+}
+
 void rpc_harvest(struct wave_rpc *r)
 {
 	if (r->f.size && r->f.collect)
@@ -151,6 +174,8 @@ void rpc_harvest(struct wave_rpc *r)
 		else
 			wk->last.type = 0; /* nothing this period */
 	}
+	for (uint32_t c = 0; c < r->dims.n_classes; c++)
+		take_class(&r->classes[c], r->dims.n_buckets + c, &r->classes[c].last);
 	for (uint32_t b = 0; b < r->n_entries; b++)
 		r->last_arrivals[b] = wave_load_relaxed(&r->arrivals[b]) ?
 			atomic_exchange_explicit(&r->arrivals[b], 0, memory_order_relaxed) : 0;
@@ -181,6 +206,7 @@ static void rpc_free(struct wave_rpc *r)
 	free(r->arrivals);
 	free(r->last_arrivals);
 	free(r->workers);
+	free(r->classes);
 	free(r->disp);
 	outbox_fini(&r->ob);
 	pthread_mutex_destroy(&r->lock);
@@ -205,10 +231,12 @@ static int rpc_alloc(struct wave_rpc *r)
 	r->last_arrivals = calloc(r->n_entries, sizeof(*r->last_arrivals));
 	r->workers = aligned_alloc(64, r->dims.max_workers * sizeof(*r->workers));
 	r->disp = aligned_alloc(64, (r->dims.n_dispatchers + 1u) * sizeof(*r->disp));
+	r->classes = aligned_alloc(64, (r->dims.n_classes + 1u) * sizeof(*r->classes));
 	if (!r->table || !r->seq || !r->arrivals || !r->last_arrivals || !r->workers ||
-	    !r->disp)
+	    !r->disp || !r->classes)
 		return -ENOMEM;
 	memset(r->workers, 0, r->dims.max_workers * sizeof(*r->workers));
+	memset(r->classes, 0, (r->dims.n_classes + 1u) * sizeof(*r->classes));
 	memset(r->disp, 0, (r->dims.n_dispatchers + 1u) * sizeof(*r->disp));
 	for (uint32_t b = 0; b < r->n_entries; b++)
 		atomic_init(&r->table[b], WAVE_RPC_NO_WORKER);
@@ -360,7 +388,6 @@ WAVE_API int wave_rpc_worker_load(struct wave_rpc *r, uint32_t worker,
 {
 	struct wave_rpc_load v = { .size = sizeof(v) };
 	struct rworker *wk;
-	uint64_t max;
 
 	if (!r || !l || worker >= r->dims.max_workers ||
 	    wave_struct_copy(&v, sizeof(v), l, l->size, sizeof(v), "struct wave_rpc_load") < 0)
@@ -373,12 +400,25 @@ WAVE_API int wave_rpc_worker_load(struct wave_rpc *r, uint32_t worker,
 	atomic_fetch_add_explicit(&wk->busy_ns, v.busy_ns, memory_order_relaxed);
 	atomic_fetch_add_explicit(&wk->completions, v.completions, memory_order_relaxed);
 	atomic_fetch_add_explicit(&wk->service_ns, v.service_ns, memory_order_relaxed);
-	max = atomic_load_explicit(&wk->max_service_ns, memory_order_relaxed);
-	while (v.max_service_ns > max &&
-	       !atomic_compare_exchange_weak_explicit(&wk->max_service_ns, &max, v.max_service_ns,
-						      memory_order_relaxed, memory_order_relaxed))
-		;
+	atomic_max(&wk->max_service_ns, v.max_service_ns);
 	atomic_store_explicit(&wk->reported, 1u, memory_order_relaxed);
+	return 0;
+}
+
+WAVE_API int wave_rpc_class_load(struct wave_rpc *r, uint32_t cls, const struct wave_rpc_load *l)
+{
+	struct wave_rpc_load v = { .size = sizeof(v) };
+	struct rclass *k;
+
+	if (!r || !l || cls >= r->dims.n_classes ||
+	    wave_struct_copy(&v, sizeof(v), l, l->size, sizeof(v), "struct wave_rpc_load") < 0)
+		return -EINVAL;
+	k = &r->classes[cls];
+	/* Relaxed, as a worker's: a report racing this call may count its
+	 * completions in one period and their times in the next. */
+	atomic_fetch_add_explicit(&k->service_ns, v.service_ns, memory_order_relaxed);
+	atomic_max(&k->max_service_ns, v.max_service_ns);
+	atomic_fetch_add_explicit(&k->completions, v.completions, memory_order_relaxed);
 	return 0;
 }
 

@@ -34,6 +34,13 @@ struct rworker {
 	struct wave_rpc_msg last;
 };
 
+/* A request class's service times, reported lock-free by any worker
+ * (wave_rpc_class_load()) and taken by the report, like a worker's. */
+struct rclass {
+	_Alignas(64) _Atomic uint64_t completions, service_ns, max_service_ns;
+	struct wave_rpc_msg last; /* the last period's CLASS_LOAD (type 0: none) */
+};
+
 /* A dispatcher: the agent's prestaged worker (read lock-free by
  * wave_rpc_pick()), and its own round robin for when there is none (only
  * the dispatcher's thread touches it). */
@@ -64,6 +71,7 @@ struct wave_rpc {
 	_Atomic uint32_t *arrivals;
 	uint32_t *last_arrivals;
 	struct rworker *workers;
+	struct rclass *classes;
 	struct rdisp *disp;
 	struct wave_rpc_follower f; /* f.size 0: none */
 	struct outbox ob; /* events to the agent (made at connect) */

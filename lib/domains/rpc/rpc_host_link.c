@@ -87,7 +87,7 @@ void rpc_emit_buckets(struct wave_rpc *r, uint32_t first, uint32_t n)
 
 /* ---- load reports ------------------------------------------------------------ */
 
-/* The last period's LOADs, ARRIVALS and REPORT, through @put. */
+/* The last period's LOADs, CLASS_LOADs, ARRIVALS and REPORT, through @put. */
 static int report_msgs(struct wave_rpc *r, int (*put)(struct wave_rpc *r,
 						       const struct wave_rpc_msg *d))
 {
@@ -102,6 +102,9 @@ static int report_msgs(struct wave_rpc *r, int (*put)(struct wave_rpc *r,
 		if (rpc_live(r, w) && last->type && (ret = put(r, last)) < 0)
 			return ret;
 	}
+	for (uint32_t c = 0; c < r->dims.n_classes; c++)
+		if (r->classes[c].last.type && (ret = put(r, &r->classes[c].last)) < 0)
+			return ret;
 	for (uint32_t b = 0; b < r->n_entries; b++) {
 		if (!r->last_arrivals[b])
 			continue;

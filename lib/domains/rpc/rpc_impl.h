@@ -37,6 +37,10 @@ struct rpc_entry {
 	struct dec_pend pend;
 	double rate;
 	uint64_t last_arrivals;
+	/* A class entry's CLASS_LOADs: this period's, the last period's
+	 * completions, and the decayed mean service time. */
+	uint64_t completions, service_sum_ns, last_completions;
+	double service_ns;
 };
 
 /* A dispatcher; its PRESTAGE in flight links it to the worker. */

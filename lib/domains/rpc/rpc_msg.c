@@ -113,6 +113,20 @@ static int decode_load(const uint8_t *p, const struct wave_rpc_dims *d, struct w
 	return check_worker(m->worker, d, 0);
 }
 
+static int decode_class_load(const uint8_t *p, const struct wave_rpc_dims *d,
+			     struct wave_rpc_msg *m)
+{
+	if (!zero(p, offsetof(struct wave_rpc_wire_class_load, reserved0),
+		  offsetof(struct wave_rpc_wire_class_load, completions)) ||
+	    !zero(p, offsetof(struct wave_rpc_wire_class_load, reserved), WAVE_MSG_PAYLOAD))
+		return -EBADMSG;
+	m->bucket = (uint32_t)GET(p, wave_rpc_wire_class_load, bucket);
+	m->completions = GET(p, wave_rpc_wire_class_load, completions);
+	m->service_ns = GET(p, wave_rpc_wire_class_load, service_ns);
+	m->max_service_ns = GET(p, wave_rpc_wire_class_load, max_service_ns);
+	return m->bucket >= d->n_buckets && m->bucket < n_entries(d) ? 0 : -ERANGE;
+}
+
 static int decode_arrivals(const uint8_t *p, const struct wave_rpc_dims *d, struct wave_rpc_msg *m)
 {
 	if (m->n == 0 || m->n > WAVE_RPC_ARRIVALS_PER_MSG || !zero(p, 8u * m->n, WAVE_MSG_PAYLOAD))
@@ -222,6 +236,8 @@ static int decode_payload(const uint8_t *p, const struct wave_rpc_dims *d, struc
 		return decode_load(p, d, m);
 	case WAVE_RPC_ARRIVALS:
 		return decode_arrivals(p, d, m);
+	case WAVE_RPC_CLASS_LOAD:
+		return decode_class_load(p, d, m);
 	case WAVE_RPC_REPORT:
 		return decode_report(p, m);
 	case WAVE_RPC_MOVE:
@@ -302,6 +318,12 @@ static void encode_payload(const struct wave_rpc_msg *m, uint8_t *p)
 		break;
 	case WAVE_RPC_ARRIVALS:
 		encode_entries(m, p, 0, WAVE_RPC_ARRIVALS_PER_MSG);
+		break;
+	case WAVE_RPC_CLASS_LOAD:
+		PUT(p, wave_rpc_wire_class_load, bucket, m->bucket);
+		PUT(p, wave_rpc_wire_class_load, completions, m->completions);
+		PUT(p, wave_rpc_wire_class_load, service_ns, m->service_ns);
+		PUT(p, wave_rpc_wire_class_load, max_service_ns, m->max_service_ns);
 		break;
 	case WAVE_RPC_REPORT:
 		PUT(p, wave_rpc_wire_report, period_ns, m->period_ns);
@@ -384,6 +406,7 @@ WAVE_API const char *wave_rpc_msg_type_name(uint16_t type)
 	case WAVE_RPC_LOAD: return "load";
 	case WAVE_RPC_ARRIVALS: return "arrivals";
 	case WAVE_RPC_REPORT: return "report";
+	case WAVE_RPC_CLASS_LOAD: return "class_load";
 	case WAVE_RPC_SETUP: return "setup";
 	case WAVE_RPC_MOVE: return "move";
 	case WAVE_RPC_PRESTAGE: return "prestage";

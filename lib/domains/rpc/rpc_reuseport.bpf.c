@@ -49,6 +49,16 @@ struct {
 	__type(value, __u64);
 } arrivals SEC(".maps");
 
+/* worker -> packets (UDP) or SYNs (TCP) sent to its socket by the table,
+ * per CPU; max_entries = the worker count. Less what the worker has taken
+ * and what the kernel dropped, it is the worker's queue depth. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} delivered SEC(".maps");
+
 /* Index 0: steered by the table; 1: fell back to the kernel's hashing. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -75,6 +85,7 @@ int wave_rpc_steer(struct sk_reuseport_md *md)
 	worker = bpf_map_lookup_elem(&table, &bucket);
 	if (worker && bpf_sk_select_reuseport(md, &workers, worker, 0) == 0) {
 		count(&outcomes, 0);
+		count(&delivered, *worker);
 		return SK_PASS;
 	}
 	count(&outcomes, 1);

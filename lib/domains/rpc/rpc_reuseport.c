@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/sock_diag.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -23,7 +25,7 @@
 
 struct wave_rpc_reuseport {
 	struct rpc_reuseport_bpf *skel;
-	int table_fd, workers_fd, arrivals_fd, outcomes_fd;
+	int table_fd, workers_fd, arrivals_fd, outcomes_fd, delivered_fd;
 	unsigned n_workers, n_buckets;
 	int ncpus; /* slots in a per-CPU map value */
 	uint64_t *reported; /* per bucket: arrivals already added to a handle */
@@ -129,6 +131,8 @@ static int load(struct wave_rpc_reuseport *rp)
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.arrivals, rp->n_buckets);
 	if (!err)
+		err = bpf_map__set_max_entries(s->maps.delivered, rp->n_workers);
+	if (!err)
 		err = rpc_reuseport_bpf__load(s);
 	if (err)
 		return err;
@@ -136,6 +140,7 @@ static int load(struct wave_rpc_reuseport *rp)
 	rp->workers_fd = bpf_map__fd(s->maps.workers);
 	rp->arrivals_fd = bpf_map__fd(s->maps.arrivals);
 	rp->outcomes_fd = bpf_map__fd(s->maps.outcomes);
+	rp->delivered_fd = bpf_map__fd(s->maps.delivered);
 	return 0;
 }
 
@@ -309,6 +314,30 @@ int wave_rpc_reuseport_arrivals(struct wave_rpc_reuseport *rp, uint64_t *counts,
 		err = percpu_sum(rp, rp->arrivals_fd, b, vals, &counts[b]);
 	free(vals);
 	return err;
+}
+
+int wave_rpc_reuseport_queued(struct wave_rpc_reuseport *rp, unsigned worker, uint64_t taken,
+			      uint32_t *depth)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+	uint64_t *vals, sent = 0, gone;
+	int err;
+
+	if (!rp || !depth || worker >= rp->n_workers || rp->fds[worker] < 0)
+		return -EINVAL;
+	if (getsockopt(rp->fds[worker], SOL_SOCKET, SO_MEMINFO, mem, &len) != 0)
+		return -errno;
+	vals = calloc((size_t)rp->ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = percpu_sum(rp, rp->delivered_fd, worker, vals, &sent);
+	free(vals);
+	if (err)
+		return err;
+	gone = taken + mem[SK_MEMINFO_DROPS];
+	*depth = sent > gone ? (uint32_t)wave_min_u64(sent - gone, UINT32_MAX) : 0;
+	return 0;
 }
 
 int wave_rpc_reuseport_stats(struct wave_rpc_reuseport *rp, struct wave_rpc_reuseport_stats *st)

@@ -92,6 +92,8 @@ void rpc_entry_view(const struct wave_rpc_state *st, uint32_t b, struct wave_rpc
 	out->pending = dec_pend_any(&e->pend) ? e->pend.res : WAVE_RPC_NO_WORKER;
 	out->rate = e->rate;
 	out->arrivals = e->last_arrivals;
+	out->service_ns = e->service_ns;
+	out->completions = e->last_completions;
 }
 
 /* ---- applying messages ----------------------------------------------------- */
@@ -195,6 +197,20 @@ static int load(struct wave_rpc_state *st, const struct wave_rpc_msg *d)
 	return 0;
 }
 
+/* Saturating: a peer's counts are not trusted to stay in range. */
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
+static void class_load(struct wave_rpc_state *st, const struct wave_rpc_msg *d)
+{
+	struct rpc_entry *e = &st->entries[d->bucket];
+
+	e->completions = add_sat(e->completions, d->completions);
+	e->service_sum_ns = add_sat(e->service_sum_ns, d->service_ns);
+}
+
 static void arrivals(struct wave_rpc_state *st, const struct wave_rpc_msg *d)
 {
 	for (unsigned i = 0; i < d->n; i++) {
@@ -240,6 +256,11 @@ static void report(struct wave_rpc_state *st, struct wave_plugin_ctx *ctx,
 		e->rate = decayed(st->keep, e->rate, (double)e->arrivals * per_s);
 		e->last_arrivals = e->arrivals;
 		e->arrivals = 0;
+		if (e->completions)
+			e->service_ns = decayed(st->keep, e->service_ns,
+						(double)e->service_sum_ns / (double)e->completions);
+		e->last_completions = e->completions;
+		e->completions = e->service_sum_ns = 0;
 		if (e->worker != WAVE_RPC_NO_WORKER)
 			st->workers[e->worker].arrival_rate += e->rate;
 	}
@@ -297,6 +318,9 @@ static int apply(struct wave_rpc_state *st, struct wave_plugin_ctx *ctx,
 		return load(st, d);
 	case WAVE_RPC_ARRIVALS:
 		arrivals(st, d);
+		return 0;
+	case WAVE_RPC_CLASS_LOAD:
+		class_load(st, d);
 		return 0;
 	case WAVE_RPC_REPORT:
 		report(st, ctx, d);
