@@ -166,7 +166,7 @@ static int send_or_queue(struct agent_host *h, unsigned d, const struct wave_msg
 	if (ret == 0 && later && h->ob_n == h->ob_cap) {
 		/* A plugin emitting more than the outbox holds for one burst:
 		 * send what the ring takes now. */
-		if ((ret = outbox_flush(h, wave_now_ns())) < 0)
+		if ((ret = outbox_flush(h, wave_stamp_now(&h->a->clk))) < 0)
 			return ret;
 		ret = 0;
 	}
@@ -219,7 +219,7 @@ static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 			agent_rec(h, dom->id, TRACE_DECISION, &m);
 		if (ret == 1) {
 			if (!now)
-				now = wave_now_ns();
+				now = wave_stamp_now(&h->a->clk);
 			sent(h, dom->id, &m, now);
 		} else if (ret < 0) {
 			if (dom->unprepare)
@@ -445,7 +445,7 @@ int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now_io)
 	if (n > 0) {
 		/* Read after the plugin ran: the decisions' send time, for
 		 * their latency, and the loop's clock from now on. */
-		*now_io = wave_now_ns();
+		*now_io = wave_stamp_now(&a->clk);
 		if (h->ob_n && (ret = outbox_flush(h, *now_io)) < 0) {
 			agent_host_remove(a, i, ret == -WAVE_ECLOSED ? "closed" : wave_strerror(ret));
 			return -1;
