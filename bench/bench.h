@@ -190,7 +190,14 @@ int bench_fabric_run(const struct bench_cfg *cfg, struct bench_result *res);
 
 /* ---- output (bench_report.c) --------------------------------------------- */
 
-enum { BENCH_T_WAVE, BENCH_T_FABRIC, BENCH_T_UDS, BENCH_T_FLOOR, BENCH_T_PATH, BENCH_N_TRANSPORTS };
+enum {
+	BENCH_T_WAVE,
+	BENCH_T_FABRIC,
+	BENCH_T_UDS,
+	BENCH_T_FLOOR,
+	BENCH_T_PATH,
+	BENCH_N_TRANSPORTS
+};
 
 struct bench_report {
 	const struct bench_cfg *cfg;

@@ -251,6 +251,7 @@ int bench_wave_path_run(const struct bench_cfg *cfg, struct bench_result *res)
 	rmdir(dir);
 	res->have_pct = true;
 	res->have_tput = false;
-	snprintf(res->note, sizeof(res->note), "both ends in one thread: libwave's own instructions");
+	snprintf(res->note, sizeof(res->note),
+		 "both ends in one thread: libwave's own instructions");
 	return ret;
 }

@@ -68,7 +68,8 @@ static void decide_usable(void)
 #if defined(__x86_64__)
 	usable = tsc_invariant() && kernel_uses_tsc();
 #endif
-	wave_dbg("time stamps: %s", usable ? "TSC, anchored to CLOCK_MONOTONIC" : "CLOCK_MONOTONIC");
+	wave_dbg("time stamps: %s",
+		 usable ? "TSC, anchored to CLOCK_MONOTONIC" : "CLOCK_MONOTONIC");
 }
 
 bool wave_stamp_tsc_usable(void)
