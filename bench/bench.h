@@ -43,7 +43,7 @@ struct bench_cfg {
 	bool single_core;     /* both on one CPU: spin loops yield */
 	double max_offcpu;    /* runs that lost more (bench_offcpu.h) are left out */
 	bool json;
-	bool run_wave, run_fabric, run_uds, run_floor;
+	bool run_wave, run_fabric, run_uds, run_floor, run_path;
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -193,13 +193,23 @@ int bench_agent_serve(const struct bench_xport *x, bool single_core);
 int bench_wave_run(const struct bench_cfg *cfg, struct bench_result *res);
 int bench_uds_run(const struct bench_cfg *cfg, struct bench_result *res);
 int bench_floor_run(const struct bench_cfg *cfg, struct bench_result *res);
+/* libwave's own instructions per message: both ends of one shm:// channel
+ * in one thread on one CPU, so no cache line moves between CPUs. */
+int bench_wave_path_run(const struct bench_cfg *cfg, struct bench_result *res);
 /* Returns -ENOENT when the tool is not installed. A failure of this peer
  * is reported, never fatal: it says why in res->note. */
 int bench_fabric_run(const struct bench_cfg *cfg, struct bench_result *res);
 
 /* ---- output (bench_report.c) --------------------------------------------- */
 
-enum { BENCH_T_WAVE, BENCH_T_FABRIC, BENCH_T_UDS, BENCH_T_FLOOR, BENCH_N_TRANSPORTS };
+enum {
+	BENCH_T_WAVE,
+	BENCH_T_FABRIC,
+	BENCH_T_UDS,
+	BENCH_T_FLOOR,
+	BENCH_T_PATH,
+	BENCH_N_TRANSPORTS
+};
 
 struct bench_report {
 	const struct bench_cfg *cfg;

@@ -28,8 +28,10 @@ static void usage(FILE *f)
 		"  --reps N        rounds; each runs every transport once (default 5,\n"
 		"                  max %d); the median over rounds is reported\n"
 		"  --tput-ms N     length of one throughput run in ms (default 300)\n"
-		"  --only LIST     comma-separated subset of: wave,fabric,uds,floor\n"
-		"                  (default all; floor is a bare cache-line ping-pong)\n"
+		"  --only LIST     comma-separated subset of: wave,fabric,uds,floor,path\n"
+		"                  (default all; floor is a bare cache-line ping-pong, path\n"
+		"                  both ends of a libwave channel in one thread: its own\n"
+		"                  instructions per message, no transfer between CPUs)\n"
 		"  --clock KIND    tsc (default, when the TSC is invariant) or mono\n"
 		"  --max-offcpu P  leave out of the medians every run that lost more than\n"
 		"                  P%% of its time to other tasks or the hypervisor\n"
@@ -53,7 +55,7 @@ static int parse_only(const char *list, struct bench_cfg *c)
 	if (strlen(list) >= sizeof(buf))
 		return -EINVAL;
 	strcpy(buf, list);
-	c->run_wave = c->run_fabric = c->run_uds = c->run_floor = false;
+	c->run_wave = c->run_fabric = c->run_uds = c->run_floor = c->run_path = false;
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (strcmp(t, "wave") == 0)
 			c->run_wave = true;
@@ -63,6 +65,8 @@ static int parse_only(const char *list, struct bench_cfg *c)
 			c->run_uds = true;
 		else if (strcmp(t, "floor") == 0)
 			c->run_floor = true;
+		else if (strcmp(t, "path") == 0)
+			c->run_path = true;
 		else
 			return -EINVAL;
 	}
@@ -102,7 +106,7 @@ static int parse_args(int argc, char **argv, struct bench_cfg *c, enum bench_clo
 
 	*c = (struct bench_cfg){ .iters = 200000, .reps = 5, .tput_ms = 300, .run_wave = true,
 				 .run_fabric = true, .run_uds = true, .run_floor = true,
-				 .max_offcpu = BENCH_OFFCPU_MAX_DEFAULT };
+				 .run_path = true, .max_offcpu = BENCH_OFFCPU_MAX_DEFAULT };
 	*clk = BENCH_CLOCK_TSC;
 	while (ret == 0 && (o = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		switch (o) {
@@ -180,12 +184,14 @@ static const struct {
 	{ BENCH_T_WAVE, bench_wave_run, true, "libwave" },
 	{ BENCH_T_FABRIC, bench_fabric_run, false, "fi_pingpong" },
 	{ BENCH_T_UDS, bench_uds_run, true, "unix socket" },
+	{ BENCH_T_PATH, bench_wave_path_run, true, "libwave path" },
 };
 
 static bool selected(const struct bench_cfg *c, int t)
 {
 	return (t == BENCH_T_WAVE && c->run_wave) || (t == BENCH_T_FABRIC && c->run_fabric) ||
-	       (t == BENCH_T_UDS && c->run_uds) || (t == BENCH_T_FLOOR && c->run_floor);
+	       (t == BENCH_T_UDS && c->run_uds) || (t == BENCH_T_FLOOR && c->run_floor) ||
+	       (t == BENCH_T_PATH && c->run_path);
 }
 
 /*

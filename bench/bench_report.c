@@ -26,6 +26,7 @@ static const struct row rows[BENCH_N_TRANSPORTS] = {
 	[BENCH_T_FABRIC] = { "libfabric shm (fi_pingpong)", "libfabric_shm_fi_pingpong" },
 	[BENCH_T_UDS] = { "unix socket (seqpacket)", "unix_seqpacket" },
 	[BENCH_T_FLOOR] = { "bare cache line (floor)", "cache_line_floor" },
+	[BENCH_T_PATH] = { "libwave path, one CPU", "libwave_path_one_cpu" },
 };
 
 /* The medians of one transport over its undisturbed runs, or have_* false

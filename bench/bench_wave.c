@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,5 +135,126 @@ int bench_wave_run(const struct bench_cfg *cfg, struct bench_result *res)
 	rmdir(dir);
 	res->have_pct = res->have_tput = true;
 	snprintf(res->note, sizeof(res->note), "wave_chan_send_burst/recv_burst, busy-polling");
+	return ret;
+}
+
+/* ---- libwave's own path, one CPU ------------------------------------------ */
+
+struct path_pair {
+	struct wave_chan *host, *agent;
+	struct wave_msg ping, pong;
+	uint64_t id;
+};
+
+struct path_accept {
+	struct wave_chan_listener *l;
+	struct wave_chan *ch;
+	int ret;
+};
+
+static void *path_accept_main(void *arg)
+{
+	struct path_accept *a = arg;
+
+	a->ret = wave_chan_accept(a->l, WAVE_MS(SETUP_TIMEOUT_MS), &a->ch);
+	return NULL;
+}
+
+/* Receives the one message waiting on @ch (it was sent just before). */
+static int path_take(struct wave_chan *ch, struct wave_msg *m, uint16_t type, uint64_t id)
+{
+	int n = wave_chan_recv_burst(ch, m, 1);
+
+	if (n != 1)
+		return n < 0 ? n : -EPROTO;
+	return m->type == type && m->payload.u64[0] == id ? 0 : -EPROTO;
+}
+
+/* A round trip as the two-process runs make it (a ping sent, received and
+ * checked, a pong made, sent, received and checked), in one thread: every
+ * line it touches stays in this CPU's cache. */
+static int path_rtt(void *ctx)
+{
+	struct path_pair *p = ctx;
+	struct wave_msg m;
+	int ret;
+
+	p->ping.payload.u64[0] = ++p->id;
+	if ((ret = wave_chan_send_burst(p->host, &p->ping, 1)) != 1 ||
+	    (ret = path_take(p->agent, &m, p->ping.type, p->id)) < 0)
+		return ret < 0 ? ret : -EPROTO;
+	p->pong.payload.u64[0] = m.payload.u64[0];
+	if ((ret = wave_chan_send_burst(p->agent, &p->pong, 1)) != 1 ||
+	    (ret = path_take(p->host, &m, p->pong.type, p->id)) < 0)
+		return ret < 0 ? ret : -EPROTO;
+	return 0;
+}
+
+/* Opens both ends of @uri in this process. */
+static int path_open(const char *uri, struct path_pair *p)
+{
+	struct path_accept a = { NULL, NULL, 0 };
+	pthread_t t;
+	int ret;
+
+	if ((ret = wave_chan_listen(uri, NULL, &a.l)) < 0)
+		return fail("listen", ret);
+	if ((ret = -pthread_create(&t, NULL, path_accept_main, &a)) == 0) {
+		ret = wave_chan_open(uri, NULL, &p->host);
+		pthread_join(t, NULL);
+		if (ret == 0 && a.ret < 0) {
+			ret = a.ret;
+			wave_chan_close(p->host);
+		}
+	}
+	wave_chan_listener_close(a.l);
+	if (ret < 0)
+		return fail("open (one CPU)", ret);
+	p->agent = a.ch;
+	return 0;
+}
+
+static int path_main(void *arg)
+{
+	struct wave_side *s = arg;
+	struct path_pair p;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	p.ping.type = WAVE_MSG_APP_FIRST + 1;
+	p.pong.type = WAVE_MSG_APP_FIRST + 2;
+	if ((ret = path_open(s->uri, &p)) < 0)
+		return ret;
+	ret = bench_measure_latency(path_rtt, &p, s->cfg, &s->res->lat[s->res->n_lat]);
+	if (ret == 0)
+		s->res->n_lat++;
+	wave_chan_close(p.host);
+	wave_chan_close(p.agent);
+	return ret < 0 ? fail("one-CPU path", ret) : 0;
+}
+
+int bench_wave_path_run(const struct bench_cfg *cfg, struct bench_result *res)
+{
+	char dir[] = "/tmp/wave-bench-XXXXXX";
+	struct wave_side s = { .cfg = cfg, .res = res, .ready_fd = -1 };
+	pid_t pid;
+	int ret, st;
+
+	if (res->n_lat >= BENCH_MAX_REPS)
+		return -EINVAL;
+	if (!mkdtemp(dir))
+		return -errno;
+	snprintf(s.uri, sizeof(s.uri), "shm://%s/path.sock", dir);
+	ret = bench_spawn(cfg->host_cpu, path_main, &s, &pid);
+	if (ret == 0 && (st = bench_wait(pid, bench_run_timeout_ms(cfg))) != 0)
+		ret = st < 0 ? st : -EPROTO;
+	char sock[sizeof(dir) + 16];
+	snprintf(sock, sizeof(sock), "%s/path.sock", dir);
+	unlink(sock);
+	rmdir(dir);
+	res->have_pct = true;
+	res->have_tput = false;
+	snprintf(res->note, sizeof(res->note),
+		 "both ends in one thread: libwave's own instructions");
 	return ret;
 }

@@ -53,8 +53,10 @@ extern "C" {
  *           direction of the channel, 1 for the first, wrapping modulo 2^32.
  *           The receiver sees consecutive numbers; a gap cannot happen.
  * @tstamp:  set by the channel on send: CLOCK_MONOTONIC nanoseconds at the
- *           sender (one reading per send call). Used by latency emulation and
- *           for measuring; compare only between processes on one machine.
+ *           sender (one reading per send call; shm:// and file:// take it
+ *           from the invariant TSC where the kernel's own clock runs on it,
+ *           within a few ns of clock_gettime()). Used by latency emulation
+ *           and for measuring; compare only between processes on one machine.
  * @payload: 48 bytes, interpreted according to @type.
  */
 struct wave_msg {

@@ -68,6 +68,7 @@ static int agent_init(struct wave_agent *a, const struct wave_config *cfg,
 	a->recording = cfg->record.path && cfg->record.enabled;
 	a->epfd = a->stopfd = -1;
 	a->stats.fd = -1;
+	wave_stamp_init(&a->clk, true);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->reloaded, NULL);
 	pthread_cond_init(&a->turn, NULL);
@@ -302,34 +303,34 @@ WAVE_API int wave_agent_run(struct wave_agent *a)
 		return -EINVAL;
 	pthread_mutex_lock(&a->lock);
 	a->running = true;
-	now = active_ns = wave_now_ns();
+	now = active_ns = wave_stamp_now(&a->clk);
 	while (!atomic_load(&a->stop)) {
 		/* The clock is read once per turn at most: by a host whose
 		 * messages were handled (after its plugin ran), else every
 		 * few idle turns, and after anything that may have taken time. */
 		waited = let_waiters_in(a);
 		if (take_reload(a) || waited)
-			now = wave_now_ns();
+			now = wave_stamp_now(&a->clk);
 		/* Looking for new hosts (and stats readers) costs a system
 		 * call: not on every turn of a busy loop, only every
 		 * millisecond or after a sleep. */
 		if (now >= next_accept) {
 			accept_hosts(a);
 			agent_statsock_serve(a, now);
-			now = wave_now_ns();
+			now = wave_stamp_now(&a->clk);
 			next_accept = now + MS;
 		}
 		if (service(a, &now) > 0) {
 			active_ns = now;
 			idle_turns = 0;
 		} else if (++idle_turns % IDLE_TURNS_PER_CLOCK == 0) {
-			now = wave_now_ns();
+			now = wave_stamp_now(&a->clk);
 		}
 		/* Poll while traffic flows; sleep once it has stopped for spin_ns. */
 		if (now - active_ns >= a->cfg->spin_ns) {
 			idle_sleep(a, now);
 			drain_stopfd(a);
-			now = wave_now_ns();
+			now = wave_stamp_now(&a->clk);
 			next_accept = 0;
 		}
 	}

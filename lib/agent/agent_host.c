@@ -135,8 +135,10 @@ static int outbox_push(struct agent_host *h, unsigned d, const struct wave_msg *
 	return 1;
 }
 
-/* Sends what waits in the outbox. Return: how many left it. */
-static int outbox_flush(struct agent_host *h, uint64_t now)
+/* Sends what waits in the outbox. The decisions' send time is *@now, or,
+ * when that is 0, the clock read just after the first send (not before:
+ * the reading would delay the decisions). Return: how many left it. */
+static int outbox_flush(struct agent_host *h, uint64_t *now)
 {
 	int done = 0, ret;
 
@@ -146,8 +148,10 @@ static int outbox_flush(struct agent_host *h, uint64_t now)
 		ret = wave_chan_send_burst(h->ch, &h->outbox[h->ob_head], run);
 		if (ret <= 0)
 			return ret < 0 ? ret : done;
+		if (!*now)
+			*now = wave_stamp_now(&h->a->clk);
 		for (unsigned k = h->ob_head; k < h->ob_head + (unsigned)ret; k++)
-			sent(h, h->ob_dom[k], &h->outbox[k], now);
+			sent(h, h->ob_dom[k], &h->outbox[k], *now);
 		h->ob_head = (h->ob_head + (unsigned)ret) & (h->ob_cap - 1);
 		h->ob_n -= (unsigned)ret;
 		done += ret;
@@ -166,7 +170,9 @@ static int send_or_queue(struct agent_host *h, unsigned d, const struct wave_msg
 	if (ret == 0 && later && h->ob_n == h->ob_cap) {
 		/* A plugin emitting more than the outbox holds for one burst:
 		 * send what the ring takes now. */
-		if ((ret = outbox_flush(h, wave_now_ns())) < 0)
+		uint64_t now = 0;
+
+		if ((ret = outbox_flush(h, &now)) < 0)
 			return ret;
 		ret = 0;
 	}
@@ -219,7 +225,7 @@ static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 			agent_rec(h, dom->id, TRACE_DECISION, &m);
 		if (ret == 1) {
 			if (!now)
-				now = wave_now_ns();
+				now = wave_stamp_now(&h->a->clk);
 			sent(h, dom->id, &m, now);
 		} else if (ret < 0) {
 			if (dom->unprepare)
@@ -415,7 +421,7 @@ int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now_io)
 	/* Before the welcome, one at a time: the hello decides what follows. */
 	unsigned max = h->state == AHOST_READY ? WAVE_ARRAY_SIZE(m) : 1;
 	uint64_t now = *now_io;
-	int n = outbox_flush(h, now), ret;
+	int n = outbox_flush(h, &now), ret;
 
 	if (n > 0)
 		h->last_rx_ns = now; /* the host reads: it is alive */
@@ -443,13 +449,14 @@ int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now_io)
 	}
 	h->batching = false;
 	if (n > 0) {
-		/* Read after the plugin ran: the decisions' send time, for
-		 * their latency, and the loop's clock from now on. */
-		*now_io = wave_now_ns();
-		if (h->ob_n && (ret = outbox_flush(h, *now_io)) < 0) {
+		/* Read after the plugin ran and its decisions left: their send
+		 * time, for their latency, and the loop's clock from now on. */
+		now = 0;
+		if (h->ob_n && (ret = outbox_flush(h, &now)) < 0) {
 			agent_host_remove(a, i, ret == -WAVE_ECLOSED ? "closed" : wave_strerror(ret));
 			return -1;
 		}
+		*now_io = now ? now : wave_stamp_now(&a->clk);
 	}
 	return n;
 }

@@ -13,6 +13,7 @@
 #include <wave/channel.h>
 #include <wave/plugin_loader.h>
 
+#include "../core/stamp.h"
 #include "../decision/domain.h"
 #include "../session/proto.h"
 #include "../trace/trace.h"
@@ -110,6 +111,8 @@ struct wave_agent {
 	bool reload_done;
 	struct agent_statsock stats; /* the stats_socket, if configured */
 	bool recording; /* wave_agent_record(); configuration's record.enabled */
+	/* The loop's clock (and its callees'), used under @lock only. */
+	struct wave_stamp_clock clk;
 };
 
 /* agent.c: take and release the lock from outside the loop. */

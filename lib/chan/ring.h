@@ -18,6 +18,7 @@
 
 #include "../core/atomic.h"
 #include "../core/core.h"
+#include "../core/stamp.h"
 #include "shm_layout.h"
 
 struct wave_ring_tx {
@@ -28,6 +29,7 @@ struct wave_ring_tx {
 	uint32_t tail;                 /* next counter we write */
 	uint32_t credit_cache;         /* last credit read */
 	bool wc;                       /* write-combining mapping */
+	struct wave_stamp_clock clk;   /* the messages' send stamps */
 };
 
 struct wave_ring_rx {

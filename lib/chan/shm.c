@@ -246,6 +246,7 @@ int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h
 	c->tx.credit = &c->my_ctrl->credit;
 	c->tx.peer_waiting = &c->my_ctrl->peer_waiting;
 	c->tx.wc = (o->flags & WAVE_CHAN_F_WC) != 0;
+	wave_stamp_init(&c->tx.clk, true);
 
 	c->rx.slots = (struct wave_shm_slot *)((char *)map + h->ring[rx].slots_off);
 	c->rx.mask = (1u << h->ring[rx].log2_slots) - 1;
@@ -359,6 +360,7 @@ static int shm_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned 
 {
 	struct shm_chan *c = SHM(ch);
 	int64_t room;
+	uint64_t now;
 	unsigned k;
 
 	if (wave_unlikely(failed(c)))
@@ -366,6 +368,8 @@ static int shm_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned 
 	if (wave_unlikely(wave_load_relaxed(&c->peer_gone) ||
 			  wave_load_relaxed(&c->my_ctrl->peer_closed)))
 		return -WAVE_ECLOSED;
+	/* Read first: the TSC's latency overlaps the checks below. */
+	now = wave_stamp_now(&c->tx.clk);
 	room = wave_ring_room(&c->tx, n);
 	if (wave_unlikely(room < 0))
 		return fail(c, (int)room);
@@ -376,7 +380,7 @@ static int shm_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned 
 			return all ? -EAGAIN : 0;
 	}
 	k = (uint64_t)room < n ? (unsigned)room : n;
-	wave_ring_write(&c->tx, msgs, k, wave_now_ns());
+	wave_ring_write(&c->tx, msgs, k, now);
 	if (wave_ring_peer_waiting(&c->tx))
 		ring_peer(c);
 	return (int)k;
@@ -643,7 +647,7 @@ static int shm_mbox_put(struct wave_chan *ch, unsigned i, const struct wave_msg 
 		return fail(c, -WAVE_ECORRUPT); /* ahead of our puts, or far behind */
 	s->type = msg->type;
 	s->flags = msg->flags;
-	s->tstamp = wave_now_ns();
+	s->tstamp = wave_stamp_now(&c->tx.clk);
 	memcpy(s->payload, msg->payload.u8, WAVE_MSG_PAYLOAD);
 	/* Pairs with the load_acquire of the stamp in shm_mbox_take(). */
 	if (wave_unlikely(c->tx.wc))
