@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <wave/plugin_sched.h>
 #include <wave/sched_msg.h>
@@ -87,8 +88,27 @@ static inline struct sched_task *sched_task_at(const struct wave_sched_state *st
 	return t->id ? t : NULL;
 }
 
+/* What a plugin sees of @t. Inline: every event and most plugin calls
+ * make one. */
+static inline void sched_task_view(const struct sched_task *t, struct wave_sched_task *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = t->id;
+	out->seq = t->seq;
+	out->runtime_ns = t->runtime_ns;
+	out->run_start_ns = t->run_start_ns;
+	out->hint = t->hint;
+	out->state = t->state;
+	out->cpu = t->cpu;
+	out->pending_cpu = t->pend.res;
+	out->cpu_hint = t->cpu_hint;
+	out->hint_kind = t->hint_kind;
+	out->pending = t->pend.kind == PENDING_RUN	     ? WAVE_SCHED_RUN
+		       : t->pend.kind == PENDING_PRESTAGE ? WAVE_SCHED_PRESTAGE
+							  : 0;
+}
+
 /* Shared by the state and the decisions (sched_state.c). */
-void sched_task_view(const struct sched_task *t, struct wave_sched_task *out);
 void sched_cpu_update_free(struct wave_sched_state *st, uint32_t cpu);
 int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from);
 /* Frees the CPU of @t's pending decision, if it still holds @t. */
