@@ -449,6 +449,39 @@ START_TEST(table_many_tasks)
 }
 END_TEST
 
+/* The last task found is kept in front of the table: it must follow the
+ * table as insertions grow it and removals shift its entries, and never
+ * answer for a task that is gone. */
+START_TEST(task_cache_follows_table)
+{
+	const uint64_t n = 300; /* the table grows several times */
+	struct wave_sched_task t;
+
+	ck_assert_int_eq(new_task(1, 1, WAVE_SCHED_BLOCKED), 0);
+	ck_assert_uint_eq(task(1).id, 1);
+	for (uint64_t i = 2; i <= n; i++) {
+		ck_assert_int_eq(new_task(i, i, WAVE_SCHED_BLOCKED), 0);
+		ck_assert_uint_eq(task(1).seq, 1); /* found again after each insertion */
+	}
+	/* Each removal may shift the entry last found: find one, remove
+	 * another, then find every task left. */
+	for (uint64_t i = 2; i <= n; i += 3) {
+		ck_assert_uint_eq(task(i + 1).id, i + 1);
+		ck_assert_int_eq(ev(WAVE_SCHED_TASK_DEAD, i, i + 1, WAVE_SCHED_CPU_NONE, 0), 0);
+		ck_assert_int_eq(wave_plugin_sched_task(ctx, i, &t), -ENOENT);
+		for (uint64_t k = 1; k <= n; k++)
+			if (k < 2 || (k - 2) % 3 || k > i)
+				ck_assert_uint_eq(task(k).seq, k);
+	}
+	/* The task last found dies: its id is unknown until it comes back. */
+	ck_assert_uint_eq(task(1).id, 1);
+	ck_assert_int_eq(ev(WAVE_SCHED_TASK_DEAD, 1, 2, WAVE_SCHED_CPU_NONE, 0), 0);
+	ck_assert_int_eq(wave_plugin_sched_task(ctx, 1, &t), -ENOENT);
+	ck_assert_int_eq(new_task(1, 5, WAVE_SCHED_RUNNABLE), 0);
+	ck_assert_uint_eq(task(1).seq, 5);
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
 	struct wave_sched_state *x;
@@ -491,6 +524,7 @@ int main(void)
 	tcase_add_test(tc, prestage_and_preempt);
 	tcase_add_test(tc, commit_on_busy_cpu_refused);
 	tcase_add_test(tc, table_many_tasks);
+	tcase_add_test(tc, task_cache_follows_table);
 	tcase_add_test(tc, bad_arguments);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);

@@ -130,7 +130,7 @@ WAVE_API int wave_plugin_sched_preempt(struct wave_plugin_ctx *ctx, uint32_t cpu
 WAVE_API int wave_plugin_sched_task(const struct wave_plugin_ctx *ctx, uint64_t id,
 				    struct wave_sched_task *out)
 {
-	const struct wave_sched_state *st = state_of(ctx);
+	struct wave_sched_state *st = state_of(ctx);
 	const struct sched_task *t;
 
 	if (!st || !out)

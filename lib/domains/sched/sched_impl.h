@@ -58,19 +58,33 @@ struct wave_sched_state {
 	uint64_t *free_map; /* bit set: nothing running, pending or prestaged */
 	struct wave_sched_stats stats; /* its refused_* come from @refused */
 	struct dec_refusals refused;   /* the plugin's decisions refused */
+	struct sched_task *hot;        /* the task last found or inserted, or NULL */
 };
 
-/* The task table: the decision layer's seeded map. */
-static inline struct sched_task *sched_task_find(const struct wave_sched_state *st, uint64_t id)
+/*
+ * The task table: the decision layer's seeded map, in front of it the
+ * task last found or inserted. An event and the plugin's calls for it ask
+ * for the same task several times, and a queueing policy asks for the
+ * head of its queue at every event until it runs. @hot points into the
+ * table's slots, which only an insertion reallocates (it resets @hot); a
+ * removal may shift another entry, or none, into its slot: the id tells.
+ */
+static inline struct sched_task *sched_task_find(struct wave_sched_state *st, uint64_t id)
 {
-	return id ? (struct sched_task *)u64map_find(&st->tasks, id) : NULL;
+	struct sched_task *t = st->hot;
+
+	if (t && t->id == id && id)
+		return t;
+	if (!id || !(t = u64map_find(&st->tasks, id)))
+		return NULL;
+	return st->hot = t;
 }
 
 /* Inserts @id (not present, not 0); NULL when the table cannot grow.
  * Other pointers into the table are invalid afterwards (entries move). */
 static inline struct sched_task *sched_task_insert(struct wave_sched_state *st, uint64_t id)
 {
-	return u64map_insert(&st->tasks, id);
+	return st->hot = u64map_insert(&st->tasks, id);
 }
 
 /* Removes @t; other pointers are invalid afterwards. */
