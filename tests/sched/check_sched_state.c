@@ -482,6 +482,34 @@ START_TEST(task_cache_follows_table)
 }
 END_TEST
 
+/* The search for a free CPU starts at @from modulo the CPU count, which
+ * it computes without dividing: every CPU count, dividends to 2^32 - 1. */
+START_TEST(free_cpu_start_modulo)
+{
+	static const uint32_t counts[] = { 1, 2, 3, 7, 63, 64, 65, 100, 1000, WAVE_SCHED_MAX_CPUS };
+	static const uint32_t from[] = { 0, 1, 2, 63, 64, 65, 999, 4095, 4096, 65537, 1u << 31,
+					 UINT32_MAX - 1, UINT32_MAX };
+
+	for (unsigned i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		struct wave_plugin_ctx_opts o;
+		struct wave_sched_state *s;
+		struct wave_plugin_ctx *c;
+
+		ck_assert_int_eq(wave_sched_state_create(counts[i], &s), 0);
+		wave_plugin_ctx_opts_init(&o);
+		o.domain_state = s;
+		ck_assert_int_eq(wave_plugin_ctx_create(plugin, &o, &c, NULL), 0);
+		for (unsigned k = 0; k < sizeof(from) / sizeof(from[0]); k++) /* all free */
+			ck_assert_int_eq(wave_plugin_sched_free_cpu(c, from[k]),
+					 (int)(from[k] % counts[i]));
+		for (uint32_t x = UINT32_MAX - 5000; x != 0; x++)
+			ck_assert_int_eq(wave_plugin_sched_free_cpu(c, x), (int)(x % counts[i]));
+		wave_plugin_ctx_destroy(c);
+		wave_sched_state_destroy(s);
+	}
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
 	struct wave_sched_state *x;
@@ -525,6 +553,7 @@ int main(void)
 	tcase_add_test(tc, commit_on_busy_cpu_refused);
 	tcase_add_test(tc, table_many_tasks);
 	tcase_add_test(tc, task_cache_follows_table);
+	tcase_add_test(tc, free_cpu_start_modulo);
 	tcase_add_test(tc, bad_arguments);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);

@@ -53,6 +53,7 @@ struct wave_sched_state {
 	uint64_t magic;
 	uint32_t n_cpus;
 	uint32_t n_words;   /* of free_map */
+	uint64_t cpu_mod;   /* x % n_cpus without a division (sched_cpu_find_free()) */
 	struct u64map tasks; /* of struct sched_task; ids are chosen by the peer */
 	struct sched_cpu *cpus;
 	uint64_t *free_map; /* bit set: nothing running, pending or prestaged */
