@@ -117,6 +117,43 @@ START_TEST(crc_known)
 }
 END_TEST
 
+/* The CRC one bit at a time, as the polynomial defines it. */
+static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t len)
+{
+	crc = ~crc;
+	while (len--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78u : crc >> 1;
+	}
+	return ~crc;
+}
+
+/* Long buffers run in three streams joined at the end: every length and
+ * alignment around the stream sizes, whole and in two parts. */
+START_TEST(crc_long)
+{
+	const size_t max = 4 * 768 + 40;
+	uint8_t *buf = malloc(max + 8);
+	uint32_t x = 12345;
+
+	for (size_t i = 0; i < max + 8; i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(x >> 16);
+	}
+	for (size_t off = 0; off < 8; off += 3)
+		for (size_t len = 0; len <= max; len += len < 800 ? 1 : 7) {
+			uint32_t want = crc_bitwise(0, buf + off, len);
+
+			ck_assert_uint_eq(wave_crc32c(0, buf + off, len), want);
+			ck_assert_uint_eq(wave_crc32c(wave_crc32c(0, buf + off, len / 3),
+						      buf + off + len / 3, len - len / 3),
+					  want);
+		}
+	free(buf);
+}
+END_TEST
+
 START_TEST(round_trip)
 {
 	char path[128];
@@ -479,6 +516,7 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, crc_known);
+	tcase_add_test(tc, crc_long);
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, truncated);
 	tcase_add_test(tc, corrupted);
