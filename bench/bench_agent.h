@@ -38,6 +38,7 @@ struct bench_agent_result {
 	 * in one agent process, off on on off ..., @n_sets of each. */
 	unsigned n_sets;
 	double set_tput[2][BENCH_N_BATCHES][BENCH_MAX_REPS];
+	double set_offcpu[2][BENCH_MAX_REPS]; /* each set's off-CPU share (bench_offcpu.h) */
 	char note[160];
 };
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench_agent.h"
+#include "bench_offcpu.h"
 
 #define SETUP_TIMEOUT_MS 10000
 /* The event type; bench_echo answers with type + 1. */
@@ -44,6 +45,7 @@ struct run_side {
 	enum bench_rec rec;
 	unsigned sets;
 	int ctl[2], ack[2];
+	pid_t agent_pid; /* for the host's off-CPU watch */
 };
 
 static int fail(const char *what, int err)
@@ -510,16 +512,21 @@ static int raw_recording(const struct run_side *s, bool on)
  * busy spell of the shared machine hits both states alike. */
 static int raw_sets(struct raw *r, const struct run_side *s, struct bench_agent_result *res)
 {
+	const pid_t pids[2] = { 0, s->agent_pid };
+	const int cpus[2] = { s->cfg->host_cpu, s->cfg->agent_cpu };
 	double rate[BENCH_N_BATCHES];
 	unsigned k[2] = { 0, 0 };
+	struct bench_watch w;
 	int ret = 0;
 
 	for (unsigned i = 0; ret == 0 && i < 2 * s->sets; i++) {
 		bool on = (i + i / 2) % 2; /* 0 1 1 0 0 1 1 0 ... */
 
 		if ((ret = raw_recording(s, on)) < 0 ||
+		    (ret = bench_watch_begin(&w, pids, 2, cpus, s->cfg->single_core ? 1 : 2)) < 0 ||
 		    (ret = bench_measure_rates(raw_stream, r, s->cfg, rate)) < 0)
 			break;
+		res->set_offcpu[on][k[on]] = bench_watch_end(&w);
 		for (unsigned b = 0; b < BENCH_N_BATCHES; b++)
 			res->set_tput[on][b][k[on]] = rate[b];
 		k[on]++;
@@ -600,6 +607,7 @@ static int run_pair(struct run_side *s)
 	int stop_w = -1, ret, st;
 
 	ret = start_agent(s, &agent, &stop_w);
+	s->agent_pid = agent;
 	/* Recording in sets compares (e) alone, with itself. */
 	if (ret == 0 && s->rec != BENCH_REC_SETS)
 		ret = bench_spawn(s->cfg->host_cpu, host_main, s, &host);
