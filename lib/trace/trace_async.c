@@ -38,8 +38,6 @@ void trace_async_publish(struct trace_async *a)
 	if (!a || a->published == a->head)
 		return;
 	a->published = a->head;
-	/* The slots' streamed stores are not ordered by a release alone. */
-	wave_fence_wc();
 	/* Pairs with the acquire in the writer: the slots before are written. */
 	wave_store_release(&a->head_pub, a->head);
 	/* A sleeping writer is woken once a quarter of the ring waits (else

@@ -18,19 +18,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stddef.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 #include "../core/atomic.h"
 #include "trace.h"
-
-/* trace_async_line() writes the first 16 bytes of a slot whole. */
-_Static_assert(offsetof(struct wave_msg, flags) == 2 && offsetof(struct wave_msg, seq) == 4 &&
-		       offsetof(struct wave_msg, tstamp) == 8 &&
-		       offsetof(struct wave_msg, payload) == 16,
-	       "a ring slot's header is type, flags, seq (kind), tstamp (time)");
 
 /* Records between two publications of the producer's position. */
 #define TRACE_ASYNC_PUBLISH 16u
@@ -78,32 +68,6 @@ void trace_async_close(struct trace_async *a);
  * TRACE_ASYNC_PUBLISH records; call it when the producer goes idle). */
 void trace_async_publish(struct trace_async *a);
 
-/* @m into ring slot @dst, its kind and time in seq and tstamp. On x86 the
- * line is streamed past the cache (non-temporal stores, ordered by the
- * sfence of trace_async_publish()): the writer thread last read that slot
- * on another CPU, and a store through the cache would first have to take
- * the line back from it. TSan builds copy plainly, so that it sees them. */
-static inline void trace_async_line(struct wave_msg *dst, const struct wave_msg *m,
-				    enum trace_kind kind, uint64_t now)
-{
-#if defined(__x86_64__) && !defined(WAVE_TSAN)
-	const __m128i *src = (const __m128i *)(const void *)m;
-	__m128i *d = (__m128i *)(void *)dst;
-	uint32_t type_flags;
-
-	memcpy(&type_flags, m, sizeof(type_flags));
-	_mm_stream_si128(d, _mm_set_epi64x((long long)now,
-					   (long long)((uint64_t)kind << 32 | type_flags)));
-	_mm_stream_si128(d + 1, _mm_loadu_si128(src + 1));
-	_mm_stream_si128(d + 2, _mm_loadu_si128(src + 2));
-	_mm_stream_si128(d + 3, _mm_loadu_si128(src + 3));
-#else
-	*dst = *m;
-	dst->seq = kind;
-	dst->tstamp = now;
-#endif
-}
-
 /* Appends a record (as trace_put()); never blocks, never fails: a full
  * ring loses the record and counts it. */
 static inline void trace_async_put(struct trace_async *a, enum trace_kind kind, uint64_t now,
@@ -129,7 +93,10 @@ static inline void trace_async_put(struct trace_async *a, enum trace_kind kind, 
 		s->payload.u64[0] = a->lost_pending;
 		a->lost_pending = 0;
 	}
-	trace_async_line(&a->slot[a->head++ & a->mask], m, kind, now);
+	s = &a->slot[a->head++ & a->mask];
+	*s = *m;
+	s->seq = kind;
+	s->tstamp = now;
 	if (a->head % TRACE_ASYNC_PUBLISH < 2)
 		trace_async_publish(a);
 }
