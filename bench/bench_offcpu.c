@@ -132,7 +132,7 @@ double bench_watch_end(const struct bench_watch *w)
 
 int bench_wait_unreaped(pid_t pid, int timeout_ms)
 {
-	struct timespec nap = { 0, 1000 * 1000 };
+	struct timespec nap = { 0, 2 * 1000 * 1000 };
 	uint64_t deadline = mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
 
 	for (;;) {
