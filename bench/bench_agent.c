@@ -44,6 +44,9 @@ static void usage(FILE *f)
 		"  with --record, (c) and (e) again in each round with the agent recording\n"
 		"      decision traces (docs/trace.md) into /dev/shm, and the ratio: what\n"
 		"      recording costs the agent.\n"
+		"  with --record-sets N, only (e), in one agent process, in 2N sets with\n"
+		"      recording off and on in turn (off on on off off on ...), turned at\n"
+		"      run time; the medians of each and of the sets' on/off ratios.\n"
 		"Every event must get exactly one decision, in order, from the agent.\n"
 		"\n"
 		"  --iters N     timed round trips per latency run (default 200000)\n"
@@ -53,6 +56,8 @@ static void usage(FILE *f)
 		"  --clock KIND  tsc (default, when the TSC is invariant) or mono\n"
 		"  --plugin-dir DIR  where wave_bench_echo.so is (default: the build's)\n"
 		"  --record      also measure (c) and (e) with recording on, same rounds\n"
+		"  --record-sets N  (e) with recording off and on in one run, N sets each\n"
+		"                (max %d); nothing else\n"
 		"  --max-offcpu P  leave out every round in which a run lost more than P%%\n"
 		"                of its time to other tasks or the hypervisor (default 5;\n"
 		"                all are kept, and marked not conclusive, if every one did)\n"
@@ -65,11 +70,11 @@ static void usage(FILE *f)
 		"(e) (and (c), which the host side may limit).\n"
 		"Exit status: 0; 1 when a run failed or a decision was lost, duplicated\n"
 		"or wrong; 2 for bad usage. Timing never changes the exit status.\n",
-		BENCH_MAX_REPS);
+		BENCH_MAX_REPS, BENCH_MAX_REPS);
 }
 
 enum { OPT_ITERS = 256, OPT_REPS, OPT_TPUT, OPT_CLOCK, OPT_PLUGIN_DIR, OPT_JSON, OPT_QUICK,
-       OPT_RECORD, OPT_MAX_OFFCPU, OPT_HELP };
+       OPT_RECORD, OPT_RECORD_SETS, OPT_MAX_OFFCPU, OPT_HELP };
 
 static const struct option long_opts[] = {
 	{ "iters", required_argument, NULL, OPT_ITERS },
@@ -80,6 +85,7 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quick", no_argument, NULL, OPT_QUICK },
 	{ "record", no_argument, NULL, OPT_RECORD },
+	{ "record-sets", required_argument, NULL, OPT_RECORD_SETS },
 	{ "max-offcpu", required_argument, NULL, OPT_MAX_OFFCPU },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -90,6 +96,7 @@ struct opts {
 	enum bench_clock_kind clk;
 	const char *plugin_dir;
 	bool record;
+	unsigned record_sets; /* 0: not that mode */
 };
 
 static int parse_one(int o, struct opts *p, bool *quick)
@@ -107,6 +114,7 @@ static int parse_one(int o, struct opts *p, bool *quick)
 	case OPT_JSON: p->cfg.json = true; return 0;
 	case OPT_QUICK: *quick = true; return 0;
 	case OPT_RECORD: p->record = true; return 0;
+	case OPT_RECORD_SETS: return bench_parse_uint(optarg, 1, BENCH_MAX_REPS, &p->record_sets);
 	case OPT_MAX_OFFCPU: return bench_offcpu_parse(optarg, &p->cfg.max_offcpu);
 	case OPT_HELP: return 1;
 	default: return -EINVAL;
@@ -353,6 +361,81 @@ static void report(const struct results *r)
 	fflush(stdout);
 }
 
+/* --record-sets: (e) with recording off and on, the medians of each and
+ * of the on/off ratios of the sets taken in pairs (off on, on off, ...). */
+/* The pairs of sets (off, on) whose two sets each lost at most the
+ * threshold off their CPUs, into @out; false when none did (all kept). */
+static bool sets_kept(const struct bench_cfg *c, const struct bench_agent_result *s,
+		      double out[2][BENCH_N_BATCHES][BENCH_MAX_REPS], unsigned *n, unsigned *dropped)
+{
+	double share[BENCH_MAX_REPS];
+	bool keep[BENCH_MAX_REPS], ok;
+
+	for (unsigned k = 0; k < s->n_sets; k++)
+		share[k] = s->set_offcpu[0][k] > s->set_offcpu[1][k] ? s->set_offcpu[0][k]
+								      : s->set_offcpu[1][k];
+	ok = bench_offcpu_select(share, s->n_sets, c->max_offcpu, keep, dropped);
+	*n = 0;
+	for (unsigned k = 0; k < s->n_sets; k++) {
+		if (!keep[k])
+			continue;
+		for (int on = 0; on < 2; on++)
+			for (int b = 0; b < BENCH_N_BATCHES; b++)
+				out[on][b][*n] = s->set_tput[on][b][k];
+		(*n)++;
+	}
+	return ok;
+}
+
+static void report_sets(const struct bench_cfg *c, const struct bench_agent_result *s)
+{
+	double med[2][BENCH_N_BATCHES], ratio[BENCH_N_BATCHES], t[2][BENCH_N_BATCHES][BENCH_MAX_REPS];
+	unsigned n, dropped;
+	bool conclusive = sets_kept(c, s, t, &n, &dropped);
+
+	for (int b = 0; b < BENCH_N_BATCHES; b++) {
+		for (int on = 0; on < 2; on++)
+			med[on][b] = rate_median(t[on][b], n);
+		ratio[b] = rec_ratio(t[1][b], t[0][b], n);
+	}
+	if (c->json) {
+		for (int b = 0; b < BENCH_N_BATCHES; b++)
+			printf("{\"measurement\":\"agent_decisions_raw_host_recording_sets\","
+			       "\"batch\":%u,\"off_events_per_s\":%.0f,\"on_events_per_s\":%.0f,"
+			       "\"on_off_ratio\":%.4f,\"sets_each\":%u,\"pairs_used\":%u,"
+			       "\"conclusive\":%s,\"run_ms\":%u}\n",
+			       bench_batches[b], med[0][b], med[1][b], ratio[b], s->n_sets, n,
+			       conclusive ? "true" : "false", c->tput_ms);
+		return;
+	}
+	printf("wave-bench-agent --record-sets: (e) bare host on CPU %d, agent on CPU %d, trace "
+	       "writers on CPU %d;\n%u sets each of recording off and on, in one agent process, "
+	       "%u ms per batch size;\nmedians; the ratio is the median of the sets' on/off "
+	       "ratios, taken in pairs\n\n", c->host_cpu, c->agent_cpu, c->host_cpu, s->n_sets,
+	       c->tput_ms);
+	if (conclusive)
+		printf("%u of %u pairs used: %u had a set that lost more than %.0f%% of its time "
+		       "off its CPUs\n\n", n, s->n_sets, dropped, 100 * c->max_offcpu);
+	else
+		printf("every pair had a set that lost more than %.0f%% of its time off its CPUs: "
+		       "figures NOT CONCLUSIVE\n\n", 100 * c->max_offcpu);
+	printf("%-40s %12s %12s %12s\n", "events per second", "B=1", "B=8", "B=32");
+	for (int on = 0; on < 2; on++) {
+		printf("%-40s", on ? "(e) recording on" : "(e) recording off");
+		for (int b = 0; b < BENCH_N_BATCHES; b++)
+			printf(" %10.2f M", med[on][b] / 1e6);
+		printf("\n");
+	}
+	printf("%-40s", "on/off");
+	for (int b = 0; b < BENCH_N_BATCHES; b++)
+		printf(" %11.1f%%", 100 * ratio[b]);
+	printf("\n\nevents %llu, decisions %llu: %s\ntarget: recording costs at most 5%% "
+	       "(on/off >= 95%%) at B=32: %s\n",
+	       (unsigned long long)s->events, (unsigned long long)s->decisions,
+	       s->events == s->decisions ? "exactly one each" : "MISMATCH",
+	       !conclusive ? "not conclusive" : ratio[2] >= 0.95 ? "met" : "MISSED");
+}
+
 /* ---- main ---------------------------------------------------------------------- */
 
 static int setup_cpus(struct bench_cfg *c)
@@ -457,10 +540,10 @@ static int run_rounds(const struct opts *p, struct results *r)
 		ret = bench_wave_run(&p->cfg, r->chan);
 		if (ret < 0)
 			return fail_round("(a) channel", i, ret);
-		ret = bench_agent_run(&p->cfg, p->plugin_dir, false, r->agent);
+		ret = bench_agent_run(&p->cfg, p->plugin_dir, BENCH_REC_OFF, 0, r->agent);
 		if (ret < 0)
 			return fail_round("(b)/(c) agent", i, ret);
-		ret = r->rec ? bench_agent_run(&p->cfg, p->plugin_dir, true, r->rec) : 0;
+		ret = r->rec ? bench_agent_run(&p->cfg, p->plugin_dir, BENCH_REC_ON, 0, r->rec) : 0;
 		if (ret < 0)
 			return fail_round("(b)/(c) agent recording", i, ret);
 	}
@@ -498,8 +581,13 @@ int main(int argc, char **argv)
 			      .agent = (struct bench_agent_result *)((char *)mem + sizeof(*r.chan)) };
 	if (p.record)
 		r.rec = r.agent + 1;
-	ret = run_rounds(&p, &r);
-	if (ret == 0) {
+	if (p.record_sets) {
+		ret = bench_agent_run(&p.cfg, p.plugin_dir, BENCH_REC_SETS, p.record_sets, r.agent);
+		if (ret < 0)
+			fail_round("(e) recording in sets", 0, ret);
+		else
+			report_sets(&p.cfg, r.agent);
+	} else if ((ret = run_rounds(&p, &r)) == 0) {
 		drop_disturbed(&p, &r);
 		report(&r);
 	}

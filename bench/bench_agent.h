@@ -38,15 +38,25 @@ struct bench_agent_result {
 	 * hosts' phases. */
 	unsigned n_off;
 	double offcpu[BENCH_MAX_REPS];
+	/* --record-sets: (e) in sets alternating recording off [0] and on [1]
+	 * in one agent process, off on on off ..., @n_sets of each. */
+	unsigned n_sets;
+	double set_tput[2][BENCH_N_BATCHES][BENCH_MAX_REPS];
+	double set_offcpu[2][BENCH_MAX_REPS]; /* each set's off-CPU share (bench_offcpu.h) */
 	char note[160];
 };
 
+/* What a run records: nothing, everything, or, in sets (--record-sets),
+ * off and on in turn, turned at run time (wave_agent_record()), (e) only. */
+enum bench_rec { BENCH_REC_OFF, BENCH_REC_ON, BENCH_REC_SETS };
+
 /* One run in fresh processes (agent on cfg->agent_cpu, host on
- * cfg->host_cpu), appended to @res; with @record, the agent records
- * decision traces (into the run's temporary directory, removed after).
- * Every event must get exactly one decision, in order, from the agent.
- * Returns 0 or a negative error. */
-int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir, bool record,
-		    struct bench_agent_result *res);
+ * cfg->host_cpu), appended to @res; recording as @rec says, the traces
+ * in the run's temporary directory (removed after), their writer threads
+ * on the host's CPU. With BENCH_REC_SETS, @sets sets of each. Every event
+ * must get exactly one decision, in order, from the agent. Returns 0 or a
+ * negative error. */
+int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir, enum bench_rec rec,
+		    unsigned sets, struct bench_agent_result *res);
 
 #endif /* WAVE_BENCH_AGENT_H */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench_agent.h"
+#include "bench_offcpu.h"
 
 #define SETUP_TIMEOUT_MS 10000
 /* The event type; bench_echo answers with type + 1. */
@@ -39,6 +40,12 @@ struct run_side {
 	int ready_fd; /* agent: written once listening */
 	int stop_fd;  /* agent: readable (EOF) when the run is over */
 	int stop_w;   /* the parent's end of that pipe: children close it */
+	/* BENCH_REC_SETS: the host asks the agent to turn recording on ('1')
+	 * or off ('0') on ctl, the agent answers on ack ('k', or 'e'). */
+	enum bench_rec rec;
+	unsigned sets;
+	int ctl[2], ack[2];
+	pid_t agent_pid; /* for the host's off-CPU watch */
 };
 
 static int fail(const char *what, int err)
@@ -49,27 +56,39 @@ static int fail(const char *what, int err)
 
 /* ---- the agent process ---------------------------------------------------- */
 
-/* Stops the agent once the parent closes its end of the stop pipe (or dies). */
-static void *stop_watch(void *arg)
-{
-	struct run_side *s = arg;
-	char c;
-
-	while (read(s->stop_fd, &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
 struct agent_proc {
 	struct wave_agent *a;
 	struct run_side *s;
 };
 
+/* Turns recording on or off as the host asks, answering each time. */
+static void recording_turn(struct agent_proc *p)
+{
+	char c, ok;
+
+	if (read(p->s->ctl[0], &c, 1) != 1)
+		return;
+	ok = wave_agent_record(p->a, c == '1') == 0 ? 'k' : 'e';
+	if (write(p->s->ack[1], &ok, 1) != 1)
+		fail("agent: answer", -errno);
+}
+
+/* Stops the agent once the parent closes its end of the stop pipe (or
+ * dies); meanwhile turns recording on and off for the host. */
 static void *agent_stopper(void *arg)
 {
 	struct agent_proc *p = arg;
+	struct pollfd f[2] = { { .fd = p->s->stop_fd, .events = POLLIN },
+			       { .fd = p->s->ctl[0], .events = POLLIN } };
 
-	stop_watch(p->s);
+	while (poll(f, p->s->ctl[0] >= 0 ? 2 : 1, -1) >= 0 || errno == EINTR) {
+		if (f[0].revents)
+			break;
+		if (f[1].revents & POLLIN)
+			recording_turn(p);
+		else if (f[1].revents)
+			f[1].fd = -1; /* the host is gone: only the stop pipe matters */
+	}
 	wave_agent_stop(p->a);
 	return NULL;
 }
@@ -479,6 +498,49 @@ static int raw_measure(struct raw *r, const struct bench_cfg *cfg, struct bench_
 	return 0;
 }
 
+/* Asks the agent to turn recording on or off, and waits for it. */
+static int raw_recording(const struct run_side *s, bool on)
+{
+	char c = on ? '1' : '0', ok;
+
+	if (write(s->ctl[1], &c, 1) != 1 || read(s->ack[0], &ok, 1) != 1)
+		return -EPIPE;
+	return ok == 'k' ? 0 : -EIO;
+}
+
+/* (e) in 2 * s->sets sets, recording off, on, on, off, off, on, ...: a
+ * busy spell of the shared machine hits both states alike. */
+static int raw_sets(struct raw *r, const struct run_side *s, struct bench_agent_result *res)
+{
+	const pid_t pids[2] = { 0, s->agent_pid };
+	const int cpus[2] = { s->cfg->host_cpu, s->cfg->agent_cpu };
+	double rate[BENCH_N_BATCHES];
+	unsigned k[2] = { 0, 0 };
+	struct bench_watch w;
+	int ret = 0;
+
+	for (unsigned i = 0; ret == 0 && i < 2 * s->sets; i++) {
+		bool on = (i + i / 2) % 2; /* 0 1 1 0 0 1 1 0 ... */
+
+		if ((ret = raw_recording(s, on)) < 0 ||
+		    (ret = bench_watch_begin(&w, pids, 2, cpus, s->cfg->single_core ? 1 : 2)) < 0 ||
+		    (ret = bench_measure_rates(raw_stream, r, s->cfg, rate)) < 0)
+			break;
+		res->set_offcpu[on][k[on]] = bench_watch_end(&w);
+		for (unsigned b = 0; b < BENCH_N_BATCHES; b++)
+			res->set_tput[on][b][k[on]] = rate[b];
+		k[on]++;
+	}
+	if (ret == 0)
+		ret = raw_recording(s, false);
+	if (ret == 0 && (r->wrong || r->expected != r->next))
+		ret = -EPROTO;
+	res->n_sets = k[0] < k[1] ? k[0] : k[1];
+	res->events += r->next;
+	res->decisions += r->expected;
+	return ret;
+}
+
 static int raw_main(void *arg)
 {
 	struct run_side *s = arg;
@@ -488,7 +550,8 @@ static int raw_main(void *arg)
 	close(s->stop_w);
 	ret = raw_hello(&r, s->uri);
 	if (ret == 0)
-		ret = raw_measure(&r, s->cfg, s->res);
+		ret = s->rec == BENCH_REC_SETS ? raw_sets(&r, s, s->res)
+					       : raw_measure(&r, s->cfg, s->res);
 	if (r.ch)
 		wave_chan_close(r.ch);
 	return ret < 0 ? fail("raw host", ret) : 0;
@@ -548,7 +611,9 @@ static int run_pair(struct run_side *s)
 	unsigned n_off = 0;
 
 	ret = start_agent(s, &agent, &stop_w);
-	if (ret == 0)
+	s->agent_pid = agent;
+	/* Recording in sets compares (e) alone, with itself. */
+	if (ret == 0 && s->rec != BENCH_REC_SETS)
 		ret = bench_spawn(s->cfg->host_cpu, host_main, s, &host);
 	bench_watch_run(&w, s->cfg, agent, host);
 	if (host > 0 && (st = bench_wait_run(host, run_timeout_ms(s->cfg), &w, off, &n_off)) != 0 &&
@@ -598,43 +663,68 @@ static int record_dir(char *rdir, size_t size)
 	return mkdtemp(rdir) ? 0 : -errno;
 }
 
-int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir, bool record,
-		    struct bench_agent_result *res)
+/* The "record" section of the agent's configuration for @rec, its traces
+ * in @rdir, their writer threads on the host's CPU (on the agent's, they
+ * would take the agent loop's time). */
+static void record_cfg(const struct bench_cfg *cfg, enum bench_rec rec, const char *rdir,
+		       char *out, size_t size)
 {
-	char dir[] = "/tmp/wave-bench-agent-XXXXXX", sock[64], rec[128] = "", rdir[64] = "";
-	struct run_side s = { .cfg = cfg, .res = res, .ready_fd = -1, .stop_fd = -1, .stop_w = -1 };
+	/* A trace per host, 64 MiB each and one older file: the agent
+	 * writes, rotates and drops files as one left recording would. */
+	if (rec != BENCH_REC_OFF)
+		snprintf(out, size,
+			 ", \"record\": {\"path\": \"%s\", \"max_bytes\": 67108864,"
+			 " \"rotate\": 1, \"writer_cpu\": %d, \"enabled\": %s}",
+			 rdir, cfg->host_cpu, rec == BENCH_REC_ON ? "true" : "false");
+}
+
+static void close_pipes(struct run_side *s)
+{
+	for (unsigned i = 0; i < 2; i++) {
+		if (s->ctl[i] >= 0)
+			close(s->ctl[i]);
+		if (s->ack[i] >= 0)
+			close(s->ack[i]);
+	}
+}
+
+int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir, enum bench_rec rec,
+		    unsigned sets, struct bench_agent_result *res)
+{
+	char dir[] = "/tmp/wave-bench-agent-XXXXXX", sock[64], rcfg[256] = "", rdir[64] = "";
+	struct run_side s = { .cfg = cfg, .res = res, .ready_fd = -1, .stop_fd = -1, .stop_w = -1,
+			      .rec = rec, .sets = sets, .ctl = { -1, -1 }, .ack = { -1, -1 } };
 	int ret;
 
-	if (!cfg || !plugin_dir || !res || res->n_lat >= BENCH_MAX_REPS)
+	if (!cfg || !plugin_dir || !res || res->n_lat >= BENCH_MAX_REPS ||
+	    (rec == BENCH_REC_SETS && (sets == 0 || sets > BENCH_MAX_REPS)))
 		return -EINVAL;
 	if (!mkdtemp(dir))
 		return -errno;
 	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
 	snprintf(s.uri, sizeof(s.uri), "shm://%s", sock);
-	/* A trace per host, 64 MiB each and one older file: the agent
-	 * writes, rotates and drops files as one left recording would. */
-	if (record && (ret = record_dir(rdir, sizeof(rdir))) < 0) {
+	if (rec != BENCH_REC_OFF && (ret = record_dir(rdir, sizeof(rdir))) < 0) {
 		rmdir(dir);
 		return ret;
 	}
-	if (record)
-		snprintf(rec, sizeof(rec),
-			 ", \"record\": {\"path\": \"%s\", \"max_bytes\": 67108864,"
-			 " \"rotate\": 1}", rdir);
+	record_cfg(cfg, rec, rdir, rcfg, sizeof(rcfg));
+	if (rec == BENCH_REC_SETS && (pipe(s.ctl) < 0 || pipe(s.ack) < 0))
+		ret = -errno;
 	/* spin_ns: the agent polls for a second before it sleeps, as a
 	 * dedicated agent core would; alone on one CPU it must not spin. */
-	ret = snprintf(s.cfg_json, sizeof(s.cfg_json),
-		       "{\"listen\": [\"%s\"], \"heartbeat\": {\"timeout_ms\": 10000},"
-		       " \"channel\": {\"spin_ns\": %u}, \"plugin_path\": [\"%s\"],"
-		       " \"domains\": {\"custom\": {\"plugin\": \"bench_echo\"}}%s}",
-		       s.uri, cfg->single_core ? 0u : 1000000000u, plugin_dir, rec);
-	if (ret < 0 || (size_t)ret >= sizeof(s.cfg_json))
+	else if ((ret = snprintf(s.cfg_json, sizeof(s.cfg_json),
+				 "{\"listen\": [\"%s\"], \"heartbeat\": {\"timeout_ms\": 10000},"
+				 " \"channel\": {\"spin_ns\": %u}, \"plugin_path\": [\"%s\"],"
+				 " \"domains\": {\"custom\": {\"plugin\": \"bench_echo\"}}%s}",
+				 s.uri, cfg->single_core ? 0u : 1000000000u, plugin_dir, rcfg)) < 0 ||
+		 (size_t)ret >= sizeof(s.cfg_json))
 		ret = -ENAMETOOLONG;
 	else
 		ret = run_pair(&s);
+	close_pipes(&s);
 	unlink(sock); /* the listener removed it; a killed agent may not have */
 	rmdir(dir);
-	if (record) {
+	if (rec != BENCH_REC_OFF) {
 		remove_traces(rdir);
 		rmdir(rdir);
 	}

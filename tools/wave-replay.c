@@ -198,6 +198,10 @@ static int info(struct trace_reader *r, const char *path)
 	       " ticks over %.3f ms\n",
 	       n[TRACE_EVENT], n[TRACE_DECISION], n[TRACE_DROPPED], n[TRACE_TICK],
 	       (double)(last - first) / 1e6);
+	if (trace_reader_lost(r))
+		printf("  %" PRIu64 " records lost while recording (the agent's trace writer fell "
+		       "behind): replay around them is of an incomplete stream\n",
+		       trace_reader_lost(r));
 	return 0;
 }
 

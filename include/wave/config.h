@@ -68,12 +68,18 @@ struct wave_config_domain {
  *             0: a file that reaches the cap stops growing.
  * @enabled:   record from the start ("enabled", default true); else only
  *             once wave_agent_record() turns it on.
+ * @ring:      records the agent hands each trace's writer thread without
+ *             waiting for it ("ring", a power of two, default 16384).
+ * @writer_cpu: the CPU of the writer threads ("writer_cpu"), or -1
+ *             (default): wherever the agent's threads may run.
  */
 struct wave_config_record {
 	char *path;
 	uint64_t max_bytes;
 	uint32_t rotate;
 	int enabled;
+	uint32_t ring;
+	int writer_cpu;
 };
 
 /**

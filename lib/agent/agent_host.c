@@ -481,7 +481,7 @@ static void record_tick(struct agent_host *h, unsigned d, uint64_t now)
 	uint64_t due = wave_plugin_ctx_next_tick(h->dom[d].inst.ctx);
 
 	if (h->rec[d] && due && now >= due)
-		trace_put(h->rec[d], TRACE_TICK, now, &none);
+		trace_async_put(h->rec[d], TRACE_TICK, now, &none);
 }
 
 int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
@@ -504,7 +504,7 @@ int agent_host_timers(struct wave_agent *a, size_t i, uint64_t now)
 	}
 	heartbeat(h, now);
 	h->rec_now = now;
-	agent_record_checkpoint(h, now);
+	agent_record_checkpoint(h);
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
 		if (h->dom[d].inst.ctx) {
 			record_tick(h, d, now);

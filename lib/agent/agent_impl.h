@@ -16,7 +16,7 @@
 #include "../core/stamp.h"
 #include "../decision/domain.h"
 #include "../session/proto.h"
-#include "../trace/trace.h"
+#include "../trace/trace_async.h"
 
 enum ahost_state {
 	AHOST_HELLO, /* waiting for the hello and its AUTH messages */
@@ -44,12 +44,13 @@ struct agent_host {
 	struct wave_msg *outbox;
 	uint8_t *ob_dom; /* the domain of each, for what follows its sending */
 	unsigned ob_head, ob_n, ob_cap;
-	/* Recording (agent_record.c): a trace per domain while it is on, the
-	 * time its records take (the loop's clock at the burst being
-	 * handled: no clock read of their own), and each domain's latest
-	 * setup message (domain_desc.setup_type) for the traces' headers. */
-	struct trace_writer *rec[WAVE_DOMAIN_COUNT];
-	uint64_t rec_now, rec_flushed;
+	/* Recording (agent_record.c): a trace per domain while it is on,
+	 * written by a thread of its own, the time its records take (the
+	 * loop's clock at the burst being handled: no clock read of their
+	 * own), and each domain's latest setup message
+	 * (domain_desc.setup_type) for the traces' headers. */
+	struct trace_async *rec[WAVE_DOMAIN_COUNT];
+	uint64_t rec_now;
 	struct wave_msg setup[WAVE_DOMAIN_COUNT];
 	uint32_t has_setup; /* bit per domain */
 };
@@ -161,16 +162,16 @@ void agent_record_setup(struct agent_host *h, unsigned d, const struct wave_msg 
 /* After a hot swap of the @domains (bit per domain): each host's trace of
  * them starts again, in a new file whose header names the new plugin. */
 void agent_record_restart(struct wave_agent *a, uint32_t domains);
-/* Writes out what waits in @h's traces, at most once a second. */
-void agent_record_checkpoint(struct agent_host *h, uint64_t now);
+/* Hands what @h's traces hold to their writers (the agent goes idle). */
+void agent_record_checkpoint(struct agent_host *h);
 
 /* The hook on every event in and decision out: a load and a branch when
- * not recording. */
+ * not recording; a line copied into the trace's ring when recording. */
 static inline void agent_rec(struct agent_host *h, unsigned d, enum trace_kind k,
 			     const struct wave_msg *m)
 {
 	if (h->rec[d])
-		trace_put(h->rec[d], k, h->rec_now, m);
+		trace_async_put(h->rec[d], k, h->rec_now, m);
 }
 
 /* agent_reload.c */

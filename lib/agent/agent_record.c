@@ -5,7 +5,9 @@
  * the plugin made, into <record.path>/wave-<pid>-host<id>-<domain>.trace
  * with the configured size cap and rotation. The hooks sit where every
  * host message enters and every decision leaves (agent_host.c), which know
- * no domain; a domain only names its setup message (domain_desc).
+ * no domain; a domain only names its setup message (domain_desc). Each
+ * trace has a writer thread (lib/trace/trace_async.h): the agent loop
+ * only copies records into its ring.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,8 +18,6 @@
 #include "../core/config_impl.h"
 #include "../core/core.h"
 #include "agent_impl.h"
-
-#define CHECKPOINT_NS 1000000000ull
 
 /* The plugin's parameters as compact JSON with sorted keys (or NULL);
  * jansson's memory: free it with wave_cfg_free(). */
@@ -30,7 +30,9 @@ static void record_start(struct agent_host *h, unsigned d)
 {
 	const struct wave_config *cfg = h->a->cfg;
 	const struct wave_config_domain *dcfg = h->a->dom[d].dcfg;
-	struct trace_writer_opts o = { NULL, cfg->record.max_bytes, cfg->record.rotate };
+	struct trace_async_opts o = { { NULL, cfg->record.max_bytes, cfg->record.rotate },
+				      cfg->record.ring, cfg->record.writer_cpu,
+				      wave_domains[d] ? wave_domains[d]->setup_type : 0 };
 	struct trace_meta meta = { .domain = d, .host_id = h->id, .start_ns = wave_now_ns() };
 	struct wave_error err;
 	char *path;
@@ -51,8 +53,8 @@ static void record_start(struct agent_host *h, unsigned d)
 			  (unsigned long long)h->id);
 		return;
 	}
-	o.path = path;
-	ret = trace_writer_open(&o, &meta, &h->rec[d], &err);
+	o.w.path = path;
+	ret = trace_async_open(&o, &meta, &h->rec[d], &err);
 	if (ret < 0)
 		wave_warn("agent: host %llu: not recorded: %s: %s", (unsigned long long)h->id,
 			  err.source, err.text);
@@ -72,16 +74,17 @@ void agent_record_host(struct agent_host *h)
 void agent_record_host_stop(struct agent_host *h)
 {
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
-		trace_writer_close(h->rec[d]);
+		trace_async_close(h->rec[d]);
 		h->rec[d] = NULL;
 	}
 }
 
+/* For the header of a trace begun later; a running trace's writer takes
+ * it from the record itself (trace_async_opts.setup_type). */
 void agent_record_setup(struct agent_host *h, unsigned d, const struct wave_msg *m)
 {
 	h->setup[d] = *m;
 	h->has_setup |= 1u << d;
-	trace_writer_set_setup(h->rec[d], m, 1);
 }
 
 void agent_record_restart(struct wave_agent *a, uint32_t domains)
@@ -92,21 +95,17 @@ void agent_record_restart(struct wave_agent *a, uint32_t domains)
 		for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
 			if (!(domains & (1u << d)) || !h->rec[d])
 				continue;
-			trace_writer_close(h->rec[d]);
+			trace_async_close(h->rec[d]);
 			h->rec[d] = NULL;
 			record_start(h, d);
 		}
 	}
 }
 
-void agent_record_checkpoint(struct agent_host *h, uint64_t now)
+void agent_record_checkpoint(struct agent_host *h)
 {
-	if (now - h->rec_flushed < CHECKPOINT_NS)
-		return;
-	h->rec_flushed = now;
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
-		if (h->rec[d])
-			trace_writer_flush(h->rec[d]);
+		trace_async_publish(h->rec[d]);
 }
 
 WAVE_API int wave_agent_record(struct wave_agent *a, int on)

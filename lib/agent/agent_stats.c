@@ -110,10 +110,15 @@ static json_t *host_json(const struct wave_agent *a, const struct agent_host *h)
 {
 	json_t *doms = json_object();
 
-	for (unsigned d = 0; doms && d < WAVE_DOMAIN_COUNT; d++)
-		if (h->dom[d].inst.ctx)
-			json_object_set_new(doms, wave_domain_name(d),
-					    inst_json(a, d, &h->dom[d].inst));
+	for (unsigned d = 0; doms && d < WAVE_DOMAIN_COUNT; d++) {
+		json_t *in = h->dom[d].inst.ctx ? inst_json(a, d, &h->dom[d].inst) : NULL;
+
+		/* While recording: the records its trace's writer lost. */
+		if (in && h->rec[d])
+			json_object_set_new(in, "trace_lost", json_integer((json_int_t)h->rec[d]->lost));
+		if (in)
+			json_object_set_new(doms, wave_domain_name(d), in);
+	}
 	json_t *o = json_pack("{s:I,s:s}", "id", (json_int_t)h->id, "state",
 			      h->state == AHOST_READY ? "ready" : "hello");
 	const char *names[8];

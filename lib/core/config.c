@@ -809,9 +809,17 @@ static int parse_record(struct parser *ps, json_t *root)
 		return 0;
 	push_key(ps, "record");
 	ps->cfg->record.enabled = 1;
+	ps->cfg->record.writer_cpu = -1;
 	if ((ret = check_object(ps, rec)) < 0 || (ret = check_keys(ps, rec, "record")) < 0 ||
 	    (ret = get_numbers(ps, rec, "record", ps->cfg)) < 0)
 		return ret;
+	if (json_object_get(rec, "writer_cpu")) {
+		uint64_t cpu = 0;
+
+		if ((ret = get_uint(ps, rec, "writer_cpu", 0, 1023, &cpu)) < 0)
+			return ret;
+		ps->cfg->record.writer_cpu = (int)cpu;
+	}
 	if ((v = json_object_get(rec, "enabled"))) {
 		push_key(ps, "enabled");
 		if (!json_is_boolean(v))

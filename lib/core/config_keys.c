@@ -104,6 +104,15 @@ static const struct wave_cfg_key keys[] = {
 	  "at the cap." },
 	{ "record", "enabled", CFG_ANY, "boolean", NULL, 0, 0, 0, 0, 0, NOFIELD, "true",
 	  "Record from the start; false: only once SIGUSR2 turns recording on." },
+	{ "record", "ring", CFG_SLOTS, "integer", "records", 64, 1u << 24, 0, 0, 16384,
+	  F(record.ring), "16384",
+	  "Records the agent hands each trace's writer thread without waiting (a power of "
+	  "two, 64 bytes each); a record that finds it full is lost, counted, and the trace "
+	  "says where." },
+	{ "record", "writer_cpu", CFG_UINT, "integer", "CPU number", 0, 1023, 0, 0, 0, NOFIELD,
+	  "any of the agent's",
+	  "The CPU the trace writer threads run on; give them one other than the agent "
+	  "loop's, or they take its time." },
 
 	{ "domains.<d>", "plugin", CFG_STRING, "string", NULL, 1, PATH_MAX - 1, 0, 0, 0, NOFIELD,
 	  "required",

@@ -37,16 +37,6 @@ static int app_type(uint16_t type)
 
 /* ---- counters ---------------------------------------------------------- */
 
-void wave_plugin_ctr_add(struct wave_plugin_ctx *ctx, unsigned id, uint64_t delta)
-{
-	_Atomic uint64_t *v = &ctx->counters[id].value;
-
-	/* Single writer: a relaxed load and store is enough (no locked add);
-	 * readers on other threads see whole values. */
-	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + delta,
-			      memory_order_relaxed);
-}
-
 static int counter_name_ok(const char *name)
 {
 	size_t n = strlen(name);

@@ -52,8 +52,17 @@ struct wave_plugin_ctx {
 	struct plugin_counter counters[WAVE_PLUGIN_MAX_COUNTERS];
 };
 
-/* Adds @delta to counter @id (single writer). */
-void wave_plugin_ctr_add(struct wave_plugin_ctx *ctx, unsigned id, uint64_t delta);
+/* Adds @delta to counter @id (single writer). Inline: every event and
+ * every decision counts. */
+static inline void wave_plugin_ctr_add(struct wave_plugin_ctx *ctx, unsigned id, uint64_t delta)
+{
+	_Atomic uint64_t *v = &ctx->counters[id].value;
+
+	/* Single writer: a relaxed load and store is enough (no locked add);
+	 * readers on other threads see whole values. */
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + delta,
+			      memory_order_relaxed);
+}
 
 /* ---- what every decision domain's state model does with its plugin ---- */
 

@@ -31,8 +31,12 @@ struct engine {
 	const struct wave_params *params;
 	uint64_t now; /* virtual: the time of the record being replayed */
 	struct dlist rec, new_;
-	struct trace_rec ev; /* the event whose decisions are gathered */
-	bool have_ev;
+	/* Records are read into one of two buffers, in turn as each becomes
+	 * the event (or tick) whose decisions are gathered: @ev points at it
+	 * (or is NULL) until the next one, without a copy. */
+	struct trace_rec buf[2];
+	unsigned cur; /* the buffer the next record goes to */
+	const struct trace_rec *ev;
 	replay_decision_fn fn;
 	void *user;
 	struct replay_result *res;
@@ -70,14 +74,14 @@ static void event_done(struct engine *e)
 		n = PER_EVENT;
 	for (i = 0; i < n && same(&e->rec, &e->new_, i); i++)
 		;
-	if (e->have_ev && (i < n || e->rec.n != e->new_.n)) {
+	if (e->ev && (i < n || e->rec.n != e->new_.n)) {
 		e->res->differing_events++;
 		if (e->res->n_diffs < REPLAY_DIFFS_KEPT) {
 			d = &e->res->diffs[e->res->n_diffs++];
 			memset(d, 0, sizeof(*d));
-			d->offset = e->ev.offset;
-			d->t_ns = e->ev.t_ns;
-			d->event = e->ev.msg;
+			d->offset = e->ev->offset;
+			d->t_ns = e->ev->t_ns;
+			d->event = e->ev->msg;
 			d->n_rec = e->rec.n;
 			d->n_new = e->new_.n;
 			if (i < e->rec.n && i < PER_EVENT) {
@@ -162,13 +166,19 @@ static int setup_first(struct engine *e, const struct trace_meta *meta,
 	return 0;
 }
 
+/* The record just read (into e->buf[e->cur]) is the event now. */
+static void ev_take(struct engine *e)
+{
+	e->ev = &e->buf[e->cur];
+	e->cur ^= 1;
+}
+
 /* The plugin's tick ran here in the agent: it runs here again, and the
  * decisions it makes are compared with those recorded after it. */
 static void tick(struct engine *e, const struct trace_rec *rec)
 {
 	event_done(e);
-	e->ev = *rec;
-	e->have_ev = true;
+	ev_take(e);
 	e->res->ticks++;
 	if (e->dom->tick && e->dh.inst.ctx)
 		e->dom->tick(e->dh.inst.ctx, rec->t_ns);
@@ -177,28 +187,27 @@ static void tick(struct engine *e, const struct trace_rec *rec)
 static int run(struct engine *e, struct trace_reader *r, struct wave_error *err)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
-	struct trace_rec rec;
+	struct trace_rec *rec;
 	bool first = true;
 	int ret;
 
-	while ((ret = trace_reader_next(r, &rec, err)) == 1) {
-		e->now = rec.t_ns;
-		if (rec.kind == TRACE_TICK) {
-			tick(e, &rec);
+	while ((ret = trace_reader_next(r, rec = &e->buf[e->cur], err)) == 1) {
+		e->now = rec->t_ns;
+		if (rec->kind == TRACE_TICK) {
+			tick(e, rec);
 			continue;
 		}
-		if (rec.kind != TRACE_EVENT) {
-			push(&e->rec, rec.kind, &rec.msg);
+		if (rec->kind != TRACE_EVENT) {
+			push(&e->rec, rec->kind, &rec->msg);
 			e->res->decisions_rec++;
 			continue;
 		}
 		event_done(e);
-		if (first && (ret = setup_first(e, meta, &rec, err)) < 0)
+		if (first && (ret = setup_first(e, meta, rec, err)) < 0)
 			return ret;
 		first = false;
-		e->ev = rec;
-		e->have_ev = true;
-		if ((ret = feed(e, &rec.msg, rec.offset, err)) < 0)
+		ev_take(e);
+		if ((ret = feed(e, &rec->msg, rec->offset, err)) < 0)
 			return ret;
 	}
 	event_done(e);
@@ -239,8 +248,10 @@ int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_
 				      wave_plugin_desc(p)->name,
 				      wave_domain_name(wave_plugin_desc(p)->domain),
 				      wave_domain_name(meta->domain));
-	if (!(e = calloc(1, sizeof(*e))))
+	/* Aligned as its messages are (a line each). */
+	if (!(e = aligned_alloc(_Alignof(struct engine), sizeof(*e))))
 		return wave_error_set(err, -ENOMEM, "replay", 0, 0, "out of memory");
+	memset(e, 0, sizeof(*e));
 	e->dom = wave_domains[meta->domain];
 	e->p = p;
 	e->params = params;

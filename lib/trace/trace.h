@@ -17,8 +17,11 @@
  *         setup message (u16 type, u16 flags, 48 payload bytes); u32
  *         CRC-32C of everything before it.
  * Block:  u32 "WBLK", u32 payload length, u32 records, u32 CRC-32C of the
- *         block's other header fields and its payload, u64 base time (ns);
- *         then the records.
+ *         block's other header fields and its payload, u64 base time (ns),
+ *         u64 records lost just before the block (the recorder fell
+ *         behind: trace_writer_lost()); then the records. Format 1.x
+ *         blocks end their header at the base time (24 bytes, nothing
+ *         lost); the reader reads both.
  * Record: u8 kind << 6 | payload length (trailing zero bytes of the
  *         payload are not stored), LEB128 ns since the previous record (the
  *         block's base time for its first), u16 type, u16 flags, the
@@ -38,10 +41,11 @@
 
 #define TRACE_MAGIC "WAVETRC"  /* and its NUL: 8 bytes */
 #define TRACE_BLOCK_MAGIC 0x4b4c4257u /* "WBLK" */
-#define TRACE_MAJOR 1
+#define TRACE_MAJOR 2
 #define TRACE_MINOR 0
 #define TRACE_HDR_FIXED 48
-#define TRACE_BLK_HDR 24
+#define TRACE_BLK_HDR 32
+#define TRACE_BLK_HDR_V1 24
 #define TRACE_PLUGIN_MAX 255
 #define TRACE_PARAMS_MAX 65536
 #define TRACE_SETUP_MAX 4
@@ -77,6 +81,7 @@ struct trace_rec {
 	enum trace_kind kind;
 	uint64_t t_ns;
 	uint64_t offset; /* of the record in the file */
+	uint64_t lost;   /* records the recorder lost just before this one */
 	struct wave_msg msg; /* seq 0, tstamp = t_ns */
 };
 
@@ -96,6 +101,7 @@ struct trace_writer {
 	uint64_t base_ns, last_ns;
 	bool stopped; /* at the cap without rotation, or a write failed */
 	uint64_t dropped; /* records not written since it stopped */
+	uint64_t lost;    /* trace_writer_lost() since the last block began */
 	uint64_t file_bytes;
 	int fd;
 	unsigned files; /* made so far, this one included */
@@ -110,6 +116,9 @@ int trace_writer_open(const struct trace_writer_opts *o, const struct trace_meta
 		      struct trace_writer **out, struct wave_error *err);
 /* The header of the next files (rotation) carries these. */
 void trace_writer_set_setup(struct trace_writer *w, const struct wave_msg *m, unsigned n);
+/* @n records were lost here (the recorder fell behind): the block being
+ * filled is written, and the next one's header says so. */
+void trace_writer_lost(struct trace_writer *w, uint64_t n);
 /* Writes the block being filled (a checkpoint, or when it is full). */
 int trace_writer_flush(struct trace_writer *w);
 /* Flushes and closes; NULL is ignored. */
@@ -174,6 +183,8 @@ const struct trace_meta *trace_reader_meta(const struct trace_reader *r);
  * error again on every later call; @err is only written then). Each block is checked whole before
  * its first record is given. */
 int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err);
+/* Records the recorder lost, in the blocks read so far (format 2). */
+uint64_t trace_reader_lost(const struct trace_reader *r);
 /* Starts again from the first block. */
 void trace_reader_rewind(struct trace_reader *r);
 void trace_reader_close(struct trace_reader *r);

@@ -24,6 +24,9 @@
 struct trace_reader {
 	const uint8_t *buf;
 	size_t len;
+	unsigned blk_hdr; /* the length of a block header: TRACE_BLK_HDR(_V1) */
+	uint64_t lost;    /* not yet given with a record */
+	uint64_t lost_total; /* in the blocks entered so far */
 	uint8_t *own; /* @buf when the reader read the file */
 	char name[256];
 	struct trace_meta meta;
@@ -64,9 +67,11 @@ static int hdr_parse(struct trace_reader *r, struct wave_error *err)
 			    r->len, TRACE_HDR_FIXED);
 	if (memcmp(b, TRACE_MAGIC, 8) != 0)
 		return fail(r, err, -WAVE_ECORRUPT, 0, "not a libwave trace (bad magic)");
-	if (wave_get_le16(b + 8) != TRACE_MAJOR)
-		return fail(r, err, -WAVE_EVERSION, 8, "trace format %u.%u, this reader reads %u.x",
+	if (wave_get_le16(b + 8) != TRACE_MAJOR && wave_get_le16(b + 8) != 1)
+		return fail(r, err, -WAVE_EVERSION, 8,
+			    "trace format %u.%u, this reader reads 1.x and %u.x",
 			    wave_get_le16(b + 8), wave_get_le16(b + 10), TRACE_MAJOR);
+	r->blk_hdr = wave_get_le16(b + 8) == 1 ? TRACE_BLK_HDR_V1 : TRACE_BLK_HDR;
 	hlen = wave_get_le32(b + 12);
 	plug = wave_get_le16(b + 40);
 	nset = wave_get_le16(b + 42);
@@ -187,6 +192,18 @@ const struct trace_meta *trace_reader_meta(const struct trace_reader *r)
 	return r ? &r->meta : NULL;
 }
 
+uint64_t trace_reader_lost(const struct trace_reader *r)
+{
+	return r ? r->lost_total : 0;
+}
+
+/* A hostile count saturates rather than wraps. */
+static void add_lost(struct trace_reader *r, uint64_t n)
+{
+	r->lost = n > UINT64_MAX - r->lost ? UINT64_MAX : r->lost + n;
+	r->lost_total = n > UINT64_MAX - r->lost_total ? UINT64_MAX : r->lost_total + n;
+}
+
 /* Checks the block at r->pos and enters it. 1, 0 at the end, or an error. */
 static int block_enter(struct trace_reader *r, struct wave_error *err)
 {
@@ -196,9 +213,9 @@ static int block_enter(struct trace_reader *r, struct wave_error *err)
 
 	if (left == 0)
 		return 0;
-	if (left < TRACE_BLK_HDR)
+	if (left < r->blk_hdr)
 		return fail(r, err, -WAVE_ECORRUPT, r->pos,
-			    "truncated block header (%zu of %u bytes)", left, TRACE_BLK_HDR);
+			    "truncated block header (%zu of %u bytes)", left, r->blk_hdr);
 	if (wave_get_le32(h) != TRACE_BLOCK_MAGIC)
 		return fail(r, err, -WAVE_ECORRUPT, r->pos, "not a block (bad magic)");
 	len = wave_get_le32(h + 4);
@@ -206,11 +223,11 @@ static int block_enter(struct trace_reader *r, struct wave_error *err)
 	if (len > TRACE_BLOCK_MAX || n > len / 6 || (n == 0) != (len == 0))
 		return fail(r, err, -WAVE_ECORRUPT, r->pos + 4,
 			    "block of %u bytes and %u records: impossible", len, n);
-	if (len > left - TRACE_BLK_HDR)
+	if (len > left - r->blk_hdr)
 		return fail(r, err, -WAVE_ECORRUPT, r->pos,
-			    "truncated block (%zu of %u payload bytes)", left - TRACE_BLK_HDR, len);
+			    "truncated block (%zu of %u payload bytes)", left - r->blk_hdr, len);
 	crc = wave_crc32c(0, h, 12);
-	crc = wave_crc32c(crc, h + 16, 8 + len);
+	crc = wave_crc32c(crc, h + 16, r->blk_hdr - 16 + len);
 	if (crc != wave_get_le32(h + 12))
 		return fail(r, err, -WAVE_ECORRUPT, r->pos, "block checksum mismatch");
 	/* Time never goes back in a trace: replay's virtual time follows it. */
@@ -219,8 +236,10 @@ static int block_enter(struct trace_reader *r, struct wave_error *err)
 			    "block time %llu ns is before the previous record's",
 			    (unsigned long long)wave_get_le64(h + 16));
 	r->t = wave_get_le64(h + 16);
+	if (r->blk_hdr > TRACE_BLK_HDR_V1)
+		add_lost(r, wave_get_le64(h + 24));
 	r->blk_left = n;
-	r->pos += TRACE_BLK_HDR;
+	r->pos += r->blk_hdr;
 	r->blk_end = r->pos + len;
 	return 1;
 }
@@ -257,6 +276,8 @@ static int rec_parse(struct trace_reader *r, struct trace_rec *rec, struct wave_
 	rec->kind = (enum trace_kind)kind;
 	rec->t_ns = r->t;
 	rec->offset = r->pos;
+	rec->lost = r->lost;
+	r->lost = 0;
 	rec->msg.type = wave_get_le16(b + p);
 	rec->msg.flags = wave_get_le16(b + p + 2);
 	rec->msg.seq = 0;
@@ -297,6 +318,7 @@ void trace_reader_rewind(struct trace_reader *r)
 	r->blk_end = 0;
 	r->blk_left = 0;
 	r->t = 0;
+	r->lost = r->lost_total = 0;
 	r->failed = 0;
 }
 

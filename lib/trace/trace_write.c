@@ -129,8 +129,11 @@ int trace_writer_flush(struct trace_writer *w)
 	uint32_t crc;
 	int ret;
 
-	if (!w || w->stopped || w->n == 0)
+	if (!w || w->stopped || (w->n == 0 && w->lost == 0))
 		return 0;
+	/* Records lost at the end still get a block (an empty one) to say so. */
+	if (w->n == 0)
+		w->base_ns = w->last_ns;
 	h = w->buf;
 	len = TRACE_BLK_HDR + w->len;
 	if (w->file_bytes + len > w->o.max_bytes) {
@@ -152,8 +155,9 @@ int trace_writer_flush(struct trace_writer *w)
 	wave_put_le32(h + 4, w->len);
 	wave_put_le32(h + 8, w->n);
 	wave_put_le64(h + 16, w->base_ns);
+	wave_put_le64(h + 24, w->lost);
 	crc = wave_crc32c(0, h, 12);
-	crc = wave_crc32c(crc, h + 16, 8 + w->len);
+	crc = wave_crc32c(crc, h + 16, TRACE_BLK_HDR - 16 + w->len);
 	wave_put_le32(h + 12, crc);
 	if ((ret = write_all(w->fd, h, len)) < 0) {
 		stop(w, wave_strerror(ret));
@@ -161,7 +165,19 @@ int trace_writer_flush(struct trace_writer *w)
 	}
 	w->file_bytes += len;
 	w->n = w->len = 0;
+	w->lost = 0;
 	return ret;
+}
+
+void trace_writer_lost(struct trace_writer *w, uint64_t n)
+{
+	if (!w || !n)
+		return;
+	trace_writer_flush(w);
+	if (w->stopped)
+		w->dropped += n;
+	else
+		w->lost += n; /* in the next block's header */
 }
 
 static int meta_copy(struct trace_meta *dst, const struct trace_meta *src)

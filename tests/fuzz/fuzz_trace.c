@@ -38,18 +38,20 @@ static void check_error(const struct wave_error *err, size_t size)
 /* Rewrites the header's and each block's CRC in @b. */
 static void fix_checksums(uint8_t *b, size_t size)
 {
-	size_t pos, len;
+	size_t pos, len, bh;
 
 	if (size < TRACE_HDR_FIXED || (pos = wave_get_le32(b + 12)) < 4 || pos > size)
 		return;
 	wave_put_le32(b + pos - 4, wave_crc32c(0, b, pos - 4));
-	while (size - pos >= TRACE_BLK_HDR) {
+	/* Format 1's block headers are shorter. */
+	bh = wave_get_le16(b + 8) == 1 ? TRACE_BLK_HDR_V1 : TRACE_BLK_HDR;
+	while (size - pos >= bh) {
 		len = wave_get_le32(b + pos + 4);
-		if (len > size - pos - TRACE_BLK_HDR)
+		if (len > size - pos - bh)
 			return;
 		wave_put_le32(b + pos + 12,
-			      wave_crc32c(wave_crc32c(0, b + pos, 12), b + pos + 16, 8 + len));
-		pos += TRACE_BLK_HDR + len;
+			      wave_crc32c(wave_crc32c(0, b + pos, 12), b + pos + 16, bh - 16 + len));
+		pos += bh + len;
 	}
 }
 

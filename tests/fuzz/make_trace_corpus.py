@@ -18,7 +18,7 @@ def crc32c(data, crc=0):
     return crc ^ 0xFFFFFFFF
 
 
-def header(domain=1, plugin=b"sched_fifo", params=b"{}", setup=(), major=1):
+def header(domain=1, plugin=b"sched_fifo", params=b"{}", setup=(), major=2):
     fixed = b"WAVETRC\0" + struct.pack("<HH", major, 0)
     body = struct.pack("<IIQQHHI", domain, 0, 7, 1000, len(plugin), len(setup), len(params))
     var = plugin + params + b"".join(struct.pack("<HH", t, 0) + p for t, p in setup)
@@ -40,10 +40,11 @@ def record(kind, dt, type_, payload):
     return bytes([kind << 6 | len(payload)]) + leb(dt) + struct.pack("<HH", type_, 0) + payload
 
 
-def block(records, base=1000):
+def block(records, base=1000, lost=0, major=2):
+    """A block of format @major: 2 says how many records were lost before it."""
     pay = b"".join(records)
     h = struct.pack("<III", 0x4B4C4257, len(pay), len(records))
-    tail = struct.pack("<Q", base) + pay
+    tail = struct.pack("<Q", base) + (struct.pack("<Q", lost) if major >= 2 else b"") + pay
     return h + struct.pack("<I", crc32c(h + tail)) + tail
 
 
@@ -60,7 +61,9 @@ def seeds():
     yield "one_block", header(setup=setup) + block(recs)
     yield "two_blocks", header(setup=setup) + block(recs) + block(recs[::-1], 5000)
     yield "long_times", header() + block([record(2, 1 << 62, 0x8000, bytes(range(1, 49)))])
-    yield "wrong_version", header(major=2) + block(recs)
+    yield "wrong_version", header(major=3) + block(recs)
+    yield "format_1", header(setup=setup, major=1) + block(recs, major=1) + block(recs, 5000, major=1)
+    yield "lost", header() + block(recs, lost=3) + block([], 6000, lost=1 << 63) + block([], 7000, lost=1 << 63)
     # Found by fuzzing: a later block's base time before the previous
     # record's (the reader used to give records going back in time).
     yield "time_goes_back", header() + block(recs, 5000) + block(recs, 1000)

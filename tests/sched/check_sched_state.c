@@ -449,6 +449,67 @@ START_TEST(table_many_tasks)
 }
 END_TEST
 
+/* The last task found is kept in front of the table: it must follow the
+ * table as insertions grow it and removals shift its entries, and never
+ * answer for a task that is gone. */
+START_TEST(task_cache_follows_table)
+{
+	const uint64_t n = 300; /* the table grows several times */
+	struct wave_sched_task t;
+
+	ck_assert_int_eq(new_task(1, 1, WAVE_SCHED_BLOCKED), 0);
+	ck_assert_uint_eq(task(1).id, 1);
+	for (uint64_t i = 2; i <= n; i++) {
+		ck_assert_int_eq(new_task(i, i, WAVE_SCHED_BLOCKED), 0);
+		ck_assert_uint_eq(task(1).seq, 1); /* found again after each insertion */
+	}
+	/* Each removal may shift the entry last found: find one, remove
+	 * another, then find every task left. */
+	for (uint64_t i = 2; i <= n; i += 3) {
+		ck_assert_uint_eq(task(i + 1).id, i + 1);
+		ck_assert_int_eq(ev(WAVE_SCHED_TASK_DEAD, i, i + 1, WAVE_SCHED_CPU_NONE, 0), 0);
+		ck_assert_int_eq(wave_plugin_sched_task(ctx, i, &t), -ENOENT);
+		for (uint64_t k = 1; k <= n; k++)
+			if (k < 2 || (k - 2) % 3 || k > i)
+				ck_assert_uint_eq(task(k).seq, k);
+	}
+	/* The task last found dies: its id is unknown until it comes back. */
+	ck_assert_uint_eq(task(1).id, 1);
+	ck_assert_int_eq(ev(WAVE_SCHED_TASK_DEAD, 1, 2, WAVE_SCHED_CPU_NONE, 0), 0);
+	ck_assert_int_eq(wave_plugin_sched_task(ctx, 1, &t), -ENOENT);
+	ck_assert_int_eq(new_task(1, 5, WAVE_SCHED_RUNNABLE), 0);
+	ck_assert_uint_eq(task(1).seq, 5);
+}
+END_TEST
+
+/* The search for a free CPU starts at @from modulo the CPU count, which
+ * it computes without dividing: every CPU count, dividends to 2^32 - 1. */
+START_TEST(free_cpu_start_modulo)
+{
+	static const uint32_t counts[] = { 1, 2, 3, 7, 63, 64, 65, 100, 1000, WAVE_SCHED_MAX_CPUS };
+	static const uint32_t from[] = { 0, 1, 2, 63, 64, 65, 999, 4095, 4096, 65537, 1u << 31,
+					 UINT32_MAX - 1, UINT32_MAX };
+
+	for (unsigned i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		struct wave_plugin_ctx_opts o;
+		struct wave_sched_state *s;
+		struct wave_plugin_ctx *c;
+
+		ck_assert_int_eq(wave_sched_state_create(counts[i], &s), 0);
+		wave_plugin_ctx_opts_init(&o);
+		o.domain_state = s;
+		ck_assert_int_eq(wave_plugin_ctx_create(plugin, &o, &c, NULL), 0);
+		for (unsigned k = 0; k < sizeof(from) / sizeof(from[0]); k++) /* all free */
+			ck_assert_int_eq(wave_plugin_sched_free_cpu(c, from[k]),
+					 (int)(from[k] % counts[i]));
+		for (uint32_t x = UINT32_MAX - 5000; x != 0; x++)
+			ck_assert_int_eq(wave_plugin_sched_free_cpu(c, x), (int)(x % counts[i]));
+		wave_plugin_ctx_destroy(c);
+		wave_sched_state_destroy(s);
+	}
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
 	struct wave_sched_state *x;
@@ -491,6 +552,8 @@ int main(void)
 	tcase_add_test(tc, prestage_and_preempt);
 	tcase_add_test(tc, commit_on_busy_cpu_refused);
 	tcase_add_test(tc, table_many_tasks);
+	tcase_add_test(tc, task_cache_follows_table);
+	tcase_add_test(tc, free_cpu_start_modulo);
 	tcase_add_test(tc, bad_arguments);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);

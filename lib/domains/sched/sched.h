@@ -18,6 +18,11 @@ extern const struct domain_desc sched_domain;
 void sched_setup_encode(uint32_t n_cpus, struct wave_msg *out);
 int sched_setup_decode(const struct wave_msg *in, uint32_t *n_cpus);
 
+/* A decision of the agent (RUN, PRESTAGE, PREEMPT) built from fields
+ * the state model checked, encoded without checking them again
+ * (wave_sched_msg_encode() does, for any other caller). */
+void sched_decision_encode(const struct wave_sched_msg *in, struct wave_msg *out);
+
 /* Mailboxes (wave_chan_mbox_put()): a host whose channel has
  * SCHED_MBOX_PER_CPU per CPU gets each CPU's RUN and PRESTAGE decisions in
  * mailbox sched_mbox(cpu, type), in its own memory, instead of the ring. */

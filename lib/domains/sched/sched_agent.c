@@ -69,9 +69,8 @@ static int check_ops(const struct wave_plugin_desc *d, const char *src, struct w
 	return 0;
 }
 
-/* Publishes the state's statistics into the instance's counters. */
-/* Runs after every message: reads the state's counters in place rather
- * than copying its whole statistics (wave_sched_state_stats()). */
+/* Publishes the state's statistics into the instance's counters: reads
+ * them in place rather than copying them whole (wave_sched_state_stats()). */
 static void counters_update(struct sched_agent *s, struct wave_plugin_ctx *ctx)
 {
 	const struct wave_sched_stats *st = &s->st->stats;
@@ -139,7 +138,12 @@ static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 	dh->cur_ev = NULL;
 	if (ret < 0)
 		dh->inst.errors++;
-	counters_update(s, dh->inst.ctx);
+	/* After every message, but only what can have moved: transactions
+	 * end only with an outcome, events are refused with an error, and
+	 * decisions refused are counted in one total. */
+	if (m->type == WAVE_SCHED_OUTCOME || ret < 0 ||
+	    s->st->refused.total != s->ctrs.pub[DOM_CTR_DECISIONS_REFUSED])
+		counters_update(s, dh->inst.ctx);
 	return 0;
 }
 

@@ -2,7 +2,8 @@
 /*
  * The state model's invariants, checked from scratch: every link between a
  * task and a CPU holds both ways, the free-CPU bitmap agrees with the CPUs,
- * and every task is reachable by lookup. Linear in the state's size; for
+ * every task is reachable by lookup, and the last task found is in the
+ * table. Linear in the state's size; for
  * tests and the fuzzer, after each message.
  */
 #include <errno.h>
@@ -13,7 +14,7 @@ static int task_ok(const struct wave_sched_state *st, const struct sched_task *t
 {
 	const struct sched_cpu *c;
 
-	if (sched_task_find(st, t->id) != t || t->state > WAVE_SCHED_RUNNING)
+	if (u64map_find(&st->tasks, t->id) != t || t->state > WAVE_SCHED_RUNNING)
 		return 0;
 	if ((t->state == WAVE_SCHED_RUNNING) != (t->cpu != WAVE_SCHED_CPU_NONE))
 		return 0;
@@ -36,12 +37,12 @@ static int cpu_ok(const struct wave_sched_state *st, uint32_t i)
 
 	if (free_bit != (!c->current && !c->slot[0] && !c->slot[1]) || (c->preempting && !c->current))
 		return 0;
-	if (c->current && (!(t = sched_task_find(st, c->current)) || t->cpu != i))
+	if (c->current && (!(t = u64map_find(&st->tasks, c->current)) || t->cpu != i))
 		return 0;
 	for (uint8_t kind = 1; kind <= PENDING_KINDS; kind++) {
 		uint64_t id = c->slot[kind - 1];
 
-		if (id && (!(t = sched_task_find(st, id)) || !dec_pend_matches(&t->pend, kind, i)))
+		if (id && (!(t = u64map_find(&st->tasks, id)) || !dec_pend_matches(&t->pend, kind, i)))
 			return 0;
 	}
 	return 1;
@@ -61,6 +62,13 @@ int wave_sched_state_check(const struct wave_sched_state *st)
 			return -EPROTO;
 	}
 	if (n != u64map_count(&st->tasks))
+		return -EPROTO;
+	/* The task found last points at a slot of the table (its id may
+	 * have moved on: sched_task_find() checks). */
+	if (st->hot && ((size_t)((const unsigned char *)st->hot - st->tasks.slots) >=
+				(st->tasks.mask + 1) * st->tasks.esize ||
+			(size_t)((const unsigned char *)st->hot - st->tasks.slots) %
+				st->tasks.esize))
 		return -EPROTO;
 	for (uint32_t i = 0; i < st->n_cpus; i++)
 		if (!cpu_ok(st, i))

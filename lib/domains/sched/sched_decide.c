@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../plugin/plugin_impl.h"
+#include "sched.h"
 #include "sched_impl.h"
 
 /* The state behind a sched plugin's context, or NULL. The context stores
@@ -31,9 +32,9 @@ static int emit_decision(struct wave_plugin_ctx *ctx, struct wave_sched_state *s
 	struct wave_msg m;
 	int ret;
 
-	/* Cannot fail: every field was checked against the state. */
-	if ((ret = wave_sched_msg_encode(&d, st->n_cpus, &m)) < 0)
-		return ret;
+	/* Every field was checked against the state: a live task (so its id
+	 * and sequence number are not 0), a CPU of the host. */
+	sched_decision_encode(&d, &m);
 	if ((ret = plugin_emit_decision(ctx, &st->refused, &m)) == 0)
 		st->stats.sent++;
 	return ret;
@@ -129,7 +130,7 @@ WAVE_API int wave_plugin_sched_preempt(struct wave_plugin_ctx *ctx, uint32_t cpu
 WAVE_API int wave_plugin_sched_task(const struct wave_plugin_ctx *ctx, uint64_t id,
 				    struct wave_sched_task *out)
 {
-	const struct wave_sched_state *st = state_of(ctx);
+	struct wave_sched_state *st = state_of(ctx);
 	const struct sched_task *t;
 
 	if (!st || !out)

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <wave/plugin_sched.h>
 #include <wave/sched_msg.h>
@@ -52,24 +53,39 @@ struct wave_sched_state {
 	uint64_t magic;
 	uint32_t n_cpus;
 	uint32_t n_words;   /* of free_map */
+	uint64_t cpu_mod;   /* x % n_cpus without a division (sched_cpu_find_free()) */
 	struct u64map tasks; /* of struct sched_task; ids are chosen by the peer */
 	struct sched_cpu *cpus;
 	uint64_t *free_map; /* bit set: nothing running, pending or prestaged */
 	struct wave_sched_stats stats; /* its refused_* come from @refused */
 	struct dec_refusals refused;   /* the plugin's decisions refused */
+	struct sched_task *hot;        /* the task last found or inserted, or NULL */
 };
 
-/* The task table: the decision layer's seeded map. */
-static inline struct sched_task *sched_task_find(const struct wave_sched_state *st, uint64_t id)
+/*
+ * The task table: the decision layer's seeded map, in front of it the
+ * task last found or inserted. An event and the plugin's calls for it ask
+ * for the same task several times, and a queueing policy asks for the
+ * head of its queue at every event until it runs. @hot points into the
+ * table's slots, which only an insertion reallocates (it resets @hot); a
+ * removal may shift another entry, or none, into its slot: the id tells.
+ */
+static inline struct sched_task *sched_task_find(struct wave_sched_state *st, uint64_t id)
 {
-	return id ? (struct sched_task *)u64map_find(&st->tasks, id) : NULL;
+	struct sched_task *t = st->hot;
+
+	if (t && t->id == id && id)
+		return t;
+	if (!id || !(t = u64map_find(&st->tasks, id)))
+		return NULL;
+	return st->hot = t;
 }
 
 /* Inserts @id (not present, not 0); NULL when the table cannot grow.
  * Other pointers into the table are invalid afterwards (entries move). */
 static inline struct sched_task *sched_task_insert(struct wave_sched_state *st, uint64_t id)
 {
-	return u64map_insert(&st->tasks, id);
+	return st->hot = u64map_insert(&st->tasks, id);
 }
 
 /* Removes @t; other pointers are invalid afterwards. */
@@ -87,8 +103,27 @@ static inline struct sched_task *sched_task_at(const struct wave_sched_state *st
 	return t->id ? t : NULL;
 }
 
+/* What a plugin sees of @t. Inline: every event and most plugin calls
+ * make one. */
+static inline void sched_task_view(const struct sched_task *t, struct wave_sched_task *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = t->id;
+	out->seq = t->seq;
+	out->runtime_ns = t->runtime_ns;
+	out->run_start_ns = t->run_start_ns;
+	out->hint = t->hint;
+	out->state = t->state;
+	out->cpu = t->cpu;
+	out->pending_cpu = t->pend.res;
+	out->cpu_hint = t->cpu_hint;
+	out->hint_kind = t->hint_kind;
+	out->pending = t->pend.kind == PENDING_RUN	     ? WAVE_SCHED_RUN
+		       : t->pend.kind == PENDING_PRESTAGE ? WAVE_SCHED_PRESTAGE
+							  : 0;
+}
+
 /* Shared by the state and the decisions (sched_state.c). */
-void sched_task_view(const struct sched_task *t, struct wave_sched_task *out);
 void sched_cpu_update_free(struct wave_sched_state *st, uint32_t cpu);
 int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from);
 /* Frees the CPU of @t's pending decision, if it still holds @t. */

@@ -17,13 +17,23 @@
 #define GET(p, s, f) wave_get_le((p) + offsetof(struct s, f), sizeof(((struct s *)0)->f))
 #define PUT(p, s, f, v) wave_put_le((p) + offsetof(struct s, f), sizeof(((struct s *)0)->f), (v))
 
-/* Are bytes [from, to) of the payload all zero? */
-static int zero(const uint8_t *p, size_t from, size_t to)
+/* Are bytes [from, to) of the payload all zero? A word at a time, the
+ * bytes outside the range masked off: every call has constant bounds, so
+ * this inlines to a few loads. */
+static inline int zero(const uint8_t *p, size_t from, size_t to)
 {
-	for (size_t i = from; i < to; i++)
-		if (p[i])
-			return 0;
-	return 1;
+	uint64_t acc = 0;
+
+	for (size_t w = from / 8; w * 8 < to; w++) {
+		uint64_t mask = ~UINT64_C(0);
+
+		if (w * 8 < from)
+			mask <<= 8 * (from - w * 8);
+		if (w * 8 + 8 > to)
+			mask &= ~UINT64_C(0) >> 8 * (w * 8 + 8 - to);
+		acc |= wave_get_le64(p + w * 8) & mask;
+	}
+	return acc == 0;
 }
 
 /* @cpu is a CPU of the domain, or NONE where @none_ok. */
@@ -170,10 +180,10 @@ WAVE_API int wave_sched_msg_decode(const struct wave_msg *in, uint32_t n_cpus,
 	if (!in || !out || n_cpus == 0 || n_cpus > WAVE_SCHED_MAX_CPUS)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (!wave_sched_msg_type_name(in->type))
-		return -ENOMSG;
+	/* An unknown type is -ENOMSG whatever its flags (decode_payload()
+	 * says so for flags 0). */
 	if (in->flags != 0)
-		return -EBADMSG;
+		return wave_sched_msg_type_name(in->type) ? -EBADMSG : -ENOMSG;
 	out->type = in->type;
 	ret = decode_payload(in->payload.u8, n_cpus, out);
 	if (ret < 0)
@@ -220,6 +230,13 @@ static void encode_payload(const struct wave_sched_msg *m, uint8_t *p)
 		PUT(p, wave_sched_wire_task, cpu, m->cpu);
 		break;
 	}
+}
+
+void sched_decision_encode(const struct wave_sched_msg *in, struct wave_msg *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = in->type;
+	encode_payload(in, out->payload.u8);
 }
 
 /* Field by field: padding bytes of a caller's struct are not fields. */

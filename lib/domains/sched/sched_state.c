@@ -26,6 +26,8 @@ WAVE_API int wave_sched_state_create(uint32_t n_cpus, struct wave_sched_state **
 	st->magic = SCHED_STATE_MAGIC;
 	st->n_cpus = n_cpus;
 	st->n_words = (n_cpus + 63) / 64;
+	/* Lemire's multiplier: exact for every 32-bit dividend. */
+	st->cpu_mod = UINT64_MAX / n_cpus + 1;
 	st->cpus = calloc(n_cpus, sizeof(*st->cpus));
 	st->free_map = calloc(st->n_words, sizeof(*st->free_map));
 	if (!st->cpus || !st->free_map || u64map_init(&st->tasks, sizeof(struct sched_task)) < 0) {
@@ -70,24 +72,6 @@ WAVE_API int wave_sched_state_stats(const struct wave_sched_state *st,
 
 /* ---- helpers shared with the decisions -------------------------------- */
 
-void sched_task_view(const struct sched_task *t, struct wave_sched_task *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->id = t->id;
-	out->seq = t->seq;
-	out->runtime_ns = t->runtime_ns;
-	out->run_start_ns = t->run_start_ns;
-	out->hint = t->hint;
-	out->state = t->state;
-	out->cpu = t->cpu;
-	out->pending_cpu = t->pend.res;
-	out->cpu_hint = t->cpu_hint;
-	out->hint_kind = t->hint_kind;
-	out->pending = t->pend.kind == PENDING_RUN	     ? WAVE_SCHED_RUN
-		       : t->pend.kind == PENDING_PRESTAGE ? WAVE_SCHED_PRESTAGE
-							  : 0;
-}
-
 void sched_cpu_update_free(struct wave_sched_state *st, uint32_t cpu)
 {
 	const struct sched_cpu *c = &st->cpus[cpu];
@@ -106,7 +90,9 @@ int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from)
 	uint32_t w;
 	uint64_t bits;
 
-	from %= st->n_cpus;
+	/* from % n_cpus: a division costs more than the rest of the search
+	 * (Lemire, Kaser, Kurz, "Faster remainder by direct computation"). */
+	from = (uint32_t)(((unsigned __int128)(st->cpu_mod * from) * st->n_cpus) >> 64);
 	w = from >> 6;
 	bits = st->free_map[w] & (~UINT64_C(0) << (from & 63));
 	/* n_words + 1 steps: the last one sees the start word's low bits. */
