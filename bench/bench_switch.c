@@ -322,7 +322,7 @@ static int run_mode(const struct sw_args *a, const struct sw_mode *m, struct sw_
 	unsigned warm = a->switches / 10 + 100;
 	uint64_t *lat = calloc(warm + a->switches, sizeof(*lat));
 	struct bsched_mode bm = { m->name, m->what, m->place, m->delay_ns, m->prestage };
-	struct agent_run ar;
+	struct bench_agentd ar;
 	int ret;
 
 	if (!lat)
@@ -333,7 +333,7 @@ static int run_mode(const struct sw_args *a, const struct sw_mode *m, struct sw_
 		ret = run_wave(a, m, NULL, lat, warm, r);
 	} else if ((ret = bsched_agent_start(&ar, &a->o, &bm)) == 0) {
 		ret = run_wave(a, m, ar.uri, lat, warm, r);
-		bsched_agent_stop(&ar, ret < 0);
+		bench_agentd_stop(&ar, ret < 0);
 	}
 	free(lat);
 	return ret;
