@@ -81,9 +81,9 @@ static void usage(FILE *f)
 		"                    prefix of names (hemem-2us) or a part of them\n"
 		"                    (hemem, onhost, shm, 1us, 2us, ps, np); default all\n"
 		"  --runs N          rounds, interleaved; medians (default 1, max %d)\n"
-		"  --run-ms MS       timed length of each run (default 3000)\n"
+		"  --run-ms MS       timed length of each run (default 2000)\n"
 		"  --move-ms MS      GUPS: when the hot set moves (default half the run)\n"
-		"  --fast-mib MIB    the fast budget (default 32; working set 4x)\n"
+		"  --fast-mib MIB    the fast budget (default 16; working set 4x)\n"
 		"  --chunk-kib KIB   libwave's chunk size, 4..2048 (default 4)\n"
 		"  --value BYTES     zipf: bytes per value, 8..chunk (default 1024)\n"
 		"  --theta T         zipf: the exponent, 0 < T < 1 (default 0.99)\n"
@@ -302,8 +302,8 @@ static void print_setup(const struct args *a)
 int main(int argc, char **argv)
 {
 	struct args a = {
-		.o = { .fast_bytes = 32ull << 20, .chunk = 4096, .value = 1024, .theta = 0.99,
-		       .run_ms = 3000, .poll_us = 100, .worker_cpu = 0, .agent_cpu = 1,
+		.o = { .fast_bytes = 16ull << 20, .chunk = 4096, .value = 1024, .theta = 0.99,
+		       .run_ms = 2000, .poll_us = 100, .worker_cpu = 0, .agent_cpu = 1,
 		       .seed = 0x5eed },
 		.runs = 1,
 	};

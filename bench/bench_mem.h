@@ -118,8 +118,11 @@ void bmem_load_free(struct bmem_load *l);
  * touch), which every configuration does before its timed phase. */
 void bmem_load_fill(struct bmem_load *l, char *base);
 /* The timed phase: ops until o->run_ms, the hot set moving at o->move_ms
- * (GUPS); then checks every byte (res->bad). Returns 0 or -errno. */
+ * (GUPS). Returns 0 or -errno. */
 int bmem_load_run(struct bmem_load *l, const struct bmem_hooks *h, struct bmem_result *res);
+/* After it: counts in res->bad the bytes that are not what the run wrote
+ * (which brings every far chunk back: not part of the timed phase). */
+void bmem_load_check(const struct bmem_load *l, struct bmem_result *res);
 /* The chunk weights the oracle knows offline: @w[c] is chunk c's share of
  * the accesses (c of o->chunk bytes), before the move (@after false) or
  * after it. */
@@ -148,7 +151,11 @@ extern volatile int bmem_agentd_pid;
 
 /* The figures of one run. */
 struct bmem_fig {
-	double ops_s, p50_us, p99_us;
+	double ops_s;             /* ops over the timed phase's wall time */
+	double cpu_ops_s;         /* ops over the time the worker was not kept
+				     waiting for its CPU by other tasks (the run
+				     queue wait subtracted): the machine's load out */
+	double p50_us, p99_us;
 	double far_mem, far_acc;  /* shares, 0..1 */
 	double moves_s, agent_ms, off_cpu_ms, stall_ms, fast_peak;
 	double regain_ms;         /* INFINITY: not regained within the run; NAN: no move */

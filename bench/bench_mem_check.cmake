@@ -36,7 +36,7 @@ foreach(line IN LISTS lines)
       endif()
       math(EXPR n_skipped "${n_skipped} + 1")
     else()
-      foreach(key ops_per_s p50_us p99_us far_memory_share far_access_share moves_per_s
+      foreach(key ops_per_s on_cpu_ops_per_s p50_us p99_us far_memory_share far_access_share moves_per_s
               off_cpu_ms stall_ms fast_peak)
         string(JSON t TYPE "${line}" ${key})
         if(NOT t STREQUAL "NUMBER")

@@ -362,7 +362,10 @@ static void child(const struct bmem_opts *o, struct bmem_load *l, struct bmem_re
 	if (base == MAP_FAILED)
 		_exit(3);
 	bmem_load_fill(l, base);
-	_exit(bmem_load_run(l, &h, res) == 0 ? 0 : 4);
+	if (bmem_load_run(l, &h, res) < 0)
+		_exit(4);
+	bmem_load_check(l, res);
+	_exit(0);
 }
 
 static int run_child(const struct bmem_opts *o, struct bmem_load *l, struct bmem_result *res)

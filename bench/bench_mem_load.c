@@ -15,9 +15,10 @@
  * One op in BMEM_SAMPLE_EVERY is timed on its own (two clock reads) and
  * its address handed to the configuration (a runtime that reports
  * accesses, like a sampling PMU); the clock reads also drive the
- * timeline, the polls, the move and the end. At the end every byte is
- * checked: GUPS's table must XOR to what its updates say, every value must
- * hold its key and its latest version. A lost or stale byte fails the run.
+ * timeline, the polls, the move and the end. After the timed phase every
+ * byte is checked (bmem_load_check()): GUPS's table must XOR to what its
+ * updates say, every value must hold its key and its latest version. A
+ * lost or stale byte fails the run.
  *
  * Everything the workload keeps besides the memory it runs on is made in
  * shared memory by the parent, before any run: a Linux run's child, in a
@@ -54,6 +55,8 @@ struct bmem_load {
 	double zetan, alpha, eta, half;
 	uint32_t *version;        /* zipf: every key's latest version (shared memory) */
 	size_t version_len;
+	uint64_t xor_ops;         /* GUPS: XOR of every update of the last run */
+	uint64_t bad_reads;       /* zipf: reads of the last run that found a wrong value */
 };
 
 static void *shared(size_t len)
@@ -339,21 +342,20 @@ static void between(struct loop *p, uint64_t now, uint64_t ops)
 	p->last = now;
 }
 
-static void check(struct worker *k, struct bmem_result *res)
+void bmem_load_check(const struct bmem_load *l, struct bmem_result *res)
 {
-	struct bmem_load *l = k->l;
 	uint64_t x = 0;
 
 	if (l->w == BMEM_GUPS) {
 		for (uint64_t i = 0; i < l->words; i++)
 			x ^= l->t[i];
-		res->bad += x != (l->xor_fill ^ k->xor_ops);
+		res->bad += x != (l->xor_fill ^ l->xor_ops);
 		return;
 	}
 	for (uint64_t s = 0; s < l->n_keys; s++)
 		for (size_t i = 0; i < l->o.value / 8; i++)
 			res->bad += l->t[s * (l->o.value / 8) + i] != value_word(s, l->version[s], i);
-	res->bad += k->bad;
+	res->bad += l->bad_reads;
 }
 
 int bmem_load_run(struct bmem_load *l, const struct bmem_hooks *h, struct bmem_result *res)
@@ -382,7 +384,8 @@ int bmem_load_run(struct bmem_load *l, const struct bmem_hooks *h, struct bmem_r
 	res->secs = (double)(now - start) / 1e9;
 	res->ops = ops;
 	res->rq_wait_ns = bmem_rq_wait_ns() - rq0;
-	check(&p.k, res);
+	l->xor_ops = p.k.xor_ops;
+	l->bad_reads = p.k.bad;
 	bmem_sink = p.k.sink;
 	return 0;
 }

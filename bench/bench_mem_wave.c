@@ -344,6 +344,7 @@ static int timed(struct wrun *w, struct bmem_load *l, struct bench_agentd *ar)
 	} else if (w->agent) {
 		w->res->agent_cpu_ns = bench_agentd_cpu_ns(ar) - cpu0;
 	}
+	bmem_load_check(l, w->res);
 	w->res->far_accesses = s1.far_faults - s0.far_faults;
 	w->res->moves = s1.committed - s0.committed + w->res->far_accesses;
 	if (ret == 0 && w->agent && (s1.agent_fallbacks || !s1.agent)) {
