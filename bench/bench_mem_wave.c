@@ -348,7 +348,11 @@ static int timed(struct wrun *w, struct bmem_load *l, struct bench_agentd *ar)
 	w->res->far_accesses = s1.far_faults - s0.far_faults;
 	w->res->moves = s1.committed - s0.committed + w->res->far_accesses;
 	if (ret == 0 && w->agent && (s1.agent_fallbacks || !s1.agent)) {
-		snprintf(w->res->note, sizeof(w->res->note), "the agent lost control during the run");
+		snprintf(w->res->note, sizeof(w->res->note),
+			 "the agent lost control during the run (fallbacks %llu, malformed %llu, "
+			 "resyncs %llu, in control at the end: %s)",
+			 (unsigned long long)s1.agent_fallbacks, (unsigned long long)s1.agent_bad,
+			 (unsigned long long)s1.agent_resyncs, s1.agent ? "yes" : "no");
 		ret = -EPROTO;
 	}
 	return ret;
