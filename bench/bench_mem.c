@@ -150,9 +150,19 @@ static int parse_configs(struct args *a, const char *s)
 
 static int parse_works(struct args *a, const char *s)
 {
-	a->want_work[BMEM_GUPS] = strstr(s, "gups") != NULL;
-	a->want_work[BMEM_ZIPF] = strstr(s, "zipf") != NULL;
-	return a->want_work[BMEM_GUPS] || a->want_work[BMEM_ZIPF] ? 0 : -1;
+	char buf[64], *save = NULL;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	memset(a->want_work, 0, sizeof(a->want_work));
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int w = strcmp(t, "gups") == 0 ? BMEM_GUPS : strcmp(t, "zipf") == 0 ? BMEM_ZIPF : -1;
+		if (w < 0)
+			return -1;
+		a->want_work[w] = true;
+	}
+	return 0;
 }
 
 static int num(const char *s, double lo, double hi, double *out)

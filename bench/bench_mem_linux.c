@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
  * the libwave runs do not count against the fast tier either. */
 #define SLACK_BYTES (1u << 20)
 #define SWAP_PRIO 100
+#define HOT_ADD "/sys/class/zram-control/hot_add"
 
 /* What is set up now; read by the signal handler. */
 static struct {
@@ -154,13 +156,25 @@ static int write_swap_header(const char *dev, uint64_t size)
 	return ret;
 }
 
+/* modprobe zram, where the module is not loaded yet and modprobe exists. */
+static void load_zram(void)
+{
+	char *const argv[] = { "modprobe", "zram", "num_devices=0", NULL };
+	pid_t pid;
+
+	if (posix_spawnp(&pid, "modprobe", NULL, NULL, argv, environ) == 0)
+		waitpid(pid, NULL, 0);
+}
+
 static int zram_up(uint64_t size, struct bmem_result *res)
 {
 	char buf[64], p[96];
 	int ret;
 
-	if ((ret = get_str("/sys/class/zram-control/hot_add", buf, sizeof(buf))) < 0)
-		return fail(res, ret, "no zram device can be made (module zram not loaded?)");
+	if (access(HOT_ADD, F_OK) < 0)
+		load_zram();
+	if ((ret = get_str(HOT_ADD, buf, sizeof(buf))) < 0)
+		return fail(res, ret, "no zram device can be made (" HOT_ADD ")");
 	su.zram = atoi(buf);
 	snprintf(su.num, sizeof(su.num), "%d", su.zram);
 	snprintf(su.dev, sizeof(su.dev), "/dev/zram%d", su.zram);
