@@ -279,7 +279,7 @@ static int run_one(const struct bmem_opts *o, const struct bmem_config *c, struc
 			 res->note[0] ? res->note : strerror(ret < 0 ? -ret : EIO));
 		return 1;
 	}
-	bmem_fig_make(o, res, &row->fig[row->runs++]);
+	bmem_fig_make(res, &row->fig[row->runs++]);
 	return 0;
 }
 

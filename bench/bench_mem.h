@@ -172,7 +172,7 @@ struct bmem_row {
 };
 
 /* A run's figures from what it measured. */
-void bmem_fig_make(const struct bmem_opts *o, const struct bmem_result *res, struct bmem_fig *f);
+void bmem_fig_make(const struct bmem_result *res, struct bmem_fig *f);
 /* Fills row->med with the medians of row->fig[0 .. row->runs). */
 void bmem_row_make(struct bmem_row *row);
 

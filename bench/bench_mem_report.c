@@ -80,9 +80,8 @@ static double regain_ms(const struct bmem_result *r)
 	return INFINITY;
 }
 
-void bmem_fig_make(const struct bmem_opts *o, const struct bmem_result *r, struct bmem_fig *f)
+void bmem_fig_make(const struct bmem_result *r, struct bmem_fig *f)
 {
-	(void)o;
 	memset(f, 0, sizeof(*f));
 	f->ops_s = r->secs > 0 ? (double)r->ops / r->secs : 0;
 	f->cpu_ops_s = r->secs > (double)r->rq_wait_ns / 1e9

@@ -187,7 +187,7 @@ static void oracle_mark(struct wrun *w, struct oracle *q, int s)
  * pinned chunk that is far promoted (a victim demoted first for room). */
 static void oracle_round(struct wrun *w, struct oracle *q)
 {
-	static struct wave_mem_victim v[MAX_VICTIMS];
+	static struct wave_mem_victim v[MAX_VICTIMS]; /* one oracle runs at a time */
 	int s = atomic_load(&q->moved);
 	struct wave_mem_chunk_info ci = { .size = sizeof(ci) };
 	size_t nv = 0, used = 0;
