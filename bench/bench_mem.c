@@ -157,10 +157,12 @@ static int parse_works(struct args *a, const char *s)
 	strcpy(buf, s);
 	memset(a->want_work, 0, sizeof(a->want_work));
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		int w = strcmp(t, "gups") == 0 ? BMEM_GUPS : strcmp(t, "zipf") == 0 ? BMEM_ZIPF : -1;
-		if (w < 0)
+		if (strcmp(t, "gups") == 0)
+			a->want_work[BMEM_GUPS] = true;
+		else if (strcmp(t, "zipf") == 0)
+			a->want_work[BMEM_ZIPF] = true;
+		else
 			return -1;
-		a->want_work[w] = true;
 	}
 	return 0;
 }
@@ -179,13 +181,20 @@ static int num(const char *s, double lo, double hi, double *out)
 static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 {
 	static const struct option opts[] = {
-		{ "workloads", required_argument, NULL, 'w' }, { "configs", required_argument, NULL, 'c' },
-		{ "runs", required_argument, NULL, 'r' },      { "run-ms", required_argument, NULL, 'T' },
-		{ "move-ms", required_argument, NULL, 'M' },   { "fast-mib", required_argument, NULL, 'f' },
-		{ "chunk-kib", required_argument, NULL, 'k' }, { "value", required_argument, NULL, 'v' },
-		{ "theta", required_argument, NULL, 't' },     { "poll-us", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },            { "quick", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+		{ "workloads", required_argument, NULL, 'w' },
+		{ "configs", required_argument, NULL, 'c' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "run-ms", required_argument, NULL, 'T' },
+		{ "move-ms", required_argument, NULL, 'M' },
+		{ "fast-mib", required_argument, NULL, 'f' },
+		{ "chunk-kib", required_argument, NULL, 'k' },
+		{ "value", required_argument, NULL, 'v' },
+		{ "theta", required_argument, NULL, 't' },
+		{ "poll-us", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	double v = 0;
 	int c, li = 0;
@@ -198,7 +207,10 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 		case 'r': bad = num(optarg, 1, BMEM_MAX_RUNS, &v); a->runs = (unsigned)v; break;
 		case 'T': bad = num(optarg, 100, 40000, &v); a->o.run_ms = (unsigned)v; break;
 		case 'M': bad = num(optarg, 10, 40000, &v); a->o.move_ms = (unsigned)v; break;
-		case 'f': bad = num(optarg, 1, 4096, &v); a->o.fast_bytes = (uint64_t)v << 20; break;
+		case 'f':
+			bad = num(optarg, 1, 4096, &v);
+			a->o.fast_bytes = (uint64_t)v << 20;
+			break;
 		case 'k': bad = num(optarg, 4, 2048, &v); a->o.chunk = (uint64_t)v << 10; break;
 		case 'v': bad = num(optarg, 8, 2u << 20, &v); a->o.value = (unsigned)v; break;
 		case 't': bad = num(optarg, 0.01, 0.999, &a->o.theta); break;
@@ -226,9 +238,10 @@ static int check_sizes(struct bmem_opts *o)
 	if (o->move_ms == 0)
 		o->move_ms = o->run_ms / 2;
 	if ((ch & (ch - 1)) || o->value % 8 || o->value > ch || ch % o->value ||
-	    o->move_ms >= o->run_ms || (uint64_t)o->run_ms * 1000000 / BMEM_TICK_NS >= BMEM_MAX_TICKS) {
-		fprintf(stderr, "wave-bench-mem: need a power-of-two chunk, a value that is a multiple "
-				"of 8 dividing it, and the move within the run\n");
+	    o->move_ms >= o->run_ms ||
+	    (uint64_t)o->run_ms * 1000000 / BMEM_TICK_NS >= BMEM_MAX_TICKS) {
+		fprintf(stderr, "wave-bench-mem: need a power-of-two chunk, a value that is a "
+				"multiple of 8 dividing it, and the move within the run\n");
 		return -1;
 	}
 	return 0;

@@ -347,7 +347,7 @@ static int watch(const struct bmem_opts *o, struct bmem_result *res, pid_t pid)
 		}
 		seen = ph;
 		if (ph == 1 && bmem_now_ns() >= next) {
-			uint64_t swap = cgk.v2 ? cg_value(cgk.swap, NULL) : cg_value(cgk.swap, "swap");
+			uint64_t swap = cg_value(cgk.swap, cgk.v2 ? NULL : "swap");
 			double use = (double)cg_value(cgk.usage, NULL) / (double)o->fast_bytes;
 			res->far_share_sum += (double)swap / (double)o->ws_bytes;
 			res->far_samples++;
@@ -431,7 +431,8 @@ int bmem_run_linux(const struct bmem_opts *o, struct bmem_load *l, struct bmem_r
 
 	if (geteuid() != 0) {
 		snprintf(res->note, sizeof(res->note),
-			 "skipped: not root (the peer needs a memory cgroup, a zram device and swapon)");
+			 "skipped: not root (the peer needs a memory cgroup, a zram device "
+			 "and swapon)");
 		return 1;
 	}
 	ret = cgroup_up(o, res);

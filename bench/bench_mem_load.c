@@ -352,16 +352,20 @@ void bmem_load_check(const struct bmem_load *l, struct bmem_result *res)
 		res->bad += x != (l->xor_fill ^ l->xor_ops);
 		return;
 	}
-	for (uint64_t s = 0; s < l->n_keys; s++)
+	for (uint64_t s = 0; s < l->n_keys; s++) {
+		const uint64_t *v = l->t + s * (l->o.value / 8);
 		for (size_t i = 0; i < l->o.value / 8; i++)
-			res->bad += l->t[s * (l->o.value / 8) + i] != value_word(s, l->version[s], i);
+			res->bad += v[i] != value_word(s, l->version[s], i);
+	}
 	res->bad += l->bad_reads;
 }
 
 int bmem_load_run(struct bmem_load *l, const struct bmem_hooks *h, struct bmem_result *res)
 {
 	const struct bmem_opts *o = &l->o;
-	struct loop p = { .k = { .l = l, .rng = o->seed | 1, .hot = l->hot[0] }, .h = h, .res = res };
+	struct loop p = { .k = { .l = l, .rng = o->seed | 1, .hot = l->hot[0] },
+			  .h = h,
+			  .res = res };
 	uint64_t start = bmem_now_ns(), end = start + (uint64_t)o->run_ms * 1000000, ops = 0;
 	uint64_t rq0 = bmem_rq_wait_ns(), now = start;
 

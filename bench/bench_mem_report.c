@@ -131,7 +131,8 @@ void bmem_row_make(struct bmem_row *row)
 		for (unsigned r = 0; r < row->runs; r++)
 			v[r] = FIELD(&row->fig[r], fields[i]);
 		/* NAN (no move) sorts badly; it is all or nothing per workload. */
-		*(double *)((char *)&row->med + fields[i]) = isnan(v[0]) ? NAN : median(v, row->runs);
+		double m = isnan(v[0]) ? NAN : median(v, row->runs);
+		*(double *)((char *)&row->med + fields[i]) = m;
 	}
 }
 
@@ -178,8 +179,8 @@ static void json_row(const struct bmem_row *r)
 	const struct bmem_config *c = r->c;
 	const struct bmem_fig *f = &r->med;
 
-	printf("{\"workload\":\"%s\",\"config\":\"%s\",\"kind\":\"%s\",\"policy\":", bmem_work_name(r->w),
-	       c->name, kind_name(c->kind));
+	printf("{\"workload\":\"%s\",\"config\":\"%s\",\"kind\":\"%s\",\"policy\":",
+	       bmem_work_name(r->w), c->name, kind_name(c->kind));
 	if (c->policy)
 		printf("\"%s\",\"delay_ns\":%u,\"prestage\":%s", c->policy, c->delay_ns,
 		       c->prestage ? "true" : "false");
@@ -196,7 +197,9 @@ static void json_row(const struct bmem_row *r)
 		json_num("moves_per_s", f->moves_s);
 		json_num("agent_cpu_ms", has_agent(c->kind) ? f->agent_ms : NAN);
 		json_num("regain_ms", f->regain_ms);
-		printf(",\"regained\":%s", isinf(f->regain_ms) ? "false" : isnan(f->regain_ms) ? "null" : "true");
+		printf(",\"regained\":%s", isinf(f->regain_ms)   ? "false"
+					    : isnan(f->regain_ms) ? "null"
+								  : "true");
 		json_num("off_cpu_ms", f->off_cpu_ms);
 		json_num("stall_ms", f->stall_ms);
 		json_num("fast_peak", f->fast_peak);
@@ -226,8 +229,9 @@ static void table_row(const struct bmem_row *r)
 	if (has_agent(r->c->kind))
 		snprintf(agent, sizeof(agent), "%.0f", f->agent_ms);
 	printf("%-20s %9.0f %9.0f %7.2f %8.1f %6.1f%% %7.2f%% %9.0f %8s %9s %8.0f %8.0f %6.0f%%\n",
-	       r->c->name, f->ops_s, f->cpu_ops_s, f->p50_us, f->p99_us, 100 * f->far_mem, 100 * f->far_acc,
-	       f->moves_s, agent, regain, f->off_cpu_ms, f->stall_ms, 100 * f->fast_peak);
+	       r->c->name, f->ops_s, f->cpu_ops_s, f->p50_us, f->p99_us, 100 * f->far_mem,
+	       100 * f->far_acc, f->moves_s, agent, regain, f->off_cpu_ms, f->stall_ms,
+	       100 * f->fast_peak);
 }
 
 static void header(const struct bmem_opts *o, enum bmem_work w)
@@ -240,8 +244,8 @@ static void header(const struct bmem_opts *o, enum bmem_work w)
 	else
 		printf(", %u-byte values, theta %.2f, %u ms\n", o->value, o->theta, o->run_ms);
 	printf("%-20s %9s %9s %7s %8s %7s %8s %9s %8s %9s %8s %8s %7s\n", "config", "ops/s",
-	       "on-CPU/s", "p50 us", "p99 us", "far mem", "far acc", "moves/s", "agent ms", "regain ms",
-	       "off-CPU", "stall ms", "fast pk");
+	       "on-CPU/s", "p50 us", "p99 us", "far mem", "far acc", "moves/s", "agent ms",
+	       "regain ms", "off-CPU", "stall ms", "fast pk");
 }
 
 /* ---- ratios and targets --------------------------------------------------------------- */
@@ -274,8 +278,8 @@ static void verdict(const struct bmem_opts *o, enum bmem_work w, const char *pol
 	if (o->json)
 		printf("{\"metric\":\"target\",\"workload\":\"%s\",\"policy\":%s%s%s,"
 		       "\"name\":\"%s\",\"value\":%.4g,\"goal\":%.4g,\"met\":%s}\n",
-		       bmem_work_name(w), pol ? "\"" : "", pol ? pol : "null", pol ? "\"" : "", name,
-		       v, goal, met ? "true" : "false");
+		       bmem_work_name(w), pol ? "\"" : "", pol ? pol : "null", pol ? "\"" : "",
+		       name, v, goal, met ? "true" : "false");
 	else
 		printf("  %-58s %7.3f (goal %.2f)  %s\n", text, v, goal, met ? "met" : "MISSED");
 }
@@ -322,7 +326,8 @@ static void per_policy(const struct bmem_opts *o, const struct bmem_row *rows, s
 		}
 		if (p == 2 && !isnan(v)) {
 			snprintf(t, sizeof(t), "%s at 2 us, prestaged / on-host", pol);
-			verdict(o, w, pol, "prestaged_2us_vs_onhost", t, v, T_PRESTAGE, v >= T_PRESTAGE);
+			verdict(o, w, pol, "prestaged_2us_vs_onhost", t, v, T_PRESTAGE,
+				v >= T_PRESTAGE);
 		}
 	}
 	snprintf(a, sizeof(a), "%s-2us-np", pol);
@@ -347,15 +352,16 @@ static void targets(const struct bmem_opts *o, const struct bmem_row *rows, size
 		return;
 	if (!o->json)
 		printf("\n%s: ratios of throughput (median over rounds; wall, and on-CPU: the\n"
-		       "worker's run-queue wait taken out), best policy %s; targets judged on-CPU:\n",
+		       "worker's run-queue wait taken out), best policy %s; targets judged "
+		       "on-CPU:\n",
 		       bmem_work_name(w), b->c->name);
 	v = NAN;
 	show_ratio(o, w, b, lx, &v);
 	if (!isnan(v)) {
-		verdict(o, w, NULL, "best_vs_linux", "best policy / Linux memcg+zram", v, T_VS_LINUX,
-			v >= T_VS_LINUX);
-		verdict(o, w, NULL, "best_vs_linux_goal", "best policy / Linux memcg+zram (goal)", v,
-			T_VS_LINUX_GOAL, v >= T_VS_LINUX_GOAL);
+		verdict(o, w, NULL, "best_vs_linux", "best policy / Linux memcg+zram", v,
+			T_VS_LINUX, v >= T_VS_LINUX);
+		verdict(o, w, NULL, "best_vs_linux_goal", "best policy / Linux memcg+zram (goal)",
+			v, T_VS_LINUX_GOAL, v >= T_VS_LINUX_GOAL);
 	} else if (!o->json) {
 		printf("  best policy / Linux memcg+zram: not measured (see the linux row)\n");
 	}

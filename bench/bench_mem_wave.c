@@ -373,8 +373,8 @@ static int run_manager(struct wrun *w, struct bmem_load *l, struct bench_agentd 
 		return 1;
 	}
 	if (ret < 0) {
-		snprintf(w->res->note, sizeof(w->res->note), "libwave: %s (%.150s)", wave_strerror(ret),
-			 err.text);
+		snprintf(w->res->note, sizeof(w->res->note), "libwave: %s (%.150s)",
+			 wave_strerror(ret), err.text);
 		return ret;
 	}
 	base = mmap(NULL, w->o->ws_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
