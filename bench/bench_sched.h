@@ -49,6 +49,10 @@ int bsched_agent_start(struct bench_agentd *ar, const struct bsched_opts *o,
 
 /* Pins the calling thread to @cpu. Returns 0 or -errno. */
 int bsched_pin(int cpu);
+/* Polls @s until its agent is in control (at most a minute): 0 or
+ * -ETIMEDOUT. */
+struct wave_sched;
+int bsched_wait_for_agent(struct wave_sched *s);
 /* A generous bound on one run (the work at full speed, ten times over, plus
  * ten seconds): only to catch a hang, never to judge a result. */
 uint64_t bsched_run_timeout_ns(const struct bsched_opts *o, const struct load *l);

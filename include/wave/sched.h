@@ -103,9 +103,10 @@ struct wave_sched;
  * @cores:    managed threads only: @n_cpus core numbers; a thread granted
  *            CPU i pins itself to @cores[i]. NULL (default): no pinning.
  *            Copied.
- * @no_mailboxes: 0 (default): over shm:// and file:// the channel holds
- *            two mailboxes per CPU (wave_chan_mbox_put()), and the agent's
- *            RUN and PRESTAGE decisions land there, in the host's memory:
+ * @no_mailboxes: 0 (default): the channel holds two mailboxes per CPU
+ *            (wave_chan_mbox_put(); over fabric:// with an agent of fabric
+ *            protocol 1.1, written by RMA where the provider can), and the
+ *            agent's RUN and PRESTAGE decisions land there, in the host's memory:
  *            wave_sched_next() takes them with loads of its own memory,
  *            without polling the channel. 1: they travel on the ring like
  *            every other message (to compare the two).
