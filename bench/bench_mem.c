@@ -315,8 +315,10 @@ static void print_setup(const struct args *a)
 	       "between tiers per second; agent ms: its CPU time over the run; regain: ms from\n"
 	       "the move to a 100 ms window at 90%% of the second before; off-CPU: ms the worker\n"
 	       "waited runnable (schedstat); stall ms: gaps over %u us between its clock reads\n"
-	       "(the sched benchmark's measure; here it also holds far faults); fast pk: the\n"
-	       "fast tier's (the cgroup's) largest use over the budget.\n",
+	       "(the sched benchmark's first measure; here it also holds far faults); fast pk:\n"
+	       "the fast tier's (the cgroup's) largest use over the budget; off %%: the run's\n"
+	       "off-CPU share as the other benchmarks record it (run delay of its processes,\n"
+	       "steal of its CPUs, over the wall time; bench_offcpu.h).\n",
 	       o->worker_cpu, o->agent_cpu, a->runs, BMEM_STALL_NS / 1000);
 	printf("This machine has one NUMA node: the slower tier below is the far store\n"
 	       "(userfaultfd + lz4); a NUMA tier of slower memory cannot be shown here.\n");

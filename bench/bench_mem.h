@@ -87,6 +87,9 @@ struct bmem_result {
 	uint64_t agent_cpu_ns;          /* the agent (or the oracle thread) over the run */
 	uint64_t stall_ns;              /* gaps over BMEM_STALL_NS between clock reads */
 	uint64_t rq_wait_ns;            /* the worker runnable but not running */
+	double offcpu;                  /* the run's off-CPU share over the timed phase, as
+					   the other benchmarks record it (bench_offcpu.h):
+					   its processes' run delay and its CPUs' steal */
 	unsigned n_ticks;               /* entries of tick_ops */
 	unsigned move_tick;             /* the tick the hot set moved in (GUPS) */
 	uint64_t tick_ops[BMEM_MAX_TICKS]; /* ops done by the end of each tick */
@@ -158,6 +161,7 @@ struct bmem_fig {
 	double p50_us, p99_us;
 	double far_mem, far_acc;  /* shares, 0..1 */
 	double moves_s, agent_ms, off_cpu_ms, stall_ms, fast_peak;
+	double offcpu;            /* the run's off-CPU share, 0..1 and more */
 	double regain_ms;         /* INFINITY: not regained within the run; NAN: no move */
 };
 

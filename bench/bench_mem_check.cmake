@@ -37,7 +37,7 @@ foreach(line IN LISTS lines)
       math(EXPR n_skipped "${n_skipped} + 1")
     else()
       foreach(key ops_per_s on_cpu_ops_per_s p50_us p99_us far_memory_share far_access_share moves_per_s
-              off_cpu_ms stall_ms fast_peak)
+              off_cpu_ms stall_ms fast_peak offcpu_share)
         string(JSON t TYPE "${line}" ${key})
         if(NOT t STREQUAL "NUMBER")
           message(FATAL_ERROR "${cfg}: ${key} is not a number: ${line}")

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "bench_mem.h"
+#include "bench_offcpu.h"
 
 /* Room over the budget for the child's own page tables and stack, which
  * the libwave runs do not count against the fast tier either. */
@@ -330,7 +331,9 @@ static uint64_t majflt(pid_t pid)
 static int watch(const struct bmem_opts *o, struct bmem_result *res, pid_t pid)
 {
 	uint64_t mv0 = 0, mf0 = 0, next = 0;
-	int seen = 0, status = 0;
+	int seen = 0, status = 0, cpus[2] = { o->worker_cpu, o->agent_cpu };
+	struct bench_watch wt;
+	bool watched = false;
 	pid_t r;
 
 	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
@@ -341,9 +344,12 @@ static int watch(const struct bmem_opts *o, struct bmem_result *res, pid_t pid)
 			mv0 = swap_moves();
 			mf0 = majflt(pid);
 			next = bmem_now_ns();
+			watched = bench_watch_begin(&wt, &pid, 1, cpus,
+						    cpus[0] == cpus[1] ? 1 : 2) == 0;
 		} else if (ph == 2 && seen == 1) {
 			res->moves = swap_moves() - mv0;
 			res->far_accesses = majflt(pid) - mf0;
+			res->offcpu = watched ? bench_watch_end(&wt) : 0;
 		}
 		seen = ph;
 		if (ph == 1 && bmem_now_ns() >= next) {

@@ -96,6 +96,7 @@ void bmem_fig_make(const struct bmem_result *r, struct bmem_fig *f)
 	f->off_cpu_ms = (double)r->rq_wait_ns / 1e6;
 	f->stall_ms = (double)r->stall_ns / 1e6;
 	f->fast_peak = r->fast_peak;
+	f->offcpu = r->offcpu;
 	f->regain_ms = regain_ms(r);
 }
 
@@ -123,7 +124,7 @@ void bmem_row_make(struct bmem_row *row)
 		offsetof(struct bmem_fig, far_acc),   offsetof(struct bmem_fig, moves_s),
 		offsetof(struct bmem_fig, agent_ms),  offsetof(struct bmem_fig, off_cpu_ms),
 		offsetof(struct bmem_fig, stall_ms),  offsetof(struct bmem_fig, fast_peak),
-		offsetof(struct bmem_fig, regain_ms),
+		offsetof(struct bmem_fig, regain_ms), offsetof(struct bmem_fig, offcpu),
 	};
 	double v[BMEM_MAX_RUNS];
 
@@ -203,6 +204,7 @@ static void json_row(const struct bmem_row *r)
 		json_num("off_cpu_ms", f->off_cpu_ms);
 		json_num("stall_ms", f->stall_ms);
 		json_num("fast_peak", f->fast_peak);
+		json_num("offcpu_share", f->offcpu);
 	}
 	printf(",\"note\":\"");
 	for (const char *p = r->note; *p; p++)
@@ -228,10 +230,11 @@ static void table_row(const struct bmem_row *r)
 		snprintf(regain, sizeof(regain), "%.0f", f->regain_ms);
 	if (has_agent(r->c->kind))
 		snprintf(agent, sizeof(agent), "%.0f", f->agent_ms);
-	printf("%-20s %9.0f %9.0f %7.2f %8.1f %6.1f%% %7.2f%% %9.0f %8s %9s %8.0f %8.0f %6.0f%%\n",
+	printf("%-20s %9.0f %9.0f %7.2f %8.1f %6.1f%% %7.2f%% %9.0f %8s %9s %8.0f %8.0f %6.0f%%"
+	       " %5.0f%%\n",
 	       r->c->name, f->ops_s, f->cpu_ops_s, f->p50_us, f->p99_us, 100 * f->far_mem,
 	       100 * f->far_acc, f->moves_s, agent, regain, f->off_cpu_ms, f->stall_ms,
-	       100 * f->fast_peak);
+	       100 * f->fast_peak, 100 * f->offcpu);
 }
 
 static void header(const struct bmem_opts *o, enum bmem_work w)
@@ -243,9 +246,9 @@ static void header(const struct bmem_opts *o, enum bmem_work w)
 		printf(", hot set moves at %u of %u ms\n", o->move_ms, o->run_ms);
 	else
 		printf(", %u-byte values, theta %.2f, %u ms\n", o->value, o->theta, o->run_ms);
-	printf("%-20s %9s %9s %7s %8s %7s %8s %9s %8s %9s %8s %8s %7s\n", "config", "ops/s",
+	printf("%-20s %9s %9s %7s %8s %7s %8s %9s %8s %9s %8s %8s %7s %6s\n", "config", "ops/s",
 	       "on-CPU/s", "p50 us", "p99 us", "far mem", "far acc", "moves/s", "agent ms",
-	       "regain ms", "off-CPU", "stall ms", "fast pk");
+	       "regain ms", "off-CPU", "stall ms", "fast pk", "off %");
 }
 
 /* ---- ratios and targets --------------------------------------------------------------- */

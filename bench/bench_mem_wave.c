@@ -38,11 +38,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <wave/wave.h>
 
 #include "bench_agentd.h"
 #include "bench_mem.h"
+#include "bench_offcpu.h"
 
 /* Anti-thrash: a chunk that just arrived in tier 0 stays 10 ms (the
  * library's default of 100 ms would let the faults of the cold accesses
@@ -336,9 +338,18 @@ static int timed(struct wrun *w, struct bmem_load *l, struct bench_agentd *ar)
 	}
 	if (w->orc && (ret = -pthread_create(&w->orc->thr, NULL, oracle_thread, w)) < 0)
 		return ret;
+	/* This process (worker, fault thread, an on-host agent) and a daemon. */
+	pid_t pids[2] = { getpid(), w->agent ? ar->pid : 0 };
+	int cpus[2] = { w->o->worker_cpu, w->o->agent_cpu };
+	struct bench_watch wt;
+	bool watched;
+
+	watched = bench_watch_begin(&wt, pids, w->agent && ar->pid > 0 ? 2 : 1, cpus,
+				    cpus[0] == cpus[1] ? 1 : 2) == 0;
 	wave_mem_stats(w->m, &s0);
 	ret = bmem_load_run(l, &h, w->res);
 	wave_mem_stats(w->m, &s1);
+	w->res->offcpu = watched ? bench_watch_end(&wt) : 0;
 	if (w->orc) {
 		atomic_store(&w->orc->stop, true);
 		pthread_join(w->orc->thr, NULL);
@@ -407,7 +418,7 @@ int bmem_run_wave(const struct bmem_opts *o, const struct bmem_config *c, struct
 		  struct bmem_result *res)
 {
 	struct wrun w = { .o = o, .c = c, .res = res };
-	struct bench_agentd ar;
+	struct bench_agentd ar = { .pid = -1 };
 	int ret;
 
 	w.agent = c->kind == BMEM_ONHOST || c->kind == BMEM_OFFLOAD;
