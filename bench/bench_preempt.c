@@ -204,7 +204,7 @@ static int run_mode(const struct pr_args *a, const struct bsched_mode *m, struct
 	struct pr_shared sh = { .warm = warm, .n = n, .step_ns = a->step_us * 1000 };
 	struct wave_host_opts hopts;
 	struct wave_sched_opts so;
-	struct agent_run ar;
+	struct bench_agentd ar;
 	struct wave_error err;
 	int ret, core = a->o.worker_cpu;
 
@@ -242,7 +242,7 @@ static int run_mode(const struct pr_args *a, const struct bsched_mode *m, struct
 		}
 		wave_sched_destroy(sh.s);
 	}
-	bsched_agent_stop(&ar, ret < 0);
+	bench_agentd_stop(&ar, ret < 0);
 out:
 	free(sh.slice);
 	free(sh.decide);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bench_agentd.h"
 #include "sched_load.h"
 
 struct bsched_opts {
@@ -40,29 +41,11 @@ struct bsched_mode {
  * fallback run (which is then reported as failed). */
 #define HEARTBEAT_TIMEOUT_MS 10000
 
-struct wave_config;
-struct wave_agent;
-
-/* The agent of one run: a thread of ours, or a wave-agentd process. */
-struct agent_run {
-	char dir[64];
-	char sock[96];
-	char conf[96];
-	char log[96];
-	char uri[128];
-	struct wave_config *cfg;
-	struct wave_agent *a;
-	pthread_t thr;
-	int agent_cpu;
-	pid_t pid;
-};
-
 /* Starts the agent of mode @m (kind BSCHED_ONHOST or BSCHED_OFFLOAD)
  * with plugin sched_<o->policy>, listening at ar->uri; stop it with
- * bsched_agent_stop(), which shows a failed daemon's log. */
-int bsched_agent_start(struct agent_run *ar, const struct bsched_opts *o,
+ * bench_agentd_stop(), which shows a failed daemon's log. */
+int bsched_agent_start(struct bench_agentd *ar, const struct bsched_opts *o,
 		       const struct bsched_mode *m);
-void bsched_agent_stop(struct agent_run *ar, bool failed);
 
 /* Pins the calling thread to @cpu. Returns 0 or -errno. */
 int bsched_pin(int cpu);

@@ -21,163 +21,51 @@
  * owes and is reported preempted; a finished one is reported dead.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <wave/wave.h>
 
 #include "bench_sched.h"
 
+struct bsched_cfg_args {
+	const struct bsched_opts *o;
+	const struct bsched_mode *m;
+};
 
-static int write_config(struct agent_run *ar, const struct bsched_opts *o,
-			const struct bsched_mode *m)
+/* The daemon's configuration: plugin sched_<policy>, pinned to the agent CPU. */
+static int write_config(FILE *f, const char *uri, void *arg)
 {
-	char text[1024], slice[40] = "";
-	int n;
+	const struct bsched_cfg_args *c = arg;
+	char slice[40] = "";
 
 	/* sched_fifo has no slice: it would warn about the parameter. */
-	if (strcmp(o->policy, "fifo") != 0)
-		snprintf(slice, sizeof(slice), "\"slice_us\": %u, ", o->slice_us);
-	n = snprintf(text, sizeof(text),
-			 "{\n"
-			 "  \"listen\": [\"%s\"],\n"
-			 "  \"cpus\": [%d],\n"
-			 "  \"heartbeat\": { \"period_ms\": 100, \"timeout_ms\": %u },\n"
-			 "  \"plugin_path\": [\"%s\"],\n"
-			 "  \"channel\": { \"delay_ns\": %u, \"spin_ns\": 1000000000 },\n"
-			 "  \"domains\": { \"sched\": { \"plugin\": \"sched_%s\",\n"
-			 "    \"params\": { %s\"prestage\": %s } } }\n"
-			 "}\n",
-			 ar->uri, o->agent_cpu, HEARTBEAT_TIMEOUT_MS, BENCH_SCHED_PLUGIN_DIR, m->delay_ns, o->policy,
-			 slice, m->prestage ? "true" : "false");
-	FILE *f;
-
-	if (n < 0 || (size_t)n >= sizeof(text))
-		return -ENAMETOOLONG;
-	if (!(f = fopen(ar->conf, "w")))
-		return -errno;
-	fputs(text, f);
-	return fclose(f) == 0 ? 0 : -EIO;
+	if (strcmp(c->o->policy, "fifo") != 0)
+		snprintf(slice, sizeof(slice), "\"slice_us\": %u, ", c->o->slice_us);
+	return fprintf(f,
+		       "{\n"
+		       "  \"listen\": [\"%s\"],\n"
+		       "  \"cpus\": [%d],\n"
+		       "  \"heartbeat\": { \"period_ms\": 100, \"timeout_ms\": %u },\n"
+		       "  \"plugin_path\": [\"%s\"],\n"
+		       "  \"channel\": { \"delay_ns\": %u, \"spin_ns\": 1000000000 },\n"
+		       "  \"domains\": { \"sched\": { \"plugin\": \"sched_%s\",\n"
+		       "    \"params\": { %s\"prestage\": %s } } }\n"
+		       "}\n",
+		       uri, c->o->agent_cpu, HEARTBEAT_TIMEOUT_MS, BENCH_SCHED_PLUGIN_DIR,
+		       c->m->delay_ns, c->o->policy, slice, c->m->prestage ? "true" : "false") < 0
+		       ? -EIO
+		       : 0;
 }
 
-static void *agent_thread(void *arg)
-{
-	struct agent_run *ar = arg;
-
-	if (bsched_pin(ar->agent_cpu) < 0 || wave_agent_run(ar->a) < 0)
-		fprintf(stderr, "wave-bench-sched: the on-host agent failed\n");
-	return NULL;
-}
-
-static int start_onhost(struct agent_run *ar)
-{
-	struct wave_error err;
-	int ret = wave_config_load(ar->conf, &ar->cfg, &err);
-
-	if (ret == 0)
-		ret = wave_agent_create(ar->cfg, &ar->a, &err);
-	if (ret < 0) {
-		fprintf(stderr, "wave-bench-sched: on-host agent: %s\n", err.text);
-		return ret;
-	}
-	return -pthread_create(&ar->thr, NULL, agent_thread, ar);
-}
-
-static int start_agentd(struct agent_run *ar)
-{
-	struct stat st;
-
-	ar->pid = fork();
-	if (ar->pid < 0)
-		return -errno;
-	if (ar->pid == 0) {
-		/* Its output goes to a log, shown only when it fails. */
-		int log = open(ar->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (log >= 0) {
-			dup2(log, STDOUT_FILENO);
-			dup2(log, STDERR_FILENO);
-		}
-		execl(BENCH_SCHED_AGENTD, "wave-agentd", "--config", ar->conf, (char *)NULL);
-		_exit(127);
-	}
-	/* Its socket appears once it listens (five seconds at most). */
-	for (int i = 0; i < 5000; i++) {
-		if (stat(ar->sock, &st) == 0)
-			return 0;
-		if (waitpid(ar->pid, NULL, WNOHANG) == ar->pid) {
-			ar->pid = -1;
-			return -ECHILD;
-		}
-		usleep(1000);
-	}
-	return -ETIMEDOUT;
-}
-
-/* Copies the daemon's log to our stderr. */
-static void show_log(const struct agent_run *ar)
-{
-	char buf[4096];
-	FILE *f = fopen(ar->log, "r");
-	size_t n;
-
-	if (!f)
-		return;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fclose(f);
-}
-
-void bsched_agent_stop(struct agent_run *ar, bool failed)
-{
-	if (ar->a) {
-		wave_agent_stop(ar->a);
-		pthread_join(ar->thr, NULL);
-		wave_agent_destroy(ar->a);
-		ar->a = NULL;
-	}
-	wave_config_free(ar->cfg);
-	ar->cfg = NULL;
-	if (ar->pid > 0) {
-		kill(ar->pid, SIGTERM);
-		waitpid(ar->pid, NULL, 0);
-		ar->pid = -1;
-	}
-	if (failed)
-		show_log(ar);
-	unlink(ar->log);
-	unlink(ar->conf);
-	unlink(ar->sock);
-	rmdir(ar->dir);
-}
-
-int bsched_agent_start(struct agent_run *ar, const struct bsched_opts *o,
+int bsched_agent_start(struct bench_agentd *ar, const struct bsched_opts *o,
 		       const struct bsched_mode *m)
 {
-	int ret;
+	struct bsched_cfg_args c = { o, m };
 
-	memset(ar, 0, sizeof(*ar));
-	ar->pid = -1;
-	ar->agent_cpu = o->agent_cpu;
-	snprintf(ar->dir, sizeof(ar->dir), "/tmp/wave-bench-sched.XXXXXX");
-	if (!mkdtemp(ar->dir))
-		return -errno;
-	snprintf(ar->sock, sizeof(ar->sock), "%s/agent.sock", ar->dir);
-	snprintf(ar->conf, sizeof(ar->conf), "%s/agent.json", ar->dir);
-	snprintf(ar->log, sizeof(ar->log), "%s/agentd.log", ar->dir);
-	snprintf(ar->uri, sizeof(ar->uri), "shm://%s", ar->sock);
-	ret = write_config(ar, o, m);
-	if (ret == 0)
-		ret = m->kind == BSCHED_ONHOST ? start_onhost(ar) : start_agentd(ar);
-	if (ret < 0)
-		bsched_agent_stop(ar, true);
-	return ret;
+	return bench_agentd_start(ar, "wave-bench-sched", o->agent_cpu, m->kind == BSCHED_ONHOST,
+				  BENCH_SCHED_AGENTD, write_config, &c);
 }
 
 /* ---- the host runtime ---------------------------------------------------- */
@@ -315,12 +203,12 @@ static int host_run(const struct bsched_opts *o, const struct bsched_mode *m, co
 
 int bsched_run_wave(const struct bsched_opts *o, const struct bsched_mode *m, struct load *l)
 {
-	struct agent_run ar;
+	struct bench_agentd ar;
 	int ret = bsched_agent_start(&ar, o, m);
 
 	if (ret < 0)
 		return ret;
 	ret = host_run(o, m, ar.uri, l);
-	bsched_agent_stop(&ar, ret < 0);
+	bench_agentd_stop(&ar, ret < 0);
 	return ret;
 }

@@ -316,7 +316,7 @@ static int run_mode(const struct sw_args *a, const struct sw_mode *m, struct sw_
 	const int cpus[] = { a->o.worker_cpu, a->o.agent_cpu };
 	const pid_t self = getpid();
 	struct bench_watch w;
-	struct agent_run ar;
+	struct bench_agentd ar;
 	int ret;
 
 	if (!lat)
@@ -331,7 +331,7 @@ static int run_mode(const struct sw_args *a, const struct sw_mode *m, struct sw_
 		ret = run_wave(a, m, NULL, lat, warm, r);
 	} else if ((ret = bsched_agent_start(&ar, &a->o, &bm)) == 0) {
 		ret = run_wave(a, m, ar.uri, lat, warm, r);
-		bsched_agent_stop(&ar, ret < 0);
+		bench_agentd_stop(&ar, ret < 0);
 	}
 	r->offcpu = bench_watch_end(&w);
 	free(lat);
