@@ -26,7 +26,7 @@ command -v python3 > /dev/null || { echo "SKIP: no python3 to check the JSON"; e
 policies() {
 	case $1 in
 	mem_*) echo mem_hemem mem_memtis mem_sdfm ;;
-	rpc_*) echo rpc_hash rpc_rebalance rpc_jsq ;;
+	rpc_*) echo rpc_hash rpc_rebalance rpc_jsq rpc_darc ;;
 	esac
 }
 

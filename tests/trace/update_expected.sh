@@ -15,7 +15,7 @@ trap 'rm -f "$tmp"' EXIT
 policies() {
 	case $1 in
 	mem_*) echo mem_hemem mem_memtis mem_sdfm ;;
-	rpc_*) echo rpc_hash rpc_rebalance rpc_jsq ;;
+	rpc_*) echo rpc_hash rpc_rebalance rpc_jsq rpc_darc ;;
 	esac
 }
 
