@@ -359,6 +359,7 @@ START_TEST(host_changes_and_faults)
 	struct wave_mem_msg d = { .type = WAVE_MEM_CHUNK_CHANGED, .chunk = ID(2), .seq = 5,
 				  .tier = 2, .now_ns = 300 };
 	struct wave_mem_msg p = { .type = WAVE_MEM_PRESSURE, .tier = 0, .count = 0 };
+	struct wave_msg m;
 
 	add_region(RG, 4, 1);
 	apply(&d, 0);
@@ -368,13 +369,30 @@ START_TEST(host_changes_and_faults)
 	apply(&d, 0);
 	ck_assert_uint_eq(rec.calls[C_FAULT], 1);
 	ck_assert_uint_eq(rec.last.tier, 0);
+	/* This plugin's fault_weight is 0: a fault is a touch (count at least
+	 * 1, its time), never more. */
 	ck_assert_uint_eq(rec.last.count, 1);
 	ck_assert_uint_eq(rec.last.last_ns, 400);
 	ck_assert_uint_eq(tier_view(0).used, 1);
+	d.type = WAVE_MEM_CHUNK_CHANGED, d.seq = 7, d.tier = 2;
+	apply(&d, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = 8, d.tier = 0, d.now_ns = 500;
+	apply(&d, 0);
+	ck_assert_uint_eq(rec.last.count, 1);
+	ck_assert_uint_eq(rec.last.last_ns, 500);
+	/* Without a plugin (and for an ABI 1.3 table) a fault is one access. */
+	d.type = WAVE_MEM_CHUNK_CHANGED, d.seq = 9, d.tier = 2;
+	apply(&d, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = 10, d.tier = 0;
+	m = enc(&d);
+	ck_assert_int_eq(wave_mem_state_apply(st, NULL, &m), 0);
+	ck_assert_uint_eq(chunk(ID(2)).count, 2);
+	ck_assert_uint_eq(stats().faults, 3);
+	ck_assert_uint_eq(stats().accesses, 2);
 	apply(&p, 0);
 	ck_assert_uint_eq(rec.calls[C_PRESSURE], 1);
 	/* The plugin's error is the context's to count, not the event's. */
-	ck_assert_uint_eq(stats().events, 4);
+	ck_assert_uint_eq(stats().events, 8);
 }
 END_TEST
 
