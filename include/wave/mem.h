@@ -65,7 +65,8 @@
  * MIGRATE is committed with wave_mem_migrate()'s transaction; VICTIM
  * joins the prestaged victims (demoted under pressure, before the
  * application's list, by whichever thread relieves it); PREFETCH is
- * promoted when the rate limit and the tier's room allow. Each decision
+ * promoted when the rate limit and the tier's room allow, or aborted as
+ * busy after 8 agent ticks without them. Each decision
  * gets exactly one OUTCOME. A decision about a chunk the host does not
  * own is aborted (gone or invalid) and counted (agent_refused); a
  * malformed message is counted (agent_bad) and the agent is dropped.
