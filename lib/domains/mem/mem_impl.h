@@ -183,6 +183,9 @@ int mem_numa_check(const struct wave_mem *m, struct wave_error *err);
 int mem_numa_move(void *addr, size_t len, int node);
 /* The node of the page at @addr, or a negative error (-ENOENT: not present). */
 int mem_numa_node_of(const void *addr);
+/* Sets the memory policy of [@addr, @addr+@len) to prefer @node, or to
+ * the default for WAVE_MEM_NODE_ANY. Return: 0 or -errno. */
+int mem_numa_prefer(void *addr, size_t len, int node);
 
 /* ---- mem_txn.c, for the link ---- */
 /* Is @chunk one of @m's? WAVE_COMMITTED, or INVALID (a malformed id) or
