@@ -451,6 +451,9 @@ static void region_remove(struct wave_mem *m, struct mem_region *r)
 	mem_far_unregister(m, r);
 	if (!r->managed) /* the runtime's memory again; a memfd's goes */
 		(void)region_policy(m, r, false);
+	/* The agent's victims in it are answered now, not at the next
+	 * pressure, which may never come: the agent counts them in flight. */
+	mem_avictims_gone(m, r->id);
 	mem_link_region(m, r, false);
 	memmove(&m->regions[k], &m->regions[k + 1], (m->n_regions - k - 1) * sizeof(m->regions[0]));
 	m->n_regions--;
