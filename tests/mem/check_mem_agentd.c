@@ -11,9 +11,8 @@
  * host keeps writing on its fallback, a new daemon is resynced and places
  * the new hot set. Every byte of every chunk is checked at the end. A
  * second test has threads fault and write while the agent migrates, the
- * daemon killed with SIGKILL in the middle. No
- * timing is asserted: the test waits for conditions, and Check's timeout
- * only catches a hang.
+ * daemon killed with SIGKILL in the middle. No timing is asserted: the
+ * tests wait for conditions, and Check's timeout only catches a hang.
  */
 #include <errno.h>
 #include <fcntl.h>
