@@ -257,7 +257,12 @@ WAVE_API int wave_mem_region_opts_init(struct wave_mem_region_opts *opts);
  * the userfaultfd. The caller keeps owning it, and keeps it mapped
  * read-write (not mprotect'ed, remapped or unmapped) until
  * wave_mem_region_unregister() returns: a page it made unreadable would
- * read as zeros to a demotion.
+ * read as zeros to a demotion. When @opts' tier names a node, the range's
+ * memory policy is set to prefer that node (mbind(MPOL_PREFERRED), replacing
+ * the caller's, and the default again at unregistration), so that pages
+ * the kernel allocates for it later (a far chunk fetched back by the
+ * fault thread, a first touch) land there; a tier on WAVE_MEM_NODE_ANY
+ * leaves the policy alone.
  *
  * Return: 0; -EINVAL (@addr not aligned, @len zero or not a multiple of
  * the chunk size, a bad chunk size or tier, memory that is not private
