@@ -25,6 +25,8 @@
 
 #include <wave/wave.h>
 
+#include "bench_offcpu.h"
+
 /* ---- configuration ------------------------------------------------------ */
 
 #define BENCH_MAX_REPS 16
@@ -39,6 +41,7 @@ struct bench_cfg {
 	int host_cpu;         /* where the host side (and fi_pingpong client) runs */
 	int agent_cpu;        /* where the agent side (and fi_pingpong server) runs */
 	bool single_core;     /* both on one CPU: spin loops yield */
+	double max_offcpu;    /* runs that lost more (bench_offcpu.h) are left out */
 	bool json;
 	bool run_wave, run_fabric, run_uds, run_floor;
 };
@@ -67,6 +70,8 @@ struct bench_result {
 	struct bench_lat lat[BENCH_MAX_REPS];
 	unsigned n_tput;       /* runs per batch size in tput[][] */
 	double tput[BENCH_N_BATCHES][BENCH_MAX_REPS]; /* messages per second */
+	unsigned n_off;        /* runs in offcpu[] */
+	double offcpu[BENCH_MAX_REPS]; /* each run's off-CPU share (bench_offcpu.h) */
 	char note[160];        /* why a peer is missing, or how it was measured */
 };
 
@@ -124,6 +129,13 @@ int bench_spawn(int cpu, bench_child_fn fn, void *arg, pid_t *pid);
 /* Waits for @pid up to @timeout_ms (killing it then). Returns its exit
  * status (0 = success), or a negative errno (-ETIMEDOUT). */
 int bench_wait(pid_t pid, int timeout_ms);
+/* Starts watching one run's two processes and its CPUs (bench_offcpu.h). */
+void bench_watch_run(struct bench_watch *w, const struct bench_cfg *cfg, pid_t agent, pid_t host);
+/* Waits for a run's host process as bench_wait() does; when it exited
+ * cleanly, appends the run's off-CPU share to @offcpu[*n] (at most
+ * BENCH_MAX_REPS) before reaping it. */
+int bench_wait_run(pid_t host, int timeout_ms, const struct bench_watch *w, double *offcpu,
+		   unsigned *n);
 /* How long one run may take before its processes are taken for hung: a
  * generous bound (half a millisecond per round trip, as on a machine so
  * overloaded that both sides rarely run at once), to catch a dead peer

@@ -34,6 +34,10 @@ struct bench_agent_result {
 	struct bench_lat raw_lat[BENCH_MAX_REPS];
 	unsigned n_raw_tput;
 	double raw_tput[BENCH_N_BATCHES][BENCH_MAX_REPS];
+	/* Each run's off-CPU share (bench_offcpu.h), the larger of its two
+	 * hosts' phases. */
+	unsigned n_off;
+	double offcpu[BENCH_MAX_REPS];
 	char note[160];
 };
 

@@ -543,17 +543,27 @@ static int run_pair(struct run_side *s)
 	pid_t agent = -1, host = -1;
 	int stop_w = -1, ret, st;
 
+	struct bench_watch w;
+	double off[2] = { 0, 0 };
+	unsigned n_off = 0;
+
 	ret = start_agent(s, &agent, &stop_w);
 	if (ret == 0)
 		ret = bench_spawn(s->cfg->host_cpu, host_main, s, &host);
-	if (host > 0 && (st = bench_wait(host, run_timeout_ms(s->cfg))) != 0 && ret == 0)
+	bench_watch_run(&w, s->cfg, agent, host);
+	if (host > 0 && (st = bench_wait_run(host, run_timeout_ms(s->cfg), &w, off, &n_off)) != 0 &&
+	    ret == 0)
 		ret = st < 0 ? st : -EPROTO;
 	/* Then a host that is a bare channel end, on the same agent. */
 	host = -1;
 	if (ret == 0)
 		ret = bench_spawn(s->cfg->host_cpu, raw_main, s, &host);
-	if (host > 0 && (st = bench_wait(host, run_timeout_ms(s->cfg))) != 0 && ret == 0)
+	bench_watch_run(&w, s->cfg, agent, host);
+	if (host > 0 && (st = bench_wait_run(host, run_timeout_ms(s->cfg), &w, off, &n_off)) != 0 &&
+	    ret == 0)
 		ret = st < 0 ? st : -EPROTO;
+	if (ret == 0 && s->res->n_off < BENCH_MAX_REPS)
+		s->res->offcpu[s->res->n_off++] = off[0] > off[1] ? off[0] : off[1];
 	if (stop_w >= 0)
 		close(stop_w); /* the agent says goodbye and exits */
 	if (agent > 0) {

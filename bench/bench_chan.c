@@ -31,6 +31,10 @@ static void usage(FILE *f)
 		"  --only LIST     comma-separated subset of: wave,fabric,uds,floor\n"
 		"                  (default all; floor is a bare cache-line ping-pong)\n"
 		"  --clock KIND    tsc (default, when the TSC is invariant) or mono\n"
+		"  --max-offcpu P  leave out of the medians every run that lost more than\n"
+		"                  P%% of its time to other tasks or the hypervisor\n"
+		"                  (default 5; all runs are kept, and the figures marked\n"
+		"                  not conclusive, when every run lost more)\n"
 		"  --json          one JSON object per line per measurement\n"
 		"  --quick         small counts: a smoke test, not a measurement\n"
 		"  --help          this text\n"
@@ -65,7 +69,17 @@ static int parse_only(const char *list, struct bench_cfg *c)
 	return 0;
 }
 
-enum { OPT_ITERS = 256, OPT_REPS, OPT_TPUT, OPT_ONLY, OPT_CLOCK, OPT_JSON, OPT_QUICK, OPT_HELP };
+enum {
+	OPT_ITERS = 256,
+	OPT_REPS,
+	OPT_TPUT,
+	OPT_ONLY,
+	OPT_CLOCK,
+	OPT_MAX_OFFCPU,
+	OPT_JSON,
+	OPT_QUICK,
+	OPT_HELP
+};
 
 static const struct option long_opts[] = {
 	{ "iters", required_argument, NULL, OPT_ITERS },
@@ -73,6 +87,7 @@ static const struct option long_opts[] = {
 	{ "tput-ms", required_argument, NULL, OPT_TPUT },
 	{ "only", required_argument, NULL, OPT_ONLY },
 	{ "clock", required_argument, NULL, OPT_CLOCK },
+	{ "max-offcpu", required_argument, NULL, OPT_MAX_OFFCPU },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quick", no_argument, NULL, OPT_QUICK },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -86,7 +101,8 @@ static int parse_args(int argc, char **argv, struct bench_cfg *c, enum bench_clo
 	int o, ret = 0;
 
 	*c = (struct bench_cfg){ .iters = 200000, .reps = 5, .tput_ms = 300, .run_wave = true,
-				 .run_fabric = true, .run_uds = true, .run_floor = true };
+				 .run_fabric = true, .run_uds = true, .run_floor = true,
+				 .max_offcpu = BENCH_OFFCPU_MAX_DEFAULT };
 	*clk = BENCH_CLOCK_TSC;
 	while (ret == 0 && (o = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		switch (o) {
@@ -110,6 +126,9 @@ static int parse_args(int argc, char **argv, struct bench_cfg *c, enum bench_clo
 				*clk = optarg[0] == 't' ? BENCH_CLOCK_TSC : BENCH_CLOCK_MONO;
 			else
 				ret = -EINVAL;
+			break;
+		case OPT_MAX_OFFCPU:
+			ret = bench_offcpu_parse(optarg, &c->max_offcpu);
 			break;
 		case OPT_JSON:
 			c->json = true;

@@ -19,6 +19,7 @@
  * latency ratio is libwave's mean over fi_pingpong's.
  *
  *   wave-bench-fabric [--quick] [--iters N] [--msgs N] [--runs N] [--prov tcp|shm]
+ *                     [--max-offcpu P] [--json]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +37,8 @@
 #include <unistd.h>
 
 #include <wave/wave.h>
+
+#include "bench_offcpu.h"
 
 #define HOST_CPU 0
 #define AGENT_CPU 1
@@ -207,10 +210,14 @@ static double stream(struct wave_chan *ch, unsigned batch, uint64_t n)
 }
 
 /* Runs fi_pingpong server (CPU 1) and client (CPU 0); parses the client's
- * last line. Returns 0 with one-way usec and Mxfers/sec. */
-static int fi_pingpong(const char *prov, unsigned iters, double *usec, double *mxfers)
+ * last line. Returns 0 with one-way usec, Mxfers/sec and the run's off-CPU
+ * share (bench_offcpu.h). */
+static int fi_pingpong(const char *prov, unsigned iters, double *usec, double *mxfers,
+		       double *offcpu)
 {
 	char port[16], it[16], line[256], last[256] = "";
+	const int cpus[] = { HOST_CPU, AGENT_CPU };
+	struct bench_watch w;
 	int pfd[2], st;
 	pid_t srv, cli;
 	FILE *f;
@@ -218,6 +225,8 @@ static int fi_pingpong(const char *prov, unsigned iters, double *usec, double *m
 	snprintf(port, sizeof(port), "%d", free_port());
 	snprintf(it, sizeof(it), "%u", iters);
 	srv = fork();
+	if (srv < 0)
+		return -1;
 	if (srv == 0) {
 		pin(AGENT_CPU);
 		int dn = open("/dev/null", O_WRONLY);
@@ -231,8 +240,13 @@ static int fi_pingpong(const char *prov, unsigned iters, double *usec, double *m
 	for (int attempt = 0; attempt < 20; attempt++) {
 		usleep(200000);
 		if (pipe(pfd) != 0)
-			return -1;
+			break;
 		cli = fork();
+		if (cli < 0) {
+			close(pfd[0]);
+			close(pfd[1]);
+			break;
+		}
 		if (cli == 0) {
 			pin(HOST_CPU);
 			dup2(pfd[1], 1);
@@ -241,6 +255,7 @@ static int fi_pingpong(const char *prov, unsigned iters, double *usec, double *m
 			       "-I", it, "-P", port, "127.0.0.1", (char *)NULL);
 			_exit(127);
 		}
+		bench_watch_begin(&w, (const pid_t[]){ srv, cli }, 2, cpus, 2);
 		close(pfd[1]);
 		f = fdopen(pfd[0], "r");
 		while (f && fgets(line, sizeof(line), f))
@@ -248,9 +263,14 @@ static int fi_pingpong(const char *prov, unsigned iters, double *usec, double *m
 				snprintf(last, sizeof(last), "%s", line);
 		if (f)
 			fclose(f);
+		else
+			close(pfd[0]);
+		if (bench_wait_unreaped(cli, 60000) == 0)
+			*offcpu = bench_watch_end(&w);
 		waitpid(cli, &st, 0);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && last[0])
 			break;
+		last[0] = '\0';
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
 			break;
 	}
@@ -277,19 +297,29 @@ struct result {
 	double pp_us;    /* fi_pingpong one-way average, us */
 	double pp_mx;    /* fi_pingpong Mxfers/sec */
 	bool have_pp;
+	double offcpu;   /* the larger off-CPU share of the libwave and fi_pingpong runs */
 };
 
 static const unsigned batches[] = { 1, 8, 32 };
+
+static void stop_agent(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
 
 /* One run: libwave's channel, then fi_pingpong on the same provider, CPUs
  * and message size. */
 static int measure(const char *name, const char *prov, const char *uri, unsigned iters,
 		   uint64_t msgs, struct result *res)
 {
+	const int cpus[] = { HOST_CPU, AGENT_CPU };
 	struct wave_chan_opts o;
+	struct bench_watch w;
 	struct wave_chan *ch;
 	struct wave_msg q;
 	char ready[16];
+	double pp_off = 0;
 	int pfd[2], r, st;
 	pid_t pid;
 
@@ -299,6 +329,8 @@ static int measure(const char *name, const char *prov, const char *uri, unsigned
 	if (pipe(pfd) != 0)
 		return 1;
 	pid = fork();
+	if (pid < 0)
+		return 1;
 	if (pid == 0) {
 		dup2(pfd[1], 1);
 		close(pfd[0]);
@@ -310,33 +342,34 @@ static int measure(const char *name, const char *prov, const char *uri, unsigned
 		waitpid(pid, NULL, 0);
 		return 1;
 	}
+	close(pfd[0]);
 	pin(HOST_CPU);
 	if ((r = wave_chan_open(uri, &o, &ch)) < 0) {
 		fprintf(stderr, "%s: open: %s\n", name, wave_strerror(r));
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		stop_agent(pid);
 		return 1;
 	}
+	bench_watch_begin(&w, (const pid_t[]){ pid, 0 }, 2, cpus, 2);
 	if (pingpong(ch, iters / 10 + 100, iters, &res->lat) < 0) {
 		fprintf(stderr, "%s: ping-pong failed\n", name);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		stop_agent(pid);
 		return 1;
 	}
 	for (int i = 0; i < 3; i++)
 		if ((res->rate[i] = stream(ch, batches[i], msgs)) < 0) {
 			fprintf(stderr, "%s: stream failed\n", name);
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
+			stop_agent(pid);
 			return 1;
 		}
+	res->offcpu = bench_watch_end(&w);
 	memset(&q, 0, sizeof(q));
 	q.type = T_QUIT;
 	send1(ch, &q);
 	wave_chan_close(ch);
 	waitpid(pid, &st, 0);
-	close(pfd[0]);
-	res->have_pp = fi_pingpong(prov, iters, &res->pp_us, &res->pp_mx) == 0;
+	res->have_pp = fi_pingpong(prov, iters, &res->pp_us, &res->pp_mx, &pp_off) == 0;
+	if (pp_off > res->offcpu)
+		res->offcpu = pp_off;
 	return 0;
 }
 
@@ -354,105 +387,203 @@ static double median(double *v, int n)
 
 #define MAX_RUNS 32
 
-static int run(const char *name, const char *prov, unsigned iters, uint64_t msgs, int runs)
-{
-	struct result res[MAX_RUNS];
-	double col[MAX_RUNS], p50, p99, mean, rate[3], pp_us = 0, pp_mx = 0;
-	int n = 0, npp = 0;
-	char uri[128];
+struct opts {
+	unsigned iters;
+	uint64_t msgs;
+	int runs;
+	double max_offcpu;
+	bool json;
+};
 
-	printf("\n%s  (host CPU %d, agent CPU %d, 64-byte messages, %u ping-pongs and %llu "
-	       "streamed messages per batch size per run)\n",
-	       name, HOST_CPU, AGENT_CPU, iters, (unsigned long long)msgs);
-	printf("  %-4s %8s %8s %8s %10s | %9s %9s %9s %11s\n", "run", "p50 us", "p99 us",
-	       "mean us", "fi_pp us", "b1 Mmsg/s", "b8", "b32", "fi_pp Mx/s");
-	for (int k = 0; k < runs; k++) {
-		if (strcmp(prov, "shm") == 0)
-			snprintf(uri, sizeof(uri), "fabric://shm/bench%d_%d", (int)getpid(), k);
-		else
-			snprintf(uri, sizeof(uri), "fabric://tcp;ofi_rxm/127.0.0.1:%d", free_port());
-		if (measure(name, prov, uri, iters, msgs, &res[n]) != 0)
-			return 1;
-		struct result *r = &res[n++];
-		printf("  %-4d %8.2f %8.2f %8.2f %10.2f | %9.3f %9.3f %9.3f %11.3f\n", k + 1,
-		       r->lat.p50, r->lat.p99, r->lat.mean, r->have_pp ? r->pp_us : 0.0,
-		       r->rate[0] / 1e6, r->rate[1] / 1e6, r->rate[2] / 1e6,
-		       r->have_pp ? r->pp_mx : 0.0);
-		fflush(stdout);
-	}
-#define MED(expr, out)                          \
-	do {                                    \
-		for (int k = 0; k < n; k++)     \
-			col[k] = res[k].expr;   \
-		out = median(col, n);           \
+/* The medians over the runs @keep keeps. */
+struct medians {
+	double p50, p99, mean, rate[3], pp_us, pp_mx;
+	int n, npp;
+};
+
+static struct medians medians(const struct result *res, int n, const bool *keep)
+{
+	struct medians m = { 0 };
+	double col[MAX_RUNS];
+
+#define MED(expr, cond, out, count)                          \
+	do {                                                 \
+		int k_ = 0;                                  \
+		for (int k = 0; k < n; k++)                  \
+			if (keep[k] && (cond))               \
+				col[k_++] = res[k].expr;     \
+		out = k_ ? median(col, k_) : 0;              \
+		count = k_;                                  \
 	} while (0)
-	MED(lat.p50, p50);
-	MED(lat.p99, p99);
-	MED(lat.mean, mean);
+	MED(lat.p50, true, m.p50, m.n);
+	MED(lat.p99, true, m.p99, m.n);
+	MED(lat.mean, true, m.mean, m.n);
 	for (int b = 0; b < 3; b++)
-		MED(rate[b], rate[b]);
-	for (int k = 0; k < n; k++)
-		if (res[k].have_pp)
-			col[npp++] = res[k].pp_us;
-	if (npp) {
-		pp_us = median(col, npp);
-		npp = 0;
-		for (int k = 0; k < n; k++)
-			if (res[k].have_pp)
-				col[npp++] = res[k].pp_mx;
-		pp_mx = median(col, npp);
+		MED(rate[b], true, m.rate[b], m.n);
+	MED(pp_us, res[k].have_pp, m.pp_us, m.npp);
+	MED(pp_mx, res[k].have_pp, m.pp_mx, m.npp);
+#undef MED
+	return m;
+}
+
+static void print_run(const struct opts *o, const char *prov, int k, const struct result *r)
+{
+	if (o->json) {
+		printf("{\"provider\":\"%s\",\"run\":%d,\"p50_us\":%.3f,\"p99_us\":%.3f,"
+		       "\"mean_us\":%.3f,\"b1_msgs_per_s\":%.0f,\"b8_msgs_per_s\":%.0f,"
+		       "\"b32_msgs_per_s\":%.0f,\"fi_pingpong_us\":%.3f,\"fi_pingpong_mxfers\":%.3f,"
+		       "\"fi_pingpong\":%s,\"offcpu\":%.3f}\n",
+		       prov, k + 1, r->lat.p50, r->lat.p99, r->lat.mean, r->rate[0], r->rate[1],
+		       r->rate[2], r->pp_us, r->pp_mx, r->have_pp ? "true" : "false", r->offcpu);
+		return;
 	}
-	printf("  %-4s %8.2f %8.2f %8.2f %10.2f | %9.3f %9.3f %9.3f %11.3f\n", "med", p50, p99,
-	       mean, pp_us, rate[0] / 1e6, rate[1] / 1e6, rate[2] / 1e6, pp_mx);
-	if (!npp) {
+	printf("  %-4d %8.2f %8.2f %8.2f %10.2f | %9.3f %9.3f %9.3f %11.3f %6.1f\n", k + 1,
+	       r->lat.p50, r->lat.p99, r->lat.mean, r->have_pp ? r->pp_us : 0.0, r->rate[0] / 1e6,
+	       r->rate[1] / 1e6, r->rate[2] / 1e6, r->have_pp ? r->pp_mx : 0.0, 100 * r->offcpu);
+}
+
+static void print_summary(const struct opts *o, const char *prov, const struct medians *m,
+			  int runs, unsigned dropped, bool conclusive)
+{
+	double lat_ratio = m->npp ? m->mean / m->pp_us : 0;
+	double rate_ratio = m->npp && m->pp_mx > 0 ? m->rate[2] / 1e6 / m->pp_mx : 0;
+	const char *lat_v = !conclusive ? "not conclusive" : lat_ratio <= 1.15 ? "met" : "MISSED";
+	const char *rate_v = !conclusive ? "not conclusive" : rate_ratio >= 1 ? "met" : "MISSED";
+
+	if (o->json) {
+		printf("{\"provider\":\"%s\",\"summary\":\"median\",\"runs\":%d,\"runs_kept\":%d,"
+		       "\"conclusive\":%s,\"p50_us\":%.3f,\"p99_us\":%.3f,\"mean_us\":%.3f,"
+		       "\"b1_msgs_per_s\":%.0f,\"b8_msgs_per_s\":%.0f,\"b32_msgs_per_s\":%.0f,"
+		       "\"fi_pingpong_us\":%.3f,\"fi_pingpong_mxfers\":%.3f",
+		       prov, runs, m->n, conclusive ? "true" : "false", m->p50, m->p99, m->mean,
+		       m->rate[0], m->rate[1], m->rate[2], m->pp_us, m->pp_mx);
+		if (m->npp)
+			printf(",\"mean_over_fi_pingpong\":%.3f,\"b32_over_fi_pingpong\":%.3f",
+			       lat_ratio, rate_ratio);
+		printf("}\n");
+		return;
+	}
+	printf("  %-4s %8.2f %8.2f %8.2f %10.2f | %9.3f %9.3f %9.3f %11.3f\n", "med", m->p50, m->p99,
+	       m->mean, m->pp_us, m->rate[0] / 1e6, m->rate[1] / 1e6, m->rate[2] / 1e6, m->pp_mx);
+	if (conclusive)
+		printf("  medians of %d of %d runs: %u lost more than %.0f%% of their time off the CPU\n",
+		       m->n, runs, dropped, 100 * o->max_offcpu);
+	else
+		printf("  every run lost more than %.0f%% of its time off the CPU: the machine was "
+		       "disturbed, figures NOT CONCLUSIVE\n", 100 * o->max_offcpu);
+	if (!m->npp) {
 		printf("  fi_pingpong: could not run; no ratios\n");
-		return 0;
+		return;
 	}
 	/* fi_pingpong reports an average only: the like-for-like latency
 	 * ratio is mean / mean; p50 / mean is shown too. */
 	printf("  ratios (medians): latency mean/fi_pingpong %.2f (p50/fi_pingpong %.2f); "
 	       "batch-32 rate/fi_pingpong rate %.1f\n",
-	       mean / pp_us, p50 / pp_us, rate[2] / 1e6 / pp_mx);
+	       lat_ratio, m->p50 / m->pp_us, rate_ratio);
 	printf("  targets: latency <= 1.15x fi_pingpong: %s; batch-32 >= fi_pingpong rate: %s\n",
-	       mean / pp_us <= 1.15 ? "met" : "MISSED", rate[2] / 1e6 >= pp_mx ? "met" : "MISSED");
+	       lat_v, rate_v);
+}
+
+static int run(const struct opts *o, const char *name, const char *prov)
+{
+	struct result res[MAX_RUNS];
+	double share[MAX_RUNS];
+	bool keep[MAX_RUNS];
+	unsigned dropped;
+	char uri[128];
+
+	if (!o->json) {
+		printf("\n%s  (host CPU %d, agent CPU %d, 64-byte messages, %u ping-pongs and %llu "
+		       "streamed messages per batch size per run)\n",
+		       name, HOST_CPU, AGENT_CPU, o->iters, (unsigned long long)o->msgs);
+		printf("  %-4s %8s %8s %8s %10s | %9s %9s %9s %11s %6s\n", "run", "p50 us", "p99 us",
+		       "mean us", "fi_pp us", "b1 Mmsg/s", "b8", "b32", "fi_pp Mx/s", "off %");
+	}
+	for (int k = 0; k < o->runs; k++) {
+		if (strcmp(prov, "shm") == 0)
+			snprintf(uri, sizeof(uri), "fabric://shm/bench%d_%d", (int)getpid(), k);
+		else
+			snprintf(uri, sizeof(uri), "fabric://tcp;ofi_rxm/127.0.0.1:%d", free_port());
+		if (measure(name, prov, uri, o->iters, o->msgs, &res[k]) != 0)
+			return 1;
+		share[k] = res[k].offcpu;
+		print_run(o, prov, k, &res[k]);
+		fflush(stdout);
+	}
+	bool conclusive = bench_offcpu_select(share, (unsigned)o->runs, o->max_offcpu, keep,
+					      &dropped);
+	struct medians m = medians(res, o->runs, keep);
+	print_summary(o, prov, &m, o->runs, dropped, conclusive);
 	return 0;
+}
+
+static void usage(FILE *f, const char *argv0)
+{
+	fprintf(f,
+		"usage: %s [--quick] [--iters N] [--msgs N] [--runs N] [--prov tcp|shm]\n"
+		"          [--max-offcpu P] [--json]\n"
+		"  --max-offcpu P  leave out of the medians every run that lost more than P%%\n"
+		"                  of its time to other tasks or the hypervisor (default 5)\n"
+		"  --json          one JSON object per run and per provider's medians\n",
+		argv0);
+}
+
+static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
 }
 
 int main(int argc, char **argv)
 {
-	unsigned iters = 20000;
-	uint64_t msgs = 1000000;
+	struct opts o = { .iters = 20000, .msgs = 1000000, .runs = 1,
+			  .max_offcpu = BENCH_OFFCPU_MAX_DEFAULT };
 	const char *only = NULL;
-	int ret = 0, runs = 1;
+	uint64_t v;
+	int ret = 0;
 
 	for (int i = 1; i < argc; i++) {
+		bool ok = true, has = i + 1 < argc;
 		if (strcmp(argv[i], "--quick") == 0) {
-			iters = 2000;
-			msgs = 50000;
-		} else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) {
-			iters = (unsigned)atoi(argv[++i]);
-		} else if (strcmp(argv[i], "--msgs") == 0 && i + 1 < argc) {
-			msgs = strtoull(argv[++i], NULL, 10);
-		} else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
-			runs = atoi(argv[++i]);
-		} else if (strcmp(argv[i], "--prov") == 0 && i + 1 < argc) {
+			o.iters = 2000;
+			o.msgs = 50000;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			o.json = true;
+		} else if (strcmp(argv[i], "--iters") == 0 && has) {
+			ok = parse_u64(argv[++i], 100, 100000000, &v);
+			o.iters = (unsigned)v;
+		} else if (strcmp(argv[i], "--msgs") == 0 && has) {
+			ok = parse_u64(argv[++i], 1, UINT64_MAX / 2, &o.msgs);
+		} else if (strcmp(argv[i], "--runs") == 0 && has) {
+			ok = parse_u64(argv[++i], 1, MAX_RUNS, &v);
+			o.runs = (int)v;
+		} else if (strcmp(argv[i], "--max-offcpu") == 0 && has) {
+			ok = bench_offcpu_parse(argv[++i], &o.max_offcpu) == 0;
+		} else if (strcmp(argv[i], "--prov") == 0 && has &&
+			   (strcmp(argv[i + 1], "tcp") == 0 || strcmp(argv[i + 1], "shm") == 0)) {
 			only = argv[++i];
+		} else if (strcmp(argv[i], "--help") == 0) {
+			usage(stdout, argv[0]);
+			return 0;
 		} else {
-			fprintf(stderr,
-				"usage: %s [--quick] [--iters N] [--msgs N] [--runs N] [--prov tcp|shm]\n",
-				argv[0]);
+			ok = false;
+		}
+		if (!ok) {
+			fprintf(stderr, "%s: bad argument: %s\n", argv[0], argv[i]);
+			usage(stderr, argv[0]);
 			return 2;
 		}
 	}
-	if (iters < 100)
-		iters = 100;
-	if (runs < 1 || runs > MAX_RUNS) {
-		fprintf(stderr, "--runs: 1 to %d\n", MAX_RUNS);
-		return 2;
-	}
 	if (!only || strcmp(only, "tcp") == 0)
-		ret |= run("tcp;ofi_rxm over 127.0.0.1", "tcp;ofi_rxm", iters, msgs, runs);
+		ret |= run(&o, "tcp;ofi_rxm over 127.0.0.1", "tcp;ofi_rxm");
 	if (!only || strcmp(only, "shm") == 0)
-		ret |= run("shm provider", "shm", iters, msgs, runs);
+		ret |= run(&o, "shm provider", "shm");
 	return ret;
 }

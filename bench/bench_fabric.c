@@ -200,8 +200,9 @@ static int start_server(struct tool_run *t, pid_t *server)
 	return ret;
 }
 
-/* One run of the pair. Returns 0 and the one-way mean, or an error. */
-static int tool_once(struct tool_run *t, double *one_way_ns)
+/* One run of the pair. Returns 0, the one-way mean and the run's off-CPU
+ * share, or an error. */
+static int tool_once(struct tool_run *t, double *one_way_ns, double *offcpu)
 {
 	char *argv[] = { TOOL, "-p", "shm", "-e", "rdm", "-S", "64", "-I", t->iters,
 			 "-P", t->port, "127.0.0.1", NULL };
@@ -219,10 +220,14 @@ static int tool_once(struct tool_run *t, double *one_way_ns)
 	if (ret == 0)
 		ret = spawn_tool(t->cfg->host_cpu, argv, pfd[1], &client);
 	close(pfd[1]);
+	struct bench_watch w;
+	bench_watch_run(&w, t->cfg, server, client);
 	if (ret == 0)
 		ret = read_all(pfd[0], t->out, sizeof(t->out), timeout);
 	close(pfd[0]);
-	if (client > 0 && (st = bench_wait(client, ret == 0 ? timeout : 1)) != 0 && ret == 0)
+	unsigned n_off = 0;
+	if (client > 0 && (st = bench_wait_run(client, ret == 0 ? timeout : 1, &w, offcpu,
+						&n_off)) != 0 && ret == 0)
 		ret = st < 0 ? st : -(1000 + st);
 	if (server > 0 && (st = bench_wait(server, ret == 0 ? START_TIMEOUT_MS : 1)) != 0 && ret == 0)
 		ret = st < 0 ? st : -(1000 + st);
@@ -247,7 +252,7 @@ static void describe_failure(struct bench_result *res, int err, const char *out)
 int bench_fabric_run(const struct bench_cfg *cfg, struct bench_result *res)
 {
 	struct tool_run *t;
-	double ns = 0;
+	double ns = 0, off = 0;
 	int ret;
 
 	res->have_pct = res->have_tput = false;
@@ -260,9 +265,10 @@ int bench_fabric_run(const struct bench_cfg *cfg, struct bench_result *res)
 		return -ENOMEM;
 	t->cfg = cfg;
 	snprintf(t->iters, sizeof(t->iters), "%u", cfg->iters);
-	ret = tool_once(t, &ns);
+	ret = tool_once(t, &ns, &off);
 	if (ret == 0) {
 		res->lat[res->n_lat++] = (struct bench_lat){ 0, 0, 0, 0, ns };
+		res->offcpu[res->n_off++] = off;
 		snprintf(res->note, sizeof(res->note),
 			 "mean only: usec/xfer = elapsed/(2 x iters), i.e. round trip / 2");
 	} else {

@@ -101,7 +101,10 @@ int bench_floor_run(const struct bench_cfg *cfg, struct bench_result *res)
 	ret = bench_spawn(cfg->agent_cpu, floor_agent, &f, &agent);
 	if (ret == 0) {
 		ret = bench_spawn(cfg->host_cpu, floor_host, &f, &host);
-		if (ret == 0 && (st = bench_wait(host, bench_run_timeout_ms(cfg))) != 0)
+		struct bench_watch w;
+		bench_watch_run(&w, cfg, agent, host);
+		if (ret == 0 && (st = bench_wait_run(host, bench_run_timeout_ms(cfg), &w, res->offcpu,
+						     &res->n_off)) != 0)
 			ret = st < 0 ? st : -EPROTO;
 		st = bench_wait(agent, ret == 0 ? 10000 : 1);
 		if (st != 0 && ret == 0)

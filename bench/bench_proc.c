@@ -99,6 +99,29 @@ int bench_wait(pid_t pid, int timeout_ms)
 	return 128 + WTERMSIG(status);
 }
 
+void bench_watch_run(struct bench_watch *w, const struct bench_cfg *cfg, pid_t agent, pid_t host)
+{
+	const pid_t pids[] = { agent, host };
+	const int cpus[] = { cfg->host_cpu, cfg->agent_cpu };
+
+	bench_watch_begin(w, pids, 2, cpus, cfg->single_core ? 1 : 2);
+}
+
+int bench_wait_run(pid_t host, int timeout_ms, const struct bench_watch *w, double *offcpu,
+		   unsigned *n)
+{
+	int ret = bench_wait_unreaped(host, timeout_ms);
+
+	if (ret == 0) {
+		double share = bench_watch_end(w);
+		ret = bench_wait(host, 0);
+		if (ret == 0 && *n < BENCH_MAX_REPS)
+			offcpu[(*n)++] = share;
+		return ret;
+	}
+	return ret == -ETIMEDOUT ? bench_wait(host, 0) : ret;
+}
+
 int bench_run_timeout_ms(const struct bench_cfg *cfg)
 {
 	uint64_t rtts = (uint64_t)cfg->warmup + 2 * (uint64_t)cfg->iters;

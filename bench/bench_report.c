@@ -28,29 +28,64 @@ static const struct row rows[BENCH_N_TRANSPORTS] = {
 	[BENCH_T_FLOOR] = { "bare cache line (floor)", "cache_line_floor" },
 };
 
-/* The medians of one transport, or have_* false when it has none. */
+/* The medians of one transport over its undisturbed runs, or have_* false
+ * when it has none. */
 struct summary {
 	bool have_lat, have_pct, have_tput;
 	struct bench_lat lat;
 	double tput[BENCH_N_BATCHES];
+	unsigned runs, dropped; /* runs measured; left out as disturbed */
+	bool conclusive;        /* false: every run was disturbed, all are used */
+	double max_offcpu;      /* the largest off-CPU share of a run */
 };
+
+/* Which runs of @res count: those that lost at most the threshold. A run
+ * without an off-CPU figure (fewer figures than runs) counts. */
+static bool runs_kept(const struct bench_report *r, const struct bench_result *res, bool *keep,
+		      unsigned *dropped)
+{
+	unsigned n = res->n_lat > res->n_tput ? res->n_lat : res->n_tput;
+
+	if (res->n_off < n) {
+		for (unsigned i = 0; i < n; i++)
+			keep[i] = true;
+		*dropped = 0;
+		return true;
+	}
+	return bench_offcpu_select(res->offcpu, n, r->cfg->max_offcpu, keep, dropped);
+}
 
 static struct summary summarize(const struct bench_report *r, int t)
 {
 	struct summary s;
 	const struct bench_result *res = r->res[t];
+	struct bench_lat lat[BENCH_MAX_REPS];
+	bool keep[BENCH_MAX_REPS];
+	unsigned k = 0;
 
 	memset(&s, 0, sizeof(s));
 	if (!r->ran[t] || !res || !res->ok)
 		return s;
-	s.have_lat = res->n_lat > 0;
+	s.conclusive = runs_kept(r, res, keep, &s.dropped);
+	s.runs = res->n_lat;
+	for (unsigned i = 0; i < res->n_off; i++)
+		if (res->offcpu[i] > s.max_offcpu)
+			s.max_offcpu = res->offcpu[i];
+	for (unsigned i = 0; i < res->n_lat; i++)
+		if (keep[i])
+			lat[k++] = res->lat[i];
+	s.have_lat = k > 0;
 	s.have_pct = s.have_lat && res->have_pct;
-	s.lat = bench_lat_median(res->lat, res->n_lat);
+	if (s.have_lat)
+		s.lat = bench_lat_median(lat, k);
 	s.have_tput = res->have_tput && res->n_tput > 0;
 	for (int b = 0; s.have_tput && b < BENCH_N_BATCHES; b++) {
 		double v[BENCH_MAX_REPS];
-		memcpy(v, res->tput[b], sizeof(v[0]) * res->n_tput);
-		s.tput[b] = bench_median(v, res->n_tput);
+		k = 0;
+		for (unsigned i = 0; i < res->n_tput; i++)
+			if (keep[i])
+				v[k++] = res->tput[b][i];
+		s.tput[b] = k ? bench_median(v, k) : 0;
 	}
 	return s;
 }
@@ -86,8 +121,10 @@ static void json_transport(const struct bench_report *r, int t, const struct sum
 	if (s->have_pct)
 		printf("\"p50_ns\":%.1f,\"p99_ns\":%.1f,\"p999_ns\":%.1f,\"mean_ns\":%.1f,",
 		       s->lat.p50, s->lat.p99, s->lat.p999, s->lat.mean);
-	printf("\"loop_mean_ns\":%.1f,\"runs\":%u,\"round_trips_per_run\":%u,\"note\":",
-	       s->lat.loop_mean, res->n_lat, r->cfg->iters);
+	printf("\"loop_mean_ns\":%.1f,\"runs\":%u,\"runs_disturbed\":%u,\"max_offcpu\":%.3f,"
+	       "\"conclusive\":%s,\"round_trips_per_run\":%u,\"note\":",
+	       s->lat.loop_mean, s->runs, s->dropped, s->max_offcpu,
+	       s->conclusive ? "true" : "false", r->cfg->iters);
 	bench_json_string(res->note);
 	printf("}\n");
 	for (int b = 0; s->have_tput && b < BENCH_N_BATCHES; b++)
@@ -157,6 +194,25 @@ static void table_header(const struct bench_report *r)
 	       "p99.9 ns", "mean ns", "loop ns", "B=1 msg/s", "B=8 msg/s", "B=32 msg/s");
 }
 
+/* How many runs the machine disturbed, and whether what is left means
+ * anything. */
+static void disturbance(const struct bench_report *r, const struct summary *s)
+{
+	printf("off-CPU: runs that lost more than %.0f%% of their time to other tasks or the "
+	       "hypervisor are left out\n", 100 * r->cfg->max_offcpu);
+	for (int t = 0; t < BENCH_N_TRANSPORTS; t++) {
+		if (!r->ran[t] || !s[t].runs)
+			continue;
+		if (s[t].conclusive)
+			printf("  %-28s %u of %u runs left out (largest loss %.1f%%)\n", rows[t].label,
+			       s[t].dropped, s[t].runs, 100 * s[t].max_offcpu);
+		else
+			printf("  %-28s all %u runs lost more (largest loss %.1f%%): the machine was "
+			       "disturbed, figures NOT CONCLUSIVE\n", rows[t].label, s[t].runs,
+			       100 * s[t].max_offcpu);
+	}
+}
+
 /* ---- ratios and targets ------------------------------------------------------ */
 
 /* One figure of every run of one transport: a latency field or a rate. */
@@ -195,11 +251,17 @@ static bool per_round(const struct bench_report *r, struct fig num, struct fig d
 {
 	unsigned n = fig_runs(r, num) < fig_runs(r, den) ? fig_runs(r, num) : fig_runs(r, den);
 	double v[BENCH_MAX_REPS];
-	unsigned k = 0;
+	bool keep_num[BENCH_MAX_REPS], keep_den[BENCH_MAX_REPS];
+	unsigned k = 0, dropped;
 
 	if (!r->res[num.t]->ok || !r->res[den.t]->ok)
 		return false;
+	/* A round counts when neither figure of it was disturbed. */
+	runs_kept(r, r->res[num.t], keep_num, &dropped);
+	runs_kept(r, r->res[den.t], keep_den, &dropped);
 	for (unsigned i = 0; i < n; i++) {
+		if (!keep_num[i] || !keep_den[i])
+			continue;
 		double a = fig_value(r, num, i), b = fig_value(r, den, i);
 		if (diff)
 			v[k++] = a - b;
@@ -225,14 +287,18 @@ static void ratio(const struct bench_report *r, const char *key, const char *tex
 		printf("  %-58s = %6.1fx\n", text, v);
 }
 
-static void target(const struct bench_report *r, const char *key, const char *text,
-		   double value, const char *unit, bool met)
+/* A target judged on figures of @s (not judged when they are not
+ * conclusive). */
+static void target(const struct bench_report *r, const struct summary *s, const char *key,
+		   const char *text, double value, const char *unit, bool met)
 {
 	if (r->cfg->json)
-		printf("{\"metric\":\"target\",\"name\":\"%s\",\"value\":%.2f,\"met\":%s}\n", key,
-		       value, met ? "true" : "false");
+		printf("{\"metric\":\"target\",\"name\":\"%s\",\"value\":%.2f,\"met\":%s,"
+		       "\"conclusive\":%s}\n", key, value, met ? "true" : "false",
+		       s->conclusive ? "true" : "false");
 	else
-		printf("  %-50s %8.1f %-3s  %s\n", text, value, unit, met ? "met" : "MISSED");
+		printf("  %-50s %8.1f %-3s  %s\n", text, value, unit,
+		       !s->conclusive ? "not conclusive" : met ? "met" : "MISSED");
 }
 
 static void ratios_latency(const struct bench_report *r)
@@ -288,18 +354,18 @@ static void targets(const struct bench_report *r, const struct summary *s)
 		return;
 	if (!r->cfg->json)
 		printf("\ntargets:\n");
-	target(r, "libwave_p50_ns_le_150", "libwave one-way p50 <= 150 ns", w->lat.p50, "ns",
+	target(r, w, "libwave_p50_ns_le_150", "libwave one-way p50 <= 150 ns", w->lat.p50, "ns",
 	       w->lat.p50 <= TARGET_P50_NS);
 	/* fi_pingpong has only a whole-loop mean: compare like with like. */
 	if (per_round(r, LAT(BENCH_T_FABRIC, loop_mean), LAT(BENCH_T_WAVE, loop_mean), false, &x))
-		target(r, "fi_pingpong_loop/libwave_loop_ge_6",
+		target(r, w, "fi_pingpong_loop/libwave_loop_ge_6",
 		       "libwave >= 6x lower than fi_pingpong (loop means)", x, "x",
 		       x >= TARGET_VS_FABRIC);
 	else if (!r->cfg->json)
 		printf("  %-50s %s\n", "libwave >= 6x lower than fi_pingpong",
 		       "not measured (fi_pingpong not available)");
 	if (w->have_tput)
-		target(r, "libwave_b32_msgs_per_s_ge_30M", "libwave >= 30 M msgs/s at B=32",
+		target(r, w, "libwave_b32_msgs_per_s_ge_30M", "libwave >= 30 M msgs/s at B=32",
 		       w->tput[2] / 1e6, "M/s", w->tput[2] >= TARGET_B32_MSGS);
 }
 
@@ -323,6 +389,7 @@ void bench_report_print(const struct bench_report *r)
 		for (int t = 0; t < BENCH_N_TRANSPORTS; t++)
 			if (r->ran[t])
 				table_row(r, t, &s[t]);
+		disturbance(r, s);
 		if (r->ran[BENCH_T_FABRIC] && s[BENCH_T_FABRIC].have_lat)
 			printf("fi_pingpong prints only an average, usec/xfer = elapsed / (2 x "
 			       "iterations):\n  already one way (round trip / 2), and a loop mean\n");

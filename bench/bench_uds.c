@@ -123,7 +123,10 @@ int bench_uds_run(const struct bench_cfg *cfg, struct bench_result *res)
 	/* Only the children hold the ends now: a dead one gives its peer EOF. */
 	close(sv[0]);
 	close(sv[1]);
-	if (host > 0 && (st = bench_wait(host, bench_run_timeout_ms(cfg))) != 0)
+	struct bench_watch w;
+	bench_watch_run(&w, cfg, agent, host);
+	if (host > 0 &&
+	    (st = bench_wait_run(host, bench_run_timeout_ms(cfg), &w, res->offcpu, &res->n_off)) != 0)
 		ret = st < 0 ? st : -EPROTO;
 	if (agent > 0) {
 		st = bench_wait(agent, ret == 0 ? 10000 : 1);

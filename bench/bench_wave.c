@@ -106,7 +106,10 @@ static int run_pair(struct wave_side *s)
 	close(pfd[0]);
 	if (ret == 0)
 		ret = bench_spawn(s->cfg->host_cpu, host_main, s, &host);
-	if (host > 0 && (st = bench_wait(host, bench_run_timeout_ms(s->cfg))) != 0 && ret == 0)
+	struct bench_watch w;
+	bench_watch_run(&w, s->cfg, agent, host);
+	if (host > 0 && (st = bench_wait_run(host, bench_run_timeout_ms(s->cfg), &w, s->res->offcpu,
+					     &s->res->n_off)) != 0 && ret == 0)
 		ret = st < 0 ? st : -EPROTO;
 	st = bench_wait(agent, ret == 0 ? SETUP_TIMEOUT_MS : 1);
 	if (st != 0 && ret == 0)

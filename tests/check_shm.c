@@ -120,6 +120,50 @@ START_TEST(socket_is_owner_only_and_removed_on_close)
 }
 END_TEST
 
+/* A listener that admits another user opens its socket to everyone and
+ * lets the uid check decide; as root, that user really gets in. */
+START_TEST(socket_opens_to_allowed_uids)
+{
+	char dir[64], uri[128], path[128];
+	uid_t allow[2] = { geteuid(), 65534 };
+	struct wave_chan_opts o;
+	struct acceptor ac;
+	struct stat st;
+	int status;
+	pid_t pid;
+
+	tmpdir_make(dir);
+	ck_assert_int_eq(chmod(dir, 0711), 0);
+	wave_chan_opts_init(&o);
+	o.allow_uids = allow;
+	o.n_allow_uids = 2;
+	struct wave_chan_listener *l = listen_in(dir, &o, uri, sizeof(uri));
+	snprintf(path, sizeof(path), "%s/agent.sock", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0666);
+	if (geteuid() == 0) {
+		accept_start(&ac, l);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct wave_chan *h = NULL;
+			if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+				_exit(2);
+			_exit(wave_chan_open(uri, NULL, &h) == 0 ? 0 : 1);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "uid 65534 could not open: status %d", status);
+		ck_assert_int_eq(accept_finish(&ac), 0);
+	} else {
+		printf("socket_opens_to_allowed_uids: not root, the connection as another user "
+		       "is not tried\n");
+	}
+	wave_chan_listener_close(l);
+	tmpdir_rm(dir);
+}
+END_TEST
+
 START_TEST(stale_socket_replaced_live_one_kept)
 {
 	char dir[64], uri[128], path[128];
@@ -836,6 +880,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, refuses_uid_not_allowed);
 	tcase_add_test(tc, socket_is_owner_only_and_removed_on_close);
+	tcase_add_test(tc, socket_opens_to_allowed_uids);
 	tcase_add_test(tc, stale_socket_replaced_live_one_kept);
 	tcase_add_test(tc, refuses_hostile_hellos);
 	tcase_add_test(tc, empty_datagram_fds_are_closed);

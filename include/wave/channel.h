@@ -14,8 +14,10 @@
  *
  *   shm:///path/to/agent.sock
  *       Shared memory on one machine. The agent listens on a Unix socket
- *       (created mode 0600; the peer's uid is checked against an allow list,
- *       by default the agent's own uid). The host creates the channel memory
+ *       (the peer's uid is checked against an allow list, by default the
+ *       agent's own uid; the socket is created mode 0600, or 0666 when the
+ *       list names another user, who must also be able to reach the
+ *       socket's directory). The host creates the channel memory
  *       (a sealed memfd) and passes it over the socket with two eventfd
  *       doorbells. The socket stays open: when either process dies, the other
  *       sees WAVE_ECLOSED.
@@ -174,7 +176,10 @@ enum wave_role {
  *               (default 5000; -1 waits for ever).
  * @allow_uids, @n_allow_uids:
  *               listener only: the uids that may connect. NULL/0 (default)
- *               allows only the listener's own effective uid.
+ *               allows only the listener's own effective uid. An shm://
+ *               socket is mode 0600 when only that uid is allowed, else
+ *               0666: the uid check at accept, on the kernel's credentials
+ *               of the peer, is what admits or refuses.
  * @max_slots:   listener only: the largest ring a host may ask for
  *               (default WAVE_CHAN_MAX_SLOTS).
  * @token:       fabric:// only: an access token, a NUL-terminated string of

@@ -177,6 +177,15 @@ static void watch_listen_fd(struct shm_listener *l, bool on)
 		l->fd_watched = on;
 }
 
+/* Whether the allow list admits no one but the listener's own user. */
+static bool owner_only(const struct shm_listener *l)
+{
+	for (size_t i = 0; i < l->n_allow; i++)
+		if (l->allow[i] != geteuid())
+			return false;
+	return true;
+}
+
 static int shm_listen(const char *path, const struct wave_chan_opts *o,
 		      struct wave_chan_listener **out)
 {
@@ -212,9 +221,11 @@ static int shm_listen(const char *path, const struct wave_chan_opts *o,
 	}
 	if ((ret = wave_unix_bind(l->fd, &l->addr)) < 0)
 		goto err_fd;
-	/* Owner only; a peer that slips in before the chmod still faces the
-	 * uid check at accept. */
-	if (chmod(path, 0600) < 0 || lstat(path, &st) < 0 || listen(l->fd, 64) < 0) {
+	/* Owner only, unless the allow list names other users: then anyone
+	 * may connect and the uid check at accept (the kernel's SO_PEERCRED)
+	 * decides. A peer that slips in before the chmod faces that check too. */
+	if (chmod(path, owner_only(l) ? 0600 : 0666) < 0 || lstat(path, &st) < 0 ||
+	    listen(l->fd, 64) < 0) {
 		ret = -errno;
 		unlink(path);
 		goto err_fd;

@@ -313,6 +313,48 @@ START_TEST(fifo_agent_killed_and_restarted)
 }
 END_TEST
 
+/*
+ * The daemon killed again and again with tasks in flight: on odd rounds as
+ * soon as it is started (it may die before, during or after the host's
+ * handshake and resync), on even rounds once it decides. Every task still
+ * runs to its end exactly once, and the host ends with none left over.
+ */
+START_TEST(agent_kill_loop)
+{
+	enum { ROUNDS = 12, PER_ROUND = 150 };
+	struct wave_sched_host_stats st;
+	struct taskpool *p;
+	struct env e;
+	unsigned next = 1;
+
+	setup(2);
+	env_init(&e, "sched_fifo", "{\"prestage\": true}");
+	daemon_start(&e);
+	p = pool_start(&e, 2, 0);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		if (r % 2 == 0)
+			wait_mode(p, WAVE_HOST_AGENT);
+		submit(p, next, next + PER_ROUND - 1);
+		next += PER_ROUND;
+		daemon_kill(&e, SIGKILL);
+		daemon_start(&e);
+	}
+	wait_mode(p, WAVE_HOST_AGENT);
+	submit(p, next, next + PER_ROUND - 1);
+	next += PER_ROUND;
+	taskpool_wait(p);
+	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), &st), 0);
+	taskpool_destroy(p);
+	check_all(next - 1);
+	ck_assert_uint_ge(st.fallbacks, ROUNDS / 2);
+	ck_assert_uint_eq(st.committed + st.fallback_runs, (uint64_t)(next - 1) * 2);
+	ck_assert_uint_eq(st.bad_decisions, 0);
+	ck_assert_uint_eq(st.tasks, 0);
+	env_fini(&e);
+	cleanup();
+}
+END_TEST
+
 /* A time-slice policy with prestaging: preemptions happen (tasks spin
  * until told to yield), and still every task runs to the end once. */
 START_TEST(shinjuku_preempts)
@@ -520,6 +562,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, fifo_every_task_once);
 	tcase_add_test(tc, fifo_prestaged);
 	tcase_add_test(tc, fifo_agent_killed_and_restarted);
+	tcase_add_test(tc, agent_kill_loop);
 	tcase_add_test(tc, hot_swap_under_load);
 	tcase_add_test(tc, on_host_agent_stats);
 	tcase_add_test(tc, shinjuku_preempts);
