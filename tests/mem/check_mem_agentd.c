@@ -300,9 +300,12 @@ static void *work(void *arg)
 				atomic_fetch_add(&w->bad, 1);
 			w->reads++;
 		}
-		hot = (uint32_t)((w->writes + w->reads) / 4096 % (NCH / THREADS));
-		for (unsigned k = 0; k < 4; k++)
-			a[k] = w->x->p + (size_t)(((hot + k) % (NCH / THREADS)) * THREADS + w->k) * CS;
+		hot = (uint32_t)((w->writes + w->reads) / 4096);
+		for (unsigned k = 0; k < 4; k++) {
+			uint32_t c = (hot + k) % (NCH / THREADS) * THREADS + w->k;
+
+			a[k] = w->x->p + (size_t)c * CS;
+		}
 		ck_assert_int_eq(wave_mem_report_access(w->x->m, a, 4), 4);
 	}
 	return NULL;
