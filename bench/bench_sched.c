@@ -63,6 +63,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: wave-bench-sched [options]\n"
 		"       wave-bench-sched switch [options]   (switch latency: switch --help)\n"
+		"       wave-bench-sched preempt [options]  (managed threads' slices: preempt --help)\n"
 		"\n"
 		"Runs a bimodal, open-loop Poisson request workload on one worker CPU\n"
 		"under each scheduling mode, at each offered load, and prints\n"
@@ -470,6 +471,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "switch") == 0)
 		return bswitch_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "preempt") == 0)
+		return bpreempt_main(argc - 1, argv + 1);
 	for (size_t m = 0; m < N_MODES; m++)
 		a.want[m] = true;
 	a.want_policy[1] = true; /* shinjuku */

@@ -66,6 +66,10 @@ void bsched_agent_stop(struct agent_run *ar, bool failed);
 
 /* Pins the calling thread to @cpu. Returns 0 or -errno. */
 int bsched_pin(int cpu);
+/* Polls @s until its agent is in control (at most a minute): 0 or
+ * -ETIMEDOUT. */
+struct wave_sched;
+int bsched_wait_for_agent(struct wave_sched *s);
 /* A generous bound on one run (the work at full speed, ten times over, plus
  * ten seconds): only to catch a hang, never to judge a result. */
 uint64_t bsched_run_timeout_ns(const struct bsched_opts *o, const struct load *l);
@@ -77,5 +81,7 @@ int bsched_run_wave(const struct bsched_opts *o, const struct bsched_mode *m, st
 
 /* `wave-bench-sched switch ...` (bench_switch.c): @argv[0] is "switch". */
 int bswitch_main(int argc, char **argv);
+/* `wave-bench-sched preempt ...` (bench_preempt.c): @argv[0] is "preempt". */
+int bpreempt_main(int argc, char **argv);
 
 #endif /* WAVE_BENCH_SCHED_H */

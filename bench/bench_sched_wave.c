@@ -259,10 +259,11 @@ static int host_loop(struct host_run *h, uint64_t deadline)
 	return h->err;
 }
 
-/* Waits until the agent has taken control (it may still be starting). */
-static int wait_for_agent(struct wave_sched *s)
+int bsched_wait_for_agent(struct wave_sched *s)
 {
-	uint64_t deadline = load_now_ns() + 5000000000ull;
+	/* Generous: a loaded machine (or a sanitizer build) may take seconds
+	 * to start the daemon and load its plugin. */
+	uint64_t deadline = load_now_ns() + 60000000000ull;
 
 	while (wave_sched_mode(s) != WAVE_HOST_AGENT) {
 		if (load_now_ns() > deadline)
@@ -299,7 +300,7 @@ static int host_run(const struct bsched_opts *o, const struct bsched_mode *m, co
 		fprintf(stderr, "wave-bench-sched: %s: %s\n", wave_strerror(ret), err.text);
 		return ret;
 	}
-	if ((ret = wait_for_agent(h.s)) == 0) {
+	if ((ret = bsched_wait_for_agent(h.s)) == 0) {
 		l->start_ns = load_now_ns() + 1000000; /* 1 ms to settle */
 		ret = host_loop(&h, load_now_ns() + bsched_run_timeout_ns(o, l));
 	}

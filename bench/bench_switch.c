@@ -41,6 +41,7 @@
 
 #include <wave/wave.h>
 
+#include "bench_offcpu.h"
 #include "bench_sched.h"
 
 #define MAX_RUNS 9
@@ -63,11 +64,13 @@ struct sw_run {
 	double p50_ns, p99_ns;
 	double prestaged, mailboxed; /* shares of the switches, 0..1 */
 	unsigned stalls;
+	double offcpu; /* the run's off-CPU share (bench_offcpu.h) */
 };
 
 struct sw_args {
 	struct bsched_opts o;
 	unsigned switches, runs, run_us;
+	double max_offcpu; /* runs that lost more are left out */
 	bool quick;
 	const char *only; /* comma-separated mode names, or NULL */
 };
@@ -258,18 +261,6 @@ static int switch_loop(struct wave_sched *s, const struct sw_args *a, uint64_t *
 	return 0;
 }
 
-static int wait_for_agent(struct wave_sched *s)
-{
-	uint64_t deadline = load_now_ns() + 5000000000ull;
-
-	while (wave_sched_mode(s) != WAVE_HOST_AGENT) {
-		if (load_now_ns() > deadline)
-			return -ETIMEDOUT;
-		(void)wave_sched_poll(s, WAVE_US(1000));
-	}
-	return 0;
-}
-
 static int run_wave(const struct sw_args *a, const struct sw_mode *m, const char *uri,
 		    uint64_t *lat, unsigned warm, struct sw_run *r)
 {
@@ -298,7 +289,7 @@ static int run_wave(const struct sw_args *a, const struct sw_mode *m, const char
 		return ret;
 	}
 	if (uri)
-		ret = wait_for_agent(s);
+		ret = bsched_wait_for_agent(s);
 	if (ret == 0)
 		ret = switch_loop(s, a, lat, warm, &prestaged);
 	if (ret == 0 && wave_sched_host_stats(s, &st) == 0) {
@@ -322,11 +313,18 @@ static int run_mode(const struct sw_args *a, const struct sw_mode *m, struct sw_
 	unsigned warm = a->switches / 10 + 100;
 	uint64_t *lat = calloc(warm + a->switches, sizeof(*lat));
 	struct bsched_mode bm = { m->name, m->what, m->place, m->delay_ns, m->prestage };
+	const int cpus[] = { a->o.worker_cpu, a->o.agent_cpu };
+	const pid_t self = getpid();
+	struct bench_watch w;
 	struct agent_run ar;
 	int ret;
 
 	if (!lat)
 		return -ENOMEM;
+	/* This process's threads (the tasks, the host, an on-host agent) and
+	 * the hypervisor's steal on both CPUs: an offloaded agent's own
+	 * losses show as stalls. */
+	bench_watch_begin(&w, &self, 1, cpus, a->o.agent_cpu == a->o.worker_cpu ? 1 : 2);
 	if (m->kind == SW_LINUX) {
 		ret = run_linux(a, lat, warm, r);
 	} else if (m->kind == SW_LOCAL) {
@@ -335,6 +333,7 @@ static int run_mode(const struct sw_args *a, const struct sw_mode *m, struct sw_
 		ret = run_wave(a, m, ar.uri, lat, warm, r);
 		bsched_agent_stop(&ar, ret < 0);
 	}
+	r->offcpu = bench_watch_end(&w);
 	free(lat);
 	return ret;
 }
@@ -358,28 +357,40 @@ static double median_of(const struct sw_run *runs, unsigned n, size_t off)
 
 #define MED(runs, n, field) median_of(runs, n, offsetof(struct sw_run, field))
 
-static void print_mode(const struct sw_args *a, const struct sw_mode *m, const struct sw_run *runs,
-		       unsigned n)
+static void print_mode(const struct sw_args *a, const struct sw_mode *m, const struct sw_run *all,
+		       unsigned n_all)
 {
-	unsigned stalls = 0;
+	unsigned stalls = 0, n = 0, dropped;
 	const char *ps = m->kind != SW_AGENT ? "-" : m->prestage ? "on" : "off";
 	const char *mb = m->kind != SW_AGENT ? "-" : m->mbox ? "on" : "off";
+	double share[MAX_RUNS];
+	struct sw_run runs[MAX_RUNS];
+	bool keep[MAX_RUNS];
 
-	for (unsigned i = 0; i < n; i++)
-		stalls += runs[i].stalls;
+	for (unsigned i = 0; i < n_all; i++) {
+		stalls += all[i].stalls;
+		share[i] = all[i].offcpu;
+	}
+	bool conclusive = bench_offcpu_select(share, n_all, a->max_offcpu, keep, &dropped);
+	for (unsigned i = 0; i < n_all; i++)
+		if (keep[i])
+			runs[n++] = all[i];
 	if (a->o.json) {
 		printf("{\"mode\":\"%s\",\"delay_ns\":%u,\"prestage\":%s,\"mailboxes\":%s,"
 		       "\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"prestaged\":%.3f,\"mailboxed\":%.3f,"
-		       "\"stalls\":%u,\"switches\":%u,\"runs\":%u}\n",
+		       "\"stalls\":%u,\"switches\":%u,\"runs\":%u,\"runs_kept\":%u,"
+		       "\"conclusive\":%s}\n",
 		       m->name, m->delay_ns, m->kind != SW_AGENT ? "null" : m->prestage ? "true" : "false",
 		       m->kind != SW_AGENT ? "null" : m->mbox ? "true" : "false",
 		       MED(runs, n, p50_ns), MED(runs, n, p99_ns), MED(runs, n, prestaged),
-		       MED(runs, n, mailboxed), stalls, a->switches, n);
+		       MED(runs, n, mailboxed), stalls, a->switches, n_all, n,
+		       conclusive ? "true" : "false");
 		return;
 	}
-	printf("%-18s %6u %8s %9s %9.0f %9.0f %10.0f%% %10.0f%% %7u\n", m->name, m->delay_ns, ps, mb,
-	       MED(runs, n, p50_ns), MED(runs, n, p99_ns), 100 * MED(runs, n, prestaged),
-	       100 * MED(runs, n, mailboxed), stalls);
+	printf("%-18s %6u %8s %9s %9.0f %9.0f %10.0f%% %10.0f%% %7u %3u/%-3u%s\n", m->name,
+	       m->delay_ns, ps, mb, MED(runs, n, p50_ns), MED(runs, n, p99_ns),
+	       100 * MED(runs, n, prestaged), 100 * MED(runs, n, mailboxed), stalls, n, n_all,
+	       conclusive ? "" : "  (all runs disturbed: NOT CONCLUSIVE)");
 }
 
 static void usage(FILE *f)
@@ -396,6 +407,8 @@ static void usage(FILE *f)
 		"  --runs N       runs of each mode, interleaved; medians (default 3, max %d)\n"
 		"  --run-us US    how long each task runs before it yields (default 20)\n"
 		"  --modes LIST   modes to run, comma separated (default all)\n"
+		"  --max-offcpu P leave out of the medians every run that lost more than P%%\n"
+		"                 of its time to other tasks or the hypervisor (default 5)\n"
 		"  --json         one JSON object per mode\n"
 		"  --quick        a smoke test: small, checks that every switch happens\n"
 		"\n"
@@ -410,6 +423,7 @@ static int parse(int argc, char **argv, struct sw_args *a)
 		{ "switches", required_argument, NULL, 's' }, { "runs", required_argument, NULL, 'r' },
 		{ "run-us", required_argument, NULL, 'u' },   { "modes", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },	      { "quick", no_argument, NULL, 'q' },
+		{ "max-offcpu", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },	      { NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -429,6 +443,10 @@ static int parse(int argc, char **argv, struct sw_args *a)
 			break;
 		case 'm':
 			a->only = optarg;
+			break;
+		case 'D':
+			if (bench_offcpu_parse(optarg, &a->max_offcpu) < 0)
+				return -1;
 			break;
 		case 'j':
 			a->o.json = true;
@@ -461,7 +479,8 @@ static bool wanted(const struct sw_args *a, const char *name)
 int bswitch_main(int argc, char **argv)
 {
 	struct sw_args a = { .o = { .worker_cpu = 0, .agent_cpu = 1, .policy = "fifo" },
-			     .switches = 20000, .runs = 3, .run_us = 20 };
+			     .switches = 20000, .runs = 3, .run_us = 20,
+			     .max_offcpu = BENCH_OFFCPU_MAX_DEFAULT };
 	static struct sw_run runs[MAX_MODES][MAX_RUNS];
 	unsigned done[MAX_MODES] = { 0 };
 	cpu_set_t set;
@@ -481,9 +500,10 @@ int bswitch_main(int argc, char **argv)
 	if (!a.o.json)
 		printf("wave-bench-sched switch: %u switches per run, tasks run %u us each;"
 		       " tasks on CPU %d, agent on CPU %d;\nmedians of %u runs; stalls: switches"
-		       " over %u us (the machine took the CPU away), all runs\n\n",
+		       " over %u us (the machine took the CPU away), all runs;\nkept: runs that"
+		       " lost at most %.0f%% of their time to other tasks or the hypervisor\n\n",
 		       a.switches, a.run_us, a.o.worker_cpu, a.o.agent_cpu, a.runs,
-		       STALL_NS / 1000);
+		       STALL_NS / 1000, 100 * a.max_offcpu);
 	/* Interleaved: a noisy moment of the machine hits every mode alike. */
 	for (unsigned r = 0; r < a.runs; r++)
 		for (unsigned m = 0; m < n_modes; m++) {
@@ -499,8 +519,8 @@ int bswitch_main(int argc, char **argv)
 			done[m]++;
 		}
 	if (!a.o.json)
-		printf("%-18s %6s %8s %9s %9s %9s %11s %11s %7s\n", "mode", "delay", "prestage",
-		       "mailboxes", "p50 ns", "p99 ns", "prestaged", "mailboxed", "stalls");
+		printf("%-18s %6s %8s %9s %9s %9s %11s %11s %7s %7s\n", "mode", "delay", "prestage",
+		       "mailboxes", "p50 ns", "p99 ns", "prestaged", "mailboxed", "stalls", "kept");
 	for (unsigned m = 0; m < n_modes; m++)
 		if (done[m])
 			print_mode(&a, &modes[m], runs[m], done[m]);

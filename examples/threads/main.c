@@ -7,10 +7,13 @@
  * yielding after each unit of work. Only the threads holding a CPU run;
  * the others are parked on a futex. Every unit of work prints a line, so
  * the policy shows: FIFO order with sched_fifo, time slices with
- * sched_shinjuku (--tick-us).
+ * sched_shinjuku (--slice-us, --tick-us). A preemption's line shows the
+ * slice the thread got and how long the agent's PREEMPT took to stop it
+ * (wave_sched_thread_preemption()); the medians of both close the run.
  *
  *   wave-example-threads [--agent URI | --embedded PLUGIN] [--threads N]
  *                        [--cpus M] [--units K] [--unit-us U] [--tick-us T]
+ *                        [--slice-us S] [--step-us C]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,9 +28,13 @@
 #include <wave/wave.h>
 
 static struct wave_sched *S;
-static unsigned units = 3, unit_us = 300;
+static unsigned units = 3, unit_us = 300, step_us = 20;
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned finished; /* threads that did all their units; under print_lock */
+/* Every preemption's slice and delay, in us, for the medians; under print_lock. */
+#define MAX_SAMPLES 4096
+static uint64_t slices[MAX_SAMPLES], delays[MAX_SAMPLES];
+static unsigned n_slices, n_delays;
 
 static uint64_t now_ns(void)
 {
@@ -46,6 +53,41 @@ static void say(struct wave_sched_thread *t, unsigned id, const char *what, unsi
 	pthread_mutex_unlock(&print_lock);
 }
 
+/* A preemption: the slice the thread had, and the agent's PREEMPT to its
+ * stop (unknown when the channel's stamp was not believable). */
+static void say_preempted(struct wave_sched_thread *t, unsigned id, unsigned k)
+{
+	struct wave_sched_preemption p;
+
+	if (wave_sched_thread_preemption(t, &p) < 0)
+		return;
+	pthread_mutex_lock(&print_lock);
+	printf("cpu %d: thread %u preempted in unit %u/%u (slice %llu us", wave_sched_thread_cpu(t),
+	       id, k, units, (unsigned long long)(p.ran_ns / 1000));
+	if (n_slices < MAX_SAMPLES)
+		slices[n_slices++] = p.ran_ns / 1000;
+	if (p.sent_ns) {
+		printf("; PREEMPT to stop %llu us", (unsigned long long)(p.stopped_ns - p.sent_ns) / 1000);
+		if (n_delays < MAX_SAMPLES)
+			delays[n_delays++] = (p.stopped_ns - p.sent_ns) / 1000;
+	}
+	printf(")\n");
+	pthread_mutex_unlock(&print_lock);
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+static uint64_t median(uint64_t *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return v[n / 2];
+}
+
 static void *thread_main(void *arg)
 {
 	unsigned id = (unsigned)(uintptr_t)arg;
@@ -60,13 +102,13 @@ static void *thread_main(void *arg)
 			uint64_t t0 = now_ns(), step;
 
 			/* Only the threads holding a CPU get here. */
-			while (now_ns() - t0 < 20000)
+			while (now_ns() - t0 < step_us * 1000ull)
 				;
 			step = now_ns() - t0;
 			ran += step;
 			left = step >= left ? 0 : left - step;
 			if (left && wave_sched_thread_check(t) == 1) {
-				say(t, id, "preempted in", k, ran);
+				say_preempted(t, id, k);
 				ran = 0;
 			}
 		}
@@ -96,7 +138,7 @@ static void *agent_thread(void *arg)
 	return NULL;
 }
 
-static int embedded_start(struct embedded *e, const char *plugin)
+static int embedded_start(struct embedded *e, const char *plugin, unsigned slice_us)
 {
 	char text[512];
 	struct wave_error err;
@@ -105,8 +147,8 @@ static int embedded_start(struct embedded *e, const char *plugin)
 	snprintf(e->uri, sizeof(e->uri), "shm:///tmp/wave-threads-%d.sock", (int)getpid());
 	snprintf(text, sizeof(text),
 		 "{\"listen\": [\"%s\"], \"domains\": {\"sched\": {\"plugin\": \"%s\", "
-		 "\"params\": {\"slice_us\": 200}}}}",
-		 e->uri, plugin);
+		 "\"params\": {\"slice_us\": %u}}}}",
+		 e->uri, plugin, slice_us);
 	if (strcmp(plugin, "sched_shinjuku") != 0)
 		snprintf(text, sizeof(text),
 			 "{\"listen\": [\"%s\"], \"domains\": {\"sched\": {\"plugin\": \"%s\"}}}",
@@ -124,7 +166,7 @@ static int embedded_start(struct embedded *e, const char *plugin)
 int main(int argc, char **argv)
 {
 	const char *uri = NULL, *plugin = NULL;
-	unsigned n = 8, cpus = 1;
+	unsigned n = 8, cpus = 1, slice_us = 200;
 	struct wave_sched_opts o;
 	struct wave_sched_host_stats st;
 	struct embedded e = { 0 };
@@ -149,16 +191,21 @@ int main(int argc, char **argv)
 			unit_us = (unsigned)atoi(v);
 		else if (!strcmp(argv[i], "--tick-us"))
 			o.tick_us = (uint32_t)atoi(v);
+		else if (!strcmp(argv[i], "--slice-us"))
+			slice_us = (unsigned)atoi(v);
+		else if (!strcmp(argv[i], "--step-us"))
+			step_us = (unsigned)atoi(v);
 		else
 			argc = 0;
 	}
-	if (argc == 0 || n == 0 || cpus == 0 || units == 0) {
+	if (argc == 0 || n == 0 || cpus == 0 || units == 0 || slice_us == 0 || step_us == 0) {
 		fprintf(stderr, "usage: wave-example-threads [--agent URI | --embedded PLUGIN] "
-				"[--threads N] [--cpus M] [--units K] [--unit-us U] [--tick-us T]\n");
+				"[--threads N] [--cpus M] [--units K] [--unit-us U] [--tick-us T] "
+				"[--slice-us S (sched_shinjuku)] [--step-us C (work between checks)]\n");
 		return 2;
 	}
 	if (plugin) {
-		if (embedded_start(&e, plugin) < 0)
+		if (embedded_start(&e, plugin, slice_us) < 0)
 			return 1;
 		uri = e.uri;
 	}
@@ -185,6 +232,10 @@ int main(int argc, char **argv)
 	printf("done: agent committed %llu (%llu prestaged), preempted %llu; fallback ran %llu\n",
 	       (unsigned long long)st.committed, (unsigned long long)st.prestaged,
 	       (unsigned long long)st.preempts, (unsigned long long)st.fallback_runs);
+	if (n_slices)
+		printf("slices: %u preemptions, median %llu us; PREEMPT to stop: median %llu us\n",
+		       n_slices, (unsigned long long)median(slices, n_slices),
+		       (unsigned long long)(n_delays ? median(delays, n_delays) : 0));
 	free(thr);
 	if (finished != n) {
 		fprintf(stderr, "threads: only %u of %u threads finished\n", finished, n);

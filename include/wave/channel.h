@@ -198,11 +198,13 @@ enum wave_role {
  *               calls return WAVE_ECLOSED; also the longest wave_chan_close()
  *               waits for the peer to acknowledge the close. Must be > 0;
  *               default 500.
- * @mailboxes:   shm:// and file:// only: how many single-message mailboxes
- *               the channel memory holds (see wave_chan_mbox_put()), at most
- *               WAVE_CHAN_MAX_MAILBOXES; chosen by the end that creates the
- *               memory, like the ring sizes. 0 (default): none. Ignored by
- *               fabric://, which has none.
+ * @mailboxes:   how many single-message mailboxes the host end has (see
+ *               wave_chan_mbox_put()), at most WAVE_CHAN_MAX_MAILBOXES;
+ *               chosen by the end that creates the memory (the host for
+ *               shm:// and fabric://), like the ring sizes. 0 (default):
+ *               none. Over fabric:// the agent writes them into the host's
+ *               memory with RMA where the provider can, else sends them;
+ *               an agent of fabric protocol 1.0 has none (count 0).
  */
 struct wave_chan_opts {
 	size_t size;

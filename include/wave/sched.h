@@ -103,9 +103,10 @@ struct wave_sched;
  * @cores:    managed threads only: @n_cpus core numbers; a thread granted
  *            CPU i pins itself to @cores[i]. NULL (default): no pinning.
  *            Copied.
- * @no_mailboxes: 0 (default): over shm:// and file:// the channel holds
- *            two mailboxes per CPU (wave_chan_mbox_put()), and the agent's
- *            RUN and PRESTAGE decisions land there, in the host's memory:
+ * @no_mailboxes: 0 (default): the channel holds two mailboxes per CPU
+ *            (wave_chan_mbox_put(); over fabric:// with an agent of fabric
+ *            protocol 1.1, written by RMA where the provider can), and the
+ *            agent's RUN and PRESTAGE decisions land there, in the host's memory:
  *            wave_sched_next() takes them with loads of its own memory,
  *            without polling the channel. 1: they travel on the ring like
  *            every other message (to compare the two).
@@ -328,12 +329,18 @@ WAVE_API int wave_sched_host_stats(struct wave_sched *s, struct wave_sched_host_
  * and hands the CPU to the thread it names, waking it; a parked thread
  * also polls the agent every millisecond, so decisions for idle CPUs are
  * carried out without a dedicated thread. Preemption is cooperative:
- * wave_sched_thread_check() at the thread's safe points. If the
+ * wave_sched_thread_check() at the thread's safe points. A running thread
+ * is also what keeps a time-slice policy's clock: its checks look at the
+ * agent twice per wave_sched_opts.tick_us (every millisecond without
+ * ticks), sending the CPUs' ticks and receiving the decisions that came,
+ * so a PREEMPT answering a tick is seen about half a tick after it left
+ * the agent, without a timer or a thread of libwave's. If the
  * application hands libwave a signal number (@signo), the thread is also
- * sent that signal when the agent preempts it, to interrupt a blocking
- * call; libwave installs no handler: the application does (one that only
- * returns is enough), before attaching. A scheduler serves either managed
- * threads or threads calling wave_sched_next() for its CPUs, not both.
+ * sent that signal when another thread receives the agent's PREEMPT for
+ * it, to interrupt a blocking call; libwave installs no handler: the
+ * application does (one that only returns is enough; it must not call
+ * libwave), before attaching. A scheduler serves either managed threads
+ * or threads calling wave_sched_next() for its CPUs, not both.
  * ------------------------------------------------------------------------ */
 
 /** A managed thread; opaque. */
@@ -362,10 +369,48 @@ WAVE_API int wave_sched_thread_cpu(const struct wave_sched_thread *t);
  *  for a CPU again (maybe at once). Return: 0 or -EINVAL. */
 WAVE_API int wave_sched_thread_yield(struct wave_sched_thread *t);
 
-/** wave_sched_thread_check() - at a safe point: when the agent asked for
- *  the CPU back, give it up (reported as a preemption) and wait for a CPU
- *  again. Return: 1 if the thread was preempted, 0 if not, -EINVAL. */
+/**
+ * wave_sched_thread_check() - at a safe point: when the agent asked for
+ * the CPU back, give it up (reported as a preemption) and wait for a CPU
+ * again.
+ *
+ * Cost: a load of the CPU's flag and a read of CLOCK_MONOTONIC; when a
+ * look at the agent is due (twice per tick, see above) it also takes the
+ * scheduler's lock, if free, to send the ticks and receive decisions. A
+ * thread that checks every few microseconds is preempted within a few
+ * microseconds of the look that receives the PREEMPT.
+ *
+ * Return: 1 if the thread was preempted, 0 if not, -EINVAL.
+ */
 WAVE_API int wave_sched_thread_check(struct wave_sched_thread *t);
+
+/**
+ * struct wave_sched_preemption - a managed thread's last preemption, to
+ * measure how long the agent's decision took to stop it. Times are
+ * CLOCK_MONOTONIC nanoseconds.
+ * @sent_ns:    when the agent's PREEMPT left it (the channel's stamp on
+ *              the message: the peer's word, reported as it came; 0 for
+ *              a stamp later than @staged_ns, which cannot be true).
+ * @staged_ns:  when the host received it and set the CPU's flag.
+ * @stopped_ns: when the thread noticed it and gave its CPU up.
+ * @ran_ns:     how long the thread had held the CPU then: its slice.
+ */
+struct wave_sched_preemption {
+	uint64_t sent_ns;
+	uint64_t staged_ns;
+	uint64_t stopped_ns;
+	uint64_t ran_ns;
+	uint64_t reserved[4];
+};
+
+/**
+ * wave_sched_thread_preemption() - copy the thread's last preemption (the
+ * last time wave_sched_thread_check() returned 1) into @out. Only the
+ * thread itself may call it.
+ * Return: 0, -EINVAL, -ENOENT (not preempted yet).
+ */
+WAVE_API int wave_sched_thread_preemption(const struct wave_sched_thread *t,
+					  struct wave_sched_preemption *out);
 
 /**
  * wave_sched_thread_block() - the thread is about to block (on I/O, a

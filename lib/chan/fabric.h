@@ -4,6 +4,7 @@
 #ifndef WAVE_FABRIC_H
 #define WAVE_FABRIC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -12,5 +13,12 @@
  * peer of another version is refused. Not thread-safe; call before opening.
  */
 void wave_fabric_test_set_proto(uint16_t major, uint16_t minor);
+
+/*
+ * Test hook: with @on, hosts opened from now on offer their mailboxes
+ * without remote writes, as over a provider without FI_RMA: the agent sends
+ * each put in an MBOX frame. Not thread-safe; call before opening.
+ */
+void wave_fabric_test_no_rma(bool on);
 
 #endif /* WAVE_FABRIC_H */

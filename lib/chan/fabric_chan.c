@@ -54,7 +54,7 @@ static uint32_t fifo_count(const struct fab_chan *c)
 
 static const struct wave_chan_ops fab_ops;
 
-static int chan_fail(struct fab_chan *c, int err, const char *what)
+int fab_chan_fail(struct fab_chan *c, int err, const char *what)
 {
 	if (!c->failed) {
 		wave_warn("fabric channel failed: %s: %s", what, wave_strerror(err));
@@ -63,7 +63,7 @@ static int chan_fail(struct fab_chan *c, int err, const char *what)
 	return c->failed;
 }
 
-static void peer_lost(struct fab_chan *c, const char *why)
+void fab_peer_lost(struct fab_chan *c, const char *why)
 {
 	if (!c->peer_gone && !c->peer_closed)
 		wave_warn("fabric channel: peer gone: %s", why);
@@ -89,8 +89,17 @@ static void told_credit(struct fab_chan *c, const struct fab_hdr *h)
 	c->reported_frames = h->frames_done;
 }
 
-/* Sends a header-only frame. True when it went out. */
-static bool send_ctrl(struct fab_chan *c, uint8_t kind, uint32_t flags)
+/* A frame went out: its credit and its flags are told. */
+static void sent_frame(struct fab_chan *c, const struct fab_hdr *h)
+{
+	told_credit(c, h);
+	c->last_tx_ns = c->now;
+	if (!(h->flags & FAB_F_SLEEPING))
+		c->mb.told_sleep = false; /* the peer takes us for awake again */
+}
+
+bool fab_send_ctrl(struct fab_chan *c, uint8_t kind, uint16_t count, uint32_t flags,
+		   const void *body, size_t len)
 {
 	int64_t i = tx_get(c);
 	int r;
@@ -98,17 +107,24 @@ static bool send_ctrl(struct fab_chan *c, uint8_t kind, uint32_t flags)
 	if (i < 0)
 		return false;
 	struct fab_hdr *h = (struct fab_hdr *)tx_buf(&c->e, (uint32_t)i);
-	fill_hdr(c, h, kind, 0, flags);
+	fill_hdr(c, h, kind, count, flags);
+	if (len)
+		memcpy((uint8_t *)h + FAB_HDR_SIZE, body, len);
 	struct fab_hdr copy = *h; /* an injected buffer is free again at once */
-	r = fab_post_send(&c->e, (uint32_t)i, FAB_HDR_SIZE, c->peer, false, false);
+	r = fab_post_send(&c->e, (uint32_t)i, FAB_HDR_SIZE + len, c->peer, false, false);
 	if (r == 0) {
-		told_credit(c, &copy);
-		c->last_tx_ns = c->now;
+		sent_frame(c, &copy);
 		return true;
 	}
 	if (r != -EAGAIN)
-		peer_lost(c, wave_strerror(r));
+		fab_peer_lost(c, wave_strerror(r));
 	return false;
+}
+
+/* Sends a header-only frame. True when it went out. */
+static bool send_ctrl(struct fab_chan *c, uint8_t kind, uint32_t flags)
+{
+	return fab_send_ctrl(c, kind, 0, flags, NULL, 0);
 }
 
 /* Validates a credit update from the peer: it may only move forward, and
@@ -145,10 +161,15 @@ static int handle_frame(struct fab_chan *c, uint32_t i, size_t len)
 	if (take_credit(c, &h) < 0)
 		return -WAVE_ECORRUPT;
 	c->last_rx_ns = c->now;
-	if (h.flags & ~(FAB_F_CREDIT_REQ | FAB_F_ACK_WANTED))
+	if (h.flags & ~(FAB_F_CREDIT_REQ | FAB_F_ACK_WANTED | FAB_F_SLEEPING))
 		return -WAVE_ECORRUPT;
 	if (h.flags & FAB_F_CREDIT_REQ)
 		c->credit_wanted = true;
+	fab_mbox_peer_flags(c, h.flags);
+	if (h.kind >= FAB_MBOX && h.kind <= FAB_BELL) {
+		int r = fab_mbox_frame(c, &h, buf + FAB_HDR_SIZE, len - FAB_HDR_SIZE);
+		return r < 0 ? r : fab_post_rx(&c->e, i);
+	}
 
 	if (h.kind == FAB_DATA) {
 		const uint8_t *p = buf + FAB_HDR_SIZE;
@@ -201,11 +222,13 @@ static void handle_cq_error(struct fab_chan *c)
 	if (fi_cq_readerr(c->e.cq, &err, 0) < 0)
 		return;
 	x = err.op_context;
-	if (x >= c->e.ctx && x < c->e.ctx + c->e.n_rx + c->e.n_tx) {
+	if (fab_mbox_completion(c, x) >= 0) {
+		/* a failed write into the host's mailbox: the peer is lost below */
+	} else if (x >= c->e.ctx && x < c->e.ctx + c->e.n_rx + c->e.n_tx) {
 		if (x->idx >= c->e.n_rx)
 			fab_tx_put(&c->e, x->idx - c->e.n_rx);
 		else if (err.err == FI_ETRUNC)
-			chan_fail(c, -WAVE_ECORRUPT, "peer sent a frame larger than a buffer");
+			fab_chan_fail(c, -WAVE_ECORRUPT, "peer sent a frame larger than a buffer");
 		else if (err.err != FI_ECANCELED)
 			c->e.repost[c->e.n_repost++] = x->idx;
 	}
@@ -215,7 +238,7 @@ static void handle_cq_error(struct fab_chan *c)
 		c->hs_result = err.err > 0 && err.err < FI_ERRNO_OFFSET ? -err.err : -EIO;
 		return;
 	}
-	peer_lost(c, fi_strerror(err.err));
+	fab_peer_lost(c, fi_strerror(err.err));
 }
 
 /* Reads every completion and judges it. Sends nothing. */
@@ -232,20 +255,22 @@ void fab_chan_drain(struct fab_chan *c)
 			continue;
 		}
 		if (n < 0) {
-			chan_fail(c, fab_err(n), "reading the completion queue");
+			fab_chan_fail(c, fab_err(n), "reading the completion queue");
 			break;
 		}
 		for (ssize_t k = 0; k < n && !c->failed; k++) {
 			const struct fab_ctx *x = ev[k].op_context;
 			int r;
-			if (x < c->e.ctx || x >= c->e.ctx + c->e.n_rx + c->e.n_tx)
-				continue; /* not ours: nothing to release */
+			if (x < c->e.ctx || x >= c->e.ctx + c->e.n_rx + c->e.n_tx) {
+				(void)fab_mbox_completion(c, x); /* a mailbox write, or not ours */
+				continue;
+			}
 			if (x->idx >= c->e.n_rx) {
 				fab_tx_put(&c->e, x->idx - c->e.n_rx);
 				continue;
 			}
 			if ((r = handle_frame(c, x->idx, ev[k].len)) < 0)
-				chan_fail(c, r, "received frame");
+				fab_chan_fail(c, r, "received frame");
 		}
 		if ((size_t)n < WAVE_ARRAY_SIZE(ev))
 			break;
@@ -275,7 +300,7 @@ static void chan_service(struct fab_chan *c)
 	if (c->failed)
 		return;
 	if (c->e.n_repost && (r = fab_repost_pending(&c->e)) < 0) {
-		chan_fail(c, r, "re-posting a receive buffer");
+		fab_chan_fail(c, r, "re-posting a receive buffer");
 		return;
 	}
 	if (c->peer_gone)
@@ -285,6 +310,7 @@ static void chan_service(struct fab_chan *c)
 	if (c->peer_closed)
 		return;
 	maybe_credit(c);
+	fab_mbox_service(c);
 	if (c->now - c->last_tx_ns >= c->hb_ns)
 		send_ctrl(c, FAB_HEARTBEAT, 0);
 	if (c->now - c->last_rx_ns > c->timeout_ns) {
@@ -294,11 +320,11 @@ static void chan_service(struct fab_chan *c)
 			  c->tx_msgs, c->tx_frames, c->peer_msgs_done, c->peer_frames_done,
 			  c->rx_msgs, c->msgs_done, c->frames_done, fifo_count(c), c->e.n_tx_free,
 			  c->e.n_repost, c->credit_req_sent, c->credit_wanted);
-		peer_lost(c, "silent for longer than disconnect_timeout_ms");
+		fab_peer_lost(c, "silent for longer than disconnect_timeout_ms");
 	}
 }
 
-static void chan_progress(struct fab_chan *c)
+void fab_chan_progress(struct fab_chan *c)
 {
 	c->now = c->last_progress_ns = wave_now_ns();
 	fab_chan_drain(c);
@@ -369,7 +395,7 @@ static int send_frames(struct fab_chan *c, const struct wave_msg *msgs, unsigned
 			if (done == 0 || !all)
 				return (int)done;
 			do {
-				chan_progress(c);
+				fab_chan_progress(c);
 				if (c->failed)
 					return c->failed;
 				if (c->peer_gone || c->peer_closed)
@@ -379,13 +405,12 @@ static int send_frames(struct fab_chan *c, const struct wave_msg *msgs, unsigned
 			memcpy(&sent_hdr, tx_buf(&c->e, (uint32_t)i), sizeof(sent_hdr));
 		}
 		if (r < 0) {
-			peer_lost(c, wave_strerror(r));
+			fab_peer_lost(c, wave_strerror(r));
 			return done ? (int)done : -WAVE_ECLOSED;
 		}
-		told_credit(c, &sent_hdr);
+		sent_frame(c, &sent_hdr);
 		c->tx_msgs += cnt;
 		c->tx_frames++;
-		c->last_tx_ns = c->now;
 		done += cnt;
 	}
 	return (int)done;
@@ -406,7 +431,7 @@ static int fab_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned 
 	 * that finds too little room. */
 	c->now = wave_now_ns();
 	if (tx_room(c, n) < n || c->now - c->last_progress_ns >= c->hb_ns / 4)
-		chan_progress(c);
+		fab_chan_progress(c);
 	if (c->failed) {
 		r = c->failed;
 	} else if (c->peer_closed || c->peer_gone) {
@@ -453,7 +478,7 @@ static unsigned take(struct fab_chan *c, struct wave_msg *msgs, unsigned max)
 			c->fifo_head++;
 			c->frames_done++;
 			if ((r = fab_post_rx(&c->e, f->idx)) < 0) {
-				chan_fail(c, r, "re-posting a receive buffer");
+				fab_chan_fail(c, r, "re-posting a receive buffer");
 				break;
 			}
 		}
@@ -470,7 +495,7 @@ static int fab_recv(struct wave_chan *ch, struct wave_msg *msgs, unsigned max)
 	int r;
 
 	pthread_mutex_lock(&c->lock);
-	chan_progress(c);
+	fab_chan_progress(c);
 	/* Messages still held back by latency emulation are delivered when
 	 * due, closed peer or not: the end is reported only after them. */
 	if (c->failed)
@@ -542,7 +567,7 @@ static int fab_wait(struct wave_chan *ch, int64_t timeout_ns)
 
 	for (;;) {
 		pthread_mutex_lock(&c->lock);
-		chan_progress(c);
+		fab_chan_progress(c);
 		r = rx_ready(c, &due);
 		now = c->now;
 		pthread_mutex_unlock(&c->lock);
@@ -585,13 +610,13 @@ static int fab_trywait(struct wave_chan *ch)
 	if (c->e.wait_fd < 0)
 		return -ENOTSUP;
 	pthread_mutex_lock(&c->lock);
-	chan_progress(c);
+	fab_chan_progress(c);
 	r = rx_ready(c, &due);
 	if (r != 0)
 		r = r < 0 ? r : -EAGAIN;
 	else if (due)
 		r = -EAGAIN; /* a message is held back for a little while only */
-	else if ((r = fi_trywait(c->e.fabric, fids, 1)) != 0)
+	else if (fab_mbox_before_sleep(c), (r = fi_trywait(c->e.fabric, fids, 1)) != 0)
 		r = r == -FI_EAGAIN ? -EAGAIN : fab_err(r);
 	pthread_mutex_unlock(&c->lock);
 	return r;
@@ -599,6 +624,7 @@ static int fab_trywait(struct wave_chan *ch)
 
 void fab_chan_destroy(struct fab_chan *c)
 {
+	fab_mbox_free(c); /* its memory region before the domain */
 	fab_ep_close(&c->e);
 	pthread_mutex_destroy(&c->lock);
 	free(c->fifo);
@@ -667,6 +693,8 @@ static const struct wave_chan_ops fab_ops = {
 	.fd = fab_fd,
 	.trywait = fab_trywait,
 	.close = fab_close,
+	.mbox_put = fab_mbox_put,
+	.mbox_take = fab_mbox_take,
 };
 
 static uint32_t pow2_at_least(uint32_t n)

@@ -27,11 +27,15 @@ void wave_fabric_test_set_proto(uint16_t major, uint16_t minor)
 int fab_handle_reply(struct fab_chan *c, const uint8_t *buf, size_t len)
 {
 	uint32_t fmt = c->e.info->addr_format;
+	struct fab_mbox_accept acc;
 	struct fab_reply r;
+	bool with_acc = len == sizeof(r) + sizeof(acc);
 
-	if (len != sizeof(r))
+	if (len != sizeof(r) && !with_acc)
 		return -WAVE_ECORRUPT;
 	memcpy(&r, buf, sizeof(r));
+	if (with_acc)
+		memcpy(&acc, buf + sizeof(r), sizeof(acc));
 	if (r.nonce != c->nonce) {
 		wave_dbg("fabric: ignored a reply to another hello");
 		return 0;
@@ -56,6 +60,8 @@ int fab_handle_reply(struct fab_chan *c, const uint8_t *buf, size_t len)
 	if (r.rx_frames == 0 || r.rx_frames > WAVE_CHAN_MAX_SLOTS + FAB_CTRL_BUFS ||
 	    r.frame_msgs == 0 || !fab_peer_addr_ok(fmt, r.addr, r.addr_len))
 		return -WAVE_ECORRUPT;
+	if ((with_acc && !c->mb.n) || fab_mbox_host_accepted(c, with_acc ? &acc : NULL) < 0)
+		return -WAVE_ECORRUPT; /* an answer to mailboxes we did not offer */
 	if (fi_av_insert(c->e.av, r.addr, 1, &c->peer, 0, NULL) != 1) {
 		c->hs_result = -EHOSTUNREACH;
 		return 0;
@@ -124,18 +130,22 @@ static void hello_init(const struct fab_chan *c, const struct wave_chan_opts *o,
  * buffer the provider refused went back to the pool and may come out again
  * as another.
  */
-static int send_hello(struct fab_chan *c, const struct fab_hello *h, uint64_t deadline)
+static int send_hello(struct fab_chan *c, const struct fab_hello *h,
+		      const struct fab_mbox_offer *offer, uint64_t deadline)
 {
+	size_t len = sizeof(*h) + (offer ? sizeof(*offer) : 0);
 	int ret = -EAGAIN;
 
 	for (;;) {
 		int64_t i = tx_get(c);
 		if (i >= 0) {
 			memcpy(tx_buf(&c->e, (uint32_t)i), h, sizeof(*h));
+			if (offer)
+				memcpy(tx_buf(&c->e, (uint32_t)i) + sizeof(*h), offer,
+				       sizeof(*offer));
 			/* With a completion, so that a refused connection
 			 * shows up as an error completion, not as silence. */
-			ret = fab_post_send(&c->e, (uint32_t)i, sizeof(*h), c->listener, true,
-					    false);
+			ret = fab_post_send(&c->e, (uint32_t)i, len, c->listener, true, false);
 			if (ret != -EAGAIN)
 				return ret;
 		}
@@ -153,6 +163,7 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 {
 	uint64_t deadline = wave_deadline(o->timeout_ms < 0 ? -1 : (int64_t)o->timeout_ms * 1000000);
 	struct fab_addr a, src;
+	struct fab_mbox_offer offer;
 	struct fab_hello h;
 	struct fab_chan *c;
 	struct fab_ep e;
@@ -189,7 +200,9 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 	c->have_listener = true;
 
 	hello_init(c, o, &h);
-	if ((ret = send_hello(c, &h, deadline)) < 0)
+	if (o->mailboxes && (ret = fab_mbox_host_init(c, o->mailboxes, &offer)) < 0)
+		goto err;
+	if ((ret = send_hello(c, &h, o->mailboxes ? &offer : NULL, deadline)) < 0)
 		goto err;
 	if ((ret = hs_wait(c, deadline)) < 0)
 		goto err;

@@ -200,23 +200,18 @@ static void provider_defaults(void)
 	setenv("FI_OFI_RXM_MSG_RX_SIZE", "128", 0);
 }
 
-/*
- * Asks fi_getinfo for RDM endpoints of @a's provider and address format,
- * bound at @src (NULL: anywhere), and opens the first that works.
- */
-int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen, uint32_t want_data,
-		uint32_t ctrl, uint32_t n_tx, struct fab_ep *e)
+/* fi_getinfo for RDM endpoints of @a's provider and address format with
+ * @caps, bound at @src (NULL: anywhere), into *@list. */
+static int get_info(const struct fab_addr *a, const void *src, size_t srclen, uint64_t caps,
+		    struct fi_info **list)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct fi_info *hints, *list = NULL;
+	struct fi_info *hints = fi_allocinfo();
 	int ret;
 
-	pthread_once(&once, provider_defaults);
-	hints = fi_allocinfo();
 	if (!hints)
 		return -ENOMEM;
 	hints->ep_attr->type = FI_EP_RDM;
-	hints->caps = FI_MSG;
+	hints->caps = caps;
 	hints->mode = FI_CONTEXT | FI_CONTEXT2;
 	hints->addr_format = a->format;
 	hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED |
@@ -238,8 +233,27 @@ int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen, uint32
 		memcpy(hints->src_addr, src, srclen);
 		hints->src_addrlen = srclen;
 	}
-	ret = fi_getinfo(FAB_API_VERSION, NULL, NULL, 0, hints, &list);
+	ret = fi_getinfo(FAB_API_VERSION, NULL, NULL, 0, hints, list);
 	fi_freeinfo(hints);
+	return ret;
+}
+
+/*
+ * Asks fi_getinfo for RDM endpoints of @a's provider and address format,
+ * bound at @src (NULL: anywhere), and opens the first that works: one that
+ * can also write remote memory (for mailboxes) when the provider has such.
+ */
+int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen, uint32_t want_data,
+		uint32_t ctrl, uint32_t n_tx, struct fab_ep *e)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct fi_info *list = NULL;
+	int ret;
+
+	pthread_once(&once, provider_defaults);
+	ret = get_info(a, src, srclen, FI_MSG | FI_RMA | FI_WRITE | FI_REMOTE_WRITE, &list);
+	if (ret == -FI_ENODATA)
+		ret = get_info(a, src, srclen, FI_MSG, &list);
 	if (ret != 0) {
 		wave_info("fabric: no provider '%s' for this address: %s",
 			  a->prov[0] ? a->prov : "(any)", fi_strerror(-ret));

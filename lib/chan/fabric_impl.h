@@ -135,6 +135,24 @@ struct fab_frame {
 	uint32_t count; /* messages in it */
 };
 
+/* Mailboxes (fabric_mbox.c); n == 0: none. */
+struct fab_mbox {
+	uint32_t n;
+	bool rma;                    /* the agent writes the host's slots itself */
+	struct fab_mbox_slot *slots; /* host: the mailboxes; agent, rma: write sources */
+	struct fid_mr *mr;           /* host: slots, remote write; agent: slots, FI_MR_LOCAL */
+	void *desc;                  /* agent: the write sources' descriptor */
+	uint64_t addr, key;          /* agent, rma: slot 0 in the host's memory */
+	uint64_t *count;             /* host: puts taken; agent: puts made */
+	uint32_t *peer_taken;        /* agent: puts the host said it took (low bits) */
+	struct fab_ctx *wctx;        /* agent, rma: one per mailbox, its write's context */
+	uint8_t *writing;            /* agent, rma: that write is not complete yet */
+	uint32_t *dirty, n_dirty;    /* host: mailboxes taken from, not told yet */
+	uint8_t *is_dirty;
+	bool told_sleep;             /* host: our last frame said we sleep */
+	bool peer_sleeps;            /* agent: the host's last frame said it sleeps */
+};
+
 struct fab_chan {
 	struct wave_chan base;
 	pthread_mutex_t lock; /* one sender and one receiver thread may share the CQ */
@@ -174,6 +192,7 @@ struct fab_chan {
 	int failed;                      /* sticky error, 0 while healthy */
 
 	uint64_t delay_ns, spin_ns;
+	struct fab_mbox mb;
 };
 
 #define FAB(ch) ((struct fab_chan *)(ch))
@@ -208,7 +227,31 @@ int fab_chan_new(enum wave_role role, const struct wave_chan_opts *o, uint32_t m
 		 struct fab_ep *e, struct fab_chan **out);
 void fab_chan_destroy(struct fab_chan *c);
 void fab_chan_drain(struct fab_chan *c);
+void fab_chan_progress(struct fab_chan *c);
 void fab_sleep_on_cq(struct fab_chan *c, uint64_t ns);
+int fab_chan_fail(struct fab_chan *c, int err, const char *what);
+void fab_peer_lost(struct fab_chan *c, const char *why);
+/* Sends a control frame: header (@kind, @count, @flags) and @len bytes of
+ * @body. True when it went out. */
+bool fab_send_ctrl(struct fab_chan *c, uint8_t kind, uint16_t count, uint32_t flags,
+		   const void *body, size_t len);
+
+/* mailboxes (fabric_mbox.c); the channel's lock is held unless said */
+int fab_mbox_host_init(struct fab_chan *c, uint32_t n, struct fab_mbox_offer *offer);
+/* @a NULL: the agent answered without mailboxes (1.0). */
+int fab_mbox_host_accepted(struct fab_chan *c, const struct fab_mbox_accept *a);
+int fab_mbox_agent_init(struct fab_chan *c, const struct fab_mbox_offer *o,
+			struct fab_mbox_accept *acc);
+void fab_mbox_free(struct fab_chan *c);
+int fab_mbox_put(struct wave_chan *ch, unsigned i, const struct wave_msg *msg); /* locks */
+int fab_mbox_take(struct wave_chan *ch, unsigned i, struct wave_msg *msg);      /* locks */
+int fab_mbox_frame(struct fab_chan *c, const struct fab_hdr *h, const uint8_t *body, size_t len);
+/* A completion of context @ctx: the mailbox whose write completed, or -1
+ * when @ctx is not a mailbox write's. */
+int fab_mbox_completion(struct fab_chan *c, const void *ctx);
+void fab_mbox_service(struct fab_chan *c);
+void fab_mbox_peer_flags(struct fab_chan *c, uint32_t flags);
+void fab_mbox_before_sleep(struct fab_chan *c);
 
 /* host side (fabric_connect.c) */
 int fab_handle_reply(struct fab_chan *c, const uint8_t *buf, size_t len);

@@ -48,7 +48,9 @@ struct fab_pend {
 	struct fab_chan *c; /* NULL: the slot is free */
 	uint64_t deadline;
 	bool posted;
+	bool with_acc;      /* the hello offered mailboxes: @acc follows @r */
 	struct fab_reply r;
+	struct fab_mbox_accept acc;
 };
 
 /* A refusal in flight, by transmit buffer: to whom. */
@@ -317,8 +319,9 @@ static void pend_watch(struct fab_listener *l, const struct fab_chan *c, bool on
 }
 
 /* Opens this host's channel endpoint and queues its acceptance in a
- * pending slot (one is free). */
-static int admit(struct fab_listener *l, const struct fab_hello *h)
+ * pending slot (one is free). @offer: the host's mailboxes, or NULL. */
+static int admit(struct fab_listener *l, const struct fab_hello *h,
+		 const struct fab_mbox_offer *offer)
 {
 	struct fab_pend *p = &l->pend[l->n_pend];
 	const void *srcp;
@@ -339,6 +342,11 @@ static int admit(struct fab_listener *l, const struct fab_hello *h)
 		fab_chan_destroy(c);
 		return -EHOSTUNREACH;
 	}
+	p->with_acc = offer != NULL;
+	if (offer && (ret = fab_mbox_agent_init(c, offer, &p->acc)) < 0) {
+		fab_chan_destroy(c);
+		return ret;
+	}
 	reply_init(&p->r, h, 0);
 	p->r.rx_frames = c->e.n_data;
 	p->r.frame_msgs = FAB_FRAME_MSGS;
@@ -356,12 +364,16 @@ static int admit(struct fab_listener *l, const struct fab_hello *h)
  * host was admitted (pending), or the refusal's error. */
 static int handle_hello(struct fab_listener *l, uint32_t idx, size_t len)
 {
+	struct fab_mbox_offer offer;
 	struct fab_hello h;
-	bool ok = len == sizeof(h);
+	bool with_offer = len == sizeof(h) + sizeof(offer);
+	bool ok = len == sizeof(h) || with_offer;
 	int ret;
 
 	if (ok)
 		memcpy(&h, rx_buf(&l->e, idx), sizeof(h));
+	if (with_offer)
+		memcpy(&offer, rx_buf(&l->e, idx) + sizeof(h), sizeof(offer));
 	if ((ret = fab_post_rx(&l->e, idx)) < 0)
 		return ret;
 	/* Nothing is sent in answer to junk: its address cannot be trusted
@@ -385,10 +397,14 @@ static int handle_hello(struct fab_listener *l, uint32_t idx, size_t len)
 			      h.rx_frames, WAVE_CHAN_MAX_SLOTS + FAB_CTRL_BUFS);
 	if (h.frame_msgs == 0)
 		return refuse(l, &h, WAVE_EREFUSED, "frames of 0 messages not allowed");
+	if (with_offer && (offer.n_mbox == 0 || offer.n_mbox > WAVE_CHAN_MAX_MAILBOXES ||
+			   (offer.flags & ~FAB_MBOX_RMA)))
+		return refuse(l, &h, WAVE_EREFUSED, "mailboxes %u (flags %#x) not allowed (1 to %u)",
+			      offer.n_mbox, offer.flags, WAVE_CHAN_MAX_MAILBOXES);
 	if (l->n_pend == FAB_MAX_PENDING)
 		return refuse(l, &h, WAVE_EREFUSED, "too many hosts connecting at once (%u)",
 			      FAB_MAX_PENDING);
-	if ((ret = admit(l, &h)) < 0) {
+	if ((ret = admit(l, &h, with_offer ? &offer : NULL)) < 0) {
 		if (ret == -EHOSTUNREACH)
 			return ret; /* the host is unreachable: nothing to tell it */
 		return refuse(l, &h, -ret < WAVE_ERRNO_MAX ? -ret : WAVE_EREFUSED,
@@ -413,12 +429,14 @@ static int pend_advance(struct fab_pend *p, uint64_t now)
 	if (!p->posted) {
 		int64_t i = tx_get(c);
 		if (i >= 0) {
+			size_t len = sizeof(p->r) + (p->with_acc ? sizeof(p->acc) : 0);
 			memcpy(tx_buf(&c->e, (uint32_t)i), &p->r, sizeof(p->r));
+			memcpy(tx_buf(&c->e, (uint32_t)i) + sizeof(p->r), &p->acc, sizeof(p->acc));
 			/* With a completion: once it comes, the provider has
 			 * connected to the host and handed the reply over,
 			 * even if our caller does not touch the channel for a
 			 * while. */
-			ret = fab_post_send(&c->e, (uint32_t)i, sizeof(p->r), c->peer, true, false);
+			ret = fab_post_send(&c->e, (uint32_t)i, len, c->peer, true, false);
 			if (ret < 0 && ret != -EAGAIN)
 				return ret;
 			p->posted = ret == 0;

@@ -7,8 +7,12 @@
 #include <wave/domain.h>
 
 #include "../replay/replay.h"
+#include "mem/mem_replay.h"
+#include "rpc/rpc_replay.h"
 #include "sched/sched_replay.h"
 
 const struct replay_model *const replay_models[WAVE_DOMAIN_COUNT] = {
 	[WAVE_DOMAIN_SCHED] = &sched_replay_model,
+	[WAVE_DOMAIN_MEM] = &mem_replay_model,
+	[WAVE_DOMAIN_RPC] = &rpc_replay_model,
 };

@@ -273,3 +273,94 @@ void replay_figure(struct replay_figures *f, const char *name, const char *unit,
 	f->unit[f->n] = unit;
 	f->value[f->n++] = v;
 }
+
+int replay_q_push(struct replay_q *q, const struct wave_msg *m)
+{
+	if (q->len == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 256;
+		struct wave_msg *n = aligned_alloc(64, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		for (size_t i = 0; i < q->len; i++)
+			n[i] = q->m[(q->head + i) % q->cap];
+		free(q->m);
+		q->m = n;
+		q->head = 0;
+		q->cap = cap;
+	}
+	q->m[(q->head + q->len++) % q->cap] = *m;
+	return 0;
+}
+
+bool replay_q_pop(struct replay_q *q, struct wave_msg *m)
+{
+	if (!q->len)
+		return false;
+	*m = q->m[q->head];
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+	return true;
+}
+
+void replay_q_free(struct replay_q *q)
+{
+	free(q->m);
+	memset(q, 0, sizeof(*q));
+}
+
+int replay_q_emit(void *user, const struct wave_msg *msgs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (replay_q_push(user, &msgs[i]) < 0)
+			return i ? (int)i : -ENOMEM;
+	return (int)n;
+}
+
+/* Bucket of @ns: its power of two, then 1/REPLAY_HIST_SUB of it. */
+static unsigned hist_bucket(uint64_t ns)
+{
+	unsigned e;
+
+	if (ns < REPLAY_HIST_SUB)
+		return (unsigned)ns;
+	e = 63u - (unsigned)__builtin_clzll(ns); /* >= 5 */
+	return (e - 4) * REPLAY_HIST_SUB +
+	       (unsigned)((ns >> (e - 5)) - REPLAY_HIST_SUB);
+}
+
+/* The largest value of bucket @b. */
+static uint64_t hist_top(unsigned b)
+{
+	unsigned e = b / REPLAY_HIST_SUB, k = b % REPLAY_HIST_SUB;
+
+	if (e == 0)
+		return k;
+	return (((uint64_t)REPLAY_HIST_SUB + k + 1) << (e - 1)) - 1;
+}
+
+void replay_hist_add(struct replay_hist *h, uint64_t ns, uint64_t weight)
+{
+	if (!weight)
+		return;
+	h->n[hist_bucket(ns)] += weight;
+	h->count += weight;
+	h->sum += (double)ns * (double)weight;
+	if (ns > h->max)
+		h->max = ns;
+}
+
+uint64_t replay_hist_quantile(const struct replay_hist *h, double q)
+{
+	uint64_t want, seen = 0;
+
+	if (!h->count)
+		return 0;
+	if (q >= 1.0)
+		return h->max;
+	want = (uint64_t)(q * (double)(h->count - 1)) + 1;
+	for (unsigned b = 0; b < 64 * REPLAY_HIST_SUB; b++)
+		if ((seen += h->n[b]) >= want)
+			return hist_top(b) < h->max ? hist_top(b) : h->max;
+	return h->max;
+}

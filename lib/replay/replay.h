@@ -22,6 +22,7 @@
 #ifndef WAVE_REPLAY_REPLAY_H
 #define WAVE_REPLAY_REPLAY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -102,5 +103,36 @@ extern const struct replay_model *const replay_models[WAVE_DOMAIN_COUNT];
 
 /* Adds a figure to @f (ignored past REPLAY_FIGURES_MAX). */
 void replay_figure(struct replay_figures *f, const char *name, const char *unit, double v);
+
+/* ---- for the models ---------------------------------------------------- */
+
+/* One direction of a model's channel between its host and the agent's
+ * state model: messages delivered in the order sent, none lost. */
+struct replay_q {
+	struct wave_msg *m;
+	size_t head, len, cap;
+};
+
+/* 0 or -ENOMEM. */
+int replay_q_push(struct replay_q *q, const struct wave_msg *m);
+/* The oldest message into @m: true, or false when empty. */
+bool replay_q_pop(struct replay_q *q, struct wave_msg *m);
+void replay_q_free(struct replay_q *q);
+/* A plugin context's emit (wave_plugin_ctx_opts.emit) into the replay_q
+ * @user: the agent-to-host direction. */
+int replay_q_emit(void *user, const struct wave_msg *msgs, unsigned n);
+
+/* A histogram of latencies in ns for quantiles without keeping samples:
+ * 1/32 of a power of two per bucket (3 % at most off). */
+#define REPLAY_HIST_SUB 32
+struct replay_hist {
+	uint64_t n[64 * REPLAY_HIST_SUB];
+	uint64_t count, max;
+	double sum;
+};
+
+void replay_hist_add(struct replay_hist *h, uint64_t ns, uint64_t weight);
+/* The @q quantile (0..1), the upper edge of its bucket (max for 1.0). */
+uint64_t replay_hist_quantile(const struct replay_hist *h, double q);
 
 #endif /* WAVE_REPLAY_REPLAY_H */

@@ -13,9 +13,9 @@
 
 #include "../../core/atomic.h"
 #include "../../core/core.h"
-#include "../../decision/txn.h"
 #include "../../session/host_impl.h"
 #include "rpc_host.h"
+#include "rpc_txn.h"
 
 /* ---- events ---------------------------------------------------------------- */
 
@@ -173,47 +173,28 @@ static bool worker_is(const struct wave_rpc *r, uint32_t w, uint32_t gen)
 	return rpc_live(r, w) && r->workers[w].gen == gen;
 }
 
-/* The reason beside a result (rpc.h lists the pairs). */
-static unsigned why_of(enum wave_result res, bool epoch_moved)
-{
-	switch (res) {
-	case WAVE_COMMITTED: return WAVE_RPC_WHY_NONE;
-	case WAVE_ABORT_GONE: return WAVE_RPC_WHY_WORKER_GONE;
-	case WAVE_ABORT_STALE: return epoch_moved ? WAVE_RPC_WHY_EPOCH : WAVE_RPC_WHY_BUCKET_MOVED;
-	case WAVE_ABORT_NOT_ELIGIBLE: return WAVE_RPC_WHY_SAME_WORKER;
-	default: return WAVE_RPC_WHY_BACKEND;
-	}
-}
-
-/* A MOVE commits only if its worker is the live one it names, the
- * bucket's sequence number and the epoch are the ones it was based on
- * (one 64-bit version: epoch, then sequence), and the bucket is not on
- * that worker already; the backend must then follow. */
+/* A MOVE, by rpc_move_check(); the backend must then follow. */
 static int move(struct wave_rpc *r, const struct wave_rpc_msg *d)
 {
-	uint64_t now_v = (uint64_t)r->epoch << 32 | r->seq[d->bucket];
-	uint64_t based_v = (uint64_t)d->epoch << 32 | d->seq;
 	uint32_t cur = wave_load_relaxed(&r->table[d->bucket]);
-	enum wave_result res = txn_check(worker_is(r, d->worker, d->gen), now_v, based_v,
-					 cur != d->worker, true);
+	enum wave_result res = rpc_move_check(d, worker_is(r, d->worker, d->gen), r->epoch,
+					      r->seq[d->bucket], cur);
 
 	if (res == WAVE_COMMITTED && rpc_table_set(r, d->bucket, d->worker) < 0)
 		res = WAVE_ABORT_BUSY;
-	outcome(r, d, res, why_of(res, d->epoch != r->epoch));
+	outcome(r, d, res, rpc_why(res, d->epoch != r->epoch));
 	return res == WAVE_COMMITTED;
 }
 
-/* A PRESTAGE commits if its worker is the live one it names, in the
- * current epoch. */
+/* A PRESTAGE, by rpc_prestage_check(). */
 static int prestage(struct wave_rpc *r, const struct wave_rpc_msg *d)
 {
-	enum wave_result res = txn_check(worker_is(r, d->worker, d->gen), r->epoch, d->epoch,
-					 true, true);
+	enum wave_result res = rpc_prestage_check(d, worker_is(r, d->worker, d->gen), r->epoch);
 
 	/* Pairs with the acquire load in wave_rpc_pick(). */
 	if (res == WAVE_COMMITTED)
 		wave_store_release(&r->disp[d->bucket].staged, d->worker);
-	outcome(r, d, res, why_of(res, true));
+	outcome(r, d, res, rpc_why(res, true));
 	return res == WAVE_COMMITTED;
 }
 

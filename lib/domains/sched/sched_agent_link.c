@@ -104,7 +104,8 @@ static void stage(struct wave_sched *s, const struct wave_sched_msg *d)
 	sched_kick(s);
 }
 
-static void preempt(struct wave_sched *s, const struct wave_sched_msg *d)
+/* The agent's PREEMPT @d, stamped @sent_ns by its channel. */
+static void preempt(struct wave_sched *s, const struct wave_sched_msg *d, uint64_t sent_ns)
 {
 	struct hcpu *c = &s->cpus[d->cpu];
 	const struct htask *t = c->current == d->task ? task_find(s, d->task) : NULL;
@@ -116,15 +117,19 @@ static void preempt(struct wave_sched *s, const struct wave_sched_msg *d)
 	}
 	c->preempt_task = d->task;
 	c->preempt_seq = d->seq;
+	c->preempt_staged_ns = wave_now_ns();
+	c->preempt_sent_ns = sent_ns <= c->preempt_staged_ns ? sent_ns : 0;
 	s->st.preempts++;
 	/* Pairs with the acquire load in wave_sched_should_yield(). */
 	wave_store_release(&c->yield, 1u);
 	/* Only the application's signal, only if it gave one: it interrupts
-	 * a blocking call; the thread then sees the flag. */
+	 * a blocking call; the thread then sees the flag. Not to a thread
+	 * receiving its own PREEMPT in its check: it is not blocked. */
 	if (t->managed && ((const struct wave_sched_thread *)t->arg)->signo > 0) {
 		const struct wave_sched_thread *th = t->arg;
 
-		(void)pthread_kill(th->tid, th->signo);
+		if (!pthread_equal(th->tid, pthread_self()))
+			(void)pthread_kill(th->tid, th->signo);
 	}
 }
 
@@ -145,7 +150,7 @@ static int on_sched_msg(void *user, const struct wave_msg *m)
 		stage(s, &d);
 		break;
 	case WAVE_SCHED_PREEMPT:
-		preempt(s, &d);
+		preempt(s, &d, m->tstamp);
 		break;
 	default:
 		bad_decision(s, "agent sent a host's sched message");

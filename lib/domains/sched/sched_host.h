@@ -53,6 +53,9 @@ struct hcpu {
 	uint64_t current;   /* task id, or 0 */
 	struct dec_slot slot[SLOTS_PER_CPU];
 	uint64_t preempt_task, preempt_seq; /* the PREEMPT behind @yield */
+	/* When that PREEMPT left the agent (its channel stamp) and was
+	 * staged here: wave_sched_thread_preemption() reports them. */
+	uint64_t preempt_sent_ns, preempt_staged_ns;
 };
 
 struct wave_sched {
@@ -80,6 +83,9 @@ struct wave_sched {
 	 * them serves nothing else), and the core of each CPU. */
 	unsigned managed;
 	int *cores;
+	/* When a running managed thread next looks at the agent from its
+	 * check (sched_thread.c): written under the lock, read without it. */
+	_Atomic uint64_t next_look;
 };
 
 struct wave_sched_thread {
@@ -92,6 +98,8 @@ struct wave_sched_thread {
 	_Atomic uint32_t granted;
 	uint32_t cpu;
 	bool blocked;
+	uint64_t granted_ns; /* when it last got its CPU */
+	struct wave_sched_preemption last; /* its last preemption */
 };
 
 /* ---- the task table ---- */

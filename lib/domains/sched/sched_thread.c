@@ -69,6 +69,48 @@ static void thread_park(struct wave_sched_thread *t)
 		/* Best effort: a core outside the allowed set is ignored. */
 		(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
+	t->granted_ns = wave_now_ns();
+}
+
+/* How often a running thread looks at the agent from its checks when the
+ * scheduler sends no ticks: as often as a parked thread polls. */
+#define LOOK_NO_TICK_NS 1000000u
+
+/* From a running thread's check, when due: the ticks go to the agent and
+ * its decisions come in (a PREEMPT sets a CPU's flag). Nothing else sends
+ * ticks while every parked thread sleeps its millisecond, so without this
+ * a slice lasted about a millisecond whatever the policy's. Twice per tick:
+ * one look sends the tick, the next takes the policy's answer. Never waits
+ * for the lock: its holder is making that progress. Not on fallback: no
+ * tick or PREEMPT then, and a reconnection attempt may block for the
+ * connect timeout, which the parked threads' polls can afford. */
+static void thread_look(struct wave_sched *s)
+{
+	uint64_t now = wave_now_ns();
+
+	if (now < wave_load_relaxed(&s->next_look) || pthread_mutex_trylock(&s->lock) != 0)
+		return;
+	if (s->agent) {
+		sched_progress(s);
+		sched_dispatch_idle(s);
+	}
+	wave_store_relaxed(&s->next_look, now + (s->tick_ns ? s->tick_ns / 2 : LOOK_NO_TICK_NS));
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The preemption @t noticed now, for wave_sched_thread_preemption(). */
+static void thread_note_preemption(struct wave_sched_thread *t)
+{
+	uint64_t now = wave_now_ns();
+	const struct hcpu *c;
+
+	pthread_mutex_lock(&t->s->lock);
+	c = &t->s->cpus[t->cpu];
+	t->last = (struct wave_sched_preemption){ .sent_ns = c->preempt_sent_ns,
+						  .staged_ns = c->preempt_staged_ns,
+						  .stopped_ns = now,
+						  .ran_ns = now - t->granted_ns };
+	pthread_mutex_unlock(&t->s->lock);
 }
 
 /* Gives the CPU up as @type (a task_stop() event, or task_dead when 0) and
@@ -150,13 +192,28 @@ WAVE_API int wave_sched_thread_check(struct wave_sched_thread *t)
 
 	if (!t || t->blocked)
 		return -EINVAL;
-	if (!wave_sched_should_yield(t->s, t->cpu))
-		return 0;
+	if (!wave_sched_should_yield(t->s, t->cpu)) {
+		thread_look(t->s);
+		if (!wave_sched_should_yield(t->s, t->cpu))
+			return 0;
+	}
+	thread_note_preemption(t);
 	ret = thread_release(t, WAVE_SCHED_TASK_PREEMPTED);
 	if (ret < 0)
 		return ret;
 	thread_park(t);
 	return 1;
+}
+
+WAVE_API int wave_sched_thread_preemption(const struct wave_sched_thread *t,
+					  struct wave_sched_preemption *out)
+{
+	if (!t || !out)
+		return -EINVAL;
+	if (!t->last.stopped_ns)
+		return -ENOENT;
+	*out = t->last;
+	return 0;
 }
 
 WAVE_API int wave_sched_thread_block(struct wave_sched_thread *t)
