@@ -8,9 +8,14 @@
  * Every value read is checked, so a lost byte fails the run.
  *
  *   wave-example-kvcache [OPS] [AGENT_URI]
+ *
+ * With an agent it starts once the agent is in control, and runs past OPS
+ * until the agent has made a decision, so that even a short run on a busy
+ * machine shows the agent at work (a condition, not a time).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +60,31 @@ static uint32_t skewed_key(uint64_t *rng)
 	return r % 10 ? r / 10 % (KEYS / 10) : r / 10 % KEYS;
 }
 
+static struct wave_mem_stats stats(struct wave_mem *m)
+{
+	struct wave_mem_stats st;
+
+	wave_mem_stats(m, &st);
+	return st;
+}
+
+/* The agent's link is polled until the agent is in control. */
+static void wait_agent(struct wave_mem *m, const char *uri)
+{
+	fprintf(stderr, "kvcache: waiting for the agent at %s\n", uri);
+	while (!stats(m).agent)
+		wave_mem_poll(m, 10000000);
+}
+
+/* Op @i is to be run: OPS of them, then, with an agent, until it decided. */
+static bool more(struct wave_mem *m, uint64_t i, uint64_t ops, bool agent)
+{
+	return i < ops || (agent && stats(m).agent_decisions == 0);
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t ops = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000, rng = 1, bad = 0;
+	uint64_t ops = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000, rng = 1, bad = 0, i;
 	const char *uri = argc > 2 ? argv[2] : NULL;
 	static uint32_t version[KEYS];
 	struct wave_mem_region_opts ro;
@@ -91,7 +118,9 @@ int main(int argc, char **argv)
 	for (uint32_t k = 0; k < KEYS; k++)
 		put(base, k, version[k]);
 	wave_mem_relieve(m); /* into the budget */
-	for (uint64_t i = 0; i < ops; i++) {
+	if (uri)
+		wait_agent(m, uri);
+	for (i = 0; more(m, i, ops, uri != NULL); i++) {
 		uint32_t k = skewed_key(&rng);
 
 		if (i % 16 == 0) {
@@ -112,7 +141,7 @@ int main(int argc, char **argv)
 	printf("kvcache: %" PRIu64 " ops, %" PRIu64 " far faults, %" PRIu64
 	       " migrations, agent decisions %" PRIu64 ", fast %" PRIu64 " of %" PRIu64
 	       " bytes, %" PRIu64 " bad values\n",
-	       ops, st.far_faults, st.committed, st.agent_decisions, st.tier_used[0],
+	       i, st.far_faults, st.committed, st.agent_decisions, st.tier_used[0],
 	       st.tier_used[0] + st.tier_used[1], bad);
 	wave_mem_destroy(m);
 	return bad ? 1 : 0;

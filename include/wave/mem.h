@@ -65,7 +65,8 @@
  * MIGRATE is committed with wave_mem_migrate()'s transaction; VICTIM
  * joins the prestaged victims (demoted under pressure, before the
  * application's list, by whichever thread relieves it); PREFETCH is
- * promoted when the rate limit and the tier's room allow. Each decision
+ * promoted when the rate limit and the tier's room allow, or aborted as
+ * busy after 8 agent ticks without them. Each decision
  * gets exactly one OUTCOME. A decision about a chunk the host does not
  * own is aborted (gone or invalid) and counted (agent_refused); a
  * malformed message is counted (agent_bad) and the agent is dropped.
@@ -256,7 +257,12 @@ WAVE_API int wave_mem_region_opts_init(struct wave_mem_region_opts *opts);
  * the userfaultfd. The caller keeps owning it, and keeps it mapped
  * read-write (not mprotect'ed, remapped or unmapped) until
  * wave_mem_region_unregister() returns: a page it made unreadable would
- * read as zeros to a demotion.
+ * read as zeros to a demotion. When @opts' tier names a node, the range's
+ * memory policy is set to prefer that node (mbind(MPOL_PREFERRED), replacing
+ * the caller's, and the default again at unregistration), so that pages
+ * the kernel allocates for it later (a far chunk fetched back by the
+ * fault thread, a first touch) land there; a tier on WAVE_MEM_NODE_ANY
+ * leaves the policy alone.
  *
  * Return: 0; -EINVAL (@addr not aligned, @len zero or not a multiple of
  * the chunk size, a bad chunk size or tier, memory that is not private

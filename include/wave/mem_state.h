@@ -112,7 +112,8 @@ WAVE_API int wave_mem_state_replay(struct wave_mem_state *st, struct wave_plugin
  * @bytes:           memory the state holds (the state and every region's
  *                   chunks).
  * @events:          events and outcomes applied.
- * @accesses:        accesses counted (samples and faults).
+ * @accesses:        accesses counted (samples, and faults by their
+ *                   weight: struct wave_mem_ops.fault_weight).
  * @coolings:        times the counts were halved.
  * @bad_msgs, @unknown, @dup_region, @seq_backwards, @bad_transition,
  * @no_memory:       events refused, by reason (wave_mem_state_apply()).
@@ -125,6 +126,7 @@ WAVE_API int wave_mem_state_replay(struct wave_mem_state *st, struct wave_plugin
  * @aborted:         transactions aborted, by enum wave_result (index 0
  *                   unused).
  * @victims:         prestaged victims in flight now.
+ * @faults:          far faults counted (FAULT events applied).
  * @reserved:        zero.
  */
 struct wave_mem_state_stats {
@@ -140,7 +142,8 @@ struct wave_mem_state_stats {
 	uint64_t committed;
 	uint64_t aborted[WAVE_RESULT_COUNT];
 	uint64_t victims;
-	uint64_t reserved[8];
+	uint64_t faults;
+	uint64_t reserved[7];
 };
 
 /** wave_mem_state_stats() - copy @st's statistics into @out.

@@ -46,7 +46,8 @@
  * (plugin_rpc.h: struct wave_rpc_ops, the worker and bucket views, moves
  * and prestages); 1.3 the mem domain (plugin_mem.h: struct wave_mem_ops,
  * chunks, tiers, the hotness histogram, migrations and prestaged victims
- * and prefetches).
+ * and prefetches); 1.4 the weight of a far fault in a mem chunk's access
+ * count (struct wave_mem_ops.fault_weight).
  */
 #ifndef WAVE_PLUGIN_H
 #define WAVE_PLUGIN_H
@@ -68,7 +69,7 @@ extern "C" {
 /** Plugin ABI version this header describes. A new major breaks plugins;
  *  a new minor only adds (fields at the end, ops at the end of tables). */
 #define WAVE_PLUGIN_ABI_MAJOR 1
-#define WAVE_PLUGIN_ABI_MINOR 3
+#define WAVE_PLUGIN_ABI_MINOR 4
 
 /** Longest plugin name, without the NUL. Names use [A-Za-z0-9_] only. */
 #define WAVE_PLUGIN_NAME_MAX 63

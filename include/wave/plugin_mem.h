@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file plugin_mem.h
- * For authors of mem-domain policies (plugin ABI 1.3): the ops table, the
+ * For authors of mem-domain policies (plugin ABI 1.3; the ops table's
+ * fault_weight 1.4): the ops table, the
  * views of chunks and tiers, the hotness histogram, the scan hand, and the
  * decisions. Include it with <wave/plugin.h>, which has the descriptor,
  * parameters, logging and the rest.
@@ -15,10 +16,18 @@
  * wave_plugin_mem_migrate(), _victim() and _prefetch(), which check each
  * decision against the state before anything is sent.
  *
- * Hotness. Every chunk has an access count, raised by SAMPLES and FAULT
- * events, and cooled by wave_plugin_mem_cool(), which halves every count
- * at once in constant time (the counts are brought up to date lazily, when
- * each chunk is next looked at). The histogram counts chunks by log2 of
+ * Hotness. Every chunk has an access count, raised by SAMPLES (the host's
+ * sampler and the accesses the application reports; the library's host
+ * says at most one access a chunk a tick) and by FAULT events, as the
+ * policy's ops table says (@fault_weight), and cooled by
+ * wave_plugin_mem_cool(), which halves every count at once in constant
+ * time (the counts are brought up to date lazily, when each chunk is next
+ * looked at). Faults are weighed apart from samples because they are not
+ * samples: a sample stands for a tick of accesses of a resident chunk, a
+ * fault is one exact event of a far one, and a write of a cold far chunk
+ * faults. Counted as accesses, steady writes of cold chunks raise every
+ * chunk past a low fixed threshold between two coolings, and a threshold
+ * policy finds nothing cold to demote. The histogram counts chunks by log2 of
  * their count: bucket 0 holds the chunks never touched since they cooled to
  * 0, bucket b >= 1 those whose count is in [2^(b-1), 2^b). A cooling moves
  * every chunk one bucket down. wave_plugin_mem_fit_bucket() reads off it
@@ -107,7 +116,8 @@ struct wave_mem_tier_view {
  * @samples:       optional. Accesses were counted: @n (1..8) chunks of one
  *                 region, as they are after the update.
  * @fault:         optional. @c was touched in the far tier and is back in
- *                 a faster one (its count already raised).
+ *                 a faster one (its count already raised by
+ *                 @fault_weight).
  * @chunk_changed: optional. The host moved @c by itself.
  * @pressure:      optional. @tier has only @free chunks free.
  * @txn_committed: optional. A decision of type @decision about @c was
@@ -115,6 +125,14 @@ struct wave_mem_tier_view {
  * @txn_aborted:   optional. A decision of type @decision about chunk @id
  *                 to @tier aborted with @result (enum wave_result); @c is
  *                 the chunk as it is now, or NULL when its region is gone.
+ * @fault_weight:  ABI 1.4; not an op. The accesses a far fault adds to the
+ *                 chunk's count, which a fault also brings to at least 1
+ *                 (it was touched): 0 (the default of a 1.4 table) counts
+ *                 a fault as a touch only, for policies with fixed count
+ *                 thresholds; 1 as one access, the only behaviour of ABI
+ *                 1.3 (and of tables built against it), for policies that
+ *                 size the hot set from the counts of every tier, far
+ *                 chunks' being their faults.
  *
  * Callbacks return 0, or a negative error code that the agent counts
  * ("event_errors") before carrying on. Views are copies valid during the
@@ -135,6 +153,7 @@ struct wave_mem_ops {
 			     uint16_t decision);
 	int (*txn_aborted)(struct wave_plugin_ctx *ctx, const struct wave_mem_chunk_view *c,
 			   uint64_t id, uint16_t decision, uint32_t tier, unsigned result);
+	uint32_t fault_weight;
 };
 
 /**

@@ -114,6 +114,9 @@ static const struct wave_mem_ops hemem_ops = {
 	.samples = hemem_samples,
 	.txn_committed = hemem_committed,
 	.txn_aborted = hemem_aborted,
+	/* A fixed threshold: a fault is a touch, not an access, or steady
+	 * writes of cold chunks make every chunk hot (plugin_mem.h). */
+	.fault_weight = 0,
 };
 
 WAVE_PLUGIN_DEFINE(mem_hemem, WAVE_DOMAIN_MEM, "1.0.0",

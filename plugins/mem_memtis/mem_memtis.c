@@ -129,6 +129,11 @@ static const struct wave_mem_ops memtis_ops = {
 	.samples = memtis_samples,
 	.txn_committed = memtis_committed,
 	.txn_aborted = memtis_aborted,
+	/* The threshold is sized from every tier's counts, and a far chunk's
+	 * only accesses seen are its faults: one access each. Measured in
+	 * check_mem_policies (far host): with 0, tier 0 serves 95.2 % instead
+	 * of 95.8 %, and the host's clock hand does most of the relief. */
+	.fault_weight = 1,
 };
 
 WAVE_PLUGIN_DEFINE(mem_memtis, WAVE_DOMAIN_MEM, "1.0.0",

@@ -194,6 +194,7 @@ static const struct wave_mem_ops sdfm_ops = {
 	.fault = sdfm_fault,
 	.txn_committed = sdfm_committed,
 	.txn_aborted = sdfm_aborted,
+	.fault_weight = 0, /* ages, not counts: a fault is a touch */
 };
 
 WAVE_PLUGIN_DEFINE(mem_sdfm, WAVE_DOMAIN_MEM, "1.0.0",

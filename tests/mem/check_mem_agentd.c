@@ -9,13 +9,16 @@
  * agent's promotions, with demotions making room; then the hot set moves,
  * the daemon is killed with SIGKILL while it places the new one, the
  * host keeps writing on its fallback, a new daemon is resynced and places
- * the new hot set. Every byte of every chunk is checked at the end. No
- * timing is asserted: the test waits for conditions, and Check's timeout
- * only catches a hang.
+ * the new hot set. Every byte of every chunk is checked at the end. A
+ * second test has threads fault and write while the agent migrates, the
+ * daemon killed with SIGKILL in the middle. No timing is asserted: the
+ * tests wait for conditions, and Check's timeout only catches a hang.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,12 +263,166 @@ START_TEST(hemem_kill9)
 }
 END_TEST
 
+/* ---- many threads faulting while the agent migrates ---------------------------- */
+
+#define THREADS 4u
+
+struct worker {
+	struct rt *x;
+	unsigned k;            /* owns the chunks i with i % THREADS == k */
+	_Atomic bool *stop;
+	_Atomic uint64_t bad;  /* chunks found holding the wrong bytes */
+	uint64_t writes, reads;
+	pthread_t t;
+};
+
+/* Writes and checks its own chunks at random (each chunk's pattern is
+ * written by its owner only, so the owner knows what it must hold), and
+ * reports a few of them as used, which changes over time: faults, and
+ * the agent's promotions and demotions, all the time. */
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (w->k + 1);
+
+	while (!atomic_load(w->stop)) {
+		uint32_t i, hot;
+		const void *a[4];
+
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		i = (uint32_t)(rng % (NCH / THREADS)) * THREADS + w->k;
+		if (rng >> 60 < 4) {
+			w->x->salt[i] += NCH;
+			fill_pattern(w->x->p + (size_t)i * CS, CS, w->x->salt[i]);
+			w->writes++;
+		} else {
+			if (check_pattern(w->x->p + (size_t)i * CS, CS, w->x->salt[i]) != -1)
+				atomic_fetch_add(&w->bad, 1);
+			w->reads++;
+		}
+		hot = (uint32_t)((w->writes + w->reads) / 4096);
+		for (unsigned k = 0; k < 4; k++) {
+			uint32_t c = (hot + k) % (NCH / THREADS) * THREADS + w->k;
+
+			a[k] = w->x->p + (size_t)c * CS;
+		}
+		ck_assert_int_eq(wave_mem_report_access(w->x->m, a, 4), 4);
+	}
+	return NULL;
+}
+
+/* The main thread polls (carrying the agent's decisions out) until @done. */
+static void poll_until(struct rt *x, bool (*done)(struct wave_mem_stats *, uint64_t),
+		       uint64_t arg)
+{
+	struct wave_mem_stats st;
+
+	do
+		ck_assert_int_ge(wave_mem_poll(x->m, 1000000), 0);
+	while (!done((st = stats(x->m), &st), arg));
+}
+
+static bool agent_is(struct wave_mem_stats *st, uint64_t agent)
+{
+	return st->agent == agent;
+}
+
+static bool decisions_past(struct wave_mem_stats *st, uint64_t n)
+{
+	return st->agent && st->agent_decisions >= n;
+}
+
+static bool faults_past(struct wave_mem_stats *st, uint64_t n)
+{
+	return st->far_faults >= n;
+}
+
+/* Threads write and read their chunks, faulting them back, while the
+ * agent's decisions migrate chunks under them (on the polling thread)
+ * and the fault thread relieves pressure with the agent's victims; the
+ * daemon is killed with SIGKILL in the middle of it, the threads go on
+ * on the fallback, a new daemon takes over. Every byte of every chunk is
+ * checked by its thread all along, and at the end. For ASan and TSan. */
+START_TEST(threads_fault_while_agent_migrates)
+{
+	struct env e;
+	struct rt x = { 0 };
+	struct worker w[THREADS];
+	_Atomic bool stop = false;
+	struct wave_host_opts ho;
+	struct wave_mem_opts o;
+	struct wave_mem_region_opts ro;
+	struct wave_mem_stats st;
+	struct wave_error err;
+	uint64_t bad = 0;
+	int ret;
+
+	env_init(&e);
+	daemon_start(&e);
+	wave_host_opts_init(&ho);
+	ho.heartbeat_period_ms = 50;
+	ho.heartbeat_timeout_ms = 2000;
+	ho.reconnect_min_ms = 1;
+	ho.reconnect_max_ms = 20;
+	ho.connect_timeout_ms = 5000;
+	wave_mem_opts_init(&o);
+	o.n_tiers = 2;
+	o.tiers[0].capacity = FAST * CS;
+	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
+	o.min_resident_ns = 0;
+	o.agent_uri = e.uri;
+	o.host = &ho;
+	ret = wave_mem_create(&o, &x.m, &err);
+	ck_assert_msg(ret == 0, "wave_mem_create: %s", err.text);
+	x.p = anon_map(NCH * CS);
+	wave_mem_region_opts_init(&ro);
+	ro.chunk_size = CS;
+	ck_assert_int_eq(wave_mem_region_register(x.m, x.p, NCH * CS, &ro, &x.id), 0);
+	for (uint32_t i = 0; i < NCH; i++)
+		write_chunk(&x, i);
+	ck_assert_int_eq(wave_mem_relieve(x.m), NCH - FAST);
+	poll_until(&x, agent_is, 1);
+	for (unsigned k = 0; k < THREADS; k++) {
+		w[k] = (struct worker){ .x = &x, .k = k, .stop = &stop };
+		ck_assert_int_eq(pthread_create(&w[k].t, NULL, work, &w[k]), 0);
+	}
+	/* The agent at work; then killed while it decides. */
+	poll_until(&x, decisions_past, stats(x.m).agent_decisions + 200);
+	say(&x, "threads: agent deciding");
+	daemon_kill(&e, SIGKILL);
+	poll_until(&x, agent_is, 0);
+	poll_until(&x, faults_past, stats(x.m).far_faults + 100);
+	say(&x, "threads: on the fallback");
+	daemon_start(&e);
+	poll_until(&x, decisions_past, stats(x.m).agent_decisions + 200);
+	say(&x, "threads: new agent deciding");
+	atomic_store(&stop, true);
+	for (unsigned k = 0; k < THREADS; k++) {
+		pthread_join(w[k].t, NULL);
+		bad += atomic_load(&w[k].bad);
+		ck_assert_uint_gt(w[k].writes, 0);
+	}
+	ck_assert_uint_eq(bad, 0);
+	st = stats(x.m);
+	ck_assert_uint_ge(st.agent_fallbacks, 1);
+	ck_assert_uint_eq(st.agent_bad, 0);
+	ck_assert_uint_eq(st.tier_used[0] + st.tier_used[1], (uint64_t)NCH * CS);
+	for (uint32_t i = 0; i < NCH; i++)
+		ck_assert_msg(check_pattern(x.p + (size_t)i * CS, CS, x.salt[i]) == -1,
+			      "chunk %u lost a byte", i);
+	wave_mem_destroy(x.m);
+	munmap(x.p, NCH * CS);
+	env_fini(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mem_agentd");
 	TCase *tc = tcase_create("agentd");
 
 	tcase_add_test(tc, hemem_kill9);
+	tcase_add_test(tc, threads_fault_while_agent_migrates);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 	return s;

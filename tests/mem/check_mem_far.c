@@ -5,10 +5,13 @@
  * threads faulting and writing while chunks are demoted and promoted; a
  * full store is backpressure; unregistering aborts migrations in flight;
  * anti-thrash, the rate limit, prestaged victims, the CLOCK, the sampler;
- * and all of it without privilege.
+ * a region whose home tier is a node prefers it, so chunks fault back
+ * there; and all of it without privilege.
  */
 #include <check.h>
 #include <errno.h>
+#include <numa.h>
+#include <numaif.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -114,6 +117,95 @@ END_TEST
 START_TEST(t_round_trip_managed)
 {
 	round_trip(true);
+}
+END_TEST
+
+/* The memory policy of the page at @p: its mode, and its node in *@node
+ * (-1: none). */
+static int policy_of(void *p, int *node)
+{
+	struct bitmask *bm = numa_allocate_nodemask();
+	int mode = -1;
+
+	ck_assert_int_eq(get_mempolicy(&mode, bm->maskp, bm->size + 1, p, MPOL_F_ADDR), 0);
+	*node = -1;
+	for (unsigned k = 0; k < bm->size; k++)
+		if (numa_bitmask_isbitset(bm, k)) {
+			*node = (int)k;
+			break;
+		}
+	numa_free_nodemask(bm);
+	return mode;
+}
+
+/* The node of the page at @p (move_pages' query mode). */
+static int node_of(void *p)
+{
+	int status = -1;
+
+	ck_assert_int_eq(numa_move_pages(0, 1, &p, NULL, &status, 0), 0);
+	return status;
+}
+
+/* A chunk faults back onto its home tier's node, not the fault thread's:
+ * the region prefers that node (one mbind of the region), which places
+ * what the fault thread allocates for it (UFFDIO_COPY, the memfd's
+ * pwrite()). With one node the page is on node 0 either way; the policy
+ * says it was placed on purpose, and tests/mem/mem_numa2.c shows the
+ * difference on two nodes. A tier anywhere (WAVE_MEM_NODE_ANY) leaves
+ * the runtime's policy alone; unregistering gives it back. */
+static void home_node(bool managed)
+{
+	struct wave_mem_opts o;
+	struct wave_mem *m = NULL;
+	size_t len = 8 * CHUNK;
+	uint32_t id;
+	char *p;
+	int node;
+
+	if (numa_available() < 0) {
+		printf("check_mem_far: no NUMA in this kernel: the home node's policy is not "
+		       "checked\n");
+		return;
+	}
+	wave_mem_opts_init(&o);
+	o.n_tiers = 2;
+	o.tiers[0].node = 0;
+	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
+	ck_assert_int_eq(wave_mem_create(&o, &m, NULL), 0);
+	p = region_new(m, len, managed, &id);
+	ck_assert_int_eq(policy_of(p + 3 * CHUNK, &node), MPOL_PREFERRED);
+	ck_assert_int_eq(node, 0);
+	ck_assert_int_eq(migrate_now(m, wave_mem_chunk_id(id, 3), 1), WAVE_COMMITTED);
+	ck_assert_int_eq(check_pattern(p, len, 7), -1); /* it faults back */
+	ck_assert_uint_eq(chunk_info(m, wave_mem_chunk_id(id, 3)).tier, 0);
+	for (size_t off = 3 * CHUNK; off < 4 * CHUNK; off += 4096)
+		ck_assert_int_eq(node_of(p + off), 0);
+	if (!managed) {
+		ck_assert_int_eq(wave_mem_region_unregister(m, id), 0);
+		ck_assert_int_eq(policy_of(p, &node), MPOL_DEFAULT);
+		munmap(p, len);
+	}
+	wave_mem_destroy(m);
+	/* A tier anywhere: the policy is not touched. */
+	o.tiers[0].node = WAVE_MEM_NODE_ANY;
+	ck_assert_int_eq(wave_mem_create(&o, &m, NULL), 0);
+	p = region_new(m, len, managed, &id);
+	ck_assert_int_eq(policy_of(p, &node), MPOL_DEFAULT);
+	wave_mem_destroy(m);
+	if (!managed)
+		munmap(p, len);
+}
+
+START_TEST(t_home_node_anon)
+{
+	home_node(false);
+}
+END_TEST
+
+START_TEST(t_home_node_managed)
+{
+	home_node(true);
 }
 END_TEST
 
@@ -562,6 +654,8 @@ int main(void)
 	tcase_add_test(tc, t_round_trip_anon);
 	tcase_add_test(tc, t_round_trip_managed);
 	tcase_add_test(tc, t_first_touch);
+	tcase_add_test(tc, t_home_node_anon);
+	tcase_add_test(tc, t_home_node_managed);
 	tcase_add_test(tc, t_race_anon);
 	tcase_add_test(tc, t_race_managed);
 	tcase_add_test(tc, t_store_full);

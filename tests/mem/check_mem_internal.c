@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The mem domain's insides: writes racing a demotion, made to land in the
- * very windows where they could be lost (the demotion's test hook); the
- * far store with each codec and its backpressure; NUMA moves and their
- * errors on this machine.
+ * very windows where they could be lost (the demotion's test hook), and an
+ * unregistration landing in one; the far store with each codec and its
+ * backpressure; NUMA moves and their errors on this machine.
  */
 #include <check.h>
 #include <errno.h>
 #include <numa.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -111,6 +113,70 @@ END_TEST
 START_TEST(t_window_managed)
 {
 	write_in_window(true);
+}
+END_TEST
+
+/* ---- unregistering in the middle of a demotion ------------------------------- */
+
+static struct {
+	struct wave_mem *m;
+	struct mem_region *r;
+	uint32_t id;
+	pthread_t t;
+	int ret;
+} gone;
+
+static void *unregister_thread(void *arg)
+{
+	(void)arg;
+	gone.ret = wave_mem_region_unregister(gone.m, gone.id);
+	return NULL;
+}
+
+/* The hook, at phase 1 (the chunk's bytes in the store, writes stopped,
+ * the frames not yet released): the region is unregistered from another
+ * thread, which marks it dying and then waits for the demotion. */
+static void unregister_in_window(void *addr, size_t len, int phase)
+{
+	(void)addr, (void)len;
+	if (phase != 1)
+		return;
+	ck_assert_int_eq(pthread_create(&gone.t, NULL, unregister_thread, NULL), 0);
+	while (!atomic_load(&gone.r->dying))
+		sched_yield();
+}
+
+/* A region unregistered while a migration of it is in flight: the
+ * migration aborts as gone, nothing stays in the store, every byte is
+ * where it was, and the unregistration completes. */
+START_TEST(t_unregister_mid_demotion)
+{
+	struct wave_mem *m = mem_far_new(0, 0, 0);
+	struct wave_mem_region_opts ro;
+	struct wave_mem_stats st;
+	size_t len = 4 * 65536;
+	char *p = anon_map(len);
+
+	wave_mem_region_opts_init(&ro);
+	ck_assert_int_eq(wave_mem_region_register(m, p, len, &ro, &gone.id), 0);
+	fill_pattern(p, len, 3);
+	gone.m = m;
+	pthread_rwlock_rdlock(&m->rlock);
+	gone.r = mem_region_id(m, gone.id);
+	pthread_rwlock_unlock(&m->rlock);
+	mem_test_demote_window = unregister_in_window;
+	ck_assert_int_eq(migrate_now(m, wave_mem_chunk_id(gone.id, 1), 1), WAVE_ABORT_GONE);
+	mem_test_demote_window = NULL;
+	pthread_join(gone.t, NULL);
+	ck_assert_int_eq(gone.ret, 0);
+	ck_assert_int_eq(wave_mem_stats(m, &st), 0);
+	ck_assert_uint_eq(st.aborted[WAVE_ABORT_GONE], 1);
+	ck_assert_uint_eq(st.far_stored, 0);
+	ck_assert_uint_eq(st.tier_used[0] + st.tier_used[1], 0);
+	ck_assert_int_eq(check_pattern(p, len, 3), -1);
+	p[65536 + 8] = 1; /* writable, not left protected */
+	wave_mem_destroy(m);
+	munmap(p, len);
 }
 END_TEST
 
@@ -227,6 +293,7 @@ int main(void)
 
 	tcase_add_test(tc, t_window_anon);
 	tcase_add_test(tc, t_window_managed);
+	tcase_add_test(tc, t_unregister_mid_demotion);
 	tcase_add_test(tc, t_store_codecs);
 	tcase_add_test(tc, t_store_full);
 	tcase_add_test(tc, t_numa_moves);

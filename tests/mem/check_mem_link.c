@@ -275,7 +275,9 @@ START_TEST(every_outcome)
 	ck_assert_int_eq(check_pattern(p + 5 * CS, CS, 11 + 5 * CS / 8), -1);
 	expect_chunk(&sa, WAVE_MEM_FAULT, c[5], 0, 2);
 	/* Prefetches: one with room (committed), one into a tier that is not
-	 * faster (answered at once), one with no room: it waits. */
+	 * faster (answered at once), one with no room: it waits, and commits
+	 * once there is room (no poll runs between the host's taking it and
+	 * the room made, so it cannot have given up). */
 	send_decision(&sa, WAVE_MEM_PREFETCH, c[0], 1, 0);
 	expect_outcome(&sa, WAVE_MEM_PREFETCH, c[0], 1, 0, WAVE_COMMITTED);
 	ck_assert_uint_eq(chunk_info(m, c[0]).tier, 0);
@@ -283,9 +285,16 @@ START_TEST(every_outcome)
 	send_decision(&sa, WAVE_MEM_PREFETCH, c[6], 1, 0);
 	while (stats(m).agent_decisions < 13)
 		ck_assert_int_ge(wave_mem_poll(m, 0), 0);
-	for (int k = 0; k < 20; k++)
-		ck_assert_int_eq(wave_mem_poll(m, 0), 0);
 	ck_assert_uint_eq(chunk_info(m, c[6]).tier, 1);
+	ck_assert_int_eq(wave_mem_migrate(m, c[0], 2, 2), WAVE_COMMITTED);
+	expect_chunk(&sa, WAVE_MEM_CHUNK_CHANGED, c[0], 2, 3);
+	expect_outcome(&sa, WAVE_MEM_PREFETCH, c[6], 1, 0, WAVE_COMMITTED);
+	ck_assert_uint_eq(chunk_info(m, c[6]).tier, 0);
+	/* One that never gets room does not wait for ever: after the agent's
+	 * ticks it aborts as busy (before the bound, this waited, a hang). */
+	send_decision(&sa, WAVE_MEM_PREFETCH, c[0], 3, 0);
+	expect_outcome(&sa, WAVE_MEM_PREFETCH, c[0], 3, 0, WAVE_ABORT_BUSY);
+	ck_assert_uint_eq(chunk_info(m, c[0]).tier, 2);
 	ck_assert_int_eq(check_pattern(p, NCH * CS, 11), -1);
 	teardown(&sa, m);
 }
@@ -381,6 +390,47 @@ START_TEST(bad_message_then_resync)
 }
 END_TEST
 
+/* Decisions in flight about a region that goes are answered as gone at
+ * once: a prestaged victim (no pressure needs to come first) and a
+ * waiting prefetch. Decisions of every kind about chunks the host does not
+ * own are refused and counted. */
+START_TEST(region_gone_in_flight)
+{
+	struct sagent sa = { 0 };
+	struct wave_mem *m = connect_mem(&sa);
+	uint32_t id;
+	char *p = region(&sa, m, &id);
+	uint64_t c0 = wave_mem_chunk_id(id, 0), c6 = wave_mem_chunk_id(id, 6);
+	struct wave_mem_stats st;
+
+	decide(&sa, WAVE_MEM_VICTIM, wave_mem_chunk_id(id + 1, 0), 0, 1, WAVE_ABORT_GONE);
+	decide(&sa, WAVE_MEM_PREFETCH, wave_mem_chunk_id(id, NCH), 0, 0, WAVE_ABORT_INVALID);
+	decide(&sa, WAVE_MEM_MIGRATE, wave_mem_chunk_id(0, 1), 0, 0, WAVE_ABORT_INVALID);
+	ck_assert_uint_eq(stats(m).agent_refused, 3);
+	/* Tier 0 holds 8 chunks for 6, but nothing relieves it here. */
+	decide(&sa, WAVE_MEM_MIGRATE, c0, 0, 2, WAVE_COMMITTED);
+	send_decision(&sa, WAVE_MEM_VICTIM, c6, 0, 1);
+	send_decision(&sa, WAVE_MEM_PREFETCH, c0, 1, 0); /* no room: it waits */
+	while (stats(m).agent_decisions < 6)
+		ck_assert_int_ge(wave_mem_poll(m, 0), 0);
+	ck_assert_int_eq(wave_mem_region_unregister(m, id), 0);
+	expect_outcome(&sa, WAVE_MEM_VICTIM, c6, 0, 1, WAVE_ABORT_GONE);
+	{
+		struct wave_mem_msg d;
+
+		sa_expect(&sa, WAVE_MEM_REGION_DEL, &d);
+		ck_assert_uint_eq(d.region, id);
+	}
+	expect_outcome(&sa, WAVE_MEM_PREFETCH, c0, 1, 0, WAVE_ABORT_GONE);
+	st = stats(m);
+	ck_assert_uint_eq(st.tier_used[0] + st.tier_used[1] + st.tier_used[2], 0);
+	ck_assert_uint_eq(st.agent_bad, 0);
+	ck_assert_int_eq(check_pattern(p, NCH * CS, 11), -1); /* the far chunk came back */
+	munmap(p, NCH * CS);
+	teardown(&sa, m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mem_link");
@@ -389,6 +439,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, every_outcome);
 	tcase_add_test(tc, samples_batched);
 	tcase_add_test(tc, bad_message_then_resync);
+	tcase_add_test(tc, region_gone_in_flight);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,6 +10,7 @@
  * is checked from scratch.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <check.h>
@@ -113,6 +114,26 @@ static const struct wave_mem_ops rec_ops = {
 };
 
 WAVE_PLUGIN_DEFINE(mem_rec, WAVE_DOMAIN_MEM, "1.0.0", "records calls", NULL, NULL, &rec_ops)
+
+/* An ABI 1.3 table (its size ends before fault_weight, which the state
+ * must not read: set here to show it is not), and one weighing faults 3. */
+static const struct wave_mem_ops rec13_ops = {
+	.size = offsetof(struct wave_mem_ops, fault_weight),
+	.tick = r_tick,
+	.fault = r_fault,
+	.fault_weight = 5,
+};
+
+WAVE_PLUGIN_DEFINE(mem_rec13, WAVE_DOMAIN_MEM, "1.0.0", "ABI 1.3 table", NULL, NULL, &rec13_ops)
+
+static const struct wave_mem_ops rec3_ops = {
+	.size = sizeof(struct wave_mem_ops),
+	.tick = r_tick,
+	.fault = r_fault,
+	.fault_weight = 3,
+};
+
+WAVE_PLUGIN_DEFINE(mem_rec3, WAVE_DOMAIN_MEM, "1.0.0", "faults weigh 3", NULL, NULL, &rec3_ops)
 
 static int rec_emit(void *user, const struct wave_msg *m, unsigned n)
 {
@@ -359,6 +380,7 @@ START_TEST(host_changes_and_faults)
 	struct wave_mem_msg d = { .type = WAVE_MEM_CHUNK_CHANGED, .chunk = ID(2), .seq = 5,
 				  .tier = 2, .now_ns = 300 };
 	struct wave_mem_msg p = { .type = WAVE_MEM_PRESSURE, .tier = 0, .count = 0 };
+	struct wave_msg m;
 
 	add_region(RG, 4, 1);
 	apply(&d, 0);
@@ -368,13 +390,70 @@ START_TEST(host_changes_and_faults)
 	apply(&d, 0);
 	ck_assert_uint_eq(rec.calls[C_FAULT], 1);
 	ck_assert_uint_eq(rec.last.tier, 0);
+	/* This plugin's fault_weight is 0: a fault is a touch (count at least
+	 * 1, its time), never more. */
 	ck_assert_uint_eq(rec.last.count, 1);
 	ck_assert_uint_eq(rec.last.last_ns, 400);
 	ck_assert_uint_eq(tier_view(0).used, 1);
+	d.type = WAVE_MEM_CHUNK_CHANGED, d.seq = 7, d.tier = 2;
+	apply(&d, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = 8, d.tier = 0, d.now_ns = 500;
+	apply(&d, 0);
+	ck_assert_uint_eq(rec.last.count, 1);
+	ck_assert_uint_eq(rec.last.last_ns, 500);
+	/* Without a plugin (and for an ABI 1.3 table) a fault is one access. */
+	d.type = WAVE_MEM_CHUNK_CHANGED, d.seq = 9, d.tier = 2;
+	apply(&d, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = 10, d.tier = 0;
+	m = enc(&d);
+	ck_assert_int_eq(wave_mem_state_apply(st, NULL, &m), 0);
+	ck_assert_uint_eq(chunk(ID(2)).count, 2);
+	ck_assert_uint_eq(stats().faults, 3);
+	ck_assert_uint_eq(stats().accesses, 2);
 	apply(&p, 0);
 	ck_assert_uint_eq(rec.calls[C_PRESSURE], 1);
 	/* The plugin's error is the context's to count, not the event's. */
-	ck_assert_uint_eq(stats().events, 4);
+	ck_assert_uint_eq(stats().events, 8);
+}
+END_TEST
+
+/* What a fault adds to a chunk's count is the table's fault_weight: 0
+ * (this file's recording plugin) a touch, 3 three accesses, and a table
+ * built before the field one access (ABI 1.3's rule). */
+START_TEST(fault_weight_by_table)
+{
+	struct wave_plugin *p[2], *orig = plugin;
+	const struct wave_plugin_desc *(*entry[2])(void) = { wave_plugin_entry_mem_rec13,
+							       wave_plugin_entry_mem_rec3 };
+	const uint32_t want[2] = { 1 + 1, 1 + 1 + 3 };
+	struct wave_mem_msg d = { .type = WAVE_MEM_CHUNK_CHANGED, .chunk = ID(1), .tier = 2 };
+	uint64_t seq = 1;
+
+	add_region(RG, 4, 1);
+	d.seq = ++seq;
+	apply(&d, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = ++seq, d.tier = 0;
+	apply(&d, 0);
+	ck_assert_uint_eq(chunk(ID(1)).count, 1); /* weight 0: touched */
+	for (unsigned k = 0; k < 2; k++) {
+		ck_assert_int_eq(wave_plugin_open_static(entry[k], &p[k], NULL), 0);
+		wave_plugin_ctx_destroy(ctx);
+		plugin = p[k];
+		ctx = new_ctx();
+		d = (struct wave_mem_msg){ .type = WAVE_MEM_CHUNK_CHANGED, .chunk = ID(1),
+					   .seq = ++seq, .tier = 2 };
+		apply(&d, 0);
+		d.type = WAVE_MEM_FAULT, d.seq = ++seq, d.tier = 0;
+		apply(&d, 0);
+		ck_assert_uint_eq(chunk(ID(1)).count, want[k]);
+		ck_assert_uint_eq(rec.calls[C_FAULT], k + 2);
+	}
+	ck_assert_uint_eq(stats().faults, 3);
+	wave_plugin_ctx_destroy(ctx);
+	wave_plugin_unload(p[0]);
+	wave_plugin_unload(p[1]);
+	plugin = orig;
+	ctx = new_ctx();
 }
 END_TEST
 
@@ -643,6 +722,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, histogram_and_cooling);
 	tcase_add_test(tc, refuses_impossible_events);
 	tcase_add_test(tc, host_changes_and_faults);
+	tcase_add_test(tc, fault_weight_by_table);
 	tcase_add_test(tc, decisions_checked_before_sending);
 	tcase_add_test(tc, full_channel_changes_nothing);
 	tcase_add_test(tc, outcomes_match_decisions);

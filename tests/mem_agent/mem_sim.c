@@ -230,8 +230,8 @@ static uint64_t scatter(const struct msim *s, uint64_t x)
 }
 
 /* Every chunk touched this step, as SAMPLES of up to 8 chunks of one
- * region. */
-static int report(struct msim *s)
+ * region: @unit, one access each. */
+static int report(struct msim *s, bool unit)
 {
 	struct wave_mem_msg d = { .type = WAVE_MEM_SAMPLES };
 	int ret = 0;
@@ -247,7 +247,7 @@ static int report(struct msim *s)
 			continue;
 		d.region = region;
 		d.index[d.n] = (uint32_t)(chunk_id(s, g) & 0xffffffffu);
-		d.accesses[d.n++] = (uint8_t)(s->c[g].acc > 255 ? 255 : s->c[g].acc);
+		d.accesses[d.n++] = (uint8_t)(unit ? 1 : s->c[g].acc > 255 ? 255 : s->c[g].acc);
 		s->c[g].acc = 0;
 	}
 	return !ret && d.n ? to_agent(s, &d) : ret;
@@ -258,6 +258,13 @@ int msim_step(struct msim *s, const struct msim_load *l)
 	struct wave_mem_msg tick = { .type = WAVE_MEM_TICK };
 	int ret;
 
+	for (unsigned w = 0; w < l->cold_writes; w++) {
+		uint64_t cold = s->n - l->hot - l->warm;
+		uint64_t g = scatter(s, l->warm_first + l->warm + rnd(s) % cold);
+
+		if (s->far && s->c[g].tier != 0 && (ret = fault(s, g)) < 0)
+			return ret;
+	}
 	for (unsigned a = 0; a < l->touches; a++) {
 		uint64_t r = rnd(s), g;
 
@@ -275,7 +282,7 @@ int msim_step(struct msim *s, const struct msim_load *l)
 				return ret;
 		}
 	}
-	if ((ret = report(s)) < 0)
+	if ((ret = report(s, l->unit_samples)) < 0)
 		return ret;
 	tick.now_ns = s->now;
 	if ((ret = to_agent(s, &tick)) < 0 || (ret = run(s)) < 0)

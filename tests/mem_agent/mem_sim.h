@@ -66,11 +66,17 @@ int msim_swap(struct msim *s, struct wave_plugin *p, const struct wave_params *p
  * struct msim_load - a step's touches: @hot_pct of @touches go to the hot
  * set, the @hot chunks at positions @hot_first.. of a fixed scatter of the
  * chunk numbers; the rest go uniformly to the warm set, the @warm chunks
- * at positions @warm_first..; the other chunks are cold (not touched).
+ * at positions @warm_first.. (= @hot_first + @hot); the other chunks are
+ * cold (not touched), but for @cold_writes writes a step to cold chunks
+ * picked uniformly, which no sample sees: only a write to a far chunk is
+ * seen, as its FAULT. With @unit_samples, SAMPLES say one access per chunk
+ * touched in the step, however many there were, as the library's host
+ * does (mem_link.c); else the number of touches (up to 255).
  */
 struct msim_load {
-	unsigned touches, hot_pct;
+	unsigned touches, hot_pct, cold_writes;
 	uint64_t hot_first, hot, warm_first, warm;
+	bool unit_samples;
 };
 
 /* One step of 10 ms of host time: the touches of @l, then SAMPLES of them

@@ -51,8 +51,10 @@
  *
  * Promotion (by a fault, or a decision) holds BUSY while it fetches the
  * bytes and maps them (UFFDIO_COPY; for a memfd, pwrite() then
- * UFFDIO_CONTINUE), drops them from the store only once they are mapped,
- * and wakes the range after unlocking.
+ * UFFDIO_CONTINUE) - onto the home tier's node, by the region's memory
+ * policy (mem_numa.c), then moved to the target tier's if another -,
+ * drops them from the store only once they are mapped, and wakes the
+ * range after unlocking.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -344,6 +346,12 @@ enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint6
 		mem_far_wake(m, a, cs);
 		return WAVE_ABORT_INVALID;
 	}
+	/* Fetched onto the region's home node (its policy, mem_numa.c); a
+	 * promotion into another tier moves on to that one's. */
+	if (tier != r->home_tier && m->tiers[tier].node != WAVE_MEM_NODE_ANY &&
+	    (ret = mem_numa_move((void *)a, cs, m->tiers[tier].node)) < 0)
+		wave_warn("mem: chunk %#llx back in tier %u, but not on its node %d: %s",
+			  (unsigned long long)key, tier, m->tiers[tier].node, wave_strerror(-ret));
 	m->store->ops->drop(m->store, key);
 	move_used(m, (uint32_t)m->far_tier, tier, cs);
 	atomic_store(&r->arrived[i], mem_arrival_stamp(m));

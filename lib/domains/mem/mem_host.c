@@ -297,6 +297,24 @@ static struct mem_region *region_new(uintptr_t a, size_t len, const struct wave_
 	return r;
 }
 
+/* A region whose home tier is a node prefers that node (@on), so that
+ * pages the kernel allocates for it later land there whoever allocates
+ * them (mem_numa.c); else its policy is left alone. Off: the default
+ * again. Return: 0 or -errno. */
+static int region_policy(const struct wave_mem *m, const struct mem_region *r, bool on)
+{
+	int node = m->tiers[r->home_tier].node, ret;
+
+	if (node == WAVE_MEM_NODE_ANY)
+		return 0;
+	ret = mem_numa_prefer((void *)r->base, r->len, on ? node : WAVE_MEM_NODE_ANY);
+	if (ret)
+		wave_warn("mem: cannot set the memory policy of the region at %#lx to %s %d: %s",
+			  (unsigned long)r->base, on ? "prefer node" : "the default, not node",
+			  node, wave_strerror(-ret));
+	return ret;
+}
+
 /* Enters @r in the table (and the userfaultfd). Return: 0 or an error,
  * @r untouched by the table then. */
 static int region_add(struct wave_mem *m, struct mem_region *r)
@@ -319,8 +337,11 @@ static int region_add(struct wave_mem *m, struct mem_region *r)
 			ret = -ENOMEM;
 		}
 	}
-	if (!ret && m->uffd >= 0 && (m->far_tier >= 0 || r->managed))
-		ret = mem_far_register(m, r);
+	if (!ret)
+		ret = region_policy(m, r, true);
+	if (!ret && m->uffd >= 0 && (m->far_tier >= 0 || r->managed) &&
+	    (ret = mem_far_register(m, r)) < 0)
+		(void)region_policy(m, r, false);
 	if (!ret) {
 		memmove(&m->regions[k + 1], &m->regions[k],
 			(m->n_regions - k) * sizeof(m->regions[0]));
@@ -428,6 +449,11 @@ static void region_remove(struct wave_mem *m, struct mem_region *r)
 		atomic_fetch_sub(&m->tier_used[t], r->chunk_size);
 	}
 	mem_far_unregister(m, r);
+	if (!r->managed) /* the runtime's memory again; a memfd's goes */
+		(void)region_policy(m, r, false);
+	/* The agent's victims in it are answered now, not at the next
+	 * pressure, which may never come: the agent counts them in flight. */
+	mem_avictims_gone(m, r->id);
 	mem_link_region(m, r, false);
 	memmove(&m->regions[k], &m->regions[k + 1], (m->n_regions - k - 1) * sizeof(m->regions[0]));
 	m->n_regions--;

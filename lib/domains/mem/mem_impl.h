@@ -183,6 +183,9 @@ int mem_numa_check(const struct wave_mem *m, struct wave_error *err);
 int mem_numa_move(void *addr, size_t len, int node);
 /* The node of the page at @addr, or a negative error (-ENOENT: not present). */
 int mem_numa_node_of(const void *addr);
+/* Sets the memory policy of [@addr, @addr+@len) to prefer @node, or to
+ * the default for WAVE_MEM_NODE_ANY. Return: 0 or -errno. */
+int mem_numa_prefer(void *addr, size_t len, int node);
 
 /* ---- mem_txn.c, for the link ---- */
 /* Is @chunk one of @m's? WAVE_COMMITTED, or INVALID (a malformed id) or
@@ -193,9 +196,11 @@ enum wave_result mem_chunk_owned(struct wave_mem *m, uint64_t chunk, uint32_t *t
  * the agent's own decision, answered by an OUTCOME). */
 enum wave_result mem_migrate(struct wave_mem *m, uint64_t chunk, uint64_t seq, uint32_t tier,
 			     bool log);
-/* The agent's victims: add one (BUSY when the list is full), drop all. */
+/* The agent's victims: add one (BUSY when the list is full), drop all,
+ * answer (gone) and drop those of a region going away. */
 enum wave_result mem_avictim_add(struct wave_mem *m, const struct mem_avictim *v);
 void mem_avictims_drop(struct wave_mem *m);
+void mem_avictims_gone(struct wave_mem *m, uint32_t region);
 
 /* ---- mem_link.c ---- */
 int mem_link_open(struct wave_mem *m, const struct wave_mem_opts *o, struct wave_error *err);

@@ -41,6 +41,10 @@
 #define LINK_BATCH 64u           /* events gathered before they leave */
 #define LOG_MAX (1u << 20)        /* changes waiting; more: resync */
 #define PREFETCH_MAX 4096u
+/* Ticks a prefetch waits for room and rate before it aborts as busy: the
+ * agent hears of it and may decide again, rather than believe it pending
+ * while the tier stays full. */
+#define PREFETCH_TICKS 8u
 
 /* A recorded change, or a victim's end: a mem message to be. */
 struct lent {
@@ -58,7 +62,7 @@ struct mem_link {
 	bool agent;
 	uint32_t gen;
 	uint64_t tick_ns, next_tick, unit;
-	struct mem_avictim *pf; /* the agent's prefetches, waiting for room */
+	struct mem_pf *pf; /* the agent's prefetches, waiting for room */
 	size_t n_pf;
 	struct lent *spare;
 	size_t cap_spare;
@@ -71,6 +75,12 @@ struct mem_link {
 	size_t n_acc, cap_acc;
 
 	_Atomic uint64_t decisions, refused, bad, fallbacks, resyncs, replayed;
+};
+
+/* A prefetch waiting in the poller; @ticks: the ticks it has waited. */
+struct mem_pf {
+	struct mem_avictim v;
+	unsigned ticks;
 };
 
 /* ---- recording (any thread) ---------------------------------------------- */
@@ -316,7 +326,7 @@ static enum wave_result prestage(struct wave_mem *m, const struct wave_mem_msg *
 	if (l->n_pf == PREFETCH_MAX ||
 	    (!l->pf && !(l->pf = malloc(PREFETCH_MAX * sizeof(*l->pf)))))
 		return WAVE_ABORT_BUSY;
-	l->pf[l->n_pf++] = v;
+	l->pf[l->n_pf++] = (struct mem_pf){ v, 0 };
 	return WAVE_COMMITTED;
 }
 
@@ -344,22 +354,29 @@ static int decide(struct wave_mem *m, const struct wave_mem_msg *d)
 }
 
 /* The prefetches whose time came: promoted, or answered as they cannot
- * be; those refused for room or rate (busy) wait. */
-static int prefetch(struct wave_mem *m)
+ * be. Those refused for room or rate (busy) wait, each at most
+ * PREFETCH_TICKS ticks (@tick: this call is a tick's), then abort as
+ * busy. */
+static int prefetch(struct wave_mem *m, bool tick)
 {
 	struct mem_link *l = m->link;
 	size_t k = 0;
 	int done = 0;
 
 	while (k < l->n_pf) {
-		struct mem_avictim v = l->pf[k];
+		struct mem_pf *p = &l->pf[k];
+		struct mem_avictim v = p->v;
 		enum wave_result res = mem_migrate(m, v.chunk, v.seq, v.tier, false);
 
-		if (res == WAVE_ABORT_BUSY) {
+		if (res == WAVE_ABORT_BUSY && (!tick || ++p->ticks < PREFETCH_TICKS)) {
 			k++;
 			continue;
 		}
-		memmove(&l->pf[k], &l->pf[k + 1], (--l->n_pf - k) * sizeof(v));
+		if (res == WAVE_ABORT_BUSY)
+			wave_dbg("mem: prefetch of chunk %#llx to tier %u aborted as busy after "
+				   "%u ticks without room or rate", (unsigned long long)v.chunk,
+				   v.tier, PREFETCH_TICKS);
+		memmove(&l->pf[k], &l->pf[k + 1], (--l->n_pf - k) * sizeof(*p));
 		outcome(m, &(struct wave_mem_msg){ .type = WAVE_MEM_PREFETCH, .chunk = v.chunk,
 						   .seq = v.seq, .tier = v.tier }, res);
 		done++;
@@ -481,11 +498,12 @@ static int progress(struct wave_mem *m)
 {
 	struct mem_link *l = m->link;
 	uint64_t now = wave_now_ns();
+	bool tick = now >= l->next_tick;
 	int done;
 
 	pthread_rwlock_rdlock(&m->rlock); /* no region comes or goes between the two */
 	drain(m);
-	if (now >= l->next_tick) {
+	if (tick) {
 		samples(m);
 		pressure(m, now);
 		emit(m, &(struct wave_mem_msg){ .type = WAVE_MEM_TICK, .now_ns = now });
@@ -497,7 +515,7 @@ static int progress(struct wave_mem *m)
 	if (done < 0)
 		done = 0;
 	if (l->agent)
-		done += prefetch(m);
+		done += prefetch(m, tick);
 	drain(m);
 	if (l->agent)
 		(void)outbox_flush(&l->ob);

@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * NUMA tiers: checking that a tier's node exists, and moving a chunk's
- * pages to another node with move_pages(2) (libnuma's numa_move_pages).
+ * NUMA tiers: checking that a tier's node exists, moving a chunk's pages
+ * to another node with move_pages(2) (libnuma's numa_move_pages), and the
+ * memory policy of a region whose home tier is a node.
  * move_pages, not mbind(MPOL_MF_MOVE): mbind would also set a policy on the
  * chunk's range, splitting the region's mapping into one VMA per chunk
- * (and the kernel allows a process about 65 thousand).
+ * (and the kernel allows a process about 65 thousand). A whole region's
+ * policy is one mbind (at most two VMA splits, at its ends): it is what
+ * places the pages the kernel allocates for the region later, on the
+ * allocating thread's behalf - a far chunk fetched back by the fault
+ * thread (UFFDIO_COPY; for a memfd, the pwrite() into it, which follows
+ * the memfd's shared policy that the mbind of its mapping sets), which
+ * would otherwise land on the fault thread's node.
  */
 #include <errno.h>
 #include <numa.h>
@@ -76,4 +83,22 @@ int mem_numa_node_of(const void *addr)
 	if (numa_move_pages(0, 1, &p, NULL, &status, 0) < 0)
 		return -errno;
 	return status;
+}
+
+int mem_numa_prefer(void *addr, size_t len, int node)
+{
+	struct bitmask *bm;
+	int ret = 0;
+
+	if (node == WAVE_MEM_NODE_ANY)
+		return mbind(addr, len, MPOL_DEFAULT, NULL, 0, 0) < 0 ? -errno : 0;
+	if (!(bm = numa_allocate_nodemask()))
+		return -ENOMEM;
+	numa_bitmask_setbit(bm, (unsigned)node);
+	/* Preferred, not bound: a full node spills over rather than failing
+	 * a fault, which is never refused. */
+	if (mbind(addr, len, MPOL_PREFERRED, bm->maskp, bm->size + 1, 0) < 0)
+		ret = -errno;
+	numa_free_nodemask(bm);
+	return ret;
 }

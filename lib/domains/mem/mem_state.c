@@ -7,6 +7,7 @@
  * policy acts on a state that cannot exist.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,30 @@ static void chunk_touch(struct wave_mem_state *st, struct mem_chunk *c, uint32_t
 	st->stats.accesses += n;
 }
 
+/* The accesses a fault counts as: the policy's fault_weight; 1 (ABI 1.3's
+ * rule) for a table built before it, or with no plugin. */
+static uint32_t fault_weight(const struct wave_plugin_ctx *ctx)
+{
+	const struct wave_mem_ops *ops = ctx ? ctx->plugin->desc->ops : NULL;
+
+	if (!ops || ops->size < offsetof(struct wave_mem_ops, fault_weight) +
+					sizeof(ops->fault_weight))
+		return 1;
+	return ops->fault_weight;
+}
+
+/* A far fault of @c: it was touched, so its count is at least 1 and its
+ * age starts over, and it counts as the policy's weight of accesses. */
+static void chunk_fault(struct wave_mem_state *st, const struct wave_plugin_ctx *ctx,
+			struct mem_chunk *c)
+{
+	uint32_t w = fault_weight(ctx);
+
+	mem_chunk_cool(st, c);
+	chunk_touch(st, c, w ? w : !c->count);
+	st->stats.faults++;
+}
+
 /* ---- calling the plugin ------------------------------------------------ */
 
 #define CALL(ctx, op, ...) PLUGIN_CALL(ctx, struct wave_mem_ops, op, __VA_ARGS__)
@@ -256,7 +281,7 @@ static int ev_chunk(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 	mem_chunk_move(st, c, m->tier);
 	c->seq = m->seq;
 	if (fault)
-		chunk_touch(st, c, 1);
+		chunk_fault(st, ctx, c);
 	mem_chunk_view(st, c, m->chunk, &view);
 	if (fault)
 		CALL(ctx, fault, &view);

@@ -242,6 +242,23 @@ void mem_avictims_drop(struct wave_mem *m)
 	pthread_mutex_unlock(&m->plock);
 }
 
+void mem_avictims_gone(struct wave_mem *m, uint32_t region)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&m->plock);
+	for (size_t j = 0; j < m->n_avictims; j++) {
+		struct mem_avictim v = m->avictims[j];
+
+		if (v.chunk >> 32 == region)
+			mem_link_victim_done(m, &v, WAVE_ABORT_GONE);
+		else
+			m->avictims[k++] = v;
+	}
+	m->n_avictims = k;
+	pthread_mutex_unlock(&m->plock);
+}
+
 /* The agent's first victim in @tier (plock held), taken off its list.
  * Victims whose chunk went or changed since are answered and dropped;
  * those in another tier wait for pressure there. */
