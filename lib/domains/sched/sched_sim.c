@@ -12,41 +12,12 @@
 
 /* ---- message queues ---------------------------------------------------- */
 
-static int q_push(struct sim_queue *q, const struct wave_msg *m)
-{
-	if (q->len == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 256;
-		struct wave_msg *n = aligned_alloc(64, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		for (size_t i = 0; i < q->len; i++)
-			n[i] = q->m[(q->head + i) % q->cap];
-		free(q->m);
-		q->m = n;
-		q->head = 0;
-		q->cap = cap;
-	}
-	q->m[(q->head + q->len++) % q->cap] = *m;
-	return 0;
-}
-
-static int q_pop(struct sim_queue *q, struct wave_msg *m)
-{
-	if (!q->len)
-		return 0;
-	*m = q->m[q->head];
-	q->head = (q->head + 1) % q->cap;
-	q->len--;
-	return 1;
-}
-
 static int to_agent(struct sim *s, const struct wave_sched_msg *d)
 {
 	struct wave_msg m;
 	int ret = wave_sched_msg_encode(d, s->n_cpus, &m);
 
-	return ret < 0 ? ret : q_push(&s->to_agent, &m);
+	return ret < 0 ? ret : replay_q_push(&s->to_agent, &m);
 }
 
 /* The plugin context's emit: the agent-to-host channel. */
@@ -58,7 +29,7 @@ static int sim_emit(void *user, const struct wave_msg *msgs, unsigned n)
 	for (i = 0; i < n; i++) {
 		if (s->emit_limit && s->to_host.len >= s->emit_limit)
 			break;
-		if (q_push(&s->to_host, &msgs[i]) < 0)
+		if (replay_q_push(&s->to_host, &msgs[i]) < 0)
 			return i ? (int)i : -ENOMEM;
 	}
 	return (int)i;
@@ -218,9 +189,9 @@ static int quiet(struct sim *s)
 	int ret;
 
 	while (s->to_agent.len || s->to_host.len) {
-		while (q_pop(&s->to_agent, &m))
+		while (replay_q_pop(&s->to_agent, &m))
 			deliver(s, &m);
-		while (q_pop(&s->to_host, &m))
+		while (replay_q_pop(&s->to_host, &m))
 			if ((ret = do_decision(s, &m)) < 0)
 				return ret;
 	}
@@ -400,8 +371,8 @@ void sim_destroy(struct sim *s)
 	wave_sched_state_destroy(s->st);
 	free(s->cpus);
 	free(s->tasks);
-	free(s->to_agent.m);
-	free(s->to_host.m);
+	replay_q_free(&s->to_agent);
+	replay_q_free(&s->to_host);
 	free(s->log_task);
 	free(s->log_cpu);
 	memset(s, 0, sizeof(*s));

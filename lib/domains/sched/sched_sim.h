@@ -24,6 +24,8 @@
 #include <wave/plugin_loader.h>
 #include <wave/sched_state.h>
 
+#include "../../replay/replay.h"
+
 struct sim_task {
 	uint64_t seq;
 	uint64_t run_start_ns;
@@ -40,11 +42,6 @@ struct sim_cpu {
 	uint64_t slot_task, slot_seq;
 };
 
-struct sim_queue {
-	struct wave_msg *m;
-	size_t head, len, cap;
-};
-
 struct sim {
 	struct wave_sched_state *st;
 	struct wave_plugin_ctx *ctx;
@@ -52,7 +49,7 @@ struct sim {
 	uint64_t max_tasks; /* task ids are 1..max_tasks */
 	struct sim_cpu *cpus;
 	struct sim_task *tasks;
-	struct sim_queue to_agent, to_host;
+	struct replay_q to_agent, to_host;
 	uint64_t now;
 	uint32_t n_running;
 	uint64_t n_waiting;     /* runnable, not running */
