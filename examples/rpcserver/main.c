@@ -360,10 +360,10 @@ static int dispatch_start(struct dispatch *x, const struct opts *o, struct steer
 	return 0;
 }
 
-static void dispatch_stop(struct dispatch *x)
+/* Frees the workers' queues, counting what is left in them: only once the
+ * workers are gone (each reads its queue's depth until it ends). */
+static void dispatch_free(struct dispatch *x)
 {
-	if (x->running)
-		pthread_join(x->thr, NULL);
 	for (unsigned i = 0; i < x->n_queues; i++) {
 		x->left += wq_depth(&x->q[i]);
 		wq_fini(&x->q[i]);
@@ -407,8 +407,8 @@ static int run(const struct opts *o, struct steer *st, const int *fds, unsigned 
 	}
 	atomic_store(&stop, true);
 	/* The dispatcher first: no request is queued after the workers end. */
-	if (dispatching)
-		dispatch_stop(x);
+	if (dispatching && x->running)
+		pthread_join(x->thr, NULL);
 	if (x->d.failed) {
 		fprintf(stderr, "rpcserver: the dispatcher could not run\n");
 		rc = 1;
@@ -420,6 +420,8 @@ static int run(const struct opts *o, struct steer *st, const int *fds, unsigned 
 			rc = 1;
 		}
 	}
+	if (dispatching)
+		dispatch_free(x);
 	return rc;
 }
 
