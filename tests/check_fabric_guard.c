@@ -210,7 +210,7 @@ static void raw_open(const char *uri, struct raw *r)
 	r->deadline = now_ns() + 60000000000ull;
 	if (fab_parse_uri(uri + strlen("fabric://"), &a) < 0 ||
 	    fab_local_addr_towards(&a.sa.sa, a.salen, &src) < 0 ||
-	    fab_open_at(&a, &src.sa, src.salen, 4, 4, 64, &r->e) < 0 ||
+	    fab_open_at(&a, &src.sa, src.salen, 4, 4, 64, false, &r->e) < 0 ||
 	    fi_av_insert(r->e.av, &a.sa, 1, &r->lis, 0, NULL) != 1)
 		_exit(20);
 }

@@ -39,6 +39,7 @@ static void open_pair(struct pair *p, bool rma)
 	wave_chan_opts_init(&o);
 	o.disconnect_timeout_ms = 30000;
 	o.mailboxes = MBOXES;
+	o.flags = WAVE_CHAN_F_RMA;
 	wave_fabric_test_no_rma(!rma);
 	pair_open(p, &o);
 	wave_fabric_test_no_rma(false);

@@ -140,6 +140,11 @@ enum wave_role {
 /** The mapping is write-combining (a PCIe BAR's resourceN_wc): order each
  *  slot's payload before its stamp with a store fence. */
 #define WAVE_CHAN_F_WC (1u << 1)
+/** fabric:// only: ask the provider for one-sided RMA, so that mailboxes
+ *  are written into the host's memory by fi_write() (both ends must set it;
+ *  without it, puts travel in messages). Off by default: with tcp;ofi_rxm
+ *  it was seen to slow connection set-up on loaded machines. */
+#define WAVE_CHAN_F_RMA (1u << 2)
 
 /** Longest wave_chan_opts.token, in bytes, without the final NUL. */
 #define WAVE_CHAN_TOKEN_MAX 64u

@@ -183,7 +183,8 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 		}
 	}
 	ret = fab_open_at(&a, a.is_str ? NULL : (const void *)&src.sa, src.salen,
-			  o->agent_to_host_slots, FAB_CTRL_BUFS, FAB_TX_BUFS, &e);
+			  o->agent_to_host_slots, FAB_CTRL_BUFS, FAB_TX_BUFS,
+			  (o->flags & WAVE_CHAN_F_RMA) != 0, &e);
 	if (ret < 0 || (ret = fab_chan_new(WAVE_ROLE_HOST, o, o->agent_to_host_slots, &e, &c)) < 0) {
 		wave_warn("fabric: cannot open an endpoint for fabric://%s: %s", rest,
 			  wave_strerror(ret));

@@ -244,14 +244,16 @@ static int get_info(const struct fab_addr *a, const void *src, size_t srclen, ui
  * can also write remote memory (for mailboxes) when the provider has such.
  */
 int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen, uint32_t want_data,
-		uint32_t ctrl, uint32_t n_tx, struct fab_ep *e)
+		uint32_t ctrl, uint32_t n_tx, bool rma, struct fab_ep *e)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct fi_info *list = NULL;
 	int ret;
 
 	pthread_once(&once, provider_defaults);
-	ret = get_info(a, src, srclen, FI_MSG | FI_RMA | FI_WRITE | FI_REMOTE_WRITE, &list);
+	ret = -FI_ENODATA;
+	if (rma)
+		ret = get_info(a, src, srclen, FI_MSG | FI_RMA | FI_WRITE | FI_REMOTE_WRITE, &list);
 	if (ret == -FI_ENODATA)
 		ret = get_info(a, src, srclen, FI_MSG, &list);
 	if (ret != 0) {

@@ -209,7 +209,7 @@ void fab_ep_close(struct fab_ep *e);
 int fab_post_rx(struct fab_ep *e, uint32_t i);
 int fab_repost_pending(struct fab_ep *e);
 int fab_open_at(const struct fab_addr *a, const void *src, size_t srclen, uint32_t want_data,
-		uint32_t ctrl, uint32_t n_tx, struct fab_ep *e);
+		uint32_t ctrl, uint32_t n_tx, bool rma, struct fab_ep *e);
 int fab_ep_open_in(const struct fab_ep *base, const void *src, size_t srclen, uint32_t want_data,
 		   uint32_t ctrl, uint32_t n_tx, struct fab_ep *e);
 int64_t fab_ep_tx_get(struct fab_ep *e);

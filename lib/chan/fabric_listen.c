@@ -108,7 +108,7 @@ int fab_listen(const char *rest, const struct wave_chan_opts *o, struct wave_cha
 		goto err; /* e.g. -EADDRNOTAVAIL: not one of this machine's */
 	ret = fab_open_at(&l->a, l->a.is_str ? (const void *)l->a.str : (const void *)&l->a.sa,
 			  l->a.is_str ? strlen(l->a.str) + 1 : l->a.salen, FAB_LISTEN_RX, 0,
-			  FAB_LISTEN_TX, &l->e);
+			  FAB_LISTEN_TX, (o->flags & WAVE_CHAN_F_RMA) != 0, &l->e);
 	if (ret < 0)
 		goto err;
 	if (l->e.wait_fd >= 0) {
