@@ -376,18 +376,6 @@ static int parse(int argc, char **argv, struct pr_args *a)
 	return optind == argc ? 0 : -1;
 }
 
-static bool wanted(const struct pr_args *a, const char *name)
-{
-	size_t len = strlen(name);
-
-	if (!a->only)
-		return true;
-	for (const char *p = a->only; (p = strstr(p, name)); p += len)
-		if ((p == a->only || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
-			return true;
-	return false;
-}
-
 /* Was the run's machine quiet enough: did the two threads that are busy
  * all along (the one holding the CPU, the agent's) wait for a CPU at most
  * max_wait_pct of their time (100: keep every run)? */
@@ -428,7 +416,7 @@ int bpreempt_main(int argc, char **argv)
 		for (unsigned m = 0; m < N_PR_MODES; m++) {
 			struct pr_run *run = &runs[m][done[m]];
 
-			if (!wanted(&a, pr_modes[m].name))
+			if (!bsched_wanted(a.only, pr_modes[m].name))
 				continue;
 			ret = run_mode(&a, &pr_modes[m], run);
 			/* Both threads must have been preempted: each let the other run. */

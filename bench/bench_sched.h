@@ -49,6 +49,8 @@ int bsched_agent_start(struct bench_agentd *ar, const struct bsched_opts *o,
 
 /* Pins the calling thread to @cpu. Returns 0 or -errno. */
 int bsched_pin(int cpu);
+/* Whether mode @name is in @only, a comma-separated list (NULL: all are). */
+bool bsched_wanted(const char *only, const char *name);
 /* Polls @s until its agent is in control (at most a minute): 0 or
  * -ETIMEDOUT. */
 struct wave_sched;

@@ -147,6 +147,18 @@ static int host_loop(struct host_run *h, uint64_t deadline)
 	return h->err;
 }
 
+bool bsched_wanted(const char *only, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!only)
+		return true;
+	for (const char *p = only; (p = strstr(p, name)); p += len)
+		if ((p == only || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
 int bsched_wait_for_agent(struct wave_sched *s)
 {
 	/* Generous: a loaded machine (or a sanitizer build) may take seconds

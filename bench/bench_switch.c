@@ -464,18 +464,6 @@ static int parse(int argc, char **argv, struct sw_args *a)
 	return optind == argc ? 0 : -1;
 }
 
-static bool wanted(const struct sw_args *a, const char *name)
-{
-	size_t len = strlen(name);
-
-	if (!a->only)
-		return true;
-	for (const char *p = a->only; (p = strstr(p, name)); p += len)
-		if ((p == a->only || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
-			return true;
-	return false;
-}
-
 int bswitch_main(int argc, char **argv)
 {
 	struct sw_args a = { .o = { .worker_cpu = 0, .agent_cpu = 1, .policy = "fifo" },
@@ -507,7 +495,7 @@ int bswitch_main(int argc, char **argv)
 	/* Interleaved: a noisy moment of the machine hits every mode alike. */
 	for (unsigned r = 0; r < a.runs; r++)
 		for (unsigned m = 0; m < n_modes; m++) {
-			if (!wanted(&a, modes[m].name))
+			if (!bsched_wanted(a.only, modes[m].name))
 				continue;
 			ret = run_mode(&a, &modes[m], &runs[m][done[m]]);
 			if (ret < 0) {
