@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -412,6 +413,23 @@ END_TEST
 
 /* ---- a peer killed mid-stream -------------------------------------------- */
 
+/* How many shm provider objects in /dev/shm the endpoints of process @pid
+ * made ("wave.<pid>.<nonce>:<uid>:<n>", lib/chan/fabric_addr.c). */
+static unsigned shm_objects_of(pid_t pid)
+{
+	char prefix[32];
+	DIR *d = opendir("/dev/shm");
+	struct dirent *ent;
+	unsigned n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	snprintf(prefix, sizeof(prefix), "wave.%d.", (int)pid);
+	while ((ent = readdir(d)) != NULL)
+		n += strncmp(ent->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
 /* The host streams for ever; the agent reads some, kills it, and must see
  * WAVE_ECLOSED rather than hang. With @agent_reads false, the agent stops
  * reading first so the host is blocked on credit when it dies. */
@@ -469,10 +487,16 @@ static void killed_peer(bool shm)
 	msg_make(&in[0], 0);
 	ck_assert_int_eq(wave_chan_send_burst(d.agent, in, 1), -WAVE_ECLOSED);
 	wave_chan_close(d.agent);
-	/* The listener takes a new host afterwards. */
+	/* The killed host could not remove its endpoint's object. */
+	if (shm)
+		ck_assert_uint_eq(shm_objects_of(d.host), 1);
+	/* The listener takes a new host afterwards, and that host's first
+	 * endpoint removes the dead one's object. */
 	pid_t pid = host_try(d.uri, NULL, false);
 	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &d.agent), 0);
 	ck_assert_int_eq(host_status(pid), 0);
+	if (shm)
+		ck_assert_uint_eq(shm_objects_of(d.host), 0);
 	wave_chan_close(d.agent);
 	wave_chan_listener_close(d.l);
 }

@@ -2,10 +2,17 @@
 /* fabric:// addresses: URIs, listen and source addresses, and the address
  * blobs peers send in the handshake. Nothing here sends anything. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -197,4 +204,72 @@ bool fab_peer_addr_ok(uint32_t format, const uint8_t *addr, uint32_t len)
 	if (format == FI_ADDR_STR)
 		return memchr(addr, '\0', len) == addr + len - 1 && strstr((const char *)addr, "://");
 	return false;
+}
+
+uint64_t fab_nonce(void)
+{
+	uint64_t n = 0;
+
+	if (getrandom(&n, sizeof(n), GRND_NONBLOCK) != (ssize_t)sizeof(n))
+		n = wave_now_ns() ^ ((uint64_t)getpid() << 32);
+	return n;
+}
+
+/*
+ * The shm provider keeps each endpoint in a POSIX shared-memory object named
+ * "<address>:<uid>:<n>" after the address it is opened at ("fi_shm://<pid>"
+ * by default). A process killed before it closes leaves its objects behind
+ * (16 MiB each), and when its pid comes round again the provider refuses
+ * the new process's endpoint with -EBUSY: the name is taken and the pid
+ * recorded in it is alive. Our endpoints are named "wave.<pid>.<nonce>"
+ * instead, which no later process repeats, and once per process the objects
+ * of ours whose process is gone are removed, by the same rule the provider
+ * itself uses before it reuses a name (no such process). A process whose
+ * pid was taken again by another keeps its objects until that one is gone.
+ */
+#define FAB_SHM_PREFIX "wave."
+
+static void shm_reap(void)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *ent;
+	unsigned int reaped = 0;
+
+	if (!d)
+		return;
+	while ((ent = readdir(d)) != NULL) {
+		unsigned long pid, uid;
+		char tail;
+		int n = -1;
+
+		/* "wave.<pid>.<nonce>:<uid>:<n>" and nothing after it */
+		if (strncmp(ent->d_name, FAB_SHM_PREFIX, strlen(FAB_SHM_PREFIX)) != 0 ||
+		    sscanf(ent->d_name, FAB_SHM_PREFIX "%lu.%*x:%lu:%*u%n%c", &pid, &uid, &n,
+			   &tail) != 2 ||
+		    n < 0 || uid != (unsigned long)getuid() || pid == 0 || pid > INT32_MAX)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (shm_unlink(ent->d_name) == 0)
+			reaped++;
+	}
+	closedir(d);
+	if (reaped)
+		wave_info("fabric: removed %u shm endpoint objects of processes that are gone", reaped);
+}
+
+void fab_shm_src(struct fab_addr *src)
+{
+	/* Once per process; a forked child is another process. */
+	static _Atomic pid_t reaped_by;
+	pid_t me = getpid();
+
+	if (atomic_exchange(&reaped_by, me) != me)
+		shm_reap();
+	memset(src, 0, sizeof(*src));
+	src->is_str = true;
+	src->format = FI_ADDR_STR;
+	snprintf(src->str, sizeof(src->str), "fi_shm://" FAB_SHM_PREFIX "%d.%016" PRIx64,
+		 (int)getpid(), fab_nonce());
+	src->salen = (socklen_t)strlen(src->str) + 1;
 }

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <rdma/fi_domain.h>
@@ -72,15 +71,6 @@ int fab_handle_reply(struct fab_chan *c, const uint8_t *buf, size_t len)
 	c->last_rx_ns = c->last_tx_ns = c->now;
 	c->hs_result = 1;
 	return 0;
-}
-
-static uint64_t make_nonce(void)
-{
-	uint64_t n = 0;
-
-	if (getrandom(&n, sizeof(n), GRND_NONBLOCK) != (ssize_t)sizeof(n))
-		n = wave_now_ns() ^ ((uint64_t)getpid() << 32);
-	return n;
 }
 
 /* Waits until @done(c) or the deadline, draining the CQ. */
@@ -174,7 +164,9 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 		return ret;
 	}
 	memset(&src, 0, sizeof(src));
-	if (!a.is_str) {
+	if (a.is_str) {
+		fab_shm_src(&src);
+	} else {
 		if (fab_addr_is_wildcard(&a))
 			return -WAVE_EURI;
 		if ((ret = fab_local_addr_towards(&a.sa.sa, a.salen, &src)) < 0) {
@@ -182,7 +174,7 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 			return ret;
 		}
 	}
-	ret = fab_open_at(&a, a.is_str ? NULL : (const void *)&src.sa, src.salen,
+	ret = fab_open_at(&a, a.is_str ? (const void *)src.str : (const void *)&src.sa, src.salen,
 			  o->agent_to_host_slots, FAB_CTRL_BUFS, FAB_TX_BUFS,
 			  (o->flags & WAVE_CHAN_F_RMA) != 0, &e);
 	if (ret < 0 || (ret = fab_chan_new(WAVE_ROLE_HOST, o, o->agent_to_host_slots, &e, &c)) < 0) {
@@ -192,7 +184,7 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 	}
 	c->handshaking = true;
 	c->peer_slots = o->host_to_agent_slots;
-	c->nonce = make_nonce();
+	c->nonce = fab_nonce();
 	if (fi_av_insert(c->e.av, a.is_str ? (const void *)a.str : (const void *)&a.sa, 1,
 			 &c->listener, 0, NULL) != 1) {
 		ret = -EHOSTUNREACH;

@@ -203,6 +203,8 @@ bool fab_addr_is_wildcard(const struct fab_addr *a);
 int fab_local_addr_towards(const struct sockaddr *dst, socklen_t dlen, struct fab_addr *out);
 int fab_check_local_addr(const struct fab_addr *a);
 bool fab_peer_addr_ok(uint32_t format, const uint8_t *addr, uint32_t len);
+uint64_t fab_nonce(void);
+void fab_shm_src(struct fab_addr *src);
 
 /* endpoints */
 void fab_ep_close(struct fab_ep *e);

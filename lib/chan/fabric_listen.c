@@ -278,9 +278,8 @@ static bool slots_ok(uint32_t n, uint32_t max)
 }
 
 /* The address this host's channel endpoint binds: where the route back to
- * the host starts (wildcard listener), or the listener's address, port 0.
- * For shm, the name fi_getinfo itself gives an endpoint opened without one
- * (the provider makes it unique per endpoint). */
+ * the host starts (wildcard listener), or the listener's address, port 0;
+ * for shm, a name of this endpoint's own (fab_shm_src()). */
 static int chan_src(const struct fab_listener *l, const struct fab_hello *h, struct fab_addr *src,
 		    const void **srcp)
 {
@@ -288,8 +287,7 @@ static int chan_src(const struct fab_listener *l, const struct fab_hello *h, str
 
 	memset(src, 0, sizeof(*src));
 	if (l->a.is_str) {
-		snprintf(src->str, sizeof(src->str), "fi_shm://%d", (int)getpid());
-		src->salen = (socklen_t)strlen(src->str) + 1;
+		fab_shm_src(src);
 		*srcp = src->str;
 		return 0;
 	}

@@ -26,7 +26,8 @@
 #include "taskpool.h"
 
 /* `check_sched_taskpool fabric`: the same over fabric://tcp;ofi_rxm on the
- * loopback, where sched's decisions land in the host's mailboxes by RMA. */
+ * loopback, where sched's decisions land in the host's mailboxes as MBOX
+ * frames (WAVE_CHAN_F_RMA is not set). */
 static bool over_fabric;
 
 #define MAX_TASKS 4096
