@@ -61,6 +61,13 @@ static void thread_park(struct wave_sched_thread *t)
 		if (!wave_load_acquire(&t->granted))
 			(void)wave_sched_poll(s, 0);
 	}
+	/* The thread that granted us the CPU woke us holding the lock, and on
+	 * its CPU we may have taken its place at once: until Linux runs it
+	 * again (a scheduler tick, milliseconds) every look of ours would
+	 * fail its trylock, and no tick or PREEMPT would move. Blocking on the
+	 * lock once hands that thread the CPU to finish and release it. */
+	pthread_mutex_lock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	if (s->cores) {
 		cpu_set_t set;
 
