@@ -41,6 +41,26 @@ START_TEST(rate_span_and_conversion)
 }
 END_TEST
 
+START_TEST(young_rate_serves_short_spans)
+{
+	struct wave_stamp_clock c;
+
+	memset(&c, 0, sizeof(c));
+	c.span = 1;
+	wave_stamp_anchor_at(&c, 1000, 5000000000ull);
+	/* 10 ms at 2.5 GHz: a rate, whose anchors serve a hundredth of its
+	 * base (100 us: 250,000 ticks), up to a millisecond from a 100 ms
+	 * base on. */
+	wave_stamp_anchor_at(&c, 1000 + 25000000, 5000000000ull + 10000000);
+	ck_assert_near(c.mult, GHZ_2_5_MULT, 1);
+	ck_assert_near(c.span, 250000, 1);
+	wave_stamp_anchor_at(&c, 1000 + 125000000, 5000000000ull + 50000000);
+	ck_assert_near(c.span, 1250000, 1);
+	wave_stamp_anchor_at(&c, 1000 + 500000000, 5000000000ull + 200000000);
+	ck_assert_near(c.span, 2500000, 1);
+}
+END_TEST
+
 START_TEST(rate_needs_a_long_enough_base)
 {
 	struct wave_stamp_clock c;
@@ -49,7 +69,8 @@ START_TEST(rate_needs_a_long_enough_base)
 	c.span = 1;
 	wave_stamp_anchor_at(&c, 1000, 5000000000ull);
 	/* 1 ms later: too short to measure a rate on (clock readings are off
-	 * by tens of ns), so the clock keeps reading CLOCK_MONOTONIC. */
+	 * by tens of ns, and by up to 1 us), so the clock keeps reading
+	 * CLOCK_MONOTONIC. */
 	wave_stamp_anchor_at(&c, 1000 + 2500000, 5000000000ull + 1000000);
 	ck_assert_uint_eq(c.mult, 0);
 	ck_assert_uint_eq(c.tsc_a, 1000 + 2500000);
@@ -143,6 +164,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, rate_span_and_conversion);
 	tcase_add_test(tc, rate_needs_a_long_enough_base);
+	tcase_add_test(tc, young_rate_serves_short_spans);
 	tcase_add_test(tc, tsc_going_back_starts_over);
 	tcase_add_test(tc, rate_follows_a_changed_clock);
 	tcase_add_test(tc, monotonic_clock_fallback_is_exact);

@@ -7,15 +7,21 @@
 
 #include "stamp.h"
 
-/* A rate is measured over at least this long (an anchor is off by less
- * than STAMP_ANCHOR_MAX_NS / 2: 1e-5 of 100 ms, 10 ns at worst over the
- * millisecond an anchor serves; tens of ns make typical anchors 100 times
- * better)... */
-#define STAMP_RATE_MIN_NS 100000000ull
+/* A rate is measured over at least this long: until then every reading
+ * reads CLOCK_MONOTONIC and re-anchors, which costs more than the clock
+ * itself, so the first rate comes soon (a process that sends for 100 ms
+ * would otherwise never use the TSC)... */
+#define STAMP_RATE_MIN_NS 10000000ull
 /* ...and over at most about this long, so that it follows NTP's slewing. */
 #define STAMP_RATE_WINDOW_NS 1000000000ull
-/* How long an anchor serves before the clock is read again. */
+/* How long an anchor serves before the clock is read again: at most a
+ * millisecond, and a hundredth of the base its rate was measured over. An
+ * anchor is off by less than STAMP_ANCHOR_MAX_NS / 2, so a rate is off by
+ * at most STAMP_ANCHOR_MAX_NS / base, and a reading by that times the span:
+ * 10 ns at worst whatever the base (tens of ns make typical anchors 100
+ * times better). */
 #define STAMP_SPAN_NS 1000000ull
+#define STAMP_SPAN_PER_BASE 100u
 /* An anchor whose two TSC readings are further apart than this was
  * interrupted between them: it is not taken. Without a rate yet, the bound
  * is in ticks of a TSC of at most 10 GHz. */
@@ -78,12 +84,20 @@ bool wave_stamp_tsc_usable(void)
 	return usable;
 }
 
-/* Ticks in STAMP_SPAN_NS at rate @mult (never 0: 0 means "no TSC"). */
-static uint64_t span_of(uint64_t mult)
+/* Ticks in @ns at rate @mult (never 0: a span of 0 means "no TSC"). */
+static uint64_t ticks_in(uint64_t mult, uint64_t ns)
 {
-	double s = (double)STAMP_SPAN_NS * 4294967296.0 / (double)mult;
+	double s = (double)ns * 4294967296.0 / (double)mult;
 
 	return s < 1.0 ? 1 : (uint64_t)s;
+}
+
+/* The span of an anchor at rate @mult measured over @base_ns. */
+static uint64_t span_of(uint64_t mult, uint64_t base_ns)
+{
+	uint64_t ns = base_ns / STAMP_SPAN_PER_BASE;
+
+	return ticks_in(mult, ns < STAMP_SPAN_NS ? ns : STAMP_SPAN_NS);
 }
 
 void wave_stamp_init(struct wave_stamp_clock *c, bool use_tsc)
@@ -94,8 +108,9 @@ void wave_stamp_init(struct wave_stamp_clock *c, bool use_tsc)
 	if (!use_tsc || !wave_stamp_tsc_usable())
 		return;
 	c->mult = m;
-	/* tsc_a = 0: the first reading anchors. */
-	c->span = m ? span_of(m) : 1;
+	/* tsc_a = 0: the first reading anchors. Another clock's rate, of a
+	 * base not known here: served as if of the shortest. */
+	c->span = m ? span_of(m, STAMP_RATE_MIN_NS) : 1;
 }
 
 void wave_stamp_anchor_at(struct wave_stamp_clock *c, uint64_t tsc, uint64_t ns)
@@ -109,7 +124,7 @@ void wave_stamp_anchor_at(struct wave_stamp_clock *c, uint64_t tsc, uint64_t ns)
 
 		if (m >= 1.0 && m < 1e15) { /* a TSC between 4 kHz and 4e18 Hz */
 			c->mult = (uint64_t)m;
-			c->span = span_of(c->mult);
+			c->span = span_of(c->mult, ns - c->ns_b);
 			atomic_store_explicit(&shared_mult, c->mult, memory_order_relaxed);
 		}
 		if (ns - c->ns_b >= STAMP_RATE_WINDOW_NS) {
@@ -124,7 +139,7 @@ void wave_stamp_anchor_at(struct wave_stamp_clock *c, uint64_t tsc, uint64_t ns)
 uint64_t wave_stamp_anchor(struct wave_stamp_clock *c, uint64_t tsc)
 {
 	uint64_t ns = wave_now_ns(), t1 = wave_stamp_tsc();
-	uint64_t max = c->mult ? c->span / (STAMP_SPAN_NS / STAMP_ANCHOR_MAX_NS)
+	uint64_t max = c->mult ? ticks_in(c->mult, STAMP_ANCHOR_MAX_NS)
 			       : STAMP_ANCHOR_MAX_TICKS_NO_RATE;
 
 	/* The clock was read between the two TSC readings: its anchor is

@@ -8,11 +8,11 @@
  * nonstop_tsc) and the kernel itself keeps CLOCK_MONOTONIC on it (clocksource
  * tsc, which it keeps only while the TSCs of all CPUs agree), is read in a few
  * nanoseconds and converted with a multiply. Each clock is anchored to
- * CLOCK_MONOTONIC: it reads that clock again once a millisecond of TSC has
- * passed since its anchor (or when the TSC looks out of range), and takes its
- * rate from two anchors at least STAMP_RATE_MIN_NS apart, so that NTP's
- * slewing of CLOCK_MONOTONIC is followed and a reading is within a few
- * nanoseconds of clock_gettime(). Until it has a rate, and wherever the TSC
+ * CLOCK_MONOTONIC: it reads that clock again once a millisecond of TSC (less
+ * while its rate is young) has passed since its anchor (or when the TSC
+ * looks out of range), and takes its rate from two anchors at least
+ * STAMP_RATE_MIN_NS apart, so that NTP's slewing of CLOCK_MONOTONIC is
+ * followed and a reading is within a few nanoseconds of clock_gettime(). Until it has a rate, and wherever the TSC
  * is not usable, a clock reads CLOCK_MONOTONIC itself.
  *
  * A clock belongs to one thread (a channel end's sending side, the agent
