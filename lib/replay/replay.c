@@ -314,6 +314,26 @@ bool replay_q_pop(struct replay_q *q, struct wave_msg *m)
 	return true;
 }
 
+int replay_settle(struct replay_q *to_agent, struct replay_q *to_host,
+		  void (*agent)(void *user, const struct wave_msg *m),
+		  int (*host)(void *user, const struct wave_msg *m), void *user, unsigned max)
+{
+	struct wave_msg m;
+	int ret;
+
+	for (unsigned n = 0; n < max; n++) {
+		if (replay_q_pop(to_agent, &m)) {
+			agent(user, &m);
+		} else if (replay_q_pop(to_host, &m)) {
+			if ((ret = host(user, &m)) < 0)
+				return ret;
+		} else {
+			return 0;
+		}
+	}
+	return -ELOOP;
+}
+
 void replay_q_free(struct replay_q *q)
 {
 	free(q->m);

@@ -122,6 +122,16 @@ void replay_q_free(struct replay_q *q);
  * @user: the agent-to-host direction. */
 int replay_q_emit(void *user, const struct wave_msg *msgs, unsigned n);
 
+/* A model's host and agent exchanging what they queued until both are
+ * quiet: @to_agent's messages go to @agent (the state model; its refusals
+ * it counts itself) before @to_host's to @host, one at a time, each
+ * possibly queueing more. 0 once both queues are empty; what @host
+ * returned below 0; -ELOOP after @max messages (the policy and the host
+ * never settle). */
+int replay_settle(struct replay_q *to_agent, struct replay_q *to_host,
+		  void (*agent)(void *user, const struct wave_msg *m),
+		  int (*host)(void *user, const struct wave_msg *m), void *user, unsigned max);
+
 /* A histogram of latencies in ns for quantiles without keeping samples:
  * 1/32 of a power of two per bucket (3 % at most off). */
 #define REPLAY_HIST_SUB 32

@@ -390,24 +390,23 @@ static int decision(struct mhost *h, const struct wave_msg *m)
 	return outcome(h, &d, c, from, res);
 }
 
+static void state_take(void *user, const struct wave_msg *m)
+{
+	struct mhost *h = user;
+
+	if (wave_mem_state_apply(h->st, h->ctx, m) < 0)
+		h->errors++;
+}
+
+static int host_take(void *user, const struct wave_msg *m)
+{
+	return decision(user, m);
+}
+
 /* Delivers both ways, in order, until quiet. */
 static int run(struct mhost *h)
 {
-	struct wave_msg m;
-	int ret;
-
-	for (unsigned n = 0; n < SETTLE_MAX; n++) {
-		if (replay_q_pop(&h->to_agent, &m)) {
-			if (wave_mem_state_apply(h->st, h->ctx, &m) < 0)
-				h->errors++;
-		} else if (replay_q_pop(&h->to_host, &m)) {
-			if ((ret = decision(h, &m)) < 0)
-				return ret;
-		} else {
-			return 0;
-		}
-	}
-	return -ELOOP; /* the policy and the host never settle */
+	return replay_settle(&h->to_agent, &h->to_host, state_take, host_take, h, SETTLE_MAX);
 }
 
 /* ---- the accesses ------------------------------------------------------ */
