@@ -6,6 +6,8 @@
  * event's list is compared with the decisions recorded after it.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -394,4 +396,44 @@ uint64_t replay_hist_quantile(const struct replay_hist *h, double q)
 		if ((seen += h->n[b]) >= want)
 			return hist_top(b) < h->max ? hist_top(b) : h->max;
 	return h->max;
+}
+
+/* ---- for the exports ---------------------------------------------------- */
+
+void replay_chrome_next(struct replay_chrome *c)
+{
+	fputs(c->first ? "" : ",\n", c->f);
+	c->first = false;
+}
+
+void replay_chrome_process(struct replay_chrome *c, const struct trace_meta *meta,
+			   const char *domain)
+{
+	replay_chrome_next(c);
+	fprintf(c->f,
+		"{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":0,"
+		"\"args\":{\"name\":\"host %" PRIu64 " (%s, %s)\"}}",
+		c->pid, meta->host_id, domain, meta->plugin);
+}
+
+void replay_chrome_track(struct replay_chrome *c, uint32_t tid, const char *name)
+{
+	replay_chrome_next(c);
+	fprintf(c->f,
+		"{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":%" PRIu32 ","
+		"\"args\":{\"name\":\"%s\"}}",
+		c->pid, tid, name);
+}
+
+int replay_put(char *buf, size_t size, int len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (len < 0 || (size_t)len >= size)
+		return -1;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + len, size - (size_t)len, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)(len + n) >= size ? -1 : len + n;
 }

@@ -132,6 +132,33 @@ int replay_settle(struct replay_q *to_agent, struct replay_q *to_host,
 		  void (*agent)(void *user, const struct wave_msg *m),
 		  int (*host)(void *user, const struct wave_msg *m), void *user, unsigned max);
 
+/* ---- for the exports ---------------------------------------------------- */
+
+/* Chrome/Perfetto trace events being written to @f: the host is process
+ * @pid, each of its resources (CPUs, tiers, workers) a track. */
+struct replay_chrome {
+	FILE *f;
+	bool first;
+	uint64_t pid;
+};
+
+/* Before each event: the separator from the one before. */
+void replay_chrome_next(struct replay_chrome *c);
+/* Names the host's process ("host ID (DOMAIN, PLUGIN)"), then track @tid. */
+void replay_chrome_process(struct replay_chrome *c, const struct trace_meta *meta,
+			   const char *domain);
+void replay_chrome_track(struct replay_chrome *c, uint32_t tid, const char *name);
+
+/* Chrome's time unit. */
+static inline double replay_us(uint64_t ns)
+{
+	return (double)ns / 1e3;
+}
+
+/* Appends to @buf at @len; the new length, or -1 once it does not fit. */
+int replay_put(char *buf, size_t size, int len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* A histogram of latencies in ns for quantiles without keeping samples:
  * 1/32 of a power of two per bucket (3 % at most off). */
 #define REPLAY_HIST_SUB 32

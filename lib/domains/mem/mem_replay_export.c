@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,32 +31,15 @@ static uint32_t tiers_of(const struct trace_meta *meta)
 	return WAVE_MEM_MAX_TIERS;
 }
 
-static int put(char *buf, size_t size, int len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Appends to @buf at @len; the new length, or -1 once it does not fit. */
-static int put(char *buf, size_t size, int len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (len < 0 || (size_t)len >= size)
-		return -1;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + len, size - (size_t)len, fmt, ap);
-	va_end(ap);
-	return n < 0 || (size_t)(len + n) >= size ? -1 : len + n;
-}
-
 static int describe_setup(const struct wave_mem_msg *d, char *buf, size_t size)
 {
-	int len = put(buf, size, 0, "\"name\":\"setup\",\"tiers\":[");
+	int len = replay_put(buf, size, 0, "\"name\":\"setup\",\"tiers\":[");
 
 	for (unsigned t = 0; t < d->n; t++)
-		len = put(buf, size, len, "%s{\"kind\":\"%s\",\"capacity\":%" PRIu32 "}",
+		len = replay_put(buf, size, len, "%s{\"kind\":\"%s\",\"capacity\":%" PRIu32 "}",
 			  t ? "," : "", d->kind[t] == WAVE_MEM_KIND_FAR ? "far" : "numa",
 			  d->capacity[t]);
-	return put(buf, size, len, "]");
+	return replay_put(buf, size, len, "]");
 }
 
 int mem_replay_describe(const struct trace_meta *meta, const struct wave_msg *m, char *buf,
@@ -70,72 +52,59 @@ int mem_replay_describe(const struct trace_meta *meta, const struct wave_msg *m,
 		return -1;
 	if (d.type == WAVE_MEM_SETUP)
 		return describe_setup(&d, buf, size) < 0 ? -1 : 0;
-	len = put(buf, size, 0, "\"name\":\"%s\"", wave_mem_msg_type_name(d.type));
+	len = replay_put(buf, size, 0, "\"name\":\"%s\"", wave_mem_msg_type_name(d.type));
 	switch (d.type) {
 	case WAVE_MEM_REGION_ADD:
-		len = put(buf, size, len,
+		len = replay_put(buf, size, len,
 			  ",\"region\":%" PRIu32 ",\"tier\":%" PRIu32 ",\"count\":%" PRIu64
 			  ",\"chunk_size\":%" PRIu64 ",\"seq\":%" PRIu64,
 			  d.region, d.tier, d.count, d.chunk_size, d.seq);
 		break;
 	case WAVE_MEM_REGION_DEL:
-		len = put(buf, size, len, ",\"region\":%" PRIu32, d.region);
+		len = replay_put(buf, size, len, ",\"region\":%" PRIu32, d.region);
 		break;
 	case WAVE_MEM_SAMPLES:
-		len = put(buf, size, len, ",\"region\":%" PRIu32 ",\"chunks\":[", d.region);
+		len = replay_put(buf, size, len, ",\"region\":%" PRIu32 ",\"chunks\":[", d.region);
 		for (unsigned i = 0; i < d.n; i++)
-			len = put(buf, size, len, "%s[%" PRIu32 ",%u]", i ? "," : "", d.index[i],
+			len = replay_put(buf, size, len, "%s[%" PRIu32 ",%u]", i ? "," : "", d.index[i],
 				  d.accesses[i]);
-		len = put(buf, size, len, "]");
+		len = replay_put(buf, size, len, "]");
 		break;
 	case WAVE_MEM_PRESSURE:
-		len = put(buf, size, len, ",\"tier\":%" PRIu32 ",\"free\":%" PRIu64, d.tier,
+		len = replay_put(buf, size, len, ",\"tier\":%" PRIu32 ",\"free\":%" PRIu64, d.tier,
 			  d.count);
 		break;
 	case WAVE_MEM_TICK:
 		break;
 	default: /* a chunk's: CHUNK_CHANGED, FAULT, the decisions, OUTCOME */
-		len = put(buf, size, len, ",\"chunk\":%" PRIu64 ",\"tier\":%" PRIu32
+		len = replay_put(buf, size, len, ",\"chunk\":%" PRIu64 ",\"tier\":%" PRIu32
 			  ",\"seq\":%" PRIu64, d.chunk, d.tier, d.seq);
 		if (d.type == WAVE_MEM_OUTCOME)
-			len = put(buf, size, len, ",\"decision\":\"%s\",\"result\":\"%s\","
+			len = replay_put(buf, size, len, ",\"decision\":\"%s\",\"result\":\"%s\","
 				  "\"new_seq\":%" PRIu64, wave_mem_msg_type_name(d.decision),
 				  wave_result_name(d.result), d.new_seq);
 	}
 	if (d.now_ns)
-		len = put(buf, size, len, ",\"now_ns\":%" PRIu64, d.now_ns);
+		len = replay_put(buf, size, len, ",\"now_ns\":%" PRIu64, d.now_ns);
 	return len < 0 ? -1 : 0;
 }
 
 /* ---- Chrome / Perfetto ------------------------------------------------- */
 
 struct chrome {
-	FILE *f;
-	bool first;
-	uint64_t pid; /* the host */
+	struct replay_chrome out;
 	uint32_t n_tiers;
 };
-
-static void sep(struct chrome *c)
-{
-	fputs(c->first ? "" : ",\n", c->f);
-	c->first = false;
-}
-
-static double us(uint64_t ns)
-{
-	return (double)ns / 1e3;
-}
 
 static void instant(struct chrome *c, uint64_t t, uint32_t tier, const char *what,
 		    uint64_t chunk, const char *why)
 {
-	sep(c);
-	fprintf(c->f,
+	replay_chrome_next(&c->out);
+	fprintf(c->out.f,
 		"{\"name\":\"%s %" PRIu32 ":%" PRIu32 "%s%s\",\"ph\":\"i\",\"s\":\"t\","
 		"\"ts\":%.3f,\"pid\":%" PRIu64 ",\"tid\":%" PRIu32 "}",
 		what, (uint32_t)(chunk >> 32), (uint32_t)chunk, why ? ": " : "", why ? why : "",
-		us(t), c->pid, tier);
+		replay_us(t), c->out.pid, tier);
 }
 
 /* A migration's async slice: begins at its decision, ends at its outcome
@@ -143,44 +112,40 @@ static void instant(struct chrome *c, uint64_t t, uint32_t tier, const char *wha
 static void migration(struct chrome *c, char ph, uint64_t t, const struct wave_mem_msg *d,
 		      uint16_t kind)
 {
-	sep(c);
-	fprintf(c->f,
+	replay_chrome_next(&c->out);
+	fprintf(c->out.f,
 		"{\"name\":\"to tier %" PRIu32 "\",\"cat\":\"%s\",\"ph\":\"%c\","
 		"\"id\":\"0x%" PRIx64 "\",\"ts\":%.3f,\"pid\":%" PRIu64 ",\"tid\":%" PRIu32,
-		d->tier, wave_mem_msg_type_name(kind), ph, d->chunk, us(t), c->pid, d->tier);
+		d->tier, wave_mem_msg_type_name(kind), ph, d->chunk, replay_us(t), c->out.pid, d->tier);
 	if (ph == 'e')
-		fprintf(c->f, ",\"args\":{\"result\":\"%s\"}", wave_result_name(d->result));
-	fputs("}", c->f);
+		fprintf(c->out.f, ",\"args\":{\"result\":\"%s\"}", wave_result_name(d->result));
+	fputs("}", c->out.f);
 }
 
 static void counters(struct chrome *c, const struct mhost *h, uint64_t t)
 {
-	sep(c);
-	fprintf(c->f,
+	replay_chrome_next(&c->out);
+	fprintf(c->out.f,
 		"{\"name\":\"chunks\",\"ph\":\"C\",\"ts\":%.3f,\"pid\":%" PRIu64 ",\"args\":{",
-		us(t), c->pid);
+		replay_us(t), c->out.pid);
 	for (uint32_t i = 0; i < c->n_tiers; i++)
-		fprintf(c->f, "%s\"tier %" PRIu32 "\":%" PRIu64, i ? "," : "", i,
+		fprintf(c->out.f, "%s\"tier %" PRIu32 "\":%" PRIu64, i ? "," : "", i,
 			mem_replay_host_used(h, i));
-	fputs("}}", c->f);
+	fputs("}}", c->out.f);
 }
 
 static void tracks(struct chrome *c, const struct trace_meta *meta, const struct wave_msg *setup)
 {
 	struct wave_mem_msg d;
 
+	char name[32];
+
 	(void)wave_mem_msg_decode(setup, 1, &d);
-	sep(c);
-	fprintf(c->f,
-		"{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":0,"
-		"\"args\":{\"name\":\"host %" PRIu64 " (mem, %s)\"}}",
-		c->pid, meta->host_id, meta->plugin);
+	replay_chrome_process(&c->out, meta, "mem");
 	for (uint32_t i = 0; i < c->n_tiers; i++) {
-		sep(c);
-		fprintf(c->f,
-			"{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":%u,"
-			"\"args\":{\"name\":\"tier %u (%s)\"}}",
-			c->pid, i, i, d.kind[i] == WAVE_MEM_KIND_FAR ? "far" : "numa");
+		snprintf(name, sizeof(name), "tier %u (%s)", i,
+			 d.kind[i] == WAVE_MEM_KIND_FAR ? "far" : "numa");
+		replay_chrome_track(&c->out, i, name);
 	}
 }
 
@@ -218,7 +183,7 @@ static void on_record(struct chrome *c, struct mhost *h, const struct trace_rec 
 int mem_replay_chrome(struct trace_reader *r, FILE *f, struct wave_error *err)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
-	struct chrome c = { .f = f, .first = true, .pid = meta->host_id };
+	struct chrome c = { .out = { .f = f, .first = true, .pid = meta->host_id } };
 	struct wave_mem_msg d;
 	struct wave_msg setup;
 	struct trace_rec rec;

@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -19,23 +18,6 @@
 
 #include "../../core/core.h"
 #include "rpc_replay.h"
-
-static int put(char *buf, size_t size, int len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Appends to @buf at @len; the new length, or -1 once it does not fit. */
-static int put(char *buf, size_t size, int len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (len < 0 || (size_t)len >= size)
-		return -1;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + len, size - (size_t)len, fmt, ap);
-	va_end(ap);
-	return n < 0 || (size_t)(len + n) >= size ? -1 : len + n;
-}
 
 /* The sizes of the trace's header SETUP, else the largest a host may
  * announce (a message naming more then fails to decode). */
@@ -53,47 +35,47 @@ static struct wave_rpc_dims dims_of(const struct trace_meta *meta)
 
 static int describe_msg(const struct wave_rpc_msg *d, char *buf, size_t size)
 {
-	int len = put(buf, size, 0, "\"name\":\"%s\"", wave_rpc_msg_type_name(d->type));
+	int len = replay_put(buf, size, 0, "\"name\":\"%s\"", wave_rpc_msg_type_name(d->type));
 
 	switch (d->type) {
 	case WAVE_RPC_SETUP:
-		return put(buf, size, len,
+		return replay_put(buf, size, len,
 			   ",\"n_buckets\":%u,\"n_classes\":%u,\"max_workers\":%u,"
 			   "\"n_dispatchers\":%u,\"epoch\":%u,\"report_ns\":%" PRIu64,
 			   d->dims.n_buckets, d->dims.n_classes, d->dims.max_workers,
 			   d->dims.n_dispatchers, d->epoch, d->period_ns);
 	case WAVE_RPC_WORKER_ADD:
 	case WAVE_RPC_WORKER_DEL:
-		return put(buf, size, len, ",\"worker\":%u,\"gen\":%u,\"now_ns\":%" PRIu64,
+		return replay_put(buf, size, len, ",\"worker\":%u,\"gen\":%u,\"now_ns\":%" PRIu64,
 			   d->worker, d->gen, d->now_ns);
 	case WAVE_RPC_BUCKETS:
 	case WAVE_RPC_ARRIVALS:
 		if (d->type == WAVE_RPC_BUCKETS)
-			len = put(buf, size, len, ",\"first\":%u,\"epoch\":%u,\"workers_seqs\":[",
+			len = replay_put(buf, size, len, ",\"first\":%u,\"epoch\":%u,\"workers_seqs\":[",
 				  d->bucket, d->epoch);
 		else
-			len = put(buf, size, len, ",\"buckets_counts\":[");
+			len = replay_put(buf, size, len, ",\"buckets_counts\":[");
 		for (unsigned k = 0; k < d->n; k++)
-			len = put(buf, size, len, "%s[%u,%u]", k ? "," : "", d->e[k].a, d->e[k].b);
-		return put(buf, size, len, "]");
+			len = replay_put(buf, size, len, "%s[%u,%u]", k ? "," : "", d->e[k].a, d->e[k].b);
+		return replay_put(buf, size, len, "]");
 	case WAVE_RPC_LOAD:
-		return put(buf, size, len,
+		return replay_put(buf, size, len,
 			   ",\"worker\":%u,\"queue_depth\":%u,\"busy_ns\":%" PRIu64
 			   ",\"completions\":%" PRIu64 ",\"service_ns\":%" PRIu64
 			   ",\"max_service_ns\":%" PRIu64,
 			   d->worker, d->queue_depth, d->busy_ns, d->completions, d->service_ns,
 			   d->max_service_ns);
 	case WAVE_RPC_REPORT:
-		return put(buf, size, len, ",\"period_ns\":%" PRIu64 ",\"now_ns\":%" PRIu64,
+		return replay_put(buf, size, len, ",\"period_ns\":%" PRIu64 ",\"now_ns\":%" PRIu64,
 			   d->period_ns, d->now_ns);
 	case WAVE_RPC_OUTCOME:
-		len = put(buf, size, len, ",\"decision\":\"%s\",\"result\":\"%s\",\"why\":\"%s\","
+		len = replay_put(buf, size, len, ",\"decision\":\"%s\",\"result\":\"%s\",\"why\":\"%s\","
 			  "\"cur_worker\":%u,\"now_ns\":%" PRIu64,
 			  wave_rpc_msg_type_name(d->decision), wave_result_name(d->result),
 			  wave_rpc_abort_name(d->why), d->cur_worker, d->now_ns);
 		__attribute__((fallthrough)); /* and its decision's fields */
 	default: /* MOVE, PRESTAGE */
-		return put(buf, size, len, ",\"bucket\":%u,\"worker\":%u,\"gen\":%u,\"seq\":%u,"
+		return replay_put(buf, size, len, ",\"bucket\":%u,\"worker\":%u,\"gen\":%u,\"seq\":%u,"
 			   "\"epoch\":%u", d->bucket, d->worker, d->gen, d->seq, d->epoch);
 	}
 }
@@ -112,32 +94,19 @@ int rpc_replay_describe(const struct trace_meta *meta, const struct wave_msg *m,
 /* ---- Chrome / Perfetto ------------------------------------------------- */
 
 struct chrome {
-	FILE *f;
-	bool first;
-	uint64_t pid; /* the host */
+	struct replay_chrome out;
 	struct wave_rpc_dims dims;
 	struct wave_rpc_msg *load; /* per worker, this period's LOAD (type 0: none) */
 };
 
-static void sep(struct chrome *c)
-{
-	fputs(c->first ? "" : ",\n", c->f);
-	c->first = false;
-}
-
-static double us(uint64_t ns)
-{
-	return (double)ns / 1e3;
-}
-
 static void instant(struct chrome *c, uint64_t t, uint32_t worker, const char *what,
 		    uint32_t bucket, const char *why)
 {
-	sep(c);
-	fprintf(c->f,
+	replay_chrome_next(&c->out);
+	fprintf(c->out.f,
 		"{\"name\":\"%s bucket %u%s%s\",\"ph\":\"i\",\"s\":\"t\",\"ts\":%.3f,"
 		"\"pid\":%" PRIu64 ",\"tid\":%u}",
-		what, bucket, why ? ": " : "", why ? why : "", us(t), c->pid, worker);
+		what, bucket, why ? ": " : "", why ? why : "", replay_us(t), c->out.pid, worker);
 }
 
 /* The period [@end - @period, @end): each worker's slice and queue. */
@@ -151,22 +120,22 @@ static void period(struct chrome *c, uint64_t end, uint64_t length)
 		if (!l->type)
 			continue;
 		if (l->completions) {
-			sep(c);
-			fprintf(c->f,
+			replay_chrome_next(&c->out);
+			fprintf(c->out.f,
 				"{\"name\":\"%" PRIu64 " requests\",\"ph\":\"X\",\"ts\":%.3f,"
 				"\"dur\":%.3f,\"pid\":%" PRIu64 ",\"tid\":%u,\"args\":{"
 				"\"completions\":%" PRIu64 ",\"service_mean_ns\":%" PRIu64
 				",\"queue_depth\":%u}}",
-				l->completions, us(start),
-				us(l->busy_ns < length ? l->busy_ns : length),
-				c->pid, w, l->completions, l->service_ns / l->completions,
+				l->completions, replay_us(start),
+				replay_us(l->busy_ns < length ? l->busy_ns : length),
+				c->out.pid, w, l->completions, l->service_ns / l->completions,
 				l->queue_depth);
 		}
-		sep(c);
-		fprintf(c->f,
+		replay_chrome_next(&c->out);
+		fprintf(c->out.f,
 			"{\"name\":\"queue w%u\",\"ph\":\"C\",\"ts\":%.3f,\"pid\":%" PRIu64
 			",\"args\":{\"requests\":%u}}",
-			w, us(end), c->pid, l->queue_depth);
+			w, replay_us(end), c->out.pid, l->queue_depth);
 		c->load[w].type = 0;
 	}
 }
@@ -199,24 +168,19 @@ static void on_record(struct chrome *c, const struct trace_rec *rec, const struc
 
 static void tracks(struct chrome *c, const struct trace_meta *meta)
 {
-	sep(c);
-	fprintf(c->f,
-		"{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":0,"
-		"\"args\":{\"name\":\"host %" PRIu64 " (rpc, %s)\"}}",
-		c->pid, meta->host_id, meta->plugin);
+	char name[32];
+
+	replay_chrome_process(&c->out, meta, "rpc");
 	for (uint32_t i = 0; i < c->dims.max_workers; i++) {
-		sep(c);
-		fprintf(c->f,
-			"{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":%u,"
-			"\"args\":{\"name\":\"worker %u\"}}",
-			c->pid, i, i);
+		snprintf(name, sizeof(name), "worker %u", i);
+		replay_chrome_track(&c->out, i, name);
 	}
 }
 
 int rpc_replay_chrome(struct trace_reader *r, FILE *f, struct wave_error *err)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
-	struct chrome c = { .f = f, .first = true, .pid = meta->host_id };
+	struct chrome c = { .out = { .f = f, .first = true, .pid = meta->host_id } };
 	struct wave_rpc_msg s, d;
 	struct wave_msg setup;
 	struct trace_rec rec;

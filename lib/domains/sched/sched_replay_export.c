@@ -88,31 +88,18 @@ struct run {
 };
 
 struct chrome {
-	FILE *f;
-	bool first;
-	uint64_t pid; /* the host */
+	struct replay_chrome out;
 	struct u64map running; /* task -> struct run */
 };
-
-static void sep(struct chrome *c)
-{
-	fputs(c->first ? "" : ",\n", c->f);
-	c->first = false;
-}
-
-static double us(uint64_t ns)
-{
-	return (double)ns / 1e3;
-}
 
 static void instant(struct chrome *c, uint64_t t, uint32_t cpu, const char *what, uint64_t task,
 		    const char *why)
 {
-	sep(c);
-	fprintf(c->f,
+	replay_chrome_next(&c->out);
+	fprintf(c->out.f,
 		"{\"name\":\"%s task %" PRIu64 "%s%s\",\"ph\":\"i\",\"s\":\"t\",\"ts\":%.3f,"
 		"\"pid\":%" PRIu64 ",\"tid\":%u}",
-		what, task, why ? ": " : "", why ? why : "", us(t), c->pid, cpu);
+		what, task, why ? ": " : "", why ? why : "", replay_us(t), c->out.pid, cpu);
 }
 
 /* The run of @task, if one is open, ends at @t. */
@@ -122,11 +109,11 @@ static void run_end(struct chrome *c, uint64_t task, uint64_t t, const char *how
 
 	if (!r)
 		return;
-	sep(c);
-	fprintf(c->f,
+	replay_chrome_next(&c->out);
+	fprintf(c->out.f,
 		"{\"name\":\"task %" PRIu64 "\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,"
 		"\"pid\":%" PRIu64 ",\"tid\":%u,\"args\":{\"seq\":%" PRIu64 ",\"ended\":\"%s\"}}",
-		task, us(r->start), us(t > r->start ? t - r->start : 0), c->pid, r->cpu, r->seq,
+		task, replay_us(r->start), replay_us(t > r->start ? t - r->start : 0), c->out.pid, r->cpu, r->seq,
 		how);
 	u64map_remove(&c->running, r);
 }
@@ -163,24 +150,19 @@ static int on_event(struct chrome *c, const struct wave_sched_msg *d, uint64_t t
 
 static void tracks(struct chrome *c, const struct trace_meta *meta, uint32_t n_cpus)
 {
-	sep(c);
-	fprintf(c->f,
-		"{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":0,"
-		"\"args\":{\"name\":\"host %" PRIu64 " (sched, %s)\"}}",
-		c->pid, meta->host_id, meta->plugin);
+	char name[32];
+
+	replay_chrome_process(&c->out, meta, "sched");
 	for (uint32_t i = 0; i < n_cpus; i++) {
-		sep(c);
-		fprintf(c->f,
-			"{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":%u,"
-			"\"args\":{\"name\":\"cpu %u\"}}",
-			c->pid, i, i);
+		snprintf(name, sizeof(name), "cpu %u", i);
+		replay_chrome_track(&c->out, i, name);
 	}
 }
 
 int sched_replay_chrome(struct trace_reader *r, FILE *f, struct wave_error *err)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
-	struct chrome c = { .f = f, .first = true, .pid = meta->host_id };
+	struct chrome c = { .out = { .f = f, .first = true, .pid = meta->host_id } };
 	struct wave_sched_msg d;
 	struct trace_rec rec;
 	uint32_t n_cpus;
