@@ -1,66 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* The simulated mem host (see mem_sim.h). */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <wave/plugin_mem.h>
 
 #include "decision/txn.h"
+#include "replay/replay.h"
 #include "mem_sim.h"
 
 #define R1 1u
 #define R2 2u
 #define STEP_NS 10000000u
 
-/* ---- message queues ---------------------------------------------------- */
-
-static int q_push(struct msim_queue *q, const struct wave_msg *m)
-{
-	if (q->len == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 256;
-		struct wave_msg *n = aligned_alloc(64, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		for (size_t i = 0; i < q->len; i++)
-			n[i] = q->m[(q->head + i) % q->cap];
-		free(q->m);
-		q->m = n;
-		q->head = 0;
-		q->cap = cap;
-	}
-	q->m[(q->head + q->len++) % q->cap] = *m;
-	return 0;
-}
-
-static int q_pop(struct msim_queue *q, struct wave_msg *m)
-{
-	if (!q->len)
-		return 0;
-	*m = q->m[q->head];
-	q->head = (q->head + 1) % q->cap;
-	q->len--;
-	return 1;
-}
-
 static int to_agent(struct msim *s, struct wave_mem_msg *d)
 {
 	struct wave_msg m;
 	int ret = wave_mem_msg_encode(d, 2, &m);
 
-	return ret < 0 ? ret : q_push(&s->to_agent, &m);
-}
-
-/* The plugin context's emit: the agent-to-host channel. */
-static int msim_emit(void *user, const struct wave_msg *msgs, unsigned n)
-{
-	struct msim *s = user;
-
-	for (unsigned i = 0; i < n; i++)
-		if (q_push(&s->to_host, &msgs[i]) < 0)
-			return i ? (int)i : -ENOMEM;
-	return (int)n;
+	return ret < 0 ? ret : replay_q_push(&s->to_agent, &m);
 }
 
 /* ---- chunks ------------------------------------------------------------ */
@@ -194,23 +154,23 @@ static int fault(struct msim *s, uint64_t g)
 
 /* ---- running ----------------------------------------------------------- */
 
+static void state_take(void *user, const struct wave_msg *m)
+{
+	struct msim *s = user;
+
+	if (wave_mem_state_apply(s->st, s->ctx, m) < 0)
+		s->agent_errors++;
+}
+
+static int host_take(void *user, const struct wave_msg *m)
+{
+	return do_decision(user, m);
+}
+
 /* Delivers messages both ways, in order, until there are none. */
 static int run(struct msim *s)
 {
-	struct wave_msg m;
-	int ret;
-
-	for (;;) {
-		if (q_pop(&s->to_agent, &m)) {
-			if (wave_mem_state_apply(s->st, s->ctx, &m) < 0)
-				s->agent_errors++;
-		} else if (q_pop(&s->to_host, &m)) {
-			if ((ret = do_decision(s, &m)) < 0)
-				return ret;
-		} else {
-			return 0;
-		}
-	}
+	return replay_settle(&s->to_agent, &s->to_host, state_take, host_take, s, UINT_MAX);
 }
 
 static uint64_t rnd(struct msim *s)
@@ -299,8 +259,8 @@ static int start(struct msim *s, struct wave_plugin *p, const struct wave_params
 
 	wave_plugin_ctx_opts_init(&o);
 	o.params = params;
-	o.emit = msim_emit;
-	o.emit_user = s;
+	o.emit = replay_q_emit;
+	o.emit_user = &s->to_host;
 	o.domain_state = s->st;
 	return wave_plugin_ctx_create(p, &o, &s->ctx, NULL);
 }
@@ -349,8 +309,8 @@ void msim_destroy(struct msim *s)
 	wave_plugin_ctx_destroy(s->ctx);
 	wave_mem_state_destroy(s->st);
 	free(s->c);
-	free(s->to_agent.m);
-	free(s->to_host.m);
+	replay_q_free(&s->to_agent);
+	replay_q_free(&s->to_host);
 }
 
 int msim_swap(struct msim *s, struct wave_plugin *p, const struct wave_params *params)

@@ -22,15 +22,12 @@
 #include <wave/mem_state.h>
 #include <wave/plugin_loader.h>
 
+#include "replay/replay.h"
+
 struct msim_chunk {
 	uint64_t seq;
 	uint32_t tier;
 	uint32_t acc; /* accesses this step, for SAMPLES */
-};
-
-struct msim_queue {
-	struct wave_msg *m;
-	size_t head, len, cap;
 };
 
 struct msim {
@@ -40,7 +37,7 @@ struct msim {
 	uint64_t n, fast_cap, split; /* chunks; tier 0's capacity; region 1 = [0, split) */
 	uint64_t used[2];
 	struct msim_chunk *c;
-	struct msim_queue to_agent, to_host;
+	struct replay_q to_agent, to_host; /* the channel, both ways */
 	struct { uint64_t g, seq; } victims[4096];
 	size_t n_victims;
 	uint64_t hand;     /* the host's own clock hand over tier 0 */
