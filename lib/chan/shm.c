@@ -4,18 +4,17 @@
  * closing. Its memory comes from shm_sock.c (shm://) or file.c (file://).
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../core/atomic.h"
 #include "../core/core.h"
+#include "../core/futex.h"
 #include "shm.h"
 
 struct shm_chan {
@@ -278,7 +277,7 @@ static int futex(_Atomic uint32_t *word, int op, uint32_t val, const struct time
 		return -1;
 	}
 	/* Not FUTEX_PRIVATE: the word is shared with another process. */
-	return (int)syscall(SYS_futex, word, op, val, ts, NULL, 0);
+	return (int)wave_futex(word, op, val, ts);
 }
 
 /* futex() refused the doorbell word with @err: on a PFN-mapped device

@@ -2,15 +2,14 @@
 /* Recording a trace off the recording thread (trace_async.h): the ring's
  * slow paths and the writer thread. */
 #include <errno.h>
-#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../core/core.h"
+#include "../core/futex.h"
 #include "trace_async.h"
 
 /* The longest an idle writer sleeps: what a record may wait for it when
@@ -25,12 +24,12 @@ static void futex_wait(_Atomic uint32_t *word, uint32_t val, long ns)
 {
 	struct timespec ts = { 0, ns };
 
-	(void)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+	(void)wave_futex(word, FUTEX_WAIT_PRIVATE, val, &ts);
 }
 
 static void futex_wake(_Atomic uint32_t *word)
 {
-	(void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	(void)wave_futex(word, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
 
 void trace_async_publish(struct trace_async *a)

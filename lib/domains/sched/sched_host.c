@@ -10,7 +10,6 @@
  * Everything but wave_sched_should_yield() runs under s->lock.
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -18,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +24,7 @@
 
 #include "../../core/atomic.h"
 #include "../../core/core.h"
+#include "../../core/futex.h"
 #include "../../decision/txn.h"
 #include "../../session/host_impl.h"
 #include "sched.h"
@@ -34,11 +33,6 @@
 /* ---- tasks --------------------------------------------------------------- */
 
 /* ---- waking waiters --------------------------------------------------------- */
-
-long sched_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
-}
 
 /* A CPU may have work now (a decision staged, a task queued, a CPU
  * freed, control changed hands): wakes every waiting thread to look.
@@ -51,7 +45,7 @@ void sched_kick(struct wave_sched *s)
 		return;
 	/* Pairs with the acquire load in sleep_until(). */
 	atomic_fetch_add_explicit(&s->kick, 1, memory_order_release);
-	sched_futex(&s->kick, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+	wave_futex(&s->kick, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
 	if (s->polling && write(s->kick_fd, &one, sizeof(one)) < 0)
 		wave_dbg("sched: cannot kick the polling waiter");
 }
@@ -541,7 +535,7 @@ static void sleep_until(struct wave_sched *s, uint64_t deadline)
 
 		(void)ppoll(p, 2, &ts, NULL);
 	} else {
-		(void)sched_futex(&s->kick, FUTEX_WAIT_PRIVATE, seen, &ts);
+		(void)wave_futex(&s->kick, FUTEX_WAIT_PRIVATE, seen, &ts);
 	}
 	pthread_mutex_lock(&s->lock);
 	s->sleepers--;

@@ -156,7 +156,6 @@ int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type);
 int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant *out, bool poll);
 
 /* futex(2), for the words above and the managed threads' grants. */
-long sched_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts);
 
 /* ---- sched_agent_link.c: the conversation with the agent ---- */
 

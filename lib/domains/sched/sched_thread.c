@@ -6,7 +6,6 @@
  * decision (or queued task) and wakes the thread that decision names.
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,6 +15,7 @@
 
 #include "../../core/atomic.h"
 #include "../../core/core.h"
+#include "../../core/futex.h"
 #include "sched_host.h"
 
 void sched_dispatch_idle(struct wave_sched *s)
@@ -42,7 +42,7 @@ void sched_dispatch_idle(struct wave_sched *s)
 		th->cpu = cpu;
 		/* Pairs with the acquire loads in thread_park(). */
 		wave_store_release(&th->granted, 1u);
-		sched_futex(&th->granted, FUTEX_WAKE_PRIVATE, 1, NULL);
+		wave_futex(&th->granted, FUTEX_WAKE_PRIVATE, 1, NULL);
 	}
 }
 
@@ -57,7 +57,7 @@ static void thread_park(struct wave_sched_thread *t)
 
 	/* Pairs with the release store in sched_dispatch_idle(). */
 	while (!wave_load_acquire(&t->granted)) {
-		sched_futex(&t->granted, FUTEX_WAIT_PRIVATE, 0, &ms);
+		wave_futex(&t->granted, FUTEX_WAIT_PRIVATE, 0, &ms);
 		if (!wave_load_acquire(&t->granted))
 			(void)wave_sched_poll(s, 0);
 	}
