@@ -26,6 +26,7 @@
 #include <wave/wave.h>
 
 #include "bench_offcpu.h"
+#include "bench_stat.h"
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -111,8 +112,6 @@ static inline uint64_t bench_ticks(void)
 
 /* Sorts @ticks (round trips) in place and returns one-way percentiles in ns. */
 struct bench_lat bench_lat_from_rtts(uint64_t *ticks, size_t n);
-/* Median of @n values (n >= 1); @v is reordered. */
-double bench_median(double *v, unsigned n);
 /* The per-field median over runs. */
 struct bench_lat bench_lat_median(const struct bench_lat *runs, unsigned n);
 

@@ -39,6 +39,7 @@
 #include <wave/wave.h>
 
 #include "bench_offcpu.h"
+#include "bench_stat.h"
 
 #define HOST_CPU 0
 #define AGENT_CPU 1
@@ -373,18 +374,6 @@ static int measure(const char *name, const char *prov, const char *uri, unsigned
 	return 0;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_dbl);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 #define MAX_RUNS 32
 
 struct opts {
@@ -412,7 +401,7 @@ static struct medians medians(const struct result *res, int n, const bool *keep)
 		for (int k = 0; k < n; k++)                  \
 			if (keep[k] && (cond))               \
 				col[k_++] = res[k].expr;     \
-		out = k_ ? median(col, k_) : 0;              \
+		out = k_ ? bench_median(col, (unsigned)k_) : 0; \
 		count = k_;                                  \
 	} while (0)
 	MED(lat.p50, true, m.p50, m.n);

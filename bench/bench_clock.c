@@ -108,13 +108,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Nearest-rank percentile of sorted @v: the smallest sample that at least
  * @per_mille thousandths of all samples do not exceed. Integer arithmetic,
  * so p99.9 of 200000 samples is exactly rank 199800. */
@@ -141,12 +134,6 @@ struct bench_lat bench_lat_from_rtts(uint64_t *ticks, size_t n)
 	l.p999 = bench_ticks_to_ns(rank(ticks, n, 999)) / 2;
 	l.mean = sum / (double)n * ns_per_tick / 2;
 	return l;
-}
-
-double bench_median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 struct bench_lat bench_lat_median(const struct bench_lat *runs, unsigned n)

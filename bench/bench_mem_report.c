@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bench_mem.h"
+#include "bench_stat.h"
 
 /* The targets. */
 #define T_VS_LINUX 1.0  /* at least as fast as Linux memcg+zram */
@@ -102,17 +103,6 @@ void bmem_fig_make(const struct bmem_result *r, struct bmem_fig *f)
 
 /* ---- medians ---------------------------------------------------------------------- */
 
-static double median(double *v, unsigned n)
-{
-	for (unsigned i = 1; i < n; i++)
-		for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 #define FIELD(f, off) (*(const double *)((const char *)(f) + (off)))
 
 void bmem_row_make(struct bmem_row *row)
@@ -132,7 +122,7 @@ void bmem_row_make(struct bmem_row *row)
 		for (unsigned r = 0; r < row->runs; r++)
 			v[r] = FIELD(&row->fig[r], fields[i]);
 		/* NAN (no move) sorts badly; it is all or nothing per workload. */
-		double m = isnan(v[0]) ? NAN : median(v, row->runs);
+		double m = isnan(v[0]) ? NAN : bench_median(v, row->runs);
 		*(double *)((char *)&row->med + fields[i]) = m;
 	}
 }
@@ -148,7 +138,7 @@ static bool ratio(const struct bmem_row *a, const struct bmem_row *b, size_t off
 			v[k++] = FIELD(&a->fig[i], off) / FIELD(&b->fig[i], off);
 	if (!k)
 		return false;
-	*out = median(v, k);
+	*out = bench_median(v, k);
 	return true;
 }
 

@@ -42,6 +42,7 @@
 
 #include "bench_offcpu.h"
 #include "bench_sched.h"
+#include "bench_stat.h"
 
 #define MAX_RUNS 9
 
@@ -260,22 +261,8 @@ static const struct bsched_mode pr_modes[] = {
 };
 #define N_PR_MODES (sizeof(pr_modes) / sizeof(pr_modes[0]))
 
-static double median_of(const struct pr_run *runs, unsigned n, size_t off)
-{
-	double v[MAX_RUNS];
-
-	for (unsigned i = 0; i < n; i++)
-		v[i] = *(const double *)((const char *)&runs[i] + off);
-	for (unsigned i = 1; i < n; i++)
-		for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-#define MED(runs, n, field) median_of(runs, n, offsetof(struct pr_run, field))
+#define MED(runs, n, field) \
+	bench_median_field(runs, sizeof(struct pr_run), n, offsetof(struct pr_run, field))
 
 static void print_mode(const struct pr_args *a, const struct bsched_mode *m,
 		       const struct pr_run *runs, unsigned n, unsigned dropped)

@@ -47,6 +47,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_stat.h"
 
 #define MAX_CLIENTS 8
 #define MAX_RATES 8
@@ -591,8 +592,7 @@ static double median_of(const struct run *rs, unsigned n, size_t off)
 	for (unsigned i = 0; i < n; i++)
 		if (rs[i].ok)
 			v[k++] = *(const double *)((const char *)&rs[i] + off);
-	qsort(v, k, sizeof(v[0]), cmp_double);
-	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+	return k ? bench_median(v, k) : 0;
 }
 
 /* The medians of a point's runs; not ok unless every run was. */

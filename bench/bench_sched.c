@@ -18,6 +18,7 @@
 
 #include "bench_offcpu.h"
 #include "bench_sched.h"
+#include "bench_stat.h"
 
 #define MAX_RATES 16
 #define MAX_REPS 9
@@ -214,18 +215,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return optind == argc ? 0 : -1;
 }
 
-/* Median of @n (<= MAX_REPS) values; reorders them. */
-static double median(double *v, unsigned n)
-{
-	for (unsigned i = 1; i < n; i++)
-		for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 struct row {
 	double tput[MAX_REPS], p50[MAX_REPS], p99[MAX_REPS], p999[MAX_REPS], sp99[MAX_REPS];
 	double off[MAX_REPS];   /* worker off its CPU, ms */
@@ -247,7 +236,7 @@ static double kept_median(const double *v, const bool *keep, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		if (keep[i])
 			k[m++] = v[i];
-	return m ? median(k, m) : 0;
+	return m ? bench_median(k, m) : 0;
 }
 
 static void print_row(const struct args *a, const struct bsched_mode *m, const char *policy,

@@ -43,6 +43,7 @@
 
 #include "bench_offcpu.h"
 #include "bench_sched.h"
+#include "bench_stat.h"
 
 #define MAX_RUNS 9
 /* A switch this slow was the machine (the worker off its CPU). */
@@ -340,22 +341,8 @@ static int run_mode(const struct sw_args *a, const struct sw_mode *m, struct sw_
 
 /* ---- the command ------------------------------------------------------------- */
 
-static double median_of(const struct sw_run *runs, unsigned n, size_t off)
-{
-	double v[MAX_RUNS];
-
-	for (unsigned i = 0; i < n; i++)
-		v[i] = *(const double *)((const char *)&runs[i] + off);
-	for (unsigned i = 1; i < n; i++)
-		for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-#define MED(runs, n, field) median_of(runs, n, offsetof(struct sw_run, field))
+#define MED(runs, n, field) \
+	bench_median_field(runs, sizeof(struct sw_run), n, offsetof(struct sw_run, field))
 
 static void print_mode(const struct sw_args *a, const struct sw_mode *m, const struct sw_run *all,
 		       unsigned n_all)
