@@ -17,101 +17,10 @@
 
 #include <wave/wave.h>
 
+#include "agent_util.h"
 #include "check_run.h"
 
 #define NT 2u /* tiers */
-
-/* Session control types and the hello's layout, as docs/sessions.md
- * gives them: the scripted host writes the bytes itself. */
-#define CTL_HELLO 0x0001
-#define CTL_WELCOME 0x0003
-#define CTL_HEARTBEAT 0x0005
-
-static void put16(uint8_t *p, unsigned off, uint16_t v)
-{
-	p[off] = (uint8_t)v;
-	p[off + 1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, unsigned off, uint32_t v)
-{
-	for (unsigned i = 0; i < 4; i++)
-		p[off + i] = (uint8_t)(v >> (8 * i));
-}
-
-struct tagent {
-	char dir[64];
-	char uri[128];
-	struct wave_config *cfg;
-	struct wave_agent *a;
-	pthread_t thr;
-};
-
-static void *agent_main(void *arg)
-{
-	ck_assert_int_eq(wave_agent_run(arg), 0);
-	return NULL;
-}
-
-static void agent_start(struct tagent *t)
-{
-	char tmpl[] = "/tmp/wave-mem-agent-XXXXXX", text[512];
-	struct wave_error err;
-	int ret;
-
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	snprintf(t->dir, sizeof(t->dir), "%s", tmpl);
-	snprintf(t->uri, sizeof(t->uri), "shm://%s/agent.sock", t->dir);
-	snprintf(text, sizeof(text),
-		 "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
-		 " \"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 600000},"
-		 " \"domains\": {\"mem\": {\"plugin\": \"mem_hemem\"}}}",
-		 t->uri, WAVE_PLUGIN_BUILD_DIR);
-	ret = wave_config_parse(text, strlen(text), NULL, &t->cfg, &err);
-	ck_assert_msg(ret == 0, "%s", err.text);
-	ret = wave_agent_create(t->cfg, &t->a, &err);
-	ck_assert_msg(ret == 0, "%s", err.text);
-	ck_assert_int_eq(pthread_create(&t->thr, NULL, agent_main, t->a), 0);
-}
-
-static void agent_stop(struct tagent *t)
-{
-	char path[200];
-
-	ck_assert_int_eq(wave_agent_stop(t->a), 0);
-	ck_assert_int_eq(pthread_join(t->thr, NULL), 0);
-	wave_agent_destroy(t->a);
-	wave_config_free(t->cfg);
-	snprintf(path, sizeof(path), "%s/agent.sock", t->dir);
-	unlink(path);
-	rmdir(t->dir);
-}
-
-/* A host end of the mem domain: channel open, hello sent, welcome read. */
-static struct wave_chan *host_open(const struct tagent *t)
-{
-	struct wave_msg m[1];
-	struct wave_chan *ch;
-	int got;
-
-	ck_assert_int_eq(wave_chan_open(t->uri, NULL, &ch), 0);
-	memset(m, 0, sizeof(m));
-	m[0].type = CTL_HELLO;
-	put16(m[0].payload.u8, 0, WAVE_SESSION_PROTO_MAJOR);
-	put16(m[0].payload.u8, 2, WAVE_SESSION_PROTO_MINOR);
-	put16(m[0].payload.u8, 4, 1); /* role: host */
-	put32(m[0].payload.u8, 8, WAVE_HOST_DOMAIN(WAVE_DOMAIN_MEM));
-	put32(m[0].payload.u8, 12, 100); /* heartbeat period, ms */
-	ck_assert_int_eq(wave_chan_send_burst(ch, m, 1), 1);
-	for (;;) {
-		got = wave_chan_recv_burst(ch, m, 1);
-		ck_assert_int_ge(got, 0);
-		if (got == 1 && m[0].type == CTL_WELCOME)
-			return ch;
-		ck_assert(got == 0 || m[0].type == CTL_HEARTBEAT);
-		wave_chan_wait(ch, 1000000);
-	}
-}
 
 static void send_mem(struct wave_chan *ch, const struct wave_mem_msg *d)
 {
@@ -180,23 +89,23 @@ START_TEST(setup_rules)
 	struct wave_msg m;
 	struct tagent t;
 
-	agent_start(&t);
+	tagent_start(&t, "mem", "mem_hemem", WAVE_PLUGIN_BUILD_DIR);
 	/* A mem event before SETUP. */
-	ch = host_open(&t);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_MEM);
 	send_mem(ch, &tick);
 	expect_dropped(ch);
 	/* A second SETUP. */
-	ch = host_open(&t);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_MEM);
 	send_mem(ch, &s);
 	send_mem(ch, &s);
 	expect_dropped(ch);
 	/* A SETUP with a reserved byte set. */
-	ch = host_open(&t);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_MEM);
 	ck_assert_int_eq(wave_mem_msg_encode(&s, NT, &m), 0);
 	m.payload.u8[47] = 1;
 	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
 	expect_dropped(ch);
-	agent_stop(&t);
+	tagent_stop(&t);
 }
 END_TEST
 
@@ -210,8 +119,8 @@ START_TEST(served)
 	struct tagent t;
 	char *json;
 
-	agent_start(&t);
-	ch = host_open(&t);
+	tagent_start(&t, "mem", "mem_hemem", WAVE_PLUGIN_BUILD_DIR);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_MEM);
 	send_mem(ch, &s);
 	d = (struct wave_mem_msg){ .type = WAVE_MEM_REGION_ADD, .region = 3, .count = 16,
 				   .chunk_size = 4096, .tier = 1, .seq = 1 };
@@ -250,7 +159,7 @@ START_TEST(served)
 	ck_assert_msg(json_num(json, "txn_committed") == 1, "%s", json);
 	free(json);
 	wave_chan_close(ch);
-	agent_stop(&t);
+	tagent_stop(&t);
 }
 END_TEST
 

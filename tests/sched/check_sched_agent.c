@@ -16,108 +16,17 @@
 
 #include <wave/wave.h>
 
+#include "agent_util.h"
 #include "check_run.h"
 
 #define NCPU 2
-
-/* Session control types and the hello's layout, as docs/sessions.md
- * gives them: the scripted host writes the bytes itself. */
-#define CTL_HELLO 0x0001
-#define CTL_WELCOME 0x0003
-#define CTL_HEARTBEAT 0x0005
-
-static void put16(uint8_t *p, unsigned off, uint16_t v)
-{
-	p[off] = (uint8_t)v;
-	p[off + 1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, unsigned off, uint32_t v)
-{
-	for (unsigned i = 0; i < 4; i++)
-		p[off + i] = (uint8_t)(v >> (8 * i));
-}
 
 /* The sched SETUP message (sched_msg.h): the CPU count at offset 0. */
 static void sched_setup_encode(uint32_t n_cpus, struct wave_msg *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->type = WAVE_SCHED_SETUP;
-	put32(m->payload.u8, 0, n_cpus);
-}
-
-struct tagent {
-	char dir[64];
-	char uri[128];
-	struct wave_config *cfg;
-	struct wave_agent *a;
-	pthread_t thr;
-};
-
-static void *agent_main(void *arg)
-{
-	ck_assert_int_eq(wave_agent_run(arg), 0);
-	return NULL;
-}
-
-static void agent_start(struct tagent *t)
-{
-	char tmpl[] = "/tmp/wave-sched-agent-XXXXXX", text[512];
-	struct wave_error err;
-	int ret;
-
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	snprintf(t->dir, sizeof(t->dir), "%s", tmpl);
-	snprintf(t->uri, sizeof(t->uri), "shm://%s/agent.sock", t->dir);
-	snprintf(text, sizeof(text),
-		 "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
-		 " \"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 600000},"
-		 " \"domains\": {\"sched\": {\"plugin\": \"sched_fifo\"}}}",
-		 t->uri, WAVE_PLUGIN_BUILD_DIR);
-	ret = wave_config_parse(text, strlen(text), NULL, &t->cfg, &err);
-	ck_assert_msg(ret == 0, "%s", err.text);
-	ret = wave_agent_create(t->cfg, &t->a, &err);
-	ck_assert_msg(ret == 0, "%s", err.text);
-	ck_assert_int_eq(pthread_create(&t->thr, NULL, agent_main, t->a), 0);
-}
-
-static void agent_stop(struct tagent *t)
-{
-	char path[200];
-
-	ck_assert_int_eq(wave_agent_stop(t->a), 0);
-	ck_assert_int_eq(pthread_join(t->thr, NULL), 0);
-	wave_agent_destroy(t->a);
-	wave_config_free(t->cfg);
-	snprintf(path, sizeof(path), "%s/agent.sock", t->dir);
-	unlink(path);
-	rmdir(t->dir);
-}
-
-/* A host end: channel open, hello sent, welcome read. */
-static struct wave_chan *host_open(const struct tagent *t)
-{
-	struct wave_msg m[1];
-	struct wave_chan *ch;
-	int got;
-
-	ck_assert_int_eq(wave_chan_open(t->uri, NULL, &ch), 0);
-	memset(m, 0, sizeof(m));
-	m[0].type = CTL_HELLO;
-	put16(m[0].payload.u8, 0, WAVE_SESSION_PROTO_MAJOR);
-	put16(m[0].payload.u8, 2, WAVE_SESSION_PROTO_MINOR);
-	put16(m[0].payload.u8, 4, 1); /* role: host */
-	put32(m[0].payload.u8, 8, WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED));
-	put32(m[0].payload.u8, 12, 100); /* heartbeat period, ms */
-	ck_assert_int_eq(wave_chan_send_burst(ch, m, 1), 1);
-	for (;;) {
-		got = wave_chan_recv_burst(ch, m, 1);
-		ck_assert_int_ge(got, 0);
-		if (got == 1 && m[0].type == CTL_WELCOME)
-			return ch;
-		ck_assert(got == 0 || m[0].type == CTL_HEARTBEAT);
-		wave_chan_wait(ch, 1000000);
-	}
+	tagent_put32(m->payload.u8, 0, n_cpus);
 }
 
 static void send_msg(struct wave_chan *ch, const struct wave_msg *m)
@@ -198,29 +107,29 @@ START_TEST(setup_rules)
 	struct wave_chan *ch;
 	struct wave_msg m;
 
-	agent_start(&t);
+	tagent_start(&t, "sched", "sched_fifo", WAVE_PLUGIN_BUILD_DIR);
 	/* A sched event before SETUP. */
-	ch = host_open(&t);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_sched(ch, &d);
 	expect_dropped(ch);
 	/* A second SETUP. */
-	ch = host_open(&t);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_setup(ch, NCPU);
 	send_setup(ch, NCPU);
 	expect_dropped(ch);
 	/* A SETUP for no CPU, too many, or with a reserved byte set. */
-	ch = host_open(&t);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_setup(ch, 0);
 	expect_dropped(ch);
-	ch = host_open(&t);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_setup(ch, WAVE_SCHED_MAX_CPUS + 1);
 	expect_dropped(ch);
-	ch = host_open(&t);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	sched_setup_encode(NCPU, &m);
 	m.payload.u8[47] = 1;
 	send_msg(ch, &m);
 	expect_dropped(ch);
-	agent_stop(&t);
+	tagent_stop(&t);
 }
 END_TEST
 
@@ -234,8 +143,8 @@ START_TEST(bad_events_counted)
 	struct wave_msg m;
 	char *json;
 
-	agent_start(&t);
-	ch = host_open(&t);
+	tagent_start(&t, "sched", "sched_fifo", WAVE_PLUGIN_BUILD_DIR);
+	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_setup(ch, NCPU);
 	send_sched(ch, &d);
 	recv_decision(ch, &r);
@@ -269,7 +178,7 @@ START_TEST(bad_events_counted)
 	ck_assert_msg(json_num(json, "errors") == 4, "%s", json);
 	free(json);
 	wave_chan_close(ch);
-	agent_stop(&t);
+	tagent_stop(&t);
 }
 END_TEST
 
