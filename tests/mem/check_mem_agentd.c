@@ -29,6 +29,7 @@
 
 #include <wave/wave.h>
 
+#include "agentd_util.h"
 #include "check_run.h"
 #include "mem_util.h"
 
@@ -37,72 +38,12 @@
 #define FAST 16u /* chunks tier 0 holds */
 #define HOT 8u   /* chunks of the hot set */
 
-struct env {
-	char dir[64];
-	char cfg[128];
-	char uri[128];
-	pid_t pid;
-};
-
-static void env_init(struct env *e)
+static void env_init(struct agentd *e)
 {
-	char tmpl[] = "/tmp/wave-mem-agentd-XXXXXX";
-	FILE *f;
-
-	memset(e, 0, sizeof(*e));
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	snprintf(e->dir, sizeof(e->dir), "%s", tmpl);
-	snprintf(e->cfg, sizeof(e->cfg), "%s/agent.json", e->dir);
-	snprintf(e->uri, sizeof(e->uri), "shm://%s/agent.sock", e->dir);
-	f = fopen(e->cfg, "w");
-	ck_assert_ptr_nonnull(f);
-	fprintf(f,
-		"{\"listen\": [\"%s\"], \"heartbeat\": {\"period_ms\": 50, \"timeout_ms\": 5000},\n"
-		" \"plugin_path\": [\"%s\"],\n"
-		" \"domains\": {\"mem\": {\"plugin\": \"mem_hemem\","
-		" \"params\": {\"hot_threshold\": 4, \"cooling_threshold\": 32}}}}\n",
-		e->uri, WAVE_PLUGIN_BUILD_DIR);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
-static void daemon_start(struct env *e)
-{
-	e->pid = fork();
-	ck_assert_int_ge(e->pid, 0);
-	if (e->pid == 0) {
-		char log[160];
-		int fd;
-
-		snprintf(log, sizeof(log), "%s/agentd.log", e->dir);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
-		execl(WAVE_AGENTD, WAVE_AGENTD, "--config", e->cfg, (char *)NULL);
-		_exit(127);
-	}
-}
-
-static void daemon_kill(struct env *e, int sig)
-{
-	int status;
-
-	ck_assert_int_eq(kill(e->pid, sig), 0);
-	ck_assert_int_eq(waitpid(e->pid, &status, 0), e->pid);
-	e->pid = 0;
-}
-
-static void env_fini(struct env *e)
-{
-	char path[200];
-
-	if (e->pid)
-		daemon_kill(e, SIGTERM);
-	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/agent.sock", e->dir);
-	unlink(path);
-	unlink(e->cfg);
-	rmdir(e->dir);
+	agentd_init(e, "mem-agentd", NULL);
+	agentd_write_cfg(e, WAVE_PLUGIN_BUILD_DIR,
+			 "{\"mem\": {\"plugin\": \"mem_hemem\","
+			 " \"params\": {\"hot_threshold\": 4, \"cooling_threshold\": 32}}}");
 }
 
 /* ---- the runtime ---------------------------------------------------------------- */
@@ -181,7 +122,7 @@ static void wait_agent(struct rt *x, uint64_t agent, uint32_t hot)
 
 START_TEST(hemem_kill9)
 {
-	struct env e;
+	struct agentd e;
 	struct rt x = { 0 };
 	struct wave_host_opts ho;
 	struct wave_mem_opts o;
@@ -192,7 +133,7 @@ START_TEST(hemem_kill9)
 	int ret;
 
 	env_init(&e);
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	wave_host_opts_init(&ho);
 	ho.heartbeat_period_ms = 50;
 	ho.heartbeat_timeout_ms = 2000;
@@ -235,13 +176,13 @@ START_TEST(hemem_kill9)
 	decisions = stats(x.m).agent_decisions;
 	while (stats(x.m).agent_decisions == decisions || stats(x.m).committed == committed)
 		round_once(&x, NCH / 2);
-	daemon_kill(&e, SIGKILL);
+	agentd_kill(&e, SIGKILL);
 	wait_agent(&x, 0, NCH / 2);
 	/* On fallback: every chunk written (faults, the CLOCK under pressure). */
 	for (uint32_t i = 0; i < NCH; i++)
 		write_chunk(&x, i);
 	/* A new daemon is resynced and places the new hot set. */
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	wait_agent(&x, 1, NCH / 2);
 	while (!hot_in_fast(&x, NCH / 2))
 		round_once(&x, NCH / 2);
@@ -259,7 +200,7 @@ START_TEST(hemem_kill9)
 			      "chunk %u lost a byte", i);
 	wave_mem_destroy(x.m);
 	munmap(x.p, NCH * CS);
-	env_fini(&e);
+	agentd_fini(&e);
 }
 END_TEST
 
@@ -345,7 +286,7 @@ static bool faults_past(struct wave_mem_stats *st, uint64_t n)
  * checked by its thread all along, and at the end. For ASan and TSan. */
 START_TEST(threads_fault_while_agent_migrates)
 {
-	struct env e;
+	struct agentd e;
 	struct rt x = { 0 };
 	struct worker w[THREADS];
 	_Atomic bool stop = false;
@@ -358,7 +299,7 @@ START_TEST(threads_fault_while_agent_migrates)
 	int ret;
 
 	env_init(&e);
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	wave_host_opts_init(&ho);
 	ho.heartbeat_period_ms = 50;
 	ho.heartbeat_timeout_ms = 2000;
@@ -389,11 +330,11 @@ START_TEST(threads_fault_while_agent_migrates)
 	/* The agent at work; then killed while it decides. */
 	poll_until(&x, decisions_past, stats(x.m).agent_decisions + 200);
 	say(&x, "threads: agent deciding");
-	daemon_kill(&e, SIGKILL);
+	agentd_kill(&e, SIGKILL);
 	poll_until(&x, agent_is, 0);
 	poll_until(&x, faults_past, stats(x.m).far_faults + 100);
 	say(&x, "threads: on the fallback");
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	poll_until(&x, decisions_past, stats(x.m).agent_decisions + 200);
 	say(&x, "threads: new agent deciding");
 	atomic_store(&stop, true);
@@ -412,7 +353,7 @@ START_TEST(threads_fault_while_agent_migrates)
 			      "chunk %u lost a byte", i);
 	wave_mem_destroy(x.m);
 	munmap(x.p, NCH * CS);
-	env_fini(&e);
+	agentd_fini(&e);
 }
 END_TEST
 

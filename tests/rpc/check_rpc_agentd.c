@@ -26,77 +26,17 @@
 
 #include <wave/wave.h>
 
+#include "agentd_util.h"
 #include "check_run.h"
 
 #define NB 64
 #define NW 4
 
-struct env {
-	char dir[64];
-	char cfg[128];
-	char uri[128];
-	pid_t pid;
-};
-
-static void env_init(struct env *e)
+static void env_init(struct agentd *e)
 {
-	char tmpl[] = "/tmp/wave-rpc-agentd-XXXXXX";
-	FILE *f;
-
-	memset(e, 0, sizeof(*e));
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	snprintf(e->dir, sizeof(e->dir), "%s", tmpl);
-	snprintf(e->cfg, sizeof(e->cfg), "%s/agent.json", e->dir);
-	snprintf(e->uri, sizeof(e->uri), "shm://%s/agent.sock", e->dir);
-	f = fopen(e->cfg, "w");
-	ck_assert_ptr_nonnull(f);
-	fprintf(f,
-		"{\"listen\": [\"%s\"], \"heartbeat\": {\"period_ms\": 50, \"timeout_ms\": 5000},\n"
-		" \"plugin_path\": [\"%s\"],\n"
-		" \"domains\": {\"rpc\": {\"plugin\": \"rpc_rebalance\","
-		" \"params\": {\"max_moves\": 4}}}}\n",
-		e->uri, WAVE_PLUGIN_BUILD_DIR);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
-static void daemon_start(struct env *e)
-{
-	e->pid = fork();
-	ck_assert_int_ge(e->pid, 0);
-	if (e->pid == 0) {
-		char log[160];
-		int fd;
-
-		snprintf(log, sizeof(log), "%s/agentd.log", e->dir);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
-		execl(WAVE_AGENTD, WAVE_AGENTD, "--config", e->cfg, (char *)NULL);
-		_exit(127);
-	}
-}
-
-static void daemon_kill(struct env *e, int sig)
-{
-	int status;
-
-	ck_assert_int_eq(kill(e->pid, sig), 0);
-	ck_assert_int_eq(waitpid(e->pid, &status, 0), e->pid);
-	e->pid = 0;
-}
-
-static void env_fini(struct env *e)
-{
-	char path[200];
-
-	if (e->pid)
-		daemon_kill(e, SIGTERM);
-	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/agent.sock", e->dir);
-	unlink(path);
-	unlink(e->cfg);
-	rmdir(e->dir);
+	agentd_init(e, "rpc-agentd", NULL);
+	agentd_write_cfg(e, WAVE_PLUGIN_BUILD_DIR,
+			 "{\"rpc\": {\"plugin\": \"rpc_rebalance\", \"params\": {\"max_moves\": 4}}}");
 }
 
 /* ---- lookups on other threads ----------------------------------------------- */
@@ -187,12 +127,12 @@ START_TEST(agent_killed_while_lookups_run)
 	struct wave_rpc_stats st;
 	struct wave_error err;
 	pthread_t thr[2];
-	struct env e;
+	struct agentd e;
 	uint64_t committed;
 	int ret;
 
 	env_init(&e);
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	wave_host_opts_init(&ho);
 	ho.heartbeat_period_ms = 50;
 	ho.heartbeat_timeout_ms = 500;
@@ -216,7 +156,7 @@ START_TEST(agent_killed_while_lookups_run)
 	while (buckets_of(x.r, 3) == 0) /* the rebalancer spreads worker 0's */
 		period(x.r);
 
-	daemon_kill(&e, SIGKILL);
+	agentd_kill(&e, SIGKILL);
 	wait_mode(x.r, WAVE_HOST_FALLBACK);
 	table_whole(x.r, NW);
 	/* On fallback the host still removes workers safely. */
@@ -224,7 +164,7 @@ START_TEST(agent_killed_while_lookups_run)
 	table_whole(x.r, 1);
 	period(x.r);
 
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	wait_mode(x.r, WAVE_HOST_AGENT);
 	ck_assert_int_eq(wave_rpc_stats(x.r, &st), 0);
 	ck_assert_uint_ge(st.resyncs, 2);
@@ -245,7 +185,7 @@ START_TEST(agent_killed_while_lookups_run)
 	ck_assert_uint_gt(atomic_load(&x.done), 0);
 	ck_assert_uint_eq(atomic_load(&x.bad), 0);
 	wave_rpc_destroy(x.r);
-	env_fini(&e);
+	agentd_fini(&e);
 }
 END_TEST
 

@@ -22,6 +22,7 @@
 #include <check.h>
 
 #include "chan_util.h"
+#include "agentd_util.h"
 #include "check_run.h"
 #include "taskpool.h"
 
@@ -70,103 +71,23 @@ static int job(struct taskpool_ctx *ctx, void *arg)
 	return TASKPOOL_DONE;
 }
 
-struct env {
-	char dir[64];
-	char cfg[128];
-	char uri[128];
-	pid_t pid;
-};
-
-static void write_cfg(struct env *e, const char *plugin, const char *params)
+static void write_cfg(struct agentd *e, const char *plugin, const char *params)
 {
-	char tmp[160];
-	FILE *f;
+	char domains[512];
 
-	/* Written aside and renamed: a reload never reads half a file. */
-	snprintf(tmp, sizeof(tmp), "%s.tmp", e->cfg);
-	f = fopen(tmp, "w");
-	ck_assert_ptr_nonnull(f);
-	fprintf(f,
-		"{\"listen\": [\"%s\"], \"heartbeat\": {\"period_ms\": 50, \"timeout_ms\": 5000},\n"
-		" \"plugin_path\": [\"%s\"],\n"
-		" \"domains\": {\"sched\": {\"plugin\": \"%s\", \"params\": %s}}}\n",
-		e->uri, WAVE_PLUGIN_BUILD_DIR, plugin, params);
-	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_int_eq(rename(tmp, e->cfg), 0);
+	snprintf(domains, sizeof(domains), "{\"sched\": {\"plugin\": \"%s\", \"params\": %s}}",
+		 plugin, params);
+	agentd_write_cfg(e, WAVE_PLUGIN_BUILD_DIR, domains);
 }
 
-static void env_init(struct env *e, const char *plugin, const char *params)
+static void env_init(struct agentd *e, const char *plugin, const char *params)
 {
-	char tmpl[] = "/tmp/wave-taskpool-XXXXXX";
+	char uri[64];
 
-	memset(e, 0, sizeof(*e));
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	snprintf(e->dir, sizeof(e->dir), "%s", tmpl);
-	snprintf(e->cfg, sizeof(e->cfg), "%s/agent.json", e->dir);
 	if (over_fabric)
-		snprintf(e->uri, sizeof(e->uri), "fabric://tcp;ofi_rxm/127.0.0.1:%d",
-			 test_free_port());
-	else
-		snprintf(e->uri, sizeof(e->uri), "shm://%s/agent.sock", e->dir);
+		snprintf(uri, sizeof(uri), "fabric://tcp;ofi_rxm/127.0.0.1:%d", test_free_port());
+	agentd_init(e, "taskpool", over_fabric ? uri : NULL);
 	write_cfg(e, plugin, params);
-}
-
-/* Whether the daemon's log holds @text. */
-static bool log_has(const struct env *e, const char *text)
-{
-	char path[160], buf[1 << 16];
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, text) != NULL;
-}
-
-static void daemon_start(struct env *e)
-{
-	e->pid = fork();
-	ck_assert_int_ge(e->pid, 0);
-	if (e->pid == 0) {
-		char log[160];
-		int fd;
-
-		snprintf(log, sizeof(log), "%s/agentd.log", e->dir);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
-		setenv("WAVE_LOG", "info", 1); /* reloads are logged at info */
-		execl(WAVE_AGENTD, WAVE_AGENTD, "--config", e->cfg, (char *)NULL);
-		_exit(127);
-	}
-}
-
-static void daemon_kill(struct env *e, int sig)
-{
-	int status;
-
-	ck_assert_int_eq(kill(e->pid, sig), 0);
-	ck_assert_int_eq(waitpid(e->pid, &status, 0), e->pid);
-	e->pid = 0;
-}
-
-static void env_fini(struct env *e)
-{
-	char path[200];
-
-	if (e->pid)
-		daemon_kill(e, SIGTERM);
-	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/agent.sock", e->dir);
-	unlink(path);
-	unlink(e->cfg);
-	rmdir(e->dir);
 }
 
 /* Polls until the scheduler is in @mode. */
@@ -189,7 +110,7 @@ static void wait_resync(struct taskpool *p, uint64_t n)
 	}
 }
 
-static struct taskpool *pool_start(struct env *e, unsigned workers, uint32_t tick_us)
+static struct taskpool *pool_start(struct agentd *e, unsigned workers, uint32_t tick_us)
 {
 	struct wave_host_opts ho;
 	struct wave_sched_opts so;
@@ -260,18 +181,18 @@ static void run_jobs(const char *plugin, const char *params, unsigned slices, un
 		     struct wave_sched_host_stats *st)
 {
 	struct taskpool *p;
-	struct env e;
+	struct agentd e;
 
 	setup(slices);
 	env_init(&e, plugin, params);
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	p = pool_start(&e, 2, 0);
 	submit(p, 1, n);
 	taskpool_wait(p);
 	ck_assert_int_eq(wave_sched_host_stats(taskpool_sched(p), st), 0);
 	taskpool_destroy(p);
 	check_all(n);
-	env_fini(&e);
+	agentd_fini(&e);
 	cleanup();
 }
 
@@ -308,19 +229,19 @@ START_TEST(fifo_agent_killed_and_restarted)
 {
 	struct wave_sched_host_stats st;
 	struct taskpool *p;
-	struct env e;
+	struct agentd e;
 
 	setup(2);
 	env_init(&e, "sched_fifo", "{}");
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	p = pool_start(&e, 2, 0);
 	submit(p, 1, 1500);
 	while (atomic_load(&W->finished[300]) == 0 && atomic_load(&W->finished[1500]) == 0)
 		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), WAVE_US(1000)), 0);
-	daemon_kill(&e, SIGKILL);
+	agentd_kill(&e, SIGKILL);
 	wait_mode(p, WAVE_HOST_FALLBACK);
 	submit(p, 1501, 2000);
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	wait_mode(p, WAVE_HOST_AGENT);
 	submit(p, 2001, 2500);
 	taskpool_wait(p);
@@ -331,7 +252,7 @@ START_TEST(fifo_agent_killed_and_restarted)
 	ck_assert_uint_ge(st.resyncs, 2);
 	ck_assert_uint_eq(st.committed + st.fallback_runs, 2500u * 2);
 	ck_assert_uint_eq(st.tasks, 0);
-	env_fini(&e);
+	agentd_fini(&e);
 	cleanup();
 }
 END_TEST
@@ -347,20 +268,20 @@ START_TEST(agent_kill_loop)
 	enum { ROUNDS = 12, PER_ROUND = 150 };
 	struct wave_sched_host_stats st;
 	struct taskpool *p;
-	struct env e;
+	struct agentd e;
 	unsigned next = 1;
 
 	setup(2);
 	env_init(&e, "sched_fifo", "{\"prestage\": true}");
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	p = pool_start(&e, 2, 0);
 	for (unsigned r = 0; r < ROUNDS; r++) {
 		if (r % 2 == 0)
 			wait_resync(p, r / 2 + 1); /* connected to this round's daemon */
 		submit(p, next, next + PER_ROUND - 1);
 		next += PER_ROUND;
-		daemon_kill(&e, SIGKILL);
-		daemon_start(&e);
+		agentd_kill(&e, SIGKILL);
+		agentd_start(&e, WAVE_AGENTD);
 	}
 	wait_mode(p, WAVE_HOST_AGENT);
 	submit(p, next, next + PER_ROUND - 1);
@@ -377,7 +298,7 @@ START_TEST(agent_kill_loop)
 	ck_assert_uint_eq(st.committed + st.fallback_runs, (uint64_t)(next - 1) * 2);
 	ck_assert_uint_eq(st.bad_decisions, 0);
 	ck_assert_uint_eq(st.tasks, 0);
-	env_fini(&e);
+	agentd_fini(&e);
 	cleanup();
 }
 END_TEST
@@ -388,12 +309,12 @@ START_TEST(shinjuku_preempts)
 {
 	struct wave_sched_host_stats st;
 	struct taskpool *p;
-	struct env e;
+	struct agentd e;
 
 	setup(2);
 	W->spin_until_yield = 1;
 	env_init(&e, "sched_shinjuku", "{\"slice_us\": 20}");
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	p = pool_start(&e, 1, 50);
 	submit(p, 1, 20);
 	taskpool_wait(p);
@@ -402,7 +323,7 @@ START_TEST(shinjuku_preempts)
 	check_all(20);
 	ck_assert_uint_ge(st.preempts, 1);
 	ck_assert_uint_eq(st.bad_decisions, 0);
-	env_fini(&e);
+	agentd_fini(&e);
 	cleanup();
 }
 END_TEST
@@ -446,11 +367,11 @@ START_TEST(managed_threads_fifo)
 	struct mthread m[N];
 	pthread_t thr[N];
 	atomic_int on_cpu = 0, max_on_cpu = 0, done = 0;
-	struct env e;
+	struct agentd e;
 	int ret;
 
 	env_init(&e, "sched_fifo", "{}");
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	wave_host_opts_init(&ho);
 	ho.heartbeat_period_ms = 50;
 	ho.heartbeat_timeout_ms = 5000;
@@ -476,7 +397,7 @@ START_TEST(managed_threads_fifo)
 	ck_assert_uint_gt(st.committed, 0);
 	ck_assert_uint_eq(st.tasks, 0);
 	wave_sched_destroy(s);
-	env_fini(&e);
+	agentd_fini(&e);
 }
 END_TEST
 
@@ -487,18 +408,18 @@ START_TEST(hot_swap_under_load)
 {
 	struct wave_sched_host_stats st;
 	struct taskpool *p;
-	struct env e;
+	struct agentd e;
 
 	setup(2);
 	env_init(&e, "sched_fifo", "{}");
-	daemon_start(&e);
+	agentd_start(&e, WAVE_AGENTD);
 	p = pool_start(&e, 2, 0);
 	submit(p, 1, 1500);
 	while (atomic_load(&W->finished[300]) == 0 && atomic_load(&W->finished[1500]) == 0)
 		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), WAVE_US(1000)), 0);
 	write_cfg(&e, "sched_fifo", "{\"prestage\": true}");
 	ck_assert_int_eq(kill(e.pid, SIGHUP), 0);
-	while (!log_has(&e, "agent: domain sched: plugin sched_fifo"))
+	while (!agentd_log_has(&e, "agent: domain sched: plugin sched_fifo"))
 		ck_assert_int_ge(wave_sched_poll(taskpool_sched(p), WAVE_US(1000)), 0);
 	submit(p, 1501, 2500);
 	taskpool_wait(p);
@@ -508,7 +429,7 @@ START_TEST(hot_swap_under_load)
 	ck_assert_uint_eq(st.committed + st.fallback_runs, 2500u * 2);
 	ck_assert_uint_ge(st.prestaged, 1);
 	ck_assert_uint_eq(st.bad_decisions, 0);
-	env_fini(&e);
+	agentd_fini(&e);
 	cleanup();
 }
 END_TEST
@@ -541,7 +462,7 @@ START_TEST(on_host_agent_stats)
 	struct taskpool *p;
 	pthread_t thr;
 	char text[512], *json;
-	struct env e;
+	struct agentd e;
 	int ret;
 
 	setup(1);
@@ -576,7 +497,7 @@ START_TEST(on_host_agent_stats)
 	ck_assert_int_eq(pthread_join(thr, NULL), 0);
 	wave_agent_destroy(a);
 	wave_config_free(cfg);
-	env_fini(&e);
+	agentd_fini(&e);
 	cleanup();
 }
 END_TEST

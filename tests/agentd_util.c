@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* wave-agentd for integration tests (agentd_util.h). */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agentd_util.h"
+
+void agentd_init(struct agentd *e, const char *name, const char *uri)
+{
+	char tmpl[sizeof(e->dir)];
+
+	memset(e, 0, sizeof(*e));
+	ck_assert_int_lt(snprintf(tmpl, sizeof(tmpl), "/tmp/wave-%s-XXXXXX", name),
+			 (int)sizeof(tmpl));
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(e->dir, sizeof(e->dir), "%s", tmpl);
+	snprintf(e->cfg, sizeof(e->cfg), "%s/agent.json", e->dir);
+	if (uri)
+		snprintf(e->uri, sizeof(e->uri), "%s", uri);
+	else
+		snprintf(e->uri, sizeof(e->uri), "shm://%s/agent.sock", e->dir);
+}
+
+void agentd_write_cfg(struct agentd *e, const char *plugin_dir, const char *domains)
+{
+	char tmp[160];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", e->cfg);
+	f = fopen(tmp, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"{\"listen\": [\"%s\"], \"heartbeat\": {\"period_ms\": 50, \"timeout_ms\": 5000},\n"
+		" \"plugin_path\": [\"%s\"],\n"
+		" \"domains\": %s}\n",
+		e->uri, plugin_dir, domains);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(rename(tmp, e->cfg), 0);
+}
+
+void agentd_start(struct agentd *e, const char *agentd)
+{
+	e->pid = fork();
+	ck_assert_int_ge(e->pid, 0);
+	if (e->pid == 0) {
+		char log[160];
+		int fd;
+
+		snprintf(log, sizeof(log), "%s/agentd.log", e->dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		setenv("WAVE_LOG", "info", 1); /* reloads are logged at info */
+		execl(agentd, agentd, "--config", e->cfg, (char *)NULL);
+		_exit(127);
+	}
+}
+
+void agentd_kill(struct agentd *e, int sig)
+{
+	int status;
+
+	ck_assert_int_eq(kill(e->pid, sig), 0);
+	ck_assert_int_eq(waitpid(e->pid, &status, 0), e->pid);
+	e->pid = 0;
+}
+
+bool agentd_log_has(const struct agentd *e, const char *text)
+{
+	char path[160], buf[1 << 16];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+void agentd_fini(struct agentd *e)
+{
+	char path[200];
+
+	if (e->pid)
+		agentd_kill(e, SIGTERM);
+	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/agent.sock", e->dir);
+	unlink(path);
+	unlink(e->cfg);
+	rmdir(e->dir);
+}
