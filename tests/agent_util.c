@@ -85,3 +85,29 @@ struct wave_chan *tagent_host_open(const struct tagent *t, unsigned domain)
 		wave_chan_wait(ch, 1000000);
 	}
 }
+
+void tagent_recv(struct wave_chan *ch, struct wave_msg *m)
+{
+	int got;
+
+	for (;;) {
+		got = wave_chan_recv_burst(ch, m, 1);
+		ck_assert_int_ge(got, 0);
+		if (got == 1 && m->type != CTL_HEARTBEAT)
+			return;
+		wave_chan_wait(ch, 1000000);
+	}
+}
+
+void tagent_expect_dropped(struct wave_chan *ch)
+{
+	struct wave_msg m;
+	int got;
+
+	while ((got = wave_chan_recv_burst(ch, &m, 1)) >= 0) {
+		ck_assert(got == 0 || m.type == CTL_HEARTBEAT);
+		wave_chan_wait(ch, 1000000);
+	}
+	ck_assert_int_eq(got, -WAVE_ECLOSED);
+	wave_chan_close(ch);
+}

@@ -37,6 +37,12 @@ void tagent_stop(struct tagent *t);
  * WELCOME read (heartbeats before it skipped). */
 struct wave_chan *tagent_host_open(const struct tagent *t, unsigned domain);
 
+/* The next message that is not a heartbeat, into @m. */
+void tagent_recv(struct wave_chan *ch, struct wave_msg *m);
+/* The agent drops the host: its end of the channel closes (only
+ * heartbeats come before); closes @ch. */
+void tagent_expect_dropped(struct wave_chan *ch);
+
 /* Little-endian stores into a payload, as the wire documents them. */
 void tagent_put16(uint8_t *p, unsigned off, uint16_t v);
 void tagent_put32(uint8_t *p, unsigned off, uint32_t v);

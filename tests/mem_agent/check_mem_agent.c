@@ -44,31 +44,9 @@ static struct wave_mem_msg setup_msg(void)
 static void recv_decision(struct wave_chan *ch, struct wave_mem_msg *d)
 {
 	struct wave_msg m;
-	int got;
 
-	for (;;) {
-		got = wave_chan_recv_burst(ch, &m, 1);
-		ck_assert_int_ge(got, 0);
-		if (got == 1 && m.type != CTL_HEARTBEAT) {
-			ck_assert_int_eq(wave_mem_msg_decode(&m, NT, d), 0);
-			return;
-		}
-		wave_chan_wait(ch, 1000000);
-	}
-}
-
-/* The agent drops the host: its end of the channel closes. */
-static void expect_dropped(struct wave_chan *ch)
-{
-	struct wave_msg m;
-	int got;
-
-	while ((got = wave_chan_recv_burst(ch, &m, 1)) >= 0) {
-		ck_assert(got == 0 || m.type == CTL_HEARTBEAT);
-		wave_chan_wait(ch, 1000000);
-	}
-	ck_assert_int_eq(got, -WAVE_ECLOSED);
-	wave_chan_close(ch);
+	tagent_recv(ch, &m);
+	ck_assert_int_eq(wave_mem_msg_decode(&m, NT, d), 0);
 }
 
 /* The number after "@key": in @json, or -1. */
@@ -93,18 +71,18 @@ START_TEST(setup_rules)
 	/* A mem event before SETUP. */
 	ch = tagent_host_open(&t, WAVE_DOMAIN_MEM);
 	send_mem(ch, &tick);
-	expect_dropped(ch);
+	tagent_expect_dropped(ch);
 	/* A second SETUP. */
 	ch = tagent_host_open(&t, WAVE_DOMAIN_MEM);
 	send_mem(ch, &s);
 	send_mem(ch, &s);
-	expect_dropped(ch);
+	tagent_expect_dropped(ch);
 	/* A SETUP with a reserved byte set. */
 	ch = tagent_host_open(&t, WAVE_DOMAIN_MEM);
 	ck_assert_int_eq(wave_mem_msg_encode(&s, NT, &m), 0);
 	m.payload.u8[47] = 1;
 	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
-	expect_dropped(ch);
+	tagent_expect_dropped(ch);
 	tagent_stop(&t);
 }
 END_TEST

@@ -54,31 +54,9 @@ static void send_setup(struct wave_chan *ch, uint32_t n)
 static void recv_decision(struct wave_chan *ch, struct wave_sched_msg *d)
 {
 	struct wave_msg m;
-	int got;
 
-	for (;;) {
-		got = wave_chan_recv_burst(ch, &m, 1);
-		ck_assert_int_ge(got, 0);
-		if (got == 1 && m.type != CTL_HEARTBEAT) {
-			ck_assert_int_eq(wave_sched_msg_decode(&m, NCPU, d), 0);
-			return;
-		}
-		wave_chan_wait(ch, 1000000);
-	}
-}
-
-/* The agent drops the host: its end of the channel closes. */
-static void expect_dropped(struct wave_chan *ch)
-{
-	struct wave_msg m;
-	int got;
-
-	while ((got = wave_chan_recv_burst(ch, &m, 1)) >= 0) {
-		ck_assert(got == 0 || m.type == CTL_HEARTBEAT);
-		wave_chan_wait(ch, 1000000);
-	}
-	ck_assert_int_eq(got, -WAVE_ECLOSED);
-	wave_chan_close(ch);
+	tagent_recv(ch, &m);
+	ck_assert_int_eq(wave_sched_msg_decode(&m, NCPU, d), 0);
 }
 
 static struct wave_sched_msg task_new(uint64_t id, uint64_t seq)
@@ -111,24 +89,24 @@ START_TEST(setup_rules)
 	/* A sched event before SETUP. */
 	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_sched(ch, &d);
-	expect_dropped(ch);
+	tagent_expect_dropped(ch);
 	/* A second SETUP. */
 	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_setup(ch, NCPU);
 	send_setup(ch, NCPU);
-	expect_dropped(ch);
+	tagent_expect_dropped(ch);
 	/* A SETUP for no CPU, too many, or with a reserved byte set. */
 	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_setup(ch, 0);
-	expect_dropped(ch);
+	tagent_expect_dropped(ch);
 	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_setup(ch, WAVE_SCHED_MAX_CPUS + 1);
-	expect_dropped(ch);
+	tagent_expect_dropped(ch);
 	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	sched_setup_encode(NCPU, &m);
 	m.payload.u8[47] = 1;
 	send_msg(ch, &m);
-	expect_dropped(ch);
+	tagent_expect_dropped(ch);
 	tagent_stop(&t);
 }
 END_TEST
