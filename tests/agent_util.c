@@ -26,23 +26,37 @@ static void *agent_main(void *arg)
 	return NULL;
 }
 
-void tagent_start(struct tagent *t, const char *domain, const char *plugin,
-		  const char *plugin_dir)
+struct wave_config *tagent_config(const struct tagent *t, const char *domain,
+				  const char *plugin, const char *params,
+				  const char *plugin_dir)
 {
-	char tmpl[] = "/tmp/wave-agent-XXXXXX", text[512];
+	struct wave_config *cfg = NULL;
+	struct wave_error err;
+	char text[1024];
+	int ret;
+
+	ret = snprintf(text, sizeof(text),
+		       "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
+		       " \"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 600000},"
+		       " \"domains\": {\"%s\": {\"plugin\": \"%s\", \"params\": %s}}}",
+		       t->uri, plugin_dir, domain, plugin, params ? params : "{}");
+	ck_assert_int_lt(ret, (int)sizeof(text));
+	ret = wave_config_parse(text, strlen(text), NULL, &cfg, &err);
+	ck_assert_msg(ret == 0, "%s", err.text);
+	return cfg;
+}
+
+void tagent_start(struct tagent *t, const char *domain, const char *plugin,
+		  const char *params, const char *plugin_dir)
+{
+	char tmpl[] = "/tmp/wave-agent-XXXXXX";
 	struct wave_error err;
 	int ret;
 
 	ck_assert_ptr_nonnull(mkdtemp(tmpl));
 	snprintf(t->dir, sizeof(t->dir), "%s", tmpl);
 	snprintf(t->uri, sizeof(t->uri), "shm://%s/agent.sock", t->dir);
-	snprintf(text, sizeof(text),
-		 "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
-		 " \"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 600000},"
-		 " \"domains\": {\"%s\": {\"plugin\": \"%s\"}}}",
-		 t->uri, plugin_dir, domain, plugin);
-	ret = wave_config_parse(text, strlen(text), NULL, &t->cfg, &err);
-	ck_assert_msg(ret == 0, "%s", err.text);
+	t->cfg = tagent_config(t, domain, plugin, params, plugin_dir);
 	ret = wave_agent_create(t->cfg, &t->a, &err);
 	ck_assert_msg(ret == 0, "%s", err.text);
 	ck_assert_int_eq(pthread_create(&t->thr, NULL, agent_main, t->a), 0);

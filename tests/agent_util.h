@@ -27,10 +27,16 @@ struct tagent {
 	pthread_t thr;
 };
 
-/* Serves domain @domain ("sched", "mem", ...) with plugin @plugin from
- * @plugin_dir; the heartbeat timeout is long (scripted hosts are slow). */
+/* The configuration of an agent on @t's socket serving domain @domain
+ * ("sched", "mem", ...) with plugin @plugin and its @params (JSON; NULL:
+ * none) from @plugin_dir; the heartbeat timeout is long (scripted hosts
+ * are slow). */
+struct wave_config *tagent_config(const struct tagent *t, const char *domain,
+				  const char *plugin, const char *params,
+				  const char *plugin_dir);
+/* Makes @t's directory and socket name, then runs that agent. */
 void tagent_start(struct tagent *t, const char *domain, const char *plugin,
-		  const char *plugin_dir);
+		  const char *params, const char *plugin_dir);
 void tagent_stop(struct tagent *t);
 
 /* A host end of @domain (enum wave_domain): channel open, HELLO sent,

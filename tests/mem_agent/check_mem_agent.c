@@ -67,7 +67,7 @@ START_TEST(setup_rules)
 	struct wave_msg m;
 	struct tagent t;
 
-	tagent_start(&t, "mem", "mem_hemem", WAVE_PLUGIN_BUILD_DIR);
+	tagent_start(&t, "mem", "mem_hemem", NULL, WAVE_PLUGIN_BUILD_DIR);
 	/* A mem event before SETUP. */
 	ch = tagent_host_open(&t, WAVE_DOMAIN_MEM);
 	send_mem(ch, &tick);
@@ -97,7 +97,7 @@ START_TEST(served)
 	struct tagent t;
 	char *json;
 
-	tagent_start(&t, "mem", "mem_hemem", WAVE_PLUGIN_BUILD_DIR);
+	tagent_start(&t, "mem", "mem_hemem", NULL, WAVE_PLUGIN_BUILD_DIR);
 	ch = tagent_host_open(&t, WAVE_DOMAIN_MEM);
 	send_mem(ch, &s);
 	d = (struct wave_mem_msg){ .type = WAVE_MEM_REGION_ADD, .region = 3, .count = 16,

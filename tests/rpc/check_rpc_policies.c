@@ -19,70 +19,11 @@
 
 #include <wave/wave.h>
 
+#include "agent_util.h"
 #include "check_run.h"
 
 #define NB 32
 #define NW 4
-
-struct tagent {
-	char dir[64];
-	char uri[128];
-	struct wave_config *cfg;
-	struct wave_agent *a;
-	pthread_t thr;
-};
-
-static void *agent_main(void *arg)
-{
-	ck_assert_int_eq(wave_agent_run(arg), 0);
-	return NULL;
-}
-
-/* The agent's configuration with @plugin and its @params. */
-static struct wave_config *config(const struct tagent *t, const char *plugin, const char *params)
-{
-	struct wave_config *cfg = NULL;
-	struct wave_error err;
-	char text[768];
-	int ret;
-
-	snprintf(text, sizeof(text),
-		 "{\"listen\": [\"%s\"], \"plugin_path\": [\"%s\"],"
-		 " \"heartbeat\": {\"period_ms\": 1000, \"timeout_ms\": 600000},"
-		 " \"domains\": {\"rpc\": {\"plugin\": \"%s\", \"params\": %s}}}",
-		 t->uri, WAVE_PLUGIN_BUILD_DIR, plugin, params);
-	ret = wave_config_parse(text, strlen(text), NULL, &cfg, &err);
-	ck_assert_msg(ret == 0, "%s", err.text);
-	return cfg;
-}
-
-static void agent_start(struct tagent *t, const char *plugin, const char *params)
-{
-	char tmpl[] = "/tmp/wave-rpc-policy-XXXXXX";
-	struct wave_error err;
-	int ret;
-
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	snprintf(t->dir, sizeof(t->dir), "%s", tmpl);
-	snprintf(t->uri, sizeof(t->uri), "shm://%s/agent.sock", t->dir);
-	t->cfg = config(t, plugin, params);
-	ret = wave_agent_create(t->cfg, &t->a, &err);
-	ck_assert_msg(ret == 0, "%s", err.text);
-	ck_assert_int_eq(pthread_create(&t->thr, NULL, agent_main, t->a), 0);
-}
-
-static void agent_stop(struct tagent *t)
-{
-	char path[200];
-
-	ck_assert_int_eq(wave_agent_stop(t->a), 0);
-	ck_assert_int_eq(pthread_join(t->thr, NULL), 0);
-	wave_agent_destroy(t->a);
-	wave_config_free(t->cfg);
-	snprintf(path, sizeof(path), "%s/agent.sock", t->dir);
-	unlink(path);
-	rmdir(t->dir);
-}
 
 static struct wave_rpc *host_start(const struct tagent *t, uint32_t dispatchers)
 {
@@ -137,7 +78,7 @@ START_TEST(hash_follows_workers)
 	struct tagent t;
 	struct wave_rpc *r;
 
-	agent_start(&t, "rpc_hash", "{}");
+	tagent_start(&t, "rpc", "rpc_hash", "{}", WAVE_PLUGIN_BUILD_DIR);
 	r = host_start(&t, 0);
 	while (!is_hash(r, all, NW))
 		settle(r);
@@ -145,7 +86,7 @@ START_TEST(hash_follows_workers)
 	while (!is_hash(r, three, 3))
 		settle(r);
 	wave_rpc_destroy(r);
-	agent_stop(&t);
+	tagent_stop(&t);
 }
 END_TEST
 
@@ -191,7 +132,8 @@ START_TEST(rebalance_spreads_skew)
 	double max, mean;
 	unsigned periods = 0;
 
-	agent_start(&t, "rpc_rebalance", "{\"max_moves\": 2, \"margin\": 0.1}");
+	tagent_start(&t, "rpc", "rpc_rebalance", "{\"max_moves\": 2, \"margin\": 0.1}",
+		     WAVE_PLUGIN_BUILD_DIR);
 	r = host_start(&t, 0); /* every bucket starts on worker 0 */
 	do {
 		one_period(r, &max, &mean);
@@ -205,7 +147,7 @@ START_TEST(rebalance_spreads_skew)
 	ck_assert_uint_lt(st.committed, 24);
 	ck_assert_uint_ge(periods, 1);
 	wave_rpc_destroy(r);
-	agent_stop(&t);
+	tagent_stop(&t);
 }
 END_TEST
 
@@ -222,7 +164,7 @@ START_TEST(hot_swap_hash_to_rebalance)
 	double max, mean;
 	int ret;
 
-	agent_start(&t, "rpc_hash", "{}");
+	tagent_start(&t, "rpc", "rpc_hash", "{}", WAVE_PLUGIN_BUILD_DIR);
 	r = host_start(&t, 0);
 	while (!is_hash(r, all, NW))
 		settle(r);
@@ -230,7 +172,8 @@ START_TEST(hot_swap_hash_to_rebalance)
 	 * and 1: 15 units of 46, 1.3 times the mean. */
 	one_period(r, &max, &mean);
 	ck_assert(max > 1.3 * mean);
-	next = config(&t, "rpc_rebalance", "{\"max_moves\": 4}");
+	next = tagent_config(&t, "rpc", "rpc_rebalance", "{\"max_moves\": 4}",
+			     WAVE_PLUGIN_BUILD_DIR);
 	ret = wave_agent_reload(t.a, next, &err);
 	ck_assert_msg(ret == 0, "%s", err.text);
 	wave_config_free(t.cfg);
@@ -242,7 +185,7 @@ START_TEST(hot_swap_hash_to_rebalance)
 	ck_assert_uint_eq(st.bad_decisions, 0);
 	ck_assert_uint_eq(st.fallbacks, 0); /* the host noticed nothing */
 	wave_rpc_destroy(r);
-	agent_stop(&t);
+	tagent_stop(&t);
 }
 END_TEST
 
@@ -295,7 +238,8 @@ static uint64_t moves_at_the_end(const uint32_t *rate, const uint32_t *cost_ns, 
 	struct wave_rpc *r;
 	uint64_t rng = 88172645463325252ull, before = 0;
 
-	agent_start(&t, "rpc_rebalance", "{}"); /* the defaults: what a user gets */
+	/* The defaults: what a user gets. */
+	tagent_start(&t, "rpc", "rpc_rebalance", "{}", WAVE_PLUGIN_BUILD_DIR);
 	r = host_start(&t, 0);
 	for (unsigned p = 0; p < periods; p++) {
 		if (p == periods - tail) {
@@ -308,7 +252,7 @@ static uint64_t moves_at_the_end(const uint32_t *rate, const uint32_t *cost_ns, 
 	ck_assert_uint_eq(st.bad_decisions, 0);
 	ck_assert_int_eq(wave_rpc_table(r, 0, NB, final, NULL), 0);
 	wave_rpc_destroy(r);
-	agent_stop(&t);
+	tagent_stop(&t);
 	return st.committed - before;
 }
 
@@ -373,7 +317,7 @@ START_TEST(jsq_prestages_shortest_queue)
 	struct tagent t;
 	struct wave_rpc *r;
 
-	agent_start(&t, "rpc_jsq", "{\"choices\": 0}");
+	tagent_start(&t, "rpc", "rpc_jsq", "{\"choices\": 0}", WAVE_PLUGIN_BUILD_DIR);
 	r = host_start(&t, 2);
 	do
 		report_depths(r, d1);
@@ -382,7 +326,7 @@ START_TEST(jsq_prestages_shortest_queue)
 		report_depths(r, d2);
 	while (wave_rpc_pick(r, 0) != 3 || wave_rpc_pick(r, 1) != 3);
 	wave_rpc_destroy(r);
-	agent_stop(&t);
+	tagent_stop(&t);
 }
 END_TEST
 
@@ -465,7 +409,8 @@ static uint64_t short_p99(const char *plugin)
 
 	memset(&s, 0, sizeof(s));
 	s.rng = 0x9e3779b97f4a7c15ull;
-	agent_start(&t, plugin, strcmp(plugin, "rpc_jsq") ? "{}" : "{\"choices\": 0}");
+	tagent_start(&t, "rpc", plugin, strcmp(plugin, "rpc_jsq") ? "{}" : "{\"choices\": 0}",
+		     WAVE_PLUGIN_BUILD_DIR);
 	wave_host_opts_init(&ho);
 	ho.heartbeat_period_ms = 100;
 	ho.heartbeat_timeout_ms = 600000;
@@ -519,7 +464,7 @@ static uint64_t short_p99(const char *plugin)
 		ck_assert_int_ge(wave_rpc_poll(r, WAVE_MS(2)), 0);
 	}
 	wave_rpc_destroy(r);
-	agent_stop(&t);
+	tagent_stop(&t);
 	ck_assert_uint_gt(s.longs, SIM_PERIODS / 12);
 	ck_assert_uint_gt(s.n_lat, 100);
 	qsort(s.lat, s.n_lat, sizeof(s.lat[0]), cmp_u64);

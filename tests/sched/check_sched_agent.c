@@ -85,7 +85,7 @@ START_TEST(setup_rules)
 	struct wave_chan *ch;
 	struct wave_msg m;
 
-	tagent_start(&t, "sched", "sched_fifo", WAVE_PLUGIN_BUILD_DIR);
+	tagent_start(&t, "sched", "sched_fifo", NULL, WAVE_PLUGIN_BUILD_DIR);
 	/* A sched event before SETUP. */
 	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_sched(ch, &d);
@@ -121,7 +121,7 @@ START_TEST(bad_events_counted)
 	struct wave_msg m;
 	char *json;
 
-	tagent_start(&t, "sched", "sched_fifo", WAVE_PLUGIN_BUILD_DIR);
+	tagent_start(&t, "sched", "sched_fifo", NULL, WAVE_PLUGIN_BUILD_DIR);
 	ch = tagent_host_open(&t, WAVE_DOMAIN_SCHED);
 	send_setup(ch, NCPU);
 	send_sched(ch, &d);
