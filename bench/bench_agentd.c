@@ -68,8 +68,9 @@ static int start_daemon(struct bench_agentd *ar, const char *agentd)
 		execl(agentd, "wave-agentd", "--config", ar->conf, (char *)NULL);
 		_exit(127);
 	}
-	/* Its socket appears once it listens (five seconds at most). */
-	for (int i = 0; i < 5000; i++) {
+	/* Its socket appears once it listens. The bound only catches a hang: a
+	 * loaded machine was seen to need more than five seconds. */
+	for (int i = 0; i < 30000; i++) {
 		if (stat(ar->sock, &st) == 0)
 			return 0;
 		if (waitpid(ar->pid, NULL, WNOHANG) == ar->pid) {
