@@ -406,6 +406,10 @@ static void report_costs(const struct bench_cfg *c, const struct bench_agent_res
 	printf("  (b) the writer thread, CPU per record:                      %6.1f ns "
 	       "(%.1f bytes of trace a record, %llu lost)\n", k->writer_ns, k->bytes,
 	       (unsigned long long)k->lost);
+	/* A put that finds the ring full only counts the loss: cheaper. */
+	if (k->lost)
+		printf("  the writer fell behind (its CPU was busy?): (a) is low by up to the "
+		       "lost share, %.0f%%\n", 100.0 * (double)k->lost / (double)k->puts);
 	if (s->records && on_ms > 0)
 		printf("  (b) in the recording sets above:                            %6.1f ns "
 		       "(%llu records)\n", wrec, (unsigned long long)s->records);

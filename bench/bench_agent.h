@@ -22,7 +22,8 @@ struct bench_trace_cost {
 	double work_ns;   /* its stand-in for the agent's work per event */
 	double writer_ns; /* (b) the writer thread's CPU time per record */
 	double bytes;     /* trace bytes per record */
-	uint64_t lost;    /* records the writer did not keep up with */
+	uint64_t puts;    /* records put */
+	uint64_t lost;    /* of those, the ones the writer did not keep up with */
 	uint64_t sink;    /* the stand-in's result, so that it runs */
 };
 

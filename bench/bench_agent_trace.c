@@ -26,9 +26,15 @@
 #include "bench_agent.h"
 #include "trace/trace_async.h"
 
-/* Pairs (event and decision) per timed loop, loops of each kind. */
-#define PAIRS (1u << 20)
-#define LOOPS 7
+/* Pairs (event and decision) per burst, bursts per timed loop, loops of
+ * each kind. A burst fills half the ring (the agent's default size), and
+ * the writer takes it all before the next one (untimed): no put finds the
+ * ring full however late the writer, whose CPU others may share, drains
+ * it (a lost record would cost the producer less than a kept one). */
+#define RING 16384u
+#define PAIRS (RING / 4)
+#define BURSTS 16
+#define LOOPS 15
 /* Multiplications per event: about 200 ns, so that the writer keeps up. */
 #define WORK 120u
 
@@ -55,32 +61,38 @@ static void pair_msgs(struct wave_msg *ev, struct wave_msg *dec, uint64_t n)
 	WAVE_CUSTOM_SEQ(ev) = WAVE_CUSTOM_SEQ(dec) = n + 1;
 }
 
-/* One loop of PAIRS events, recording into @a or not (NULL): the thread's
- * CPU ns. */
+/* One loop of BURSTS x PAIRS events, recording into @a or not (NULL):
+ * the thread's CPU ns, without the waits for the writer. */
 static uint64_t loop(struct trace_async *a, uint64_t *n, uint64_t *sink)
 {
 	struct wave_msg ev = { .type = WAVE_MSG_APP_FIRST + 0x10 },
 			dec = { .type = WAVE_MSG_APP_FIRST + 0x11 };
-	uint64_t t0 = thread_ns(CLOCK_THREAD_CPUTIME_ID), x = *sink, now = 1000;
+	uint64_t x = *sink, now = 1000, ns = 0, t0;
 
-	for (unsigned i = 0; i < PAIRS; i++, ++*n) {
-		pair_msgs(&ev, &dec, *n);
-		x = work(x ^ *n);
-		now += 60;
-		if (a) {
-			trace_async_put(a, TRACE_EVENT, now, &ev);
-			trace_async_put(a, TRACE_DECISION, now, &dec);
+	for (unsigned b = 0; b < BURSTS; b++) {
+		t0 = thread_ns(CLOCK_THREAD_CPUTIME_ID);
+		for (unsigned i = 0; i < PAIRS; i++, ++*n) {
+			pair_msgs(&ev, &dec, *n);
+			x = work(x ^ *n);
+			now += 60;
+			if (a) {
+				trace_async_put(a, TRACE_EVENT, now, &ev);
+				trace_async_put(a, TRACE_DECISION, now, &dec);
+			}
 		}
+		if (a)
+			trace_async_publish(a);
+		ns += thread_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+		while (a && wave_load_acquire(&a->tail) < a->head)
+			usleep(200);
 	}
-	if (a)
-		trace_async_publish(a);
 	*sink = x;
-	return thread_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+	return ns;
 }
 
 static int calibrate(const struct bench_cfg *c, const char *path, struct bench_trace_cost *out)
 {
-	struct trace_async_opts o = { { path, 1ull << 30, 0 }, 16384, c->host_cpu, 0 };
+	struct trace_async_opts o = { { path, 1ull << 30, 0 }, RING, c->host_cpu, 0 };
 	struct trace_meta meta = { .domain = WAVE_DOMAIN_CUSTOM, .host_id = 1 };
 	double off[LOOPS], on[LOOPS];
 	uint64_t n = 0, sink = 1, w0, w1, puts;
@@ -104,15 +116,13 @@ static int calibrate(const struct bench_cfg *c, const char *path, struct bench_t
 		off[k] = (double)loop(NULL, &n, &sink);
 		on[k] = (double)loop(a, &n, &sink);
 	}
-	puts = 2ull * PAIRS * LOOPS;
-	/* The writer's CPU time once it took everything (it drains, then sleeps). */
-	while (wave_load_acquire(&a->tail) < a->head)
-		usleep(1000);
+	puts = 2ull * PAIRS * BURSTS * LOOPS;
 	w1 = thread_ns(wclk);
 	out->lost = a->lost;
+	out->puts = puts;
 	trace_async_close(a);
-	out->put_ns = (bench_median(on, LOOPS) - bench_median(off, LOOPS)) / (2.0 * PAIRS);
-	out->work_ns = bench_median(off, LOOPS) / PAIRS;
+	out->put_ns = (bench_median(on, LOOPS) - bench_median(off, LOOPS)) / (2.0 * PAIRS * BURSTS);
+	out->work_ns = bench_median(off, LOOPS) / (PAIRS * BURSTS);
 	out->writer_ns = (double)(w1 - w0) / (double)(puts - out->lost);
 	out->bytes = stat(path, &st) == 0 ? (double)st.st_size / (double)(puts - out->lost) : 0;
 	out->sink = sink;

@@ -145,18 +145,20 @@ void trace_writer_close(struct trace_writer *w);
 
 /* One payload word into @p (8 bytes stored, fewer kept: within
  * TRACE_REC_MAX of the record's start, whatever the codes), against the
- * previous record's @prev. Without branches: which case a word is in
- * varies from record to record. Return: its code. */
+ * previous record's @prev. Return: its code. */
 static inline unsigned trace_word_put(uint8_t **p, uint64_t w, uint64_t prev)
 {
-	/* w | 1: the same length for 0 as for 1..255, but no clz of 0. */
-	unsigned len = w ? 8 - (unsigned)__builtin_clzll(w | 1) / 8 : 0;
-	unsigned keep = w != prev ? len : 0;
-	uint64_t le = htole64(w);
+	unsigned len;
 
-	memcpy(*p, &le, 8);
-	*p += keep;
-	return w != prev || w == 0 ? len : TRACE_WORD_SAME;
+	if (w == 0)
+		return 0;
+	if (w == prev)
+		return TRACE_WORD_SAME;
+	len = 8 - (unsigned)__builtin_clzll(w) / 8;
+	w = htole64(w);
+	memcpy(*p, &w, 8);
+	*p += len;
+	return len;
 }
 
 /* Appends a record of @kind at @now (ns, never going back: an earlier
@@ -166,7 +168,6 @@ static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint6
 			     const struct wave_msg *m)
 {
 	uint64_t dt, tf = 1ull << 32 | (uint32_t)m->flags << 16 | m->type;
-	uint64_t v[TRACE_WORDS], prev[TRACE_WORDS];
 	uint8_t *p, *head, *codes;
 	uint32_t code = 0;
 
@@ -200,17 +201,14 @@ static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint6
 		p += 4;
 		w->last_tf[kind] = tf;
 	}
-	/* Words read before the bytes are stored: a byte store could be to
-	 * anything, and would make the compiler read them again. */
-	for (unsigned k = 0; k < TRACE_WORDS; k++) {
-		v[k] = le64toh(m->payload.u64[k]);
-		prev[k] = w->prev[k];
-	}
-	memcpy(w->prev, v, sizeof(v));
 	codes = p;
 	p += 3;
-	for (unsigned k = 0; k < TRACE_WORDS; k++)
-		code |= trace_word_put(&p, v[k], prev[k]) << 4 * k;
+	for (unsigned k = 0; k < TRACE_WORDS; k++) {
+		uint64_t v = le64toh(m->payload.u64[k]);
+
+		code |= trace_word_put(&p, v, w->prev[k]) << 4 * k;
+		w->prev[k] = v;
+	}
 	codes[0] = (uint8_t)code;
 	codes[1] = (uint8_t)(code >> 8);
 	codes[2] = (uint8_t)(code >> 16);
