@@ -357,12 +357,15 @@ static const uint64_t word_mask[16] = {
 static int rec_fast_v3(struct trace_reader *r, struct trace_rec *rec)
 {
 	const uint8_t *b = r->buf + r->pos, *p = b + 1;
-	unsigned head = b[0], kind = head >> 6;
+	unsigned head, kind;
 	uint64_t dt = 0, tf, x;
 	uint32_t codes;
 
-	if (r->blk_end - r->pos < TRACE_REC_MAX || (head & 0x1f))
+	/* Not one byte read before: the block may be used up (pos == end). */
+	if (r->pos >= r->blk_end || r->blk_end - r->pos < TRACE_REC_MAX || (b[0] & 0x1f))
 		return 0;
+	head = b[0];
+	kind = head >> 6;
 	for (unsigned shift = 0;; shift += 7) {
 		if (shift > 63)
 			return 0;

@@ -333,13 +333,14 @@ START_TEST(records_past_block)
 	snprintf(path, sizeof(path), "%s/p.trace", dir);
 	write_trace(path, 0, 1 << 30, 0);
 	buf = slurp(path, &hlen);
-	len = hlen + TRACE_BLK_HDR + 13;
+	len = hlen + TRACE_BLK_HDR + 15;
 	c = malloc(len);
 	memcpy(c, buf, hlen);
 	b = c + hlen;
 	/* two records claimed, bytes for one: an event, dt 0, type 0x101,
-	 * flags 0, word 0 of 6 bytes, the others zero */
-	block_of(b, "\x00\x00\x01\x01\x00\x00\x06\x00\x00\x01\x02\x03\x04\x05\x06", 13, 2);
+	 * flags 0, word 0 of 6 bytes, the others zero; the second record
+	 * would begin at the input's very end */
+	block_of(b, "\x00\x00\x01\x01\x00\x00\x06\x00\x00\x01\x02\x03\x04\x05\x06", 15, 2);
 	ck_assert_int_eq(read_all(c, len, &err), -WAVE_ECORRUPT);
 	ck_assert_msg(strstr(err.text, "record runs past its block"), "%s", err.text);
 	free(c);
