@@ -420,12 +420,12 @@ static void report_costs(const struct bench_cfg *c, const struct bench_agent_res
 		       "took %.1f%% of its time in the recording sets,\nso on/off above is CPU "
 		       "contention as much as recording's cost\n", c->host_cpu,
 		       100 * s->writer_ns / (on_ms * 1e6));
-	if (ev_ns > 0)
-		printf("COMPUTED, not measured: with a CPU of the writer's own, (e) at B=32 "
-		       "(%.1f ns an event off) would pay 2 x (a) = %.1f ns an event:\n"
-		       "  on/off = %.1f%% (target >= 95%%: %s)\n", ev_ns, 2 * k->put_ns,
-		       100 * ev_ns / (ev_ns + 2 * k->put_ns),
-		       ev_ns / (ev_ns + 2 * k->put_ns) >= 0.95 ? "met" : "missed");
+	if (ev_ns > 0 && k->put_ns > 0)
+		printf("COMPUTED, not measured: with a CPU of the writer's own, an event pays 2 x (a) "
+		       "= %.1f ns more:\n  (e) at B=32 as off here (%.1f ns an event): on/off = "
+		       "%.1f%%; 5%% holds while the agent decides at most %.2f M events/s\n",
+		       2 * k->put_ns, ev_ns, 100 * ev_ns / (ev_ns + 2 * k->put_ns),
+		       1e3 / (0.95 / 0.05 * 2 * k->put_ns));
 }
 
 static void report_sets(const struct bench_cfg *c, const struct bench_agent_result *s)
