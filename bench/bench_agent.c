@@ -46,7 +46,11 @@ static void usage(FILE *f)
 		"      recording costs the agent.\n"
 		"  with --record-sets N, only (e), in one agent process, in 2N sets with\n"
 		"      recording off and on in turn (off on on off off on ...), turned at\n"
-		"      run time; the medians of each and of the sets' on/off ratios.\n"
+		"      run time; the medians of each and of the sets' on/off ratios; and\n"
+		"      what a record costs apart from that: (a) the agent thread's put and\n"
+		"      (b) the writer thread's CPU, measured alone before the sets, (b) also\n"
+		"      in the sets; on two CPUs the writers share the host's busy CPU, and\n"
+		"      what a CPU of their own would give is computed (and said to be).\n"
 		"Every event must get exactly one decision, in order, from the agent.\n"
 		"\n"
 		"  --iters N     timed round trips per latency run (default 200000)\n"
@@ -387,6 +391,47 @@ static bool sets_kept(const struct bench_cfg *c, const struct bench_agent_result
 	return ok;
 }
 
+/* What recording costs each thread, apart from the CPU they share: the
+ * calibration's figures, the sets' writer time, and what the agent would
+ * decide with a CPU of the writers' own (computed, and said to be). */
+static void report_costs(const struct bench_cfg *c, const struct bench_agent_result *s,
+			 double off_rate)
+{
+	const struct bench_trace_cost *k = &s->cal;
+	double on_ms = (double)s->n_sets * BENCH_N_BATCHES * c->tput_ms;
+	double wrec = s->records ? s->writer_ns / (double)s->records : 0;
+	double ev_ns = off_rate > 0 ? 1e9 / off_rate : 0;
+
+	printf("\nwhat a record costs (calibration: %.0f ns of work per event on CPU %d, an event "
+	       "and its decision put, writer on CPU %d, idle):\n", k->work_ns, c->agent_cpu,
+	       c->host_cpu);
+	printf("  (a) the agent's thread, per record (the put into the ring): %6.1f ns\n",
+	       k->put_ns);
+	printf("  (b) the writer thread, CPU per record:                      %6.1f ns "
+	       "(%.1f bytes of trace a record, %llu lost)\n", k->writer_ns, k->bytes,
+	       (unsigned long long)k->lost);
+	/* A put that finds the ring full only counts the loss: cheaper. */
+	if (k->lost)
+		printf("  the writer fell behind (its CPU was busy?): (a) is low by up to the "
+		       "lost share, %.0f%%\n", 100.0 * (double)k->lost / (double)k->puts);
+	if (s->records && on_ms > 0)
+		printf("  (b) in the recording sets above:                            %6.1f ns "
+		       "(%llu records)\n", wrec, (unsigned long long)s->records);
+	if (c->single_core || c->host_cpu == c->agent_cpu)
+		printf("the writer shared the one CPU with the agent and the host\n");
+	else if (s->records && on_ms > 0)
+		printf("the writer threads SHARED CPU %d with the host, which busy-polls it: they "
+		       "took %.1f%% of its time in the recording sets,\nso on/off above is CPU "
+		       "contention as much as recording's cost\n", c->host_cpu,
+		       100 * s->writer_ns / (on_ms * 1e6));
+	if (ev_ns > 0 && k->put_ns > 0)
+		printf("COMPUTED, not measured: with a CPU of the writer's own, an event pays 2 x (a) "
+		       "= %.1f ns more:\n  (e) at B=32 as off here (%.1f ns an event): on/off = "
+		       "%.1f%%; 5%% holds while the agent decides at most %.2f M events/s\n",
+		       2 * k->put_ns, ev_ns, 100 * ev_ns / (ev_ns + 2 * k->put_ns),
+		       1e3 / (0.95 / 0.05 * 2 * k->put_ns));
+}
+
 static void report_sets(const struct bench_cfg *c, const struct bench_agent_result *s)
 {
 	double med[2][BENCH_N_BATCHES], ratio[BENCH_N_BATCHES], t[2][BENCH_N_BATCHES][BENCH_MAX_REPS];
@@ -406,6 +451,11 @@ static void report_sets(const struct bench_cfg *c, const struct bench_agent_resu
 			       "\"conclusive\":%s,\"run_ms\":%u}\n",
 			       bench_batches[b], med[0][b], med[1][b], ratio[b], s->n_sets, n,
 			       conclusive ? "true" : "false", c->tput_ms);
+		printf("{\"measurement\":\"trace_record_cost\",\"put_ns\":%.2f,"
+		       "\"writer_cpu_ns\":%.2f,\"bytes_per_record\":%.2f,\"calibration_lost\":%llu,"
+		       "\"sets_writer_cpu_ns\":%.2f}\n", s->cal.put_ns, s->cal.writer_ns,
+		       s->cal.bytes, (unsigned long long)s->cal.lost,
+		       s->records ? s->writer_ns / (double)s->records : 0.0);
 		return;
 	}
 	printf("wave-bench-agent --record-sets: (e) bare host on CPU %d, agent on CPU %d, trace "
@@ -430,10 +480,11 @@ static void report_sets(const struct bench_cfg *c, const struct bench_agent_resu
 	for (int b = 0; b < BENCH_N_BATCHES; b++)
 		printf(" %11.1f%%", 100 * ratio[b]);
 	printf("\n\nevents %llu, decisions %llu: %s\ntarget: recording costs at most 5%% "
-	       "(on/off >= 95%%) at B=32: %s\n",
+	       "(on/off >= 95%%) at B=32, same run: %s\n",
 	       (unsigned long long)s->events, (unsigned long long)s->decisions,
 	       s->events == s->decisions ? "exactly one each" : "MISMATCH",
 	       !conclusive ? "not conclusive" : ratio[2] >= 0.95 ? "met" : "MISSED");
+	report_costs(c, s, med[0][2]);
 }
 
 /* ---- main ---------------------------------------------------------------------- */
@@ -582,7 +633,12 @@ int main(int argc, char **argv)
 	if (p.record)
 		r.rec = r.agent + 1;
 	if (p.record_sets) {
-		ret = bench_agent_run(&p.cfg, p.plugin_dir, BENCH_REC_SETS, p.record_sets, r.agent);
+		ret = bench_trace_calibrate(&p.cfg, &r.agent->cal);
+		if (ret < 0)
+			fprintf(stderr, "wave-bench-agent: calibration: %s\n", strerror(-ret));
+		else
+			ret = bench_agent_run(&p.cfg, p.plugin_dir, BENCH_REC_SETS, p.record_sets,
+					      r.agent);
 		if (ret < 0)
 			fail_round("(e) recording in sets", 0, ret);
 		else

@@ -16,6 +16,17 @@
 
 #include "bench.h"
 
+/* What one record costs, measured apart from the sets (bench_agent_trace.c). */
+struct bench_trace_cost {
+	double put_ns;    /* (a) the producer's time per record */
+	double work_ns;   /* its stand-in for the agent's work per event */
+	double writer_ns; /* (b) the writer thread's CPU time per record */
+	double bytes;     /* trace bytes per record */
+	uint64_t puts;    /* records put */
+	uint64_t lost;    /* of those, the ones the writer did not keep up with */
+	uint64_t sink;    /* the stand-in's result, so that it runs */
+};
+
 /* One side-by-side measurement of the agent path, over all runs; lives in
  * shared memory, where each run's host process appends to it. Latencies
  * are ONE WAY, like struct bench_result's (round trip / 2): the report
@@ -43,6 +54,11 @@ struct bench_agent_result {
 	unsigned n_sets;
 	double set_tput[2][BENCH_N_BATCHES][BENCH_MAX_REPS];
 	double set_offcpu[2][BENCH_MAX_REPS]; /* each set's off-CPU share (bench_offcpu.h) */
+	/* The recording sets' trace writer threads: their CPU time, and the
+	 * records they were given (an event and its decision each). */
+	double writer_ns;
+	uint64_t records;
+	struct bench_trace_cost cal; /* bench_trace_calibrate(), before the sets */
 	char note[160];
 };
 
@@ -58,5 +74,10 @@ enum bench_rec { BENCH_REC_OFF, BENCH_REC_ON, BENCH_REC_SETS };
  * negative error. */
 int bench_agent_run(const struct bench_cfg *cfg, const char *plugin_dir, enum bench_rec rec,
 		    unsigned sets, struct bench_agent_result *res);
+
+/* A thread on cfg->agent_cpu puts events and decisions into a trace whose
+ * writer runs on cfg->host_cpu, and times the same loop without. 0 or a
+ * negative error. */
+int bench_trace_calibrate(const struct bench_cfg *cfg, struct bench_trace_cost *out);
 
 #endif /* WAVE_BENCH_AGENT_H */

@@ -61,15 +61,54 @@ struct agent_proc {
 	struct run_side *s;
 };
 
-/* Turns recording on or off as the host asks, answering each time. */
+/* The CPU time so far of this process's trace writer threads (named
+ * "wave-trace", lib/trace/trace_async.c), from the scheduler's own count
+ * (/proc/self/task/TID/schedstat, ns). */
+static uint64_t writers_cpu_ns(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	char path[64], buf[64];
+	unsigned long long ns;
+	uint64_t sum = 0;
+	struct dirent *e;
+	FILE *f;
+
+	while (d && (e = readdir(d))) {
+		snprintf(path, sizeof(path), "/proc/self/task/%.20s/comm", e->d_name);
+		if (e->d_name[0] == '.' || !(f = fopen(path, "r")))
+			continue;
+		buf[0] = 0;
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+		if (strncmp(buf, "wave-trace", 10) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.20s/schedstat", e->d_name);
+		if ((f = fopen(path, "r"))) {
+			if (fscanf(f, "%llu", &ns) == 1)
+				sum += ns;
+			fclose(f);
+		}
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+/* Turns recording on or off as the host asks, answering each time: 'k'
+ * and, when turned off, the writer threads' CPU time (ns, 8 bytes) just
+ * before (their last few records are still being written then). */
 static void recording_turn(struct agent_proc *p)
 {
 	char c, ok;
+	uint64_t ns = 0;
 
 	if (read(p->s->ctl[0], &c, 1) != 1)
 		return;
+	if (c == '0')
+		ns = writers_cpu_ns();
 	ok = wave_agent_record(p->a, c == '1') == 0 ? 'k' : 'e';
-	if (write(p->s->ack[1], &ok, 1) != 1)
+	if (write(p->s->ack[1], &ok, 1) != 1 || (c == '0' && write(p->s->ack[1], &ns, 8) != 8))
 		fail("agent: answer", -errno);
 }
 
@@ -498,13 +537,18 @@ static int raw_measure(struct raw *r, const struct bench_cfg *cfg, struct bench_
 	return 0;
 }
 
-/* Asks the agent to turn recording on or off, and waits for it. */
-static int raw_recording(const struct run_side *s, bool on)
+/* Asks the agent to turn recording on or off, and waits for it; turning
+ * it off gives the writer threads' CPU time in @writer_ns. */
+static int raw_recording(const struct run_side *s, bool on, uint64_t *writer_ns)
 {
 	char c = on ? '1' : '0', ok;
+	uint64_t ns;
 
-	if (write(s->ctl[1], &c, 1) != 1 || read(s->ack[0], &ok, 1) != 1)
+	if (write(s->ctl[1], &c, 1) != 1 || read(s->ack[0], &ok, 1) != 1 ||
+	    (!on && read(s->ack[0], &ns, 8) != 8))
 		return -EPIPE;
+	if (!on && writer_ns)
+		*writer_ns = ns;
 	return ok == 'k' ? 0 : -EIO;
 }
 
@@ -517,22 +561,32 @@ static int raw_sets(struct raw *r, const struct run_side *s, struct bench_agent_
 	double rate[BENCH_N_BATCHES];
 	unsigned k[2] = { 0, 0 };
 	struct bench_watch w;
+	uint64_t ev0, wns;
 	int ret = 0;
 
 	for (unsigned i = 0; ret == 0 && i < 2 * s->sets; i++) {
 		bool on = (i + i / 2) % 2; /* 0 1 1 0 0 1 1 0 ... */
 
-		if ((ret = raw_recording(s, on)) < 0 ||
-		    (ret = bench_watch_begin(&w, pids, 2, cpus, s->cfg->single_core ? 1 : 2)) < 0 ||
+		/* Turned off (again): the CPU time of the writers the sets
+		 * before had, if any. */
+		wns = 0;
+		if ((ret = raw_recording(s, on, &wns)) < 0)
+			break;
+		res->writer_ns += (double)wns;
+		ev0 = r->next;
+		if ((ret = bench_watch_begin(&w, pids, 2, cpus, s->cfg->single_core ? 1 : 2)) < 0 ||
 		    (ret = bench_measure_rates(raw_stream, r, s->cfg, rate)) < 0)
 			break;
 		res->set_offcpu[on][k[on]] = bench_watch_end(&w);
 		for (unsigned b = 0; b < BENCH_N_BATCHES; b++)
 			res->set_tput[on][b][k[on]] = rate[b];
+		if (on)
+			res->records += 2 * (r->next - ev0); /* an event and its decision */
 		k[on]++;
 	}
-	if (ret == 0)
-		ret = raw_recording(s, false);
+	wns = 0;
+	if (ret == 0 && (ret = raw_recording(s, false, &wns)) == 0)
+		res->writer_ns += (double)wns;
 	if (ret == 0 && (r->wrong || r->expected != r->next))
 		ret = -EPROTO;
 	res->n_sets = k[0] < k[1] ? k[0] : k[1];

@@ -22,10 +22,19 @@
  *         behind: trace_writer_lost()); then the records. Format 1.x
  *         blocks end their header at the base time (24 bytes, nothing
  *         lost); the reader reads both.
- * Record: u8 kind << 6 | payload length (trailing zero bytes of the
- *         payload are not stored), LEB128 ns since the previous record (the
- *         block's base time for its first), u16 type, u16 flags, the
- *         payload's first (length) bytes.
+ * Record (format 3): u8 kind << 6 | S << 5 (bits 0..4 zero); LEB128 ns
+ *         since the previous record (the block's base time for its
+ *         first); unless S, u16 type and u16 flags (S: those of the
+ *         previous record of this kind in the block); 3 bytes, a 4-bit
+ *         code per payload word k (u64, in bits 4k..4k+3): 0 zero, 1..8
+ *         that many low bytes of it follow, 9 the previous record's word k
+ *         in the block (zero for its first); then the bytes the codes say,
+ *         word 0 first. A block decodes alone: what "previous" means
+ *         starts again at each block.
+ * Record (formats 1 and 2): u8 kind << 6 | payload length (trailing zero
+ *         bytes of the payload are not stored), LEB128 ns since the
+ *         previous record, u16 type, u16 flags, the payload's first
+ *         (length) bytes.
  * All integers are little-endian.
  */
 #ifndef WAVE_TRACE_TRACE_H
@@ -41,7 +50,7 @@
 
 #define TRACE_MAGIC "WAVETRC"  /* and its NUL: 8 bytes */
 #define TRACE_BLOCK_MAGIC 0x4b4c4257u /* "WBLK" */
-#define TRACE_MAJOR 2
+#define TRACE_MAJOR 3
 #define TRACE_MINOR 0
 #define TRACE_HDR_FIXED 48
 #define TRACE_BLK_HDR 32
@@ -52,8 +61,13 @@
 /* A writer's blocks; a reader accepts up to TRACE_BLOCK_MAX. */
 #define TRACE_BLOCK_BYTES (64u << 10)
 #define TRACE_BLOCK_MAX (1u << 20)
-/* The longest record: kind byte, 10-byte LEB128, type, flags, payload. */
-#define TRACE_REC_MAX (1 + 10 + 4 + WAVE_MSG_PAYLOAD)
+/* The longest record: head, 10-byte LEB128, type, flags, codes, payload. */
+#define TRACE_REC_MAX (1 + 10 + 4 + 3 + WAVE_MSG_PAYLOAD)
+#define TRACE_WORDS (WAVE_MSG_PAYLOAD / 8)
+/* A record's head: S, the type and flags of the previous record of its kind. */
+#define TRACE_REC_SAME_TYPE 0x20u
+/* A payload word's code: the previous record's word. */
+#define TRACE_WORD_SAME 9u
 
 enum trace_kind {
 	TRACE_EVENT,    /* from the host (outcomes of decisions are events) */
@@ -99,6 +113,11 @@ struct trace_writer {
 	uint32_t len; /* payload bytes */
 	uint32_t n;   /* records */
 	uint64_t base_ns, last_ns;
+	/* What records refer to, within the block being filled: the previous
+	 * record's payload words, and each kind's last type and flags (bit
+	 * 32: there was one). */
+	uint64_t prev[TRACE_WORDS];
+	uint64_t last_tf[TRACE_KIND_COUNT];
 	bool stopped; /* at the cap without rotation, or a write failed */
 	uint64_t dropped; /* records not written since it stopped */
 	uint64_t lost;    /* trace_writer_lost() since the last block began */
@@ -124,15 +143,33 @@ int trace_writer_flush(struct trace_writer *w);
 /* Flushes and closes; NULL is ignored. */
 void trace_writer_close(struct trace_writer *w);
 
+/* One payload word into @p (8 bytes stored, fewer kept: within
+ * TRACE_REC_MAX of the record's start, whatever the codes), against the
+ * previous record's @prev. Return: its code. */
+static inline unsigned trace_word_put(uint8_t **p, uint64_t w, uint64_t prev)
+{
+	unsigned len;
+
+	if (w == 0)
+		return 0;
+	if (w == prev)
+		return TRACE_WORD_SAME;
+	len = 8 - (unsigned)__builtin_clzll(w) / 8;
+	w = htole64(w);
+	memcpy(*p, &w, 8);
+	*p += len;
+	return len;
+}
+
 /* Appends a record of @kind at @now (ns, never going back: an earlier
  * time is taken as @w's last). Never fails: a writer that cannot write
  * counts what it loses in @w->dropped (logged once). */
 static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint64_t now,
 			     const struct wave_msg *m)
 {
-	uint8_t *p;
-	uint64_t dt, last;
-	unsigned plen = 0;
+	uint64_t dt, tf = 1ull << 32 | (uint32_t)m->flags << 16 | m->type;
+	uint8_t *p, *head, *codes;
+	uint32_t code = 0;
 
 	if (w->len + TRACE_REC_MAX > TRACE_BLOCK_BYTES)
 		trace_writer_flush(w);
@@ -140,30 +177,42 @@ static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint6
 		w->dropped++;
 		return;
 	}
-	if (w->n == 0)
+	if (w->n == 0) {
 		w->base_ns = w->last_ns = now > w->last_ns ? now : w->last_ns;
+		memset(w->prev, 0, sizeof(w->prev));
+		memset(w->last_tf, 0, sizeof(w->last_tf));
+	}
 	dt = now > w->last_ns ? now - w->last_ns : 0;
 	w->last_ns += dt;
-	/* Trailing zero bytes are not stored: the last non-zero word, and in
-	 * it (little-endian) its highest non-zero byte. */
-	for (unsigned k = WAVE_MSG_PAYLOAD / 8; k-- > 0;)
-		if ((last = le64toh(m->payload.u64[k]))) {
-			plen = 8 * k + 8 - (unsigned)__builtin_clzll(last) / 8;
-			break;
-		}
-	p = w->buf + TRACE_BLK_HDR + w->len;
-	*p++ = (uint8_t)(kind << 6 | plen);
+	head = p = w->buf + TRACE_BLK_HDR + w->len;
+	*p++ = (uint8_t)(kind << 6);
 	while (dt >= 0x80) {
 		*p++ = (uint8_t)(dt | 0x80);
 		dt >>= 7;
 	}
 	*p++ = (uint8_t)dt;
-	p[0] = (uint8_t)m->type;
-	p[1] = (uint8_t)(m->type >> 8);
-	p[2] = (uint8_t)m->flags;
-	p[3] = (uint8_t)(m->flags >> 8);
-	memcpy(p + 4, m->payload.u8, WAVE_MSG_PAYLOAD); /* fixed size: a few stores */
-	w->len = (uint32_t)(p + 4 + plen - (w->buf + TRACE_BLK_HDR));
+	if (w->last_tf[kind] == tf) {
+		*head |= TRACE_REC_SAME_TYPE;
+	} else {
+		p[0] = (uint8_t)m->type;
+		p[1] = (uint8_t)(m->type >> 8);
+		p[2] = (uint8_t)m->flags;
+		p[3] = (uint8_t)(m->flags >> 8);
+		p += 4;
+		w->last_tf[kind] = tf;
+	}
+	codes = p;
+	p += 3;
+	for (unsigned k = 0; k < TRACE_WORDS; k++) {
+		uint64_t v = le64toh(m->payload.u64[k]);
+
+		code |= trace_word_put(&p, v, w->prev[k]) << 4 * k;
+		w->prev[k] = v;
+	}
+	codes[0] = (uint8_t)code;
+	codes[1] = (uint8_t)(code >> 8);
+	codes[2] = (uint8_t)(code >> 16);
+	w->len = (uint32_t)(p - (w->buf + TRACE_BLK_HDR));
 	w->n++;
 }
 

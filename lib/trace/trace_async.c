@@ -68,7 +68,7 @@ static uint64_t drain(struct trace_async *a, uint64_t *tail)
 	uint64_t head = wave_load_acquire(&a->head_pub), n = head - *tail;
 
 	for (; *tail != head; ++*tail) {
-		take(a, &a->slot[*tail & a->mask]);
+		take(a, &a->wslot[*tail & a->wmask]);
 		/* Pairs with the acquire in trace_async_put(): read, reusable. */
 		if (*tail % RELEASE_EVERY == RELEASE_EVERY - 1)
 			wave_store_release(&a->tail, *tail + 1);
@@ -142,12 +142,13 @@ int trace_async_open(const struct trace_async_opts *o, const struct trace_meta *
 	if (!(a = aligned_alloc(_Alignof(struct trace_async), sizeof(*a))))
 		return wave_error_set(err, -ENOMEM, "trace", 0, 0, "out of memory");
 	memset(a, 0, sizeof(*a));
-	a->mask = o->ring - 1;
+	a->mask = a->wmask = o->ring - 1;
 	a->setup_type = o->setup_type;
 	if (!(a->slot = aligned_alloc(sizeof(struct wave_msg), o->ring * sizeof(struct wave_msg)))) {
 		free(a);
 		return wave_error_set(err, -ENOMEM, "trace", 0, 0, "out of memory");
 	}
+	a->wslot = a->slot;
 	if ((ret = trace_writer_open(&o->w, meta, &a->w, err)) < 0) {
 		free(a->slot);
 		free(a);

@@ -51,8 +51,12 @@ struct trace_async {
 	_Alignas(64) _Atomic uint64_t tail;
 	_Alignas(64) _Atomic uint32_t sleeping; /* the writer waits on it (futex) */
 	_Atomic int stop;
-	/* The writer thread's. */
+	/* The writer thread's, copies of the ring's included: reading the
+	 * producer's line, which it writes at every record, would move that
+	 * line between the two CPUs at every record. */
 	_Alignas(64) struct trace_writer *w;
+	const struct wave_msg *wslot;
+	uint64_t wmask;
 	uint16_t setup_type;
 	pthread_t thr;
 };

@@ -24,6 +24,7 @@
 struct trace_reader {
 	const uint8_t *buf;
 	size_t len;
+	unsigned major;   /* the file's format */
 	unsigned blk_hdr; /* the length of a block header: TRACE_BLK_HDR(_V1) */
 	uint64_t lost;    /* not yet given with a record */
 	uint64_t lost_total; /* in the blocks entered so far */
@@ -35,6 +36,9 @@ struct trace_reader {
 	size_t blk_end;  /* end of the current block's payload; 0: none */
 	uint32_t blk_left;
 	uint64_t t;
+	/* Format 3's references, within the current block (trace_put()). */
+	uint64_t prev[TRACE_WORDS];
+	uint64_t last_tf[TRACE_KIND_COUNT];
 	int failed;      /* the error every later call returns */
 	char why[160];
 };
@@ -67,11 +71,12 @@ static int hdr_parse(struct trace_reader *r, struct wave_error *err)
 			    r->len, TRACE_HDR_FIXED);
 	if (memcmp(b, TRACE_MAGIC, 8) != 0)
 		return fail(r, err, -WAVE_ECORRUPT, 0, "not a libwave trace (bad magic)");
-	if (wave_get_le16(b + 8) != TRACE_MAJOR && wave_get_le16(b + 8) != 1)
+	r->major = wave_get_le16(b + 8);
+	if (r->major < 1 || r->major > TRACE_MAJOR)
 		return fail(r, err, -WAVE_EVERSION, 8,
-			    "trace format %u.%u, this reader reads 1.x and %u.x",
-			    wave_get_le16(b + 8), wave_get_le16(b + 10), TRACE_MAJOR);
-	r->blk_hdr = wave_get_le16(b + 8) == 1 ? TRACE_BLK_HDR_V1 : TRACE_BLK_HDR;
+			    "trace format %u.%u, this reader reads 1.x to %u.x",
+			    r->major, wave_get_le16(b + 10), TRACE_MAJOR);
+	r->blk_hdr = r->major == 1 ? TRACE_BLK_HDR_V1 : TRACE_BLK_HDR;
 	hlen = wave_get_le32(b + 12);
 	plug = wave_get_le16(b + 40);
 	nset = wave_get_le16(b + 42);
@@ -220,7 +225,8 @@ static int block_enter(struct trace_reader *r, struct wave_error *err)
 		return fail(r, err, -WAVE_ECORRUPT, r->pos, "not a block (bad magic)");
 	len = wave_get_le32(h + 4);
 	n = wave_get_le32(h + 8);
-	if (len > TRACE_BLOCK_MAX || n > len / 6 || (n == 0) != (len == 0))
+	/* The shortest record: 6 bytes (formats 1, 2), 5 (format 3). */
+	if (len > TRACE_BLOCK_MAX || n > len / (r->major >= 3 ? 5 : 6) || (n == 0) != (len == 0))
 		return fail(r, err, -WAVE_ECORRUPT, r->pos + 4,
 			    "block of %u bytes and %u records: impossible", len, n);
 	if (len > left - r->blk_hdr)
@@ -239,18 +245,58 @@ static int block_enter(struct trace_reader *r, struct wave_error *err)
 	if (r->blk_hdr > TRACE_BLK_HDR_V1)
 		add_lost(r, wave_get_le64(h + 24));
 	r->blk_left = n;
+	memset(r->prev, 0, sizeof(r->prev));
+	memset(r->last_tf, 0, sizeof(r->last_tf));
 	r->pos += r->blk_hdr;
 	r->blk_end = r->pos + len;
 	return 1;
 }
 
-/* One record of the current block at r->pos. */
-static int rec_parse(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err)
+/* A record's time at @p (LEB128, after its head): into r->t. @p moves
+ * past it. 0 or an error. Inline: a call costs as much as the rest of a
+ * record of format 2. */
+static inline __attribute__((always_inline)) int
+rec_time(struct trace_reader *r, size_t *p, struct wave_error *err)
+{
+	const uint8_t *b = r->buf;
+	unsigned shift = 0;
+	uint64_t dt = 0;
+
+	for (;; ++*p, shift += 7) {
+		if (*p >= r->blk_end || shift > 63)
+			return fail(r, err, -WAVE_ECORRUPT, r->pos, "record time runs past its end");
+		dt |= (uint64_t)(b[*p] & 0x7f) << shift;
+		if (!(b[*p] & 0x80))
+			break;
+	}
+	++*p;
+	if (dt > UINT64_MAX - r->t)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record time overflows");
+	r->t += dt;
+	return 0;
+}
+
+static void rec_fill(struct trace_reader *r, struct trace_rec *rec, unsigned kind, uint64_t tf)
+{
+	rec->kind = (enum trace_kind)kind;
+	rec->t_ns = r->t;
+	rec->offset = r->pos;
+	rec->lost = r->lost;
+	r->lost = 0;
+	rec->msg.type = (uint16_t)tf;
+	rec->msg.flags = (uint16_t)(tf >> 16);
+	rec->msg.seq = 0;
+	rec->msg.tstamp = r->t;
+	r->blk_left--;
+}
+
+/* One record (formats 1 and 2) of the current block at r->pos. */
+static int rec_parse_v2(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err)
 {
 	const uint8_t *b = r->buf;
 	size_t p = r->pos, end = r->blk_end;
-	unsigned kind, plen, shift = 0;
-	uint64_t dt = 0;
+	unsigned kind, plen;
+	int ret;
 
 	/* A block's records may use up its bytes before its count. */
 	if (p >= end)
@@ -259,33 +305,145 @@ static int rec_parse(struct trace_reader *r, struct trace_rec *rec, struct wave_
 	plen = b[p] & 0x3f;
 	if (plen > WAVE_MSG_PAYLOAD)
 		return fail(r, err, -WAVE_ECORRUPT, p, "record payload of %u bytes: invalid", plen);
-	for (p++;; p++, shift += 7) {
-		if (p >= end || shift > 63)
-			return fail(r, err, -WAVE_ECORRUPT, r->pos,
-				    "record time runs past its end");
-		dt |= (uint64_t)(b[p] & 0x7f) << shift;
-		if (!(b[p] & 0x80))
-			break;
-	}
 	p++;
+	if ((ret = rec_time(r, &p, err)) < 0)
+		return ret;
 	if (end - p < 4 + plen)
 		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record runs past its block");
-	if (dt > UINT64_MAX - r->t)
-		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record time overflows");
-	r->t += dt;
-	rec->kind = (enum trace_kind)kind;
-	rec->t_ns = r->t;
-	rec->offset = r->pos;
-	rec->lost = r->lost;
-	r->lost = 0;
-	rec->msg.type = wave_get_le16(b + p);
-	rec->msg.flags = wave_get_le16(b + p + 2);
-	rec->msg.seq = 0;
-	rec->msg.tstamp = r->t;
+	rec_fill(r, rec, kind, wave_get_le32(b + p));
 	memset(rec->msg.payload.u8, 0, WAVE_MSG_PAYLOAD);
 	memcpy(rec->msg.payload.u8, b + p + 4, plen);
 	r->pos = p + 4 + plen;
-	r->blk_left--;
+	return 1;
+}
+
+/* Payload word @k of a format 3 record from its @code, its bytes at *@p
+ * (moved past them). 0 or an error. */
+static int rec_word(struct trace_reader *r, size_t *p, unsigned k, unsigned code,
+		    struct wave_error *err)
+{
+	uint64_t v = 0;
+
+	if (code == TRACE_WORD_SAME)
+		return 0; /* r->prev[k] stays */
+	if (code > 8)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record word %u: invalid code %u", k,
+			    code);
+	if (r->blk_end - *p < code)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record runs past its block");
+	if (r->len - *p >= 8) { /* one load; the bytes past the word are masked off */
+		memcpy(&v, r->buf + *p, 8);
+		v = code ? le64toh(v) & (~0ull >> (64 - 8 * code)) : 0;
+	} else {
+		for (unsigned i = 0; i < code; i++)
+			v |= (uint64_t)r->buf[*p + i] << 8 * i;
+	}
+	*p += code;
+	r->prev[k] = v;
+	return 0;
+}
+
+/* A word code's bytes, and the mask of a word of that many (0: the
+ * previous record's word, code 9; codes past 9 are refused before). */
+static const uint8_t word_len[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8 };
+static const uint64_t word_mask[16] = {
+	0, 0xff, 0xffff, 0xffffff, 0xffffffff, 0xffffffffff, 0xffffffffffff, 0xffffffffffffff,
+	~0ull,
+};
+
+/* The common record of format 3, away from its block's end (all of its
+ * longest form is there to read) and with nothing to refuse: 1, or 0 to
+ * let rec_parse_v3() read it (and name what is wrong). */
+static int rec_fast_v3(struct trace_reader *r, struct trace_rec *rec)
+{
+	const uint8_t *b = r->buf + r->pos, *p = b + 1;
+	unsigned head, kind;
+	uint64_t dt = 0, tf, x;
+	uint32_t codes;
+
+	/* Not one byte read before: the block may be used up (pos == end). */
+	if (r->pos >= r->blk_end || r->blk_end - r->pos < TRACE_REC_MAX || (b[0] & 0x1f))
+		return 0;
+	head = b[0];
+	kind = head >> 6;
+	for (unsigned shift = 0;; shift += 7) {
+		if (shift > 63)
+			return 0;
+		dt |= (uint64_t)(*p & 0x7f) << shift;
+		if (!(*p++ & 0x80))
+			break;
+	}
+	if (dt > UINT64_MAX - r->t)
+		return 0;
+	if (head & TRACE_REC_SAME_TYPE) {
+		if (!(tf = r->last_tf[kind]))
+			return 0;
+	} else {
+		tf = 1ull << 32 | wave_get_le32(p);
+		p += 4;
+	}
+	codes = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+	/* A nibble past 9 has bit 3 and bit 1 or 2 set. */
+	if (codes & 0x888888 & (codes << 1 | codes << 2))
+		return 0;
+	p += 3;
+	r->last_tf[kind] = tf;
+	r->t += dt;
+	for (unsigned k = 0; k < TRACE_WORDS; k++, codes >>= 4) {
+		unsigned c = codes & 15;
+
+		memcpy(&x, p, 8);
+		if (c != TRACE_WORD_SAME)
+			r->prev[k] = le64toh(x) & word_mask[c];
+		p += word_len[c];
+		rec->msg.payload.u64[k] = htole64(r->prev[k]);
+	}
+	rec_fill(r, rec, kind, tf);
+	r->pos = (size_t)(p - r->buf);
+	return 1;
+}
+
+/* One record (format 3, trace_put()) of the current block at r->pos. */
+static int rec_parse_v3(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err)
+{
+	const uint8_t *b = r->buf;
+	size_t p = r->pos, end = r->blk_end;
+	unsigned kind, head;
+	uint32_t codes;
+	uint64_t tf;
+	int ret;
+
+	if (p >= end)
+		return fail(r, err, -WAVE_ECORRUPT, p, "record runs past its block");
+	head = b[p++];
+	kind = head >> 6;
+	if (head & 0x1f)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record head 0x%02x: unknown bits",
+			    head);
+	if ((ret = rec_time(r, &p, err)) < 0)
+		return ret;
+	if (head & TRACE_REC_SAME_TYPE) {
+		if (!(tf = r->last_tf[kind]))
+			return fail(r, err, -WAVE_ECORRUPT, r->pos,
+				    "record repeats the type of a %s its block has not had",
+				    trace_kind_name((enum trace_kind)kind));
+	} else {
+		if (end - p < 4)
+			return fail(r, err, -WAVE_ECORRUPT, r->pos, "record runs past its block");
+		r->last_tf[kind] = tf = 1ull << 32 | wave_get_le32(b + p);
+		p += 4;
+	}
+	if (end - p < 3)
+		return fail(r, err, -WAVE_ECORRUPT, r->pos, "record runs past its block");
+	codes = (uint32_t)b[p] | (uint32_t)b[p + 1] << 8 | (uint32_t)b[p + 2] << 16;
+	p += 3;
+	for (unsigned k = 0; k < TRACE_WORDS; k++) {
+		if ((ret = rec_word(r, &p, k, codes >> 4 * k & 15, err)) < 0)
+			return ret;
+		rec->msg.payload.u64[k] = htole64(r->prev[k]);
+	}
+	rec_fill(r, rec, kind, tf);
+	r->pos = p;
 	return 1;
 }
 
@@ -307,7 +465,9 @@ int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave
 		if ((ret = block_enter(r, err)) <= 0)
 			return ret;
 	}
-	return rec_parse(r, rec, err);
+	if (r->major < 3)
+		return rec_parse_v2(r, rec, err);
+	return rec_fast_v3(r, rec) ? 1 : rec_parse_v3(r, rec, err);
 }
 
 void trace_reader_rewind(struct trace_reader *r)

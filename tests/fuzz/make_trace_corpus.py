@@ -18,7 +18,7 @@ def crc32c(data, crc=0):
     return crc ^ 0xFFFFFFFF
 
 
-def header(domain=1, plugin=b"sched_fifo", params=b"{}", setup=(), major=2):
+def header(domain=1, plugin=b"sched_fifo", params=b"{}", setup=(), major=3):
     fixed = b"WAVETRC\0" + struct.pack("<HH", major, 0)
     body = struct.pack("<IIQQHHI", domain, 0, 7, 1000, len(plugin), len(setup), len(params))
     var = plugin + params + b"".join(struct.pack("<HH", t, 0) + p for t, p in setup)
@@ -35,15 +35,46 @@ def leb(v):
     return out + bytes([v])
 
 
-def record(kind, dt, type_, payload):
+def record2(kind, dt, type_, payload):
+    """A record of formats 1 and 2: the payload without its trailing zeros."""
     payload = payload.rstrip(b"\0")
     return bytes([kind << 6 | len(payload)]) + leb(dt) + struct.pack("<HH", type_, 0) + payload
 
 
-def block(records, base=1000, lost=0, major=2):
-    """A block of format @major: 2 says how many records were lost before it."""
-    pay = b"".join(records)
-    h = struct.pack("<III", 0x4B4C4257, len(pay), len(records))
+def records3(recs):
+    """Format 3 records of (kind, dt, type, payload) in one block: types
+    and words repeated from before are references (trace.h)."""
+    out, prev, last = b"", [0] * 6, {}
+    for kind, dt, type_, payload in recs:
+        words = struct.unpack("<6Q", payload)
+        same = last.get(kind) == type_
+        rec = bytes([kind << 6 | (0x20 if same else 0)]) + leb(dt)
+        if not same:
+            rec += struct.pack("<HH", type_, 0)
+            last[kind] = type_
+        codes, lit = 0, b""
+        for k, w in enumerate(words):
+            if w == 0:
+                code = 0
+            elif w == prev[k]:
+                code = 9
+            else:
+                code = (w.bit_length() + 7) // 8
+                lit += w.to_bytes(code, "little")
+            codes |= code << 4 * k
+        out += rec + codes.to_bytes(3, "little") + lit
+        prev = list(words)
+    return out, len(recs)
+
+
+def block(recs, base=1000, lost=0, major=3):
+    """A block of format @major: 2 and 3 say how many records were lost
+    before it; @recs are (kind, dt, type, payload)."""
+    if major >= 3:
+        pay, n = records3(recs)
+    else:
+        pay, n = b"".join(record2(*r) for r in recs), len(recs)
+    h = struct.pack("<III", 0x4B4C4257, len(pay), n)
     tail = struct.pack("<Q", base) + (struct.pack("<Q", lost) if major >= 2 else b"") + pay
     return h + struct.pack("<I", crc32c(h + tail)) + tail
 
@@ -55,13 +86,14 @@ def seeds():
     new = struct.pack("<QQQQIBBHQ", 1, 1, 0, 0, 0xFFFFFFFF, 1, 0, 0, 0)
     run = struct.pack("<QQII24x", 1, 1, 0, 0)
     out = struct.pack("<QQQIHBB16x", 1, 1, 5, 0, RUN, 0, 0)
-    recs = [record(0, 0, NEW, new), record(1, 3, RUN, run), record(0, 200, OUTCOME, out)]
+    recs = [(0, 0, NEW, new), (1, 3, RUN, run), (0, 200, OUTCOME, out), (1, 0, RUN, run)]
     setup = [(SETUP, struct.pack("<I44x", 4))]
     yield "empty", header()
     yield "one_block", header(setup=setup) + block(recs)
     yield "two_blocks", header(setup=setup) + block(recs) + block(recs[::-1], 5000)
-    yield "long_times", header() + block([record(2, 1 << 62, 0x8000, bytes(range(1, 49)))])
-    yield "wrong_version", header(major=3) + block(recs)
+    yield "long_times", header() + block([(2, 1 << 62, 0x8000, bytes(range(1, 49)))])
+    yield "wrong_version", header(major=4) + block(recs)
+    yield "format_2", header(setup=setup, major=2) + block(recs, major=2) + block(recs, 5000, major=2)
     yield "format_1", header(setup=setup, major=1) + block(recs, major=1) + block(recs, 5000, major=1)
     yield "lost", header() + block(recs, lost=3) + block([], 6000, lost=1 << 63) + block([], 7000, lost=1 << 63)
     # Found by fuzzing: a later block's base time before the previous

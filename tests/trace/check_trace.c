@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check_run.h"
+#include "core/core.h"
 #include "core/crc32c.h"
 #include "core/le.h"
 #include "trace/trace.h"
@@ -107,6 +108,19 @@ static int read_all(const uint8_t *buf, size_t len, struct wave_error *err)
 		n++;
 	trace_reader_close(r);
 	return ret < 0 ? ret : n;
+}
+
+/* A block at @b of @n records, the @len bytes at @rec, base time 5000,
+ * nothing lost, its checksum right. */
+static void block_of(uint8_t *b, const char *rec, uint32_t len, uint32_t n)
+{
+	wave_put_le32(b, TRACE_BLOCK_MAGIC);
+	wave_put_le32(b + 4, len);
+	wave_put_le32(b + 8, n);
+	wave_put_le64(b + 16, 5000);
+	wave_put_le64(b + 24, 0);
+	memcpy(b + TRACE_BLK_HDR, rec, len);
+	wave_put_le32(b + 12, wave_crc32c(wave_crc32c(0, b, 12), b + 16, TRACE_BLK_HDR - 16 + len));
 }
 
 START_TEST(crc_known)
@@ -319,22 +333,101 @@ START_TEST(records_past_block)
 	snprintf(path, sizeof(path), "%s/p.trace", dir);
 	write_trace(path, 0, 1 << 30, 0);
 	buf = slurp(path, &hlen);
-	len = hlen + TRACE_BLK_HDR + 12;
+	len = hlen + TRACE_BLK_HDR + 15;
 	c = malloc(len);
 	memcpy(c, buf, hlen);
 	b = c + hlen;
-	wave_put_le32(b, TRACE_BLOCK_MAGIC);
-	wave_put_le32(b + 4, 12);
-	wave_put_le32(b + 8, 2); /* two records claimed, bytes for one */
-	wave_put_le64(b + 16, 5000);
-	wave_put_le64(b + 24, 0); /* nothing lost */
-	/* one record: an event, dt 0, type 0x101, flags 0, 6 payload bytes */
-	memcpy(b + TRACE_BLK_HDR, "\x06\x00\x01\x01\x00\x00\x01\x02\x03\x04\x05\x06", 12);
-	wave_put_le32(b + 12, wave_crc32c(wave_crc32c(0, b, 12), b + 16, TRACE_BLK_HDR - 16 + 12));
+	/* two records claimed, bytes for one: an event, dt 0, type 0x101,
+	 * flags 0, word 0 of 6 bytes, the others zero; the second record
+	 * would begin at the input's very end */
+	block_of(b, "\x00\x00\x01\x01\x00\x00\x06\x00\x00\x01\x02\x03\x04\x05\x06", 15, 2);
 	ck_assert_int_eq(read_all(c, len, &err), -WAVE_ECORRUPT);
 	ck_assert_msg(strstr(err.text, "record runs past its block"), "%s", err.text);
 	free(c);
 	free(buf);
+}
+END_TEST
+
+/* Format 3's references refused where they cannot be followed: a type
+ * repeated before its kind had one in the block, a word code past 9,
+ * unknown head bits. */
+START_TEST(format_3_hostile)
+{
+	static const struct {
+		const char *rec;
+		uint32_t len;
+		const char *why;
+	} bad[] = {
+		{ "\x20\x00\x00\x00\x00", 5, "repeats the type of a event" },
+		{ "\x00\x00\x01\x01\x00\x00\x0a\x00\x00", 9, "word 0: invalid code 10" },
+		{ "\x01\x00\x01\x01\x00\x00\x00\x00\x00", 9, "head 0x01: unknown bits" },
+	};
+	char path[128];
+	struct wave_error err;
+	size_t hlen;
+	uint8_t *buf, *c;
+
+	snprintf(path, sizeof(path), "%s/h3.trace", dir);
+	write_trace(path, 0, 1 << 30, 0);
+	buf = slurp(path, &hlen);
+	c = malloc(hlen + TRACE_BLK_HDR + 16);
+	memcpy(c, buf, hlen);
+	for (unsigned i = 0; i < WAVE_ARRAY_SIZE(bad); i++) {
+		block_of(c + hlen, bad[i].rec, bad[i].len, 1);
+		ck_assert_int_eq(read_all(c, hlen + TRACE_BLK_HDR + bad[i].len, &err),
+				 -WAVE_ECORRUPT);
+		ck_assert_msg(strstr(err.text, bad[i].why), "%s", err.text);
+	}
+	free(c);
+	free(buf);
+}
+END_TEST
+
+/* An event and the decision that answers it (the custom domain's shape:
+ * a number, the key, the sequence) take few bytes: the decision's words
+ * and each kind's type are references to what came before. */
+START_TEST(compact_pairs)
+{
+	struct trace_writer_opts o = { NULL, 1 << 30, 0 };
+	const unsigned n = 100000;
+	struct trace_meta meta;
+	struct trace_writer *w;
+	struct trace_reader *r;
+	struct trace_rec rec;
+	struct wave_error err;
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/pairs.trace", dir);
+	o.path = path;
+	meta_of(&meta);
+	ck_assert_int_eq(trace_writer_open(&o, &meta, &w, &err), 0);
+	for (unsigned i = 0; i < n; i++) {
+		struct wave_msg ev = { .type = 0x8010 }, dec = { .type = 0x8011 };
+
+		ev.payload.u64[0] = dec.payload.u64[0] = 1000000 + i;
+		ev.payload.u64[4] = dec.payload.u64[4] = i % 4096;
+		ev.payload.u64[5] = dec.payload.u64[5] = 1000001 + i;
+		trace_put(w, TRACE_EVENT, 5000 + 60ull * i, &ev);
+		trace_put(w, TRACE_DECISION, 5000 + 60ull * i, &dec);
+	}
+	trace_writer_close(w);
+	ck_assert_int_eq(stat(path, &st), 0);
+	/* 3 + 2 + 3 literal bytes and 5 of head, time and codes; 5 for the
+	 * decision: under 20 a pair (formats 1 and 2: 98). */
+	ck_assert_msg(st.st_size < 20 * n, "%lld bytes a pair", (long long)st.st_size / n);
+	ck_assert_int_eq(trace_reader_open(path, &r, &err), 0);
+	for (unsigned i = 0; i < 2 * n; i++) {
+		ck_assert_int_eq(trace_reader_next(r, &rec, &err), 1);
+		ck_assert_uint_eq(rec.msg.type, 0x8010 + i % 2);
+		ck_assert_uint_eq(rec.t_ns, 5000 + 60ull * (i / 2));
+		ck_assert_uint_eq(rec.msg.payload.u64[0], 1000000 + i / 2);
+		ck_assert_uint_eq(rec.msg.payload.u64[3], 0);
+		ck_assert_uint_eq(rec.msg.payload.u64[4], i / 2 % 4096);
+		ck_assert_uint_eq(rec.msg.payload.u64[5], 1000001 + i / 2);
+	}
+	ck_assert_int_eq(trace_reader_next(r, &rec, &err), 0);
+	trace_reader_close(r);
 }
 END_TEST
 
@@ -402,6 +495,38 @@ START_TEST(reads_format_1)
 	memcpy(b + TRACE_BLK_HDR_V1, "\x06\x00\x01\x01\x00\x00\x01\x02\x03\x04\x05\x06", 12);
 	wave_put_le32(b + 12, wave_crc32c(wave_crc32c(0, b, 12), b + 16, 8 + 12));
 	ck_assert_int_eq(read_all(c, hlen + TRACE_BLK_HDR_V1 + 12, &err), 1);
+	free(c);
+	free(buf);
+}
+END_TEST
+
+/* Format 2 (records with their payload's length) is still read. */
+START_TEST(reads_format_2)
+{
+	char path[128];
+	struct wave_error err;
+	struct trace_reader *r;
+	struct trace_rec rec;
+	size_t hlen;
+	uint8_t *buf, *c;
+
+	snprintf(path, sizeof(path), "%s/2.trace", dir);
+	write_trace(path, 0, 1 << 30, 0);
+	buf = slurp(path, &hlen);
+	c = malloc(hlen + TRACE_BLK_HDR + 12);
+	memcpy(c, buf, hlen);
+	wave_put_le16(c + 8, 2);
+	wave_put_le32(c + hlen - 4, wave_crc32c(0, c, hlen - 4));
+	block_of(c + hlen, "\x06\x07\x01\x01\x02\x00\x01\x02\x03\x04\x05\x06", 12, 1);
+	ck_assert_int_eq(trace_reader_open_mem(c, hlen + TRACE_BLK_HDR + 12, "t", &r, &err), 0);
+	ck_assert_int_eq(trace_reader_next(r, &rec, &err), 1);
+	ck_assert_uint_eq(rec.t_ns, 5007);
+	ck_assert_uint_eq(rec.msg.type, 0x101);
+	ck_assert_uint_eq(rec.msg.flags, 2);
+	ck_assert_uint_eq(rec.msg.payload.u64[0], 0x060504030201ull);
+	ck_assert_uint_eq(rec.msg.payload.u64[1], 0);
+	ck_assert_int_eq(trace_reader_next(r, &rec, &err), 0);
+	trace_reader_close(r);
 	free(c);
 	free(buf);
 }
@@ -526,6 +651,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, cap_and_rotation);
 	tcase_add_test(tc, lost_records);
 	tcase_add_test(tc, reads_format_1);
+	tcase_add_test(tc, reads_format_2);
+	tcase_add_test(tc, format_3_hostile);
+	tcase_add_test(tc, compact_pairs);
 	tcase_add_test(tc, async_every_record_or_counted);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Records the traces check_replay replays (tests/trace/traces/*.trace):
 # wave-agentd serving the taskpool example with a sched policy, recording.
-# Not run by the tests (a recording depends on the machine's timing); run
-# it by hand after a change of the trace format, then update
-# traces/expected.inc from wave-replay's quality figures:
+# Not run by the tests (a recording depends on the machine's timing). The
+# stored ones are of format 2 on purpose (docs/trace.md says why); run it
+# by hand to record new workloads, then update traces/expected.inc from
+# wave-replay's quality figures:
 #   sh tests/trace/record_traces.sh build/release tests/trace/traces
 set -eu
 build=$1 out=$2
