@@ -58,6 +58,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/falloc.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -442,8 +443,15 @@ static void serve_all(struct wave_mem *m)
 			if (msg[k].event == UFFD_EVENT_PAGEFAULT)
 				back |= serve(m, (uintptr_t)msg[k].arg.pagefault.address,
 					      msg[k].arg.pagefault.flags);
-		if (back)
-			mem_relieve_locked(m);
+		/* Room for the chunks that came back: the demoter's reserve
+		 * (kicked once half of it is gone); the fault thread demotes
+		 * itself only for a tier over its capacity, before the next
+		 * fault (every time without a reserve). */
+		if (back) {
+			atomic_fetch_add(&m->fault_demotions,
+					 (uint64_t)mem_relieve_locked(m, 0, INT_MAX));
+			mem_demoter_kick(m);
+		}
 		pthread_rwlock_unlock(&m->rlock);
 	}
 }

@@ -8,6 +8,8 @@
  *                 pressure: prestaged victims and the local CLOCK
  *   mem_far.c     the far tier: userfaultfd, the fault thread, demotion
  *                 and promotion protocols
+ *   mem_demote.c  the demoter: a thread that keeps a reserve of room free
+ *                 under each tier's capacity, off the faults' path
  *   mem_store.c   the far store (compressing, in memory)
  *   mem_numa.c    moving a chunk between NUMA nodes
  *   mem_sample.c  the sampler, reported accesses, the DAMON check
@@ -114,12 +116,23 @@ struct wave_mem {
 	struct mem_avictim *avictims;  /* the agent's, tried before @victims */
 	size_t n_avictims;
 
+	/* The demoter (mem_demote.c): keeps @reserve bytes free under each
+	 * limited tier's capacity. */
+	uint64_t reserve; /* 0: no demoter */
+	int demote_cpu;
+	bool demoter_on; /* read by the thread that makes and destroys @m only */
+	pthread_t demoter;
+	pthread_mutex_t dlock;
+	pthread_cond_t dcond;
+	_Atomic bool demoter_asleep, demoter_stop;
+
 	struct mem_link *link; /* NULL: no agent */
 	uint64_t agent_chunk;  /* every region's chunk size under an agent, or 0 */
 
 	_Atomic uint64_t tier_used[WAVE_MEM_MAX_TIERS];
 	_Atomic uint64_t far_faults, zero_fills, sample_armed, sample_hits;
 	_Atomic uint64_t reported, reported_outside, committed, victims_used, local_demotions;
+	_Atomic uint64_t fault_demotions;
 	_Atomic uint64_t aborted[WAVE_RESULT_COUNT];
 };
 
@@ -150,8 +163,12 @@ static inline uintptr_t mem_chunk_addr(const struct mem_region *r, uint64_t i)
 /* Migration of chunk @i of @r to @tier from state @seq: rlock held. */
 enum wave_result mem_txn(struct wave_mem *m, struct mem_region *r, uint64_t i, uint64_t seq,
 			 uint32_t tier, bool rate_limited);
-/* Pressure relief of every NUMA tier over its capacity; rlock held. */
-int mem_relieve_locked(struct wave_mem *m);
+/* Is tier @t limited, and less than @headroom bytes under its capacity? */
+bool mem_tier_over(struct wave_mem *m, uint32_t t, uint64_t headroom);
+/* Pressure relief: demotes from every NUMA tier until @headroom bytes are
+ * free under its capacity, at most @max chunks; rlock held. Return: the
+ * chunks demoted. */
+int mem_relieve_locked(struct wave_mem *m, uint64_t headroom, int max);
 
 /* ---- mem_far.c ---- */
 int mem_far_open(struct wave_mem *m, struct wave_error *err);
@@ -216,6 +233,21 @@ void mem_link_victim_done(struct wave_mem *m, const struct mem_avictim *v,
 /* Chunk @i was accessed: marks it ACCESSED (and, under a link, to be
  * sampled to the agent once). */
 void mem_access(struct wave_mem *m, struct mem_region *r, uint64_t i);
+
+/* ---- mem_demote.c ---- */
+/* Its lock and condition (every manager has them), and their end. */
+void mem_demoter_init(struct wave_mem *m);
+void mem_demoter_fini(struct wave_mem *m);
+/* Starts the demoter (m->reserve set; on m->demote_cpu unless -1).
+ * Return: 0 or -errno. Stopping it is safe whether it started or not. */
+int mem_demoter_start(struct wave_mem *m, struct wave_error *err);
+void mem_demoter_stop(struct wave_mem *m);
+/* A tier took room (a chunk came back, a region came): wakes the demoter
+ * if half the reserve is gone. Any thread; cheap when there is nothing to
+ * do. */
+void mem_demoter_kick(struct wave_mem *m);
+/* Has any tier less than half the reserve free (the demoter is owed)? */
+bool mem_reserve_low(struct wave_mem *m);
 
 /* ---- mem_sample.c ---- */
 /* One sampling period's arming (fault thread). */

@@ -6,6 +6,7 @@
  * victims first, then the local policy (a CLOCK over the accessed bits).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +138,8 @@ enum wave_result mem_txn(struct wave_mem *m, struct mem_region *r, uint64_t i, u
 	}
 	if (res != WAVE_COMMITTED && rate_limited)
 		rate_refund(m, r->chunk_size);
+	if (res == WAVE_COMMITTED && tier < from) /* a promotion took room */
+		mem_demoter_kick(m);
 	return res;
 }
 
@@ -356,14 +359,14 @@ static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **ou
 	return found;
 }
 
-static bool over(struct wave_mem *m, uint32_t t)
+bool mem_tier_over(struct wave_mem *m, uint32_t t, uint64_t headroom)
 {
 	uint64_t cap = m->tiers[t].capacity;
 
-	return cap && atomic_load(&m->tier_used[t]) > cap;
+	return cap && atomic_load(&m->tier_used[t]) + headroom > cap;
 }
 
-int mem_relieve_locked(struct wave_mem *m)
+int mem_relieve_locked(struct wave_mem *m, uint64_t headroom, int max)
 {
 	int done = 0;
 
@@ -372,7 +375,7 @@ int mem_relieve_locked(struct wave_mem *m)
 
 		/* A bounded number of failed attempts: a tier whose chunks all
 		 * refuse (busy, fresh, store full) stays over. */
-		while (over(m, t) && misses < 64) {
+		while (mem_tier_over(m, t, headroom) && misses < 64 && done < max) {
 			struct mem_region *r;
 			struct mem_avictim av;
 			uint64_t i, seq;
@@ -406,7 +409,7 @@ WAVE_API int wave_mem_relieve(struct wave_mem *m)
 	if (!m)
 		return -EINVAL;
 	pthread_rwlock_rdlock(&m->rlock);
-	n = mem_relieve_locked(m);
+	n = mem_relieve_locked(m, 0, INT_MAX);
 	pthread_rwlock_unlock(&m->rlock);
 	return n;
 }
