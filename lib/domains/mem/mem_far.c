@@ -430,13 +430,20 @@ static bool serve(struct wave_mem *m, uintptr_t addr, uint64_t flags)
 	return false;
 }
 
+/* Serves what one read() gives, and reads again only when that filled the
+ * buffer: otherwise poll() (level-triggered) says whether more came, and
+ * a fault served alone costs no read() that finds nothing. */
 static void serve_all(struct wave_mem *m)
 {
 	struct uffd_msg msg[16];
 	ssize_t n;
 
-	while ((n = read(m->uffd, msg, sizeof(msg))) > 0) {
+	do {
 		bool back = false;
+
+		n = read(m->uffd, msg, sizeof(msg));
+		if (n <= 0)
+			return;
 
 		pthread_rwlock_rdlock(&m->rlock);
 		for (size_t k = 0; k < (size_t)n / sizeof(msg[0]); k++)
@@ -453,7 +460,7 @@ static void serve_all(struct wave_mem *m)
 			mem_demoter_kick(m);
 		}
 		pthread_rwlock_unlock(&m->rlock);
-	}
+	} while (n == (ssize_t)sizeof(msg));
 }
 
 static void *fault_thread(void *arg)
