@@ -189,7 +189,7 @@ WAVE_API int wave_mem_create(const struct wave_mem_opts *opts, struct wave_mem *
 	pthread_rwlock_init(&m->rlock, NULL);
 	pthread_mutex_init(&m->plock, NULL);
 	mem_demoter_init(m);
-	m->uffd = m->stop_fd = -1;
+	m->uffd = m->stop_fd = m->pidfd = -1;
 	m->n_tiers = o.n_tiers;
 	memcpy(m->tiers, o.tiers, sizeof(m->tiers));
 	m->far_tier = o.tiers[o.n_tiers - 1].kind == WAVE_MEM_TIER_FAR ? (int)o.n_tiers - 1 : -1;

@@ -100,6 +100,7 @@ struct wave_mem {
 
 	/* The far tier and the fault thread (mem_far.c). */
 	int uffd;       /* -1 without */
+	int pidfd;      /* this process, for process_madvise(); -1 without */
 	int stop_fd;    /* eventfd: the fault thread stops */
 	bool thread_on;
 	pthread_t thread;
@@ -159,10 +160,24 @@ static inline uintptr_t mem_chunk_addr(const struct mem_region *r, uint64_t i)
 	return r->base + (i << r->chunk_shift);
 }
 
+/* Demotions to the far tier committed but whose frames are not released
+ * yet (still BUSY, marked FAR, write-protected): released together by
+ * mem_far_batch_end(), one TLB shootdown for all instead of one each. */
+#define MEM_FAR_BATCH 16
+struct mem_far_batch {
+	unsigned n;
+	uint64_t bytes; /* their chunks' bytes, still counted in their tiers */
+	struct mem_region *r[MEM_FAR_BATCH];
+	uint64_t i[MEM_FAR_BATCH];
+	uint32_t from[MEM_FAR_BATCH];
+};
+
 /* ---- mem_txn.c ---- */
-/* Migration of chunk @i of @r to @tier from state @seq: rlock held. */
+/* Migration of chunk @i of @r to @tier from state @seq: rlock held. A
+ * demotion to the far tier of a registered region may be left in @batch
+ * (not NULL, not full): committed, finished by mem_far_batch_end(). */
 enum wave_result mem_txn(struct wave_mem *m, struct mem_region *r, uint64_t i, uint64_t seq,
-			 uint32_t tier, bool rate_limited);
+			 uint32_t tier, bool rate_limited, struct mem_far_batch *batch);
 /* Is tier @t limited, and less than @headroom bytes under its capacity? */
 bool mem_tier_over(struct wave_mem *m, uint32_t t, uint64_t headroom);
 /* Pressure relief: demotes from every NUMA tier until @headroom bytes are
@@ -176,9 +191,14 @@ void mem_far_close(struct wave_mem *m);
 int mem_far_register(struct wave_mem *m, struct mem_region *r);
 void mem_far_unregister(struct wave_mem *m, struct mem_region *r);
 /* Chunk @i, locked (BUSY) by the caller in a NUMA tier: into the far
- * store. Return: WAVE_COMMITTED (it is FAR and unlocked, seq bumped) or an
- * abort (it is unlocked where it was). */
-enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64_t i);
+ * store. Return: WAVE_COMMITTED (it is FAR and unlocked, seq bumped; or,
+ * with room in @batch, left there to be released and unlocked by
+ * mem_far_batch_end()) or an abort (it is unlocked where it was). */
+enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64_t i,
+				struct mem_far_batch *batch);
+/* Releases the frames of every demotion in @b at once, then unlocks each
+ * (FAR, seq bumped) and wakes its range; @b is empty after. */
+void mem_far_batch_end(struct wave_mem *m, struct mem_far_batch *b);
 /* Chunk @i, locked by the caller in the far tier: back into @tier. */
 enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint64_t i,
 				 uint32_t tier, void *buf);
