@@ -193,9 +193,11 @@ struct wave_mem_tier {
  *                   again. A chunk faulting back takes reserve room and
  *                   nobody demotes on the fault's path unless the reserve
  *                   ran out (then the fault thread demotes to the
- *                   capacity, as without a reserve: fault_demotions). Must
- *                   be below each such capacity. 0 (default): no demoter,
- *                   the fault thread relieves pressure after each fault.
+ *                   capacity, as without a reserve: fault_demotions). An
+ *                   agent is told each such capacity less the reserve.
+ *                   Must be below each such capacity. 0 (default): no
+ *                   demoter, the fault thread relieves pressure after each
+ *                   fault.
  * @demote_cpu:      the CPU the demoter runs on (best on one the
  *                   application's threads do not use: its demotions
  *                   compress), or -1 (default): wherever the thread that
