@@ -156,7 +156,8 @@ START_TEST(t_refilled)
 			ck_assert_int_ge(c, 0);
 			ck_assert_int_eq(check_pattern((char *)p + (size_t)c * CHUNK, CHUNK,
 						       3 + (uint64_t)c * CHUNK / 8), -1);
-			ck_assert_uint_eq(chunk_info(m, wave_mem_chunk_id(id, (uint64_t)c)).tier, 0);
+			ck_assert_uint_eq(chunk_info(m, wave_mem_chunk_id(id, (uint64_t)c)).tier,
+					  0);
 		}
 		wait_refilled(m);
 		st = stats(m);
@@ -179,9 +180,10 @@ static bool met_full_store(const struct wave_mem_stats *st)
 	       st->tier_used[1] == 2 * CHUNK;
 }
 
-/* A store that holds two chunks of random bytes (they do not compress): the demoter demotes two, is refused (busy, backpressure),
- * and stops trying until woken; the tier stays over its capacity, no byte
- * is lost, and destroying the manager stops the demoter while it waits. */
+/* A store that holds two chunks of random bytes (they do not compress):
+ * the demoter demotes two, is refused (busy, backpressure) and retries
+ * only now and then; the tier stays over its capacity, no byte is lost,
+ * and destroying the manager stops the demoter while it waits. */
 START_TEST(t_store_full)
 {
 	struct wave_mem *m = reserve_new(2 * CHUNK, 0);
@@ -260,7 +262,8 @@ static void *writer(void *arg)
 			i = word_of(pg, w->t);
 			want = last[pg] ? last[pg] * 1000 + w->t : pattern(i + 9);
 			if (r->p[i] != want && !atomic_exchange(&r->bad, 1))
-				fprintf(stderr, "writer %u round %llu: word %zu is %llx, not %llx\n",
+				fprintf(stderr,
+					"writer %u round %llu: word %zu is %llx, not %llx\n",
 					w->t, (unsigned long long)round, i,
 					(unsigned long long)r->p[i], (unsigned long long)want);
 			r->p[i] = round * 1000 + w->t;
