@@ -88,6 +88,10 @@ static void usage(FILE *f)
 		"  --value BYTES     zipf: bytes per value, 8..chunk (default 1024)\n"
 		"  --theta T         zipf: the exponent, 0 < T < 1 (default 0.99)\n"
 		"  --poll-us US      how often the worker calls wave_mem_poll() (default 100)\n"
+		"  --reserve-kib KIB libwave's reserve: room its demoter thread (on the agent\n"
+		"                    CPU) keeps free under the budget, so that a far fault\n"
+		"                    does not wait for a demotion; 0: none, the fault thread\n"
+		"                    demotes after each fault (default a 16th of the budget)\n"
 		"  --json            one JSON object per line\n"
 		"  --quick           a smoke test: tiny, every configuration but linux\n"
 		"                    (unless --configs names it); checks every byte\n"
@@ -110,7 +114,7 @@ struct args {
 	struct bmem_opts o;
 	bool want[MAX_CONFIGS];
 	bool want_work[BMEM_N_WORK];
-	bool configs_given;
+	bool configs_given, reserve_given;
 	unsigned runs;
 };
 
@@ -191,6 +195,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 		{ "value", required_argument, NULL, 'v' },
 		{ "theta", required_argument, NULL, 't' },
 		{ "poll-us", required_argument, NULL, 'p' },
+		{ "reserve-kib", required_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -215,6 +220,11 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 		case 'v': bad = num(optarg, 8, 2u << 20, &v); a->o.value = (unsigned)v; break;
 		case 't': bad = num(optarg, 0.01, 0.999, &a->o.theta); break;
 		case 'p': bad = num(optarg, 1, 1000000, &v); a->o.poll_us = (unsigned)v; break;
+		case 'R':
+			bad = num(optarg, 0, 4096.0 * 1024, &v);
+			a->o.reserve_bytes = (uint64_t)v << 10;
+			a->reserve_given = true;
+			break;
 		case 'j': a->o.json = true; break;
 		case 'q': *quick = true; break;
 		case 'h': usage(stdout); exit(0);
@@ -230,11 +240,17 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 }
 
 /* Sizes that the workloads and the manager accept. */
-static int check_sizes(struct bmem_opts *o)
+static int check_sizes(struct bmem_opts *o, bool reserve_given)
 {
 	uint64_t ch = o->chunk;
 
 	o->ws_bytes = 4 * o->fast_bytes;
+	if (!reserve_given)
+		o->reserve_bytes = o->fast_bytes / 16;
+	if (o->reserve_bytes >= o->fast_bytes) {
+		fprintf(stderr, "wave-bench-mem: the reserve must be below the fast budget\n");
+		return -1;
+	}
 	if (o->move_ms == 0)
 		o->move_ms = o->run_ms / 2;
 	if ((ch & (ch - 1)) || o->value % 8 || o->value > ch || ch % o->value ||
@@ -303,10 +319,12 @@ static void print_setup(const struct args *a)
 	if (o->json) {
 		printf("{\"metric\":\"setup\",\"worker_cpu\":%d,\"agent_cpu\":%d,\"runs\":%u,"
 		       "\"fast_bytes\":%llu,\"ws_bytes\":%llu,\"chunk\":%llu,\"run_ms\":%u,"
-		       "\"move_ms\":%u,\"value\":%u,\"theta\":%.3f,\"poll_us\":%u}\n",
+		       "\"move_ms\":%u,\"value\":%u,\"theta\":%.3f,\"poll_us\":%u,"
+		       "\"reserve_bytes\":%llu}\n",
 		       o->worker_cpu, o->agent_cpu, a->runs, (unsigned long long)o->fast_bytes,
 		       (unsigned long long)o->ws_bytes, (unsigned long long)o->chunk, o->run_ms,
-		       o->move_ms, o->value, o->theta, o->poll_us);
+		       o->move_ms, o->value, o->theta, o->poll_us,
+		       (unsigned long long)o->reserve_bytes);
 		return;
 	}
 	printf("wave-bench-mem: worker on CPU %d; agent, oracle or Linux's watcher on CPU %d;\n"
@@ -320,6 +338,9 @@ static void print_setup(const struct args *a)
 	       "off-CPU share as the other benchmarks record it (run delay of its processes,\n"
 	       "steal of its CPUs, over the wall time; bench_offcpu.h).\n",
 	       o->worker_cpu, o->agent_cpu, a->runs, BMEM_STALL_NS / 1000);
+	printf("libwave's reserve: %llu KiB under the budget, refilled by its demoter thread\n"
+	       "on CPU %d (0: none; the fault thread demotes after each fault).\n",
+	       (unsigned long long)(o->reserve_bytes >> 10), o->agent_cpu);
 	printf("This machine has one NUMA node: the slower tier below is the far store\n"
 	       "(userfaultfd + lz4); a NUMA tier of slower memory cannot be shown here.\n");
 }
@@ -358,7 +379,7 @@ int main(int argc, char **argv)
 			a.want[i] = configs[i].kind != BMEM_LINUX;
 	}
 	a.o.quick = quick;
-	if (check_sizes(&a.o) < 0)
+	if (check_sizes(&a.o, a.reserve_given) < 0)
 		return 2;
 	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < 2)
 		a.o.agent_cpu = a.o.worker_cpu; /* one CPU: everything shares it */

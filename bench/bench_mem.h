@@ -66,6 +66,8 @@ struct bmem_opts {
 	unsigned run_ms;     /* timed length of a run */
 	unsigned move_ms;    /* GUPS: when the hot set moves */
 	unsigned poll_us;    /* the worker calls wave_mem_poll() this often */
+	uint64_t reserve_bytes; /* libwave's reserve under the budget (its demoter
+				   thread runs on agent_cpu), 0: none */
 	int worker_cpu, agent_cpu;
 	bool json, quick;
 	uint64_t seed;

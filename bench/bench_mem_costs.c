@@ -10,6 +10,13 @@
  *   far tier   a demotion, and the fault that brings a chunk back (the
  *              touching thread's wait: fetch, decompress, map, wake), on
  *              anonymous and memfd regions;
+ *   pressure   far faults at random over a working set four times a full
+ *              fast tier, as wave-bench-mem's GUPS has them: each one also
+ *              needs room, made by the fault thread after it (no reserve)
+ *              or by the demoter thread on another CPU (a reserve of a
+ *              16th of the tier); the touching thread's time per fault,
+ *              its p99, and the share of faults the fault thread had to
+ *              demote for;
  *   sampler    dropping a chunk's mapping (what arming costs) and the minor
  *              fault of the next touch;
  *   reported   wave_mem_report_access() per address, in batches of 64;
@@ -22,6 +29,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +351,101 @@ static void reported_and_txn(unsigned n)
 	munmap(p, len);
 }
 
+/* ---- far faults under pressure --------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Another CPU this process may use than @cpu, or -1. */
+static int other_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (c != cpu && CPU_ISSET(c, &set))
+			return c;
+	return -1;
+}
+
+/* @n far faults at random over 4 x @fast bytes, this thread on CPU 0 (and
+ * the fault thread with it), the demoter (@reserve) on another CPU. */
+static void pressure(uint64_t fast, unsigned n, bool reserve)
+{
+	size_t ws = 4 * fast, words = ws / 8;
+	uint64_t *lat = malloc(n * sizeof(*lat)), x = 88172645463325252ull;
+	struct wave_mem_stats s0, s1;
+	struct wave_mem_region_opts ro;
+	struct wave_mem_opts o;
+	struct wave_error err;
+	struct wave_mem *m;
+	cpu_set_t one;
+	uint64_t *p, t0, t1;
+	unsigned k = 0;
+	uint32_t id;
+	char variant[48];
+	int ret;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	if (!lat || sched_setaffinity(0, sizeof(one), &one))
+		die("pinning to CPU 0", errno);
+	wave_mem_opts_init(&o);
+	o.n_tiers = 2;
+	o.tiers[0].capacity = fast;
+	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
+	o.min_resident_ns = 0;
+	o.reserve_bytes = reserve ? fast / 16 : 0;
+	o.demote_cpu = other_cpu(0);
+	if ((ret = wave_mem_create(&o, &m, &err)))
+		die(err.text, ret);
+	p = mmap(NULL, ws, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap", errno);
+	for (size_t i = 0; i < words; i++) /* GUPS's table: lz4 keeps it whole */
+		p[i] = i * 0x9e3779b97f4a7c15ull;
+	wave_mem_region_opts_init(&ro);
+	ro.chunk_size = 4096;
+	if ((ret = wave_mem_region_register(m, p, ws, &ro, &id)))
+		die("region", ret);
+	while ((ret = wave_mem_relieve(m)) > 0)
+		;
+	wave_mem_stats(m, &s0);
+	t0 = now_ns();
+	while (k < n) {
+		uint64_t a, b, v;
+		size_t w;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		w = x % words;
+		a = now_ns();
+		v = ((volatile uint64_t *)p)[w];
+		b = now_ns();
+		if (v != w * 0x9e3779b97f4a7c15ull)
+			die("a word came back different", EIO);
+		if (b - a > 1000) /* a fault: a hit takes tens of ns */
+			lat[k++] = b - a;
+	}
+	t1 = now_ns();
+	wave_mem_stats(m, &s1);
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	snprintf(variant, sizeof(variant), "%s/4K", reserve ? "reserve" : "no-reserve");
+	report("pressure", variant, (double)(t1 - t0) / (double)(s1.far_faults - s0.far_faults),
+	       (double)(s1.fault_demotions - s0.fault_demotions) /
+		       (double)(s1.far_faults - s0.far_faults),
+	       "fault_demotions/fault");
+	report("pressure_p99", variant, (double)lat[n * 99 / 100], (double)lat[n / 2] / 1e3,
+	       "p50_us");
+	wave_mem_destroy(m);
+	munmap(p, ws);
+	free(lat);
+}
+
 int main(int argc, char **argv)
 {
 	bool quick = false;
@@ -365,5 +468,8 @@ int main(int argc, char **argv)
 	}
 	sampler(65536, quick ? 8 : 512);
 	reported_and_txn(quick ? 16 : 20000);
+	/* Last: it pins this thread to CPU 0. */
+	for (int reserve = 0; reserve < 2; reserve++)
+		pressure(quick ? 1u << 20 : 16u << 20, quick ? 100 : 20000, reserve);
 	return 0;
 }

@@ -49,8 +49,12 @@
  * busy: another decision about it aborts as not eligible.
  *
  * Threads. wave_mem_create() starts one thread, the fault thread, when the
- * manager has a far tier or samples; it serves faults and sampling. Every
- * other call may be made from any thread.
+ * manager has a far tier or samples; it serves faults and sampling. With
+ * @reserve_bytes in struct wave_mem_opts it starts a second one, the
+ * demoter, which keeps that much room free under each limited tier's
+ * capacity (as the kernel's kswapd keeps its watermarks), so that a fault
+ * only fetches its chunk back and no demotion runs on its path while the
+ * reserve lasts. Every other call may be made from any thread.
  *
  * The agent. With @agent_uri in struct wave_mem_opts the manager opens a
  * session to an agent serving the mem domain (wave-agentd with a mem
@@ -182,6 +186,22 @@ struct wave_mem_tier {
  * @agent_chunk_size: the chunk size of every region while there is an
  *                   agent (the agent counts tiers in chunks): regions cut
  *                   otherwise are refused with -EINVAL (default 64 KiB).
+ * @reserve_bytes:   room the demoter thread keeps free under the capacity
+ *                   of every limited tier that has a slower one: it wakes
+ *                   when half of it is used and demotes (prestaged victims
+ *                   first, then the CLOCK's) until all of it is free
+ *                   again. A chunk faulting back takes reserve room and
+ *                   nobody demotes on the fault's path unless the reserve
+ *                   ran out (then the fault thread demotes to the
+ *                   capacity, as without a reserve: fault_demotions). An
+ *                   agent is told each such capacity less the reserve.
+ *                   Must be below each such capacity. 0 (default): no
+ *                   demoter, the fault thread relieves pressure after each
+ *                   fault.
+ * @demote_cpu:      the CPU the demoter runs on (best on one the
+ *                   application's threads do not use: its demotions
+ *                   compress), or -1 (default): wherever the thread that
+ *                   calls wave_mem_create() may run.
  */
 struct wave_mem_opts {
 	size_t size;
@@ -196,6 +216,8 @@ struct wave_mem_opts {
 	const struct wave_host_opts *host;
 	uint64_t agent_tick_ns;
 	uint64_t agent_chunk_size;
+	uint64_t reserve_bytes;
+	int32_t demote_cpu;
 };
 
 /** wave_mem_opts_init() - fill @opts with the defaults. Return: 0 or -EINVAL. */
@@ -386,7 +408,8 @@ WAVE_API int wave_mem_touch(const void *addr, size_t len);
  * wave_mem_relieve() - relieve pressure now: demote (victims first, then
  * the local policy's choice) until every NUMA tier is within its
  * capacity, or nothing more can be demoted. The fault thread also does
- * this after each fault that brought a chunk back.
+ * this after each fault that brought a chunk back (with a reserve, only
+ * when the reserve ran out: the demoter keeps the room otherwise).
  * Return: chunks demoted, or -EINVAL.
  */
 WAVE_API int wave_mem_relieve(struct wave_mem *m);
@@ -417,6 +440,10 @@ WAVE_API int wave_mem_damon_vaddr(struct wave_error *err);
  * @agent_refused:   of those, about a chunk the host does not own.
  * @agent_bad:       malformed messages from the agent (each dropped it).
  * @agent_fallbacks: times the agent was lost; @agent_resyncs: replays.
+ * @fault_demotions: demotions the fault thread made after a fault to
+ *                   bring a tier back within its capacity (every one when
+ *                   there is no reserve; with one, only when the reserve
+ *                   ran out before the demoter refilled it).
  */
 struct wave_mem_stats {
 	uint64_t tier_used[WAVE_MEM_MAX_TIERS];
@@ -438,7 +465,7 @@ struct wave_mem_stats {
 	uint64_t agent_bad;
 	uint64_t agent_fallbacks;
 	uint64_t agent_resyncs;
-	uint64_t reserved[1];
+	uint64_t fault_demotions;
 };
 
 /**

@@ -143,8 +143,9 @@ static void expect_region(struct sagent *sa, uint32_t id)
 	ck_assert_uint_eq(d.seq, 0);
 }
 
-/* SETUP: tier 0 holds 6 chunks, tier 1 (NUMA) 2, the far tier no limit. */
-static void expect_setup(struct sagent *sa)
+/* SETUP: tier 0 holds 6 chunks, tier 1 (NUMA) 2, the far tier no limit;
+ * each limited tier less @reserve chunks (the demoter's, not the agent's). */
+static void expect_setup(struct sagent *sa, uint32_t reserve)
 {
 	struct wave_mem_msg d;
 
@@ -153,8 +154,8 @@ static void expect_setup(struct sagent *sa)
 	ck_assert_uint_eq(d.kind[0], WAVE_MEM_KIND_NUMA);
 	ck_assert_uint_eq(d.kind[1], WAVE_MEM_KIND_NUMA);
 	ck_assert_uint_eq(d.kind[2], WAVE_MEM_KIND_FAR);
-	ck_assert_uint_eq(d.capacity[0], 6);
-	ck_assert_uint_eq(d.capacity[1], 2);
+	ck_assert_uint_eq(d.capacity[0], 6 - reserve);
+	ck_assert_uint_eq(d.capacity[1], 2 - reserve);
 	ck_assert_uint_eq(d.capacity[2], WAVE_MEM_CAP_NONE);
 }
 
@@ -166,8 +167,9 @@ static struct wave_mem_stats stats(struct wave_mem *m)
 	return st;
 }
 
-/* A manager bound to the scripted agent, resynced (an empty SETUP). */
-static struct wave_mem *connect_mem(struct sagent *sa)
+/* A manager bound to the scripted agent, resynced (an empty SETUP), with a
+ * reserve of @reserve chunks. */
+static struct wave_mem *connect_reserve(struct sagent *sa, uint32_t reserve)
 {
 	struct wave_host_opts ho;
 	struct wave_mem_opts o;
@@ -197,13 +199,19 @@ static struct wave_mem *connect_mem(struct sagent *sa)
 	o.agent_uri = sa->uri;
 	o.host = &ho;
 	o.agent_tick_ns = 1000000;
+	o.reserve_bytes = reserve * CS;
 	ret = wave_mem_create(&o, &m, &err);
 	ck_assert_msg(ret == 0, "wave_mem_create: %s", err.text);
 	ck_assert_int_eq(pthread_join(sa->thr, NULL), 0);
 	sa->m = m;
 	ck_assert_uint_eq(stats(m).agent, 1);
-	expect_setup(sa);
+	expect_setup(sa, reserve);
 	return m;
+}
+
+static struct wave_mem *connect_mem(struct sagent *sa)
+{
+	return connect_reserve(sa, 0);
 }
 
 static void teardown(struct sagent *sa, struct wave_mem *m)
@@ -370,7 +378,7 @@ START_TEST(bad_message_then_resync)
 		ck_assert_int_ge(wave_mem_poll(m, 0), 0);
 	while (!stats(m).agent);
 	ck_assert_int_eq(pthread_join(sa.thr, NULL), 0);
-	expect_setup(&sa);
+	expect_setup(&sa, 0);
 	expect_region(&sa, id);
 	for (unsigned i = 0; i < NCH; i++) {
 		uint64_t c = wave_mem_chunk_id(id, i);
@@ -431,6 +439,25 @@ START_TEST(region_gone_in_flight)
 }
 END_TEST
 
+/* With a reserve, the agent plans with the room the demoter leaves: each
+ * limited tier's capacity less the reserve (connect_reserve() checks the
+ * SETUP); the demoter brings the region's NCH chunks down to it. */
+START_TEST(reserve_left_out)
+{
+	struct sagent sa = { 0 };
+	struct wave_mem *m = connect_reserve(&sa, 1);
+	uint32_t id;
+	char *p = region(&sa, m, &id);
+
+	while (stats(m).tier_used[0] > 5 * CS)
+		ck_assert_int_ge(wave_mem_poll(m, 1000000), 0);
+	ck_assert_int_eq(check_pattern(p, NCH * CS, 11), -1);
+	ck_assert_int_eq(wave_mem_region_unregister(m, id), 0);
+	munmap(p, NCH * CS);
+	teardown(&sa, m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mem_link");
@@ -440,6 +467,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, samples_batched);
 	tcase_add_test(tc, bad_message_then_resync);
 	tcase_add_test(tc, region_gone_in_flight);
+	tcase_add_test(tc, reserve_left_out);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -58,6 +58,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/falloc.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -284,7 +285,31 @@ static int copy_out(struct wave_mem *m, struct mem_region *r, uint64_t i, char *
 	return ret;
 }
 
-enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64_t i)
+/* Step 6's release of the chunk's frames (a memfd's: its pages). */
+static void release(struct mem_region *r, uint64_t i)
+{
+	int ret;
+
+	if (r->managed)
+		ret = fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				chunk_off(r, i), (off_t)r->chunk_size);
+	else
+		ret = madvise((void *)mem_chunk_addr(r, i), r->chunk_size, MADV_DONTNEED);
+	if (ret < 0) /* the frames stay: memory not given back, no byte lost */
+		wave_err("mem: cannot release chunk %#llx: %s",
+			 (unsigned long long)wave_mem_chunk_id(r->id, i), wave_strerror(errno));
+}
+
+/* Step 7. */
+static void demote_done(struct wave_mem *m, struct mem_region *r, uint64_t i, uint32_t from)
+{
+	move_used(m, from, (uint32_t)m->far_tier, r->chunk_size);
+	mem_chunk_unlock(r, i, (uint32_t)m->far_tier, true);
+	mem_far_wake(m, mem_chunk_addr(r, i), r->chunk_size);
+}
+
+enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64_t i,
+				struct mem_far_batch *b)
 {
 	uintptr_t a = mem_chunk_addr(r, i);
 	size_t cs = r->chunk_size;
@@ -309,18 +334,46 @@ enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64
 		return demote_abort(m, r, i, from, WAVE_ABORT_GONE);
 	}
 	set_tier_locked(r, i, (uint32_t)m->far_tier);
-	if (r->managed)
-		ret = fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				chunk_off(r, i), (off_t)cs);
-	else
-		ret = madvise((void *)a, cs, MADV_DONTNEED);
-	if (ret < 0) /* the frames stay: memory not given back, no byte lost */
-		wave_err("mem: cannot release chunk %#llx: %s", (unsigned long long)key,
-			 wave_strerror(errno));
-	move_used(m, from, (uint32_t)m->far_tier, cs);
-	mem_chunk_unlock(r, i, (uint32_t)m->far_tier, true);
-	mem_far_wake(m, a, cs);
+	if (b && !r->managed && b->n < MEM_FAR_BATCH) {
+		b->r[b->n] = r;
+		b->i[b->n] = i;
+		b->from[b->n++] = from;
+		b->bytes += cs;
+		return WAVE_COMMITTED;
+	}
+	release(r, i);
+	demote_done(m, r, i, from);
 	return WAVE_COMMITTED;
+}
+
+/* One process_madvise() for the batch: the kernel releases the ranges
+ * under one TLB shootdown, where a madvise() each interrupts every other
+ * CPU running this process once per chunk (BENCHMARKS.md: a demoter on
+ * one CPU slowed the application on the other). A kernel without it
+ * (before 6.13 for MADV_DONTNEED) or that stops part way: one by one. */
+void mem_far_batch_end(struct wave_mem *m, struct mem_far_batch *b)
+{
+	struct iovec iov[MEM_FAR_BATCH];
+	ssize_t n = -1;
+	size_t done;
+
+	for (unsigned k = 0; k < b->n; k++)
+		iov[k] = (struct iovec){ (void *)mem_chunk_addr(b->r[k], b->i[k]),
+					 b->r[k]->chunk_size };
+	if (b->n > 1 && m->pidfd >= 0)
+		n = syscall(SYS_process_madvise, m->pidfd, iov, (size_t)b->n, MADV_DONTNEED, 0);
+	done = n > 0 ? (size_t)n : 0;
+	for (unsigned k = 0; k < b->n; k++) {
+		if (done >= iov[k].iov_len)
+			done -= iov[k].iov_len;
+		else {
+			done = 0;
+			release(b->r[k], b->i[k]);
+		}
+		demote_done(m, b->r[k], b->i[k], b->from[k]);
+	}
+	b->n = 0;
+	b->bytes = 0;
 }
 
 enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint64_t i,
@@ -429,23 +482,37 @@ static bool serve(struct wave_mem *m, uintptr_t addr, uint64_t flags)
 	return false;
 }
 
+/* Serves what one read() gives, and reads again only when that filled the
+ * buffer: otherwise poll() (level-triggered) says whether more came, and
+ * a fault served alone costs no read() that finds nothing. */
 static void serve_all(struct wave_mem *m)
 {
 	struct uffd_msg msg[16];
 	ssize_t n;
 
-	while ((n = read(m->uffd, msg, sizeof(msg))) > 0) {
+	do {
 		bool back = false;
+
+		n = read(m->uffd, msg, sizeof(msg));
+		if (n <= 0)
+			return;
 
 		pthread_rwlock_rdlock(&m->rlock);
 		for (size_t k = 0; k < (size_t)n / sizeof(msg[0]); k++)
 			if (msg[k].event == UFFD_EVENT_PAGEFAULT)
 				back |= serve(m, (uintptr_t)msg[k].arg.pagefault.address,
 					      msg[k].arg.pagefault.flags);
-		if (back)
-			mem_relieve_locked(m);
+		/* Room for the chunks that came back: the demoter's reserve
+		 * (kicked once half of it is gone); the fault thread demotes
+		 * itself only for a tier over its capacity, before the next
+		 * fault (every time without a reserve). */
+		if (back) {
+			atomic_fetch_add(&m->fault_demotions,
+					 (uint64_t)mem_relieve_locked(m, 0, INT_MAX));
+			mem_demoter_kick(m);
+		}
 		pthread_rwlock_unlock(&m->rlock);
-	}
+	} while (n == (ssize_t)sizeof(msg));
 }
 
 static void *fault_thread(void *arg)
@@ -522,6 +589,7 @@ int mem_far_open(struct wave_mem *m, struct wave_error *err)
 		return wave_error_set(err, -e, "userfaultfd", 0, 0, "userfaultfd: %s",
 				      wave_strerror(e));
 	}
+	m->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); /* -1: no batched release */
 	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->stop_fd < 0)
 		return -errno;
@@ -546,7 +614,9 @@ void mem_far_close(struct wave_mem *m)
 		close(m->stop_fd);
 	if (m->uffd >= 0)
 		close(m->uffd);
-	m->stop_fd = m->uffd = -1;
+	if (m->pidfd >= 0)
+		close(m->pidfd);
+	m->stop_fd = m->uffd = m->pidfd = -1;
 	free(m->fetch_buf);
 	m->fetch_buf = NULL;
 }

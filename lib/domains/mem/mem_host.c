@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,7 @@ WAVE_API int wave_mem_opts_init(struct wave_mem_opts *o)
 	o->sample_period_ns = 10000000u;
 	o->agent_tick_ns = 10000000u;
 	o->agent_chunk_size = 64u << 10;
+	o->demote_cpu = -1;
 	return 0;
 }
 
@@ -118,6 +120,15 @@ static int check_opts(const struct wave_mem_opts *o, struct wave_error *err)
 			return wave_error_set(err, -EINVAL, "mem", 0, 0,
 					      "tier %u: the far tier must be the last", t);
 	}
+	if (o->demote_cpu < -1 || o->demote_cpu >= CPU_SETSIZE)
+		return wave_error_set(err, -EINVAL, "mem", 0, 0, "demote_cpu %d is not -1..%d",
+				      o->demote_cpu, CPU_SETSIZE - 1);
+	for (uint32_t t = 0; o->reserve_bytes && t + 1 < o->n_tiers; t++)
+		if (o->tiers[t].capacity && o->reserve_bytes >= o->tiers[t].capacity)
+			return wave_error_set(err, -EINVAL, "mem", 0, 0,
+					      "reserve_bytes %llu is not below tier %u's capacity "
+					      "%llu", (unsigned long long)o->reserve_bytes, t,
+					      (unsigned long long)o->tiers[t].capacity);
 	if (o->codec >= WAVE_MEM_CODEC_COUNT)
 		return wave_error_set(err, -EINVAL, "mem", 0, 0, "unknown codec %u", o->codec);
 	if (o->sample_period_ns < 1000000u)
@@ -140,6 +151,7 @@ WAVE_API void wave_mem_destroy(struct wave_mem *m)
 {
 	if (!m)
 		return;
+	mem_demoter_stop(m);
 	regions_free_all(m);
 	mem_far_close(m);
 	/* Last: the fault thread, stopped now, recorded changes through it;
@@ -152,6 +164,7 @@ WAVE_API void wave_mem_destroy(struct wave_mem *m)
 	free(m->avictims);
 	pthread_rwlock_destroy(&m->rlock);
 	pthread_mutex_destroy(&m->plock);
+	mem_demoter_fini(m);
 	free(m);
 }
 
@@ -175,7 +188,8 @@ WAVE_API int wave_mem_create(const struct wave_mem_opts *opts, struct wave_mem *
 		return -ENOMEM;
 	pthread_rwlock_init(&m->rlock, NULL);
 	pthread_mutex_init(&m->plock, NULL);
-	m->uffd = m->stop_fd = -1;
+	mem_demoter_init(m);
+	m->uffd = m->stop_fd = m->pidfd = -1;
 	m->n_tiers = o.n_tiers;
 	memcpy(m->tiers, o.tiers, sizeof(m->tiers));
 	m->far_tier = o.tiers[o.n_tiers - 1].kind == WAVE_MEM_TIER_FAR ? (int)o.n_tiers - 1 : -1;
@@ -183,6 +197,8 @@ WAVE_API int wave_mem_create(const struct wave_mem_opts *opts, struct wave_mem *
 	m->min_resident_ns = o.min_resident_ns;
 	m->sample_chunks = o.sample_chunks;
 	m->sample_period_ns = o.sample_period_ns;
+	m->reserve = o.n_tiers > 1 ? o.reserve_bytes : 0;
+	m->demote_cpu = o.demote_cpu;
 	m->next_id = 1;
 	m->t0 = wave_now_ns();
 	m->tokens_at = m->t0;
@@ -196,6 +212,8 @@ WAVE_API int wave_mem_create(const struct wave_mem_opts *opts, struct wave_mem *
 	}
 	if (!ret && (m->far_tier >= 0 || m->sample_chunks))
 		ret = mem_far_open(m, err);
+	if (!ret && m->reserve)
+		ret = mem_demoter_start(m, err);
 	if (!ret && o.agent_uri)
 		ret = mem_link_open(m, &o, err);
 	if (ret) {
@@ -352,6 +370,8 @@ static int region_add(struct wave_mem *m, struct mem_region *r)
 		mem_link_region(m, r, true);
 	}
 	pthread_rwlock_unlock(&m->rlock);
+	if (!ret)
+		mem_demoter_kick(m);
 	return ret;
 }
 
@@ -566,6 +586,7 @@ WAVE_API int wave_mem_stats(struct wave_mem *m, struct wave_mem_stats *o)
 		o->aborted[k] = atomic_load(&m->aborted[k]);
 	o->victims_used = atomic_load(&m->victims_used);
 	o->local_demotions = atomic_load(&m->local_demotions);
+	o->fault_demotions = atomic_load(&m->fault_demotions);
 	mem_link_stats(m, o);
 	return 0;
 }

@@ -8,6 +8,8 @@
  *                 pressure: prestaged victims and the local CLOCK
  *   mem_far.c     the far tier: userfaultfd, the fault thread, demotion
  *                 and promotion protocols
+ *   mem_demote.c  the demoter: a thread that keeps a reserve of room free
+ *                 under each tier's capacity, off the faults' path
  *   mem_store.c   the far store (compressing, in memory)
  *   mem_numa.c    moving a chunk between NUMA nodes
  *   mem_sample.c  the sampler, reported accesses, the DAMON check
@@ -98,6 +100,7 @@ struct wave_mem {
 
 	/* The far tier and the fault thread (mem_far.c). */
 	int uffd;       /* -1 without */
+	int pidfd;      /* this process, for process_madvise(); -1 without */
 	int stop_fd;    /* eventfd: the fault thread stops */
 	bool thread_on;
 	pthread_t thread;
@@ -114,12 +117,23 @@ struct wave_mem {
 	struct mem_avictim *avictims;  /* the agent's, tried before @victims */
 	size_t n_avictims;
 
+	/* The demoter (mem_demote.c): keeps @reserve bytes free under each
+	 * limited tier's capacity. */
+	uint64_t reserve; /* 0: no demoter */
+	int demote_cpu;
+	bool demoter_on; /* read by the thread that makes and destroys @m only */
+	pthread_t demoter;
+	pthread_mutex_t dlock;
+	pthread_cond_t dcond;
+	_Atomic bool demoter_asleep, demoter_stop;
+
 	struct mem_link *link; /* NULL: no agent */
 	uint64_t agent_chunk;  /* every region's chunk size under an agent, or 0 */
 
 	_Atomic uint64_t tier_used[WAVE_MEM_MAX_TIERS];
 	_Atomic uint64_t far_faults, zero_fills, sample_armed, sample_hits;
 	_Atomic uint64_t reported, reported_outside, committed, victims_used, local_demotions;
+	_Atomic uint64_t fault_demotions;
 	_Atomic uint64_t aborted[WAVE_RESULT_COUNT];
 };
 
@@ -146,12 +160,30 @@ static inline uintptr_t mem_chunk_addr(const struct mem_region *r, uint64_t i)
 	return r->base + (i << r->chunk_shift);
 }
 
+/* Demotions to the far tier committed but whose frames are not released
+ * yet (still BUSY, marked FAR, write-protected): released together by
+ * mem_far_batch_end(), one TLB shootdown for all instead of one each. */
+#define MEM_FAR_BATCH 16
+struct mem_far_batch {
+	unsigned n;
+	uint64_t bytes; /* their chunks' bytes, still counted in their tiers */
+	struct mem_region *r[MEM_FAR_BATCH];
+	uint64_t i[MEM_FAR_BATCH];
+	uint32_t from[MEM_FAR_BATCH];
+};
+
 /* ---- mem_txn.c ---- */
-/* Migration of chunk @i of @r to @tier from state @seq: rlock held. */
+/* Migration of chunk @i of @r to @tier from state @seq: rlock held. A
+ * demotion to the far tier of a registered region may be left in @batch
+ * (not NULL, not full): committed, finished by mem_far_batch_end(). */
 enum wave_result mem_txn(struct wave_mem *m, struct mem_region *r, uint64_t i, uint64_t seq,
-			 uint32_t tier, bool rate_limited);
-/* Pressure relief of every NUMA tier over its capacity; rlock held. */
-int mem_relieve_locked(struct wave_mem *m);
+			 uint32_t tier, bool rate_limited, struct mem_far_batch *batch);
+/* Is tier @t limited, and less than @headroom bytes under its capacity? */
+bool mem_tier_over(struct wave_mem *m, uint32_t t, uint64_t headroom);
+/* Pressure relief: demotes from every NUMA tier until @headroom bytes are
+ * free under its capacity, at most @max chunks; rlock held. Return: the
+ * chunks demoted. */
+int mem_relieve_locked(struct wave_mem *m, uint64_t headroom, int max);
 
 /* ---- mem_far.c ---- */
 int mem_far_open(struct wave_mem *m, struct wave_error *err);
@@ -159,9 +191,14 @@ void mem_far_close(struct wave_mem *m);
 int mem_far_register(struct wave_mem *m, struct mem_region *r);
 void mem_far_unregister(struct wave_mem *m, struct mem_region *r);
 /* Chunk @i, locked (BUSY) by the caller in a NUMA tier: into the far
- * store. Return: WAVE_COMMITTED (it is FAR and unlocked, seq bumped) or an
- * abort (it is unlocked where it was). */
-enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64_t i);
+ * store. Return: WAVE_COMMITTED (it is FAR and unlocked, seq bumped; or,
+ * with room in @batch, left there to be released and unlocked by
+ * mem_far_batch_end()) or an abort (it is unlocked where it was). */
+enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64_t i,
+				struct mem_far_batch *batch);
+/* Releases the frames of every demotion in @b at once, then unlocks each
+ * (FAR, seq bumped) and wakes its range; @b is empty after. */
+void mem_far_batch_end(struct wave_mem *m, struct mem_far_batch *b);
 /* Chunk @i, locked by the caller in the far tier: back into @tier. */
 enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint64_t i,
 				 uint32_t tier, void *buf);
@@ -216,6 +253,21 @@ void mem_link_victim_done(struct wave_mem *m, const struct mem_avictim *v,
 /* Chunk @i was accessed: marks it ACCESSED (and, under a link, to be
  * sampled to the agent once). */
 void mem_access(struct wave_mem *m, struct mem_region *r, uint64_t i);
+
+/* ---- mem_demote.c ---- */
+/* Its lock and condition (every manager has them), and their end. */
+void mem_demoter_init(struct wave_mem *m);
+void mem_demoter_fini(struct wave_mem *m);
+/* Starts the demoter (m->reserve set; on m->demote_cpu unless -1).
+ * Return: 0 or -errno. Stopping it is safe whether it started or not. */
+int mem_demoter_start(struct wave_mem *m, struct wave_error *err);
+void mem_demoter_stop(struct wave_mem *m);
+/* A tier took room (a chunk came back, a region came): wakes the demoter
+ * if half the reserve is gone. Any thread; cheap when there is nothing to
+ * do. */
+void mem_demoter_kick(struct wave_mem *m);
+/* Has any tier less than half the reserve free (the demoter is owed)? */
+bool mem_reserve_low(struct wave_mem *m);
 
 /* ---- mem_sample.c ---- */
 /* One sampling period's arming (fault thread). */

@@ -271,22 +271,33 @@ static void samples(struct wave_mem *m)
 	free(ids);
 }
 
+/* Tier @t's room for the agent to plan with, in chunks: its capacity less
+ * the reserve the demoter keeps free in it (mem_demote.c), which is the
+ * faults' room, not the policy's: a plan that filled it would have the
+ * demoter demote what the agent just promoted. */
 static uint64_t cap_chunks(const struct wave_mem *m, uint32_t t)
 {
-	uint64_t c = m->tiers[t].capacity / m->link->unit;
+	uint64_t room = m->tiers[t].capacity;
+	uint64_t c;
+
+	if (room && t + 1 < m->n_tiers)
+		room -= m->reserve; /* below every limited tier's capacity (checked) */
+	c = room / m->link->unit;
 
 	return !m->tiers[t].capacity ? WAVE_MEM_CAP_NONE : c < WAVE_MEM_CAP_NONE ? c
 										  : WAVE_MEM_CAP_NONE - 1;
 }
 
-/* PRESSURE for each NUMA tier with less than an eighth of its room free. */
+/* PRESSURE for each NUMA tier with less than an eighth of its room (as
+ * SETUP told it: the reserve left out) free. */
 static void pressure(struct wave_mem *m, uint64_t now)
 {
 	for (uint32_t t = 0; t < m->n_tiers; t++) {
-		uint64_t cap = m->tiers[t].capacity, used = atomic_load(&m->tier_used[t]);
-		uint64_t free_chunks = used < cap ? (cap - used) / m->link->unit : 0;
+		uint64_t room = cap_chunks(m, t);
+		uint64_t used = atomic_load(&m->tier_used[t]) / m->link->unit;
+		uint64_t free_chunks = used < room ? room - used : 0;
 
-		if (!cap || (int)t == m->far_tier || free_chunks * 8 >= cap_chunks(m, t))
+		if (!m->tiers[t].capacity || (int)t == m->far_tier || free_chunks * 8 >= room)
 			continue;
 		emit(m, &(struct wave_mem_msg){ .type = WAVE_MEM_PRESSURE, .tier = t,
 						.count = free_chunks, .now_ns = now });

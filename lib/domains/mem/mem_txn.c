@@ -6,6 +6,7 @@
  * victims first, then the local policy (a CLOCK over the accessed bits).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,13 +94,13 @@ static enum wave_result move_numa(struct wave_mem *m, struct mem_region *r, uint
 }
 
 static enum wave_result carry_out(struct wave_mem *m, struct mem_region *r, uint64_t i,
-				  uint32_t from, uint32_t tier)
+				  uint32_t from, uint32_t tier, struct mem_far_batch *batch)
 {
 	enum wave_result res;
 	void *buf;
 
 	if ((int)tier == m->far_tier)
-		return mem_far_demote(m, r, i);
+		return mem_far_demote(m, r, i, batch);
 	if ((int)from != m->far_tier)
 		return move_numa(m, r, i, from, tier);
 	if (posix_memalign(&buf, 4096, r->chunk_size)) {
@@ -112,7 +113,7 @@ static enum wave_result carry_out(struct wave_mem *m, struct mem_region *r, uint
 }
 
 enum wave_result mem_txn(struct wave_mem *m, struct mem_region *r, uint64_t i, uint64_t seq,
-			 uint32_t tier, bool rate_limited)
+			 uint32_t tier, bool rate_limited, struct mem_far_batch *batch)
 {
 	uint64_t s = atomic_load(&r->state[i]), old;
 	uint32_t from = cs_tier(s);
@@ -133,10 +134,12 @@ enum wave_result mem_txn(struct wave_mem *m, struct mem_region *r, uint64_t i, u
 		mem_chunk_unlock(r, i, cs_tier(old), false);
 		res = WAVE_ABORT_STALE;
 	} else {
-		res = carry_out(m, r, i, from, tier);
+		res = carry_out(m, r, i, from, tier, batch);
 	}
 	if (res != WAVE_COMMITTED && rate_limited)
 		rate_refund(m, r->chunk_size);
+	if (res == WAVE_COMMITTED && tier < from) /* a promotion took room */
+		mem_demoter_kick(m);
 	return res;
 }
 
@@ -183,7 +186,7 @@ enum wave_result mem_migrate(struct wave_mem *m, uint64_t chunk, uint64_t seq, u
 	else if (!r)
 		res = WAVE_ABORT_GONE; /* no such region (any more) */
 	else
-		res = mem_txn(m, r, i, seq, tier, true);
+		res = mem_txn(m, r, i, seq, tier, true, NULL);
 	if (res == WAVE_COMMITTED && log)
 		mem_link_chunk(m, r, i, false);
 	pthread_rwlock_unlock(&m->rlock);
@@ -356,45 +359,80 @@ static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **ou
 	return found;
 }
 
-static bool over(struct wave_mem *m, uint32_t t)
+/* Is tier @t over its capacity less @headroom once @leaving bytes (a
+ * batch's, still counted) are gone? */
+static bool over_after(struct wave_mem *m, uint32_t t, uint64_t headroom, uint64_t leaving)
 {
 	uint64_t cap = m->tiers[t].capacity;
 
-	return cap && atomic_load(&m->tier_used[t]) > cap;
+	return cap && atomic_load(&m->tier_used[t]) + headroom > cap + leaving;
 }
 
-int mem_relieve_locked(struct wave_mem *m)
+bool mem_tier_over(struct wave_mem *m, uint32_t t, uint64_t headroom)
 {
+	return over_after(m, t, headroom, 0);
+}
+
+/* A pressure demotion committed, told and counted once its batch is
+ * released (the agent must hear the chunk's new sequence number). */
+struct relieved {
+	struct mem_region *r;
+	uint64_t i;
+	bool agents, victim;
+	struct mem_avictim av;
+};
+
+static void relieved_tell(struct wave_mem *m, struct mem_far_batch *b, struct relieved *d,
+			  unsigned *n)
+{
+	mem_far_batch_end(m, b);
+	for (unsigned k = 0; k < *n; k++) {
+		count(m, WAVE_COMMITTED);
+		if (d[k].agents)
+			mem_link_victim_done(m, &d[k].av, WAVE_COMMITTED);
+		else
+			mem_link_chunk(m, d[k].r, d[k].i, false);
+		atomic_fetch_add(d[k].victim ? &m->victims_used : &m->local_demotions, 1);
+	}
+	*n = 0;
+}
+
+int mem_relieve_locked(struct wave_mem *m, uint64_t headroom, int max)
+{
+	struct mem_far_batch b = { 0 };
+	struct relieved d[MEM_FAR_BATCH];
+	unsigned nd = 0;
 	int done = 0;
 
 	for (uint32_t t = 0; t + 1 < m->n_tiers; t++) {
 		unsigned misses = 0;
 
 		/* A bounded number of failed attempts: a tier whose chunks all
-		 * refuse (busy, fresh, store full) stays over. */
-		while (over(m, t) && misses < 64) {
+		 * refuse (busy, fresh, store full) stays over. The batch's
+		 * chunks are gone from the tier already, though still counted. */
+		while (over_after(m, t, headroom, b.bytes) && misses < 64 && done < max) {
 			struct mem_region *r;
-			struct mem_avictim av;
+			struct mem_avictim av = { 0 };
 			uint64_t i, seq;
 			bool agents, victim = next_victim(m, t, &r, &i, &seq, &av, &agents);
 			enum wave_result res;
 
 			if (!victim && !clock_pick(m, t, &r, &i, &seq))
 				break;
-			res = mem_txn(m, r, i, seq, t + 1, false);
-			count(m, res);
-			/* The agent's victim is answered; any other change is told. */
-			if (agents)
-				mem_link_victim_done(m, &av, res);
-			else if (res == WAVE_COMMITTED)
-				mem_link_chunk(m, r, i, false);
+			res = mem_txn(m, r, i, seq, t + 1, false, &b);
 			if (res != WAVE_COMMITTED) {
+				count(m, res);
+				if (agents) /* the agent's victim is answered */
+					mem_link_victim_done(m, &av, res);
 				misses++;
 				continue;
 			}
+			d[nd++] = (struct relieved){ r, i, agents, victim, av };
 			done++;
-			atomic_fetch_add(victim ? &m->victims_used : &m->local_demotions, 1);
+			if (nd == MEM_FAR_BATCH)
+				relieved_tell(m, &b, d, &nd);
 		}
+		relieved_tell(m, &b, d, &nd); /* the next tier counts what came */
 	}
 	return done;
 }
@@ -406,7 +444,7 @@ WAVE_API int wave_mem_relieve(struct wave_mem *m)
 	if (!m)
 		return -EINVAL;
 	pthread_rwlock_rdlock(&m->rlock);
-	n = mem_relieve_locked(m);
+	n = mem_relieve_locked(m, 0, INT_MAX);
 	pthread_rwlock_unlock(&m->rlock);
 	return n;
 }
