@@ -11,6 +11,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -370,6 +371,28 @@ START_TEST(t_opts)
 }
 END_TEST
 
+/* A caller built before the reserve existed passes the struct's first
+ * version (it ends at reserve_bytes): accepted, no reserve, no demoter;
+ * one byte short of it, or larger than this library knows, refused. */
+START_TEST(t_opts_first_version)
+{
+	struct wave_mem_opts o;
+	struct wave_mem *m = NULL;
+	struct wave_error err;
+
+	ck_assert_int_eq(wave_mem_opts_init(&o), 0);
+	o.tiers[0].capacity = CAP;
+	o.reserve_bytes = CAP * 2; /* beyond the old size: never read */
+	o.size = offsetof(struct wave_mem_opts, reserve_bytes);
+	ck_assert_int_eq(wave_mem_create(&o, &m, &err), 0);
+	wave_mem_destroy(m);
+	o.size--;
+	ck_assert_int_eq(wave_mem_create(&o, &m, &err), -EINVAL);
+	o.size = sizeof(o) + 8;
+	ck_assert_int_eq(wave_mem_create(&o, &m, &err), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mem_reserve");
@@ -378,6 +401,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, t_opts);
+	tcase_add_test(tc, t_opts_first_version);
 	tcase_add_test(tc, t_refilled);
 	tcase_add_test(tc, t_store_full);
 	tcase_add_test(tc, t_race);

@@ -5,6 +5,7 @@
  * Migrations are in mem_txn.c, the far tier in mem_far.c.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
@@ -177,7 +178,9 @@ WAVE_API int wave_mem_create(const struct wave_mem_opts *opts, struct wave_mem *
 
 	wave_error_clear(err);
 	wave_mem_opts_init(&o);
-	if (!out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size, sizeof(o),
+	/* The first version ended before reserve_bytes. */
+	if (!out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size,
+					      offsetof(struct wave_mem_opts, reserve_bytes),
 					      "struct wave_mem_opts") < 0))
 		return -EINVAL;
 	ret = check_opts(&o, err);
