@@ -11,10 +11,10 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <stddef.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -28,20 +28,7 @@
 
 static struct wave_mem *reserve_new(uint64_t far_cap, uint64_t min_resident_ns)
 {
-	struct wave_mem_opts o;
-	struct wave_error err;
-	struct wave_mem *m = NULL;
-	int ret;
-
-	wave_mem_opts_init(&o);
-	o.n_tiers = 2;
-	o.tiers[0].capacity = CAP;
-	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, far_cap };
-	o.min_resident_ns = min_resident_ns;
-	o.reserve_bytes = RESERVE;
-	ret = wave_mem_create(&o, &m, &err);
-	ck_assert_msg(ret == 0, "wave_mem_create: %d %s", ret, err.text);
-	return m;
+	return mem_reserve_new(CAP, far_cap, min_resident_ns, RESERVE);
 }
 
 /* Words no codec shrinks (xorshift64). */

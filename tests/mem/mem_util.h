@@ -13,9 +13,10 @@
 #define KIB 1024u
 
 /* A manager with a fast tier (capacity @fast_cap, 0: none) and a far tier
- * (capacity @far_cap compressed bytes, 0: none). */
-static inline struct wave_mem *mem_far_new(uint64_t fast_cap, uint64_t far_cap,
-					   uint64_t min_resident_ns)
+ * (capacity @far_cap compressed bytes, 0: none), the demoter keeping
+ * @reserve bytes free under the fast tier's capacity (0: no demoter). */
+static inline struct wave_mem *mem_reserve_new(uint64_t fast_cap, uint64_t far_cap,
+					       uint64_t min_resident_ns, uint64_t reserve)
 {
 	struct wave_mem_opts o;
 	struct wave_error err;
@@ -27,9 +28,16 @@ static inline struct wave_mem *mem_far_new(uint64_t fast_cap, uint64_t far_cap,
 	o.tiers[0].capacity = fast_cap;
 	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, far_cap };
 	o.min_resident_ns = min_resident_ns;
+	o.reserve_bytes = reserve;
 	ret = wave_mem_create(&o, &m, &err);
 	ck_assert_msg(ret == 0, "wave_mem_create: %d %s", ret, err.text);
 	return m;
+}
+
+static inline struct wave_mem *mem_far_new(uint64_t fast_cap, uint64_t far_cap,
+					   uint64_t min_resident_ns)
+{
+	return mem_reserve_new(fast_cap, far_cap, min_resident_ns, 0);
 }
 
 static inline void *anon_map(size_t len)
