@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -269,7 +268,7 @@ void fab_shm_src(struct fab_addr *src)
 	memset(src, 0, sizeof(*src));
 	src->is_str = true;
 	src->format = FI_ADDR_STR;
-	snprintf(src->str, sizeof(src->str), "fi_shm://" FAB_SHM_PREFIX "%d.%016" PRIx64,
-		 (int)getpid(), fab_nonce());
+	snprintf(src->str, sizeof(src->str), "fi_shm://" FAB_SHM_PREFIX "%d.%016" PRIx64, (int)me,
+		 fab_nonce());
 	src->salen = (socklen_t)strlen(src->str) + 1;
 }
