@@ -87,6 +87,17 @@ bool agentd_log_has(const struct agentd *e, const char *text)
 	return strstr(buf, text) != NULL;
 }
 
+void agentd_host_opts(struct wave_host_opts *ho, uint32_t heartbeat_timeout_ms,
+		      uint32_t connect_timeout_ms)
+{
+	ck_assert_int_eq(wave_host_opts_init(ho), 0);
+	ho->heartbeat_period_ms = 50;
+	ho->heartbeat_timeout_ms = heartbeat_timeout_ms;
+	ho->reconnect_min_ms = 1;
+	ho->reconnect_max_ms = 20;
+	ho->connect_timeout_ms = connect_timeout_ms;
+}
+
 void agentd_fini(struct agentd *e)
 {
 	char path[200];

@@ -7,7 +7,10 @@
 #define WAVE_TESTS_AGENTD_UTIL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include <wave/wave.h>
 
 struct agentd {
 	char dir[64];  /* a fresh directory, removed by agentd_fini() */
@@ -30,6 +33,12 @@ void agentd_start(struct agentd *e, const char *agentd);
 void agentd_kill(struct agentd *e, int sig);
 /* Whether the daemon's log holds @text. */
 bool agentd_log_has(const struct agentd *e, const char *text);
+/* Host options for the daemon of agentd_write_cfg(): heartbeats every
+ * 50 ms as its own, the agent judged dead after @heartbeat_timeout_ms,
+ * reconnection retried every 1 to 20 ms, each attempt @connect_timeout_ms
+ * at most. */
+void agentd_host_opts(struct wave_host_opts *ho, uint32_t heartbeat_timeout_ms,
+		      uint32_t connect_timeout_ms);
 /* Stops a running daemon (SIGTERM) and removes the directory. */
 void agentd_fini(struct agentd *e);
 

@@ -54,6 +54,7 @@ struct rt {
 	uint32_t id;
 	uint64_t salt[NCH]; /* the pattern each chunk holds */
 	uint64_t rounds;
+	struct wave_host_opts ho;
 };
 
 static struct wave_mem_stats stats(struct wave_mem *m)
@@ -73,6 +74,33 @@ static void write_chunk(struct rt *x, uint32_t i)
 {
 	x->salt[i] = x->rounds * NCH + i + 1;
 	fill_pattern(x->p + (size_t)i * CS, CS, x->salt[i]);
+}
+
+/* A manager of a fast tier of FAST chunks and a far tier, served by the
+ * daemon of @e, with one region of NCH chunks, every chunk written. */
+static void rt_start(struct rt *x, const struct agentd *e)
+{
+	struct wave_mem_region_opts ro;
+	struct wave_mem_opts o;
+	struct wave_error err;
+	int ret;
+
+	agentd_host_opts(&x->ho, 2000, 5000);
+	wave_mem_opts_init(&o);
+	o.n_tiers = 2;
+	o.tiers[0].capacity = FAST * CS;
+	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
+	o.min_resident_ns = 0;
+	o.agent_uri = e->uri;
+	o.host = &x->ho;
+	ret = wave_mem_create(&o, &x->m, &err);
+	ck_assert_msg(ret == 0, "wave_mem_create: %s", err.text);
+	x->p = anon_map(NCH * CS);
+	wave_mem_region_opts_init(&ro);
+	ro.chunk_size = CS;
+	ck_assert_int_eq(wave_mem_region_register(x->m, x->p, NCH * CS, &ro, &x->id), 0);
+	for (uint32_t i = 0; i < NCH; i++)
+		write_chunk(x, i);
 }
 
 static void say(struct rt *x, const char *what)
@@ -124,37 +152,12 @@ START_TEST(hemem_kill9)
 {
 	struct agentd e;
 	struct rt x = { 0 };
-	struct wave_host_opts ho;
-	struct wave_mem_opts o;
-	struct wave_mem_region_opts ro;
 	struct wave_mem_stats st;
-	struct wave_error err;
 	uint64_t committed, decisions;
-	int ret;
 
 	env_init(&e);
 	agentd_start(&e, WAVE_AGENTD);
-	wave_host_opts_init(&ho);
-	ho.heartbeat_period_ms = 50;
-	ho.heartbeat_timeout_ms = 2000;
-	ho.reconnect_min_ms = 1;
-	ho.reconnect_max_ms = 20;
-	ho.connect_timeout_ms = 5000;
-	wave_mem_opts_init(&o);
-	o.n_tiers = 2;
-	o.tiers[0].capacity = FAST * CS;
-	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
-	o.min_resident_ns = 0;
-	o.agent_uri = e.uri;
-	o.host = &ho;
-	ret = wave_mem_create(&o, &x.m, &err);
-	ck_assert_msg(ret == 0, "wave_mem_create: %s", err.text);
-	x.p = anon_map(NCH * CS);
-	wave_mem_region_opts_init(&ro);
-	ro.chunk_size = CS;
-	ck_assert_int_eq(wave_mem_region_register(x.m, x.p, NCH * CS, &ro, &x.id), 0);
-	for (uint32_t i = 0; i < NCH; i++)
-		write_chunk(&x, i);
+	rt_start(&x, &e);
 	/* Four times the fast tier: the local policy demotes the rest. */
 	ck_assert_int_eq(wave_mem_relieve(x.m), NCH - FAST);
 	/* The daemon may still be starting: the host reconnects. */
@@ -290,37 +293,12 @@ START_TEST(threads_fault_while_agent_migrates)
 	struct rt x = { 0 };
 	struct worker w[THREADS];
 	_Atomic bool stop = false;
-	struct wave_host_opts ho;
-	struct wave_mem_opts o;
-	struct wave_mem_region_opts ro;
 	struct wave_mem_stats st;
-	struct wave_error err;
 	uint64_t bad = 0;
-	int ret;
 
 	env_init(&e);
 	agentd_start(&e, WAVE_AGENTD);
-	wave_host_opts_init(&ho);
-	ho.heartbeat_period_ms = 50;
-	ho.heartbeat_timeout_ms = 2000;
-	ho.reconnect_min_ms = 1;
-	ho.reconnect_max_ms = 20;
-	ho.connect_timeout_ms = 5000;
-	wave_mem_opts_init(&o);
-	o.n_tiers = 2;
-	o.tiers[0].capacity = FAST * CS;
-	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
-	o.min_resident_ns = 0;
-	o.agent_uri = e.uri;
-	o.host = &ho;
-	ret = wave_mem_create(&o, &x.m, &err);
-	ck_assert_msg(ret == 0, "wave_mem_create: %s", err.text);
-	x.p = anon_map(NCH * CS);
-	wave_mem_region_opts_init(&ro);
-	ro.chunk_size = CS;
-	ck_assert_int_eq(wave_mem_region_register(x.m, x.p, NCH * CS, &ro, &x.id), 0);
-	for (uint32_t i = 0; i < NCH; i++)
-		write_chunk(&x, i);
+	rt_start(&x, &e);
 	ck_assert_int_eq(wave_mem_relieve(x.m), NCH - FAST);
 	poll_until(&x, agent_is, 1);
 	for (unsigned k = 0; k < THREADS; k++) {

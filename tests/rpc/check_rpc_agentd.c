@@ -133,12 +133,7 @@ START_TEST(agent_killed_while_lookups_run)
 
 	env_init(&e);
 	agentd_start(&e, WAVE_AGENTD);
-	wave_host_opts_init(&ho);
-	ho.heartbeat_period_ms = 50;
-	ho.heartbeat_timeout_ms = 500;
-	ho.reconnect_min_ms = 1;
-	ho.reconnect_max_ms = 20;
-	ho.connect_timeout_ms = 10000;
+	agentd_host_opts(&ho, 500, 10000);
 	wave_rpc_opts_init(&o);
 	o.n_buckets = NB;
 	o.max_workers = NW;

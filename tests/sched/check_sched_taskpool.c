@@ -119,12 +119,7 @@ static struct taskpool *pool_start(struct agentd *e, unsigned workers, uint32_t 
 	struct wave_error err;
 	int ret;
 
-	wave_host_opts_init(&ho);
-	ho.heartbeat_period_ms = 50;
-	ho.heartbeat_timeout_ms = 5000;
-	ho.reconnect_min_ms = 1;
-	ho.reconnect_max_ms = 20;
-	ho.connect_timeout_ms = 10000;
+	agentd_host_opts(&ho, 5000, 10000);
 	wave_sched_opts_init(&so);
 	so.host = &ho;
 	so.tick_us = tick_us;
@@ -372,11 +367,7 @@ START_TEST(managed_threads_fifo)
 
 	env_init(&e, "sched_fifo", "{}");
 	agentd_start(&e, WAVE_AGENTD);
-	wave_host_opts_init(&ho);
-	ho.heartbeat_period_ms = 50;
-	ho.heartbeat_timeout_ms = 5000;
-	ho.reconnect_min_ms = 1;
-	ho.reconnect_max_ms = 20;
+	agentd_host_opts(&ho, 5000, 1000);
 	wave_sched_opts_init(&so);
 	so.n_cpus = CPUS;
 	so.host = &ho;
