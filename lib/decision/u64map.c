@@ -9,11 +9,24 @@
 
 #include "u64map.h"
 
-#define MAP_MIN 64u
+#define MAP_MIN_LOG2 6u
+#define MAP_MIN (1u << MAP_MIN_LOG2)
 /* Tables this large are mapped on their own, and asked for huge pages: a
  * million tasks take over 100 MB, and with 4 KiB pages nearly every lookup
  * would also miss the TLB. */
 #define MAP_MMAP_MIN (2u << 20)
+
+/* A 64-bit finalizer (multiply-xorshift): every input bit affects every
+ * output bit, so seeds read from nearby clock values differ. */
+static uint64_t u64_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
 
 uint64_t u64_seed(void)
 {
@@ -74,7 +87,9 @@ int u64map_init(struct u64map *m, size_t esize)
 	if (!(m->slots = slots_alloc(MAP_MIN, esize)))
 		return -ENOMEM;
 	m->mask = MAP_MIN - 1;
+	m->shift = 64 - MAP_MIN_LOG2;
 	m->seed = u64_seed();
+	m->mult = u64_seed() | 1;
 	return 0;
 }
 
@@ -108,6 +123,7 @@ static int grow(struct u64map *m)
 		return -ENOMEM;
 	}
 	m->mask = old_n * 2 - 1;
+	m->shift--;
 	for (size_t i = 0; i < old_n; i++) {
 		const unsigned char *e = old + i * m->esize;
 		uint64_t key = *(const uint64_t *)(const void *)e;

@@ -4,8 +4,12 @@
  * whose keys a peer chooses (tasks, custom keys, chunks, flows): open
  * addressing with linear probing, at most 3/4 full, deletion by shifting
  * later entries back (no tombstones, so lookups stay short however many
- * objects come and go). Keys are mixed with a random per-map seed, so a
- * peer cannot choose keys that collide.
+ * objects come and go). A key's home slot is multiply-shift hashing with a
+ * random odd multiplier per map (the top bits of (key ^ seed) * mult):
+ * for any two keys a peer picks, they share a home with probability at
+ * most 2 / slots over the map's seed (Dietzfelbinger et al., 1997), so a
+ * peer cannot choose keys that collide. It is also one multiplication on
+ * the hot path, and dense keys (object numbers) rarely share a home.
  *
  * An entry is @esize bytes whose first 8 are its key (uint64_t); the rest
  * is the caller's, zeroed on insertion. Key 0 is allowed: it is kept apart
@@ -25,28 +29,18 @@ struct u64map {
 	size_t esize;
 	size_t mask; /* slots - 1; a power of two */
 	size_t count; /* entries in the slots (key 0 not counted) */
-	uint64_t seed;
+	uint64_t seed;  /* xored into keys */
+	uint64_t mult;  /* odd */
+	unsigned shift; /* 64 - log2(slots) */
 	unsigned char *zero; /* the entry of key 0, or NULL */
 };
-
-/* A 64-bit finalizer (multiply-xorshift): every input bit affects every
- * output bit, so nearby keys spread over the table. */
-static inline uint64_t u64_mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return x;
-}
 
 /* A random seed for a table whose keys come from outside. */
 uint64_t u64_seed(void);
 
 static inline size_t u64map_home(const struct u64map *m, uint64_t key)
 {
-	return (size_t)u64_mix(key ^ m->seed) & m->mask;
+	return (size_t)(((key ^ m->seed) * m->mult) >> m->shift);
 }
 
 static inline uint64_t u64map_key_at(const struct u64map *m, size_t i)
