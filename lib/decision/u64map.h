@@ -4,12 +4,15 @@
  * whose keys a peer chooses (tasks, custom keys, chunks, flows): open
  * addressing with linear probing, at most 3/4 full, deletion by shifting
  * later entries back (no tombstones, so lookups stay short however many
- * objects come and go). A key's home slot is multiply-shift hashing with a
- * random odd multiplier per map (the top bits of (key ^ seed) * mult):
- * for any two keys a peer picks, they share a home with probability at
- * most 2 / slots over the map's seed (Dietzfelbinger et al., 1997), so a
- * peer cannot choose keys that collide. It is also one multiplication on
- * the hot path, and dense keys (object numbers) rarely share a home.
+ * objects come and go). A key's home slot is multiply-shift hashing, the
+ * top bits of key * mult, with a random odd multiplier per map: any two
+ * keys a peer picks share a home with probability at most 2 / slots over
+ * the choice of multiplier (Dietzfelbinger et al., 1997), so a peer cannot
+ * choose keys that collide; and it is one multiplication on the hot path.
+ * Dense or strided keys (object numbers, addresses) can fall on a lattice
+ * that one multiplier maps onto few homes: the map judges its clustering
+ * after it grows and again half way to the next growth, and draws another
+ * multiplier when lookups read too many slots.
  *
  * An entry is @esize bytes whose first 8 are its key (uint64_t); the rest
  * is the caller's, zeroed on insertion. Key 0 is allowed: it is kept apart
@@ -29,9 +32,9 @@ struct u64map {
 	size_t esize;
 	size_t mask; /* slots - 1; a power of two */
 	size_t count; /* entries in the slots (key 0 not counted) */
-	uint64_t seed;  /* xored into keys */
-	uint64_t mult;  /* odd */
-	unsigned shift; /* 64 - log2(slots) */
+	size_t judge_at; /* count at which clustering is judged next */
+	uint64_t mult;   /* the hash's random odd multiplier */
+	unsigned shift;  /* 64 - log2(slots) */
 	unsigned char *zero; /* the entry of key 0, or NULL */
 };
 
@@ -40,7 +43,7 @@ uint64_t u64_seed(void);
 
 static inline size_t u64map_home(const struct u64map *m, uint64_t key)
 {
-	return (size_t)(((key ^ m->seed) * m->mult) >> m->shift);
+	return (size_t)((key * m->mult) >> m->shift);
 }
 
 static inline uint64_t u64map_key_at(const struct u64map *m, size_t i)

@@ -180,8 +180,8 @@ START_TEST(u64map_zero_key_and_remove)
 END_TEST
 
 /* Keys a peer could choose to collide under a fixed hash (the low bits
- * all zero, or one stride) still spread: the seed is mixed in, and two
- * maps place the same key differently. */
+ * all zero, or one stride) still spread: each map draws its own multiplier,
+ * and two maps place the same key differently. */
 START_TEST(u64map_seeded_against_floods)
 {
 	struct u64map a, b;
@@ -189,7 +189,7 @@ START_TEST(u64map_seeded_against_floods)
 
 	ck_assert_int_eq(u64map_init(&a, sizeof(struct entry)), 0);
 	ck_assert_int_eq(u64map_init(&b, sizeof(struct entry)), 0);
-	ck_assert_uint_ne(a.seed, b.seed);
+	ck_assert_uint_ne(a.mult, b.mult);
 	for (uint64_t k = 1; k <= 30000; k++) {
 		ck_assert_ptr_nonnull(u64map_insert(&a, k << 32));
 		ck_assert_ptr_nonnull(u64map_insert(&b, k << 32));
@@ -201,6 +201,26 @@ START_TEST(u64map_seeded_against_floods)
 	ck_assert_uint_lt(same_home, 100);
 	u64map_fini(&a);
 	u64map_fini(&b);
+}
+END_TEST
+
+/* A multiplier that maps dense keys onto one home (1: every small key's
+ * top bits are 0) is found out and replaced: lookups stay short, and every
+ * entry keeps its value through the rebuilds. */
+START_TEST(u64map_clustered_multiplier_redrawn)
+{
+	struct u64map m;
+
+	ck_assert_int_eq(u64map_init(&m, sizeof(struct entry)), 0);
+	m.mult = 1;
+	for (uint64_t k = 1; k <= 5000; k++)
+		((struct entry *)u64map_insert(&m, k))->seq = k * 3;
+	ck_assert_uint_ne(m.mult, 1);
+	ck_assert_double_lt(u64map_mean_probes(&m), 3.0);
+	for (uint64_t k = 1; k <= 5000; k++)
+		ck_assert_uint_eq(((struct entry *)u64map_find(&m, k))->seq, k * 3);
+	ck_assert_uint_eq(u64map_count(&m), 5000);
+	u64map_fini(&m);
 }
 END_TEST
 
@@ -217,6 +237,7 @@ int main(void)
 	tcase_add_test(tc, u64map_grows);
 	tcase_add_test(tc, u64map_zero_key_and_remove);
 	tcase_add_test(tc, u64map_seeded_against_floods);
+	tcase_add_test(tc, u64map_clustered_multiplier_redrawn);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);
 }
