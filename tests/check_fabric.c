@@ -513,6 +513,72 @@ START_TEST(killed_peer_shm)
 }
 END_TEST
 
+/* Credit reports and requests lost on the way (a provider may drop frames
+ * under pressure) do not leave the host waiting for credit and the agent
+ * for data for good: every frame's header repeats the credit, and the
+ * agent's heartbeats keep coming while it waits. Both ends lose their first
+ * three CREDIT frames, while the host streams more than a ring. */
+static void lost_credit(bool shm)
+{
+	const uint64_t total = 20000;
+	struct wave_chan_opts o;
+	struct wave_msg in[64];
+	struct duo d;
+	uint64_t got = 0;
+	int r;
+
+	opts(&o);
+	o.disconnect_timeout_ms = 2000; /* a heartbeat every 500 ms */
+	if (listen_or_skip(&d, shm, &o) < 0)
+		return;
+	d.host = fork();
+	ck_assert_int_ge(d.host, 0);
+	if (d.host == 0) {
+		struct wave_chan *h;
+		struct wave_msg m[16];
+		uint64_t sent = 0;
+		wave_fabric_test_drop_credit(3);
+		if (wave_chan_open(d.uri, &o, &h) != 0)
+			_exit(1);
+		while (sent < total) {
+			unsigned n = total - sent < 16 ? (unsigned)(total - sent) : 16;
+			for (unsigned i = 0; i < n; i++)
+				msg_make(&m[i], sent + i);
+			if ((r = wave_chan_send_burst(h, m, n)) < 0)
+				_exit(2);
+			sent += (unsigned)r;
+		}
+		wave_chan_close(h);
+		_exit(0);
+	}
+	wave_fabric_test_drop_credit(3);
+	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &d.agent), 0);
+	while (got < total) {
+		r = wave_chan_recv_burst(d.agent, in, 64);
+		ck_assert_int_ge(r, 0);
+		for (int i = 0; i < r; i++, got++)
+			ck_assert(!msg_bad(&in[i], got));
+		if (r == 0)
+			ck_assert_int_ge(wave_chan_wait(d.agent, -1), 0);
+	}
+	child_exit_ok(d.host);
+	wave_chan_close(d.agent);
+	wave_chan_listener_close(d.l);
+	wave_fabric_test_drop_credit(0);
+}
+
+START_TEST(lost_credit_tcp)
+{
+	lost_credit(false);
+}
+END_TEST
+
+START_TEST(lost_credit_shm)
+{
+	lost_credit(true);
+}
+END_TEST
+
 /* The agent dies while the host is blocked on credit: the host's sends
  * return WAVE_ECLOSED within the disconnect timeout instead of 0 for ever. */
 START_TEST(killed_agent_sender_sees_closed)
@@ -843,6 +909,8 @@ static Suite *fabric_suite(void)
 	tcase_add_test(t, killed_peer_tcp);
 	tcase_add_test(t, killed_peer_shm);
 	tcase_add_test(t, killed_agent_sender_sees_closed);
+	tcase_add_test(t, lost_credit_tcp);
+	tcase_add_test(t, lost_credit_shm);
 	tcase_add_test(t, sender_and_receiver_threads);
 	suite_add_tcase(s, t);
 	return s;

@@ -21,4 +21,11 @@ void wave_fabric_test_set_proto(uint16_t major, uint16_t minor);
  */
 void wave_fabric_test_no_rma(bool on);
 
+/*
+ * Test hook: the next @n CREDIT frames (reports and requests) this process
+ * sends are dropped as if lost on the way, though reported as sent. Not
+ * thread-safe; call before opening.
+ */
+void wave_fabric_test_drop_credit(unsigned n);
+
 #endif /* WAVE_FABRIC_H */
