@@ -44,7 +44,7 @@ struct bench_cfg {
 	bool single_core;     /* both on one CPU: spin loops yield */
 	double max_offcpu;    /* runs that lost more (bench_offcpu.h) are left out */
 	bool json;
-	bool run_wave, run_fabric, run_uds, run_floor, run_path;
+	bool run_wave, run_unstamped, run_fabric, run_uds, run_floor, run_path;
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -195,6 +195,9 @@ int bench_floor_run(const struct bench_cfg *cfg, struct bench_result *res);
 /* libwave's own instructions per message: both ends of one shm:// channel
  * in one thread on one CPU, so no cache line moves between CPUs. */
 int bench_wave_path_run(const struct bench_cfg *cfg, struct bench_result *res);
+/* The same as bench_wave_run() with both ends opened WAVE_CHAN_F_NO_STAMP:
+ * what the send stamp's clock reading costs. */
+int bench_wave_unstamped_run(const struct bench_cfg *cfg, struct bench_result *res);
 /* Returns -ENOENT when the tool is not installed. A failure of this peer
  * is reported, never fatal: it says why in res->note. */
 int bench_fabric_run(const struct bench_cfg *cfg, struct bench_result *res);
@@ -203,6 +206,7 @@ int bench_fabric_run(const struct bench_cfg *cfg, struct bench_result *res);
 
 enum {
 	BENCH_T_WAVE,
+	BENCH_T_WAVE_NS,
 	BENCH_T_FABRIC,
 	BENCH_T_UDS,
 	BENCH_T_FLOOR,

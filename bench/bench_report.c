@@ -15,6 +15,7 @@
 #define TARGET_P50_NS 150.0
 #define TARGET_VS_FABRIC 6.0
 #define TARGET_B32_MSGS 30e6
+#define TARGET_OVER_FLOOR_NS 25.0
 
 struct row {
 	const char *label; /* in the table */
@@ -23,6 +24,7 @@ struct row {
 
 static const struct row rows[BENCH_N_TRANSPORTS] = {
 	[BENCH_T_WAVE] = { "libwave shm", "libwave_shm" },
+	[BENCH_T_WAVE_NS] = { "libwave shm, unstamped", "libwave_shm_unstamped" },
 	[BENCH_T_FABRIC] = { "libfabric shm (fi_pingpong)", "libfabric_shm_fi_pingpong" },
 	[BENCH_T_UDS] = { "unix socket (seqpacket)", "unix_seqpacket" },
 	[BENCH_T_FLOOR] = { "bare cache line (floor)", "cache_line_floor" },
@@ -302,6 +304,14 @@ static void target(const struct bench_report *r, const struct summary *s, const 
 		       !s->conclusive ? "not conclusive" : met ? "met" : "MISSED");
 }
 
+static void overhead(const struct bench_report *r, const char *key, const char *text, double ns)
+{
+	if (r->cfg->json)
+		printf("{\"metric\":\"overhead\",\"name\":\"%s\",\"ns\":%.1f}\n", key, ns);
+	else
+		printf("  %-58s = %6.0f ns\n", text, ns);
+}
+
 static void ratios_latency(const struct bench_report *r)
 {
 	const int W = BENCH_T_WAVE, F = BENCH_T_FABRIC, U = BENCH_T_UDS, FL = BENCH_T_FLOOR;
@@ -320,12 +330,11 @@ static void ratios_latency(const struct bench_report *r)
 	      LAT(U, loop_mean), LAT(W, loop_mean));
 	ratio(r, "libwave_p50/floor_p50", "libwave one-way p50 / bare cache line p50", LAT(W, p50),
 	      LAT(FL, p50));
-	if (!per_round(r, LAT(W, p50), LAT(FL, p50), true, &d))
-		return;
-	if (r->cfg->json)
-		printf("{\"metric\":\"overhead\",\"name\":\"libwave_p50-floor_p50\",\"ns\":%.1f}\n", d);
-	else
-		printf("  %-58s = %6.0f ns\n", "libwave one-way p50 - bare cache line p50", d);
+	if (per_round(r, LAT(W, p50), LAT(FL, p50), true, &d))
+		overhead(r, "libwave_p50-floor_p50", "libwave one-way p50 - bare cache line p50", d);
+	if (per_round(r, LAT(BENCH_T_WAVE_NS, p50), LAT(FL, p50), true, &d))
+		overhead(r, "libwave_unstamped_p50-floor_p50",
+			 "libwave unstamped one-way p50 - bare cache line p50", d);
 }
 
 static void ratios(const struct bench_report *r, const struct summary *s)
@@ -344,6 +353,21 @@ static void ratios(const struct bench_report *r, const struct summary *s)
 			 bench_batches[b]);
 		ratio(r, key, text, RATE(BENCH_T_WAVE, b), RATE(BENCH_T_UDS, b));
 	}
+}
+
+/* Transport @t's p50 within TARGET_OVER_FLOOR_NS of the floor's: the median
+ * of the rounds' differences, judged conclusive only if both rows are. */
+static void floor_target(const struct bench_report *r, const struct summary *s, int t,
+			 const char *key, const char *text)
+{
+	struct summary both = s[t];
+	double d;
+
+	if (!s[t].have_lat || !s[BENCH_T_FLOOR].have_lat ||
+	    !per_round(r, LAT(t, p50), LAT(BENCH_T_FLOOR, p50), true, &d))
+		return;
+	both.conclusive = s[t].conclusive && s[BENCH_T_FLOOR].conclusive;
+	target(r, &both, key, text, d, "ns", d <= TARGET_OVER_FLOOR_NS);
 }
 
 static void targets(const struct bench_report *r, const struct summary *s)
@@ -368,6 +392,10 @@ static void targets(const struct bench_report *r, const struct summary *s)
 	if (w->have_tput)
 		target(r, w, "libwave_b32_msgs_per_s_ge_30M", "libwave >= 30 M msgs/s at B=32",
 		       w->tput[2] / 1e6, "M/s", w->tput[2] >= TARGET_B32_MSGS);
+	floor_target(r, s, BENCH_T_WAVE, "libwave_p50-floor_p50_le_25",
+		     "libwave p50 - floor p50 <= 25 ns");
+	floor_target(r, s, BENCH_T_WAVE_NS, "libwave_unstamped_p50-floor_p50_le_25",
+		     "libwave unstamped p50 - floor p50 <= 25 ns");
 }
 
 void bench_report_print(const struct bench_report *r)

@@ -21,8 +21,18 @@ struct wave_side {
 	const struct bench_cfg *cfg;
 	struct bench_result *res;
 	char uri[128];
-	int ready_fd; /* agent: written once listening */
+	uint32_t flags; /* WAVE_CHAN_F_* of both ends */
+	int ready_fd;   /* agent: written once listening */
 };
+
+static struct wave_chan_opts side_opts(const struct wave_side *s)
+{
+	struct wave_chan_opts o;
+
+	wave_chan_opts_init(&o);
+	o.flags = s->flags;
+	return o;
+}
 
 static int wave_send(void *ctx, const struct wave_msg *msgs, unsigned n)
 {
@@ -47,7 +57,9 @@ static int agent_main(void *arg)
 	struct wave_chan *ch;
 	int ret;
 
-	if ((ret = wave_chan_listen(s->uri, NULL, &l)) < 0)
+	struct wave_chan_opts o = side_opts(s);
+
+	if ((ret = wave_chan_listen(s->uri, &o, &l)) < 0)
 		return fail("listen", ret);
 	if (write(s->ready_fd, "r", 1) != 1)
 		ret = -errno;
@@ -69,7 +81,9 @@ static int host_main(void *arg)
 	struct wave_chan *ch;
 	int ret;
 
-	if ((ret = wave_chan_open(s->uri, NULL, &ch)) < 0)
+	struct wave_chan_opts o = side_opts(s);
+
+	if ((ret = wave_chan_open(s->uri, &o, &ch)) < 0)
 		return fail("open", ret);
 	struct bench_xport x = { "libwave shm", wave_send, wave_recv, ch };
 	ret = bench_host_run(&x, s->cfg, s->res);
@@ -118,10 +132,10 @@ static int run_pair(struct wave_side *s)
 	return ret;
 }
 
-int bench_wave_run(const struct bench_cfg *cfg, struct bench_result *res)
+static int wave_run(const struct bench_cfg *cfg, struct bench_result *res, uint32_t flags)
 {
 	char dir[] = "/tmp/wave-bench-XXXXXX";
-	struct wave_side s = { .cfg = cfg, .res = res, .ready_fd = -1 };
+	struct wave_side s = { .cfg = cfg, .res = res, .flags = flags, .ready_fd = -1 };
 	int ret;
 
 	if (!mkdtemp(dir))
@@ -134,8 +148,19 @@ int bench_wave_run(const struct bench_cfg *cfg, struct bench_result *res)
 	unlink(sock);
 	rmdir(dir);
 	res->have_pct = res->have_tput = true;
-	snprintf(res->note, sizeof(res->note), "wave_chan_send_burst/recv_burst, busy-polling");
+	snprintf(res->note, sizeof(res->note), "wave_chan_send_burst/recv_burst, busy-polling%s",
+		 flags & WAVE_CHAN_F_NO_STAMP ? ", WAVE_CHAN_F_NO_STAMP" : "");
 	return ret;
+}
+
+int bench_wave_run(const struct bench_cfg *cfg, struct bench_result *res)
+{
+	return wave_run(cfg, res, 0);
+}
+
+int bench_wave_unstamped_run(const struct bench_cfg *cfg, struct bench_result *res)
+{
+	return wave_run(cfg, res, WAVE_CHAN_F_NO_STAMP);
 }
 
 /* ---- libwave's own path, one CPU ------------------------------------------ */

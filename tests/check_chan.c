@@ -363,6 +363,38 @@ START_TEST(latency_emulation_holds_messages)
 }
 END_TEST
 
+/* Ends opened with WAVE_CHAN_F_NO_STAMP send tstamp 0 and the rest intact,
+ * both ways; a receiver emulating latency delivers such messages at once
+ * (a minute's delay would hold a stamped one for a minute). */
+START_TEST(unstamped_messages)
+{
+	struct wave_chan_opts o;
+	struct wave_msg m[3], r[3];
+	struct pair p;
+
+	wave_chan_opts_init(&o);
+	o.flags |= WAVE_CHAN_F_NO_STAMP;
+	o.delay_ns = 60000000000ull;
+	pair_open(&p, &o);
+	for (uint64_t i = 0; i < 3; i++)
+		msg_make(&m[i], i);
+	bulk_all(p.host, m, 3);
+	ck_assert_int_eq(wave_chan_wait(p.agent, WAVE_MS(10000)), 1);
+	ck_assert_int_eq(wave_chan_recv_burst(p.agent, r, 3), 3);
+	for (uint64_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(msg_check(&r[i], i), 0);
+		ck_assert_uint_eq(r[i].seq, i + 1);
+		ck_assert_uint_eq(r[i].tstamp, 0);
+	}
+	bulk_all(p.agent, m, 1);
+	ck_assert_int_eq(wave_chan_wait(p.host, WAVE_MS(10000)), 1);
+	ck_assert_int_eq(wave_chan_recv_burst(p.host, r, 1), 1);
+	ck_assert_int_eq(msg_check(&r[0], 0), 0);
+	ck_assert_uint_eq(r[0].tstamp, 0);
+	pair_close(&p);
+}
+END_TEST
+
 /*
  * Two processes, both directions at once, millions of messages each way
  * (10 million over shared memory, 2 million over fabric://, a tenth of that
@@ -804,6 +836,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, no_doorbell_for_a_polling_reader);
 		tcase_add_test(tc, pollable_fd);
 		tcase_add_test(tc, latency_emulation_holds_messages);
+		tcase_add_test(tc, unstamped_messages);
 		suite_add_tcase(s, tc);
 		tc = tcase_create("threads");
 		tcase_set_timeout(tc, 600);

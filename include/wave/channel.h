@@ -145,6 +145,13 @@ enum wave_role {
  *  without it, puts travel in messages). Off by default: with tcp;ofi_rxm
  *  it was seen to slow connection set-up on loaded machines. */
 #define WAVE_CHAN_F_RMA (1u << 2)
+/** Messages and mailbox puts this end sends carry tstamp 0 instead of their
+ *  send time: one clock reading less per send, which over shm:// and
+ *  file:// lies on the path from a send to the peer seeing the message
+ *  (BENCHMARKS.md: about 20-40 ns of a 40-55 ns overhead over a bare cache
+ *  line). The peer's latency emulation (@delay_ns) then delivers them at
+ *  once, and an agent keeps no decision latencies for such a host. */
+#define WAVE_CHAN_F_NO_STAMP (1u << 3)
 
 /** Longest wave_chan_opts.token, in bytes, without the final NUL. */
 #define WAVE_CHAN_TOKEN_MAX 64u

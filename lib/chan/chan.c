@@ -51,7 +51,8 @@ int wave_chan_opts_resolve(const struct wave_chan_opts *in, struct wave_chan_opt
 	out->size = sizeof(*out);
 	if (out->role != WAVE_ROLE_HOST && out->role != WAVE_ROLE_AGENT)
 		return -EINVAL;
-	if (out->flags & ~(WAVE_CHAN_F_CREATE | WAVE_CHAN_F_WC | WAVE_CHAN_F_RMA))
+	if (out->flags &
+	    ~(WAVE_CHAN_F_CREATE | WAVE_CHAN_F_WC | WAVE_CHAN_F_RMA | WAVE_CHAN_F_NO_STAMP))
 		return -EINVAL;
 	if (!slots_ok(out->host_to_agent_slots) || !slots_ok(out->agent_to_host_slots))
 		return -EINVAL;

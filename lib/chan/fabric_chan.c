@@ -389,7 +389,7 @@ static size_t fill_data(struct fab_chan *c, uint32_t i, const struct wave_msg *m
  */
 static int send_frames(struct fab_chan *c, const struct wave_msg *msgs, unsigned k, bool all)
 {
-	uint64_t now = c->now;
+	uint64_t now = fab_stamp(c);
 	unsigned done = 0;
 
 	while (done < k) {
@@ -750,6 +750,7 @@ int fab_chan_new(enum wave_role role, const struct wave_chan_opts *o, uint32_t m
 	c->timeout_ns = (uint64_t)o->disconnect_timeout_ms * 1000000u;
 	c->hb_ns = c->timeout_ns / 4 ? c->timeout_ns / 4 : 1;
 	c->delay_ns = o->delay_ns;
+	c->no_stamp = (o->flags & WAVE_CHAN_F_NO_STAMP) != 0;
 	c->spin_ns = o->spin_ns;
 	c->now = wave_now_ns();
 	c->last_rx_ns = c->last_tx_ns = c->now;

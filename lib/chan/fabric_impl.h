@@ -169,6 +169,7 @@ struct fab_chan {
 	uint32_t peer_msgs_done, peer_frames_done; /* credit the peer returned */
 	uint32_t peer_slots, peer_frames, peer_frame_msgs;
 	bool credit_req_sent;
+	bool no_stamp;                   /* WAVE_CHAN_F_NO_STAMP */
 
 	/* Receiving. */
 	uint32_t rx_msgs;                /* data messages arrived (= last seq) */
@@ -262,5 +263,12 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 /* agent side (fabric_listen.c) */
 int fab_listen(const char *rest, const struct wave_chan_opts *o,
 	       struct wave_chan_listener **out);
+
+/* The send stamp of what goes out now: the last progress's clock reading,
+ * or 0 on an end opened with WAVE_CHAN_F_NO_STAMP. */
+static inline uint64_t fab_stamp(const struct fab_chan *c)
+{
+	return c->no_stamp ? 0 : c->now;
+}
 
 #endif /* WAVE_FABRIC_IMPL_H */

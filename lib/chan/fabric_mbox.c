@@ -301,7 +301,7 @@ static int post_put(struct fab_chan *c, unsigned i, const struct wave_msg *msg)
 
 	if (m->rma) {
 		struct fab_mbox_slot *s = &m->slots[i];
-		slot_fill(s, msg, put, c->now);
+		slot_fill(s, msg, put, fab_stamp(c));
 		ssize_t r = fi_write(c->e.ep, s, sizeof(*s), m->desc, c->peer,
 				     m->addr + (uint64_t)i * sizeof(*s), m->key, &m->wctx[i]);
 		if (r == -FI_EAGAIN)
@@ -312,7 +312,7 @@ static int post_put(struct fab_chan *c, unsigned i, const struct wave_msg *msg)
 	} else {
 		struct fab_mbox_slot s;
 		struct fab_mbox_body body = { .idx = i };
-		slot_fill(&s, msg, put, c->now);
+		slot_fill(&s, msg, put, fab_stamp(c));
 		memcpy(body.slot, &s, sizeof(s));
 		if (!fab_send_ctrl(c, FAB_MBOX, 0, 0, &body, sizeof(body)))
 			return c->peer_gone ? -WAVE_ECLOSED : -EAGAIN;

@@ -29,8 +29,15 @@ struct wave_ring_tx {
 	uint32_t tail;                 /* next counter we write */
 	uint32_t credit_cache;         /* last credit read */
 	bool wc;                       /* write-combining mapping */
+	bool no_stamp;                 /* WAVE_CHAN_F_NO_STAMP */
 	struct wave_stamp_clock clk;   /* the messages' send stamps */
 };
+
+/* The send stamp of what is written now (0: this end does not stamp). */
+static inline uint64_t wave_ring_stamp(struct wave_ring_tx *t)
+{
+	return wave_unlikely(t->no_stamp) ? 0 : wave_stamp_now(&t->clk);
+}
 
 struct wave_ring_rx {
 	struct wave_shm_slot *slots;   /* our local memory: we only read it */

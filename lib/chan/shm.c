@@ -245,6 +245,7 @@ int wave_shm_chan_new(void *map, size_t map_len, const struct wave_shm_header *h
 	c->tx.credit = &c->my_ctrl->credit;
 	c->tx.peer_waiting = &c->my_ctrl->peer_waiting;
 	c->tx.wc = (o->flags & WAVE_CHAN_F_WC) != 0;
+	c->tx.no_stamp = (o->flags & WAVE_CHAN_F_NO_STAMP) != 0;
 	wave_stamp_init(&c->tx.clk, true);
 
 	c->rx.slots = (struct wave_shm_slot *)((char *)map + h->ring[rx].slots_off);
@@ -368,7 +369,7 @@ static int shm_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned 
 			  wave_load_relaxed(&c->my_ctrl->peer_closed)))
 		return -WAVE_ECLOSED;
 	/* Read first: the TSC's latency overlaps the checks below. */
-	now = wave_stamp_now(&c->tx.clk);
+	now = wave_ring_stamp(&c->tx);
 	room = wave_ring_room(&c->tx, n);
 	if (wave_unlikely(room < 0))
 		return fail(c, (int)room);
@@ -646,7 +647,7 @@ static int shm_mbox_put(struct wave_chan *ch, unsigned i, const struct wave_msg 
 		return fail(c, -WAVE_ECORRUPT); /* ahead of our puts, or far behind */
 	s->type = msg->type;
 	s->flags = msg->flags;
-	s->tstamp = wave_stamp_now(&c->tx.clk);
+	s->tstamp = wave_ring_stamp(&c->tx);
 	memcpy(s->payload, msg->payload.u8, WAVE_MSG_PAYLOAD);
 	/* Pairs with the load_acquire of the stamp in shm_mbox_take(). */
 	if (wave_unlikely(c->tx.wc))

@@ -31,9 +31,14 @@ struct agent_inst {
 	uint64_t lat[AGENT_LAT_KEEP];
 };
 
-static inline void agent_lat_record(struct agent_inst *in, uint64_t ns)
+/* A decision sent at @now answered an event stamped @stamp: its latency,
+ * unless the host does not stamp (0, WAVE_CHAN_F_NO_STAMP) or the stamp is
+ * not behind @now. */
+static inline void agent_lat_since(struct agent_inst *in, uint64_t now, uint64_t stamp)
 {
-	in->lat[in->n_lat % AGENT_LAT_KEEP] = ns;
+	if (!stamp || now <= stamp)
+		return;
+	in->lat[in->n_lat % AGENT_LAT_KEEP] = now - stamp;
 	in->n_lat++;
 }
 

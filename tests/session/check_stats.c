@@ -310,6 +310,38 @@ START_TEST(stats_match_traffic)
 }
 END_TEST
 
+/* A host whose channel does not stamp (WAVE_CHAN_F_NO_STAMP) is served as
+ * any other, and the agent keeps no latency for its decisions: a stamp of
+ * 0 would read as a latency of the machine's uptime. */
+START_TEST(unstamped_host_has_no_latencies)
+{
+	struct app a;
+	struct wave_host_opts o;
+	struct wave_chan_opts co;
+	struct wave_error err;
+	const json_t *c;
+	json_t *doc;
+	pid_t pid = start_agent();
+	uint64_t ev;
+
+	app_opts(&a, &o);
+	o.heartbeat_timeout_ms = 60000;
+	ck_assert_int_eq(wave_chan_opts_init(&co), 0);
+	co.flags = WAVE_CHAN_F_NO_STAMP;
+	o.chan = &co;
+	ck_assert_int_eq(app_connect(&a, uri, &o, &err, true), 0);
+	ev = traffic(&a, 50, 0, 0);
+	doc = read_stats(sock);
+	c = json_object_get(json_object_get(host_by_seq(doc, ev), "domains"), "custom");
+	ck_assert_uint_eq(num(c, "decisions_out"), 50);
+	ck_assert_uint_eq(num(c, "latency_ns.samples"), 0);
+	json_decref(doc);
+	wave_host_close(a.h);
+	ck_assert_int_eq(WEXITSTATUS(daemon_kill(pid, SIGTERM)), 0);
+	tmpdir_rm(dir);
+}
+END_TEST
+
 /* Readers that connect and never read, more than the agent serves at once
  * and than its backlog holds, and one that reads a byte at a time: hosts
  * keep being served (no fallback, every answer from the agent), and
@@ -511,6 +543,7 @@ static Suite *stats_suite(void)
 
 	tcase_add_test(tc, stat_tool_errors);
 	tcase_add_test(tc, stats_match_traffic);
+	tcase_add_test(tc, unstamped_host_has_no_latencies);
 	tcase_add_test(tc, stats_idle_readers_do_not_block);
 	suite_add_tcase(s, tc);
 	return s;

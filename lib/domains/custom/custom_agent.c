@@ -182,7 +182,8 @@ static enum dom_emit prepare(struct dom_host *dh, struct wave_msg *m)
 	if (e && e->pending && WAVE_CUSTOM_KEY(m) == e->key && WAVE_CUSTOM_SEQ(m) >= e->seq) {
 		c->answered = e;
 		e->pending = false;
-		m->tstamp = e->ev.tstamp ? e->ev.tstamp : 1;
+		/* An unstamped event is marked with a stamp never behind. */
+		m->tstamp = e->ev.tstamp ? e->ev.tstamp : UINT64_MAX;
 	}
 	return DOM_EMIT_BATCH;
 }
@@ -206,15 +207,13 @@ static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
 	if (m->tstamp) {
 		/* Marked by prepare(): it answers the event whose send stamp
 		 * this is, already taken off the pending ones. */
-		if (now > m->tstamp)
-			agent_lat_record(&dh->inst, now - m->tstamp);
+		agent_lat_since(&dh->inst, now, m->tstamp);
 		return;
 	}
 	e = u64map_find(&c->keys, WAVE_CUSTOM_KEY(m));
 	if (e && e->pending && WAVE_CUSTOM_SEQ(m) >= e->seq) {
 		e->pending = false;
-		if (now > e->ev.tstamp)
-			agent_lat_record(&dh->inst, now - e->ev.tstamp);
+		agent_lat_since(&dh->inst, now, e->ev.tstamp);
 	}
 }
 

@@ -126,8 +126,8 @@ static enum dom_emit prepare(struct dom_host *dh, struct wave_msg *m)
 static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
 {
 	(void)m;
-	if (dh->cur_ev && now > dh->cur_ev->tstamp)
-		agent_lat_record(&dh->inst, now - dh->cur_ev->tstamp);
+	if (dh->cur_ev)
+		agent_lat_since(&dh->inst, now, dh->cur_ev->tstamp);
 }
 
 static void replay(struct dom_host *dh)
