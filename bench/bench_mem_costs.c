@@ -6,7 +6,9 @@
  *   codecs     the far store's put (compress) and get (decompress) per
  *              chunk and the bytes kept, for no codec, lz4 and zstd, on
  *              pages as a runtime has them: zeros, English text, machine
- *              code (libc), a heap of small structs, random bytes;
+ *              code (libc), a heap of small structs, random bytes (the
+ *              store stops trying its codec within a run of chunks it
+ *              cannot shrink, so random bytes time mostly raw puts);
  *   far tier   a demotion, and the fault that brings a chunk back (the
  *              touching thread's wait: fetch, decompress, map, wake), on
  *              anonymous and memfd regions;

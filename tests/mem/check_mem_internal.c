@@ -251,6 +251,42 @@ START_TEST(t_store_full)
 }
 END_TEST
 
+/* A run of chunks the codec cannot shrink stops its attempts (a 4 KiB
+ * text chunk put then is kept raw) except one in MEM_STORE_RETRY, which
+ * ends the run as soon as a chunk shrinks; every byte comes back. */
+START_TEST(t_store_raw_run)
+{
+	size_t len = 4096;
+	unsigned char rnd[4096], text[4096], out[4096];
+	struct mem_store *s = mem_store_local(0, WAVE_MEM_CODEC_LZ4);
+	uint64_t key = 0, before;
+	unsigned raw = 0;
+
+	page_of(2, rnd, len);
+	page_of(1, text, len);
+	for (unsigned k = 0; k <= MEM_STORE_RAW_RUN; k++)
+		ck_assert_int_eq(s->ops->put(s, key++, rnd, len), 0);
+	ck_assert_uint_eq(s->ops->used(s), key * len);
+	/* Within the run: text too is kept raw, until the retry finds it
+	 * shrinks (at most MEM_STORE_RETRY chunks later). */
+	do {
+		before = s->ops->used(s);
+		ck_assert_int_eq(s->ops->put(s, key++, text, len), 0);
+	} while (s->ops->used(s) - before == len && ++raw <= MEM_STORE_RETRY);
+	ck_assert_uint_ge(raw, 1);
+	ck_assert_uint_lt(raw, MEM_STORE_RETRY);
+	/* The run is over: the next text chunk is compressed at once. */
+	before = s->ops->used(s);
+	ck_assert_int_eq(s->ops->put(s, key++, text, len), 0);
+	ck_assert_uint_lt(s->ops->used(s) - before, len / 2);
+	for (uint64_t k = 0; k < key; k++) {
+		ck_assert_int_eq(s->ops->get(s, k, out, len), 0);
+		ck_assert_int_eq(memcmp(out, k <= MEM_STORE_RAW_RUN ? rnd : text, len), 0);
+	}
+	s->ops->destroy(s);
+}
+END_TEST
+
 /* ---- NUMA ------------------------------------------------------------------- */
 
 /* On this machine's node, a move is carried out (and a move to where a
@@ -296,6 +332,7 @@ int main(void)
 	tcase_add_test(tc, t_unregister_mid_demotion);
 	tcase_add_test(tc, t_store_codecs);
 	tcase_add_test(tc, t_store_full);
+	tcase_add_test(tc, t_store_raw_run);
 	tcase_add_test(tc, t_numa_moves);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -160,14 +160,14 @@ static int fill(struct wave_mem *m, unsigned long op, uintptr_t dst, const char 
 
 /* The chunk's bytes via process_vm_readv(), which never waits for a fault:
  * a page not present (never touched) reads as zeros. */
-static int read_anon(uintptr_t addr, char *buf, size_t len)
+static int read_anon(pid_t pid, uintptr_t addr, char *buf, size_t len)
 {
 	size_t off = 0;
 
 	while (off < len) {
 		struct iovec lo = { buf + off, len - off };
 		struct iovec re = { (void *)(addr + off), len - off };
-		ssize_t n = process_vm_readv(getpid(), &lo, 1, &re, 1, 0);
+		ssize_t n = process_vm_readv(pid, &lo, 1, &re, 1, 0);
 
 		if (n > 0) {
 			off += (size_t)n;
@@ -245,11 +245,11 @@ static enum wave_result demote_abort(struct wave_mem *m, struct mem_region *r, u
 
 /* The chunk's bytes into @buf: a pread() of the memfd, or for anonymous
  * memory process_vm_readv(), neither of which waits for a fault. */
-static int chunk_read(struct mem_region *r, uint64_t i, char *buf)
+static int chunk_read(struct wave_mem *m, struct mem_region *r, uint64_t i, char *buf)
 {
 	if (r->managed)
 		return pio(false, r->memfd, buf, r->chunk_size, chunk_off(r, i));
-	return read_anon(mem_chunk_addr(r, i), buf, r->chunk_size);
+	return read_anon(m->pid, mem_chunk_addr(r, i), buf, r->chunk_size);
 }
 
 /* Steps 2 to 4 of a demotion: the chunk's bytes in the store, and no
@@ -262,7 +262,7 @@ static int copy_out(struct wave_mem *m, struct mem_region *r, uint64_t i, char *
 	uint64_t key = wave_mem_chunk_id(r->id, i);
 	uintptr_t a = mem_chunk_addr(r, i);
 	size_t cs = r->chunk_size;
-	int ret = chunk_read(r, i, cand);
+	int ret = chunk_read(m, r, i, cand);
 
 	if (!ret)
 		ret = st->ops->put(st, key, cand, cs);
@@ -275,7 +275,7 @@ static int copy_out(struct wave_mem *m, struct mem_region *r, uint64_t i, char *
 	else
 		ret = protect(m, a, cs, true);
 	if (!ret)
-		ret = chunk_read(r, i, now);
+		ret = chunk_read(m, r, i, now);
 	if (!ret && memcmp(cand, now, cs)) {
 		st->ops->drop(st, key);
 		return st->ops->put(st, key, now, cs);
@@ -589,7 +589,8 @@ int mem_far_open(struct wave_mem *m, struct wave_error *err)
 		return wave_error_set(err, -e, "userfaultfd", 0, 0, "userfaultfd: %s",
 				      wave_strerror(e));
 	}
-	m->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); /* -1: no batched release */
+	m->pid = getpid();
+	m->pidfd = (int)syscall(SYS_pidfd_open, m->pid, 0); /* -1: no batched release */
 	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->stop_fd < 0)
 		return -errno;

@@ -32,6 +32,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <wave/mem.h>
 
@@ -101,6 +102,7 @@ struct wave_mem {
 	/* The far tier and the fault thread (mem_far.c). */
 	int uffd;       /* -1 without */
 	int pidfd;      /* this process, for process_madvise(); -1 without */
+	pid_t pid;      /* this process, for process_vm_readv() (getpid() is a system call) */
 	int stop_fd;    /* eventfd: the fault thread stops */
 	bool thread_on;
 	pthread_t thread;

@@ -3,10 +3,20 @@
  * The in-memory far store: each chunk compressed on its own (so one can be
  * fetched without touching another), kept in a u64map under a mutex. The
  * codec runs outside the lock: only the map is shared.
+ *
+ * Incompressible chunks come in runs (a table of random words, encrypted
+ * or compressed values), and an attempt the codec loses costs about as
+ * much as one it wins (lz4 on 4 KiB: 2 to 3 us of a demotion's 10 to 13,
+ * BENCHMARKS.md). So after MEM_STORE_RAW_RUN chunks in a row that the
+ * codec could not shrink, the store keeps chunks raw without trying,
+ * except one in MEM_STORE_RETRY, and the first chunk that shrinks ends the
+ * run. All-zero chunks count neither way. A chunk kept raw that would have
+ * shrunk costs room in the store, never a byte.
  */
 #include <errno.h>
 #include <lz4.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +39,7 @@ struct stored {
 struct local_store {
 	struct mem_store pub;
 	unsigned codec;
+	_Atomic uint32_t raw_run; /* chunks in a row kept raw (codec lost or skipped) */
 	pthread_mutex_t lock;
 	struct u64map map;
 	uint64_t used;
@@ -96,12 +107,9 @@ static bool all_zero(const void *buf, size_t len)
  * when the codec does not make it smaller (keep it raw), or -ENOMEM. */
 static long encode(unsigned codec, const void *buf, size_t len, void **out)
 {
-	char *dst;
+	char *dst = malloc(len);
 	size_t n = 0;
 
-	if (codec == WAVE_MEM_CODEC_NONE)
-		return 0;
-	dst = malloc(len);
 	if (!dst)
 		return -ENOMEM;
 	if (codec == WAVE_MEM_CODEC_LZ4) {
@@ -121,6 +129,17 @@ static long encode(unsigned codec, const void *buf, size_t len, void **out)
 	return (long)n;
 }
 
+/* Is the codec worth a try? Not within a run of MEM_STORE_RAW_RUN chunks
+ * it could not shrink, but for one in MEM_STORE_RETRY (skipped chunks
+ * count in the run). */
+static bool try_codec(struct local_store *ls)
+{
+	uint32_t run = atomic_load(&ls->raw_run);
+
+	return ls->codec != WAVE_MEM_CODEC_NONE &&
+	       (run < MEM_STORE_RAW_RUN || run % MEM_STORE_RETRY == 0);
+}
+
 static int ls_put(struct mem_store *s, uint64_t key, const void *buf, size_t len)
 {
 	struct local_store *ls = ls_of(s);
@@ -130,9 +149,13 @@ static int ls_put(struct mem_store *s, uint64_t key, const void *buf, size_t len
 	int ret = 0;
 
 	if (!all_zero(buf, len)) {
-		n = encode(ls->codec, buf, len, &v.data);
+		n = try_codec(ls) ? encode(ls->codec, buf, len, &v.data) : 0;
 		if (n < 0)
 			return (int)n;
+		if (n)
+			atomic_store(&ls->raw_run, 0);
+		else
+			atomic_fetch_add(&ls->raw_run, 1);
 		v.enc = n ? (ls->codec == WAVE_MEM_CODEC_LZ4 ? ENC_LZ4 : ENC_ZSTD) : ENC_RAW;
 		v.clen = n ? (uint32_t)n : (uint32_t)len;
 		if (!n) {

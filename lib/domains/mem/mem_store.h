@@ -36,7 +36,12 @@ struct mem_store {
 
 /* The in-memory store, compressing with @codec (enum wave_mem_codec):
  * NULL on -ENOMEM. An all-zero chunk costs no bytes whatever the codec;
- * one the codec cannot shrink is kept as it is. */
+ * one the codec cannot shrink is kept as it is, and after
+ * MEM_STORE_RAW_RUN of those in a row the codec tries only one chunk in
+ * MEM_STORE_RETRY until one shrinks (mem_store.c says why). */
+#define MEM_STORE_RAW_RUN 16u
+#define MEM_STORE_RETRY 16u
+
 struct mem_store *mem_store_local(uint64_t capacity, unsigned codec);
 
 #endif /* WAVE_MEM_STORE_H */
