@@ -430,6 +430,51 @@ static unsigned shm_objects_of(pid_t pid)
 	return n;
 }
 
+/* Forks a host that streams messages 0, 1, ... in bursts of 16 until
+ * @total went out (0: until it is killed), then closes and exits 0. It
+ * loses its first @drop_credit CREDIT frames (wave_fabric_test_drop_credit). */
+static pid_t stream_host(const char *uri, const struct wave_chan_opts *o, uint64_t total,
+			 unsigned drop_credit)
+{
+	struct wave_chan *h;
+	struct wave_msg m[16];
+	uint64_t sent = 0;
+	pid_t pid = fork();
+	int r;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid)
+		return pid;
+	wave_fabric_test_drop_credit(drop_credit);
+	if (wave_chan_open(uri, o, &h) != 0)
+		_exit(1);
+	while (!total || sent < total) {
+		unsigned n = total && total - sent < 16 ? (unsigned)(total - sent) : 16;
+		for (unsigned i = 0; i < n; i++)
+			msg_make(&m[i], sent + i);
+		if ((r = wave_chan_send_burst(h, m, n)) < 0)
+			_exit(2);
+		sent += (unsigned)r;
+	}
+	wave_chan_close(h);
+	_exit(0);
+}
+
+/* Receives on @agent, checking each message, until *@got reaches @n. */
+static void recv_upto(struct wave_chan *agent, uint64_t *got, uint64_t n)
+{
+	struct wave_msg in[64];
+
+	while (*got < n) {
+		int r = wave_chan_recv_burst(agent, in, 64);
+		ck_assert_int_ge(r, 0);
+		for (int i = 0; i < r; i++, (*got)++)
+			ck_assert(!msg_bad(&in[i], *got));
+		if (r == 0)
+			ck_assert_int_ge(wave_chan_wait(agent, -1), 0);
+	}
+}
+
 /* The host streams for ever; the agent reads some, kills it, and must see
  * WAVE_ECLOSED rather than hang. With @agent_reads false, the agent stops
  * reading first so the host is blocked on credit when it dies. */
@@ -445,32 +490,9 @@ static void killed_peer(bool shm)
 	o.disconnect_timeout_ms = 2000;
 	if (listen_or_skip(&d, shm, &o) < 0)
 		return;
-	d.host = fork();
-	ck_assert_int_ge(d.host, 0);
-	if (d.host == 0) {
-		struct wave_chan *h;
-		struct wave_msg m[16];
-		uint64_t sent = 0;
-		if (wave_chan_open(d.uri, &o, &h) != 0)
-			_exit(1);
-		for (;;) {
-			for (unsigned i = 0; i < 16; i++)
-				msg_make(&m[i], sent + i);
-			r = wave_chan_send_burst(h, m, 16);
-			if (r < 0)
-				_exit(2);
-			sent += (unsigned)r;
-		}
-	}
+	d.host = stream_host(d.uri, &o, 0, 0);
 	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &d.agent), 0);
-	while (got < 10000) {
-		r = wave_chan_recv_burst(d.agent, in, 64);
-		ck_assert_int_ge(r, 0);
-		for (int i = 0; i < r; i++, got++)
-			ck_assert(!msg_bad(&in[i], got));
-		if (r == 0)
-			ck_assert_int_ge(wave_chan_wait(d.agent, -1), 0);
-	}
+	recv_upto(d.agent, &got, 10000);
 	/* The live host's endpoint has its object (a killed one cannot remove
 	 * it; any process's next shm endpoint may, so it is not counted after
 	 * the kill: another test running beside this one reaps it too). */
@@ -522,47 +544,18 @@ END_TEST
  * three CREDIT frames, while the host streams more than a ring. */
 static void lost_credit(bool shm)
 {
-	const uint64_t total = 20000;
 	struct wave_chan_opts o;
-	struct wave_msg in[64];
 	struct duo d;
 	uint64_t got = 0;
-	int r;
 
 	opts(&o);
 	o.disconnect_timeout_ms = 2000; /* a heartbeat every 500 ms */
 	if (listen_or_skip(&d, shm, &o) < 0)
 		return;
-	d.host = fork();
-	ck_assert_int_ge(d.host, 0);
-	if (d.host == 0) {
-		struct wave_chan *h;
-		struct wave_msg m[16];
-		uint64_t sent = 0;
-		wave_fabric_test_drop_credit(3);
-		if (wave_chan_open(d.uri, &o, &h) != 0)
-			_exit(1);
-		while (sent < total) {
-			unsigned n = total - sent < 16 ? (unsigned)(total - sent) : 16;
-			for (unsigned i = 0; i < n; i++)
-				msg_make(&m[i], sent + i);
-			if ((r = wave_chan_send_burst(h, m, n)) < 0)
-				_exit(2);
-			sent += (unsigned)r;
-		}
-		wave_chan_close(h);
-		_exit(0);
-	}
+	d.host = stream_host(d.uri, &o, 20000, 3);
 	wave_fabric_test_drop_credit(3);
 	ck_assert_int_eq(wave_chan_accept(d.l, WAVE_MS(30000), &d.agent), 0);
-	while (got < total) {
-		r = wave_chan_recv_burst(d.agent, in, 64);
-		ck_assert_int_ge(r, 0);
-		for (int i = 0; i < r; i++, got++)
-			ck_assert(!msg_bad(&in[i], got));
-		if (r == 0)
-			ck_assert_int_ge(wave_chan_wait(d.agent, -1), 0);
-	}
+	recv_upto(d.agent, &got, 20000);
 	child_exit_ok(d.host);
 	wave_chan_close(d.agent);
 	wave_chan_listener_close(d.l);
