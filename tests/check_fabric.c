@@ -487,7 +487,9 @@ static void killed_peer(bool shm)
 	int r;
 
 	opts(&o);
-	o.disconnect_timeout_ms = 2000;
+	/* Long enough that a host starved on a loaded machine is not taken
+	 * for dead before the kill (the shm case waits it out after). */
+	o.disconnect_timeout_ms = 10000;
 	if (listen_or_skip(&d, shm, &o) < 0)
 		return;
 	d.host = stream_host(d.uri, &o, 0, 0);
