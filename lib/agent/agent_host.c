@@ -436,8 +436,10 @@ int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now_io)
 	if (n > 0)
 		h->last_rx_ns = now;
 	/* The decisions of the whole burst leave together, after it: one
-	 * publish to the host and one clock reading, not one per decision. */
-	h->batching = true;
+	 * publish to the host and one clock reading, not one per decision.
+	 * A lone event's leave at once: through the outbox they would only
+	 * take a copy and a pass more on their way to the host. */
+	h->batching = n > 1;
 	h->rec_now = now;
 	for (int k = 0; k < n; k++) {
 		ret = h->state == AHOST_READY ? on_ready_msg(h, &m[k]) : on_hello_msg(h, &m[k], now);
