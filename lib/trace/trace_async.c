@@ -143,6 +143,7 @@ int trace_async_open(const struct trace_async_opts *o, const struct trace_meta *
 		return wave_error_set(err, -ENOMEM, "trace", 0, 0, "out of memory");
 	memset(a, 0, sizeof(*a));
 	a->mask = a->wmask = o->ring - 1;
+	a->pub_every = o->ring / 16 < TRACE_ASYNC_PUBLISH ? o->ring / 16 : TRACE_ASYNC_PUBLISH;
 	a->setup_type = o->setup_type;
 	if (!(a->slot = aligned_alloc(sizeof(struct wave_msg), o->ring * sizeof(struct wave_msg)))) {
 		free(a);
