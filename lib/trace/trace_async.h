@@ -48,6 +48,7 @@ struct trace_async {
 	uint64_t pub_every; /* records between publications (TRACE_ASYNC_PUBLISH) */
 	uint64_t lost_pending; /* lost since the last record that fit */
 	uint64_t lost;         /* in all */
+	uint64_t wakes;        /* of a sleeping writer, by trace_async_publish() */
 	/* Shared, each on a line of its own. Released by the producer:
 	 * slots before head_pub are written; by the writer: slots before
 	 * tail are free again. */
