@@ -90,7 +90,6 @@ int u64map_init(struct u64map *m, size_t esize)
 	m->shift = 64 - MAP_MIN_LOG2;
 	m->seed = u64_seed();
 	m->mult = u64_seed() | 1;
-	m->mult2 = u64_seed() | 1;
 	return 0;
 }
 

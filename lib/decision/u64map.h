@@ -5,16 +5,11 @@
  * addressing with linear probing, at most 3/4 full, deletion by shifting
  * later entries back (no tombstones, so lookups stay short however many
  * objects come and go). A key's home slot is multiply-shift hashing with a
- * random odd multiplier per map (the top bits of x * mult2) of the key
- * scrambled by a bijection of the map's own (x = y ^ y >> 32, y = (key ^
- * seed) * mult): for any two keys a peer picks, they share a home with
- * probability at most 2 / slots over mult2 (Dietzfelbinger et al., 1997),
- * so a peer cannot choose keys that collide. Multiply-shift of the key
- * itself has that bound too, but not what linear probing needs: a
- * multiplier near a fraction of small denominator lays an arithmetic
- * progression of keys (object numbers, strided ids) into a few runs, and
- * about one map in ten then probed tens to hundreds of slots a lookup;
- * the scrambling breaks the progression (two multiplications, not one).
+ * random odd multiplier per map (the top bits of (key ^ seed) * mult):
+ * for any two keys a peer picks, they share a home with probability at
+ * most 2 / slots over the map's seed (Dietzfelbinger et al., 1997), so a
+ * peer cannot choose keys that collide. It is also one multiplication on
+ * the hot path, and dense keys (object numbers) rarely share a home.
  *
  * An entry is @esize bytes whose first 8 are its key (uint64_t); the rest
  * is the caller's, zeroed on insertion. Key 0 is allowed: it is kept apart
@@ -35,8 +30,7 @@ struct u64map {
 	size_t mask; /* slots - 1; a power of two */
 	size_t count; /* entries in the slots (key 0 not counted) */
 	uint64_t seed;  /* xored into keys */
-	uint64_t mult;  /* odd: the scrambling's */
-	uint64_t mult2; /* odd: the hash's */
+	uint64_t mult;  /* odd */
 	unsigned shift; /* 64 - log2(slots) */
 	unsigned char *zero; /* the entry of key 0, or NULL */
 };
@@ -46,9 +40,7 @@ uint64_t u64_seed(void);
 
 static inline size_t u64map_home(const struct u64map *m, uint64_t key)
 {
-	uint64_t y = (key ^ m->seed) * m->mult;
-
-	return (size_t)(((y ^ y >> 32) * m->mult2) >> m->shift);
+	return (size_t)(((key ^ m->seed) * m->mult) >> m->shift);
 }
 
 static inline uint64_t u64map_key_at(const struct u64map *m, size_t i)
