@@ -41,10 +41,14 @@ void trace_async_publish(struct trace_async *a)
 	wave_store_release(&a->head_pub, a->head);
 	/* A sleeping writer is woken once a quarter of the ring waits (else
 	 * it wakes by itself within IDLE_SLEEP_NS); a wake-up missed for
-	 * want of a fence costs only that delay. */
-	if (wave_load_relaxed(&a->sleeping) && a->head - a->tail_seen > (a->mask + 1) / 4) {
+	 * want of a fence costs only that delay. The writer's tail is read
+	 * afresh (it sleeps: its line is still): @tail_seen may be a lap old,
+	 * and a wake-up is a system call. */
+	if (wave_load_relaxed(&a->sleeping) &&
+	    a->head - (a->tail_seen = wave_load_acquire(&a->tail)) > (a->mask + 1) / 4) {
 		wave_store_relaxed(&a->sleeping, 0u);
 		futex_wake(&a->sleeping);
+		a->wakes++;
 	}
 }
 
@@ -143,6 +147,7 @@ int trace_async_open(const struct trace_async_opts *o, const struct trace_meta *
 		return wave_error_set(err, -ENOMEM, "trace", 0, 0, "out of memory");
 	memset(a, 0, sizeof(*a));
 	a->mask = a->wmask = o->ring - 1;
+	a->pub_every = o->ring / 16 < TRACE_ASYNC_PUBLISH ? o->ring / 16 : TRACE_ASYNC_PUBLISH;
 	a->setup_type = o->setup_type;
 	if (!(a->slot = aligned_alloc(sizeof(struct wave_msg), o->ring * sizeof(struct wave_msg)))) {
 		free(a);

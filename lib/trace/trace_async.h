@@ -6,7 +6,7 @@
  * single-producer single-consumer ring; a writer thread of the trace's own
  * drains the ring into a trace_writer (trace.h), which encodes, checksums,
  * writes, caps and rotates. A record costs the producer one cache line
- * copied and, every TRACE_ASYNC_PUBLISH records, one release store.
+ * copied and, every @pub_every records, one release store.
  *
  * A full ring never blocks the producer: a record that does not fit is
  * lost and counted, and the count goes into the ring ahead of the next
@@ -22,8 +22,11 @@
 #include "../core/atomic.h"
 #include "trace.h"
 
-/* Records between two publications of the producer's position. */
-#define TRACE_ASYNC_PUBLISH 16u
+/* Records between two publications of the producer's position, at most
+ * (a sixteenth of a smaller ring). A publication is a store into a line the
+ * writer polls: taking that line back costs the producer about as much as
+ * a hundred records (BENCHMARKS.md), hence so many records to a store. */
+#define TRACE_ASYNC_PUBLISH 256u
 /* A ring's size bounds, in records (a power of two). */
 #define TRACE_ASYNC_RING_MIN 64u
 #define TRACE_ASYNC_RING_MAX (1u << 24)
@@ -42,8 +45,10 @@ struct trace_async {
 	struct wave_msg *slot;
 	uint64_t mask;
 	uint64_t head, published, tail_seen;
+	uint64_t pub_every; /* records between publications (TRACE_ASYNC_PUBLISH) */
 	uint64_t lost_pending; /* lost since the last record that fit */
 	uint64_t lost;         /* in all */
+	uint64_t wakes;        /* of a sleeping writer, by trace_async_publish() */
 	/* Shared, each on a line of its own. Released by the producer:
 	 * slots before head_pub are written; by the writer: slots before
 	 * tail are free again. */
@@ -69,7 +74,7 @@ int trace_async_open(const struct trace_async_opts *o, const struct trace_meta *
 /* Everything put is written, then the trace is closed; NULL is ignored. */
 void trace_async_close(struct trace_async *a);
 /* Makes the records put so far visible to the writer (done every
- * TRACE_ASYNC_PUBLISH records; call it when the producer goes idle). */
+ * @pub_every records; call it when the producer goes idle). */
 void trace_async_publish(struct trace_async *a);
 
 /* Appends a record (as trace_put()); never blocks, never fails: a full
@@ -101,7 +106,7 @@ static inline void trace_async_put(struct trace_async *a, enum trace_kind kind, 
 	*s = *m;
 	s->seq = kind;
 	s->tstamp = now;
-	if (a->head % TRACE_ASYNC_PUBLISH < 2)
+	if (a->head - a->published >= a->pub_every)
 		trace_async_publish(a);
 }
 

@@ -584,6 +584,40 @@ START_TEST(async_every_record_or_counted)
 }
 END_TEST
 
+/* A sleeping writer is woken (a system call on the agent's thread) once
+ * a quarter of the ring waits, not whenever it sleeps: the producer's view
+ * of the writer's tail, refreshed only when the ring looks full, may be a
+ * lap old, and judged by it every publication woke the writer. */
+START_TEST(async_wakes_only_a_quarter)
+{
+	struct trace_async_opts o = { { NULL, 1ull << 34, 0 }, 1024, -1, 0 };
+	struct trace_meta meta;
+	struct trace_async *a;
+	struct wave_error err;
+	struct wave_msg m = msg_of(1);
+	char path[128];
+	unsigned k;
+
+	snprintf(path, sizeof(path), "%s/wakes.trace", dir);
+	o.w.path = path;
+	meta_of(&meta);
+	ck_assert_int_eq(trace_async_open(&o, &meta, &a, &err), 0);
+	/* More than a quarter, all taken; the producer never looked at the
+	 * tail (the ring never looked full). */
+	for (k = 0; k < 320; k++)
+		trace_async_put(a, TRACE_EVENT, 1000 + k, &m);
+	trace_async_publish(a);
+	while (wave_load_acquire(&a->tail) != a->head || !wave_load_acquire(&a->sleeping))
+		usleep(100);
+	a->wakes = 0;
+	/* One publication's worth waits: no wake-up, however the writer runs. */
+	for (k = 0; k < a->pub_every; k++)
+		trace_async_put(a, TRACE_EVENT, 2000 + k, &m);
+	ck_assert_uint_eq(a->wakes, 0);
+	trace_async_close(a);
+}
+END_TEST
+
 static off_t size_of(const char *path)
 {
 	struct stat st;
@@ -655,6 +689,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, format_3_hostile);
 	tcase_add_test(tc, compact_pairs);
 	tcase_add_test(tc, async_every_record_or_counted);
+	tcase_add_test(tc, async_wakes_only_a_quarter);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -148,9 +148,9 @@ static inline int sq_prestage_cpu(struct wave_plugin_ctx *ctx, struct sq *q, uin
 /* One CPU per call, round robin, so every event stays O(1). */
 static inline int sq_prestage_any(struct wave_plugin_ctx *ctx, struct sq *q)
 {
-	int n = wave_plugin_sched_cpu_count(ctx);
+	int n;
 
-	if (!q->prestage || n <= 0)
+	if (!q->prestage || (n = wave_plugin_sched_cpu_count(ctx)) <= 0)
 		return 0;
 	q->cursor = (q->cursor + 1) % (uint32_t)n;
 	return sq_prestage_cpu(ctx, q, q->cursor);
@@ -162,13 +162,17 @@ static inline int sq_prestage_any(struct wave_plugin_ctx *ctx, struct sq *q)
  * its search for a CPU at its affinity hint. A full channel to the host
  * leaves the task at the head for the next event (every decision sent
  * brings an outcome, so one will come). With every CPU busy, prestages
- * ahead (see above) when q->prestage is set.
+ * ahead (see above) when q->prestage is set; without prestaging it does
+ * nothing then, not even look at the head (a busy host's every event
+ * would pay for it; dead entries wait there for the next free CPU).
  */
 static inline int sq_dispatch(struct wave_plugin_ctx *ctx, struct sq *q)
 {
 	struct wave_sched_task t;
 	int cpu, ret;
 
+	if (!q->prestage && wave_plugin_sched_free_cpu(ctx, 0) == -EBUSY)
+		return 0;
 	while (sq_first(ctx, q, &t)) {
 		cpu = wave_plugin_sched_free_cpu(ctx, t.cpu_hint == WAVE_SCHED_CPU_NONE
 							     ? (uint32_t)t.id : t.cpu_hint);

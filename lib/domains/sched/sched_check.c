@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The state model's invariants, checked from scratch: every link between a
- * task and a CPU holds both ways, the free-CPU bitmap agrees with the CPUs,
- * every task is reachable by lookup, and the last task found is in the
- * table. Linear in the state's size; for
- * tests and the fuzzer, after each message.
+ * task and a CPU holds both ways, the free-CPU bitmap and its count agree
+ * with the CPUs, every task is reachable by lookup, and the last task found
+ * is in the table. Linear in the state's size; for tests and the fuzzer,
+ * after each message.
  */
 #include <errno.h>
 
@@ -70,8 +70,11 @@ int wave_sched_state_check(const struct wave_sched_state *st)
 			(size_t)((const unsigned char *)st->hot - st->tasks.slots) %
 				st->tasks.esize))
 		return -EPROTO;
-	for (uint32_t i = 0; i < st->n_cpus; i++)
+	n = 0;
+	for (uint32_t i = 0; i < st->n_cpus; i++) {
 		if (!cpu_ok(st, i))
 			return -EPROTO;
-	return 0;
+		n += (st->free_map[i >> 6] >> (i & 63)) & 1;
+	}
+	return n == st->n_free ? 0 : -EPROTO;
 }

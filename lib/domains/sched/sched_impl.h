@@ -57,6 +57,7 @@ struct wave_sched_state {
 	struct u64map tasks; /* of struct sched_task; ids are chosen by the peer */
 	struct sched_cpu *cpus;
 	uint64_t *free_map; /* bit set: nothing running, pending or prestaged */
+	uint32_t n_free;    /* bits set in @free_map: a busy host's search ends at once */
 	struct wave_sched_stats stats; /* its refused_* come from @refused */
 	struct dec_refusals refused;   /* the plugin's decisions refused */
 	struct sched_task *hot;        /* the task last found or inserted, or NULL */

@@ -7,6 +7,7 @@
  * state that cannot exist.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,14 +76,15 @@ WAVE_API int wave_sched_state_stats(const struct wave_sched_state *st,
 void sched_cpu_update_free(struct wave_sched_state *st, uint32_t cpu)
 {
 	const struct sched_cpu *c = &st->cpus[cpu];
-	uint64_t bit = UINT64_C(1) << (cpu & 63);
-
+	uint64_t *w = &st->free_map[cpu >> 6], bit = UINT64_C(1) << (cpu & 63);
 	/* A prestaged task counts: the host starts it as soon as the CPU has
 	 * nothing to run, so a RUN sent meanwhile would find the CPU busy. */
-	if (!c->current && !c->slot[0] && !c->slot[1])
-		st->free_map[cpu >> 6] |= bit;
-	else
-		st->free_map[cpu >> 6] &= ~bit;
+	bool free_now = !c->current && !c->slot[0] && !c->slot[1];
+
+	if (free_now == !!(*w & bit))
+		return;
+	*w ^= bit;
+	st->n_free += free_now ? 1u : -1u;
 }
 
 int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from)
@@ -90,6 +92,9 @@ int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from)
 	uint32_t w;
 	uint64_t bits;
 
+	/* A busy host (a queue longer than its CPUs) asks at every event. */
+	if (!st->n_free)
+		return -EBUSY;
 	/* from % n_cpus: a division costs more than the rest of the search
 	 * (Lemire, Kaser, Kurz, "Faster remainder by direct computation"). */
 	from = (uint32_t)(((unsigned __int128)(st->cpu_mod * from) * st->n_cpus) >> 64);
