@@ -120,6 +120,7 @@ static int rebuild(struct u64map *m, size_t n, uint64_t mult)
 	if (!slots)
 		return -ENOMEM;
 	m->slots = slots;
+	m->rebuilds++;
 	m->mask = n - 1;
 	m->shift = 64 - (unsigned)__builtin_ctzll((unsigned long long)n);
 	m->mult = mult;

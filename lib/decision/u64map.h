@@ -33,6 +33,7 @@ struct u64map {
 	size_t mask; /* slots - 1; a power of two */
 	size_t count; /* entries in the slots (key 0 not counted) */
 	size_t judge_at; /* count at which clustering is judged next */
+	uint64_t rebuilds; /* bumped whenever every entry moved (growth, redraw) */
 	uint64_t mult;   /* the hash's random odd multiplier */
 	unsigned shift;  /* 64 - log2(slots) */
 	unsigned char *zero; /* the entry of key 0, or NULL */

@@ -231,7 +231,7 @@ static void forget_fresh(struct custom_host *c, const uint64_t *keys, unsigned n
 static int stamp_batch(struct custom_host *c, const struct wave_msg *evs, const uint64_t *keys,
 		       unsigned n, struct wave_msg *m, struct custom_key **e)
 {
-	const unsigned char *slots = c->keys.slots;
+	uint64_t rebuilds = c->keys.rebuilds;
 
 	for (unsigned i = 0; i < n; i++) {
 		if (evs[i].type < WAVE_MSG_APP_FIRST || !(e[i] = custom_key_get(&c->keys, keys[i]))) {
@@ -242,8 +242,10 @@ static int stamp_batch(struct custom_host *c, const struct wave_msg *evs, const 
 		WAVE_CUSTOM_KEY(&m[i]) = keys[i];
 		WAVE_CUSTOM_SEQ(&m[i]) = c->last_seq + 1 + i;
 	}
-	/* Entries move only when the table grows: then look them up again. */
-	if (c->keys.slots != slots)
+	/* Entries move when the table is rebuilt (it grew, or drew another
+	 * multiplier): then look them up again. Not by address: a rebuilt
+	 * table may land where an earlier one was. */
+	if (c->keys.rebuilds != rebuilds)
 		for (unsigned i = 0; i < n; i++)
 			e[i] = u64map_find(&c->keys, keys[i]);
 	return 0;
