@@ -71,13 +71,13 @@ void agentd_kill(struct agentd *e, int sig)
 	e->pid = 0;
 }
 
-bool agentd_log_has(const struct agentd *e, const char *text)
+bool agentd_dir_log_has(const char *dir, const char *text)
 {
-	char path[160], buf[1 << 16];
+	char path[300], buf[1 << 16];
 	size_t n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/agentd.log", e->dir);
+	snprintf(path, sizeof(path), "%s/agentd.log", dir);
 	f = fopen(path, "r");
 	if (!f)
 		return false;
@@ -85,6 +85,11 @@ bool agentd_log_has(const struct agentd *e, const char *text)
 	fclose(f);
 	buf[n] = '\0';
 	return strstr(buf, text) != NULL;
+}
+
+bool agentd_log_has(const struct agentd *e, const char *text)
+{
+	return agentd_dir_log_has(e->dir, text);
 }
 
 void agentd_host_opts(struct wave_host_opts *ho, uint32_t heartbeat_timeout_ms,

@@ -33,6 +33,9 @@ void agentd_start(struct agentd *e, const char *agentd);
 void agentd_kill(struct agentd *e, int sig);
 /* Whether the daemon's log holds @text. */
 bool agentd_log_has(const struct agentd *e, const char *text);
+/* Whether the log of a daemon started in @dir (@dir/agentd.log) holds
+ * @text. */
+bool agentd_dir_log_has(const char *dir, const char *text);
 /* Host options for the daemon of agentd_write_cfg(): heartbeats every
  * 50 ms as its own, the agent judged dead after @heartbeat_timeout_ms,
  * reconnection retried every 1 to 20 ms, each attempt @connect_timeout_ms

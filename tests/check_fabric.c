@@ -23,6 +23,7 @@
 
 #include <wave/wave.h>
 
+#include "check_run.h"
 #include "chan/fabric.h"
 #include "chan_util.h"
 
@@ -915,11 +916,5 @@ static Suite *fabric_suite(void)
 
 int main(void)
 {
-	SRunner *r = srunner_create(fabric_suite());
-	int failed;
-
-	srunner_run_all(r, CK_NORMAL);
-	failed = srunner_ntests_failed(r);
-	srunner_free(r);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(fabric_suite());
 }

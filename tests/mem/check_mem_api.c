@@ -14,6 +14,7 @@
 
 #include <wave/mem_msg.h> /* a design: its layouts are checked at compile time */
 
+#include "check_run.h"
 #include "mem_util.h"
 
 static struct wave_mem *numa2_new(void)
@@ -344,8 +345,6 @@ int main(void)
 {
 	Suite *s = suite_create("mem_api");
 	TCase *tc = tcase_create("api");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, t_opts_refused);
 	tcase_add_test(tc, t_numa_node_missing);
@@ -358,9 +357,5 @@ int main(void)
 	tcase_add_test(tc, t_victims_refused);
 	tcase_add_test(tc, t_damon);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "mem_util.h"
 
 #define CHUNK (16 * KIB)
@@ -264,10 +265,7 @@ struct writer {
 	unsigned t;
 };
 
-static size_t word_of(size_t page, unsigned t)
-{
-	return page * (4096 / 8) + 8 * t + (page % 7);
-}
+#define SKEW 7 /* race_word() */
 
 static void *writer(void *arg)
 {
@@ -278,7 +276,7 @@ static void *writer(void *arg)
 	for (uint64_t round = 1;
 	     round <= ROUNDS || atomic_load(&r->demoted) < DEMOTIONS; round++) {
 		for (size_t pg = 0; pg < pages; pg++) {
-			size_t k = word_of(pg, w->t);
+			size_t k = race_word(pg, w->t, SKEW);
 			uint64_t want = round == 1 ? pattern(k + 7) : (round - 1) * 1000 + w->t;
 
 			if (r->p[k] != want && !atomic_exchange(&r->bad, 1))
@@ -340,17 +338,7 @@ static void race(bool managed)
 	for (unsigned k = 0; k < 2; k++)
 		pthread_join(mt[k], NULL);
 	ck_assert_int_eq(atomic_load(&r.bad), 0);
-	/* Every word: the writers' last values, the pattern elsewhere. */
-	for (size_t k = 0; k < r.len / 8; k++) {
-		size_t pg = k / 512, off = k % 512;
-		size_t rel = off - pg % 7; /* wraps when off < pg % 7: not owned */
-		bool owned = off >= pg % 7 && rel % 8 == 0 && rel / 8 < WRITERS;
-
-		if (!owned)
-			ck_assert_uint_eq(r.p[k], pattern(k + 7));
-		else
-			ck_assert_uint_eq(r.p[k] % 1000, rel / 8);
-	}
+	race_check_words(r.p, r.len, SKEW, 7, WRITERS);
 	ck_assert_int_eq(wave_mem_stats(r.m, &st), 0);
 	ck_assert_uint_ge(st.far_faults, 1);
 	printf("%s: %llu demotions, %llu promotions, %llu far faults\n",
@@ -648,8 +636,6 @@ int main(void)
 {
 	Suite *s = suite_create("mem_far");
 	TCase *tc = tcase_create("far");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, t_round_trip_anon);
 	tcase_add_test(tc, t_round_trip_managed);
@@ -666,9 +652,5 @@ int main(void)
 	tcase_add_test(tc, t_sampler);
 	tcase_add_test(tc, t_unprivileged);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

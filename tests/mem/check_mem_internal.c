@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "check_run.h"
 #include "domains/mem/mem_impl.h"
 #include "domains/mem/mem_store.h"
 #include "mem_util.h"
@@ -324,8 +325,6 @@ int main(void)
 {
 	Suite *s = suite_create("mem_internal");
 	TCase *tc = tcase_create("internal");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, t_window_anon);
 	tcase_add_test(tc, t_window_managed);
@@ -335,9 +334,5 @@ int main(void)
 	tcase_add_test(tc, t_store_raw_run);
 	tcase_add_test(tc, t_numa_moves);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

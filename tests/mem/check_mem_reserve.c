@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "mem_util.h"
 
 #define CHUNK (4 * KIB)
@@ -216,10 +217,7 @@ struct writer {
 	unsigned t;
 };
 
-static size_t word_of(size_t page, unsigned t)
-{
-	return page * (4096 / 8) + 8 * t + (page % 5);
-}
+#define SKEW 5 /* race_word() */
 
 /* Demotions the demoter made: every pressure demotion but the fault
  * thread's (no agent, no prestaged victims: all are the CLOCK's). */
@@ -247,7 +245,7 @@ static void *writer(void *arg)
 
 			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 			pg = x % pages;
-			i = word_of(pg, w->t);
+			i = race_word(pg, w->t, SKEW);
 			want = last[pg] ? last[pg] * 1000 + w->t : pattern(i + 9);
 			if (r->p[i] != want && !atomic_exchange(&r->bad, 1))
 				fprintf(stderr,
@@ -281,18 +279,7 @@ START_TEST(t_race)
 	for (unsigned k = 0; k < WRITERS; k++)
 		pthread_join(t[k], NULL);
 	ck_assert_int_eq(atomic_load(&r.bad), 0);
-	/* Every word: a writer's (its number in the last digits), or the
-	 * pattern where no writer owns it. */
-	for (size_t i = 0; i < r.len / 8; i++) {
-		size_t pg = i / 512, off = i % 512;
-		size_t rel = off - pg % 5; /* wraps when off < pg % 5: not owned */
-		bool owned = off >= pg % 5 && rel % 8 == 0 && rel / 8 < WRITERS;
-
-		if (!owned)
-			ck_assert_uint_eq(r.p[i], pattern(i + 9));
-		else
-			ck_assert_uint_eq(r.p[i] % 1000, rel / 8);
-	}
+	race_check_words(r.p, r.len, SKEW, 9, WRITERS);
 	st = stats(r.m);
 	ck_assert_uint_ge(st.far_faults, 1);
 	ck_assert_uint_ge(demoter_made(r.m), DEMOTER_MIN);
@@ -311,10 +298,7 @@ static int create_with(uint64_t reserve, int cpu, struct wave_error *err)
 	struct wave_mem *m = NULL;
 	int ret;
 
-	wave_mem_opts_init(&o);
-	o.n_tiers = 2;
-	o.tiers[0].capacity = CAP;
-	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
+	mem_far_opts(&o, CAP, 0);
 	o.reserve_bytes = reserve;
 	o.demote_cpu = cpu;
 	ret = wave_mem_create(&o, &m, err);
@@ -384,8 +368,6 @@ int main(void)
 {
 	Suite *s = suite_create("mem_reserve");
 	TCase *tc = tcase_create("reserve");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, t_opts);
 	tcase_add_test(tc, t_opts_first_version);
@@ -393,9 +375,5 @@ int main(void)
 	tcase_add_test(tc, t_store_full);
 	tcase_add_test(tc, t_race);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return wave_check_run(s);
 }

@@ -4,6 +4,7 @@
 #define WAVE_TEST_MEM_UTIL_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -12,9 +13,18 @@
 
 #define KIB 1024u
 
-/* A manager with a fast tier (capacity @fast_cap, 0: none) and a far tier
- * (capacity @far_cap compressed bytes, 0: none), the demoter keeping
- * @reserve bytes free under the fast tier's capacity (0: no demoter). */
+/* Options of a manager with a fast tier (capacity @fast_cap, 0: none) and
+ * a far tier (capacity @far_cap compressed bytes, 0: none). */
+static inline void mem_far_opts(struct wave_mem_opts *o, uint64_t fast_cap, uint64_t far_cap)
+{
+	wave_mem_opts_init(o);
+	o->n_tiers = 2;
+	o->tiers[0].capacity = fast_cap;
+	o->tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, far_cap };
+}
+
+/* Such a manager, the demoter keeping @reserve bytes free under the fast
+ * tier's capacity (0: no demoter). */
 static inline struct wave_mem *mem_reserve_new(uint64_t fast_cap, uint64_t far_cap,
 					       uint64_t min_resident_ns, uint64_t reserve)
 {
@@ -23,10 +33,7 @@ static inline struct wave_mem *mem_reserve_new(uint64_t fast_cap, uint64_t far_c
 	struct wave_mem *m = NULL;
 	int ret;
 
-	wave_mem_opts_init(&o);
-	o.n_tiers = 2;
-	o.tiers[0].capacity = fast_cap;
-	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, far_cap };
+	mem_far_opts(&o, fast_cap, far_cap);
 	o.min_resident_ns = min_resident_ns;
 	o.reserve_bytes = reserve;
 	ret = wave_mem_create(&o, &m, &err);
@@ -54,6 +61,33 @@ static inline uint64_t pattern(uint64_t i)
 	uint64_t x = i * UINT64_C(0x9e3779b97f4a7c15) + 1;
 
 	return x ^ (x >> 29);
+}
+
+/* Races of writers against the library's moves: writer @t owns one word
+ * of each 4 KiB page, 8 words from the next writer's, from an offset that
+ * moves with the page by up to @skew - 1 (so the words fall on different
+ * bytes of each page's lines). */
+static inline size_t race_word(size_t page, unsigned t, unsigned skew)
+{
+	return page * (4096 / 8) + 8 * t + page % skew;
+}
+
+/* Every word of a race region after its @writers: a writer's last value
+ * (its number in the last three digits) where one owns the word,
+ * pattern(i + @salt) everywhere else. */
+static inline void race_check_words(const uint64_t *p, size_t len, unsigned skew, uint64_t salt,
+				    unsigned writers)
+{
+	for (size_t i = 0; i < len / 8; i++) {
+		size_t pg = i / 512, off = i % 512;
+		size_t rel = off - pg % skew; /* wraps when off < pg % skew: not owned */
+		bool owned = off >= pg % skew && rel % 8 == 0 && rel / 8 < writers;
+
+		if (!owned)
+			ck_assert_uint_eq(p[i], pattern(i + salt));
+		else
+			ck_assert_uint_eq(p[i] % 1000, rel / 8);
+	}
 }
 
 static inline void fill_pattern(void *p, size_t len, uint64_t salt)

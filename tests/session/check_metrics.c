@@ -232,7 +232,7 @@ START_TEST(metrics_port_in_use_stops_the_start)
 	ck_assert_int_eq(WEXITSTATUS(status), 1);
 	snprintf(expect, sizeof(expect), "wave-agentd: metrics: cannot listen on 127.0.0.1 port %u: "
 		 "Address already in use", (unsigned)ntohs(sa.sin_port));
-	ck_assert_msg(log_has(dir, expect), "no '%s' in the log", expect);
+	ck_assert_msg(agentd_dir_log_has(dir, expect), "no '%s' in the log", expect);
 	close(fd);
 	tmpdir_rm(dir);
 }
@@ -252,9 +252,9 @@ START_TEST(metrics_fixed_across_reload)
 	ck_assert_uint_gt(port, 0);
 	config(port == 65535 ? 1 : port + 1);
 	ck_assert_int_eq(kill(pid, SIGHUP), 0);
-	while (!log_has(dir, "reload refused"))
+	while (!agentd_dir_log_has(dir, "reload refused"))
 		nap_ms(10);
-	ck_assert(log_has(dir, "stats_socket and metrics cannot change while the agent runs"));
+	ck_assert(agentd_dir_log_has(dir, "stats_socket and metrics cannot change while the agent runs"));
 	body = get_metrics(port);
 	prom_check(body);
 	free(body);

@@ -106,7 +106,7 @@ START_TEST(notify_states_and_watchdog)
 	ck_assert_msg(strncmp(msg, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0, "%s", msg);
 	next_state(fd, msg, sizeof(msg), &watchdogs);
 	ck_assert_str_eq(msg, "READY=1");
-	ck_assert(log_has(dir, "configuration reloaded"));
+	ck_assert(agentd_dir_log_has(dir, "configuration reloaded"));
 	/* A refused reload is still answered with READY=1. */
 	{
 		FILE *f = fopen(write_config(dir, "", "{}"), "w");

@@ -576,7 +576,7 @@ static const char *hup_dir;
 static bool reloaded(const struct app *a)
 {
 	(void)a;
-	return log_has(hup_dir, "configuration reloaded");
+	return agentd_dir_log_has(hup_dir, "configuration reloaded");
 }
 
 START_TEST(daemon_sighup_hot_swap)

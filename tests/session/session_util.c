@@ -227,19 +227,3 @@ int daemon_kill(pid_t pid, int sig)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	return status;
 }
-
-bool log_has(const char *dir, const char *text)
-{
-	char path[300], buf[65536];
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/agentd.log", dir);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, text) != NULL;
-}

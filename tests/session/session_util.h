@@ -11,6 +11,7 @@
 
 #include <wave/wave.h>
 
+#include "agentd_util.h"
 #include "least_loaded/least_loaded.h"
 
 #define LL_TYPE(t) ((uint16_t)(WAVE_MSG_APP_FIRST + (t)))
@@ -61,8 +62,5 @@ void app_poll_until(struct app *app, bool (*cond)(const struct app *));
 pid_t daemon_start(const char *cfg_path);
 /* SIGKILLs (or, with @sig, signals) @pid and reaps it; returns the status. */
 int daemon_kill(pid_t pid, int sig);
-
-/* Whether the daemon's log (@dir/agentd.log) contains @text. */
-bool log_has(const char *dir, const char *text);
 
 #endif
