@@ -92,9 +92,13 @@ static void *thread_main(void *arg)
 {
 	unsigned id = (unsigned)(uintptr_t)arg;
 	struct wave_sched_thread *t;
+	int ret = wave_sched_thread_attach(S, id, 0, &t);
 
-	if (wave_sched_thread_attach(S, id, 0, &t) < 0)
-		return NULL; /* not counted as finished: main() fails */
+	if (ret < 0) {
+		/* Not counted as finished: main() fails. */
+		fprintf(stderr, "threads: thread %u cannot attach: %s\n", id, strerror(-ret));
+		return NULL;
+	}
 	for (unsigned k = 1; k <= units; k++) {
 		uint64_t left = (uint64_t)unit_us * 1000u, ran = 0;
 

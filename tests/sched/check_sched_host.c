@@ -812,6 +812,54 @@ START_TEST(managed_threads_local)
 }
 END_TEST
 
+/* One thread's life after another's, each a new task: attaches while
+ * others detach. */
+static void *come_and_go_main(void *arg)
+{
+	struct mt *m = arg;
+	struct wave_sched_thread *t;
+
+	for (unsigned r = 0; r < m->rounds; r++) {
+		ck_assert_int_eq(wave_sched_thread_attach(m->s, m->id * 1000 + r, 0, &t), 0);
+		mt_enter(m);
+		wave_sched_thread_detach(t);
+	}
+	atomic_fetch_add(m->done, 1);
+	return NULL;
+}
+
+/* A thread attaching while another detaches is let in: the count of
+ * attached threads (which keeps plain tasks out) once lagged the task
+ * table between a detach's two steps, and the attach was refused. */
+START_TEST(managed_threads_come_and_go)
+{
+	enum { N = 4 };
+	struct wave_sched_opts o;
+	struct wave_sched_host_stats st;
+	struct wave_sched *s;
+	pthread_t thr[N];
+	struct mt m[N];
+	atomic_int on_cpu = 0, max_on_cpu = 0, done = 0;
+
+	wave_sched_opts_init(&o);
+	o.n_cpus = 1;
+	ck_assert_int_eq(wave_sched_create(NULL, &o, &s, NULL), 0);
+	for (unsigned i = 0; i < N; i++) {
+		m[i] = (struct mt){ s, i + 1, 300, &on_cpu, &max_on_cpu, &done, 1 };
+		ck_assert_int_eq(pthread_create(&thr[i], NULL, come_and_go_main, &m[i]), 0);
+	}
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(pthread_join(thr[i], NULL), 0);
+	ck_assert_int_eq(atomic_load(&done), N);
+	ck_assert_int_eq(atomic_load(&max_on_cpu), 1);
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.tasks, 0);
+	/* No thread left: a plain task may come. */
+	ck_assert_int_eq(wave_sched_task_new(s, 1, NULL), 0);
+	wave_sched_destroy(s);
+}
+END_TEST
+
 /* A scheduler gates managed threads or serves plain tasks, never both: a
  * grant's argument is taken for a thread only where it is one (a plain
  * task's argument was once written through as a thread). */
@@ -1189,6 +1237,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, idle_wait_sleeps);
 	tcase_add_test(tc, idle_wait_woken_by_work);
 	tcase_add_test(tc, managed_threads_local);
+	tcase_add_test(tc, managed_threads_come_and_go);
 	tcase_add_test(tc, managed_and_plain_tasks_exclusive);
 	tcase_add_test(tc, managed_thread_signal);
 	tcase_add_test(tc, bad_mailbox_decision);

@@ -254,6 +254,7 @@ int sched_host_task_new(struct wave_sched *s, uint64_t id, const struct wave_sch
 	t->hint = o->hint;
 	t->arg = o->arg;
 	t->managed = managed;
+	s->managed += managed;
 	if (s->agent)
 		sched_emit_task(s, WAVE_SCHED_TASK_NEW, t, 0);
 	else if (o->runnable)

@@ -80,7 +80,9 @@ struct wave_sched {
 	bool polling;
 	int kick_fd;
 	/* Managed threads: how many are attached (a scheduler that serves
-	 * them serves nothing else), and the core of each CPU. */
+	 * them serves nothing else), counted where tasks enter and leave the
+	 * table, so that it always agrees with the table under the lock; and
+	 * the core of each CPU. */
 	unsigned managed;
 	int *cores;
 	/* When a running managed thread next looks at the agent from its
@@ -122,6 +124,7 @@ static inline struct htask *task_insert(struct wave_sched *s, uint64_t id)
 
 static inline void task_remove(struct wave_sched *s, struct htask *t)
 {
+	s->managed -= t->managed;
 	u64map_remove(&s->tasks, t);
 }
 

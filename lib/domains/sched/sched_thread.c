@@ -163,8 +163,6 @@ WAVE_API int wave_sched_thread_attach(struct wave_sched *s, uint64_t id, int sig
 	/* Threads or plain tasks, not both: a grant's argument must be
 	 * known to be a thread before the thread is woken through it. */
 	ret = u64map_count(&s->tasks) != s->managed ? -EINVAL : sched_host_task_new(s, id, &o, true);
-	if (ret == 0)
-		s->managed++;
 	sched_dispatch_idle(s);
 	pthread_mutex_unlock(&s->lock);
 	if (ret < 0) {
@@ -258,15 +256,9 @@ WAVE_API int wave_sched_thread_unblock(struct wave_sched_thread *t)
 
 WAVE_API void wave_sched_thread_detach(struct wave_sched_thread *t)
 {
-	struct wave_sched *s;
-
 	if (!t)
 		return;
-	s = t->s;
 	if (thread_release(t, 0) < 0)
 		wave_warn("sched: thread %llu was not attached", (unsigned long long)t->id);
-	pthread_mutex_lock(&s->lock);
-	s->managed--;
-	pthread_mutex_unlock(&s->lock);
 	free(t);
 }
