@@ -119,8 +119,7 @@ static unsigned dom_id(const struct agent_host *h, const struct dom_host *dh)
 static void sent(struct agent_host *h, unsigned d, const struct wave_msg *m, uint64_t now)
 {
 	h->dom[d].inst.decisions_out++;
-	if (wave_domains[d]->sent)
-		wave_domains[d]->sent(&h->dom[d], m, now);
+	dom_sent(wave_domains[d], &h->dom[d], m, now);
 }
 
 static int outbox_push(struct agent_host *h, unsigned d, const struct wave_msg *m)
@@ -216,7 +215,7 @@ static int host_emit(void *user, const struct wave_msg *msgs, unsigned n)
 		enum dom_emit how;
 
 		m = msgs[i];
-		if ((how = dom->prepare(dh, &m)) == DOM_EMIT_DROP) {
+		if ((how = dom_prepare(dom, dh, &m)) == DOM_EMIT_DROP) {
 			agent_rec(h, dom->id, TRACE_DROPPED, &m);
 			continue;
 		}

@@ -98,8 +98,16 @@ enum dom_emit {
  *               0, or -1 to refuse the host.
  * @msg:         a message of the range from a welcomed host. Return 0, or
  *               -1 to drop the host (it broke the protocol).
- * @prepare:     a decision the plugin emitted, about to leave (stamp it,
- *               mark what it answers): an enum dom_emit.
+ * @emit:        how its decisions leave when it has no @prepare.
+ * @prepare:     optional; a decision the plugin emitted, about to leave
+ *               (stamp it, mark what it answers): an enum dom_emit. The
+ *               runtime has marked its tstamp with the send stamp of the
+ *               event being handled (UINT64_MAX for an unstamped event, 0
+ *               outside an event); prepare may clear the mark (0: it
+ *               answers no event known here). Once sent, a marked
+ *               decision's latency runs from its mark; an unmarked one
+ *               goes to @sent. The channel replaces the mark with its own
+ *               send stamp: the host never sees it.
  * @mailbox:     optional; after prepare: the mailbox of the host's channel
  *               (wave_chan_mbox_put()) the decision goes to, below
  *               @n_mbox (the channel's count, > 0), or -1 for the ring. A
@@ -107,7 +115,7 @@ enum dom_emit {
  *               asked for them; a full mailbox is backpressure (unprepare).
  * @unprepare:   optional; it did not leave after all (the ring and the
  *               outbox, or its mailbox, were full): undo what prepare marked.
- * @sent:        optional; it left at @now.
+ * @sent:        optional; an unmarked decision left at @now.
  * @replay:      a new plugin instance (hot swap): walk the state into it.
  * @counters:    optional; the host's domain-level counters for the
  *               statistics: up to @max names and values. Return: how many.
@@ -124,6 +132,7 @@ struct domain_desc {
 	void (*tick)(struct wave_plugin_ctx *ctx, uint64_t now_ns);
 	int (*welcome)(struct dom_host *dh);
 	int (*msg)(struct dom_host *dh, const struct wave_msg *m);
+	enum dom_emit emit;
 	enum dom_emit (*prepare)(struct dom_host *dh, struct wave_msg *m);
 	int (*mailbox)(const struct dom_host *dh, const struct wave_msg *m, unsigned n_mbox);
 	void (*unprepare)(struct dom_host *dh, const struct wave_msg *m);
@@ -140,5 +149,27 @@ extern const struct domain_desc *const wave_domains[WAVE_DOMAIN_COUNT];
 
 /* The domain owning message type @type, or NULL. */
 const struct domain_desc *domain_of_type(uint16_t type);
+
+/* @m, a decision @dh's plugin emitted, about to leave: marked with the
+ * event being handled, then stamped or dropped by its domain
+ * (domain_desc.prepare). */
+static inline enum dom_emit dom_prepare(const struct domain_desc *dom, struct dom_host *dh,
+					struct wave_msg *m)
+{
+	const struct wave_msg *ev = dh->cur_ev;
+
+	m->tstamp = ev ? (ev->tstamp ? ev->tstamp : UINT64_MAX) : 0;
+	return dom->prepare ? dom->prepare(dh, m) : dom->emit;
+}
+
+/* @m, prepared, left at @now: its latency, from its mark or by its domain. */
+static inline void dom_sent(const struct domain_desc *dom, struct dom_host *dh,
+			    const struct wave_msg *m, uint64_t now)
+{
+	if (m->tstamp)
+		agent_lat_since(&dh->inst, now, m->tstamp);
+	else if (dom->sent)
+		dom->sent(dh, m, now);
+}
 
 #endif /* WAVE_DECISION_DOMAIN_H */

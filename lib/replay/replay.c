@@ -107,11 +107,11 @@ static int emit(void *user, const struct wave_msg *msgs, unsigned n)
 
 	for (unsigned i = 0; i < n; i++) {
 		struct wave_msg m = msgs[i];
-		enum trace_kind k = e->dom->prepare(&e->dh, &m) == DOM_EMIT_DROP ? TRACE_DROPPED
-										  : TRACE_DECISION;
+		enum trace_kind k = dom_prepare(e->dom, &e->dh, &m) == DOM_EMIT_DROP ? TRACE_DROPPED
+										   : TRACE_DECISION;
 
-		if (k == TRACE_DECISION && e->dom->sent)
-			e->dom->sent(&e->dh, &m, e->now);
+		if (k == TRACE_DECISION)
+			dom_sent(e->dom, &e->dh, &m, e->now);
 		push(&e->new_, k, &m);
 		e->res->decisions_new++;
 		uint64_t head = (uint64_t)k << 32 | (uint64_t)m.flags << 16 | m.type;

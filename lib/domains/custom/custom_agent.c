@@ -175,15 +175,14 @@ static enum dom_emit prepare(struct dom_host *dh, struct wave_msg *m)
 		c->replay_dropped++;
 		return DOM_EMIT_DROP;
 	}
-	/* The channel stamps its own time on sending: until then tstamp marks
-	 * a decision that answers the event being handled (its send stamp),
-	 * which spares sent() a lookup. */
-	m->tstamp = 0;
+	/* The runtime marked @m with the send stamp of the event being
+	 * handled: it keeps the mark only if it answers that event (which
+	 * spares sent() a lookup). */
 	if (e && e->pending && WAVE_CUSTOM_KEY(m) == e->key && WAVE_CUSTOM_SEQ(m) >= e->seq) {
 		c->answered = e;
 		e->pending = false;
-		/* An unstamped event is marked with a stamp never behind. */
-		m->tstamp = e->ev.tstamp ? e->ev.tstamp : UINT64_MAX;
+	} else {
+		m->tstamp = 0;
 	}
 	return DOM_EMIT_BATCH;
 }
@@ -198,19 +197,13 @@ static void unprepare(struct dom_host *dh, const struct wave_msg *m)
 	c->answered = NULL;
 }
 
-/* After @m was sent: its event (if any) is answered. */
+/* After @m, unmarked by prepare(), was sent: its event (if any) is
+ * answered. */
 static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
 {
 	struct custom_agent *c = dh->state;
-	struct custom_key *e;
+	struct custom_key *e = u64map_find(&c->keys, WAVE_CUSTOM_KEY(m));
 
-	if (m->tstamp) {
-		/* Marked by prepare(): it answers the event whose send stamp
-		 * this is, already taken off the pending ones. */
-		agent_lat_since(&dh->inst, now, m->tstamp);
-		return;
-	}
-	e = u64map_find(&c->keys, WAVE_CUSTOM_KEY(m));
 	if (e && e->pending && WAVE_CUSTOM_SEQ(m) >= e->seq) {
 		e->pending = false;
 		agent_lat_since(&dh->inst, now, e->ev.tstamp);

@@ -115,21 +115,6 @@ static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 	return 0;
 }
 
-/* Decisions were checked against the state when the plugin made them. */
-static enum dom_emit prepare(struct dom_host *dh, struct wave_msg *m)
-{
-	(void)dh, (void)m;
-	return DOM_EMIT_NOW;
-}
-
-/* A decision's latency runs from the event being handled, if any. */
-static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
-{
-	(void)m;
-	if (dh->cur_ev)
-		agent_lat_since(&dh->inst, now, dh->cur_ev->tstamp);
-}
-
 static void replay(struct dom_host *dh)
 {
 	struct mem_agent *s = dh->state;
@@ -162,8 +147,9 @@ const struct domain_desc mem_domain = {
 	.abi_minor = 3,
 	.check_ops = check_ops,
 	.msg = on_msg,
-	.prepare = prepare,
-	.sent = sent,
+	/* Decisions were checked against the state when the plugin made
+	 * them; their latency runs from the event being handled, if any. */
+	.emit = DOM_EMIT_NOW,
 	.replay = replay,
 	.fini = fini,
 };

@@ -123,22 +123,6 @@ static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 	return 0;
 }
 
-/* Decisions were checked against the model when the plugin made them; a
- * burst of reports may decide many moves: they leave together. */
-static enum dom_emit prepare(struct dom_host *dh, struct wave_msg *m)
-{
-	(void)dh, (void)m;
-	return DOM_EMIT_BATCH;
-}
-
-/* A decision's latency runs from the event being handled, if any. */
-static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
-{
-	(void)m;
-	if (dh->cur_ev)
-		agent_lat_since(&dh->inst, now, dh->cur_ev->tstamp);
-}
-
 static void replay(struct dom_host *dh)
 {
 	struct rpc_agent *a = dh->state;
@@ -175,8 +159,10 @@ const struct domain_desc rpc_domain = {
 	.has_tick = has_tick,
 	.tick = tick,
 	.msg = on_msg,
-	.prepare = prepare,
-	.sent = sent,
+	/* Decisions were checked against the model when the plugin made
+	 * them; a burst of reports may decide many moves: they leave
+	 * together. Their latency runs from the event being handled. */
+	.emit = DOM_EMIT_BATCH,
 	.replay = replay,
 	.fini = fini,
 };

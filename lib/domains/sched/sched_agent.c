@@ -147,13 +147,6 @@ static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 	return 0;
 }
 
-/* Decisions were checked against the state when the plugin made them. */
-static enum dom_emit prepare(struct dom_host *dh, struct wave_msg *m)
-{
-	(void)dh, (void)m;
-	return DOM_EMIT_NOW;
-}
-
 /* RUN and PRESTAGE go to their CPU's mailbox when the host made them. */
 static int mailbox(const struct dom_host *dh, const struct wave_msg *m, unsigned n_mbox)
 {
@@ -165,14 +158,6 @@ static int mailbox(const struct dom_host *dh, const struct wave_msg *m, unsigned
 	    wave_sched_msg_decode(m, s->st->n_cpus, &d) < 0)
 		return -1;
 	return (int)sched_mbox(d.cpu, d.type);
-}
-
-/* A sched decision's latency runs from the event being handled, if any. */
-static void sent(struct dom_host *dh, const struct wave_msg *m, uint64_t now)
-{
-	(void)m;
-	if (dh->cur_ev)
-		agent_lat_since(&dh->inst, now, dh->cur_ev->tstamp);
 }
 
 static void replay(struct dom_host *dh)
@@ -209,9 +194,10 @@ const struct domain_desc sched_domain = {
 	.abi_minor = 1,
 	.check_ops = check_ops,
 	.msg = on_msg,
-	.prepare = prepare,
+	/* Decisions were checked against the state when the plugin made
+	 * them; their latency runs from the event being handled, if any. */
+	.emit = DOM_EMIT_NOW,
 	.mailbox = mailbox,
-	.sent = sent,
 	.replay = replay,
 	.fini = fini,
 };
