@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <jansson.h>
 
 #include <wave/wave.h>
 
@@ -124,6 +125,28 @@ static void one_period(struct wave_rpc *r, double *max, double *mean)
 	settle(r);
 }
 
+/* The agent's figures for its one host's rpc plugin instance: every
+ * decision answered a report, so each has a latency, batched or not. */
+static void check_every_decision_timed(struct wave_agent *a)
+{
+	json_t *doc, *in, *lat;
+	json_error_t jerr;
+	char *text;
+
+	ck_assert_int_eq(wave_agent_stats_json(a, &text), 0);
+	doc = json_loads(text, 0, &jerr);
+	ck_assert_msg(doc != NULL, "stats: %s", jerr.text);
+	in = json_object_get(json_object_get(json_array_get(json_object_get(doc, "hosts"), 0),
+					     "domains"),
+			     "rpc");
+	lat = json_object_get(in, "latency_ns");
+	ck_assert_int_gt(json_integer_value(json_object_get(in, "decisions_out")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(lat, "samples")),
+			 json_integer_value(json_object_get(in, "decisions_out")));
+	json_decref(doc);
+	free(text);
+}
+
 START_TEST(rebalance_spreads_skew)
 {
 	struct wave_rpc_stats st;
@@ -146,6 +169,7 @@ START_TEST(rebalance_spreads_skew)
 	 * moving every bucket (a full reshuffle would move 24). */
 	ck_assert_uint_lt(st.committed, 24);
 	ck_assert_uint_ge(periods, 1);
+	check_every_decision_timed(t.a);
 	wave_rpc_destroy(r);
 	tagent_stop(&t);
 }
