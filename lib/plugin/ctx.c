@@ -296,6 +296,7 @@ static struct wave_plugin_ctx *ctx_new(const struct wave_plugin *p,
 	if (!ctx)
 		return NULL;
 	ctx->plugin = p;
+	ctx->domain = p->desc->domain;
 	ctx->tick_ns = o->tick_ns;
 	ctx->emit = o->emit;
 	ctx->emit_user = o->emit_user;

@@ -36,6 +36,9 @@ struct plugin_counter {
 
 struct wave_plugin_ctx {
 	const struct wave_plugin *plugin;
+	/* plugin->desc->domain, one load from every plugin call instead of
+	 * three. */
+	unsigned domain;
 	struct wave_params *params; /* never NULL */
 	/* Which of the first 64 parameters (in file order) the plugin read,
 	 * to name the ones it ignored (likely typos) after init. */
@@ -70,7 +73,7 @@ static inline void wave_plugin_ctr_add(struct wave_plugin_ctx *ctx, unsigned id,
  * (the domain still checks the state's magic). */
 static inline const void *plugin_domain_state(const struct wave_plugin_ctx *ctx, unsigned domain)
 {
-	return ctx && ctx->plugin->desc->domain == domain ? ctx->domain_state : NULL;
+	return ctx && ctx->domain == domain ? ctx->domain_state : NULL;
 }
 
 /* After the plugin's op for one event returned @ret: counted. */

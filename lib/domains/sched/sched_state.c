@@ -358,7 +358,7 @@ static int apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 
 static int ctx_ok(const struct wave_sched_state *st, const struct wave_plugin_ctx *ctx)
 {
-	return !ctx || (ctx->plugin->desc->domain == WAVE_DOMAIN_SCHED && ctx->domain_state == st);
+	return !ctx || plugin_domain_state(ctx, WAVE_DOMAIN_SCHED) == st;
 }
 
 WAVE_API int wave_sched_state_replay(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
