@@ -470,7 +470,7 @@ static int rec_parse_v3(struct trace_reader *r, struct trace_rec *rec, struct wa
 
 /* Anything but a common record of format 3 within its block: a block to
  * enter, formats 1 and 2, a record near its block's end or one to refuse,
- * an error. Apart, so that the common record's path saves no register. */
+ * an error. Out of line, so that the common record's path is short. */
 static __attribute__((noinline)) int next_slow(struct trace_reader *r, struct trace_rec *rec,
 					      struct wave_error *err)
 {
