@@ -36,9 +36,16 @@ static void table_init(void)
 			c = c & 1 ? (c >> 1) ^ POLY : c >> 1;
 		table[i] = c;
 	}
-	for (unsigned k = 0; k < 4; k++)
-		for (uint32_t b = 0; b < 256; b++)
-			skip[k][b] = soft(b << (8 * k), zeros, STREAM);
+	/* Linear: each byte's entry is the XOR of its bits' (32 runs over
+	 * the zeros, not 1,024: the tables are built in every replaying
+	 * process, and this was 2 M instructions). */
+	for (unsigned k = 0; k < 4; k++) {
+		for (unsigned i = 0; i < 8; i++)
+			skip[k][1u << i] = soft(1u << (8 * k + i), zeros, STREAM);
+		for (uint32_t b = 3; b < 256; b++)
+			if (b & (b - 1))
+				skip[k][b] = skip[k][b & (b - 1)] ^ skip[k][b & -b];
+	}
 }
 
 static uint32_t crc_soft(uint32_t crc, const uint8_t *p, size_t len)

@@ -101,13 +101,21 @@ void u64map_fini(struct u64map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* The free slot where @key goes, in a table known to have room. */
-static void *probe_free(const struct u64map *m, uint64_t key)
+/* Slots a lookup of the entry in slot @i reads: from its home to @i. */
+static size_t probes_at(const struct u64map *m, size_t i)
 {
-	size_t i = u64map_home(m, key);
+	return ((i - u64map_home(m, u64map_key_at(m, i))) & m->mask) + 1;
+}
+
+/* The free slot where @key goes, in a table known to have room; counted
+ * in m->probes once @key is stored there. */
+static void *probe_free(struct u64map *m, uint64_t key)
+{
+	size_t home = u64map_home(m, key), i = home;
 
 	while (u64map_key_at(m, i))
 		i = (i + 1) & m->mask;
+	m->probes += ((i - home) & m->mask) + 1;
 	return u64map_at(m, i);
 }
 
@@ -124,6 +132,7 @@ static int rebuild(struct u64map *m, size_t n, uint64_t mult)
 	m->mask = n - 1;
 	m->shift = 64 - (unsigned)__builtin_ctzll((unsigned long long)n);
 	m->mult = mult;
+	m->probes = 0;
 	for (size_t i = 0; i < old_n; i++) {
 		const unsigned char *e = old + i * m->esize;
 		uint64_t key = *(const uint64_t *)(const void *)e;
@@ -139,9 +148,9 @@ static int rebuild(struct u64map *m, size_t n, uint64_t mult)
  * of 1.2 to 1.7 slots a lookup at the loads where it is judged (3/8 and
  * 9/16), and a multiplier that passes at 2 stays under about 2.5 up to
  * the next judgement (a simulation of dense and strided keys; at 3, one
- * map in 40 ended above 3). A pass over the slots, at most 1 +
- * MAP_REDRAWS of them twice per doubling: amortised over the inserts
- * between. */
+ * map in 40 ended above 3). Judging reads no slot (m->probes); a redraw
+ * is a rebuild, at most MAP_REDRAWS of them twice per doubling: amortised
+ * over the inserts between. */
 #define MAP_CLUSTERED 2.0
 #define MAP_REDRAWS 4
 
@@ -207,8 +216,11 @@ void u64map_remove(struct u64map *m, void *e)
 		return;
 	}
 	hole = (size_t)((unsigned char *)e - m->slots) / m->esize;
+	m->probes -= probes_at(m, hole);
 	for (size_t j = (hole + 1) & m->mask; u64map_key_at(m, j); j = (j + 1) & m->mask) {
 		if (may_move(m, hole, j)) {
+			/* Moved back by j - hole slots: read that many fewer. */
+			m->probes -= (j - hole) & m->mask;
 			memcpy(u64map_at(m, hole), u64map_at(m, j), m->esize);
 			hole = j;
 		}
@@ -229,14 +241,7 @@ size_t u64map_bytes(const struct u64map *m)
 
 double u64map_mean_probes(const struct u64map *m)
 {
-	uint64_t sum = 0;
-
-	if (!m->count)
-		return 0.0;
-	for (size_t i = 0; i <= m->mask; i++)
-		if (u64map_key_at(m, i))
-			sum += ((i - u64map_home(m, u64map_key_at(m, i))) & m->mask) + 1;
-	return (double)sum / (double)m->count;
+	return m->count ? (double)m->probes / (double)m->count : 0.0;
 }
 
 void u64map_each(struct u64map *m, void (*fn)(void *e, void *arg), void *arg)

@@ -12,7 +12,9 @@
  * Dense or strided keys (object numbers, addresses) can fall on a lattice
  * that one multiplier maps onto few homes: the map judges its clustering
  * after it grows and again half way to the next growth, and draws another
- * multiplier when lookups read too many slots.
+ * multiplier when lookups read too many slots. It knows that figure at
+ * all times (insertions and removals keep the sum of the slots each
+ * lookup reads), so judging reads no slot.
  *
  * An entry is @esize bytes whose first 8 are its key (uint64_t); the rest
  * is the caller's, zeroed on insertion. Key 0 is allowed: it is kept apart
@@ -32,6 +34,7 @@ struct u64map {
 	size_t esize;
 	size_t mask; /* slots - 1; a power of two */
 	size_t count; /* entries in the slots (key 0 not counted) */
+	size_t probes; /* slots the lookups of all those entries read, summed */
 	size_t judge_at; /* count at which clustering is judged next */
 	uint64_t rebuilds; /* bumped whenever every entry moved (growth, redraw) */
 	uint64_t mult;   /* the hash's random odd multiplier */
@@ -81,7 +84,7 @@ void u64map_remove(struct u64map *m, void *e);
 size_t u64map_count(const struct u64map *m);
 /* Memory held. */
 size_t u64map_bytes(const struct u64map *m);
-/* Slots a lookup of a present key reads, on average (linear; for tests). */
+/* Slots a lookup of a present key reads, on average. */
 double u64map_mean_probes(const struct u64map *m);
 /* Calls @fn on every entry, in no order; @fn must not insert or remove. */
 void u64map_each(struct u64map *m, void (*fn)(void *e, void *arg), void *arg);

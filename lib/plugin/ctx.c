@@ -296,6 +296,8 @@ static struct wave_plugin_ctx *ctx_new(const struct wave_plugin *p,
 	if (!ctx)
 		return NULL;
 	ctx->plugin = p;
+	ctx->domain = p->desc->domain;
+	ctx->ops = p->desc->ops;
 	ctx->tick_ns = o->tick_ns;
 	ctx->emit = o->emit;
 	ctx->emit_user = o->emit_user;

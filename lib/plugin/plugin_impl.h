@@ -36,6 +36,10 @@ struct plugin_counter {
 
 struct wave_plugin_ctx {
 	const struct wave_plugin *plugin;
+	/* plugin->desc's domain and ops: one load on every plugin call and
+	 * every op called instead of three. */
+	unsigned domain;
+	const void *ops;
 	struct wave_params *params; /* never NULL */
 	/* Which of the first 64 parameters (in file order) the plugin read,
 	 * to name the ones it ignored (likely typos) after init. */
@@ -70,7 +74,7 @@ static inline void wave_plugin_ctr_add(struct wave_plugin_ctx *ctx, unsigned id,
  * (the domain still checks the state's magic). */
 static inline const void *plugin_domain_state(const struct wave_plugin_ctx *ctx, unsigned domain)
 {
-	return ctx && ctx->plugin->desc->domain == domain ? ctx->domain_state : NULL;
+	return ctx && ctx->domain == domain ? ctx->domain_state : NULL;
 }
 
 /* After the plugin's op for one event returned @ret: counted. */
@@ -85,7 +89,7 @@ static inline void plugin_op_done(struct wave_plugin_ctx *ctx, int ret)
  * has it, and counts the event. */
 #define PLUGIN_CALL(ctx, ops_type, op, ...)                                            \
 	do {                                                                           \
-		const ops_type *ops_ = (ctx) ? (ctx)->plugin->desc->ops : NULL;         \
+		const ops_type *ops_ = (ctx) ? (const ops_type *)(ctx)->ops : NULL;    \
 		if (WAVE_OPS_HAS(ops_, ops_type, op))                                  \
 			plugin_op_done((ctx), ops_->op((ctx), __VA_ARGS__));           \
 	} while (0)

@@ -34,6 +34,10 @@ struct trace_reader {
 	size_t first_block;
 	size_t pos;      /* of the next block, or of the next record in one */
 	size_t blk_end;  /* end of the current block's payload; 0: none */
+	/* Format 3: a record that starts at or before it is all in the block
+	 * whatever its codes say (rec_fast_v3()); 0 otherwise, and once
+	 * failed. */
+	size_t fast_end;
 	uint32_t blk_left;
 	uint64_t t;
 	/* Format 3's references, within the current block (trace_put()). */
@@ -57,6 +61,7 @@ static int fail(struct trace_reader *r, struct wave_error *err, int code, size_t
 	va_end(ap);
 	snprintf(r->why, sizeof(r->why), "offset %zu: %s", off, what);
 	r->failed = code;
+	r->fast_end = 0;
 	return wave_error_set(err, code, r->name, 0, 0, "%s", r->why);
 }
 
@@ -249,6 +254,7 @@ static int block_enter(struct trace_reader *r, struct wave_error *err)
 	memset(r->last_tf, 0, sizeof(r->last_tf));
 	r->pos += r->blk_hdr;
 	r->blk_end = r->pos + len;
+	r->fast_end = r->major >= 3 && len >= TRACE_REC_MAX ? r->blk_end - TRACE_REC_MAX : 0;
 	return 1;
 }
 
@@ -351,21 +357,38 @@ static const uint64_t word_mask[16] = {
 	~0ull,
 };
 
-/* The common record of format 3, away from its block's end (all of its
- * longest form is there to read) and with nothing to refuse: 1, or 0 to
- * let rec_parse_v3() read it (and name what is wrong). */
-static int rec_fast_v3(struct trace_reader *r, struct trace_rec *rec)
+/* Payload word @k of a format 3 record from its code in @codes, its bytes
+ * at @p (all of the record's longest form is there to read; codes past 9
+ * were refused before): where the next word's bytes are. */
+static inline __attribute__((always_inline)) const uint8_t *
+word_fast(struct trace_reader *r, struct trace_rec *rec, const uint8_t *p, uint32_t codes,
+	  unsigned k)
+{
+	unsigned c = codes >> 4 * k & 15;
+	uint64_t x;
+
+	memcpy(&x, p, 8);
+	x = le64toh(x) & word_mask[c];
+	if (c == TRACE_WORD_SAME)
+		x = r->prev[k];
+	r->prev[k] = x;
+	rec->msg.payload.u64[k] = htole64(x);
+	return p + word_len[c];
+}
+
+/* The common record of format 3, at or before r->fast_end (the caller
+ * checked) and with nothing to refuse: 1, or 0 to let rec_parse_v3() read
+ * it (and name what is wrong). */
+static inline __attribute__((always_inline)) int rec_fast_v3(struct trace_reader *r,
+							     struct trace_rec *rec)
 {
 	const uint8_t *b = r->buf + r->pos, *p = b + 1;
-	unsigned head, kind;
-	uint64_t dt = 0, tf, x;
+	unsigned head = b[0], kind = head >> 6;
+	uint64_t dt = 0, tf;
 	uint32_t codes;
 
-	/* Not one byte read before: the block may be used up (pos == end). */
-	if (r->pos >= r->blk_end || r->blk_end - r->pos < TRACE_REC_MAX || (b[0] & 0x1f))
+	if (head & 0x1f)
 		return 0;
-	head = b[0];
-	kind = head >> 6;
 	for (unsigned shift = 0;; shift += 7) {
 		if (shift > 63)
 			return 0;
@@ -389,15 +412,13 @@ static int rec_fast_v3(struct trace_reader *r, struct trace_rec *rec)
 	p += 3;
 	r->last_tf[kind] = tf;
 	r->t += dt;
-	for (unsigned k = 0; k < TRACE_WORDS; k++, codes >>= 4) {
-		unsigned c = codes & 15;
-
-		memcpy(&x, p, 8);
-		if (c != TRACE_WORD_SAME)
-			r->prev[k] = le64toh(x) & word_mask[c];
-		p += word_len[c];
-		rec->msg.payload.u64[k] = htole64(r->prev[k]);
-	}
+	_Static_assert(TRACE_WORDS == 6, "a word_fast() per payload word");
+	p = word_fast(r, rec, p, codes, 0);
+	p = word_fast(r, rec, p, codes, 1);
+	p = word_fast(r, rec, p, codes, 2);
+	p = word_fast(r, rec, p, codes, 3);
+	p = word_fast(r, rec, p, codes, 4);
+	p = word_fast(r, rec, p, codes, 5);
 	rec_fill(r, rec, kind, tf);
 	r->pos = (size_t)(p - r->buf);
 	return 1;
@@ -447,7 +468,11 @@ static int rec_parse_v3(struct trace_reader *r, struct trace_rec *rec, struct wa
 	return 1;
 }
 
-int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err)
+/* Anything but a common record of format 3 within its block: a block to
+ * enter, formats 1 and 2, a record near its block's end or one to refuse,
+ * an error. Out of line, so that the common record's path is short. */
+static __attribute__((noinline)) int next_slow(struct trace_reader *r, struct trace_rec *rec,
+					      struct wave_error *err)
 {
 	int ret;
 
@@ -461,13 +486,22 @@ int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave
 		if (r->blk_end && r->pos != r->blk_end)
 			return fail(r, err, -WAVE_ECORRUPT, r->pos,
 				    "%zu bytes after the block's last record", r->blk_end - r->pos);
-		r->blk_end = 0;
+		r->blk_end = r->fast_end = 0;
 		if ((ret = block_enter(r, err)) <= 0)
 			return ret;
 	}
 	if (r->major < 3)
 		return rec_parse_v2(r, rec, err);
-	return rec_fast_v3(r, rec) ? 1 : rec_parse_v3(r, rec, err);
+	if (r->pos <= r->fast_end && rec_fast_v3(r, rec))
+		return 1;
+	return rec_parse_v3(r, rec, err);
+}
+
+int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err)
+{
+	if (r && rec && r->blk_left && r->pos <= r->fast_end && rec_fast_v3(r, rec))
+		return 1;
+	return next_slow(r, rec, err);
 }
 
 void trace_reader_rewind(struct trace_reader *r)
@@ -475,7 +509,7 @@ void trace_reader_rewind(struct trace_reader *r)
 	if (!r)
 		return;
 	r->pos = r->first_block;
-	r->blk_end = 0;
+	r->blk_end = r->fast_end = 0;
 	r->blk_left = 0;
 	r->t = 0;
 	r->lost = r->lost_total = 0;

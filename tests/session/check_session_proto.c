@@ -179,6 +179,47 @@ START_TEST(u64map_zero_key_and_remove)
 }
 END_TEST
 
+/* The slots a lookup reads, counted from the slots themselves. */
+static double scanned_mean_probes(const struct u64map *m)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i <= m->mask; i++)
+		if (u64map_key_at(m, i))
+			sum += ((i - u64map_home(m, u64map_key_at(m, i))) & m->mask) + 1;
+	return m->count ? (double)sum / (double)m->count : 0.0;
+}
+
+/* The map keeps its lookups' length as entries come, go and move (a
+ * removal shifts later entries back; growth and redraws place them
+ * again), so that judging its clustering reads no slot: the count kept
+ * equals a scan's through a churn of colliding keys. A small multiplier
+ * puts runs of keys on one home, so removals shift long chains. */
+START_TEST(u64map_probes_kept)
+{
+	uint64_t x = 12345;
+	struct u64map m;
+
+	ck_assert_int_eq(u64map_init(&m, sizeof(struct entry)), 0);
+	m.mult = 3;
+	for (unsigned round = 0; round < 20000; round++) {
+		uint64_t k;
+		void *e;
+
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		k = (x >> 33) % 3000 + 1;
+		if ((e = u64map_find(&m, k)))
+			u64map_remove(&m, e);
+		else
+			ck_assert_ptr_nonnull(u64map_insert(&m, k));
+		if (round % 97 == 0)
+			ck_assert_double_eq(u64map_mean_probes(&m), scanned_mean_probes(&m));
+	}
+	ck_assert_double_eq(u64map_mean_probes(&m), scanned_mean_probes(&m));
+	u64map_fini(&m);
+}
+END_TEST
+
 /* Dense and strided keys (object numbers, ids of a fixed stride) stay
  * spread in every map, whatever multiplier it drew first: plain
  * multiply-shift laid them into a few long runs in about one map in ten
@@ -266,6 +307,7 @@ int main(void)
 	tcase_add_test(tc, u64map_seeded_against_floods);
 	tcase_add_test(tc, u64map_clustered_multiplier_redrawn);
 	tcase_add_test(tc, u64map_progressions_spread);
+	tcase_add_test(tc, u64map_probes_kept);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);
 }

@@ -163,17 +163,19 @@ static inline int sq_prestage_any(struct wave_plugin_ctx *ctx, struct sq *q)
  * leaves the task at the head for the next event (every decision sent
  * brings an outcome, so one will come). With every CPU busy, prestages
  * ahead (see above) when q->prestage is set; without prestaging it does
- * nothing then, not even look at the head (a busy host's every event
- * would pay for it; dead entries wait there for the next free CPU).
+ * nothing then, not even look at the head (a busy host's every event, and
+ * every RUN that took the last free CPU, would pay for it; dead entries
+ * wait there for the next free CPU).
  */
 static inline int sq_dispatch(struct wave_plugin_ctx *ctx, struct sq *q)
 {
 	struct wave_sched_task t;
 	int cpu, ret;
 
-	if (!q->prestage && wave_plugin_sched_free_cpu(ctx, 0) == -EBUSY)
-		return 0;
-	while (sq_first(ctx, q, &t)) {
+	/* Without prestaging, no CPU free ends the loop before the head is
+	 * looked up, after a RUN as before the first. */
+	while ((q->prestage || wave_plugin_sched_free_cpu(ctx, 0) != -EBUSY) &&
+	       sq_first(ctx, q, &t)) {
 		cpu = wave_plugin_sched_free_cpu(ctx, t.cpu_hint == WAVE_SCHED_CPU_NONE
 							     ? (uint32_t)t.id : t.cpu_hint);
 		if (cpu < 0)

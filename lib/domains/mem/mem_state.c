@@ -395,7 +395,7 @@ static int apply(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 
 static bool ctx_ok(const struct wave_mem_state *st, const struct wave_plugin_ctx *ctx)
 {
-	return !ctx || (ctx->plugin->desc->domain == WAVE_DOMAIN_MEM && ctx->domain_state == st);
+	return !ctx || plugin_domain_state(ctx, WAVE_DOMAIN_MEM) == st;
 }
 
 WAVE_API int wave_mem_state_replay(struct wave_mem_state *st, struct wave_plugin_ctx *ctx)

@@ -2,8 +2,8 @@
 /*
  * The sched domain in the agent: a host's SETUP makes its state model
  * (sched_state.c) and starts its plugin instance on it; every later sched
- * message goes through wave_sched_state_apply(), which calls the plugin,
- * whose decisions (checked against the state by sched_decide.c) leave
+ * message goes through sched_state_apply(), which calls the plugin, whose
+ * decisions (checked against the state by sched_decide.c) leave
  * through the runtime's emit. A hot swap replays the state into the new
  * instance. Called with the agent's lock held, from the agent loop.
  */
@@ -134,7 +134,7 @@ static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 	dh->inst.events_in++;
 	dh->cur_ev = m;
 	/* A refused message changes nothing; the state counts it by reason. */
-	ret = wave_sched_state_apply(s->st, dh->inst.ctx, m);
+	ret = sched_state_apply(s->st, dh->inst.ctx, m);
 	dh->cur_ev = NULL;
 	if (ret < 0)
 		dh->inst.errors++;

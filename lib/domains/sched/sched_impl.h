@@ -130,6 +130,14 @@ int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from);
 /* Frees the CPU of @t's pending decision, if it still holds @t. */
 void sched_task_clear_pending(struct wave_sched_state *st, struct sched_task *t);
 
+/* wave_sched_msg_decode() and wave_sched_state_apply() without their
+ * checks of the caller's arguments, for the agent's own calls: @in, @out,
+ * @st and @m are not NULL, @n_cpus is a state's, @ctx is NULL or the
+ * context made on @st (every byte of the message is still checked). */
+int sched_msg_decode(const struct wave_msg *in, uint32_t n_cpus, struct wave_sched_msg *out);
+int sched_state_apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		      const struct wave_msg *m);
+
 /* Checks every invariant linking tasks and CPUs; 0 or -EPROTO. For tests
  * and the fuzzer (not exported from libwave.so). */
 int wave_sched_state_check(const struct wave_sched_state *st);

@@ -172,13 +172,10 @@ static int decode_payload(const uint8_t *p, uint32_t n_cpus, struct wave_sched_m
 	}
 }
 
-WAVE_API int wave_sched_msg_decode(const struct wave_msg *in, uint32_t n_cpus,
-				   struct wave_sched_msg *out)
+int sched_msg_decode(const struct wave_msg *in, uint32_t n_cpus, struct wave_sched_msg *out)
 {
 	int ret;
 
-	if (!in || !out || n_cpus == 0 || n_cpus > WAVE_SCHED_MAX_CPUS)
-		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	/* An unknown type is -ENOMSG whatever its flags (decode_payload()
 	 * says so for flags 0). */
@@ -189,6 +186,14 @@ WAVE_API int wave_sched_msg_decode(const struct wave_msg *in, uint32_t n_cpus,
 	if (ret < 0)
 		memset(out, 0, sizeof(*out));
 	return ret;
+}
+
+WAVE_API int wave_sched_msg_decode(const struct wave_msg *in, uint32_t n_cpus,
+				   struct wave_sched_msg *out)
+{
+	if (!in || !out || n_cpus == 0 || n_cpus > WAVE_SCHED_MAX_CPUS)
+		return -EINVAL;
+	return sched_msg_decode(in, n_cpus, out);
 }
 
 static void encode_payload(const struct wave_sched_msg *m, uint8_t *p)

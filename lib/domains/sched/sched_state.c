@@ -358,7 +358,7 @@ static int apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 
 static int ctx_ok(const struct wave_sched_state *st, const struct wave_plugin_ctx *ctx)
 {
-	return !ctx || (ctx->plugin->desc->domain == WAVE_DOMAIN_SCHED && ctx->domain_state == st);
+	return !ctx || plugin_domain_state(ctx, WAVE_DOMAIN_SCHED) == st;
 }
 
 WAVE_API int wave_sched_state_replay(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
@@ -384,18 +384,24 @@ WAVE_API int wave_sched_state_replay(struct wave_sched_state *st, struct wave_pl
 	return 0;
 }
 
-WAVE_API int wave_sched_state_apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
-				    const struct wave_msg *m)
+int sched_state_apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+		      const struct wave_msg *m)
 {
 	struct wave_sched_msg d;
 	int ret;
 
-	if (!st || !m || st->magic != SCHED_STATE_MAGIC || !ctx_ok(st, ctx))
-		return -EINVAL;
-	if ((ret = wave_sched_msg_decode(m, st->n_cpus, &d)) < 0)
+	if ((ret = sched_msg_decode(m, st->n_cpus, &d)) < 0)
 		return dec_count(&st->stats.bad_msgs, ret);
 	ret = apply(st, ctx, &d);
 	if (ret == 0)
 		st->stats.events++;
 	return ret;
+}
+
+WAVE_API int wave_sched_state_apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+				    const struct wave_msg *m)
+{
+	if (!st || !m || st->magic != SCHED_STATE_MAGIC || !ctx_ok(st, ctx))
+		return -EINVAL;
+	return sched_state_apply(st, ctx, m);
 }
