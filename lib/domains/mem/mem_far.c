@@ -216,9 +216,9 @@ static int map_memfd_chunk(struct wave_mem *m, struct mem_region *r, uint64_t i)
 
 /* ---- demotion and promotion ------------------------------------------------ */
 
-/* The locked chunk goes to @tier, still locked. */
-/* A demotion's commit: @tier, and no lives left (they are a resident
- * chunk's; its return decides them again). */
+/* The locked chunk goes to @tier, still locked (a demotion's commit), and
+ * loses what the clock hand knew of it (a resident chunk's: its return
+ * decides them again). */
 static void set_tier_locked(struct mem_region *r, uint64_t i, uint32_t tier)
 {
 	uint64_t s = atomic_load(&r->state[i]);

@@ -56,8 +56,9 @@ struct mem_avictim {
 #define CS_ACCESSED (UINT64_C(1) << 5)
 #define CS_SAMPLED (UINT64_C(1) << 6)
 #define CS_REPORT (UINT64_C(1) << 7) /* accessed, not yet told to the agent */
-/* Passes of the CLOCK's hand that a chunk which refaulted may go
- * unaccessed and stay (mem_txn.c, clock_pick()); 0 for any other. */
+/* Sweeps of the CLOCK's hand that an active chunk (it refaulted, or two
+ * sweeps in a row found it accessed) may go unaccessed and stay
+ * (mem_txn.c, clock_spare()); 0 for any other. */
 #define CS_LIVES_SHIFT 8
 #define CS_LIVES (UINT64_C(3) << CS_LIVES_SHIFT)
 #define CS_SEEN (UINT64_C(1) << 10) /* the clock hand's last sweep found it accessed */

@@ -351,7 +351,9 @@ static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **ou
 	pthread_mutex_lock(&m->plock);
 	for (size_t k = 0; k < m->n_regions; k++)
 		total += m->regions[k]->n_chunks;
-	for (steps = 0; !found && total && steps < 2 * total; steps++) {
+	/* Five sweeps at most: when every chunk is active, their lives go
+	 * first. */
+	for (steps = 0; !found && total && steps < 5 * total; steps++) {
 		struct mem_region *r;
 		uint64_t s;
 
@@ -369,7 +371,8 @@ static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **ou
 			continue;
 		if (clock_spare(&r->state[*i], s))
 			continue;
-		atomic_fetch_and(&r->state[*i], ~CS_SEEN);
+		if (s & CS_SEEN) /* this sweep found it unaccessed */
+			atomic_fetch_and(&r->state[*i], ~CS_SEEN);
 		if (!(s & (CS_ACCESSED | CS_LIVES)) && !recently_arrived(m, r, *i)) {
 			*out = r;
 			*seq = cs_seq(s);
