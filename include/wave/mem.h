@@ -329,6 +329,12 @@ WAVE_API int wave_mem_chunk_of(struct wave_mem *m, const void *addr, uint64_t *c
 #define WAVE_MEM_CHUNK_ACCESSED 2u /**< touched since it was last sampled (cleared
 				        by the local policy's clock hand) */
 #define WAVE_MEM_CHUNK_SAMPLED 4u  /**< its mapping is dropped by the sampler */
+#define WAVE_MEM_CHUNK_ACTIVE 8u   /**< in use, as the local policy's clock hand
+					 judges: it refaulted (a far fault brought
+					 it back soon after its demotion) or two
+					 sweeps in a row found it accessed; the hand
+					 spares it until three sweeps in a row find
+					 it unaccessed */
 
 /**
  * struct wave_mem_chunk_info - what the host knows about a chunk.

@@ -2,7 +2,7 @@
 /**
  * @file plugin_mem.h
  * For authors of mem-domain policies (plugin ABI 1.3; the ops table's
- * fault_weight 1.4): the ops table, the
+ * fault_weight 1.4; the chunk view's refault_ms 1.5): the ops table, the
  * views of chunks and tiers, the hotness histogram, the scan hand, and the
  * decisions. Include it with <wave/plugin.h>, which has the descriptor,
  * parameters, logging and the rest.
@@ -67,6 +67,16 @@ extern "C" {
  *                _VICTIM or _PREFETCH), or 0. A chunk with a decision in
  *                flight gets no other decision.
  * @pending_tier: that decision's target tier (when @pending).
+ * @refault_ms:   ABI 1.5. How long the chunk was in the far tier before
+ *                the far fault that brought it back, in host ms (1 to
+ *                65535), while it stays where the fault put it: a short
+ *                time is a refault, the sign of a chunk in use that was
+ *                demoted for want of seen accesses (the host sees a few
+ *                of them). 0 when it is far, came back by a decision,
+ *                never left, or cannot be told (its last access seen
+ *                before it left is 65.5 s old or more); always 0 from a
+ *                libwave before 1.5. The agent's state times it from the
+ *                events it gets (a move into the far tier, the FAULT).
  * @reserved:     zero.
  */
 struct wave_mem_chunk_view {
@@ -78,7 +88,8 @@ struct wave_mem_chunk_view {
 	uint16_t bucket;
 	uint16_t pending;
 	uint32_t pending_tier;
-	uint32_t reserved[4];
+	uint32_t refault_ms;
+	uint32_t reserved[3];
 };
 
 /**

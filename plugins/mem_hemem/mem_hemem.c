@@ -19,6 +19,9 @@
  *   max_moves          promotions and demotions per tick (default 64)
  *   victims            prestaged victims kept in flight (default 256)
  *   scan_budget        chunks of tier 0 looked at per tick (default 4096)
+ *   refault_ms         chunks back by a fault within this many ms of
+ *                      their demotion are in use: demoted or prestaged
+ *                      after the others (default 20; 0: off)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,9 +54,7 @@ static int hemem_init(struct wave_plugin_ctx *ctx)
 		return -ENOMEM;
 	h->hot = (uint32_t)wave_plugin_param_uint(ctx, "hot_threshold", 8);
 	h->cooling = (uint32_t)wave_plugin_param_uint(ctx, "cooling_threshold", 18);
-	h->mt.max_moves = (unsigned)wave_plugin_param_uint(ctx, "max_moves", 64);
-	h->mt.max_victims = (unsigned)wave_plugin_param_uint(ctx, "victims", 256);
-	h->mt.scan_budget = wave_plugin_param_uint(ctx, "scan_budget", 4096);
+	mt_params(&h->mt, ctx);
 	if (h->hot == 0 || h->cooling <= h->hot) {
 		wave_plugin_log(ctx, WAVE_LOG_ERROR, "need 0 < hot_threshold < cooling_threshold");
 		free(h);

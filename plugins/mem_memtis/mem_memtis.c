@@ -17,6 +17,9 @@
  *   max_moves    promotions and demotions per tick (default 64)
  *   victims      prestaged victims kept in flight (default 256)
  *   scan_budget  chunks of tier 0 looked at per tick (default 4096)
+ *   refault_ms   chunks back by a fault within this many ms of
+ *                their demotion are in use: demoted or prestaged
+ *                after the others (default 20; 0: off)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -49,9 +52,7 @@ static int memtis_init(struct wave_plugin_ctx *ctx)
 	if (!t)
 		return -ENOMEM;
 	t->cool_ticks = wave_plugin_param_uint(ctx, "cool_ticks", 16);
-	t->mt.max_moves = (unsigned)wave_plugin_param_uint(ctx, "max_moves", 64);
-	t->mt.max_victims = (unsigned)wave_plugin_param_uint(ctx, "victims", 256);
-	t->mt.scan_budget = wave_plugin_param_uint(ctx, "scan_budget", 4096);
+	mt_params(&t->mt, ctx);
 	if (t->cool_ticks == 0) {
 		wave_plugin_log(ctx, WAVE_LOG_ERROR, "cool_ticks must be at least 1");
 		free(t);

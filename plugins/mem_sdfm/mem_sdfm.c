@@ -27,6 +27,9 @@
  *   max_moves      promotions and demotions per tick (default 64)
  *   victims        prestaged victims kept in flight (default 256)
  *   scan_budget    chunks of tier 0 looked at per tick (default 4096)
+ *   refault_ms     chunks back by a fault within this many ms of
+ *                  their demotion are in use: demoted or prestaged
+ *                  after the others (default 20; 0: off)
  * Counters: cold_age_ms (T now; it only adds, so it shows the largest T).
  */
 #include <errno.h>
@@ -83,9 +86,7 @@ static int sdfm_init(struct wave_plugin_ctx *ctx)
 	s->rate = wave_plugin_param_uint(ctx, "promote_per_s", 1000);
 	s->window = wave_plugin_param_uint(ctx, "window_ms", 1000) * MS;
 	s->victim_age = wave_plugin_param_uint(ctx, "victim_age_ms", 50) * MS;
-	s->mt.max_moves = (unsigned)wave_plugin_param_uint(ctx, "max_moves", 64);
-	s->mt.max_victims = (unsigned)wave_plugin_param_uint(ctx, "victims", 256);
-	s->mt.scan_budget = wave_plugin_param_uint(ctx, "scan_budget", 4096);
+	mt_params(&s->mt, ctx);
 	if (!s->min_age || s->min_age > s->age_ns || s->age_ns > s->max_age || !s->rate ||
 	    !s->window) {
 		wave_plugin_log(ctx, WAVE_LOG_ERROR,

@@ -550,6 +550,142 @@ START_TEST(t_pressure)
 }
 END_TEST
 
+/* A far fault soon after the demotion (fewer pages demoted since than an
+ * eighth of the home tier's capacity: 32 here) is a refault; one after
+ * more departures, or a return by a decision, is not. */
+START_TEST(t_refault_flag)
+{
+	struct wave_mem *m = mem_far_new(64 * CHUNK, 0, 0);
+	size_t len = 32 * CHUNK;
+	uint32_t id;
+	char *p = region_new(m, len, false, &id);
+	uint64_t a = wave_mem_chunk_id(id, 0), b = wave_mem_chunk_id(id, 1);
+	uint64_t c = wave_mem_chunk_id(id, 10);
+
+	ck_assert_int_eq(migrate_now(m, a, 1), WAVE_COMMITTED);
+	ck_assert_int_eq(check_pattern(p, CHUNK, 7), -1); /* back at once */
+	ck_assert(chunk_info(m, a).flags & WAVE_MEM_CHUNK_ACTIVE);
+	ck_assert_int_eq(migrate_now(m, a, 1), WAVE_COMMITTED);
+	ck_assert(!(chunk_info(m, a).flags & WAVE_MEM_CHUNK_ACTIVE)); /* far */
+	/* b back after 8 chunks (32 pages) left: too late; c after 7: soon. */
+	ck_assert_int_eq(migrate_now(m, b, 1), WAVE_COMMITTED);
+	for (uint32_t i = 2; i < 10; i++)
+		ck_assert_int_eq(migrate_now(m, wave_mem_chunk_id(id, i), 1), WAVE_COMMITTED);
+	ck_assert_int_eq(check_pattern(p + CHUNK, CHUNK, 7 + CHUNK / 8), -1);
+	ck_assert(!(chunk_info(m, b).flags & WAVE_MEM_CHUNK_ACTIVE));
+	ck_assert_int_eq(migrate_now(m, c, 1), WAVE_COMMITTED);
+	for (uint32_t i = 11; i < 18; i++)
+		ck_assert_int_eq(migrate_now(m, wave_mem_chunk_id(id, i), 1), WAVE_COMMITTED);
+	ck_assert_int_eq(check_pattern(p + 10 * CHUNK, CHUNK, 7 + 10 * CHUNK / 8), -1);
+	ck_assert(chunk_info(m, c).flags & WAVE_MEM_CHUNK_ACTIVE);
+	/* Back by a decision, untouched: no refault. */
+	ck_assert_int_eq(migrate_now(m, a, 0), WAVE_COMMITTED);
+	ck_assert(!(chunk_info(m, a).flags & WAVE_MEM_CHUNK_ACTIVE));
+	ck_assert_int_eq(check_pattern(p, len, 7), -1);
+	region_gone(m, p, len, false, id);
+	wave_mem_destroy(m);
+}
+END_TEST
+
+/* The far chunk of @n, and a resident one other than chunk 0 and @far. */
+static void far_and_other(struct wave_mem *m, uint32_t id, uint32_t n, uint32_t *far,
+			  uint32_t *other)
+{
+	*far = *other = n;
+	for (uint32_t i = 0; i < n; i++) {
+		struct wave_mem_chunk_info ci = chunk_info(m, wave_mem_chunk_id(id, i));
+
+		if (ci.tier == 1)
+			*far = i;
+		else if (i && !(ci.flags & WAVE_MEM_CHUNK_BUSY))
+			*other = i;
+	}
+	ck_assert_uint_lt(*far, n);
+	ck_assert_uint_lt(*other, n);
+}
+
+/* Rounds of the clock hand over @n chunks (room for @n - 1) until chunk
+ * 0 is far; how often it picked each in @picks. Each round brings the far
+ * chunk back by a touch, after another went out and back by decisions
+ * (so that the touch is no refault); the relief after the fault demotes
+ * the hand's pick. Every chunk but 0 goes at its first sweep without an
+ * access (each came back by a fault, an access: its next sweep spares it). */
+static uint32_t sweep_until_far(struct wave_mem *m, uint32_t id, char *p, uint32_t n,
+				uint32_t *picks)
+{
+	uint32_t far, other, rounds = 0;
+
+	while (chunk_info(m, wave_mem_chunk_id(id, 0)).tier == 0 && rounds++ < 100) {
+		far_and_other(m, id, n, &far, &other);
+		ck_assert_int_eq(migrate_now(m, wave_mem_chunk_id(id, other), 1), WAVE_COMMITTED);
+		ck_assert_int_eq(migrate_now(m, wave_mem_chunk_id(id, other), 0), WAVE_COMMITTED);
+		ck_assert_int_eq(check_pattern(p + far * CHUNK, CHUNK, 7 + far * CHUNK / 8), -1);
+		while (used0(m) > (n - 1) * CHUNK)
+			usleep(1000);
+		ck_assert(!(chunk_info(m, wave_mem_chunk_id(id, far)).flags &
+			    WAVE_MEM_CHUNK_ACTIVE));
+		far_and_other(m, id, n, &far, &other);
+		picks[far]++;
+	}
+	return rounds;
+}
+
+/* Chunk 0 was picked once, at last, after every other chunk twice or
+ * more: it was spared until three sweeps in a row found it unaccessed,
+ * and demoted at the fourth (the others go at their first). */
+static void check_spared(const uint32_t *picks, uint32_t n)
+{
+	ck_assert_uint_eq(picks[0], 1);
+	for (uint32_t i = 1; i < n; i++)
+		ck_assert_uint_ge(picks[i], 2);
+}
+
+/* The clock hand spares a chunk that refaulted for a while, not for ever
+ * (nine chunks, room for eight). */
+START_TEST(t_refault_clock)
+{
+	const uint32_t n = 9;
+	struct wave_mem *m = mem_far_new(8 * CHUNK, 0, 0);
+	uint32_t id, picks[9] = { 0 };
+	char *p = region_new(m, n * CHUNK, false, &id);
+	uint64_t c0 = wave_mem_chunk_id(id, 0);
+
+	ck_assert_int_eq(wave_mem_relieve(m), 1); /* the hand starts at chunk 0 */
+	ck_assert_uint_eq(chunk_info(m, c0).tier, 1);
+	ck_assert_int_eq(check_pattern(p, CHUNK, 7), -1); /* back at once: a refault */
+	while (used0(m) > 8 * CHUNK)
+		usleep(1000);
+	ck_assert(chunk_info(m, c0).flags & WAVE_MEM_CHUNK_ACTIVE);
+	sweep_until_far(m, id, p, n, picks);
+	check_spared(picks, n);
+	ck_assert_int_eq(check_pattern(p, n * CHUNK, 7), -1);
+	region_gone(m, p, n * CHUNK, false, id);
+	wave_mem_destroy(m);
+}
+END_TEST
+
+/* So does it a chunk found accessed in two sweeps in a row. */
+START_TEST(t_active_clock)
+{
+	const uint32_t n = 9;
+	struct wave_mem *m = mem_far_new(8 * CHUNK, 0, 0);
+	uint32_t id, picks[9] = { 0 };
+	char *p = region_new(m, n * CHUNK, false, &id);
+	const void *a[1] = { p };
+
+	ck_assert_int_eq(wave_mem_report_access(m, a, 1), 1);
+	ck_assert_int_eq(wave_mem_relieve(m), 1); /* spares chunk 0, takes 1 */
+	ck_assert_uint_eq(chunk_info(m, wave_mem_chunk_id(id, 1)).tier, 1);
+	ck_assert(!(chunk_info(m, wave_mem_chunk_id(id, 0)).flags & WAVE_MEM_CHUNK_ACTIVE));
+	ck_assert_int_eq(wave_mem_report_access(m, a, 1), 1); /* accessed again */
+	sweep_until_far(m, id, p, n, picks);
+	check_spared(picks, n);
+	ck_assert_int_eq(check_pattern(p, n * CHUNK, 7), -1);
+	region_gone(m, p, n * CHUNK, false, id);
+	wave_mem_destroy(m);
+}
+END_TEST
+
 /* The sampler drops the mapping of managed chunks; a touch is a minor
  * fault that marks the chunk accessed; an untouched one stays armed. */
 START_TEST(t_sampler)
@@ -649,6 +785,9 @@ int main(void)
 	tcase_add_test(tc, t_anti_thrash);
 	tcase_add_test(tc, t_rate_limit);
 	tcase_add_test(tc, t_pressure);
+	tcase_add_test(tc, t_refault_flag);
+	tcase_add_test(tc, t_refault_clock);
+	tcase_add_test(tc, t_active_clock);
 	tcase_add_test(tc, t_sampler);
 	tcase_add_test(tc, t_unprivileged);
 	suite_add_tcase(s, tc);

@@ -457,6 +457,60 @@ START_TEST(fault_weight_by_table)
 }
 END_TEST
 
+/* How long a chunk was far before a fault brought it back (the view's
+ * refault_ms, ABI 1.5), timed from the events: a move into the far tier
+ * (the host's, or a committed decision), then the FAULT. 0 while far,
+ * after a return by a decision, for a chunk never seen touched, and when
+ * its 16 bits of ms could have wrapped (last seen 65.5 s before). */
+START_TEST(refault_times)
+{
+	const uint64_t ms = 1000000;
+	struct wave_mem_msg d = { .type = WAVE_MEM_CHUNK_CHANGED, .chunk = ID(2), .seq = 2,
+				  .tier = 2, .now_ns = 1000 * ms };
+
+	add_region(RG, 4, 1);
+	tick(900 * ms);
+	sample(2, 1);
+	apply(&d, 0);
+	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = 3, d.tier = 0, d.now_ns = 1003 * ms + ms / 2;
+	apply(&d, 0);
+	ck_assert_uint_eq(rec.last.refault_ms, 3);
+	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 3);
+	/* Out by the agent's decision, back by a fault in under 1 ms: 1. */
+	tick(66000 * ms);
+	ck_assert_int_eq(wave_plugin_mem_migrate(ctx, ID(2), 3, 2), 0);
+	outcome(WAVE_MEM_MIGRATE, ID(2), 3, 4, 2, WAVE_COMMITTED, 0);
+	d.seq = 5, d.now_ns = 66000 * ms + ms / 2;
+	apply(&d, 0);
+	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 1);
+	/* Out again, back 65 ms later, then out and back by decisions. */
+	d.type = WAVE_MEM_CHUNK_CHANGED, d.seq = 6, d.tier = 2, d.now_ns = 67000 * ms;
+	apply(&d, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = 7, d.tier = 0, d.now_ns = 67065 * ms;
+	apply(&d, 0);
+	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 65);
+	ck_assert_int_eq(wave_plugin_mem_migrate(ctx, ID(2), 7, 2), 0);
+	outcome(WAVE_MEM_MIGRATE, ID(2), 7, 8, 2, WAVE_COMMITTED, 0);
+	ck_assert_int_eq(wave_plugin_mem_migrate(ctx, ID(2), 8, 0), 0);
+	outcome(WAVE_MEM_MIGRATE, ID(2), 8, 9, 0, WAVE_COMMITTED, 0);
+	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 0);
+	/* Last seen at 67065 ms, out at 200 s and back 2 ms later: the 16
+	 * bits could have wrapped, so it cannot be told. */
+	d.type = WAVE_MEM_CHUNK_CHANGED, d.seq = 10, d.tier = 2, d.now_ns = 200000 * ms;
+	apply(&d, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = 11, d.tier = 0, d.now_ns = 200002 * ms;
+	apply(&d, 0);
+	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 0);
+	/* Never seen touched: nor can this. */
+	d.type = WAVE_MEM_CHUNK_CHANGED, d.chunk = ID(3), d.seq = 2, d.tier = 2;
+	apply(&d, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = 3, d.tier = 0, d.now_ns = 200003 * ms;
+	apply(&d, 0);
+	ck_assert_uint_eq(chunk(ID(3)).refault_ms, 0);
+}
+END_TEST
+
 START_TEST(decisions_checked_before_sending)
 {
 	struct wave_mem_msg d;
@@ -723,6 +777,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, refuses_impossible_events);
 	tcase_add_test(tc, host_changes_and_faults);
 	tcase_add_test(tc, fault_weight_by_table);
+	tcase_add_test(tc, refault_times);
 	tcase_add_test(tc, decisions_checked_before_sending);
 	tcase_add_test(tc, full_channel_changes_nothing);
 	tcase_add_test(tc, outcomes_match_decisions);

@@ -44,15 +44,44 @@ struct mt {
 	 * (default: the cold ones). */
 	bool (*victim)(void *policy, const struct wave_mem_chunk_view *c);
 	bool proactive;       /* demote cold chunks even when there is room */
+	/* Set by mt_params(), or by the policy. */
 	unsigned max_moves;   /* promotions and demotions per tick */
 	unsigned max_victims; /* prestaged victims kept in flight */
 	uint64_t scan_budget; /* chunks the hand looks at per tick */
+	uint32_t refault_ms;  /* a chunk back by a fault this soon after it left
+				 (its view's refault_ms) is in use: 0 for none */
 	/* Kept by the kit. */
 	unsigned victims;     /* victims in flight */
 	unsigned cand_head, cand_len;
 	uint64_t cand[MT_CANDIDATES];
 	uint64_t promoted, demoted, staged; /* decisions sent, for counters */
 };
+
+/**
+ * mt_params() - the parameters every policy of the kit takes: max_moves
+ * (default 64), victims (256), scan_budget (4096) and refault_ms (20).
+ *
+ * A chunk that refaulted, back by a fault within refault_ms of its
+ * demotion, was demoted for want of seen accesses, not for being cold
+ * (the host sees a few of them): while it stays in tier 0 the kit demotes
+ * it, or prestages it as a victim, only after every other candidate of
+ * the same kind its scan found (the host's clock hand spares it for a
+ * while too). In GUPS at 16 MiB fast, hot chunks came back within 20 ms,
+ * cold ones after 200 ms on average (BENCHMARKS.md); 0 turns it off.
+ */
+static inline void mt_params(struct mt *m, struct wave_plugin_ctx *ctx)
+{
+	m->max_moves = (unsigned)wave_plugin_param_uint(ctx, "max_moves", 64);
+	m->max_victims = (unsigned)wave_plugin_param_uint(ctx, "victims", 256);
+	m->scan_budget = wave_plugin_param_uint(ctx, "scan_budget", 4096);
+	m->refault_ms = (uint32_t)wave_plugin_param_uint(ctx, "refault_ms", 20);
+}
+
+/* Did @c come back by a refault (see mt_params())? */
+static inline bool mt_refaulted(const struct mt *m, const struct wave_mem_chunk_view *c)
+{
+	return c->refault_ms && c->refault_ms <= m->refault_ms;
+}
 
 static inline void mt_push(struct mt *m, uint64_t id, bool front)
 {
@@ -127,7 +156,9 @@ static inline bool mt_victim(struct mt *m, const struct wave_mem_chunk_view *c)
 
 /* Sorts the chunks of tier 0 the scan hand finds: the cold ones into
  * @cold (*@n_cold of them), then the other possible victims after them
- * (the total is returned), at most MT_SCAN_MAX in all. */
+ * (the total is returned), at most MT_SCAN_MAX in all; in each group
+ * those that refaulted come last, to be demoted only when the others do
+ * not make the room. */
 static inline unsigned mt_scan(struct mt *m, struct wave_plugin_ctx *ctx,
 			       struct wave_mem_chunk_view *cold, unsigned *n_cold)
 {
@@ -135,13 +166,16 @@ static inline unsigned mt_scan(struct mt *m, struct wave_plugin_ctx *ctx,
 	unsigned k = 0;
 	int n = wave_plugin_mem_scan(ctx, 0, m->scan_budget, seen, MT_SCAN_MAX);
 
-	for (int i = 0; i < n; i++)
-		if (m->cold(m->policy, &seen[i]))
-			cold[k++] = seen[i];
-	*n_cold = k;
-	for (int i = 0; i < n; i++)
-		if (!m->cold(m->policy, &seen[i]) && mt_victim(m, &seen[i]))
-			cold[k++] = seen[i];
+	*n_cold = 0;
+	for (int pass = 0; pass < 4; pass++) {
+		for (int i = 0; i < n; i++)
+			if (mt_refaulted(m, &seen[i]) == (pass & 1) &&
+			    (pass < 2 ? m->cold(m->policy, &seen[i])
+				      : !m->cold(m->policy, &seen[i]) && mt_victim(m, &seen[i])))
+				cold[k++] = seen[i];
+		if (pass == 1)
+			*n_cold = k;
+	}
 	return k;
 }
 

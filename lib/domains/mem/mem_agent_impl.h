@@ -34,7 +34,8 @@ struct mem_chunk {
 	uint32_t epoch;
 	struct dec_pend pend; /* a MEM_PEND_* decision in flight; res: its target tier */
 	uint8_t tier;
-	uint8_t pad[2];
+	uint16_t away; /* far: the host's ms (mod 2^16) when it left; back by a fault:
+			* how long it was away (the view's refault_ms); else 0 */
 };
 _Static_assert(sizeof(struct mem_chunk) == 32, "at most 32 bytes of agent state per chunk");
 

@@ -77,6 +77,8 @@
 #include "mem_store.h"
 
 #define PAGE 4096u
+/* A refault: back before an eighth of the home tier's capacity left. */
+#define REFAULT_SHARE 8u
 
 void (*mem_test_demote_window)(void *addr, size_t len, int phase);
 
@@ -214,12 +216,15 @@ static int map_memfd_chunk(struct wave_mem *m, struct mem_region *r, uint64_t i)
 
 /* ---- demotion and promotion ------------------------------------------------ */
 
-/* The locked chunk goes to @tier, still locked. */
+/* The locked chunk goes to @tier, still locked (a demotion's commit), and
+ * loses what the clock hand knew of it (a resident chunk's: its return
+ * decides them again). */
 static void set_tier_locked(struct mem_region *r, uint64_t i, uint32_t tier)
 {
 	uint64_t s = atomic_load(&r->state[i]);
 
-	while (!atomic_compare_exchange_weak(&r->state[i], &s, (s & ~CS_TIER_MASK) | tier))
+	while (!atomic_compare_exchange_weak(&r->state[i], &s,
+					     (s & ~(CS_TIER_MASK | CS_LIVES | CS_SEEN)) | tier))
 		;
 }
 
@@ -300,6 +305,33 @@ static void release(struct mem_region *r, uint64_t i)
 			 (unsigned long long)wave_mem_chunk_id(r->id, i), wave_strerror(errno));
 }
 
+/* ---- refaults ------------------------------------------------------------ */
+
+/* The far tier's departure count after @bytes more left: a far chunk's
+ * stamp (never 0, which is "never"). */
+static uint32_t depart(struct wave_mem *m, uint64_t bytes)
+{
+	uint32_t pages = (uint32_t)(bytes >> 12);
+	uint32_t d = atomic_fetch_add(&m->departed, pages) + pages;
+
+	return d ? d : 1;
+}
+
+/* Is far chunk @i's return by a fault a refault: did fewer pages leave
+ * for the far tier since it did than REFAULT_SHARE of its home tier's
+ * capacity? Linux's refault distance (mm/workingset.c), which tells the
+ * hot chunks the clock hand demoted for want of seen accesses (the
+ * sampler and the application's reports see a few of them) from the cold
+ * ones: in GUPS at 16 MiB fast, a hot chunk comes back after 100 to 400
+ * departures, a cold one after 15,000 on average (BENCHMARKS.md). */
+static bool refaulted(struct wave_mem *m, const struct mem_region *r, uint64_t i)
+{
+	uint32_t left = atomic_load(&r->stamp[i]);
+	uint64_t cap = m->tiers[r->home_tier].capacity >> 12;
+
+	return left && (uint32_t)(atomic_load(&m->departed) - left) < cap / REFAULT_SHARE;
+}
+
 /* Step 7. */
 static void demote_done(struct wave_mem *m, struct mem_region *r, uint64_t i, uint32_t from)
 {
@@ -333,6 +365,7 @@ enum wave_result mem_far_demote(struct wave_mem *m, struct mem_region *r, uint64
 		m->store->ops->drop(m->store, key);
 		return demote_abort(m, r, i, from, WAVE_ABORT_GONE);
 	}
+	atomic_store(&r->stamp[i], depart(m, cs));
 	set_tier_locked(r, i, (uint32_t)m->far_tier);
 	if (b && !r->managed && b->n < MEM_FAR_BATCH) {
 		b->r[b->n] = r;
@@ -407,7 +440,7 @@ enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint6
 			  (unsigned long long)key, tier, m->tiers[tier].node, wave_strerror(-ret));
 	m->store->ops->drop(m->store, key);
 	move_used(m, (uint32_t)m->far_tier, tier, cs);
-	atomic_store(&r->arrived[i], mem_arrival_stamp(m));
+	atomic_store(&r->stamp[i], mem_arrival_stamp(m));
 	mem_chunk_unlock(r, i, tier, true);
 	mem_far_wake(m, a, cs);
 	return WAVE_COMMITTED;
@@ -452,12 +485,16 @@ static bool serve(struct wave_mem *m, uintptr_t addr, uint64_t flags)
 	if (cs_tier(old) == (uint32_t)m->far_tier) {
 		bool back;
 
-		/* A fault is an access the agent hears of as FAULT. */
-		atomic_fetch_or(&r->state[i], CS_ACCESSED);
+		/* A fault is an access the agent hears of as FAULT; a refault
+		 * gives the chunk its lives against the clock hand. */
+		atomic_fetch_or(&r->state[i],
+				CS_ACCESSED | (refaulted(m, r, i) ? CS_LIVES : 0));
 		atomic_fetch_add(&m->far_faults, 1);
 		back = mem_far_promote(m, r, i, r->home_tier, m->fetch_buf) == WAVE_COMMITTED;
 		if (back)
 			mem_link_chunk(m, r, i, true);
+		else
+			atomic_fetch_and(&r->state[i], ~CS_LIVES); /* still far */
 		return back;
 	}
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) { /* a protection left over: lift it */

@@ -290,7 +290,7 @@ static void region_free(struct mem_region *r)
 		close(r->memfd);
 	}
 	free(r->state);
-	free(r->arrived);
+	free(r->stamp);
 	free(r);
 }
 
@@ -308,8 +308,8 @@ static struct mem_region *region_new(uintptr_t a, size_t len, const struct wave_
 	r->n_chunks = len / o->chunk_size;
 	r->home_tier = o->tier;
 	r->state = malloc(r->n_chunks * sizeof(*r->state));
-	r->arrived = calloc(r->n_chunks, sizeof(*r->arrived));
-	if (!r->state || !r->arrived) {
+	r->stamp = calloc(r->n_chunks, sizeof(*r->stamp));
+	if (!r->state || !r->stamp) {
 		region_free(r);
 		return NULL;
 	}
@@ -549,7 +549,8 @@ WAVE_API int wave_mem_chunk_info(struct wave_mem *m, uint64_t chunk,
 		out->tier = cs_tier(s);
 		out->flags = (uint32_t)(((s & CS_BUSY) ? WAVE_MEM_CHUNK_BUSY : 0) |
 					((s & CS_ACCESSED) ? WAVE_MEM_CHUNK_ACCESSED : 0) |
-					((s & CS_SAMPLED) ? WAVE_MEM_CHUNK_SAMPLED : 0));
+					((s & CS_SAMPLED) ? WAVE_MEM_CHUNK_SAMPLED : 0) |
+					((s & CS_LIVES) ? WAVE_MEM_CHUNK_ACTIVE : 0));
 		out->seq = cs_seq(s);
 		ret = 0;
 	}

@@ -56,7 +56,13 @@ struct mem_avictim {
 #define CS_ACCESSED (UINT64_C(1) << 5)
 #define CS_SAMPLED (UINT64_C(1) << 6)
 #define CS_REPORT (UINT64_C(1) << 7) /* accessed, not yet told to the agent */
-#define CS_SEQ_SHIFT 8
+/* Sweeps of the CLOCK's hand that an active chunk (it refaulted, or two
+ * sweeps in a row found it accessed) may go unaccessed and stay
+ * (mem_txn.c, clock_spare()); 0 for any other. */
+#define CS_LIVES_SHIFT 8
+#define CS_LIVES (UINT64_C(3) << CS_LIVES_SHIFT)
+#define CS_SEEN (UINT64_C(1) << 10) /* the clock hand's last sweep found it accessed */
+#define CS_SEQ_SHIFT 11
 #define CS_SEQ_ONE (UINT64_C(1) << CS_SEQ_SHIFT)
 
 static inline uint32_t cs_tier(uint64_t s)
@@ -82,8 +88,10 @@ struct mem_region {
 	uint32_t home_tier; /* where a far chunk faults back to */
 	_Atomic bool dying; /* being unregistered: migrations abort */
 	_Atomic uint64_t *state;    /* per chunk, see CS_* */
-	_Atomic uint32_t *arrived;  /* per chunk: mem_arrival_stamp() when it was promoted
-				     * or faulted back; 0: never */
+	/* Per chunk: resident, mem_arrival_stamp() of when it was promoted or
+	 * faulted back (anti-thrash; 0: never); far, the far tier's departure
+	 * count when it left (refaults: mem_far.c). */
+	_Atomic uint32_t *stamp;
 };
 
 struct wave_mem {
@@ -108,6 +116,7 @@ struct wave_mem {
 	pthread_t thread;
 	struct mem_store *store;
 	void *fetch_buf; /* the fault thread's, WAVE_MEM_CHUNK_MAX bytes */
+	_Atomic uint32_t departed; /* 4 KiB pages demoted to the far tier so far (wraps) */
 	size_t sample_region, sample_next; /* the sampler's cursor (fault thread) */
 
 	pthread_mutex_t plock;

@@ -118,6 +118,7 @@ void mem_chunk_view(struct wave_mem_state *st, struct mem_chunk *c, uint64_t id,
 	out->bucket = (uint16_t)mem_bucket(c->count);
 	out->pending = pend_type(c->pend.kind);
 	out->pending_tier = dec_pend_any(&c->pend) ? c->pend.res : 0;
+	out->refault_ms = st->tiers[c->tier].kind == WAVE_MEM_KIND_FAR ? 0 : c->away;
 }
 
 void mem_chunk_move(struct wave_mem_state *st, struct mem_chunk *c, uint32_t tier)
@@ -140,6 +141,24 @@ void mem_chunk_unpend(struct wave_mem_state *st, struct mem_chunk *c)
 	if (c->pend.kind == MEM_PEND_VICTIM)
 		st->n_victims--;
 	dec_pend_unlink(&c->pend, NULL, 0);
+}
+
+/* @c moves to @tier at the state's time: into the far tier, it keeps the
+ * time it left (ms, 16 bits); back by a fault, how long it was away (at
+ * least 1 ms, at most 65535). Otherwise, or when the 16 bits may have
+ * wrapped (its last access seen, before it left, is 65.5 s old or more,
+ * or it was never seen touched), 0. */
+static void chunk_away(struct wave_mem_state *st, struct mem_chunk *c, uint32_t tier, bool fault)
+{
+	uint16_t now = (uint16_t)(st->now / 1000000u);
+	uint16_t away = (uint16_t)(now - c->away);
+
+	if (st->tiers[tier].kind == WAVE_MEM_KIND_FAR)
+		c->away = now;
+	else if (!fault || !c->last_ns || st->now - c->last_ns >= UINT64_C(65535) * 1000000u)
+		c->away = 0;
+	else
+		c->away = away ? away : 1;
 }
 
 /* Adds @n accesses seen at @now to @c (cooled), moving it in the histogram. */
@@ -278,6 +297,7 @@ static int ev_chunk(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 		st->tiers[c->tier].outgoing--;
 		st->tiers[m->tier].outgoing++;
 	}
+	chunk_away(st, c, m->tier, fault);
 	mem_chunk_move(st, c, m->tier);
 	c->seq = m->seq;
 	if (fault)
@@ -352,6 +372,7 @@ static int ev_outcome(struct wave_mem_state *st, struct wave_plugin_ctx *ctx,
 	count_result(st, m->result);
 	if (committed) {
 		mem_chunk_cool(st, c);
+		chunk_away(st, c, m->tier, false);
 		mem_chunk_move(st, c, m->tier);
 		c->seq = m->new_seq;
 	}

@@ -59,7 +59,7 @@ static void rate_refund(struct wave_mem *m, uint64_t bytes)
 
 static bool recently_arrived(const struct wave_mem *m, const struct mem_region *r, uint64_t i)
 {
-	uint32_t at = atomic_load(&r->arrived[i]);
+	uint32_t at = atomic_load(&r->stamp[i]);
 
 	return at && m->min_resident_ns &&
 	       (uint64_t)(uint32_t)(mem_arrival_stamp(m) - at) * 1000000u < m->min_resident_ns;
@@ -88,7 +88,7 @@ static enum wave_result move_numa(struct wave_mem *m, struct mem_region *r, uint
 	atomic_fetch_sub(&m->tier_used[from], r->chunk_size);
 	atomic_fetch_add(&m->tier_used[tier], r->chunk_size);
 	if (tier < from)
-		atomic_store(&r->arrived[i], mem_arrival_stamp(m));
+		atomic_store(&r->stamp[i], mem_arrival_stamp(m));
 	mem_chunk_unlock(r, i, tier, true);
 	return WAVE_COMMITTED;
 }
@@ -319,9 +319,29 @@ static bool next_victim(struct wave_mem *m, uint32_t tier, struct mem_region **r
 	return found;
 }
 
+/* The hand passes chunk word @w, seen as @s, accessed or with lives:
+ * spared. An access since the last pass costs the bit and gives a chunk
+ * that refaulted all its lives back; no access costs a life. False when
+ * the chunk changed meanwhile (the hand goes on). */
+static bool clock_spare(_Atomic uint64_t *w, uint64_t s)
+{
+	uint64_t n;
+
+	do {
+		if (!(s & (CS_ACCESSED | CS_LIVES)) || (s & CS_BUSY))
+			return false;
+		n = !(s & CS_ACCESSED) ? (s & ~CS_SEEN) - (UINT64_C(1) << CS_LIVES_SHIFT)
+		    : (s & (CS_LIVES | CS_SEEN)) ? (s & ~CS_ACCESSED) | CS_LIVES | CS_SEEN
+					       : (s & ~CS_ACCESSED) | CS_SEEN;
+	} while (!atomic_compare_exchange_weak(w, &s, n));
+	return true;
+}
+
 /* The CLOCK: the hand sweeps every chunk; one in @tier that was accessed
- * since the last sweep loses its bit and is spared, the first that was
- * not (and is not busy, nor freshly arrived) is the victim. */
+ * since the last sweep loses its bit and is spared, and so is one that
+ * refaulted while it has lives (CS_LIVES: it stays until that many
+ * sweeps in a row find it unaccessed); the first with neither (and not
+ * busy, nor freshly arrived) is the victim. */
 static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **out, uint64_t *i,
 		       uint64_t *seq)
 {
@@ -331,7 +351,9 @@ static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **ou
 	pthread_mutex_lock(&m->plock);
 	for (size_t k = 0; k < m->n_regions; k++)
 		total += m->regions[k]->n_chunks;
-	for (steps = 0; !found && total && steps < 2 * total; steps++) {
+	/* Five sweeps at most: when every chunk is active, their lives go
+	 * first. */
+	for (steps = 0; !found && total && steps < 5 * total; steps++) {
 		struct mem_region *r;
 		uint64_t s;
 
@@ -347,9 +369,11 @@ static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **ou
 		s = atomic_load(&r->state[*i]);
 		if (cs_tier(s) != tier || (s & CS_BUSY))
 			continue;
-		if (s & CS_ACCESSED)
-			atomic_fetch_and(&r->state[*i], ~CS_ACCESSED);
-		else if (!recently_arrived(m, r, *i)) {
+		if (clock_spare(&r->state[*i], s))
+			continue;
+		if (s & CS_SEEN) /* this sweep found it unaccessed */
+			atomic_fetch_and(&r->state[*i], ~CS_SEEN);
+		if (!(s & (CS_ACCESSED | CS_LIVES)) && !recently_arrived(m, r, *i)) {
 			*out = r;
 			*seq = cs_seq(s);
 			found = true;
