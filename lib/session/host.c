@@ -273,7 +273,12 @@ static void try_reconnect(struct wave_host *h, uint64_t now)
 		ret = start_connect(h);
 		if (ret < 0) {
 			wave_dbg("host %s: reconnect: %s", h->uri, wave_strerror(ret));
-			schedule_attempt(h, now);
+			/* The backoff counts from the attempt's end, not from
+			 * @now: an open may wait up to connect_timeout_ms (a
+			 * stopped agent; over fabric://tcp a dead one too), and
+			 * an attempt due again at once would keep a domain that
+			 * polls under its lock (sched) from ever releasing it. */
+			schedule_attempt(h, wave_now_ns());
 			return;
 		}
 	}
