@@ -274,10 +274,10 @@ static void try_reconnect(struct wave_host *h, uint64_t now)
 		if (ret < 0) {
 			wave_dbg("host %s: reconnect: %s", h->uri, wave_strerror(ret));
 			/* The backoff counts from the attempt's end, not from
-			 * @now: an open may wait up to connect_timeout_ms (a
-			 * stopped agent; over fabric://tcp a dead one too), and
-			 * an attempt due again at once would keep a domain that
-			 * polls under its lock (sched) from ever releasing it. */
+			 * @now: an open may wait up to connect_timeout_ms (an
+			 * agent that takes connections but does not answer),
+			 * and an attempt due again at once would keep a domain
+			 * that polls under its lock (sched) from releasing it. */
 			schedule_attempt(h, wave_now_ns());
 			return;
 		}
