@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* fabric:// host side: opening a channel, the hello and the agent's reply. */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rdma/fi_domain.h>
@@ -151,45 +149,6 @@ static int send_hello(struct fab_chan *c, const struct fab_hello *h,
 	}
 }
 
-/*
- * Is anything listening at @a (a TCP address)? Over tcp;ofi_rxm, libfabric
- * retries a refused connection without a word: the hello's send stays
- * -EAGAIN, and an open towards a dead agent would wait its whole timeout
- * (and a session reconnecting to it would block that long each attempt).
- * A plain TCP connection to the same address answers at once; when it is
- * taken, it is closed again at once (the provider drops a connection that
- * sends no request). Returns -ECONNREFUSED, or 0 (also when the probe
- * cannot tell: then the hello finds out).
- */
-static int probe_tcp(const struct fab_addr *a, uint64_t deadline)
-{
-	int fd = socket(a->sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int err = 0, ret = 0, r;
-	socklen_t len = sizeof(err);
-
-	if (fd < 0)
-		return 0;
-	r = connect(fd, &a->sa.sa, a->salen);
-	if (r < 0 && errno == ECONNREFUSED) {
-		ret = -ECONNREFUSED;
-	} else if (r < 0 && errno == EINPROGRESS) {
-		uint64_t now = wave_now_ns();
-		struct timespec ts = wave_timespec(deadline > now ? deadline - now : 0);
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-
-		if (ppoll(&p, 1, deadline == UINT64_MAX ? NULL : &ts, NULL) == 1 &&
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNREFUSED)
-			ret = -ECONNREFUSED;
-	}
-	close(fd);
-	return ret;
-}
-
-static bool prov_is_tcp(const struct fab_chan *c)
-{
-	return strncmp(c->e.info->fabric_attr->prov_name, "tcp", 3) == 0;
-}
-
 int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan **out)
 {
 	uint64_t deadline = wave_deadline(o->timeout_ms < 0 ? -1 : (int64_t)o->timeout_ms * 1000000);
@@ -233,13 +192,6 @@ int fab_open(const char *rest, const struct wave_chan_opts *o, struct wave_chan 
 	}
 	c->have_listener = true;
 
-	if (!a.is_str && prov_is_tcp(c) && (ret = probe_tcp(&a, deadline)) < 0) {
-		/* Nobody there: as quiet as shm:// (a reconnecting host
-		 * meets this often). */
-		wave_info("cannot connect to fabric://%s: %s", rest, wave_strerror(ret));
-		fab_chan_destroy(c);
-		return ret;
-	}
 	hello_init(c, o, &h);
 	if (o->mailboxes && (ret = fab_mbox_host_init(c, o->mailboxes, &offer)) < 0)
 		goto err;
