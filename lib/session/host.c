@@ -275,9 +275,10 @@ static void try_reconnect(struct wave_host *h, uint64_t now)
 			wave_dbg("host %s: reconnect: %s", h->uri, wave_strerror(ret));
 			/* The backoff counts from the attempt's end, not from
 			 * @now: an open may wait up to connect_timeout_ms (an
-			 * agent that takes connections but does not answer),
-			 * and an attempt due again at once would keep a domain
-			 * that polls under its lock (sched) from releasing it. */
+			 * agent that does not answer; over fabric://tcp;ofi_rxm
+			 * a dead one too, whose refusal libfabric hides), and
+			 * an attempt due again at once would keep a domain that
+			 * polls under its lock (sched) from releasing it. */
 			schedule_attempt(h, wave_now_ns());
 			return;
 		}
