@@ -273,7 +273,13 @@ static void try_reconnect(struct wave_host *h, uint64_t now)
 		ret = start_connect(h);
 		if (ret < 0) {
 			wave_dbg("host %s: reconnect: %s", h->uri, wave_strerror(ret));
-			schedule_attempt(h, now);
+			/* The backoff counts from the attempt's end, not from
+			 * @now: an open may wait up to connect_timeout_ms (an
+			 * agent that does not answer; over fabric://tcp;ofi_rxm
+			 * a dead one too, whose refusal libfabric hides), and
+			 * an attempt due again at once would keep a domain that
+			 * polls under its lock (sched) from releasing it. */
+			schedule_attempt(h, wave_now_ns());
 			return;
 		}
 	}

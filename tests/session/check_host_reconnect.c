@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The session's reconnection against an agent that takes connections but
+ * never answers: a bare Unix socket listening at the URI, as a stopped
+ * agent's does (over fabric://tcp;ofi_rxm a dead agent behaves so too:
+ * libfabric retries a refused connection silently). Each attempt then
+ * waits connect_timeout_ms. Internal API (host_new(), host_start(),
+ * host_wait_prepare()): the static library. Nothing here depends on
+ * timing: the assertion follows from the open having waited its timeout.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <wave/wave.h>
+
+#include "check_run.h"
+#include "core/core.h"
+#include "session/host_impl.h"
+
+#define OPEN_MS 200
+
+struct mute {
+	char dir[64];
+	char uri[128];
+	int fd;
+};
+
+/* A listening socket at the URI's path that never accepts. */
+static void mute_listen(struct mute *m)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(m->dir, sizeof(m->dir), "/tmp/wave-reconnect-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(m->dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/agent.sock", m->dir);
+	snprintf(m->uri, sizeof(m->uri), "shm://%s", sa.sun_path);
+	m->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+	ck_assert_int_ge(m->fd, 0);
+	ck_assert_int_eq(bind(m->fd, (const struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(m->fd, 64), 0);
+}
+
+/* How many connections came since the last call (each closed at once). */
+static unsigned mute_conns(struct mute *m)
+{
+	unsigned n = 0;
+	int c;
+
+	while ((c = accept(m->fd, NULL, NULL)) >= 0) {
+		close(c);
+		n++;
+	}
+	return n;
+}
+
+static void mute_close(struct mute *m)
+{
+	char path[128];
+
+	close(m->fd);
+	snprintf(path, sizeof(path), "%s/agent.sock", m->dir);
+	unlink(path);
+	rmdir(m->dir);
+}
+
+/*
+ * After an attempt that waited its whole connect timeout, the next one is
+ * due a backoff after that attempt ended. It was due a backoff after the
+ * attempt began, so at once: the sched host, which polls the session with
+ * its lock held, made attempt after attempt and never let its other
+ * threads in (check_sched_taskpool fabric, fifo_agent_killed_and_restarted:
+ * every task waited while one worker reconnected for ever).
+ */
+START_TEST(backoff_counts_from_the_attempts_end)
+{
+	struct wave_host_opts o;
+	struct wave_error err;
+	struct wave_host *h;
+	struct mute m;
+	uint64_t start, due;
+	int fd;
+
+	mute_listen(&m);
+	ck_assert_int_eq(wave_host_opts_init(&o), 0);
+	o.connect_timeout_ms = OPEN_MS;
+	o.reconnect_min_ms = o.reconnect_max_ms = 1;
+	ck_assert_int_eq(host_new(m.uri, &o, &h), 0);
+	ck_assert_int_eq(host_start(h, true, &err), 1); /* on fallback */
+	ck_assert_uint_eq(mute_conns(&m), 1);
+	/* Until a poll makes a reconnection attempt (due 1 ms after the
+	 * start); the poll ends with it, which outlasts the poll's 1 ms. */
+	do {
+		start = wave_now_ns();
+		ck_assert_int_eq(wave_host_poll(h, WAVE_MS(1)), 0);
+	} while (mute_conns(&m) == 0);
+	ck_assert_int_eq(host_wait_prepare(h, &fd, &due), 0);
+	ck_assert_int_eq(fd, -1); /* no channel: sleep until @due */
+	ck_assert_msg(due > start + WAVE_MS(OPEN_MS),
+		      "next attempt due %llu ns after the poll began, within the attempt's %d ms",
+		      (unsigned long long)(due - start), OPEN_MS);
+	wave_host_close(h);
+	mute_close(&m);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("host_reconnect");
+	TCase *tc = tcase_create("reconnect");
+
+	tcase_add_test(tc, backoff_counts_from_the_attempts_end);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return wave_check_run(suite());
+}
