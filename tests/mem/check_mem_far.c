@@ -630,14 +630,23 @@ static uint32_t sweep_until_far(struct wave_mem *m, uint32_t id, char *p, uint32
 	return rounds;
 }
 
-/* Chunk 0 was picked once, at last, after every other chunk twice or
- * more: it was spared until three sweeps in a row found it unaccessed,
- * and demoted at the fourth (the others go at their first). */
-static void check_spared(const uint32_t *picks, uint32_t n)
+/* Sweeps @m's region @id (@n chunks at @p) until chunk 0 went far, then
+ * checks that it was picked once, at last, after every other chunk twice
+ * or more: it was spared until three sweeps in a row found it
+ * unaccessed, and demoted at the fourth (the others go at their first).
+ * Every byte is checked; the region and @m go. */
+static void check_spared(struct wave_mem *m, uint32_t id, char *p, uint32_t n)
 {
+	uint32_t picks[9] = { 0 };
+
+	ck_assert_uint_le(n, 9);
+	sweep_until_far(m, id, p, n, picks);
 	ck_assert_uint_eq(picks[0], 1);
 	for (uint32_t i = 1; i < n; i++)
 		ck_assert_uint_ge(picks[i], 2);
+	ck_assert_int_eq(check_pattern(p, n * CHUNK, 7), -1);
+	region_gone(m, p, n * CHUNK, false, id);
+	wave_mem_destroy(m);
 }
 
 /* The clock hand spares a chunk that refaulted for a while, not for ever
@@ -646,7 +655,7 @@ START_TEST(t_refault_clock)
 {
 	const uint32_t n = 9;
 	struct wave_mem *m = mem_far_new(8 * CHUNK, 0, 0);
-	uint32_t id, picks[9] = { 0 };
+	uint32_t id;
 	char *p = region_new(m, n * CHUNK, false, &id);
 	uint64_t c0 = wave_mem_chunk_id(id, 0);
 
@@ -656,11 +665,7 @@ START_TEST(t_refault_clock)
 	while (used0(m) > 8 * CHUNK)
 		usleep(1000);
 	ck_assert(chunk_info(m, c0).flags & WAVE_MEM_CHUNK_ACTIVE);
-	sweep_until_far(m, id, p, n, picks);
-	check_spared(picks, n);
-	ck_assert_int_eq(check_pattern(p, n * CHUNK, 7), -1);
-	region_gone(m, p, n * CHUNK, false, id);
-	wave_mem_destroy(m);
+	check_spared(m, id, p, n);
 }
 END_TEST
 
@@ -669,7 +674,7 @@ START_TEST(t_active_clock)
 {
 	const uint32_t n = 9;
 	struct wave_mem *m = mem_far_new(8 * CHUNK, 0, 0);
-	uint32_t id, picks[9] = { 0 };
+	uint32_t id;
 	char *p = region_new(m, n * CHUNK, false, &id);
 	const void *a[1] = { p };
 
@@ -678,11 +683,7 @@ START_TEST(t_active_clock)
 	ck_assert_uint_eq(chunk_info(m, wave_mem_chunk_id(id, 1)).tier, 1);
 	ck_assert(!(chunk_info(m, wave_mem_chunk_id(id, 0)).flags & WAVE_MEM_CHUNK_ACTIVE));
 	ck_assert_int_eq(wave_mem_report_access(m, a, 1), 1); /* accessed again */
-	sweep_until_far(m, id, p, n, picks);
-	check_spared(picks, n);
-	ck_assert_int_eq(check_pattern(p, n * CHUNK, 7), -1);
-	region_gone(m, p, n * CHUNK, false, id);
-	wave_mem_destroy(m);
+	check_spared(m, id, p, n);
 }
 END_TEST
 

@@ -779,6 +779,26 @@ static void *mt_main(void *arg)
 	return NULL;
 }
 
+/* Runs @n threads (at most 8) of @fn over @s's one CPU, @rounds each, and
+ * checks that all finished, never two on the CPU at once. */
+static void run_one_at_a_time(struct wave_sched *s, unsigned n, unsigned rounds,
+			      void *(*fn)(void *))
+{
+	pthread_t thr[8];
+	struct mt m[8];
+	atomic_int on_cpu = 0, max_on_cpu = 0, done = 0;
+
+	ck_assert_uint_le(n, 8);
+	for (unsigned i = 0; i < n; i++) {
+		m[i] = (struct mt){ s, i + 1, rounds, &on_cpu, &max_on_cpu, &done, 1 };
+		ck_assert_int_eq(pthread_create(&thr[i], NULL, fn, &m[i]), 0);
+	}
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_int_eq(pthread_join(thr[i], NULL), 0);
+	ck_assert_int_eq(atomic_load(&done), (int)n);
+	ck_assert_int_eq(atomic_load(&max_on_cpu), 1);
+}
+
 /* 8 threads over 1 CPU on the local FIFO: one at a time, all finish. */
 START_TEST(managed_threads_local)
 {
@@ -787,9 +807,6 @@ START_TEST(managed_threads_local)
 	struct wave_sched_host_stats st;
 	struct wave_sched *s;
 	struct wave_sched_thread *t;
-	pthread_t thr[N];
-	struct mt m[N];
-	atomic_int on_cpu = 0, max_on_cpu = 0, done = 0;
 
 	wave_sched_opts_init(&o);
 	o.n_cpus = 1;
@@ -797,14 +814,7 @@ START_TEST(managed_threads_local)
 	ck_assert_int_eq(wave_sched_thread_attach(NULL, 1, 0, &t), -EINVAL);
 	ck_assert_int_eq(wave_sched_thread_attach(s, 1, -1, &t), -EINVAL);
 	ck_assert_int_eq(wave_sched_thread_attach(s, 0, 0, &t), -EINVAL);
-	for (unsigned i = 0; i < N; i++) {
-		m[i] = (struct mt){ s, i + 1, 50, &on_cpu, &max_on_cpu, &done, 1 };
-		ck_assert_int_eq(pthread_create(&thr[i], NULL, mt_main, &m[i]), 0);
-	}
-	for (unsigned i = 0; i < N; i++)
-		ck_assert_int_eq(pthread_join(thr[i], NULL), 0);
-	ck_assert_int_eq(atomic_load(&done), N);
-	ck_assert_int_eq(atomic_load(&max_on_cpu), 1);
+	run_one_at_a_time(s, N, 50, mt_main);
 	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
 	ck_assert_uint_eq(st.fallback_runs, N * 52);
 	ck_assert_uint_eq(st.tasks, 0);
@@ -833,25 +843,14 @@ static void *come_and_go_main(void *arg)
  * table between a detach's two steps, and the attach was refused. */
 START_TEST(managed_threads_come_and_go)
 {
-	enum { N = 4 };
 	struct wave_sched_opts o;
 	struct wave_sched_host_stats st;
 	struct wave_sched *s;
-	pthread_t thr[N];
-	struct mt m[N];
-	atomic_int on_cpu = 0, max_on_cpu = 0, done = 0;
 
 	wave_sched_opts_init(&o);
 	o.n_cpus = 1;
 	ck_assert_int_eq(wave_sched_create(NULL, &o, &s, NULL), 0);
-	for (unsigned i = 0; i < N; i++) {
-		m[i] = (struct mt){ s, i + 1, 300, &on_cpu, &max_on_cpu, &done, 1 };
-		ck_assert_int_eq(pthread_create(&thr[i], NULL, come_and_go_main, &m[i]), 0);
-	}
-	for (unsigned i = 0; i < N; i++)
-		ck_assert_int_eq(pthread_join(thr[i], NULL), 0);
-	ck_assert_int_eq(atomic_load(&done), N);
-	ck_assert_int_eq(atomic_load(&max_on_cpu), 1);
+	run_one_at_a_time(s, 4, 300, come_and_go_main);
 	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
 	ck_assert_uint_eq(st.tasks, 0);
 	/* No thread left: a plain task may come. */
