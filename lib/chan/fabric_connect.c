@@ -118,12 +118,20 @@ static void hello_init(const struct fab_chan *c, const struct wave_chan_opts *o,
  * Sends @h to the listener, retrying while the provider is busy (rxm sets up
  * the connection first) until @deadline. Each try fills a buffer afresh: a
  * buffer the provider refused went back to the pool and may come out again
- * as another.
+ * as another. A connection is set up within tens of microseconds; one that
+ * takes longer than HELLO_SPIN_NS (over tcp;ofi_rxm a refused one, which
+ * the provider retries in silence until our deadline: a dead agent) is
+ * tried again after naps of HELLO_NAP_NS, not spun on, so that a host
+ * reconnecting to a dead agent does not burn its CPU.
  */
+#define HELLO_SPIN_NS 1000000u
+#define HELLO_NAP_NS 500000u
+
 static int send_hello(struct fab_chan *c, const struct fab_hello *h,
 		      const struct fab_mbox_offer *offer, uint64_t deadline)
 {
 	size_t len = sizeof(*h) + (offer ? sizeof(*offer) : 0);
+	uint64_t spin_until = wave_now_ns() + HELLO_SPIN_NS, now;
 	int ret = -EAGAIN;
 
 	for (;;) {
@@ -144,8 +152,15 @@ static int send_hello(struct fab_chan *c, const struct fab_hello *h,
 		pthread_mutex_unlock(&c->lock);
 		if (c->failed)
 			return c->failed;
-		if (wave_now_ns() >= deadline)
+		now = wave_now_ns();
+		if (now >= deadline)
 			return -ETIMEDOUT;
+		if (now >= spin_until) {
+			struct timespec nap = wave_timespec(
+				deadline - now < HELLO_NAP_NS ? deadline - now : HELLO_NAP_NS);
+
+			nanosleep(&nap, NULL);
+		}
 	}
 }
 
