@@ -77,6 +77,12 @@ static inline const void *plugin_domain_state(const struct wave_plugin_ctx *ctx,
 	return ctx && ctx->domain == domain ? ctx->domain_state : NULL;
 }
 
+/* The ops table of @ctx's plugin, if it serves @domain, else NULL. */
+static inline const void *plugin_ops(const struct wave_plugin_ctx *ctx, unsigned domain)
+{
+	return ctx->domain == domain ? ctx->ops : NULL;
+}
+
 /* After the plugin's op for one event returned @ret: counted. */
 static inline void plugin_op_done(struct wave_plugin_ctx *ctx, int ret)
 {

@@ -457,6 +457,18 @@ START_TEST(fault_weight_by_table)
 }
 END_TEST
 
+/* Chunk @id leaves for the far tier (the host's move, sequence number
+ * @seq) at @out_ns and a fault brings it back at @back_ns. */
+static void out_and_back(uint64_t id, uint64_t seq, uint64_t out_ns, uint64_t back_ns)
+{
+	struct wave_mem_msg d = { .type = WAVE_MEM_CHUNK_CHANGED, .chunk = id, .seq = seq,
+				  .tier = 2, .now_ns = out_ns };
+
+	apply(&d, 0);
+	d.type = WAVE_MEM_FAULT, d.seq = seq + 1, d.tier = 0, d.now_ns = back_ns;
+	apply(&d, 0);
+}
+
 /* How long a chunk was far before a fault brought it back (the view's
  * refault_ms, ABI 1.5), timed from the events: a move into the far tier
  * (the host's, or a committed decision), then the FAULT. 0 while far,
@@ -485,10 +497,7 @@ START_TEST(refault_times)
 	apply(&d, 0);
 	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 1);
 	/* Out again, back 65 ms later, then out and back by decisions. */
-	d.type = WAVE_MEM_CHUNK_CHANGED, d.seq = 6, d.tier = 2, d.now_ns = 67000 * ms;
-	apply(&d, 0);
-	d.type = WAVE_MEM_FAULT, d.seq = 7, d.tier = 0, d.now_ns = 67065 * ms;
-	apply(&d, 0);
+	out_and_back(ID(2), 6, 67000 * ms, 67065 * ms);
 	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 65);
 	ck_assert_int_eq(wave_plugin_mem_migrate(ctx, ID(2), 7, 2), 0);
 	outcome(WAVE_MEM_MIGRATE, ID(2), 7, 8, 2, WAVE_COMMITTED, 0);
@@ -497,16 +506,10 @@ START_TEST(refault_times)
 	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 0);
 	/* Last seen at 67065 ms, out at 200 s and back 2 ms later: the 16
 	 * bits could have wrapped, so it cannot be told. */
-	d.type = WAVE_MEM_CHUNK_CHANGED, d.seq = 10, d.tier = 2, d.now_ns = 200000 * ms;
-	apply(&d, 0);
-	d.type = WAVE_MEM_FAULT, d.seq = 11, d.tier = 0, d.now_ns = 200002 * ms;
-	apply(&d, 0);
+	out_and_back(ID(2), 10, 200000 * ms, 200002 * ms);
 	ck_assert_uint_eq(chunk(ID(2)).refault_ms, 0);
 	/* Never seen touched: nor can this. */
-	d.type = WAVE_MEM_CHUNK_CHANGED, d.chunk = ID(3), d.seq = 2, d.tier = 2;
-	apply(&d, 0);
-	d.type = WAVE_MEM_FAULT, d.seq = 3, d.tier = 0, d.now_ns = 200003 * ms;
-	apply(&d, 0);
+	out_and_back(ID(3), 2, 200002 * ms, 200003 * ms);
 	ck_assert_uint_eq(chunk(ID(3)).refault_ms, 0);
 }
 END_TEST

@@ -52,9 +52,7 @@ static int check_ops(const struct wave_plugin_desc *d, const char *src, struct w
 
 static const struct wave_custom_ops *custom_ops(const struct wave_plugin_ctx *ctx)
 {
-	const struct wave_plugin_desc *d = ctx->plugin->desc;
-
-	return d->domain == WAVE_DOMAIN_CUSTOM ? d->ops : NULL;
+	return plugin_ops(ctx, WAVE_DOMAIN_CUSTOM);
 }
 
 static bool has_tick(const struct wave_plugin_desc *d)

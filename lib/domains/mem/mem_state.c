@@ -178,7 +178,7 @@ static void chunk_touch(struct wave_mem_state *st, struct mem_chunk *c, uint32_t
  * rule) for a table built before it, or with no plugin. */
 static uint32_t fault_weight(const struct wave_plugin_ctx *ctx)
 {
-	const struct wave_mem_ops *ops = ctx ? ctx->plugin->desc->ops : NULL;
+	const struct wave_mem_ops *ops = ctx ? plugin_ops(ctx, WAVE_DOMAIN_MEM) : NULL;
 
 	if (!ops || ops->size < offsetof(struct wave_mem_ops, fault_weight) +
 					sizeof(ops->fault_weight))

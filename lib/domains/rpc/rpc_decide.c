@@ -25,7 +25,7 @@ struct wave_rpc_state *rpc_state_of(const struct wave_plugin_ctx *ctx)
 
 const struct wave_rpc_ops *rpc_ops(const struct wave_plugin_ctx *ctx)
 {
-	return ctx->plugin->desc->domain == WAVE_DOMAIN_RPC ? ctx->plugin->desc->ops : NULL;
+	return plugin_ops(ctx, WAVE_DOMAIN_RPC);
 }
 
 /* Encodes and emits one decision; 0 when the host's channel took it. */
