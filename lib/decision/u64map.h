@@ -36,6 +36,7 @@ struct u64map {
 	size_t count; /* entries in the slots (key 0 not counted) */
 	size_t probes; /* slots the lookups of all those entries read, summed */
 	size_t judge_at; /* count at which clustering is judged next */
+	unsigned redraws_left; /* multipliers it may still draw before growing */
 	uint64_t rebuilds; /* bumped whenever every entry moved (growth, redraw) */
 	uint64_t mult;   /* the hash's random odd multiplier */
 	unsigned shift;  /* 64 - log2(slots) */
