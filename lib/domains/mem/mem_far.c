@@ -427,7 +427,8 @@ static int fetch_in(struct wave_mem *m, struct mem_region *r, uint64_t i, void *
 	if (ret)
 		return ret;
 	if (!r->managed)
-		return src ? fill(m, UFFDIO_COPY, a, src, cs) : fill(m, UFFDIO_ZEROPAGE, a, NULL, cs);
+		return src ? fill(m, UFFDIO_COPY, a, src, cs)
+			   : fill(m, UFFDIO_ZEROPAGE, a, NULL, cs);
 	if (!src) /* the demotion punched the hole: zeros already */
 		return map_memfd_chunk(m, r, i);
 	ret = pio(true, r->memfd, (char *)(uintptr_t)src, cs, chunk_off(r, i));
