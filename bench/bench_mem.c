@@ -68,7 +68,7 @@ static void make_configs(void)
 		if (configs[k].kind == BMEM_LINUX)
 			continue;
 		configs[n_configs] = configs[k];
-		snprintf(name, sizeof(name), "%s-sig", configs[k].name);
+		snprintf(name, sizeof(name), "%.27s-sig", configs[k].name);
 		snprintf(configs[n_configs].name, sizeof(configs[n_configs].name), "%s", name);
 		configs[n_configs++].fault_signal = true;
 	}

@@ -734,13 +734,13 @@ void mem_far_close(struct wave_mem *m)
 {
 	uint64_t one = 1;
 
-	mem_sig_close(m);
 	if (m->thread_on) {
 		if (write(m->stop_fd, &one, sizeof(one)) < 0)
 			wave_err("mem: cannot stop the fault thread");
 		pthread_join(m->thread, NULL);
 		m->thread_on = false;
 	}
+	mem_sig_close(m); /* after the fault thread, which drains its ring */
 	if (m->stop_fd >= 0)
 		close(m->stop_fd);
 	if (m->uffd >= 0)
