@@ -644,7 +644,7 @@ static void *fault_thread(void *arg)
 			timeout = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
 		}
 		/* The handlers' events reach the agent within a millisecond. */
-		if (m->fault_signal && m->link && (timeout < 0 || timeout > 1))
+		if (m->fault_signal && m->agent_uri && (timeout < 0 || timeout > 1))
 			timeout = 1;
 		if (poll(p, 3, timeout) < 0 && errno != EINTR)
 			break;
@@ -652,7 +652,7 @@ static void *fault_thread(void *arg)
 			break;
 		if (p[0].revents)
 			serve_all(m);
-		if (p[2].revents || (m->fault_signal && m->link))
+		if (p[2].revents || (m->fault_signal && m->agent_uri))
 			mem_sig_drain(m);
 		if (m->sample_chunks && wave_now_ns() >= next) {
 			mem_sample_tick(m);

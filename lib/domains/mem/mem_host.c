@@ -201,6 +201,7 @@ WAVE_API int wave_mem_create(const struct wave_mem_opts *opts, struct wave_mem *
 	mem_demoter_init(m);
 	m->uffd = m->stop_fd = m->pidfd = m->kick_fd = -1;
 	m->fault_signal = o.fault_signal;
+	m->agent_uri = o.agent_uri != NULL;
 	m->n_tiers = o.n_tiers;
 	memcpy(m->tiers, o.tiers, sizeof(m->tiers));
 	m->far_tier = o.tiers[o.n_tiers - 1].kind == WAVE_MEM_TIER_FAR ? (int)o.n_tiers - 1 : -1;

@@ -121,6 +121,8 @@ struct wave_mem {
 	bool fault_signal; /* faults are served by their threads (mem_sigbus.c) */
 	struct mem_sig *sig; /* its state, NULL without */
 	int kick_fd;         /* eventfd: a handler wants the fault thread; -1 without */
+	bool agent_uri;      /* an agent was asked for: set before the threads start,
+				unlike @link */
 	_Atomic uint32_t departed; /* 4 KiB pages demoted to the far tier so far (wraps) */
 	size_t sample_region, sample_next; /* the sampler's cursor (fault thread) */
 
