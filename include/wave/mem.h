@@ -126,7 +126,7 @@
  * that installs its own SIGBUS handler later without chaining to the
  * previous one, must not touch the regions (the kernel kills a process
  * whose thread blocks a SIGBUS it raises); the handler runs on the
- * faulting thread's stack (a few hundred bytes). At most 8 managers with
+ * faulting thread's stack (small frames, no buffer). At most 8 managers with
  * this option at once (-EBUSY).
  *
  * Bad input. Every address, length, chunk size, tier and chunk id is
