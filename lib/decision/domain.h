@@ -56,6 +56,10 @@ static inline void agent_lat_since(struct agent_inst *in, uint64_t now, uint64_t
  *           @domain_state for the instances of later hot swaps). Return: 0
  *           or an error (@err filled).
  * @rt:      the runtime's own.
+ * @objects: the runtime's guess of the objects (sched: tasks) the domain's
+ *           state will hold, for it to size its tables at its start (0:
+ *           none; a replay repeated passes what the last one held); fini
+ *           leaves there what its tables had room for.
  */
 struct dom_host {
 	/* What every event and decision touches first, on one line; the
@@ -66,6 +70,7 @@ struct dom_host {
 	uint64_t host_id;
 	const void *domain_state;
 	int (*start)(struct dom_host *dh, const void *domain_state, struct wave_error *err);
+	size_t objects;
 	struct agent_inst inst;
 };
 

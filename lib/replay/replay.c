@@ -234,7 +234,7 @@ static double cpu_s(void)
 }
 
 int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_params *params,
-	       replay_decision_fn fn, void *user, struct replay_result *res,
+	       size_t objects, replay_decision_fn fn, void *user, struct replay_result *res,
 	       struct wave_error *err)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
@@ -268,6 +268,7 @@ int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_
 	e->user = user;
 	e->res = res;
 	e->dh.host_id = meta->host_id;
+	e->dh.objects = objects;
 	e->dh.start = start;
 	e->dh.rt = e;
 	trace_reader_rewind(r);
@@ -280,6 +281,7 @@ int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_
 	wave_plugin_ctx_destroy(e->dh.inst.ctx);
 	if (e->dom->fini)
 		e->dom->fini(&e->dh);
+	res->objects = e->dh.objects;
 	free(e);
 	res->seconds = cpu_s() - t0;
 	return ret < 0 ? ret : 0;
