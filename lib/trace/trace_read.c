@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,6 +503,25 @@ int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave
 	if (r && rec && r->blk_left && r->pos <= r->fast_end && rec_fast_v3(r, rec))
 		return 1;
 	return next_slow(r, rec, err);
+}
+
+int trace_reader_read(struct trace_reader *r, struct trace_rec *recs, unsigned n,
+		      struct wave_error *err)
+{
+	unsigned i;
+	int ret;
+
+	if (!r || !recs || n == 0 || n > INT_MAX)
+		return wave_error_set(err, -EINVAL, "trace", 0, 0, "invalid argument");
+	for (i = 0; i < n; i++) {
+		if (r->blk_left && r->pos <= r->fast_end && rec_fast_v3(r, &recs[i]))
+			continue;
+		/* An error stays the reader's (r->failed): the next call
+		 * returns it again, with @err filled. */
+		if ((ret = next_slow(r, &recs[i], i ? NULL : err)) != 1)
+			return i ? (int)i : ret;
+	}
+	return (int)n;
 }
 
 void trace_reader_rewind(struct trace_reader *r)
