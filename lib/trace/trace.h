@@ -240,7 +240,9 @@ int trace_reader_read(struct trace_reader *r, struct trace_rec *recs, unsigned n
 		      struct wave_error *err);
 /* Records the recorder lost, in the blocks read so far (format 2). */
 uint64_t trace_reader_lost(const struct trace_reader *r);
-/* Starts again from the first block. */
+/* Starts again from the first block. A reader of a file checks each
+ * block's checksum once (its copy cannot change); a reader of a caller's
+ * buffer checks them again. */
 void trace_reader_rewind(struct trace_reader *r);
 void trace_reader_close(struct trace_reader *r);
 
