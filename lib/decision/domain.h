@@ -63,15 +63,16 @@ static inline void agent_lat_since(struct agent_inst *in, uint64_t now, uint64_t
  */
 struct dom_host {
 	/* What every event and decision touches first, on one line; the
-	 * instance's latency ring (4 KiB) last. */
+	 * instance's latency ring (4 KiB) after it; @objects, read at the
+	 * domain's start and written at its end, last. */
 	void *state;
 	const struct wave_msg *cur_ev;
 	void *rt;
 	uint64_t host_id;
 	const void *domain_state;
 	int (*start)(struct dom_host *dh, const void *domain_state, struct wave_error *err);
-	size_t objects;
 	struct agent_inst inst;
+	size_t objects;
 };
 
 /* What to do with a decision a plugin emitted (domain_desc.prepare). */
