@@ -340,7 +340,9 @@ static int replay(const struct opts *o, struct trace_reader *r, struct wave_plug
 	}
 #endif
 	for (unsigned i = 0; i < o->repeat && ret == 0; i++) {
-		ret = replay_run(r, p, params, w && i == 0 ? keep_decision : NULL, w, &res, &err);
+		/* Each replay's state starts as large as the last one's ended. */
+		ret = replay_run(r, p, params, i ? res.objects : 0,
+				 w && i == 0 ? keep_decision : NULL, w, &res, &err);
 		secs += res.seconds;
 	}
 	trace_writer_close(w);

@@ -56,10 +56,15 @@ static inline void agent_lat_since(struct agent_inst *in, uint64_t now, uint64_t
  *           @domain_state for the instances of later hot swaps). Return: 0
  *           or an error (@err filled).
  * @rt:      the runtime's own.
+ * @objects: the runtime's guess of the objects (sched: tasks) the domain's
+ *           state will hold, for it to size its tables at its start (0:
+ *           none; a replay repeated passes what the last one held); fini
+ *           leaves there what its tables had room for.
  */
 struct dom_host {
 	/* What every event and decision touches first, on one line; the
-	 * instance's latency ring (4 KiB) last. */
+	 * instance's latency ring (4 KiB) after it; @objects, read at the
+	 * domain's start and written at its end, last. */
 	void *state;
 	const struct wave_msg *cur_ev;
 	void *rt;
@@ -67,6 +72,7 @@ struct dom_host {
 	const void *domain_state;
 	int (*start)(struct dom_host *dh, const void *domain_state, struct wave_error *err);
 	struct agent_inst inst;
+	size_t objects;
 };
 
 /* What to do with a decision a plugin emitted (domain_desc.prepare). */

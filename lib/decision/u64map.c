@@ -174,19 +174,33 @@ static int grow(struct u64map *m)
 	return 0;
 }
 
-int u64map_init(struct u64map *m, size_t esize)
+int u64map_init_for(struct u64map *m, size_t esize, size_t n)
 {
+	unsigned log2 = MAP_MIN_LOG2;
+
 	memset(m, 0, sizeof(*m));
 	if (esize < sizeof(uint64_t) || esize % sizeof(uint64_t))
 		return -EINVAL;
-	m->esize = esize;
-	if (!(m->slots = slots_alloc(MAP_MIN, esize)))
+	if (n > SIZE_MAX / 4)
 		return -ENOMEM;
-	m->mask = MAP_MIN - 1;
-	m->shift = 64 - MAP_MIN_LOG2;
+	/* The table u64map_insert() would have grown to for @n entries. */
+	while (log2 < 8 * sizeof(size_t) - 2 && n * 4 > ((size_t)3 << log2))
+		log2++;
+	if (((size_t)1 << log2) > SIZE_MAX / esize)
+		return -ENOMEM;
+	m->esize = esize;
+	if (!(m->slots = slots_alloc((size_t)1 << log2, esize)))
+		return -ENOMEM;
+	m->mask = ((size_t)1 << log2) - 1;
+	m->shift = 64 - log2;
 	m->mult = u64_seed() | 1;
 	judge_from(m);
 	return 0;
+}
+
+int u64map_init(struct u64map *m, size_t esize)
+{
+	return u64map_init_for(m, esize, 0);
 }
 
 void u64map_fini(struct u64map *m)
@@ -253,6 +267,11 @@ void u64map_remove(struct u64map *m, void *e)
 size_t u64map_count(const struct u64map *m)
 {
 	return m->count + (m->zero != NULL);
+}
+
+size_t u64map_room(const struct u64map *m)
+{
+	return (m->mask + 1) / 4 * 3;
 }
 
 size_t u64map_bytes(const struct u64map *m)

@@ -75,6 +75,9 @@ static inline void *u64map_find(const struct u64map *m, uint64_t key)
 /* An empty map of @esize-byte entries (esize >= 8, a multiple of 8).
  * Return: 0 or -ENOMEM. */
 int u64map_init(struct u64map *m, size_t esize);
+/* The same, with room for @n entries before it first grows (a caller
+ * that knows how many it will hold saves the growths' copies). */
+int u64map_init_for(struct u64map *m, size_t esize, size_t n);
 void u64map_fini(struct u64map *m);
 /* A new entry for @key, which must not be present; NULL when the map
  * cannot grow. */
@@ -83,6 +86,8 @@ void *u64map_insert(struct u64map *m, uint64_t key);
 void u64map_remove(struct u64map *m, void *e);
 /* Entries, key 0 included. */
 size_t u64map_count(const struct u64map *m);
+/* Entries it holds before it grows again (key 0 aside). */
+size_t u64map_room(const struct u64map *m);
 /* Memory held. */
 size_t u64map_bytes(const struct u64map *m);
 /* Slots a lookup of a present key reads, on average. */

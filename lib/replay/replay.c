@@ -19,6 +19,8 @@
 
 /* Decisions compared per event; more are counted and digested only. */
 #define PER_EVENT 64
+/* Records read at once (trace_reader_read()): 4 KiB of them. */
+#define BATCH 32
 
 struct dlist {
 	unsigned n;
@@ -31,13 +33,15 @@ struct engine {
 	struct dom_host dh;
 	struct wave_plugin *p;
 	const struct wave_params *params;
+	const struct trace_meta *meta;
+	bool fed; /* an event was fed: the host's setup went first */
 	uint64_t now; /* virtual: the time of the record being replayed */
 	struct dlist rec, new_;
-	/* Records are read into one of two buffers, in turn as each becomes
-	 * the event (or tick) whose decisions are gathered: @ev points at it
-	 * (or is NULL) until the next one, without a copy. */
-	struct trace_rec buf[2];
-	unsigned cur; /* the buffer the next record goes to */
+	/* Records are read a batch at a time; @ev points at the event (or
+	 * tick) whose decisions are gathered, or is NULL: in the batch, or
+	 * in @ev_kept when its decisions may come in the next batch. */
+	struct trace_rec batch[BATCH];
+	struct trace_rec ev_kept;
 	const struct trace_rec *ev;
 	replay_decision_fn fn;
 	void *user;
@@ -175,52 +179,58 @@ static int setup_first(struct engine *e, const struct trace_meta *meta,
 	return 0;
 }
 
-/* The record just read (into e->buf[e->cur]) is the event now. */
-static void ev_take(struct engine *e)
-{
-	e->ev = &e->buf[e->cur];
-	e->cur ^= 1;
-}
-
 /* The plugin's tick ran here in the agent: it runs here again, and the
  * decisions it makes are compared with those recorded after it. */
 static void tick(struct engine *e, const struct trace_rec *rec)
 {
 	event_done(e);
-	ev_take(e);
+	e->ev = rec;
 	e->res->ticks++;
 	if (e->dom->tick && e->dh.inst.ctx)
 		e->dom->tick(e->dh.inst.ctx, rec->t_ns);
 }
 
-static int run(struct engine *e, struct trace_reader *r, struct wave_error *err)
+/* One record of the trace. */
+static int step(struct engine *e, const struct trace_rec *rec, struct wave_error *err)
 {
-	const struct trace_meta *meta = trace_reader_meta(r);
-	struct trace_rec *rec;
-	bool first = true;
 	int ret;
 
-	while ((ret = trace_reader_next(r, rec = &e->buf[e->cur], err)) == 1) {
-		e->now = rec->t_ns;
-		if (rec->kind == TRACE_TICK) {
-			tick(e, rec);
-			continue;
-		}
-		if (rec->kind != TRACE_EVENT) {
-			push(&e->rec, rec->kind, &rec->msg);
-			e->res->decisions_rec++;
-			continue;
-		}
-		event_done(e);
-		if (first && (ret = setup_first(e, meta, rec, err)) < 0)
-			return ret;
-		first = false;
-		ev_take(e);
-		if ((ret = feed(e, &rec->msg, rec->offset, err)) < 0)
-			return ret;
+	e->now = rec->t_ns;
+	if (rec->kind == TRACE_TICK) {
+		tick(e, rec);
+		return 0;
+	}
+	if (rec->kind != TRACE_EVENT) {
+		push(&e->rec, rec->kind, &rec->msg);
+		e->res->decisions_rec++;
+		return 0;
 	}
 	event_done(e);
-	return ret;
+	if (!e->fed && (ret = setup_first(e, e->meta, rec, err)) < 0)
+		return ret;
+	e->fed = true;
+	e->ev = rec;
+	return feed(e, &rec->msg, rec->offset, err);
+}
+
+static int run(struct engine *e, struct trace_reader *r, struct wave_error *err)
+{
+	int n, ret;
+
+	e->meta = trace_reader_meta(r);
+	for (n = trace_reader_read(r, e->batch, BATCH, err); n > 0;
+	     n = trace_reader_read(r, e->batch, BATCH, err)) {
+		for (int i = 0; i < n; i++)
+			if ((ret = step(e, &e->batch[i], err)) < 0)
+				return ret;
+		/* The next batch takes the place of this one's last event. */
+		if (e->ev && e->ev != &e->ev_kept) {
+			e->ev_kept = *e->ev;
+			e->ev = &e->ev_kept;
+		}
+	}
+	event_done(e);
+	return n;
 }
 
 /* The replaying thread's CPU time: what one core spends on it, whatever
@@ -234,7 +244,7 @@ static double cpu_s(void)
 }
 
 int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_params *params,
-	       replay_decision_fn fn, void *user, struct replay_result *res,
+	       size_t objects, replay_decision_fn fn, void *user, struct replay_result *res,
 	       struct wave_error *err)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
@@ -268,6 +278,7 @@ int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_
 	e->user = user;
 	e->res = res;
 	e->dh.host_id = meta->host_id;
+	e->dh.objects = objects;
 	e->dh.start = start;
 	e->dh.rt = e;
 	trace_reader_rewind(r);
@@ -280,6 +291,7 @@ int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_
 	wave_plugin_ctx_destroy(e->dh.inst.ctx);
 	if (e->dom->fini)
 		e->dom->fini(&e->dh);
+	res->objects = e->dh.objects;
 	free(e);
 	res->seconds = cpu_s() - t0;
 	return ret < 0 ? ret : 0;

@@ -52,17 +52,20 @@ struct replay_result {
 	unsigned n_diffs;
 	struct replay_diff diffs[REPLAY_DIFFS_KEPT];
 	double seconds; /* CPU time of the replay (the thread's) */
+	size_t objects; /* the domain's state had room for as many at the end */
 };
 
 /* Each replayed decision, for a caller that keeps them (may be NULL). */
 typedef void (*replay_decision_fn)(void *user, enum trace_kind kind, uint64_t t_ns,
 				   const struct wave_msg *m);
 
-/* Replays @r (from its start) into a new instance of @p with @params.
- * 0, or an error with @err filled (trace unreadable, plugin of another
- * domain, plugin failing to start). */
+/* Replays @r (from its start) into a new instance of @p with @params,
+ * the domain's state sized for @objects (0, or an earlier replay's
+ * res->objects: the same decisions, without the tables' growth). 0, or
+ * an error with @err filled (trace unreadable, plugin of another domain,
+ * plugin failing to start). */
 int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_params *params,
-	       replay_decision_fn fn, void *user, struct replay_result *res,
+	       size_t objects, replay_decision_fn fn, void *user, struct replay_result *res,
 	       struct wave_error *err);
 
 /* ---- per-domain models ------------------------------------------------- */

@@ -232,9 +232,17 @@ const struct trace_meta *trace_reader_meta(const struct trace_reader *r);
  * error again on every later call; @err is only written then). Each block is checked whole before
  * its first record is given. */
 int trace_reader_next(struct trace_reader *r, struct trace_rec *rec, struct wave_error *err);
+/* Up to @n next records into @recs[0..n-1], for a caller that goes
+ * through many (one call's cost, not one a record): how many (1 to @n), 0
+ * at the end, or an error as for trace_reader_next(). Records before an
+ * error or the end are given first; the next call returns it. */
+int trace_reader_read(struct trace_reader *r, struct trace_rec *recs, unsigned n,
+		      struct wave_error *err);
 /* Records the recorder lost, in the blocks read so far (format 2). */
 uint64_t trace_reader_lost(const struct trace_reader *r);
-/* Starts again from the first block. */
+/* Starts again from the first block. A reader of a file checks each
+ * block's checksum once (its copy cannot change); a reader of a caller's
+ * buffer checks them again. */
 void trace_reader_rewind(struct trace_reader *r);
 void trace_reader_close(struct trace_reader *r);
 

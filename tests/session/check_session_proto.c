@@ -2,6 +2,7 @@
 /* The session protocol's encoders and decoders: round trips, and every
  * malformed field refused. */
 #include <check.h>
+#include <errno.h>
 #include <string.h>
 
 #include <wave/wave.h>
@@ -144,6 +145,33 @@ START_TEST(u64map_grows)
 		ck_assert_uint_eq(((struct entry *)u64map_find(&m, k * 4096))->seq, k + 1);
 	ck_assert_ptr_null(u64map_find(&m, 3));
 	u64map_fini(&m);
+}
+END_TEST
+
+/* A map made for n entries is the one a map grows to for n: as many
+ * slots, and no growth while n are inserted. */
+START_TEST(u64map_init_for_sized)
+{
+	static const size_t ns[] = { 0, 1, 48, 49, 1500, 2000, 3072, 3073 };
+
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		struct u64map grown, made;
+
+		ck_assert_int_eq(u64map_init(&grown, sizeof(struct entry)), 0);
+		ck_assert_int_eq(u64map_init_for(&made, sizeof(struct entry), ns[i]), 0);
+		for (uint64_t k = 1; k <= ns[i]; k++)
+			ck_assert_ptr_nonnull(u64map_insert(&grown, k));
+		ck_assert_uint_eq(made.mask, grown.mask);
+		ck_assert_uint_ge(u64map_room(&made), ns[i]);
+		for (uint64_t k = 1; k <= ns[i]; k++)
+			ck_assert_ptr_nonnull(u64map_insert(&made, k));
+		ck_assert_uint_eq(made.mask, grown.mask);
+		for (uint64_t k = 1; k <= ns[i]; k++)
+			ck_assert_ptr_nonnull(u64map_find(&made, k));
+		u64map_fini(&grown);
+		u64map_fini(&made);
+	}
+	ck_assert_int_eq(u64map_init_for(&(struct u64map){ 0 }, 16, SIZE_MAX), -ENOMEM);
 }
 END_TEST
 
@@ -305,6 +333,7 @@ int main(void)
 	tcase_add_test(tc, token_compare);
 	tcase_add_test(tc, domain_and_result_names);
 	tcase_add_test(tc, u64map_grows);
+	tcase_add_test(tc, u64map_init_for_sized);
 	tcase_add_test(tc, u64map_zero_key_and_remove);
 	tcase_add_test(tc, u64map_seeded_against_floods);
 	tcase_add_test(tc, u64map_clustered_multiplier_redrawn);

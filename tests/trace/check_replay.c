@@ -80,7 +80,7 @@ START_TEST(same_plugin_same_decisions)
 	struct replay_result res;
 	struct wave_error err;
 
-	ck_assert_msg(replay_run(r, p, params, NULL, NULL, &res, &err) == 0, "%s", err.text);
+	ck_assert_msg(replay_run(r, p, params, 0, NULL, NULL, &res, &err) == 0, "%s", err.text);
 	ck_assert_uint_gt(res.events, 100);
 	ck_assert_uint_gt(res.decisions_rec, 10);
 	ck_assert_uint_eq(res.decisions_new, res.decisions_rec);
@@ -113,7 +113,8 @@ static void keep(void *user, enum trace_kind k, uint64_t t, const struct wave_ms
 	kp->len += sizeof(*m);
 }
 
-/* Every trace into every policy, twice: the same bytes. */
+/* Every trace into every policy, twice: the same bytes, the second time
+ * with the domain's state sized by the first (wave-replay --repeat). */
 START_TEST(deterministic)
 {
 	struct trace_reader *r = open_trace(traces[_i / N_OF(policies)]);
@@ -124,8 +125,12 @@ START_TEST(deterministic)
 	struct wave_error err;
 
 	for (int i = 0; i < 2; i++)
-		ck_assert_msg(replay_run(r, p, params, keep, &k[i], &res[i], &err) == 0, "%s",
-			      err.text);
+		ck_assert_msg(replay_run(r, p, params, i ? res[0].objects : 0, keep, &k[i], &res[i],
+					 &err) == 0,
+			      "%s", err.text);
+	/* The sched state's task table, sized for what it held: not grown. */
+	ck_assert_uint_gt(res[0].objects, 0);
+	ck_assert_uint_eq(res[1].objects, res[0].objects);
 	/* Another policy than the recorded one stops early: the recorded
 	 * outcomes answer the recorded decisions, not its own. */
 	ck_assert_uint_gt(res[0].decisions_new, 0);
@@ -202,7 +207,7 @@ START_TEST(other_domain_refused)
 	struct replay_result res;
 	struct wave_error err;
 
-	ck_assert_int_eq(replay_run(r, p, NULL, NULL, NULL, &res, &err), -EINVAL);
+	ck_assert_int_eq(replay_run(r, p, NULL, 0, NULL, NULL, &res, &err), -EINVAL);
 	ck_assert_msg(strstr(err.text, "plugin least_loaded is of domain custom, the trace of "
 				       "domain sched"), "%s", err.text);
 	wave_plugin_unload(p);
@@ -282,7 +287,7 @@ START_TEST(custom_domain)
 	ck_assert_str_eq(trace_reader_meta(r)->params, "{\"workers\":4}");
 	p = load("least_loaded");
 	ck_assert_int_eq(wave_params_parse(trace_reader_meta(r)->params, NULL, &params, NULL), 0);
-	ck_assert_msg(replay_run(r, p, params, NULL, NULL, &res, &err) == 0, "%s", err.text);
+	ck_assert_msg(replay_run(r, p, params, 0, NULL, NULL, &res, &err) == 0, "%s", err.text);
 	ck_assert_uint_eq(res.events, 300 + 300 / 16 + 1);
 	ck_assert_uint_ge(res.ticks, 2);
 	ck_assert_uint_ge(res.decisions_rec, 300);

@@ -202,6 +202,77 @@ START_TEST(round_trip)
 }
 END_TEST
 
+/* All of @buf one record at a time into @recs (room for @max): the
+ * records read, the end (0) or error in *@end, its text in @why. */
+static unsigned read_each(const uint8_t *buf, size_t len, struct trace_rec *recs, unsigned max,
+			  int *end, char *why)
+{
+	struct trace_reader *r;
+	struct wave_error err;
+	unsigned n = 0;
+
+	ck_assert_int_eq(trace_reader_open_mem(buf, len, "t", &r, &err), 0);
+	while (n < max && (*end = trace_reader_next(r, &recs[n], &err)) == 1)
+		n++;
+	ck_assert_uint_lt(n, max);
+	strcpy(why, *end < 0 ? err.text : "");
+	trace_reader_close(r);
+	return n;
+}
+
+/* trace_reader_read() in batches that straddle blocks gives the records
+ * trace_reader_next() gives, then the same end or the same error, again
+ * at every later call. */
+START_TEST(read_in_batches)
+{
+	const unsigned n = 5000, max = n + 1; /* several blocks */
+	struct trace_rec *one = calloc(max, sizeof(*one)), batch[7];
+	char path[128], why[sizeof(((struct wave_error *)0)->text)];
+	struct trace_reader *r;
+	struct wave_error err;
+	uint8_t *buf;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/b.trace", dir);
+	write_trace(path, n, 1 << 30, 0);
+	buf = slurp(path, &len);
+	for (int corrupt = 0; corrupt < 2; corrupt++) {
+		unsigned got = 0, k;
+		int end, ret;
+
+		/* The last block's checksum fails: records of the others first. */
+		buf[len - 5] ^= (uint8_t)corrupt;
+		k = read_each(buf, len, one, max, &end, why);
+		ck_assert_uint_eq(k, corrupt ? k : n);
+		ck_assert_int_eq(end, corrupt ? -WAVE_ECORRUPT : 0);
+		ck_assert_int_eq(trace_reader_open_mem(buf, len, "t", &r, &err), 0);
+		while ((ret = trace_reader_read(r, batch, 7, &err)) > 0) {
+			ck_assert_int_le(ret, 7);
+			for (int i = 0; i < ret; i++, got++) {
+				ck_assert_uint_lt(got, k);
+				ck_assert_int_eq(batch[i].kind, one[got].kind);
+				ck_assert_uint_eq(batch[i].t_ns, one[got].t_ns);
+				ck_assert_uint_eq(batch[i].offset, one[got].offset);
+				ck_assert_uint_eq(batch[i].msg.type, one[got].msg.type);
+				ck_assert_uint_eq(batch[i].msg.flags, one[got].msg.flags);
+				ck_assert_mem_eq(batch[i].msg.payload.u8, one[got].msg.payload.u8,
+						 WAVE_MSG_PAYLOAD);
+			}
+		}
+		ck_assert_uint_eq(got, k);
+		ck_assert_int_eq(ret, end);
+		if (corrupt)
+			ck_assert_str_eq(err.text, why);
+		ck_assert_int_eq(trace_reader_read(r, batch, 7, &err), end);
+		ck_assert_int_eq(trace_reader_read(r, batch, 0, &err), -EINVAL);
+		trace_reader_close(r);
+	}
+	ck_assert_int_eq(trace_reader_read(NULL, batch, 7, &err), -EINVAL);
+	free(buf);
+	free(one);
+}
+END_TEST
+
 /* Every prefix of a file is either a shorter valid trace (cut between
  * blocks) or refused with an offset, never read past. */
 START_TEST(truncated)
@@ -262,6 +333,48 @@ START_TEST(corrupted)
 		snprintf(at, sizeof(at), "offset %zu:", hlen);
 		ck_assert_msg(strstr(err.text, at), "%s", err.text);
 	}
+	free(buf);
+}
+END_TEST
+
+/* A caller's buffer may change between passes: after a rewind, its
+ * blocks are checked again (the reader's own copy of a file is not). */
+START_TEST(rewound_buffer_checked_again)
+{
+	char path[128];
+	struct trace_reader *r;
+	struct trace_rec rec;
+	struct wave_error err;
+	size_t len;
+	uint8_t *buf;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/w.trace", dir);
+	write_trace(path, 300, 1 << 30, 0);
+	buf = slurp(path, &len);
+	ck_assert_int_eq(trace_reader_open_mem(buf, len, "t", &r, &err), 0);
+	while ((ret = trace_reader_next(r, &rec, &err)) == 1)
+		;
+	ck_assert_int_eq(ret, 0);
+	buf[len - 5] ^= 1;
+	trace_reader_rewind(r);
+	while ((ret = trace_reader_next(r, &rec, &err)) == 1)
+		;
+	ck_assert_int_eq(ret, -WAVE_ECORRUPT);
+	ck_assert_msg(strstr(err.text, "block checksum mismatch"), "%s", err.text);
+	trace_reader_close(r);
+	/* The file's own copy, read twice: the same records both times. */
+	ck_assert_int_eq(trace_reader_open(path, &r, &err), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		unsigned n = 0;
+
+		while ((ret = trace_reader_next(r, &rec, &err)) == 1)
+			ck_assert_uint_eq(rec.t_ns, 1000 + 3ull * n++);
+		ck_assert_int_eq(ret, 0);
+		ck_assert_uint_eq(n, 300);
+		trace_reader_rewind(r);
+	}
+	trace_reader_close(r);
 	free(buf);
 }
 END_TEST
@@ -677,6 +790,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, crc_known);
 	tcase_add_test(tc, crc_long);
 	tcase_add_test(tc, round_trip);
+	tcase_add_test(tc, read_in_batches);
+	tcase_add_test(tc, rewound_buffer_checked_again);
 	tcase_add_test(tc, truncated);
 	tcase_add_test(tc, corrupted);
 	tcase_add_test(tc, wrong_version);

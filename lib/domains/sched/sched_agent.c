@@ -99,7 +99,7 @@ static int on_setup(struct dom_host *dh, const struct wave_msg *m)
 	if (!(s = calloc(1, sizeof(*s))))
 		return -1;
 	dh->state = s;
-	ret = wave_sched_state_create(n_cpus, &s->st);
+	ret = sched_state_create(n_cpus, dh->objects, &s->st);
 	if (ret < 0)
 		snprintf(err.text, sizeof(err.text), "%s", wave_strerror(ret));
 	else
@@ -181,6 +181,7 @@ static void fini(struct dom_host *dh)
 	/* The instance using the state is stopped first by the runtime. */
 	if (!s)
 		return;
+	dh->objects = u64map_room(&s->st->tasks);
 	wave_sched_state_destroy(s->st);
 	free(s);
 	dh->state = NULL;

@@ -130,6 +130,10 @@ int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from);
 /* Frees the CPU of @t's pending decision, if it still holds @t. */
 void sched_task_clear_pending(struct wave_sched_state *st, struct sched_task *t);
 
+/* wave_sched_state_create(), its task table made with room for @tasks
+ * (a guess: more only grow it, as usual). */
+int sched_state_create(uint32_t n_cpus, size_t tasks, struct wave_sched_state **out);
+
 /* wave_sched_msg_decode() and wave_sched_state_apply() without their
  * checks of the caller's arguments, for the agent's own calls: @in, @out,
  * @st and @m are not NULL, @n_cpus is a state's, @ctx is NULL or the

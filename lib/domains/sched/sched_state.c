@@ -16,7 +16,7 @@
 
 /* ---- life cycle -------------------------------------------------------- */
 
-WAVE_API int wave_sched_state_create(uint32_t n_cpus, struct wave_sched_state **out)
+int sched_state_create(uint32_t n_cpus, size_t tasks, struct wave_sched_state **out)
 {
 	struct wave_sched_state *st;
 
@@ -31,7 +31,8 @@ WAVE_API int wave_sched_state_create(uint32_t n_cpus, struct wave_sched_state **
 	st->cpu_mod = UINT64_MAX / n_cpus + 1;
 	st->cpus = calloc(n_cpus, sizeof(*st->cpus));
 	st->free_map = calloc(st->n_words, sizeof(*st->free_map));
-	if (!st->cpus || !st->free_map || u64map_init(&st->tasks, sizeof(struct sched_task)) < 0) {
+	if (!st->cpus || !st->free_map ||
+	    u64map_init_for(&st->tasks, sizeof(struct sched_task), tasks) < 0) {
 		wave_sched_state_destroy(st);
 		return -ENOMEM;
 	}
@@ -39,6 +40,11 @@ WAVE_API int wave_sched_state_create(uint32_t n_cpus, struct wave_sched_state **
 		sched_cpu_update_free(st, c);
 	*out = st;
 	return 0;
+}
+
+WAVE_API int wave_sched_state_create(uint32_t n_cpus, struct wave_sched_state **out)
+{
+	return sched_state_create(n_cpus, 0, out);
 }
 
 WAVE_API void wave_sched_state_destroy(struct wave_sched_state *st)
