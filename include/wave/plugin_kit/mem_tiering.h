@@ -176,8 +176,6 @@ static inline int mt_promote(struct mt *m, struct wave_plugin_ctx *ctx, unsigned
 
 static inline bool mt_victim(struct mt *m, const struct wave_mem_chunk_view *c)
 {
-	if (m->keep_min && c->count >= m->keep_min)
-		return false;
 	return m->victim ? m->victim(m->policy, c) : m->cold(m->policy, c);
 }
 
