@@ -21,7 +21,8 @@
  *    than an eighth free, then the TICK;
  *  - each decision is committed or aborted by the library's one rule,
  *    txn_check() (lib/decision/txn.h): gone, stale, not eligible (in that
- *    tier already), busy (no room in the target tier), and answered once.
+ *    tier already), busy (no room in the target tier), and answered once;
+ *    a KEEP hint marks its chunk accessed (the model's CLOCK has one bit).
  * What the model does not know from a trace: the host's migration rate
  * limit and anti-thrash time (not modelled), chunk sizes (capacities count
  * chunks). The trace as recorded gets the same figures, measured on the
