@@ -123,8 +123,10 @@
  * reports sent, heartbeats exchanged and reconnections attempted inside
  * wave_rpc_poll(), which something must call at least every heartbeat
  * period (and every @report_us for timely reports). A reconnection attempt
- * may hold the lock up to the session's connect_timeout_ms when an agent
- * accepts connections without answering; lookups never wait for it.
+ * opens its channel with the lock released: the call that makes it may take
+ * up to the session's connect_timeout_ms (an agent that accepts connections
+ * without answering; over fabric://tcp;ofi_rxm also a dead one), while the
+ * other calls go on, on fallback; lookups never wait for it.
  *
  * Bad input. A call naming a worker, bucket, class or dispatcher that does
  * not exist returns -EINVAL and changes nothing. A malformed message from

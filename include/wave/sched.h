@@ -51,8 +51,10 @@
  * and wave_sched_poll(); something must call one of them at least every
  * heartbeat period (a runtime with a spare thread runs wave_sched_poll()
  * in a loop; one without lets its idle CPUs call wave_sched_wait()). A
- * reconnection attempt may hold the lock up to the session's
- * connect_timeout_ms when an agent accepts connections without answering.
+ * reconnection attempt opens its channel with the lock released: the call
+ * that makes it may take up to the session's connect_timeout_ms (an agent
+ * that accepts connections without answering; over fabric://tcp;ofi_rxm
+ * also a dead one), while the other calls go on, on fallback.
  *
  * Bad input. A call about an unknown task, a second task_new for a live
  * id, a call about a task after its task_dead, a transition its state does

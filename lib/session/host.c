@@ -25,6 +25,7 @@
 
 enum conn_state {
 	CONN_NONE,  /* no channel; reconnect at next_attempt_ns */
+	CONN_OPENING, /* a thread opens a channel, the domain's lock released */
 	CONN_HELLO, /* hello sent, waiting for welcome or refuse */
 	CONN_READY, /* welcomed */
 };
@@ -35,6 +36,7 @@ struct wave_host {
 	struct wave_chan_opts copts;
 	struct wave_hello hello;
 	struct wave_chan *ch;
+	pthread_mutex_t *lock; /* the domain's, released while a channel opens */
 	enum conn_state conn;
 	enum wave_host_state state;
 	uint64_t last_rx_ns, next_hb_ns, hb_count, hello_deadline_ns;
@@ -172,10 +174,33 @@ static int send_hello(struct wave_host *h)
 	return ret < 0 ? ret : 0;
 }
 
+/* Opens the channel to the agent. An open may wait up to the connect
+ * timeout (an agent that does not answer; over fabric://tcp;ofi_rxm a dead
+ * one too, whose refusal libfabric retries in silence): with a domain's
+ * lock (host_set_lock()), it waits with the lock released, so that the
+ * domain's other calls go on meanwhile (on fallback); CONN_OPENING keeps
+ * them off the connection. The open reads only what no call writes after
+ * host_start(): the URI and the channel options. */
+static int open_channel(struct wave_host *h)
+{
+	struct wave_chan *ch = NULL;
+	int ret;
+
+	if (!h->lock)
+		return wave_chan_open(h->uri, &h->copts, &h->ch);
+	h->conn = CONN_OPENING;
+	pthread_mutex_unlock(h->lock);
+	ret = wave_chan_open(h->uri, &h->copts, &ch);
+	pthread_mutex_lock(h->lock);
+	h->conn = CONN_NONE;
+	h->ch = ch;
+	return ret;
+}
+
 /* Opens the channel and sends the hello. */
 static int start_connect(struct wave_host *h)
 {
-	int ret = wave_chan_open(h->uri, &h->copts, &h->ch);
+	int ret = open_channel(h);
 
 	if (ret < 0)
 		return ret;
@@ -267,6 +292,8 @@ static void try_reconnect(struct wave_host *h, uint64_t now)
 {
 	int ret;
 
+	if (h->conn == CONN_OPENING)
+		return; /* another thread's attempt */
 	if (h->conn == CONN_NONE) {
 		if (now < h->next_attempt_ns)
 			return;
@@ -274,11 +301,9 @@ static void try_reconnect(struct wave_host *h, uint64_t now)
 		if (ret < 0) {
 			wave_dbg("host %s: reconnect: %s", h->uri, wave_strerror(ret));
 			/* The backoff counts from the attempt's end, not from
-			 * @now: an open may wait up to connect_timeout_ms (an
-			 * agent that does not answer; over fabric://tcp;ofi_rxm
-			 * a dead one too, whose refusal libfabric hides), and
-			 * an attempt due again at once would keep a domain that
-			 * polls under its lock (sched) from releasing it. */
+			 * @now: an open may wait up to connect_timeout_ms
+			 * (open_channel()), and an attempt due again at once
+			 * would make the next poll another such wait. */
 			schedule_attempt(h, wave_now_ns());
 			return;
 		}
@@ -386,6 +411,8 @@ static uint64_t next_due(const struct wave_host *h)
 {
 	if (h->conn == CONN_READY)
 		return wave_min_u64(h->next_hb_ns, h->last_rx_ns + h->o.heartbeat_timeout_ms * MS + 1);
+	if (h->conn == CONN_OPENING) /* the hello follows: someone must look */
+		return wave_now_ns() + HOST_SLEEP_STEP_NS;
 	return h->conn == CONN_HELLO ? h->hello_deadline_ns : h->next_attempt_ns;
 }
 
@@ -577,7 +604,7 @@ WAVE_API void wave_host_close(struct wave_host *h)
 
 	if (!h)
 		return;
-	if (h->conn != CONN_NONE) {
+	if (h->conn == CONN_HELLO || h->conn == CONN_READY) {
 		wave_proto_bye(0, &m);
 		/* Best effort: an agent that cannot take it sees the close. */
 		(void)wave_chan_send_burst(h->ch, &m, 1);
@@ -689,6 +716,11 @@ void host_sleep(struct wave_host *h, pthread_mutex_t *lock, uint64_t due, bool s
 		close(fd);
 }
 
+void host_set_lock(struct wave_host *h, pthread_mutex_t *lock)
+{
+	h->lock = lock;
+}
+
 void host_set_mailboxes(struct wave_host *h, uint32_t n)
 {
 	h->copts.mailboxes = n;
@@ -710,6 +742,6 @@ int host_mbox_take(struct wave_host *h, unsigned i, struct wave_msg *m)
 
 void host_lose_agent(struct wave_host *h, const char *why)
 {
-	if (h->conn != CONN_NONE)
+	if (h->conn == CONN_HELLO || h->conn == CONN_READY)
 		lose_agent(h, why);
 }

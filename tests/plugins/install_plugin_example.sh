@@ -5,9 +5,12 @@
 # would: install a libwave build into a temporary prefix, copy
 # examples/plugin out of the source tree and build it against that prefix
 # only (with find_package(wave), and with the one-line pkg-config command),
-# then load each result with plugin_run and check the decisions it makes.
-# example_rr is a custom-domain policy; example_fifo a sched-domain policy
-# built on the installed plugin kit (<wave/plugin_kit/sched_queue.h>). Also
+# then load each result and check the decisions it makes: example_rr (a
+# custom-domain policy) and example_fifo (a sched-domain policy on the
+# installed plugin kit, <wave/plugin_kit/sched_queue.h>) with plugin_run;
+# example_mem_idle and example_rpc_rr (the mem and rpc kits) by replaying
+# the stored traces of their domains with the installed wave-replay, which
+# must decide exactly as with the same files built in the tree. Also
 # checks that the in-tree plugins were installed where the loader looks by
 # default.
 #
@@ -87,10 +90,42 @@ $expected"
 	echo "$what: $name ok"
 }
 
+# The installed wave-replay's report of a replay of trace $3 into plugin
+# file $2, less the line that times it.
+replay() {
+	local what=$1 so=$2 trace=$3 out
+	out=$(env -u LD_LIBRARY_PATH "$prefix/bin/wave-replay" "$trace" "$so" 2>&1) ||
+		die "$what: wave-replay $(basename "$trace") $(basename "$so") failed: $out"
+	grep -v '^replay into ' <<<"$out"
+}
+
+# Plugin $2 of the mem or rpc domain decides on the stored trace $3 (it
+# makes decisions, the model of the host finds no error) exactly as the
+# in-tree build of the same file does.
+check_replay() {
+	local what=$1 name=$2 trace=$source_dir/tests/trace/traces/$3.trace
+	local ours=$build_dir/examples/plugin/wave_$name.so out theirs
+	[ -f "$4/wave_$name.so" ] || die "$what: $4/wave_$name.so was not built"
+	[ -f "$ours" ] || die "$what: $ours (the in-tree build) is missing"
+	out=$(replay "$what" "$4/wave_$name.so" "$trace")
+	theirs=$(replay "$what" "$ours" "$trace")
+	grep -Eq '^  decisions: [0-9]+ recorded, [1-9][0-9]* replayed' <<<"$out" ||
+		die "$what: $name made no decision on $3:
+$out"
+	grep -Eq '^  model_errors +0\.000 +0\.000$' <<<"$out" ||
+		die "$what: $name's decisions broke the model of the host on $3:
+$out"
+	[ "$out" = "$theirs" ] || die "$what: $name decides otherwise than its in-tree build on $3:
+$(diff <(echo "$theirs") <(echo "$out"))"
+	echo "$what: $name ok ($(grep -oE '[0-9]+ replayed \(digest [0-9a-f]+\)' <<<"$out"))"
+}
+
 check_both() {
 	check_plugin "$1" example_rr "$2/wave_example_rr.so" '{"workers": 3}' \
 		0x8000 0x8000 0x8000 0x8000
 	check_plugin "$1" example_fifo "$2/wave_example_fifo.so" 2 3
+	check_replay "$1" example_mem_idle mem_hemem_far "$2"
+	check_replay "$1" example_rpc_rr rpc_rebalance_3w "$2"
 }
 
 # Outside the source tree: only the installed headers can be found.
@@ -107,7 +142,7 @@ check_both cmake "$work/cmake"
 echo "--- pkg-config one-liner"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 mkdir "$work/pc"
-for name in example_rr example_fifo; do
+for name in example_rr example_fifo example_mem_idle example_rpc_rr; do
 	# shellcheck disable=SC2046 # pkg-config output is a list of words
 	"$cc" -std=c11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
 		$(pkg-config --cflags wave) -o "$work/pc/wave_$name.so" "$work/src/$name.c" ||

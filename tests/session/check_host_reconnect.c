@@ -9,6 +9,9 @@
  * timing: the assertion follows from the open having waited its timeout.
  */
 #include <check.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -29,19 +32,41 @@ struct mute {
 	int fd;
 };
 
-/* A listening socket at the URI's path that never accepts. */
-static void mute_listen(struct mute *m)
+/* A URI in a fresh folder, where nothing listens yet. */
+static void mute_uri(struct mute *m)
+{
+	snprintf(m->dir, sizeof(m->dir), "/tmp/wave-reconnect-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(m->dir));
+	snprintf(m->uri, sizeof(m->uri), "shm://%s/agent.sock", m->dir);
+}
+
+/* A listening socket at the URI's path that never accepts by itself. */
+static void mute_bind(struct mute *m)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	snprintf(m->dir, sizeof(m->dir), "/tmp/wave-reconnect-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(m->dir));
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/agent.sock", m->dir);
-	snprintf(m->uri, sizeof(m->uri), "shm://%s", sa.sun_path);
 	m->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
 	ck_assert_int_ge(m->fd, 0);
 	ck_assert_int_eq(bind(m->fd, (const struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(listen(m->fd, 64), 0);
+}
+
+static void mute_listen(struct mute *m)
+{
+	mute_uri(m);
+	mute_bind(m);
+}
+
+/* The next connection, waited for (and kept open). */
+static int mute_next(struct mute *m)
+{
+	struct pollfd p = { m->fd, POLLIN, 0 };
+	int c;
+
+	while ((c = accept(m->fd, NULL, NULL)) < 0)
+		ck_assert_int_ge(poll(&p, 1, -1), 0);
+	return c;
 }
 
 /* How many connections came since the last call (each closed at once). */
@@ -107,12 +132,83 @@ START_TEST(backoff_counts_from_the_attempts_end)
 }
 END_TEST
 
+struct poller {
+	struct wave_sched *s;
+	atomic_bool stop;
+};
+
+static void *poll_until_stopped(void *arg)
+{
+	struct poller *p = arg;
+
+	while (!atomic_load(&p->stop))
+		(void)wave_sched_poll(p->s, WAVE_MS(2));
+	return NULL;
+}
+
+/*
+ * On fallback, a reconnection attempt that waits for an agent which does
+ * not answer (here up to a 30 s connect timeout) does not stop the
+ * scheduler's other calls: the session opens its channel with the sched
+ * lock released. Before, the poll that made the attempt held the lock
+ * throughout, and every wave_sched_next() of every CPU waited for it.
+ * Nothing here depends on timing: the attempt lasts until the test closes
+ * the agent's end of its connection, and the test's own calls come first;
+ * had they waited for the lock, the attempt would have ended (its timeout)
+ * and closed the host's end before they returned.
+ */
+START_TEST(fallback_goes_on_while_reconnecting)
+{
+	struct wave_host_opts ho;
+	struct wave_sched_opts o;
+	struct wave_sched_task_opts t;
+	struct wave_sched_grant g;
+	struct wave_error err;
+	struct poller p = { 0 };
+	struct mute m;
+	struct pollfd held;
+	pthread_t th;
+
+	mute_uri(&m); /* nothing listens: the first open fails at once */
+	ck_assert_int_eq(wave_host_opts_init(&ho), 0);
+	ho.connect_timeout_ms = 30000;
+	ho.reconnect_min_ms = ho.reconnect_max_ms = 1;
+	wave_sched_opts_init(&o);
+	o.n_cpus = 2;
+	o.host = &ho;
+	ck_assert_int_eq(wave_sched_create(m.uri, &o, &p.s, &err), 0);
+	ck_assert_int_eq(wave_sched_mode(p.s), WAVE_HOST_FALLBACK);
+	mute_bind(&m);
+	ck_assert_int_eq(pthread_create(&th, NULL, poll_until_stopped, &p), 0);
+	/* An attempt waits for our answer; its request may come, unread. */
+	held = (struct pollfd){ mute_next(&m), POLLRDHUP, 0 };
+
+	wave_sched_task_opts_init(&t);
+	t.runnable = 1;
+	ck_assert_int_eq(wave_sched_task_new(p.s, 7, &t), 0);
+	ck_assert_int_eq(wave_sched_next(p.s, 1, &g), 1);
+	ck_assert_uint_eq(g.task, 7);
+	ck_assert_int_eq(g.source, WAVE_DECISION_FALLBACK);
+	ck_assert_int_eq(wave_sched_task_dead(p.s, 7), 0);
+	/* The host has not closed its end: the attempt still waits. */
+	ck_assert_int_eq(poll(&held, 1, 0), 0);
+
+	atomic_store(&p.stop, true);
+	mute_close(&m); /* no further attempt can wait */
+	close(held.fd); /* this one fails now */
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(wave_sched_mode(p.s), WAVE_HOST_FALLBACK);
+	wave_sched_destroy(p.s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("host_reconnect");
 	TCase *tc = tcase_create("reconnect");
 
 	tcase_add_test(tc, backoff_counts_from_the_attempts_end);
+	tcase_add_test(tc, fallback_goes_on_while_reconnecting);
 	suite_add_tcase(s, tc);
 	return s;
 }
