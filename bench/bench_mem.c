@@ -105,6 +105,8 @@ static void usage(FILE *f)
 		"                    CPU) keeps free under the budget, so that a far fault\n"
 		"                    does not wait for a demotion; 0: none, the fault thread\n"
 		"                    demotes after each fault (default a 16th of the budget)\n"
+		"  --keep 0|1        the plugins' hints of their hot chunks to the host's\n"
+		"                    CLOCK (their parameter keep; default 1)\n"
 		"  --json            one JSON object per line\n"
 		"  --quick           a smoke test: tiny, every configuration but linux\n"
 		"                    (unless --configs names it); checks every byte\n"
@@ -209,6 +211,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 		{ "theta", required_argument, NULL, 't' },
 		{ "poll-us", required_argument, NULL, 'p' },
 		{ "reserve-kib", required_argument, NULL, 'R' },
+		{ "keep", required_argument, NULL, 'K' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -238,6 +241,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 			a->o.reserve_bytes = (uint64_t)v << 10;
 			a->reserve_given = true;
 			break;
+		case 'K': bad = num(optarg, 0, 1, &v); a->o.keep = v != 0; break;
 		case 'j': a->o.json = true; break;
 		case 'q': *quick = true; break;
 		case 'h': usage(stdout); exit(0);
@@ -333,11 +337,11 @@ static void print_setup(const struct args *a)
 		printf("{\"metric\":\"setup\",\"worker_cpu\":%d,\"agent_cpu\":%d,\"runs\":%u,"
 		       "\"fast_bytes\":%llu,\"ws_bytes\":%llu,\"chunk\":%llu,\"run_ms\":%u,"
 		       "\"move_ms\":%u,\"value\":%u,\"theta\":%.3f,\"poll_us\":%u,"
-		       "\"reserve_bytes\":%llu}\n",
+		       "\"reserve_bytes\":%llu,\"keep\":%d}\n",
 		       o->worker_cpu, o->agent_cpu, a->runs, (unsigned long long)o->fast_bytes,
 		       (unsigned long long)o->ws_bytes, (unsigned long long)o->chunk, o->run_ms,
 		       o->move_ms, o->value, o->theta, o->poll_us,
-		       (unsigned long long)o->reserve_bytes);
+		       (unsigned long long)o->reserve_bytes, o->keep);
 		return;
 	}
 	printf("wave-bench-mem: worker on CPU %d; agent, oracle or Linux's watcher on CPU %d;\n"
@@ -354,6 +358,7 @@ static void print_setup(const struct args *a)
 	printf("libwave's reserve: %llu KiB under the budget, refilled by its demoter thread\n"
 	       "on CPU %d (0: none; the fault thread demotes after each fault).\n",
 	       (unsigned long long)(o->reserve_bytes >> 10), o->agent_cpu);
+	printf("The plugins' KEEP hints to the host's CLOCK: %s.\n", o->keep ? "on" : "off");
 	printf("This machine has one NUMA node: the slower tier below is the far store\n"
 	       "(userfaultfd + lz4); a NUMA tier of slower memory cannot be shown here.\n");
 }
@@ -363,7 +368,7 @@ int main(int argc, char **argv)
 	struct args a = {
 		.o = { .fast_bytes = 16ull << 20, .chunk = 4096, .value = 1024, .theta = 0.99,
 		       .run_ms = 2000, .poll_us = 100, .worker_cpu = 0, .agent_cpu = 1,
-		       .seed = 0x5eed },
+		       .keep = true, .seed = 0x5eed },
 		.runs = 1,
 	};
 	static struct bmem_row rows[BMEM_N_WORK * MAX_CONFIGS];

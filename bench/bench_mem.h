@@ -70,6 +70,7 @@ struct bmem_opts {
 	uint64_t reserve_bytes; /* libwave's reserve under the budget (its demoter
 				   thread runs on agent_cpu), 0: none */
 	int worker_cpu, agent_cpu;
+	bool keep;           /* the plugins' KEEP hints (their parameter keep) */
 	bool json, quick;
 	uint64_t seed;
 };

@@ -499,6 +499,11 @@ WAVE_API int wave_mem_damon_vaddr(struct wave_error *err);
  *                   bring a tier back within its capacity (every one when
  *                   there is no reserve; with one, only when the reserve
  *                   ran out before the demoter refilled it).
+ * @agent_keeps:     KEEP hints of the agent carried out (the chunk made
+ *                   active for the CLOCK, or active already);
+ *                   @agent_keeps_refused: refused (a chunk not where the
+ *                   hint said, busy, not in a limited NUMA tier, or past
+ *                   the tier's bound for the hand's sweep).
  */
 struct wave_mem_stats {
 	uint64_t tier_used[WAVE_MEM_MAX_TIERS];
@@ -521,6 +526,8 @@ struct wave_mem_stats {
 	uint64_t agent_fallbacks;
 	uint64_t agent_resyncs;
 	uint64_t fault_demotions;
+	uint64_t agent_keeps;
+	uint64_t agent_keeps_refused;
 };
 
 /**

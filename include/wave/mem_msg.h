@@ -39,6 +39,14 @@
  *   PREFETCH     prestage @chunk (at @seq) for promotion to @tier: the
  *                host promotes it when its rate limit and @tier's room
  *                allow
+ * Hint, agent to host, no outcome (libwave 1.6 and later):
+ *   KEEP         @chunk (at @seq, in the NUMA tier @tier) is in use: the
+ *                host's CLOCK spares it as it spares an active chunk, for
+ *                a few sweeps of its hand. It never holds memory: under
+ *                pressure the hand takes a kept chunk's lives too. The
+ *                host refuses and counts a keep of a chunk that is not
+ *                where the hint says, or one past its bound (a share of
+ *                the tier each sweep of the hand)
  * Outcome, host to agent, exactly one per decision, when it is carried
  * out or given up (a prestaged victim or prefetch may be dropped by the
  * host at any time, with an abort reason):
@@ -80,7 +88,7 @@ extern "C" {
 #endif
 
 /* Message types: events 0x0201.., SETUP 0x0220, decisions 0x0240..,
- * outcome 0x0280. */
+ * hints 0x0260.., outcome 0x0280. */
 #define WAVE_MEM_REGION_ADD (WAVE_MSG_MEM_FIRST + 0x01)
 #define WAVE_MEM_REGION_DEL (WAVE_MSG_MEM_FIRST + 0x02)
 #define WAVE_MEM_CHUNK_CHANGED (WAVE_MSG_MEM_FIRST + 0x03)
@@ -92,6 +100,7 @@ extern "C" {
 #define WAVE_MEM_MIGRATE (WAVE_MSG_MEM_FIRST + 0x40)
 #define WAVE_MEM_VICTIM (WAVE_MSG_MEM_FIRST + 0x41)
 #define WAVE_MEM_PREFETCH (WAVE_MSG_MEM_FIRST + 0x42)
+#define WAVE_MEM_KEEP (WAVE_MSG_MEM_FIRST + 0x60)
 #define WAVE_MEM_OUTCOME (WAVE_MSG_MEM_FIRST + 0x80)
 
 /* The same values as in <wave/mem.h> (identical definitions may be
@@ -164,7 +173,7 @@ struct wave_mem_wire_pressure {
 	uint64_t reserved1[3];
 };
 
-/** Payload of MIGRATE, VICTIM and PREFETCH. */
+/** Payload of MIGRATE, VICTIM, PREFETCH and KEEP. */
 struct wave_mem_wire_decision {
 	uint64_t chunk;
 	uint64_t seq;
@@ -215,12 +224,12 @@ WAVE_MEM_STATIC_ASSERT(offsetof(struct wave_mem_wire_outcome, result) == 38, "re
  * @n:          SETUP: tiers (1..WAVE_MEM_MAX_TIERS); SAMPLES: entries
  *              (1..WAVE_MEM_SAMPLES_MAX).
  * @tier:       REGION_ADD, CHUNK_CHANGED, FAULT, PRESSURE, decisions,
- *              OUTCOME: a tier < the domain's tier count.
+ *              KEEP, OUTCOME: a tier < the domain's tier count.
  * @region:     REGION_ADD, REGION_DEL, SAMPLES.
- * @chunk:      CHUNK_CHANGED, FAULT, decisions, OUTCOME.
+ * @chunk:      CHUNK_CHANGED, FAULT, decisions, KEEP, OUTCOME.
  * @seq:        REGION_ADD (every chunk's), CHUNK_CHANGED, FAULT (after
- *              the change), decisions and OUTCOME (the one the decision
- *              was based on).
+ *              the change), decisions, KEEP and OUTCOME (the one the
+ *              decision was based on).
  * @new_seq:    OUTCOME: committed: the chunk's sequence number after the
  *              move, greater than @seq; aborted: 0.
  * @now_ns:     every event but SETUP and SAMPLES, and OUTCOME.

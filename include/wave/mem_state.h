@@ -127,6 +127,8 @@ WAVE_API int wave_mem_state_replay(struct wave_mem_state *st, struct wave_plugin
  *                   unused).
  * @victims:         prestaged victims in flight now.
  * @faults:          far faults counted (FAULT events applied).
+ * @keeps:           KEEP hints sent (wave_plugin_mem_keep(); not in
+ *                   @sent: a hint gets no outcome). Libwave 1.6.
  * @reserved:        zero.
  */
 struct wave_mem_state_stats {
@@ -143,7 +145,8 @@ struct wave_mem_state_stats {
 	uint64_t aborted[WAVE_RESULT_COUNT];
 	uint64_t victims;
 	uint64_t faults;
-	uint64_t reserved[7];
+	uint64_t keeps;
+	uint64_t reserved[6];
 };
 
 /** wave_mem_state_stats() - copy @st's statistics into @out.

@@ -69,7 +69,7 @@ extern "C" {
 /** Plugin ABI version this header describes. A new major breaks plugins;
  *  a new minor only adds (fields at the end, ops at the end of tables). */
 #define WAVE_PLUGIN_ABI_MAJOR 1
-#define WAVE_PLUGIN_ABI_MINOR 5
+#define WAVE_PLUGIN_ABI_MINOR 6
 
 /** Longest plugin name, without the NUL. Names use [A-Za-z0-9_] only. */
 #define WAVE_PLUGIN_NAME_MAX 63

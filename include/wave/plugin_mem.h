@@ -2,7 +2,8 @@
 /**
  * @file plugin_mem.h
  * For authors of mem-domain policies (plugin ABI 1.3; the ops table's
- * fault_weight 1.4; the chunk view's refault_ms 1.5): the ops table, the
+ * fault_weight 1.4; the chunk view's refault_ms 1.5; wave_plugin_mem_keep()
+ * 1.6): the ops table, the
  * views of chunks and tiers, the hotness histogram, the scan hand, and the
  * decisions. Include it with <wave/plugin.h>, which has the descriptor,
  * parameters, logging and the rest.
@@ -207,6 +208,28 @@ WAVE_API int wave_plugin_mem_victim(struct wave_plugin_ctx *ctx, uint64_t chunk,
  */
 WAVE_API int wave_plugin_mem_prefetch(struct wave_plugin_ctx *ctx, uint64_t chunk, uint64_t seq,
 				      uint32_t tier);
+
+/**
+ * wave_plugin_mem_keep() - hint (plugin ABI 1.6): @chunk, at @seq in a
+ * limited NUMA tier, is in use; the host's CLOCK spares it as an active
+ * chunk (one that refaulted) for a few sweeps of its hand. The host sees
+ * only some of a chunk's accesses; the agent's counts see more, over
+ * longer. A hint holds no memory: under pressure the hand still takes a
+ * kept chunk once its lives are spent, and the host bounds what the
+ * hints of one sweep may keep (three quarters of the tier) and refuses
+ * and counts hints about chunks not where they say. No outcome comes;
+ * the chunk is not pending. Send it again for a chunk that stays hot.
+ *
+ * Return: 0 (sent), or
+ *   -EINVAL   a NULL or non-mem @ctx, or a context without a state;
+ *   -ENOENT   no such chunk;
+ *   -ESTALE   @seq is not the chunk's;
+ *   -EPERM    the chunk is not in a limited NUMA tier, or has a decision
+ *             in flight;
+ *   -EAGAIN   the channel to the host is full (backpressure: try later);
+ *   -ENOTCONN the context has no emit function; or the emit's error.
+ */
+WAVE_API int wave_plugin_mem_keep(struct wave_plugin_ctx *ctx, uint64_t chunk, uint64_t seq);
 
 /** wave_plugin_mem_chunk() - a chunk's state (O(1)). Return: 0, -ENOENT,
  *  -EINVAL. */

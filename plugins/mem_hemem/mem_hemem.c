@@ -22,6 +22,8 @@
  *   refault_ms         chunks back by a fault within this many ms of
  *                      their demotion are in use: demoted or prestaged
  *                      after the others (default 20; 0: off)
+ *   keep               hint the hot chunks of tier 0 to the host's clock
+ *                      hand (KEEP), which spares them (default 1; 0: off)
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -30,6 +30,8 @@
  *   refault_ms     chunks back by a fault within this many ms of
  *                  their demotion are in use: demoted or prestaged
  *                  after the others (default 20; 0: off)
+ *   keep           hint the hot chunks of tier 0 to the host's clock
+ *                  hand (KEEP), which spares them (default 1; 0: off)
  * Counters: cold_age_ms (T now; it only adds, so it shows the largest T).
  */
 #include <errno.h>

@@ -37,14 +37,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint32_t n_tiers;
 
-/* Decisions must always be valid messages. */
+/* Decisions and hints must always be valid messages. */
 static int fuzz_emit(void *user, const struct wave_msg *m, unsigned n)
 {
 	struct wave_mem_msg d;
 
 	for (unsigned i = 0; i < n; i++)
-		if (wave_mem_msg_decode(&m[i], n_tiers, &d) != 0 || d.type < WAVE_MEM_MIGRATE ||
-		    d.type > WAVE_MEM_PREFETCH)
+		if (wave_mem_msg_decode(&m[i], n_tiers, &d) != 0 ||
+		    ((d.type < WAVE_MEM_MIGRATE || d.type > WAVE_MEM_PREFETCH) &&
+		     d.type != WAVE_MEM_KEEP))
 			abort();
 	return (int)n;
 }

@@ -62,7 +62,7 @@ def seeds():
 
 # ---- mem ----------------------------------------------------------------
 M_ADD, M_DEL, M_CHUNK, M_SAMPLES, M_FAULT, M_PRESSURE, M_TICK = range(0x201, 0x208)
-M_MIGRATE, M_VICTIM, M_PREFETCH, M_OUTCOME = 0x240, 0x241, 0x242, 0x280
+M_MIGRATE, M_VICTIM, M_PREFETCH, M_KEEP, M_OUTCOME = 0x240, 0x241, 0x242, 0x260, 0x280
 
 
 def region_add(region, count, tier=0, seq=1, chunk_size=65536, now=0):
@@ -118,6 +118,12 @@ def seeds_mem():
         chunk_ev(M_CHUNK, cid(1, 9), 5, 1) + chunk_ev(M_CHUNK, cid(1, 1), 1, 1) + \
         chunk_ev(M_FAULT, cid(1, 1), 2, 0) + samples(1, [(4, 1)]) + region_add(2, 1 << 20) + \
         rec(M_MIGRATE, struct.pack("<QQII24x", cid(1, 0), 1, 1, 0))
+    # memtis over tier 0 (capacity 4) counted unevenly: its keep pass hints the
+    # most counted chunks; a KEEP from the host is refused as a decision is
+    counts = b"".join(samples(1, [(i, i + 1) for i in range(8)]) + tick(t * 10 * MS)
+                      for t in range(1, 9))
+    yield "keep_pass", bytes([0x31]) + region_add(1, 8, 0) + counts + \
+        rec(M_KEEP, struct.pack("<QQII24x", cid(1, 0), 1, 0, 0))
     yield "garbage", bytes([0xff]) + bytes(range(64)) + b"\xff" * 64 + \
         struct.pack("<HHIQ", M_ADD, 1, 0, 0) + bytes(48)
 

@@ -439,6 +439,77 @@ START_TEST(region_gone_in_flight)
 }
 END_TEST
 
+/* Polls until the host has taken @n KEEP hints (they get no OUTCOME). */
+static struct wave_mem_stats keeps_taken(struct wave_mem *m, uint64_t n)
+{
+	struct wave_mem_stats st = stats(m);
+
+	while (st.agent_keeps + st.agent_keeps_refused < n) {
+		ck_assert_int_ge(wave_mem_poll(m, 1000000), 0);
+		st = stats(m);
+	}
+	return st;
+}
+
+/* KEEP: the chunks the agent says are in use are spared by the host's
+ * CLOCK, whose hand would have taken them first; a hint about a chunk not
+ * where it says, not the host's, in the far tier, or past three quarters
+ * of the tier in one sweep of the hand is refused and counted; no hint is
+ * answered or counted as a decision. */
+START_TEST(keep_spares)
+{
+	struct sagent sa = { 0 };
+	struct wave_mem *m = connect_mem(&sa);
+	struct wave_mem_stats st;
+	uint32_t id;
+	char *p = region(&sa, m, &id);
+	uint64_t c[NCH];
+
+	for (unsigned i = 0; i < NCH; i++)
+		c[i] = wave_mem_chunk_id(id, i);
+	send_decision(&sa, WAVE_MEM_KEEP, c[0], 0, 0);
+	send_decision(&sa, WAVE_MEM_KEEP, c[1], 0, 0);
+	send_decision(&sa, WAVE_MEM_KEEP, c[2], 5, 0);		/* not its seq */
+	send_decision(&sa, WAVE_MEM_KEEP, c[3], 0, 1);		/* not its tier */
+	send_decision(&sa, WAVE_MEM_KEEP, wave_mem_chunk_id(id + 1, 0), 0, 0); /* gone */
+	send_decision(&sa, WAVE_MEM_KEEP, wave_mem_chunk_id(id, NCH), 0, 0);   /* invalid */
+	st = keeps_taken(m, 6);
+	ck_assert_uint_eq(st.agent_keeps, 2);
+	ck_assert_uint_eq(st.agent_keeps_refused, 4);
+	ck_assert_uint_eq(st.agent_decisions, 0);
+	ck_assert(chunk_info(m, c[0]).flags & WAVE_MEM_CHUNK_ACTIVE);
+	ck_assert(!(chunk_info(m, c[2]).flags & WAVE_MEM_CHUNK_ACTIVE));
+	/* 8 chunks for 6: the hand, from chunk 0, spares the kept two. */
+	ck_assert_int_eq(wave_mem_relieve(m), 2);
+	expect_chunk(&sa, WAVE_MEM_CHUNK_CHANGED, c[2], 1, 1);
+	expect_chunk(&sa, WAVE_MEM_CHUNK_CHANGED, c[3], 1, 1);
+	ck_assert_uint_eq(chunk_info(m, c[0]).tier, 0);
+	ck_assert_uint_eq(chunk_info(m, c[1]).tier, 0);
+	/* The bound: 4.5 of tier 0's 6 chunks a sweep, and the hand has not
+	 * gone round since. A chunk with all its lives takes none of it; c[0]
+	 * lost one to the hand. */
+	send_decision(&sa, WAVE_MEM_KEEP, c[4], 0, 0);
+	send_decision(&sa, WAVE_MEM_KEEP, c[4], 0, 0);
+	send_decision(&sa, WAVE_MEM_KEEP, c[0], 0, 0);
+	send_decision(&sa, WAVE_MEM_KEEP, c[5], 0, 0);
+	st = keeps_taken(m, 10);
+	ck_assert_uint_eq(st.agent_keeps, 5);
+	ck_assert_uint_eq(st.agent_keeps_refused, 5);
+	ck_assert(chunk_info(m, c[4]).flags & WAVE_MEM_CHUNK_ACTIVE);
+	ck_assert(!(chunk_info(m, c[5]).flags & WAVE_MEM_CHUNK_ACTIVE));
+	/* Nothing to spare in the far tier. */
+	ck_assert_int_eq(wave_mem_migrate(m, c[7], 0, 2), WAVE_COMMITTED);
+	expect_chunk(&sa, WAVE_MEM_CHUNK_CHANGED, c[7], 2, 1);
+	send_decision(&sa, WAVE_MEM_KEEP, c[7], 1, 2);
+	st = keeps_taken(m, 11);
+	ck_assert_uint_eq(st.agent_keeps_refused, 6);
+	ck_assert_uint_eq(st.agent_decisions, 0);
+	ck_assert_uint_eq(st.agent_bad, 0);
+	ck_assert_int_eq(check_pattern(p, NCH * CS, 11), -1);
+	teardown(&sa, m);
+}
+END_TEST
+
 /* With a reserve, the agent plans with the room the demoter leaves: each
  * limited tier's capacity less the reserve (connect_reserve() checks the
  * SETUP); the demoter brings the region's NCH chunks down to it. */
@@ -468,6 +539,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, bad_message_then_resync);
 	tcase_add_test(tc, region_gone_in_flight);
 	tcase_add_test(tc, reserve_left_out);
+	tcase_add_test(tc, keep_spares);
 	suite_add_tcase(s, tc);
 	return s;
 }

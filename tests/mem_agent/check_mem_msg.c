@@ -256,6 +256,33 @@ START_TEST(refuses_reserved_bytes)
 }
 END_TEST
 
+/* KEEP, the agent's hint: a decision's payload (chunk, seq, the tier the
+ * chunk is in), type 0x0260, every reserved byte checked. */
+START_TEST(keep_is_checked)
+{
+	struct wave_mem_msg k = { .type = WAVE_MEM_KEEP, .chunk = (7ull << 32) | 5, .seq = 9,
+				  .tier = 0 };
+	struct wave_msg m, bad;
+	struct wave_mem_msg d;
+
+	round_trip(&k);
+	ck_assert_str_eq(wave_mem_msg_type_name(WAVE_MEM_KEEP), "keep");
+	m = enc(&k);
+	ck_assert_uint_eq(m.type, 0x0260);
+	ck_assert(m.payload.u8[0] == 5 && m.payload.u8[4] == 7 && m.payload.u8[8] == 9);
+	for (size_t i = 20; i < WAVE_MSG_PAYLOAD; i++) {
+		bad = m;
+		bad.payload.u8[i] = 1;
+		dec_expect(&bad, -EBADMSG);
+	}
+	ck_assert_int_eq(wave_mem_msg_decode(&m, 1, &d), 0);
+	k.tier = NT;
+	ck_assert_int_eq(wave_mem_msg_encode(&k, NT, &m), -ERANGE);
+	k.tier = 0, k.region = 7; /* a field KEEP does not carry */
+	ck_assert_int_eq(wave_mem_msg_encode(&k, NT, &m), -EBADMSG);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mem_msg");
@@ -266,6 +293,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, refuses_bad_fields);
 	tcase_add_test(tc, refuses_bad_setup);
 	tcase_add_test(tc, refuses_reserved_bytes);
+	tcase_add_test(tc, keep_is_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }

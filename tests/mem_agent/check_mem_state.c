@@ -558,6 +558,39 @@ START_TEST(decisions_checked_before_sending)
 }
 END_TEST
 
+/* KEEP, a hint: checked against the state like a decision (a chunk of a
+ * limited NUMA tier, at its seq, nothing in flight), sent with the tier it
+ * is in, counted apart from decisions, and nothing waits for an outcome. */
+START_TEST(keep_hints_checked)
+{
+	struct wave_mem_msg d;
+
+	add_region(RG, 4, 0);
+	add_region(RG + 1, 2, 1);
+	ck_assert_int_eq(wave_plugin_mem_keep(ctx, ID(4), 1), -ENOENT);
+	ck_assert_int_eq(wave_plugin_mem_keep(ctx, ID(0), 2), -ESTALE);
+	ck_assert_int_eq(wave_plugin_mem_keep(ctx, ID2(0), 1), -EPERM); /* no limit there */
+	ck_assert_int_eq(wave_plugin_mem_migrate(ctx, ID(1), 1, 1), 0);
+	ck_assert_int_eq(wave_plugin_mem_keep(ctx, ID(1), 1), -EPERM);   /* in flight */
+	ck_assert_int_eq(wave_plugin_mem_keep(ctx, ID(0), 1), 0);
+	ck_assert_int_eq(wave_plugin_mem_keep(NULL, ID(0), 1), -EINVAL);
+	ck_assert_uint_eq(rec.n_sent, 2);
+	ck_assert_int_eq(wave_mem_msg_decode(&rec.sent[1], 3, &d), 0);
+	ck_assert(d.type == WAVE_MEM_KEEP && d.chunk == ID(0) && d.seq == 1 && d.tier == 0);
+	ck_assert_uint_eq(chunk(ID(0)).pending, 0);
+	ck_assert_uint_eq(stats().keeps, 1);
+	ck_assert_uint_eq(stats().sent, 1);
+	ck_assert_uint_eq(stats().refused_gone, 1);
+	ck_assert_uint_eq(stats().refused_stale, 1);
+	ck_assert_uint_eq(stats().refused_not_eligible, 2);
+	rec.emit_ret = 0; /* backpressure */
+	ck_assert_int_eq(wave_plugin_mem_keep(ctx, ID(0), 1), -EAGAIN);
+	ck_assert_uint_eq(stats().keeps, 1);
+	ck_assert_uint_eq(stats().refused_full, 1);
+	ck_assert_int_eq(wave_mem_state_check(st), 0);
+}
+END_TEST
+
 /* A full channel is backpressure: the decision is refused, counted, and
  * nothing is marked in flight. */
 START_TEST(full_channel_changes_nothing)
@@ -778,6 +811,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, regions_come_and_go);
 	tcase_add_test(tc, histogram_and_cooling);
 	tcase_add_test(tc, refuses_impossible_events);
+	tcase_add_test(tc, keep_hints_checked);
 	tcase_add_test(tc, host_changes_and_faults);
 	tcase_add_test(tc, fault_weight_by_table);
 	tcase_add_test(tc, refault_times);

@@ -8,6 +8,7 @@
 #include <wave/plugin_mem.h>
 
 #include "decision/txn.h"
+#include "domains/mem/mem_impl.h"
 #include "replay/replay.h"
 #include "mem_sim.h"
 
@@ -42,12 +43,34 @@ static uint64_t chunk_g(const struct msim *s, uint64_t id)
 	return UINT64_MAX;
 }
 
+/* As the library's host: a chunk that leaves tier 0 loses what the hand
+ * knew of it and notes the departures so far. */
 static void move(struct msim *s, uint64_t g, uint32_t tier)
 {
 	s->used[s->c[g].tier]--;
 	s->used[tier]++;
 	s->c[g].tier = tier;
 	s->c[g].seq++;
+	if (tier == 1) {
+		s->c[g].cs &= ~(CS_LIVES | CS_SEEN);
+		s->c[g].left = ++s->departed;
+	}
+}
+
+/* KEEP, as mem_keep() of the library: the chunk, where the hint says and
+ * within the sweep's bound, gets all its lives. */
+static int keep(struct msim *s, uint64_t g, uint64_t seq, uint32_t tier)
+{
+	struct msim_chunk *c = &s->c[g];
+	bool ok = c->seq == seq && c->tier == tier && tier == 0 &&
+		  ((c->cs & CS_LIVES) == CS_LIVES || s->kept < s->fast_cap / 4 * 3);
+
+	if (ok && (c->cs & CS_LIVES) != CS_LIVES) {
+		c->cs |= CS_LIVES;
+		s->kept++;
+	}
+	ok ? s->keeps++ : s->keeps_refused++;
+	return 0;
 }
 
 /* ---- decisions from the agent ------------------------------------------ */
@@ -94,6 +117,8 @@ static int do_decision(struct msim *s, const struct wave_msg *m)
 	case WAVE_MEM_MIGRATE:
 	case WAVE_MEM_PREFETCH: /* at the host's own pace: now */
 		return commit(s, d.type, g, d.seq, d.tier);
+	case WAVE_MEM_KEEP:
+		return keep(s, g, d.seq, d.tier);
 	case WAVE_MEM_VICTIM:
 		if (s->n_victims == sizeof(s->victims) / sizeof(s->victims[0]))
 			return outcome(s, d.type, g, d.seq, d.tier, WAVE_ABORT_BUSY);
@@ -107,9 +132,28 @@ static int do_decision(struct msim *s, const struct wave_msg *m)
 
 /* ---- pressure ---------------------------------------------------------- */
 
-/* Tier 0 went over its capacity (a fault): demote the prestaged victims,
- * in order, then chunks the host's own clock hand finds. */
-static int relieve(struct msim *s, uint64_t keep)
+/* The library's CLOCK (mem_txn.c's clock_pick()) over tier 0, but for
+ * chunk @fresh (just faulted back: anti-thrash): leaves the hand on the
+ * victim. False when five sweeps found none. */
+static bool clock_pick(struct msim *s, uint64_t fresh)
+{
+	for (uint64_t step = 0; step < 5 * s->n; step++) {
+		struct msim_chunk *c;
+
+		if (++s->hand == s->n) {
+			s->hand = 0;
+			s->kept = 0; /* a new sweep: the hints' bound starts again */
+		}
+		c = &s->c[s->hand];
+		if (c->tier == 0 && s->hand != fresh && !mem_clock_pass(c->cs, &c->cs))
+			return true;
+	}
+	return false;
+}
+
+/* Tier 0 went over its capacity (a fault of @fresh): demote the prestaged
+ * victims, in order, then chunks the host's own clock hand finds. */
+static int relieve(struct msim *s, uint64_t fresh)
 {
 	int ret = 0;
 
@@ -124,9 +168,8 @@ static int relieve(struct msim *s, uint64_t keep)
 			ret = commit(s, WAVE_MEM_VICTIM, g, seq, 1);
 			continue;
 		}
-		for (;; s->hand = (s->hand + 1) % s->n)
-			if (s->c[s->hand].tier == 0 && s->hand != keep)
-				break;
+		if (!clock_pick(s, fresh))
+			return -EDEADLK; /* every chunk spared five sweeps: cannot be */
 		move(s, s->hand, 1);
 		s->local_demotions++;
 		struct wave_mem_msg d = { .type = WAVE_MEM_CHUNK_CHANGED,
@@ -143,6 +186,10 @@ static int fault(struct msim *s, uint64_t g)
 {
 	int ret;
 
+	/* A fault is an access; a refault makes the chunk active. */
+	s->c[g].cs |= CS_ACCESSED;
+	if (s->c[g].left && s->departed - s->c[g].left < s->fast_cap / 8)
+		s->c[g].cs |= CS_LIVES;
 	move(s, g, 0);
 	s->faults++;
 	struct wave_mem_msg d = { .type = WAVE_MEM_FAULT, .chunk = chunk_id(s, g),
@@ -233,6 +280,7 @@ int msim_step(struct msim *s, const struct msim_load *l)
 		if (s->c[g].tier == 0) {
 			s->fast++;
 			s->c[g].acc++;
+			s->c[g].cs |= CS_ACCESSED;
 		} else if (!s->far) {
 			s->slow++;
 			s->c[g].acc++;

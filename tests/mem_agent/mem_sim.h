@@ -10,7 +10,14 @@
  * lib/decision/txn.h), answers every decision exactly once, brings a far
  * chunk back into tier 0 on a touch, and then relieves tier 0 with the
  * prestaged victims, in order, or with its own clock hand when there are
- * none. Messages in both directions are delivered in order until the
+ * none. The hand keeps the library's rules (mem_clock_pass() of
+ * lib/domains/mem/mem_impl.h): a touched chunk of tier 0 is accessed (the
+ * host sees it, as SAMPLES say), a chunk two sweeps found accessed or one
+ * that refaulted (back within an eighth of tier 0's capacity of
+ * departures, as mem_far.c's refaulted()) is active and spared until
+ * three sweeps in a row find it unaccessed, and the agent's KEEP hints
+ * make a chunk active, within the host's bound (three quarters of tier 0
+ * a sweep). Messages in both directions are delivered in order until the
  * system is quiet.
  */
 #ifndef WAVE_TEST_MEM_SIM_H
@@ -27,7 +34,9 @@
 struct msim_chunk {
 	uint64_t seq;
 	uint32_t tier;
-	uint32_t acc; /* accesses this step, for SAMPLES */
+	uint32_t acc;  /* accesses this step, for SAMPLES */
+	uint64_t cs;   /* the clock hand's bits: CS_ACCESSED, CS_LIVES, CS_SEEN */
+	uint64_t left; /* @departed when it last went to tier 1, 0: never */
 };
 
 struct msim {
@@ -41,11 +50,14 @@ struct msim {
 	struct { uint64_t g, seq; } victims[4096];
 	size_t n_victims;
 	uint64_t hand;     /* the host's own clock hand over tier 0 */
+	uint64_t departed; /* demotions to tier 1 so far (refaults) */
+	uint64_t kept;     /* chunks the KEEP hints made active this sweep */
 	uint64_t now;
 	uint64_t rng;
 	/* What happened. */
 	uint64_t fast, slow;          /* accesses served by tier 0 / by tier 1 */
 	uint64_t faults, victims_used, local_demotions;
+	uint64_t keeps, keeps_refused; /* KEEP hints carried out, refused */
 	uint64_t commits, aborts[WAVE_RESULT_COUNT];
 	uint64_t agent_errors;        /* messages the agent refused: none expected */
 };

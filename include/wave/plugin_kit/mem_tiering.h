@@ -6,9 +6,11 @@
  * which chunks are hot and which are cold; the kit keeps the fastest tier
  * (tier 0) filled with hot chunks: it promotes hot chunks of slower tiers
  * into it, demotes cold ones out of it to make room (or always, for a
- * proactive policy), and keeps a number of cold chunks (or of the chunks
- * the policy's victim test picks) prestaged as victims on the host, so the
- * host can free fast memory under pressure without a round trip.
+ * proactive policy), keeps a number of cold chunks (or of the chunks the
+ * policy's victim test picks) prestaged as victims on the host, so the
+ * host can free fast memory under pressure without a round trip, and tells
+ * the host which chunks of tier 0 are hot (KEEP hints), so that the host's
+ * own CLOCK, which picks most victims, spares them.
  *
  * Header only: every function is static inline and calls libwave only
  * through the plugin functions of <wave/plugin_mem.h>, so it adds nothing
@@ -26,6 +28,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <wave/plugin.h>
 #include <wave/plugin_mem.h>
@@ -34,6 +37,10 @@
 #define MT_CANDIDATES 4096u
 /** Cold chunks one tick's scan collects, at most. */
 #define MT_SCAN_MAX 256u
+/** Access counts the keep pass tells apart (higher ones count as this). */
+#define MT_KEEP_COUNTS 64u
+/** Scans of MT_SCAN_MAX chunks one tick's keep pass makes, at most. */
+#define MT_KEEP_ROUNDS 16u
 
 struct mt {
 	/* Set by the policy. */
@@ -50,16 +57,23 @@ struct mt {
 	uint64_t scan_budget; /* chunks the hand looks at per tick */
 	uint32_t refault_ms;  /* a chunk back by a fault this soon after it left
 				 (its view's refault_ms) is in use: 0 for none */
+	bool keep;            /* hint the most counted chunks of tier 0 (KEEP) */
 	/* Kept by the kit. */
 	unsigned victims;     /* victims in flight */
 	unsigned cand_head, cand_len;
 	uint64_t cand[MT_CANDIDATES];
 	uint64_t promoted, demoted, staged; /* decisions sent, for counters */
+	/* The keep pass (mt_keep()): counts of the chunks of tier 0 seen in
+	 * this pass round it, and the count the last pass found that the
+	 * chunks to keep reach (0: none yet). */
+	uint64_t keep_hist[MT_KEEP_COUNTS], keep_seen;
+	uint32_t keep_min;
 };
 
 /**
  * mt_params() - the parameters every policy of the kit takes: max_moves
- * (default 64), victims (256), scan_budget (4096) and refault_ms (20).
+ * (default 64), victims (256), scan_budget (4096), refault_ms (20) and
+ * keep (1).
  *
  * A chunk that refaulted, back by a fault within refault_ms of its
  * demotion, was demoted for want of seen accesses, not for being cold
@@ -68,6 +82,16 @@ struct mt {
  * the same kind its scan found (the host's clock hand spares it for a
  * while too). In GUPS at 16 MiB fast, hot chunks came back within 20 ms,
  * cold ones after 200 ms on average (BENCHMARKS.md); 0 turns it off.
+ *
+ * With keep (the default), the most counted chunks of tier 0, three
+ * quarters of its capacity, are hinted to the host each time the kit's
+ * keep pass goes round the tier (mt_keep(), every few ticks), so that the
+ * host's CLOCK spares them and its hand churns the rest, as the oracle
+ * placement does. The CLOCK picks most victims (the prestaged ones are a
+ * few hundred against tens of thousands of demotions a second) and sees
+ * only the accesses it samples or is told of, which are recent; the
+ * counts see a chunk's accesses over many ticks, which a skewed workload
+ * (Zipf) rewards. 0 turns it off.
  */
 static inline void mt_params(struct mt *m, struct wave_plugin_ctx *ctx)
 {
@@ -75,6 +99,7 @@ static inline void mt_params(struct mt *m, struct wave_plugin_ctx *ctx)
 	m->max_victims = (unsigned)wave_plugin_param_uint(ctx, "victims", 256);
 	m->scan_budget = wave_plugin_param_uint(ctx, "scan_budget", 4096);
 	m->refault_ms = (uint32_t)wave_plugin_param_uint(ctx, "refault_ms", 20);
+	m->keep = wave_plugin_param_uint(ctx, "keep", 1) != 0;
 }
 
 /* Did @c come back by a refault (see mt_params())? */
@@ -179,11 +204,60 @@ static inline unsigned mt_scan(struct mt *m, struct wave_plugin_ctx *ctx,
 	return k;
 }
 
+/* The count that the most counted chunks of tier 0 reach, as many as fit
+ * in @quota, from the pass's counts (MT_KEEP_COUNTS: not even the most
+ * counted fit). */
+static inline uint32_t mt_keep_min(const struct mt *m, uint64_t quota)
+{
+	uint64_t sum = 0;
+	uint32_t c = MT_KEEP_COUNTS;
+
+	while (c > 1 && sum + m->keep_hist[c - 1] <= quota)
+		sum += m->keep_hist[--c];
+	return c;
+}
+
+/* Hints tier 0's chunks of at least the last pass's count to the host,
+ * and counts them for the next pass; enough scans that a pass goes round
+ * the tier in about four ticks (the host spares a kept chunk for three
+ * sweeps of its hand). Chunks that refaulted the host spares by itself. */
+static inline void mt_keep(struct mt *m, struct wave_plugin_ctx *ctx)
+{
+	struct wave_mem_chunk_view seen[MT_SCAN_MAX];
+	struct wave_mem_tier_view t;
+	uint64_t rounds;
+
+	if (!m->keep || wave_plugin_mem_tier(ctx, 0, &t) < 0 || t.capacity == WAVE_MEM_CAP_NONE)
+		return;
+	rounds = t.used / (4 * MT_SCAN_MAX) + 1;
+	for (uint64_t r = 0; r < rounds && r < MT_KEEP_ROUNDS; r++) {
+		int n = wave_plugin_mem_scan(ctx, 0, m->scan_budget, seen, MT_SCAN_MAX);
+
+		for (int i = 0; i < n; i++) {
+			uint32_t c = seen[i].count < MT_KEEP_COUNTS ? seen[i].count
+								    : MT_KEEP_COUNTS - 1;
+
+			m->keep_hist[c]++;
+			if (m->keep_min && c >= m->keep_min &&
+			    wave_plugin_mem_keep(ctx, seen[i].id, seen[i].seq) == -EAGAIN)
+				return; /* backpressure: the next tick goes on */
+		}
+		if ((m->keep_seen += (unsigned)n) >= t.used) {
+			uint32_t k = mt_keep_min(m, t.capacity / 4 * 3);
+
+			m->keep_min = k < MT_KEEP_COUNTS ? k : 0;
+			memset(m->keep_hist, 0, sizeof(m->keep_hist));
+			m->keep_seen = 0;
+		}
+	}
+}
+
 /**
  * mt_tick() - one round: up to @max_promote promotions (a policy's rate
  * limit; at most @max_moves), then demotions of cold chunks of tier 0
  * (as many as the promotions waiting for room, or every cold one found
- * when @proactive), then victims up to @max_victims in flight.
+ * when @proactive), then victims up to @max_victims in flight, then a
+ * step of the keep pass (mt_keep()).
  * Return: 0, or a negative error code of a decision.
  */
 static inline int mt_tick(struct mt *m, struct wave_plugin_ctx *ctx, unsigned max_promote)
@@ -220,6 +294,7 @@ static inline int mt_tick(struct mt *m, struct wave_plugin_ctx *ctx, unsigned ma
 			m->staged++;
 		}
 	}
+	mt_keep(m, ctx);
 	return 0;
 }
 

@@ -37,7 +37,7 @@ static int emit_decision(struct wave_plugin_ctx *ctx, struct wave_mem_state *st,
 	/* Cannot fail: the tier was checked against the state. */
 	if ((ret = wave_mem_msg_encode(&d, st->n_tiers, &m)) < 0)
 		return ret;
-	if ((ret = plugin_emit_decision(ctx, &st->refused, &m)) == 0)
+	if ((ret = plugin_emit_decision(ctx, &st->refused, &m)) == 0 && type != WAVE_MEM_KEEP)
 		st->stats.sent++;
 	return ret;
 }
@@ -139,6 +139,30 @@ WAVE_API int wave_plugin_mem_prefetch(struct wave_plugin_ctx *ctx, uint64_t chun
 	if (tier > c->tier)
 		return dec_refuse(&st->refused, DEC_REFUSED_NOT_ELIGIBLE, -EPERM);
 	return decide(ctx, st, c, MEM_PEND_PREFETCH, chunk, tier);
+}
+
+WAVE_API int wave_plugin_mem_keep(struct wave_plugin_ctx *ctx, uint64_t chunk, uint64_t seq)
+{
+	struct wave_mem_state *st = state_of(ctx);
+	struct mem_chunk *c;
+	struct mem_tier *t;
+	int err;
+
+	if (!st)
+		return -EINVAL;
+	if (!(c = mem_chunk_find(st, chunk)))
+		return dec_refuse(&st->refused, DEC_REFUSED_GONE, -ENOENT);
+	if (seq != c->seq)
+		return dec_refuse(&st->refused, DEC_REFUSED_STALE, -ESTALE);
+	/* The host's CLOCK works in limited NUMA tiers only; a chunk with a
+	 * decision in flight is on its way out (or in). */
+	t = &st->tiers[c->tier];
+	if (t->kind != WAVE_MEM_KIND_NUMA || t->capacity == UINT64_MAX || dec_pend_any(&c->pend))
+		return dec_refuse(&st->refused, DEC_REFUSED_NOT_ELIGIBLE, -EPERM);
+	/* A hint, not a decision: no outcome comes, nothing is pending. */
+	if ((err = emit_decision(ctx, st, WAVE_MEM_KEEP, chunk, seq, c->tier)) == 0)
+		st->stats.keeps++;
+	return err;
 }
 
 /* ---- reading the state ------------------------------------------------- */

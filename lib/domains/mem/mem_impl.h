@@ -67,6 +67,24 @@ struct mem_avictim {
 #define CS_SEQ_SHIFT 11
 #define CS_SEQ_ONE (UINT64_C(1) << CS_SEQ_SHIFT)
 
+/* The CLOCK's rule for a chunk word @s (not busy) its hand passes, in
+ * one place for the host and the models that judge policies against it:
+ * spared (true; *@n: an access costs the bit and gives a chunk that has
+ * lives, or that the last sweep found accessed too, all its lives back;
+ * no access costs a life), or not (false; *@n: the word less CS_SEEN,
+ * this sweep found it unaccessed). */
+static inline bool mem_clock_pass(uint64_t s, uint64_t *n)
+{
+	if (!(s & (CS_ACCESSED | CS_LIVES))) {
+		*n = s & ~CS_SEEN;
+		return false;
+	}
+	*n = !(s & CS_ACCESSED) ? (s & ~CS_SEEN) - (UINT64_C(1) << CS_LIVES_SHIFT)
+	     : (s & (CS_LIVES | CS_SEEN)) ? (s & ~CS_ACCESSED) | CS_LIVES | CS_SEEN
+					  : (s & ~CS_ACCESSED) | CS_SEEN;
+	return true;
+}
+
 static inline uint32_t cs_tier(uint64_t s)
 {
 	return (uint32_t)(s & CS_TIER_MASK);
@@ -132,6 +150,9 @@ struct wave_mem {
 	struct wave_mem_victim *victims;
 	size_t n_victims, victim_pos;
 	size_t hand_region, hand_next; /* the CLOCK's hand */
+	/* Bytes of each tier the agent's KEEP hints made active since the
+	 * hand last went round (mem_keep()'s bound). */
+	_Atomic uint64_t kept_bytes[WAVE_MEM_MAX_TIERS];
 	struct mem_avictim *avictims;  /* the agent's, tried before @victims */
 	size_t n_avictims;
 
@@ -280,6 +301,12 @@ enum wave_result mem_migrate(struct wave_mem *m, uint64_t chunk, uint64_t seq, u
 enum wave_result mem_avictim_add(struct wave_mem *m, const struct mem_avictim *v);
 void mem_avictims_drop(struct wave_mem *m);
 void mem_avictims_gone(struct wave_mem *m, uint32_t region);
+/* The agent's KEEP hint: make @chunk, at @seq in NUMA tier @tier, active
+ * for the CLOCK. WAVE_COMMITTED (kept), or why it was refused: INVALID,
+ * GONE (as mem_chunk_owned()), STALE (@seq or @tier are not the chunk's),
+ * NOT_ELIGIBLE (busy, or @tier is not a limited NUMA tier), BUSY (the
+ * tier's bound for this sweep of the hand is spent). */
+enum wave_result mem_keep(struct wave_mem *m, uint64_t chunk, uint64_t seq, uint32_t tier);
 
 /* ---- mem_link.c ---- */
 int mem_link_open(struct wave_mem *m, const struct wave_mem_opts *o, struct wave_error *err);

@@ -75,6 +75,7 @@ struct mem_link {
 	size_t n_acc, cap_acc;
 
 	_Atomic uint64_t decisions, refused, bad, fallbacks, resyncs, replayed;
+	_Atomic uint64_t keeps, keeps_refused;
 };
 
 /* A prefetch waiting in the poller; @ticks: the ticks it has waited. */
@@ -412,6 +413,12 @@ static int on_mem_msg(void *user, const struct wave_msg *w)
 		bad(m, "malformed mem decision");
 		return 0;
 	}
+	if (d.type == WAVE_MEM_KEEP) { /* a hint: counted, never answered */
+		bool kept = mem_keep(m, d.chunk, d.seq, d.tier) == WAVE_COMMITTED;
+
+		atomic_fetch_add(kept ? &m->link->keeps : &m->link->keeps_refused, 1);
+		return 0;
+	}
 	if (d.type != WAVE_MEM_MIGRATE && d.type != WAVE_MEM_VICTIM &&
 	    d.type != WAVE_MEM_PREFETCH) {
 		bad(m, "agent sent a host's mem message");
@@ -572,6 +579,8 @@ void mem_link_stats(struct wave_mem *m, struct wave_mem_stats *o)
 	o->agent_bad = atomic_load(&l->bad);
 	o->agent_fallbacks = atomic_load(&l->fallbacks);
 	o->agent_resyncs = atomic_load(&l->resyncs);
+	o->agent_keeps = atomic_load(&l->keeps);
+	o->agent_keeps_refused = atomic_load(&l->keeps_refused);
 }
 
 void mem_link_close(struct wave_mem *m)

@@ -178,7 +178,7 @@ static int decode_payload(const uint8_t *p, uint32_t n_tiers, struct wave_mem_ms
 		return decode_pressure(p, n_tiers, m);
 	case WAVE_MEM_OUTCOME:
 		return decode_outcome(p, n_tiers, m);
-	default: /* wave_mem_msg_type_name() let only decisions through */
+	default: /* wave_mem_msg_type_name() let only decisions and KEEP through */
 		return decode_decision(p, n_tiers, m);
 	}
 }
@@ -254,7 +254,7 @@ static void encode_payload(const struct wave_mem_msg *m, uint8_t *p)
 		PUT(p, wave_mem_wire_outcome, decision, m->decision);
 		PUT(p, wave_mem_wire_outcome, result, m->result);
 		break;
-	default: /* decisions */
+	default: /* decisions and KEEP */
 		PUT(p, wave_mem_wire_decision, chunk, m->chunk);
 		PUT(p, wave_mem_wire_decision, seq, m->seq);
 		PUT(p, wave_mem_wire_decision, tier, m->tier);
@@ -313,6 +313,7 @@ WAVE_API const char *wave_mem_msg_type_name(uint16_t type)
 	case WAVE_MEM_MIGRATE: return "migrate";
 	case WAVE_MEM_VICTIM: return "victim";
 	case WAVE_MEM_PREFETCH: return "prefetch";
+	case WAVE_MEM_KEEP: return "keep";
 	case WAVE_MEM_OUTCOME: return "outcome";
 	default: return NULL;
 	}

@@ -21,7 +21,8 @@
  *    than an eighth free, then the TICK;
  *  - each decision is committed or aborted by the library's one rule,
  *    txn_check() (lib/decision/txn.h): gone, stale, not eligible (in that
- *    tier already), busy (no room in the target tier), and answered once.
+ *    tier already), busy (no room in the target tier), and answered once;
+ *    a KEEP hint marks its chunk accessed (the model's CLOCK has one bit).
  * What the model does not know from a trace: the host's migration rate
  * limit and anti-thrash time (not modelled), chunk sizes (capacities count
  * chunks). The trace as recorded gets the same figures, measured on the
@@ -372,11 +373,19 @@ static int decision(struct mhost *h, const struct wave_msg *m)
 
 	if (wave_mem_msg_decode(m, h->n_tiers, &d) < 0 ||
 	    (d.type != WAVE_MEM_MIGRATE && d.type != WAVE_MEM_VICTIM &&
-	     d.type != WAVE_MEM_PREFETCH)) {
+	     d.type != WAVE_MEM_PREFETCH && d.type != WAVE_MEM_KEEP)) {
 		h->errors++; /* the state model let out what the host cannot take */
 		return 0;
 	}
-	if (!(c = chunk(h, d.chunk, &r, &res)))
+	c = chunk(h, d.chunk, &r, &res);
+	if (d.type == WAVE_MEM_KEEP) {
+		/* A hint, unanswered: the model's CLOCK has one bit, so a kept
+		 * chunk is spared as an accessed one, once a sweep. */
+		if (c && c->tier == d.tier && c->seq == d.seq)
+			c->accessed = 1;
+		return 0;
+	}
+	if (!c)
 		return outcome(h, &d, NULL, 0, res);
 	if (d.type == WAVE_MEM_VICTIM) {
 		if (h->n_victims == VICTIMS_MAX)

@@ -319,22 +319,93 @@ static bool next_victim(struct wave_mem *m, uint32_t tier, struct mem_region **r
 	return found;
 }
 
-/* The hand passes chunk word @w, seen as @s, accessed or with lives:
- * spared. An access since the last pass costs the bit and gives a chunk
- * that refaulted all its lives back; no access costs a life. False when
- * the chunk changed meanwhile (the hand goes on). */
+/* The hand passes chunk word @w, seen as @s: mem_clock_pass()'s rule,
+ * applied unless the chunk went busy meanwhile. True when it is spared;
+ * false when it may be the victim, or is busy (the hand goes on). */
 static bool clock_spare(_Atomic uint64_t *w, uint64_t s)
 {
 	uint64_t n;
+	bool spared;
 
 	do {
-		if (!(s & (CS_ACCESSED | CS_LIVES)) || (s & CS_BUSY))
+		if (s & CS_BUSY)
 			return false;
-		n = !(s & CS_ACCESSED) ? (s & ~CS_SEEN) - (UINT64_C(1) << CS_LIVES_SHIFT)
-		    : (s & (CS_LIVES | CS_SEEN)) ? (s & ~CS_ACCESSED) | CS_LIVES | CS_SEEN
-					       : (s & ~CS_ACCESSED) | CS_SEEN;
-	} while (!atomic_compare_exchange_weak(w, &s, n));
+		spared = mem_clock_pass(s, &n);
+	} while (n != s && !atomic_compare_exchange_weak(w, &s, n));
+	return spared;
+}
+
+/* A new sweep of the hand: the KEEP hints' bound starts again. */
+static void keep_bound_reset(struct wave_mem *m)
+{
+	for (uint32_t t = 0; t < m->n_tiers; t++)
+		atomic_store(&m->kept_bytes[t], 0);
+}
+
+/* Takes @bytes of tier @t's keep bound: the hints may make at most three
+ * quarters of its capacity active each sweep of the hand, so that the
+ * hand, which spends a life of every unaccessed chunk it passes, still
+ * finds victims among the rest within a sweep or two, and an agent that
+ * keeps everything (or a stale view of what it keeps) costs the sweeps
+ * little. */
+static bool keep_bound_take(struct wave_mem *m, uint32_t t, uint64_t bytes)
+{
+	uint64_t bound = m->tiers[t].capacity / 4 * 3;
+	uint64_t k = atomic_load(&m->kept_bytes[t]);
+
+	do {
+		if (k + bytes > bound)
+			return false;
+	} while (!atomic_compare_exchange_weak(&m->kept_bytes[t], &k, k + bytes));
 	return true;
+}
+
+/* Why chunk word @s cannot be kept at @seq in @tier, or WAVE_COMMITTED. */
+static enum wave_result keep_check(uint64_t s, uint64_t seq, uint32_t tier)
+{
+	if (cs_seq(s) != seq || cs_tier(s) != tier)
+		return WAVE_ABORT_STALE;
+	return s & CS_BUSY ? WAVE_ABORT_NOT_ELIGIBLE : WAVE_COMMITTED;
+}
+
+/* Gives the chunk word @w full lives, as a refault does, if it is still
+ * resident in @tier at @seq and not busy. The bound is taken once, before
+ * the word changes; a chunk that changes under it (it left) wastes its
+ * part of the bound until the sweep ends, nothing more. */
+static enum wave_result keep_word(struct wave_mem *m, _Atomic uint64_t *w, uint64_t seq,
+				  uint32_t tier, uint64_t bytes)
+{
+	uint64_t s = atomic_load(w);
+	enum wave_result res = keep_check(s, seq, tier);
+
+	if (res != WAVE_COMMITTED || (s & CS_LIVES) == CS_LIVES)
+		return res; /* refused, or kept already: nothing to take */
+	if (!keep_bound_take(m, tier, bytes))
+		return WAVE_ABORT_BUSY;
+	do {
+		if ((res = keep_check(s, seq, tier)) != WAVE_COMMITTED)
+			return res;
+	} while (!atomic_compare_exchange_weak(w, &s, s | CS_LIVES));
+	return WAVE_COMMITTED;
+}
+
+enum wave_result mem_keep(struct wave_mem *m, uint64_t chunk, uint64_t seq, uint32_t tier)
+{
+	uint32_t id = (uint32_t)(chunk >> 32);
+	uint64_t i = chunk & 0xffffffffu;
+	struct mem_region *r;
+	enum wave_result res;
+
+	if (tier >= m->n_tiers || (int)tier == m->far_tier || !m->tiers[tier].capacity)
+		return WAVE_ABORT_NOT_ELIGIBLE; /* no CLOCK there to spare it */
+	pthread_rwlock_rdlock(&m->rlock);
+	r = mem_region_id(m, id);
+	if (id == 0 || !r || i >= r->n_chunks)
+		res = r || id == 0 ? WAVE_ABORT_INVALID : WAVE_ABORT_GONE;
+	else
+		res = keep_word(m, &r->state[i], seq, tier, r->chunk_size);
+	pthread_rwlock_unlock(&m->rlock);
+	return res;
 }
 
 /* The CLOCK: the hand sweeps every chunk; one in @tier that was accessed
@@ -357,8 +428,10 @@ static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **ou
 		struct mem_region *r;
 		uint64_t s;
 
-		if (m->hand_region >= m->n_regions)
+		if (m->hand_region >= m->n_regions) {
 			m->hand_region = m->hand_next = 0;
+			keep_bound_reset(m);
+		}
 		r = m->regions[m->hand_region];
 		if (m->hand_next >= r->n_chunks) {
 			m->hand_region++;
@@ -371,8 +444,6 @@ static bool clock_pick(struct wave_mem *m, uint32_t tier, struct mem_region **ou
 			continue;
 		if (clock_spare(&r->state[*i], s))
 			continue;
-		if (s & CS_SEEN) /* this sweep found it unaccessed */
-			atomic_fetch_and(&r->state[*i], ~CS_SEEN);
 		if (!(s & (CS_ACCESSED | CS_LIVES)) && !recently_arrived(m, r, *i)) {
 			*out = r;
 			*seq = cs_seq(s);
