@@ -20,6 +20,7 @@
 #include <wave/wave.h>
 
 #include "check_run.h"
+#include "script_welcome.h"
 #include "mem_util.h"
 #include "session/proto.h"
 
@@ -39,20 +40,9 @@ struct sagent {
 static void *sa_accept(void *arg)
 {
 	struct sagent *sa = arg;
-	struct wave_welcome w = { WAVE_PROTO_MAJOR, WAVE_PROTO_MINOR,
-				  WAVE_HOST_DOMAIN(WAVE_DOMAIN_MEM), 50, 60000, 7 };
-	struct wave_hello he;
-	struct wave_msg m;
-	int n;
 
 	ck_assert_int_eq(wave_chan_accept(sa->l, WAVE_MS(30000), &sa->ch), 0);
-	while ((n = wave_chan_recv_burst(sa->ch, &m, 1)) == 0)
-		wave_chan_wait(sa->ch, 1000000);
-	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(wave_proto_hello_decode(&m, &he), 0);
-	ck_assert_uint_eq(he.domains, WAVE_HOST_DOMAIN(WAVE_DOMAIN_MEM));
-	wave_proto_welcome(&w, &m);
-	ck_assert_int_eq(wave_chan_send_burst(sa->ch, &m, 1), 1);
+	script_welcome(sa->ch, WAVE_DOMAIN_MEM, 60000);
 	return NULL;
 }
 

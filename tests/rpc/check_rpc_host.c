@@ -22,6 +22,7 @@
 #include <wave/wave.h>
 
 #include "check_run.h"
+#include "script_welcome.h"
 #include "session/proto.h"
 
 #define NB 16 /* flow buckets */
@@ -46,23 +47,12 @@ struct sagent {
 static void *sa_accept(void *arg)
 {
 	struct sagent *sa = arg;
-	struct wave_welcome w = { WAVE_PROTO_MAJOR, WAVE_PROTO_MINOR,
-				  WAVE_HOST_DOMAIN(WAVE_DOMAIN_RPC), 50, 60000, 7 };
-	struct wave_hello he;
-	struct wave_msg m;
-	int n;
 
 	ck_assert_int_eq(wave_chan_accept(sa->l, WAVE_MS(30000), &sa->ch), 0);
 	/* No second host: a reconnection attempt fails at once. */
 	wave_chan_listener_close(sa->l);
 	sa->l = NULL;
-	while ((n = wave_chan_recv_burst(sa->ch, &m, 1)) == 0)
-		wave_chan_wait(sa->ch, 1000000);
-	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(wave_proto_hello_decode(&m, &he), 0);
-	ck_assert_uint_eq(he.domains, WAVE_HOST_DOMAIN(WAVE_DOMAIN_RPC));
-	wave_proto_welcome(&w, &m);
-	ck_assert_int_eq(wave_chan_send_burst(sa->ch, &m, 1), 1);
+	script_welcome(sa->ch, WAVE_DOMAIN_RPC, 60000);
 	return NULL;
 }
 

@@ -13,6 +13,7 @@
 #include "domains/sched/sched.h"
 #include "domains/sched/sched_impl.h"
 #include "sagent.h"
+#include "script_welcome.h"
 #include "session/proto.h"
 
 bool sa_mbox_mode = true;
@@ -26,24 +27,13 @@ void sa_listen(struct sagent *sa)
 void *sa_accept(void *arg)
 {
 	struct sagent *sa = arg;
-	struct wave_welcome w = { WAVE_PROTO_MAJOR, WAVE_PROTO_MINOR,
-				  WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED), 50, 60000, 7 };
-	struct wave_hello he;
-	struct wave_msg m;
-	int n;
 
 	ck_assert_int_eq(wave_chan_accept(sa->l, WAVE_MS(30000), &sa->ch), 0);
 	/* No second host: a reconnection attempt must fail at once, not wait
 	 * for an accept that never comes. */
 	wave_chan_listener_close(sa->l);
 	sa->l = NULL;
-	while ((n = wave_chan_recv_burst(sa->ch, &m, 1)) == 0)
-		wave_chan_wait(sa->ch, 1000000);
-	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(wave_proto_hello_decode(&m, &he), 0);
-	ck_assert_uint_eq(he.domains, WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED));
-	wave_proto_welcome(&w, &m);
-	ck_assert_int_eq(wave_chan_send_burst(sa->ch, &m, 1), 1);
+	script_welcome(sa->ch, WAVE_DOMAIN_SCHED, 60000);
 	return NULL;
 }
 
