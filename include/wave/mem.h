@@ -455,6 +455,9 @@ WAVE_API int wave_mem_damon_vaddr(struct wave_error *err);
  *                   @agent_keeps_refused: refused (a chunk not where the
  *                   hint said, busy, not in a limited NUMA tier, or past
  *                   the tier's bound for the hand's sweep).
+ * @reserved:        zero; room for later counters, so that the struct keeps
+ *                   its size and a program built against this header
+ *                   works with a later libwave.
  */
 struct wave_mem_stats {
 	uint64_t tier_used[WAVE_MEM_MAX_TIERS];
@@ -479,6 +482,7 @@ struct wave_mem_stats {
 	uint64_t fault_demotions;
 	uint64_t agent_keeps;
 	uint64_t agent_keeps_refused;
+	uint64_t reserved[8];
 };
 
 /**

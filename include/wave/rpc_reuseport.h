@@ -72,6 +72,7 @@ struct wave_rpc_reuseport;
 struct wave_rpc_reuseport_stats {
 	uint64_t steered;  /**< packets (UDP) or SYNs (TCP) sent where the table says */
 	uint64_t fallback; /**< left to the kernel's hashing: the bucket's worker had no socket */
+	uint64_t reserved[6]; /**< zero; room for later counters at the same size */
 };
 
 /**

@@ -15,6 +15,11 @@
 #define wave_likely(x) __builtin_expect(!!(x), 1)
 #define wave_unlikely(x) __builtin_expect(!!(x), 0)
 #define WAVE_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* The size of @type up to and including @member. A size-versioned public
+ * structure's oldest accepted size is written this way, naming the last
+ * field of its first version (0.1's), so that it stays fixed when later
+ * versions grow the structure. */
+#define WAVE_SIZE_TO(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
 
 /* The level in force; cheap enough to test before formatting anything. */
 extern _Atomic int wave_log_level_cur;

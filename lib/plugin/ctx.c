@@ -320,8 +320,9 @@ WAVE_API int wave_plugin_ctx_create(struct wave_plugin *p, const struct wave_plu
 
 	wave_error_clear(err);
 	wave_plugin_ctx_opts_init(&o);
-	if (!p || !out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size, sizeof(o),
-						    "struct wave_plugin_ctx_opts") < 0))
+	if (!p || !out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size,
+					WAVE_SIZE_TO(struct wave_plugin_ctx_opts, domain_state),
+					"struct wave_plugin_ctx_opts") < 0))
 		return wave_error_set(err, -EINVAL, p ? p->path : "", 0, 0, "invalid argument");
 	if (!(ctx = ctx_new(p, &o)))
 		return wave_error_set(err, -ENOMEM, p->path, 0, 0, "out of memory");

@@ -323,7 +323,8 @@ static int resolve_opts(const struct wave_plugin_load_opts *in, struct wave_plug
 	wave_plugin_load_opts_init(o);
 	if (!in)
 		return 0;
-	if (wave_struct_copy(o, sizeof(*o), in, in->size, sizeof(*o),
+	if (wave_struct_copy(o, sizeof(*o), in, in->size,
+			     WAVE_SIZE_TO(struct wave_plugin_load_opts, domain),
 			     "struct wave_plugin_load_opts") < 0)
 		return -EINVAL;
 	o->size = sizeof(*o);

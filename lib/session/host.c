@@ -66,14 +66,21 @@ WAVE_API int wave_host_opts_init(struct wave_host_opts *o)
 	return 0;
 }
 
-/* Copies the caller's options over the defaults: a smaller, older struct
- * leaves the fields it lacks at their defaults. */
-static int opts_copy(struct wave_host_opts *o, const struct wave_host_opts *in)
+int host_opts_copy(struct wave_host_opts *o, const struct wave_host_opts *in)
 {
 	wave_host_opts_init(o);
-	if (wave_struct_copy(o, sizeof(*o), in, in->size, sizeof(*o), "struct wave_host_opts") < 0)
+	if (in && wave_struct_copy(o, sizeof(*o), in, in->size,
+				   WAVE_SIZE_TO(struct wave_host_opts, user), "struct wave_host_opts") < 0)
 		return -EINVAL;
 	o->size = sizeof(*o);
+	return 0;
+}
+
+/* The caller's options over the defaults, checked. */
+static int opts_copy(struct wave_host_opts *o, const struct wave_host_opts *in)
+{
+	if (host_opts_copy(o, in) < 0)
+		return -EINVAL;
 	if (o->domains == 0 || o->domains & ~WAVE_PROTO_DOMAINS_ALL)
 		return -EINVAL;
 	if (o->token && (o->token[0] == '\0' || strlen(o->token) > WAVE_PROTO_TOKEN_MAX))

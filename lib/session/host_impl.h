@@ -50,6 +50,11 @@ struct host_domain {
 	void *user;
 };
 
+/* Copies a caller's @in (NULL: none) over the defaults into @o: a
+ * smaller, older struct leaves the fields it lacks at their defaults.
+ * Return: 0, or -EINVAL for a size this libwave does not take. */
+int host_opts_copy(struct wave_host_opts *o, const struct wave_host_opts *in);
+
 /* A session to @uri that has not connected yet (@opts->ops is ignored).
  * Return: 0, -EINVAL or -ENOMEM. */
 int host_new(const char *uri, const struct wave_host_opts *opts, struct wave_host **out);

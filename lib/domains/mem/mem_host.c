@@ -385,7 +385,8 @@ static int region_make(struct wave_mem *m, void *addr, size_t len,
 	int ret;
 
 	wave_mem_region_opts_init(&o);
-	if (!m || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size, sizeof(o),
+	if (!m || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size,
+					    WAVE_SIZE_TO(struct wave_mem_region_opts, tier),
 					    "struct wave_mem_region_opts") < 0))
 		return -EINVAL;
 	ret = check_region(m, (uintptr_t)addr, len, &o);

@@ -616,9 +616,7 @@ int mem_link_open(struct wave_mem *m, const struct wave_mem_opts *o, struct wave
 	struct mem_link *l;
 	int ret;
 
-	wave_host_opts_init(&ho);
-	if (o->host && wave_struct_copy(&ho, sizeof(ho), o->host, o->host->size, sizeof(ho),
-					"struct wave_host_opts") < 0)
+	if (host_opts_copy(&ho, o->host) < 0)
 		return -EINVAL;
 	ho.domains = WAVE_HOST_DOMAIN(WAVE_DOMAIN_MEM);
 	if (!(l = calloc(1, sizeof(*l))))

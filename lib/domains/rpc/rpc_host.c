@@ -258,12 +258,11 @@ WAVE_API int wave_rpc_create(const char *uri, const struct wave_rpc_opts *opts,
 	wave_error_clear(err);
 	wave_rpc_opts_init(&o);
 	/* The size first: nothing past it is read from an older struct. */
-	if (!out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size, sizeof(o),
+	if (!out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size,
+					      WAVE_SIZE_TO(struct wave_rpc_opts, host),
 					      "struct wave_rpc_opts") < 0))
 		return -EINVAL;
-	wave_host_opts_init(&ho);
-	if (o.host && wave_struct_copy(&ho, sizeof(ho), o.host, o.host->size, sizeof(ho),
-				       "struct wave_host_opts") < 0)
+	if (host_opts_copy(&ho, o.host) < 0)
 		return -EINVAL;
 	if (!(r = calloc(1, sizeof(*r))))
 		return -ENOMEM;
@@ -383,6 +382,15 @@ WAVE_API int wave_rpc_worker_remove(struct wave_rpc *r, uint32_t worker)
 	return ret;
 }
 
+/* A caller's load report over zeros; an older, smaller struct leaves the
+ * fields it lacks at zero. */
+static int rpc_load_copy(struct wave_rpc_load *v, const struct wave_rpc_load *l)
+{
+	return wave_struct_copy(v, sizeof(*v), l, l->size,
+				WAVE_SIZE_TO(struct wave_rpc_load, max_service_ns),
+				"struct wave_rpc_load");
+}
+
 WAVE_API int wave_rpc_worker_load(struct wave_rpc *r, uint32_t worker,
 				  const struct wave_rpc_load *l)
 {
@@ -390,7 +398,7 @@ WAVE_API int wave_rpc_worker_load(struct wave_rpc *r, uint32_t worker,
 	struct rworker *wk;
 
 	if (!r || !l || worker >= r->dims.max_workers ||
-	    wave_struct_copy(&v, sizeof(v), l, l->size, sizeof(v), "struct wave_rpc_load") < 0)
+	    rpc_load_copy(&v, l) < 0)
 		return -EINVAL;
 	if (!rpc_live(r, worker))
 		return 0;
@@ -411,7 +419,7 @@ WAVE_API int wave_rpc_class_load(struct wave_rpc *r, uint32_t cls, const struct 
 	struct rclass *k;
 
 	if (!r || !l || cls >= r->dims.n_classes ||
-	    wave_struct_copy(&v, sizeof(v), l, l->size, sizeof(v), "struct wave_rpc_load") < 0)
+	    rpc_load_copy(&v, l) < 0)
 		return -EINVAL;
 	k = &r->classes[cls];
 	/* Relaxed, as a worker's: a report racing this call may count its
@@ -570,15 +578,11 @@ WAVE_API int wave_rpc_follow(struct wave_rpc *r, const struct wave_rpc_follower 
 	struct wave_rpc_follower nf = { 0 };
 	int ret = 0;
 
-	if (!r || (f && (f->size < sizeof(nf) || !f->bucket)))
+	if (!r || (f && wave_struct_copy(&nf, sizeof(nf), f, f->size,
+					 WAVE_SIZE_TO(struct wave_rpc_follower, user),
+					 "struct wave_rpc_follower") < 0) ||
+	    (f && !nf.bucket))
 		return -EINVAL;
-	if (f && f->size > sizeof(nf)) {
-		wave_warn("rpc: struct wave_rpc_follower of %zu bytes is newer than this libwave's",
-			  f->size);
-		return -EINVAL;
-	}
-	if (f)
-		nf = *f;
 	pthread_mutex_lock(&r->lock);
 	if (r->f.size && r->f.fini)
 		r->f.fini(r->f.user);

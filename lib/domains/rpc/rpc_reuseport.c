@@ -347,6 +347,7 @@ int wave_rpc_reuseport_stats(struct wave_rpc_reuseport *rp, struct wave_rpc_reus
 
 	if (!rp || !st)
 		return -EINVAL;
+	memset(st, 0, sizeof(*st));
 	vals = calloc((size_t)rp->ncpus, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;

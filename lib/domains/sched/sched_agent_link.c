@@ -323,9 +323,7 @@ int sched_connect(struct wave_sched *s, const char *uri, const struct wave_sched
 	struct wave_host_opts ho;
 	int ret;
 
-	wave_host_opts_init(&ho);
-	if (o->host && wave_struct_copy(&ho, sizeof(ho), o->host, o->host->size, sizeof(ho),
-					"struct wave_host_opts") < 0)
+	if (host_opts_copy(&ho, o->host) < 0)
 		return -EINVAL;
 	ho.domains = WAVE_HOST_DOMAIN(WAVE_DOMAIN_SCHED);
 	if ((ret = host_new(uri, &ho, &s->h)) < 0 || (ret = host_add_domain(s->h, &d)) < 0 ||

@@ -171,7 +171,8 @@ WAVE_API int wave_sched_create(const char *uri, const struct wave_sched_opts *op
 	wave_error_clear(err);
 	wave_sched_opts_init(&o);
 	/* The size first: nothing past it is read from an older struct. */
-	if (!out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size, sizeof(o),
+	if (!out || (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size,
+					      WAVE_SIZE_TO(struct wave_sched_opts, no_mailboxes),
 					      "struct wave_sched_opts") < 0))
 		return -EINVAL;
 	if (o.n_cpus == 0 || o.n_cpus > WAVE_SCHED_MAX_CPUS || o.batch == 0 || o.batch > BATCH_MAX)
@@ -270,7 +271,8 @@ WAVE_API int wave_sched_task_new(struct wave_sched *s, uint64_t id,
 
 	wave_sched_task_opts_init(&o);
 	if (!s || id == 0 ||
-	    (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size, sizeof(o),
+	    (opts && wave_struct_copy(&o, sizeof(o), opts, opts->size,
+				      WAVE_SIZE_TO(struct wave_sched_task_opts, arg),
 				      "struct wave_sched_task_opts") < 0) ||
 	    !hint_ok(&o) || (o.cpu_hint != WAVE_SCHED_CPU_NONE && o.cpu_hint >= s->n_cpus))
 		return -EINVAL;
