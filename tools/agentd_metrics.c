@@ -23,9 +23,12 @@
 #include "stats_prom.h"
 
 /* Requests served at once, and how long an idle connection may stay (s):
- * a scraper needs one; more are someone else's. */
+ * a scraper needs one and is answered in milliseconds; more, or idle
+ * ones, are someone else's. Clients that hold every connection idle make
+ * a scrape wait in the backlog; 2 s (the stats socket's bound too) gives a
+ * scraper, whose timeout is 10 s by default, several chances a scrape. */
 #define METRICS_CONNECTIONS 8
-#define METRICS_IDLE_S 10
+#define METRICS_IDLE_S 2
 
 struct agentd_metrics {
 	struct MHD_Daemon *d;
