@@ -35,8 +35,10 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_TIMEOUT_MS 600000
-/* Larger than any agent's document; a peer sending more is not an agent. */
-#define MAX_DOC (64u << 20)
+/* Larger than any agent's document (a host takes under 1 KiB of it); a
+ * peer sending more is not an agent. It bounds what parsing costs: jansson
+ * takes about 20 bytes of memory a byte of a document of small numbers. */
+#define MAX_DOC (16u << 20)
 
 static const char *prog = "wave-stat";
 
@@ -161,6 +163,10 @@ static int read_all(int fd, uint64_t deadline, char **buf, size_t *len)
 			cap *= 2;
 		}
 		r = read(fd, b + n, cap - 1 - n);
+		if (r > 0 && left_ms(deadline) == 0) { /* a peer that never stops */
+			ret = -ETIMEDOUT;
+			break;
+		}
 		if (r > 0) {
 			n += (size_t)r;
 			continue;

@@ -441,6 +441,33 @@ static int listen_at(const char *path)
 	return fd;
 }
 
+/* A server at @path that sends one reader spaces until it goes: at once
+ * (more than a document can be), or (@trickle) 1 KiB a millisecond, which
+ * never ends within the reader's 200 ms (without a deadline on reads that
+ * succeed, it read on until the cap, at 16 s). */
+static void expect_flood_refused(const char *path, int trickle, const char *text)
+{
+	static struct stat_run r;
+	static char spaces[64 << 10];
+	const char *argv[] = { "--timeout", "200", path, NULL };
+	size_t chunk = trickle ? 1024 : sizeof(spaces);
+	int l = listen_at(path), fd, o, e;
+	pid_t pid = stat_spawn(argv, &o, &e);
+
+	memset(spaces, ' ', sizeof(spaces));
+	fd = accept(l, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	while (send(fd, spaces, chunk, MSG_NOSIGNAL) > 0)
+		if (trickle)
+			usleep(1000);
+	close(fd);
+	stat_finish(pid, o, e, &r);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, text) != NULL, "'%s' not in: %s", text, r.err);
+	close(l);
+	unlink(path);
+}
+
 /* A server at @path that answers one reader with @answer. */
 static void expect_answer_refused(const char *path, const char *answer, const char *text)
 {
@@ -508,6 +535,8 @@ START_TEST(stat_tool_errors)
 		unlink(path);
 	}
 	/* Answers that are not an agent's statistics. */
+	expect_flood_refused(path, 0, "larger than 16777216 bytes: not an agent");
+	expect_flood_refused(path, 1, "did not answer within 200 ms");
 	expect_answer_refused(path, "", "closed the connection without sending statistics");
 	expect_answer_refused(path, "{\"hosts\": [", "the answer is not JSON (line 1");
 	expect_answer_refused(path, "[1, 2]\n", "not an agent's statistics document");
