@@ -442,14 +442,15 @@ static int listen_at(const char *path)
 }
 
 /* A server at @path that sends one reader spaces until it goes: at once
- * (more than a document can be), or (@trickle) 1 KiB a millisecond, which
- * never ends within the reader's 200 ms (without a deadline on reads that
- * succeed, it read on until the cap, at 16 s). */
+ * (more than a document can be; the reader's timeout is 10 minutes, so
+ * that the cap comes first on any machine), or (@trickle) 1 KiB a
+ * millisecond, which never ends within the reader's 200 ms (without a
+ * deadline on reads that succeed, it read on until the cap, at 16 s). */
 static void expect_flood_refused(const char *path, int trickle, const char *text)
 {
 	static struct stat_run r;
 	static char spaces[64 << 10];
-	const char *argv[] = { "--timeout", "200", path, NULL };
+	const char *argv[] = { "--timeout", trickle ? "200" : "600000", path, NULL };
 	size_t chunk = trickle ? 1024 : sizeof(spaces);
 	int l = listen_at(path), fd, o, e;
 	pid_t pid = stat_spawn(argv, &o, &e);
