@@ -441,45 +441,39 @@ static int listen_at(const char *path)
 	return fd;
 }
 
-/* A server at @path that sends one reader spaces until it goes: at once
- * (more than a document can be; the reader's timeout is 10 minutes, so
- * that the cap comes first on any machine), or (@trickle) 1 KiB a
- * millisecond, which never ends within the reader's 200 ms (without a
- * deadline on reads that succeed, it read on until the cap, at 16 s). */
-static void expect_flood_refused(const char *path, int trickle, const char *text)
+/* Answers of a server, to its one reader @fd. */
+static void answer_text(int fd, const void *text)
 {
-	static struct stat_run r;
-	static char spaces[64 << 10];
-	const char *argv[] = { "--timeout", trickle ? "200" : "600000", path, NULL };
-	size_t chunk = trickle ? 1024 : sizeof(spaces);
-	int l = listen_at(path), fd, o, e;
-	pid_t pid = stat_spawn(argv, &o, &e);
+	size_t n = strlen(text);
 
-	memset(spaces, ' ', sizeof(spaces));
-	fd = accept(l, NULL, NULL);
-	ck_assert_int_ge(fd, 0);
-	while (send(fd, spaces, chunk, MSG_NOSIGNAL) > 0)
-		if (trickle)
-			usleep(1000);
-	close(fd);
-	stat_finish(pid, o, e, &r);
-	ck_assert_int_eq(r.status, 1);
-	ck_assert_msg(strstr(r.err, text) != NULL, "'%s' not in: %s", text, r.err);
-	close(l);
-	unlink(path);
+	ck_assert_int_eq(write(fd, text, n), (ssize_t)n);
 }
 
-/* A server at @path that answers one reader with @answer. */
-static void expect_answer_refused(const char *path, const char *answer, const char *text)
+/* Spaces until the reader goes, 1 KiB a millisecond (@trickle) or at once. */
+static void answer_flood(int fd, const void *trickle)
+{
+	static char spaces[64 << 10];
+	size_t chunk = *(const int *)trickle ? 1024 : sizeof(spaces);
+
+	memset(spaces, ' ', sizeof(spaces));
+	while (send(fd, spaces, chunk, MSG_NOSIGNAL) > 0)
+		if (*(const int *)trickle)
+			usleep(1000);
+}
+
+/* Runs wave-stat --timeout @timeout against a server at @path that gives
+ * its one reader @answer(fd, @arg); wave-stat must fail saying @text. */
+static void expect_refused(const char *path, const char *timeout,
+			   void (*answer)(int fd, const void *arg), const void *arg, const char *text)
 {
 	static struct stat_run r;
-	const char *argv[] = { path, NULL };
+	const char *argv[] = { "--timeout", timeout, path, NULL };
 	int l = listen_at(path), fd, o, e;
 	pid_t pid = stat_spawn(argv, &o, &e);
 
 	fd = accept(l, NULL, NULL);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, answer, strlen(answer)), (ssize_t)strlen(answer));
+	answer(fd, arg);
 	close(fd);
 	stat_finish(pid, o, e, &r);
 	ck_assert_int_eq(r.status, 1);
@@ -536,11 +530,17 @@ START_TEST(stat_tool_errors)
 		unlink(path);
 	}
 	/* Answers that are not an agent's statistics. */
-	expect_flood_refused(path, 0, "larger than 16777216 bytes: not an agent");
-	expect_flood_refused(path, 1, "did not answer within 200 ms");
-	expect_answer_refused(path, "", "closed the connection without sending statistics");
-	expect_answer_refused(path, "{\"hosts\": [", "the answer is not JSON (line 1");
-	expect_answer_refused(path, "[1, 2]\n", "not an agent's statistics document");
+	/* A flood is refused at the cap, before the timeout (10 minutes, so
+	 * that the cap comes first on any machine); a trickle that never ends
+	 * at the timeout (without a deadline on reads that succeed, it was
+	 * read on until the cap, at 16 s). */
+	expect_refused(path, "600000", answer_flood, &(int){ 0 },
+		       "larger than 16777216 bytes: not an agent");
+	expect_refused(path, "200", answer_flood, &(int){ 1 }, "did not answer within 200 ms");
+	expect_refused(path, "5000", answer_text, "",
+		       "closed the connection without sending statistics");
+	expect_refused(path, "5000", answer_text, "{\"hosts\": [", "the answer is not JSON (line 1");
+	expect_refused(path, "5000", answer_text, "[1, 2]\n", "not an agent's statistics document");
 	/* Usage. */
 	{
 		const char *none[] = { NULL };
