@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The session's reconnection against an agent that takes connections but
- * never answers: a bare Unix socket listening at the URI, as a stopped
- * agent's does (over fabric://tcp;ofi_rxm a dead agent behaves so too:
- * libfabric retries a refused connection silently). Each attempt then
- * waits connect_timeout_ms. Internal API (host_new(), host_start(),
+ * The session against agents that do not do their part: one that takes
+ * connections but never answers (a bare Unix socket listening at the URI,
+ * as a stopped agent's does; over fabric://tcp;ofi_rxm a dead agent
+ * behaves so too: libfabric retries a refused connection silently), where
+ * each attempt waits connect_timeout_ms; and one that sends heartbeats
+ * but never reads. Internal API (host_new(), host_start(),
  * host_wait_prepare()): the static library. Nothing here depends on
- * timing: the assertion follows from the open having waited its timeout.
+ * timing: each assertion follows from what the agent did or did not do.
  */
 #include <check.h>
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +24,7 @@
 
 #include "check_run.h"
 #include "core/core.h"
+#include "script_welcome.h"
 #include "session/host_impl.h"
 
 #define OPEN_MS 200
@@ -202,6 +205,107 @@ START_TEST(fallback_goes_on_while_reconnecting)
 }
 END_TEST
 
+/* An agent that welcomes its host and then heartbeats every 2 ms, and
+ * never reads. */
+struct deaf {
+	struct wave_chan_listener *l;
+	char dir[64], uri[128];
+	pthread_t thr;
+	atomic_bool stop;
+};
+
+static void *deaf_agent(void *arg)
+{
+	struct timespec nap = { 0, 2000000 };
+	struct deaf *d = arg;
+	struct wave_chan *ch;
+	struct wave_msg m;
+	uint64_t n = 0;
+
+	ck_assert_int_eq(wave_chan_accept(d->l, WAVE_MS(30000), &ch), 0);
+	script_welcome(ch, WAVE_DOMAIN_CUSTOM, 600000);
+	while (!atomic_load(&d->stop)) {
+		wave_proto_heartbeat(++n, &m);
+		(void)wave_chan_send_burst(ch, &m, 1); /* the host reads */
+		nanosleep(&nap, NULL);
+	}
+	wave_chan_close(ch);
+	return NULL;
+}
+
+static unsigned fallback_decisions;
+
+static void count_decision(struct wave_host *h, const struct wave_msg *d,
+			   enum wave_decision_source src, void *user)
+{
+	(void)h;
+	(void)d;
+	(void)user;
+	if (src == WAVE_DECISION_FALLBACK)
+		fallback_decisions++;
+}
+
+static int decide_locally(struct wave_host *h, const struct wave_msg *ev, struct wave_msg *out,
+			  void *user)
+{
+	(void)h;
+	(void)user;
+	*out = *ev;
+	return 0;
+}
+
+/*
+ * An agent that heartbeats but has stopped reading is lost once its ring
+ * has taken nothing for the heartbeat timeout, like a silent one. Before,
+ * its heartbeats kept it "alive" for ever: the custom domain's events got
+ * -EAGAIN for ever, and sched's, rpc's and mem's piled up in their
+ * outboxes without bound. Nothing here depends on timing: the agent never
+ * reads, so its ring fills and stays full; only its heartbeats could keep
+ * the host from falling back, and it sends them throughout.
+ */
+START_TEST(agent_that_stops_reading_is_lost)
+{
+	static const struct wave_host_ops ops = { sizeof(ops), count_decision, decide_locally,
+						  NULL, NULL };
+	struct wave_host_opts o;
+	struct wave_host_stats st;
+	struct wave_host *h;
+	struct deaf d = { 0 };
+	struct wave_msg ev = { .type = WAVE_MSG_APP_FIRST };
+	uint64_t key = 0;
+	int ret;
+
+	snprintf(d.dir, sizeof(d.dir), "/tmp/wave-deaf-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d.dir));
+	snprintf(d.uri, sizeof(d.uri), "shm://%s/agent.sock", d.dir);
+	ck_assert_int_eq(wave_chan_listen(d.uri, NULL, &d.l), 0);
+	ck_assert_int_eq(pthread_create(&d.thr, NULL, deaf_agent, &d), 0);
+	ck_assert_int_eq(wave_host_opts_init(&o), 0);
+	o.ops = &ops;
+	o.heartbeat_period_ms = 20;
+	o.heartbeat_timeout_ms = 200;
+	ck_assert_int_eq(wave_host_connect(d.uri, &o, &h, NULL), 0);
+	ck_assert_int_eq(wave_host_state(h), WAVE_HOST_AGENT);
+	/* Events until the ring is full, then until the host gives up. */
+	while (wave_host_state(h) == WAVE_HOST_AGENT) {
+		ret = wave_host_event(h, &ev, ++key, NULL);
+		ck_assert(ret == 0 || ret == -EAGAIN);
+		if (ret == -EAGAIN)
+			ck_assert_int_ge(wave_host_poll(h, WAVE_MS(5)), 0);
+	}
+	ck_assert_int_eq(wave_host_stats(h, &st), 0);
+	ck_assert_uint_eq(st.fallbacks, 1);
+	/* On fallback the events are decided here. */
+	ck_assert_int_eq(wave_host_event(h, &ev, ++key, NULL), 0);
+	ck_assert_uint_ge(fallback_decisions, 1);
+	atomic_store(&d.stop, true);
+	ck_assert_int_eq(pthread_join(d.thr, NULL), 0);
+	wave_host_close(h);
+	wave_chan_listener_close(d.l);
+	rmdir(d.dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("host_reconnect");
@@ -209,6 +313,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, backoff_counts_from_the_attempts_end);
 	tcase_add_test(tc, fallback_goes_on_while_reconnecting);
+	tcase_add_test(tc, agent_that_stops_reading_is_lost);
 	suite_add_tcase(s, tc);
 	return s;
 }
