@@ -16,8 +16,9 @@
  * States. A host is either under the agent's control (WAVE_HOST_AGENT) or
  * on its fallback policy (WAVE_HOST_FALLBACK). wave_host_connect() returns
  * under the agent's control. When the agent closes the channel, dies, is
- * silent for longer than heartbeat_timeout_ms, or takes nothing the host
- * sends for that long (it heartbeats but does not read), the host switches to
+ * silent for longer than heartbeat_timeout_ms, or takes none of a
+ * timeout's worth of heartbeats in a row (timeout / period of them: it
+ * heartbeats but does not read), the host switches to
  * fallback: every event still waiting for the agent's decision is decided
  * by the application's decide() callback, on_state() is told, and every
  * later event is decided locally at once. Meanwhile wave_host_poll()

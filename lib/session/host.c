@@ -40,10 +40,9 @@ struct wave_host {
 	enum conn_state conn;
 	enum wave_host_state state;
 	uint64_t last_rx_ns, next_hb_ns, hb_count, hello_deadline_ns;
-	/* Since when the agent's ring has taken nothing we sent (0: it took
-	 * the last send): an agent that heartbeats but stops reading is lost
-	 * after the heartbeat timeout too. */
-	uint64_t full_since_ns;
+	/* Heartbeats in a row that found the agent's ring full, with nothing
+	 * else taken since the first (heartbeat()). */
+	uint32_t hb_unread;
 	uint64_t next_attempt_ns;
 	uint32_t backoff_ms;
 	int in_cb, in_replay;
@@ -239,7 +238,7 @@ static int on_welcome(struct wave_host *h, const struct wave_msg *m, struct wave
 	h->conn = CONN_READY;
 	h->last_rx_ns = wave_now_ns();
 	h->next_hb_ns = h->last_rx_ns;
-	h->full_since_ns = 0;
+	h->hb_unread = 0;
 	return 1;
 }
 
@@ -385,45 +384,36 @@ static void receive(struct wave_host *h, uint64_t now)
 	}
 }
 
-/* A send to the agent took @taken messages: none starts (or continues) a
- * full spell; any ends it. The clock is read only when nothing was taken. */
-static void note_taken(struct wave_host *h, int taken)
-{
-	if (taken > 0)
-		h->full_since_ns = 0;
-	else if (!h->full_since_ns)
-		h->full_since_ns = wave_now_ns();
-}
-
 static void heartbeat(struct wave_host *h, uint64_t now)
 {
-	uint64_t timeout = h->o.heartbeat_timeout_ms * MS;
+	uint32_t period = h->o.heartbeat_period_ms, timeout = h->o.heartbeat_timeout_ms;
 	struct wave_msg m;
-	bool stalled;
 	int ret;
 
 	/* last_rx_ns may be later than @now after a reconnection. */
-	if (now > h->last_rx_ns && now - h->last_rx_ns > timeout) {
+	if (now > h->last_rx_ns && now - h->last_rx_ns > timeout * MS) {
 		lose_agent(h, "heartbeat timeout");
 		return;
 	}
-	/* Heartbeats alone do not prove an agent alive: one that stopped
-	 * reading would have the domains' events pile up for ever. After a
-	 * full spell as long as the timeout, a heartbeat now tells whether
-	 * the ring is still full (nothing may have been sent meanwhile). */
-	stalled = h->full_since_ns && now > h->full_since_ns && now - h->full_since_ns > timeout;
-	if (now < h->next_hb_ns && !stalled)
+	if (now < h->next_hb_ns)
 		return;
 	wave_proto_heartbeat(++h->hb_count, &m);
 	if ((ret = wave_chan_send_burst(h->ch, &m, 1)) < 0) {
 		lose_agent(h, "channel failed");
 		return;
 	}
-	if (ret == 0 && stalled) {
-		lose_agent(h, "it has read nothing for the heartbeat timeout");
+	/* Heartbeats alone do not prove an agent alive: one that stopped
+	 * reading would have the domains' events pile up for ever. It is
+	 * lost when a timeout's worth of heartbeats in a row find its ring
+	 * full. They are counted, not timed: between two, this host polled
+	 * and so emptied the agent's ring, which is what lets a live agent
+	 * read again (it leaves events unread while its own sends wait). */
+	if (ret == 0 && ++h->hb_unread >= (timeout + period - 1) / period) {
+		lose_agent(h, "it has read nothing for a timeout's worth of heartbeats");
 		return;
 	}
-	note_taken(h, ret);
+	if (ret > 0)
+		h->hb_unread = 0;
 	/* Sent or skipped, the next one is due a period later. */
 	h->next_hb_ns = now + h->o.heartbeat_period_ms * MS;
 }
@@ -688,7 +678,8 @@ int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n)
 			lose_agent(h, wave_strerror(ret));
 			return done ? (int)done : ret;
 		}
-		note_taken(h, ret);
+		if (ret > 0)
+			h->hb_unread = 0;
 		done += (unsigned)ret;
 		/* During a replay, wait (bounded) for room: the agent reads.
 		 * Only then is the clock read. */

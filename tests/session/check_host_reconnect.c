@@ -255,8 +255,9 @@ static int decide_locally(struct wave_host *h, const struct wave_msg *ev, struct
 }
 
 /*
- * An agent that heartbeats but has stopped reading is lost once its ring
- * has taken nothing for the heartbeat timeout, like a silent one. Before,
+ * An agent that heartbeats but has stopped reading is lost once a
+ * timeout's worth of the host's heartbeats in a row (here 200 / 20) found
+ * its ring full, like a silent one. Before,
  * its heartbeats kept it "alive" for ever: the custom domain's events got
  * -EAGAIN for ever, and sched's, rpc's and mem's piled up in their
  * outboxes without bound. Nothing here depends on timing: the agent never
