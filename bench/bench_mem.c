@@ -94,6 +94,9 @@ static void usage(FILE *f)
 		"                    demotes after each fault (default a 16th of the budget)\n"
 		"  --keep 0|1        the plugins' hints of their hot chunks to the host's\n"
 		"                    CLOCK (their parameter keep; default 1)\n"
+		"  --params JSON     more parameters for every plugin, as JSON members,\n"
+		"                    e.g. '\"cool_ticks\": 100' (a plugin ignores the\n"
+		"                    ones it does not take)\n"
 		"  --json            one JSON object per line\n"
 		"  --quick           a smoke test: tiny, every configuration but linux\n"
 		"                    (unless --configs names it); checks every byte\n"
@@ -199,6 +202,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 		{ "poll-us", required_argument, NULL, 'p' },
 		{ "reserve-kib", required_argument, NULL, 'R' },
 		{ "keep", required_argument, NULL, 'K' },
+		{ "params", required_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -229,6 +233,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 			a->reserve_given = true;
 			break;
 		case 'K': bad = num(optarg, 0, 1, &v); a->o.keep = v != 0; break;
+		case 'P': a->o.params = optarg; break;
 		case 'j': a->o.json = true; break;
 		case 'q': *quick = true; break;
 		case 'h': usage(stdout); exit(0);
@@ -346,6 +351,8 @@ static void print_setup(const struct args *a)
 	       "on CPU %d (0: none; the fault thread demotes after each fault).\n",
 	       (unsigned long long)(o->reserve_bytes >> 10), o->agent_cpu);
 	printf("The plugins' KEEP hints to the host's CLOCK: %s.\n", o->keep ? "on" : "off");
+	if (*o->params)
+		printf("More plugin parameters: %s.\n", o->params);
 	printf("This machine has one NUMA node: the slower tier below is the far store\n"
 	       "(userfaultfd + lz4); a NUMA tier of slower memory cannot be shown here.\n");
 }
@@ -355,7 +362,7 @@ int main(int argc, char **argv)
 	struct args a = {
 		.o = { .fast_bytes = 16ull << 20, .chunk = 4096, .value = 1024, .theta = 0.99,
 		       .run_ms = 2000, .poll_us = 100, .worker_cpu = 0, .agent_cpu = 1,
-		       .keep = true, .seed = 0x5eed },
+		       .keep = true, .params = "", .seed = 0x5eed },
 		.runs = 1,
 	};
 	static struct bmem_row rows[BMEM_N_WORK * MAX_CONFIGS];

@@ -70,6 +70,7 @@ struct bmem_opts {
 				   thread runs on agent_cpu), 0: none */
 	int worker_cpu, agent_cpu;
 	bool keep;           /* the plugins' KEEP hints (their parameter keep) */
+	const char *params;  /* more plugin parameters, JSON members ("" none) */
 	bool json, quick;
 	uint64_t seed;
 };

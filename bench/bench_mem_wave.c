@@ -92,10 +92,11 @@ static int write_conf(FILE *f, const char *uri, void *arg)
 		       "  \"plugin_path\": [\"%s\"],\n"
 		       "  \"channel\": { \"delay_ns\": %u },\n"
 		       "  \"domains\": { \"mem\": { \"plugin\": \"mem_%s\",\n"
-		       "    \"params\": { \"victims\": %u, \"keep\": %d } } }\n"
+		       "    \"params\": { \"victims\": %u, \"keep\": %d%s%s } } }\n"
 		       "}\n",
 		       uri, w->o->agent_cpu, HEARTBEAT_TIMEOUT_MS, BENCH_MEM_PLUGIN_DIR,
-		       w->c->delay_ns, w->c->policy, w->c->prestage ? 256u : 0u, w->o->keep) < 0
+		       w->c->delay_ns, w->c->policy, w->c->prestage ? 256u : 0u, w->o->keep,
+		       *w->o->params ? ", " : "", w->o->params) < 0
 		       ? -EIO
 		       : 0;
 }

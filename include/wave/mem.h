@@ -64,7 +64,8 @@
  * wave_mem_migrate() the runtime made, a local demotion; FAULT: a far
  * chunk brought back), the accesses the sampler and
  * wave_mem_report_access() saw (SAMPLES: each chunk at most once per
- * tick, never a message per access), PRESSURE (a tier with less than an
+ * tick, with how many accesses it had since it was last told, up to 255;
+ * never a message per access), PRESSURE (a tier with less than an
  * eighth of its room free) and TICK every agent_tick_ns. The agent's
  * MIGRATE is committed with wave_mem_migrate()'s transaction; VICTIM
  * joins the prestaged victims (demoted under pressure, before the
@@ -399,9 +400,10 @@ WAVE_API int wave_mem_prestage_victims(struct wave_mem *m, const struct wave_mem
 /**
  * wave_mem_report_access() - the application saw @n addresses used (a
  * runtime that knows its objects): the chunks holding them are marked
- * accessed. Costs one atomic OR per address that is in a region; addresses
- * in no region are counted (stats) and skipped. Return: how many were in
- * a region, or -EINVAL.
+ * accessed. Costs one atomic OR per address that is in a region (with an
+ * agent, also a relaxed increment of the chunk's count of accesses for
+ * the next SAMPLES); addresses in no region are counted (stats) and
+ * skipped. Return: how many were in a region, or -EINVAL.
  */
 WAVE_API int wave_mem_report_access(struct wave_mem *m, const void *const *addrs, size_t n);
 

@@ -8,12 +8,23 @@
  * with every hotter one's, fit into tier 0's capacity
  * (wave_plugin_mem_fit_bucket()): chunks at or above it are hot, the rest
  * cold. A skewed workload gets a high threshold (only the hottest fit), a
- * flat one a low one. Every cool_ticks ticks the counts are halved, so the
- * histogram follows the workload as it moves. Promotion, demotion for room
- * and prestaged victims as in plugin_kit/mem_tiering.h.
+ * flat one a low one. The counts are halved once the host has reported
+ * cool_reports chunks' accesses (SAMPLES entries) per chunk of tier 0's
+ * capacity since the last halving, so the histogram follows the workload
+ * as it moves. Measured in reports, as Memtis's cooling period is in
+ * samples, not in time: the memory holds as much information whatever the
+ * workload's speed. With a fixed 16 ticks (160 ms), a Zipfian workload's
+ * chunks at the edge of the hot set (seen once every two seconds) had
+ * counts of 0 to 2 and could not be ranked, while GUPS, reported on ten
+ * times as many chunks a tick, is cooled as often as before
+ * (BENCHMARKS.md). Promotion, demotion for room and prestaged victims as
+ * in plugin_kit/mem_tiering.h.
  *
  * Parameters (domains.mem.params):
- *   cool_ticks   ticks between coolings (default 16)
+ *   cool_reports reports between coolings, per chunk of tier 0's capacity
+ *                (default 16; 0: by ticks only)
+ *   cool_ticks   ticks between coolings, whatever the reports (default
+ *                0: never by ticks)
  *   max_moves    promotions and demotions per tick (default 64)
  *   victims      prestaged victims kept in flight (default 256)
  *   scan_budget  chunks of tier 0 looked at per tick (default 4096)
@@ -33,6 +44,7 @@
 struct memtis {
 	unsigned threshold; /* the lowest hot bucket (>= 1) */
 	uint64_t cool_ticks, ticks;
+	uint64_t cool_reports, reports; /* per chunk of tier 0; since cooling */
 	int ctr_threshold;
 	struct mt mt;
 };
@@ -53,10 +65,11 @@ static int memtis_init(struct wave_plugin_ctx *ctx)
 
 	if (!t)
 		return -ENOMEM;
-	t->cool_ticks = wave_plugin_param_uint(ctx, "cool_ticks", 16);
+	t->cool_ticks = wave_plugin_param_uint(ctx, "cool_ticks", 0);
+	t->cool_reports = wave_plugin_param_uint(ctx, "cool_reports", 16);
 	mt_params(&t->mt, ctx);
-	if (t->cool_ticks == 0) {
-		wave_plugin_log(ctx, WAVE_LOG_ERROR, "cool_ticks must be at least 1");
+	if (t->cool_ticks == 0 && t->cool_reports == 0) {
+		wave_plugin_log(ctx, WAVE_LOG_ERROR, "cool_ticks or cool_reports must be set");
 		free(t);
 		return -EINVAL;
 	}
@@ -91,13 +104,32 @@ static void adapt(struct memtis *t, struct wave_plugin_ctx *ctx)
 	t->threshold = (unsigned)b;
 }
 
+/* Is a cooling due: cool_ticks ticks, or cool_reports reports per chunk
+ * of tier 0's capacity, since the last one? */
+static bool cool_due(struct memtis *t, struct wave_plugin_ctx *ctx)
+{
+	struct wave_mem_tier_view fast;
+	uint64_t cap = 1;
+
+	if (t->cool_ticks && ++t->ticks >= t->cool_ticks)
+		return true;
+	if (!t->cool_reports)
+		return false;
+	if (wave_plugin_mem_tier(ctx, 0, &fast) == 0 && fast.capacity != WAVE_MEM_CAP_NONE &&
+	    fast.capacity)
+		cap = fast.capacity;
+	return t->reports / cap >= t->cool_reports;
+}
+
 static int memtis_tick(struct wave_plugin_ctx *ctx, uint64_t now_ns)
 {
 	struct memtis *t = wave_plugin_priv(ctx);
 
 	(void)now_ns;
-	if (++t->ticks % t->cool_ticks == 0)
+	if (cool_due(t, ctx)) {
 		wave_plugin_mem_cool(ctx);
+		t->ticks = t->reports = 0;
+	}
 	adapt(t, ctx);
 	return mt_tick(&t->mt, ctx, t->mt.max_moves);
 }
@@ -107,6 +139,7 @@ static int memtis_samples(struct wave_plugin_ctx *ctx, const struct wave_mem_chu
 {
 	struct memtis *t = wave_plugin_priv(ctx);
 
+	t->reports += n;
 	for (unsigned i = 0; i < n; i++)
 		mt_note(&t->mt, &c[i]);
 	return 0;

@@ -307,21 +307,34 @@ START_TEST(samples_batched)
 	char *p = region(&sa, m, &id);
 	const void *a[64];
 
-	/* 64 accesses to two chunks are one SAMPLES message of two entries. */
+	/* 64 accesses to two chunks, 40 and 24, are one SAMPLES message of
+	 * two entries, each with its chunk's accesses. */
 	for (unsigned k = 0; k < 64; k++)
-		a[k] = p + (k % 2 ? 3 : 2) * CS + k * 8;
+		a[k] = p + (k % 8 < 5 ? 2 : 3) * CS + k * 8;
 	ck_assert_int_eq(wave_mem_report_access(m, a, 64), 64);
 	sa_expect(&sa, WAVE_MEM_SAMPLES, &d);
 	ck_assert_uint_eq(d.region, id);
 	ck_assert_uint_eq(d.n, 2);
 	ck_assert_uint_eq(d.index[0], 2);
 	ck_assert_uint_eq(d.index[1], 3);
-	ck_assert_uint_eq(d.accesses[0], 1);
-	/* Once told, a chunk is told again at its next access. */
+	ck_assert_uint_eq(d.accesses[0], 40);
+	ck_assert_uint_eq(d.accesses[1], 24);
+	/* Once told, a chunk is told again at its next access, with the
+	 * accesses since (not those told already). */
 	ck_assert_int_eq(wave_mem_report_access(m, a, 1), 1);
 	sa_expect(&sa, WAVE_MEM_SAMPLES, &d);
 	ck_assert_uint_eq(d.n, 1);
 	ck_assert_uint_eq(d.index[0], 2);
+	ck_assert_uint_eq(d.accesses[0], 1);
+	/* More than an entry carries saturate at 255. */
+	for (unsigned k = 0; k < 64; k++)
+		a[k] = p + 5 * CS;
+	for (unsigned k = 0; k < 5; k++)
+		ck_assert_int_eq(wave_mem_report_access(m, a, 64), 64);
+	sa_expect(&sa, WAVE_MEM_SAMPLES, &d);
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_uint_eq(d.index[0], 5);
+	ck_assert_uint_eq(d.accesses[0], 255);
 	teardown(&sa, m);
 }
 END_TEST

@@ -2,6 +2,7 @@
 /* The simulated mem host (see mem_sim.h). */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,6 +261,16 @@ static int report(struct msim *s, bool unit)
 	return !ret && d.n ? to_agent(s, &d) : ret;
 }
 
+/* A rank in 0..@n-1 from the random @r: (n + 1)^u - 1 for u uniform in
+ * [0, 1) is rank x with a probability of ln((x + 2) / (x + 1)) / ln(n + 1),
+ * about 1 / ((x + 1) ln n): Zipf's law (theta 1). */
+static uint64_t zipf_rank(uint64_t n, uint64_t r)
+{
+	double u = (double)(r >> 11) * 0x1.0p-53;
+
+	return (uint64_t)(exp(u * log((double)n + 1)) - 1) % n;
+}
+
 int msim_step(struct msim *s, const struct msim_load *l)
 {
 	struct wave_mem_msg tick = { .type = WAVE_MEM_TICK };
@@ -275,8 +286,11 @@ int msim_step(struct msim *s, const struct msim_load *l)
 	for (unsigned a = 0; a < l->touches; a++) {
 		uint64_t r = rnd(s), g;
 
-		g = r % 100 < l->hot_pct ? scatter(s, l->hot_first + (r >> 8) % l->hot)
-					 : scatter(s, l->warm_first + (r >> 8) % l->warm);
+		if (l->zipf)
+			g = scatter(s, l->hot_first + zipf_rank(s->n, r));
+		else
+			g = r % 100 < l->hot_pct ? scatter(s, l->hot_first + (r >> 8) % l->hot)
+						 : scatter(s, l->warm_first + (r >> 8) % l->warm);
 		if (s->c[g].tier == 0) {
 			s->fast++;
 			s->c[g].acc++;

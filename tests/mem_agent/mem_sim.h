@@ -80,10 +80,15 @@ int msim_swap(struct msim *s, struct wave_plugin *p, const struct wave_params *p
  * picked uniformly, which no sample sees: only a write to a far chunk is
  * seen, as its FAULT. With @unit_samples, SAMPLES say one access per chunk
  * touched in the step, however many there were, as the library's host
- * does (mem_link.c); else the number of touches (up to 255).
+ * did before it counted them; else the number of touches (up to 255), as
+ * it does now (mem_link.c).
  */
 struct msim_load {
 	unsigned touches, hot_pct, cold_writes;
+	/* Every touch goes to the chunk of rank x (from 0) counted from
+	 * @hot_first (all the chunks ranked), with a probability about
+	 * 1 / ((x + 1) ln n) (Zipf, theta 1); the sets are unused. */
+	bool zipf;
 	uint64_t hot_first, hot, warm_first, warm;
 	bool unit_samples;
 };

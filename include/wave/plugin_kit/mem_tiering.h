@@ -37,8 +37,8 @@
 #define MT_CANDIDATES 4096u
 /** Cold chunks one tick's scan collects, at most. */
 #define MT_SCAN_MAX 256u
-/** Access counts the keep pass tells apart (higher ones count as this). */
-#define MT_KEEP_COUNTS 64u
+/** Classes of access counts the keep pass tells apart (mt_keep_class()). */
+#define MT_KEEP_COUNTS 128u
 /** Scans of MT_SCAN_MAX chunks one tick's keep pass makes, at most. */
 #define MT_KEEP_ROUNDS 16u
 
@@ -63,9 +63,9 @@ struct mt {
 	unsigned cand_head, cand_len;
 	uint64_t cand[MT_CANDIDATES];
 	uint64_t promoted, demoted, staged; /* decisions sent, for counters */
-	/* The keep pass (mt_keep()): counts of the chunks of tier 0 seen in
-	 * this pass round it, and the count the last pass found that the
-	 * chunks to keep reach (0: none yet). */
+	/* The keep pass (mt_keep()): the classes of count (mt_keep_class())
+	 * of the chunks of tier 0 seen in this pass round it, and the class
+	 * the last pass found that the chunks to keep reach (0: none yet). */
 	uint64_t keep_hist[MT_KEEP_COUNTS], keep_seen;
 	uint32_t keep_min;
 };
@@ -204,7 +204,26 @@ static inline unsigned mt_scan(struct mt *m, struct wave_plugin_ctx *ctx,
 	return k;
 }
 
-/* The count that the most counted chunks of tier 0 reach, as many as fit
+/* The keep pass's class of access count @count: the count itself below
+ * 32, then four classes per power of two, so that the counts of a chunk
+ * touched hundreds of times a tick (the host sends up to 255 accesses a
+ * chunk a tick) are still told apart, up to 2^28 (higher ones count as
+ * the last class). With one class per count up to 63, every chunk of a
+ * skewed workload's kept set could share the last class, and then none
+ * fit the quota and nothing was kept. */
+static inline uint32_t mt_keep_class(uint32_t count)
+{
+	unsigned e;
+	uint32_t k;
+
+	if (count < 32)
+		return count;
+	e = 31u - (unsigned)__builtin_clz(count); /* >= 5 */
+	k = 32u + 4u * (e - 5u) + ((count >> (e - 2u)) & 3u);
+	return k < MT_KEEP_COUNTS ? k : MT_KEEP_COUNTS - 1;
+}
+
+/* The class of count that the most counted chunks of tier 0 reach, as many as fit
  * in @quota, from the pass's counts (MT_KEEP_COUNTS: not even the most
  * counted fit). */
 static inline uint32_t mt_keep_min(const struct mt *m, uint64_t quota)
@@ -234,8 +253,7 @@ static inline void mt_keep(struct mt *m, struct wave_plugin_ctx *ctx)
 		int n = wave_plugin_mem_scan(ctx, 0, m->scan_budget, seen, MT_SCAN_MAX);
 
 		for (int i = 0; i < n; i++) {
-			uint32_t c = seen[i].count < MT_KEEP_COUNTS ? seen[i].count
-								    : MT_KEEP_COUNTS - 1;
+			uint32_t c = mt_keep_class(seen[i].count);
 
 			m->keep_hist[c]++;
 			if (m->keep_min && c >= m->keep_min &&

@@ -291,6 +291,7 @@ static void region_free(struct mem_region *r)
 	}
 	free(r->state);
 	free(r->stamp);
+	free(r->hits);
 	free(r);
 }
 
@@ -309,7 +310,8 @@ static struct mem_region *region_new(uintptr_t a, size_t len, const struct wave_
 	r->home_tier = o->tier;
 	r->state = malloc(r->n_chunks * sizeof(*r->state));
 	r->stamp = calloc(r->n_chunks, sizeof(*r->stamp));
-	if (!r->state || !r->stamp) {
+	r->hits = calloc(r->n_chunks, sizeof(*r->hits));
+	if (!r->state || !r->stamp || !r->hits) {
 		region_free(r);
 		return NULL;
 	}

@@ -110,7 +110,15 @@ struct mem_region {
 	 * faulted back (anti-thrash; 0: never); far, the far tier's departure
 	 * count when it left (refaults: mem_far.c). */
 	_Atomic uint32_t *stamp;
+	/* Per chunk: accesses seen since the agent was last told of it
+	 * (mem_access(); saturating at MEM_HITS_MAX, sent as at most 255). */
+	_Atomic uint16_t *hits;
 };
+
+/* Where mem_access() stops counting a chunk's accesses: far above the 255
+ * a SAMPLES entry carries, so that threads racing past the check cannot
+ * wrap the counter. */
+#define MEM_HITS_MAX 0xff00u
 
 struct wave_mem {
 	uint32_t n_tiers;

@@ -14,8 +14,13 @@
  * event that changes a chunk goes before an outcome that depends on it).
  *
  * Accesses. A chunk seen accessed gets CS_REPORT and its id is logged once,
- * whatever the number of accesses; each tick the poller sends the ids as
- * SAMPLES (8 chunks a message) and clears the bits.
+ * whatever the number of accesses, and every access adds one to its hits
+ * (a relaxed counter beside the state word); each tick the poller sends
+ * the ids as SAMPLES (8 chunks a message), each with the hits it takes
+ * (at most 255, what an entry carries), and clears the bits. One entry a
+ * chunk a tick, as before, but the agent learns how often, not only
+ * whether: with one bit, a chunk touched a hundred times a tick counted as
+ * much as one touched once, and the counts could not rank the hot set.
  *
  * Generations. Losing the agent advances l->gen and drops its prestaged
  * decisions; a victim taken by the fault thread before that is answered
@@ -152,6 +157,11 @@ void mem_access(struct wave_mem *m, struct mem_region *r, uint64_t i)
 		atomic_fetch_or(&r->state[i], CS_ACCESSED);
 		return;
 	}
+	/* Counted before CS_REPORT is set, so that the poller, which clears
+	 * the bit and then takes the hits, takes this one now or finds it
+	 * with the bit set again at the next tick: never lost. */
+	if (atomic_load_explicit(&r->hits[i], memory_order_relaxed) < MEM_HITS_MAX)
+		atomic_fetch_add_explicit(&r->hits[i], 1, memory_order_relaxed);
 	if (atomic_fetch_or(&r->state[i], CS_ACCESSED | CS_REPORT) & CS_REPORT)
 		return; /* logged already this tick */
 	pthread_mutex_lock(&l->loglock);
@@ -245,6 +255,7 @@ static void samples(struct wave_mem *m)
 	struct mem_link *l = m->link;
 	struct wave_mem_msg d = { .type = WAVE_MEM_SAMPLES };
 	uint64_t *ids;
+	uint16_t hits;
 	size_t n;
 
 	pthread_mutex_lock(&l->loglock);
@@ -258,14 +269,19 @@ static void samples(struct wave_mem *m)
 
 		if (!r)
 			continue; /* unregistered since */
+		/* Pairs with mem_access()'s fetch_or: a hit counted after this
+		 * exchange comes with the bit set again, and is sent next tick. */
 		atomic_fetch_and(&r->state[i], ~CS_REPORT);
+		hits = atomic_exchange_explicit(&r->hits[i], 0, memory_order_relaxed);
+		if (!hits)
+			continue; /* taken with the previous tick's entry */
 		if (d.n && (d.region != id || d.n == WAVE_MEM_SAMPLES_MAX)) {
 			emit(m, &d);
 			d = (struct wave_mem_msg){ .type = WAVE_MEM_SAMPLES };
 		}
 		d.region = id;
 		d.index[d.n] = (uint32_t)i;
-		d.accesses[d.n++] = 1;
+		d.accesses[d.n++] = (uint8_t)(hits < UINT8_MAX ? hits : UINT8_MAX);
 	}
 	if (d.n)
 		emit(m, &d);
