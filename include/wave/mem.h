@@ -118,9 +118,13 @@
  * not waited for: the handler yields its CPU and returns, and the access
  * faults again until the holder is done. The fault thread still runs: it
  * samples, relieves pressure when a handler says a tier went over its
- * capacity (without a reserve a fault no longer demotes on its own path),
- * and passes the handlers' FAULT events to the agent link (a ring of 4096;
- * a full ring makes the next fault wait for it, nothing is dropped).
+ * capacity (without a reserve a fault no longer demotes on its own path;
+ * a far fault into a tier over its capacity first yields the CPU, holding
+ * no lock, until the fault thread has made one relief pass, 64 times at
+ * most, then is served anyway), in passes of at most 16 demotions with the
+ * rest of its work between them, and passes the handlers' FAULT events to
+ * the agent link (a ring of 4096; a full ring makes the next fault wait
+ * for it, nothing is dropped).
  * Requirements: the codec is LZ4 or NONE (zstd's decoder allocates;
  * ZSTD is refused with -EINVAL); a thread that blocks SIGBUS, or a host
  * that installs its own SIGBUS handler later without chaining to the

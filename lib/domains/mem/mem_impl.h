@@ -139,6 +139,8 @@ struct wave_mem {
 	bool fault_signal; /* faults are served by their threads (mem_sigbus.c) */
 	struct mem_sig *sig; /* its state, NULL without */
 	int kick_fd;         /* eventfd: a handler wants the fault thread; -1 without */
+	_Atomic uint64_t relief_passes; /* the fault thread's, for the handlers that
+					   wait for one (mem_sigbus.c) */
 	bool agent_uri;      /* an agent was asked for: set before the threads start,
 				unlike @link */
 	_Atomic uint32_t departed; /* 4 KiB pages demoted to the far tier so far (wraps) */
@@ -272,7 +274,10 @@ int mem_sig_open(struct wave_mem *m, struct wave_error *err);
 void mem_sig_close(struct wave_mem *m);
 /* The fault thread's share (kicked through m->kick_fd, and every
  * millisecond under an agent): the handlers' events to the link, their
- * errors to the log, pressure relieved. */
+ * errors to the log, pressure relieved by one pass of at most
+ * MEM_SIG_RELIEF_PASS demotions (a tier still over gets the next pass,
+ * after the loop's other work). */
+#define MEM_SIG_RELIEF_PASS MEM_FAR_BATCH
 void mem_sig_drain(struct wave_mem *m);
 
 /* ---- mem_numa.c ---- */
