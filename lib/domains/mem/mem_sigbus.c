@@ -150,8 +150,8 @@ static bool tiers_over(struct wave_mem *m)
 	return false;
 }
 
-/* Does a fault at @addr come back into a tier over its capacity? rlock
- * not held (nothing is dereferenced but under it). */
+/* Does a fault at @addr bring a far chunk back while a tier is over its
+ * capacity? Takes rlock for the lookup only. */
 static bool needs_relief(struct wave_mem *m, uintptr_t addr)
 {
 	struct mem_region *r;
