@@ -22,7 +22,7 @@
 
 #include "bench_mem.h"
 
-#define MAX_CONFIGS 32
+#define MAX_CONFIGS 64
 
 static struct bmem_config configs[MAX_CONFIGS];
 static size_t n_configs;
@@ -62,6 +62,16 @@ static void make_configs(void)
 					 ps ? "ps" : "np");
 				add(name, places[i].kind, pols[p], places[i].delay, ps);
 			}
+	/* Each libwave configuration again, its faults served by the faulting
+	 * thread (wave_mem_opts.fault_signal): "-sig". */
+	for (size_t k = 1, n = n_configs; k < n; k++) {
+		if (configs[k].kind == BMEM_LINUX)
+			continue;
+		configs[n_configs] = configs[k];
+		snprintf(name, sizeof(name), "%.27s-sig", configs[k].name);
+		snprintf(configs[n_configs].name, sizeof(configs[n_configs].name), "%s", name);
+		configs[n_configs++].fault_signal = true;
+	}
 }
 
 static void usage(FILE *f)
@@ -79,7 +89,10 @@ static void usage(FILE *f)
 		"  --workloads LIST  gups, zipf or both (default both)\n"
 		"  --configs LIST    configurations, comma separated: a name below, a\n"
 		"                    prefix of names (hemem-2us) or a part of them\n"
-		"                    (hemem, onhost, shm, 1us, 2us, ps, np); default all\n"
+		"                    (hemem, onhost, shm, 1us, 2us, ps, np, sig); default\n"
+		"                    all. A name ending in -sig serves far faults in the\n"
+		"                    faulting thread (wave_mem_opts.fault_signal); a name\n"
+		"                    without it also selects its -sig twin\n"
 		"  --runs N          rounds, interleaved; medians (default 1, max %d)\n"
 		"  --run-ms MS       timed length of each run (default 2000)\n"
 		"  --move-ms MS      GUPS: when the hot set moves (default half the run)\n"

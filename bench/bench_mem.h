@@ -55,6 +55,7 @@ struct bmem_config {
 	const char *policy; /* "hemem", "memtis", "sdfm" (plugin mem_<policy>), or NULL */
 	unsigned delay_ns;  /* emulated one-way delay of the channel */
 	bool prestage;      /* the plugin keeps victims prestaged on the host */
+	bool fault_signal;  /* "-sig": faults served by their threads (wave_mem_opts) */
 };
 
 struct bmem_opts {

@@ -18,7 +18,8 @@
  *              or by the demoter thread on another CPU (a reserve of a
  *              16th of the tier); the touching thread's time per fault,
  *              its p99, and the share of faults the fault thread had to
- *              demote for;
+ *              demote for; then the same with the faults served by the
+ *              touching thread itself (fault_signal: "signal-" rows);
  *   sampler    dropping a chunk's mapping (what arming costs) and the minor
  *              fault of the next touch;
  *   reported   wave_mem_report_access() per address, in batches of 64;
@@ -377,7 +378,7 @@ static int other_cpu(int cpu)
 
 /* @n far faults at random over 4 x @fast bytes, this thread on CPU 0 (and
  * the fault thread with it), the demoter (@reserve) on another CPU. */
-static void pressure(uint64_t fast, unsigned n, bool reserve)
+static void pressure(uint64_t fast, unsigned n, bool reserve, bool sig)
 {
 	size_t ws = 4 * fast, words = ws / 8;
 	uint64_t *lat = malloc(n * sizeof(*lat)), x = 88172645463325252ull;
@@ -404,6 +405,7 @@ static void pressure(uint64_t fast, unsigned n, bool reserve)
 	o.min_resident_ns = 0;
 	o.reserve_bytes = reserve ? fast / 16 : 0;
 	o.demote_cpu = other_cpu(0);
+	o.fault_signal = sig;
 	if ((ret = wave_mem_create(&o, &m, &err)))
 		die(err.text, ret);
 	p = mmap(NULL, ws, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -436,7 +438,8 @@ static void pressure(uint64_t fast, unsigned n, bool reserve)
 	t1 = now_ns();
 	wave_mem_stats(m, &s1);
 	qsort(lat, n, sizeof(*lat), cmp_u64);
-	snprintf(variant, sizeof(variant), "%s/4K", reserve ? "reserve" : "no-reserve");
+	snprintf(variant, sizeof(variant), "%s%s/4K", sig ? "signal-" : "",
+		 reserve ? "reserve" : "no-reserve");
 	report("pressure", variant, (double)(t1 - t0) / (double)(s1.far_faults - s0.far_faults),
 	       (double)(s1.fault_demotions - s0.fault_demotions) /
 		       (double)(s1.far_faults - s0.far_faults),
@@ -471,7 +474,8 @@ int main(int argc, char **argv)
 	sampler(65536, quick ? 8 : 512);
 	reported_and_txn(quick ? 16 : 20000);
 	/* Last: it pins this thread to CPU 0. */
-	for (int reserve = 0; reserve < 2; reserve++)
-		pressure(quick ? 1u << 20 : 16u << 20, quick ? 100 : 20000, reserve);
+	for (int sig = 0; sig < 2; sig++)
+		for (int reserve = 0; reserve < 2; reserve++)
+			pressure(quick ? 1u << 20 : 16u << 20, quick ? 100 : 20000, reserve, sig);
 	return 0;
 }

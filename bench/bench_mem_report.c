@@ -338,11 +338,14 @@ static void targets(const struct bmem_opts *o, const struct bmem_row *rows, size
 {
 	static const char *const pols[] = { "hemem", "memtis", "sdfm" };
 	const struct bmem_row *b = best(rows, n, w), *lx = find(rows, n, w, "linux");
-	const struct bmem_row *orc = find(rows, n, w, "oracle");
+	const struct bmem_row *orc;
 	double v;
 
 	if (!b)
 		return;
+	/* The oracle that serves its faults the same way: the limit of the
+	 * placement, not of the fault path. */
+	orc = find(rows, n, w, b->c->fault_signal ? "oracle-sig" : "oracle");
 	if (!o->json)
 		printf("\n%s: ratios of throughput (median over rounds; wall, and on-CPU: the\n"
 		       "worker's run-queue wait taken out), best policy %s; targets judged "

@@ -299,6 +299,7 @@ static int make_manager(struct wrun *w, const char *uri, struct wave_error *err)
 					      w->c->kind == BMEM_ALLFAST ? 0 : o->fast_bytes };
 	mo.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
 	mo.min_resident_ns = MIN_RESIDENT_NS;
+	mo.fault_signal = w->c->fault_signal;
 	if (w->c->kind != BMEM_ALLFAST) {
 		mo.reserve_bytes = o->reserve_bytes;
 		mo.demote_cpu = o->agent_cpu;

@@ -89,6 +89,51 @@
  * period while there is an agent; nothing else waits for it: faults and
  * pressure relief go on without it.
  *
+ * Faults served by the faulting thread (@fault_signal). The userfaultfd
+ * is opened with UFFD_FEATURE_SIGBUS: the kernel queues no fault, it
+ * sends SIGBUS (BUS_ADRERR) to the thread that touched a chunk the
+ * library must serve, and the library's handler serves it there: fetches
+ * a far chunk from the store (lz4 decoded into one of 16 buffers the
+ * manager keeps, or mapped straight from the store when stored raw),
+ * maps it (UFFDIO_COPY; a memfd: pwrite() and UFFDIO_CONTINUE), maps a
+ * first touch's zero page, lifts a write protection left over, or maps a
+ * page the sampler dropped; then it returns and the access restarts.
+ * What it installs: one process-wide SIGBUS handler (sigaction,
+ * SA_SIGINFO | SA_RESTART), while at least one manager with this option
+ * lives; the previous disposition is saved and put back when the last one
+ * is destroyed (unless someone installed another handler meanwhile). A
+ * SIGBUS at an address in no region of such a manager goes to the
+ * previous disposition: its handler is called, or, for the default (or
+ * ignored) disposition, the default is restored and the signal happens
+ * again (the process dies as it would have). Only a fault in a region
+ * being unregistered at that moment is told apart by a one-byte
+ * process_vm_readv() of the address: readable now, the access is retried.
+ * What the handler calls is async-signal-safe but for two locks, which
+ * cannot deadlock: the region table's read lock and the far store's map
+ * lock are held by library code only, which never touches managed memory
+ * from user space, so the interrupted thread (which was touching managed
+ * memory) holds neither (the table's write lock is taken only to add or
+ * remove regions); it allocates and frees nothing, logs nothing (an
+ * error is logged by the fault thread), and touches no other thread's
+ * state but by atomics. A chunk busy with a demotion or another fault is
+ * not waited for: the handler yields its CPU and returns, and the access
+ * faults again until the holder is done. The fault thread still runs: it
+ * samples, relieves pressure when a handler says a tier went over its
+ * capacity (without a reserve a fault no longer demotes on its own path;
+ * a far fault into a tier over its capacity first yields the CPU, holding
+ * no lock, until the fault thread has made one relief pass, 64 times at
+ * most, then is served anyway), in passes of at most 16 demotions with the
+ * rest of its work between them, and passes the handlers' FAULT events to
+ * the agent link (a ring of 4096; a full ring makes the next fault wait
+ * for it, nothing is dropped).
+ * Requirements: the codec is LZ4 or NONE (zstd's decoder allocates;
+ * ZSTD is refused with -EINVAL); a thread that blocks SIGBUS, or a host
+ * that installs its own SIGBUS handler later without chaining to the
+ * previous one, must not touch the regions (the kernel kills a process
+ * whose thread blocks a SIGBUS it raises); the handler runs on the
+ * faulting thread's stack (small frames, no buffer). At most 8 managers with
+ * this option at once (-EBUSY).
+ *
  * Bad input. Every address, length, chunk size, tier and chunk id is
  * checked: -EINVAL (or a wave_result of WAVE_ABORT_INVALID for a
  * decision), never a crash. A region that overlaps one registered already
@@ -203,6 +248,13 @@ struct wave_mem_tier {
  *                   application's threads do not use: its demotions
  *                   compress), or -1 (default): wherever the thread that
  *                   calls wave_mem_create() may run.
+ * @fault_signal:    1: a thread that touches a far chunk fetches it back
+ *                   itself, in a SIGBUS handler, instead of sleeping while
+ *                   the fault thread does (two context switches less per
+ *                   far fault). 0 (default): the fault thread serves every
+ *                   fault. An opt-in because a library may not impose a
+ *                   signal handler; see "Faults served by the faulting
+ *                   thread" below for what it installs and requires.
  */
 struct wave_mem_opts {
 	size_t size;
@@ -219,6 +271,7 @@ struct wave_mem_opts {
 	uint64_t agent_chunk_size;
 	uint64_t reserve_bytes;
 	int32_t demote_cpu;
+	uint32_t fault_signal;
 };
 
 /** wave_mem_opts_init() - fill @opts with the defaults. Return: 0 or -EINVAL. */

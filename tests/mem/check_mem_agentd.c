@@ -86,7 +86,7 @@ static void rt_start(struct rt *x, const struct agentd *e)
 	int ret;
 
 	agentd_host_opts(&x->ho, 2000, 5000);
-	wave_mem_opts_init(&o);
+	mem_opts_init(&o);
 	o.n_tiers = 2;
 	o.tiers[0].capacity = FAST * CS;
 	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };

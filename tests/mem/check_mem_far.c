@@ -169,7 +169,7 @@ static void home_node(bool managed)
 		       "checked\n");
 		return;
 	}
-	wave_mem_opts_init(&o);
+	mem_opts_init(&o);
 	o.n_tiers = 2;
 	o.tiers[0].node = 0;
 	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, 0 };
@@ -479,7 +479,7 @@ START_TEST(t_rate_limit)
 	unsigned committed = 0, busy = 0;
 	uint32_t id;
 
-	wave_mem_opts_init(&o);
+	mem_opts_init(&o);
 	o.n_tiers = 2;
 	o.tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_NUMA, WAVE_MEM_NODE_ANY, 0 };
 	o.migrate_bps = 4096;
@@ -699,7 +699,7 @@ START_TEST(t_sampler)
 	uint32_t id;
 	char *p;
 
-	wave_mem_opts_init(&o);
+	mem_opts_init(&o);
 	o.sample_chunks = 8;
 	o.sample_period_ns = 1000000;
 	ck_assert_int_eq(wave_mem_create(&o, &m, NULL), 0);

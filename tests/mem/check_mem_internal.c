@@ -2,8 +2,10 @@
 /*
  * The mem domain's insides: writes racing a demotion, made to land in the
  * very windows where they could be lost (the demotion's test hook), and an
- * unregistration landing in one; the far store with each codec and its
- * backpressure; NUMA moves and their errors on this machine.
+ * unregistration landing in one; relief passes of the fault thread while
+ * faulting threads bring chunks back (fault_signal); the far store with
+ * each codec and its backpressure; NUMA moves and their errors on this
+ * machine.
  */
 #include <check.h>
 #include <errno.h>
@@ -181,6 +183,141 @@ START_TEST(t_unregister_mid_demotion)
 }
 END_TEST
 
+/* ---- a relief pass while faulting threads bring chunks back ---------------- */
+
+#define RP_CS (64u * KIB)
+#define RP_CHUNKS 64u /* of the region */
+#define RP_FAST 8u    /* chunks the fast tier holds */
+#define RP_TOUCHES 40u /* chunks brought back from inside relief passes */
+
+/* With fault_signal, a thread faults a far chunk back in its own handler
+ * while the fault thread demotes. Here every demotion of a relief pass
+ * waits (the demotion's hook, on the fault thread) until a helper thread
+ * has faulted one more far chunk back, so the tier never gets within its
+ * capacity while the helper has chunks to touch: a pass that ran until it
+ * did would demote RP_TOUCHES chunks and more, and the fault thread would
+ * do nothing else meanwhile (the agent heard nothing: the hang of
+ * check_mem_agentd_signal under TSan). Each pass must stop after
+ * MEM_SIG_RELIEF_PASS demotions. Deterministic: the hook and the helper
+ * take turns. */
+static struct {
+	struct wave_mem *m;
+	char *p;
+	uint32_t far[RP_CHUNKS]; /* the chunks far before the first pass */
+	unsigned n_far;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned asked, done; /* touches the hook asked for, the helper made */
+	bool stop;
+	uint64_t pass;     /* m->relief_passes at the last demotion seen */
+	unsigned run, most; /* demotions in this pass, in the longest */
+} rp = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void *relief_toucher(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&rp.lock);
+	for (;;) {
+		while (!rp.stop && rp.done == rp.asked)
+			pthread_cond_wait(&rp.cond, &rp.lock);
+		if (rp.stop)
+			break;
+		pthread_mutex_unlock(&rp.lock);
+		/* A far chunk no pass has picked (it was far before): the
+		 * handler brings it back, the tier goes over again. */
+		(void)*(volatile char *)(rp.p + (size_t)rp.far[rp.done + 1] * RP_CS);
+		pthread_mutex_lock(&rp.lock);
+		rp.done++;
+		pthread_cond_broadcast(&rp.cond);
+	}
+	pthread_mutex_unlock(&rp.lock);
+	return NULL;
+}
+
+/* The hook, on the fault thread, once a victim's bytes are in the store:
+ * counts the demotion in its pass, then has one more chunk brought back. */
+static void relief_in_window(void *addr, size_t len, int phase)
+{
+	uint64_t pass = atomic_load(&rp.m->relief_passes);
+
+	(void)addr, (void)len;
+	if (phase != 1)
+		return;
+	pthread_mutex_lock(&rp.lock);
+	rp.run = pass == rp.pass ? rp.run + 1 : 1;
+	rp.pass = pass;
+	if (rp.run > rp.most)
+		rp.most = rp.run;
+	if (rp.asked < RP_TOUCHES) {
+		rp.asked++;
+		pthread_cond_broadcast(&rp.cond);
+		while (rp.done != rp.asked)
+			pthread_cond_wait(&rp.cond, &rp.lock);
+	}
+	pthread_mutex_unlock(&rp.lock);
+}
+
+START_TEST(t_relief_pass_bounded)
+{
+	struct wave_mem_region_opts ro;
+	struct wave_mem_opts o;
+	struct wave_mem_stats st;
+	struct wave_error err;
+	size_t len = (size_t)RP_CHUNKS * RP_CS;
+	uint64_t passes;
+	pthread_t t;
+	uint32_t id;
+
+	mem_far_opts(&o, RP_FAST * RP_CS, 0);
+	o.fault_signal = 1;
+	o.min_resident_ns = 0;
+	ck_assert_msg(wave_mem_create(&o, &rp.m, &err) == 0, "wave_mem_create: %s", err.text);
+	rp.p = anon_map(len);
+	wave_mem_region_opts_init(&ro);
+	ro.chunk_size = RP_CS;
+	ck_assert_int_eq(wave_mem_region_register(rp.m, rp.p, len, &ro, &id), 0);
+	fill_pattern(rp.p, len, 7);
+	/* On this thread, before any handler runs: the tier within capacity. */
+	ck_assert_int_eq(wave_mem_relieve(rp.m), RP_CHUNKS - RP_FAST);
+	for (uint32_t i = 0; i < RP_CHUNKS; i++)
+		if (chunk_info(rp.m, wave_mem_chunk_id(id, i)).tier == 1)
+			rp.far[rp.n_far++] = i;
+	ck_assert_uint_eq(rp.n_far, RP_CHUNKS - RP_FAST);
+	ck_assert_uint_gt(rp.n_far, RP_TOUCHES);
+	ck_assert_int_eq(pthread_create(&t, NULL, relief_toucher, NULL), 0);
+	mem_test_demote_window = relief_in_window;
+	/* One far chunk back from here: the tier goes over, the fault
+	 * thread relieves it, the hook turns each demotion into a fault. */
+	(void)*(volatile char *)(rp.p + (size_t)rp.far[0] * RP_CS);
+	pthread_mutex_lock(&rp.lock);
+	while (rp.done < RP_TOUCHES)
+		pthread_cond_wait(&rp.cond, &rp.lock);
+	pthread_mutex_unlock(&rp.lock);
+	/* Then the passes catch up, and the tier is within capacity again. */
+	do {
+		sched_yield();
+		ck_assert_int_eq(wave_mem_stats(rp.m, &st), 0);
+	} while (st.tier_used[0] > (uint64_t)RP_FAST * RP_CS);
+	pthread_mutex_lock(&rp.lock);
+	rp.stop = true;
+	pthread_cond_broadcast(&rp.cond);
+	pthread_mutex_unlock(&rp.lock);
+	pthread_join(t, NULL);
+	passes = atomic_load(&rp.m->relief_passes);
+	ck_assert_uint_eq(st.tier_used[0] + st.tier_used[1], (uint64_t)len);
+	ck_assert_int_eq(check_pattern(rp.p, len, 7), -1);
+	wave_mem_destroy(rp.m); /* joins the fault thread, the hook's caller */
+	mem_test_demote_window = NULL;
+	printf("relief passes: %llu, the longest %u demotions (at most %u)\n",
+	       (unsigned long long)passes, rp.most, MEM_SIG_RELIEF_PASS);
+	/* No pass ran for as long as chunks came back, and none past its bound. */
+	ck_assert_uint_ge(rp.most, 1);
+	ck_assert_uint_lt(rp.most, RP_TOUCHES);
+	ck_assert_uint_le(rp.most, MEM_SIG_RELIEF_PASS);
+	munmap(rp.p, len);
+}
+END_TEST
+
 /* ---- the store ------------------------------------------------------------- */
 
 /* Pages as a runtime has them: zeros, text, random bytes. */
@@ -288,6 +425,42 @@ START_TEST(t_store_raw_run)
 }
 END_TEST
 
+/* peek spares the copy: a raw chunk is the store's own bytes, a zero
+ * chunk NULL, a compressed one decoded into the buffer. A drop frees
+ * nothing (a fault served in a signal handler drops): the dropped bytes
+ * stay readable until the next put (under ASan, a read of them after a
+ * drop that freed would fail). */
+START_TEST(t_store_peek)
+{
+	size_t len = 4096;
+	unsigned char rnd[4096], text[4096], zero[4096] = { 0 }, buf[4096];
+	struct mem_store *s = mem_store_local(0, WAVE_MEM_CODEC_LZ4);
+	const void *src = buf;
+
+	page_of(2, rnd, len);
+	page_of(1, text, len);
+	ck_assert_int_eq(s->ops->put(s, 1, rnd, len), 0);
+	ck_assert_int_eq(s->ops->put(s, 2, text, len), 0);
+	ck_assert_int_eq(s->ops->put(s, 3, zero, len), 0);
+	ck_assert_int_eq(s->ops->peek(s, 1, buf, len, &src), 0);
+	ck_assert(src != buf);
+	ck_assert_int_eq(memcmp(src, rnd, len), 0);
+	ck_assert_int_eq(s->ops->peek(s, 2, buf, len, &src), 0);
+	ck_assert(src == buf);
+	ck_assert_int_eq(memcmp(buf, text, len), 0);
+	ck_assert_int_eq(s->ops->peek(s, 3, buf, len, &src), 0);
+	ck_assert_ptr_null(src);
+	ck_assert_int_eq(s->ops->peek(s, 4, buf, len, &src), -ENOENT);
+	ck_assert_int_eq(s->ops->peek(s, 1, buf, len / 2, &src), -EIO);
+	ck_assert_int_eq(s->ops->peek(s, 1, buf, len, &src), 0);
+	ck_assert_int_eq(s->ops->drop(s, 1), 0);
+	/* Its first word now links it to the next block dropped. */
+	ck_assert_int_eq(memcmp((const unsigned char *)src + 8, rnd + 8, len - 8), 0);
+	ck_assert_int_eq(s->ops->put(s, 1, text, len), 0); /* frees it */
+	s->ops->destroy(s);
+}
+END_TEST
+
 /* ---- NUMA ------------------------------------------------------------------- */
 
 /* On this machine's node, a move is carried out (and a move to where a
@@ -329,9 +502,11 @@ int main(void)
 	tcase_add_test(tc, t_window_anon);
 	tcase_add_test(tc, t_window_managed);
 	tcase_add_test(tc, t_unregister_mid_demotion);
+	tcase_add_test(tc, t_relief_pass_bounded);
 	tcase_add_test(tc, t_store_codecs);
 	tcase_add_test(tc, t_store_full);
 	tcase_add_test(tc, t_store_raw_run);
+	tcase_add_test(tc, t_store_peek);
 	tcase_add_test(tc, t_numa_moves);
 	suite_add_tcase(s, tc);
 	return wave_check_run(s);

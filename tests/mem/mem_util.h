@@ -6,6 +6,7 @@
 #include <check.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -13,11 +14,22 @@
 
 #define KIB 1024u
 
+/* The defaults, with faults served by their threads (fault_signal) when
+ * the environment says WAVE_TEST_FAULT_SIGNAL=1: CTest runs the far
+ * tier's suites once each way. */
+static inline void mem_opts_init(struct wave_mem_opts *o)
+{
+	const char *sig = getenv("WAVE_TEST_FAULT_SIGNAL");
+
+	wave_mem_opts_init(o);
+	o->fault_signal = sig && !strcmp(sig, "1");
+}
+
 /* Options of a manager with a fast tier (capacity @fast_cap, 0: none) and
  * a far tier (capacity @far_cap compressed bytes, 0: none). */
 static inline void mem_far_opts(struct wave_mem_opts *o, uint64_t fast_cap, uint64_t far_cap)
 {
-	wave_mem_opts_init(o);
+	mem_opts_init(o);
 	o->n_tiers = 2;
 	o->tiers[0].capacity = fast_cap;
 	o->tiers[1] = (struct wave_mem_tier){ WAVE_MEM_TIER_FAR, 0, far_cap };

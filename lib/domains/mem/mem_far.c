@@ -54,7 +54,11 @@
  * UFFDIO_CONTINUE) - onto the home tier's node, by the region's memory
  * policy (mem_numa.c), then moved to the target tier's if another -,
  * drops them from the store only once they are mapped, and wakes the
- * range after unlocking.
+ * range after unlocking. A chunk the store kept raw is mapped from the
+ * store's copy, and a chunk of zeros as zero pages: no copy of either.
+ *
+ * With wave_mem_opts.fault_signal nobody sleeps in the userfaultfd (the
+ * kernel sends SIGBUS instead, mem_sigbus.c), so there is nobody to wake.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -93,6 +97,8 @@ void mem_far_wake(struct wave_mem *m, uintptr_t addr, size_t len)
 {
 	struct uffdio_range rg = { .start = addr, .len = len };
 
+	if (m->fault_signal)
+		return;
 	if (ioctl(m->uffd, UFFDIO_WAKE, &rg) < 0)
 		wave_warn("mem: UFFDIO_WAKE at %#lx failed: %s", (unsigned long)addr,
 			  wave_strerror(errno));
@@ -409,21 +415,44 @@ void mem_far_batch_end(struct wave_mem *m, struct mem_far_batch *b)
 	b->bytes = 0;
 }
 
+/* Maps far chunk @i's bytes from the store (not dropped yet), decoding
+ * into @buf if it must. Return: 0 or -errno (nothing mapped for sure). */
+static int fetch_in(struct wave_mem *m, struct mem_region *r, uint64_t i, void *buf)
+{
+	uintptr_t a = mem_chunk_addr(r, i);
+	size_t cs = r->chunk_size;
+	const void *src;
+	int ret = m->store->ops->peek(m->store, wave_mem_chunk_id(r->id, i), buf, cs, &src);
+
+	if (ret)
+		return ret;
+	if (!r->managed)
+		return src ? fill(m, UFFDIO_COPY, a, src, cs)
+			   : fill(m, UFFDIO_ZEROPAGE, a, NULL, cs);
+	if (!src) /* the demotion punched the hole: zeros already */
+		return map_memfd_chunk(m, r, i);
+	ret = pio(true, r->memfd, (char *)(uintptr_t)src, cs, chunk_off(r, i));
+	return ret ? ret : fill(m, UFFDIO_CONTINUE, a, NULL, cs);
+}
+
+/* A promotion's commit, after fetch_in(): the store forgets the chunk, it
+ * is counted in @tier, stamped and unlocked there. */
+static void promoted(struct wave_mem *m, struct mem_region *r, uint64_t i, uint32_t tier)
+{
+	m->store->ops->drop(m->store, wave_mem_chunk_id(r->id, i));
+	move_used(m, (uint32_t)m->far_tier, tier, r->chunk_size);
+	atomic_store(&r->stamp[i], mem_arrival_stamp(m));
+	mem_chunk_unlock(r, i, tier, true);
+}
+
 enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint64_t i,
 				 uint32_t tier, void *buf)
 {
 	uintptr_t a = mem_chunk_addr(r, i);
 	size_t cs = r->chunk_size;
 	uint64_t key = wave_mem_chunk_id(r->id, i);
-	int ret = m->store->ops->get(m->store, key, buf, cs);
+	int ret = fetch_in(m, r, i, buf);
 
-	if (!ret && r->managed) {
-		ret = pio(true, r->memfd, buf, cs, chunk_off(r, i));
-		if (!ret)
-			ret = fill(m, UFFDIO_CONTINUE, a, NULL, cs);
-	} else if (!ret) {
-		ret = fill(m, UFFDIO_COPY, a, buf, cs);
-	}
 	if (ret) {
 		/* The bytes are still in the store: the chunk stays far. */
 		wave_err("mem: cannot bring chunk %#llx back: %s", (unsigned long long)key,
@@ -438,10 +467,7 @@ enum wave_result mem_far_promote(struct wave_mem *m, struct mem_region *r, uint6
 	    (ret = mem_numa_move((void *)a, cs, m->tiers[tier].node)) < 0)
 		wave_warn("mem: chunk %#llx back in tier %u, but not on its node %d: %s",
 			  (unsigned long long)key, tier, m->tiers[tier].node, wave_strerror(-ret));
-	m->store->ops->drop(m->store, key);
-	move_used(m, (uint32_t)m->far_tier, tier, cs);
-	atomic_store(&r->stamp[i], mem_arrival_stamp(m));
-	mem_chunk_unlock(r, i, tier, true);
+	promoted(m, r, i, tier);
 	mem_far_wake(m, a, cs);
 	return WAVE_COMMITTED;
 }
@@ -519,6 +545,57 @@ static bool serve(struct wave_mem *m, uintptr_t addr, uint64_t flags)
 	return false;
 }
 
+/* A fault of a chunk not far, anonymous: a first touch (the page is
+ * missing: zero pages for the chunk, as serve() maps them) or a write
+ * protection left over (the page is there: lifted). */
+static int self_serve_anon(struct wave_mem *m, struct mem_region *r, uint64_t i, uintptr_t addr)
+{
+	uintptr_t a = mem_chunk_addr(r, i);
+	long done = 0;
+	int ret = fill_once(m, UFFDIO_ZEROPAGE, addr & ~(uintptr_t)(PAGE - 1), NULL, PAGE, &done);
+
+	if (ret == -EEXIST || done == -EEXIST)
+		return protect(m, a, r->chunk_size, false);
+	atomic_fetch_add(&m->zero_fills, 1);
+	return fill(m, UFFDIO_ZEROPAGE, a, NULL, r->chunk_size);
+}
+
+int mem_far_self_serve(struct wave_mem *m, struct mem_region *r, uintptr_t addr, void *buf)
+{
+	uint64_t i = (addr - r->base) >> r->chunk_shift, old;
+	int ret, flags = 0;
+
+	if (!mem_chunk_lock(r, i, &old))
+		return -EBUSY;
+	if (cs_tier(old) == (uint32_t)m->far_tier) {
+		atomic_fetch_or(&r->state[i],
+				CS_ACCESSED | (refaulted(m, r, i) ? CS_LIVES : 0));
+		atomic_fetch_add(&m->far_faults, 1);
+		ret = fetch_in(m, r, i, buf);
+		if (!ret) {
+			promoted(m, r, i, r->home_tier);
+			return MEM_SELF_BACK;
+		}
+		atomic_fetch_and(&r->state[i], ~CS_LIVES); /* still far */
+	} else if (r->managed) {
+		/* An armed chunk's touch, or else a first one (or, rarely, a
+		 * touch after an aborted demotion dropped the mapping: counted
+		 * as a first touch, the signal cannot tell). */
+		if (old & CS_SAMPLED) {
+			atomic_fetch_or(&r->state[i], CS_ACCESSED);
+			atomic_fetch_add(&m->sample_hits, 1);
+			flags = MEM_SELF_SAMPLED;
+		} else {
+			atomic_fetch_add(&m->zero_fills, 1);
+		}
+		ret = map_memfd_chunk(m, r, i);
+	} else {
+		ret = self_serve_anon(m, r, i, addr);
+	}
+	mem_chunk_unlock(r, i, cs_tier(old), false);
+	return ret ? ret : flags;
+}
+
 /* Serves what one read() gives, and reads again only when that filled the
  * buffer: otherwise poll() (level-triggered) says whether more came, and
  * a fault served alone costs no read() that finds nothing. */
@@ -558,19 +635,25 @@ static void *fault_thread(void *arg)
 	uint64_t next = wave_now_ns() + m->sample_period_ns;
 
 	for (;;) {
-		struct pollfd p[2] = { { m->uffd, POLLIN, 0 }, { m->stop_fd, POLLIN, 0 } };
+		struct pollfd p[3] = { { m->uffd, POLLIN, 0 }, { m->stop_fd, POLLIN, 0 },
+				       { m->kick_fd, POLLIN, 0 } };
 		int timeout = -1;
 
 		if (m->sample_chunks) {
 			uint64_t now = wave_now_ns();
 			timeout = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
 		}
-		if (poll(p, 2, timeout) < 0 && errno != EINTR)
+		/* The handlers' events reach the agent within a millisecond. */
+		if (m->fault_signal && m->agent_uri && (timeout < 0 || timeout > 1))
+			timeout = 1;
+		if (poll(p, 3, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents)
 			break;
 		if (p[0].revents)
 			serve_all(m);
+		if (p[2].revents || (m->fault_signal && m->agent_uri))
+			mem_sig_drain(m);
 		if (m->sample_chunks && wave_now_ns() >= next) {
 			mem_sample_tick(m);
 			next += m->sample_period_ns;
@@ -607,7 +690,8 @@ static int uffd_features(uint64_t *features, struct wave_error *err)
 
 int mem_far_open(struct wave_mem *m, struct wave_error *err)
 {
-	const uint64_t want = UFFD_FEATURE_MINOR_SHMEM;
+	const uint64_t want = UFFD_FEATURE_MINOR_SHMEM |
+			      (m->fault_signal ? UFFD_FEATURE_SIGBUS : 0);
 	struct uffdio_api api = { .api = UFFD_API, .features = want };
 	uint64_t have = 0;
 	int ret = uffd_features(&have, err);
@@ -617,7 +701,8 @@ int mem_far_open(struct wave_mem *m, struct wave_error *err)
 	if ((have & want) != want)
 		return wave_error_set(err, -ENOSYS, "userfaultfd", 0, 0,
 				      "the kernel's userfaultfd lacks minor faults on shared "
-				      "memory (UFFD_FEATURE_MINOR_SHMEM, Linux 5.14)");
+				      "memory (UFFD_FEATURE_MINOR_SHMEM, Linux 5.14) or, for "
+				      "fault_signal, UFFD_FEATURE_SIGBUS (Linux 4.14)");
 	if (posix_memalign(&m->fetch_buf, PAGE, WAVE_MEM_CHUNK_MAX))
 		return -ENOMEM;
 	m->uffd = uffd_open();
@@ -631,6 +716,13 @@ int mem_far_open(struct wave_mem *m, struct wave_error *err)
 	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->stop_fd < 0)
 		return -errno;
+	if (m->fault_signal) {
+		m->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (m->kick_fd < 0)
+			return -errno;
+		if ((ret = mem_sig_open(m, err)) < 0)
+			return ret;
+	}
 	ret = pthread_create(&m->thread, NULL, fault_thread, m);
 	if (ret)
 		return -ret;
@@ -648,13 +740,16 @@ void mem_far_close(struct wave_mem *m)
 		pthread_join(m->thread, NULL);
 		m->thread_on = false;
 	}
+	mem_sig_close(m); /* after the fault thread, which drains its ring */
 	if (m->stop_fd >= 0)
 		close(m->stop_fd);
 	if (m->uffd >= 0)
 		close(m->uffd);
 	if (m->pidfd >= 0)
 		close(m->pidfd);
-	m->stop_fd = m->uffd = m->pidfd = -1;
+	if (m->kick_fd >= 0)
+		close(m->kick_fd);
+	m->stop_fd = m->uffd = m->pidfd = m->kick_fd = -1;
 	free(m->fetch_buf);
 	m->fetch_buf = NULL;
 }

@@ -132,6 +132,13 @@ static int check_opts(const struct wave_mem_opts *o, struct wave_error *err)
 					      (unsigned long long)o->tiers[t].capacity);
 	if (o->codec >= WAVE_MEM_CODEC_COUNT)
 		return wave_error_set(err, -EINVAL, "mem", 0, 0, "unknown codec %u", o->codec);
+	if (o->fault_signal > 1)
+		return wave_error_set(err, -EINVAL, "mem", 0, 0, "fault_signal is 0 or 1, not %u",
+				      o->fault_signal);
+	if (o->fault_signal && o->codec == WAVE_MEM_CODEC_ZSTD)
+		return wave_error_set(err, -EINVAL, "mem", 0, 0,
+				      "fault_signal needs the LZ4 codec or none: zstd's decoder "
+				      "allocates, which a signal handler may not");
 	if (o->sample_period_ns < 1000000u)
 		return wave_error_set(err, -EINVAL, "mem", 0, 0,
 				      "sample_period_ns must be at least 1 ms");
@@ -192,7 +199,9 @@ WAVE_API int wave_mem_create(const struct wave_mem_opts *opts, struct wave_mem *
 	pthread_rwlock_init(&m->rlock, NULL);
 	pthread_mutex_init(&m->plock, NULL);
 	mem_demoter_init(m);
-	m->uffd = m->stop_fd = m->pidfd = -1;
+	m->uffd = m->stop_fd = m->pidfd = m->kick_fd = -1;
+	m->fault_signal = o.fault_signal;
+	m->agent_uri = o.agent_uri != NULL;
 	m->n_tiers = o.n_tiers;
 	memcpy(m->tiers, o.tiers, sizeof(m->tiers));
 	m->far_tier = o.tiers[o.n_tiers - 1].kind == WAVE_MEM_TIER_FAR ? (int)o.n_tiers - 1 : -1;

@@ -8,6 +8,8 @@
  *                 pressure: prestaged victims and the local CLOCK
  *   mem_far.c     the far tier: userfaultfd, the fault thread, demotion
  *                 and promotion protocols
+ *   mem_sigbus.c  faults served by the faulting thread in a SIGBUS
+ *                 handler (wave_mem_opts.fault_signal)
  *   mem_demote.c  the demoter: a thread that keeps a reserve of room free
  *                 under each tier's capacity, off the faults' path
  *   mem_store.c   the far store (compressing, in memory)
@@ -142,6 +144,13 @@ struct wave_mem {
 	pthread_t thread;
 	struct mem_store *store;
 	void *fetch_buf; /* the fault thread's, WAVE_MEM_CHUNK_MAX bytes */
+	bool fault_signal; /* faults are served by their threads (mem_sigbus.c) */
+	struct mem_sig *sig; /* its state, NULL without */
+	int kick_fd;         /* eventfd: a handler wants the fault thread; -1 without */
+	_Atomic uint64_t relief_passes; /* the fault thread's, for the handlers that
+					   wait for one (mem_sigbus.c) */
+	bool agent_uri;      /* an agent was asked for: set before the threads start,
+				unlike @link */
 	_Atomic uint32_t departed; /* 4 KiB pages demoted to the far tier so far (wraps) */
 	size_t sample_region, sample_next; /* the sampler's cursor (fault thread) */
 
@@ -251,6 +260,33 @@ void mem_far_restore(struct wave_mem *m, struct mem_region *r);
 extern void (*mem_test_demote_window)(void *addr, size_t len, int phase);
 /* Wakes the threads faulting in [@addr, @addr+@len). */
 void mem_far_wake(struct wave_mem *m, uintptr_t addr, size_t len);
+
+/* In a SIGBUS handler on the faulting thread (mem_sigbus.c), rlock held:
+ * serves a fault at @addr of @r as the fault thread would, telling what it
+ * needs from the chunk's state (the signal has no flags), without
+ * logging, allocating or waking anyone; @buf: WAVE_MEM_CHUNK_MAX bytes to
+ * decode into. Return: MEM_SELF_* flags, -EBUSY (the chunk is busy: the
+ * access must fault again) or another error (nothing changed). */
+#define MEM_SELF_BACK 1    /* a far chunk came back */
+#define MEM_SELF_SAMPLED 2 /* a chunk the sampler armed was touched */
+int mem_far_self_serve(struct wave_mem *m, struct mem_region *r, uintptr_t addr, void *buf);
+
+/* ---- mem_sigbus.c ---- */
+/* The handler's state for @m (m->fault_signal), and @m's place among the
+ * managers it serves (the first one installs the handler). Return: 0,
+ * -EBUSY (too many such managers), -ENOMEM or -errno. */
+int mem_sig_open(struct wave_mem *m, struct wave_error *err);
+/* @m leaves (no region of it may remain); the last one puts the previous
+ * SIGBUS disposition back. Safe when mem_sig_open() failed or was not
+ * called. */
+void mem_sig_close(struct wave_mem *m);
+/* The fault thread's share (kicked through m->kick_fd, and every
+ * millisecond under an agent): the handlers' events to the link, their
+ * errors to the log, pressure relieved by one pass of at most
+ * MEM_SIG_RELIEF_PASS demotions (a tier still over gets the next pass,
+ * after the loop's other work). */
+#define MEM_SIG_RELIEF_PASS MEM_FAR_BATCH
+void mem_sig_drain(struct wave_mem *m);
 
 /* ---- mem_numa.c ---- */
 /* Checks the NUMA tiers of @m against the machine: 0, -EINVAL or -ENODEV. */

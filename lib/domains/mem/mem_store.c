@@ -12,6 +12,14 @@
  * except one in MEM_STORE_RETRY, and the first chunk that shrinks ends the
  * run. All-zero chunks count neither way. A chunk kept raw that would have
  * shrunk costs room in the store, never a byte.
+ *
+ * A drop frees nothing: it links the entry's data into a list (through the
+ * data's first word) that the next put frees, outside the lock. A fault
+ * served in a signal handler drops (wave_mem_opts.fault_signal), and
+ * free() is not async-signal-safe; every data block is at least a pointer
+ * long for this. The lock is held only around map operations on the
+ * store's own memory, never while managed memory is touched, so a handler
+ * taking it cannot interrupt its holder (mem_sigbus.c).
  */
 #include <errno.h>
 #include <lz4.h>
@@ -43,6 +51,7 @@ struct local_store {
 	pthread_mutex_t lock;
 	struct u64map map;
 	uint64_t used;
+	void *dropped; /* data blocks to free, linked through their first word */
 };
 
 /* zstd's contexts, one pair per thread and kept: making them costs more
@@ -125,7 +134,8 @@ static long encode(unsigned codec, const void *buf, size_t len, void **out)
 		free(dst);
 		return 0;
 	}
-	*out = realloc(dst, n) ?: dst;
+	/* At least a pointer long: a drop links it by its first word. */
+	*out = realloc(dst, n < sizeof(void *) ? sizeof(void *) : n) ?: dst;
 	return (long)n;
 }
 
@@ -140,11 +150,23 @@ static bool try_codec(struct local_store *ls)
 	       (run < MEM_STORE_RAW_RUN || run % MEM_STORE_RETRY == 0);
 }
 
+/* Frees the data blocks dropped so far (a list taken under the lock). */
+static void free_dropped(void *d)
+{
+	while (d) {
+		void *next = *(void **)d;
+
+		free(d);
+		d = next;
+	}
+}
+
 static int ls_put(struct mem_store *s, uint64_t key, const void *buf, size_t len)
 {
 	struct local_store *ls = ls_of(s);
 	struct stored v = { .key = key, .len = (uint32_t)len, .enc = ENC_ZERO };
 	struct stored *e;
+	void *dropped;
 	long n = 0;
 	int ret = 0;
 
@@ -176,9 +198,12 @@ static int ls_put(struct mem_store *s, uint64_t key, const void *buf, size_t len
 		*e = v;
 		ls->used += v.clen;
 	}
+	dropped = ls->dropped;
+	ls->dropped = NULL;
 	pthread_mutex_unlock(&ls->lock);
 	if (ret)
 		free(v.data);
+	free_dropped(dropped);
 	return ret;
 }
 
@@ -208,8 +233,9 @@ static int decode(const struct stored *v, void *buf, size_t len)
 
 /* The entry is copied out under the lock and decoded outside it: its data
  * cannot go meanwhile, since only the chunk's owner (holding the chunk's
- * BUSY bit) gets or drops it. */
-static int ls_get(struct mem_store *s, uint64_t key, void *buf, size_t len)
+ * BUSY bit) gets or drops it. A raw chunk is not copied: *@out is its
+ * data; a zero chunk's is NULL. */
+static int ls_peek(struct mem_store *s, uint64_t key, void *buf, size_t len, const void **out)
 {
 	struct local_store *ls = ls_of(s);
 	struct stored *e, v;
@@ -223,24 +249,40 @@ static int ls_get(struct mem_store *s, uint64_t key, void *buf, size_t len)
 		return -ENOENT;
 	if (v.len != len)
 		return -EIO;
-	return decode(&v, buf, len);
+	*out = v.enc == ENC_ZERO ? NULL : v.enc == ENC_RAW ? v.data : buf;
+	return *out == buf ? decode(&v, buf, len) : 0;
+}
+
+static int ls_get(struct mem_store *s, uint64_t key, void *buf, size_t len)
+{
+	const void *src;
+	int ret = ls_peek(s, key, buf, len, &src);
+
+	if (!ret && src != buf) {
+		if (src)
+			memcpy(buf, src, len);
+		else
+			memset(buf, 0, len);
+	}
+	return ret;
 }
 
 static int ls_drop(struct mem_store *s, uint64_t key)
 {
 	struct local_store *ls = ls_of(s);
 	struct stored *e;
-	void *data = NULL;
 
 	pthread_mutex_lock(&ls->lock);
 	e = u64map_find(&ls->map, key);
 	if (e) {
-		data = e->data;
+		if (e->data) {
+			*(void **)e->data = ls->dropped;
+			ls->dropped = e->data;
+		}
 		ls->used -= e->clen;
 		u64map_remove(&ls->map, e);
 	}
 	pthread_mutex_unlock(&ls->lock);
-	free(data);
 	return e ? 0 : -ENOENT;
 }
 
@@ -267,6 +309,7 @@ static void ls_destroy(struct mem_store *s)
 
 	u64map_each(&ls->map, free_entry, NULL);
 	u64map_fini(&ls->map);
+	free_dropped(ls->dropped);
 	pthread_mutex_destroy(&ls->lock);
 	free(ls);
 }
@@ -274,6 +317,7 @@ static void ls_destroy(struct mem_store *s)
 static const struct mem_store_ops local_ops = {
 	.put = ls_put,
 	.get = ls_get,
+	.peek = ls_peek,
 	.drop = ls_drop,
 	.used = ls_used,
 	.destroy = ls_destroy,

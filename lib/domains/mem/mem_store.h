@@ -22,7 +22,13 @@ struct mem_store_ops {
 	/* Copies @key's @len bytes into @buf; the entry stays. Return: 0,
 	 * -ENOENT, -EIO (the stored bytes do not decode to @len). */
 	int (*get)(struct mem_store *s, uint64_t key, void *buf, size_t len);
-	/* Forgets @key. Return: 0 or -ENOENT. */
+	/* As get, sparing the copy where it can: *@out is @buf (decoded
+	 * there), the store's own bytes (valid until @key is dropped), or NULL
+	 * for a chunk of zeros. Async-signal-safe for the in-memory store
+	 * with the lz4 codec or none (no allocation). */
+	int (*peek)(struct mem_store *s, uint64_t key, void *buf, size_t len, const void **out);
+	/* Forgets @key (async-signal-safe: nothing is freed here). Return: 0
+	 * or -ENOENT. */
 	int (*drop)(struct mem_store *s, uint64_t key);
 	/* Bytes held now (what counts against the capacity). */
 	uint64_t (*used)(struct mem_store *s);
