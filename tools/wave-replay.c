@@ -318,6 +318,7 @@ static int replay(const struct opts *o, struct trace_reader *r, struct wave_plug
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
 	struct trace_writer *w = NULL;
+	struct replay_keep kept = { 0 };
 	struct replay_result res;
 	struct wave_error err;
 	double secs = 0;
@@ -340,11 +341,12 @@ static int replay(const struct opts *o, struct trace_reader *r, struct wave_plug
 	}
 #endif
 	for (unsigned i = 0; i < o->repeat && ret == 0; i++) {
-		/* Each replay's state starts as large as the last one's ended. */
-		ret = replay_run(r, p, params, i ? res.objects : 0,
-				 w && i == 0 ? keep_decision : NULL, w, &res, &err);
+		/* Each replay's state starts with the last one's tables. */
+		ret = replay_run(r, p, params, &kept, w && i == 0 ? keep_decision : NULL, w, &res,
+				 &err);
 		secs += res.seconds;
 	}
+	replay_keep_free(&kept);
 	trace_writer_close(w);
 	if (ret < 0) {
 		fprintf(stderr, "wave-replay: %s: %s\n", o->trace, err.text);

@@ -16,7 +16,24 @@
 
 /* ---- life cycle -------------------------------------------------------- */
 
-int sched_state_create(uint32_t n_cpus, size_t tasks, struct wave_sched_state **out)
+/* The task table: @kept's, emptied, when it has the slots @tasks need
+ * (moved out of @kept), else a new one. */
+static int tasks_init(struct wave_sched_state *st, size_t tasks, struct u64map *kept)
+{
+	if (kept && kept->slots && kept->esize == sizeof(struct sched_task) &&
+	    u64map_room(kept) >= tasks) {
+		st->tasks = *kept;
+		memset(kept, 0, sizeof(*kept));
+		/* sched_state_take_tasks() emptied it already. */
+		if (u64map_count(&st->tasks))
+			u64map_clear(&st->tasks);
+		return 0;
+	}
+	return u64map_init_for(&st->tasks, sizeof(struct sched_task), tasks);
+}
+
+int sched_state_create(uint32_t n_cpus, size_t tasks, struct u64map *kept,
+		       struct wave_sched_state **out)
 {
 	struct wave_sched_state *st;
 
@@ -31,8 +48,7 @@ int sched_state_create(uint32_t n_cpus, size_t tasks, struct wave_sched_state **
 	st->cpu_mod = UINT64_MAX / n_cpus + 1;
 	st->cpus = calloc(n_cpus, sizeof(*st->cpus));
 	st->free_map = calloc(st->n_words, sizeof(*st->free_map));
-	if (!st->cpus || !st->free_map ||
-	    u64map_init_for(&st->tasks, sizeof(struct sched_task), tasks) < 0) {
+	if (!st->cpus || !st->free_map || tasks_init(st, tasks, kept) < 0) {
 		wave_sched_state_destroy(st);
 		return -ENOMEM;
 	}
@@ -44,7 +60,7 @@ int sched_state_create(uint32_t n_cpus, size_t tasks, struct wave_sched_state **
 
 WAVE_API int wave_sched_state_create(uint32_t n_cpus, struct wave_sched_state **out)
 {
-	return sched_state_create(n_cpus, 0, out);
+	return sched_state_create(n_cpus, 0, NULL, out);
 }
 
 WAVE_API void wave_sched_state_destroy(struct wave_sched_state *st)
@@ -56,6 +72,14 @@ WAVE_API void wave_sched_state_destroy(struct wave_sched_state *st)
 	free(st->free_map);
 	st->magic = 0;
 	free(st);
+}
+
+void sched_state_take_tasks(struct wave_sched_state *st, struct u64map *out)
+{
+	st->hot = NULL;
+	u64map_clear(&st->tasks);
+	*out = st->tasks;
+	memset(&st->tasks, 0, sizeof(st->tasks));
 }
 
 WAVE_API int wave_sched_state_stats(const struct wave_sched_state *st,
