@@ -141,11 +141,9 @@ int sched_state_create(uint32_t n_cpus, size_t tasks, struct u64map *kept,
  * destroyed. */
 void sched_state_take_tasks(struct wave_sched_state *st, struct u64map *out);
 
-/* wave_sched_msg_decode() and wave_sched_state_apply() without their
- * checks of the caller's arguments, for the agent's own calls: @in, @out,
- * @st and @m are not NULL, @n_cpus is a state's, @ctx is NULL or the
+/* wave_sched_state_apply() without its checks of the caller's arguments,
+ * for the agent's own calls: @st and @m are not NULL, @ctx is NULL or the
  * context made on @st (every byte of the message is still checked). */
-int sched_msg_decode(const struct wave_msg *in, uint32_t n_cpus, struct wave_sched_msg *out);
 int sched_state_apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 		      const struct wave_msg *m);
 
