@@ -464,6 +464,7 @@ struct cpu_cost {
 	double writer_ns;     /* the writers, per event recorded */
 	double total;         /* (on - off + writer) / off, from the medians */
 	double burst_off, burst_on; /* messages a burst the loop received, medians */
+	uint64_t dropped;           /* bursts left out (the loop lost its CPU in them) */
 };
 
 static struct cpu_cost cpu_cost(const struct bench_agent_result *s,
@@ -472,6 +473,7 @@ static struct cpu_cost cpu_cost(const struct bench_agent_result *s,
 {
 	struct cpu_cost k = { 0 };
 
+	k.dropped = s->busy_dropped;
 	k.burst_off = rate_median(burst[0], n);
 	k.burst_on = rate_median(burst[1], n);
 	k.off_ns = rate_median(loop_ns[0], n);
@@ -489,8 +491,9 @@ static void print_cpu_cost(const struct bench_cfg *c, const struct cpu_cost *k, 
 		printf("{\"measurement\":\"trace_record_cost_per_event\",\"agent_busy_off_ns\":%.2f,"
 		       "\"agent_busy_on_ns\":%.2f,\"agent_on_off_ratio\":%.4f,\"writer_ns\":%.2f,"
 		       "\"agent_plus_writer_share\":%.4f,\"burst_off\":%.2f,\"burst_on\":%.2f,"
-		       "\"writer_cpu\":%d,\"conclusive\":%s}\n",
+		       "\"bursts_left_out\":%llu,\"writer_cpu\":%d,\"conclusive\":%s}\n",
 		       k->off_ns, k->on_ns, k->ratio, k->writer_ns, k->total, k->burst_off, k->burst_on,
+		       (unsigned long long)k->dropped,
 		       c->writer_on_agent ? c->agent_cpu : c->host_cpu, conclusive ? "true" : "false");
 		return;
 	}
@@ -509,9 +512,9 @@ static void print_cpu_cost(const struct bench_cfg *c, const struct cpu_cost *k, 
 	       "with the writers' CPU counted too: %s\n",
 	       !conclusive ? "not conclusive" : k->ratio <= 1.05 ? "met" : "MISSED",
 	       !conclusive ? "not conclusive" : k->total <= 0.05 ? "met" : "MISSED");
-	printf("(a burst's time includes any the loop lost to other tasks in it, and with the "
-	       "writers\n on the agent's CPU what they do to its caches; smaller bursts cost more "
-	       "an event)\n");
+	printf("(%llu bursts over 50 us left out: the loop lost its CPU in them; shorter losses "
+	       "stay in,\n and with the writers on the agent's CPU what they do to its caches; "
+	       "smaller bursts cost more an event)\n", (unsigned long long)k->dropped);
 }
 
 static void report_sets(const struct bench_cfg *c, const struct bench_agent_result *s)

@@ -64,6 +64,7 @@ struct bench_agent_result {
 	double set_busy_ns[2][BENCH_MAX_REPS];
 	uint64_t set_busy_msgs[2][BENCH_MAX_REPS], set_bursts[2][BENCH_MAX_REPS];
 	uint64_t set_events[2][BENCH_MAX_REPS];
+	uint64_t busy_dropped; /* bursts left out: the loop lost its CPU in them */
 	struct bench_trace_cost cal; /* bench_trace_calibrate(), before the sets */
 	char note[160];
 };

@@ -100,16 +100,16 @@ static uint64_t writers_cpu_ns(void)
 /* Turns recording on or off as the host asks, answering each time: 'k',
  * then (8 bytes each) the agent loop's busy time and the messages of its
  * bursts so far (agent_busy_read()), when turned off the writer threads'
- * CPU time (else 0), and the bursts, all read just before (the writers' last few records
+ * CPU time (else 0), the bursts and those left out, all read just before (the writers' last few records
  * are still being written then). */
 static void recording_turn(struct agent_proc *p)
 {
-	uint64_t ns[4] = { 0, 0, 0, 0 };
+	uint64_t ns[5] = { 0, 0, 0, 0, 0 };
 	char c, ok;
 
 	if (read(p->s->ctl[0], &c, 1) != 1)
 		return;
-	agent_busy_read(p->a, &ns[0], &ns[1], &ns[3]);
+	agent_busy_read(p->a, &ns[0], &ns[1], &ns[3], &ns[4]);
 	if (c == '0')
 		ns[2] = writers_cpu_ns();
 	ok = wave_agent_record(p->a, c == '1') == 0 ? 'k' : 'e';
@@ -548,13 +548,14 @@ static int raw_measure(struct raw *r, const struct bench_cfg *cfg, struct bench_
 
 /* Asks the agent to turn recording on or off, and waits for it: @ns
  * gets the agent loop's busy time and the messages of its bursts so far,
- * turning it off the writer threads' CPU time (else 0), and the bursts. */
-static int raw_recording(const struct run_side *s, bool on, uint64_t ns[4])
+ * turning it off the writer threads' CPU time (else 0), the bursts and
+ * those left out (agent_busy_read()). */
+static int raw_recording(const struct run_side *s, bool on, uint64_t ns[5])
 {
 	char c = on ? '1' : '0', ok;
 
 	if (write(s->ctl[1], &c, 1) != 1 || read(s->ack[0], &ok, 1) != 1 ||
-	    read(s->ack[0], ns, 4 * sizeof(*ns)) != (ssize_t)(4 * sizeof(*ns)))
+	    read(s->ack[0], ns, 5 * sizeof(*ns)) != (ssize_t)(5 * sizeof(*ns)))
 		return -EPIPE;
 	return ok == 'k' ? 0 : -EIO;
 }
@@ -562,14 +563,15 @@ static int raw_recording(const struct run_side *s, bool on, uint64_t ns[4])
 /* The agent loop's busy time and messages in one set, and the set's
  * events, read at the turns before and after it. */
 struct loop_mark {
-	uint64_t ns, msgs, events, bursts;
+	uint64_t ns, msgs, events, bursts, dropped;
 	bool on;
 	unsigned k;
 };
 
 static void loop_set_end(struct bench_agent_result *res, const struct loop_mark *m,
-			 const uint64_t ns[4], uint64_t events)
+			 const uint64_t ns[5], uint64_t events)
 {
+	res->busy_dropped += ns[4] - m->dropped;
 	res->set_bursts[m->on][m->k] = ns[3] - m->bursts;
 	res->set_busy_ns[m->on][m->k] = (double)(ns[0] - m->ns);
 	res->set_busy_msgs[m->on][m->k] = ns[1] - m->msgs;
@@ -586,7 +588,7 @@ static int raw_sets(struct raw *r, const struct run_side *s, struct bench_agent_
 	unsigned k[2] = { 0, 0 };
 	struct bench_watch w;
 	struct loop_mark mark = { 0 };
-	uint64_t ns[4];
+	uint64_t ns[5];
 	int ret = 0;
 
 	for (unsigned i = 0; ret == 0 && i < 2 * s->sets; i++) {
@@ -599,7 +601,7 @@ static int raw_sets(struct raw *r, const struct run_side *s, struct bench_agent_
 		res->writer_ns += (double)ns[2];
 		if (i)
 			loop_set_end(res, &mark, ns, r->next);
-		mark = (struct loop_mark){ ns[0], ns[1], r->next, ns[3], on, k[on] };
+		mark = (struct loop_mark){ ns[0], ns[1], r->next, ns[3], ns[4], on, k[on] };
 		if ((ret = bench_watch_begin(&w, pids, 2, cpus, s->cfg->single_core ? 1 : 2)) < 0 ||
 		    (ret = bench_measure_rates(raw_stream, r, s->cfg, rate)) < 0)
 			break;

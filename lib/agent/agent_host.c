@@ -422,9 +422,21 @@ static inline uint64_t busy_start(struct wave_agent *a)
 	return wave_stamp_now(&a->clk);
 }
 
+/* A burst that took longer lost its CPU (or its vCPU) on the way: at
+ * most 64 messages take a few microseconds; the scheduler's and the
+ * hypervisor's turns are tens of microseconds and more. Such a burst
+ * measures the machine, not the loop: counted apart, not added. */
+#define BUSY_PREEMPTED_NS 50000u
+
 /* The loop is the only writer: a load and a store, no locked add. */
 static void busy_add(struct wave_agent *a, uint64_t ns, unsigned msgs)
 {
+	if (ns > BUSY_PREEMPTED_NS) {
+		atomic_store_explicit(&a->busy_dropped,
+				      atomic_load_explicit(&a->busy_dropped, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+		return;
+	}
 	atomic_store_explicit(&a->busy_ns,
 			      atomic_load_explicit(&a->busy_ns, memory_order_relaxed) + ns,
 			      memory_order_relaxed);
