@@ -327,8 +327,8 @@ static int replay(const struct opts *o, struct trace_reader *r, struct wave_plug
 	if (o->decisions && decisions_writer(o->decisions, meta, wave_plugin_desc(p)->name, &w) < 0)
 		return -EIO;
 #ifdef M_TRIM_THRESHOLD
-	/* Each replay frees its state's tables and the next makes them
-	 * again: glibc would give the heap's top back to the kernel after a
+	/* Each replay frees its state's tables but the task table (kept:
+	 * struct replay_keep) and the next makes them again: glibc would give the heap's top back to the kernel after a
 	 * replay whenever a large table happened to end there (or map each
 	 * table of 128 KiB and more on its own), and every replay fault in
 	 * fresh pages again: 20,000 faults in 300 replays of a 2,000-task
