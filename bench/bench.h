@@ -43,6 +43,7 @@ struct bench_cfg {
 	int agent_cpu;        /* where the agent side (and fi_pingpong server) runs */
 	bool single_core;     /* both on one CPU: spin loops yield */
 	double max_offcpu;    /* runs that lost more (bench_offcpu.h) are left out */
+	bool writer_on_agent; /* wave-bench-agent: trace writers on agent_cpu, not host_cpu */
 	bool json;
 	bool run_wave, run_unstamped, run_fabric, run_uds, run_floor, run_path;
 };

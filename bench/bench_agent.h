@@ -58,6 +58,13 @@ struct bench_agent_result {
 	 * records they were given (an event and its decision each). */
 	double writer_ns;
 	uint64_t records;
+	/* Each set's events, and the agent loop's busy time in it: from each
+	 * burst's arrival to its decisions' departure, its polls left out
+	 * (agent_busy_count()); and the messages of those bursts. */
+	double set_busy_ns[2][BENCH_MAX_REPS];
+	uint64_t set_busy_msgs[2][BENCH_MAX_REPS], set_bursts[2][BENCH_MAX_REPS];
+	uint64_t set_events[2][BENCH_MAX_REPS];
+	uint64_t busy_dropped; /* bursts left out: the loop lost its CPU in them */
 	struct bench_trace_cost cal; /* bench_trace_calibrate(), before the sets */
 	char note[160];
 };

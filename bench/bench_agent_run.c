@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "agent/agent_impl.h"
 #include "bench_agent.h"
 #include "bench_offcpu.h"
 
@@ -95,20 +97,23 @@ static uint64_t writers_cpu_ns(void)
 	return sum;
 }
 
-/* Turns recording on or off as the host asks, answering each time: 'k'
- * and, when turned off, the writer threads' CPU time (ns, 8 bytes) just
- * before (their last few records are still being written then). */
+/* Turns recording on or off as the host asks, answering each time: 'k',
+ * then (8 bytes each) the agent loop's busy time and the messages of its
+ * bursts so far (agent_busy_read()), when turned off the writer threads'
+ * CPU time (else 0), the bursts and those left out, all read just before (the writers' last few records
+ * are still being written then). */
 static void recording_turn(struct agent_proc *p)
 {
+	uint64_t ns[5] = { 0, 0, 0, 0, 0 };
 	char c, ok;
-	uint64_t ns = 0;
 
 	if (read(p->s->ctl[0], &c, 1) != 1)
 		return;
+	agent_busy_read(p->a, &ns[0], &ns[1], &ns[3], &ns[4]);
 	if (c == '0')
-		ns = writers_cpu_ns();
+		ns[2] = writers_cpu_ns();
 	ok = wave_agent_record(p->a, c == '1') == 0 ? 'k' : 'e';
-	if (write(p->s->ack[1], &ok, 1) != 1 || (c == '0' && write(p->s->ack[1], &ns, 8) != 8))
+	if (write(p->s->ack[1], &ok, 1) != 1 || write(p->s->ack[1], ns, sizeof(ns)) != sizeof(ns))
 		fail("agent: answer", -errno);
 }
 
@@ -135,7 +140,7 @@ static void *agent_stopper(void *arg)
 static int agent_main(void *arg)
 {
 	struct run_side *s = arg;
-	struct agent_proc p = { NULL, s };
+	struct agent_proc p = { .a = NULL, .s = s };
 	struct wave_config *cfg;
 	struct wave_error err;
 	pthread_t thr;
@@ -153,6 +158,10 @@ static int agent_main(void *arg)
 		wave_config_free(cfg);
 		return ret;
 	}
+	/* Recording in sets: the loop's work per event, off and on, apart
+	 * from its polling (a clock reading a burst; not in other runs). */
+	if (s->rec == BENCH_REC_SETS)
+		agent_busy_count(p.a, true);
 	ret = -pthread_create(&thr, NULL, agent_stopper, &p);
 	if (ret < 0) {
 		wave_agent_destroy(p.a);
@@ -537,19 +546,36 @@ static int raw_measure(struct raw *r, const struct bench_cfg *cfg, struct bench_
 	return 0;
 }
 
-/* Asks the agent to turn recording on or off, and waits for it; turning
- * it off gives the writer threads' CPU time in @writer_ns. */
-static int raw_recording(const struct run_side *s, bool on, uint64_t *writer_ns)
+/* Asks the agent to turn recording on or off, and waits for it: @ns
+ * gets the agent loop's busy time and the messages of its bursts so far,
+ * turning it off the writer threads' CPU time (else 0), the bursts and
+ * those left out (agent_busy_read()). */
+static int raw_recording(const struct run_side *s, bool on, uint64_t ns[5])
 {
 	char c = on ? '1' : '0', ok;
-	uint64_t ns;
 
 	if (write(s->ctl[1], &c, 1) != 1 || read(s->ack[0], &ok, 1) != 1 ||
-	    (!on && read(s->ack[0], &ns, 8) != 8))
+	    read(s->ack[0], ns, 5 * sizeof(*ns)) != (ssize_t)(5 * sizeof(*ns)))
 		return -EPIPE;
-	if (!on && writer_ns)
-		*writer_ns = ns;
 	return ok == 'k' ? 0 : -EIO;
+}
+
+/* The agent loop's busy time and messages in one set, and the set's
+ * events, read at the turns before and after it. */
+struct loop_mark {
+	uint64_t ns, msgs, events, bursts, dropped;
+	bool on;
+	unsigned k;
+};
+
+static void loop_set_end(struct bench_agent_result *res, const struct loop_mark *m,
+			 const uint64_t ns[5], uint64_t events)
+{
+	res->busy_dropped += ns[4] - m->dropped;
+	res->set_bursts[m->on][m->k] = ns[3] - m->bursts;
+	res->set_busy_ns[m->on][m->k] = (double)(ns[0] - m->ns);
+	res->set_busy_msgs[m->on][m->k] = ns[1] - m->msgs;
+	res->set_events[m->on][m->k] = events - m->events;
 }
 
 /* (e) in 2 * s->sets sets, recording off, on, on, off, off, on, ...: a
@@ -561,19 +587,21 @@ static int raw_sets(struct raw *r, const struct run_side *s, struct bench_agent_
 	double rate[BENCH_N_BATCHES];
 	unsigned k[2] = { 0, 0 };
 	struct bench_watch w;
-	uint64_t ev0, wns;
+	struct loop_mark mark = { 0 };
+	uint64_t ns[5];
 	int ret = 0;
 
 	for (unsigned i = 0; ret == 0 && i < 2 * s->sets; i++) {
 		bool on = (i + i / 2) % 2; /* 0 1 1 0 0 1 1 0 ... */
 
 		/* Turned off (again): the CPU time of the writers the sets
-		 * before had, if any. */
-		wns = 0;
-		if ((ret = raw_recording(s, on, &wns)) < 0)
+		 * before had, if any; the agent loop's marks the set before's end. */
+		if ((ret = raw_recording(s, on, ns)) < 0)
 			break;
-		res->writer_ns += (double)wns;
-		ev0 = r->next;
+		res->writer_ns += (double)ns[2];
+		if (i)
+			loop_set_end(res, &mark, ns, r->next);
+		mark = (struct loop_mark){ ns[0], ns[1], r->next, ns[3], ns[4], on, k[on] };
 		if ((ret = bench_watch_begin(&w, pids, 2, cpus, s->cfg->single_core ? 1 : 2)) < 0 ||
 		    (ret = bench_measure_rates(raw_stream, r, s->cfg, rate)) < 0)
 			break;
@@ -581,12 +609,13 @@ static int raw_sets(struct raw *r, const struct run_side *s, struct bench_agent_
 		for (unsigned b = 0; b < BENCH_N_BATCHES; b++)
 			res->set_tput[on][b][k[on]] = rate[b];
 		if (on)
-			res->records += 2 * (r->next - ev0); /* an event and its decision */
+			res->records += 2 * (r->next - mark.events); /* an event and its decision */
 		k[on]++;
 	}
-	wns = 0;
-	if (ret == 0 && (ret = raw_recording(s, false, &wns)) == 0)
-		res->writer_ns += (double)wns;
+	if (ret == 0 && (ret = raw_recording(s, false, ns)) == 0) {
+		res->writer_ns += (double)ns[2];
+		loop_set_end(res, &mark, ns, r->next);
+	}
 	if (ret == 0 && (r->wrong || r->expected != r->next))
 		ret = -EPROTO;
 	res->n_sets = k[0] < k[1] ? k[0] : k[1];
@@ -719,7 +748,8 @@ static int record_dir(char *rdir, size_t size)
 
 /* The "record" section of the agent's configuration for @rec, its traces
  * in @rdir, their writer threads on the host's CPU (on the agent's, they
- * would take the agent loop's time). */
+ * take the agent loop's time: --writer-on-agent, which leaves the host
+ * its CPU). */
 static void record_cfg(const struct bench_cfg *cfg, enum bench_rec rec, const char *rdir,
 		       char *out, size_t size)
 {
@@ -729,7 +759,8 @@ static void record_cfg(const struct bench_cfg *cfg, enum bench_rec rec, const ch
 		snprintf(out, size,
 			 ", \"record\": {\"path\": \"%s\", \"max_bytes\": 67108864,"
 			 " \"rotate\": 1, \"writer_cpu\": %d, \"enabled\": %s}",
-			 rdir, cfg->host_cpu, rec == BENCH_REC_ON ? "true" : "false");
+			 rdir, cfg->writer_on_agent ? cfg->agent_cpu : cfg->host_cpu,
+			 rec == BENCH_REC_ON ? "true" : "false");
 }
 
 static void close_pipes(struct run_side *s)

@@ -318,6 +318,7 @@ static int replay(const struct opts *o, struct trace_reader *r, struct wave_plug
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
 	struct trace_writer *w = NULL;
+	struct replay_keep kept = { 0 };
 	struct replay_result res;
 	struct wave_error err;
 	double secs = 0;
@@ -326,8 +327,8 @@ static int replay(const struct opts *o, struct trace_reader *r, struct wave_plug
 	if (o->decisions && decisions_writer(o->decisions, meta, wave_plugin_desc(p)->name, &w) < 0)
 		return -EIO;
 #ifdef M_TRIM_THRESHOLD
-	/* Each replay frees its state's tables and the next makes them
-	 * again: glibc would give the heap's top back to the kernel after a
+	/* Each replay frees its state's tables but the task table (kept:
+	 * struct replay_keep) and the next makes them again: glibc would give the heap's top back to the kernel after a
 	 * replay whenever a large table happened to end there (or map each
 	 * table of 128 KiB and more on its own), and every replay fault in
 	 * fresh pages again: 20,000 faults in 300 replays of a 2,000-task
@@ -340,11 +341,12 @@ static int replay(const struct opts *o, struct trace_reader *r, struct wave_plug
 	}
 #endif
 	for (unsigned i = 0; i < o->repeat && ret == 0; i++) {
-		/* Each replay's state starts as large as the last one's ended. */
-		ret = replay_run(r, p, params, i ? res.objects : 0,
-				 w && i == 0 ? keep_decision : NULL, w, &res, &err);
+		/* Each replay's state starts with the last one's tables. */
+		ret = replay_run(r, p, params, &kept, w && i == 0 ? keep_decision : NULL, w, &res,
+				 &err);
 		secs += res.seconds;
 	}
+	replay_keep_free(&kept);
 	trace_writer_close(w);
 	if (ret < 0) {
 		fprintf(stderr, "wave-replay: %s: %s\n", o->trace, err.text);

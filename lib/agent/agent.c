@@ -147,6 +147,20 @@ WAVE_API void wave_agent_destroy(struct wave_agent *a)
 	free(a);
 }
 
+void agent_busy_count(struct wave_agent *a, bool on)
+{
+	atomic_store_explicit(&a->busy_on, on, memory_order_relaxed);
+}
+
+void agent_busy_read(struct wave_agent *a, uint64_t *ns, uint64_t *msgs, uint64_t *bursts,
+		     uint64_t *dropped)
+{
+	*dropped = atomic_load_explicit(&a->busy_dropped, memory_order_relaxed);
+	*bursts = atomic_load_explicit(&a->busy_bursts, memory_order_relaxed);
+	*ns = atomic_load_explicit(&a->busy_ns, memory_order_relaxed);
+	*msgs = atomic_load_explicit(&a->busy_msgs, memory_order_relaxed);
+}
+
 void agent_lock_ext(struct wave_agent *a)
 {
 	atomic_fetch_add(&a->waiters, 1);

@@ -114,7 +114,23 @@ struct wave_agent {
 	bool recording; /* wave_agent_record(); configuration's record.enabled */
 	/* The loop's clock (and its callees'), used under @lock only. */
 	struct wave_stamp_clock clk;
+	/* With @busy_on (agent_busy_count(): for the benchmarks, which must
+	 * tell the loop's work from its polling), the loop adds up, for each
+	 * burst of messages it receives, the time from their arrival to its
+	 * decisions' departure (the loop's clock), the messages and the bursts. Off, a
+	 * burst costs one load and one branch. Written by the loop only;
+	 * read by any thread (agent_busy_read()). */
+	atomic_bool busy_on;
+	_Atomic uint64_t busy_ns, busy_msgs, busy_bursts;
+	_Atomic uint64_t busy_dropped; /* bursts too long to be the loop's alone */
 };
+
+/* agent.c: counts the loop's busy time (struct wave_agent.busy_on) or
+ * stops counting; reads what it counted so far. Internal: for the
+ * benchmarks (wave-bench-agent --record-sets), not exported. */
+void agent_busy_count(struct wave_agent *a, bool on);
+void agent_busy_read(struct wave_agent *a, uint64_t *ns, uint64_t *msgs, uint64_t *bursts,
+		     uint64_t *dropped);
 
 /* agent.c: take and release the lock from outside the loop. */
 void agent_lock_ext(struct wave_agent *a);

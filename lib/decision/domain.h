@@ -16,6 +16,8 @@
 #include <wave/error.h>
 #include <wave/msg.h>
 
+#include "u64map.h"
+
 struct wave_plugin_ctx;
 struct wave_plugin_desc;
 
@@ -60,6 +62,14 @@ static inline void agent_lat_since(struct agent_inst *in, uint64_t now, uint64_t
  *           state will hold, for it to size its tables at its start (0:
  *           none; a replay repeated passes what the last one held); fini
  *           leaves there what its tables had room for.
+ * @keep:    the runtime's: fini is to leave the domain's object table
+ *           (sched: its tasks), emptied (u64map_clear()), in @kept, and
+ *           the next start on this dom_host takes it instead of making
+ *           one: the same slots, not freed, allocated and zeroed again (a
+ *           replay repeated). The agent does not set it: a host gone
+ *           leaves nothing behind.
+ * @kept:    with @keep: that table, or none (zero); the runtime frees
+ *           what is left in it (u64map_fini()).
  */
 struct dom_host {
 	/* What every event and decision touches first, on one line; the
@@ -73,6 +83,8 @@ struct dom_host {
 	int (*start)(struct dom_host *dh, const void *domain_state, struct wave_error *err);
 	struct agent_inst inst;
 	size_t objects;
+	bool keep;
+	struct u64map kept;
 };
 
 /* What to do with a decision a plugin emitted (domain_desc.prepare). */

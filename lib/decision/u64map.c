@@ -211,6 +211,21 @@ void u64map_fini(struct u64map *m)
 	memset(m, 0, sizeof(*m));
 }
 
+void u64map_clear(struct u64map *m)
+{
+	if (!m->slots)
+		return;
+	if (m->count)
+		memset(m->slots, 0, (m->mask + 1) * m->esize);
+	free(m->zero);
+	m->zero = NULL;
+	m->count = 0;
+	m->probes = 0;
+	m->rebuilds++; /* every entry "moved": pointers into it are stale */
+	m->mult = u64_seed() | 1;
+	judge_from(m);
+}
+
 void *u64map_insert(struct u64map *m, uint64_t key)
 {
 	void *e;

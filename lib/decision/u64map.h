@@ -79,6 +79,12 @@ int u64map_init(struct u64map *m, size_t esize);
  * that knows how many it will hold saves the growths' copies). */
 int u64map_init_for(struct u64map *m, size_t esize, size_t n);
 void u64map_fini(struct u64map *m);
+/* Removes every entry and keeps the slots, as an empty map of their
+ * number (a fresh multiplier, judged anew): a caller that empties a map
+ * and fills it again (a replay repeated) need not free, allocate and
+ * zero the slots each time. Free slots are zero already (a removal zeroes
+ * the slot it frees), so only a map still holding entries is zeroed. */
+void u64map_clear(struct u64map *m);
 /* A new entry for @key, which must not be present; NULL when the map
  * cannot grow. */
 void *u64map_insert(struct u64map *m, uint64_t key);

@@ -243,9 +243,39 @@ static double cpu_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+void replay_keep_free(struct replay_keep *k)
+{
+	if (!k)
+		return;
+	u64map_fini(&k->table);
+	k->objects = 0;
+}
+
+/* The domain's state starts with what @k holds (NULL: fresh). */
+static void keep_take(struct dom_host *dh, struct replay_keep *k)
+{
+	if (!k)
+		return;
+	dh->objects = k->objects;
+	dh->keep = true;
+	dh->kept = k->table;
+	memset(&k->table, 0, sizeof(k->table));
+}
+
+/* What the domain's fini left, for the next replay (or freed). */
+static void keep_give(struct dom_host *dh, struct replay_keep *k)
+{
+	if (!k) {
+		u64map_fini(&dh->kept);
+		return;
+	}
+	k->objects = dh->objects;
+	k->table = dh->kept;
+}
+
 int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_params *params,
-	       size_t objects, replay_decision_fn fn, void *user, struct replay_result *res,
-	       struct wave_error *err)
+	       struct replay_keep *keep, replay_decision_fn fn, void *user,
+	       struct replay_result *res, struct wave_error *err)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
 	struct engine *e;
@@ -278,7 +308,7 @@ int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_
 	e->user = user;
 	e->res = res;
 	e->dh.host_id = meta->host_id;
-	e->dh.objects = objects;
+	keep_take(&e->dh, keep);
 	e->dh.start = start;
 	e->dh.rt = e;
 	trace_reader_rewind(r);
@@ -292,6 +322,7 @@ int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_
 	if (e->dom->fini)
 		e->dom->fini(&e->dh);
 	res->objects = e->dh.objects;
+	keep_give(&e->dh, keep);
 	free(e);
 	res->seconds = cpu_s() - t0;
 	return ret < 0 ? ret : 0;

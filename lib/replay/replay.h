@@ -29,6 +29,7 @@
 #include <wave/domain.h>
 #include <wave/plugin_loader.h>
 
+#include "../decision/u64map.h"
 #include "../trace/trace.h"
 
 /* Differences kept in detail; the rest are counted. */
@@ -59,14 +60,29 @@ struct replay_result {
 typedef void (*replay_decision_fn)(void *user, enum trace_kind kind, uint64_t t_ns,
 				   const struct wave_msg *m);
 
+/*
+ * struct replay_keep - what a replay leaves the next one of the same
+ * trace (wave-replay --repeat): the objects the domain's tables had room
+ * for, and its object table itself, emptied, so that the next replay's
+ * state starts with it rather than growing a new one from 64 slots, or
+ * allocating and zeroing one as large. Zeroed before the first replay;
+ * freed with replay_keep_free(). Decisions depend on neither.
+ */
+struct replay_keep {
+	size_t objects;
+	struct u64map table;
+};
+
+void replay_keep_free(struct replay_keep *k);
+
 /* Replays @r (from its start) into a new instance of @p with @params,
- * the domain's state sized for @objects (0, or an earlier replay's
- * res->objects: the same decisions, without the tables' growth). 0, or
- * an error with @err filled (trace unreadable, plugin of another domain,
- * plugin failing to start). */
+ * the domain's state starting with what @keep holds and leaving there
+ * what the next replay may start with (NULL: a fresh state, nothing
+ * kept). 0, or an error with @err filled (trace unreadable, plugin of
+ * another domain, plugin failing to start). */
 int replay_run(struct trace_reader *r, struct wave_plugin *p, const struct wave_params *params,
-	       size_t objects, replay_decision_fn fn, void *user, struct replay_result *res,
-	       struct wave_error *err);
+	       struct replay_keep *keep, replay_decision_fn fn, void *user,
+	       struct replay_result *res, struct wave_error *err);
 
 /* ---- per-domain models ------------------------------------------------- */
 

@@ -175,6 +175,50 @@ START_TEST(u64map_init_for_sized)
 }
 END_TEST
 
+/* A cleared map is empty with the same slots, zeroed whether it still
+ * held entries or they had all been removed, and fills again as a new
+ * map of that size would: no growth up to its room. */
+START_TEST(u64map_clear_keeps_slots)
+{
+	struct u64map m;
+	unsigned char *slots;
+	size_t mask;
+
+	ck_assert_int_eq(u64map_init(&m, sizeof(struct entry)), 0);
+	for (int round = 0; round < 3; round++) {
+		for (uint64_t k = 1; k <= 1500; k++)
+			((struct entry *)u64map_insert(&m, k * 4096))->seq = k;
+		ck_assert_ptr_nonnull(u64map_insert(&m, 0));
+		if (round == 1) /* emptied entry by entry before the clear */
+			for (uint64_t k = 1; k <= 1500; k++)
+				u64map_remove(&m, u64map_find(&m, k * 4096));
+		slots = m.slots;
+		mask = m.mask;
+		u64map_clear(&m);
+		ck_assert_ptr_eq(m.slots, slots);
+		ck_assert_uint_eq(m.mask, mask);
+		ck_assert_uint_eq(u64map_count(&m), 0);
+		ck_assert_uint_eq(m.probes, 0);
+		ck_assert_ptr_null(u64map_find(&m, 0));
+		for (size_t i = 0; i <= m.mask; i++) {
+			const struct entry *e = u64map_at(&m, i);
+
+			ck_assert_uint_eq(e->key, 0);
+			ck_assert_uint_eq(e->seq, 0);
+		}
+		for (uint64_t k = 1; k <= 1500; k++)
+			ck_assert_ptr_null(u64map_find(&m, k * 4096));
+	}
+	for (uint64_t k = 1; k <= u64map_room(&m); k++)
+		ck_assert_ptr_nonnull(u64map_insert(&m, k));
+	ck_assert_uint_eq(m.mask, mask); /* not grown (a redraw may move it) */
+	ck_assert_uint_eq(u64map_count(&m), u64map_room(&m));
+	u64map_fini(&m);
+	u64map_clear(&m); /* a map made with nothing: nothing to do */
+	ck_assert_ptr_null(m.slots);
+}
+END_TEST
+
 /* Key 0 is a key like any other; removal shifts the probe chain back so
  * that every other key is still found. */
 START_TEST(u64map_zero_key_and_remove)
@@ -334,6 +378,7 @@ int main(void)
 	tcase_add_test(tc, domain_and_result_names);
 	tcase_add_test(tc, u64map_grows);
 	tcase_add_test(tc, u64map_init_for_sized);
+	tcase_add_test(tc, u64map_clear_keeps_slots);
 	tcase_add_test(tc, u64map_zero_key_and_remove);
 	tcase_add_test(tc, u64map_seeded_against_floods);
 	tcase_add_test(tc, u64map_clustered_multiplier_redrawn);

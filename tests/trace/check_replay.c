@@ -80,7 +80,7 @@ START_TEST(same_plugin_same_decisions)
 	struct replay_result res;
 	struct wave_error err;
 
-	ck_assert_msg(replay_run(r, p, params, 0, NULL, NULL, &res, &err) == 0, "%s", err.text);
+	ck_assert_msg(replay_run(r, p, params, NULL, NULL, NULL, &res, &err) == 0, "%s", err.text);
 	ck_assert_uint_gt(res.events, 100);
 	ck_assert_uint_gt(res.decisions_rec, 10);
 	ck_assert_uint_eq(res.decisions_new, res.decisions_rec);
@@ -113,24 +113,46 @@ static void keep(void *user, enum trace_kind k, uint64_t t, const struct wave_ms
 	kp->len += sizeof(*m);
 }
 
-/* Every trace into every policy, twice: the same bytes, the second time
- * with the domain's state sized by the first (wave-replay --repeat). */
+/* Every trace into every policy, three times: the same bytes, the second
+ * and third times with the domain's state starting with the task table
+ * the one before left (wave-replay --repeat). */
 START_TEST(deterministic)
 {
 	struct trace_reader *r = open_trace(traces[_i / N_OF(policies)]);
 	struct wave_plugin *p = load(policies[_i % N_OF(policies)]);
 	struct wave_params *params = params_of(r, policies[_i % N_OF(policies)]);
-	struct replay_result res[2];
-	struct kept k[2] = { { 0 }, { 0 } };
+	struct replay_keep kept = { 0 };
+	struct replay_result res[3];
+	struct kept k[3] = { { 0 }, { 0 }, { 0 } };
 	struct wave_error err;
+	size_t mask = 0;
 
-	for (int i = 0; i < 2; i++)
-		ck_assert_msg(replay_run(r, p, params, i ? res[0].objects : 0, keep, &k[i], &res[i],
-					 &err) == 0,
-			      "%s", err.text);
-	/* The sched state's task table, sized for what it held: not grown. */
+	for (int i = 0; i < 3; i++) {
+		ck_assert_msg(replay_run(r, p, params, &kept, keep, &k[i], &res[i], &err) == 0, "%s",
+			      err.text);
+		/* The task table left for the next replay: empty, sized for
+		 * what it held, and as large every time (not grown: the next
+		 * replay started with it; a multiplier drawn again may move it
+		 * into new slots of the same number). */
+		ck_assert_ptr_nonnull(kept.table.slots);
+		ck_assert_uint_eq(u64map_count(&kept.table), 0);
+		ck_assert_uint_eq(kept.objects, res[i].objects);
+		ck_assert_uint_ge(u64map_room(&kept.table), res[0].objects);
+		if (i)
+			ck_assert_uint_eq(kept.table.mask, mask);
+		mask = kept.table.mask;
+		for (size_t s = 0; s <= kept.table.mask; s++)
+			ck_assert_uint_eq(u64map_key_at(&kept.table, s), 0);
+	}
+	replay_keep_free(&kept);
+	ck_assert_ptr_null(kept.table.slots);
 	ck_assert_uint_gt(res[0].objects, 0);
 	ck_assert_uint_eq(res[1].objects, res[0].objects);
+	ck_assert_uint_eq(res[2].objects, res[0].objects);
+	ck_assert_uint_eq(res[0].digest, res[2].digest);
+	ck_assert_uint_eq(k[1].len, k[2].len);
+	ck_assert_mem_eq(k[1].bytes, k[2].bytes, k[1].len);
+	free(k[2].bytes);
 	/* Another policy than the recorded one stops early: the recorded
 	 * outcomes answer the recorded decisions, not its own. */
 	ck_assert_uint_gt(res[0].decisions_new, 0);
@@ -207,7 +229,7 @@ START_TEST(other_domain_refused)
 	struct replay_result res;
 	struct wave_error err;
 
-	ck_assert_int_eq(replay_run(r, p, NULL, 0, NULL, NULL, &res, &err), -EINVAL);
+	ck_assert_int_eq(replay_run(r, p, NULL, NULL, NULL, NULL, &res, &err), -EINVAL);
 	ck_assert_msg(strstr(err.text, "plugin least_loaded is of domain custom, the trace of "
 				       "domain sched"), "%s", err.text);
 	wave_plugin_unload(p);
@@ -287,7 +309,7 @@ START_TEST(custom_domain)
 	ck_assert_str_eq(trace_reader_meta(r)->params, "{\"workers\":4}");
 	p = load("least_loaded");
 	ck_assert_int_eq(wave_params_parse(trace_reader_meta(r)->params, NULL, &params, NULL), 0);
-	ck_assert_msg(replay_run(r, p, params, 0, NULL, NULL, &res, &err) == 0, "%s", err.text);
+	ck_assert_msg(replay_run(r, p, params, NULL, NULL, NULL, &res, &err) == 0, "%s", err.text);
 	ck_assert_uint_eq(res.events, 300 + 300 / 16 + 1);
 	ck_assert_uint_ge(res.ticks, 2);
 	ck_assert_uint_ge(res.decisions_rec, 300);

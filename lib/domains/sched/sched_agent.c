@@ -99,7 +99,7 @@ static int on_setup(struct dom_host *dh, const struct wave_msg *m)
 	if (!(s = calloc(1, sizeof(*s))))
 		return -1;
 	dh->state = s;
-	ret = sched_state_create(n_cpus, dh->objects, &s->st);
+	ret = sched_state_create(n_cpus, dh->objects, dh->keep ? &dh->kept : NULL, &s->st);
 	if (ret < 0)
 		snprintf(err.text, sizeof(err.text), "%s", wave_strerror(ret));
 	else
@@ -182,6 +182,11 @@ static void fini(struct dom_host *dh)
 	if (!s)
 		return;
 	dh->objects = u64map_room(&s->st->tasks);
+	/* A replay repeated starts its next state with this table (emptied). */
+	if (dh->keep) {
+		u64map_fini(&dh->kept);
+		sched_state_take_tasks(s->st, &dh->kept);
+	}
 	wave_sched_state_destroy(s->st);
 	free(s);
 	dh->state = NULL;

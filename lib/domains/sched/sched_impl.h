@@ -131,14 +131,19 @@ int sched_cpu_find_free(const struct wave_sched_state *st, uint32_t from);
 void sched_task_clear_pending(struct wave_sched_state *st, struct sched_task *t);
 
 /* wave_sched_state_create(), its task table made with room for @tasks
- * (a guess: more only grow it, as usual). */
-int sched_state_create(uint32_t n_cpus, size_t tasks, struct wave_sched_state **out);
+ * (a guess: more only grow it, as usual), or taken from @kept (NULL, or a
+ * table a state's tasks were moved into, sched_state_take_tasks()) when
+ * that has the room: emptied, its slots not allocated and zeroed again. */
+int sched_state_create(uint32_t n_cpus, size_t tasks, struct u64map *kept,
+		       struct wave_sched_state **out);
+/* Moves @st's task table into @out (which must hold none), emptied, for a
+ * later sched_state_create(); @st is left without one, only to be
+ * destroyed. */
+void sched_state_take_tasks(struct wave_sched_state *st, struct u64map *out);
 
-/* wave_sched_msg_decode() and wave_sched_state_apply() without their
- * checks of the caller's arguments, for the agent's own calls: @in, @out,
- * @st and @m are not NULL, @n_cpus is a state's, @ctx is NULL or the
+/* wave_sched_state_apply() without its checks of the caller's arguments,
+ * for the agent's own calls: @st and @m are not NULL, @ctx is NULL or the
  * context made on @st (every byte of the message is still checked). */
-int sched_msg_decode(const struct wave_msg *in, uint32_t n_cpus, struct wave_sched_msg *out);
 int sched_state_apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 		      const struct wave_msg *m);
 

@@ -12,11 +12,29 @@
 #include <string.h>
 
 #include "../../plugin/plugin_impl.h"
+#include "sched_decode.h"
 #include "sched_impl.h"
 
 /* ---- life cycle -------------------------------------------------------- */
 
-int sched_state_create(uint32_t n_cpus, size_t tasks, struct wave_sched_state **out)
+/* The task table: @kept's, emptied, when it has the slots @tasks need
+ * (moved out of @kept), else a new one. */
+static int tasks_init(struct wave_sched_state *st, size_t tasks, struct u64map *kept)
+{
+	if (kept && kept->slots && kept->esize == sizeof(struct sched_task) &&
+	    u64map_room(kept) >= tasks) {
+		st->tasks = *kept;
+		memset(kept, 0, sizeof(*kept));
+		/* sched_state_take_tasks() emptied it already. */
+		if (u64map_count(&st->tasks))
+			u64map_clear(&st->tasks);
+		return 0;
+	}
+	return u64map_init_for(&st->tasks, sizeof(struct sched_task), tasks);
+}
+
+int sched_state_create(uint32_t n_cpus, size_t tasks, struct u64map *kept,
+		       struct wave_sched_state **out)
 {
 	struct wave_sched_state *st;
 
@@ -31,8 +49,7 @@ int sched_state_create(uint32_t n_cpus, size_t tasks, struct wave_sched_state **
 	st->cpu_mod = UINT64_MAX / n_cpus + 1;
 	st->cpus = calloc(n_cpus, sizeof(*st->cpus));
 	st->free_map = calloc(st->n_words, sizeof(*st->free_map));
-	if (!st->cpus || !st->free_map ||
-	    u64map_init_for(&st->tasks, sizeof(struct sched_task), tasks) < 0) {
+	if (!st->cpus || !st->free_map || tasks_init(st, tasks, kept) < 0) {
 		wave_sched_state_destroy(st);
 		return -ENOMEM;
 	}
@@ -44,7 +61,7 @@ int sched_state_create(uint32_t n_cpus, size_t tasks, struct wave_sched_state **
 
 WAVE_API int wave_sched_state_create(uint32_t n_cpus, struct wave_sched_state **out)
 {
-	return sched_state_create(n_cpus, 0, out);
+	return sched_state_create(n_cpus, 0, NULL, out);
 }
 
 WAVE_API void wave_sched_state_destroy(struct wave_sched_state *st)
@@ -56,6 +73,14 @@ WAVE_API void wave_sched_state_destroy(struct wave_sched_state *st)
 	free(st->free_map);
 	st->magic = 0;
 	free(st);
+}
+
+void sched_state_take_tasks(struct wave_sched_state *st, struct u64map *out)
+{
+	st->hot = NULL;
+	u64map_clear(&st->tasks);
+	*out = st->tasks;
+	memset(&st->tasks, 0, sizeof(st->tasks));
 }
 
 WAVE_API int wave_sched_state_stats(const struct wave_sched_state *st,
@@ -338,27 +363,58 @@ static int ev_outcome(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 
 /* ---- entry ------------------------------------------------------------- */
 
-static int apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
-		 const struct wave_sched_msg *m)
+/* A message that does not decode, or a decision (only the agent sends
+ * those), is refused and counted. */
+static int bad_msg(struct wave_sched_state *st, int err)
 {
+	return dec_count(&st->stats.bad_msgs, err);
+}
+
+/* Each type is decoded (sched_decode.h, every byte checked) in the case
+ * that applies it: one dispatch on the type, where decoding the whole
+ * message first (sched_msg_decode()) and switching again to apply it made
+ * two, and zeroed and copied the decoded form between them. The same
+ * checks in the same order: the same errors and counts. */
+static int decode_apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
+			const struct wave_msg *m)
+{
+	struct wave_sched_msg d = { .type = m->type };
+	const uint8_t *p = m->payload.u8;
+	uint32_t n = st->n_cpus;
+	int ret;
+
+	/* An unknown type is -ENOMSG whatever its flags. */
+	if (m->flags != 0)
+		return bad_msg(st, wave_sched_msg_type_name(m->type) ? -EBADMSG : -ENOMSG);
 	switch (m->type) {
 	case WAVE_SCHED_TASK_NEW:
-		return ev_new(st, ctx, m);
+		ret = decode_task_new(p, n, &d);
+		return ret < 0 ? bad_msg(st, ret) : ev_new(st, ctx, &d);
 	case WAVE_SCHED_TASK_WAKEUP:
-		return ev_wakeup(st, ctx, m);
+		ret = decode_task(p, n, &d);
+		return ret < 0 ? bad_msg(st, ret) : ev_wakeup(st, ctx, &d);
 	case WAVE_SCHED_TASK_BLOCKED:
 	case WAVE_SCHED_TASK_YIELD:
 	case WAVE_SCHED_TASK_PREEMPTED:
-		return ev_stop(st, ctx, m);
+		ret = decode_task(p, n, &d);
+		return ret < 0 ? bad_msg(st, ret) : ev_stop(st, ctx, &d);
 	case WAVE_SCHED_TASK_DEAD:
-		return ev_dead(st, ctx, m);
+		ret = decode_task(p, n, &d);
+		return ret < 0 ? bad_msg(st, ret) : ev_dead(st, ctx, &d);
 	case WAVE_SCHED_CPU_IDLE:
 	case WAVE_SCHED_TICK:
-		return ev_cpu(st, ctx, m);
+		ret = decode_cpu(p, n, &d);
+		return ret < 0 ? bad_msg(st, ret) : ev_cpu(st, ctx, &d);
 	case WAVE_SCHED_OUTCOME:
-		return ev_outcome(st, ctx, m);
-	default: /* a decision: only the agent sends those */
-		return dec_count(&st->stats.bad_msgs, -ENOMSG);
+		ret = decode_outcome(p, n, &d);
+		return ret < 0 ? bad_msg(st, ret) : ev_outcome(st, ctx, &d);
+	case WAVE_SCHED_RUN:
+	case WAVE_SCHED_PRESTAGE:
+	case WAVE_SCHED_PREEMPT:
+		ret = decode_decision(p, n, &d);
+		return bad_msg(st, ret < 0 ? ret : -ENOMSG);
+	default:
+		return bad_msg(st, -ENOMSG);
 	}
 }
 
@@ -393,12 +449,8 @@ WAVE_API int wave_sched_state_replay(struct wave_sched_state *st, struct wave_pl
 int sched_state_apply(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 		      const struct wave_msg *m)
 {
-	struct wave_sched_msg d;
-	int ret;
+	int ret = decode_apply(st, ctx, m);
 
-	if ((ret = sched_msg_decode(m, st->n_cpus, &d)) < 0)
-		return dec_count(&st->stats.bad_msgs, ret);
-	ret = apply(st, ctx, &d);
 	if (ret == 0)
 		st->stats.events++;
 	return ret;
