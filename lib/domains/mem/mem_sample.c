@@ -26,29 +26,32 @@ static bool armable(const struct wave_mem *m, uint64_t s)
 	return !(s & (CS_BUSY | CS_SAMPLED)) && (int)cs_tier(s) != m->far_tier;
 }
 
-/* Arms chunk @i: resident, not busy, not armed already. The mapping is
- * dropped before the flag is set, so that a chunk seen SAMPLED has no
- * mapping left: its next touch is a minor fault, served by this thread
- * (the fault thread) after this tick, which counts it. Racing a demotion
- * or a fault that maps the chunk is harmless: dropping a mapping of a
- * memfd loses no byte, it only costs a minor fault. */
+/* Arms chunk @i: resident, not busy, not armed already. The chunk is
+ * held busy while its mapping goes and until it is marked, so that a
+ * chunk seen SAMPLED has no mapping left: its next touch is a minor fault,
+ * which counts it. A fault meanwhile finds it busy and faults again after.
+ * (Without the hold, a thread serving its own fault (fault_signal) could
+ * map the chunk between the two, leaving it marked but mapped: its next
+ * touch went uncounted.) */
 static bool arm(struct wave_mem *m, struct mem_region *r, uint64_t i)
 {
-	uint64_t s = atomic_load(&r->state[i]);
+	uint64_t s = atomic_load(&r->state[i]), n;
+	bool armed;
 
-	if (!armable(m, s))
+	if (!armable(m, s) || !mem_chunk_lock(r, i, &s))
 		return false;
-	if (madvise((void *)mem_chunk_addr(r, i), r->chunk_size, MADV_DONTNEED) < 0) {
+	armed = armable(m, s);
+	if (armed && madvise((void *)mem_chunk_addr(r, i), r->chunk_size, MADV_DONTNEED) < 0) {
 		wave_warn("mem: sampler cannot drop a mapping: %s", wave_strerror(errno));
-		return false;
+		armed = false;
 	}
 	s = atomic_load(&r->state[i]);
-	do {
-		if (!armable(m, s))
-			return false;
-	} while (!atomic_compare_exchange_weak(&r->state[i], &s, s | CS_SAMPLED));
-	atomic_fetch_add(&m->sample_armed, 1);
-	return true;
+	do /* unlocked as it was, and marked if armed */
+		n = (s & ~CS_BUSY) | (armed ? CS_SAMPLED : 0);
+	while (!atomic_compare_exchange_weak(&r->state[i], &s, n));
+	if (armed)
+		atomic_fetch_add(&m->sample_armed, 1);
+	return armed;
 }
 
 void mem_sample_tick(struct wave_mem *m)
