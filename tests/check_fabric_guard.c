@@ -9,13 +9,13 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,14 +31,13 @@
 #define N_GOOD 8
 /* Like an agent's heartbeat timeout: a host silent this long is dead. */
 #define HB_MS 1000
-/* The bound on one accept(l, 0) call: far below HB_MS, generous enough
- * for a loaded machine. A stall on a peer (the bug) is 100s of ms. */
-#define ACCEPT_BOUND_NS (100000000ull * TIME_SCALE)
 
 /* Sanitizer builds: ASan's allocator keeps freed memory (its quarantine),
  * so what closed channels gave back does not show in the resident set;
- * TSan adds several bytes of shadow per byte touched and runs the code
- * several times slower. */
+ * TSan adds several bytes of shadow per byte touched, and its background
+ * thread takes the process's mmap lock, so an allocation inside accept
+ * can wait for that lock in the kernel: a block that is no wait for a
+ * peer (without TSan this process has one thread). */
 #if defined(__SANITIZE_THREAD__)
 #define WAVE_TSAN 1
 #endif
@@ -56,15 +55,15 @@
 #if defined(WAVE_TSAN)
 #define FREED_SHOWS 0
 #define RSS_SCALE 6
-#define TIME_SCALE 3
+#define BLOCKS_SHOW 0
 #elif defined(WAVE_ASAN)
 #define FREED_SHOWS 0
 #define RSS_SCALE 1
-#define TIME_SCALE 1
+#define BLOCKS_SHOW 1
 #else
 #define FREED_SHOWS 1
 #define RSS_SCALE 1
-#define TIME_SCALE 1
+#define BLOCKS_SHOW 1
 #endif
 
 enum { T_IDENT = WAVE_MSG_APP_FIRST, T_PING, T_PONG, T_STOP };
@@ -78,21 +77,17 @@ static uint64_t now_ns(void)
 }
 
 /*
- * Nanoseconds this thread has spent waiting for a CPU (runnable, not
- * running), from /proc/thread-self/schedstat; 0 where it cannot be read.
- * Taken out of a call's duration, what remains is the time the call ran or
- * slept: a busy machine cannot make a call look blocking.
+ * Times this thread has given up its CPU by itself: blocked in the kernel
+ * (poll, a sleep, a lock held elsewhere). An accept that waits for a peer
+ * does; one that only computes, or that the machine keeps from running
+ * (another task, a hypervisor), does not. Counting these, not timing the
+ * call, tells a stall from a busy machine.
  */
-static uint64_t run_delay_ns(int fd)
+static long sleeps(void)
 {
-	unsigned long long cpu, delay;
-	char buf[128];
-	ssize_t n;
+	struct rusage ru;
 
-	if (fd < 0 || (n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
-		return 0;
-	buf[n] = '\0';
-	return sscanf(buf, "%llu %llu", &cpu, &delay) == 2 ? delay : 0;
+	return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
 }
 
 static void opts(struct wave_chan_opts *o)
@@ -100,7 +95,7 @@ static void opts(struct wave_chan_opts *o)
 	ck_assert_int_eq(wave_chan_opts_init(o), 0);
 	/* A peer silent this long is dead. Far above HB_MS: on a loaded
 	 * machine a good host may not run for a second, and that is not the
-	 * stall this test looks for (ACCEPT_BOUND_NS catches that). */
+	 * stall this test looks for: an accept that blocks is that. */
 	o->disconnect_timeout_ms = 10 * HB_MS;
 	o->timeout_ms = HB_MS / 2; /* what wave-agentd gives its listeners */
 }
@@ -142,8 +137,11 @@ static void good_host(const char *uri, uint64_t id)
 		_exit(2);
 	for (;;) {
 		r = wave_chan_recv_burst(h, m, 16);
-		if (r < 0)
-			_exit(3); /* the agent went silent: the bug */
+		if (r < 0) { /* the agent went silent: the bug */
+			fprintf(stderr, "good host %llu: %s\n", (unsigned long long)id,
+				wave_strerror(r));
+			_exit(3);
+		}
 		for (int i = 0; i < r; i++) {
 			if (m[i].type == T_STOP) {
 				wave_chan_close(h);
@@ -288,6 +286,59 @@ static void wrong_token_host(const char *uri, unsigned n, int fd)
 	_exit(write(fd, &b, 1) == 1 ? 0 : 31);
 }
 
+/* The children: N_GOOD good hosts, then the attackers (a) wrong tokens,
+ * (b) good-token hellos that never take the acceptance, (c) a burst of
+ * hellos of another version whose reply address never answers, (d) hellos
+ * with a wrong token that never read the refusal. */
+#define N_ATK 4
+#define N_CHILD (N_GOOD + N_ATK)
+
+/*
+ * In a forked child: waits for the start byte on @go, or exits when the
+ * parent is gone. Children are forked before the parent touches libfabric
+ * and started once it listens: libfabric does not support a child that
+ * uses the provider state it inherited (sockets, progress engine, memory
+ * monitor) next to its parent.
+ */
+static void wait_start(int go)
+{
+	char b;
+
+	if (read(go, &b, 1) != 1)
+		_exit(40);
+}
+
+/* Child @k, once started: plays its part; an attacker posts a byte on
+ * @done once its hellos are out. */
+static void child(unsigned k, const char *uri, int go, int done)
+{
+	wait_start(go);
+	switch ((int)k - N_GOOD) {
+	case 0:
+		wrong_token_host(uri, 3, done);
+		break;
+	case 1:
+		raw_hellos(uri, 3, FAB_PROTO_MAJOR, TOKEN, done);
+		break;
+	case 2:
+		raw_hellos(uri, 20, FAB_PROTO_MAJOR + 1, NULL, done);
+		break;
+	case 3:
+		raw_hellos(uri, 2, FAB_PROTO_MAJOR, "wrong", done);
+		break;
+	default:
+		good_host(uri, k);
+	}
+	_exit(41);
+}
+
+/* Writes @n start bytes on @fd. */
+static void start(int fd, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		ck_assert_int_eq(write(fd, "", 1), 1);
+}
+
 struct served {
 	struct wave_chan *ch;
 	int64_t id; /* -1 until the host said who it is */
@@ -346,67 +397,65 @@ START_TEST(accept_never_stalls_the_served)
 	struct wave_chan_listener *l;
 	struct wave_chan_opts o;
 	struct served s[64];
-	pid_t good[N_GOOD], atk[4];
-	int sig[2], sched;
+	pid_t pid[N_CHILD];
+	int sig[2], go_good[2], go_atk[2];
 	char uri[128];
-	unsigned n = 0, failed = 0, signalled = 0;
+	unsigned n = 0, failed = 0, signalled = 0, slept = 0;
 	uint64_t longest = 0, attacks_done = 0, started = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	sched = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
 	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
 	opts(&o);
 	o.token = TOKEN;
-	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
 	ck_assert_int_eq(pipe(sig), 0);
-	for (unsigned k = 0; k < N_GOOD; k++) {
-		good[k] = fork();
-		ck_assert_int_ge(good[k], 0);
-		if (good[k] == 0)
-			good_host(uri, k);
+	ck_assert_int_eq(pipe(go_good), 0);
+	ck_assert_int_eq(pipe(go_atk), 0);
+	for (unsigned k = 0; k < N_CHILD; k++) {
+		pid[k] = fork();
+		ck_assert_int_ge(pid[k], 0);
+		if (pid[k] == 0) {
+			int go = k < N_GOOD ? go_good[0] : go_atk[0];
+			close(go_good[1]);
+			close(go_atk[1]);
+			close(sig[0]);
+			child(k, uri, go, sig[1]);
+		}
 	}
-	/* The agent loop: every accept polls (timeout 0) and is timed. */
+	close(go_good[0]);
+	close(go_atk[0]);
+	close(sig[1]);
+	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
+	start(go_good[1], N_GOOD);
+	/* The agent loop: every accept polls (timeout 0) and must never
+	 * block; how long it takes is shown, not judged. */
 	for (;;) {
-		uint64_t d0 = run_delay_ns(sched), t0 = now_ns();
+		uint64_t t0 = now_ns();
+		long z0 = sleeps();
 		struct wave_chan *ch;
 		int r = wave_chan_accept(l, 0, &ch);
-		uint64_t t1 = now_ns(), d1 = run_delay_ns(sched);
-		/* (The delay read around the call may also hold a wait just
-		 * outside it.) */
-		uint64_t ran = t1 - t0 > d1 - d0 ? t1 - t0 - (d1 - d0) : 0;
-		if (ran > longest)
-			longest = ran;
+		long z1 = sleeps();
+		uint64_t t1 = now_ns();
+		if (z1 != z0 && slept++ == 0)
+			fprintf(stderr, "accept(l, 0) blocked %ld times in a call of %.1f ms\n",
+				z1 - z0, (double)(t1 - t0) / 1e6);
+		if (t1 - t0 > longest)
+			longest = t1 - t0;
 		if (r == 0) {
 			ck_assert_uint_lt(n, 64);
 			s[n++] = (struct served){ .ch = ch, .id = -1 };
 		}
 		failed += serve(s, &n, t1, false);
-		/* Once every good host is served, the attacks start:
-		 * (a) wrong tokens, (b) good-token hellos that never take the
-		 * acceptance, (c) a burst of hellos of another version whose
-		 * reply address never answers. */
+		/* Once every good host is served, the attacks start. */
 		if (signalled == 0 && count_good(s, n) == N_GOOD) {
-			int fds[2] = { sig[1], sig[1] };
-			atk[0] = fork();
-			if (atk[0] == 0)
-				wrong_token_host(uri, 3, fds[0]);
-			atk[1] = fork();
-			if (atk[1] == 0)
-				raw_hellos(uri, 3, FAB_PROTO_MAJOR, TOKEN, fds[1]);
-			atk[2] = fork();
-			if (atk[2] == 0)
-				raw_hellos(uri, 20, FAB_PROTO_MAJOR + 1, NULL, fds[1]);
-			atk[3] = fork();
-			if (atk[3] == 0)
-				raw_hellos(uri, 2, FAB_PROTO_MAJOR, "wrong", fds[1]);
+			start(go_atk[1], N_ATK);
 			signalled = 1;
 			started = t1;
 		}
 		struct pollfd p = { .fd = sig[0], .events = POLLIN };
-		if (signalled && signalled < 5 && poll(&p, 1, 0) == 1) {
+		if (signalled && signalled <= N_ATK && poll(&p, 1, 0) == 1) {
 			char b;
 			ck_assert_int_eq(read(sig[0], &b, 1), 1);
-			if (++signalled == 5)
+			if (++signalled == N_ATK + 1)
 				attacks_done = t1;
 		}
 		/* Served on for twice the pending deadline and a heartbeat
@@ -419,8 +468,10 @@ START_TEST(accept_never_stalls_the_served)
 		 * would leave this loop waiting for it for ever. */
 		for (unsigned k = 0; k < N_GOOD; k++) {
 			int st = 0;
-			ck_assert_msg(waitpid(good[k], &st, WNOHANG) == 0,
-				      "good host %u ended early: status 0x%x", k, st);
+			ck_assert_msg(waitpid(pid[k], &st, WNOHANG) == 0,
+				      "good host %u ended early: status 0x%x (longest accept "
+				      "%.1f ms)",
+				      k, st, (double)longest / 1e6);
 		}
 		ck_assert_msg(!signalled || t1 - started < 120000000000ull,
 			      "the attackers did not get their hellos out");
@@ -440,26 +491,25 @@ START_TEST(accept_never_stalls_the_served)
 	for (unsigned k = 0; k < N_GOOD; k++) {
 		int st;
 		/* Keep serving while the hosts close (they wait for our ack). */
-		while (waitpid(good[k], &st, WNOHANG) == 0) {
+		while (waitpid(pid[k], &st, WNOHANG) == 0) {
 			serve(s, &n, now_ns(), true);
 			poll(NULL, 0, 1);
 		}
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "good host %u: status 0x%x",
 			      k, st);
 	}
-	for (unsigned k = 0; k < 4; k++) {
+	for (unsigned k = 0; k < N_ATK; k++) {
 		int st;
-		kill(atk[k], SIGKILL);
-		ck_assert_int_eq(waitpid(atk[k], &st, 0), atk[k]);
+		kill(pid[N_GOOD + k], SIGKILL);
+		ck_assert_int_eq(waitpid(pid[N_GOOD + k], &st, 0), pid[N_GOOD + k]);
 		ck_assert_msg(k > 0 || (WIFEXITED(st) && WEXITSTATUS(st) == 0),
 			      "wrong-token host: status 0x%x", st);
 	}
-	fprintf(stderr, "longest accept(l, 0): %.3f ms (less waits for a CPU%s)\n",
-		(double)longest / 1e6, sched < 0 ? ": not known here" : "");
-	if (sched >= 0)
-		close(sched);
-	ck_assert_msg(longest < ACCEPT_BOUND_NS, "accept(l, 0) blocked %.1f ms",
-		      (double)longest / 1e6);
+	fprintf(stderr, "longest accept(l, 0): %.3f ms\n", (double)longest / 1e6);
+	if (BLOCKS_SHOW)
+		ck_assert_msg(slept == 0, "%u calls of accept(l, 0) blocked", slept);
+	else if (slept)
+		fprintf(stderr, "(%u blocked: under TSan, not checked)\n", slept);
 	while (n)
 		wave_chan_close(s[--n].ch);
 	wave_chan_listener_close(l);
@@ -546,23 +596,29 @@ START_TEST(channels_give_memory_back)
 	struct wave_chan_listener *l;
 	struct wave_chan *a[HELD];
 	struct wave_chan_opts o;
-	int up[2], down[2], st;
+	int up[2], down[2], go[2], st;
 	char uri[128];
 	long base, held, after;
 	pid_t pid;
 
 	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
+	ck_assert_int_eq(pipe(up), 0);
+	ck_assert_int_eq(pipe(down), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		wait_start(go[0]);
+		memory_host(uri, up[1], down[0]);
+	}
+	close(go[0]);
 	opts(&o);
 	o.disconnect_timeout_ms = 60000;
 	o.timeout_ms = 30000;
 	o.token = TOKEN;
 	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
-	ck_assert_int_eq(pipe(up), 0);
-	ck_assert_int_eq(pipe(down), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		memory_host(uri, up[1], down[0]);
+	start(go[1], 1);
 	for (unsigned k = 0; k < 2; k++) { /* warm-up: the provider's pools */
 		ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(30000), &a[0]), 0);
 		wave_chan_close(a[0]);
@@ -610,17 +666,17 @@ START_TEST(bad_rx_frames_named)
 	struct wave_chan *ch;
 	char uri[128];
 	pid_t pid;
-	int st;
+	int st, go[2];
 
 	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
-	opts(&o);
-	o.timeout_ms = 30000;
-	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
+	ck_assert_int_eq(pipe(go), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct fab_reply rep;
 		struct raw r;
+		close(go[1]);
+		wait_start(go[0]);
 		raw_open(uri, &r);
 		raw_hello(&r, FAB_PROTO_MAJOR, NULL, 7, 0);
 		while (!raw_progress(&r, &rep))
@@ -630,11 +686,73 @@ START_TEST(bad_rx_frames_named)
 		_exit(rep.nonce == 7 && rep.status == WAVE_EREFUSED &&
 			       strstr(rep.reason, "receive buffers 0") ? 0 : 1);
 	}
+	close(go[0]);
+	opts(&o);
+	o.timeout_ms = 30000;
+	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
+	start(go[1], 1);
 	ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(30000), &ch), -WAVE_EREFUSED);
 	/* The refusal is sent by later calls if the provider needs them. */
 	while (waitpid(pid, &st, WNOHANG) == 0)
 		ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(10), &ch), -ETIMEDOUT);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "raw host: status 0x%x", st);
+	wave_chan_listener_close(l);
+}
+END_TEST
+
+/* ---- a slow agent keeps whom it admitted ------------------------------------ */
+
+/*
+ * An agent that calls accept seldom still takes a host it admitted, though
+ * its timeout_ms passed long before the provider connected it (the
+ * provider moves the connection on only inside calls): the host got its
+ * acceptance and holds the channel for open, so dropping it would leave it
+ * talking to nobody until its disconnect timeout.
+ */
+START_TEST(seldom_accept_keeps_the_admitted)
+{
+	struct wave_chan_listener *l;
+	struct wave_chan_opts o;
+	struct served s[1];
+	struct wave_msg stop;
+	char uri[128];
+	unsigned n = 0;
+	int st, r, go[2];
+	pid_t pid;
+
+	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		wait_start(go[0]);
+		good_host(uri, 0);
+	}
+	close(go[0]);
+	opts(&o);
+	o.token = TOKEN;
+	o.timeout_ms = 1;
+	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
+	start(go[1], 1);
+	while ((r = wave_chan_accept(l, 0, &s[0].ch)) == -ETIMEDOUT) {
+		ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "host gave up: status 0x%x", st);
+		poll(NULL, 0, 50); /* a turn every 50 ms */
+	}
+	ck_assert_int_eq(r, 0);
+	n = 1;
+	s[0].id = -1;
+	while (s[0].id < 0)
+		ck_assert_uint_eq(serve(s, &n, now_ns(), false), 0);
+	msg(&stop, T_STOP, 0);
+	ck_assert(send1(s[0].ch, &stop));
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		serve(s, &n, now_ns(), true);
+		poll(NULL, 0, 1);
+	}
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "host: status 0x%x", st);
+	while (n)
+		wave_chan_close(s[--n].ch);
 	wave_chan_listener_close(l);
 }
 END_TEST
@@ -648,6 +766,7 @@ static Suite *guard_suite(void)
 
 	tcase_set_timeout(t, 300);
 	tcase_add_test(t, accept_never_stalls_the_served);
+	tcase_add_test(t, seldom_accept_keeps_the_admitted);
 	suite_add_tcase(s, t);
 	tcase_set_timeout(m, 300);
 	tcase_add_test(m, channels_give_memory_back);

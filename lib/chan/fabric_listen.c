@@ -17,10 +17,11 @@
  * An admitted host gets its channel endpoint (in the listener's fabric
  * domain) and the acceptance at once, then holds a pending slot until the
  * provider has handed the acceptance over (the host is reachable: the
- * channel is returned) or until its deadline (timeout_ms), whichever comes
- * first. Each call of accept advances every slot without waiting and judges
- * one hello (the others wait in the listener's receive buffers). While every
- * slot is taken, new hosts are refused as busy.
+ * channel is returned) or until its deadline (timeout_ms, and at least
+ * FAB_PENDING_MIN_TURNS calls), whichever comes first. Each call of accept
+ * advances every slot without waiting and judges one hello (the others wait
+ * in the listener's receive buffers). While every slot is taken, new hosts
+ * are refused as busy.
  */
 #include <errno.h>
 #include <poll.h>
@@ -39,6 +40,13 @@
 
 /* Hosts admitted whose acceptance is still on its way, at most. */
 #define FAB_MAX_PENDING 16u
+/* A pending host is dropped only once its deadline has passed and the
+ * listener has moved it on this many times since it was admitted: the
+ * provider sets up its connection only inside calls (a few round trips),
+ * so an agent that calls accept seldom, or whose calls are slow, must not
+ * drop a host that got its acceptance but whose completion was not read
+ * yet (that host would take the channel for open). */
+#define FAB_PENDING_MIN_TURNS 16u
 /* Sleep slice of a waiting accept while hosts are pending: their
  * endpoints progress only inside calls. */
 #define FAB_PENDING_SLICE_NS 1000000u
@@ -47,6 +55,7 @@
 struct fab_pend {
 	struct fab_chan *c; /* NULL: the slot is free */
 	uint64_t deadline;
+	uint32_t turns;     /* times pend_advance() moved it on */
 	bool posted;
 	bool with_acc;      /* the hello offered mailboxes: @acc follows @r */
 	struct fab_reply r;
@@ -352,6 +361,7 @@ static int admit(struct fab_listener *l, const struct fab_hello *h,
 	memcpy(p->r.addr, c->e.name, c->e.name_len);
 	p->c = c;
 	p->posted = false;
+	p->turns = 0;
 	p->deadline = wave_now_ns() + l->pend_ns;
 	l->n_pend++;
 	pend_watch(l, c, true);
@@ -419,6 +429,7 @@ static int pend_advance(struct fab_pend *p, uint64_t now)
 	int ret;
 
 	c->now = now;
+	p->turns++;
 	fab_chan_drain(c);
 	if (c->failed)
 		return c->failed;
@@ -442,7 +453,7 @@ static int pend_advance(struct fab_pend *p, uint64_t now)
 	}
 	if (p->posted && c->e.n_tx_free == c->e.n_tx)
 		return 1;
-	return now >= p->deadline ? -ETIMEDOUT : 0;
+	return now >= p->deadline && p->turns >= FAB_PENDING_MIN_TURNS ? -ETIMEDOUT : 0;
 }
 
 /* Takes pending slot @k off the list; returns its channel. */
