@@ -339,6 +339,24 @@ static void start(int fd, unsigned n)
 		ck_assert_int_eq(write(fd, "", 1), 1);
 }
 
+/* Forks one child held until start(@go[1], 1): returns 0 in the child
+ * once started, the child's pid in the parent. */
+static pid_t fork_held(int go[2])
+{
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		wait_start(go[0]);
+	} else {
+		close(go[0]);
+	}
+	return pid;
+}
+
 struct served {
 	struct wave_chan *ch;
 	int64_t id; /* -1 until the host said who it is */
@@ -604,15 +622,8 @@ START_TEST(channels_give_memory_back)
 	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
 	ck_assert_int_eq(pipe(up), 0);
 	ck_assert_int_eq(pipe(down), 0);
-	ck_assert_int_eq(pipe(go), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		close(go[1]);
-		wait_start(go[0]);
+	if ((pid = fork_held(go)) == 0)
 		memory_host(uri, up[1], down[0]);
-	}
-	close(go[0]);
 	opts(&o);
 	o.disconnect_timeout_ms = 60000;
 	o.timeout_ms = 30000;
@@ -669,14 +680,9 @@ START_TEST(bad_rx_frames_named)
 	int st, go[2];
 
 	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
-	ck_assert_int_eq(pipe(go), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
+	if ((pid = fork_held(go)) == 0) {
 		struct fab_reply rep;
 		struct raw r;
-		close(go[1]);
-		wait_start(go[0]);
 		raw_open(uri, &r);
 		raw_hello(&r, FAB_PROTO_MAJOR, NULL, 7, 0);
 		while (!raw_progress(&r, &rep))
@@ -686,7 +692,6 @@ START_TEST(bad_rx_frames_named)
 		_exit(rep.nonce == 7 && rep.status == WAVE_EREFUSED &&
 			       strstr(rep.reason, "receive buffers 0") ? 0 : 1);
 	}
-	close(go[0]);
 	opts(&o);
 	o.timeout_ms = 30000;
 	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
@@ -721,15 +726,8 @@ START_TEST(seldom_accept_keeps_the_admitted)
 	pid_t pid;
 
 	snprintf(uri, sizeof(uri), "fabric://" TCP "/127.0.0.1:%d", test_free_port());
-	ck_assert_int_eq(pipe(go), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		close(go[1]);
-		wait_start(go[0]);
+	if ((pid = fork_held(go)) == 0)
 		good_host(uri, 0);
-	}
-	close(go[0]);
 	opts(&o);
 	o.token = TOKEN;
 	o.timeout_ms = 1;
