@@ -6,18 +6,11 @@
 # timing beyond "more than zero".
 #   cmake -DBENCH=path/to/wave-bench-agent -P bench_agent_sets_check.cmake
 cmake_policy(SET CMP0054 NEW)
-execute_process(COMMAND ${BENCH} --quick --record-sets 2 --writer-on-agent --json
-  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "wave-bench-agent --record-sets failed (${rc}):\n${err}\n${out}")
-endif()
-string(REPLACE ";" "," out "${out}")
-string(REPLACE "\n" ";" lines "${out}")
+include(${CMAKE_CURRENT_LIST_DIR}/bench_json_lines.cmake)
+bench_json_lines(lines "wave-bench-agent --record-sets"
+  --quick --record-sets 2 --writer-on-agent --json)
 set(found 0)
 foreach(line IN LISTS lines)
-  if(line STREQUAL "")
-    continue()
-  endif()
   string(JSON m ERROR_VARIABLE no_m GET "${line}" measurement)
   if(no_m OR NOT m STREQUAL "trace_record_cost_per_event")
     continue()
@@ -37,5 +30,5 @@ foreach(line IN LISTS lines)
   endforeach()
 endforeach()
 if(NOT found)
-  message(FATAL_ERROR "no trace_record_cost_per_event line:\n${out}")
+  message(FATAL_ERROR "no trace_record_cost_per_event line:\n${lines_text}")
 endif()
