@@ -5,7 +5,7 @@
 # at least one event) and the writers' CPU per event recorded. Asserts no
 # timing beyond "more than zero".
 #   cmake -DBENCH=path/to/wave-bench-agent -P bench_agent_sets_check.cmake
-cmake_policy(SET CMP0054 NEW)
+cmake_minimum_required(VERSION 3.20) # the project's policies (CMP0007, CMP0054)
 include(${CMAKE_CURRENT_LIST_DIR}/bench_json_lines.cmake)
 bench_json_lines(lines "wave-bench-agent --record-sets"
   --quick --record-sets 2 --writer-on-agent --json)

@@ -3,7 +3,6 @@
 # with its output when it fails, and sets <var> to the list of its
 # non-empty output lines (one JSON object each; a ';' in a line, which a
 # CMake list cannot hold, becomes ',') and <var>_text to the whole output.
-cmake_policy(SET CMP0007 NEW)
 function(bench_json_lines var what)
   execute_process(COMMAND ${BENCH} ${ARGN}
     OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)

@@ -4,7 +4,7 @@
 # figures (or, only when the machine cannot run it, a skip with a reason),
 # the ratios and the targets' verdicts. Asserts no timing.
 #   cmake -DBENCH=path/to/wave-bench-mem -P bench_mem_check.cmake
-cmake_policy(SET CMP0054 NEW)
+cmake_minimum_required(VERSION 3.20) # the project's policies (CMP0007, CMP0054)
 include(${CMAKE_CURRENT_LIST_DIR}/bench_json_lines.cmake)
 bench_json_lines(lines "wave-bench-mem --quick --json" --quick --json)
 set(out "${lines_text}")
