@@ -313,10 +313,10 @@ WAVE_API WAVE_NODISCARD int wave_chan_listen(const char *uri, const struct wave_
  * fabric:// likewise: a refusal is sent without waiting for it to arrive,
  * and an admitted host is kept pending (16 at most; more are refused as
  * busy) until its acceptance has been handed over, or dropped once the
- * listener's timeout_ms has passed and at least 16 calls have moved it on
- * (the provider progresses the connection only inside calls: an agent
- * that calls seldom does not drop a host for its own slowness), while
- * other hosts are accepted.
+ * listener's timeout_ms has passed and calls of this function have moved
+ * it on 16 times (each call does at least once; the provider progresses
+ * the connection only inside calls, so an agent that calls seldom does
+ * not drop a host for its own slowness), while other hosts are accepted.
  *
  * Return: 0, -ETIMEDOUT if no host came in time, or a negative error code.
  */

@@ -18,7 +18,7 @@
  * domain) and the acceptance at once, then holds a pending slot until the
  * provider has handed the acceptance over (the host is reachable: the
  * channel is returned) or until its deadline (timeout_ms, and at least
- * FAB_PENDING_MIN_TURNS calls), whichever comes first. Each call of accept
+ * FAB_PENDING_MIN_TURNS turns), whichever comes first. Each call of accept
  * advances every slot without waiting and judges one hello (the others wait
  * in the listener's receive buffers). While every slot is taken, new hosts
  * are refused as busy.
