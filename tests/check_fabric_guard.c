@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -304,6 +305,10 @@ static void wait_start(int go)
 {
 	char b;
 
+	/* Killed with its parent: an attacker that pauses for ever would
+	 * otherwise outlive a failed test (and hold its output open). A
+	 * parent gone before this call closed the pipe: the read ends it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (read(go, &b, 1) != 1)
 		_exit(40);
 }
