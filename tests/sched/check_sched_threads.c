@@ -302,17 +302,26 @@ struct sigthread {
 	atomic_int attached;
 };
 
-/* Sleeps until preempted: the signal cuts the sleep short. */
+/*
+ * Sleeps until preempted: the signal cuts the sleep short. It looks at the
+ * scheduler only after its handler ran, so the PREEMPT is read by the
+ * test's thread, which signals this one, and the thread's TASK_PREEMPTED
+ * follows the signal. (It used to check between naps: it could see the
+ * yield flag before the signal was sent, or read its own PREEMPT and get
+ * none, as a thread that is not blocked should; either way the test saw
+ * no signal, 1 run in the dev build of a loaded CI.)
+ */
 static void *sig_main(void *arg)
 {
 	struct sigthread *st = arg;
 	struct wave_sched_thread *t;
-	const struct timespec nap = { 0, 100000000 };
+	const struct timespec nap = { 10, 0 };
 
 	ck_assert_int_eq(wave_sched_thread_attach(st->s, 1, SIGUSR1, &t), 0);
 	atomic_store(&st->attached, 1);
-	while (wave_sched_thread_check(t) == 0)
+	while (atomic_load(&signals) == 0) /* a signal just before: one nap */
 		nanosleep(&nap, NULL);
+	ck_assert_int_eq(wave_sched_thread_check(t), 1);
 	wave_sched_thread_detach(t);
 	return NULL;
 }
