@@ -320,9 +320,8 @@ static void wait_start(int go)
 
 /* Child @k, once started: plays its part; an attacker posts a byte on
  * @done once its hellos are out. */
-static void child(unsigned k, const char *uri, int go, int done)
+static void child(unsigned k, const char *uri, int done)
 {
-	wait_start(go);
 	switch ((int)k - N_GOOD) {
 	case 0:
 		wrong_token_host(uri, 3, done);
@@ -426,7 +425,7 @@ START_TEST(accept_never_stalls_the_served)
 	struct wave_chan_opts o;
 	struct served s[64];
 	pid_t pid[N_CHILD];
-	int sig[2], go_good[2], go_atk[2];
+	int sig[2], go[N_CHILD][2];
 	char uri[128];
 	unsigned n = 0, failed = 0, signalled = 0, stalls = 0;
 	uint64_t longest = 0, attacks_done = 0, started = 0;
@@ -436,24 +435,16 @@ START_TEST(accept_never_stalls_the_served)
 	opts(&o);
 	o.token = TOKEN;
 	ck_assert_int_eq(pipe(sig), 0);
-	ck_assert_int_eq(pipe(go_good), 0);
-	ck_assert_int_eq(pipe(go_atk), 0);
 	for (unsigned k = 0; k < N_CHILD; k++) {
-		pid[k] = fork();
-		ck_assert_int_ge(pid[k], 0);
-		if (pid[k] == 0) {
-			int go = k < N_GOOD ? go_good[0] : go_atk[0];
-			close(go_good[1]);
-			close(go_atk[1]);
+		if ((pid[k] = fork_held(go[k])) == 0) {
 			close(sig[0]);
-			child(k, uri, go, sig[1]);
+			child(k, uri, sig[1]);
 		}
 	}
-	close(go_good[0]);
-	close(go_atk[0]);
 	close(sig[1]);
 	ck_assert_int_eq(wave_chan_listen(uri, &o, &l), 0);
-	start(go_good[1], N_GOOD);
+	for (unsigned k = 0; k < N_GOOD; k++)
+		start(go[k][1], 1);
 	/* The agent loop: every accept polls (timeout 0) and must never
 	 * block; how long it takes is shown, not judged. */
 	for (;;) {
@@ -477,7 +468,8 @@ START_TEST(accept_never_stalls_the_served)
 		failed += serve(s, &n, t1, false);
 		/* Once every good host is served, the attacks start. */
 		if (signalled == 0 && count_good(s, n) == N_GOOD) {
-			start(go_atk[1], N_ATK);
+			for (unsigned k = N_GOOD; k < N_CHILD; k++)
+				start(go[k][1], 1);
 			signalled = 1;
 			started = t1;
 		}
