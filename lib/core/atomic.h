@@ -9,6 +9,9 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "shared-memory atomics must be lock-free");
 _Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t), "atomic u32 has the plain layout");
@@ -51,6 +54,26 @@ static inline void wave_fence_wc(void)
 	__asm__ volatile("sfence" ::: "memory");
 #else
 	wave_fence_seq_cst();
+#endif
+}
+
+/* Stores the 64-byte line at @src into the line-aligned @dst without first
+ * taking the line into this CPU's cache (a non-temporal store, x86-64:
+ * movntdq). For a ring whose lines another CPU reads after this one writes
+ * them: a plain store would wait for every line to come back from the
+ * reader's cache (a read for ownership, 30-40 ns on a VM) before writing
+ * it; this one is posted. The stores are weakly ordered: wave_fence_wc()
+ * before the release that publishes them. Elsewhere a plain copy. */
+static inline void wave_store_line_nt(void *dst, const void *src)
+{
+#if defined(__x86_64__)
+	const __m128i *s = src;
+	__m128i *d = dst;
+
+	for (int i = 0; i < 4; i++)
+		_mm_stream_si128(d + i, _mm_loadu_si128(s + i));
+#else
+	__builtin_memcpy(dst, src, 64);
 #endif
 }
 

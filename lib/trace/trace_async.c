@@ -37,6 +37,8 @@ void trace_async_publish(struct trace_async *a)
 	if (!a || a->published == a->head)
 		return;
 	a->published = a->head;
+	/* The slots were stored non-temporally: ordered by a store fence. */
+	wave_fence_wc();
 	/* Pairs with the acquire in the writer: the slots before are written. */
 	wave_store_release(&a->head_pub, a->head);
 	/* A sleeping writer is woken once a quarter of the ring waits (else
