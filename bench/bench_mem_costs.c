@@ -24,7 +24,19 @@
  *              fault of the next touch;
  *   reported   wave_mem_report_access() per address, in batches of 64;
  *   txn        wave_mem_migrate() between two tiers of one node (the
- *              transaction with no bytes to move).
+ *              transaction with no bytes to move);
+ *   floor      what the kernel's own steps cost here, which every far
+ *              fault and demotion is made of (and Linux's swap-in too): a
+ *              system call, a signal delivered and returned from, the
+ *              first touch of an anonymous page (a fault that allocates),
+ *              and madvise(MADV_DONTNEED) of one page with this process
+ *              alone on its CPU or with a thread of it running on another
+ *              one (then every release interrupts that CPU to flush its
+ *              TLB); medians, the p99 beside. On a VM each of these traps
+ *              to the hypervisor or sends an interrupt between vCPUs, and
+ *              costs from several to tens of times what it costs on bare
+ *              metal: a far fault can be no cheaper than the steps it
+ *              takes (BENCHMARKS.md).
  *
  * Every step checks the bytes it moved; --quick runs tiny sizes as a test
  * (no figure is judged). Figures go to stdout as a table, and with --json
@@ -32,12 +44,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -451,6 +467,70 @@ static void pressure(uint64_t fast, unsigned n, bool reserve, bool sig)
 	free(lat);
 }
 
+/* ---- the kernel's floor --------------------------------------------------------- */
+
+static _Atomic bool spinning;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void *spin(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&spinning))
+		;
+	return NULL;
+}
+
+/* The median and p99 of @n timings in @lat, reported as @what/@variant. */
+static void report_median(const char *what, const char *variant, uint64_t *lat, size_t n)
+{
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	report(what, variant, (double)lat[n / 2], (double)lat[n * 99 / 100] / 1e3, "p99_us");
+}
+
+/* One step, @n times, each timed on its own. */
+#define TIME_EACH(lat, n, step)                            \
+	for (size_t k_ = 0; k_ < (n); k_++) {              \
+		uint64_t t0_ = now_ns();                   \
+		step;                                      \
+		(lat)[k_] = now_ns() - t0_;                \
+	}
+
+static void kernel_floor(size_t n)
+{
+	uint64_t *lat = calloc(n, sizeof(*lat));
+	char *p = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pthread_t thr;
+
+	if (!lat || p == MAP_FAILED)
+		die("kernel floor", -ENOMEM);
+	(void)madvise(p, n * 4096, MADV_NOHUGEPAGE);
+	TIME_EACH(lat, n, (void)syscall(SYS_getppid));
+	report_median("floor", "syscall", lat, n);
+	if (signal(SIGUSR1, on_usr1) == SIG_ERR)
+		die("signal", -errno);
+	TIME_EACH(lat, n, raise(SIGUSR1));
+	report_median("floor", "signal", lat, n);
+	TIME_EACH(lat, n, ((volatile char *)p)[k_ * 4096] = 1);
+	report_median("floor", "page_fault/anon/4K", lat, n);
+	TIME_EACH(lat, n, (void)madvise(p + k_ * 4096, 4096, MADV_DONTNEED));
+	report_median("floor", "dontneed/alone/4K", lat, n);
+	for (size_t k = 0; k < n; k++)
+		p[k * 4096] = 1;
+	atomic_store(&spinning, true);
+	if (pthread_create(&thr, NULL, spin, NULL))
+		die("pthread_create", -EAGAIN);
+	TIME_EACH(lat, n, (void)madvise(p + k_ * 4096, 4096, MADV_DONTNEED));
+	atomic_store(&spinning, false);
+	pthread_join(thr, NULL);
+	report_median("floor", "dontneed/thread/4K", lat, n);
+	munmap(p, n * 4096);
+	free(lat);
+}
+
 int main(int argc, char **argv)
 {
 	bool quick = false;
@@ -473,6 +553,7 @@ int main(int argc, char **argv)
 	}
 	sampler(65536, quick ? 8 : 512);
 	reported_and_txn(quick ? 16 : 20000);
+	kernel_floor(quick ? 64 : 20000);
 	/* Last: it pins this thread to CPU 0. */
 	for (int sig = 0; sig < 2; sig++)
 		for (int reserve = 0; reserve < 2; reserve++)
