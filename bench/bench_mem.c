@@ -107,6 +107,10 @@ static void usage(FILE *f)
 		"                    demotes after each fault (default a 16th of the budget)\n"
 		"  --keep 0|1        the plugins' hints of their hot chunks to the host's\n"
 		"                    CLOCK (their parameter keep; default 1)\n"
+		"  --report-every N  the workload reports the address of one op in N to\n"
+		"                    libwave (wave_mem_report_access(), batches of 64):\n"
+		"                    1 is a runtime that knows every access to its\n"
+		"                    objects, 8 (default) a sampling PMU's share, 0 none\n"
 		"  --params JSON     more parameters for every plugin, as JSON members,\n"
 		"                    e.g. '\"cool_ticks\": 100' (a plugin ignores the\n"
 		"                    ones it does not take)\n"
@@ -215,6 +219,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 		{ "poll-us", required_argument, NULL, 'p' },
 		{ "reserve-kib", required_argument, NULL, 'R' },
 		{ "keep", required_argument, NULL, 'K' },
+		{ "report-every", required_argument, NULL, 'E' },
 		{ "params", required_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quick", no_argument, NULL, 'q' },
@@ -246,6 +251,7 @@ static int parse_args(int argc, char **argv, struct args *a, bool *quick)
 			a->reserve_given = true;
 			break;
 		case 'K': bad = num(optarg, 0, 1, &v); a->o.keep = v != 0; break;
+		case 'E': bad = num(optarg, 0, 1u << 20, &v); a->o.report_every = (unsigned)v; break;
 		case 'P': a->o.params = optarg; break;
 		case 'j': a->o.json = true; break;
 		case 'q': *quick = true; break;
@@ -342,11 +348,11 @@ static void print_setup(const struct args *a)
 		printf("{\"metric\":\"setup\",\"worker_cpu\":%d,\"agent_cpu\":%d,\"runs\":%u,"
 		       "\"fast_bytes\":%llu,\"ws_bytes\":%llu,\"chunk\":%llu,\"run_ms\":%u,"
 		       "\"move_ms\":%u,\"value\":%u,\"theta\":%.3f,\"poll_us\":%u,"
-		       "\"reserve_bytes\":%llu,\"keep\":%d}\n",
+		       "\"reserve_bytes\":%llu,\"keep\":%d,\"report_every\":%u}\n",
 		       o->worker_cpu, o->agent_cpu, a->runs, (unsigned long long)o->fast_bytes,
 		       (unsigned long long)o->ws_bytes, (unsigned long long)o->chunk, o->run_ms,
 		       o->move_ms, o->value, o->theta, o->poll_us,
-		       (unsigned long long)o->reserve_bytes, o->keep);
+		       (unsigned long long)o->reserve_bytes, o->keep, o->report_every);
 		return;
 	}
 	printf("wave-bench-mem: worker on CPU %d; agent, oracle or Linux's watcher on CPU %d;\n"
@@ -364,6 +370,11 @@ static void print_setup(const struct args *a)
 	       "on CPU %d (0: none; the fault thread demotes after each fault).\n",
 	       (unsigned long long)(o->reserve_bytes >> 10), o->agent_cpu);
 	printf("The plugins' KEEP hints to the host's CLOCK: %s.\n", o->keep ? "on" : "off");
+	if (o->report_every)
+		printf("The workload reports one op in %u to libwave (wave_mem_report_access()).\n",
+		       o->report_every);
+	else
+		printf("The workload reports no access to libwave.\n");
 	if (*o->params)
 		printf("More plugin parameters: %s.\n", o->params);
 	printf("This machine has one NUMA node: the slower tier below is the far store\n"
@@ -375,7 +386,8 @@ int main(int argc, char **argv)
 	struct args a = {
 		.o = { .fast_bytes = 16ull << 20, .chunk = 4096, .value = 1024, .theta = 0.99,
 		       .run_ms = 2000, .poll_us = 100, .worker_cpu = 0, .agent_cpu = 1,
-		       .keep = true, .params = "", .seed = 0x5eed },
+		       .keep = true, .report_every = BMEM_SAMPLE_EVERY, .params = "",
+		       .seed = 0x5eed },
 		.runs = 1,
 	};
 	static struct bmem_row rows[BMEM_N_WORK * MAX_CONFIGS];

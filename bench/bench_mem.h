@@ -31,7 +31,7 @@
 /* Latency histogram: 16 buckets per power of two of nanoseconds. */
 #define BMEM_LAT_SUB 16u
 #define BMEM_LAT_BUCKETS (40u * BMEM_LAT_SUB)
-/* One op in BMEM_SAMPLE_EVERY is timed (and reported to libwave). */
+/* One op in BMEM_SAMPLE_EVERY is timed. */
 #define BMEM_SAMPLE_EVERY 8u
 /* A gap this long between two of the worker's clock reads is a stall
  * (the sched benchmark's measure of time off the CPU). */
@@ -71,6 +71,7 @@ struct bmem_opts {
 				   thread runs on agent_cpu), 0: none */
 	int worker_cpu, agent_cpu;
 	bool keep;           /* the plugins' KEEP hints (their parameter keep) */
+	unsigned report_every; /* one op in this many is reported to libwave (0: none) */
 	const char *params;  /* more plugin parameters, JSON members ("" none) */
 	bool json, quick;
 	uint64_t seed;

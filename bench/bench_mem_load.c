@@ -12,10 +12,11 @@
  *         of a whole value and 5% writes of one; a key's rank is scattered
  *         over the memory (hot keys are not neighbours, as in a real heap).
  *
- * One op in BMEM_SAMPLE_EVERY is timed on its own (two clock reads) and
- * its address handed to the configuration (a runtime that reports
- * accesses, like a sampling PMU); the clock reads also drive the
- * timeline, the polls, the move and the end. After the timed phase every
+ * One op in BMEM_SAMPLE_EVERY is timed on its own (two clock reads); the
+ * clock reads also drive the timeline, the polls, the move and the end.
+ * The address of one op in o->report_every is handed to the configuration
+ * in batches (a runtime that reports accesses to the objects it knows;
+ * 8, the default, is a sampling PMU's share, 1 every access). After the timed phase every
  * byte is checked (bmem_load_check()): GUPS's table must XOR to what its
  * updates say, every value must hold its key and its latest version. A
  * lost or stale byte fails the run.
@@ -290,9 +291,22 @@ struct loop {
 	const struct bmem_hooks *h;
 	struct bmem_result *res;
 	const void *batch[BATCH];
-	unsigned n_batch;
+	unsigned n_batch, to_report; /* ops until the next reported one */
 	uint64_t next_tick, next_poll, move_at, last;
 };
+
+/* Hands the address of one op in report_every to the configuration. */
+static void reported(struct loop *p, const void *a)
+{
+	if (!p->h->report || !p->k.l->o.report_every || --p->to_report)
+		return;
+	p->to_report = p->k.l->o.report_every;
+	p->batch[p->n_batch++] = a;
+	if (p->n_batch == BATCH) {
+		p->h->report(p->h->ctx, p->batch, p->n_batch);
+		p->n_batch = 0;
+	}
+}
 
 /* One timed op; returns the clock after it. */
 static uint64_t timed_op(struct loop *p)
@@ -305,13 +319,7 @@ static uint64_t timed_op(struct loop *p)
 	a = op(&p->k);
 	t1 = bmem_now_ns();
 	p->res->lat[lat_bucket(t1 - t0)]++;
-	if (p->h->report) {
-		p->batch[p->n_batch++] = a;
-		if (p->n_batch == BATCH) {
-			p->h->report(p->h->ctx, p->batch, p->n_batch);
-			p->n_batch = 0;
-		}
-	}
+	reported(p, a);
 	return t1;
 }
 
@@ -365,7 +373,8 @@ int bmem_load_run(struct bmem_load *l, const struct bmem_hooks *h, struct bmem_r
 	const struct bmem_opts *o = &l->o;
 	struct loop p = { .k = { .l = l, .rng = o->seed | 1, .hot = l->hot[0] },
 			  .h = h,
-			  .res = res };
+			  .res = res,
+			  .to_report = o->report_every };
 	uint64_t start = bmem_now_ns(), end = start + (uint64_t)o->run_ms * 1000000, ops = 0;
 	uint64_t rq0 = bmem_rq_wait_ns(), now = start;
 
@@ -377,7 +386,7 @@ int bmem_load_run(struct bmem_load *l, const struct bmem_hooks *h, struct bmem_r
 	atomic_store(&res->phase, 1);
 	while (now < end) {
 		for (unsigned i = 1; i < BMEM_SAMPLE_EVERY; i++)
-			op(&p.k);
+			reported(&p, op(&p.k));
 		now = timed_op(&p);
 		ops += BMEM_SAMPLE_EVERY;
 		between(&p, now, ops);

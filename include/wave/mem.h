@@ -133,6 +133,16 @@
  * whose thread blocks a SIGBUS it raises); the handler runs on the
  * faulting thread's stack (small frames, no buffer). At most 8 managers with
  * this option at once (-EBUSY).
+ * Other SIGBUS handlers: one installed before the manager is chained to,
+ * as above. Some libraries install one when they are loaded: on Debian 12
+ * (amd64), libfabric, which libwave links, needs libpsm_infinipath, which
+ * needs libinfinipath, whose constructor installs a SIGBUS handler; so
+ * every process that links libwave starts with that handler in place
+ * before main(), and a manager with this option chains to it. A library
+ * that installs its own handler after the manager is created (a dlopen()
+ * of it, say) replaces libwave's: far faults then reach a handler that
+ * cannot serve them. Load such libraries first, or
+ * check the disposition (sigaction(SIGBUS, NULL, &old)) after loading.
  *
  * Bad input. Every address, length, chunk size, tier and chunk id is
  * checked: -EINVAL (or a wave_result of WAVE_ABORT_INVALID for a
