@@ -15,7 +15,9 @@
  * host whose slower tier is far (touches fault back; the host relieves
  * tier 0 with the prestaged victims, then its own clock hand, with the
  * library's rules: it spares active chunks), HeMem and Memtis must reach
- * 95 % with victims doing more of the relief than the clock hand, and
+ * 95 % (HeMem with victims doing more of the relief than the clock hand;
+ * Memtis's cold chunks are fewer, and the kit prestages none it hints to
+ * keep: 44 thousand victims against 51 thousand picks of the hand), and
  * SDFM 94 %. The host alone gets 96.1 % here: its hand sees every touch
  * (the simulated host reports them all), and sparing chunks that two
  * sweeps found touched, or that refaulted, keeps the hot set and most of
@@ -28,6 +30,7 @@
 
 #include <check.h>
 #include <wave/config.h>
+#include <wave/plugin_kit/mem_tiering.h>
 #include <wave/plugin_loader.h>
 
 #include "check_run.h"
@@ -149,7 +152,7 @@ END_TEST
 
 START_TEST(memtis_far)
 {
-	converge("mem_memtis", NULL, true, FAR_BOUND, true);
+	converge("mem_memtis", NULL, true, FAR_BOUND, false);
 }
 END_TEST
 
@@ -283,6 +286,34 @@ START_TEST(kit_keeps_high_counts)
 }
 END_TEST
 
+static bool always(void *policy, const struct wave_mem_chunk_view *c)
+{
+	(void)policy;
+	(void)c;
+	return true;
+}
+
+/* The kit prestages no chunk it hints to keep: the host demotes its
+ * victims first and would throw out what the hints spare (wave-bench-mem
+ * GUPS, prestaged: hemem's far accesses 14.3 % with such victims, 10.7 %
+ * without). A cold chunk below the keep pass's class is a victim, one at
+ * or above it is not, and every cold chunk is when the kit keeps nothing. */
+START_TEST(kit_victims_are_not_kept)
+{
+	struct mt m = { .cold = always, .keep = true };
+	struct wave_mem_chunk_view low = { .count = 3 }, high = { .count = 300 };
+
+	ck_assert(mt_victim(&m, &low) && mt_victim(&m, &high)); /* no pass yet */
+	m.keep_min = mt_keep_class(100);
+	ck_assert(mt_victim(&m, &low));
+	ck_assert(!mt_victim(&m, &high));
+	high.count = 100;
+	ck_assert(!mt_victim(&m, &high));
+	m.keep = false;
+	ck_assert(mt_victim(&m, &high));
+}
+END_TEST
+
 /*
  * Faults are not sampled accesses. The library's host samples a chunk at
  * most once a tick, and a write to a cold far chunk faults it back: were a
@@ -390,6 +421,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, hemem_keeps_deciding_under_cold_writes);
 	tcase_add_test(tc, kit_keeps_counted_chunks);
 	tcase_add_test(tc, kit_keeps_high_counts);
+	tcase_add_test(tc, kit_victims_are_not_kept);
 	tcase_add_test(tc, memtis_cools_by_reports);
 	suite_add_tcase(s, tc);
 	return s;

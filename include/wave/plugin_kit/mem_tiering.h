@@ -7,8 +7,9 @@
  * (tier 0) filled with hot chunks: it promotes hot chunks of slower tiers
  * into it, demotes cold ones out of it to make room (or always, for a
  * proactive policy), keeps a number of cold chunks (or of the chunks the
- * policy's victim test picks) prestaged as victims on the host, so the
- * host can free fast memory under pressure without a round trip, and tells
+ * policy's victim test picks; never one it hints to keep) prestaged as
+ * victims on the host, so the host can free fast memory under pressure
+ * without a round trip, and tells
  * the host which chunks of tier 0 are hot (KEEP hints), so that the host's
  * own CLOCK, which picks most victims, spares them.
  *
@@ -174,9 +175,36 @@ static inline int mt_promote(struct mt *m, struct wave_plugin_ctx *ctx, unsigned
 	return (int)n;
 }
 
+/* The keep pass's class of access count @count: the count itself below
+ * 32, then four classes per power of two, so that the counts of a chunk
+ * touched hundreds of times a tick (the host sends up to 255 accesses a
+ * chunk a tick) are still told apart, up to 2^28 (higher ones count as
+ * the last class). With one class per count up to 63, every chunk of a
+ * skewed workload's kept set could share the last class, and then none
+ * fit the quota and nothing was kept. */
+static inline uint32_t mt_keep_class(uint32_t count)
+{
+	unsigned e;
+	uint32_t k;
+
+	if (count < 32)
+		return count;
+	e = 31u - (unsigned)__builtin_clz(count); /* >= 5 */
+	k = 32u + 4u * (e - 5u) + ((count >> (e - 2u)) & 3u);
+	return k < MT_KEEP_COUNTS ? k : MT_KEEP_COUNTS - 1;
+}
+
+/* Is @c among the chunks the keep pass hints to the host (mt_keep())? */
+static inline bool mt_kept(const struct mt *m, const struct wave_mem_chunk_view *c)
+{
+	return m->keep && m->keep_min && mt_keep_class(c->count) >= m->keep_min;
+}
+
+/* May @c be prestaged as a victim? Not a chunk the kit hints to keep: the
+ * host takes its victims first, and would throw out what the hints spare. */
 static inline bool mt_victim(struct mt *m, const struct wave_mem_chunk_view *c)
 {
-	return m->victim ? m->victim(m->policy, c) : m->cold(m->policy, c);
+	return (m->victim ? m->victim(m->policy, c) : m->cold(m->policy, c)) && !mt_kept(m, c);
 }
 
 /* Sorts the chunks of tier 0 the scan hand finds: the cold ones into
@@ -202,25 +230,6 @@ static inline unsigned mt_scan(struct mt *m, struct wave_plugin_ctx *ctx,
 			*n_cold = k;
 	}
 	return k;
-}
-
-/* The keep pass's class of access count @count: the count itself below
- * 32, then four classes per power of two, so that the counts of a chunk
- * touched hundreds of times a tick (the host sends up to 255 accesses a
- * chunk a tick) are still told apart, up to 2^28 (higher ones count as
- * the last class). With one class per count up to 63, every chunk of a
- * skewed workload's kept set could share the last class, and then none
- * fit the quota and nothing was kept. */
-static inline uint32_t mt_keep_class(uint32_t count)
-{
-	unsigned e;
-	uint32_t k;
-
-	if (count < 32)
-		return count;
-	e = 31u - (unsigned)__builtin_clz(count); /* >= 5 */
-	k = 32u + 4u * (e - 5u) + ((count >> (e - 2u)) & 3u);
-	return k < MT_KEEP_COUNTS ? k : MT_KEEP_COUNTS - 1;
 }
 
 /* The class of count that the most counted chunks of tier 0 reach, as many as fit
