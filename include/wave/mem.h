@@ -69,7 +69,9 @@
  * eighth of its room free) and TICK every agent_tick_ns. The agent's
  * MIGRATE is committed with wave_mem_migrate()'s transaction; VICTIM
  * joins the prestaged victims (demoted under pressure, before the
- * application's list, by whichever thread relieves it); PREFETCH is
+ * application's list, by whichever thread relieves it; aborted as stale
+ * if by then the host saw the chunk touched since its clock hand last
+ * passed, or spares it as active); PREFETCH is
  * promoted when the rate limit and the tier's room allow, or aborted as
  * busy after 8 agent ticks without them. Each decision
  * gets exactly one OUTCOME. A decision about a chunk the host does not

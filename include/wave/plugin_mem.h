@@ -197,7 +197,9 @@ WAVE_API int wave_plugin_mem_migrate(struct wave_plugin_ctx *ctx, uint64_t chunk
  * wave_plugin_mem_victim() - decide: prestage @chunk as a demotion victim
  * (to the next slower tier), for the host to demote under pressure
  * without a round trip. As wave_plugin_mem_migrate(); -EPERM also for a
- * chunk in the slowest tier.
+ * chunk in the slowest tier. The outcome comes when the host demotes it,
+ * or aborts it: stale also when, by then, the host saw the chunk touched
+ * or spares it as active (a refault, a KEEP hint).
  */
 WAVE_API int wave_plugin_mem_victim(struct wave_plugin_ctx *ctx, uint64_t chunk, uint64_t seq);
 

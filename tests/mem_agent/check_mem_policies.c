@@ -14,11 +14,14 @@
  * 85 %, from under 40 % at the start (the host alone stays at 25 %); on a
  * host whose slower tier is far (touches fault back; the host relieves
  * tier 0 with the prestaged victims, then its own clock hand, with the
- * library's rules: it spares active chunks), HeMem and Memtis must reach
- * 95 % (HeMem with victims doing more of the relief than the clock hand;
- * Memtis's cold chunks are fewer, and the kit prestages none it hints to
- * keep: 44 thousand victims against 51 thousand picks of the hand), and
- * SDFM 94 %. The host alone gets 96.1 % here: its hand sees every touch
+ * library's rules: it spares active chunks, and refuses as stale a victim
+ * touched since it was prestaged), HeMem and Memtis must reach 95 %, and
+ * SDFM 94 %, each with some of its victims demoted. Here the host sees
+ * every touch, so its hand, which the agent's victims once overrode,
+ * does most of the relief (hemem: 21 thousand victims demoted, 60
+ * thousand refused as touched, 74 thousand picks of the hand; before
+ * this rule and the kit's, which prestages no chunk it hints to keep,
+ * hemem served 95.4 % instead of 96.1 %). The host alone gets 96.1 % here: its hand sees every touch
  * (the simulated host reports them all), and sparing chunks that two
  * sweeps found touched, or that refaulted, keeps the hot set and most of
  * the warm one (a hand blind to them got 94.5 %). Deterministic:
@@ -96,8 +99,7 @@ static double run(struct msim *s, unsigned steps, unsigned i)
 }
 
 /* Both phases; the shares of their last third, checked against @bound. */
-static void converge(const char *name, const char *json, bool far, double bound,
-		     bool victims_lead)
+static void converge(const char *name, const char *json, bool far, double bound)
 {
 	struct wave_plugin *p = load(name);
 	struct wave_params *prm = params(json);
@@ -126,7 +128,7 @@ static void converge(const char *name, const char *json, bool far, double bound,
 	ck_assert_double_ge(end2, bound);
 	ck_assert_int_eq(msim_check(&s), 0);
 	if (far)
-		ck_assert_uint_gt(s.victims_used, victims_lead ? s.local_demotions : 0);
+		ck_assert_uint_gt(s.victims_used, 0);
 	msim_destroy(&s);
 	wave_params_free(prm);
 	wave_plugin_unload(p);
@@ -134,25 +136,25 @@ static void converge(const char *name, const char *json, bool far, double bound,
 
 START_TEST(hemem_numa)
 {
-	converge("mem_hemem", NULL, false, 0.85, false);
+	converge("mem_hemem", NULL, false, 0.85);
 }
 END_TEST
 
 START_TEST(hemem_far)
 {
-	converge("mem_hemem", NULL, true, FAR_BOUND, true);
+	converge("mem_hemem", NULL, true, FAR_BOUND);
 }
 END_TEST
 
 START_TEST(memtis_numa)
 {
-	converge("mem_memtis", NULL, false, 0.85, false);
+	converge("mem_memtis", NULL, false, 0.85);
 }
 END_TEST
 
 START_TEST(memtis_far)
 {
-	converge("mem_memtis", NULL, true, FAR_BOUND, false);
+	converge("mem_memtis", NULL, true, FAR_BOUND);
 }
 END_TEST
 
@@ -166,13 +168,13 @@ END_TEST
 
 START_TEST(sdfm_numa)
 {
-	converge("mem_sdfm", SDFM_PARAMS, false, 0.85, false);
+	converge("mem_sdfm", SDFM_PARAMS, false, 0.85);
 }
 END_TEST
 
 START_TEST(sdfm_far)
 {
-	converge("mem_sdfm", SDFM_PARAMS, true, 0.94, false);
+	converge("mem_sdfm", SDFM_PARAMS, true, 0.94);
 }
 END_TEST
 

@@ -153,7 +153,8 @@ static bool clock_pick(struct msim *s, uint64_t fresh)
 }
 
 /* Tier 0 went over its capacity (a fault of @fresh): demote the prestaged
- * victims, in order, then chunks the host's own clock hand finds. */
+ * victims, in order (those touched since are stale, as in the library:
+ * mem_victim_untouched()), then chunks the host's own clock hand finds. */
 static int relieve(struct msim *s, uint64_t fresh)
 {
 	int ret = 0;
@@ -165,6 +166,10 @@ static int relieve(struct msim *s, uint64_t fresh)
 			s->n_victims--;
 			memmove(&s->victims[0], &s->victims[1],
 				s->n_victims * sizeof(s->victims[0]));
+			if (s->c[g].seq == seq && !mem_victim_untouched(s->c[g].cs)) {
+				ret = outcome(s, WAVE_MEM_VICTIM, g, seq, 1, WAVE_ABORT_STALE);
+				continue;
+			}
 			s->victims_used++;
 			ret = commit(s, WAVE_MEM_VICTIM, g, seq, 1);
 			continue;

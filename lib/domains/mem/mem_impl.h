@@ -85,6 +85,16 @@ static inline bool mem_clock_pass(uint64_t s, uint64_t *n)
 	return true;
 }
 
+/* May the agent's prestaged victim be demoted, its chunk word being @s?
+ * Not one the host saw touched (its accessed bit: since the hand last
+ * passed) or spares (lives: it refaulted, or was hinted to keep): the
+ * agent picked it from a view older than the host's, and the CLOCK would
+ * pass it over. Its sequence number is checked apart. */
+static inline bool mem_victim_untouched(uint64_t s)
+{
+	return !(s & (CS_ACCESSED | CS_LIVES));
+}
+
 static inline uint32_t cs_tier(uint64_t s)
 {
 	return (uint32_t)(s & CS_TIER_MASK);
