@@ -15,11 +15,11 @@
  * One op in BMEM_SAMPLE_EVERY is timed on its own (two clock reads); the
  * clock reads also drive the timeline, the polls, the move and the end.
  * The address of one op in o->report_every is handed to the configuration
- * in batches (a runtime that reports accesses to the objects it knows;
- * 8, the default, is a sampling PMU's share, 1 every access). After the timed phase every
- * byte is checked (bmem_load_check()): GUPS's table must XOR to what its
- * updates say, every value must hold its key and its latest version. A
- * lost or stale byte fails the run.
+ * in batches (a runtime that reports accesses to the objects it knows; 8,
+ * the default, is a sampling PMU's share, 1 every access). After the
+ * timed phase every byte is checked (bmem_load_check()): GUPS's table must
+ * XOR to what its updates say, every value must hold its key and its
+ * latest version. A lost or stale byte fails the run.
  *
  * Everything the workload keeps besides the memory it runs on is made in
  * shared memory by the parent, before any run: a Linux run's child, in a

@@ -143,8 +143,8 @@
  * before main(), and a manager with this option chains to it. A library
  * that installs its own handler after the manager is created (a dlopen()
  * of it, say) replaces libwave's: far faults then reach a handler that
- * cannot serve them. Load such libraries first, or
- * check the disposition (sigaction(SIGBUS, NULL, &old)) after loading.
+ * cannot serve them. Load such libraries first, or check the disposition
+ * (sigaction(SIGBUS, NULL, &old)) after loading them.
  *
  * Bad input. Every address, length, chunk size, tier and chunk id is
  * checked: -EINVAL (or a wave_result of WAVE_ABORT_INVALID for a

@@ -61,8 +61,8 @@ static inline void wave_fence_wc(void)
  * taking the line into this CPU's cache (a non-temporal store, x86-64:
  * movntdq). For a ring whose lines another CPU reads after this one writes
  * them: a plain store would wait for every line to come back from the
- * reader's cache (a read for ownership, 30-40 ns on a VM) before writing
- * it; this one is posted. The stores are weakly ordered: wave_fence_wc()
+ * reader's cache (a read for ownership: tens of ns between a VM's vCPUs)
+ * before writing it; this one is posted. The stores are weakly ordered: wave_fence_wc()
  * before the release that publishes them. Elsewhere a plain copy. */
 static inline void wave_store_line_nt(void *dst, const void *src)
 {

@@ -9,9 +9,9 @@
  * proactive policy), keeps a number of cold chunks (or of the chunks the
  * policy's victim test picks; never one it hints to keep) prestaged as
  * victims on the host, so the host can free fast memory under pressure
- * without a round trip, and tells
- * the host which chunks of tier 0 are hot (KEEP hints), so that the host's
- * own CLOCK, which picks most victims, spares them.
+ * without a round trip, and tells the host which chunks of tier 0 are hot
+ * (KEEP hints), so that the host's own CLOCK, which picks most victims,
+ * spares them.
  *
  * Header only: every function is static inline and calls libwave only
  * through the plugin functions of <wave/plugin_mem.h>, so it adds nothing
