@@ -232,6 +232,13 @@ static char *region(struct sagent *sa, struct wave_mem *m, uint32_t *id)
 	return p;
 }
 
+/* The ids of region @id's NCH chunks, into @c. */
+static void chunk_ids(uint32_t id, uint64_t c[NCH])
+{
+	for (unsigned i = 0; i < NCH; i++)
+		c[i] = wave_mem_chunk_id(id, i);
+}
+
 START_TEST(every_outcome)
 {
 	struct sagent sa = { 0 };
@@ -241,8 +248,7 @@ START_TEST(every_outcome)
 	char *p = region(&sa, m, &id);
 	uint64_t c[NCH];
 
-	for (unsigned i = 0; i < NCH; i++)
-		c[i] = wave_mem_chunk_id(id, i);
+	chunk_ids(id, c);
 	/* Victims: two prestaged; one based on a seq the chunk never had, one
 	 * to a tier that is not the next slower one, answered at once. */
 	send_decision(&sa, WAVE_MEM_VICTIM, c[6], 0, 1);
@@ -468,8 +474,7 @@ START_TEST(keep_spares)
 	char *p = region(&sa, m, &id);
 	uint64_t c[NCH];
 
-	for (unsigned i = 0; i < NCH; i++)
-		c[i] = wave_mem_chunk_id(id, i);
+	chunk_ids(id, c);
 	send_decision(&sa, WAVE_MEM_KEEP, c[0], 0, 0);
 	send_decision(&sa, WAVE_MEM_KEEP, c[1], 0, 0);
 	send_decision(&sa, WAVE_MEM_KEEP, c[2], 5, 0);		/* not its seq */
@@ -529,8 +534,7 @@ START_TEST(touched_victim_is_stale)
 	const void *touched = p + 6 * CS;
 	uint64_t c[NCH];
 
-	for (unsigned i = 0; i < NCH; i++)
-		c[i] = wave_mem_chunk_id(id, i);
+	chunk_ids(id, c);
 	send_decision(&sa, WAVE_MEM_KEEP, c[5], 0, 0);
 	ck_assert_uint_eq(keeps_taken(m, 1).agent_keeps, 1);
 	ck_assert_int_eq(wave_mem_report_access(m, &touched, 1), 1);
