@@ -484,20 +484,42 @@ static void *spin(void *arg)
 	return NULL;
 }
 
-/* The median and p99 of @n timings in @lat, reported as @what/@variant. */
-static void report_median(const char *what, const char *variant, uint64_t *lat, size_t n)
+static void step_syscall(char *page)
 {
-	qsort(lat, n, sizeof(*lat), cmp_u64);
-	report(what, variant, (double)lat[n / 2], (double)lat[n * 99 / 100] / 1e3, "p99_us");
+	(void)page;
+	(void)syscall(SYS_getppid);
 }
 
-/* One step, @n times, each timed on its own. */
-#define TIME_EACH(lat, n, step)                            \
-	for (size_t k_ = 0; k_ < (n); k_++) {              \
-		uint64_t t0_ = now_ns();                   \
-		step;                                      \
-		(lat)[k_] = now_ns() - t0_;                \
+static void step_signal(char *page)
+{
+	(void)page;
+	raise(SIGUSR1);
+}
+
+static void step_touch(char *page)
+{
+	*(volatile char *)page = 1;
+}
+
+static void step_dontneed(char *page)
+{
+	(void)madvise(page, 4096, MADV_DONTNEED);
+}
+
+/* @step on each of the @n pages at @p, each timed on its own, reported
+ * as floor/@variant: the median, and the p99 beside. */
+static void floor_row(const char *variant, void (*step)(char *page), char *p, uint64_t *lat,
+		      size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		uint64_t t0 = now_ns();
+
+		step(p + k * 4096);
+		lat[k] = now_ns() - t0;
 	}
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	report("floor", variant, (double)lat[n / 2], (double)lat[n * 99 / 100] / 1e3, "p99_us");
+}
 
 static void kernel_floor(size_t n)
 {
@@ -508,25 +530,20 @@ static void kernel_floor(size_t n)
 	if (!lat || p == MAP_FAILED)
 		die("kernel floor", -ENOMEM);
 	(void)madvise(p, n * 4096, MADV_NOHUGEPAGE);
-	TIME_EACH(lat, n, (void)syscall(SYS_getppid));
-	report_median("floor", "syscall", lat, n);
 	if (signal(SIGUSR1, on_usr1) == SIG_ERR)
 		die("signal", -errno);
-	TIME_EACH(lat, n, raise(SIGUSR1));
-	report_median("floor", "signal", lat, n);
-	TIME_EACH(lat, n, ((volatile char *)p)[k_ * 4096] = 1);
-	report_median("floor", "page_fault/anon/4K", lat, n);
-	TIME_EACH(lat, n, (void)madvise(p + k_ * 4096, 4096, MADV_DONTNEED));
-	report_median("floor", "dontneed/alone/4K", lat, n);
+	floor_row("syscall", step_syscall, p, lat, n);
+	floor_row("signal", step_signal, p, lat, n);
+	floor_row("page_fault/anon/4K", step_touch, p, lat, n);
+	floor_row("dontneed/alone/4K", step_dontneed, p, lat, n);
 	for (size_t k = 0; k < n; k++)
 		p[k * 4096] = 1;
 	atomic_store(&spinning, true);
 	if (pthread_create(&thr, NULL, spin, NULL))
 		die("pthread_create", -EAGAIN);
-	TIME_EACH(lat, n, (void)madvise(p + k_ * 4096, 4096, MADV_DONTNEED));
+	floor_row("dontneed/thread/4K", step_dontneed, p, lat, n);
 	atomic_store(&spinning, false);
 	pthread_join(thr, NULL);
-	report_median("floor", "dontneed/thread/4K", lat, n);
 	munmap(p, n * 4096);
 	free(lat);
 }

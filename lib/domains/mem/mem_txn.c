@@ -275,8 +275,8 @@ static bool next_avictim(struct wave_mem *m, uint32_t tier, struct mem_avictim *
 		struct mem_region *r = mem_region_id(m, (uint32_t)(v.chunk >> 32));
 		uint64_t i = v.chunk & 0xffffffffu, s = r ? atomic_load(&r->state[i]) : 0;
 		enum wave_result res = !r ? WAVE_ABORT_GONE
-				       : cs_seq(s) != v.seq || !mem_victim_untouched(s) ? WAVE_ABORT_STALE
-											 : WAVE_COMMITTED;
+				       : cs_seq(s) == v.seq && mem_victim_untouched(s) ? WAVE_COMMITTED
+										       : WAVE_ABORT_STALE;
 
 		if (res == WAVE_COMMITTED && (cs_tier(s) != tier || v.tier != tier + 1)) {
 			k++;
