@@ -81,7 +81,7 @@ static uint64_t loop(struct trace_async *a, uint64_t *n, uint64_t *sink)
 			}
 		}
 		if (a)
-			trace_async_flush(a);
+			trace_async_publish(a);
 		ns += thread_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
 		while (a && wave_load_acquire(&a->tail) < a->head)
 			usleep(200);

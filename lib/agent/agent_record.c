@@ -7,7 +7,7 @@
  * host message enters and every decision leaves (agent_host.c), which know
  * no domain; a domain only names its setup message (domain_desc). Each
  * trace has a writer thread (lib/trace/trace_async.h): the agent loop
- * only encodes records into its ring of blocks.
+ * only copies records into its ring.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -105,7 +105,7 @@ void agent_record_restart(struct wave_agent *a, uint32_t domains)
 void agent_record_checkpoint(struct agent_host *h)
 {
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
-		trace_async_checkpoint(h->rec[d], h->rec_now);
+		trace_async_publish(h->rec[d]);
 }
 
 WAVE_API int wave_agent_record(struct wave_agent *a, int on)

@@ -8,7 +8,6 @@
 #define WAVE_CORE_ATOMIC_H
 
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -58,24 +57,23 @@ static inline void wave_fence_wc(void)
 #endif
 }
 
-/* Copies @len bytes (a multiple of 16) from @src to the 16-byte aligned
- * @dst without first taking @dst's lines into this CPU's cache
- * (non-temporal stores, x86-64: movntdq). For a ring whose lines another
- * CPU reads after this one writes them: a plain store would wait for each
- * line to come back from the reader's cache (a read for ownership: tens
- * of ns between a VM's vCPUs) before writing it; these are posted. They
- * are weakly ordered: wave_fence_wc() before the release that publishes
- * them. Elsewhere a plain copy. */
-static inline void wave_copy_nt(void *dst, const void *src, size_t len)
+/* Stores the 64-byte line at @src into the line-aligned @dst without first
+ * taking the line into this CPU's cache (a non-temporal store, x86-64:
+ * movntdq). For a ring whose lines another CPU reads after this one writes
+ * them: a plain store would wait for every line to come back from the
+ * reader's cache (a read for ownership: tens of ns between a VM's vCPUs)
+ * before writing it; this one is posted. The stores are weakly ordered: wave_fence_wc()
+ * before the release that publishes them. Elsewhere a plain copy. */
+static inline void wave_store_line_nt(void *dst, const void *src)
 {
 #if defined(__x86_64__)
 	const __m128i *s = src;
 	__m128i *d = dst;
 
-	for (size_t i = 0; i < len / 16; i++)
+	for (int i = 0; i < 4; i++)
 		_mm_stream_si128(d + i, _mm_loadu_si128(s + i));
 #else
-	__builtin_memcpy(dst, src, len);
+	__builtin_memcpy(dst, src, 64);
 #endif
 }
 

@@ -107,12 +107,10 @@ struct trace_writer_opts {
 	unsigned rotate;    /* older files kept as path.1 .. path.N; 0: stop at the cap */
 };
 
-/* A block's records being encoded (trace_enc_put()), by a writer or by
- * whoever fills blocks for one (trace_async.h). */
-struct trace_enc {
-	uint8_t *buf; /* the block's payload (its header's room comes before) */
+/* The fast path (trace_put) is inline; the rest is trace_write.c's. */
+struct trace_writer {
+	uint8_t *buf; /* block header room, then the payload being filled */
 	uint32_t len; /* payload bytes */
-	uint32_t cap; /* payload bytes @buf holds */
 	uint32_t n;   /* records */
 	uint64_t base_ns, last_ns;
 	/* What records refer to, within the block being filled: the previous
@@ -120,12 +118,6 @@ struct trace_enc {
 	 * 32: there was one). */
 	uint64_t prev[TRACE_WORDS];
 	uint64_t last_tf[TRACE_KIND_COUNT];
-};
-
-/* The fast path (trace_put) is inline; the rest is trace_write.c's. */
-struct trace_writer {
-	uint8_t *buf; /* block header room, then the payload being filled */
-	struct trace_enc e;
 	bool stopped; /* at the cap without rotation, or a write failed */
 	uint64_t dropped; /* records not written since it stopped */
 	uint64_t lost;    /* trace_writer_lost() since the last block began */
@@ -148,12 +140,6 @@ void trace_writer_set_setup(struct trace_writer *w, const struct wave_msg *m, un
 void trace_writer_lost(struct trace_writer *w, uint64_t n);
 /* Writes the block being filled (a checkpoint, or when it is full). */
 int trace_writer_flush(struct trace_writer *w);
-/* Writes a block encoded elsewhere (trace_async.h): @blk is TRACE_BLK_HDR
- * bytes of room for its header, then @len bytes of @n records, the first
- * at @base_ns; @lost records were lost just before it. The block being
- * filled by trace_put() must be empty. 0, or -errno (the trace stopped). */
-int trace_writer_block(struct trace_writer *w, uint8_t *blk, uint32_t len, uint32_t n,
-		       uint64_t base_ns, uint64_t lost);
 /* Flushes and closes; NULL is ignored. */
 void trace_writer_close(struct trace_writer *w);
 
@@ -176,30 +162,36 @@ static inline unsigned trace_word_put(uint8_t **p, uint64_t w, uint64_t prev)
 }
 
 /* Appends a record of @kind at @now (ns, never going back: an earlier
- * time is taken as the last) to @e, which has room for TRACE_REC_MAX more
- * bytes. */
-static inline void trace_enc_put(struct trace_enc *e, enum trace_kind kind, uint64_t now,
-				 const struct wave_msg *m)
+ * time is taken as @w's last). Never fails: a writer that cannot write
+ * counts what it loses in @w->dropped (logged once). */
+static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint64_t now,
+			     const struct wave_msg *m)
 {
 	uint64_t dt, tf = 1ull << 32 | (uint32_t)m->flags << 16 | m->type;
 	uint8_t *p, *head, *codes;
 	uint32_t code = 0;
 
-	if (e->n == 0) {
-		e->base_ns = e->last_ns = now > e->last_ns ? now : e->last_ns;
-		memset(e->prev, 0, sizeof(e->prev));
-		memset(e->last_tf, 0, sizeof(e->last_tf));
+	if (w->len + TRACE_REC_MAX > TRACE_BLOCK_BYTES)
+		trace_writer_flush(w);
+	if (w->stopped) {
+		w->dropped++;
+		return;
 	}
-	dt = now > e->last_ns ? now - e->last_ns : 0;
-	e->last_ns += dt;
-	head = p = e->buf + e->len;
+	if (w->n == 0) {
+		w->base_ns = w->last_ns = now > w->last_ns ? now : w->last_ns;
+		memset(w->prev, 0, sizeof(w->prev));
+		memset(w->last_tf, 0, sizeof(w->last_tf));
+	}
+	dt = now > w->last_ns ? now - w->last_ns : 0;
+	w->last_ns += dt;
+	head = p = w->buf + TRACE_BLK_HDR + w->len;
 	*p++ = (uint8_t)(kind << 6);
 	while (dt >= 0x80) {
 		*p++ = (uint8_t)(dt | 0x80);
 		dt >>= 7;
 	}
 	*p++ = (uint8_t)dt;
-	if (e->last_tf[kind] == tf) {
+	if (w->last_tf[kind] == tf) {
 		*head |= TRACE_REC_SAME_TYPE;
 	} else {
 		p[0] = (uint8_t)m->type;
@@ -207,36 +199,21 @@ static inline void trace_enc_put(struct trace_enc *e, enum trace_kind kind, uint
 		p[2] = (uint8_t)m->flags;
 		p[3] = (uint8_t)(m->flags >> 8);
 		p += 4;
-		e->last_tf[kind] = tf;
+		w->last_tf[kind] = tf;
 	}
 	codes = p;
 	p += 3;
 	for (unsigned k = 0; k < TRACE_WORDS; k++) {
 		uint64_t v = le64toh(m->payload.u64[k]);
 
-		code |= trace_word_put(&p, v, e->prev[k]) << 4 * k;
-		e->prev[k] = v;
+		code |= trace_word_put(&p, v, w->prev[k]) << 4 * k;
+		w->prev[k] = v;
 	}
 	codes[0] = (uint8_t)code;
 	codes[1] = (uint8_t)(code >> 8);
 	codes[2] = (uint8_t)(code >> 16);
-	e->len = (uint32_t)(p - e->buf);
-	e->n++;
-}
-
-/* Appends a record of @kind at @now (as trace_enc_put()). Never fails: a
- * writer that cannot write counts what it loses in @w->dropped (logged
- * once). */
-static inline void trace_put(struct trace_writer *w, enum trace_kind kind, uint64_t now,
-			     const struct wave_msg *m)
-{
-	if (w->e.len + TRACE_REC_MAX > w->e.cap)
-		trace_writer_flush(w);
-	if (w->stopped) {
-		w->dropped++;
-		return;
-	}
-	trace_enc_put(&w->e, kind, now, m);
+	w->len = (uint32_t)(p - (w->buf + TRACE_BLK_HDR));
+	w->n++;
 }
 
 /* ---- reading ----------------------------------------------------------- */

@@ -122,58 +122,49 @@ static void stop(struct trace_writer *w, const char *why)
 	wave_warn("trace %s: recording stopped: %s", w->o.path, why);
 }
 
-int trace_writer_block(struct trace_writer *w, uint8_t *blk, uint32_t len, uint32_t n,
-		       uint64_t base_ns, uint64_t lost)
+int trace_writer_flush(struct trace_writer *w)
 {
-	size_t bytes = TRACE_BLK_HDR + (size_t)len;
+	uint8_t *h;
+	size_t len;
 	uint32_t crc;
 	int ret;
 
-	if (w->stopped) {
-		w->dropped += n + lost;
+	if (!w || w->stopped || (w->n == 0 && w->lost == 0))
 		return 0;
-	}
-	if (w->file_bytes + bytes > w->o.max_bytes) {
+	/* Records lost at the end still get a block (an empty one) to say so. */
+	if (w->n == 0)
+		w->base_ns = w->last_ns;
+	h = w->buf;
+	len = TRACE_BLK_HDR + w->len;
+	if (w->file_bytes + len > w->o.max_bytes) {
 		close(w->fd);
 		w->fd = -1;
 		if (w->o.rotate == 0) {
 			stop(w, "size cap reached");
-			w->dropped += n + lost;
+			w->dropped += w->n;
+			w->n = w->len = 0;
 			return 0;
 		}
-		w->meta.start_ns = base_ns;
+		w->meta.start_ns = w->base_ns;
 		if ((ret = rotate(w)) < 0 || (ret = file_start(w)) < 0) {
 			stop(w, wave_strerror(ret));
-			w->dropped += n + lost;
 			return ret;
 		}
 	}
-	wave_put_le32(blk, TRACE_BLOCK_MAGIC);
-	wave_put_le32(blk + 4, len);
-	wave_put_le32(blk + 8, n);
-	wave_put_le64(blk + 16, base_ns);
-	wave_put_le64(blk + 24, lost);
-	crc = wave_crc32c(0, blk, 12);
-	crc = wave_crc32c(crc, blk + 16, TRACE_BLK_HDR - 16 + len);
-	wave_put_le32(blk + 12, crc);
-	if ((ret = write_all(w->fd, blk, bytes)) < 0) {
+	wave_put_le32(h, TRACE_BLOCK_MAGIC);
+	wave_put_le32(h + 4, w->len);
+	wave_put_le32(h + 8, w->n);
+	wave_put_le64(h + 16, w->base_ns);
+	wave_put_le64(h + 24, w->lost);
+	crc = wave_crc32c(0, h, 12);
+	crc = wave_crc32c(crc, h + 16, TRACE_BLK_HDR - 16 + w->len);
+	wave_put_le32(h + 12, crc);
+	if ((ret = write_all(w->fd, h, len)) < 0) {
 		stop(w, wave_strerror(ret));
-		w->dropped += n;
+		w->dropped += w->n;
 	}
-	w->file_bytes += bytes;
-	return ret;
-}
-
-int trace_writer_flush(struct trace_writer *w)
-{
-	int ret;
-
-	if (!w || w->stopped || (w->e.n == 0 && w->lost == 0))
-		return 0;
-	/* Records lost at the end still get a block (an empty one) to say so. */
-	ret = trace_writer_block(w, w->buf, w->e.len, w->e.n,
-				 w->e.n ? w->e.base_ns : w->e.last_ns, w->lost);
-	w->e.n = w->e.len = 0;
+	w->file_bytes += len;
+	w->n = w->len = 0;
 	w->lost = 0;
 	return ret;
 }
@@ -222,8 +213,6 @@ int trace_writer_open(const struct trace_writer_opts *o, const struct trace_meta
 		trace_writer_close(w);
 		return wave_error_set(err, -ENOMEM, "trace", 0, 0, "out of memory");
 	}
-	w->e.buf = w->buf + TRACE_BLK_HDR;
-	w->e.cap = TRACE_BLOCK_BYTES;
 	w->o.max_bytes = o->max_bytes;
 	w->o.rotate = o->rotate;
 	w->fd = -1;
