@@ -55,8 +55,9 @@ struct wave_agent;
  * @err: filled on failure (may be NULL): which plugin or address failed.
  *
  * Return: 0, -EINVAL (bad argument, or no listen address), -ENOMEM,
- * -WAVE_EPLUGIN, -WAVE_ECONFIG (a domain this runtime does not serve yet:
- * it serves custom and sched), or an error of wave_chan_listen() (-EADDRINUSE, ...).
+ * -WAVE_EPLUGIN, -WAVE_ECONFIG (a domain this runtime does not serve; this
+ * version serves all of enum wave_domain: custom, sched, mem and rpc), or an
+ * error of wave_chan_listen() (-EADDRINUSE, ...).
  */
 WAVE_API WAVE_NODISCARD int wave_agent_create(const struct wave_config *cfg,
 					      struct wave_agent **out, struct wave_error *err);

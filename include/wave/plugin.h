@@ -47,7 +47,9 @@
  * and prestages); 1.3 the mem domain (plugin_mem.h: struct wave_mem_ops,
  * chunks, tiers, the hotness histogram, migrations and prestaged victims
  * and prefetches); 1.4 the weight of a far fault in a mem chunk's access
- * count (struct wave_mem_ops.fault_weight).
+ * count (struct wave_mem_ops.fault_weight); 1.5 how long a refaulted mem
+ * chunk was far (struct wave_mem_chunk_view.refault_ms); 1.6 KEEP hints
+ * (wave_plugin_mem_keep()).
  */
 #ifndef WAVE_PLUGIN_H
 #define WAVE_PLUGIN_H

@@ -122,8 +122,8 @@ static const struct wave_cfg_key keys[] = {
 	  "The plugin's parameters: any object, read by the plugin." },
 	{ "domains.<d>", "tick_us", CFG_UINT, "integer", "us", 1, 60000000, 0, 0, 0, FD(tick_us),
 	  "no tick",
-	  "The period of the plugin's on_tick. Refused for sched, whose plugins are ticked "
-	  "by their hosts." },
+	  "The period of the plugin's on_tick. Refused for sched and mem, whose plugins are "
+	  "ticked by their hosts (mem: the hosts' TICK events)." },
 };
 
 const struct wave_cfg_key *wave_cfg_keys(size_t *n)

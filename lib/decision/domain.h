@@ -159,6 +159,13 @@ struct domain_desc {
 	unsigned (*counters)(const struct dom_host *dh, const char **names, uint64_t *values,
 			     unsigned max);
 	void (*fini)(struct dom_host *dh);
+	/* One of the domain's plugin accessors (wave_plugin_<domain>_*()),
+	 * or NULL when they live in this descriptor's own file. Plugins call
+	 * them and libwave does not, so a program linked with libwave.a and
+	 * -Wl,--export-dynamic would leave their object file out and none of
+	 * the domain's plugins would load: naming one here keeps them in
+	 * every program that serves the domain. */
+	void (*accessor)(void);
 };
 
 /* The domains libwave serves, by enum wave_domain; NULL for one reserved

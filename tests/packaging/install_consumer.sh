@@ -11,7 +11,10 @@
 #   (c) pkg-config --static --libs wave, against libwave.a    static library
 #
 # Each program must print the expected version and move messages over a
-# shm:// channel (see consumer/consumer.c). Everything is built and run in
+# shm:// channel (see consumer/consumer.c). Then (d) an agent linked with
+# libwave.a and -Wl,--export-dynamic, by pkg-config and by CMake
+# (ENABLE_EXPORTS), must load an installed plugin of every domain
+# (consumer/static_agent.c), when the install has plugins. Everything is built and run in
 # directories made with mktemp -d and removed at the end.
 #
 # usage: install_consumer.sh --build-dir DIR --source-dir DIR --version X.Y.Z
@@ -118,6 +121,18 @@ while IFS= read -r h; do
 		"$cc" "${flag_words[@]}" -std=c11 -Wall -Wextra -Werror -fsyntax-only \
 			-I"$prefix/include" -x c - || die "<$h> does not compile on its own"
 done < <(cd "$prefix/include" && find wave -name '*.h' | sort)
+# And from C++, as a C library's headers are used (build-essential has g++).
+cxx=${CXX:-c++}
+if command -v "$cxx" >/dev/null; then
+	step "every installed header on its own, as C++ ($cxx)"
+	while IFS= read -r h; do
+		printf '#include <%s>\n' "$h" |
+			"$cxx" -std=c++17 -Wall -Wextra -Werror -fsyntax-only \
+				-I"$prefix/include" -x c++ - || die "<$h> does not compile as C++"
+	done < <(cd "$prefix/include" && find wave -name '*.h' | sort)
+else
+	echo "(no C++ compiler $cxx: the headers are not checked as C++)"
+fi
 
 # --- the installed daemon -------------------------------------------------------
 # It must start from the prefix without LD_LIBRARY_PATH (its RUNPATH leads to
@@ -202,5 +217,31 @@ echo "libs:   ${static_libs[*]}"
 "$cc" "${flag_words[@]}" -std=c11 -Wall -Wextra -Werror -o "$work/consumer_pc_static" \
 	"$consumer_src/consumer.c" $cflags "${static_libs[@]}" || die "static build with pkg-config failed"
 run_consumer consumer_pc_static "$work/consumer_pc_static" static
+
+# --- (d) a static agent loads a plugin of every domain ------------------------------
+plugindir=$(pkg-config --variable=plugindir wave)
+if [ -e "$plugindir/wave_sched_fifo.so" ]; then
+	step "an agent linked with libwave.a loads the installed plugins"
+	# shellcheck disable=SC2086
+	"$cc" "${flag_words[@]}" -std=c11 -Wall -Wextra -Werror -Wl,--export-dynamic \
+		-o "$work/static_agent_pc" "$consumer_src/static_agent.c" $cflags \
+		"${static_libs[@]}" || die "static agent build with pkg-config failed"
+	cat >"$work/static_agent.json" <<EOF_CONF
+{
+  "listen": ["shm://$work/agent.sock"],
+  "plugin_path": ["$plugindir"],
+  "domains": { "sched": { "plugin": "sched_fifo" }, "mem": { "plugin": "mem_hemem" },
+               "rpc": { "plugin": "rpc_hash" } }
+}
+EOF_CONF
+	for agent in "$work/static_agent_pc" "$work/cmake-build/static_agent_cmake"; do
+		out=$(env -u LD_LIBRARY_PATH -u WAVE_PLUGIN_PATH "$agent" "$work/static_agent.json" \
+			2>&1) || die "$(basename "$agent"): $out"
+		[ "$out" = "agent: plugins loaded" ] || die "$(basename "$agent") printed: $out"
+		echo "$(basename "$agent"): ok"
+	done
+else
+	echo "(no plugins installed: the static agent is not checked)"
+fi
 
 echo "install_consumer: all consumers built and ran against the installed libwave $version"

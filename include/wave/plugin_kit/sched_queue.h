@@ -48,7 +48,7 @@ static inline int sq_grow(struct sq *q)
 	size_t cap = q->cap ? q->cap * 2 : 64;
 	struct sq_entry *e;
 
-	if (cap > SIZE_MAX / sizeof(*e) || !(e = malloc(cap * sizeof(*e))))
+	if (cap > SIZE_MAX / sizeof(*e) || !(e = (struct sq_entry *)malloc(cap * sizeof(*e))))
 		return -ENOMEM;
 	for (size_t i = 0; i < q->len; i++)
 		e[i] = q->e[(q->head + i) & (q->cap - 1)];

@@ -152,4 +152,5 @@ const struct domain_desc mem_domain = {
 	.emit = DOM_EMIT_NOW,
 	.replay = replay,
 	.fini = fini,
+	.accessor = (void (*)(void))wave_plugin_mem_tier_count,
 };

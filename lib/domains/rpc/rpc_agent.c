@@ -165,4 +165,5 @@ const struct domain_desc rpc_domain = {
 	.emit = DOM_EMIT_BATCH,
 	.replay = replay,
 	.fini = fini,
+	.accessor = (void (*)(void))wave_plugin_rpc_info,
 };

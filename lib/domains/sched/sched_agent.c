@@ -206,4 +206,5 @@ const struct domain_desc sched_domain = {
 	.mailbox = mailbox,
 	.replay = replay,
 	.fini = fini,
+	.accessor = (void (*)(void))wave_plugin_sched_cpu_count,
 };
