@@ -48,8 +48,10 @@ struct wave_mem_state;
 
 /** Regions a state holds at once. */
 #define WAVE_MEM_STATE_MAX_REGIONS 64u
-/** Chunks a state holds at most by default (8 GiB of state). */
-#define WAVE_MEM_STATE_DEFAULT_MAX_CHUNKS (UINT64_C(1) << 28)
+/** Chunks a state holds at most by default: 2^24, 512 MiB of state (64 GiB
+ * of memory in 4 KiB chunks). The agent holds each host to it, so that a
+ * host's REGION_ADD cannot make it allocate more. */
+#define WAVE_MEM_STATE_DEFAULT_MAX_CHUNKS (UINT64_C(1) << 24)
 
 /**
  * wave_mem_state_create() - make an empty state from a host's SETUP.

@@ -346,6 +346,13 @@ WAVE_API void wave_plugin_ctx_destroy(struct wave_plugin_ctx *ctx)
 	ctx_free(ctx);
 }
 
+bool plugin_has_tick(const struct wave_plugin_ctx *ctx)
+{
+	const struct domain_desc *dom = wave_domains[ctx->plugin->desc->domain];
+
+	return dom->has_tick && dom->has_tick(ctx->plugin->desc);
+}
+
 WAVE_API int wave_plugin_ctx_tick(struct wave_plugin_ctx *ctx, uint64_t now_ns)
 {
 	const struct domain_desc *dom;
@@ -353,7 +360,7 @@ WAVE_API int wave_plugin_ctx_tick(struct wave_plugin_ctx *ctx, uint64_t now_ns)
 	if (!ctx)
 		return -EINVAL;
 	dom = wave_domains[ctx->plugin->desc->domain];
-	if (ctx->tick_ns == 0 || !dom->has_tick || !dom->has_tick(ctx->plugin->desc))
+	if (ctx->tick_ns == 0 || !plugin_has_tick(ctx))
 		return 0;
 	if (ctx->next_tick == 0) {
 		ctx->next_tick = now_ns + ctx->tick_ns;

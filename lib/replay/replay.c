@@ -15,6 +15,7 @@
 #include "../core/core.h"
 #include "../core/le.h"
 #include "../decision/domain.h"
+#include "../plugin/plugin_impl.h"
 #include "replay.h"
 
 /* Decisions compared per event; more are counted and digested only. */
@@ -186,7 +187,9 @@ static void tick(struct engine *e, const struct trace_rec *rec)
 	event_done(e);
 	e->ev = rec;
 	e->res->ticks++;
-	if (e->dom->tick && e->dh.inst.ctx)
+	/* The recorded plugin had a tick; the one replayed may not (and a
+	 * hostile trace may hold ticks of a domain that has none). */
+	if (e->dom->tick && e->dh.inst.ctx && plugin_has_tick(e->dh.inst.ctx))
 		e->dom->tick(e->dh.inst.ctx, rec->t_ns);
 }
 

@@ -259,6 +259,36 @@ START_TEST(rpc_model)
 }
 END_TEST
 
+/* A trace may hold ticks where the replayed plugin has no tick op (none
+ * of the rpc plugins has one; a hostile trace may hold them anywhere):
+ * the tick is counted and nothing is called. It used to call a NULL op. */
+START_TEST(tick_without_op)
+{
+	static const struct wave_msg none;
+	static const struct wave_rpc_dims dims = { 4, 0, 2, 0 };
+	struct wave_plugin *p = load("rpc_hash");
+	struct replay_result res;
+	struct trace_reader *r;
+	struct wave_error err;
+	struct tw tw;
+
+	tw_open(&tw, WAVE_DOMAIN_RPC);
+	rpc_ev(&tw, &dims, (struct wave_rpc_msg){ .type = WAVE_RPC_SETUP, .dims = dims,
+						  .period_ns = 1000000 });
+	rpc_ev(&tw, &dims, (struct wave_rpc_msg){ .type = WAVE_RPC_WORKER_ADD, .worker = 0,
+						  .gen = 1, .now_ns = 1000000 });
+	trace_put(tw.w, TRACE_TICK, 2000000, &none);
+	rpc_ev(&tw, &dims, (struct wave_rpc_msg){ .type = WAVE_RPC_REPORT, .period_ns = 1000000,
+						  .now_ns = 3000000 });
+	r = tw_close(&tw);
+	ck_assert_msg(replay_run(r, p, NULL, NULL, NULL, NULL, &res, &err) == 0, "%s", err.text);
+	ck_assert_uint_eq(res.ticks, 1);
+	ck_assert_uint_eq(res.events, 3);
+	wave_plugin_unload(p);
+	trace_reader_close(r);
+}
+END_TEST
+
 START_TEST(no_setup_refused)
 {
 	static const char *const what[] = { "no mem SETUP", "no rpc SETUP" };
@@ -324,6 +354,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, mem_model);
 	tcase_add_test(tc, rpc_recorded);
 	tcase_add_test(tc, rpc_model);
+	tcase_add_test(tc, tick_without_op);
 	tcase_add_loop_test(tc, no_setup_refused, 0, 2);
 	tcase_add_test(tc, hist_quantiles);
 	suite_add_tcase(s, tc);

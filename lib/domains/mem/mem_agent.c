@@ -94,6 +94,7 @@ static int on_setup(struct dom_host *dh, const struct wave_msg *m)
 static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 {
 	struct mem_agent *s = dh->state;
+	int ret;
 
 	if (m->type == WAVE_MEM_SETUP)
 		return on_setup(dh, m);
@@ -108,8 +109,15 @@ static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 	dh->inst.events_in++;
 	dh->cur_ev = m;
 	/* A refused message changes nothing; the state counts it by reason. */
-	if (wave_mem_state_apply(s->st, dh->inst.ctx, m) < 0)
+	if ((ret = wave_mem_state_apply(s->st, dh->inst.ctx, m)) < 0) {
 		dh->inst.errors++;
+		if (ret == -ENOMEM && m->type == WAVE_MEM_REGION_ADD)
+			wave_warn("agent: host %llu: a region refused: with it the host would "
+				  "have more than %llu chunks (or memory ran out); the host's "
+				  "own policy places its chunks",
+				  (unsigned long long)dh->host_id,
+				  (unsigned long long)WAVE_MEM_STATE_DEFAULT_MAX_CHUNKS);
+	}
 	dh->cur_ev = NULL;
 	counters_update(s, dh->inst.ctx);
 	return 0;

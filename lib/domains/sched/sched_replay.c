@@ -488,6 +488,11 @@ static int play(struct workload *w, struct wave_plugin *p, const struct wave_par
 	struct player pl = { .w = w };
 	/* A policy that starves tasks is stopped, not waited for. */
 	uint64_t limit = w->t_end + 10 * (w->t_end - w->t0) + 1000000000ull;
+	/* Ticks follow the span of time the trace claims, not its size: a
+	 * trace of a few records stretched over days would tick for hours.
+	 * 2^26 steps (a few seconds; 18 hours of one busy CPU at a 1 ms
+	 * tick) and a thousand for each task and burst bound the work. */
+	uint64_t budget = (1ull << 26) + 1000 * (uint64_t)(w->n + w->nph), steps = 0;
 	int ret;
 
 	play_reset(w);
@@ -509,6 +514,17 @@ static int play(struct workload *w, struct wave_plugin *p, const struct wave_par
 
 		if (e.t > limit)
 			break;
+		if (++steps > budget) {
+			sim_destroy(&pl.s);
+			free(pl.heap);
+			return wave_error_set(err, -E2BIG, "replay", 0, 0,
+					      "the simulated host stopped after %llu steps: the "
+					      "trace's times span %.3f s (tick %llu us), more "
+					      "than its %zu tasks and %zu bursts can fill",
+					      (unsigned long long)budget,
+					      (double)(w->t_end - w->t0) / 1e9,
+					      (unsigned long long)(w->tick_ns / 1000), w->n, w->nph);
+		}
 		/* A trace may imply what the model cannot do (a wake-up of a
 		 * task it never blocked): counted, not fatal. */
 		if ((ret = step(&pl, &e)) == -EINVAL) {
