@@ -278,6 +278,9 @@ static void agent_metrics(FILE *f, const json_t *doc)
 		{ "wave_agent_hosts_dead_total", "hosts_dead",
 		  "Hosts declared dead after heartbeat.timeout_ms of silence: each went to its "
 		  "local fallback policy." },
+		{ "wave_agent_hosts_lost_total", "hosts_lost",
+		  "Hosts whose channel closed without a goodbye: the process exited without "
+		  "closing its host, or was killed." },
 	};
 
 	header(f, "wave_agent_hosts", "gauge", "Hosts connected now.");

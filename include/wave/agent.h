@@ -131,7 +131,8 @@ WAVE_API WAVE_NODISCARD int wave_agent_reload(struct wave_agent *a, const struct
  *                  "path": "...", "events_in": 10, "decisions_out": 10,
  *                  "errors": 0,
  *                  "latency_ns": {"p50": 5200, "p99": 9100, "samples": 10}}},
- *      "hosts_accepted": 1, "hosts_refused": 0, "hosts_dead": 0}
+ *      "hosts_accepted": 1, "hosts_refused": 0, "hosts_dead": 0,
+ *      "hosts_lost": 0}
  *
  * Latency is from the event's send stamp to its decision's send: a host's
  * over its last 512 decisions, a plugin's over the last 512 of every host

@@ -464,6 +464,10 @@ int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now_io)
 	if (n >= 0)
 		n = wave_chan_recv_burst(h->ch, m, max);
 	if (n < 0) {
+		/* A goodbye would have been read before the close: this host
+		 * exited without one, or was killed. */
+		if (h->state == AHOST_READY)
+			a->lost++;
 		agent_host_remove(a, i, n == -WAVE_ECLOSED ? "closed" : wave_strerror(n));
 		return -1;
 	}

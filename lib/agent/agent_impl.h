@@ -96,6 +96,7 @@ struct wave_agent {
 	size_t n_hosts, cap_hosts;
 	uint64_t next_id;
 	uint64_t accepted, refused, dead;
+	uint64_t lost; /* welcomed hosts whose channel closed without a goodbye */
 	int epfd, stopfd;
 	atomic_int stop;
 	/* Held by the loop while it works, by stats and reload callers. */

@@ -167,9 +167,10 @@ static json_t *agent_json(const struct wave_agent *a)
 	for (unsigned d = 0; plugins && d < WAVE_DOMAIN_COUNT; d++)
 		if (a->dom[d].plugin)
 			json_object_set_new(plugins, wave_domain_name(d), plugin_json(a, d));
-	return json_pack("{s:o,s:o,s:I,s:I,s:I}", "hosts", hosts, "plugins", plugins,
+	return json_pack("{s:o,s:o,s:I,s:I,s:I,s:I}", "hosts", hosts, "plugins", plugins,
 			 "hosts_accepted", (json_int_t)a->accepted, "hosts_refused",
-			 (json_int_t)a->refused, "hosts_dead", (json_int_t)a->dead);
+			 (json_int_t)a->refused, "hosts_dead", (json_int_t)a->dead, "hosts_lost",
+			 (json_int_t)a->lost);
 }
 
 int agent_stats_dump(const struct wave_agent *a, char **json)

@@ -300,7 +300,31 @@ START_TEST(stats_match_traffic)
 	check_counts(json_object_get(json_object_get(host_by_seq(doc, ev_a), "domains"), "custom"),
 		     ev_a, 300, 3);
 	check_counts(json_object_get(json_object_get(doc, "plugins"), "custom"), ev_a + ev_b, 400, 3);
+	ck_assert_uint_eq(num(doc, "hosts_lost"), 0); /* it said goodbye */
 	json_decref(doc);
+
+	/* A host process that exits without closing its host is lost, not
+	 * dead (it did not fall silent: its channel closed). */
+	{
+		struct app c;
+		struct wave_host_opts oc;
+		int status;
+		pid_t child = fork();
+
+		ck_assert_int_ge(child, 0);
+		if (child == 0) {
+			connect_host(&c, &oc);
+			traffic(&c, 10, 0, 0);
+			_exit(0);
+		}
+		ck_assert_int_eq(waitpid(child, &status, 0), child);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		doc = stats_until_hosts(1);
+		ck_assert_uint_eq(num(doc, "hosts_accepted"), 3);
+		ck_assert_uint_eq(num(doc, "hosts_lost"), 1);
+		ck_assert_uint_eq(num(doc, "hosts_dead"), 0);
+		json_decref(doc);
+	}
 
 	wave_host_close(a.h);
 	ck_assert_int_eq(WEXITSTATUS(daemon_kill(pid, SIGTERM)), 0);
