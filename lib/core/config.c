@@ -109,7 +109,10 @@ static const char *describe(const json_t *v, char *buf, size_t size)
 		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		return buf;
 	case JSON_REAL:
+		/* 1.0 must not read as the integer 1 that was expected. */
 		snprintf(buf, size, "%g", json_real_value(v));
+		if (!strpbrk(buf, ".eni"))
+			snprintf(buf + strlen(buf), size - strlen(buf), ".0");
 		return buf;
 	case JSON_TRUE:
 		return "true";

@@ -36,7 +36,7 @@ static const char *file_kind(mode_t mode)
 static int read_all(int fd, const char *path, char **buf, size_t *len, struct wave_error *err)
 {
 	struct stat st;
-	size_t got = 0;
+	size_t got = 0, cap;
 
 	if (fstat(fd, &st) < 0)
 		return wave_error_set(err, -WAVE_ECONFIG, path, 0, 0, "cannot stat: %s",
@@ -48,15 +48,24 @@ static int read_all(int fd, const char *path, char **buf, size_t *len, struct wa
 	if (st.st_size > (off_t)WAVE_CONFIG_MAX_BYTES)
 		return wave_error_set(err, -WAVE_ECONFIG, path, 0, 0,
 				      "file is larger than %u bytes", WAVE_CONFIG_MAX_BYTES);
-	if (!(*buf = wave_cfg_malloc((size_t)st.st_size + 1)))
+	/* A file that says it is empty may not be (/proc, /sys): read it to
+	 * its end, up to one byte past the limit. */
+	cap = st.st_size > 0 ? (size_t)st.st_size : WAVE_CONFIG_MAX_BYTES + 1u;
+	if (!(*buf = wave_cfg_malloc(cap + 1)))
 		return wave_error_set(err, -ENOMEM, path, 0, 0, "out of memory");
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
+	while (got < cap) {
+		ssize_t n = read(fd, *buf + got, cap - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break; /* the file shrank, or failed: parse what we have */
 		got += (size_t)n;
+	}
+	if (got > WAVE_CONFIG_MAX_BYTES) {
+		wave_cfg_free(*buf);
+		*buf = NULL;
+		return wave_error_set(err, -WAVE_ECONFIG, path, 0, 0,
+				      "file is larger than %u bytes", WAVE_CONFIG_MAX_BYTES);
 	}
 	*len = got;
 	return 0;
