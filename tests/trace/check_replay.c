@@ -222,6 +222,66 @@ START_TEST(quality)
 }
 END_TEST
 
+/* The host's time in a task's sched event, decoded into @d; NULL for
+ * another message. */
+static uint64_t *task_time(struct wave_msg *m, struct wave_sched_msg *d)
+{
+	return wave_sched_msg_decode(m, WAVE_SCHED_MAX_CPUS, d) == 0 && d->task && d->now_ns
+		       ? &d->now_ns
+		       : NULL;
+}
+
+/* A trace whose times claim far more than its records hold (its last
+ * event with a time, and what follows it, moved 10^15 ns later: a hostile
+ * or broken file) stops the simulated host after a bounded number of steps, with an
+ * error that says why, instead of ticking through the span. */
+START_TEST(stretched_trace_bounded)
+{
+	struct trace_reader *r = open_trace(traces[1]), *s;
+	struct trace_writer_opts o = { NULL, 1u << 24, 0 };
+	struct wave_plugin *p = load("sched_fifo");
+	struct trace_meta meta = *trace_reader_meta(r);
+	struct replay_figures f;
+	struct trace_writer *w;
+	struct wave_error err;
+	struct trace_rec rec;
+	char path[64];
+	struct wave_sched_msg d;
+	size_t n = 0, last = 0, k = 0;
+	uint64_t *t;
+	int ret;
+
+	while ((ret = trace_reader_next(r, &rec, &err)) == 1)
+		if (rec.kind == TRACE_EVENT && task_time(&rec.msg, &d))
+			last = n++;
+		else
+			n++;
+	ck_assert_int_eq(ret, 0);
+	trace_reader_rewind(r);
+	snprintf(path, sizeof(path), "/tmp/wave-check-stretched-%d.trace", (int)getpid());
+	o.path = path;
+	ck_assert_msg(trace_writer_open(&o, &meta, &w, &err) == 0, "%s", err.text);
+	while (trace_reader_next(r, &rec, &err) == 1) {
+		uint64_t later = k++ >= last ? 1000000000000000ull : 0;
+
+		if (later && rec.kind == TRACE_EVENT && (t = task_time(&rec.msg, &d))) {
+			*t += later;
+			ck_assert_int_eq(wave_sched_msg_encode(&d, WAVE_SCHED_MAX_CPUS, &rec.msg), 0);
+		}
+		trace_put(w, rec.kind, rec.t_ns + later, &rec.msg);
+	}
+	trace_writer_close(w);
+	ck_assert_int_eq(trace_reader_open(path, &s, &err), 0);
+	unlink(path);
+	ret = replay_models[WAVE_DOMAIN_SCHED]->quality(s, p, NULL, &f, &err);
+	ck_assert_int_eq(ret, -E2BIG);
+	ck_assert_msg(strstr(err.text, "the simulated host stopped after"), "%s", err.text);
+	trace_reader_close(s);
+	wave_plugin_unload(p);
+	trace_reader_close(r);
+}
+END_TEST
+
 START_TEST(other_domain_refused)
 {
 	struct trace_reader *r = open_trace(traces[0]);
@@ -348,6 +408,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, deterministic, 0, N_OF(traces) * N_OF(policies));
 	tcase_add_loop_test(tc, quality, 0, N_OF(expected));
 	tcase_add_test(tc, other_domain_refused);
+	tcase_add_test(tc, stretched_trace_bounded);
 	tcase_add_test(tc, custom_domain);
 	tcase_add_test(tc, record_path_checked);
 	suite_add_tcase(s, tc);

@@ -490,9 +490,10 @@ static int play(struct workload *w, struct wave_plugin *p, const struct wave_par
 	uint64_t limit = w->t_end + 10 * (w->t_end - w->t0) + 1000000000ull;
 	/* Ticks follow the span of time the trace claims, not its size: a
 	 * trace of a few records stretched over days would tick for hours.
-	 * 2^26 steps (a few seconds; 18 hours of one busy CPU at a 1 ms
-	 * tick) and a thousand for each task and burst bound the work. */
-	uint64_t budget = (1ull << 26) + 1000 * (uint64_t)(w->n + w->nph), steps = 0;
+	 * 2^24 steps (half a second; four and a half hours of one busy CPU
+	 * at a 1 ms tick) and a thousand for each task and burst bound the
+	 * work. */
+	uint64_t budget = (1ull << 24) + 1000 * (uint64_t)(w->n + w->nph), steps = 0;
 	int ret;
 
 	play_reset(w);
