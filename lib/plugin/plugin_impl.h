@@ -100,13 +100,13 @@ static inline void plugin_op_done(struct wave_plugin_ctx *ctx, int ret)
 			plugin_op_done((ctx), ops_->op((ctx), __VA_ARGS__));           \
 	} while (0)
 
-/* Emits @m, a decision the state model checked, to the host; a channel
- * that is full or gone is backpressure, counted as a refusal in @r.
- * Return: 0 when it left, or the refusal's error. */
 /* Does @ctx's plugin have a periodic op (its domain's has_tick)? Its
  * domain's tick() may be called only then: the op is optional. */
 bool plugin_has_tick(const struct wave_plugin_ctx *ctx);
 
+/* Emits @m, a decision the state model checked, to the host; a channel
+ * that is full or gone is backpressure, counted as a refusal in @r.
+ * Return: 0 when it left, or the refusal's error. */
 int plugin_emit_decision(struct wave_plugin_ctx *ctx, struct dec_refusals *r,
 			 const struct wave_msg *m);
 

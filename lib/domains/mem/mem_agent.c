@@ -24,6 +24,7 @@
 struct mem_agent {
 	struct wave_mem_state *st;
 	struct dom_ctrs ctrs; /* published into the instance's context */
+	bool told_full;       /* a refused region was logged (once a host) */
 };
 
 /* ---- the plugin's side ------------------------------------------------------ */
@@ -111,12 +112,14 @@ static int on_msg(struct dom_host *dh, const struct wave_msg *m)
 	/* A refused message changes nothing; the state counts it by reason. */
 	if ((ret = wave_mem_state_apply(s->st, dh->inst.ctx, m)) < 0) {
 		dh->inst.errors++;
-		if (ret == -ENOMEM && m->type == WAVE_MEM_REGION_ADD)
-			wave_warn("agent: host %llu: a region refused: with it the host would "
-				  "have more than %llu chunks (or memory ran out); the host's "
-				  "own policy places its chunks",
+		if (ret == -ENOMEM && m->type == WAVE_MEM_REGION_ADD && !s->told_full) {
+			s->told_full = true;
+			wave_warn("agent: host %llu: a region refused (later ones are not logged): "
+				  "with it the host would have more than %llu chunks (or "
+				  "memory ran out); the host's own policy places its chunks",
 				  (unsigned long long)dh->host_id,
 				  (unsigned long long)WAVE_MEM_STATE_DEFAULT_MAX_CHUNKS);
+		}
 	}
 	dh->cur_ev = NULL;
 	counters_update(s, dh->inst.ctx);
