@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -79,22 +80,44 @@ static int free_port(void)
 	return port;
 }
 
+/* A peer alive but silent this long (a provider that stopped making
+ * progress) fails the run instead of holding it for ever. */
+#define STUCK_NS 30000000000ull
+
+/* Called on each empty poll: true once a wait that began at its first
+ * call (*@give_up 0) has lasted STUCK_NS. The clock is read once in 4096
+ * polls, so that it adds nothing measurable to a short wait. */
+static bool stuck(uint64_t *give_up, unsigned *polls)
+{
+	if ((++*polls & 4095) != 1)
+		return false;
+	if (!*give_up)
+		*give_up = now_ns() + STUCK_NS;
+	return now_ns() > *give_up;
+}
+
 /* Busy-polls one message. */
 static int recv1(struct wave_chan *ch, struct wave_msg *m)
 {
+	uint64_t give_up = 0;
+	unsigned polls = 0;
 	int r;
 
 	while ((r = wave_chan_recv_burst(ch, m, 1)) == 0)
-		;
+		if (stuck(&give_up, &polls))
+			return -ETIMEDOUT;
 	return r;
 }
 
 static int send1(struct wave_chan *ch, const struct wave_msg *m)
 {
+	uint64_t give_up = 0;
+	unsigned polls = 0;
 	int r;
 
 	while ((r = wave_chan_send_burst(ch, m, 1)) == 0)
-		;
+		if (stuck(&give_up, &polls))
+			return -ETIMEDOUT;
 	return r;
 }
 
@@ -192,16 +215,20 @@ static double stream(struct wave_chan *ch, unsigned batch, uint64_t n)
 {
 	struct wave_msg m[32], in;
 	uint64_t sent = 0, t0;
+	unsigned polls = 0;
 
 	memset(m, 0, sizeof(m));
 	for (unsigned i = 0; i < 32; i++)
 		m[i].type = T_DATA;
 	t0 = now_ns();
-	while (sent < n) {
+	for (uint64_t give_up = 0; sent < n;) {
 		unsigned k = n - sent < batch ? (unsigned)(n - sent) : batch;
 		int r = wave_chan_send_burst(ch, m, k);
-		if (r < 0)
+
+		if (r < 0 || (r == 0 && stuck(&give_up, &polls)))
 			return -1;
+		if (r > 0)
+			give_up = polls = 0;
 		sent += (unsigned)r;
 	}
 	m[0].type = T_DONE;
@@ -210,18 +237,58 @@ static double stream(struct wave_chan *ch, unsigned batch, uint64_t n)
 	return n / ((now_ns() - t0) / 1e9);
 }
 
+/* fi_pingpong's client output, read from @fd until it closes: the last
+ * line of results ("64 ...") into @last. A client that has not finished
+ * after @timeout_ms is killed, with nothing read: -ETIMEDOUT. (A run of
+ * this benchmark once hung in an ASan build until CI's 300 s; where is
+ * not known, so every wait here is bounded.) */
+static int client_lines(int fd, pid_t cli, char last[static 256], int timeout_ms)
+{
+	char buf[4096];
+	size_t len = 0;
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		int64_t left = (int64_t)(deadline - now_ns());
+		ssize_t n;
+		char *nl;
+
+		if (left <= 0 || poll(&p, 1, (int)(left / 1000000) + 1) == 0) {
+			kill(cli, SIGKILL);
+			last[0] = '\0';
+			return -ETIMEDOUT;
+		}
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		len += (size_t)n;
+		buf[len] = '\0';
+		while ((nl = strchr(buf, '\n'))) {
+			*nl = '\0';
+			if (strncmp(buf, "64 ", 3) == 0)
+				snprintf(last, 256, "%.255s", buf);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
+		if (len == sizeof(buf) - 1)
+			len = 0; /* a line longer than the buffer: not a result */
+	}
+}
+
 /* Runs fi_pingpong server (CPU 1) and client (CPU 0); parses the client's
  * last line. Returns 0 with one-way usec, Mxfers/sec and the run's off-CPU
  * share (bench_offcpu.h). */
 static int fi_pingpong(const char *prov, unsigned iters, double *usec, double *mxfers,
 		       double *offcpu)
 {
-	char port[16], it[16], line[256], last[256] = "";
+	char port[16], it[16], last[256] = "";
 	const int cpus[] = { HOST_CPU, AGENT_CPU };
 	struct bench_watch w;
-	int pfd[2], st;
+	int pfd[2], st, ret;
 	pid_t srv, cli;
-	FILE *f;
 
 	snprintf(port, sizeof(port), "%d", free_port());
 	snprintf(it, sizeof(it), "%u", iters);
@@ -258,17 +325,18 @@ static int fi_pingpong(const char *prov, unsigned iters, double *usec, double *m
 		}
 		bench_watch_begin(&w, (const pid_t[]){ srv, cli }, 2, cpus, 2);
 		close(pfd[1]);
-		f = fdopen(pfd[0], "r");
-		while (f && fgets(line, sizeof(line), f))
-			if (strncmp(line, "64 ", 3) == 0)
-				snprintf(last, sizeof(last), "%s", line);
-		if (f)
-			fclose(f);
-		else
-			close(pfd[0]);
-		if (bench_wait_unreaped(cli, 60000) == 0)
+		ret = client_lines(pfd[0], cli, last, 60000);
+		close(pfd[0]);
+		if (ret == 0 && bench_wait_unreaped(cli, 60000) == 0)
 			*offcpu = bench_watch_end(&w);
+		else
+			kill(cli, SIGKILL);
 		waitpid(cli, &st, 0);
+		if (ret < 0) {
+			fprintf(stderr, "fi_pingpong -p %s: no progress in 60 s: killed, no figure\n",
+				prov);
+			break; /* its server is likely stuck too */
+		}
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && last[0])
 			break;
 		last[0] = '\0';
@@ -338,9 +406,13 @@ static int measure(const char *name, const char *prov, const char *uri, unsigned
 		_exit(agent(uri, &o));
 	}
 	close(pfd[1]);
-	if (read(pfd[0], ready, 6) != 6) {
+	/* Every wait on the agent is bounded: a run that hangs fails, it does
+	 * not hold the benchmark (or CI) for ever. */
+	if (poll(&(struct pollfd){ pfd[0], POLLIN, 0 }, 1, 60000) != 1 ||
+	    read(pfd[0], ready, 6) != 6) {
 		fprintf(stderr, "%s: agent did not start\n", name);
-		waitpid(pid, NULL, 0);
+		close(pfd[0]);
+		stop_agent(pid);
 		return 1;
 	}
 	close(pfd[0]);
@@ -367,6 +439,10 @@ static int measure(const char *name, const char *prov, const char *uri, unsigned
 	q.type = T_QUIT;
 	send1(ch, &q);
 	wave_chan_close(ch);
+	if (bench_wait_unreaped(pid, 30000) != 0) {
+		fprintf(stderr, "%s: the agent did not quit in 30 s: killed\n", name);
+		kill(pid, SIGKILL);
+	}
 	waitpid(pid, &st, 0);
 	res->have_pp = fi_pingpong(prov, iters, &res->pp_us, &res->pp_mx, &pp_off) == 0;
 	if (pp_off > res->offcpu)
