@@ -359,9 +359,9 @@ WAVE_API int wave_plugin_ctx_tick(struct wave_plugin_ctx *ctx, uint64_t now_ns)
 
 	if (!ctx)
 		return -EINVAL;
-	dom = wave_domains[ctx->plugin->desc->domain];
 	if (ctx->tick_ns == 0 || !plugin_has_tick(ctx))
 		return 0;
+	dom = wave_domains[ctx->plugin->desc->domain];
 	if (ctx->next_tick == 0) {
 		ctx->next_tick = now_ns + ctx->tick_ns;
 		return 0;

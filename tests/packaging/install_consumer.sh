@@ -14,8 +14,8 @@
 # shm:// channel (see consumer/consumer.c). Then (d) an agent linked with
 # libwave.a and -Wl,--export-dynamic, by pkg-config and by CMake
 # (ENABLE_EXPORTS), must load an installed plugin of every domain
-# (consumer/static_agent.c), when the install has plugins. Everything is built and run in
-# directories made with mktemp -d and removed at the end.
+# (consumer/static_agent.c), when the install has plugins. Everything is
+# built and run in directories made with mktemp -d and removed at the end.
 #
 # usage: install_consumer.sh --build-dir DIR --source-dir DIR --version X.Y.Z
 #                            [--cmake CMAKE] [--cc CC] [--flags "CFLAGS"]
@@ -114,25 +114,19 @@ if leaks=$(grep -rlF -e "$(readlink -f "$build_dir")" -e "$(readlink -f "$source
 fi
 
 # Each installed header compiles on its own: it includes what it uses, so a
-# program (or a plugin) can include just the headers it needs.
-step "every installed header on its own"
+# program (or a plugin) can include just the headers it needs; and from C++,
+# as a C library's headers are used (build-essential has g++).
+cxx=${CXX:-c++}
+command -v "$cxx" >/dev/null || { echo "(no C++ compiler $cxx: headers checked as C only)"; cxx=""; }
+step "every installed header on its own${cxx:+, as C and as C++ ($cxx)}"
 while IFS= read -r h; do
 	printf '#include <%s>\n' "$h" |
 		"$cc" "${flag_words[@]}" -std=c11 -Wall -Wextra -Werror -fsyntax-only \
 			-I"$prefix/include" -x c - || die "<$h> does not compile on its own"
+	[ -z "$cxx" ] || printf '#include <%s>\n' "$h" |
+		"$cxx" -std=c++17 -Wall -Wextra -Werror -fsyntax-only \
+			-I"$prefix/include" -x c++ - || die "<$h> does not compile as C++"
 done < <(cd "$prefix/include" && find wave -name '*.h' | sort)
-# And from C++, as a C library's headers are used (build-essential has g++).
-cxx=${CXX:-c++}
-if command -v "$cxx" >/dev/null; then
-	step "every installed header on its own, as C++ ($cxx)"
-	while IFS= read -r h; do
-		printf '#include <%s>\n' "$h" |
-			"$cxx" -std=c++17 -Wall -Wextra -Werror -fsyntax-only \
-				-I"$prefix/include" -x c++ - || die "<$h> does not compile as C++"
-	done < <(cd "$prefix/include" && find wave -name '*.h' | sort)
-else
-	echo "(no C++ compiler $cxx: the headers are not checked as C++)"
-fi
 
 # --- the installed daemon -------------------------------------------------------
 # It must start from the prefix without LD_LIBRARY_PATH (its RUNPATH leads to

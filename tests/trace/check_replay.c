@@ -232,9 +232,9 @@ static uint64_t *task_time(struct wave_msg *m, struct wave_sched_msg *d)
 }
 
 /* A trace whose times claim far more than its records hold (its last
- * event with a time, and what follows it, moved 10^15 ns later: a hostile
- * or broken file) stops the simulated host after a bounded number of steps, with an
- * error that says why, instead of ticking through the span. */
+ * task event, and what follows it, moved 10^15 ns later: a hostile or
+ * broken file) stops the simulated host after a bounded number of steps,
+ * with an error that says why, instead of ticking through the span. */
 START_TEST(stretched_trace_bounded)
 {
 	struct trace_reader *r = open_trace(traces[1]), *s;
