@@ -44,6 +44,15 @@
  * second decision for the same event as a duplicate; both are counted
  * (struct wave_host_stats), never applied. A decision for a key the host
  * never sent an event for is applied as it is (a hint).
+ *
+ * Both the host and the agent keep each key's latest event for the life
+ * of the handle (to refuse stale decisions, to decide what is pending on
+ * fallback, to replay the state into a hot-swapped plugin), so keys should
+ * name lasting state, not single requests: a handle takes at most
+ * WAVE_HOST_MAX_KEYS distinct keys, and an event with a new key past that
+ * is refused with -ENOSPC. The agent drops a host whose events name more
+ * (only a peer that is not this library does), so that no host can make
+ * the agent's memory grow without end.
  */
 #ifndef WAVE_HOST_H
 #define WAVE_HOST_H
@@ -63,6 +72,9 @@ extern "C" {
 /** Payload bytes of a custom-domain event or decision that belong to the
  *  application; the rest carries the key and the host sequence number. */
 #define WAVE_HOST_EVENT_DATA 32
+/** Distinct keys a host handle takes for the custom domain (about 100
+ *  bytes each, on the host and again in the agent). */
+#define WAVE_HOST_MAX_KEYS (1u << 20)
 /** The key of a custom-domain event or decision. */
 #define WAVE_CUSTOM_KEY(m) ((m)->payload.u64[4])
 /** The host sequence number of a custom-domain event, or the one a
@@ -223,7 +235,9 @@ WAVE_API WAVE_NODISCARD int wave_host_connect(const char *uri, const struct wave
  *
  * Return: 0; -EAGAIN when the channel to the agent is full (nothing was
  * sent, no sequence number used: call wave_host_poll() and try again);
- * -EBUSY when called from on_decision() or decide(); -EINVAL.
+ * -ENOSPC when @key is new and the handle holds WAVE_HOST_MAX_KEYS keys
+ * already; -EBUSY when called from on_decision() or decide(); -ENOMEM;
+ * -EINVAL.
  */
 WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uint64_t key,
 			     uint64_t *seq);
@@ -246,8 +260,9 @@ WAVE_API int wave_host_event(struct wave_host *h, const struct wave_msg *ev, uin
  *
  * Return: how many events were taken, from the first (0 when the channel
  * to the agent is full); -EBUSY when called from on_decision() or
- * decide(); -ENOMEM (nothing taken); -EINVAL (also when an event's type is
- * outside the application range: nothing taken).
+ * decide(); -ENOSPC (a key is new and the handle holds WAVE_HOST_MAX_KEYS
+ * keys already), -ENOMEM or -EINVAL (also when an event's type is outside
+ * the application range), and then nothing was taken.
  */
 WAVE_API int wave_host_events(struct wave_host *h, const struct wave_msg *evs,
 			      const uint64_t *keys, unsigned n, uint64_t *seqs);

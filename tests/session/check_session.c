@@ -231,6 +231,117 @@ START_TEST(hostile_host_dropped)
 }
 END_TEST
 
+/* Sends @n LOAD reports (state, never answered) for the keys @first..
+ * on a raw channel, sequence numbers from @seq, waiting while it is full
+ * and keeping @app's session alive meanwhile. Return: the next sequence
+ * number. */
+static uint64_t raw_loads(struct app *app, struct wave_chan *ch, uint64_t first, uint64_t n,
+			  uint64_t seq)
+{
+	struct wave_msg m[64], in[16];
+	uint64_t done = 0;
+	int ret;
+
+	memset(m, 0, sizeof(m));
+	while (done < n) {
+		unsigned k = n - done < 64 ? (unsigned)(n - done) : 64;
+
+		for (unsigned i = 0; i < k; i++) {
+			m[i].type = LL_TYPE(WAVE_LL_LOAD);
+			m[i].payload.u32[1] = 1;
+			WAVE_CUSTOM_KEY(&m[i]) = first + done + i;
+			WAVE_CUSTOM_SEQ(&m[i]) = seq + done + i;
+		}
+		ret = wave_chan_send_burst(ch, m, k);
+		ck_assert_int_ge(ret, 0);
+		done += (unsigned)ret;
+		/* The agent's heartbeats, read so that its ring never fills. */
+		while (wave_chan_recv_burst(ch, in, 16) > 0)
+			;
+		ck_assert_int_ge(wave_host_poll(app->h, ret == 0 ? WAVE_US(100) : 0), 0);
+	}
+	return seq + n;
+}
+
+static bool loads_taken(struct app *app, uint64_t first, uint64_t n)
+{
+	struct wave_msg m[64];
+	uint64_t keys[64], done = 0;
+	int ret;
+
+	memset(m, 0, sizeof(m));
+	while (done < n) {
+		unsigned k = n - done < 64 ? (unsigned)(n - done) : 64;
+
+		for (unsigned i = 0; i < k; i++) {
+			m[i].type = LL_TYPE(WAVE_LL_LOAD);
+			m[i].payload.u32[1] = 1;
+			keys[i] = first + done + i;
+		}
+		ret = wave_host_events(app->h, m, keys, k, NULL);
+		if (ret < 0)
+			return false;
+		done += (unsigned)ret;
+		if (ret == 0)
+			ck_assert_int_ge(wave_host_poll(app->h, WAVE_MS(1)), 0);
+	}
+	return true;
+}
+
+/* A host handle takes WAVE_HOST_MAX_KEYS keys and refuses a new one
+ * past them (events for known keys go on); the agent drops a raw host
+ * whose events name more, and serves the others. */
+START_TEST(custom_key_bound)
+{
+	struct tagent t;
+	struct app app;
+	struct wave_host_opts o;
+	struct wave_chan *ch;
+	struct wave_msg m;
+	uint64_t key = LOAD_KEY_BASE + WAVE_HOST_MAX_KEYS, seq;
+	char dir[64], *json;
+	int n;
+
+	setup_agent(&t, dir, "", "{\"workers\": 2}");
+	app_opts(&app, &o);
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, false), 0);
+	app_ask(&app, 1);
+	app_poll_until(&app, answered_1);
+	ck_assert(loads_taken(&app, LOAD_KEY_BASE, WAVE_HOST_MAX_KEYS - 1));
+	memset(&m, 0, sizeof(m));
+	m.type = LL_TYPE(WAVE_LL_LOAD);
+	ck_assert_int_eq(wave_host_event(app.h, &m, key, NULL), -ENOSPC);
+	ck_assert_int_eq(wave_host_events(app.h, &m, &key, 1, NULL), -ENOSPC);
+	ck_assert(loads_taken(&app, LOAD_KEY_BASE + 7, 1));
+	ck_assert(!loads_taken(&app, key, 1));
+	/* A peer that is not this library: served up to the bound (its ASK
+	 * after them is answered), dropped at one key more. */
+	ch = raw_session();
+	seq = raw_loads(&app, ch, 1, WAVE_HOST_MAX_KEYS, 1);
+	m.type = LL_TYPE(WAVE_LL_ASK);
+	WAVE_CUSTOM_KEY(&m) = 1;
+	WAVE_CUSTOM_SEQ(&m) = seq++;
+	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
+	do {
+		while ((n = wave_chan_recv_burst(ch, &m, 1)) == 0)
+			ck_assert_int_ge(wave_chan_wait(ch, -1), 0);
+		ck_assert_int_eq(n, 1);
+	} while (m.type != LL_TYPE(WAVE_LL_ANSWER));
+	raw_loads(&app, ch, WAVE_HOST_MAX_KEYS + 1, 1, seq);
+	raw_until_closed(ch);
+	/* Dropped for the keys, not timed out as silent. */
+	ck_assert_int_eq(wave_agent_stats_json(t.a, &json), 0);
+	ck_assert_ptr_nonnull(strstr(json, "\"hosts_dead\":0"));
+	free(json);
+	app_ask(&app, 1);
+	app_poll_until(&app, answered_2);
+	ck_assert_uint_eq(app.agent_decisions, 2);
+	wave_host_close(app.h);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
 static bool answered_200(const struct app *a)
 {
 	return a->answered >= 200;
@@ -962,6 +1073,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, event_bursts);
 	tcase_add_test(tc, stale_decision_refused);
 	tcase_add_test(tc, hostile_host_dropped);
+	tcase_add_test(tc, custom_key_bound);
 	tcase_add_test(tc, silent_host_declared_dead);
 	tcase_add_test(tc, slow_host_backpressure);
 	tcase_add_test(tc, hot_swap_replays_state);

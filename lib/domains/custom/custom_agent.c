@@ -110,15 +110,23 @@ static int on_event(struct dom_host *dh, const struct wave_msg *m)
 	struct custom_agent *c = dh->state;
 	uint64_t seq = WAVE_CUSTOM_SEQ(m);
 	struct custom_key *e;
+	int ret;
 
 	/* The domain was dropped by a reload, or a replayed sequence number. */
 	if (!dh->inst.ctx || seq <= c->last_seq) {
 		dh->inst.errors++;
 		return 0;
 	}
-	e = custom_key_get(&c->keys, WAVE_CUSTOM_KEY(m));
-	if (!e)
+	/* A host of this libwave refuses a key past the bound itself: one
+	 * that sends it is not one, and would make this table grow without
+	 * end. */
+	if ((ret = custom_key_get(&c->keys, WAVE_CUSTOM_KEY(m), &e)) < 0) {
+		wave_warn("agent: host %llu: custom event for key %llu: %s",
+			  (unsigned long long)dh->host_id,
+			  (unsigned long long)WAVE_CUSTOM_KEY(m),
+			  ret == -ENOSPC ? "more keys than WAVE_HOST_MAX_KEYS" : wave_strerror(ret));
 		return -1;
+	}
 	e->ev = *m;
 	e->seq = seq;
 	e->pending = true;

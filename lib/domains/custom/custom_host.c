@@ -232,11 +232,14 @@ static int stamp_batch(struct custom_host *c, const struct wave_msg *evs, const 
 		       unsigned n, struct wave_msg *m, struct custom_key **e)
 {
 	uint64_t rebuilds = c->keys.rebuilds;
+	int ret;
 
 	for (unsigned i = 0; i < n; i++) {
-		if (evs[i].type < WAVE_MSG_APP_FIRST || !(e[i] = custom_key_get(&c->keys, keys[i]))) {
+		ret = evs[i].type < WAVE_MSG_APP_FIRST ? -EINVAL
+						       : custom_key_get(&c->keys, keys[i], &e[i]);
+		if (ret < 0) {
 			forget_fresh(c, keys, i);
-			return evs[i].type < WAVE_MSG_APP_FIRST ? -EINVAL : -ENOMEM;
+			return ret;
 		}
 		m[i] = evs[i];
 		WAVE_CUSTOM_KEY(&m[i]) = keys[i];

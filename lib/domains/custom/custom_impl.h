@@ -7,9 +7,11 @@
 #ifndef WAVE_DOMAINS_CUSTOM_IMPL_H
 #define WAVE_DOMAINS_CUSTOM_IMPL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <wave/host.h>
 #include <wave/msg.h>
 
 #include "../../decision/u64map.h"
@@ -28,13 +30,17 @@ static inline int custom_keys_init(struct u64map *keys)
 	return u64map_init(keys, sizeof(struct custom_key));
 }
 
-/* The entry of @key, made (seq 0) if missing; NULL when out of memory.
+/* The entry of @key into *@e, made (seq 0) if missing. Return: 0;
+ * -ENOSPC when @key is new and WAVE_HOST_MAX_KEYS are held; -ENOMEM.
  * Pointers to other entries are invalid afterwards. */
-static inline struct custom_key *custom_key_get(struct u64map *keys, uint64_t key)
+static inline int custom_key_get(struct u64map *keys, uint64_t key, struct custom_key **e)
 {
-	struct custom_key *e = u64map_find(keys, key);
-
-	return e ? e : (struct custom_key *)u64map_insert(keys, key);
+	if ((*e = u64map_find(keys, key)))
+		return 0;
+	if (u64map_count(keys) >= WAVE_HOST_MAX_KEYS)
+		return -ENOSPC;
+	*e = u64map_insert(keys, key);
+	return *e ? 0 : -ENOMEM;
 }
 
 #endif /* WAVE_DOMAINS_CUSTOM_IMPL_H */
