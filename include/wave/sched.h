@@ -182,7 +182,8 @@ WAVE_API int wave_sched_task_opts_init(struct wave_sched_task_opts *opts);
  * @opts: how it starts, or NULL for wave_sched_task_opts_init()'s.
  *
  * Return: 0, -EINVAL (id 0, bad options, a cpu_hint that is not a CPU),
- * -EEXIST (a live task has this id), -ENOMEM.
+ * -EEXIST (a live task has this id), -ENOSPC (WAVE_SCHED_MAX_TASKS tasks
+ * live already), -ENOMEM.
  */
 WAVE_API int wave_sched_task_new(struct wave_sched *s, uint64_t id,
 				 const struct wave_sched_task_opts *opts);
@@ -358,7 +359,8 @@ struct wave_sched_thread;
  * @out:   receives the handle, used by this thread only.
  *
  * Returns once the thread holds a CPU (pinned to that CPU's core when
- * wave_sched_opts.cores was given). Return: 0, -EINVAL, -EEXIST, -ENOMEM.
+ * wave_sched_opts.cores was given). Return: 0, -EINVAL, -EEXIST, -ENOSPC,
+ * -ENOMEM (as wave_sched_task_new()).
  */
 WAVE_API WAVE_NODISCARD int wave_sched_thread_attach(struct wave_sched *s, uint64_t id,
 						     int signo,

@@ -85,6 +85,10 @@ extern "C" {
 
 /** Most CPUs a sched domain can have. */
 #define WAVE_SCHED_MAX_CPUS 4096u
+/** Most live tasks a sched domain can have (Linux's own limit on
+ *  threads, PID_MAX_LIMIT): the host refuses more, and so does the
+ *  agent's state model of a host, which no host may grow without end. */
+#define WAVE_SCHED_MAX_TASKS (1u << 22)
 /** "No CPU", where a message allows it. */
 #define WAVE_SCHED_CPU_NONE UINT32_MAX
 

@@ -83,6 +83,8 @@ WAVE_API void wave_sched_state_destroy(struct wave_sched_state *st);
  *                            (seq_backwards);
  *   -EPROTO                  a transition the state does not allow, or an
  *                            outcome of nothing pending (bad_transition);
+ *   -ENOSPC                  task_new with WAVE_SCHED_MAX_TASKS tasks live
+ *                            (no_memory);
  *   -ENOMEM                  the table could not grow (no_memory).
  * A plugin op's error is not returned: the context counts it.
  */

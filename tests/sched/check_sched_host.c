@@ -28,6 +28,7 @@
 
 #include "check_run.h"
 #include "chan/shm_layout.h"
+#include "domains/sched/sched_host.h"
 #include "domains/sched/sched.h"
 #include "domains/sched/sched_impl.h"
 #include "sagent.h"
@@ -399,6 +400,32 @@ START_TEST(start_without_agent)
 }
 END_TEST
 
+/* A scheduler takes its bound of live tasks (WAVE_SCHED_MAX_TASKS); the
+ * next is refused until one dies. */
+START_TEST(tasks_bounded)
+{
+	struct wave_host_opts ho;
+	struct wave_sched_opts o;
+	struct wave_sched *s;
+	char tmpl[] = "/tmp/wave-sched-host-XXXXXX", uri[64];
+	const uint64_t max = 1000;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", tmpl);
+	host_opts(&ho, &o);
+	ck_assert_int_eq(wave_sched_create(uri, &o, &s, NULL), 0);
+	ck_assert_uint_eq(s->max_tasks, WAVE_SCHED_MAX_TASKS);
+	s->max_tasks = max; /* the bound's own 2^22 take seconds */
+	for (uint64_t id = 1; id <= max; id++)
+		ck_assert_int_eq(wave_sched_task_new(s, id, NULL), 0);
+	ck_assert_int_eq(wave_sched_task_new(s, max + 1, NULL), -ENOSPC);
+	ck_assert_int_eq(wave_sched_task_dead(s, 3), 0);
+	ck_assert_int_eq(wave_sched_task_new(s, max + 1, NULL), 0);
+	wave_sched_destroy(s);
+	ck_assert_int_eq(rmdir(tmpl), 0);
+}
+END_TEST
+
 /*
  * A full channel is backpressure: events the ring cannot take wait in the
  * host's outbox and reach the agent later, every one, in order.
@@ -656,6 +683,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, full_channel_loses_nothing);
 	tcase_add_test(tc, fallback_and_resync);
 	tcase_add_test(tc, start_without_agent);
+	tcase_add_test(tc, tasks_bounded);
 	tcase_add_test(tc, bad_mailbox_decision);
 	tcase_add_test(tc, mailbox_stamp_jump);
 	tcase_add_test(tc, agent_gone_with_decisions_in_mailboxes);

@@ -449,6 +449,26 @@ START_TEST(table_many_tasks)
 }
 END_TEST
 
+/* No host can grow the table past its bound (WAVE_SCHED_MAX_TASKS live
+ * tasks): the next is refused and counted, and a task that dies makes
+ * room again. */
+START_TEST(table_bounded)
+{
+	const uint64_t max = 1000; /* the bound's own 2^22 take 15 s here */
+
+	ck_assert_uint_eq(st->max_tasks, WAVE_SCHED_MAX_TASKS);
+	st->max_tasks = max;
+	for (uint64_t i = 1; i <= max; i++)
+		ck_assert_int_eq(new_task(i, 1, WAVE_SCHED_BLOCKED), 0);
+	ck_assert_int_eq(new_task(max + 1, 1, WAVE_SCHED_BLOCKED), -ENOSPC);
+	ck_assert_uint_eq(stats().no_memory, 1);
+	ck_assert_uint_eq(stats().tasks, max);
+	ck_assert_int_eq(ev(WAVE_SCHED_TASK_DEAD, 7, 2, WAVE_SCHED_CPU_NONE, 0), 0);
+	ck_assert_int_eq(new_task(max + 1, 1, WAVE_SCHED_BLOCKED), 0);
+	ck_assert_uint_eq(rec.calls[C_NEW], max + 1);
+}
+END_TEST
+
 /* The last task found is kept in front of the table: it must follow the
  * table as insertions grow it and removals shift its entries, and never
  * answer for a task that is gone. */
@@ -552,6 +572,7 @@ int main(void)
 	tcase_add_test(tc, prestage_and_preempt);
 	tcase_add_test(tc, commit_on_busy_cpu_refused);
 	tcase_add_test(tc, table_many_tasks);
+	tcase_add_test(tc, table_bounded);
 	tcase_add_test(tc, task_cache_follows_table);
 	tcase_add_test(tc, free_cpu_start_modulo);
 	tcase_add_test(tc, bad_arguments);

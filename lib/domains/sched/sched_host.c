@@ -191,6 +191,7 @@ WAVE_API int wave_sched_create(const char *uri, const struct wave_sched_opts *op
 	s->n_cpus = o.n_cpus;
 	s->batch = o.batch;
 	s->tick_ns = (uint64_t)o.tick_us * 1000u;
+	s->max_tasks = WAVE_SCHED_MAX_TASKS;
 	ret = u64map_init(&s->tasks, sizeof(struct htask));
 	s->cpus = aligned_alloc(64, s->n_cpus * sizeof(*s->cpus));
 	if (ret < 0 || !s->cpus) {
@@ -246,6 +247,8 @@ int sched_host_task_new(struct wave_sched *s, uint64_t id, const struct wave_sch
 
 	if (task_find(s, id))
 		return -EEXIST;
+	if (u64map_count(&s->tasks) >= s->max_tasks)
+		return -ENOSPC;
 	if (!(t = task_insert(s, id)))
 		return -ENOMEM;
 	t->seq = ++s->gen;

@@ -67,6 +67,7 @@ struct wave_sched {
 	bool agent; /* the agent decides (mirrors the host's state) */
 	struct hcpu *cpus;
 	struct u64map tasks; /* struct htask */
+	uint64_t max_tasks;  /* WAVE_SCHED_MAX_TASKS (a test lowers it) */
 	uint64_t gen; /* sequence numbers: one counter, always increasing */
 	struct fifo q; /* the fallback's queue of RUNNABLE tasks */
 	struct outbox ob; /* events to the agent, in order (made at connect) */

@@ -55,6 +55,7 @@ struct wave_sched_state {
 	uint32_t n_words;   /* of free_map */
 	uint64_t cpu_mod;   /* x % n_cpus without a division (sched_cpu_find_free()) */
 	struct u64map tasks; /* of struct sched_task; ids are chosen by the peer */
+	uint64_t max_tasks;  /* WAVE_SCHED_MAX_TASKS (a test lowers it) */
 	struct sched_cpu *cpus;
 	uint64_t *free_map; /* bit set: nothing running, pending or prestaged */
 	uint32_t n_free;    /* bits set in @free_map: a busy host's search ends at once */

@@ -44,6 +44,7 @@ int sched_state_create(uint32_t n_cpus, size_t tasks, struct u64map *kept,
 		return -ENOMEM;
 	st->magic = SCHED_STATE_MAGIC;
 	st->n_cpus = n_cpus;
+	st->max_tasks = WAVE_SCHED_MAX_TASKS;
 	st->n_words = (n_cpus + 63) / 64;
 	/* Lemire's multiplier: exact for every 32-bit dividend. */
 	st->cpu_mod = UINT64_MAX / n_cpus + 1;
@@ -163,6 +164,10 @@ static int ev_new(struct wave_sched_state *st, struct wave_plugin_ctx *ctx,
 
 	if (sched_task_find(st, m->task))
 		return dec_count(&st->stats.dup_new, -EEXIST);
+	/* The host refuses more itself: a peer that sends them must not
+	 * grow this table without end. */
+	if (u64map_count(&st->tasks) >= st->max_tasks)
+		return dec_count(&st->stats.no_memory, -ENOSPC);
 	if (!(t = sched_task_insert(st, m->task)))
 		return dec_count(&st->stats.no_memory, -ENOMEM);
 	t->seq = m->seq;
