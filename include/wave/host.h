@@ -5,10 +5,11 @@
  * its decisions, and keep deciding locally (fallback) whenever no agent is
  * in control.
  *
- * Progress model. libwave starts no thread here. Everything a host session
- * does, receiving decisions, sending and checking heartbeats, noticing that
- * the agent is gone, reconnecting, happens inside wave_host_poll() and
- * wave_host_event(), on the application's thread. Call wave_host_poll()
+ * Progress model. Everything a host session does, receiving decisions,
+ * sending and checking heartbeats, noticing that the agent is gone,
+ * reconnecting, happens inside wave_host_poll() and wave_host_event(), on
+ * the application's thread. The one thread libwave starts is a
+ * reconnection attempt's, for its channel's open only (below). Call wave_host_poll()
  * regularly: at least once per heartbeat period, or the agent takes this
  * host for dead. Callbacks run inside those calls, on that thread. One host
  * handle must not be used by two threads at once.
@@ -23,8 +24,9 @@
  * by the application's decide() callback, on_state() is told, and every
  * later event is decided locally at once. Meanwhile wave_host_poll()
  * tries to reconnect to the same URI, with a backoff doubling from
- * reconnect_min_ms to reconnect_max_ms (each attempt may block up to
- * connect_timeout_ms). Once an agent (the same one restarted, or another
+ * reconnect_min_ms to reconnect_max_ms; each attempt opens its channel on
+ * a short-lived thread of its own, so that no call waits for an agent that
+ * accepts connections but does not answer. Once an agent (the same one restarted, or another
  * one) welcomes the host, the replay() callback re-sends the application's
  * current state as events (resync), and control goes back to the agent
  * (on_state() again). An agent gone for good leaves the host on fallback,

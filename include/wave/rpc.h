@@ -119,14 +119,13 @@
  * lock and may be called from any thread at any time between
  * wave_rpc_create() and wave_rpc_destroy(); wave_rpc_pick() for one
  * dispatcher from one thread at a time. Every other call is serialised by
- * one lock per handle. libwave starts no thread: decisions are received,
+ * one lock per handle. libwave starts no thread (but a reconnection
+ * attempt's, for its open): decisions are received,
  * reports sent, heartbeats exchanged and reconnections attempted inside
  * wave_rpc_poll(), which something must call at least every heartbeat
  * period (and every @report_us for timely reports). A reconnection attempt
- * opens its channel with the lock released: the call that makes it may take
- * up to the session's connect_timeout_ms (an agent that accepts connections
- * without answering; over fabric://tcp;ofi_rxm also a dead one), while the
- * other calls go on, on fallback; lookups never wait for it.
+ * opens its channel on a thread of its own (see <wave/host.h>): no call
+ * waits for it, and every call goes on, on fallback, meanwhile.
  *
  * Bad input. A call naming a worker, bucket, class or dispatcher that does
  * not exist returns -EINVAL and changes nothing. A malformed message from

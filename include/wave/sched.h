@@ -45,16 +45,16 @@
  *
  * Progress and threads. Every call may be made from any thread: they are
  * serialised by one lock per scheduler, except wave_sched_should_yield(),
- * which takes none. libwave starts no thread. Decisions are received, the
+ * which takes none. libwave starts no thread (but a reconnection attempt's,
+ * for its open). Decisions are received, the
  * batched events sent, heartbeats exchanged and reconnections attempted
  * inside wave_sched_next() (when a CPU's slot is empty), wave_sched_wait()
  * and wave_sched_poll(); something must call one of them at least every
  * heartbeat period (a runtime with a spare thread runs wave_sched_poll()
  * in a loop; one without lets its idle CPUs call wave_sched_wait()). A
- * reconnection attempt opens its channel with the lock released: the call
- * that makes it may take up to the session's connect_timeout_ms (an agent
- * that accepts connections without answering; over fabric://tcp;ofi_rxm
- * also a dead one), while the other calls go on, on fallback.
+ * reconnection attempt opens its channel on a thread of its own (see
+ * <wave/host.h>): no call waits for it, and every call goes on, on
+ * fallback, meanwhile.
  *
  * Bad input. A call about an unknown task, a second task_new for a live
  * id, a call about a task after its task_dead, a transition its state does

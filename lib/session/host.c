@@ -21,11 +21,12 @@
 
 #include "../core/core.h"
 #include "host_impl.h"
+#include "opener.h"
 #include "proto.h"
 
 enum conn_state {
 	CONN_NONE,  /* no channel; reconnect at next_attempt_ns */
-	CONN_OPENING, /* a thread opens a channel, the domain's lock released */
+	CONN_OPENING, /* an opener (opener.h) opens a channel: @opener */
 	CONN_HELLO, /* hello sent, waiting for welcome or refuse */
 	CONN_READY, /* welcomed */
 };
@@ -33,10 +34,11 @@ enum conn_state {
 struct wave_host {
 	char *uri;
 	struct wave_host_opts o;
-	struct wave_chan_opts copts;
+	struct wave_chan_opts copts; /* its token points to @chan_token */
+	char chan_token[WAVE_CHAN_TOKEN_MAX + 1];
 	struct wave_hello hello;
 	struct wave_chan *ch;
-	pthread_mutex_t *lock; /* the domain's, released while a channel opens */
+	struct opener *opener; /* CONN_OPENING's */
 	enum conn_state conn;
 	enum wave_host_state state;
 	uint64_t last_rx_ns, next_hb_ns, hb_count, hello_deadline_ns;
@@ -184,37 +186,11 @@ static int send_hello(struct wave_host *h)
 	return ret < 0 ? ret : 0;
 }
 
-/* Opens the channel to the agent. An open may wait up to the connect
- * timeout (an agent that does not answer; over fabric://tcp;ofi_rxm a dead
- * one too, whose refusal libfabric retries in silence): with a domain's
- * lock (host_set_lock()), it waits with the lock released, so that the
- * domain's other calls go on meanwhile (on fallback); CONN_OPENING keeps
- * them off the connection. The open reads only what no call writes after
- * host_start(): the URI and the channel options. */
-static int open_channel(struct wave_host *h)
+/* Sends the hello on the channel just opened. */
+static int say_hello(struct wave_host *h)
 {
-	struct wave_chan *ch = NULL;
-	int ret;
+	int ret = send_hello(h);
 
-	if (!h->lock)
-		return wave_chan_open(h->uri, &h->copts, &h->ch);
-	h->conn = CONN_OPENING;
-	pthread_mutex_unlock(h->lock);
-	ret = wave_chan_open(h->uri, &h->copts, &ch);
-	pthread_mutex_lock(h->lock);
-	h->conn = CONN_NONE;
-	h->ch = ch;
-	return ret;
-}
-
-/* Opens the channel and sends the hello. */
-static int start_connect(struct wave_host *h)
-{
-	int ret = open_channel(h);
-
-	if (ret < 0)
-		return ret;
-	ret = send_hello(h);
 	if (ret < 0) {
 		wave_chan_close(h->ch);
 		h->ch = NULL;
@@ -299,22 +275,35 @@ static void take_control(struct wave_host *h)
 	host_set_state(h, WAVE_HOST_AGENT);
 }
 
+/* A reconnection's open runs on a thread of its own (opener.h): it may
+ * wait up to connect_timeout_ms (an agent that is stopped, or a dead one
+ * over fabric://tcp;ofi_rxm), and no poll of the application's waits
+ * with it. Its next calls look whether it is over. */
 static void try_reconnect(struct wave_host *h, uint64_t now)
 {
+	struct wave_chan *ch;
 	int ret;
 
-	if (h->conn == CONN_OPENING)
-		return; /* another thread's attempt */
 	if (h->conn == CONN_NONE) {
 		if (now < h->next_attempt_ns)
 			return;
-		ret = start_connect(h);
-		if (ret < 0) {
+		if ((ret = opener_start(h->uri, &h->copts, &h->opener)) < 0) {
 			wave_dbg("host %s: reconnect: %s", h->uri, wave_strerror(ret));
-			/* The backoff counts from the attempt's end, not from
-			 * @now: an open may wait up to connect_timeout_ms
-			 * (open_channel()), and an attempt due again at once
-			 * would make the next poll another such wait. */
+			schedule_attempt(h, now);
+			return;
+		}
+		h->conn = CONN_OPENING;
+	}
+	if (h->conn == CONN_OPENING) {
+		if (!opener_take(h->opener, &ch, &ret))
+			return;
+		h->opener = NULL;
+		h->conn = CONN_NONE;
+		h->ch = ch;
+		if (ret < 0 || (ret = say_hello(h)) < 0) {
+			wave_dbg("host %s: reconnect: %s", h->uri, wave_strerror(ret));
+			/* From the attempt's end: an open that waited its
+			 * timeout is not due again at once. */
 			schedule_attempt(h, wave_now_ns());
 			return;
 		}
@@ -434,7 +423,7 @@ static uint64_t next_due(const struct wave_host *h)
 {
 	if (h->conn == CONN_READY)
 		return wave_min_u64(h->next_hb_ns, h->last_rx_ns + h->o.heartbeat_timeout_ms * MS + 1);
-	if (h->conn == CONN_OPENING) /* the hello follows: someone must look */
+	if (h->conn == CONN_OPENING) /* the opener tells no one: look now and then */
 		return wave_now_ns() + HOST_SLEEP_STEP_NS;
 	return h->conn == CONN_HELLO ? h->hello_deadline_ns : h->next_attempt_ns;
 }
@@ -500,9 +489,11 @@ static void host_free(struct wave_host *h)
 	FOR_EACH_DOMAIN(h, d)
 		if (d->fini)
 			d->fini(d->user);
+	opener_abandon(h->opener);
 	wave_chan_close(h->ch);
-	/* The token copy is a secret: do not leave it in freed memory. */
+	/* The token copies are secrets: do not leave them in freed memory. */
 	explicit_bzero(h->hello.token, sizeof(h->hello.token));
+	explicit_bzero(h->chan_token, sizeof(h->chan_token));
 	free(h->uri);
 	free(h);
 }
@@ -532,6 +523,23 @@ int host_new(const char *uri, const struct wave_host_opts *opts, struct wave_hos
 	h->copts.size = sizeof(h->copts);
 	h->copts.role = WAVE_ROLE_HOST;
 	h->copts.timeout_ms = h->o.connect_timeout_ms;
+	/* Copied, so that nothing of the caller's need outlive the call: the
+	 * token (an over-long one is the open's -EINVAL, as it would be on
+	 * a first connection), and no listener's uid list, which a host
+	 * never uses. */
+	if (h->copts.token) {
+		size_t len = strnlen(h->copts.token, sizeof(h->chan_token));
+
+		if (len == sizeof(h->chan_token)) {
+			free(h->uri);
+			free(h);
+			return -EINVAL;
+		}
+		memcpy(h->chan_token, h->copts.token, len);
+		h->copts.token = h->chan_token;
+	}
+	h->copts.allow_uids = NULL;
+	h->copts.n_allow_uids = 0;
 	h->hello.major = WAVE_PROTO_MAJOR;
 	h->hello.minor = WAVE_PROTO_MINOR;
 	h->hello.role = WAVE_ROLE_HOST;
@@ -568,8 +576,10 @@ int host_add_domain(struct wave_host *h, const struct host_domain *d)
 /* The first handshake, blocking up to the connect timeout. */
 static int first_handshake(struct wave_host *h, struct wave_error *err)
 {
-	int ret = start_connect(h);
+	int ret = wave_chan_open(h->uri, &h->copts, &h->ch);
 
+	if (ret == 0)
+		ret = say_hello(h);
 	if (ret < 0)
 		return wave_error_set(err, ret, h->uri, 0, 0, "cannot open a channel to the agent: %s",
 				      wave_strerror(ret));
@@ -739,11 +749,6 @@ void host_sleep(struct wave_host *h, pthread_mutex_t *lock, uint64_t due, bool s
 	}
 	if (fd >= 0)
 		close(fd);
-}
-
-void host_set_lock(struct wave_host *h, pthread_mutex_t *lock)
-{
-	h->lock = lock;
 }
 
 void host_set_mailboxes(struct wave_host *h, uint32_t n)

@@ -111,13 +111,6 @@ int host_wait_prepare(struct wave_host *h, int *fd, uint64_t *due);
  * work to retry). @h may be NULL: then it sleeps until @due. */
 void host_sleep(struct wave_host *h, pthread_mutex_t *lock, uint64_t due, bool short_step);
 
-/* After host_start(): @lock, which the domain holds in every call into
- * the session from then on, is released while a reconnection opens
- * its channel (up to the connect timeout), and taken again before the
- * session goes on. The domain's code around wave_host_poll() must expect
- * its state to change across that call. */
-void host_set_lock(struct wave_host *h, pthread_mutex_t *lock);
-
 /* Before host_start(): the channels the session opens hold @n mailboxes
  * (wave_chan_opts.mailboxes), for the one domain that asks. */
 void host_set_mailboxes(struct wave_host *h, uint32_t n);

@@ -652,7 +652,6 @@ int mem_link_open(struct wave_mem *m, const struct wave_mem_opts *o, struct wave
 	ret = host_start(l->h, true, err);
 	if (ret == 0)
 		l->agent = true;
-	host_set_lock(l->h, &l->lock);
 	pthread_mutex_unlock(&l->lock);
 	return ret < 0 ? ret : 0;
 }

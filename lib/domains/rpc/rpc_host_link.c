@@ -320,6 +320,5 @@ int rpc_connect(struct wave_rpc *r, const char *uri, const struct wave_host_opts
 	ret = host_start(r->h, true, err);
 	if (ret == 0)
 		r->agent = true;
-	host_set_lock(r->h, &r->lock);
 	return ret < 0 ? ret : 0;
 }

@@ -336,6 +336,5 @@ int sched_connect(struct wave_sched *s, const char *uri, const struct wave_sched
 	ret = host_start(s->h, true, err);
 	if (ret == 0)
 		s->agent = true;
-	host_set_lock(s->h, &s->lock);
 	return ret < 0 ? ret : 0;
 }

@@ -451,11 +451,8 @@ int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant 
 	if (c->current)
 		return -EBUSY;
 	(void)sched_mbox_pull(s, cpu); /* our own memory: no channel poll */
-	if (!dec_slots_used(c->slot, SLOTS_PER_CPU) && poll) {
+	if (!dec_slots_used(c->slot, SLOTS_PER_CPU) && poll)
 		sched_progress(s); /* decisions, or a reconnection on fallback */
-		if (c->current)
-			return -EBUSY; /* given meanwhile: the reconnection released the lock */
-	}
 	while (!t && s->agent && dec_slots_used(c->slot, SLOTS_PER_CPU))
 		t = take_slot(s, cpu, &prestaged);
 	if (!t && s->agent && !c->idle_sent) {

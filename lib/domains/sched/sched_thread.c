@@ -89,8 +89,8 @@ static void thread_park(struct wave_sched_thread *t)
  * a slice lasted about a millisecond whatever the policy's. Twice per tick:
  * one look sends the tick, the next takes the policy's answer. Never waits
  * for the lock: its holder is making that progress. Not on fallback: no
- * tick or PREEMPT then, and a reconnection attempt may block for the
- * connect timeout, which the parked threads' polls can afford. */
+ * tick or PREEMPT then; the parked threads' polls attempt the
+ * reconnection. */
 static void thread_look(struct wave_sched *s)
 {
 	uint64_t now = wave_now_ns();
