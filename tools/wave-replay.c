@@ -152,9 +152,11 @@ static int load(const struct opts *o, const struct trace_meta *meta, const char 
 	       : strcmp(wave_plugin_desc(*p)->name, meta->plugin) == 0 && meta->params[0]
 			 ? meta->params
 			 : "{}";
-	if ((ret = wave_params_parse(json, "--params", params, &err)) < 0) {
-		fprintf(stderr, "wave-replay: --params: %s\n", err.text);
+	if ((ret = wave_params_parse(json, o->params ? "--params" : "the trace's params", params,
+				     &err)) < 0) {
+		fprintf(stderr, "wave-replay: %s\n", err.text);
 		wave_plugin_unload(*p);
+		*p = NULL; /* run() unloads what load() leaves */
 	}
 	return ret;
 }

@@ -229,14 +229,21 @@ static int on_refuse(struct wave_host *h, const struct wave_msg *m, struct wave_
 	return wave_error_set(err, r.code, h->uri, 0, 0, "agent refused the host: %s", r.text);
 }
 
+/* Messages one handshake step reads at most. */
+#define HANDSHAKE_STEP_MSGS 64u
+
 /* One step of the handshake. Return: 1 welcomed, 0 not yet, or an error. */
 static int handshake_step(struct wave_host *h, struct wave_error *err)
 {
 	struct wave_msg m;
 	int ret;
 
-	/* One at a time: what follows the welcome is the session's. */
-	while ((ret = wave_chan_recv_burst(h->ch, &m, 1)) == 1) {
+	/* One at a time: what follows the welcome is the session's. A
+	 * bounded number per step, so that the deadline below is checked
+	 * against an agent that heartbeats and never welcomes. */
+	for (unsigned k = 0; k < HANDSHAKE_STEP_MSGS; k++) {
+		if ((ret = wave_chan_recv_burst(h->ch, &m, 1)) != 1)
+			break;
 		if (m.type == WAVE_CTL_WELCOME)
 			return on_welcome(h, &m, err);
 		if (m.type == WAVE_CTL_REFUSE)
@@ -245,6 +252,8 @@ static int handshake_step(struct wave_host *h, struct wave_error *err)
 			return wave_error_set(err, -WAVE_ECORRUPT, h->uri, 0, 0,
 					      "agent sent type 0x%04x before its welcome", m.type);
 	}
+	if (ret > 0)
+		ret = 0; /* only heartbeats, so far */
 	if (ret < 0)
 		wave_error_set(err, ret, h->uri, 0, 0,
 			       "agent closed the channel during the handshake: %s",
@@ -353,13 +362,19 @@ static void handle(struct wave_host *h, const struct wave_msg *m)
 		h->applied += applied;
 }
 
+/* Messages one poll takes at most: an agent that sends as fast as the
+ * domains' callbacks take must not keep the application's poll (and the
+ * heartbeats after it) from returning; the rest waits for the next. */
+#define RECEIVE_MAX 1024u
+
 /* @now: the poll's clock, taken just before (one reading per poll). */
 static void receive(struct wave_host *h, uint64_t now)
 {
 	struct wave_msg m[32];
+	unsigned taken = 0;
 	int n;
 
-	while (h->conn == CONN_READY) {
+	while (h->conn == CONN_READY && taken < RECEIVE_MAX) {
 		n = wave_chan_recv_burst(h->ch, m, WAVE_ARRAY_SIZE(m));
 		if (n < 0) {
 			lose_agent(h, wave_strerror(n));
@@ -368,6 +383,7 @@ static void receive(struct wave_host *h, uint64_t now)
 		if (n == 0)
 			return;
 		h->last_rx_ns = now;
+		taken += (unsigned)n;
 		for (int i = 0; i < n && h->conn == CONN_READY; i++)
 			handle(h, &m[i]);
 	}

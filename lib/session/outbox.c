@@ -24,10 +24,20 @@ void outbox_fini(struct outbox *ob)
 	ob->n = ob->cap = 0;
 }
 
+/* Messages one send carries at most: a send checks every message it is
+ * given, and a backlog behind a slow agent may outgrow what one send may
+ * carry (WAVE_CHAN_MAX_SLOTS), so a flush costs what the ring takes, not
+ * what waits. */
+#define OUTBOX_SEND_MAX 256u
+
 int outbox_flush(struct outbox *ob)
 {
-	while (ob->n) {
-		int ret = host_send(ob->h, ob->m, (unsigned)ob->n);
+	size_t done = 0;
+
+	while (done < ob->n) {
+		unsigned k = ob->n - done < OUTBOX_SEND_MAX ? (unsigned)(ob->n - done)
+							   : OUTBOX_SEND_MAX;
+		int ret = host_send(ob->h, ob->m + done, k);
 
 		if (ret < 0) {
 			/* Lost (on_state() dropped the outbox) or not connected:
@@ -35,13 +45,18 @@ int outbox_flush(struct outbox *ob)
 			ob->n = 0;
 			return 0;
 		}
-		if (ret == 0)
-			return -EAGAIN;
-		memmove(ob->m, ob->m + ret, (ob->n - (size_t)ret) * sizeof(*ob->m));
-		ob->n -= (size_t)ret;
+		done += (size_t)ret;
 		ob->sent += (uint64_t)ret;
+		if ((unsigned)ret < k)
+			break; /* the ring is full, or the agent lost after a part */
 	}
-	return 0;
+	if (done > ob->n) { /* lost meanwhile: on_state() dropped the outbox */
+		ob->n = 0;
+		return 0;
+	}
+	memmove(ob->m, ob->m + done, (ob->n - done) * sizeof(*ob->m));
+	ob->n -= done;
+	return ob->n ? -EAGAIN : 0;
 }
 
 int outbox_push(struct outbox *ob, const struct wave_msg *m)

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <wave/domain.h>
+
 #include "../core/core.h"
 #include "../core/crc32c.h"
 #include "../core/le.h"
@@ -106,6 +108,8 @@ static int hdr_parse(struct trace_reader *r, struct wave_error *err)
 		return fail(r, err, -WAVE_ECORRUPT, 20, "unknown header flags 0x%x",
 			    wave_get_le32(b + 20));
 	r->meta.domain = wave_get_le32(b + 16);
+	if (r->meta.domain >= WAVE_DOMAIN_COUNT)
+		return fail(r, err, -WAVE_ECORRUPT, 16, "unknown domain %u", r->meta.domain);
 	r->meta.host_id = wave_get_le64(b + 24);
 	r->meta.start_ns = wave_get_le64(b + 32);
 	p = b + TRACE_HDR_FIXED;
@@ -152,7 +156,9 @@ int trace_reader_open_mem(const uint8_t *buf, size_t len, const char *name,
 
 static int read_file(const char *path, uint8_t **buf, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking: a FIFO's open would wait for a writer, and is refused
+	 * below like anything else that is not a regular file. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	size_t got = 0;
 	ssize_t n;

@@ -306,12 +306,60 @@ START_TEST(agent_that_stops_reading_is_lost)
 }
 END_TEST
 
+/* An agent that heartbeats as fast as the host reads and never answers
+ * the hello. */
+static void *chatty_agent(void *arg)
+{
+	struct deaf *d = arg;
+	struct wave_chan *ch;
+	struct wave_msg m[32];
+	uint64_t n = 0;
+
+	ck_assert_int_eq(wave_chan_accept(d->l, WAVE_MS(30000), &ch), 0);
+	while (!atomic_load(&d->stop)) {
+		for (unsigned i = 0; i < 32; i++)
+			wave_proto_heartbeat(++n, &m[i]);
+		if (wave_chan_send_burst(ch, m, 32) < 0)
+			break; /* the host gave up and closed */
+	}
+	wave_chan_close(ch);
+	return NULL;
+}
+
+/* The first handshake ends at the connect timeout even while heartbeats
+ * keep coming before any welcome. Before, it read them for ever: it
+ * looked at its deadline only once the ring was empty. */
+START_TEST(heartbeats_before_welcome_time_out)
+{
+	struct wave_host_opts o;
+	struct wave_error err;
+	struct wave_host *h;
+	struct deaf d = { 0 };
+
+	snprintf(d.dir, sizeof(d.dir), "/tmp/wave-chatty-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d.dir));
+	snprintf(d.uri, sizeof(d.uri), "shm://%s/agent.sock", d.dir);
+	ck_assert_int_eq(wave_chan_listen(d.uri, NULL, &d.l), 0);
+	ck_assert_int_eq(pthread_create(&d.thr, NULL, chatty_agent, &d), 0);
+	ck_assert_int_eq(wave_host_opts_init(&o), 0);
+	o.connect_timeout_ms = 200;
+	ck_assert_int_eq(host_new(d.uri, &o, &h), 0);
+	ck_assert_int_eq(host_start(h, false, &err), -ETIMEDOUT);
+	wave_host_close(h);
+	atomic_store(&d.stop, true);
+	ck_assert_int_eq(pthread_join(d.thr, NULL), 0);
+	wave_chan_listener_close(d.l);
+	rmdir(d.dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("host_reconnect");
 	TCase *tc = tcase_create("reconnect");
 
 	tcase_add_test(tc, stopped_agent_never_blocks_poll);
+	tcase_add_test(tc, heartbeats_before_welcome_time_out);
 	tcase_add_test(tc, fallback_goes_on_while_reconnecting);
 	tcase_add_test(tc, agent_that_stops_reading_is_lost);
 	suite_add_tcase(s, tc);

@@ -321,7 +321,9 @@ START_TEST(custom_key_bound)
 	m.type = LL_TYPE(WAVE_LL_ASK);
 	WAVE_CUSTOM_KEY(&m) = 1;
 	WAVE_CUSTOM_SEQ(&m) = seq++;
-	ck_assert_int_eq(wave_chan_send_burst(ch, &m, 1), 1);
+	while ((n = wave_chan_send_burst(ch, &m, 1)) == 0) /* the agent reads */
+		ck_assert_int_ge(wave_host_poll(app.h, WAVE_US(100)), 0);
+	ck_assert_int_eq(n, 1);
 	do {
 		while ((n = wave_chan_recv_burst(ch, &m, 1)) == 0)
 			ck_assert_int_ge(wave_chan_wait(ch, -1), 0);

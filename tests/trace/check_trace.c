@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <wave/domain.h>
+
 #include "check_run.h"
 #include "core/core.h"
 #include "core/crc32c.h"
@@ -394,6 +396,28 @@ START_TEST(wrong_version)
 	wave_put_le16(buf + 8, TRACE_MAJOR + 1);
 	ck_assert_int_eq(read_all(buf, len, &err), -WAVE_EVERSION);
 	ck_assert_msg(strstr(err.text, want), "%s", err.text);
+	free(buf);
+}
+END_TEST
+
+/* A well-checksummed header naming a domain that does not exist: the
+ * tools index their tables by it. */
+START_TEST(unknown_domain)
+{
+	char path[128];
+	struct wave_error err;
+	size_t len;
+	uint8_t *buf;
+	uint32_t hlen;
+
+	snprintf(path, sizeof(path), "%s/d.trace", dir);
+	write_trace(path, 10, 1 << 30, 0);
+	buf = slurp(path, &len);
+	hlen = wave_get_le32(buf + 12);
+	wave_put_le32(buf + 16, WAVE_DOMAIN_COUNT);
+	wave_put_le32(buf + hlen - 4, wave_crc32c(0, buf, hlen - 4));
+	ck_assert_int_eq(read_all(buf, len, &err), -WAVE_ECORRUPT);
+	ck_assert_msg(strstr(err.text, "offset 16: unknown domain"), "%s", err.text);
 	free(buf);
 }
 END_TEST
@@ -795,6 +819,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, truncated);
 	tcase_add_test(tc, corrupted);
 	tcase_add_test(tc, wrong_version);
+	tcase_add_test(tc, unknown_domain);
 	tcase_add_test(tc, hostile);
 	tcase_add_test(tc, records_past_block);
 	tcase_add_test(tc, cap_and_rotation);

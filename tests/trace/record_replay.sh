@@ -80,4 +80,11 @@ ev = d["traceEvents"]
 assert {e["args"]["name"] for e in ev if e.get("name") == "thread_name"} == {"cpu 0", "cpu 1"}
 assert any(e["ph"] == "X" for e in ev) and any(e["ph"] == "i" for e in ev)
 EOF
+
+# Parameters that are not an object: one error, no crash (the plugin was
+# once unloaded twice, a use after free).
+out=$("$replay" --plugin-dir "$plugins" --params '[]' "$trace" sched_fifo 2>&1)
+rc=$?
+[ $rc -eq 1 ] || fail "bad --params: exit $rc: $out"
+echo "$out" | grep -q "expected an object" || fail "bad --params: $out"
 echo "ok"
