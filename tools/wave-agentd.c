@@ -391,6 +391,9 @@ static int run(const char *path, struct wave_config *cfg)
 	sigaddset(&set, SIGUSR2);
 	/* Before any thread exists, so that every thread inherits the mask. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* A write to an output whose reader is gone (SIGUSR1's statistics on a
+	 * closed pipe) fails with EPIPE; it must not kill every host's agent. */
+	signal(SIGPIPE, SIG_IGN);
 	ret = wave_agent_create(cfg, &a, &err);
 	if (ret < 0) {
 		report("cannot start", &err, ret);
