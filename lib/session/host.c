@@ -593,6 +593,7 @@ int host_add_domain(struct wave_host *h, const struct host_domain *d)
 static int first_handshake(struct wave_host *h, struct wave_error *err)
 {
 	int ret = wave_chan_open(h->uri, &h->copts, &h->ch);
+	uint64_t now;
 
 	if (ret == 0)
 		ret = say_hello(h);
@@ -603,7 +604,11 @@ static int first_handshake(struct wave_host *h, struct wave_error *err)
 		ret = handshake_step(h, err);
 		if (ret != 0)
 			return ret < 0 ? ret : 0;
-		(void)wave_chan_wait(h->ch, (int64_t)(h->hello_deadline_ns - wave_now_ns()));
+		now = wave_now_ns();
+		/* Never negative: that would be WAVE_WAIT_FOREVER. */
+		(void)wave_chan_wait(h->ch, now < h->hello_deadline_ns
+						    ? (int64_t)(h->hello_deadline_ns - now)
+						    : 0);
 	}
 }
 
