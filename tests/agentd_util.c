@@ -44,22 +44,46 @@ void agentd_write_cfg(struct agentd *e, const char *plugin_dir, const char *doma
 	ck_assert_int_eq(rename(tmp, e->cfg), 0);
 }
 
-void agentd_start(struct agentd *e, const char *agentd)
+pid_t agentd_spawn(const char *agentd, const char *cfg, const char *log, bool log_info)
 {
-	e->pid = fork();
-	ck_assert_int_ge(e->pid, 0);
-	if (e->pid == 0) {
-		char log[160];
-		int fd;
+	extern char **environ;
+	static char info[] = "WAVE_LOG=info";
+	char *argv[] = { (char *)agentd, "--config", (char *)cfg, NULL }, **envp;
+	size_t n = 0, k = 0;
+	pid_t pid;
+	int fd;
 
-		snprintf(log, sizeof(log), "%s/agentd.log", e->dir);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	/* Everything is made before the fork: until its exec, the child of
+	 * a threaded process may only make async-signal-safe calls (a lock
+	 * another thread held at the fork stays held in the child). */
+	while (environ[n])
+		n++;
+	envp = calloc(n + 2, sizeof(*envp));
+	ck_assert_ptr_nonnull(envp);
+	for (size_t i = 0; i < n; i++)
+		if (!log_info || strncmp(environ[i], "WAVE_LOG=", 9) != 0)
+			envp[k++] = environ[i];
+	if (log_info)
+		envp[k++] = info; /* reloads are logged at info */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			dup2(fd, STDERR_FILENO);
-		setenv("WAVE_LOG", "info", 1); /* reloads are logged at info */
-		execl(agentd, agentd, "--config", e->cfg, (char *)NULL);
+		execve(agentd, argv, envp);
 		_exit(127);
 	}
+	free(envp);
+	return pid;
+}
+
+void agentd_start(struct agentd *e, const char *agentd)
+{
+	char log[160];
+
+	snprintf(log, sizeof(log), "%s/agentd.log", e->dir);
+	e->pid = agentd_spawn(agentd, e->cfg, log, true);
 }
 
 void agentd_kill(struct agentd *e, int sig)

@@ -29,6 +29,9 @@ void agentd_write_cfg(struct agentd *e, const char *plugin_dir, const char *doma
 /* Runs the daemon @agentd (a path) on the configuration, logging at level
  * info into DIR/agentd.log. */
 void agentd_start(struct agentd *e, const char *agentd);
+/* Starts the daemon @agentd on the configuration @cfg, its stderr
+ * appended to @log; with @log_info, at WAVE_LOG=info. Return: its pid. */
+pid_t agentd_spawn(const char *agentd, const char *cfg, const char *log, bool log_info);
 /* Sends @sig and reaps the daemon. */
 void agentd_kill(struct agentd *e, int sig);
 /* Whether the daemon's log holds @text. */

@@ -471,8 +471,6 @@ int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now_io)
 		agent_host_remove(a, i, n == -WAVE_ECLOSED ? "closed" : wave_strerror(n));
 		return -1;
 	}
-	if (n > 0)
-		h->last_rx_ns = now;
 	busy0 = n > 0 ? busy_start(a) : 0;
 	/* The decisions of the whole burst leave together, after it: one
 	 * publish to the host and one clock reading, not one per decision.
@@ -498,6 +496,10 @@ int agent_host_service(struct wave_agent *a, size_t i, uint64_t *now_io)
 			return -1;
 		}
 		*now_io = now ? now : wave_stamp_now(&a->clk);
+		/* Heard from now, not from before the burst: the time the
+		 * agent spent on it (a plugin, a table growing) is not the
+		 * host's silence. */
+		h->last_rx_ns = *now_io;
 		if (busy0)
 			busy_add(a, *now_io - busy0, (unsigned)n);
 	}

@@ -22,10 +22,14 @@ int wave_numa_place(void *addr, size_t len, int node)
 	if (node == WAVE_NUMA_NONE || numa_available() < 0)
 		return 0;
 	if (node == WAVE_NUMA_LOCAL) {
-		int cpu = sched_getcpu();
-		node = cpu < 0 ? -1 : numa_node_of_cpu(cpu);
-		if (node < 0)
+		unsigned cpu, here;
+
+		/* getcpu(), not numa_node_of_cpu(): libnuma fills its cpu
+		 * tables lazily without a lock, and channels are placed from
+		 * any thread (a host reconnects on a thread of its own). */
+		if (getcpu(&cpu, &here) != 0)
 			return 0; /* no topology to follow: leave it to the kernel */
+		node = (int)here;
 	}
 	if (node < 0 || node > numa_max_node() || (unsigned)node >= sizeof(mask) * 8)
 		return -EINVAL;

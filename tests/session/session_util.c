@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agentd_util.h"
 #include "session_util.h"
 
 unsigned cfg_timeout_ms = 5000;
@@ -200,23 +201,12 @@ void app_poll_until(struct app *app, bool (*cond)(const struct app *))
 
 pid_t daemon_start(const char *cfg_path)
 {
-	pid_t pid = fork();
+	char log[300];
 
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		char log[300];
-		int fd;
-
-		/* Its messages go to agentd.log next to the configuration. */
-		snprintf(log, sizeof(log), "%.*s/agentd.log",
-			 (int)(strrchr(cfg_path, '/') - cfg_path), cfg_path);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
-		execl(WAVE_AGENTD, WAVE_AGENTD, "--config", cfg_path, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	/* Its messages go to agentd.log next to the configuration. */
+	snprintf(log, sizeof(log), "%.*s/agentd.log", (int)(strrchr(cfg_path, '/') - cfg_path),
+		 cfg_path);
+	return agentd_spawn(WAVE_AGENTD, cfg_path, log, false);
 }
 
 int daemon_kill(pid_t pid, int sig)
