@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "agentd_util.h"
 
 void agentd_init(struct agentd *e, const char *name, const char *uri)
@@ -65,8 +66,7 @@ pid_t agentd_spawn(const char *agentd, const char *cfg, const char *log, bool lo
 			envp[k++] = environ[i];
 	if (log_info)
 		envp[k++] = info; /* reloads are logged at info */
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = test_fork();
 	if (pid == 0) {
 		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (fd >= 0)

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "chan_util.h"
 
 const char *test_transport = "shm";
@@ -170,8 +171,7 @@ pid_t pair_fork(struct pair *p, const struct wave_chan_opts *o)
 	opts_for(&ho, o, WAVE_ROLE_HOST);
 	if (!file)
 		ck_assert_int_eq(wave_chan_listen(p->uri, &ao, &p->listener), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = test_fork();
 	if (pid == 0) {
 		/* The host attaches; for file:// it waits for the layout. */
 		ret = wave_chan_open(p->uri, &ho, &p->host);

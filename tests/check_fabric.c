@@ -215,8 +215,7 @@ START_TEST(sender_and_receiver_threads)
 
 	opts(&o);
 	listen_or_skip(&d, false, &o);
-	d.host = fork();
-	ck_assert_int_ge(d.host, 0);
+	d.host = test_fork();
 	if (d.host == 0) {
 		struct wave_chan *h;
 		if (wave_chan_open(d.uri, &o, &h) != 0)
@@ -260,8 +259,7 @@ START_TEST(backpressure)
 	o.host_to_agent_slots = 256;
 	listen_or_skip(&d, false, &o);
 	sync_make(&d.s);
-	d.host = fork();
-	ck_assert_int_ge(d.host, 0);
+	d.host = test_fork();
 	if (d.host == 0) {
 		struct wave_chan *a;
 		struct wave_msg in[64];
@@ -332,9 +330,7 @@ END_TEST
 /* Host child opens with @token; exits with the open's error code (or 0). */
 static pid_t host_try(const char *uri, const char *token, bool old_proto)
 {
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
+	pid_t pid = test_fork();
 	if (pid == 0) {
 		struct wave_chan_opts o;
 		struct wave_chan *h;
@@ -608,8 +604,7 @@ START_TEST(killed_agent_sender_sees_closed)
 	o.disconnect_timeout_ms = 2000;
 	listen_or_skip(&d, false, &o);
 	sync_make(&d.s);
-	d.host = fork(); /* here the child is the agent */
-	ck_assert_int_ge(d.host, 0);
+	d.host = test_fork(); /* here the child is the agent */
 	if (d.host == 0) {
 		struct wave_chan *a;
 		if (wave_chan_accept(d.l, WAVE_MS(30000), &a) != 0)
@@ -651,8 +646,7 @@ START_TEST(close_drains_then_closed)
 
 	opts(&o);
 	listen_or_skip(&d, false, &o);
-	d.host = fork();
-	ck_assert_int_ge(d.host, 0);
+	d.host = test_fork();
 	if (d.host == 0) {
 		struct wave_chan *h;
 		if (wave_chan_open(d.uri, &o, &h) != 0)
@@ -698,8 +692,7 @@ START_TEST(close_delivers_delayed_messages)
 	opts(&o);
 	o.delay_ns = 300000000; /* 300 ms: far longer than sending and closing */
 	listen_or_skip(&d, false, &o);
-	d.host = fork();
-	ck_assert_int_ge(d.host, 0);
+	d.host = test_fork();
 	if (d.host == 0) {
 		struct wave_chan *h;
 		o.delay_ns = 0;
@@ -741,8 +734,7 @@ START_TEST(fd_trywait_and_delay)
 	o.delay_ns = 2000000; /* 2 ms */
 	listen_or_skip(&d, false, &o);
 	sync_make(&d.s);
-	d.host = fork(); /* the child is the agent: it sends when told */
-	ck_assert_int_ge(d.host, 0);
+	d.host = test_fork(); /* the child is the agent: it sends when told */
 	if (d.host == 0) {
 		struct wave_chan *a;
 		if (wave_chan_accept(d.l, WAVE_MS(30000), &a) != 0)

@@ -355,8 +355,7 @@ static pid_t fork_held(int go[2])
 	pid_t pid;
 
 	ck_assert_int_eq(pipe(go), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = test_fork();
 	if (pid == 0) {
 		close(go[1]);
 		wait_start(go[0]);

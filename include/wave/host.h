@@ -26,7 +26,9 @@
  * tries to reconnect to the same URI, with a backoff doubling from
  * reconnect_min_ms to reconnect_max_ms; each attempt opens its channel on
  * a short-lived thread of its own, so that no call waits for an agent that
- * accepts connections but does not answer. Once an agent (the same one restarted, or another
+ * accepts connections but does not answer (wave_host_close() leaves an
+ * attempt in flight to finish there; the process's exit waits for it, at
+ * most connect_timeout_ms). Once an agent (the same one restarted, or another
  * one) welcomes the host, the replay() callback re-sends the application's
  * current state as events (resync), and control goes back to the agent
  * (on_state() again). An agent gone for good leaves the host on fallback,

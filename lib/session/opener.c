@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/core.h"
 #include "opener.h"
@@ -24,6 +25,32 @@ struct opener {
 	char token[WAVE_CHAN_TOKEN_MAX + 1];
 	char uri[];
 };
+
+/* Opener threads not yet over. The process's exit waits for them: an
+ * abandoned one may still be inside libfabric, whose destructor would
+ * free what it reads. Each open is bounded by its timeout. */
+static _Atomic unsigned running;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* No thread crosses a fork: the child has none of the parent's openers. */
+static void forget_openers(void)
+{
+	atomic_store_explicit(&running, 0, memory_order_relaxed);
+}
+
+static void atfork_register(void)
+{
+	(void)pthread_atfork(NULL, NULL, forget_openers);
+}
+
+/* Run before the destructors of the libraries libwave depends on. */
+__attribute__((destructor)) static void wait_for_openers(void)
+{
+	const struct timespec ms = { 0, 1000000 };
+
+	while (atomic_load_explicit(&running, memory_order_acquire))
+		nanosleep(&ms, NULL);
+}
 
 static void opener_free(struct opener *op)
 {
@@ -46,6 +73,8 @@ static void *run(void *arg)
 		wave_chan_close(op->ch);
 		opener_free(op);
 	}
+	/* Release: what it did comes before the exit's teardown. */
+	atomic_fetch_sub_explicit(&running, 1, memory_order_release);
 	return NULL;
 }
 
@@ -74,6 +103,8 @@ int opener_start(const char *uri, const struct wave_chan_opts *o, struct opener 
 	op->o.allow_uids = NULL;
 	op->o.n_allow_uids = 0;
 	atomic_init(&op->state, OPENING);
+	(void)pthread_once(&atfork_once, atfork_register);
+	atomic_fetch_add_explicit(&running, 1, memory_order_relaxed);
 	if ((ret = pthread_attr_init(&attr)) == 0) {
 		ret = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (ret == 0)
@@ -81,6 +112,7 @@ int opener_start(const char *uri, const struct wave_chan_opts *o, struct opener 
 		pthread_attr_destroy(&attr);
 	}
 	if (ret != 0) {
+		atomic_fetch_sub_explicit(&running, 1, memory_order_relaxed);
 		opener_free(op);
 		return -ret;
 	}

@@ -748,8 +748,7 @@ START_TEST(t_unprivileged)
 		round_trip(false); /* unprivileged already */
 		return;
 	}
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = test_fork();
 	if (pid == 0) {
 		if (setgid(65534) || setuid(65534))
 			_exit(3);

@@ -166,9 +166,7 @@ END_TEST
 static int in_child(void (*fn)(void))
 {
 	int status;
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
+	pid_t pid = test_fork();
 	if (pid == 0) {
 		fn();
 		_exit(0);

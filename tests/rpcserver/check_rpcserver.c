@@ -50,8 +50,7 @@ static void server_start_with(struct server *s, bool tcp, const char *const *ext
 		argv[a++] = *extra++;
 
 	ck_assert_int_eq(pipe(p), 0);
-	s->pid = fork();
-	ck_assert_int_ge(s->pid, 0);
+	s->pid = test_fork();
 	if (s->pid == 0) {
 		dup2(p[1], STDOUT_FILENO);
 		close(p[0]);

@@ -626,8 +626,7 @@ START_TEST(agent_killed_with_decisions_in_mailboxes)
 	snprintf(sa.dir, sizeof(sa.dir), "%s", tmpl);
 	snprintf(sa.uri, sizeof(sa.uri), "shm://%s/agent.sock", sa.dir);
 	ck_assert_int_eq(pipe(p), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = test_fork();
 	if (pid == 0) {
 		close(p[0]);
 		killed_agent(&sa, p[1]);

@@ -58,8 +58,7 @@ static pid_t stat_spawn(const char *const *argv, int *out_fd, int *err_fd)
 	args[n] = NULL;
 	ck_assert_int_eq(pipe(po), 0);
 	ck_assert_int_eq(pipe(pe), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = test_fork();
 	if (pid == 0) {
 		dup2(po[1], STDOUT_FILENO);
 		dup2(pe[1], STDERR_FILENO);
@@ -309,9 +308,7 @@ START_TEST(stats_match_traffic)
 		struct app c;
 		struct wave_host_opts oc;
 		int status;
-		pid_t child = fork();
-
-		ck_assert_int_ge(child, 0);
+		pid_t child = test_fork();
 		if (child == 0) {
 			connect_host(&c, &oc);
 			traffic(&c, 10, 0, 0);
