@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -143,8 +144,7 @@ START_TEST(socket_opens_to_allowed_uids)
 	ck_assert_int_eq(st.st_mode & 0777, 0666);
 	if (geteuid() == 0) {
 		accept_start(&ac, l);
-		pid = fork();
-		ck_assert_int_ge(pid, 0);
+		pid = test_fork();
 		if (pid == 0) {
 			struct wave_chan *h = NULL;
 			if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
@@ -161,6 +161,105 @@ START_TEST(socket_opens_to_allowed_uids)
 	}
 	wave_chan_listener_close(l);
 	tmpdir_rm(dir);
+}
+END_TEST
+
+/* ---- out of file descriptors --------------------------------------------- */
+
+#define FD_LIMIT 256
+
+/* Lowers the soft descriptor limit to FD_LIMIT and opens /dev/null into
+ * every free slot but @keep_free. Return: how many were opened, in @fds. */
+static int fill_fd_table(int keep_free, int fds[FD_LIMIT])
+{
+	struct rlimit rl;
+	int n = 0, fd;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_uint_ge(rl.rlim_max, FD_LIMIT);
+	rl.rlim_cur = FD_LIMIT;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	while ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		fds[n++] = fd;
+	ck_assert_int_eq(errno, EMFILE);
+	ck_assert_int_ge(n, keep_free);
+	for (int i = 0; i < keep_free; i++)
+		close(fds[--n]);
+	return n;
+}
+
+/* An agent out of descriptors tells each host so (-EMFILE), whether it
+ * had none to take the connection with (the listener's spare one takes
+ * it) or none for the descriptors its hello carries; its listener does
+ * not stay readable (an agent would spin on it); once descriptors are
+ * free again, hosts are served. */
+static void out_of_fds(int keep_free)
+{
+	char dir[64], uri[128];
+	struct wave_chan_listener *l;
+	struct wave_chan_opts o;
+	struct acceptor ac;
+	struct pollfd pfd;
+	int fds[FD_LIMIT], n, status, left = 3;
+	pid_t pid[3];
+
+	tmpdir_make(dir);
+	l = listen_in(dir, NULL, uri, sizeof(uri));
+	for (int i = 0; i < 3; i++) {
+		pid[i] = test_fork();
+		if (pid[i] == 0) {
+			struct wave_chan *h = NULL;
+
+			wave_chan_opts_init(&o);
+			o.timeout_ms = 60000;
+			int ret = wave_chan_open(uri, &o, &h);
+
+			if (ret != -EMFILE)
+				fprintf(stderr, "host %d: %s\n", i, wave_strerror(ret));
+			_exit(ret == -EMFILE ? 0 : 1);
+		}
+	}
+	pfd = (struct pollfd){ .fd = wave_chan_listener_fd(l), .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, -1), 1); /* a host is waiting */
+	n = fill_fd_table(keep_free, fds);
+	while (left) {
+		struct wave_chan *ch = NULL;
+
+		ck_assert_int_lt(wave_chan_accept(l, WAVE_MS(100), &ch), 0);
+		for (int i = 0; i < 3; i++)
+			if (pid[i] && waitpid(pid[i], &status, WNOHANG) == pid[i]) {
+				ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+					      "host %d was not refused with EMFILE: %d", i, status);
+				pid[i] = 0;
+				left--;
+			}
+	}
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0); /* nothing left to spin on */
+	while (n)
+		close(fds[--n]);
+	accept_start(&ac, l);
+	pid[0] = fork();
+	if (pid[0] == 0) {
+		struct wave_chan *h = NULL;
+
+		_exit(wave_chan_open(uri, NULL, &h) == 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid[0], &status, 0), pid[0]);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(accept_finish(&ac), 0);
+	wave_chan_listener_close(l);
+	tmpdir_rm(dir);
+}
+
+START_TEST(no_fd_for_the_connection)
+{
+	out_of_fds(0);
+}
+END_TEST
+
+START_TEST(no_fd_for_the_hello)
+{
+	out_of_fds(1);
 }
 END_TEST
 
@@ -882,6 +981,8 @@ int main(void)
 	tcase_add_test(tc, socket_is_owner_only_and_removed_on_close);
 	tcase_add_test(tc, socket_opens_to_allowed_uids);
 	tcase_add_test(tc, stale_socket_replaced_live_one_kept);
+	tcase_add_test(tc, no_fd_for_the_connection);
+	tcase_add_test(tc, no_fd_for_the_hello);
 	tcase_add_test(tc, refuses_hostile_hellos);
 	tcase_add_test(tc, empty_datagram_fds_are_closed);
 	tcase_add_test(tc, refuses_rings_above_listener_limit);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -158,6 +159,21 @@ static int online_cpus(cpu_set_t *set, char *text, size_t size)
 		p = *end == ',' ? end + 1 : end;
 	}
 	return 0;
+}
+
+/* Every shm:// host holds four descriptors of the agent: the soft limit
+ * (1024 on most systems) would stop it near 250 hosts, far below
+ * max_hosts, where the hard limit (systemd's LimitNOFILE) allows more. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			fprintf(stderr, "wave-agentd: cannot raise the descriptor limit: %s\n",
+				strerror(errno));
+	}
 }
 
 /* The kernel ignores a CPU that is not online as long as another one in
@@ -394,6 +410,7 @@ static int run(const char *path, struct wave_config *cfg)
 	/* A write to an output whose reader is gone (SIGUSR1's statistics on a
 	 * closed pipe) fails with EPIPE; it must not kill every host's agent. */
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	ret = wave_agent_create(cfg, &a, &err);
 	if (ret < 0) {
 		report("cannot start", &err, ret);

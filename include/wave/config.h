@@ -118,6 +118,8 @@ struct wave_config_record {
  *                        address ("127.0.0.1" when the file has none), or
  *                        NULL without "metrics".
  * @record:               "record": decision traces.
+ * @max_hosts:            "max_hosts": hosts served at once (default
+ *                        1024); a host past them is refused.
  *
  * Every key, with its unit, range and default, is listed in wave.conf(5).
  */
@@ -146,6 +148,7 @@ struct wave_config {
 	uint32_t metrics_port;
 	char *metrics_address;
 	struct wave_config_record record;
+	uint32_t max_hosts;
 };
 
 /**

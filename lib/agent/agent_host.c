@@ -282,6 +282,16 @@ static void refuse(struct agent_host *h, int code, uint32_t what, const char *fm
 	h->a->refused++;
 }
 
+/* Hosts welcomed and not gone. */
+static size_t served(const struct wave_agent *a)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n_hosts; i++)
+		n += a->hosts[i]->state == AHOST_READY;
+	return n;
+}
+
 /* Checks a complete hello. Return: 0, or -1 after refusing the host. */
 static int hello_check(struct agent_host *h)
 {
@@ -319,6 +329,11 @@ static int hello_check(struct agent_host *h)
 		refuse(h, -WAVE_EREFUSED, WAVE_REFUSE_HEARTBEAT,
 		       "heartbeat %u ms, agent timeout %u ms", he->heartbeat_period_ms,
 		       cfg->heartbeat_timeout_ms);
+		return -1;
+	}
+	if (served(h->a) >= cfg->max_hosts) {
+		refuse(h, -EAGAIN, WAVE_REFUSE_FULL, "agent full: %u hosts (max_hosts)",
+		       cfg->max_hosts);
 		return -1;
 	}
 	return 0;

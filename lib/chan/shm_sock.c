@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -50,6 +51,11 @@ struct shm_listener {
 	/* @fd leaves the epoll set while every pending slot is taken: the
 	 * backlog would keep it readable and its pollers spinning. */
 	bool fd_watched;
+	/* Out of descriptors, @fd is unwatched until @timer (in the epoll
+	 * set) expires too; @spare is held for that moment (out_of_fds()). */
+	bool backing_off;
+	int timer;
+	int spare;
 	dev_t dev; /* identity of the socket file we made, to unlink only it */
 	ino_t ino;
 	struct sockaddr_un addr;
@@ -144,25 +150,41 @@ static int recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds)
 		}
 	}
 	if (r == 0 || (size_t)r != len || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		/* Room left for descriptors, yet truncated: the kernel had no
+		 * free slot to install them in, not a peer's fault. */
+		bool no_fds = r > 0 && (size_t)r == len && !(m.msg_flags & MSG_TRUNC) &&
+			      *nfds < MAX_FDS;
+
 		close_fds(fds, *nfds);
 		*nfds = 0;
-		return r == 0 ? -WAVE_ECLOSED : -WAVE_ECORRUPT;
+		return r == 0 ? -WAVE_ECLOSED : no_fds ? -EMFILE : -WAVE_ECORRUPT;
 	}
 	return 0;
 }
 
 /* ---- agent side ---------------------------------------------------------- */
 
+/* Out of descriptors or memory for them: the agent's state, not the host's fault. */
+static bool fd_shortage(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
 static const struct wave_listener_ops shm_listener_ops;
 
 static int listener_epoll(struct shm_listener *l)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = l->fd };
+	struct epoll_event tev = { .events = EPOLLIN, .data.fd = -1 };
 
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0)
 		return -errno;
+	l->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (l->timer < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->timer, &tev) < 0)
+		return -errno;
 	l->fd_watched = true;
+	l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC); /* none: no refusal then */
 	return 0;
 }
 
@@ -198,7 +220,7 @@ static int shm_listen(const char *path, const struct wave_chan_opts *o,
 		return -ENOMEM;
 	l->base.ops = &shm_listener_ops;
 	l->o = *o;
-	l->fd = l->epfd = -1;
+	l->fd = l->epfd = l->timer = l->spare = -1;
 	l->n_allow = o->n_allow_uids ? o->n_allow_uids : 1;
 	l->allow = calloc(l->n_allow, sizeof(uid_t));
 	if (!l->allow) {
@@ -243,6 +265,8 @@ err_fd:
 	close(l->fd);
 	if (l->epfd >= 0)
 		close(l->epfd);
+	if (l->timer >= 0)
+		close(l->timer);
 err:
 	wave_warn("cannot listen on shm://%s: %s", path, wave_strerror(ret));
 	free(l->allow);
@@ -324,7 +348,11 @@ static int judge_hello(struct shm_listener *l, int sock, const struct ucred *cre
 
 	/* Read the hello before judging the peer: closing a Unix socket with
 	 * unread data resets the peer, which would lose our refusal's reason. */
-	if ((ret = recv_with_fds(sock, &hello, sizeof(hello), fds, &nfds)) < 0)
+	ret = recv_with_fds(sock, &hello, sizeof(hello), fds, &nfds);
+	if (ret < 0 && fd_shortage(-ret))
+		return refuse(sock, -ret, "the agent has no file descriptor left for pid %d",
+			      (int)cred->pid);
+	if (ret < 0)
 		return refuse(sock, -ret, "no valid hello from pid %d: %s", (int)cred->pid,
 			      wave_strerror(ret));
 	if (!uid_allowed(l, cred->uid)) {
@@ -380,8 +408,47 @@ static int pending_take(struct shm_listener *l, unsigned i, struct ucred *cred)
 	*cred = l->pend[i].cred;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, sock, NULL);
 	l->pend[i] = l->pend[--l->n_pend];
-	watch_listen_fd(l, true); /* a slot is free */
+	if (!l->backing_off)
+		watch_listen_fd(l, true); /* a slot is free */
 	return sock;
+}
+
+/* Out of file descriptors, back to the backlog this long after. */
+#define FD_RETRY_NS (100 * 1000000l)
+
+/*
+ * No descriptor for a new host: its connection would stay in the
+ * backlog, keep @fd readable and the agent's loop spinning, and the host
+ * waiting out its timeout for nothing. The spare descriptor kept for this
+ * moment makes room to take one host, which then is judged as any other
+ * (its hello's descriptors find no room either: it learns why it is
+ * refused, judge_hello()); the others wait with @fd unwatched until
+ * @timer wakes the listener's pollers FD_RETRY_NS later.
+ * Return: the connection taken, or -1.
+ */
+static int out_of_fds(struct shm_listener *l)
+{
+	struct itimerspec t = { .it_value = { 0, FD_RETRY_NS } };
+	int sock = -1;
+
+	watch_listen_fd(l, false);
+	l->backing_off = timerfd_settime(l->timer, 0, &t, NULL) == 0;
+	if (l->spare >= 0) {
+		close(l->spare);
+		l->spare = -1;
+		sock = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	}
+	return sock;
+}
+
+/* Whether out_of_fds()'s pause is over; its timer is read if so. */
+static bool backoff_over(struct shm_listener *l)
+{
+	uint64_t expired;
+
+	if (l->backing_off && read(l->timer, &expired, sizeof(expired)) == sizeof(expired))
+		l->backing_off = false;
+	return !l->backing_off;
 }
 
 /* Accepts the connections waiting in the backlog, as pending hosts. */
@@ -391,12 +458,20 @@ static int accept_new(struct shm_listener *l, uint64_t now)
 	socklen_t clen;
 	int sock;
 
+	if (!backoff_over(l))
+		return 0;
+	if (l->spare < 0) /* given to a host: back once a slot is free */
+		l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (l->n_pend < MAX_PENDING)
+		watch_listen_fd(l, true);
 	while (l->n_pend < MAX_PENDING) {
 		struct shm_pending *p = &l->pend[l->n_pend];
 
 		/* Blocking: after the rendezvous the socket only signals
 		 * liveness, and every read of the hello is MSG_DONTWAIT. */
 		sock = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (sock < 0 && fd_shortage(errno) && (sock = out_of_fds(l)) < 0)
+			return 0;
 		if (sock < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 		clen = sizeof(p->cred);
@@ -498,6 +573,9 @@ static void shm_listener_close(struct wave_chan_listener *base)
 		close(l->pend[i].sock);
 	close(l->epfd);
 	close(l->fd);
+	close(l->timer);
+	if (l->spare >= 0)
+		close(l->spare);
 	free(l->allow);
 	free(l);
 }

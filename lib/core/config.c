@@ -842,7 +842,8 @@ static int parse_root(struct parser *ps, json_t *root)
 	if (!json_is_object(root))
 		return fail_expected(ps, root, "an object at the top level");
 	if ((ret = check_keys(ps, root, "")) < 0 ||
-	    (ret = parse_version(ps, root)) < 0 || (ret = parse_listen(ps, root)) < 0 ||
+	    (ret = parse_version(ps, root)) < 0 || (ret = get_numbers(ps, root, "", ps->cfg)) < 0 ||
+	    (ret = parse_listen(ps, root)) < 0 ||
 	    (ret = parse_cpus(ps, root)) < 0 || (ret = parse_heartbeat(ps, root)) < 0 ||
 	    (ret = parse_channel(ps, root)) < 0 || (ret = parse_auth(ps, root)) < 0 ||
 	    (ret = parse_plugin_path(ps, root)) < 0 || (ret = parse_domains(ps, root)) < 0 ||

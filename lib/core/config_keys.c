@@ -52,6 +52,11 @@ static const struct wave_cfg_key keys[] = {
 	{ "", "metrics", CFG_OBJECT, "object", NULL, 0, 0, 0, 0, 0, NOFIELD, "no endpoint",
 	  "wave-agentd serves its statistics over HTTP in the Prometheus text format at "
 	  "/metrics when this object is present. It cannot change on a reload." },
+	{ "", "max_hosts", CFG_UINT, "integer", "hosts", 1, 1000000, 0, 0, 1024, F(max_hosts),
+	  "1024",
+	  "Hosts the agent serves at once; one more is refused (\"agent full\") and retries "
+	  "with its backoff. Each shm:// host holds 4 file descriptors of the agent: "
+	  "wave-agentd raises its soft RLIMIT_NOFILE to the hard limit." },
 	{ "", "record", CFG_OBJECT, "object", NULL, 0, 0, 0, 0, 0, NOFIELD, "no recording",
 	  "The agent records, per host and domain, every event, outcome and decision into "
 	  "decision traces (wave-replay(1)) when this object is present; SIGUSR2 turns it "

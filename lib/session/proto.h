@@ -48,7 +48,8 @@ enum wave_refuse_what {
 	WAVE_REFUSE_DOMAIN = 4,
 	WAVE_REFUSE_HEARTBEAT = 5,
 	WAVE_REFUSE_PROTOCOL = 6,
-	WAVE_REFUSE_MAX = 6,
+	WAVE_REFUSE_FULL = 7, /* the agent serves max_hosts hosts */
+	WAVE_REFUSE_MAX = 7,
 };
 
 struct wave_hello {

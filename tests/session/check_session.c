@@ -130,6 +130,38 @@ static bool answered_1(const struct app *a)
 	return a->answered >= 1;
 }
 
+/* An agent serving max_hosts hosts refuses one more (-EAGAIN, saying
+ * why), and serves it once another has gone. */
+START_TEST(max_hosts_refuses_one_more)
+{
+	struct tagent t;
+	struct app app[3];
+	struct wave_host_opts o[3];
+	struct wave_error err;
+	char dir[64];
+	int ret;
+
+	setup_agent(&t, dir, "\"max_hosts\": 2,", "{\"workers\": 2}");
+	for (int i = 0; i < 3; i++)
+		app_opts(&app[i], &o[i]);
+	ck_assert_int_eq(app_connect(&app[0], uri, &o[0], NULL, false), 0);
+	ck_assert_int_eq(app_connect(&app[1], uri, &o[1], NULL, false), 0);
+	ck_assert_int_eq(app_connect(&app[2], uri, &o[2], &err, false), -EAGAIN);
+	ck_assert_str_eq(err.text, "agent refused the host: agent full: 2 hosts (max_hosts)");
+	wave_host_close(app[0].h);
+	/* The agent sees the goodbye on its next turn. */
+	while ((ret = app_connect(&app[2], uri, &o[2], NULL, false)) == -EAGAIN)
+		ck_assert_int_ge(wave_host_poll(app[1].h, WAVE_MS(1)), 0);
+	ck_assert_int_eq(ret, 0);
+	app_ask(&app[2], 1);
+	app_poll_until(&app[2], answered_1);
+	wave_host_close(app[1].h);
+	wave_host_close(app[2].h);
+	tagent_stop(&t);
+	tmpdir_rm(dir);
+}
+END_TEST
+
 static bool answered_2(const struct app *a)
 {
 	return a->answered >= 2;
@@ -1076,6 +1108,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, stale_decision_refused);
 	tcase_add_test(tc, hostile_host_dropped);
 	tcase_add_test(tc, custom_key_bound);
+	tcase_add_test(tc, max_hosts_refuses_one_more);
 	tcase_add_test(tc, silent_host_declared_dead);
 	tcase_add_test(tc, slow_host_backpressure);
 	tcase_add_test(tc, hot_swap_replays_state);
