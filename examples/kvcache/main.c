@@ -22,6 +22,8 @@
 
 #include <wave/wave.h>
 
+#include "../example_args.h"
+
 #define VALUE 4096u              /* bytes per value */
 #define KEYS 4096u               /* 16 MiB of values */
 #define CHUNK (64u << 10)
@@ -84,7 +86,7 @@ static bool more(struct wave_mem *m, uint64_t i, uint64_t ops, bool agent)
 
 int main(int argc, char **argv)
 {
-	uint64_t ops = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000, rng = 1, bad = 0, i;
+	uint64_t ops = 200000, rng = 1, bad = 0, i;
 	const char *uri = argc > 2 ? argv[2] : NULL;
 	static uint32_t version[KEYS];
 	struct wave_mem_region_opts ro;
@@ -98,6 +100,12 @@ int main(int argc, char **argv)
 	void *base;
 	int ret;
 
+	if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
+		fprintf(stderr, "usage: wave-example-kvcache [OPS] [AGENT_URI]\n");
+		return 2;
+	}
+	if (argc > 1)
+		ops = example_uint("wave-example-kvcache", "OPS", argv[1], 1, 1ull << 40);
 	wave_mem_opts_init(&o);
 	o.n_tiers = 2;
 	o.tiers[0].capacity = FAST;

@@ -32,7 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../example_args.h"
 #include "taskpool.h"
+
+#define PROG "wave-example-taskpool"
 
 struct job {
 	unsigned id;
@@ -169,19 +172,19 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--embedded"))
 			plugin = v;
 		else if (!strcmp(argv[i], "--workers"))
-			workers = (unsigned)atoi(v);
+			workers = (unsigned)example_uint(PROG, argv[i], v, 1, 1024);
 		else if (!strcmp(argv[i], "--tasks"))
-			tasks = (unsigned)atoi(v);
+			tasks = (unsigned)example_uint(PROG, argv[i], v, 1, 10000000);
 		else if (!strcmp(argv[i], "--slices"))
-			slices = (unsigned)atoi(v);
+			slices = (unsigned)example_uint(PROG, argv[i], v, 1, 1000000);
 		else if (!strcmp(argv[i], "--spin-us"))
-			spin_us = (unsigned)atoi(v);
+			spin_us = (unsigned)example_uint(PROG, argv[i], v, 0, 1000000);
 		else if (!strcmp(argv[i], "--tick-us"))
-			so.tick_us = (uint32_t)atoi(v);
+			so.tick_us = (uint32_t)example_uint(PROG, argv[i], v, 0, 10000000);
 		else if (!strcmp(argv[i], "--delay-ns"))
-			delay_ns = strtoull(v, NULL, 10);
+			delay_ns = example_uint(PROG, argv[i], v, 0, 1000000000);
 		else if (!strcmp(argv[i], "--prestage"))
-			prestage = atoi(v) != 0;
+			prestage = example_uint(PROG, argv[i], v, 0, 1) != 0;
 		else
 			usage();
 		i++;

@@ -27,6 +27,10 @@
 
 #include <wave/wave.h>
 
+#include "../example_args.h"
+
+#define PROG "wave-example-threads"
+
 static struct wave_sched *S;
 static unsigned units = 3, unit_us = 300, step_us = 20;
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -178,27 +182,31 @@ int main(int argc, char **argv)
 	pthread_t *thr;
 
 	wave_sched_opts_init(&o);
-	for (int i = 1; i + 1 < argc; i += 2) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *v = argv[i + 1];
 
+		if (!v) {
+			argc = 0; /* an option without its value */
+			break;
+		}
 		if (!strcmp(argv[i], "--agent"))
 			uri = v;
 		else if (!strcmp(argv[i], "--embedded"))
 			plugin = v;
 		else if (!strcmp(argv[i], "--threads"))
-			n = (unsigned)atoi(v);
+			n = (unsigned)example_uint(PROG, argv[i], v, 1, 4096);
 		else if (!strcmp(argv[i], "--cpus"))
-			cpus = (unsigned)atoi(v);
+			cpus = (unsigned)example_uint(PROG, argv[i], v, 1, WAVE_SCHED_MAX_CPUS);
 		else if (!strcmp(argv[i], "--units"))
-			units = (unsigned)atoi(v);
+			units = (unsigned)example_uint(PROG, argv[i], v, 1, 1000000);
 		else if (!strcmp(argv[i], "--unit-us"))
-			unit_us = (unsigned)atoi(v);
+			unit_us = (unsigned)example_uint(PROG, argv[i], v, 0, 10000000);
 		else if (!strcmp(argv[i], "--tick-us"))
-			o.tick_us = (uint32_t)atoi(v);
+			o.tick_us = (uint32_t)example_uint(PROG, argv[i], v, 0, 10000000);
 		else if (!strcmp(argv[i], "--slice-us"))
-			slice_us = (unsigned)atoi(v);
+			slice_us = (unsigned)example_uint(PROG, argv[i], v, 1, 10000000);
 		else if (!strcmp(argv[i], "--step-us"))
-			step_us = (unsigned)atoi(v);
+			step_us = (unsigned)example_uint(PROG, argv[i], v, 1, 1000000);
 		else
 			argc = 0;
 	}
