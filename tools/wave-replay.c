@@ -12,12 +12,15 @@
  * Chrome/Perfetto JSON trace format and to JSON lines.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <wave/wave.h>
 
@@ -55,14 +58,15 @@ static void usage(FILE *f)
 		"  --jsonl FILE      write the trace as JSON lines ('-': standard output)\n"
 		"  --repeat N        replay N times (a throughput measurement; default 1)\n"
 		"  --no-quality      skip the quality figures\n"
-		"  --help            this text\n"
+		"  -h, --help        this text\n"
+		"  --version         the version of libwave\n"
 		"\n"
 		"Exit status: 0; 1 when the trace or a plugin cannot be used (the reason\n"
 		"is printed, with the byte offset for a bad trace); 2 for bad usage.\n");
 }
 
 enum { O_COMPARE = 256, O_PARAMS, O_DIR, O_DECISIONS, O_CHROME, O_JSONL, O_REPEAT, O_NOQ,
-       O_HELP };
+       O_HELP = 'h', O_VERSION = 512 };
 
 static const struct option long_opts[] = {
 	{ "compare", no_argument, NULL, O_COMPARE },
@@ -74,34 +78,86 @@ static const struct option long_opts[] = {
 	{ "repeat", required_argument, NULL, O_REPEAT },
 	{ "no-quality", no_argument, NULL, O_NOQ },
 	{ "help", no_argument, NULL, O_HELP },
+	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Bad usage: says why. Return: -EINVAL. */
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("wave-replay: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'wave-replay --help'.\n", stderr);
+	return -EINVAL;
+}
+
 static int parse_one(int o, struct opts *p)
 {
-	char *end;
+	unsigned long n = 0;
+	char *end = NULL;
 
 	switch (o) {
 	case O_COMPARE: p->compare = true; return 0;
 	case O_PARAMS: p->params = optarg; return 0;
 	case O_DIR:
 		if (p->n_dirs == MAX_DIRS)
-			return -EINVAL;
+			return bad_usage("at most %d --plugin-dir", MAX_DIRS);
 		p->dirs[p->n_dirs++] = optarg;
 		return 0;
 	case O_DECISIONS: p->decisions = optarg; return 0;
 	case O_CHROME: p->chrome = optarg; return 0;
 	case O_JSONL: p->jsonl = optarg; return 0;
 	case O_REPEAT:
-		p->repeat = (unsigned)strtoul(optarg, &end, 10);
-		return *end || p->repeat == 0 || p->repeat > 1000000 ? -EINVAL : 0;
+		errno = 0;
+		if (optarg[0] >= '0' && optarg[0] <= '9')
+			n = strtoul(optarg, &end, 10);
+		if (!end || *end || errno || n == 0 || n > 1000000)
+			return bad_usage("--repeat: expected an integer from 1 to 1000000, got '%s'",
+					 optarg);
+		p->repeat = (unsigned)n;
+		return 0;
 	case O_NOQ: p->quality = false; return 0;
 	case O_HELP: return 1;
-	default: return -EINVAL;
+	case O_VERSION: return 2;
+	default: /* getopt said why */
+		fputs("Try 'wave-replay --help'.\n", stderr);
+		return -EINVAL;
 	}
 }
 
-/* 0, 1 for --help, -EINVAL for bad usage. */
+/* Whether @a and @b name one existing file. */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* Outputs that would overwrite the trace, or each other. */
+static int check_outputs(const struct opts *p)
+{
+	const char *out[3] = { p->decisions, p->chrome,
+			       p->jsonl && strcmp(p->jsonl, "-") ? p->jsonl : NULL };
+	static const char *const name[3] = { "--decisions", "--chrome", "--jsonl" };
+
+	for (int i = 0; i < 3; i++) {
+		if (same_file(out[i], p->trace))
+			return bad_usage("%s %s would overwrite the trace", name[i], out[i]);
+		for (int j = 0; j < i; j++)
+			if (out[i] && out[j] &&
+			    (strcmp(out[i], out[j]) == 0 || same_file(out[i], out[j])))
+				return bad_usage("%s and %s name one file", name[j], name[i]);
+	}
+	return 0;
+}
+
+/* 0, 1 for --help, 2 for --version, -EINVAL for bad usage (said). */
 static int parse_args(int argc, char **argv, struct opts *p)
 {
 	int o, ret = 0, left;
@@ -109,24 +165,29 @@ static int parse_args(int argc, char **argv, struct opts *p)
 	memset(p, 0, sizeof(*p));
 	p->repeat = 1;
 	p->quality = true;
-	while (ret == 0 && (o = getopt_long(argc, argv, "", long_opts, NULL)) != -1)
+	while (ret == 0 && (o = getopt_long(argc, argv, "h", long_opts, NULL)) != -1)
 		ret = parse_one(o, p);
 	if (ret)
 		return ret;
 	left = argc - optind;
 	if (p->compare) {
 		if (left != 3)
-			return -EINVAL;
+			return bad_usage("--compare takes two plugins and a trace, got %d argument%s",
+					 left, left == 1 ? "" : "s");
 		p->plugin[0] = argv[optind];
 		p->plugin[1] = argv[optind + 1];
 		p->trace = argv[optind + 2];
-		return p->decisions ? -EINVAL : 0;
+		if (p->decisions)
+			return bad_usage("--decisions needs a single plugin, not --compare");
+		return check_outputs(p);
 	}
 	if (left < 1 || left > 2)
-		return -EINVAL;
+		return bad_usage(left ? "too many arguments" : "no trace given");
 	p->trace = argv[optind];
 	p->plugin[0] = left == 2 ? argv[optind + 1] : NULL;
-	return p->decisions && !p->plugin[0] ? -EINVAL : 0;
+	if (p->decisions && !p->plugin[0])
+		return bad_usage("--decisions needs a plugin to replay into");
+	return check_outputs(p);
 }
 
 /* ---- plugins ----------------------------------------------------------- */
@@ -208,6 +269,21 @@ static int info(struct trace_reader *r, const char *path)
 	return 0;
 }
 
+/* Closes an output file; a write that failed on the way (a full disk)
+ * is said here. Return: @ret, or the write's error when @ret is 0. */
+static int output_close(FILE *f, const char *path, int ret)
+{
+	int failed = ferror(f), err = errno;
+
+	if (fclose(f) != 0 || failed) {
+		err = failed ? err : errno;
+		fprintf(stderr, "wave-replay: %s: %s\n", path, strerror(err ? err : EIO));
+		if (ret == 0)
+			ret = -(err ? err : EIO);
+	}
+	return ret;
+}
+
 static int export_jsonl(struct trace_reader *r, const char *path)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
@@ -238,9 +314,9 @@ static int export_jsonl(struct trace_reader *r, const char *path)
 	}
 	if (ret < 0)
 		fprintf(stderr, "wave-replay: %s: %s\n", err.source, err.text);
-	if (f != stdout && fclose(f) != 0 && ret == 0)
-		ret = -errno;
-	return ret;
+	if (f == stdout)
+		return ret; /* checked with everything else printed, at the end */
+	return output_close(f, path, ret);
 }
 
 static int export_chrome(struct trace_reader *r, const char *path)
@@ -265,9 +341,7 @@ static int export_chrome(struct trace_reader *r, const char *path)
 	fputs("\n]}\n", f);
 	if (ret < 0)
 		fprintf(stderr, "wave-replay: %s: %s\n", err.source, err.text);
-	if (fclose(f) != 0 && ret == 0)
-		ret = -errno;
-	return ret;
+	return output_close(f, path, ret);
 }
 
 /* ---- replay and quality ------------------------------------------------ */
@@ -424,6 +498,16 @@ static int run(const struct opts *o, struct trace_reader *r)
 	return ret;
 }
 
+/* Standard output written in full (not a full disk, not a closed pipe).
+ * Return: 0, or 1 after saying why. */
+static int stdout_ok(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	fprintf(stderr, "wave-replay: standard output: %s\n", strerror(errno ? errno : EIO));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct trace_reader *r;
@@ -431,15 +515,17 @@ int main(int argc, char **argv)
 	struct opts o;
 	int ret = parse_args(argc, argv, &o);
 
-	if (ret) {
-		usage(ret > 0 ? stdout : stderr);
-		return ret > 0 ? 0 : 2;
-	}
+	if (ret == 1)
+		usage(stdout);
+	if (ret == 2)
+		printf("wave-replay (libwave) %s\n", wave_version_string());
+	if (ret)
+		return ret > 0 ? stdout_ok() : 2;
 	if (trace_reader_open(o.trace, &r, &err) < 0) {
 		fprintf(stderr, "wave-replay: %s: %s\n", err.source, err.text);
 		return 1;
 	}
 	ret = run(&o, r);
 	trace_reader_close(r);
-	return ret < 0 ? 1 : 0;
+	return stdout_ok() == 0 && ret == 0 ? 0 : 1;
 }

@@ -87,4 +87,19 @@ out=$("$replay" --plugin-dir "$plugins" --params '[]' "$trace" sched_fifo 2>&1)
 rc=$?
 [ $rc -eq 1 ] || fail "bad --params: exit $rc: $out"
 echo "$out" | grep -q "expected an object" || fail "bad --params: $out"
+# Bad usage says why (exit 2); no output overwrites the trace; a write that
+# fails (a full disk) fails the run (exit 1), saying where.
+expect() { # STATUS TEXT ARGS...
+	want=$1 text=$2
+	shift 2
+	out=$("$replay" "$@" 2>&1 > /dev/full)
+	rc=$?
+	[ $rc -eq "$want" ] || fail "wave-replay $*: exit $rc, not $want: $out"
+	echo "$out" | grep -qF "$text" || fail "wave-replay $*: no '$text' in: $out"
+}
+expect 2 "expected an integer from 1 to 1000000, got '4294967297'" --repeat 4294967297 "$trace"
+expect 2 "would overwrite the trace" --decisions "$trace" "$trace" sched_fifo
+expect 2 "name one file" --jsonl "$dir/x" --chrome "$dir/x" "$trace"
+expect 1 "standard output: No space left on device" --no-quality "$trace"
+expect 1 "/dev/full: No space left on device" --no-quality --jsonl /dev/full "$trace"
 echo "ok"
