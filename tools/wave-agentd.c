@@ -178,55 +178,121 @@ static void raise_fd_limit(void)
 
 /* The kernel ignores a CPU that is not online as long as another one in
  * the set is: the agent would run elsewhere than configured, silently. */
+static int check_cpu(const struct wave_config *cfg, const char *key, int cpu)
+{
+	static char text[256];
+	static cpu_set_t online;
+	static int known; /* 0: not read yet, 1: read, -1: unknown */
+
+	if (!known)
+		known = online_cpus(&online, text, sizeof(text)) == 0 ? 1 : -1;
+	if (known < 0 || CPU_ISSET(cpu, &online))
+		return 0;
+	fprintf(stderr, "wave-agentd: %s: %s: CPU %d is not online on this machine (online: %s)\n",
+		cfg->source, key, cpu, text);
+	return 1;
+}
+
 static int check_cpus(const struct wave_config *cfg)
 {
-	char text[256];
-	cpu_set_t online;
+	char key[32];
 	int bad = 0;
 
-	if (cfg->n_cpus == 0 || online_cpus(&online, text, sizeof(text)) < 0)
-		return 0;
 	for (size_t i = 0; i < cfg->n_cpus; i++) {
-		if (CPU_ISSET(cfg->cpus[i], &online))
-			continue;
-		fprintf(stderr, "wave-agentd: %s: cpus[%zu]: CPU %d is not online on this machine "
-			"(online: %s)\n", cfg->source, i, cfg->cpus[i], text);
-		bad = 1;
+		snprintf(key, sizeof(key), "cpus[%zu]", i);
+		bad |= check_cpu(cfg, key, cfg->cpus[i]);
 	}
+	if (cfg->record.writer_cpu >= 0)
+		bad |= check_cpu(cfg, "record.writer_cpu", cfg->record.writer_cpu);
 	return bad;
 }
 
-/* The agent binds stats_socket at start; its directory must be there. */
-static int check_stats_dir(const struct wave_config *cfg)
+/* @path (for @key) is an existing directory, writable when @write. */
+static int check_dir(const struct wave_config *cfg, const char *key, const char *path, bool write)
 {
-	char dir[256];
 	struct stat st;
-	const char *slash;
 
-	if (!cfg->stats_socket)
-		return 0;
-	slash = strrchr(cfg->stats_socket, '/'); /* absolute: the parser checked */
-	snprintf(dir, sizeof(dir), "%.*s", slash == cfg->stats_socket ? 1 :
-		 (int)(slash - cfg->stats_socket), cfg->stats_socket);
-	if (stat(dir, &st) < 0) {
-		fprintf(stderr, "wave-agentd: %s: stats_socket: directory %s: %s\n", cfg->source,
-			dir, strerror(errno));
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "wave-agentd: %s: %s: directory %s: %s\n", cfg->source, key, path,
+			strerror(errno));
 		return 1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "wave-agentd: %s: stats_socket: %s is not a directory\n",
-			cfg->source, dir);
+		fprintf(stderr, "wave-agentd: %s: %s: %s is not a directory\n", cfg->source, key,
+			path);
+		return 1;
+	}
+	if (write && access(path, W_OK | X_OK) < 0) {
+		fprintf(stderr, "wave-agentd: %s: %s: directory %s: %s\n", cfg->source, key, path,
+			strerror(errno));
 		return 1;
 	}
 	return 0;
 }
 
+/* A Unix socket the agent binds at start: its directory must be there,
+ * and a file in its place must be a socket (a stale one is replaced). */
+static int check_socket_path(const struct wave_config *cfg, const char *key, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[256];
+	struct stat st;
+
+	if (!slash) /* the parser wants it absolute */
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (check_dir(cfg, key, dir, true))
+		return 1;
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "wave-agentd: %s: %s: %s exists and is not a socket\n", cfg->source,
+			key, path);
+		return 1;
+	}
+	return 0;
+}
+
+/* The agent's addresses: at least one, of a transport it has, a shm://
+ * socket where one can be made. Nothing is bound here: the daemon being
+ * checked may be running. */
+static int check_listen(const struct wave_config *cfg)
+{
+	static const char *const schemes[] = { "shm://", "file://", "fabric://" };
+	char key[32];
+	int bad = 0;
+
+	if (cfg->n_listen == 0) {
+		fprintf(stderr, "wave-agentd: %s: listen: the agent needs an address to listen on\n",
+			cfg->source);
+		return 1;
+	}
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		const char *uri = cfg->listen[i];
+		size_t k = 0;
+
+		snprintf(key, sizeof(key), "listen[%zu]", i);
+		while (k < sizeof(schemes) / sizeof(schemes[0]) && strncmp(uri, schemes[k], strlen(schemes[k])))
+			k++;
+		if (k == sizeof(schemes) / sizeof(schemes[0])) {
+			fprintf(stderr, "wave-agentd: %s: %s: %s: no such transport (shm://, "
+				"file://, fabric://)\n", cfg->source, key, uri);
+			bad = 1;
+		} else if (k == 0) {
+			bad |= check_socket_path(cfg, key, uri + strlen(schemes[0]));
+		}
+	}
+	return bad;
+}
+
 /* --check-config: what the agent would fail on at start, found now. */
 static int check_config(const struct wave_config *cfg)
 {
-	int bad = check_cpus(cfg);
+	int bad = check_listen(cfg);
 
-	bad |= check_stats_dir(cfg);
+	bad |= check_cpus(cfg);
+	if (cfg->stats_socket)
+		bad |= check_socket_path(cfg, "stats_socket", cfg->stats_socket);
+	if (cfg->record.path)
+		bad |= check_dir(cfg, "record.path", cfg->record.path, true);
 	return bad | check_plugins(cfg);
 }
 
