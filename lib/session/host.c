@@ -791,6 +791,11 @@ int host_mbox_take(struct wave_host *h, unsigned i, struct wave_msg *m)
 	return ret;
 }
 
+uint64_t host_timeout_ns(const struct wave_host *h)
+{
+	return (uint64_t)h->o.heartbeat_timeout_ms * MS;
+}
+
 void host_lose_agent(struct wave_host *h, const char *why)
 {
 	if (h->conn == CONN_HELLO || h->conn == CONN_READY)

@@ -126,6 +126,8 @@ int host_mbox_take(struct wave_host *h, unsigned i, struct wave_msg *m);
 
 /* Takes the agent for lost (a protocol violation seen by a domain). */
 void host_lose_agent(struct wave_host *h, const char *why);
+/* The silence after which this host takes its agent for dead. */
+uint64_t host_timeout_ns(const struct wave_host *h);
 
 
 #endif /* WAVE_SESSION_HOST_IMPL_H */

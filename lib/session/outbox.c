@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/core.h"
 #include "host_impl.h"
 #include "outbox.h"
 
@@ -30,6 +32,30 @@ void outbox_fini(struct outbox *ob)
  * what waits. */
 #define OUTBOX_SEND_MAX 256u
 
+/* How long an agent may stay behind, in heartbeat timeouts: room for a
+ * resync's burst on a loaded machine, where the agent catches up. */
+#define BEHIND_TIMEOUTS 4u
+
+/* Whether the agent, behind since a flush first left some waiting, has
+ * been for BEHIND_TIMEOUTS heartbeat timeouts, and so is lost. */
+static bool too_far_behind(struct outbox *ob)
+{
+	uint64_t now = wave_now_ns();
+	char why[96];
+
+	if (!ob->behind_since) {
+		ob->behind_since = now;
+		return false;
+	}
+	if (now - ob->behind_since < BEHIND_TIMEOUTS * host_timeout_ns(ob->h))
+		return false;
+	snprintf(why, sizeof(why), "agent too far behind: %zu events still wait after %u heartbeat "
+		 "timeouts", ob->n, BEHIND_TIMEOUTS);
+	host_lose_agent(ob->h, why); /* drops this outbox (on_state()) */
+	outbox_drop(ob);
+	return true;
+}
+
 int outbox_flush(struct outbox *ob)
 {
 	size_t done = 0;
@@ -51,12 +77,16 @@ int outbox_flush(struct outbox *ob)
 			break; /* the ring is full, or the agent lost after a part */
 	}
 	if (done > ob->n) { /* lost meanwhile: on_state() dropped the outbox */
-		ob->n = 0;
+		outbox_drop(ob);
 		return 0;
 	}
 	memmove(ob->m, ob->m + done, (ob->n - done) * sizeof(*ob->m));
 	ob->n -= done;
-	return ob->n ? -EAGAIN : 0;
+	if (!ob->n) {
+		ob->behind_since = 0;
+		return 0;
+	}
+	return too_far_behind(ob) ? 0 : -EAGAIN;
 }
 
 int outbox_push(struct outbox *ob, const struct wave_msg *m)

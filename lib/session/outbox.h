@@ -24,6 +24,7 @@ struct outbox {
 	size_t n, cap;
 	uint32_t batch; /* flush when this many wait */
 	uint64_t sent;  /* messages that left, for the domain's statistics */
+	uint64_t behind_since; /* when a flush first left some waiting; 0: none */
 };
 
 /* An empty outbox for @h flushing every @batch (>= 1) messages.
@@ -40,13 +41,18 @@ int outbox_push(struct outbox *ob, const struct wave_msg *m);
 
 /* Sends what waits. Return: 0 (all sent, or the agent was lost and the
  * outbox emptied by outbox_drop() from the session's state callback), or
- * -EAGAIN when the channel is full (the rest keeps waiting). */
+ * -EAGAIN when the channel is full (the rest keeps waiting). An agent
+ * that has not caught up with the outbox for four of the host's heartbeat
+ * timeouts is lost (the fallback decides, a resync starts it over): one that never
+ * reads, or is slower than the host for good, would make it grow without
+ * bound. */
 int outbox_flush(struct outbox *ob);
 
 /* The agent is gone: what waits is dropped (a resync will replace it). */
 static inline void outbox_drop(struct outbox *ob)
 {
 	ob->n = 0;
+	ob->behind_since = 0;
 }
 
 #endif /* WAVE_SESSION_OUTBOX_H */

@@ -306,6 +306,76 @@ START_TEST(agent_that_stops_reading_is_lost)
 }
 END_TEST
 
+/* A sched agent that welcomes its host, then heartbeats and reads one
+ * message every 2 ms: slower than any host. */
+static void *slow_agent(void *arg)
+{
+	struct timespec nap = { 0, 2000000 };
+	struct deaf *d = arg;
+	struct wave_chan *ch;
+	struct wave_msg m;
+	uint64_t n = 0;
+
+	ck_assert_int_eq(wave_chan_accept(d->l, WAVE_MS(30000), &ch), 0);
+	script_welcome(ch, WAVE_DOMAIN_SCHED, 600000);
+	while (!atomic_load(&d->stop)) {
+		wave_proto_heartbeat(++n, &m);
+		(void)wave_chan_send_burst(ch, &m, 1);
+		if (wave_chan_recv_burst(ch, &m, 1) < 0)
+			break; /* the host gave up and closed */
+		nanosleep(&nap, NULL);
+	}
+	wave_chan_close(ch);
+	return NULL;
+}
+
+/*
+ * An agent that reads, but slower than the host sends, is lost once it
+ * has been behind for four heartbeat timeouts: the host falls back, and
+ * its outbox is dropped (a resync would start the agent over). Before,
+ * the outbox grew for as long as the agent lived (294 MB in a probe).
+ * Nothing here depends on timing: the agent can never catch up, so the
+ * loop ends only by the fallback.
+ */
+START_TEST(agent_too_far_behind_is_lost)
+{
+	struct wave_host_opts ho;
+	struct wave_sched_opts o;
+	struct wave_sched_host_stats st;
+	struct wave_sched *s;
+	struct wave_error err;
+	struct deaf d = { 0 };
+	uint64_t id = 0;
+
+	snprintf(d.dir, sizeof(d.dir), "/tmp/wave-slow-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d.dir));
+	snprintf(d.uri, sizeof(d.uri), "shm://%s/agent.sock", d.dir);
+	ck_assert_int_eq(wave_chan_listen(d.uri, NULL, &d.l), 0);
+	ck_assert_int_eq(pthread_create(&d.thr, NULL, slow_agent, &d), 0);
+	ck_assert_int_eq(wave_host_opts_init(&ho), 0);
+	ho.heartbeat_period_ms = 20;
+	ho.heartbeat_timeout_ms = 100;
+	ho.reconnect_min_ms = ho.reconnect_max_ms = 60000; /* no second attempt here */
+	wave_sched_opts_init(&o);
+	o.n_cpus = 2;
+	o.host = &ho;
+	ck_assert_int_eq(wave_sched_create(d.uri, &o, &s, &err), 0);
+	ck_assert_int_eq(wave_sched_mode(s), WAVE_HOST_AGENT);
+	while (wave_sched_mode(s) == WAVE_HOST_AGENT) {
+		ck_assert_int_eq(wave_sched_task_new(s, ++id, NULL), 0);
+		ck_assert_int_eq(wave_sched_task_dead(s, id), 0);
+		ck_assert_int_ge(wave_sched_poll(s, 0), 0);
+	}
+	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
+	ck_assert_uint_eq(st.fallbacks, 1);
+	atomic_store(&d.stop, true);
+	wave_sched_destroy(s);
+	ck_assert_int_eq(pthread_join(d.thr, NULL), 0);
+	wave_chan_listener_close(d.l);
+	rmdir(d.dir);
+}
+END_TEST
+
 /* An agent that heartbeats as fast as the host reads and never answers
  * the hello. */
 static void *chatty_agent(void *arg)
@@ -362,6 +432,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, heartbeats_before_welcome_time_out);
 	tcase_add_test(tc, fallback_goes_on_while_reconnecting);
 	tcase_add_test(tc, agent_that_stops_reading_is_lost);
+	tcase_add_test(tc, agent_too_far_behind_is_lost);
 	suite_add_tcase(s, tc);
 	return s;
 }
