@@ -57,8 +57,16 @@ static int read_all(int fd, const char *path, char **buf, size_t *len, struct wa
 		ssize_t n = read(fd, *buf + got, cap - got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break; /* the file shrank, or failed: parse what we have */
+		if (n < 0) { /* not a short file: a part of it would mislead */
+			int e = errno;
+
+			wave_cfg_free(*buf);
+			*buf = NULL;
+			return wave_error_set(err, -WAVE_ECONFIG, path, 0, 0, "cannot read: %s",
+					      wave_strerror(e));
+		}
+		if (n == 0)
+			break; /* the file shrank: parse what it holds */
 		got += (size_t)n;
 	}
 	if (got > WAVE_CONFIG_MAX_BYTES) {
@@ -80,6 +88,9 @@ WAVE_API int wave_config_load(const char *path, struct wave_config **out, struct
 	wave_error_clear(err);
 	if (!path || !out)
 		return wave_error_set(err, -EINVAL, path ? path : "", 0, 0, "invalid argument");
+	if (!*path)
+		return wave_error_set(err, -WAVE_ECONFIG, "\"\"", 0, 0,
+				      "an empty file name names no configuration");
 	/* O_NONBLOCK: see above; it changes nothing for a regular file. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)

@@ -48,6 +48,13 @@ START_TEST(missing_file_names_it)
 	ck_assert_int_eq(err.line, 0);
 	ck_assert_int_eq(wave_config_load("/", &cfg, &err), -WAVE_ECONFIG);
 	ck_assert_str_eq(err.text, "is a directory; a configuration must be a regular file");
+	ck_assert_int_eq(wave_config_load("", &cfg, &err), -WAVE_ECONFIG);
+	ck_assert_str_eq(err.source, "\"\"");
+	ck_assert_str_eq(err.text, "an empty file name names no configuration");
+	/* A regular file whose read fails (here at once: offset 0 of this
+	 * process's memory is not mapped) is an error, not an empty file. */
+	ck_assert_int_eq(wave_config_load("/proc/self/mem", &cfg, &err), -WAVE_ECONFIG);
+	ck_assert_str_eq(err.text, "cannot read: Input/output error");
 	ck_assert_ptr_null(cfg);
 }
 END_TEST
