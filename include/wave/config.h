@@ -120,6 +120,8 @@ struct wave_config_record {
  * @record:               "record": decision traces.
  * @max_hosts:            "max_hosts": hosts served at once (default
  *                        1024); a host past them is refused.
+ * @record_max_files:     "record.max_files": trace files the record
+ *                        directory keeps (default 1000); the oldest go.
  *
  * Every key, with its unit, range and default, is listed in wave.conf(5).
  */
@@ -149,6 +151,7 @@ struct wave_config {
 	char *metrics_address;
 	struct wave_config_record record;
 	uint32_t max_hosts;
+	uint32_t record_max_files;
 };
 
 /**

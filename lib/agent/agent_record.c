@@ -9,10 +9,14 @@
  * trace has a writer thread (lib/trace/trace_async.h): the agent loop
  * only copies records into its ring.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../core/config_impl.h"
@@ -24,6 +28,94 @@
 static char *params_json(const struct wave_config_domain *dcfg)
 {
 	return dcfg->params ? json_dumps(dcfg->params->obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+}
+
+/* One trace file of the directory, for prune(). */
+struct trace_file {
+	char name[NAME_MAX + 1];
+	struct timespec mtime;
+};
+
+/* A name this agent gives its traces (wave-*.trace, wave-*.trace.N). */
+static bool trace_name(const char *n)
+{
+	const char *t = strstr(n, ".trace");
+
+	if (strncmp(n, "wave-", 5) != 0 || !t)
+		return false;
+	if (t[6] == '\0')
+		return true;
+	if (t[6] != '.' || !t[7])
+		return false;
+	return strspn(t + 7, "0123456789") == strlen(t + 7);
+}
+
+/* Whether @name is a trace a recording of @a writes now (not a rotated one). */
+static bool being_written(const struct wave_agent *a, const char *name)
+{
+	char live[NAME_MAX + 1];
+
+	for (size_t i = 0; i < a->n_hosts; i++)
+		for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
+			if (!a->hosts[i]->rec[d])
+				continue;
+			snprintf(live, sizeof(live), "wave-%ld-host%llu-%s.trace", (long)getpid(),
+				 (unsigned long long)a->hosts[i]->id, wave_domain_name(d));
+			if (strcmp(name, live) == 0)
+				return true;
+		}
+	return false;
+}
+
+static int older(const void *x, const void *y)
+{
+	const struct trace_file *a = x, *b = y;
+
+	if (a->mtime.tv_sec != b->mtime.tv_sec)
+		return a->mtime.tv_sec < b->mtime.tv_sec ? -1 : 1;
+	if (a->mtime.tv_nsec != b->mtime.tv_nsec)
+		return a->mtime.tv_nsec < b->mtime.tv_nsec ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+/* Makes room for one more trace: the directory keeps record.max_files,
+ * the oldest going first; the ones this agent writes stay. A host that
+ * comes and goes for ever would otherwise fill the disk, a file each. */
+static void prune(struct wave_agent *a)
+{
+	const char *dir = a->cfg->record.path;
+	size_t n = 0, cap = 0, keep = a->cfg->record_max_files - 1;
+	struct trace_file *f = NULL;
+	struct dirent *e;
+	struct stat st;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return; /* the new trace's open says why */
+	while ((e = readdir(d))) {
+		if (!trace_name(e->d_name) || being_written(a, e->d_name) ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			struct trace_file *g = realloc(f, (cap ? cap * 2 : 64) * sizeof(*f));
+
+			if (!g)
+				break;
+			f = g;
+			cap = cap ? cap * 2 : 64;
+		}
+		snprintf(f[n].name, sizeof(f[n].name), "%s", e->d_name);
+		f[n++].mtime = st.st_mtim;
+	}
+	if (n > keep) {
+		qsort(f, n, sizeof(*f), older);
+		for (size_t i = 0; i < n - keep; i++)
+			if (unlinkat(dirfd(d), f[i].name, 0) == 0)
+				wave_info("agent: record.max_files: removed %s/%s", dir, f[i].name);
+	}
+	closedir(d);
+	free(f);
 }
 
 static void record_start(struct agent_host *h, unsigned d)
@@ -40,6 +132,7 @@ static void record_start(struct agent_host *h, unsigned d)
 
 	if (h->rec[d] || !dcfg || !cfg->record.path)
 		return;
+	prune(h->a);
 	snprintf(meta.plugin, sizeof(meta.plugin), "%s", dcfg->plugin);
 	meta.params = params_json(dcfg);
 	if (h->has_setup & (1u << d)) {

@@ -104,6 +104,11 @@ static const struct wave_cfg_key keys[] = {
 	  "wave-<pid>-host<id>-<domain>.trace, mode 0600." },
 	{ "record", "max_bytes", CFG_UINT, "integer", "bytes", 1u << 20, 1ull << 40, 0, 0,
 	  64u << 20, F(record.max_bytes), "67108864", "One trace file's cap." },
+	{ "record", "max_files", CFG_UINT, "integer", "files", 1, 1000000, 0, 0, 1000,
+	  F(record_max_files), "1000",
+	  "Trace files the directory keeps, rotated ones included: before a trace starts, "
+	  "the oldest that no recording of this agent is writing are deleted. Give each "
+	  "agent a directory of its own." },
 	{ "record", "rotate", CFG_UINT, "integer", "files", 0, 1000, 0, 0, 2, F(record.rotate),
 	  "2", "Older files kept per host and domain (.1 the newest); 0: a file stops growing "
 	  "at the cap." },

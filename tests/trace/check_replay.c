@@ -16,11 +16,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <wave/wave.h>
@@ -382,6 +384,67 @@ START_TEST(custom_domain)
 }
 END_TEST
 
+static bool one_answered(const struct app *app)
+{
+	return app->answered >= 1;
+}
+
+/* Whether @dir holds @name. */
+static bool has_file(const char *dir, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* The record directory keeps record.max_files traces: before a new one
+ * starts, the oldest go (rotated ones too); other files stay. */
+START_TEST(record_max_files)
+{
+	static const char *const old[] = { "wave-1-host9-custom.trace.2", "wave-1-host9-custom.trace.1",
+					   "wave-1-host9-custom.trace", "wave-2-host1-sched.trace",
+					   "wave-2-host2-sched.trace" };
+	char dir[] = "/tmp/wave-check-replay-XXXXXX", extra[200], uri[96], path[160];
+	struct wave_host_opts o;
+	struct tagent t;
+	struct app app;
+	glob_t g;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* Five traces of earlier agents, oldest first, and a file of the user's. */
+	for (unsigned i = 0; i < N_OF(old); i++) {
+		struct timespec ts[2] = { { 1000000000 + i, 0 }, { 1000000000 + i, 0 } };
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, old[i]);
+		ck_assert_int_ge(fd = open(path, O_CREAT | O_WRONLY, 0600), 0);
+		ck_assert_int_eq(futimens(fd, ts), 0);
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/notes.txt", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	snprintf(extra, sizeof(extra), "\"record\": { \"path\": \"%s\", \"max_files\": 3 },", dir);
+	tagent_start(&t, write_config(dir, extra, "{ \"workers\": 4 }"));
+	app_opts(&app, &o);
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", dir);
+	ck_assert_int_eq(app_connect(&app, uri, &o, NULL, true), 0);
+	app_ask(&app, 1);
+	app_poll_until(&app, one_answered);
+	wave_host_close(app.h);
+	tagent_stop(&t);
+	snprintf(path, sizeof(path), "%s/wave-*.trace*", dir);
+	ck_assert_int_eq(glob(path, 0, NULL, &g), 0);
+	ck_assert_uint_eq(g.gl_pathc, 3);
+	globfree(&g);
+	ck_assert(has_file(dir, "wave-2-host1-sched.trace"));
+	ck_assert(has_file(dir, "wave-2-host2-sched.trace"));
+	ck_assert(!has_file(dir, "wave-1-host9-custom.trace"));
+	ck_assert(has_file(dir, "notes.txt"));
+	rm_dir(dir);
+}
+END_TEST
+
 /* A recording that could never write fails the agent's start, naming the
  * key. */
 START_TEST(record_path_checked)
@@ -411,6 +474,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, stretched_trace_bounded);
 	tcase_add_test(tc, custom_domain);
 	tcase_add_test(tc, record_path_checked);
+	tcase_add_test(tc, record_max_files);
 	suite_add_tcase(s, tc);
 	return s;
 }
