@@ -204,13 +204,16 @@ START_TEST(fallback_goes_on_while_reconnecting)
 }
 END_TEST
 
-/* An agent that welcomes its host and then heartbeats every 2 ms, and
- * never reads. */
+/* An agent that welcomes its host (of @domain) and then heartbeats every
+ * 2 ms; it never reads, or with @reads, reads one message each time:
+ * slower than any host. */
 struct deaf {
 	struct wave_chan_listener *l;
 	char dir[64], uri[128];
 	pthread_t thr;
 	atomic_bool stop;
+	unsigned domain;
+	bool reads;
 };
 
 static void *deaf_agent(void *arg)
@@ -222,14 +225,36 @@ static void *deaf_agent(void *arg)
 	uint64_t n = 0;
 
 	ck_assert_int_eq(wave_chan_accept(d->l, WAVE_MS(30000), &ch), 0);
-	script_welcome(ch, WAVE_DOMAIN_CUSTOM, 600000);
+	script_welcome(ch, d->domain, 600000);
 	while (!atomic_load(&d->stop)) {
 		wave_proto_heartbeat(++n, &m);
 		(void)wave_chan_send_burst(ch, &m, 1); /* the host reads */
+		if (d->reads && wave_chan_recv_burst(ch, &m, 1) < 0)
+			break; /* the host gave up and closed */
 		nanosleep(&nap, NULL);
 	}
 	wave_chan_close(ch);
 	return NULL;
+}
+
+/* @d listening in a fresh directory, @agent started on a thread. */
+static void deaf_start(struct deaf *d, void *(*agent)(void *), unsigned domain, bool reads)
+{
+	d->domain = domain;
+	d->reads = reads;
+	snprintf(d->dir, sizeof(d->dir), "/tmp/wave-deaf-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d->dir));
+	snprintf(d->uri, sizeof(d->uri), "shm://%s/agent.sock", d->dir);
+	ck_assert_int_eq(wave_chan_listen(d->uri, NULL, &d->l), 0);
+	ck_assert_int_eq(pthread_create(&d->thr, NULL, agent, d), 0);
+}
+
+static void deaf_stop(struct deaf *d)
+{
+	atomic_store(&d->stop, true);
+	ck_assert_int_eq(pthread_join(d->thr, NULL), 0);
+	wave_chan_listener_close(d->l);
+	rmdir(d->dir);
 }
 
 static unsigned fallback_decisions;
@@ -275,11 +300,7 @@ START_TEST(agent_that_stops_reading_is_lost)
 	uint64_t key = 0;
 	int ret;
 
-	snprintf(d.dir, sizeof(d.dir), "/tmp/wave-deaf-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(d.dir));
-	snprintf(d.uri, sizeof(d.uri), "shm://%s/agent.sock", d.dir);
-	ck_assert_int_eq(wave_chan_listen(d.uri, NULL, &d.l), 0);
-	ck_assert_int_eq(pthread_create(&d.thr, NULL, deaf_agent, &d), 0);
+	deaf_start(&d, deaf_agent, WAVE_DOMAIN_CUSTOM, false);
 	ck_assert_int_eq(wave_host_opts_init(&o), 0);
 	o.ops = &ops;
 	o.heartbeat_period_ms = 20;
@@ -298,36 +319,10 @@ START_TEST(agent_that_stops_reading_is_lost)
 	/* On fallback the events are decided here. */
 	ck_assert_int_eq(wave_host_event(h, &ev, ++key, NULL), 0);
 	ck_assert_uint_ge(fallback_decisions, 1);
-	atomic_store(&d.stop, true);
-	ck_assert_int_eq(pthread_join(d.thr, NULL), 0);
 	wave_host_close(h);
-	wave_chan_listener_close(d.l);
-	rmdir(d.dir);
+	deaf_stop(&d);
 }
 END_TEST
-
-/* A sched agent that welcomes its host, then heartbeats and reads one
- * message every 2 ms: slower than any host. */
-static void *slow_agent(void *arg)
-{
-	struct timespec nap = { 0, 2000000 };
-	struct deaf *d = arg;
-	struct wave_chan *ch;
-	struct wave_msg m;
-	uint64_t n = 0;
-
-	ck_assert_int_eq(wave_chan_accept(d->l, WAVE_MS(30000), &ch), 0);
-	script_welcome(ch, WAVE_DOMAIN_SCHED, 600000);
-	while (!atomic_load(&d->stop)) {
-		wave_proto_heartbeat(++n, &m);
-		(void)wave_chan_send_burst(ch, &m, 1);
-		if (wave_chan_recv_burst(ch, &m, 1) < 0)
-			break; /* the host gave up and closed */
-		nanosleep(&nap, NULL);
-	}
-	wave_chan_close(ch);
-	return NULL;
-}
 
 /*
  * An agent that reads, but slower than the host sends, is lost once it
@@ -347,11 +342,7 @@ START_TEST(agent_too_far_behind_is_lost)
 	struct deaf d = { 0 };
 	uint64_t id = 0;
 
-	snprintf(d.dir, sizeof(d.dir), "/tmp/wave-slow-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(d.dir));
-	snprintf(d.uri, sizeof(d.uri), "shm://%s/agent.sock", d.dir);
-	ck_assert_int_eq(wave_chan_listen(d.uri, NULL, &d.l), 0);
-	ck_assert_int_eq(pthread_create(&d.thr, NULL, slow_agent, &d), 0);
+	deaf_start(&d, deaf_agent, WAVE_DOMAIN_SCHED, true);
 	ck_assert_int_eq(wave_host_opts_init(&ho), 0);
 	ho.heartbeat_period_ms = 20;
 	ho.heartbeat_timeout_ms = 100;
@@ -368,11 +359,8 @@ START_TEST(agent_too_far_behind_is_lost)
 	}
 	ck_assert_int_eq(wave_sched_host_stats(s, &st), 0);
 	ck_assert_uint_eq(st.fallbacks, 1);
-	atomic_store(&d.stop, true);
 	wave_sched_destroy(s);
-	ck_assert_int_eq(pthread_join(d.thr, NULL), 0);
-	wave_chan_listener_close(d.l);
-	rmdir(d.dir);
+	deaf_stop(&d);
 }
 END_TEST
 
@@ -406,20 +394,13 @@ START_TEST(heartbeats_before_welcome_time_out)
 	struct wave_host *h;
 	struct deaf d = { 0 };
 
-	snprintf(d.dir, sizeof(d.dir), "/tmp/wave-chatty-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(d.dir));
-	snprintf(d.uri, sizeof(d.uri), "shm://%s/agent.sock", d.dir);
-	ck_assert_int_eq(wave_chan_listen(d.uri, NULL, &d.l), 0);
-	ck_assert_int_eq(pthread_create(&d.thr, NULL, chatty_agent, &d), 0);
+	deaf_start(&d, chatty_agent, WAVE_DOMAIN_CUSTOM, false);
 	ck_assert_int_eq(wave_host_opts_init(&o), 0);
 	o.connect_timeout_ms = 200;
 	ck_assert_int_eq(host_new(d.uri, &o, &h), 0);
 	ck_assert_int_eq(host_start(h, false, &err), -ETIMEDOUT);
 	wave_host_close(h);
-	atomic_store(&d.stop, true);
-	ck_assert_int_eq(pthread_join(d.thr, NULL), 0);
-	wave_chan_listener_close(d.l);
-	rmdir(d.dir);
+	deaf_stop(&d);
 }
 END_TEST
 
