@@ -336,6 +336,53 @@ START_TEST(pollable_fd)
 }
 END_TEST
 
+/* A quiet send does not wake a sleeping peer until the ring is half full
+ * or wave_chan_notify() says so; the messages are there all along.
+ * Counted by the sender's wake-ups: no timing. */
+START_TEST(quiet_send_defers_the_doorbell)
+{
+	struct wave_chan_opts o = small_ring(64);
+	struct wave_chan_stats st;
+	struct wave_msg m[32];
+	struct pair p;
+
+	pair_open(&p, &o);
+	for (unsigned i = 0; i < 32; i++)
+		msg_make(&m[i], i + 1);
+	ck_assert_int_eq(wave_chan_send_quiet(NULL, m, 1), -EINVAL);
+	ck_assert_int_eq(wave_chan_notify(NULL), -EINVAL);
+	if (transport_is_fabric()) { /* a frame wakes its receiver: a send */
+		ck_assert_int_eq(wave_chan_send_quiet(p.host, m, 1), 1);
+		ck_assert_int_eq(wave_chan_notify(p.host), 0);
+		recv_expect(p.agent, 1, 1, 1);
+		pair_close(&p);
+		return;
+	}
+	ck_assert_int_eq(wave_chan_trywait(p.agent), 0); /* the agent goes to sleep */
+	ck_assert_int_eq(wave_chan_send_quiet(p.host, m, 31), 31); /* 33 of 64 slots left */
+	wave_chan_stats(p.host, &st);
+	ck_assert_uint_eq(st.wakeups, 0);
+	ck_assert_int_eq(wave_chan_notify(p.host), 0);
+	wave_chan_stats(p.host, &st);
+	ck_assert_uint_eq(st.wakeups, 1);
+	recv_expect(p.agent, 1, 31, 1);
+	/* Asleep again: the message that leaves half the ring or less rings. */
+	ck_assert_int_eq(wave_chan_trywait(p.agent), 0);
+	ck_assert_int_eq(wave_chan_send_quiet(p.host, m, 31), 31);
+	wave_chan_stats(p.host, &st);
+	ck_assert_uint_eq(st.wakeups, 1);
+	ck_assert_int_eq(wave_chan_send_quiet(p.host, &m[31], 1), 1);
+	wave_chan_stats(p.host, &st);
+	ck_assert_uint_eq(st.wakeups, 2);
+	recv_expect(p.agent, 1, 32, 32);
+	/* Awake (not armed), notify rings nothing. */
+	ck_assert_int_eq(wave_chan_notify(p.host), 0);
+	wave_chan_stats(p.host, &st);
+	ck_assert_uint_eq(st.wakeups, 2);
+	pair_close(&p);
+}
+END_TEST
+
 /* Latency emulation never hands out a message before tstamp + delay. */
 START_TEST(latency_emulation_holds_messages)
 {
@@ -835,6 +882,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, doorbell_wakes_sleeper);
 		tcase_add_test(tc, no_doorbell_for_a_polling_reader);
 		tcase_add_test(tc, pollable_fd);
+		tcase_add_test(tc, quiet_send_defers_the_doorbell);
 		tcase_add_test(tc, latency_emulation_holds_messages);
 		tcase_add_test(tc, unstamped_messages);
 		suite_add_tcase(s, tc);

@@ -354,6 +354,31 @@ WAVE_API int wave_chan_send_burst(struct wave_chan *ch, const struct wave_msg *m
 WAVE_API int wave_chan_send_bulk(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n);
 
 /**
+ * wave_chan_send_quiet() - wave_chan_send_burst() that does not wake a
+ * sleeping peer, for messages nothing waits on (reports, samples).
+ *
+ * A peer asleep on its doorbell takes them when it wakes for another
+ * reason: a message sent with wave_chan_send_burst(), wave_chan_notify(),
+ * or the end of its own timeout. Once the ring is half full the doorbell
+ * rings anyway: a sleeping peer is never left to let it fill. A wake-up
+ * is a system call on both sides (an eventfd write and the sleeper's
+ * return), which a sender of frequent reports saves this way. Over
+ * fabric:// a frame wakes its receiver by itself: the same as
+ * wave_chan_send_burst().
+ *
+ * Return: as for wave_chan_send_burst().
+ */
+WAVE_API int wave_chan_send_quiet(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n);
+
+/**
+ * wave_chan_notify() - wake the peer if it sleeps on its doorbell: for
+ * what wave_chan_send_quiet() sent. Cheap when it does not sleep (a load).
+ *
+ * Return: 0, -EINVAL, or the channel's error (-WAVE_ECORRUPT).
+ */
+WAVE_API int wave_chan_notify(struct wave_chan *ch);
+
+/**
  * wave_chan_recv_burst() - receive up to @max messages without blocking.
  * @ch:   the channel.
  * @msgs: room for @max messages.

@@ -158,7 +158,8 @@ static int check_types(const struct wave_msg *msgs, unsigned n)
 	return 0;
 }
 
-static int send_common(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n, bool all)
+static int send_common(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n,
+		       unsigned flags)
 {
 	int ret;
 
@@ -166,7 +167,7 @@ static int send_common(struct wave_chan *ch, const struct wave_msg *msgs, unsign
 		return -EINVAL;
 	if ((ret = check_types(msgs, n)) < 0)
 		return ret;
-	ret = ch->ops->send(ch, msgs, n, all);
+	ret = ch->ops->send(ch, msgs, n, flags);
 	if (ret > 0)
 		wave_stat_add(&ch->sent, (unsigned)ret);
 	if ((ret >= 0 && (unsigned)ret < n) || ret == -EAGAIN)
@@ -176,12 +177,24 @@ static int send_common(struct wave_chan *ch, const struct wave_msg *msgs, unsign
 
 WAVE_API int wave_chan_send_burst(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n)
 {
-	return send_common(ch, msgs, n, false);
+	return send_common(ch, msgs, n, 0);
 }
 
 WAVE_API int wave_chan_send_bulk(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n)
 {
-	return send_common(ch, msgs, n, true);
+	return send_common(ch, msgs, n, CHAN_SEND_ALL);
+}
+
+WAVE_API int wave_chan_send_quiet(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n)
+{
+	return send_common(ch, msgs, n, CHAN_SEND_QUIET);
+}
+
+WAVE_API int wave_chan_notify(struct wave_chan *ch)
+{
+	if (!ch)
+		return -EINVAL;
+	return ch->ops->notify ? ch->ops->notify(ch) : 0;
 }
 
 WAVE_API int wave_chan_recv_burst(struct wave_chan *ch, struct wave_msg *msgs, unsigned max)

@@ -18,10 +18,18 @@
 struct wave_chan;
 struct wave_chan_listener;
 
+/* How a send goes (wave_chan_ops.send's @flags). */
+enum {
+	CHAN_SEND_ALL = 1,   /* all or nothing (bulk), else as many as fit */
+	CHAN_SEND_QUIET = 2, /* a sleeping peer is not woken (wave_chan_send_quiet()) */
+};
+
 struct wave_chan_ops {
-	/* Burst when !all, bulk when all. msgs/n valid, n >= 1, types non-zero.
-	 * Returns accepted count, -EAGAIN (bulk only) or an error. */
-	int (*send)(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n, bool all);
+	/* msgs/n valid, n >= 1, types non-zero; @flags: CHAN_SEND_*. Returns
+	 * the accepted count, -EAGAIN (CHAN_SEND_ALL only) or an error. */
+	int (*send)(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n, unsigned flags);
+	/* Optional (NULL: every send wakes the peer): wakes a sleeping peer. */
+	int (*notify)(struct wave_chan *ch);
 	int (*recv)(struct wave_chan *ch, struct wave_msg *msgs, unsigned max);
 	int (*wait)(struct wave_chan *ch, int64_t timeout_ns);
 	int (*fd)(struct wave_chan *ch);

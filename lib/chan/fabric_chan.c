@@ -433,9 +433,11 @@ static int send_frames(struct fab_chan *c, const struct wave_msg *msgs, unsigned
 
 /* ---- channel operations -------------------------------------------------- */
 
-static int fab_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n, bool all)
+/* @flags: CHAN_SEND_QUIET means nothing here: a frame is its own wake-up. */
+static int fab_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n, unsigned flags)
 {
 	struct fab_chan *c = FAB(ch);
+	bool all = flags & CHAN_SEND_ALL;
 	unsigned k;
 	int r;
 

@@ -356,9 +356,19 @@ static void disarm(struct shm_chan *c)
 	}
 }
 
-static int shm_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n, bool all)
+/* Whether half the ring or more waits for the peer, by its credit now
+ * (the cached one may be old: the peer reads while we do not look). */
+static bool half_full(struct wave_ring_tx *t)
+{
+	int64_t room = wave_ring_room(t, t->mask + 1); /* refreshes the credit */
+
+	return room < 0 || (uint64_t)room <= (t->mask + 1u) / 2;
+}
+
+static int shm_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n, unsigned flags)
 {
 	struct shm_chan *c = SHM(ch);
+	bool all = flags & CHAN_SEND_ALL;
 	int64_t room;
 	uint64_t now;
 	unsigned k;
@@ -381,9 +391,22 @@ static int shm_send(struct wave_chan *ch, const struct wave_msg *msgs, unsigned 
 	}
 	k = (uint64_t)room < n ? (unsigned)room : n;
 	wave_ring_write(&c->tx, msgs, k, now);
-	if (wave_ring_peer_waiting(&c->tx))
+	/* Quiet: a sleeping peer is woken only once the ring is half full,
+	 * never left to fill for want of a wake-up. */
+	if (wave_ring_peer_waiting(&c->tx) && (!(flags & CHAN_SEND_QUIET) || half_full(&c->tx)))
 		ring_peer(c);
 	return (int)k;
+}
+
+static int shm_notify(struct wave_chan *ch)
+{
+	struct shm_chan *c = SHM(ch);
+
+	if (wave_unlikely(failed(c)))
+		return failed(c);
+	if (wave_ring_peer_waiting(&c->tx))
+		ring_peer(c);
+	return 0;
 }
 
 static int shm_recv(struct wave_chan *ch, struct wave_msg *msgs, unsigned max)
@@ -695,6 +718,7 @@ static int shm_mbox_take(struct wave_chan *ch, unsigned i, struct wave_msg *msg)
 
 static const struct wave_chan_ops shm_ops = {
 	.send = shm_send,
+	.notify = shm_notify,
 	.recv = shm_recv,
 	.wait = shm_wait,
 	.fd = shm_fd,

@@ -694,7 +694,7 @@ void host_cb_leave(struct wave_host *h)
 	h->in_cb--;
 }
 
-int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n)
+static int send_as(struct wave_host *h, const struct wave_msg *m, unsigned n, bool quiet)
 {
 	uint64_t deadline = 0;
 	struct timespec ts = { 0, 50000 };
@@ -704,7 +704,8 @@ int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n)
 	if (!host_to_agent(h))
 		return -ENOTCONN;
 	while (done < n) {
-		ret = wave_chan_send_burst(h->ch, m + done, n - done);
+		ret = quiet ? wave_chan_send_quiet(h->ch, m + done, n - done)
+			    : wave_chan_send_burst(h->ch, m + done, n - done);
 		if (ret < 0) {
 			lose_agent(h, wave_strerror(ret));
 			return done ? (int)done : ret;
@@ -726,6 +727,24 @@ int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n)
 			nanosleep(&ts, NULL);
 	}
 	return (int)done;
+}
+
+int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n)
+{
+	return send_as(h, m, n, false);
+}
+
+int host_send_quiet(struct wave_host *h, const struct wave_msg *m, unsigned n)
+{
+	return send_as(h, m, n, true);
+}
+
+void host_notify(struct wave_host *h)
+{
+	int ret;
+
+	if (host_to_agent(h) && (ret = wave_chan_notify(h->ch)) < 0)
+		lose_agent(h, wave_strerror(ret));
 }
 
 int host_wait_prepare(struct wave_host *h, int *fd, uint64_t *due)

@@ -91,6 +91,10 @@ void host_cb_leave(struct wave_host *h);
  * the ring is full), -ENOTCONN when events do not go to the agent now, or
  * the channel's error (the agent is then lost: on_state(FALLBACK)). */
 int host_send(struct wave_host *h, const struct wave_msg *m, unsigned n);
+/* host_send() that does not wake a sleeping agent (wave_chan_send_quiet()),
+ * and the wake-up for what it sent. */
+int host_send_quiet(struct wave_host *h, const struct wave_msg *m, unsigned n);
+void host_notify(struct wave_host *h);
 
 /* Before a thread sleeps until the agent sends something: arms the
  * channel's doorbell and says what to sleep on. *@due: when the session

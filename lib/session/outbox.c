@@ -63,7 +63,8 @@ int outbox_flush(struct outbox *ob)
 	while (done < ob->n) {
 		unsigned k = ob->n - done < OUTBOX_SEND_MAX ? (unsigned)(ob->n - done)
 							   : OUTBOX_SEND_MAX;
-		int ret = host_send(ob->h, ob->m + done, k);
+		int ret = ob->quiet ? host_send_quiet(ob->h, ob->m + done, k)
+				    : host_send(ob->h, ob->m + done, k);
 
 		if (ret < 0) {
 			/* Lost (on_state() dropped the outbox) or not connected:

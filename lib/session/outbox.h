@@ -25,6 +25,10 @@ struct outbox {
 	uint32_t batch; /* flush when this many wait */
 	uint64_t sent;  /* messages that left, for the domain's statistics */
 	uint64_t behind_since; /* when a flush first left some waiting; 0: none */
+	/* Flushes do not wake a sleeping agent (host_send_quiet()): for
+	 * events no decision waits on; the domain wakes it (host_notify())
+	 * at most once a tick. */
+	bool quiet;
 };
 
 /* An empty outbox for @h flushing every @batch (>= 1) messages.

@@ -545,6 +545,8 @@ static int progress(struct wave_mem *m)
 	}
 	pthread_rwlock_unlock(&m->rlock);
 	(void)outbox_flush(&l->ob);
+	if (tick)
+		host_notify(l->h); /* what was sent quietly since the last tick */
 	done = wave_host_poll(l->h, 0); /* carries decisions out through on_mem_msg() */
 	if (done < 0)
 		done = 0;
@@ -647,6 +649,10 @@ int mem_link_open(struct wave_mem *m, const struct wave_mem_opts *o, struct wave
 	if ((ret = host_new(o->agent_uri, &ho, &l->h)) < 0 ||
 	    (ret = host_add_domain(l->h, &d)) < 0 || (ret = outbox_init(&l->ob, l->h, LINK_BATCH)) < 0)
 		return ret; /* wave_mem_destroy() frees what was made */
+	/* No decision waits on the domain's events: the agent is woken for
+	 * them once a tick (progress()), not by each flush (a system call on
+	 * the application's thread, and one more in the agent's). */
+	l->ob.quiet = true;
 	/* 1: no agent yet, fallback until one welcomes us; 0: resynced. */
 	pthread_mutex_lock(&l->lock);
 	ret = host_start(l->h, true, err);
