@@ -119,17 +119,41 @@ static int check_plugin(const struct wave_config *cfg, unsigned d)
 	return ret < 0 ? -1 : 0;
 }
 
+/* What the library warns of while the plugins are checked (a parameter
+ * unknown or of the wrong type, which the agent would replace by the
+ * plugin's default): printed, and counted as a fault of the file. */
+struct warned {
+	const char *source;
+	unsigned n;
+};
+
+static void check_log(enum wave_log_level level, const char *msg, void *user)
+{
+	struct warned *w = user;
+
+	fprintf(stderr, "wave-agentd: %s: %s\n", w->source, msg);
+	if (level <= WAVE_LOG_WARN)
+		w->n++;
+}
+
 static int check_plugins(const struct wave_config *cfg)
 {
+	enum wave_log_level level = wave_log_get_level();
+	struct warned w = { cfg->source, 0 };
 	int bad = 0;
 
+	wave_log_set_handler(check_log, &w);
+	if (level < WAVE_LOG_WARN)
+		wave_log_set_level(WAVE_LOG_WARN);
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
 		/* A domain the runtime does not serve is refused by the loader,
 		 * which names the domains it serves: no list to keep here. */
 		if (cfg->domains[d].enabled)
 			bad |= check_plugin(cfg, d) < 0;
 	}
-	return bad;
+	wave_log_set_handler(NULL, NULL);
+	wave_log_set_level(level);
+	return bad || w.n;
 }
 
 /* The online CPUs, from the kernel's list ("0-3,6"); -1 if unknown. */

@@ -31,6 +31,14 @@ status=$?
 echo "$out"
 [ "$status" -eq 1 ] || { echo "missing plugin: expected exit status 1, got $status"; exit 1; }
 echo "$out" | grep -q "wave_no_such_policy.so" || { echo "missing plugin not named"; exit 1; }
+# A plugin's parameter it does not know (a typo the agent would only warn
+# of, running on the default) fails the check, named.
+out=$("$agentd" --check-config --config "$dir/param_typo.json" 2>&1)
+status=$?
+echo "$out"
+[ "$status" -eq 1 ] || { echo "parameter typo: expected exit status 1, got $status"; exit 1; }
+echo "$out" | grep -q "param_typo.json: plugin sched_shinjuku: domains.sched.params.slice_uss: unknown parameter" ||
+	{ echo "parameter typo not named"; exit 1; }
 "$agentd" --version | grep -Eq '^wave-agentd [0-9]+\.[0-9]+\.[0-9]+$' || exit 1
 "$agentd" --help | grep -q -- '--check-config' || exit 1
 "$agentd" >/dev/null 2>&1
