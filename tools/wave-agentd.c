@@ -85,6 +85,23 @@ static void report(const char *what, const struct wave_error *err, int ret)
 	}
 }
 
+/* What the library warns of while a plugin starts on its parameters (one
+ * unknown or of the wrong type, which the agent would replace by the
+ * plugin's default): printed, and counted as a fault of the file. */
+struct warned {
+	const char *source;
+	unsigned n;
+};
+
+static void check_log(enum wave_log_level level, const char *msg, void *user)
+{
+	struct warned *w = user;
+
+	fprintf(stderr, "wave-agentd: %s: %s\n", w->source, msg);
+	if (level <= WAVE_LOG_WARN)
+		w->n++;
+}
+
 /* Loads the plugin of domain @d and starts it once in a throw-away context
  * with its configured params, so that a plugin whose init fails is an
  * error of the configuration, not a silent refusal of every host later. */
@@ -92,6 +109,8 @@ static int check_plugin(const struct wave_config *cfg, unsigned d)
 {
 	struct wave_plugin_load_opts o;
 	struct wave_plugin_ctx_opts co;
+	enum wave_log_level level = wave_log_get_level();
+	struct warned w = { cfg->source, 0 };
 	struct wave_plugin_ctx *ctx;
 	struct wave_plugin *p;
 	struct wave_error err;
@@ -110,50 +129,31 @@ static int check_plugin(const struct wave_config *cfg, unsigned d)
 	}
 	wave_plugin_ctx_opts_init(&co);
 	co.params = cfg->domains[d].params;
+	wave_log_set_handler(check_log, &w);
+	if (level < WAVE_LOG_WARN)
+		wave_log_set_level(WAVE_LOG_WARN);
 	ret = wave_plugin_ctx_create(p, &co, &ctx, &err);
+	wave_log_set_handler(NULL, NULL);
+	wave_log_set_level(level);
 	if (ret < 0)
 		report(what, &err, ret);
 	else
 		wave_plugin_ctx_destroy(ctx);
 	wave_plugin_unload(p);
-	return ret < 0 ? -1 : 0;
-}
-
-/* What the library warns of while the plugins are checked (a parameter
- * unknown or of the wrong type, which the agent would replace by the
- * plugin's default): printed, and counted as a fault of the file. */
-struct warned {
-	const char *source;
-	unsigned n;
-};
-
-static void check_log(enum wave_log_level level, const char *msg, void *user)
-{
-	struct warned *w = user;
-
-	fprintf(stderr, "wave-agentd: %s: %s\n", w->source, msg);
-	if (level <= WAVE_LOG_WARN)
-		w->n++;
+	return ret < 0 || w.n ? -1 : 0;
 }
 
 static int check_plugins(const struct wave_config *cfg)
 {
-	enum wave_log_level level = wave_log_get_level();
-	struct warned w = { cfg->source, 0 };
 	int bad = 0;
 
-	wave_log_set_handler(check_log, &w);
-	if (level < WAVE_LOG_WARN)
-		wave_log_set_level(WAVE_LOG_WARN);
 	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
 		/* A domain the runtime does not serve is refused by the loader,
 		 * which names the domains it serves: no list to keep here. */
 		if (cfg->domains[d].enabled)
 			bad |= check_plugin(cfg, d) < 0;
 	}
-	wave_log_set_handler(NULL, NULL);
-	wave_log_set_level(level);
-	return bad || w.n;
+	return bad;
 }
 
 /* The online CPUs, from the kernel's list ("0-3,6"); -1 if unknown. */
