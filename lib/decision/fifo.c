@@ -27,12 +27,33 @@ static int grow(struct fifo *f)
 	return 0;
 }
 
-int fifo_push(struct fifo *f, uint64_t id, uint64_t seq, bool at_head)
+/* Drops the entries @valid rejects, keeping the others' order: each is
+ * moved back over the dropped ones, never over one not yet read. */
+static void compact(struct fifo *f, fifo_valid_fn valid, void *arg)
+{
+	size_t kept = 0;
+
+	for (size_t k = 0; k < f->len; k++) {
+		struct fifo_entry e = f->q[(f->head + k) & (f->cap - 1)];
+
+		if (valid(arg, &e))
+			f->q[(f->head + kept++) & (f->cap - 1)] = e;
+	}
+	f->len = kept;
+}
+
+int fifo_push(struct fifo *f, uint64_t id, uint64_t seq, bool at_head, fifo_valid_fn valid,
+	      void *arg)
 {
 	size_t i;
 
-	if (f->len == f->cap && grow(f) < 0)
-		return -ENOMEM;
+	if (f->len == f->cap) {
+		compact(f, valid, arg);
+		/* Half full or more: grow, so that a compaction of the whole
+		 * queue comes only after as many pushes as it holds. */
+		if ((f->cap == 0 || f->len > f->cap / 2) && grow(f) < 0)
+			return -ENOMEM;
+	}
 	if (at_head) {
 		f->head = (f->head - 1) & (f->cap - 1);
 		i = f->head;
@@ -45,8 +66,7 @@ int fifo_push(struct fifo *f, uint64_t id, uint64_t seq, bool at_head)
 	return 0;
 }
 
-bool fifo_pop(struct fifo *f, bool (*valid)(void *arg, const struct fifo_entry *e), void *arg,
-	      struct fifo_entry *out)
+bool fifo_pop(struct fifo *f, fifo_valid_fn valid, void *arg, struct fifo_entry *out)
 {
 	while (f->len) {
 		struct fifo_entry e = f->q[f->head];

@@ -30,15 +30,22 @@ static inline void fifo_init(struct fifo *f)
 
 void fifo_fini(struct fifo *f);
 
+/* Whether an entry still stands (its object did not change since). */
+typedef bool (*fifo_valid_fn)(void *arg, const struct fifo_entry *e);
+
 /* Queues (@id, @seq) at the tail, or at the head (a preempted task goes
- * first again). Return: 0 or -ENOMEM. */
-int fifo_push(struct fifo *f, uint64_t id, uint64_t seq, bool at_head);
+ * first again). A full queue first drops the entries @valid (called with
+ * @arg) rejects, and grows only if more than half of it stands: entries
+ * of objects that changed are never left to pile up, however long
+ * nothing pops (a host that only creates and kills tasks on fallback).
+ * Return: 0 or -ENOMEM. */
+int fifo_push(struct fifo *f, uint64_t id, uint64_t seq, bool at_head, fifo_valid_fn valid,
+	      void *arg);
 
 /* The oldest entry that @valid (called with @arg) accepts, removed along
  * with the rejected ones before it. Return: true and *@out, or false when
  * the queue ran out. */
-bool fifo_pop(struct fifo *f, bool (*valid)(void *arg, const struct fifo_entry *e), void *arg,
-	      struct fifo_entry *out);
+bool fifo_pop(struct fifo *f, fifo_valid_fn valid, void *arg, struct fifo_entry *out);
 
 static inline void fifo_clear(struct fifo *f)
 {

@@ -426,6 +426,37 @@ START_TEST(tasks_bounded)
 }
 END_TEST
 
+/* On fallback, a host that only creates and kills tasks (nothing calls
+ * wave_sched_next()) does not pile their queue entries up: a full queue
+ * drops the dead ones before it grows, and keeps the others' order. */
+START_TEST(fallback_queue_bounded)
+{
+	struct wave_host_opts ho;
+	struct wave_sched_opts o;
+	struct wave_sched_grant g;
+	struct wave_sched *s;
+	char tmpl[] = "/tmp/wave-sched-host-XXXXXX", uri[64];
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(uri, sizeof(uri), "shm://%s/agent.sock", tmpl); /* no agent: fallback */
+	host_opts(&ho, &o);
+	ck_assert_int_eq(wave_sched_create(uri, &o, &s, NULL), 0);
+	ck_assert_int_eq(wave_sched_task_new(s, 1, NULL), 0); /* waits all along */
+	for (uint64_t id = 2; id < 100000; id++) {
+		ck_assert_int_eq(wave_sched_task_new(s, id, NULL), 0);
+		ck_assert_int_eq(wave_sched_task_dead(s, id), 0);
+	}
+	ck_assert_int_eq(wave_sched_task_new(s, 100000, NULL), 0);
+	ck_assert_uint_le(s->q.cap, 128);
+	ck_assert_int_eq(wave_sched_next(s, 0, &g), 1);
+	ck_assert_uint_eq(g.task, 1);
+	ck_assert_int_eq(wave_sched_next(s, 1, &g), 1);
+	ck_assert_uint_eq(g.task, 100000);
+	wave_sched_destroy(s);
+	ck_assert_int_eq(rmdir(tmpl), 0);
+}
+END_TEST
+
 /*
  * A full channel is backpressure: events the ring cannot take wait in the
  * host's outbox and reach the agent later, every one, in order.
@@ -683,6 +714,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, fallback_and_resync);
 	tcase_add_test(tc, start_without_agent);
 	tcase_add_test(tc, tasks_bounded);
+	tcase_add_test(tc, fallback_queue_bounded);
 	tcase_add_test(tc, bad_mailbox_decision);
 	tcase_add_test(tc, mailbox_stamp_jump);
 	tcase_add_test(tc, agent_gone_with_decisions_in_mailboxes);

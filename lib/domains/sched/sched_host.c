@@ -52,13 +52,6 @@ void sched_kick(struct wave_sched *s)
 
 /* ---- the local FIFO -------------------------------------------------------- */
 
-static void queue_task(struct wave_sched *s, const struct htask *t, bool at_head)
-{
-	if (fifo_push(&s->q, t->id, t->seq, at_head) < 0)
-		wave_warn("sched: no memory to queue task %llu", (unsigned long long)t->id);
-	sched_kick(s);
-}
-
 /* The fallback queue's look at an entry: its task, if it is still
  * RUNNABLE at the sequence number it was queued with (entries of tasks
  * that changed since are dropped). */
@@ -73,6 +66,15 @@ static bool still_queued(void *arg, const struct fifo_entry *e)
 
 	q->t = task_find(q->s, e->id);
 	return q->t && q->t->seq == e->seq && q->t->state == WAVE_SCHED_RUNNABLE;
+}
+
+static void queue_task(struct wave_sched *s, const struct htask *t, bool at_head)
+{
+	struct queue_look q = { s, NULL };
+
+	if (fifo_push(&s->q, t->id, t->seq, at_head, still_queued, &q) < 0)
+		wave_warn("sched: no memory to queue task %llu", (unsigned long long)t->id);
+	sched_kick(s);
 }
 
 /* The oldest task still waiting in the fallback's queue, or NULL. */
