@@ -558,8 +558,10 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--json"))
 			json = true;
 		else {
-			fprintf(stderr, "usage: wave-bench-mem-costs [--quick] [--json]\n");
-			return 2;
+			bool help = !strcmp(argv[i], "--help");
+
+			fprintf(help ? stdout : stderr, "usage: wave-bench-mem-costs [--quick] [--json]\n");
+			return help ? 0 : 2;
 		}
 	}
 	codecs(4096, quick ? 16 : 4000);

@@ -175,9 +175,11 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--msgs") && i + 1 < argc) {
 			c.msgs = (size_t)atol(argv[++i]);
 		} else {
-			fprintf(stderr,
+			bool help = !strcmp(argv[i], "--help");
+
+			fprintf(help ? stdout : stderr,
 				"usage: wave-bench-mem-state [--quick] [--runs N] [--msgs N]\n");
-			return 2;
+			return help ? 0 : 2;
 		}
 	}
 	if (!c.runs || !c.msgs || wave_plugin_open_static(wave_plugin_entry_mem_hemem, &p, NULL)) {

@@ -202,12 +202,13 @@ static void report(const struct opts *o, uint32_t cpus, uint64_t tasks, const st
 	fflush(stdout);
 }
 
-static void usage(void)
+static void usage(bool help)
 {
-	fprintf(stderr, "usage: wave-bench-sched-scale [--json] [--quick] [--runs N (1..%d)] "
-			"[--steps N] [--policy fifo|shinjuku]\n",
+	fprintf(help ? stdout : stderr,
+		"usage: wave-bench-sched-scale [--json] [--quick] [--runs N (1..%d)] "
+		"[--steps N] [--policy fifo|shinjuku]\n",
 		MAX_RUNS);
-	exit(2);
+	exit(help ? 0 : 2);
 }
 
 static struct opts parse(int argc, char **argv)
@@ -226,11 +227,11 @@ static struct opts parse(int argc, char **argv)
 		else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
 			o.policy = argv[++i];
 		else
-			usage();
+			usage(!strcmp(argv[i], "--help"));
 	}
 	if (o.runs == 0 || o.runs > MAX_RUNS || o.steps == 0 ||
 	    (strcmp(o.policy, "fifo") && strcmp(o.policy, "shinjuku")))
-		usage();
+		usage(false);
 	if (o.quick) {
 		o.runs = 3;
 		o.steps = 2000;
