@@ -50,20 +50,54 @@ static bool trace_name(const char *n)
 	return strspn(t + 7, "0123456789") == strlen(t + 7);
 }
 
-/* Whether @name is a trace a recording of @a writes now (not a rotated one). */
-static bool being_written(const struct wave_agent *a, const char *name)
+/* A trace a recording of this agent writes: host @id, domain @d. */
+static uint64_t live_key(uint64_t id, unsigned d)
 {
-	char live[NAME_MAX + 1];
+	return id * WAVE_DOMAIN_COUNT + d;
+}
 
-	for (size_t i = 0; i < a->n_hosts; i++)
-		for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
-			if (!a->hosts[i]->rec[d])
-				continue;
-			snprintf(live, sizeof(live), "wave-%ld-host%llu-%s.trace", (long)getpid(),
-				 (unsigned long long)a->hosts[i]->id, wave_domain_name(d));
-			if (strcmp(name, live) == 0)
-				return true;
-		}
+static int by_key(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* The keys of the traces @a writes now, sorted, *@n of them; NULL without
+ * memory. Made once per prune(), not once per file of the directory. */
+static uint64_t *live_keys(const struct wave_agent *a, size_t *n)
+{
+	uint64_t *k = malloc((a->n_hosts * WAVE_DOMAIN_COUNT + 1) * sizeof(*k));
+
+	*n = 0;
+	for (size_t i = 0; k && i < a->n_hosts; i++)
+		for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++)
+			if (a->hosts[i]->rec[d])
+				k[(*n)++] = live_key(a->hosts[i]->id, d);
+	if (k)
+		qsort(k, *n, sizeof(*k), by_key);
+	return k;
+}
+
+/* Whether @name is a trace that one of @live (of this process) names:
+ * wave-<pid>-host<id>-<domain>.trace, not a rotated one. */
+static bool being_written(const char *name, const uint64_t *live, size_t n)
+{
+	unsigned long long id;
+	char dom[16];
+	long pid;
+	int end = 0;
+	uint64_t key;
+
+	if (sscanf(name, "wave-%ld-host%llu-%15[a-z].trace%n", &pid, &id, dom, &end) != 3 ||
+	    name[end] != '\0' || pid != (long)getpid())
+		return false;
+	for (unsigned d = 0; d < WAVE_DOMAIN_COUNT; d++) {
+		if (strcmp(dom, wave_domain_name(d)) != 0)
+			continue;
+		key = live_key(id, d);
+		return bsearch(&key, live, n, sizeof(key), by_key) != NULL;
+	}
 	return false;
 }
 
@@ -84,16 +118,22 @@ static int older(const void *x, const void *y)
 static void prune(struct wave_agent *a)
 {
 	const char *dir = a->cfg->record.path;
-	size_t n = 0, cap = 0, keep = a->cfg->record_max_files - 1;
+	size_t n = 0, cap = 0, n_live, keep = a->cfg->record_max_files - 1;
 	struct trace_file *f = NULL;
+	uint64_t *live;
 	struct dirent *e;
 	struct stat st;
 	DIR *d = opendir(dir);
 
 	if (!d)
 		return; /* the new trace's open says why */
+	/* Without the list, a trace being written could go: prune nothing. */
+	if (!(live = live_keys(a, &n_live))) {
+		closedir(d);
+		return;
+	}
 	while ((e = readdir(d))) {
-		if (!trace_name(e->d_name) || being_written(a, e->d_name) ||
+		if (!trace_name(e->d_name) || being_written(e->d_name, live, n_live) ||
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode))
 			continue;
@@ -115,6 +155,7 @@ static void prune(struct wave_agent *a)
 				wave_info("agent: record.max_files: removed %s/%s", dir, f[i].name);
 	}
 	closedir(d);
+	free(live);
 	free(f);
 }
 
