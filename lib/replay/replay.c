@@ -395,12 +395,31 @@ void replay_q_free(struct replay_q *q)
 	memset(q, 0, sizeof(*q));
 }
 
-int replay_q_emit(void *user, const struct wave_msg *msgs, unsigned n)
+/* A plugin context's emit into the replay_q @user. */
+static int replay_q_emit(void *user, const struct wave_msg *msgs, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (replay_q_push(user, &msgs[i]) < 0)
 			return i ? (int)i : -ENOMEM;
 	return (int)n;
+}
+
+int replay_plugin_start(struct wave_plugin *p, const struct wave_params *params,
+			const void *state, struct replay_q *to_host, struct wave_plugin_ctx **ctx,
+			struct wave_error *err)
+{
+	struct wave_plugin_ctx_opts o;
+	int ret;
+
+	wave_plugin_ctx_opts_init(&o);
+	o.params = params;
+	o.emit = replay_q_emit;
+	o.emit_user = to_host;
+	o.domain_state = state;
+	if ((ret = wave_plugin_ctx_create(p, &o, ctx, NULL)) < 0)
+		return wave_error_set(err, ret, "replay", 0, 0, "the plugin failed to start: %s",
+				      wave_strerror(ret));
+	return 0;
 }
 
 /* Bucket of @ns: its power of two, then 1/REPLAY_HIST_SUB of it. */

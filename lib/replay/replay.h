@@ -137,9 +137,12 @@ int replay_q_push(struct replay_q *q, const struct wave_msg *m);
 /* The oldest message into @m: true, or false when empty. */
 bool replay_q_pop(struct replay_q *q, struct wave_msg *m);
 void replay_q_free(struct replay_q *q);
-/* A plugin context's emit (wave_plugin_ctx_opts.emit) into the replay_q
- * @user: the agent-to-host direction. */
-int replay_q_emit(void *user, const struct wave_msg *msgs, unsigned n);
+/* Starts plugin @p of a model's agent on the domain's state model
+ * @state, with @params; its decisions go into @to_host. 0, or -errno with
+ * @err saying why. */
+int replay_plugin_start(struct wave_plugin *p, const struct wave_params *params,
+			const void *state, struct replay_q *to_host, struct wave_plugin_ctx **ctx,
+			struct wave_error *err);
 
 /* A model's host and agent exchanging what they queued until both are
  * quiet: @to_agent's messages go to @agent (the state model; its refusals

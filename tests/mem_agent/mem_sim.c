@@ -320,17 +320,6 @@ int msim_step(struct msim *s, const struct msim_load *l)
 
 /* ---- life cycle -------------------------------------------------------- */
 
-static int start(struct msim *s, struct wave_plugin *p, const struct wave_params *params)
-{
-	struct wave_plugin_ctx_opts o;
-
-	wave_plugin_ctx_opts_init(&o);
-	o.params = params;
-	o.emit = replay_q_emit;
-	o.emit_user = &s->to_host;
-	o.domain_state = s->st;
-	return wave_plugin_ctx_create(p, &o, &s->ctx, NULL);
-}
 
 int msim_create(struct msim *s, uint64_t n, uint64_t fast_cap, bool far, struct wave_plugin *p,
 		const struct wave_params *params)
@@ -360,7 +349,8 @@ int msim_create(struct msim *s, uint64_t n, uint64_t fast_cap, bool far, struct 
 		s->c[g].tier = g < fast_cap ? 0 : 1;
 	}
 	if ((ret = wave_mem_msg_encode(&setup, 2, &m)) < 0 ||
-	    (ret = wave_mem_state_create(&m, 0, &s->st)) < 0 || (ret = start(s, p, params)) < 0)
+	    (ret = wave_mem_state_create(&m, 0, &s->st)) < 0 ||
+	    (ret = replay_plugin_start(p, params, s->st, &s->to_host, &s->ctx, NULL)) < 0)
 		return ret;
 	add.region = R1, add.count = fast_cap, add.tier = 0;
 	if ((ret = to_agent(s, &add)) < 0)
@@ -386,7 +376,8 @@ int msim_swap(struct msim *s, struct wave_plugin *p, const struct wave_params *p
 
 	wave_plugin_ctx_destroy(s->ctx);
 	s->ctx = NULL;
-	if ((ret = start(s, p, params)) < 0 || (ret = wave_mem_state_replay(s->st, s->ctx)) < 0)
+	if ((ret = replay_plugin_start(p, params, s->st, &s->to_host, &s->ctx, NULL)) < 0 ||
+	    (ret = wave_mem_state_replay(s->st, s->ctx)) < 0)
 		return ret;
 	return run(s);
 }

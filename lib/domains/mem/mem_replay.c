@@ -594,7 +594,6 @@ static void figures(const struct mhost *h, struct replay_figures *f)
 static int host_init(struct mhost *h, const struct wave_msg *setup, struct wave_plugin *p,
 		     const struct wave_params *params, struct wave_error *err)
 {
-	struct wave_plugin_ctx_opts o;
 	struct wave_mem_msg d;
 	int ret;
 
@@ -613,15 +612,7 @@ static int host_init(struct mhost *h, const struct wave_msg *setup, struct wave_
 	if ((ret = wave_mem_state_create(setup, 0, &h->st)) < 0)
 		return wave_error_set(err, ret, "replay", 0, 0, "the mem state model: %s",
 				      wave_strerror(ret));
-	wave_plugin_ctx_opts_init(&o);
-	o.params = params;
-	o.emit = replay_q_emit;
-	o.emit_user = &h->to_host;
-	o.domain_state = h->st;
-	if ((ret = wave_plugin_ctx_create(p, &o, &h->ctx, NULL)) < 0)
-		return wave_error_set(err, ret, "replay", 0, 0, "the plugin failed to start: %s",
-				      wave_strerror(ret));
-	return 0;
+	return replay_plugin_start(p, params, h->st, &h->to_host, &h->ctx, err);
 }
 
 static void host_fini(struct mhost *h)

@@ -525,7 +525,6 @@ static int host_init(struct rhost *h, const struct wave_msg *setup, const struct
 		     struct wave_plugin *p, const struct wave_params *params,
 		     struct wave_error *err)
 {
-	struct wave_plugin_ctx_opts o;
 	int ret;
 
 	h->dims = s->dims;
@@ -550,15 +549,7 @@ static int host_init(struct rhost *h, const struct wave_msg *setup, const struct
 	if ((ret = wave_rpc_state_create(setup, &h->st)) < 0)
 		return wave_error_set(err, ret, "replay", 0, 0, "the rpc state model: %s",
 				      wave_strerror(ret));
-	wave_plugin_ctx_opts_init(&o);
-	o.params = params;
-	o.emit = replay_q_emit;
-	o.emit_user = &h->to_host;
-	o.domain_state = h->st;
-	if ((ret = wave_plugin_ctx_create(p, &o, &h->ctx, NULL)) < 0)
-		return wave_error_set(err, ret, "replay", 0, 0, "the plugin failed to start: %s",
-				      wave_strerror(ret));
-	return 0;
+	return replay_plugin_start(p, params, h->st, &h->to_host, &h->ctx, err);
 }
 
 static void host_fini(struct rhost *h)
