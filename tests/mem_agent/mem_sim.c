@@ -320,7 +320,6 @@ int msim_step(struct msim *s, const struct msim_load *l)
 
 /* ---- life cycle -------------------------------------------------------- */
 
-
 int msim_create(struct msim *s, uint64_t n, uint64_t fast_cap, bool far, struct wave_plugin *p,
 		const struct wave_params *params)
 {
