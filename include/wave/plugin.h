@@ -132,6 +132,13 @@ struct wave_plugin_desc {
 #define WAVE_PLUGIN_EXPORT
 #define WAVE_PLUGIN_PRINTF(fmt, args)
 #endif
+/* The entry point keeps its C name in a plugin written in C++ (the loader
+ * looks it up by that name). */
+#ifdef __cplusplus
+#define WAVE_PLUGIN_LINKAGE extern "C"
+#else
+#define WAVE_PLUGIN_LINKAGE
+#endif
 
 /**
  * WAVE_PLUGIN_DEFINE() - define a plugin's descriptor and entry point.
@@ -146,7 +153,8 @@ struct wave_plugin_desc {
  * Use it once per plugin, at file scope. It defines the exported function
  * `const struct wave_plugin_desc *wave_plugin_entry_<name>(void)` and stamps
  * the descriptor with the ABI version of this header. The entry is exported
- * even when the plugin is compiled with -fvisibility=hidden.
+ * even when the plugin is compiled with -fvisibility=hidden, and has C
+ * linkage in a plugin compiled as C++.
  */
 #define WAVE_PLUGIN_DEFINE(name, domain, version, description, init, fini, ops)   \
 	static const struct wave_plugin_desc wave_plugin_desc_##name = {           \
@@ -163,8 +171,10 @@ struct wave_plugin_desc {
 		(ops),                                                              \
 		{ 0 },                                                              \
 	};                                                                          \
-	WAVE_PLUGIN_EXPORT const struct wave_plugin_desc *wave_plugin_entry_##name(void); \
-	WAVE_PLUGIN_EXPORT const struct wave_plugin_desc *wave_plugin_entry_##name(void) \
+	WAVE_PLUGIN_LINKAGE WAVE_PLUGIN_EXPORT const struct wave_plugin_desc *      \
+	wave_plugin_entry_##name(void);                                             \
+	WAVE_PLUGIN_LINKAGE WAVE_PLUGIN_EXPORT const struct wave_plugin_desc *      \
+	wave_plugin_entry_##name(void)                                              \
 	{                                                                           \
 		return &wave_plugin_desc_##name;                                    \
 	}

@@ -67,8 +67,14 @@ WAVE_API int wave_plugin_load_opts_init(struct wave_plugin_load_opts *opts);
  * @name: a plugin name ("least_loaded"), looked up as wave_<name>.so in
  *        @opts->search_path, then in each directory of the colon-separated
  *        environment variable WAVE_PLUGIN_PATH, then in libwave's default
- *        plugin directory (${libdir}/wave/plugins); the first file that
- *        exists is loaded (a broken one is reported, not skipped). A name
+ *        plugin directories: the wave/plugins directory beside the
+ *        libwave.so in use (or ../<libdir>/wave/plugins from a program in
+ *        a bin directory that linked libwave.a), so that a tree installed
+ *        with --prefix or moved finds its own plugins, then
+ *        ${libdir}/wave/plugins of the configured prefix (a libwave run
+ *        from its build tree searches that tree's plugins instead); the
+ *        first file that exists is loaded (a broken one is reported, not
+ *        skipped). A name
  *        containing '/' is a path to the file itself, whose name must still
  *        be wave_<name>.so.
  * @opts: where to search, or NULL for the defaults.
@@ -76,14 +82,18 @@ WAVE_API int wave_plugin_load_opts_init(struct wave_plugin_load_opts *opts);
  * @err:  filled on failure (may be NULL): @err->source is the file (or
  *        wave_<name>.so when none was found) and @err->text says what is
  *        wrong: not found (with every path tried), not loadable (the
- *        dynamic loader's message), no entry point, an incompatible ABI
+ *        dynamic loader's message), no entry point (or one that is not a
+ *        function), an incompatible ABI
  *        version, a truncated descriptor, a missing field, an unknown or
  *        not-yet-supported domain, a missing or too small ops table, a
  *        missing required op.
  *
  * The file is opened with dlopen(RTLD_NOW | RTLD_LOCAL): every symbol is
  * resolved at once and the plugin's symbols stay private. libwave installs
- * no signal handlers. The plugin's init is not called here.
+ * no signal handlers. The plugin's init is not called here. A file that
+ * was replaced (a new inode: a rebuild installed over it) while a plugin
+ * loaded from it is still loaded is loaded anew, beside the old one (a hot
+ * swap to the rebuilt plugin); an unchanged file is shared.
  *
  * Return: 0, -EINVAL (bad argument), -ENOMEM, or -WAVE_EPLUGIN.
  */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +11,39 @@
 #include <strings.h>
 
 #include "core.h"
+
+/*
+ * Debian's libfabric loads the PSM provider's libinfinipath, whose
+ * constructor (unless IPATH_NO_BACKTRACE is set) puts a handler on SIGINT,
+ * SIGILL, SIGABRT, SIGBUS, SIGSEGV and SIGTERM that prints a backtrace and
+ * exits with status 1: in every program linked with libwave, a crash would
+ * leave no core and a kill would look like an error exit. libwave installs
+ * no signal handlers, so as it loads it puts back the default action of
+ * each of those it finds on a handler of that library. Only that library's
+ * are touched, before main(): the program's own, set later, are not. It
+ * lives in this file because every part of libwave logs, so that a program
+ * linking libwave.a gets it too.
+ */
+__attribute__((constructor)) static void undo_psm_handlers(void)
+{
+	static const int sigs[] = { SIGINT, SIGILL, SIGABRT, SIGBUS, SIGSEGV, SIGTERM };
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, cur;
+
+	sigemptyset(&dfl.sa_mask);
+	for (unsigned i = 0; i < WAVE_ARRAY_SIZE(sigs); i++) {
+		const char *base;
+		Dl_info info;
+
+		if (sigaction(sigs[i], NULL, &cur) != 0 || cur.sa_handler == SIG_DFL ||
+		    cur.sa_handler == SIG_IGN || !dladdr((void *)cur.sa_handler, &info) ||
+		    !info.dli_fname)
+			continue;
+		base = strrchr(info.dli_fname, '/');
+		base = base ? base + 1 : info.dli_fname;
+		if (strncmp(base, "libinfinipath.", 14) == 0 || strncmp(base, "libpsm", 6) == 0)
+			(void)sigaction(sigs[i], &dfl, NULL);
+	}
+}
 
 _Atomic int wave_log_level_cur = WAVE_LOG_OFF;
 static wave_log_fn log_fn;

@@ -10,6 +10,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <link.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +21,9 @@
 #include "../decision/domain.h"
 #include "plugin_impl.h"
 
-#if !defined(WAVE_PLUGIN_DIR) || !defined(WAVE_BUILD_DIR) || !defined(WAVE_PLUGIN_BUILD_DIR)
-#error "WAVE_PLUGIN_DIR, WAVE_BUILD_DIR and WAVE_PLUGIN_BUILD_DIR must be defined by the build"
+#if !defined(WAVE_PLUGIN_DIR) || !defined(WAVE_BUILD_DIR) || !defined(WAVE_PLUGIN_BUILD_DIR) || \
+	!defined(WAVE_PLUGIN_DIR_FROM_LIB) || !defined(WAVE_PLUGIN_DIR_FROM_BIN)
+#error "WAVE_PLUGIN_DIR(_FROM_LIB, _FROM_BIN), WAVE_BUILD_DIR and WAVE_PLUGIN_BUILD_DIR must be defined by the build"
 #endif
 
 #define ENTRY_PREFIX "wave_plugin_entry_"
@@ -164,25 +167,69 @@ static int plugin_new(void *handle, const char *path, const struct wave_plugin_d
 	return 0;
 }
 
+/* @path under a name that no earlier load of this process gave dlopen(),
+ * into @buf: the load's number n in steps "/." (a one bit) and "//." (a
+ * zero bit) after the directory; the first load (n = 0) keeps @path. Why:
+ * dlopen() returns the object already loaded under the same name even when
+ * the file was replaced since, so a plugin rebuilt and installed over the
+ * running one (a new inode) would not be loaded by a hot swap, and the old
+ * one's descriptor would be checked in its place. glibc compares the names
+ * as strings; an unchanged file is still found by its inode, and shared.
+ * NULL when the name would be too long. */
+static const char *load_name(const char *path, char *buf, size_t size)
+{
+	static _Atomic uint64_t loads;
+	uint64_t n = atomic_fetch_add_explicit(&loads, 1, memory_order_relaxed);
+	const char *base = strrchr(path, '/');
+	size_t used;
+
+	if (n == 0)
+		return path;
+	used = (size_t)snprintf(buf, size, "%.*s", (int)(base - path), path);
+	for (; n && used < size; n >>= 1)
+		used += (size_t)snprintf(buf + used, size - used, "%s", n & 1 ? "/." : "//.");
+	if (used < size)
+		used += (size_t)snprintf(buf + used, size - used, "%s", base);
+	return used < size ? buf : NULL;
+}
+
+/* Whether @addr, which dlsym() found, is a function (an entry point that
+ * is data would be called, and crash the agent). */
+static bool is_function(const void *addr)
+{
+	const ElfW(Sym) *sym = NULL;
+	Dl_info info;
+	unsigned type;
+
+	if (!dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym)
+		return false;
+	type = ELF64_ST_TYPE(sym->st_info); /* the same bits in ELF32 */
+	return type == STT_FUNC || type == STT_GNU_IFUNC;
+}
+
 /* Loads the file @path, whose entry point is derived from @name. */
 static int open_file(const char *path, const char *name, int want_domain,
 		     struct wave_plugin **out, struct wave_error *err)
 {
-	char sym[sizeof(ENTRY_PREFIX) + WAVE_PLUGIN_NAME_MAX];
+	char sym[sizeof(ENTRY_PREFIX) + WAVE_PLUGIN_NAME_MAX], fresh[PATH_MAX];
+	const char *as = load_name(path, fresh, sizeof(fresh));
 	wave_plugin_entry_fn entry;
 	void *handle, *addr;
 	int ret;
 
-	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!as)
+		return wave_error_set(err, -WAVE_EPLUGIN, path, 0, 0, "cannot load: path too long");
+	handle = dlopen(as, RTLD_NOW | RTLD_LOCAL);
 	if (!handle)
 		return wave_error_set(err, -WAVE_EPLUGIN, path, 0, 0, "cannot load: %s", dlerror());
 	snprintf(sym, sizeof(sym), ENTRY_PREFIX "%s", name);
 	dlerror();
 	addr = dlsym(handle, sym);
-	if (!addr) {
+	if (!addr || !is_function(addr)) {
 		wave_error_set(err, -WAVE_EPLUGIN, path, 0, 0,
-			       "no entry point %s (is the file renamed? plugin <name> must be in "
-			       "wave_<name>.so and defined with WAVE_PLUGIN_DEFINE)",
+			       addr ? "%s is not a function (define it with WAVE_PLUGIN_DEFINE)"
+				    : "no entry point %s (is the file renamed? plugin <name> must "
+				      "be in wave_<name>.so and defined with WAVE_PLUGIN_DEFINE)",
 			       sym);
 		dlclose(handle);
 		return -WAVE_EPLUGIN;
@@ -254,45 +301,79 @@ static int try_list(const char *list, const char *name, char *tried, size_t tsiz
 	return ret;
 }
 
-/* Whether this libwave's code lives under its build directory: a program
- * run from the build tree, not installed (libwave.so, or libwave.a linked
- * into the program). */
-static int in_build_tree(void)
+/* The file this libwave's code was loaded from, resolved, into @self:
+ * libwave.so, or the program that linked libwave.a (*@in_program). */
+static bool code_file(char self[PATH_MAX], bool *in_program)
 {
-	char self[PATH_MAX], build[PATH_MAX];
-	int (*fn)(void) = in_build_tree;
+	char exe[PATH_MAX];
+	bool (*fn)(char *, bool *) = code_file;
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	void *addr;
 	Dl_info info;
-	size_t n;
 
+	if (len <= 0)
+		return false;
+	exe[len] = '\0';
 	/* As in open_file(): a function pointer to dladdr's data pointer. */
 	memcpy(&addr, &fn, sizeof(addr));
-	if (!dladdr(addr, &info) || !info.dli_fname || !realpath(info.dli_fname, self)) {
-		/* The main program, named by a relative argv[0]. */
-		ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (len <= 0)
-			return 0;
-		self[len] = '\0';
-	}
-	if (!realpath(WAVE_BUILD_DIR, build))
-		return 0;
-	n = strlen(build);
-	return strncmp(self, build, n) == 0 && self[n] == '/';
+	/* The main program, named by a relative argv[0], fails realpath(). */
+	if (!dladdr(addr, &info) || !info.dli_fname || !realpath(info.dli_fname, self))
+		snprintf(self, PATH_MAX, "%s", exe);
+	*in_program = strcmp(self, exe) == 0;
+	return true;
 }
 
-/* The directory searched last: the installed plugins; or, for a libwave run
- * from its build tree, the plugins built with it (an installed libwave
- * never looks there, and an uninstalled one never takes an installed
- * plugin, maybe of another version, for its own). */
-static const char *default_dir(void)
+/* Whether @file lies under this libwave's build directory: a program run
+ * from the build tree, not installed. */
+static bool in_build_tree(const char *file)
 {
-	return in_build_tree() ? WAVE_PLUGIN_BUILD_DIR : WAVE_PLUGIN_DIR;
+	char build[PATH_MAX];
+	size_t n;
+
+	if (!realpath(WAVE_BUILD_DIR, build))
+		return false;
+	n = strlen(build);
+	return strncmp(file, build, n) == 0 && file[n] == '/';
+}
+
+/* The directories searched last, into @dir (two of PATH_MAX), one per entry,
+ * an empty one for none:
+ * - for a libwave run from its build tree, the plugins built with it only
+ *   (an uninstalled libwave never takes an installed plugin, maybe of
+ *   another version, for its own; an installed one never looks there);
+ * - else the plugin directory of the tree this libwave is installed in,
+ *   found from where its code is (so that a tree installed with --prefix,
+ *   or moved, finds its own plugins, as `pkg-config --variable=plugindir
+ *   wave` does), then the one configured at build time. */
+static void default_dirs(char dir[2][PATH_MAX])
+{
+	char self[PATH_MAX];
+	bool in_program;
+	char *slash;
+
+	dir[0][0] = dir[1][0] = '\0';
+	if (!code_file(self, &in_program)) {
+		snprintf(dir[1], PATH_MAX, "%s", WAVE_PLUGIN_DIR);
+		return;
+	}
+	if (in_build_tree(self)) {
+		snprintf(dir[0], PATH_MAX, "%s", WAVE_PLUGIN_BUILD_DIR);
+		return;
+	}
+	if ((slash = strrchr(self, '/')))
+		snprintf(dir[0], PATH_MAX, "%.*s/%s", (int)(slash - self), self,
+			 in_program ? WAVE_PLUGIN_DIR_FROM_BIN : WAVE_PLUGIN_DIR_FROM_LIB);
+	/* A program that linked libwave.a and lives outside a bin directory
+	 * names no plugin directory: leave it out of the error's list. */
+	if (access(dir[0], F_OK) != 0)
+		dir[0][0] = '\0';
+	snprintf(dir[1], PATH_MAX, "%s", WAVE_PLUGIN_DIR);
 }
 
 static int search(const char *name, const struct wave_plugin_load_opts *o, char **found,
 		  struct wave_error *err)
 {
-	char tried[WAVE_ERROR_TEXT_LENGTH - 140] = "";
+	char tried[WAVE_ERROR_TEXT_LENGTH - 150] = "";
 	char file[WAVE_PLUGIN_NAME_MAX + 10];
 	int ret = 0;
 
@@ -303,8 +384,11 @@ static int search(const char *name, const struct wave_plugin_load_opts *o, char 
 	if (ret == 0 && !(o->flags & WAVE_PLUGIN_F_NO_ENV))
 		ret = try_list(getenv("WAVE_PLUGIN_PATH"), name, tried, sizeof(tried), found);
 	if (ret == 0 && !(o->flags & WAVE_PLUGIN_F_NO_DEFAULT)) {
-		const char *dir = default_dir();
-		ret = try_dir(dir, strlen(dir), name, tried, sizeof(tried), found);
+		char dir[2][PATH_MAX];
+
+		default_dirs(dir);
+		for (size_t i = 0; ret == 0 && i < 2; i++)
+			ret = try_dir(dir[i], strlen(dir[i]), name, tried, sizeof(tried), found);
 	}
 	snprintf(file, sizeof(file), "wave_%s.so", name);
 	if (ret < 0)
@@ -312,8 +396,8 @@ static int search(const char *name, const struct wave_plugin_load_opts *o, char 
 	if (ret == 0)
 		return wave_error_set(err, -WAVE_EPLUGIN, file, 0, 0,
 				      "not found (searched: %s); add its directory to "
-				      "WAVE_PLUGIN_PATH or the configuration's plugin_path, or "
-				      "name the file (a path with a '/')",
+				      "WAVE_PLUGIN_PATH or the search path (plugin_path, "
+				      "--plugin-dir), or name the file (a path with a '/')",
 				      tried[0] ? tried : "no directories");
 	return 0;
 }

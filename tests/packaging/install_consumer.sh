@@ -127,6 +127,29 @@ while IFS= read -r h; do
 		"$cxx" -std=c++17 -Wall -Wextra -Werror -fsyntax-only \
 			-I"$prefix/include" -x c++ - || die "<$h> does not compile as C++"
 done < <(cd "$prefix/include" && find wave -name '*.h' | sort)
+# A plugin written in C++: WAVE_PLUGIN_DEFINE gives its entry point C
+# linkage, the name the loader looks up.
+if [ -n "$cxx" ]; then
+	step "a plugin in C++ exports wave_plugin_entry_<name> unmangled"
+	cat >"$work/cxx_plugin.cpp" <<'CXX'
+#include <wave/plugin_custom.h>
+static int on_event(wave_plugin_ctx *, const wave_msg *) { return 0; }
+static const wave_custom_ops ops = { sizeof(wave_custom_ops), on_event, nullptr };
+WAVE_PLUGIN_DEFINE(cxx_policy, WAVE_DOMAIN_CUSTOM, "1.0", nullptr, nullptr, nullptr, &ops)
+CXX
+	"$cxx" -std=c++17 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
+		-I"$prefix/include" -o "$work/wave_cxx_policy.so" "$work/cxx_plugin.cpp" ||
+		die "a C++ plugin does not build"
+	nm -D --defined-only "$work/wave_cxx_policy.so" | grep -qw 'wave_plugin_entry_cxx_policy' ||
+		die "a C++ plugin's entry point is not wave_plugin_entry_cxx_policy: $(nm -D "$work/wave_cxx_policy.so")"
+	if [ -x "$prefix/bin/wave-agentd" ]; then
+		echo "{ \"listen\": [\"shm://$work/cxx.sock\"],
+			\"domains\": { \"custom\": { \"plugin\": \"$work/wave_cxx_policy.so\" } } }" \
+			>"$work/cxx.json"
+		out=$(env -u LD_LIBRARY_PATH "$prefix/bin/wave-agentd" --check-config \
+			--config "$work/cxx.json" 2>&1) || die "the agent refuses a C++ plugin: $out"
+	fi
+fi
 
 # --- the installed daemon -------------------------------------------------------
 # It must start from the prefix without LD_LIBRARY_PATH (its RUNPATH leads to
@@ -142,16 +165,27 @@ if [ -x "$agentd" ]; then
 		die "wave-agentd resolves libwave to '$resolved', not to the installed copy in $libdir"
 	out=$(env -u LD_LIBRARY_PATH "$agentd" --version) || die "installed wave-agentd: $out"
 	[ "$out" = "wave-agentd $version" ] || die "installed wave-agentd --version: '$out'"
-	# An installed libwave never takes the build tree's plugins for its own.
-	echo '{ "domains": { "sched": { "plugin": "sched_fifo" } } }' >"$work/agent.json"
-	if out=$(env -u LD_LIBRARY_PATH -u WAVE_PLUGIN_PATH "$agentd" --check-config \
-		--config "$work/agent.json" 2>&1); then
-		die "installed wave-agentd found sched_fifo although none is installed: $out"
-	fi
+	# An installed libwave finds the plugins installed with it, in the
+	# prefix given at install time (not the configured one), and never
+	# takes the build tree's for its own.
+	echo "{ \"listen\": [\"shm://$work/agent.sock\"],
+		\"domains\": { \"sched\": { \"plugin\": \"sched_fifo\" } } }" >"$work/agent.json"
+	out=$(env -u LD_LIBRARY_PATH -u WAVE_PLUGIN_PATH WAVE_LOG=info "$agentd" --check-config \
+		--config "$work/agent.json" 2>&1) ||
+		die "installed wave-agentd does not find the installed sched_fifo: $out"
+	case "$out" in
+	*"loaded from $libdir/wave/plugins/wave_sched_fifo.so"*) ;;
+	*) die "installed wave-agentd loaded sched_fifo from elsewhere than $libdir/wave/plugins: $out" ;;
+	esac
+	echo '{ "listen": ["shm:///nonexistent/a.sock"], "domains": { "sched": { "plugin": "no_such" } } }' \
+		>"$work/missing.json"
+	out=$(env -u LD_LIBRARY_PATH -u WAVE_PLUGIN_PATH "$agentd" --check-config \
+		--config "$work/missing.json" 2>&1) &&
+		die "installed wave-agentd accepted a plugin that does not exist: $out"
 	case "$out" in
 	*"$(readlink -f "$build_dir")"* | *"$build_dir"*)
 		die "installed wave-agentd searched the build tree: $out" ;;
-	*"not found (searched: "*) ;;
+	*"not found (searched: $libdir/wave/plugins/wave_no_such.so"*) ;;
 	*) die "installed wave-agentd: unexpected error: $out" ;;
 	esac
 	echo "wave-agentd: ok ($(readelf -dW "$agentd" | grep -oE 'runpath: .*'))"

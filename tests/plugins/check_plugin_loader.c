@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <wave/domain.h>
 #include <wave/error.h>
@@ -90,9 +91,9 @@ START_TEST(finds_plugin_on_environment_path)
 END_TEST
 
 /* What every "not found" ends with: where to point the loader instead. */
-#define NOT_FOUND_HINT                                                                   \
-	"; add its directory to WAVE_PLUGIN_PATH or the configuration's plugin_path, or " \
-	"name the file (a path with a '/')"
+#define NOT_FOUND_HINT                                                               \
+	"; add its directory to WAVE_PLUGIN_PATH or the search path (plugin_path, "  \
+	"--plugin-dir), or name the file (a path with a '/')"
 
 START_TEST(not_found_lists_paths_searched)
 {
@@ -254,6 +255,62 @@ START_TEST(refuses_no_entry)
 	expect_refusal("no_entry",
 		       "no entry point wave_plugin_entry_no_entry (is the file renamed? plugin "
 		       "<name> must be in wave_<name>.so and defined with WAVE_PLUGIN_DEFINE)");
+}
+END_TEST
+
+START_TEST(refuses_data_entry)
+{
+	expect_refusal("data_entry", "wave_plugin_entry_data_entry is not a function (define it "
+				     "with WAVE_PLUGIN_DEFINE)");
+}
+END_TEST
+
+/* Copies @from to @to through a new file renamed over it: a new inode,
+ * as `install` or a build's output moved in place gives. */
+static void install_file(const char *from, const char *to)
+{
+	char tmp[512], buf[65536];
+	FILE *in = fopen(from, "rb"), *out;
+	size_t n;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", to);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out = fopen(tmp, "wb"));
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	ck_assert_int_eq(fclose(out), 0);
+	fclose(in);
+	ck_assert_int_eq(rename(tmp, to), 0);
+}
+
+/* A hot swap after the plugin was rebuilt and installed over the running
+ * one: the second load is the new build, not the object already loaded
+ * under that path, and both stay usable; loading an unchanged file again
+ * shares what is loaded. */
+START_TEST(loads_plugin_replaced_while_loaded)
+{
+	struct wave_plugin *p1 = NULL, *p2 = NULL, *p3 = NULL;
+	char dir[] = "/tmp/wave-plugin-swap-XXXXXX", path[512];
+	struct wave_error err;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/wave_swap.so", dir);
+	install_file(DIR "/v1/wave_swap.so", path);
+	ck_assert_int_eq(wave_plugin_load(path, NULL, &p1, &err), 0);
+	ck_assert_str_eq(wave_plugin_desc(p1)->version, "0.0.1");
+	install_file(DIR "/v2/wave_swap.so", path);
+	ck_assert_int_eq(wave_plugin_load(path, NULL, &p2, &err), 0);
+	ck_assert_str_eq(wave_plugin_desc(p2)->version, "0.0.2");
+	ck_assert_str_eq(wave_plugin_path(p2), path);
+	ck_assert_int_eq(wave_plugin_load(path, NULL, &p3, &err), 0);
+	ck_assert_ptr_eq(wave_plugin_desc(p3), wave_plugin_desc(p2));
+	ck_assert_str_eq(wave_plugin_desc(p1)->version, "0.0.1");
+	wave_plugin_unload(p1);
+	wave_plugin_unload(p2);
+	ck_assert_str_eq(wave_plugin_desc(p3)->version, "0.0.2");
+	wave_plugin_unload(p3);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -450,6 +507,8 @@ int main(void)
 	tcase_add_test(refuse, refuses_missing_file);
 	tcase_add_test(refuse, refuses_unresolved_symbol);
 	tcase_add_test(refuse, refuses_no_entry);
+	tcase_add_test(refuse, refuses_data_entry);
+	tcase_add_test(find, loads_plugin_replaced_while_loaded);
 	tcase_add_test(refuse, refuses_abi_major);
 	tcase_add_test(refuse, refuses_newer_minor);
 	tcase_add_test(refuse, refuses_truncated_descriptor);

@@ -3,7 +3,8 @@
  * One source for every test plugin. Built as is, it is a valid custom
  * plugin ("echo": answers each event with the same payload, type + 1).
  * Built with one BAD_* definition, its descriptor or ops have exactly that
- * defect, for the loader's refusal tests; with HANGS, its first event
+ * defect, for the loader's refusal tests (TEST_VERSION, a string, sets its
+ * version); with HANGS, its first event
  * never returns (after it creates the file named by its "marker"
  * parameter), for the daemon's watchdog test. ENTRY_NAME is the plugin's name,
  * which names the entry point (and the file, wave_<ENTRY_NAME>.so).
@@ -111,7 +112,11 @@ DEFECT_MAY_UNUSE static const struct wave_plugin_desc echo_desc = {
 	.name = XSTR(ENTRY_NAME),
 #endif
 #ifndef BAD_NO_VERSION
+#ifdef TEST_VERSION
+	.version = TEST_VERSION,
+#else
 	.version = "0.0.1",
+#endif
 #endif
 	.description = "echoes every event back, type + 1",
 #if defined(BAD_DOMAIN)
@@ -147,6 +152,10 @@ WAVE_PLUGIN_EXPORT int wave_test_use_it(void)
 #define ENTRY_FN XCAT(wave_plugin_entry_, ENTRY_NAME)
 #endif
 
+#ifdef BAD_DATA_ENTRY
+/* The entry point's name on data: calling it would crash the loader. */
+WAVE_PLUGIN_EXPORT const struct wave_plugin_desc *const ENTRY_FN = &echo_desc;
+#else
 WAVE_PLUGIN_EXPORT const struct wave_plugin_desc *ENTRY_FN(void);
 WAVE_PLUGIN_EXPORT const struct wave_plugin_desc *ENTRY_FN(void)
 {
@@ -156,3 +165,4 @@ WAVE_PLUGIN_EXPORT const struct wave_plugin_desc *ENTRY_FN(void)
 	return &echo_desc;
 #endif
 }
+#endif
