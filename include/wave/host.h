@@ -149,7 +149,9 @@ struct wave_host_ops {
  * @heartbeat_timeout_ms: silence after which the agent is taken for gone
  *                        (default 1000); larger than the period.
  * @reconnect_min_ms, @reconnect_max_ms: backoff between reconnection
- *                        attempts (default 10 and 1000).
+ *                        attempts (default 10 and 1000), doubling from min
+ *                        to max; it starts over at min only after an agent
+ *                        that held control for @reconnect_max_ms is lost.
  * @connect_timeout_ms:   longest a connection attempt (channel open and
  *                        handshake) waits (default 1000).
  * @chan:                 channel options, or NULL for the defaults; its

@@ -19,7 +19,7 @@
 static int agent_listen(struct wave_agent *a, struct wave_error *err)
 {
 	struct wave_chan_opts o;
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT };
 	int ret;
 
 	wave_config_chan_opts(a->cfg, &o);
@@ -208,9 +208,31 @@ static void drain_stopfd(struct wave_agent *a)
 		return; /* nothing pending: EAGAIN */
 }
 
-static void accept_hosts(struct wave_agent *a)
+/* How long a listener whose fd woke the loop for nothing stays out of the
+ * epoll set. A listener's fd can stay readable with nothing to accept:
+ * libfabric's tcp;ofi_rxm leaves a socket that a peer closed before its
+ * hello readable for good, and a level-triggered fd would keep the idle
+ * agent spinning on a whole CPU. The loop still looks for hosts after every
+ * sleep, so a host that connects meanwhile waits this long at most. */
+#define AGENT_LIS_REARM_NS (10 * MS)
+
+static void arm_listeners(struct wave_agent *a)
+{
+	for (size_t i = 0; i < a->n_lis; i++) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = i + 1 };
+
+		if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, wave_chan_listener_fd(a->lis[i]), &ev) < 0)
+			wave_warn("agent: cannot watch %s: %s", a->cfg->listen[i],
+				  wave_strerror(-errno));
+	}
+	a->lis_woke = false;
+	a->lis_rearm_at = 0;
+}
+
+static void accept_hosts(struct wave_agent *a, uint64_t now)
 {
 	struct wave_chan *ch;
+	unsigned found = 0;
 	int ret;
 
 	for (size_t i = 0; i < a->n_lis; i++) {
@@ -218,12 +240,17 @@ static void accept_hosts(struct wave_agent *a)
 			ret = wave_chan_accept(a->lis[i], 0, &ch);
 			if (ret < 0)
 				break; /* -ETIMEDOUT: nobody waiting; refusals are logged */
+			found++;
 			if (agent_host_add(a, ch) < 0) {
 				wave_warn("agent: no memory for a new host");
 				wave_chan_close(ch);
 			}
 		}
 	}
+	if (a->lis_woke && !a->lis_rearm_at)
+		a->lis_rearm_at = found ? now : now + AGENT_LIS_REARM_NS;
+	if (a->lis_rearm_at && now >= a->lis_rearm_at)
+		arm_listeners(a);
 }
 
 /* Services every host once; a host that sent something moves @now on
@@ -275,6 +302,8 @@ static int sleep_timeout(struct wave_agent *a, uint64_t now)
 		else if (wave_chan_trywait(h->ch) != 0)
 			return 0;
 	}
+	if (a->lis_rearm_at && a->lis_rearm_at < due)
+		due = a->lis_rearm_at;
 	if (due <= now)
 		return 0;
 	if (unpollable)
@@ -285,14 +314,18 @@ static int sleep_timeout(struct wave_agent *a, uint64_t now)
 static void idle_sleep(struct wave_agent *a, uint64_t now)
 {
 	struct epoll_event evs[16];
-	int timeout = sleep_timeout(a, now);
+	int timeout = sleep_timeout(a, now), n;
 
 	if (timeout == 0)
 		return;
 	pthread_mutex_unlock(&a->lock);
-	if (epoll_wait(a->epfd, evs, WAVE_ARRAY_SIZE(evs), timeout) < 0 && errno != EINTR)
+	n = epoll_wait(a->epfd, evs, WAVE_ARRAY_SIZE(evs), timeout);
+	if (n < 0 && errno != EINTR)
 		wave_warn("agent: epoll_wait: %s", wave_strerror(-errno));
 	pthread_mutex_lock(&a->lock);
+	for (int i = 0; i < n; i++)
+		if (evs[i].data.u64 >= 1 && evs[i].data.u64 <= a->n_lis)
+			a->lis_woke = true;
 }
 
 static void say_goodbye(struct wave_agent *a)
@@ -328,8 +361,8 @@ WAVE_API int wave_agent_run(struct wave_agent *a)
 		/* Looking for new hosts (and stats readers) costs a system
 		 * call: not on every turn of a busy loop, only every
 		 * millisecond or after a sleep. */
-		if (now >= next_accept) {
-			accept_hosts(a);
+		if (now >= next_accept || (a->lis_rearm_at && now >= a->lis_rearm_at)) {
+			accept_hosts(a, now);
 			agent_statsock_serve(a, now);
 			now = wave_stamp_now(&a->clk);
 			next_accept = now + MS;

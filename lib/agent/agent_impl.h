@@ -92,6 +92,11 @@ struct wave_agent {
 	struct agent_domain dom[WAVE_DOMAIN_COUNT];
 	struct wave_chan_listener **lis;
 	size_t n_lis;
+	/* A listener's fd woke the loop (it is armed one shot at a time), and
+	 * when to arm them again: at once if that found a host, else after
+	 * AGENT_LIS_REARM_NS (0: armed). */
+	bool lis_woke;
+	uint64_t lis_rearm_at;
 	struct agent_host **hosts;
 	size_t n_hosts, cap_hosts;
 	uint64_t next_id;

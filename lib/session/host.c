@@ -45,7 +45,7 @@ struct wave_host {
 	/* Heartbeats in a row that found the agent's ring full, with nothing
 	 * else taken since the first (heartbeat()). */
 	uint32_t hb_unread;
-	uint64_t next_attempt_ns;
+	uint64_t next_attempt_ns, control_since_ns;
 	uint32_t backoff_ms;
 	int in_cb, in_replay;
 	int applied; /* agent decisions applied in this call */
@@ -170,6 +170,13 @@ static void lose_agent(struct wave_host *h, const char *why)
 
 	wave_warn("host %s: agent lost (%s); %s", h->uri, why,
 		  had_control ? "switching to fallback" : "still on fallback");
+	/* An agent that held control for a while starts the backoff over;
+	 * one that welcomes the host and then breaks the protocol (or dies)
+	 * at once keeps it growing, or the host would resync with it every
+	 * reconnect_min_ms for ever. */
+	if (had_control &&
+	    wave_now_ns() - h->control_since_ns >= (uint64_t)h->o.reconnect_max_ms * MS)
+		h->backoff_ms = h->o.reconnect_min_ms;
 	drop_channel(h);
 	if (!had_control)
 		return;
@@ -270,7 +277,6 @@ static void take_control(struct wave_host *h)
 {
 	int ret;
 
-	h->backoff_ms = h->o.reconnect_min_ms;
 	ret = replay_domains(h);
 	if (ret < 0 || h->conn != CONN_READY) {
 		wave_warn("host %s: resync failed (%s); staying on fallback", h->uri,
@@ -281,6 +287,7 @@ static void take_control(struct wave_host *h)
 	}
 	if (h->state != WAVE_HOST_AGENT)
 		h->st.reconnects++;
+	h->control_since_ns = wave_now_ns();
 	host_set_state(h, WAVE_HOST_AGENT);
 }
 
