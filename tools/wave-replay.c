@@ -215,7 +215,10 @@ static int load(const struct opts *o, const struct trace_meta *meta, const char 
 			 : "{}";
 	if ((ret = wave_params_parse(json, o->params ? "--params" : "the trace's params", params,
 				     &err)) < 0) {
-		fprintf(stderr, "wave-replay: %s\n", err.text);
+		char text[WAVE_ERROR_TEXT_LENGTH + WAVE_ERROR_SOURCE_LENGTH + 32];
+
+		wave_error_format(&err, text, sizeof(text));
+		fprintf(stderr, "wave-replay: %s\n", text);
 		wave_plugin_unload(*p);
 		*p = NULL; /* run() unloads what load() leaves */
 	}
@@ -351,16 +354,21 @@ static void keep_decision(void *user, enum trace_kind k, uint64_t t, const struc
 	trace_put(user, k, t, m);
 }
 
-static int decisions_writer(const char *path, const struct trace_meta *meta, const char *plugin,
+static int decisions_writer(const char *path, struct trace_reader *r, const char *plugin,
 			    struct trace_writer **w)
 {
 	struct trace_writer_opts wo = { path, 1ull << 40, 0 };
-	struct trace_meta m = *meta;
+	struct trace_meta m = *trace_reader_meta(r);
 	struct wave_error err;
 	int ret;
 
-	/* Its start time is the trace's: the same file from the same input. */
+	/* Its start time is the trace's: the same file from the same input.
+	 * It holds decisions only: the host's setup, which a recording may
+	 * carry as an event, goes into its header, so that it reads as a
+	 * trace of that host. */
 	snprintf(m.plugin, sizeof(m.plugin), "%s", plugin);
+	if (m.n_setup == 0 && replay_find_setup(r, &m.setup[0]) == 0)
+		m.n_setup = 1;
 	if ((ret = trace_writer_open(&wo, &m, w, &err)) < 0)
 		fprintf(stderr, "wave-replay: %s: %s\n", path, err.text);
 	return ret;
@@ -400,7 +408,7 @@ static int replay(const struct opts *o, struct trace_reader *r, struct wave_plug
 	double secs = 0;
 	int ret = 0;
 
-	if (o->decisions && decisions_writer(o->decisions, meta, wave_plugin_desc(p)->name, &w) < 0)
+	if (o->decisions && decisions_writer(o->decisions, r, wave_plugin_desc(p)->name, &w) < 0)
 		return -EIO;
 #ifdef M_TRIM_THRESHOLD
 	/* Each replay frees its state's tables but the task table (kept:

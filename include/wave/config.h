@@ -203,9 +203,11 @@ WAVE_API int wave_config_chan_opts(const struct wave_config *cfg, struct wave_ch
  * themselves).
  * @json:  a JSON object, NUL-terminated: "{\"workers\": 4}".
  * @where: the label used in warnings about these parameters
- *         ("domains.custom.params"), or NULL for "params".
+ *         ("domains.custom.params"), or NULL for "params"; also the
+ *         error's source (NULL: "<params>").
  * @out:   receives the parameters; free with wave_params_free().
- * @err:   filled on failure (may be NULL).
+ * @err:   filled on failure (may be NULL), with the line and column in
+ *         @json of a syntax error.
  *
  * Return: 0, -EINVAL, -ENOMEM, or -WAVE_ECONFIG (not a JSON object).
  */

@@ -89,13 +89,13 @@ WAVE_API int wave_params_parse(const char *json, const char *where, struct wave_
 		int code = json_error_code(&jerr) == json_error_out_of_memory || !jerr.text[0]
 				   ? -ENOMEM
 				   : -WAVE_ECONFIG;
-		return wave_error_set(err, code, "<params>", jerr.line, jerr.column, "%s",
-				      jerr.text);
+		return wave_error_set(err, code, where ? where : "<params>", jerr.line,
+				      jerr.column, "%s", jerr.text);
 	}
 	if (!json_is_object(obj)) {
 		json_decref(obj);
-		return wave_error_set(err, -WAVE_ECONFIG, "<params>", 1, 1,
-				      "%s: expected an object", where ? where : "params");
+		return wave_error_set(err, -WAVE_ECONFIG, where ? where : "<params>", 1, 1,
+				      "expected an object");
 	}
 	p = wave_params_new(obj, where);
 	json_decref(obj);

@@ -470,6 +470,32 @@ uint64_t replay_hist_quantile(const struct replay_hist *h, double q)
 	return h->max;
 }
 
+int replay_find_setup(struct trace_reader *r, struct wave_msg *out)
+{
+	const struct trace_meta *meta = trace_reader_meta(r);
+	const struct domain_desc *dom =
+		meta->domain < WAVE_DOMAIN_COUNT ? wave_domains[meta->domain] : NULL;
+	struct trace_rec rec;
+	int ret = -EBADMSG;
+
+	if (!dom || !dom->setup_type)
+		return -EBADMSG;
+	for (unsigned i = 0; i < meta->n_setup; i++)
+		if (meta->setup[i].type == dom->setup_type) {
+			*out = meta->setup[i];
+			return 0;
+		}
+	trace_reader_rewind(r);
+	while (trace_reader_next(r, &rec, NULL) == 1)
+		if (rec.kind == TRACE_EVENT && rec.msg.type == dom->setup_type) {
+			*out = rec.msg;
+			ret = 0;
+			break;
+		}
+	trace_reader_rewind(r);
+	return ret;
+}
+
 /* ---- for the exports ---------------------------------------------------- */
 
 void replay_chrome_next(struct replay_chrome *c)
@@ -478,14 +504,33 @@ void replay_chrome_next(struct replay_chrome *c)
 	c->first = false;
 }
 
+/* @s inside a JSON string: a trace's plugin name is whatever the agent's
+ * configuration named, a path maybe, or a hostile file's bytes. Bytes
+ * outside printable ASCII become '?', so that the output is valid UTF-8. */
+static void put_json_chars(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch < 0x7f ? ch : '?', f);
+	}
+}
+
 void replay_chrome_process(struct replay_chrome *c, const struct trace_meta *meta,
 			   const char *domain)
 {
 	replay_chrome_next(c);
 	fprintf(c->f,
 		"{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":0,"
-		"\"args\":{\"name\":\"host %" PRIu64 " (%s, %s)\"}}",
-		c->pid, meta->host_id, domain, meta->plugin);
+		"\"args\":{\"name\":\"host %" PRIu64 " (%s, ",
+		c->pid, meta->host_id, domain);
+	put_json_chars(c->f, meta->plugin);
+	fputs(")\"}}", c->f);
 }
 
 void replay_chrome_track(struct replay_chrome *c, uint32_t tid, const char *name)
@@ -493,8 +538,10 @@ void replay_chrome_track(struct replay_chrome *c, uint32_t tid, const char *name
 	replay_chrome_next(c);
 	fprintf(c->f,
 		"{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRIu64 ",\"tid\":%" PRIu32 ","
-		"\"args\":{\"name\":\"%s\"}}",
-		c->pid, tid, name);
+		"\"args\":{\"name\":\"",
+		c->pid, tid);
+	put_json_chars(c->f, name);
+	fputs("\"}}", c->f);
 }
 
 int replay_put(char *buf, size_t size, int len, const char *fmt, ...)

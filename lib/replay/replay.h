@@ -120,6 +120,11 @@ struct replay_model {
  * lib/domains/replay_models.c). */
 extern const struct replay_model *const replay_models[WAVE_DOMAIN_COUNT];
 
+/* The host's setup message of @r's domain into @out: the header's, else
+ * the first recorded as an event (the reader is rewound after). 0, or
+ * -EBADMSG when the trace has none. */
+int replay_find_setup(struct trace_reader *r, struct wave_msg *out);
+
 /* Adds a figure to @f (ignored past REPLAY_FIGURES_MAX). */
 void replay_figure(struct replay_figures *f, const char *name, const char *unit, double v);
 

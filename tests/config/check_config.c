@@ -201,8 +201,10 @@ START_TEST(params_parse)
 	ck_assert_ptr_nonnull(p);
 	wave_params_free(p);
 	ck_assert_int_eq(wave_params_parse("[1]", "my.params", &p, &err), -WAVE_ECONFIG);
-	ck_assert_str_eq(err.text, "my.params: expected an object");
+	ck_assert_str_eq(err.source, "my.params");
+	ck_assert_str_eq(err.text, "expected an object");
 	ck_assert_int_eq(wave_params_parse("{\"a\": }", NULL, &p, &err), -WAVE_ECONFIG);
+	ck_assert_str_eq(err.source, "<params>");
 	ck_assert_int_eq(err.line, 1);
 	ck_assert_int_gt(err.column, 0);
 }

@@ -89,29 +89,12 @@ struct mhost {
 
 int mem_replay_setup(struct trace_reader *r, struct wave_msg *setup, uint32_t *n_tiers)
 {
-	const struct trace_meta *meta = trace_reader_meta(r);
 	struct wave_mem_msg d;
-	struct trace_rec rec;
-	int ret = -EBADMSG;
 
-	for (unsigned i = 0; i < meta->n_setup; i++)
-		if (meta->setup[i].type == WAVE_MEM_SETUP &&
-		    wave_mem_msg_decode(&meta->setup[i], 1, &d) == 0) {
-			*setup = meta->setup[i];
-			*n_tiers = d.n;
-			return 0;
-		}
-	trace_reader_rewind(r);
-	while (trace_reader_next(r, &rec, NULL) == 1)
-		if (rec.kind == TRACE_EVENT && rec.msg.type == WAVE_MEM_SETUP) {
-			if ((ret = wave_mem_msg_decode(&rec.msg, 1, &d)) == 0) {
-				*setup = rec.msg;
-				*n_tiers = d.n;
-			}
-			break;
-		}
-	trace_reader_rewind(r);
-	return ret < 0 ? -EBADMSG : 0;
+	if (replay_find_setup(r, setup) < 0 || wave_mem_msg_decode(setup, 1, &d) < 0)
+		return -EBADMSG;
+	*n_tiers = d.n;
+	return 0;
 }
 
 /* ---- the host's chunks ------------------------------------------------- */

@@ -88,25 +88,9 @@ struct rhost {
 
 int rpc_replay_setup(struct trace_reader *r, struct wave_msg *setup, struct wave_rpc_msg *d)
 {
-	const struct trace_meta *meta = trace_reader_meta(r);
-	struct trace_rec rec;
-	int ret = -EBADMSG;
-
-	for (unsigned i = 0; i < meta->n_setup; i++)
-		if (meta->setup[i].type == WAVE_RPC_SETUP &&
-		    wave_rpc_msg_decode(&meta->setup[i], NULL, d) == 0) {
-			*setup = meta->setup[i];
-			return 0;
-		}
-	trace_reader_rewind(r);
-	while (trace_reader_next(r, &rec, NULL) == 1)
-		if (rec.kind == TRACE_EVENT && rec.msg.type == WAVE_RPC_SETUP) {
-			if ((ret = wave_rpc_msg_decode(&rec.msg, NULL, d)) == 0)
-				*setup = rec.msg;
-			break;
-		}
-	trace_reader_rewind(r);
-	return ret < 0 ? -EBADMSG : 0;
+	if (replay_find_setup(r, setup) < 0 || wave_rpc_msg_decode(setup, NULL, d) < 0)
+		return -EBADMSG;
+	return 0;
 }
 
 /* ---- the table and the workers, as the host keeps them ------------------ */

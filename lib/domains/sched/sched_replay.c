@@ -239,20 +239,12 @@ static int on_event(struct workload *w, const struct wave_sched_msg *d, uint64_t
 
 int sched_replay_cpus(const struct trace_meta *meta, struct trace_reader *r, uint32_t *n_cpus)
 {
-	struct trace_rec rec;
-	int ret = -EBADMSG;
+	struct wave_msg setup;
 
-	for (unsigned i = 0; i < meta->n_setup; i++)
-		if (meta->setup[i].type == WAVE_SCHED_SETUP)
-			return sched_setup_decode(&meta->setup[i], n_cpus);
-	trace_reader_rewind(r);
-	while (trace_reader_next(r, &rec, NULL) == 1)
-		if (rec.kind == TRACE_EVENT && rec.msg.type == WAVE_SCHED_SETUP) {
-			ret = sched_setup_decode(&rec.msg, n_cpus);
-			break;
-		}
-	trace_reader_rewind(r);
-	return ret;
+	(void)meta;
+	if (replay_find_setup(r, &setup) < 0)
+		return -EBADMSG;
+	return sched_setup_decode(&setup, n_cpus);
 }
 
 static int workload_read(struct workload *w, struct trace_reader *r, struct wave_error *err)
