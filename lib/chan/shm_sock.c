@@ -638,8 +638,46 @@ static int read_reply(int sock, int timeout_ms, int *agent_efd)
 	return 0;
 }
 
+/* What is left of @deadline in ms for poll() (-1: none). */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now = wave_now_ns();
+
+	if (deadline == UINT64_MAX)
+		return -1;
+	return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+}
+
+/* connect() by @deadline. A Unix socket's connect does not go on in the
+ * background: while the agent's backlog is full (hosts that stall its
+ * accept, maybe on purpose) a blocking one waits for as long as that
+ * lasts, and a non-blocking one fails with EAGAIN; so it is retried every
+ * millisecond until the deadline. */
+static int connect_by(int sock, const struct sockaddr_un *a, uint64_t deadline)
+{
+	int flags = fcntl(sock, F_GETFL), ret = 0;
+
+	if (flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	while (connect(sock, (const struct sockaddr *)a, sizeof(*a)) < 0) {
+		ret = -errno;
+		if (ret != -EAGAIN && ret != -EINTR)
+			break;
+		if (wave_now_ns() >= deadline) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+		ret = 0;
+	}
+	if (fcntl(sock, F_SETFL, flags) < 0 && ret == 0)
+		ret = -errno;
+	return ret;
+}
+
 static int shm_connect(const char *path, const struct wave_chan_opts *o, struct wave_chan **out)
 {
+	uint64_t deadline = wave_deadline(o->timeout_ms < 0 ? -1 : (int64_t)o->timeout_ms * 1000000);
 	struct wave_shm_hello hello = { .magic = WAVE_SHM_HELLO_MAGIC, .proto_major = WAVE_SHM_PROTO_MAJOR,
 			       .proto_minor = WAVE_SHM_PROTO_MINOR };
 	struct sockaddr_un a;
@@ -653,8 +691,7 @@ static int shm_connect(const char *path, const struct wave_chan_opts *o, struct 
 	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return -errno;
-	if (connect(sock, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		ret = -errno;
+	if ((ret = connect_by(sock, &a, deadline)) < 0) {
 		wave_info("cannot connect to shm://%s: %s", path, wave_strerror(ret));
 		goto err;
 	}
@@ -670,7 +707,7 @@ static int shm_connect(const char *path, const struct wave_chan_opts *o, struct 
 		goto err;
 	}
 	if ((ret = send_with_fds(sock, &hello, sizeof(hello), (int[]){ memfd, my_efd }, 2)) < 0 ||
-	    (ret = read_reply(sock, o->timeout_ms, &agent_efd)) < 0)
+	    (ret = read_reply(sock, ms_left(deadline), &agent_efd)) < 0)
 		goto err;
 	close(memfd);
 	return wave_shm_chan_new(map, len, &h, o, WAVE_ROLE_HOST,
