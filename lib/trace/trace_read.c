@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,15 +32,16 @@ struct trace_reader {
 	unsigned blk_hdr; /* the length of a block header: TRACE_BLK_HDR(_V1) */
 	uint64_t lost;    /* not yet given with a record */
 	uint64_t lost_total; /* in the blocks entered so far */
-	uint8_t *own; /* @buf when the reader read the file */
+	const uint8_t *own; /* @buf when the reader mapped the file */
 	char name[256];
 	struct trace_meta meta;
 	size_t first_block;
 	size_t pos;      /* of the next block, or of the next record in one */
 	size_t blk_end;  /* end of the current block's payload; 0: none */
-	/* The blocks before it passed their checksum: in the reader's own
-	 * copy of a file (@own), which nothing else writes, they are not
-	 * checked again after a rewind. */
+	/* The blocks before it passed their checksum: in a file the reader
+	 * mapped (@own), which traces only ever grow, they are not checked
+	 * again after a rewind (a file rewritten meanwhile could only give
+	 * other records: every read stays within the block's bounds). */
 	size_t checked_end;
 	/* Format 3: a record that starts at or before it is all in the block
 	 * whatever its codes say (rec_fast_v3()); 0 otherwise, and once
@@ -154,14 +156,25 @@ int trace_reader_open_mem(const uint8_t *buf, size_t len, const char *name,
 	return 0;
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *len)
+static void unmap(const uint8_t *buf, size_t len)
+{
+	if (buf)
+		munmap((void *)(uintptr_t)buf, len);
+}
+
+/* Maps the file read-only: the reader reads only what the blocks it is
+ * asked for span, so a huge file (up to TRACE_FILE_MAX) that is corrupt
+ * early costs neither its size in memory nor the time to read it all. A
+ * file truncated while mapped would fault its reader (SIGBUS): traces are
+ * only ever appended to, rotated by rename and pruned by unlink, which
+ * leave a mapping whole. */
+static int map_file(const char *path, const uint8_t **buf, size_t *len)
 {
 	/* Non-blocking: a FIFO's open would wait for a writer, and is refused
 	 * below like anything else that is not a regular file. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), ret = 0;
 	struct stat st;
-	size_t got = 0;
-	ssize_t n;
+	void *m;
 
 	if (fd < 0)
 		return -errno;
@@ -169,39 +182,34 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 		close(fd);
 		return -EINVAL;
 	}
-	if (!(*buf = malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return -ENOMEM;
-	}
-	/* A file that shrinks meanwhile is read as it is now: truncated. */
-	while (got < (size_t)st.st_size) {
-		n = read(fd, *buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
+	*buf = NULL;
+	*len = (size_t)st.st_size;
+	if (*len) {
+		m = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m == MAP_FAILED)
+			ret = -errno;
+		else
+			*buf = m;
 	}
 	close(fd);
-	*len = got;
-	return 0;
+	return ret;
 }
 
 int trace_reader_open(const char *path, struct trace_reader **out, struct wave_error *err)
 {
-	uint8_t *buf = NULL;
+	const uint8_t *buf = NULL;
 	size_t len = 0;
 	int ret;
 
 	wave_error_clear(err);
 	if (!path || !out)
 		return wave_error_set(err, -EINVAL, "trace", 0, 0, "invalid argument");
-	if ((ret = read_file(path, &buf, &len)) < 0)
+	if ((ret = map_file(path, &buf, &len)) < 0)
 		return wave_error_set(err, ret, path, 0, 0, "cannot read: %s",
 				      ret == -EINVAL ? "not a regular file of at most 16 GiB"
 						     : wave_strerror(ret));
 	if ((ret = trace_reader_open_mem(buf, len, path, out, err)) < 0) {
-		free(buf);
+		unmap(buf, len);
 		return ret;
 	}
 	(*out)->own = buf;
@@ -555,6 +563,6 @@ void trace_reader_close(struct trace_reader *r)
 	if (!r)
 		return;
 	free(r->meta.params);
-	free(r->own);
+	unmap(r->own, r->len);
 	free(r);
 }
