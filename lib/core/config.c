@@ -344,6 +344,47 @@ static int check_shm_path(struct parser *ps, const char *uri)
 	return 0;
 }
 
+/* @path with "//", "/./" and "dir/.." taken out, into @out (as long as
+ * @path at most): one socket, however it is spelled. */
+static void path_lexical(const char *path, char *out)
+{
+	size_t n = 0;
+
+	while (*path) {
+		size_t len;
+
+		while (*path == '/')
+			path++;
+		len = strcspn(path, "/");
+		if (len == 1 && path[0] == '.') {
+			/* nothing */
+		} else if (len == 2 && path[0] == '.' && path[1] == '.') {
+			while (n > 0 && out[--n] != '/')
+				;
+		} else if (len) {
+			out[n++] = '/';
+			memcpy(out + n, path, len);
+			n += len;
+		}
+		path += len;
+	}
+	out[n] = '\0';
+}
+
+/* Whether two listen URIs name one address (shm://: one socket path). */
+static bool same_address(const char *a, const char *b)
+{
+	char pa[MAX_SOCKET_PATH + 1], pb[MAX_SOCKET_PATH + 1];
+	size_t k = strlen("shm://");
+
+	if (strncmp(a, "shm://", k) != 0 || strncmp(b, "shm://", k) != 0)
+		return strcmp(a, b) == 0;
+	/* Both checked by check_shm_path(): absolute, and short enough. */
+	path_lexical(a + k, pa);
+	path_lexical(b + k, pb);
+	return strcmp(pa, pb) == 0;
+}
+
 static int parse_listen_one(struct parser *ps, json_t *arr, size_t i)
 {
 	json_t *v = json_array_get(arr, i);
@@ -354,7 +395,7 @@ static int parse_listen_one(struct parser *ps, json_t *arr, size_t i)
 	if ((ret = check_shm_path(ps, json_string_value(v))) < 0)
 		return ret;
 	for (size_t j = 0; j < i; j++)
-		if (strcmp(ps->cfg->listen[j], json_string_value(v)) == 0)
+		if (same_address(ps->cfg->listen[j], json_string_value(v)))
 			return fail(ps, 0, "\"%s\" is already listed as listen[%zu]",
 				    json_string_value(v), j);
 	if (dup_string(ps, v, &ps->cfg->listen[i]) < 0)
