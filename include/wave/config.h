@@ -45,7 +45,8 @@ struct wave_params;
  * @enabled: 1 when the domain appears in the file; every other field is
  *           zero/NULL when it does not.
  * @plugin:  the plugin to load: a name (wave_<name>.so on the search path)
- *           or a path containing '/', given to wave_plugin_load().
+ *           or a path containing '/' (a relative one made relative to the
+ *           configuration file's directory), given to wave_plugin_load().
  * @tick_us: the plugin's tick period in microseconds; 0 for no tick.
  *           Always 0 for the sched domain, whose plugins are ticked by
  *           their hosts (the key is refused there).

@@ -601,8 +601,10 @@ static int parse_auth(struct parser *ps, json_t *root)
 	return ret;
 }
 
-/* A relative plugin directory is taken relative to the configuration
- * file's directory, so a configuration and its plugins can move together. */
+/* A relative plugin directory, or plugin file, is taken relative to the
+ * configuration file's directory, so a configuration and its plugins can
+ * move together (and mean the same whatever the daemon's working
+ * directory). */
 static char *resolve_dir(const char *source, const char *dir)
 {
 	const char *slash = source ? strrchr(source, '/') : NULL;
@@ -675,7 +677,13 @@ static int parse_plugin_ref(struct parser *ps, json_t *dom, struct wave_config_d
 	if (!json_is_string(v) || !plugin_ref_ok(json_string_value(v)))
 		ret = fail_expected(ps, v, "a plugin name (letters, digits, '_'; at most 63) or a path containing '/'");
 	pop(ps);
-	return ret ? ret : dup_string(ps, v, &d->plugin);
+	if (ret)
+		return ret;
+	if (!strchr(json_string_value(v), '/'))
+		return dup_string(ps, v, &d->plugin);
+	if (!(d->plugin = resolve_dir(ps->source, json_string_value(v))))
+		return oom(ps);
+	return 0;
 }
 
 static int parse_params(struct parser *ps, json_t *dom, const char *name,

@@ -101,6 +101,17 @@ START_TEST(relative_plugin_path_follows_the_file)
 	ck_assert_str_eq(cfg->plugin_path[0], "/etc/wave/lib/p");
 	ck_assert_str_eq(cfg->plugin_path[1], "/abs");
 	wave_config_free(cfg);
+	/* So does a domain's plugin named by a relative file; a name or an
+	 * absolute file stays as it is. */
+	ck_assert_int_eq(parse("{\"domains\": {\"custom\": {\"plugin\": \"p/wave_x.so\"},"
+			       " \"sched\": {\"plugin\": \"/abs/wave_sched_fifo.so\"},"
+			       " \"rpc\": {\"plugin\": \"rpc_hash\"}}}",
+			       "/etc/wave/agent.json", &cfg, NULL),
+			 0);
+	ck_assert_str_eq(cfg->domains[WAVE_DOMAIN_CUSTOM].plugin, "/etc/wave/p/wave_x.so");
+	ck_assert_str_eq(cfg->domains[WAVE_DOMAIN_SCHED].plugin, "/abs/wave_sched_fifo.so");
+	ck_assert_str_eq(cfg->domains[WAVE_DOMAIN_RPC].plugin, "rpc_hash");
+	wave_config_free(cfg);
 }
 END_TEST
 
