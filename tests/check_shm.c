@@ -323,6 +323,61 @@ static int raw_connect(const char *uri)
 	return s;
 }
 
+/* Hosts that connect and never send their hello, as many as the listener
+ * keeps pending and its backlog holds, do not keep a well-behaved host
+ * out: the one that has waited longest without a hello makes room. Their
+ * own deadline (a minute) plays no part. */
+START_TEST(stalled_hosts_do_not_keep_others_out)
+{
+	char dir[64], uri[128];
+	struct wave_chan_listener *l;
+	struct wave_chan_opts o;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct acceptor ac;
+	int stalled[256], n = 0, status;
+	pid_t pid;
+
+	tmpdir_make(dir);
+	wave_chan_opts_init(&o);
+	o.timeout_ms = 60000;
+	l = listen_in(dir, &o, uri, sizeof(uri));
+	snprintf(a.sun_path, sizeof(a.sun_path), "%.*s", (int)sizeof(a.sun_path) - 1,
+		 uri + strlen("shm://"));
+	for (int tries = 0; n < 256 && tries < 512; tries++) {
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		struct wave_chan *ch = NULL;
+
+		ck_assert_int_ge(s, 0);
+		if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			stalled[n++] = s;
+			continue;
+		}
+		ck_assert_int_eq(errno, EAGAIN); /* the backlog is full */
+		close(s);
+		/* The listener takes what its pending slots have room for. */
+		ck_assert_int_eq(wave_chan_accept(l, 0, &ch), -ETIMEDOUT);
+	}
+	ck_assert_int_gt(n, 64);
+	accept_start(&ac, l);
+	pid = test_fork();
+	if (pid == 0) {
+		struct wave_chan *h = NULL;
+
+		wave_chan_opts_init(&o);
+		o.timeout_ms = 5000;
+		_exit(wave_chan_open(uri, &o, &h) == 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the host behind %d stalled ones could not open: %d", n, status);
+	ck_assert_int_eq(accept_finish(&ac), 0);
+	while (n)
+		close(stalled[--n]);
+	wave_chan_listener_close(l);
+	tmpdir_rm(dir);
+}
+END_TEST
+
 static void raw_send(int sock, const void *buf, size_t len, const int *fds, int nfds)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 4)] = { 0 };
@@ -984,6 +1039,7 @@ int main(void)
 	tcase_add_test(tc, no_fd_for_the_connection);
 	tcase_add_test(tc, no_fd_for_the_hello);
 	tcase_add_test(tc, refuses_hostile_hellos);
+	tcase_add_test(tc, stalled_hosts_do_not_keep_others_out);
 	tcase_add_test(tc, empty_datagram_fds_are_closed);
 	tcase_add_test(tc, refuses_rings_above_listener_limit);
 	tcase_add_loop_test(tc, survives_scribbling_host, 0, 8);

@@ -31,11 +31,12 @@
 #define MAX_FDS 4 /* we expect at most 2; room to see (and close) extras */
 
 /* Hosts connected whose hello has not arrived yet, judged at once when it
- * does; more wait in the listen backlog. */
-#define MAX_PENDING 16
+ * does; more wait in the listen backlog (as many: LISTEN_BACKLOG). */
+#define MAX_PENDING 64
 
 struct shm_pending {
 	int sock;
+	uint64_t since_ns;    /* accepted then */
 	uint64_t deadline_ns; /* refused when no hello came by then */
 	struct ucred cred;
 };
@@ -48,8 +49,8 @@ struct shm_listener {
 	int epfd;
 	struct shm_pending pend[MAX_PENDING];
 	unsigned n_pend;
-	/* @fd leaves the epoll set while every pending slot is taken: the
-	 * backlog would keep it readable and its pollers spinning. */
+	/* Whether @fd is in the epoll set (out of descriptors, it is not:
+	 * the backlog would keep it readable and its pollers spinning). */
 	bool fd_watched;
 	/* Out of descriptors, @fd is unwatched until @timer (in the epoll
 	 * set) expires too; @spare is held for that moment (out_of_fds()). */
@@ -451,6 +452,40 @@ static bool backoff_over(struct shm_listener *l)
 	return !l->backing_off;
 }
 
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/*
+ * Every slot is taken and more hosts wait in the backlog: the pending host
+ * that has waited longest without a hello is refused, to make room. A
+ * host sends its hello as soon as it has connected, so a slot held without
+ * one is most likely a stalled or hostile peer's; without this, a few
+ * dozen connections that never speak (reconnected as they time out) kept
+ * every well-behaved host out. Return: whether a slot was freed.
+ */
+static bool evict_stalled(struct shm_listener *l)
+{
+	unsigned oldest = MAX_PENDING;
+	struct ucred cred;
+	int sock;
+
+	if (!readable(l->fd))
+		return false; /* nobody waits */
+	for (unsigned i = 0; i < l->n_pend; i++)
+		if ((oldest == MAX_PENDING || l->pend[i].since_ns < l->pend[oldest].since_ns) &&
+		    !readable(l->pend[i].sock))
+			oldest = i;
+	if (oldest == MAX_PENDING)
+		return false; /* every hello is there: judged before long */
+	sock = pending_take(l, oldest, &cred);
+	refuse(sock, ETIMEDOUT, "no hello from pid %d while other hosts waited", (int)cred.pid);
+	return true;
+}
+
 /* Accepts the connections waiting in the backlog, as pending hosts. */
 static int accept_new(struct shm_listener *l, uint64_t now)
 {
@@ -464,7 +499,7 @@ static int accept_new(struct shm_listener *l, uint64_t now)
 		l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (l->n_pend < MAX_PENDING)
 		watch_listen_fd(l, true);
-	while (l->n_pend < MAX_PENDING) {
+	while (l->n_pend < MAX_PENDING || evict_stalled(l)) {
 		struct shm_pending *p = &l->pend[l->n_pend];
 
 		/* Blocking: after the rendezvous the socket only signals
@@ -481,11 +516,14 @@ static int accept_new(struct shm_listener *l, uint64_t now)
 		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, sock, &ev) < 0)
 			return refuse(sock, errno, "agent cannot watch the host: %s", strerror(errno));
 		p->sock = sock;
+		p->since_ns = now;
 		p->deadline_ns = l->o.timeout_ms < 0 ? UINT64_MAX
 						     : now + (uint64_t)l->o.timeout_ms * 1000000u;
 		l->n_pend++;
 	}
-	watch_listen_fd(l, false); /* every slot taken: the backlog waits */
+	/* Every slot is taken by a host whose hello is there (each is judged
+	 * by the next steps), or nobody waits: @fd stays watched, so that a
+	 * host connecting later wakes the pollers, and evicts a stalled one. */
 	return 0;
 }
 
