@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "bench.h"
+#include "bench_args.h"
+
+#define PROG "wave-bench-chan"
 
 static void usage(FILE *f)
 {
@@ -51,16 +54,22 @@ static void usage(FILE *f)
 		BENCH_MAX_REPS);
 }
 
-static int parse_only(const char *list, struct bench_cfg *c)
+/* --only LIST: names of transports, at least one; a list that selects
+ * nothing (",") would run nothing and report an empty table. */
+static void parse_only(const char *list, struct bench_cfg *c)
 {
+	static const char what[] = "one or more of wave,unstamped,fabric,uds,floor,path, "
+				   "comma-separated";
 	char buf[64], *save = NULL;
+	bool any = false;
 
 	if (strlen(list) >= sizeof(buf))
-		return -EINVAL;
+		bench_arg_fail(PROG, "--only", what, list);
 	strcpy(buf, list);
 	c->run_wave = c->run_unstamped = c->run_fabric = c->run_uds = c->run_floor = c->run_path =
 		false;
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		any = true;
 		if (strcmp(t, "wave") == 0)
 			c->run_wave = true;
 		else if (strcmp(t, "fabric") == 0)
@@ -74,9 +83,10 @@ static int parse_only(const char *list, struct bench_cfg *c)
 		else if (strcmp(t, "path") == 0)
 			c->run_path = true;
 		else
-			return -EINVAL;
+			bench_arg_fail(PROG, "--only", what, list);
 	}
-	return 0;
+	if (!any)
+		bench_arg_fail(PROG, "--only", what, list);
 }
 
 enum {
@@ -130,7 +140,7 @@ static int parse_args(int argc, char **argv, struct bench_cfg *c, enum bench_clo
 			tput_set = true;
 			break;
 		case OPT_ONLY:
-			ret = parse_only(optarg, c);
+			parse_only(optarg, c);
 			break;
 		case OPT_CLOCK:
 			if (strcmp(optarg, "tsc") == 0 || strcmp(optarg, "mono") == 0)

@@ -27,6 +27,14 @@
 
 #include <wave/wave.h>
 
+#include "bench_args.h"
+
+#define PROG "wave-bench-mem-state"
+/* Bounds that keep a typo from allocating what the machine has not: the
+ * messages take 64 bytes each, and a run walks all of them. */
+#define MAX_RUNS 1000
+#define MAX_MSGS 10000000u
+
 const struct wave_plugin_desc *wave_plugin_entry_mem_hemem(void);
 
 static uint64_t now_ns(void)
@@ -113,7 +121,11 @@ static int measure(const struct run_cfg *c, enum kind kind, struct wave_plugin *
 	uint64_t *t = calloc(c->runs, sizeof(*t));
 	int ret = -1;
 
-	if (!msgs || !t || make_msgs(kind, c->chunks, msgs, c->msgs) < 0)
+	if (!msgs || !t) {
+		fprintf(stderr, PROG ": out of memory for %zu messages\n", c->msgs);
+		goto out;
+	}
+	if (make_msgs(kind, c->chunks, msgs, c->msgs) < 0)
 		goto out;
 	for (unsigned r = 0; r < c->runs; r++) {
 		struct wave_plugin_ctx_opts o;
@@ -171,20 +183,21 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--quick")) {
 			c.runs = 1, c.msgs = 10000, n_sizes = 2;
 		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
-			c.runs = (unsigned)atoi(argv[++i]);
+			c.runs = bench_arg_uint(PROG, "--runs", argv[++i], 1, MAX_RUNS);
 		} else if (!strcmp(argv[i], "--msgs") && i + 1 < argc) {
-			c.msgs = (size_t)atol(argv[++i]);
+			c.msgs = bench_arg_uint(PROG, "--msgs", argv[++i], 1, MAX_MSGS);
 		} else {
 			bool help = !strcmp(argv[i], "--help");
 
 			fprintf(help ? stdout : stderr,
-				"usage: wave-bench-mem-state [--quick] [--runs N] [--msgs N]\n");
+				"usage: " PROG " [--quick] [--runs N (1..%d)] [--msgs N (1..%u)]\n",
+				MAX_RUNS, MAX_MSGS);
 			return help ? 0 : 2;
 		}
 	}
-	if (!c.runs || !c.msgs || wave_plugin_open_static(wave_plugin_entry_mem_hemem, &p, NULL)) {
-		fprintf(stderr, "wave-bench-mem-state: bad arguments or no plugin\n");
-		return 2;
+	if (wave_plugin_open_static(wave_plugin_entry_mem_hemem, &p, NULL)) {
+		fprintf(stderr, PROG ": no plugin\n");
+		return 1;
 	}
 	printf("%-10s %-13s %-7s %10s %12s %10s\n", "chunks", "messages", "policy", "ns/msg",
 	       "msgs/s", "bytes/chunk");

@@ -47,7 +47,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "bench_stat.h"
+
+#define PROG "wave-bench-rpc"
 
 #define MAX_CLIENTS 8
 #define MAX_RATES 8
@@ -756,30 +759,39 @@ static void usage(FILE *f)
 		"  --json              one JSON object per line\n", MAX_CLIENTS, MAX_REPS);
 }
 
-static bool parse_list(char *s, struct cfg *c, bool configs_list)
+static bool parse_configs(char *s, struct cfg *c)
 {
 	char *save, *t;
 
-	if (configs_list)
-		memset(c->run, 0, sizeof(c->run));
-	else
-		c->n_rates = 0;
+	memset(c->run, 0, sizeof(c->run));
 	for (t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (configs_list) {
-			int k;
-			for (k = 0; k < N_CONFIGS && strcmp(t, configs[k].key) != 0; k++)
-				;
-			if (k == N_CONFIGS)
-				return false;
-			c->run[k] = true;
-		} else {
-			unsigned long v = strtoul(t, NULL, 10);
-			if (v == 0 || v > 1000000 || c->n_rates == MAX_RATES)
-				return false;
-			c->rates[c->n_rates++] = (unsigned)v;
-		}
+		int k;
+		for (k = 0; k < N_CONFIGS && strcmp(t, configs[k].key) != 0; k++)
+			;
+		if (k == N_CONFIGS)
+			return false;
+		c->run[k] = true;
 	}
-	return configs_list || c->n_rates > 0;
+	return true;
+}
+
+/* Each rate whole and in range: "100abc" is not 100 messages per second. */
+static void parse_rates(const char *opt, const char *list, struct cfg *c)
+{
+	char buf[256], what[64], *save, *t;
+
+	snprintf(what, sizeof(what), "1 to %d comma-separated rates from 1 to 1000000", MAX_RATES);
+	if (strlen(list) >= sizeof(buf))
+		bench_arg_fail(PROG, opt, what, list);
+	strcpy(buf, list);
+	c->n_rates = 0;
+	for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (c->n_rates == MAX_RATES)
+			bench_arg_fail(PROG, opt, what, list);
+		c->rates[c->n_rates++] = bench_arg_uint(PROG, opt, t, 1, 1000000);
+	}
+	if (c->n_rates == 0)
+		bench_arg_fail(PROG, opt, what, list);
 }
 
 static int parse_args(int argc, char **argv, struct cfg *c)
@@ -805,30 +817,29 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			memset(c->run, 0, sizeof(c->run));
 			c->run[0] = c->run[1] = true;
 		} else if (!strcmp(a, "--workers") && more)
-			c->workers = (unsigned)atoi(argv[++i]);
+			c->workers = bench_arg_uint(PROG, a, argv[++i], 1, 64);
 		else if (!strcmp(a, "--clients") && more)
-			c->clients = (unsigned)atoi(argv[++i]);
-		else if (!strcmp(a, "--light-us") && more)
-			c->light_us = (unsigned)atoi(argv[++i]);
+			c->clients = bench_arg_uint(PROG, a, argv[++i], 1, MAX_CLIENTS);
+		else if (!strcmp(a, "--light-us") && more) /* the server's --work-us range */
+			c->light_us = bench_arg_uint(PROG, a, argv[++i], 0, 10000000);
 		else if (!strcmp(a, "--heavy-us") && more)
-			c->heavy_us = (unsigned)atoi(argv[++i]);
+			c->heavy_us = bench_arg_uint(PROG, a, argv[++i], 0, 10000000);
 		else if (!strcmp(a, "--reps") && more)
-			c->reps = (unsigned)atoi(argv[++i]);
+			c->reps = bench_arg_uint(PROG, a, argv[++i], 1, MAX_REPS);
 		else if (!strcmp(a, "--shared-light"))
 			c->shared_light = true;
 		else if (!strcmp(a, "--reaction") && more)
-			c->reaction = (unsigned)atoi(argv[++i]);
-		else if (!strcmp(a, "--client-nice") && more)
-			c->client_nice = atoi(argv[++i]);
-		else if (!strcmp(a, "--duration") && more)
-			c->duration_s = (unsigned)atoi(argv[++i]);
+			c->reaction = bench_arg_uint(PROG, a, argv[++i], 0, 4 * MAX_REPS);
+		else if (!strcmp(a, "--client-nice") && more) /* setpriority()'s range */
+			c->client_nice = (int)bench_arg_int(PROG, a, argv[++i], -20, 19);
+		else if (!strcmp(a, "--duration") && more) /* usleep(duration_s * 500000) */
+			c->duration_s = bench_arg_uint(PROG, a, argv[++i], 1, 3600);
 		else if (!strcmp(a, "--objective-us") && more)
-			c->objective_us = atof(argv[++i]);
-		else if (!strcmp(a, "--rates") && more) {
-			if (!parse_list(argv[++i], c, false))
-				return -1;
-		} else if (!strcmp(a, "--configs") && more) {
-			if (!parse_list(argv[++i], c, true))
+			c->objective_us = bench_arg_double(PROG, a, argv[++i], 1, 1e9);
+		else if (!strcmp(a, "--rates") && more)
+			parse_rates(a, argv[++i], c);
+		else if (!strcmp(a, "--configs") && more) {
+			if (!parse_configs(argv[++i], c))
 				return -1;
 		} else if (!strcmp(a, "--help")) {
 			usage(stdout);
@@ -836,10 +847,10 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 		} else
 			return -1;
 	}
-	if (c->workers < 1 || c->workers > 64 || c->clients < 1 || c->clients > MAX_CLIENTS ||
-	    c->duration_s < 1 || c->reps < 1 || c->reps > MAX_REPS || c->reaction > 4 * MAX_REPS ||
-	    (c->reaction && c->clients < 2))
-		return -1;
+	if (c->reaction && c->clients < 2) { /* the last client is the heavy flow */
+		fprintf(stderr, PROG ": --reaction: needs --clients from 2 to %d\n", MAX_CLIENTS);
+		exit(2);
+	}
 	return 0;
 }
 

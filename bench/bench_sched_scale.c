@@ -35,6 +35,7 @@
 
 #include <wave/wave.h>
 
+#include "bench_args.h"
 #include "domains/sched/sched_impl.h"
 #include "domains/sched/sched_sim.h"
 
@@ -42,6 +43,9 @@ const struct wave_plugin_desc *wave_plugin_entry_sched_fifo(void);
 const struct wave_plugin_desc *wave_plugin_entry_sched_shinjuku(void);
 
 #define MAX_RUNS 15
+/* A billion steps take minutes a run: more is a typo, not a measurement. */
+#define MAX_STEPS 1000000000u
+#define PROG "wave-bench-sched-scale"
 
 struct opts {
 	bool json;
@@ -206,8 +210,8 @@ static void usage(bool help)
 {
 	fprintf(help ? stdout : stderr,
 		"usage: wave-bench-sched-scale [--json] [--quick] [--runs N (1..%d)] "
-		"[--steps N] [--policy fifo|shinjuku]\n",
-		MAX_RUNS);
+		"[--steps N (1..%u)] [--policy fifo|shinjuku]\n",
+		MAX_RUNS, MAX_STEPS);
 	exit(help ? 0 : 2);
 }
 
@@ -221,16 +225,15 @@ static struct opts parse(int argc, char **argv)
 		else if (!strcmp(argv[i], "--quick"))
 			o.quick = true;
 		else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-			o.runs = (unsigned)strtoul(argv[++i], NULL, 10);
+			o.runs = bench_arg_uint(PROG, "--runs", argv[++i], 1, MAX_RUNS);
 		else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
-			o.steps = (unsigned)strtoul(argv[++i], NULL, 10);
+			o.steps = bench_arg_uint(PROG, "--steps", argv[++i], 1, MAX_STEPS);
 		else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
 			o.policy = argv[++i];
 		else
 			usage(!strcmp(argv[i], "--help"));
 	}
-	if (o.runs == 0 || o.runs > MAX_RUNS || o.steps == 0 ||
-	    (strcmp(o.policy, "fifo") && strcmp(o.policy, "shinjuku")))
+	if (strcmp(o.policy, "fifo") && strcmp(o.policy, "shinjuku"))
 		usage(false);
 	if (o.quick) {
 		o.runs = 3;

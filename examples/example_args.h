@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static inline unsigned long long example_uint(const char *prog, const char *opt, const char *v,
 					      unsigned long long min, unsigned long long max)
@@ -24,6 +25,25 @@ static inline unsigned long long example_uint(const char *prog, const char *opt,
 		exit(2);
 	}
 	return n;
+}
+
+/* A decimal number in [@min, @max], @min >= 0. Not "inf" or "nan", which
+ * strtod() takes and no deadline computed from them survives, nor hex. */
+static inline double example_double(const char *prog, const char *opt, const char *v, double min,
+				    double max)
+{
+	double d = 0;
+	char *end = NULL;
+
+	errno = 0;
+	if ((isdigit((unsigned char)v[0]) || v[0] == '.') && !strpbrk(v, "xX"))
+		d = strtod(v, &end);
+	if (!end || *end || errno || !(d >= min && d <= max)) {
+		fprintf(stderr, "%s: %s: expected a number from %.15g to %.15g, got '%s'\n", prog,
+			opt, min, max, v);
+		exit(2);
+	}
+	return d;
 }
 
 #endif /* WAVE_EXAMPLE_ARGS_H */

@@ -295,6 +295,175 @@ static void agent_metrics(FILE *f, const json_t *doc)
 	}
 }
 
+/* ---- checking a document from another process ---- */
+
+/* The kinds of value the agent writes (lib/agent/agent_stats.c). */
+enum kind { K_COUNT, K_STRING, K_OBJECT, K_ARRAY };
+
+static const char *const kind_names[] = { "a non-negative integer", "a string", "an object",
+					  "an array" };
+
+/* A member the agent always writes, and its kind. */
+struct field {
+	const char *key;
+	enum kind kind;
+};
+
+static const struct field agent_fields[] = {
+	{ "hosts", K_ARRAY }, { "plugins", K_OBJECT }, { "hosts_accepted", K_COUNT },
+	{ "hosts_refused", K_COUNT }, { "hosts_dead", K_COUNT }, { "hosts_lost", K_COUNT },
+	{ NULL, 0 },
+};
+static const struct field host_fields[] = {
+	{ "id", K_COUNT }, { "state", K_STRING }, { "domains", K_OBJECT }, { NULL, 0 },
+};
+static const struct field inst_fields[] = {
+	{ "plugin", K_STRING }, { "events_in", K_COUNT }, { "decisions_out", K_COUNT },
+	{ "errors", K_COUNT }, { "latency_ns", K_OBJECT }, { "counters", K_OBJECT },
+	{ NULL, 0 },
+};
+static const struct field plugin_fields[] = {
+	{ "name", K_STRING }, { "version", K_STRING }, { "path", K_STRING },
+	{ "events_in", K_COUNT }, { "decisions_out", K_COUNT }, { "errors", K_COUNT },
+	{ "latency_ns", K_OBJECT }, { NULL, 0 },
+};
+static const struct field latency_fields[] = {
+	{ "p50", K_COUNT }, { "p99", K_COUNT }, { "samples", K_COUNT }, { NULL, 0 },
+};
+
+/* Where a failed check writes its message, one line. */
+struct check {
+	char *why;
+	size_t len;
+};
+
+#define PATH_LEN 160
+
+static int is_kind(const json_t *v, enum kind k)
+{
+	switch (k) {
+	case K_COUNT:
+		return json_is_integer(v) && json_integer_value(v) >= 0;
+	case K_STRING:
+		return json_is_string(v);
+	case K_OBJECT:
+		return json_is_object(v);
+	default:
+		return json_is_array(v);
+	}
+}
+
+/* @path.@key into @out (PATH_LEN bytes). The names come from another
+ * process: cut short (marked "..."), and control characters replaced, as
+ * they go into a one-line message. */
+static const char *join(char *out, const char *path, const char *key)
+{
+	int n = snprintf(out, PATH_LEN, "%s%s%.64s", path, *path ? "." : "", key);
+
+	if (n >= PATH_LEN)
+		memcpy(out + PATH_LEN - 4, "...", 4);
+	for (char *s = out; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+	return out;
+}
+
+/* @v, at @path, of kind @k; or -1 and the message. */
+static int want(struct check *c, const json_t *v, const char *path, enum kind k)
+{
+	if (is_kind(v, k))
+		return 0;
+	snprintf(c->why, c->len, "%s: %sexpected %s", path, v ? "" : "missing, ", kind_names[k]);
+	return -1;
+}
+
+/* Each member of @f in object @o at @path. */
+static int want_fields(struct check *c, const json_t *o, const char *path, const struct field *f)
+{
+	char p[PATH_LEN];
+
+	for (; f->key; f++)
+		if (want(c, json_object_get(o, f->key), join(p, path, f->key), f->kind) < 0)
+			return -1;
+	return 0;
+}
+
+/* The "latency_ns" of @o, which has been checked to be an object. */
+static int want_latency(struct check *c, const json_t *o, const char *path)
+{
+	char p[PATH_LEN];
+
+	return want_fields(c, json_object_get(o, "latency_ns"), join(p, path, "latency_ns"),
+			   latency_fields);
+}
+
+/* A host's domain instance: its plugin's own counters are counters too. */
+static int check_inst(struct check *c, const json_t *inst, const char *path)
+{
+	const json_t *trace_lost = json_object_get(inst, "trace_lost"), *v;
+	char p[PATH_LEN], q[PATH_LEN];
+	const char *name;
+
+	if (want(c, inst, path, K_OBJECT) < 0 || want_fields(c, inst, path, inst_fields) < 0 ||
+	    want_latency(c, inst, path) < 0)
+		return -1;
+	/* Only while the host is recorded. */
+	if (trace_lost && want(c, trace_lost, join(p, path, "trace_lost"), K_COUNT) < 0)
+		return -1;
+	join(p, path, "counters");
+	json_object_foreach ((json_t *)json_object_get(inst, "counters"), name, v)
+		if (want(c, v, join(q, p, name), K_COUNT) < 0)
+			return -1;
+	return 0;
+}
+
+static int check_host(struct check *c, const json_t *h, const char *path)
+{
+	char p[PATH_LEN], q[PATH_LEN];
+	const char *domain;
+	json_t *inst;
+
+	if (want(c, h, path, K_OBJECT) < 0 || want_fields(c, h, path, host_fields) < 0)
+		return -1;
+	join(p, path, "domains");
+	json_object_foreach ((json_t *)json_object_get(h, "domains"), domain, inst)
+		if (check_inst(c, inst, join(q, p, domain)) < 0)
+			return -1;
+	return 0;
+}
+
+static int check_plugin(struct check *c, const json_t *pl, const char *path)
+{
+	if (want(c, pl, path, K_OBJECT) < 0 || want_fields(c, pl, path, plugin_fields) < 0)
+		return -1;
+	return want_latency(c, pl, path);
+}
+
+int stats_prom_check(const json_t *doc, char *why, size_t len)
+{
+	struct check c = { why, len };
+	char p[PATH_LEN];
+	const char *domain;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(doc)) {
+		snprintf(why, len, "not an object");
+		return -1;
+	}
+	if (want_fields(&c, doc, "", agent_fields) < 0)
+		return -1;
+	json_array_foreach (json_object_get(doc, "hosts"), i, v) {
+		snprintf(p, sizeof(p), "hosts[%zu]", i);
+		if (check_host(&c, v, p) < 0)
+			return -1;
+	}
+	json_object_foreach ((json_t *)json_object_get(doc, "plugins"), domain, v)
+		if (check_plugin(&c, v, join(p, "plugins", domain)) < 0)
+			return -1;
+	return 0;
+}
+
 int stats_prom_write(FILE *f, const json_t *doc)
 {
 	if (!json_is_object(doc) || !json_is_array(json_object_get(doc, "hosts")) ||

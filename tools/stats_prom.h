@@ -22,4 +22,14 @@
  */
 int stats_prom_write(FILE *f, const json_t *doc);
 
+/*
+ * Checks that @doc is a statistics document: every member the agent
+ * writes present and of its type (objects, strings for names,
+ * non-negative integers for counters and latencies); members it does not
+ * know are let through. Return: 0, or -1 with the member at fault and what
+ * it should be in @why (@len bytes, one line), e.g. "hosts[1]: expected an
+ * object".
+ */
+int stats_prom_check(const json_t *doc, char *why, size_t len);
+
 #endif /* WAVE_TOOLS_STATS_PROM_H */

@@ -204,7 +204,7 @@ static int print_doc(const char *path, const char *buf, size_t len, enum format 
 {
 	json_error_t jerr;
 	json_t *doc;
-	char *out = NULL;
+	char *out = NULL, why[256];
 	int ret = 1;
 
 	if (len == 0) {
@@ -218,10 +218,11 @@ static int print_doc(const char *path, const char *buf, size_t len, enum format 
 			path, jerr.line, jerr.column, jerr.text);
 		return 1;
 	}
-	if (!json_is_object(doc) || !json_is_array(json_object_get(doc, "hosts")) ||
-	    !json_is_object(json_object_get(doc, "plugins"))) {
-		fprintf(stderr, "%s: %s: the answer is not an agent's statistics document\n",
-			prog, path);
+	/* Whatever the format: a peer that is not the agent must not pass for
+	 * it, and the metrics would leave out, or print as "", what is wrong. */
+	if (stats_prom_check(doc, why, sizeof(why)) < 0) {
+		fprintf(stderr, "%s: %s: the answer is not an agent's statistics document: %s\n",
+			prog, path, why);
 		json_decref(doc);
 		return 1;
 	}

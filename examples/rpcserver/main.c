@@ -17,9 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../example_args.h"
 #include "rpcserver.h"
 
 #define MAX_WORKERS 64
+/* A year: the deadline, duration_s * 1e9 ns from now, must fit a uint64_t. */
+#define MAX_DURATION_S 31536000.0
 
 struct opts {
 	struct srv_cfg cfg;
@@ -153,7 +156,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'W': ok = parse_uint(optarg, 10000000, &o->cfg.work_us); break;
 		case 'c': ok = parse_rule(optarg, &o->cfg); break;
-		case 'd': o->duration_s = strtod(optarg, NULL); ok = o->duration_s > 0; break;
+		case 'd':
+			o->duration_s = example_double("rpcserver", "--duration", optarg, 0.001,
+						       MAX_DURATION_S);
+			break;
 		case 'j': o->json = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: ok = false;

@@ -562,6 +562,11 @@ START_TEST(stat_tool_errors)
 		       "closed the connection without sending statistics");
 	expect_refused(path, "5000", answer_text, "{\"hosts\": [", "the answer is not JSON (line 1");
 	expect_refused(path, "5000", answer_text, "[1, 2]\n", "not an agent's statistics document");
+	/* The right shape, not the right members: each is checked, and named. */
+	expect_refused(path, "5000", answer_text,
+		       "{\"hosts\": [1], \"plugins\": {}, \"hosts_accepted\": 0, "
+		       "\"hosts_refused\": 0, \"hosts_dead\": 0, \"hosts_lost\": 0}\n",
+		       "statistics document: hosts[0]: expected an object");
 	/* Usage. */
 	{
 		const char *none[] = { NULL };
