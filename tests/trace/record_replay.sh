@@ -102,4 +102,18 @@ expect 2 "would overwrite the trace" --decisions "$trace" "$trace" sched_fifo
 expect 2 "name one file" --jsonl "$dir/x" --chrome "$dir/x" "$trace"
 expect 1 "standard output: No space left on device" --no-quality "$trace"
 expect 1 "/dev/full: No space left on device" --no-quality --jsonl /dev/full "$trace"
+
+# What an agent killed before its first block leaves: the header alone,
+# without the host's setup. It is an empty trace, not a broken one: every
+# mode says so and exits 0, and the Chrome export is still JSON.
+hlen=$(od -An -t u4 -j 12 -N 4 "$trace" | tr -d ' ')
+head -c "$hlen" "$trace" > "$dir/empty.trace"
+out=$("$replay" "$dir/empty.trace" 2>&1) || fail "header-only trace: $out"
+echo "$out" | grep -q "holds no records" || fail "header-only trace: $out"
+out=$("$replay" --plugin-dir "$plugins" "$dir/empty.trace" sched_fifo 2>&1) ||
+	fail "header-only trace into sched_fifo: $out"
+out=$("$replay" --no-quality --chrome "$dir/empty.json" --jsonl "$dir/empty.jsonl" \
+	"$dir/empty.trace" 2>&1) || fail "header-only trace, exports: $out"
+python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$dir/empty.json" ||
+	fail "header-only trace: the Chrome export is not JSON"
 echo "ok"
