@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <wave/wave.h>
 
@@ -55,7 +56,8 @@ static void usage(FILE *f)
 		"  --plugin-dir DIR  look for plugins in DIR first (repeatable)\n"
 		"  --decisions FILE  write the replayed decisions to FILE, as a trace\n"
 		"  --chrome FILE     write the trace as Chrome/Perfetto JSON (ui.perfetto.dev)\n"
-		"  --jsonl FILE      write the trace as JSON lines ('-': standard output)\n"
+		"  --jsonl FILE      write the trace as JSON lines ('-': standard output,\n"
+		"                    and the report goes to standard error)\n"
 		"  --repeat N        replay N times (a throughput measurement; default 1)\n"
 		"  --no-quality      skip the quality figures\n"
 		"  -h, --help        this text\n"
@@ -287,11 +289,15 @@ static int output_close(FILE *f, const char *path, int ret)
 	return ret;
 }
 
+/* With --jsonl -, the lines alone go to standard output (a pipe into jq)
+ * and the report to standard error; main() sets this up. */
+static FILE *jsonl_stdout;
+
 static int export_jsonl(struct trace_reader *r, const char *path)
 {
 	const struct trace_meta *meta = trace_reader_meta(r);
 	const struct replay_model *model = replay_models[meta->domain];
-	FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+	FILE *f = strcmp(path, "-") == 0 ? jsonl_stdout : fopen(path, "w");
 	struct trace_rec rec;
 	struct wave_error err;
 	char buf[512];
@@ -317,8 +323,8 @@ static int export_jsonl(struct trace_reader *r, const char *path)
 	}
 	if (ret < 0)
 		fprintf(stderr, "wave-replay: %s: %s\n", err.source, err.text);
-	if (f == stdout)
-		return ret; /* checked with everything else printed, at the end */
+	if (f == jsonl_stdout)
+		return ret; /* checked at the end (stdout_ok()) */
 	return output_close(f, path, ret);
 }
 
@@ -529,7 +535,9 @@ static int run(const struct opts *o, struct trace_reader *r)
  * Return: 0, or 1 after saying why. */
 static int stdout_ok(void)
 {
-	if (fflush(stdout) == 0 && !ferror(stdout))
+	FILE *f = jsonl_stdout ? jsonl_stdout : stdout;
+
+	if (fflush(stdout) == 0 && !ferror(stdout) && fflush(f) == 0 && !ferror(f))
 		return 0;
 	fprintf(stderr, "wave-replay: standard output: %s\n", strerror(errno ? errno : EIO));
 	return 1;
@@ -548,6 +556,15 @@ int main(int argc, char **argv)
 		printf("wave-replay (libwave) %s\n", wave_version_string());
 	if (ret)
 		return ret > 0 ? stdout_ok() : 2;
+	if (o.jsonl && strcmp(o.jsonl, "-") == 0) {
+		int fd = dup(STDOUT_FILENO);
+
+		if (fd < 0 || !(jsonl_stdout = fdopen(fd, "w")) ||
+		    dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+			fprintf(stderr, "wave-replay: standard output: %s\n", strerror(errno));
+			return 1;
+		}
+	}
 	if (trace_reader_open(o.trace, &r, &err) < 0) {
 		fprintf(stderr, "wave-replay: %s: %s\n", err.source, err.text);
 		return 1;

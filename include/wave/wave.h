@@ -32,6 +32,7 @@
 #include <wave/rpc_msg.h>
 #include <wave/rpc_state.h>
 #include <wave/plugin_rpc.h>
+#include <wave/rpc_reuseport.h>
 #include <wave/mem.h>
 
 #endif /* WAVE_WAVE_H */

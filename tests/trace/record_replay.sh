@@ -103,6 +103,12 @@ expect 2 "name one file" --jsonl "$dir/x" --chrome "$dir/x" "$trace"
 expect 1 "standard output: No space left on device" --no-quality "$trace"
 expect 1 "/dev/full: No space left on device" --no-quality --jsonl /dev/full "$trace"
 
+# --jsonl -: standard output holds the JSON lines alone (a pipe into jq);
+# the report goes to standard error.
+"$replay" --jsonl - "$trace" 2>/dev/null |
+	python3 -c 'import json, sys; n = sum(1 for l in sys.stdin if json.loads(l)); assert n > 0' ||
+	fail "--jsonl - mixed something else into the JSON lines"
+
 # What an agent killed before its first block leaves: the header alone,
 # without the host's setup. It is an empty trace, not a broken one: every
 # mode says so and exits 0, and the Chrome export is still JSON.

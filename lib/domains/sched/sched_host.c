@@ -526,6 +526,11 @@ static void sleep_until(struct wave_sched *s, uint64_t deadline)
 		}
 		due = wave_min_u64(deadline, due);
 	}
+	/* The agent's next TICK leaves from a look (sched_progress()): a
+	 * waiter that slept past it would stretch the policy's time slices
+	 * to its own timeout. */
+	if (s->tick_ns && s->agent)
+		due = wave_min_u64(due, s->next_tick);
 	now = wave_now_ns();
 	if (ret == -ENOTSUP)
 		due = wave_min_u64(due, now + WAIT_STEP_NS); /* someone must look */
