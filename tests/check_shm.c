@@ -284,6 +284,12 @@ START_TEST(stale_socket_replaced_live_one_kept)
 	ck_assert_int_eq(access(path, F_OK), 0);
 	ck_assert_int_eq(wave_chan_listen(uri, NULL, &l), 0);   /* stale: replaced */
 	ck_assert_int_eq(wave_chan_listen(uri, NULL, &l2), -EADDRINUSE); /* live: kept */
+	/* Its probe came and went without a hello: no host to report. */
+	{
+		struct wave_chan *ch = NULL;
+
+		ck_assert_int_eq(wave_chan_accept(l, WAVE_MS(50), &ch), -ETIMEDOUT);
+	}
 	wave_chan_listener_close(l);
 	/* a live socket of another type is kept too */
 	struct sockaddr_un a = { .sun_family = AF_UNIX };

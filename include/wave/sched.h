@@ -356,7 +356,12 @@ struct wave_sched_thread;
  * @id:    the task id, as for wave_sched_task_new().
  * @signo: a signal number the library may send the thread on preemption,
  *         or 0 for none.
- * @out:   receives the handle, used by this thread only.
+ * @out:   receives the handle, used by this thread only: from another
+ *         thread, the calls below that take it return -EPERM and change
+ *         nothing (wave_sched_thread_detach() logs a warning and ignores
+ *         the call); and the application's wave_sched_task_*() calls on
+ *         a managed thread's task return -EINVAL, since only the thread
+ *         itself may change its task.
  *
  * Returns once the thread holds a CPU (pinned to that CPU's core when
  * wave_sched_opts.cores was given). Return: 0, -EINVAL, -EEXIST, -ENOSPC,
@@ -370,7 +375,8 @@ WAVE_API WAVE_NODISCARD int wave_sched_thread_attach(struct wave_sched *s, uint6
 WAVE_API int wave_sched_thread_cpu(const struct wave_sched_thread *t);
 
 /** wave_sched_thread_yield() - give the CPU up, stay runnable, and wait
- *  for a CPU again (maybe at once). Return: 0 or -EINVAL. */
+ *  for a CPU again (maybe at once). Return: 0, -EINVAL, -EPERM (another
+ *  thread's handle). */
 WAVE_API int wave_sched_thread_yield(struct wave_sched_thread *t);
 
 /**
@@ -384,7 +390,8 @@ WAVE_API int wave_sched_thread_yield(struct wave_sched_thread *t);
  * thread that checks every few microseconds is preempted within a few
  * microseconds of the look that receives the PREEMPT.
  *
- * Return: 1 if the thread was preempted, 0 if not, -EINVAL.
+ * Return: 1 if the thread was preempted, 0 if not, -EINVAL, -EPERM
+ * (another thread's handle).
  */
 WAVE_API int wave_sched_thread_check(struct wave_sched_thread *t);
 
@@ -421,7 +428,8 @@ WAVE_API int wave_sched_thread_preemption(const struct wave_sched_thread *t,
  * lock): give the CPU up as BLOCKED. Call wave_sched_thread_unblock() when
  * it can run again; meanwhile it runs outside the scheduler's control.
  * wave_sched_thread_unblock() makes it RUNNABLE and waits for a CPU.
- * Return: 0, -EINVAL, -EPERM (not holding a CPU / not blocked).
+ * Return: 0, -EINVAL, -EPERM (not holding a CPU / not blocked / another
+ * thread's handle).
  */
 WAVE_API int wave_sched_thread_block(struct wave_sched_thread *t);
 WAVE_API int wave_sched_thread_unblock(struct wave_sched_thread *t);

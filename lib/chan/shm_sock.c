@@ -337,6 +337,14 @@ static int map_host_memory(const struct shm_listener *l, int memfd, void **map, 
 
 /* Judges the hello that arrived on @sock from @cred and answers it. Return:
  * 0 with the channel, or the refusal's error (the socket is closed). */
+/* Whether the peer of @sock has hung up. */
+static bool peer_gone(int sock)
+{
+	struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP));
+}
+
 static int judge_hello(struct shm_listener *l, int sock, const struct ucred *cred,
 		       struct wave_chan **out)
 {
@@ -350,6 +358,15 @@ static int judge_hello(struct shm_listener *l, int sock, const struct ucred *cre
 	/* Read the hello before judging the peer: closing a Unix socket with
 	 * unread data resets the peer, which would lose our refusal's reason. */
 	ret = recv_with_fds(sock, &hello, sizeof(hello), fds, &nfds);
+	if (ret == -WAVE_ECLOSED && peer_gone(sock)) {
+		/* Gone without a word (not an empty message: the peer hung
+		 * up): nobody to refuse. Such is the probe of a second
+		 * listener on this path, which finds this one alive
+		 * (wave_unix_bind()), and no host failed. */
+		wave_dbg("shm: pid %d closed its connection without a hello", (int)cred->pid);
+		close(sock);
+		return -EAGAIN;
+	}
 	if (ret < 0 && fd_shortage(-ret))
 		return refuse(sock, -ret, "the agent has no file descriptor left for pid %d",
 			      (int)cred->pid);

@@ -289,6 +289,57 @@ START_TEST(managed_and_plain_tasks_exclusive)
 }
 END_TEST
 
+/* A managed thread that holds its CPU until told to go. */
+struct holder {
+	struct wave_sched *s;
+	struct wave_sched_thread *t;
+	atomic_int state; /* 1: attached; 2: may detach */
+};
+
+static void *hold_main(void *arg)
+{
+	struct holder *h = arg;
+
+	if (wave_sched_thread_attach(h->s, 7, 0, &h->t) != 0)
+		return NULL;
+	atomic_store(&h->state, 1);
+	while (atomic_load(&h->state) != 2)
+		sched_yield();
+	wave_sched_thread_detach(h->t);
+	return NULL;
+}
+
+/* Only a managed thread changes its own task: the application's calls on
+ * it, or on its handle from another thread, are refused and change
+ * nothing (they used to park a thread for ever, or run two on one CPU). */
+START_TEST(managed_task_is_its_threads_own)
+{
+	struct holder h = { .state = 0 };
+	struct wave_sched_opts o;
+	pthread_t thr;
+
+	wave_sched_opts_init(&o);
+	o.n_cpus = 1;
+	ck_assert_int_eq(wave_sched_create(NULL, &o, &h.s, NULL), 0);
+	ck_assert_int_eq(pthread_create(&thr, NULL, hold_main, &h), 0);
+	while (atomic_load(&h.state) != 1)
+		sched_yield();
+	ck_assert_int_eq(wave_sched_task_blocked(h.s, 7), -EINVAL);
+	ck_assert_int_eq(wave_sched_task_yield(h.s, 7), -EINVAL);
+	ck_assert_int_eq(wave_sched_task_preempted(h.s, 7), -EINVAL);
+	ck_assert_int_eq(wave_sched_task_wakeup(h.s, 7), -EINVAL);
+	ck_assert_int_eq(wave_sched_task_dead(h.s, 7), -EINVAL);
+	ck_assert_int_eq(wave_sched_thread_yield(h.t), -EPERM);
+	ck_assert_int_eq(wave_sched_thread_check(h.t), -EPERM);
+	ck_assert_int_eq(wave_sched_thread_block(h.t), -EPERM);
+	ck_assert_int_eq(wave_sched_thread_cpu(h.t), 0);
+	atomic_store(&h.state, 2);
+	ck_assert_int_eq(pthread_join(thr, NULL), 0);
+	ck_assert_int_eq(wave_sched_task_dead(h.s, 7), -ENOENT); /* detached: gone */
+	wave_sched_destroy(h.s);
+}
+END_TEST
+
 static atomic_int signals;
 
 static void on_signal(int sig)
@@ -384,6 +435,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, managed_threads_local);
 	tcase_add_test(tc, managed_threads_come_and_go);
 	tcase_add_test(tc, managed_and_plain_tasks_exclusive);
+	tcase_add_test(tc, managed_task_is_its_threads_own);
 	tcase_add_test(tc, managed_thread_signal);
 	suite_add_tcase(s, tc);
 	return s;

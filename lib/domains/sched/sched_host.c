@@ -289,18 +289,28 @@ WAVE_API int wave_sched_task_new(struct wave_sched *s, uint64_t id,
 	return ret;
 }
 
-WAVE_API int wave_sched_task_wakeup(struct wave_sched *s, uint64_t id)
+/* The task @id, for a call of the application (@thread false) or of its
+ * managed thread (sched_thread.c): a managed thread's task changes only
+ * by that thread's own calls, or its thread would be parked for ever, or
+ * run beside another on one CPU. Return: 0, -ENOENT or -EINVAL. */
+static int task_for(struct wave_sched *s, uint64_t id, bool thread, struct htask **t)
+{
+	*t = task_find(s, id);
+	if (!*t)
+		return -ENOENT;
+	return (*t)->managed && !thread ? -EINVAL : 0;
+}
+
+int sched_host_task_wakeup(struct wave_sched *s, uint64_t id, bool thread)
 {
 	struct htask *t;
-	int ret = 0;
+	int ret;
 
 	if (!s || id == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	t = task_find(s, id);
-	if (!t)
-		ret = -ENOENT;
-	else if (t->state != WAVE_SCHED_BLOCKED)
+	ret = task_for(s, id, thread, &t);
+	if (ret == 0 && t->state != WAVE_SCHED_BLOCKED)
 		ret = -EPERM;
 	if (ret == 0) {
 		t->seq = ++s->gen;
@@ -312,6 +322,11 @@ WAVE_API int wave_sched_task_wakeup(struct wave_sched *s, uint64_t id)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+WAVE_API int wave_sched_task_wakeup(struct wave_sched *s, uint64_t id)
+{
+	return sched_host_task_wakeup(s, id, false);
 }
 
 /* @t stops running on its CPU; the caller sets its new state and seq. */
@@ -341,20 +356,21 @@ static void settle_preempt(struct wave_sched *s, uint32_t cpu, bool carried_out)
 	c->preempt_task = c->preempt_seq = 0;
 }
 
-int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type)
+int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type, bool thread)
 {
 	bool preempted = type == WAVE_SCHED_TASK_PREEMPTED;
 	struct htask *t;
 	uint32_t cpu;
 	bool hidden;
+	int ret;
 
 	if (!s || id == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	t = task_find(s, id);
-	if (!t || t->state != WAVE_SCHED_RUNNING) {
+	ret = task_for(s, id, thread, &t);
+	if (ret < 0 || t->state != WAVE_SCHED_RUNNING) {
 		pthread_mutex_unlock(&s->lock);
-		return t ? -EPERM : -ENOENT;
+		return ret < 0 ? ret : -EPERM;
 	}
 	cpu = t->cpu;
 	hidden = t->hidden;
@@ -376,31 +392,31 @@ int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type)
 
 WAVE_API int wave_sched_task_blocked(struct wave_sched *s, uint64_t id)
 {
-	return sched_host_task_stop(s, id, WAVE_SCHED_TASK_BLOCKED);
+	return sched_host_task_stop(s, id, WAVE_SCHED_TASK_BLOCKED, false);
 }
 
 WAVE_API int wave_sched_task_yield(struct wave_sched *s, uint64_t id)
 {
-	return sched_host_task_stop(s, id, WAVE_SCHED_TASK_YIELD);
+	return sched_host_task_stop(s, id, WAVE_SCHED_TASK_YIELD, false);
 }
 
 WAVE_API int wave_sched_task_preempted(struct wave_sched *s, uint64_t id)
 {
-	return sched_host_task_stop(s, id, WAVE_SCHED_TASK_PREEMPTED);
+	return sched_host_task_stop(s, id, WAVE_SCHED_TASK_PREEMPTED, false);
 }
 
-WAVE_API int wave_sched_task_dead(struct wave_sched *s, uint64_t id)
+int sched_host_task_dead(struct wave_sched *s, uint64_t id, bool thread)
 {
 	uint32_t cpu = WAVE_SCHED_CPU_NONE;
 	struct htask *t;
+	int ret;
 
 	if (!s || id == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	t = task_find(s, id);
-	if (!t) {
+	if ((ret = task_for(s, id, thread, &t)) < 0) {
 		pthread_mutex_unlock(&s->lock);
-		return -ENOENT;
+		return ret;
 	}
 	if (t->state == WAVE_SCHED_RUNNING) {
 		cpu = t->cpu;
@@ -415,6 +431,11 @@ WAVE_API int wave_sched_task_dead(struct wave_sched *s, uint64_t id)
 	task_remove(s, t);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+WAVE_API int wave_sched_task_dead(struct wave_sched *s, uint64_t id)
+{
+	return sched_host_task_dead(s, id, false);
 }
 
 /* Commits or aborts the first decision in @cpu's slots (a RUN in flight

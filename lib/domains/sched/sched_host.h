@@ -153,9 +153,13 @@ void sched_fifo_rebuild(struct wave_sched *s);
  * managed thread's (@managed: @opts->arg is its struct wave_sched_thread). */
 int sched_host_task_new(struct wave_sched *s, uint64_t id, const struct wave_sched_task_opts *opts,
 			bool managed);
-/* The task running on @t's CPU stops as @type (a TASK_BLOCKED, _YIELD or
- * _PREEMPTED); takes the lock. */
-int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type);
+/* The running task @id stops as @type (a TASK_BLOCKED, _YIELD or
+ * _PREEMPTED), dies, or wakes up; each takes the lock. @thread: the call
+ * is its managed thread's own (sched_thread.c); the application's calls
+ * (false) are refused with -EINVAL on a managed thread's task. */
+int sched_host_task_stop(struct wave_sched *s, uint64_t id, uint16_t type, bool thread);
+int sched_host_task_dead(struct wave_sched *s, uint64_t id, bool thread);
+int sched_host_task_wakeup(struct wave_sched *s, uint64_t id, bool thread);
 /* wave_sched_next() with the lock held; @poll: may talk to the agent. */
 int sched_host_next(struct wave_sched *s, uint32_t cpu, struct wave_sched_grant *out, bool poll);
 

@@ -130,7 +130,7 @@ static int thread_release(struct wave_sched_thread *t, uint16_t type)
 	/* Before the stop: a grant made right after it must not be lost.
 	 * Nothing else writes it while this thread holds the CPU. */
 	wave_store_relaxed(&t->granted, 0u);
-	ret = type ? sched_host_task_stop(s, t->id, type) : wave_sched_task_dead(s, t->id);
+	ret = type ? sched_host_task_stop(s, t->id, type, true) : sched_host_task_dead(s, t->id, true);
 	if (ret < 0) {
 		wave_store_relaxed(&t->granted, 1u);
 		return ret;
@@ -179,12 +179,22 @@ WAVE_API int wave_sched_thread_cpu(const struct wave_sched_thread *t)
 	return t ? (int)t->cpu : -EINVAL;
 }
 
+/* Whether the caller is the thread that attached @t: a handle used from
+ * another thread would release the CPU of a thread that still runs, and
+ * park the caller in its place. */
+static bool own(const struct wave_sched_thread *t)
+{
+	return pthread_equal(t->tid, pthread_self());
+}
+
 WAVE_API int wave_sched_thread_yield(struct wave_sched_thread *t)
 {
 	int ret;
 
 	if (!t || t->blocked)
 		return -EINVAL;
+	if (!own(t))
+		return -EPERM;
 	ret = thread_release(t, WAVE_SCHED_TASK_YIELD);
 	if (ret == 0)
 		thread_park(t);
@@ -197,6 +207,8 @@ WAVE_API int wave_sched_thread_check(struct wave_sched_thread *t)
 
 	if (!t || t->blocked)
 		return -EINVAL;
+	if (!own(t))
+		return -EPERM;
 	if (!wave_sched_should_yield(t->s, t->cpu)) {
 		thread_look(t->s);
 		if (!wave_sched_should_yield(t->s, t->cpu))
@@ -227,7 +239,7 @@ WAVE_API int wave_sched_thread_block(struct wave_sched_thread *t)
 
 	if (!t)
 		return -EINVAL;
-	if (t->blocked)
+	if (t->blocked || !own(t))
 		return -EPERM;
 	ret = thread_release(t, WAVE_SCHED_TASK_BLOCKED);
 	if (ret == 0)
@@ -241,9 +253,9 @@ WAVE_API int wave_sched_thread_unblock(struct wave_sched_thread *t)
 
 	if (!t)
 		return -EINVAL;
-	if (!t->blocked)
+	if (!t->blocked || !own(t))
 		return -EPERM;
-	ret = wave_sched_task_wakeup(t->s, t->id);
+	ret = sched_host_task_wakeup(t->s, t->id, true);
 	if (ret < 0)
 		return ret;
 	t->blocked = false;
@@ -258,6 +270,11 @@ WAVE_API void wave_sched_thread_detach(struct wave_sched_thread *t)
 {
 	if (!t)
 		return;
+	if (!own(t)) {
+		wave_warn("sched: thread %llu: detach from another thread ignored",
+			  (unsigned long long)t->id);
+		return;
+	}
 	if (thread_release(t, 0) < 0)
 		wave_warn("sched: thread %llu was not attached", (unsigned long long)t->id);
 	free(t);
