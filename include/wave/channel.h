@@ -304,10 +304,13 @@ WAVE_API WAVE_NODISCARD int wave_chan_listen(const char *uri, const struct wave_
  * the listener stays usable.
  *
  * shm://: a host that connects but stalls its side of the rendezvous never
- * holds this call up. It is kept pending (16 at most; more wait in the
+ * holds this call up. It is kept pending (64 at most; more wait in the
  * listen backlog) and judged as soon as its hello arrives, or refused with
- * -ETIMEDOUT once the listener's timeout_ms has passed since it connected;
- * meanwhile other hosts are accepted. So @timeout_ns 0 never waits for
+ * -ETIMEDOUT once the listener's timeout_ms has passed since it connected,
+ * or sooner, when every pending slot is taken and others wait: then the
+ * one that has waited longest without a hello makes room. Meanwhile other
+ * hosts are accepted. A peer that hangs up without a hello is dropped
+ * without a word (no host failed). So @timeout_ns 0 never waits for
  * anyone, and an agent loop may call it on every turn.
  *
  * fabric:// likewise: a refusal is sent without waiting for it to arrive,
@@ -349,7 +352,9 @@ WAVE_API int wave_chan_send_burst(struct wave_chan *ch, const struct wave_msg *m
 /**
  * wave_chan_send_bulk() - send all of @msgs, or none.
  * Return: @n, or -EAGAIN when the ring has not room for all of them, or the
- * errors of wave_chan_send_burst().
+ * errors of wave_chan_send_burst(). @n larger than the ring this end sends
+ * on (the slots it asked for, wave_chan_opts) never fits: that -EAGAIN is
+ * for good, so send such a batch with wave_chan_send_burst() in parts.
  */
 WAVE_API int wave_chan_send_bulk(struct wave_chan *ch, const struct wave_msg *msgs, unsigned n);
 

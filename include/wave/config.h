@@ -48,8 +48,8 @@ struct wave_params;
  *           or a path containing '/' (a relative one made relative to the
  *           configuration file's directory), given to wave_plugin_load().
  * @tick_us: the plugin's tick period in microseconds; 0 for no tick.
- *           Always 0 for the sched domain, whose plugins are ticked by
- *           their hosts (the key is refused there).
+ *           Always 0 for the sched and mem domains, whose plugins are
+ *           ticked by their hosts (the key is refused there).
  * @params:  the plugin's parameters (an empty set when the file has none);
  *           give it to wave_plugin_ctx_opts.params.
  */

@@ -299,7 +299,7 @@ WAVE_API int wave_mem_opts_init(struct wave_mem_opts *opts);
  * the fault thread.
  *
  * Return: 0; -EINVAL (bad options: tiers out of order, two far tiers, a
- * node number out of range); -ENODEV (a tier's NUMA node does not exist or
+ * negative node number); -ENODEV (a tier's NUMA node does not exist or
  * has no memory on this machine: @err names it); -ENOSYS or -EPERM
  * (userfaultfd unavailable: @err says what the kernel answered); -ENOMEM.
  */

@@ -150,9 +150,11 @@ struct wave_params;
  *                fails with -ENOTCONN).
  * @emit_user:    passed to @emit.
  * @domain_state: the agent's domain state model, for the accessors of the
- *                domain: a struct wave_sched_state (sched_state.h) for a
- *                sched plugin, which the context then drives (its
- *                decisions change it); NULL for custom.
+ *                domain: a struct wave_sched_state (sched_state.h), struct
+ *                wave_rpc_state (rpc_state.h) or struct wave_mem_state
+ *                (mem_state.h) for a plugin of that domain, which the
+ *                context then drives (its decisions change it); NULL for
+ *                custom.
  */
 struct wave_plugin_ctx_opts {
 	size_t size;
