@@ -231,8 +231,7 @@ static void dispatch_udp(struct dispatcher *d)
  * been read yet). */
 static void dispatch_tcp(struct dispatcher *d)
 {
-	/* Non-blocking, so that the loop sees the stop flag (accepted sockets
-	 * do not inherit it). */
+	/* Non-blocking, so that the loop sees the stop flag. */
 	if (fcntl(d->fd, F_SETFL, fcntl(d->fd, F_GETFL) | O_NONBLOCK) != 0) {
 		d->failed = true;
 		return;
@@ -242,7 +241,16 @@ static void dispatch_tcp(struct dispatcher *d)
 		struct req r = { .buf = NULL };
 		socklen_t len = sizeof(r.from);
 
-		r.fd = accept4(d->fd, (struct sockaddr *)&r.from, &len, SOCK_CLOEXEC);
+		/* Non-blocking too: a peer that does not read must not stall
+		 * its worker. */
+		r.fd = accept4(d->fd, (struct sockaddr *)&r.from, &len,
+			       SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (r.fd < 0 && accept_starved(errno)) {
+			/* The listener stays readable: polling it would spin. */
+			d->accept_backoff++;
+			poll(NULL, 0, ACCEPT_BACKOFF_MS);
+			continue;
+		}
 		if (r.fd < 0) {
 			poll(&p, 1, POLL_MS);
 			continue;

@@ -286,6 +286,8 @@ static void sum_stats(const struct worker *w, unsigned n, struct worker_stats *t
 		t->truncated += w[i].st.truncated;
 		t->send_errors += w[i].st.send_errors;
 		t->connections += w[i].st.connections;
+		t->stalled += w[i].st.stalled;
+		t->accept_backoff += w[i].st.accept_backoff;
 		t->busy_ns += w[i].st.busy_ns;
 	}
 }
@@ -300,6 +302,7 @@ static void print_stats(const struct opts *o, const struct steer *s, const struc
 	unsigned n = o->cfg.workers;
 
 	sum_stats(w, n, &t);
+	t.accept_backoff += x->d.accept_backoff;
 	for (unsigned i = 0; i < x->n_queues; i++)
 		full += x->q[i].full;
 	if (!o->json) {
@@ -309,11 +312,13 @@ static void print_stats(const struct opts *o, const struct steer *s, const struc
 			       (unsigned long long)w[i].st.served,
 			       (unsigned long long)w[i].st.replies, (double)w[i].st.busy_ns / 1e9);
 		printf("total: served %llu replies %llu warmup %llu not_client %llu malformed %llu "
-		       "truncated %llu send_errors %llu connections %llu\n",
+		       "truncated %llu send_errors %llu connections %llu stalled %llu "
+		       "accept_backoff %llu\n",
 		       (unsigned long long)t.served, (unsigned long long)t.replies,
 		       (unsigned long long)t.warmup, (unsigned long long)t.not_client,
 		       (unsigned long long)t.malformed, (unsigned long long)t.truncated,
-		       (unsigned long long)t.send_errors, (unsigned long long)t.connections);
+		       (unsigned long long)t.send_errors, (unsigned long long)t.connections,
+		       (unsigned long long)t.stalled, (unsigned long long)t.accept_backoff);
 		if (bs)
 			printf("bpf: steered %llu fallback %llu\n", (unsigned long long)bs->steered,
 			       (unsigned long long)bs->fallback);
@@ -332,11 +337,13 @@ static void print_stats(const struct opts *o, const struct steer *s, const struc
 	}
 	printf("{\"steer\":\"%s\",\"served\":%llu,\"replies\":%llu,\"warmup\":%llu,"
 	       "\"not_client\":%llu,\"malformed\":%llu,\"truncated\":%llu,\"send_errors\":%llu,"
-	       "\"connections\":%llu,\"bpf_steered\":%llu,\"bpf_fallback\":%llu,",
+	       "\"connections\":%llu,\"stalled\":%llu,\"accept_backoff\":%llu,"
+	       "\"bpf_steered\":%llu,\"bpf_fallback\":%llu,",
 	       steer, (unsigned long long)t.served, (unsigned long long)t.replies,
 	       (unsigned long long)t.warmup, (unsigned long long)t.not_client,
 	       (unsigned long long)t.malformed, (unsigned long long)t.truncated,
 	       (unsigned long long)t.send_errors, (unsigned long long)t.connections,
+	       (unsigned long long)t.stalled, (unsigned long long)t.accept_backoff,
 	       (unsigned long long)(bs ? bs->steered : 0), (unsigned long long)(bs ? bs->fallback : 0));
 	printf("\"moves\":%llu,\"host_moves\":%llu,\"agent_fallbacks\":%llu,\"agent_cpu_ns\":%llu,"
 	       "\"table_consistent\":%s,", (unsigned long long)s->stats.committed,

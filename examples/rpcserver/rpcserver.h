@@ -20,6 +20,7 @@
 #ifndef WAVE_EXAMPLE_RPCSERVER_H
 #define WAVE_EXAMPLE_RPCSERVER_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -75,9 +76,10 @@ struct worker_stats {
 	uint64_t truncated;  /* a UDP datagram that ended inside a message */
 	uint64_t send_errors;
 	uint64_t connections; /* TCP connections accepted */
+	uint64_t stalled;    /* TCP connections closed: the peer took no byte of a reply for 2 s */
+	uint64_t accept_backoff; /* accept found no fd or memory: the listener left alone */
 	uint64_t busy_ns;    /* spent on requests' work */
 	uint64_t taken;      /* datagrams received, or connections accepted, on its socket */
-	uint64_t msg_bytes;  /* of the client messages it parsed */
 	uint32_t max_depth;  /* the deepest queue it reported */
 };
 
@@ -154,8 +156,8 @@ int steer_start(struct steer *s, const struct steer_cfg *c, const int *fds);
 /* Whether a worker's load report is due. */
 bool steer_due(const struct worker *w, uint64_t now_ns);
 /* A worker's load report, with @waiting requests it holds beyond its
- * socket's queue or its dispatch queue (a datagram batch in hand, TCP
- * bytes). */
+ * socket's queue or its dispatch queue (a datagram batch in hand, whole
+ * TCP requests read and not yet served). */
 void steer_report(struct worker *w, uint64_t now_ns, uint32_t waiting);
 /* Tears everything down, keeping the final counters in @s. */
 void steer_stop(struct steer *s, unsigned n_buckets);
@@ -186,8 +188,19 @@ struct dispatcher {
 	const atomic_bool *stop;
 	uint64_t dispatched; /* requests (UDP) or connections (TCP) handed on */
 	uint64_t no_worker;  /* the table had no worker (none live yet) */
+	uint64_t accept_backoff; /* as a worker's */
 	bool failed;
 };
+/* How long an acceptor leaves its listener alone when accept_starved(). */
+#define ACCEPT_BACKOFF_MS 50
+
+/* Whether accept failed for want of fds or memory: the connection stays
+ * queued and the listener readable, so retrying at once would spin. */
+static inline bool accept_starved(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
 int wq_init(struct wqueue *q, uint32_t cap);
 void wq_fini(struct wqueue *q);
 /* Takes the oldest request of @q into @out. Return: false when empty. */

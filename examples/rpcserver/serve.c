@@ -81,7 +81,6 @@ static void work(struct worker *w, uint32_t len)
 
 bool serve_msg(struct worker *w, uint8_t *msg, const struct sp_msg *m)
 {
-	w->st.msg_bytes += m->len;
 	switch (sp_action(m)) {
 	case SP_IGNORE_WARMUP:
 		w->st.warmup++;
@@ -111,6 +110,10 @@ void udp_datagram(struct worker *w, uint8_t *d, size_t n, const struct sockaddr 
 	struct sp_msg m;
 	size_t off = 0;
 
+	/* An empty datagram is shorter than a header too; the loop would not
+	 * see it. */
+	if (n == 0)
+		w->st.truncated++;
 	while (off < n) {
 		enum sp_parse p = sp_parse(d + off, n - off, &m);
 		if (p == SP_BAD) {
@@ -193,153 +196,312 @@ static void serve_udp_queue(struct worker *w, int ep)
 
 /* ---- TCP ---------------------------------------------------------------------- */
 
+/* A peer that takes no byte of a pending reply for this long is not
+ * reading: its connection is closed (and counted as stalled). */
+#define STALL_NS 2000000000ull
+/* How often connections waiting for their peer are checked for that. */
+#define STALL_CHECK_NS 100000000ull
+
 struct conn {
 	int fd;
 	size_t have;
+	size_t scan;       /* the whole messages before it are counted */
+	uint32_t ready;    /* whole messages in @buf not handled yet */
+	bool replying;     /* @buf begins with a reply the peer has not taken in full */
+	size_t sent;       /* of the reply being sent */
+	uint64_t stall_ns; /* replying: when the peer last took a byte */
+	int outq;          /* replying: the kernel's send queue then, or -1 */
 	struct conn *next;
 	uint8_t buf[CONN_BUF];
 };
 
-static bool send_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return false;
-		p += k;
-		n -= (size_t)k;
-	}
-	return true;
-}
+/* A worker's connections. */
+struct tcp {
+	int ep;
+	struct conn *list;
+	uint32_t ready;     /* whole messages read, not handled: connections not replying */
+	unsigned replying;  /* connections waiting for their peer to take a reply */
+	uint64_t check_ns;  /* when to look for stalled peers next */
+	uint64_t resume_ns; /* the listener is not watched until then, or 0 */
+};
 
-/* Reads what @c has and serves every whole message. Returns false when the
- * connection is to be closed: the peer closed it, an error, or a bad length
- * field (sockperf's server closes it too). */
-static bool conn_readable(struct worker *w, struct conn *c)
+enum conn_st { CONN_OK, CONN_BLOCKED, CONN_CLOSE };
+
+/* Reads what @c has and counts the whole messages it completes: a load
+ * report names them, and never a partial message, as waiting. Returns
+ * false when the connection is to be closed: the peer closed it, or an
+ * error. */
+static bool conn_fill(struct tcp *t, struct conn *c)
 {
-	ssize_t k = recv(c->fd, c->buf + c->have, CONN_BUF - c->have, MSG_DONTWAIT);
+	ssize_t k = recv(c->fd, c->buf + c->have, CONN_BUF - c->have, 0);
 	struct sp_msg m;
-	size_t off = 0;
-	enum sp_parse p;
 
 	if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
 		return false;
 	if (k < 0)
 		return true;
 	c->have += (size_t)k;
-	while ((p = sp_parse(c->buf + off, c->have - off, &m)) == SP_OK) {
-		if (serve_msg(w, c->buf + off, &m)) {
-			if (!send_all(c->fd, c->buf + off, m.len)) {
-				w->st.send_errors++;
-				return false;
-			}
-			w->st.replies++;
-		}
-		off += m.len;
+	while (sp_parse(c->buf + c->scan, c->have - c->scan, &m) == SP_OK) {
+		c->scan += m.len;
+		c->ready++;
+		t->ready++;
 	}
-	if (p == SP_BAD) {
-		w->st.malformed++;
-		return false;
-	}
-	memmove(c->buf, c->buf + off, c->have - off);
-	c->have -= off;
 	return true;
 }
 
+/* Sends reply @p (@n bytes, @c->sent of them gone already) as far as the
+ * peer takes it: the socket never blocks, so a peer that does not read
+ * holds up its own connection only. */
+static enum conn_st reply_send(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+{
+	bool moved = false;
+
+	while (c->sent < n) {
+		ssize_t k = send(c->fd, p + c->sent, n - c->sent, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN) {
+			if (moved || !c->replying) {
+				c->stall_ns = now_ns();
+				c->outq = -1;
+			}
+			c->replying = true;
+			return CONN_BLOCKED;
+		}
+		if (k <= 0) {
+			/* A reply already waited on is counted when it closes. */
+			if (!c->replying)
+				w->st.send_errors++;
+			return CONN_CLOSE;
+		}
+		c->sent += (size_t)k;
+		moved = true;
+	}
+	c->sent = 0;
+	c->replying = false;
+	w->st.replies++;
+	return CONN_OK;
+}
+
+static void tcp_report(struct worker *w, const struct tcp *t, uint32_t more)
+{
+	uint64_t now;
+
+	if (w->rpc && steer_due(w, now = now_ns()))
+		steer_report(w, now, t->ready + more);
+}
+
+/* Handles @c's whole messages, in order, from the reply it was sending if
+ * any; stops at a reply the peer does not take (the rest waits in @buf,
+ * and the peer's further requests in the kernel: nothing is read while a
+ * reply waits, so the buffer is bounded). Returns CONN_CLOSE for an
+ * error or a bad length field (sockperf's server closes it too). */
+static enum conn_st conn_handle(struct worker *w, struct tcp *t, struct conn *c)
+{
+	enum conn_st s = CONN_OK;
+	enum sp_parse p = SP_MORE;
+	struct sp_msg m;
+	size_t off = 0;
+
+	if (c->replying) {
+		sp_parse(c->buf, c->have, &m); /* a reply: whole */
+		s = reply_send(w, c, c->buf, m.len);
+		off = s == CONN_OK ? m.len : 0;
+	}
+	while (s == CONN_OK && (p = sp_parse(c->buf + off, c->have - off, &m)) == SP_OK) {
+		c->ready--;
+		if (serve_msg(w, c->buf + off, &m))
+			s = reply_send(w, c, c->buf + off, m.len);
+		if (s != CONN_BLOCKED)
+			off += m.len;
+		tcp_report(w, t, c->ready);
+	}
+	if (s == CONN_OK && p == SP_BAD) {
+		w->st.malformed++;
+		s = CONN_CLOSE;
+	}
+	memmove(c->buf, c->buf + off, c->have - off);
+	c->have -= off;
+	c->scan -= off;
+	return s;
+}
+
+/* Handles @c and watches it for what it waits for next: room for its
+ * reply, or requests. */
+static enum conn_st conn_serve(struct worker *w, struct tcp *t, struct conn *c)
+{
+	bool was = c->replying;
+	struct epoll_event ev = { .data.ptr = c };
+	enum conn_st s;
+
+	/* Its messages are counted apart while it is handled. */
+	if (!was)
+		t->ready -= c->ready;
+	s = conn_handle(w, t, c);
+	if (!c->replying)
+		t->ready += c->ready;
+	if (was != c->replying && c->replying)
+		t->replying++;
+	else if (was != c->replying)
+		t->replying--;
+	if (s == CONN_CLOSE || was == c->replying)
+		return s;
+	ev.events = c->replying ? EPOLLOUT : EPOLLIN;
+	return epoll_ctl(t->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0 ? s : CONN_CLOSE;
+}
+
 /* Serves connection @fd from now on (closes it if it cannot). */
-static void conn_add(struct worker *w, int ep, struct conn **list, int fd)
+static void conn_add(struct worker *w, struct tcp *t, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct conn *c = malloc(sizeof(*c));
 
 	ev.data.ptr = c;
-	if (!c || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+	if (!c || epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
 		free(c);
 		close(fd);
 		return;
 	}
-	c->fd = fd;
-	c->have = 0;
-	c->next = *list;
-	*list = c;
+	*c = (struct conn){ .fd = fd, .next = t->list };
+	t->list = c;
 	w->st.connections++;
 }
 
-static void conn_accept(struct worker *w, int ep, struct conn **list)
+/* A reply not taken in full is lost: counted as a send error. */
+static void conn_close(struct worker *w, struct tcp *t, struct conn *c)
 {
-	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+	struct conn **pp = &t->list;
 
-	if (fd < 0)
-		return;
-	w->st.taken++;
-	conn_add(w, ep, list, fd);
+	while (*pp != c)
+		pp = &(*pp)->next;
+	*pp = c->next;
+	if (c->replying) {
+		t->replying--;
+		w->st.send_errors++;
+	} else {
+		t->ready -= c->ready;
+	}
+	epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c);
+}
+
+/* At the fd limit (or out of memory) accept fails while the listener
+ * stays readable: epoll would return at once, for ever. The listener is
+ * left alone for a while instead; the connections wait in its queue. */
+static void conn_accept(struct worker *w, struct tcp *t)
+{
+	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	struct epoll_event ev = { .events = 0 };
+
+	if (fd >= 0) {
+		w->st.taken++;
+		conn_add(w, t, fd);
+	} else if (accept_starved(errno) && epoll_ctl(t->ep, EPOLL_CTL_MOD, w->fd, &ev) == 0) {
+		w->st.accept_backoff++;
+		t->resume_ns = now_ns() + ACCEPT_BACKOFF_MS * 1000000ull;
+	}
 }
 
 /* Dispatch modes: the connections the dispatcher queued for the worker. */
-static void conn_take(struct worker *w, int ep, struct conn **list)
+static void conn_take(struct worker *w, struct tcp *t)
 {
 	struct req r;
 
 	wq_clear(w->q);
 	while (wq_pop(w->q, &r))
-		conn_add(w, ep, list, r.fd);
+		conn_add(w, t, r.fd);
 }
 
-/* Requests waiting on the worker's connections: the bytes there (the
- * kernel's and a partial message of ours), in requests of the mean size
- * seen so far (rounded up: any byte is a request begun). */
-static uint32_t tcp_waiting(const struct worker *w, const struct conn *list)
+/* Whether @c's peer has taken no byte for STALL_NS. Our sends are no
+ * measure: the kernel's send queue is large, and room in it (EPOLLOUT)
+ * can take long behind a peer that reads, slowly; the queue shrinking
+ * is. */
+static bool conn_stalled(struct conn *c, uint64_t now)
 {
-	uint64_t bytes = 0, mean;
+	int q;
 
-	for (const struct conn *c = list; c; c = c->next) {
-		int k;
-		if (ioctl(c->fd, SIOCINQ, &k) == 0 && k > 0)
-			bytes += (uint64_t)k;
-		bytes += c->have;
+	if (ioctl(c->fd, SIOCOUTQ, &q) == 0 && q != c->outq) {
+		c->outq = q;
+		c->stall_ns = now;
 	}
-	mean = w->st.served ? w->st.msg_bytes / w->st.served : SP_HDR;
-	mean = mean ? mean : SP_HDR;
-	return (uint32_t)((bytes + mean - 1) / mean);
+	return now - c->stall_ns >= STALL_NS;
 }
 
-static void conn_close(int ep, struct conn **list, struct conn *c)
+/* Closes the connections whose peer has taken nothing of a reply for
+ * STALL_NS (looked at only while some wait, every STALL_CHECK_NS), and
+ * watches the listener again after a backoff. */
+static void tcp_tidy(struct worker *w, struct tcp *t, uint64_t now)
 {
-	struct conn **pp = list;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
-	while (*pp != c)
-		pp = &(*pp)->next;
-	*pp = c->next;
-	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	free(c);
+	if (t->resume_ns && now >= t->resume_ns &&
+	    epoll_ctl(t->ep, EPOLL_CTL_MOD, w->fd, &ev) == 0)
+		t->resume_ns = 0;
+	if (!t->replying || now < t->check_ns)
+		return;
+	t->check_ns = now + STALL_CHECK_NS;
+	for (struct conn *c = t->list, *next; c; c = next) {
+		next = c->next;
+		if (c->replying && conn_stalled(c, now)) {
+			w->st.stalled++;
+			conn_close(w, t, c);
+		}
+	}
+}
+
+/* epoll's timeout: the stop flag's period, or sooner the backoff's end. */
+static int tcp_timeout(const struct tcp *t)
+{
+	uint64_t now = now_ns();
+
+	if (!t->resume_ns)
+		return POLL_MS;
+	if (now >= t->resume_ns)
+		return 0;
+	return (int)((t->resume_ns - now) / 1000000u) + 1;
+}
+
+/* An event's first part: connections come in, requests are read. A
+ * connection closed here is marked so the second part skips it. */
+static void tcp_take(struct worker *w, struct tcp *t, struct epoll_event *ev)
+{
+	struct conn *c = ev->data.ptr;
+
+	if (!c && w->q)
+		conn_take(w, t);
+	else if (!c)
+		conn_accept(w, t);
+	else if (!c->replying && !conn_fill(t, c)) {
+		conn_close(w, t, c);
+		ev->events = 0;
+	}
 }
 
 static void serve_tcp(struct worker *w, int ep)
 {
-	struct conn *list = NULL;
+	struct tcp t = { .ep = ep };
 	struct epoll_event ev[32];
 
 	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
-		int n = epoll_wait(ep, ev, 32, POLL_MS);
+		int n = epoll_wait(ep, ev, 32, tcp_timeout(&t));
 		uint64_t now;
 
+		/* Everything ready is read before anything is served, so
+		 * that a report meanwhile counts what waits behind. */
+		for (int i = 0; i < n; i++)
+			tcp_take(w, &t, &ev[i]);
 		for (int i = 0; i < n; i++) {
 			struct conn *c = ev[i].data.ptr;
-			if (!c && w->q)
-				conn_take(w, ep, &list);
-			else if (!c)
-				conn_accept(w, ep, &list);
-			else if (!conn_readable(w, c))
-				conn_close(ep, &list, c);
+			if (c && ev[i].events && conn_serve(w, &t, c) == CONN_CLOSE)
+				conn_close(w, &t, c);
 		}
-		if (steer_due(w, now = now_ns()))
-			steer_report(w, now, tcp_waiting(w, list));
+		tcp_tidy(w, &t, now = now_ns());
+		if (steer_due(w, now))
+			steer_report(w, now, t.ready);
 	}
-	while (list)
-		conn_close(ep, &list, list);
+	while (t.list)
+		conn_close(w, &t, t.list);
 }
 
 void *worker_main(void *arg)
