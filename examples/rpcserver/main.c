@@ -214,6 +214,28 @@ static unsigned addr_port(const struct sockaddr_storage *ss)
 					       : ((const struct sockaddr_in *)ss)->sin_port);
 }
 
+/* --port 0: a port no socket uses, into @a. A SO_REUSEPORT socket bound
+ * to port 0 may be given a port where another process of the same user
+ * already has a reuseport group, and join it: the two servers then share
+ * each other's traffic (seen with tests running side by side). A socket
+ * without SO_REUSEPORT is given a port nobody holds; the group binds it
+ * right after. */
+static int free_port(const struct opts *o, struct sockaddr_storage *a, socklen_t len)
+{
+	int fd = socket(a->ss_family, (o->cfg.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+	socklen_t got = sizeof(*a);
+	int ret = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)a, len) == 0 &&
+	    getsockname(fd, (struct sockaddr *)a, &got) == 0)
+		ret = 0;
+	else
+		fprintf(stderr, "rpcserver: no free port on %s: %s\n", o->ip, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 /* The sockets: one reuseport group on ip:port, a socket per worker; or,
  * in the dispatch modes, the dispatcher's one socket in fds[0]. Return:
  * how many, or -1. */
@@ -221,13 +243,15 @@ static int make_sockets(const struct opts *o, int *fds, unsigned *port)
 {
 	unsigned n = mode_dispatches(o->cfg.mode) ? 1 : o->cfg.workers;
 	struct sockaddr_storage a;
-	socklen_t len = make_addr(o->ip, o->port, &a), got;
+	socklen_t len = make_addr(o->ip, o->port, &a);
 	int one = 1;
 
 	if (!len) {
 		fprintf(stderr, "rpcserver: --ip %s: not an IPv4 or IPv6 address\n", o->ip);
 		return -1;
 	}
+	if (o->port == 0 && free_port(o, &a, len) < 0)
+		return -1;
 	for (unsigned i = 0; i < n; i++) {
 		fds[i] = socket(a.ss_family, (o->cfg.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC,
 				0);
@@ -237,10 +261,6 @@ static int make_sockets(const struct opts *o, int *fds, unsigned *port)
 				addr_port(&a), strerror(errno));
 			return -1;
 		}
-		/* With --port 0 the first socket picks the port; the rest join it. */
-		got = sizeof(a);
-		if (i == 0 && getsockname(fds[0], (struct sockaddr *)&a, &got) != 0)
-			return -1;
 	}
 	*port = addr_port(&a);
 	return (int)n;

@@ -41,20 +41,32 @@
 
 /* ---- sockets --------------------------------------------------------------- */
 
+/* @a with a port no socket holds. A SO_REUSEPORT socket bound to port 0
+ * may be given the port of another process's reuseport group (the same
+ * user's: tests and servers running side by side) and join it; a plain
+ * socket is given a free one, which the group binds right after. */
+static void fresh_port(int type, struct sockaddr *a, socklen_t len)
+{
+	int fd = socket(a->sa_family, type | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, a, len), 0);
+	ck_assert_int_eq(getsockname(fd, a, &len), 0);
+	close(fd);
+}
+
 /* A reuseport group of @n sockets of @type on 127.0.0.1 (a fresh port). */
 static void make_group(int type, int n, int *fds)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
 	int one = 1;
 
+	fresh_port(type, (struct sockaddr *)&a, sizeof(a));
 	for (int i = 0; i < n; i++) {
 		fds[i] = socket(AF_INET, type | SOCK_CLOEXEC, 0);
 		ck_assert_int_ge(fds[i], 0);
 		ck_assert_int_eq(setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
 		ck_assert_int_eq(bind(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
-		if (i == 0)
-			ck_assert_int_eq(getsockname(fds[0], (struct sockaddr *)&a, &len), 0);
 		if (type == SOCK_STREAM)
 			ck_assert_int_eq(listen(fds[i], 64), 0);
 	}
@@ -423,16 +435,14 @@ static const struct sockaddr_in6 lo6 = { .sin6_family = AF_INET6, .sin6_addr = I
 static void make_group6(int type, int n, int *fds)
 {
 	struct sockaddr_in6 a = lo6;
-	socklen_t len = sizeof(a);
 	int one = 1;
 
+	fresh_port(type, (struct sockaddr *)&a, sizeof(a));
 	for (int i = 0; i < n; i++) {
 		fds[i] = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
 		ck_assert_int_ge(fds[i], 0);
 		ck_assert_int_eq(setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
 		ck_assert_int_eq(bind(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
-		if (i == 0)
-			ck_assert_int_eq(getsockname(fds[0], (struct sockaddr *)&a, &len), 0);
 		if (type == SOCK_STREAM)
 			ck_assert_int_eq(listen(fds[i], 64), 0);
 	}

@@ -62,7 +62,11 @@ for run in $runs; do
 		sleep 0.1
 	done
 	port=$(sed -n 's/^ready [a-z]* [0-9.]*:\([0-9]*\) .*/\1/p' "$work/out")
-	[ -n "$port" ] || fail "$proto: the server did not start: $(cat "$work/err")"
+	if [ -z "$port" ]; then
+		kill -0 "$spid" 2>/dev/null && st="still starting after 10 s" ||
+			{ wait "$spid"; st="exit status $?"; }
+		fail "$run: the server did not start ($st): $(cat "$work/err")"
+	fi
 	flag=
 	[ $proto = tcp ] && flag=--tcp
 	# ping-pong has one request in flight and never resends it: one UDP
