@@ -533,6 +533,7 @@ static void sleep_until(struct wave_sched *s, uint64_t deadline)
 	 * futex wait at once (its value no longer matches). */
 	uint32_t seen = atomic_load_explicit(&s->kick, memory_order_acquire);
 	uint64_t due = deadline, now;
+	bool looker = !s->polling; /* no other waiter looks at the agent */
 	int fd = -1, ret = 0;
 	struct timespec ts;
 	uint64_t drain;
@@ -549,8 +550,8 @@ static void sleep_until(struct wave_sched *s, uint64_t deadline)
 	}
 	/* The agent's next TICK leaves from a look (sched_progress()): a
 	 * waiter that slept past it would stretch the policy's time slices
-	 * to its own timeout. */
-	if (s->tick_ns && s->agent)
+	 * to its own timeout. One waiter sees to it, not all of them. */
+	if (looker && s->tick_ns && s->agent)
 		due = wave_min_u64(due, s->next_tick);
 	now = wave_now_ns();
 	if (ret == -ENOTSUP)
