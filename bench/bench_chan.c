@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "bench_args.h"
+#include "../examples/example_args.h"
 
 #define PROG "wave-bench-chan"
 
@@ -64,7 +64,7 @@ static void parse_only(const char *list, struct bench_cfg *c)
 	bool any = false;
 
 	if (strlen(list) >= sizeof(buf))
-		bench_arg_fail(PROG, "--only", what, list);
+		example_fail(PROG, "--only", what, list);
 	strcpy(buf, list);
 	c->run_wave = c->run_unstamped = c->run_fabric = c->run_uds = c->run_floor = c->run_path =
 		false;
@@ -83,10 +83,10 @@ static void parse_only(const char *list, struct bench_cfg *c)
 		else if (strcmp(t, "path") == 0)
 			c->run_path = true;
 		else
-			bench_arg_fail(PROG, "--only", what, list);
+			example_fail(PROG, "--only", what, list);
 	}
 	if (!any)
-		bench_arg_fail(PROG, "--only", what, list);
+		example_fail(PROG, "--only", what, list);
 }
 
 enum {

@@ -27,7 +27,7 @@
 
 #include <wave/wave.h>
 
-#include "bench_args.h"
+#include "../examples/example_args.h"
 
 #define PROG "wave-bench-mem-state"
 /* Bounds that keep a typo from allocating what the machine has not: the
@@ -183,9 +183,9 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--quick")) {
 			c.runs = 1, c.msgs = 10000, n_sizes = 2;
 		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
-			c.runs = bench_arg_uint(PROG, "--runs", argv[++i], 1, MAX_RUNS);
+			c.runs = example_uint(PROG, "--runs", argv[++i], 1, MAX_RUNS);
 		} else if (!strcmp(argv[i], "--msgs") && i + 1 < argc) {
-			c.msgs = bench_arg_uint(PROG, "--msgs", argv[++i], 1, MAX_MSGS);
+			c.msgs = example_uint(PROG, "--msgs", argv[++i], 1, MAX_MSGS);
 		} else {
 			bool help = !strcmp(argv[i], "--help");
 

@@ -47,7 +47,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench_args.h"
+#include "../examples/example_args.h"
 #include "bench_stat.h"
 
 #define PROG "wave-bench-rpc"
@@ -782,16 +782,16 @@ static void parse_rates(const char *opt, const char *list, struct cfg *c)
 
 	snprintf(what, sizeof(what), "1 to %d comma-separated rates from 1 to 1000000", MAX_RATES);
 	if (strlen(list) >= sizeof(buf))
-		bench_arg_fail(PROG, opt, what, list);
+		example_fail(PROG, opt, what, list);
 	strcpy(buf, list);
 	c->n_rates = 0;
 	for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (c->n_rates == MAX_RATES)
-			bench_arg_fail(PROG, opt, what, list);
-		c->rates[c->n_rates++] = bench_arg_uint(PROG, opt, t, 1, 1000000);
+			example_fail(PROG, opt, what, list);
+		c->rates[c->n_rates++] = example_uint(PROG, opt, t, 1, 1000000);
 	}
 	if (c->n_rates == 0)
-		bench_arg_fail(PROG, opt, what, list);
+		example_fail(PROG, opt, what, list);
 }
 
 static int parse_args(int argc, char **argv, struct cfg *c)
@@ -817,25 +817,25 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			memset(c->run, 0, sizeof(c->run));
 			c->run[0] = c->run[1] = true;
 		} else if (!strcmp(a, "--workers") && more)
-			c->workers = bench_arg_uint(PROG, a, argv[++i], 1, 64);
+			c->workers = example_uint(PROG, a, argv[++i], 1, 64);
 		else if (!strcmp(a, "--clients") && more)
-			c->clients = bench_arg_uint(PROG, a, argv[++i], 1, MAX_CLIENTS);
+			c->clients = example_uint(PROG, a, argv[++i], 1, MAX_CLIENTS);
 		else if (!strcmp(a, "--light-us") && more) /* the server's --work-us range */
-			c->light_us = bench_arg_uint(PROG, a, argv[++i], 0, 10000000);
+			c->light_us = example_uint(PROG, a, argv[++i], 0, 10000000);
 		else if (!strcmp(a, "--heavy-us") && more)
-			c->heavy_us = bench_arg_uint(PROG, a, argv[++i], 0, 10000000);
+			c->heavy_us = example_uint(PROG, a, argv[++i], 0, 10000000);
 		else if (!strcmp(a, "--reps") && more)
-			c->reps = bench_arg_uint(PROG, a, argv[++i], 1, MAX_REPS);
+			c->reps = example_uint(PROG, a, argv[++i], 1, MAX_REPS);
 		else if (!strcmp(a, "--shared-light"))
 			c->shared_light = true;
 		else if (!strcmp(a, "--reaction") && more)
-			c->reaction = bench_arg_uint(PROG, a, argv[++i], 0, 4 * MAX_REPS);
+			c->reaction = example_uint(PROG, a, argv[++i], 0, 4 * MAX_REPS);
 		else if (!strcmp(a, "--client-nice") && more) /* setpriority()'s range */
-			c->client_nice = (int)bench_arg_int(PROG, a, argv[++i], -20, 19);
+			c->client_nice = (int)example_int(PROG, a, argv[++i], -20, 19);
 		else if (!strcmp(a, "--duration") && more) /* usleep(duration_s * 500000) */
-			c->duration_s = bench_arg_uint(PROG, a, argv[++i], 1, 3600);
+			c->duration_s = example_uint(PROG, a, argv[++i], 1, 3600);
 		else if (!strcmp(a, "--objective-us") && more)
-			c->objective_us = bench_arg_double(PROG, a, argv[++i], 1, 1e9);
+			c->objective_us = example_double(PROG, a, argv[++i], 1, 1e9);
 		else if (!strcmp(a, "--rates") && more)
 			parse_rates(a, argv[++i], c);
 		else if (!strcmp(a, "--configs") && more) {

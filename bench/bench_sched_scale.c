@@ -35,7 +35,7 @@
 
 #include <wave/wave.h>
 
-#include "bench_args.h"
+#include "../examples/example_args.h"
 #include "domains/sched/sched_impl.h"
 #include "domains/sched/sched_sim.h"
 
@@ -225,9 +225,9 @@ static struct opts parse(int argc, char **argv)
 		else if (!strcmp(argv[i], "--quick"))
 			o.quick = true;
 		else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-			o.runs = bench_arg_uint(PROG, "--runs", argv[++i], 1, MAX_RUNS);
+			o.runs = example_uint(PROG, "--runs", argv[++i], 1, MAX_RUNS);
 		else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
-			o.steps = bench_arg_uint(PROG, "--steps", argv[++i], 1, MAX_STEPS);
+			o.steps = example_uint(PROG, "--steps", argv[++i], 1, MAX_STEPS);
 		else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
 			o.policy = argv[++i];
 		else
