@@ -326,8 +326,18 @@ WAVE_API WAVE_NODISCARD int wave_chan_listen(const char *uri, const struct wave_
 WAVE_API WAVE_NODISCARD int wave_chan_accept(struct wave_chan_listener *l, int64_t timeout_ns,
 					     struct wave_chan **out);
 
-/** wave_chan_listener_fd() - a file descriptor that polls readable when a
- *  host is waiting to be accepted. Return: the fd, or -EINVAL. */
+/**
+ * wave_chan_listener_fd() - a file descriptor that polls readable when a
+ * host may be waiting to be accepted.
+ *
+ * Readable is a hint, not a promise: over fabric:// (tcp;ofi_rxm) the fd
+ * stays readable for good once a peer closed its connection before its
+ * hello, with nobody to accept. A loop that polls it should, after an
+ * accept that found nobody, leave it out of its poll set for a while
+ * (wave_agent_run() arms it one shot and again 10 ms later), or it spins.
+ *
+ * Return: the fd, or -EINVAL.
+ */
 WAVE_API int wave_chan_listener_fd(const struct wave_chan_listener *l);
 
 /** wave_chan_listener_close() - stop listening and remove the socket file.

@@ -31,8 +31,9 @@
 #define MAX_FDS 4 /* we expect at most 2; room to see (and close) extras */
 
 /* Hosts connected whose hello has not arrived yet, judged at once when it
- * does; more wait in the listen backlog (as many: LISTEN_BACKLOG). */
+ * does; as many more wait in the listen backlog. */
 #define MAX_PENDING 64
+#define LISTEN_BACKLOG MAX_PENDING
 
 struct shm_pending {
 	int sock;
@@ -96,6 +97,14 @@ static int wait_readable(int fd, int timeout_ms)
 	if (r < 0)
 		return -errno;
 	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+/* What poll() says of @fd now, for @events: its revents, or 0. */
+static short poll_now(int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	return poll(&p, 1, 0) == 1 ? p.revents : 0;
 }
 
 static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
@@ -248,7 +257,7 @@ static int shm_listen(const char *path, const struct wave_chan_opts *o,
 	 * may connect and the uid check at accept (the kernel's SO_PEERCRED)
 	 * decides. A peer that slips in before the chmod faces that check too. */
 	if (chmod(path, owner_only(l) ? 0600 : 0666) < 0 || lstat(path, &st) < 0 ||
-	    listen(l->fd, 64) < 0) {
+	    listen(l->fd, LISTEN_BACKLOG) < 0) {
 		ret = -errno;
 		unlink(path);
 		goto err_fd;
@@ -337,14 +346,6 @@ static int map_host_memory(const struct shm_listener *l, int memfd, void **map, 
 
 /* Judges the hello that arrived on @sock from @cred and answers it. Return:
  * 0 with the channel, or the refusal's error (the socket is closed). */
-/* Whether the peer of @sock has hung up. */
-static bool peer_gone(int sock)
-{
-	struct pollfd p = { .fd = sock, .events = POLLRDHUP };
-
-	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP));
-}
-
 static int judge_hello(struct shm_listener *l, int sock, const struct ucred *cred,
 		       struct wave_chan **out)
 {
@@ -358,7 +359,7 @@ static int judge_hello(struct shm_listener *l, int sock, const struct ucred *cre
 	/* Read the hello before judging the peer: closing a Unix socket with
 	 * unread data resets the peer, which would lose our refusal's reason. */
 	ret = recv_with_fds(sock, &hello, sizeof(hello), fds, &nfds);
-	if (ret == -WAVE_ECLOSED && peer_gone(sock)) {
+	if (ret == -WAVE_ECLOSED && (poll_now(sock, POLLRDHUP) & (POLLHUP | POLLRDHUP))) {
 		/* Gone without a word (not an empty message: the peer hung
 		 * up): nobody to refuse. Such is the probe of a second
 		 * listener on this path, which finds this one alive
@@ -469,13 +470,6 @@ static bool backoff_over(struct shm_listener *l)
 	return !l->backing_off;
 }
 
-static bool readable(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) == 1;
-}
-
 /*
  * Every slot is taken and more hosts wait in the backlog: the pending host
  * that has waited longest without a hello is refused, to make room. A
@@ -490,11 +484,11 @@ static bool evict_stalled(struct shm_listener *l)
 	struct ucred cred;
 	int sock;
 
-	if (!readable(l->fd))
+	if (!poll_now(l->fd, POLLIN))
 		return false; /* nobody waits */
 	for (unsigned i = 0; i < l->n_pend; i++)
 		if ((oldest == MAX_PENDING || l->pend[i].since_ns < l->pend[oldest].since_ns) &&
-		    !readable(l->pend[i].sock))
+		    !poll_now(l->pend[i].sock, POLLIN))
 			oldest = i;
 	if (oldest == MAX_PENDING)
 		return false; /* every hello is there: judged before long */

@@ -237,11 +237,10 @@ static int on_event(struct workload *w, const struct wave_sched_msg *d, uint64_t
 	}
 }
 
-int sched_replay_cpus(const struct trace_meta *meta, struct trace_reader *r, uint32_t *n_cpus)
+int sched_replay_cpus(struct trace_reader *r, uint32_t *n_cpus)
 {
 	struct wave_msg setup;
 
-	(void)meta;
 	if (replay_find_setup(r, &setup) < 0)
 		return -EBADMSG;
 	return sched_setup_decode(&setup, n_cpus);
@@ -254,7 +253,7 @@ static int workload_read(struct workload *w, struct trace_reader *r, struct wave
 	bool first = true;
 	int ret;
 
-	if (sched_replay_cpus(trace_reader_meta(r), r, &w->n_cpus) < 0)
+	if (sched_replay_cpus(r, &w->n_cpus) < 0)
 		return wave_error_set(err, -EBADMSG, "replay", 0, 0,
 				      "the trace has no sched SETUP (the host's CPU count)");
 	if (u64map_init(&w->ids, sizeof(struct idslot)) < 0 ||

@@ -14,7 +14,7 @@
 extern const struct replay_model sched_replay_model;
 
 /* The CPU count of a trace's setup messages (SETUP): 0 or -EBADMSG. */
-int sched_replay_cpus(const struct trace_meta *meta, struct trace_reader *r, uint32_t *n_cpus);
+int sched_replay_cpus(struct trace_reader *r, uint32_t *n_cpus);
 
 int sched_replay_chrome(struct trace_reader *r, FILE *f, struct wave_error *err);
 int sched_replay_describe(const struct trace_meta *meta, const struct wave_msg *m, char *buf,

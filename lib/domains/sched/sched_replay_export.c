@@ -168,7 +168,7 @@ int sched_replay_chrome(struct trace_reader *r, FILE *f, struct wave_error *err)
 	uint32_t n_cpus;
 	int ret;
 
-	if (sched_replay_cpus(meta, r, &n_cpus) < 0)
+	if (sched_replay_cpus(r, &n_cpus) < 0)
 		return wave_error_set(err, -EBADMSG, "replay", 0, 0,
 				      "the trace has no sched SETUP (the host's CPU count)");
 	if (u64map_init(&c.running, sizeof(struct run)) < 0)
