@@ -38,7 +38,8 @@ cat >"$work/agent.json" <<EOC
 EOC
 "$agentd" --config "$work/agent.json" >"$work/agentd.log" 2>&1 &
 apid=$!
-for _ in $(seq 100); do
+# Up to a minute each: a loaded machine is slow, never wrong.
+for _ in $(seq 600); do
 	[ -S "$work/agent.sock" ] && break
 	sleep 0.1
 done
@@ -47,7 +48,7 @@ done
 "$server" --udp --port 0 --workers 2 --work-us 5 --steer bpf --agent "shm://$work/agent.sock" \
 	--json >"$work/out" 2>"$work/err" &
 spid=$!
-for _ in $(seq 100); do
+for _ in $(seq 600); do
 	grep -q '^ready' "$work/out" && break
 	sleep 0.1
 done

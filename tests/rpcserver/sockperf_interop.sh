@@ -57,13 +57,15 @@ for run in $runs; do
 	"$server" --$proto --port 0 --workers 2 --work-us 1 --json "${extra[@]}" \
 		>"$work/out" 2>"$work/err" &
 	spid=$!
-	for _ in $(seq 100); do
+	# Up to a minute: a loaded machine is slow, never wrong (a start is
+	# about 0.25 s here; one under a concurrent CI once took over 10 s).
+	for _ in $(seq 600); do
 		grep -q '^ready' "$work/out" && break
 		sleep 0.1
 	done
 	port=$(sed -n 's/^ready [a-z]* [0-9.]*:\([0-9]*\) .*/\1/p' "$work/out")
 	if [ -z "$port" ]; then
-		kill -0 "$spid" 2>/dev/null && st="still starting after 10 s" ||
+		kill -0 "$spid" 2>/dev/null && st="still starting after 60 s" ||
 			{ wait "$spid"; st="exit status $?"; }
 		fail "$run: the server did not start ($st): $(cat "$work/err")"
 	fi
